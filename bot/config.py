@@ -1,0 +1,241 @@
+"""Configuration from the environment, `.env` and `.streamlit/secrets.toml`.
+
+Everything has an embedded default that runs on a fresh machine with no keys and no network
+(paper venue, synthetic market, rules engine, SQLite). A bad value stops startup with a
+message that names the setting, because a trading bot that guesses is worse than one that
+refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from db.engine import DEFAULT_DATABASE_URL
+
+SECRETS_TOML = Path(".streamlit/secrets.toml")
+TIMEFRAME_RE = re.compile(r"^\d+[mhd]$")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot and the console. Field names are the environment names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- store and identity
+    database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    bot_name: str = Field("default", alias="BOT_NAME", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    # --- mode and venue
+    trading_mode: Literal["PAPER", "LIVE"] = Field("PAPER", alias="TRADING_MODE")
+    live_trading_confirmed: bool = Field(False, alias="LIVE_TRADING_CONFIRMED")
+    exchange: str = Field("paper", alias="EXCHANGE")
+    exchange_sandbox: bool = Field(False, alias="EXCHANGE_SANDBOX")
+    exchange_api_key: SecretStr | None = Field(None, alias="EXCHANGE_API_KEY")
+    exchange_api_secret: SecretStr | None = Field(None, alias="EXCHANGE_API_SECRET")
+    exchange_api_password: SecretStr | None = Field(None, alias="EXCHANGE_API_PASSWORD")
+    feed: str = Field("synthetic", alias="FEED")
+    feed_seed: int = Field(7, alias="FEED_SEED")
+    feed_exchange: str = Field("binance", alias="FEED_EXCHANGE")
+    symbols: CsvList = Field(["BTC/USDT"], alias="SYMBOLS")
+    timeframes: CsvList = Field(["5m", "1h"], alias="TIMEFRAMES")
+    loop_interval_seconds: float = Field(10.0, alias="LOOP_INTERVAL_SECONDS", gt=0, le=3600)
+    client_order_prefix: str = Field(
+        "td", alias="CLIENT_ORDER_PREFIX", pattern=r"^[A-Za-z0-9]{1,12}$"
+    )
+    trade_sync_cutoff_minutes: int = Field(1440, alias="TRADE_SYNC_CUTOFF_MINUTES", gt=0)
+    session_timezone: str = Field("UTC", alias="SESSION_TIMEZONE")
+
+    # --- paper venue fill model
+    starting_balance: float = Field(10_000.0, alias="STARTING_BALANCE", gt=0)
+    maker_fee: float = Field(0.001, alias="MAKER_FEE", ge=0, lt=0.05)
+    taker_fee: float = Field(0.001, alias="TAKER_FEE", ge=0, lt=0.05)
+    paper_slippage_cap_pct: float = Field(1.0, alias="PAPER_SLIPPAGE_CAP_PCT", gt=0, le=50)
+    paper_volume_share: float = Field(0.1, alias="PAPER_VOLUME_SHARE", gt=0, le=1)
+
+    # --- decisions
+    llm_provider: Literal["rules", "gemini"] = Field("rules", alias="LLM_PROVIDER")
+    llm_model: str = Field("gemini-2.5-flash", alias="LLM_MODEL")
+    gemini_api_key: SecretStr | None = Field(None, alias="GEMINI_API_KEY")
+    llm_timeout_seconds: float = Field(60.0, alias="LLM_TIMEOUT_SECONDS", gt=0)
+    llm_min_interval_seconds: float = Field(60.0, alias="LLM_MIN_INTERVAL_SECONDS", ge=0)
+    llm_session_cost_cap: float = Field(5.0, alias="LLM_SESSION_COST_CAP", ge=0)
+    prompt_token_budget: int = Field(3000, alias="PROMPT_TOKEN_BUDGET", gt=200)
+    entry_value_pct: float = Field(5.0, alias="ENTRY_VALUE_PCT", gt=0, le=100)
+
+    # --- risk (the last word over any engine)
+    max_order_value: float = Field(1000.0, alias="MAX_ORDER_VALUE", gt=0)
+    max_total_exposure: float = Field(5000.0, alias="MAX_TOTAL_EXPOSURE", gt=0)
+    max_daily_loss: float = Field(500.0, alias="MAX_DAILY_LOSS", gt=0)
+    max_daily_loss_pct: float = Field(5.0, alias="MAX_DAILY_LOSS_PCT", gt=0, le=100)
+    max_open_positions: int = Field(5, alias="MAX_OPEN_POSITIONS", gt=0)
+    plan_max_per_symbol: int = Field(1, alias="PLAN_MAX_PER_SYMBOL", gt=0)
+    plan_max_age_minutes: int = Field(1440, alias="PLAN_MAX_AGE_MINUTES", gt=0)
+    trail_breakeven_pct: float = Field(1.0, alias="TRAIL_BREAKEVEN_PCT", ge=0)
+    min_notional: float = Field(10.0, alias="MIN_NOTIONAL", ge=0)
+    max_spread_pct: float = Field(0.5, alias="MAX_SPREAD_PCT", gt=0)
+    max_slippage_pct: float = Field(0.5, alias="MAX_SLIPPAGE_PCT", gt=0)
+    stale_ticker_seconds: float = Field(180.0, alias="STALE_TICKER_SECONDS", gt=0)
+    circuit_breaker_errors: int = Field(5, alias="CIRCUIT_BREAKER_ERRORS", gt=0)
+    circuit_breaker_cooldown_seconds: float = Field(
+        300.0, alias="CIRCUIT_BREAKER_COOLDOWN_SECONDS", gt=0
+    )
+    order_max_attempts: int = Field(3, alias="ORDER_MAX_ATTEMPTS", gt=0, le=10)
+
+    # --- console
+    console_password: SecretStr | None = Field(None, alias="CONSOLE_PASSWORD")
+    console_require_password: bool = Field(False, alias="CONSOLE_REQUIRE_PASSWORD")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = TomlConfigSettingsSource(settings_cls, toml_file=SECRETS_TOML)
+        return init_settings, env_settings, dotenv_settings, secrets
+
+    _split_lists = field_validator("symbols", "timeframes", mode="before")(
+        lambda value: _split_csv(value)
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one symbol, e.g. BTC/USDT")
+        for symbol in value:
+            if not SYMBOL_RE.match(symbol):
+                raise ValueError(f"{symbol!r} is not BASE/QUOTE in capitals, e.g. BTC/USDT")
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("timeframes")
+    @classmethod
+    def _check_timeframes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one timeframe, e.g. 5m")
+        for timeframe in value:
+            if not TIMEFRAME_RE.match(timeframe):
+                raise ValueError(f"{timeframe!r} is not a timeframe like 1m, 5m, 1h or 1d")
+        return value
+
+    @field_validator("feed")
+    @classmethod
+    def _check_feed(cls, value: str) -> str:
+        if value in ("synthetic", "live"):
+            return value
+        if value.startswith("replay:") and value[len("replay:") :].strip():
+            return value
+        raise ValueError("must be 'synthetic', 'live' or 'replay:PATH[,PATH...]'")
+
+    @field_validator("session_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _check_exchange(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value == "paper":
+            return value
+        import ccxt
+
+        if value not in ccxt.exchanges:
+            raise ValueError(f"{value!r} is neither 'paper' nor a ccxt exchange id")
+        return value
+
+    @model_validator(mode="after")
+    def _check_live_opt_in(self) -> Settings:
+        if self.trading_mode == "LIVE" and not self.live_trading_confirmed:
+            raise ValueError(
+                "TRADING_MODE=LIVE also needs LIVE_TRADING_CONFIRMED=true: live trading "
+                "spends real money and must be switched on deliberately"
+            )
+        if self.trading_mode == "LIVE" and self.exchange == "paper":
+            raise ValueError("TRADING_MODE=LIVE needs EXCHANGE set to a real ccxt exchange")
+        if self.llm_provider == "gemini" and self.gemini_api_key is None and not os.environ.get(
+            "GOOGLE_API_KEY"
+        ):
+            raise ValueError("LLM_PROVIDER=gemini needs GEMINI_API_KEY")
+        return self
+
+    @property
+    def is_paper(self) -> bool:
+        return self.exchange == "paper"
+
+    @property
+    def replay_paths(self) -> list[Path]:
+        if not self.feed.startswith("replay:"):
+            return []
+        return [Path(p.strip()) for p in self.feed[len("replay:") :].split(",") if p.strip()]
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, for scrubbing logs, traces and pages."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    fields = Settings.model_fields
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:
+            lines.append(f"invalid configuration: {message}")
+            continue
+        name = str(item["loc"][0])
+        alias = fields[name].alias if name in fields and fields[name].alias else name
+        lines.append(f"invalid setting {alias.upper()}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise ConfigError whose message names each bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

@@ -1,0 +1,44 @@
+"""The decision schema: one pydantic model for every engine and the LLM's structured output.
+
+Parsing is lenient about shape (a response that does not parse becomes a HOLD) and strict
+about meaning: ``validate_action`` checks each action against what the bot knows and drops
+what fails, with the reason, so nothing unchecked ever reaches the risk layer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class ActionType(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+    CANCEL = "CANCEL"
+    UPDATE_PLAN = "UPDATE_PLAN"
+    CLOSE_PLAN = "CLOSE_PLAN"
+
+
+class Action(BaseModel):
+    action: ActionType
+    symbol: str | None = None
+    size: float | None = Field(None, description="Base-currency amount")
+    quote_value: float | None = Field(None, description="Or: amount in quote currency")
+    order_type: str = Field("market", description="market or limit")
+    price: float | None = Field(None, description="Limit price (entry)")
+    stop: float | None = None
+    target: float | None = None
+    order_id: str | None = Field(None, description="For CANCEL")
+    plan_id: int | None = Field(None, description="For UPDATE_PLAN and CLOSE_PLAN")
+    reason: str = Field("", max_length=2000)
+    confidence: float | None = Field(None, ge=0, le=1)
+
+
+class Decision(BaseModel):
+    actions: list[Action] = Field(default_factory=list)
+    summary: str = Field("", max_length=4000)
+
+
+HOLD = Decision(actions=[Action(action=ActionType.HOLD, reason="no decision")])

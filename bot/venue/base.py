@@ -1,0 +1,77 @@
+"""The venue contract: a ccxt-shaped interface that every venue implements.
+
+Values are ccxt's unified structures (dicts with ccxt's keys), so the paper venue and any
+real exchange look the same to the loop. Every call either returns a value or raises one of
+the errors below: a venue never answers ``None`` for a failure, because the loop would read
+that as "nothing happened" and send the order again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+class VenueError(Exception):
+    """Base class of everything a venue raises."""
+
+
+class TransientVenueError(VenueError):
+    """Network trouble, timeouts, rate limits, 5xx: retry later; counts toward the breaker."""
+
+
+class OrderRejected(VenueError):
+    """The venue refused the order (funds, size, price): record it, never retry blindly."""
+
+
+class DuplicateOrder(VenueError):
+    """The client order id was already used: the order is already placed."""
+
+
+class OrderNotFound(VenueError):
+    """The order id is unknown to the venue (already gone or never existed)."""
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """What the loop needs from a venue. Symbols are ccxt symbols (``BTC/USDT``)."""
+
+    name: str  # 'paper' or the ccxt exchange id
+    is_paper: bool
+
+    def now(self) -> datetime:
+        """The venue's clock, aware UTC (simulated in replay, wall clock otherwise)."""
+
+    def advance(self) -> bool:
+        """Step a simulated clock to its next tick; False when a replay has ended.
+
+        Real venues return True without doing anything.
+        """
+
+    def fetch_ticker(self, symbol: str) -> dict[str, Any]: ...
+
+    def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]: ...
+
+    def fetch_ohlcv(
+        self, symbol: str, timeframe: str = "5m", since: int | None = None,
+        limit: int | None = None,
+    ) -> list[list[float]]: ...
+
+    def create_order(
+        self, symbol: str, type: str, side: str, amount: float, price: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``params['clientOrderId']`` carries our client order id on every venue."""
+
+    def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]: ...
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]: ...
+
+    def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def fetch_balance(self) -> dict[str, Any]: ...
+
+    def describe_fill_model(self) -> dict[str, Any]:
+        """Parameters of the fill model, shown on the console's Settings page."""

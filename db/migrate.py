@@ -1,0 +1,74 @@
+"""Create or upgrade a database to the newest schema, refusing what is not ours.
+
+Startup calls ``upgrade``: a fresh database is created, an older one is migrated, and a
+database whose revision this code does not know (newer code wrote it) is left untouched
+with a clear message instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from db.engine import make_engine, normalize_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "db" / "migrations"))
+    cfg.attributes["url"] = normalize_url(url)
+    return cfg
+
+
+def head_revision(url: str) -> str:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    engine = make_engine(url)
+    try:
+        known = {s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+        current = current_revision(engine)
+        if current is None and inspect(engine).get_table_names():
+            tables = ", ".join(sorted(inspect(engine).get_table_names())[:5])
+            raise DatabaseError(
+                f"{url}: has tables ({tables}, ...) but no Tradedesk schema version; "
+                "refusing to touch it. Point DATABASE_URL at a new or Tradedesk database."
+            )
+        if current is not None and current not in known:
+            raise DatabaseError(
+                f"{url}: schema revision {current} is newer than this code knows; "
+                "upgrade Tradedesk instead of pointing old code at a new database."
+            )
+        cfg = alembic_config(url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    import os
+
+    from db.engine import DEFAULT_DATABASE_URL
+
+    upgrade(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    print("database is at the newest schema")

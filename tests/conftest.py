@@ -1,0 +1,107 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, settings, and the shared data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db.engine import make_engine, session_factory
+from db.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TRADEDESK_SHARED", ROOT.parent / "shared"))
+CANDLES = SHARED / "data" / "candles"
+CCXT_FIXTURES = SHARED / "fixtures" / "ccxt"
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://tradedesk:tradedesk@127.0.0.1:5432/postgres"
+)
+
+
+def candle_file(name: str) -> Path:
+    """A file of ../shared/data/candles, or skip with the reason when shared/ is absent."""
+    path = CANDLES / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared candle data is not beside this checkout")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'tradedesk.db'}"
+    upgrade(url)
+    return url
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; .ci/run starts it")
+        pytest.skip("PostgreSQL is not running here (run scripts/postgres.sh)")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    name = f"td_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run a test against both stores."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def db_session(sqlite_url: str) -> Iterator:
+    engine = make_engine(sqlite_url)
+    factory = session_factory(engine)
+    with factory() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's .env or secrets, nor write into data/."""
+    for key in list(os.environ):
+        if key.isupper() and key in _SETTING_NAMES:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _setting_names() -> set[str]:
+    from bot.config import Settings
+
+    return {(f.alias or name).upper() for name, f in Settings.model_fields.items()}
+
+
+_SETTING_NAMES = _setting_names()
