@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Command
@@ -15,3 +16,26 @@ def enqueue_command(db: OrmSession, command: str, argument: str | None = None) -
     db.add(row)
     db.commit()
     return row.id
+
+
+def pending_commands(db: OrmSession, limit: int = 100) -> list[Command]:
+    """Oldest first, so a flood is worked through in order without starving anything."""
+    return list(
+        db.scalars(
+            select(Command).where(Command.status == "pending").order_by(Command.id).limit(limit)
+        )
+    )
+
+
+def has_pending(db: OrmSession, names: tuple[str, ...] | None = None) -> bool:
+    query = select(Command.id).where(Command.status == "pending")
+    if names is not None:
+        query = query.where(Command.command.in_(names))
+    return db.scalar(query.limit(1)) is not None
+
+
+def finish_command(db: OrmSession, command: Command, status: str, result: str, now) -> None:
+    command.status = status
+    command.result = result
+    command.executed_at = now
+    db.commit()

@@ -1,0 +1,117 @@
+"""Command line: ``python -m bot run | command | audit``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+from bot.config import ConfigError, load_settings
+from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
+
+EXIT_CONFIG = 2
+EXIT_LOCKED = 3
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    return args.db or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import build_runtime
+    from bot.lock import BotAlreadyRunning, BotLock
+    from bot.loop import run_forever
+    from bot.secrets_filter import install_log_scrubber
+
+    overrides = {"DATABASE_URL": args.db} if args.db else {}
+    if args.name:
+        overrides["BOT_NAME"] = args.name
+    settings = load_settings(**overrides)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    install_log_scrubber(settings.secret_values())
+    lock = BotLock(settings.database_url, settings.bot_name)
+    try:
+        lock.acquire()
+    except BotAlreadyRunning:
+        print(f"bot {settings.bot_name!r} is already running against this database "
+              f"({_holder(settings)}); not starting a second one", file=sys.stderr)
+        return EXIT_LOCKED
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        runtime = build_runtime(settings)
+        run_forever(runtime, max_iterations=args.iterations)
+    finally:
+        lock.release()
+    return 0
+
+
+def _holder(settings) -> str:
+    from db.heartbeat import status_row
+
+    with session_factory(make_engine(settings.database_url))() as db:
+        row = status_row(db, settings.bot_name)
+        return f"host {row.host}, pid {row.pid}"
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    from db.commands import enqueue_command
+    from db.migrate import upgrade
+
+    url = _db_url(args)
+    upgrade(url)
+    with session_factory(make_engine(url))() as db:
+        command_id = enqueue_command(db, args.name, args.argument)
+    print(f"queued command {command_id}: {args.name} {args.argument or ''}".rstrip())
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.audit import as_json, audit
+
+    with session_factory(make_engine(_db_url(args)))() as db:
+        report = as_json(audit(db))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for check in report["checks"]:
+            print(f"{'ok  ' if check['ok'] else 'FAIL'} {check['name']} {check['detail']}")
+    return 0 if report["ok"] else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
+    sub = root.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the trading loop in the foreground")
+    run.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
+    run.add_argument("--name", help="bot name (default: BOT_NAME or 'default')")
+    run.add_argument("--iterations", type=int, help="stop after N iterations")
+    run.set_defaults(func=cmd_run)
+    command = sub.add_parser("command", help="queue an operator command")
+    command.add_argument("name", help="stop | close-all | pause | resume | close | cancel")
+    command.add_argument("argument", nargs="?", help="symbol for close, order id for cancel")
+    command.add_argument("--db", help="database URL")
+    command.set_defaults(func=cmd_command)
+    check = sub.add_parser("audit", help="check the database's invariants")
+    check.add_argument("--db", help="database URL")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(func=cmd_audit)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

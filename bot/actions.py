@@ -1,0 +1,125 @@
+"""Carry out one validated action, after the risk layer has had its say.
+
+Every path returns a result dict for the trace: what was placed (client and venue ids), or
+the rule that refused it. Nothing here raises for a refusal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.engine.schema import Action, ActionType
+from bot.execution import cancel_order, place_order
+from bot.risk import RiskState, check_entry
+from bot.runtime import Runtime
+from bot.steps.plans import exit_plan
+from db.models import TradePlan
+from db.orders import by_venue_id
+from db.plans import active_plans, create_plan, revise_plan
+
+DEFAULT_STOP_PCT = 2.0
+DEFAULT_TARGET_PCT = 4.0
+
+
+def execute_action(
+    rt: Runtime, db, action: Action, trace_id: int, state: RiskState
+) -> dict[str, Any]:
+    handlers = {
+        ActionType.HOLD: lambda: {"status": "hold"},
+        ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state),
+        ActionType.SELL: lambda: _sell(rt, db, action, trace_id),
+        ActionType.CANCEL: lambda: _cancel(rt, db, action),
+        ActionType.UPDATE_PLAN: lambda: _update_plan(rt, db, action),
+        ActionType.CLOSE_PLAN: lambda: _close_plan(rt, db, action, trace_id),
+    }
+    result = handlers[action.action]()
+    return {"action": action.action.value, "symbol": action.symbol, **result}
+
+
+def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState) -> dict[str, Any]:
+    symbol = action.symbol or ""
+    quote = rt.quotes.get(symbol)
+    reference = action.price or (quote.ask if quote and quote.ask else quote.last if quote else 0)
+    if not reference:
+        return {"status": "refused", "rule": "no_market_data", "detail": "no price"}
+    amount = action.size if action.size else (action.quote_value or 0) / reference
+    refusal = check_entry(rt.settings, state, symbol, "BUY", amount, reference, quote)
+    if refusal is not None:
+        return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
+    now = rt.now()
+    plan = create_plan(
+        db, now, session_id=rt.session_id, symbol=symbol, side="BUY", entry_price=reference,
+        stop_price=action.stop or reference * (1 - DEFAULT_STOP_PCT / 100),
+        target_price=action.target or reference * (1 + DEFAULT_TARGET_PCT / 100),
+        size=amount, status="pending", reason=action.reason, trace_id=trace_id,
+    )
+    db.commit()
+    order_type = "limit" if action.order_type == "limit" and action.price else "market"
+    placement = place_order(
+        rt, db, symbol=symbol, side="BUY", amount=amount, purpose="entry", reason=action.reason,
+        order_type=order_type, price=action.price if order_type == "limit" else None,
+        plan_id=plan.id, trace_id=trace_id,
+    )
+    plan.entry_client_order_id = placement.client_order_id
+    plan.entry_order_id = placement.order_id
+    if not placement.ok:
+        revise_plan(db, plan, f"entry failed: {placement.error}", now, status="closed",
+                    exit_reason=f"entry failed: {placement.error}", closed_at=now)
+    db.commit()
+    status = "placed" if placement.ok else "failed"
+    return {"status": status, "plan_id": plan.id, **placement.as_dict()}
+
+
+def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
+    """Spot is long-only: a SELL reduces what we hold, through its plans when it has any."""
+    symbol = action.symbol or ""
+    held = rt.book.quantity(symbol)
+    if held <= 0:
+        return {"status": "refused", "rule": "nothing_held", "detail": f"no {symbol} held"}
+    plans = active_plans(db, rt.session_ids(db), symbol)
+    if plans:
+        results = [exit_plan(rt, db, p, action.reason or "engine sell", rt.now(), trace_id)
+                   for p in plans]
+        return {"status": "exiting", "plans": [p.id for p in plans],
+                "orders": [r.as_dict() for r in results if r is not None]}
+    amount = min(held, action.size or held)
+    placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount, purpose="exit",
+                            reason=action.reason, trace_id=trace_id)
+    return {"status": "placed" if placement.ok else "failed", **placement.as_dict()}
+
+
+def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:
+    order = by_venue_id(db, action.order_id or "")
+    if order is None or order.status != "open":
+        return {"status": "refused", "rule": "unknown_order", "detail": action.order_id}
+    return {"status": cancel_order(rt, db, order), "order_id": order.order_id}
+
+
+def _plan_of(rt: Runtime, db, action: Action) -> TradePlan | None:
+    plan = db.get(TradePlan, action.plan_id) if action.plan_id else None
+    if plan is None or plan.id not in {p.id for p in active_plans(db, rt.session_ids(db))}:
+        return None
+    return plan
+
+
+def _update_plan(rt: Runtime, db, action: Action) -> dict[str, Any]:
+    plan = _plan_of(rt, db, action)
+    if plan is None:
+        return {"status": "refused", "rule": "unknown_plan", "detail": str(action.plan_id)}
+    revise_plan(db, plan, f"updated: {action.reason}"[:500], rt.now(),
+                stop_price=action.stop or plan.stop_price,
+                target_price=action.target or plan.target_price)
+    db.commit()
+    return {"status": "updated", "plan_id": plan.id, "version": plan.version}
+
+
+def _close_plan(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
+    plan = _plan_of(rt, db, action)
+    if plan is None:
+        return {"status": "refused", "rule": "unknown_plan", "detail": str(action.plan_id)}
+    placement = exit_plan(rt, db, plan, action.reason or "closed by engine", rt.now(), trace_id)
+    return {"status": "exiting", "plan_id": plan.id,
+            **(placement.as_dict() if placement else {"detail": "nothing held"})}
+
+
+

@@ -1,0 +1,20 @@
+"""Assemble a runtime from settings: store, venue, engine."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.engine.factory import build_engine
+from bot.runtime import Runtime
+from bot.venue.factory import build_venue
+from db.engine import make_engine, session_factory
+from db.migrate import upgrade
+
+
+def build_runtime(settings: Settings, *, kind: str = "live", run_name: str = "live") -> Runtime:
+    upgrade(settings.database_url)
+    factory = session_factory(make_engine(settings.database_url))
+    venue = build_venue(settings, factory, account=f"{kind}:{run_name}")
+    return Runtime(
+        settings=settings, db=factory, venue=venue, engine=build_engine(settings),
+        kind=kind, run_name=run_name,
+    )

@@ -1,0 +1,155 @@
+"""The loop: the seed's steps in order, each timed, none able to stop the others.
+
+``run_iteration`` reads as the list of its steps. Plan enforcement runs on every iteration
+whatever else failed or was skipped; every exception is logged and lands on the heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.account import quote_balance
+from bot.runtime import Runtime
+from bot.steps.commands import URGENT, obey_commands
+from bot.steps.decide import decide_and_execute
+from bot.steps.fill_sync import sync_fills
+from bot.steps.market_data import fetch_market_data
+from bot.steps.plans import enforce_plans
+from bot.steps.resync import resync_orders_and_positions
+from db.commands import has_pending
+from db.heartbeat import beat, status_row
+from db.sessions import open_session, trading_day
+from db.stats import is_stale, rebuild_stats
+
+log = logging.getLogger("tradedesk.loop")
+SLEEP_SLICE_SECONDS = 0.25
+
+STEPS: tuple[tuple[str, Callable[[Runtime], object]], ...] = (
+    ("market_data", fetch_market_data),
+    ("resync", resync_orders_and_positions),
+    ("fill_sync", sync_fills),
+    ("plans", enforce_plans),
+    ("decide", decide_and_execute),
+    ("commands", obey_commands),
+)
+
+
+def run_iteration(rt: Runtime) -> None:
+    """One pass of the loop: roll the day if needed, then every step in order."""
+    rt.errors.clear()
+    roll_session(rt)
+    for name, step in STEPS:
+        if name == "decide" and (rt.paused or rt.stop_requested):
+            continue  # no new decisions; plans above were still enforced
+        started = time.perf_counter()
+        try:
+            step(rt)
+        except Exception as exc:
+            rt.note_error(name, exc)
+        rt.step_durations[name] = round((time.perf_counter() - started) * 1000, 3)
+        if rt.stop_requested and name == "commands":
+            break
+
+
+def roll_session(rt: Runtime) -> None:
+    """Open the day's session (at start and at midnight in SESSION_TIMEZONE).
+
+    Positions, plans and orders belong to the run, not the day, so nothing is flattened or
+    forgotten at the rollover; only the day's aggregates start afresh.
+    """
+    now = rt.now()
+    day = trading_day(now, rt.settings.session_timezone)
+    if day == rt.session_day:
+        return
+    try:
+        equity = quote_balance(rt) + sum(
+            h.quantity * h.avg_price for h in rt.book.open_items().values()
+        )
+    except Exception as exc:
+        rt.note_error("start-of-day equity", exc)
+        equity = rt.settings.starting_balance
+    with rt.db() as db:
+        session = open_session(
+            db, kind=rt.kind, run_name=rt.run_name, day=day, mode=rt.settings.trading_mode,
+            venue=rt.venue.name, equity=equity, now=now,
+        )
+        if is_stale(db, session.id):
+            rebuild_stats(db, session.id, now)
+            db.commit()
+    rt.session_id, rt.session_day = session.id, day
+    log.info("session %d for %s", session.id, day)
+
+
+def heartbeat(rt: Runtime, state: str | None = None) -> None:
+    now = datetime.now(UTC)
+    with rt.db() as db:
+        row = status_row(db, rt.settings.bot_name)
+        beat(
+            db, rt.settings.bot_name, now,
+            state=state or ("paused" if rt.paused else "running"), paused=rt.paused,
+            last_loop_at=now if state is None else row.last_loop_at,
+            loop_count=(row.loop_count or 0) + (1 if state is None else 0),
+            step_durations=dict(rt.step_durations),
+            last_error="\n".join(rt.errors)[-4000:] or None,
+        )
+
+
+def start(rt: Runtime) -> None:
+    """Prepare a runtime: the book from our fills, paused state, the heartbeat identity."""
+    rt.load_book()
+    now = datetime.now(UTC)
+    with rt.db() as db:
+        row = status_row(db, rt.settings.bot_name)
+        rt.paused = bool(row.paused)
+        beat(
+            db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
+            state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,
+            engine=rt.engine.name, symbols=",".join(rt.settings.symbols), started_at=now,
+            loop_interval_seconds=rt.settings.loop_interval_seconds, last_error=None,
+        )
+    roll_session(rt)
+
+
+def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
+    """Loop until a stop command, a signal, or the end of a replayed feed."""
+    rt.urgent_check = lambda: _has_urgent(rt)
+    start(rt)
+    iterations = 0
+    try:
+        while not rt.stop_requested:
+            run_iteration(rt)
+            heartbeat(rt)
+            iterations += 1
+            if max_iterations is not None and iterations >= max_iterations:
+                break
+            if rt.stop_requested or not _sleep_watching_commands(rt):
+                break
+    except KeyboardInterrupt:
+        log.info("interrupted; stopping")
+    heartbeat(rt, "stopped")
+
+
+def _has_urgent(rt: Runtime) -> bool:
+    with rt.db() as db:
+        return has_pending(db, URGENT)
+
+
+def _sleep_watching_commands(rt: Runtime) -> bool:
+    """Sleep one loop interval, obeying commands as they arrive; False when a feed ended."""
+    deadline = time.monotonic() + rt.settings.loop_interval_seconds
+    while time.monotonic() < deadline and not rt.stop_requested:
+        with rt.db() as db:
+            waiting = has_pending(db)
+        if waiting:
+            try:
+                obey_commands(rt)
+            except Exception as exc:
+                rt.note_error("commands", exc)
+            heartbeat(rt)
+        time.sleep(SLEEP_SLICE_SECONDS)
+    return rt.venue.advance()

@@ -1,0 +1,112 @@
+"""The risk layer: the last word over any engine, for entries only.
+
+Exits, stops and close-all reduce risk and are never refused here. Each refusal names the
+rule that refused, so the trace shows exactly why an action did not trade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.config import Settings
+from bot.runtime import Quote
+
+
+@dataclass(frozen=True)
+class RiskState:
+    """What the rules need to know about the account at decision time."""
+
+    now: datetime
+    equity: float
+    start_of_day_equity: float
+    session_net_pnl: float  # realized − fees − LLM cost, plus unrealized
+    llm_cost: float
+    exposure_by_symbol: dict[str, float]
+    active_plans_by_symbol: dict[str, int]
+    breaker_open: bool
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
+
+
+def book_slippage_pct(book: dict, side: str, amount: float) -> float | None:
+    """Average fill price walking the book, as % worse than the best level."""
+    levels = book.get("asks" if side == "BUY" else "bids") or []
+    if not levels:
+        return None
+    best, remaining, cost = levels[0][0], amount, 0.0
+    for price, size in levels:
+        take = min(remaining, size)
+        cost += take * price
+        remaining -= take
+        if remaining <= 0:
+            break
+    if remaining > 0:
+        return float("inf")
+    average = cost / amount
+    return abs(average / best - 1) * 100
+
+
+def check_entry(
+    settings: Settings, state: RiskState, symbol: str, side: str, amount: float,
+    price: float, quote: Quote | None,
+) -> Refusal | None:
+    """Return the first rule an entry breaks, or None when it may go."""
+    value = amount * price
+    checks = (
+        (state.paused, "paused", "entries are paused by the operator"),
+        (state.breaker_open, "circuit_breaker", "too many consecutive venue errors"),
+        (quote is None, "no_market_data", f"no quote for {symbol} this iteration"),
+        (state.llm_cost >= settings.llm_session_cost_cap > 0, "llm_cost_cap",
+         f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),
+        (value < settings.min_notional, "min_notional",
+         f"order value {value:.2f} below {settings.min_notional}"),
+        (value > settings.max_order_value, "max_order_value",
+         f"order value {value:.2f} above {settings.max_order_value}"),
+        (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
+         "max_total_exposure",
+         f"exposure would be {sum(state.exposure_by_symbol.values()) + value:.2f}"
+         f" > {settings.max_total_exposure}"),
+        (-state.session_net_pnl >= settings.max_daily_loss, "max_daily_loss",
+         f"today's loss {-state.session_net_pnl:.2f} reached {settings.max_daily_loss}"),
+        (state.start_of_day_equity > 0 and -state.session_net_pnl / state.start_of_day_equity
+         * 100 >= settings.max_daily_loss_pct, "max_daily_loss_pct",
+         f"today's loss reached {settings.max_daily_loss_pct}% of start-of-day equity"),
+        (symbol not in state.exposure_by_symbol
+         and len(state.exposure_by_symbol) >= settings.max_open_positions,
+         "max_open_positions", f"{len(state.exposure_by_symbol)} positions open"),
+        (state.active_plans_by_symbol.get(symbol, 0) >= settings.plan_max_per_symbol,
+         "plan_max_per_symbol",
+         f"{state.active_plans_by_symbol.get(symbol, 0)} plan(s) already open on {symbol}"),
+    )
+    for failed, rule, detail in checks:
+        if failed:
+            return Refusal(rule, detail)
+    assert quote is not None
+    return _check_market(settings, state, symbol, side, amount, quote)
+
+
+def _check_market(
+    settings: Settings, state: RiskState, symbol: str, side: str, amount: float, quote: Quote
+) -> Refusal | None:
+    age = (state.now - quote.timestamp).total_seconds()
+    if age > settings.stale_ticker_seconds:
+        return Refusal("stale_ticker", f"{symbol} quote is {age:.0f}s old")
+    if quote.bid and quote.ask:
+        spread = (quote.ask - quote.bid) / ((quote.ask + quote.bid) / 2) * 100
+        if spread > settings.max_spread_pct:
+            return Refusal("max_spread_pct", f"spread {spread:.3f}% > {settings.max_spread_pct}%")
+    slippage = book_slippage_pct(quote.book, side, amount)
+    if slippage is not None and slippage > settings.max_slippage_pct:
+        return Refusal(
+            "max_slippage_pct", f"walking the book costs {slippage:.3f}% > {settings.max_slippage_pct}%"
+        )
+    return None

@@ -1,0 +1,120 @@
+"""What one running bot holds between loop iterations.
+
+The database is the truth; this is the working memory that makes an iteration cheap
+(the position book folded from fills, the latest quotes, the breaker), all of it rebuilt
+from the database on start so a restart continues exactly where the bot stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from bot.breaker import CircuitBreaker
+from bot.config import Settings
+from bot.engine.base import DecisionEngine
+from bot.positions import PositionBook
+from bot.venue.base import TransientVenueError, Venue
+from db.models import Session, Trade
+
+T = TypeVar("T")
+log = logging.getLogger("tradedesk.bot")
+
+
+@dataclass
+class Quote:
+    """The latest view of one symbol, from this iteration's market-data step."""
+
+    last: float
+    bid: float | None
+    ask: float | None
+    timestamp: datetime
+    book: dict[str, Any]
+    low_since_check: float
+    high_since_check: float
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: sessionmaker
+    venue: Venue
+    engine: DecisionEngine
+    kind: str = "live"
+    run_name: str = "live"
+    session_id: int = 0
+    session_day: Any = None
+    book: PositionBook = field(default_factory=PositionBook)
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    breaker: CircuitBreaker | None = None
+    paused: bool = False
+    stop_requested: bool = False
+    last_fill_ms: int = 0
+    skipped_foreign_fills: int = 0
+    step_durations: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    urgent_check: Callable[[], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.breaker is None:
+            self.breaker = CircuitBreaker(
+                self.settings.circuit_breaker_errors,
+                self.settings.circuit_breaker_cooldown_seconds,
+            )
+
+    @property
+    def venue_key(self) -> str:
+        """Names the account fills come from; the unique key of a fill is (venue_key, id)."""
+        if self.venue.is_paper:
+            return f"paper:{self.kind}:{self.run_name}"
+        return self.venue.name
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.client_order_prefix + "-"
+
+    def now(self) -> datetime:
+        return self.venue.now()
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the venue, feeding the breaker with the outcome."""
+        try:
+            result = fn(*args, **kwargs)
+        except TransientVenueError:
+            assert self.breaker is not None
+            self.breaker.record_error(self.now())
+            raise
+        assert self.breaker is not None
+        self.breaker.record_success()
+        return result
+
+    def note_error(self, where: str, exc: BaseException) -> None:
+        message = f"{where}: {type(exc).__name__}: {exc}"
+        log.error(message, exc_info=not isinstance(exc, TransientVenueError))
+        self.errors.append(message)
+
+    def session_ids(self, db) -> list[int]:
+        return list(
+            db.scalars(
+                select(Session.id).where(Session.kind == self.kind, Session.run_name == self.run_name)
+            )
+        )
+
+    def load_book(self) -> None:
+        """Fold every fill of this run into the position book, oldest first."""
+        with self.db() as db:
+            ids = self.session_ids(db)
+            rows = db.execute(
+                select(Trade.symbol, Trade.action, Trade.quantity, Trade.price, Trade.timestamp)
+                .where(Trade.session_id.in_(ids))
+                .order_by(Trade.id)
+            ).all()
+        self.book = PositionBook.from_fills([(r[0], r[1], r[2], r[3]) for r in rows])
+        if rows:
+            self.last_fill_ms = max(int(r[4].timestamp() * 1000) for r in rows)

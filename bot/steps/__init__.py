@@ -1,0 +1,1 @@
+"""The loop's steps, one module each, in the order the loop runs them."""

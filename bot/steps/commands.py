@@ -1,0 +1,138 @@
+"""Step 6 (and between loops): obey the operator's commands, oldest first.
+
+Close-all and stop never wait for the engine and are never refused by a risk rule. After a
+close-all the bot stays paused until ``resume`` so it does not buy straight back in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.execution import cancel_order, place_order
+from bot.runtime import Runtime
+from bot.steps.fill_sync import sync_fills
+from bot.steps.plans import exit_plan
+from bot.steps.resync import resync_orders_and_positions
+from db.commands import finish_command, pending_commands
+from db.models import Command
+from db.orders import by_venue_id, live_orders
+from db.plans import active_plans, revise_plan
+
+log = logging.getLogger("tradedesk.commands")
+URGENT = ("close-all", "stop", "close")
+BATCH = 200
+
+
+class CommandError(ValueError):
+    """The command cannot be carried out as given; its text becomes the result."""
+
+
+def obey_commands(rt: Runtime) -> int:
+    """Work through pending commands; returns how many were handled."""
+    with rt.db() as db:
+        batch = pending_commands(db, BATCH)
+        for command in batch:
+            handler = HANDLERS.get(command.command)
+            try:
+                if handler is None:
+                    raise CommandError(f"unknown command {command.command!r}; known: "
+                                       + ", ".join(sorted(HANDLERS)))
+                result = handler(rt, db, command.argument)
+                finish_command(db, command, "done", result, rt.now())
+            except Exception as exc:
+                db.rollback()
+                if not isinstance(exc, CommandError):
+                    rt.note_error(f"command {command.id} {command.command}", exc)
+                finish_command(db, db.get(Command, command.id), "failed", str(exc), rt.now())
+        return len(batch)
+
+
+def _pause(rt: Runtime, db, argument: str | None) -> str:
+    rt.paused = True
+    return "paused: no new entries; open plans are still enforced"
+
+
+def _resume(rt: Runtime, db, argument: str | None) -> str:
+    rt.paused = False
+    return "resumed"
+
+
+def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> str:
+    """Cancel our orders, close plans and flatten positions for ``symbols`` (None: all)."""
+    now = rt.now()
+    ids = rt.session_ids(db)
+    canceled = 0
+    for order in live_orders(db, ids):
+        if order.order_id and (symbols is None or order.symbol in symbols):
+            cancel_order(rt, db, order)
+            canceled += 1
+    plans = [p for p in active_plans(db, ids) if symbols is None or p.symbol in symbols]
+    for plan in plans:
+        exit_plan(rt, db, plan, reason, now)
+    db.commit()
+    sync_fills(rt)
+    flattened = []
+    for symbol, holding in list(rt.book.open_items().items()):
+        if (symbols is None or symbol in symbols) and holding.quantity > 0:
+            placement = place_order(rt, db, symbol=symbol, side="SELL", amount=holding.quantity,
+                                    purpose="close", reason=reason)
+            if not placement.ok:
+                raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
+            flattened.append(symbol)
+    sync_fills(rt)
+    for plan in active_plans(db, ids):
+        in_scope = symbols is None or plan.symbol in symbols
+        if in_scope and plan.status != "closed" and rt.book.quantity(plan.symbol) <= 0:
+            revise_plan(db, plan, f"closed: {reason}", now, status="closed",
+                        exit_reason=reason, closed_at=now)
+    db.commit()
+    resync_orders_and_positions(rt)
+    left = {s: h.quantity for s, h in rt.book.open_items().items()
+            if symbols is None or s in symbols}
+    if left:
+        raise RuntimeError(f"positions still open after closing: {left}")
+    return (f"canceled {canceled} order(s), closed {len(plans)} plan(s), "
+            f"flattened {len(set(flattened) | {p.symbol for p in plans})} position(s)")
+
+
+def _close_all(rt: Runtime, db, argument: str | None) -> str:
+    result = _close_symbols(rt, db, None, "close-all by operator")
+    rt.paused = True
+    return result + "; paused until resume"
+
+
+def _close(rt: Runtime, db, argument: str | None) -> str:
+    symbol = (argument or "").strip().upper()
+    if symbol not in rt.settings.symbols:
+        raise CommandError(f"close needs a configured symbol, got {argument!r}")
+    return _close_symbols(rt, db, {symbol}, f"close {symbol} by operator")
+
+
+def _cancel(rt: Runtime, db, argument: str | None) -> str:
+    order = by_venue_id(db, (argument or "").strip())
+    if order is None:
+        raise CommandError(f"no order of ours with id {argument!r}")
+    if order.status != "open":
+        raise CommandError(f"order {argument} is {order.status}, not open")
+    return f"order {argument}: {cancel_order(rt, db, order)}"
+
+
+def _stop(rt: Runtime, db, argument: str | None) -> str:
+    canceled = 0
+    for order in live_orders(db, rt.session_ids(db)):
+        if order.purpose == "entry" and order.order_id:
+            cancel_order(rt, db, order)
+            canceled += 1
+    rt.stop_requested = True
+    return f"canceled {canceled} open entry order(s); stopping"
+
+
+HANDLERS: dict[str, Callable[[Runtime, object, str | None], str]] = {
+    "pause": _pause,
+    "resume": _resume,
+    "close-all": _close_all,
+    "close": _close,
+    "cancel": _cancel,
+    "stop": _stop,
+}

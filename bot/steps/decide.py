@@ -1,0 +1,101 @@
+"""Step 5: ask the engine, validate, check risk, execute, and write one trace.
+
+The engine call runs on a worker thread while this thread keeps watching for a close-all or
+stop: a slow LLM call is abandoned (and traced as such) rather than holding the operator up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from bot.account import quote_balance, risk_state, unrealized_pnl
+from bot.actions import execute_action
+from bot.engine.base import EngineResult
+from bot.engine.context import build_context
+from bot.engine.validation import validate_decision
+from bot.runtime import Runtime
+from db.stats import apply_llm_cost
+from db.traces import add_trace
+
+POLL_SECONDS = 0.2
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+
+def decide_and_execute(rt: Runtime) -> None:
+    now = rt.now()
+    cash = quote_balance(rt)
+    equity = cash + sum(
+        h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
+        for s, h in rt.book.open_items().items()
+    )
+    with rt.db() as db:
+        context = build_context(db, rt.settings, rt.session_id, now, equity, cash)
+    started = time.perf_counter()
+    result = _run_engine(rt, context)
+    with rt.db() as db:
+        if result is None:
+            add_trace(
+                db, session_id=rt.session_id, engine=rt.engine.name, status="abandoned",
+                prompt="", errors=["abandoned: an operator close-all/stop arrived first"],
+                latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
+            )
+            db.commit()
+            return
+        if result.skipped:
+            return
+        valid, rejected = validate_decision(result.decision, context, rt.settings)
+        trace = add_trace(
+            db, session_id=rt.session_id, engine=result.engine, model=result.model,
+            prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
+            decision_json=result.decision.model_dump_json(), errors=result.errors or None,
+            status="ok" if not rejected and not result.errors else "rejected",
+            tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
+            latency_ms=result.latency_ms, created_at=now,
+        )
+        apply_llm_cost(db, rt.session_id, result.cost, now)
+        db.commit()
+        outcomes = [{"status": "invalid", **item} for item in _jsonable(rejected)]
+        state = risk_state(rt, db, equity)
+        for action in valid:
+            try:
+                outcomes.append(execute_action(rt, db, action, trace.id, state))
+            except Exception as exc:
+                db.rollback()
+                rt.note_error(f"executing {action.action}", exc)
+                outcomes.append({"action": action.action.value, "status": "error",
+                                 "detail": f"{type(exc).__name__}: {exc}"})
+            state = risk_state(rt, db, equity)
+        trace.execution_result = json.dumps(
+            {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
+             "actions": outcomes}, default=str,
+        )
+        db.merge(trace)
+        db.commit()
+
+
+def _jsonable(rejected: list) -> list[dict]:
+    items = []
+    for entry in rejected:
+        if isinstance(entry, dict):
+            action = entry.get("action")
+            if hasattr(action, "model_dump"):
+                entry = {**entry, "action": action.model_dump(mode="json", exclude_none=True)}
+            items.append(entry)
+        else:
+            items.append({"detail": str(entry)})
+    return items
+
+
+def _run_engine(rt: Runtime, context) -> EngineResult | None:
+    if rt.urgent_check is None:
+        return rt.engine.decide(context)
+    future: Future[EngineResult] = _executor.submit(rt.engine.decide, context)
+    while True:
+        try:
+            return future.result(timeout=POLL_SECONDS)
+        except TimeoutError:
+            if rt.urgent_check():
+                future.cancel()
+                return None

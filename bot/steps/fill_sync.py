@@ -1,0 +1,130 @@
+"""Step 3: book our venue fills into ``trades``, exactly once each.
+
+Window: from the later of the last booked fill and now − TRADE_SYNC_CUTOFF_MINUTES. A fill
+is booked once per venue trade id (checked first, and guarded by a unique constraint so a
+crash between the check and the commit cannot double-book). Each fill's trade row, stats
+cache update, and plan update commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.positions import Holding
+from bot.runtime import Runtime
+from bot.steps.resync import client_id_of
+from db.models import Order, Trade, TradePlan
+from db.orders import by_client_id, by_venue_id
+from db.plans import revise_plan
+from db.stats import apply_trade
+
+log = logging.getLogger("tradedesk.fills")
+DUST = 1e-9
+
+
+def sync_window_start_ms(rt: Runtime, now: datetime) -> int:
+    cutoff = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
+    return max(rt.last_fill_ms, int(cutoff.timestamp() * 1000))
+
+
+def sync_fills(rt: Runtime) -> int:
+    """Book new fills; returns how many were booked."""
+    now = rt.now()
+    since = sync_window_start_ms(rt, now)
+    fills: list[dict[str, Any]] = []
+    for symbol in rt.settings.symbols:
+        fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
+    fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
+    booked = 0
+    with rt.db() as db:
+        for fill in fills:
+            if _book_fill(rt, db, fill, now):
+                booked += 1
+    return booked
+
+
+def _already_booked(rt: Runtime, db, trade_id: str) -> bool:
+    return db.scalar(
+        select(Trade.id).where(Trade.venue == rt.venue_key, Trade.trade_id == trade_id)
+    ) is not None
+
+
+def _owning_order(db, fill: dict[str, Any]) -> Order | None:
+    cid = client_id_of(fill)
+    if cid:
+        order = by_client_id(db, cid)
+        if order is not None:
+            return order
+    return by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+
+
+def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
+    fee = fill.get("fee") or {}
+    cost = float(fee.get("cost") or 0.0)
+    base, quote = symbol.split("/")
+    currency = fee.get("currency")
+    if currency and currency == base:
+        return cost * float(fill["price"])
+    return cost
+
+
+def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
+    trade_id = str(fill["id"])
+    if _already_booked(rt, db, trade_id):
+        return False
+    order = _owning_order(db, fill)
+    if order is None:
+        rt.skipped_foreign_fills += 1
+        return False
+    symbol, side = fill["symbol"], fill["side"].upper()
+    quantity, price = float(fill["amount"]), float(fill["price"])
+    trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
+    realized = trial.apply(side, quantity, price)
+    plan = db.get(TradePlan, order.plan_id) if order.plan_id else None
+    timestamp = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else now
+    trade = Trade(
+        session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
+        quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
+        liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
+        reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
+        trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
+        client_order_id=order.client_order_id, plan_id=order.plan_id, trace_id=order.trace_id,
+    )
+    db.add(trade)
+    try:
+        db.flush()
+        apply_trade(db, trade, now)
+        if plan is not None:
+            _update_plan(db, plan, order, quantity, now)
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        log.info("fill %s was booked by an earlier run; skipped", trade_id)
+        return False
+    rt.book.holdings[symbol] = trial
+    rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
+    return True
+
+
+def _update_plan(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
+    """Entry fills add to what the plan holds; exit fills take from it."""
+    if order.purpose == "entry":
+        held = plan.filled_size + quantity
+        revise_plan(db, plan, "entry filled", now, filled_size=held, status="open"
+                    if plan.status == "pending" else plan.status)
+        return
+    remaining = max(0.0, plan.filled_size - quantity)
+    if remaining <= DUST * max(1.0, plan.size):
+        revise_plan(db, plan, f"exit filled: {plan.exit_reason or 'exit'}", now,
+                    filled_size=0.0, status="closed", closed_at=now)
+    else:
+        # A partial exit re-arms the stop and target for what remains.
+        revise_plan(db, plan, "partial exit; re-armed for the rest", now,
+                    filled_size=remaining, size=remaining, status="open",
+                    exit_client_order_id=None)

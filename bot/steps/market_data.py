@@ -1,0 +1,69 @@
+"""Step 1: ticker and top of book into ``market_data``; new candles into ``ohlcv``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.runtime import Quote, Runtime
+from db.market import add_candles, add_snapshot, last_candle_time
+
+BOOK_DEPTH = 20
+IMBALANCE_LEVELS = 10
+FIRST_FETCH_CANDLES = 500
+
+
+def book_figures(book: dict) -> tuple[float | None, float | None, float | None, float | None, float | None]:
+    """Best bid/ask, their sizes, and the imbalance of the top levels (-1 asks … +1 bids)."""
+    bids, asks = book.get("bids") or [], book.get("asks") or []
+    bid, bid_size = (bids[0][0], bids[0][1]) if bids else (None, None)
+    ask, ask_size = (asks[0][0], asks[0][1]) if asks else (None, None)
+    bid_depth = sum(level[1] for level in bids[:IMBALANCE_LEVELS])
+    ask_depth = sum(level[1] for level in asks[:IMBALANCE_LEVELS])
+    total = bid_depth + ask_depth
+    imbalance = (bid_depth - ask_depth) / total if total > 0 else None
+    return bid, ask, bid_size, ask_size, imbalance
+
+
+def fetch_market_data(rt: Runtime) -> None:
+    now = rt.now()
+    with rt.db() as db:
+        for symbol in rt.settings.symbols:
+            try:
+                _fetch_symbol(rt, db, symbol, now)
+            except Exception as exc:  # one symbol's fault must not hide the others
+                rt.note_error(f"market data {symbol}", exc)
+        db.commit()
+
+
+def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
+    ticker = rt.call(rt.venue.fetch_ticker, symbol)
+    book = rt.call(rt.venue.fetch_order_book, symbol, BOOK_DEPTH)
+    bid, ask, bid_size, ask_size, imbalance = book_figures(book)
+    bid = bid if bid is not None else ticker.get("bid")
+    ask = ask if ask is not None else ticker.get("ask")
+    last = float(ticker.get("last") or ticker.get("close") or ((bid or 0) + (ask or 0)) / 2)
+    spread_pct = (ask - bid) / ((ask + bid) / 2) * 100 if bid and ask else None
+    stamp = ticker.get("timestamp")
+    when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
+    add_snapshot(
+        db, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
+        volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
+        ask_size=ask_size, ob_imbalance=imbalance,
+    )
+    low, high = last, last
+    for index, timeframe in enumerate(rt.settings.timeframes):
+        after = last_candle_time(db, rt.session_id, symbol, timeframe)
+        since = int(after.timestamp() * 1000) + 1 if after else None
+        rows = rt.call(
+            rt.venue.fetch_ohlcv, symbol, timeframe, since,
+            None if after else FIRST_FETCH_CANDLES,
+        )
+        add_candles(db, rt.session_id, symbol, timeframe, rows, after)
+        if index == 0 and after is not None:
+            fresh = [r for r in rows if r[0] > since - 1]
+            low = min([low, *(r[3] for r in fresh)])
+            high = max([high, *(r[2] for r in fresh)])
+    rt.quotes[symbol] = Quote(
+        last=last, bid=bid, ask=ask, timestamp=when, book=book,
+        low_since_check=low, high_since_check=high,
+    )

@@ -1,0 +1,161 @@
+"""Step 4: enforce every open plan, whatever else this iteration skipped.
+
+Stops, targets, trailing and expiry are checked on every iteration, paused or not, breaker
+open or not: a stop that waits for good weather is not a stop. Exits are sized from what the
+plan actually holds (never its intended size), and an entry that never filled is cancelled
+instead of being "exited".
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.execution import Placement, cancel_order, place_order
+from bot.runtime import Runtime
+from db.models import Order, Trade, TradePlan
+from db.orders import by_client_id
+from db.plans import active_plans, revise_plan
+
+log = logging.getLogger("tradedesk.plans")
+DUST = 1e-9
+
+
+def enforce_plans(rt: Runtime) -> None:
+    now = rt.now()
+    with rt.db() as db:
+        for plan in active_plans(db, rt.session_ids(db)):
+            try:
+                _enforce(rt, db, plan, now)
+            except Exception as exc:
+                db.rollback()
+                rt.note_error(f"plan {plan.id}", exc)
+        db.commit()
+    for quote in rt.quotes.values():  # the extremes have been checked; start afresh
+        quote.low_since_check = quote.high_since_check = quote.last
+
+
+def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
+    quote = rt.quotes.get(plan.symbol)
+    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
+    expired = now - plan.opened_at > timedelta(minutes=rt.settings.plan_max_age_minutes)
+    if plan.status == "pending":
+        _enforce_pending(rt, db, plan, entry, expired, now)
+        return
+    if plan.status == "closing":
+        _check_exit(rt, db, plan, now)
+        return
+    if quote is None:
+        return
+    held = plan_holding(rt, plan)
+    if held <= DUST:
+        if entry is None or entry.status not in ("new", "open"):
+            revise_plan(db, plan, "closed: nothing held", now, status="closed",
+                        exit_reason=plan.exit_reason or "nothing held", closed_at=now)
+        return
+    long = plan.side == "BUY"
+    low, high = min(quote.low_since_check, quote.last), max(quote.high_since_check, quote.last)
+    _maybe_trail(rt, db, plan, quote.last, now)
+    if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
+        exit_plan(rt, db, plan, f"stop hit at {plan.stop_price:g}", now)
+    elif (long and high >= plan.target_price) or (not long and low <= plan.target_price):
+        exit_plan(rt, db, plan, f"target hit at {plan.target_price:g}", now)
+    elif expired:
+        exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
+
+
+def plan_holding(rt: Runtime, plan: TradePlan) -> float:
+    """What the plan can really exit: its fills, capped by what the book holds."""
+    held = abs(rt.book.quantity(plan.symbol))
+    return max(0.0, min(plan.filled_size, held))
+
+
+def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool, now) -> None:
+    quote = rt.quotes.get(plan.symbol)
+    stop_passed = quote is not None and (
+        quote.last <= plan.stop_price if plan.side == "BUY" else quote.last >= plan.stop_price
+    )
+    entry_dead = entry is None or entry.status in ("rejected", "failed", "canceled", "closed")
+    if entry_dead and plan.filled_size <= DUST:
+        revise_plan(db, plan, "closed: entry never filled", now, status="closed",
+                    exit_reason="entry never filled", closed_at=now)
+    elif expired or stop_passed:
+        if entry is not None and entry.status == "open":
+            cancel_order(rt, db, entry)
+        why = "entry expired" if expired else "stop passed before entry filled"
+        if plan.filled_size <= DUST:
+            revise_plan(db, plan, f"closed: {why}", now, status="closed", exit_reason=why,
+                        closed_at=now)
+        else:
+            revise_plan(db, plan, f"entry cancelled: {why}", now, status="open",
+                        size=plan.filled_size)
+
+
+def _maybe_trail(rt: Runtime, db, plan: TradePlan, price: float, now: datetime) -> None:
+    """Move the stop to breakeven once the gain passes TRAIL_BREAKEVEN_PCT."""
+    pct = rt.settings.trail_breakeven_pct
+    if pct <= 0 or plan.trail_armed:
+        return
+    gain = (price / plan.entry_price - 1) * 100
+    if plan.side != "BUY":
+        gain = -gain
+    if gain >= pct:
+        better = plan.stop_price < plan.entry_price if plan.side == "BUY" else (
+            plan.stop_price > plan.entry_price)
+        if better:
+            revise_plan(db, plan, f"trailed stop to breakeven after {gain:.2f}% gain", now,
+                        stop_price=plan.entry_price, trail_armed=True)
+        else:
+            plan.trail_armed = True
+
+
+def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
+              trace_id: int | None = None) -> Placement | None:
+    """Cancel what is left of the entry, then sell what the plan holds at market."""
+    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
+    if entry is not None and entry.status == "open":
+        cancel_order(rt, db, entry)
+    held = plan_holding(rt, plan)
+    if held <= DUST:
+        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",
+                    exit_reason=reason, closed_at=now)
+        db.commit()
+        return None
+    revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
+    db.commit()
+    placement = place_order(
+        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
+        purpose="exit", reason=reason, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
+    )
+    plan.exit_client_order_id = placement.client_order_id
+    if not placement.ok:
+        log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
+        revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")
+    db.commit()
+    return placement
+
+
+def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
+    """A closing plan whose exit order died is re-armed so the next iteration exits again.
+
+    An exit the venue reports done but whose fills are not booked yet is waited for (a few
+    loop intervals), because re-arming it then would sell the same coins twice.
+    """
+    order = by_client_id(db, plan.exit_client_order_id) if plan.exit_client_order_id else None
+    if order is not None and order.status in ("new", "open"):
+        return
+    if plan_holding(rt, plan) <= DUST:
+        revise_plan(db, plan, "closed", now, status="closed", closed_at=now)
+        return
+    if order is not None and order.status == "closed":
+        booked = db.scalar(
+            select(func.coalesce(func.sum(Trade.quantity), 0.0)).where(
+                Trade.client_order_id == order.client_order_id
+            )
+        )
+        grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
+        if booked + DUST < order.amount and now - order.updated_at < grace:
+            return
+    revise_plan(db, plan, "exit did not complete; re-armed", now, status="open")

@@ -1,0 +1,93 @@
+"""Step 2: replace the open-order and position snapshots with what is ours on the venue.
+
+Ours means the client order id carries our prefix. Disagreements between the venue and our
+order journal are logged and reconciled, never dropped: an order of ours the journal does
+not know is adopted into it; a journal order the venue no longer lists is marked done so the
+fill sync accounts for what it filled.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete
+
+from bot.runtime import Runtime
+from db.models import OpenOrder, Position
+from db.orders import by_client_id, by_venue_id, journal_order, live_orders
+
+log = logging.getLogger("tradedesk.resync")
+
+
+def client_id_of(order: dict[str, Any]) -> str | None:
+    info = order.get("info") or {}
+    return order.get("clientOrderId") or info.get("clientOrderId") or info.get("client_order_id")
+
+
+def is_ours(rt: Runtime, order: dict[str, Any]) -> bool:
+    cid = client_id_of(order)
+    return bool(cid and cid.startswith(rt.prefix))
+
+
+def _when(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+def resync_orders_and_positions(rt: Runtime) -> None:
+    now = rt.now()
+    venue_orders = [o for o in rt.call(rt.venue.fetch_open_orders) if is_ours(rt, o)]
+    with rt.db() as db:
+        _reconcile_journal(rt, db, venue_orders, now)
+        db.execute(delete(OpenOrder).where(OpenOrder.session_id == rt.session_id))
+        for order in venue_orders:
+            db.add(
+                OpenOrder(
+                    session_id=rt.session_id, order_id=str(order["id"]),
+                    client_order_id=client_id_of(order), symbol=order["symbol"],
+                    side=order["side"].upper(), type=order.get("type") or "limit",
+                    price=order.get("price"), amount=float(order["amount"]),
+                    remaining=float(order.get("remaining") or 0.0),
+                    status=order.get("status") or "open",
+                    exchange_timestamp=_when(order.get("timestamp")),
+                )
+            )
+        write_positions(rt, db, now)
+        db.commit()
+
+
+def write_positions(rt: Runtime, db, now: datetime) -> None:
+    """Replace the session's position snapshot with the book folded from our fills."""
+    db.execute(delete(Position).where(Position.session_id == rt.session_id))
+    for symbol, holding in rt.book.open_items().items():
+        db.add(
+            Position(
+                session_id=rt.session_id, symbol=symbol, quantity=holding.quantity,
+                avg_price=holding.avg_price, exchange_timestamp=now,
+            )
+        )
+
+
+def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:
+    listed = {str(o["id"]) for o in venue_orders}
+    for order in venue_orders:
+        cid = client_id_of(order)
+        known = by_client_id(db, cid) if cid else by_venue_id(db, str(order["id"]))
+        if known is None:
+            log.warning("adopting order %s (%s) found on the venue but not in our journal",
+                        order["id"], cid)
+            journal_order(
+                db, session_id=rt.session_id, client_order_id=cid, order_id=str(order["id"]),
+                symbol=order["symbol"], side=order["side"].upper(),
+                type=order.get("type") or "limit", amount=float(order["amount"]),
+                price=order.get("price"), purpose="adopted", status="open",
+                reason="adopted at resync: on the venue but not in the journal",
+                created_at=now, updated_at=now,
+            )
+        elif known.order_id is None or known.status != "open":
+            known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
+    for known in live_orders(db, rt.session_ids(db)):
+        if known.status == "open" and known.order_id not in listed:
+            log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
+            known.status, known.updated_at = "closed", now

@@ -1,0 +1,27 @@
+"""The bot's heartbeat row, which the console reads to tell running from stale or crashed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import BotStatus
+
+
+def status_row(db: OrmSession, name: str) -> BotStatus:
+    row = db.scalars(select(BotStatus).where(BotStatus.name == name)).one_or_none()
+    if row is None:
+        row = BotStatus(name=name)
+        db.add(row)
+        db.flush()
+    return row
+
+
+def beat(db: OrmSession, name: str, now: datetime, **fields: object) -> None:
+    row = status_row(db, name)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.heartbeat_at = now
+    db.commit()

@@ -1,0 +1,56 @@
+"""Trading sessions: one per day (in the configured timezone) per run."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import Session, SessionStatsCache
+
+
+def trading_day(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def find_session(db: OrmSession, kind: str, run_name: str, day: date) -> Session | None:
+    return db.scalars(
+        select(Session).where(Session.kind == kind, Session.run_name == run_name, Session.date == day)
+    ).one_or_none()
+
+
+def latest_session(db: OrmSession, kind: str = "live", run_name: str = "live") -> Session | None:
+    return db.scalars(
+        select(Session)
+        .where(Session.kind == kind, Session.run_name == run_name)
+        .order_by(Session.date.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def open_session(
+    db: OrmSession, *, kind: str, run_name: str, day: date, mode: str, venue: str,
+    equity: float, now: datetime,
+) -> Session:
+    """Return the day's session, creating it (and its stats row) with today's equity."""
+    existing = find_session(db, kind, run_name, day)
+    if existing is not None:
+        return existing
+    session = Session(
+        date=day, kind=kind, run_name=run_name, mode=mode, venue=venue,
+        starting_balance=equity, created_at=now,
+    )
+    db.add(session)
+    db.flush()
+    db.add(SessionStatsCache(session_id=session.id, start_of_day_equity=equity, updated_at=now))
+    db.commit()
+    return session
+
+
+def run_session_ids(db: OrmSession, kind: str, run_name: str) -> list[int]:
+    """Every session of one run: plans, orders and positions carry over across days."""
+    return list(
+        db.scalars(select(Session.id).where(Session.kind == kind, Session.run_name == run_name))
+    )
