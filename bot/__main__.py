@@ -21,15 +21,16 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    overrides = {"DATABASE_URL": args.db} if args.db else {}
+    if args.name:
+        overrides["BOT_NAME"] = args.name
+    settings = load_settings(**overrides)
+
     from bot.app import build_runtime
     from bot.lock import BotAlreadyRunning, BotLock
     from bot.loop import run_forever
     from bot.secrets_filter import install_log_scrubber
 
-    overrides = {"DATABASE_URL": args.db} if args.db else {}
-    if args.name:
-        overrides["BOT_NAME"] = args.name
-    settings = load_settings(**overrides)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

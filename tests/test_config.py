@@ -1,0 +1,76 @@
+"""Bad configuration stops startup with a message that names the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import ConfigError, Settings, load_settings
+
+BAD_VALUES = {
+    "MAX_ORDER_VALUE": "lots",
+    "SYMBOLS": "btcusdt",
+    "TIMEFRAMES": "5 minutes",
+    "EXCHANGE": "no-such-exchange",
+    "FEED": "sometimes",
+    "TRADING_MODE": "YOLO",
+    "LOOP_INTERVAL_SECONDS": "-1",
+    "CLIENT_ORDER_PREFIX": "has space",
+    "SESSION_TIMEZONE": "Mars/Olympus",
+    "TAKER_FEE": "0.5",
+    "PLAN_MAX_PER_SYMBOL": "0",
+    "BOT_NAME": "a b",
+}
+
+
+def test_defaults_run_on_a_fresh_machine() -> None:
+    settings = load_settings()
+    assert settings.trading_mode == "PAPER"
+    assert settings.exchange == "paper"
+    assert settings.feed == "synthetic"
+    assert settings.llm_provider == "rules"
+    assert settings.database_url.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_each_bad_value_names_its_setting(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, BAD_VALUES[name])
+    with pytest.raises(ConfigError, match=f"invalid setting {name}:"):
+        load_settings()
+
+
+def test_every_numeric_setting_rejects_garbage(monkeypatch: pytest.MonkeyPatch) -> None:
+    numeric = [
+        (field.alias or name) for name, field in Settings.model_fields.items()
+        if field.annotation in (int, float)
+    ]
+    assert len(numeric) > 20
+    for alias in numeric:
+        monkeypatch.setenv(alias, "not-a-number")
+        with pytest.raises(ConfigError, match=f"invalid setting {alias}:"):
+            load_settings()
+        monkeypatch.delenv(alias)
+
+
+def test_live_needs_an_explicit_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADING_MODE", "LIVE")
+    monkeypatch.setenv("EXCHANGE", "binance")
+    with pytest.raises(ConfigError, match="LIVE_TRADING_CONFIRMED"):
+        load_settings()
+    monkeypatch.setenv("LIVE_TRADING_CONFIRMED", "true")
+    assert load_settings().trading_mode == "LIVE"
+
+
+def test_secrets_toml_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('GEMINI_API_KEY = "from-toml-123"\n')
+    settings = load_settings()
+    assert settings.gemini_api_key is not None
+    assert settings.gemini_api_key.get_secret_value() == "from-toml-123"
+    assert "from-toml-123" not in repr(settings)
+
+
+def test_cli_refuses_to_start_with_bad_config(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MAX_DAILY_LOSS", "-5")
+    assert main(["run", "--iterations", "1"]) == 2
+    assert "invalid setting MAX_DAILY_LOSS" in capsys.readouterr().err
