@@ -1,0 +1,405 @@
+"""The paper venue: a ccxt-shaped exchange simulated over a Feed, persisted in the store.
+
+Fill model (also returned by ``describe_fill_model()`` for the console):
+
+* Market orders fill at once, as taker, by walking the feed's order book. Levels beyond
+  ``slippage_cap_pct`` from the best price are not taken: the unfilled rest is dropped and
+  the order is closed partly filled, or rejected if nothing could fill. One fill is
+  recorded at the average price.
+* Limit orders rest until ``advance()``; each step they are matched against the candle that
+  traded since the previous step, as maker, at their limit price, only if the market traded
+  THROUGH the price (low < buy limit, high > sell limit; touching is not enough), and only
+  up to ``volume_share`` of that candle's volume for all resting limits of the symbol
+  together, so a large order fills in parts across candles. A limit that crosses the book
+  when placed takes liquidity at once as taker up to its price; the rest rests.
+* Stop orders (type ``stop``, or ``params['stopPrice']``) trigger when a candle trades at or
+  through the stop and then fill entirely as taker at the stop price, or at the candle's
+  open when it gapped through the stop (the worse price: gaps are not free).
+* Fees are charged in the quote currency on every fill (``maker_fee``/``taker_fee``).
+  A buy whose cost plus fee exceeds the free quote balance, or a sell of more base than is
+  free, is rejected with ``InsufficientFunds`` as an exchange would. Resting orders reserve
+  their funds (``used``) until they fill or are canceled.
+
+Ids come from a persisted counter, never from time or uuid4, so the same feed and orders
+give identical fills. State lives in memory and is written through to the ``paper_*``
+tables only when it changes, plus the clock on each step; a restart with the same
+``account`` continues the same balances, orders, fills and clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
+
+from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected
+from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
+from bot.venue.paper_model import (
+    FillState,
+    OrderState,
+    limit_trades_through,
+    order_dict,
+    split_symbol,
+    stop_fill_price,
+    trade_dict,
+    walk_book,
+)
+from bot.venue.paper_store import PaperStore
+
+BOOK_DEPTH = 100
+
+
+class InsufficientFunds(OrderRejected):
+    """The account cannot pay for the order (ccxt's InsufficientFunds)."""
+
+
+class PaperVenue:
+    """A simulated exchange account over a Feed; see the module docstring for the fills."""
+
+    name = "paper"
+    is_paper = True
+
+    def __init__(
+        self, feed: Feed, sessions: sessionmaker, *, account: str = "default",
+        starting_balance: float = 10_000.0, maker_fee: float = 0.001, taker_fee: float = 0.001,
+        slippage_cap_pct: float = 1.0, volume_share: float = 0.1,
+    ) -> None:
+        self.feed = feed
+        self.account = account
+        self.starting_balance = starting_balance
+        self.maker_fee = maker_fee
+        self.taker_fee = taker_fee
+        self.slippage_cap_pct = slippage_cap_pct
+        self.volume_share = volume_share
+        self.store = PaperStore(sessions, account)
+        self.orders: dict[str, OrderState] = {}
+        self.fills: list[FillState] = []
+        self.balances: dict[str, list[float]] = {}
+        self._client_ids: set[str] = set()
+        self._open: list[str] = []
+        snapshot = self.store.load()
+        if snapshot is None:
+            self.seq = 0
+            for symbol in feed.symbols:
+                self.balances[split_symbol(symbol)[1]] = [starting_balance, 0.0]
+            self.store.create(feed.now_ms(), feed.descriptor(), self.balances)
+            return
+        feed.seek(snapshot.now_ms)
+        self.seq = snapshot.seq
+        self.balances = snapshot.balances
+        self.fills = snapshot.fills
+        for order in snapshot.orders:
+            self._remember(order)
+
+    @classmethod
+    def from_settings(cls, settings: Any, sessions: sessionmaker) -> PaperVenue:
+        """Build the feed named by ``settings.feed`` and the account ``settings.bot_name``.
+
+        A synthetic market is rebuilt from the seed and start time stored with the account,
+        so a restart continues the same tape rather than a new one.
+        """
+        account = settings.bot_name
+        feed: Feed
+        if settings.feed == "synthetic":
+            stored = PaperStore.stored_feed(sessions, account) or {}
+            start = stored.get("start_ms") if stored.get("seed") == settings.feed_seed else None
+            feed = SyntheticFeed(settings.symbols, seed=settings.feed_seed, start_ms=start)
+        elif settings.feed == "live":
+            feed = LiveFeed(settings.feed_exchange, settings.symbols)
+        else:
+            feed = ReplayFeed(settings.replay_paths)
+        return cls(
+            feed, sessions, account=account, starting_balance=settings.starting_balance,
+            maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
+            slippage_cap_pct=settings.paper_slippage_cap_pct,
+            volume_share=settings.paper_volume_share,
+        )
+
+    # --- clock and market data -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.feed.now_ms() / 1000, tz=UTC)
+
+    def advance(self) -> bool:
+        """Move the feed one step and match resting orders against what traded in it."""
+        if not self.feed.advance():
+            return False
+        changed: list[OrderState] = []
+        fills: list[FillState] = []
+        budgets: dict[str, float] = {}
+        for order_id in list(self._open):
+            order = self.orders[order_id]
+            candle = self.feed.current_candle(order.symbol)
+            if candle is None:
+                continue
+            fills.extend(self._match(order, candle, budgets))
+            if order.updated_ms == self.feed.now_ms():
+                changed.append(order)
+        self._persist(changed, fills)
+        return True
+
+    def fetch_ticker(self, symbol: str) -> dict[str, Any]:
+        return self.feed.ticker(self._known(symbol))
+
+    def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        book = self.feed.book(self._known(symbol), limit or 20)
+        now = self.feed.now_ms()
+        return {"symbol": symbol, "bids": book["bids"], "asks": book["asks"],
+                "timestamp": now, "datetime": iso_ms(now), "nonce": None}
+
+    def fetch_ohlcv(
+        self, symbol: str, timeframe: str = "5m", since: int | None = None,
+        limit: int | None = None,
+    ) -> list[list[float]]:
+        return self.feed.candles(self._known(symbol), timeframe, since, limit)
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def create_order(
+        self, symbol: str, type: str, side: str, amount: float, price: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        params = params or {}
+        client_id = params.get("clientOrderId")
+        stop = params.get("stopPrice", params.get("triggerPrice"))
+        if type == "stop" and stop is None:
+            stop, price = price, None
+        order_type = "stop" if stop is not None else type
+        self._validate(symbol, order_type, side, amount, price, stop, client_id)
+        order = OrderState(
+            id="", client_order_id=client_id, symbol=symbol, side=side, type=order_type,
+            price=None if order_type in ("market", "stop") else float(price),  # type: ignore[arg-type]
+            stop_price=None if stop is None else float(stop), amount=float(amount),
+            filled=0.0, cost=0.0, fee=0.0, status="open",
+            timestamp_ms=self.feed.now_ms(), updated_ms=self.feed.now_ms(),
+        )
+        fills = self._place(order)
+        self._persist([order], fills)
+        return order_dict(order, split_symbol(symbol)[1])
+
+    def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        order = self.orders.get(id)
+        if order is None or order.status != "open" or (symbol and order.symbol != symbol):
+            raise OrderNotFound(f"order {id} is not open on the paper venue")
+        order.status = "canceled"
+        order.updated_ms = self.feed.now_ms()
+        self._open.remove(order.id)
+        self._persist([order], [])
+        return order_dict(order, split_symbol(order.symbol)[1])
+
+    def fetch_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        order = self.orders.get(id)
+        if order is None or (symbol and order.symbol != symbol):
+            raise OrderNotFound(f"order {id} is unknown to the paper venue")
+        return order_dict(order, split_symbol(order.symbol)[1])
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return [
+            order_dict(o, split_symbol(o.symbol)[1])
+            for o in (self.orders[i] for i in self._open)
+            if symbol is None or o.symbol == symbol
+        ]
+
+    def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        chosen = [
+            f for f in self.fills
+            if (symbol is None or f.symbol == symbol) and (since is None or f.timestamp_ms >= since)
+        ]
+        if limit is not None:
+            chosen = chosen[:limit] if since is not None else chosen[-limit:] if limit else []
+        return [trade_dict(f) for f in chosen]
+
+    def fetch_balance(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"free": {}, "used": {}, "total": {}, "info": {}}
+        for currency, (total, used) in sorted(self.balances.items()):
+            free = total - used
+            out[currency] = {"free": free, "used": used, "total": total}
+            out["free"][currency], out["used"][currency] = free, used
+            out["total"][currency] = total
+        now = self.feed.now_ms()
+        out["timestamp"], out["datetime"] = now, iso_ms(now)
+        return out
+
+    def describe_fill_model(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed.kind, "base_timeframe": self.feed.base_timeframe,
+            "maker_fee": self.maker_fee, "taker_fee": self.taker_fee,
+            "fee_currency": "quote", "slippage_cap_pct": self.slippage_cap_pct,
+            "volume_share": self.volume_share, "book_depth": BOOK_DEPTH,
+            "market": "walks the book at once as taker; beyond the slippage cap the rest is "
+                      "dropped (closed partly filled) or the order rejected",
+            "limit": "fills as maker at its price only when a later candle trades through it, "
+                     "up to volume_share of that candle's volume per symbol",
+            "stop": "triggers when a candle trades at/through the stop; fills as taker at the "
+                    "stop, or at the open when the candle gapped through it",
+            "starting_balance": self.starting_balance,
+        }
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _known(self, symbol: str) -> str:
+        if symbol not in self.feed.symbols:
+            raise OrderRejected(f"symbol {symbol} is not traded on this paper feed")
+        return symbol
+
+    def _validate(
+        self, symbol: str, type: str, side: str, amount: float, price: float | None,
+        stop: float | None, client_id: str | None,
+    ) -> None:
+        self._known(symbol)
+        if side not in ("buy", "sell"):
+            raise OrderRejected(f"side must be buy or sell, not {side!r}")
+        if type not in ("market", "limit", "stop"):
+            raise OrderRejected(f"order type {type!r} is not supported by the paper venue")
+        if not amount or amount <= 0:
+            raise OrderRejected(f"amount must be positive, got {amount}")
+        if type == "limit" and (price is None or price <= 0):
+            raise OrderRejected("a limit order needs a positive price")
+        if type == "stop" and (stop is None or stop <= 0):
+            raise OrderRejected("a stop order needs a positive stopPrice")
+        if client_id is not None and client_id in self._client_ids:
+            raise DuplicateOrder(f"clientOrderId {client_id} was already used")
+
+    def _next_id(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}{self.seq}"
+
+    def _free(self, currency: str) -> float:
+        total, used = self.balances.get(currency, [0.0, 0.0])
+        return total - used
+
+    def _reserve_of(self, order: OrderState) -> tuple[str, float]:
+        """Funds an open order holds: quote for a buy at its worst price, base for a sell."""
+        base, quote = split_symbol(order.symbol)
+        if order.side == "sell":
+            return base, order.remaining
+        price = order.price if order.type == "limit" else order.stop_price
+        fee = max(self.maker_fee, self.taker_fee)
+        return quote, order.remaining * float(price) * (1 + fee)  # type: ignore[arg-type]
+
+    def _place(self, order: OrderState) -> list[FillState]:
+        """Check funds, take liquidity a market or crossing limit order can take, rest the rest."""
+        base, quote = split_symbol(order.symbol)
+        if order.side == "sell" and order.amount > self._free(base):
+            raise InsufficientFunds(
+                f"sell {order.amount} {base} but only {self._free(base)} is free"
+            )
+        if order.side == "buy" and order.type != "market":
+            need = self._reserve_of(order)[1]
+            if need > self._free(quote):
+                raise InsufficientFunds(f"needs {need} {quote}, {self._free(quote)} is free")
+        taken, cost = 0.0, 0.0
+        if order.type in ("market", "limit"):
+            taken, cost = self._take(order)
+        if order.type == "market" and taken == 0.0:
+            raise OrderRejected(
+                f"no liquidity within the {self.slippage_cap_pct}% slippage cap for {order.symbol}"
+            )
+        if order.side == "buy" and order.type == "market":
+            need = cost * (1 + self.taker_fee)
+            if need > self._free(quote):
+                raise InsufficientFunds(f"needs {need} {quote}, {self._free(quote)} is free")
+        order.id = self._next_id("P")
+        if order.client_order_id is not None:
+            self._client_ids.add(order.client_order_id)
+        self.orders[order.id] = order
+        fills = []
+        if taken > 0:
+            fills.append(self._fill(order, cost / taken, taken, "taker"))
+        if order.type == "market":
+            order.status = "closed"
+        elif order.status == "open":
+            self._open.append(order.id)
+        self._refresh_used()
+        return fills
+
+    def _take(self, order: OrderState) -> tuple[float, float]:
+        book = self.feed.book(order.symbol, BOOK_DEPTH)
+        levels = book["asks"] if order.side == "buy" else book["bids"]
+        if not levels:
+            return 0.0, 0.0
+        cap = self.slippage_cap_pct / 100
+        bound = levels[0][0] * (1 + cap if order.side == "buy" else 1 - cap)
+        if order.price is not None:
+            bound = min(bound, order.price) if order.side == "buy" else max(bound, order.price)
+        return walk_book(book, order.side, order.amount, bound)
+
+    def _match(
+        self, order: OrderState, candle: list[float], budgets: dict[str, float]
+    ) -> list[FillState]:
+        if order.type == "stop":
+            price = stop_fill_price(order, candle)
+            if price is None:
+                return []
+            amount = order.remaining
+            if order.side == "buy":
+                quote = split_symbol(order.symbol)[1]
+                held = self._reserve_of(order)[1]
+                amount = min(amount, (self._free(quote) + held) / (price * (1 + self.taker_fee)))
+            fills = [self._fill(order, price, amount, "taker")] if amount > 0 else []
+            order.status = "closed" if fills else "canceled"
+            order.updated_ms = self.feed.now_ms()
+            if order.id in self._open:
+                self._open.remove(order.id)
+            self._refresh_used()
+            return fills
+        if not limit_trades_through(order, candle):
+            return []
+        budget = budgets.setdefault(order.symbol, candle[5] * self.volume_share)
+        amount = min(order.remaining, budget)
+        if amount <= 0:
+            return []
+        budgets[order.symbol] = budget - amount
+        fill = self._fill(order, float(order.price), amount, "maker")  # type: ignore[arg-type]
+        self._refresh_used()
+        return [fill]
+
+    def _fill(self, order: OrderState, price: float, amount: float, role: str) -> FillState:
+        """Book one fill: balances, the order's totals, and the fill record."""
+        base, quote = split_symbol(order.symbol)
+        rate = self.taker_fee if role == "taker" else self.maker_fee
+        now = self.feed.now_ms()
+        fill = FillState(
+            id=self._next_id("T"), order_id=order.id, client_order_id=order.client_order_id,
+            symbol=order.symbol, side=order.side, price=price, amount=amount, fee=0.0,
+            fee_currency=quote, taker_or_maker=role, timestamp_ms=now,
+        )
+        fill.fee = fill.cost * rate
+        sign = 1.0 if order.side == "buy" else -1.0
+        self.balances.setdefault(base, [0.0, 0.0])[0] += sign * amount
+        self.balances.setdefault(quote, [0.0, 0.0])[0] -= sign * fill.cost + fill.fee
+        order.filled = order.amount if amount >= order.remaining else order.filled + amount
+        order.cost += fill.cost
+        order.fee += fill.fee
+        order.updated_ms = now
+        if order.filled >= order.amount:
+            order.status = "closed"
+            if order.id in self._open:
+                self._open.remove(order.id)
+        self.fills.append(fill)
+        return fill
+
+    def _refresh_used(self) -> None:
+        """Recompute reservations from the open orders, so they can never drift."""
+        for entry in self.balances.values():
+            entry[1] = 0.0
+        for order_id in self._open:
+            currency, held = self._reserve_of(self.orders[order_id])
+            self.balances.setdefault(currency, [0.0, 0.0])[1] += held
+
+    def _remember(self, order: OrderState) -> None:
+        self.orders[order.id] = order
+        if order.client_order_id is not None:
+            self._client_ids.add(order.client_order_id)
+        if order.status == "open":
+            self._open.append(order.id)
+
+    def _persist(self, orders: list[OrderState], fills: list[FillState]) -> None:
+        balances = self.balances if orders or fills else None
+        self.store.commit(self.feed.now_ms(), self.seq, orders, fills, balances)
+
+
+__all__ = ["FeedError", "InsufficientFunds", "PaperVenue"]
