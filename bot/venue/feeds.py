@@ -456,11 +456,13 @@ class SyntheticFeed:
         wall = self._clock()
         if start_ms is None:
             start_ms = (wall // self._base_ms) * self._base_ms
+        else:
+            wall = start_ms
         self.start_ms = start_ms
         first = self.start_ms - history * self._base_ms
         self._tapes = {s: _SyntheticSymbol(s, seed, self._base_ms, first) for s in self.symbols}
-        self._prev = self._now = self.start_ms
-        self._close_all(self.start_ms)
+        self._prev = self._now = wall
+        self._close_all(wall)
 
     def _close_all(self, now_ms: int) -> None:
         for tape in self._tapes.values():
