@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC
 
 from bot.config import ConfigError, load_settings
 from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
@@ -85,6 +86,40 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from bot.replay import ReplayArgs, run_replay
+    from bot.venue.feeds import FeedError
+
+    def when(text: str | None) -> datetime | None:
+        if not text:
+            return None
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    paths = [Path(p.strip()) for p in args.candles.split(",") if p.strip()]
+    url = args.db or "sqlite:///data/replays.db"
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+    try:
+        summary = run_replay(
+            ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=when(args.start),
+                       end=when(args.end), balance=args.balance),
+            progress=not args.json,
+        )
+    except FeedError as exc:
+        print(f"replay input error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key.replace('_', ' '):<{width}}  {value}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -102,6 +137,15 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--db", help="database URL")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(func=cmd_audit)
+    replay = sub.add_parser("replay", help="run the live loop over recorded candles")
+    replay.add_argument("--candles", required=True, help="candle CSV path(s), comma-separated")
+    replay.add_argument("--db", help="database URL (default: sqlite:///data/replays.db)")
+    replay.add_argument("--engine", choices=["rules", "gemini"], default="rules")
+    replay.add_argument("--start", help="ISO time to start at")
+    replay.add_argument("--end", help="ISO time to end at")
+    replay.add_argument("--balance", type=float, default=10_000.0, help="starting quote balance")
+    replay.add_argument("--json", action="store_true", help="summary as one JSON line, no bar")
+    replay.set_defaults(func=cmd_replay)
     return root
 
 

@@ -10,11 +10,9 @@ from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 
 
-def build_runtime(settings: Settings, *, kind: str = "live", run_name: str = "live") -> Runtime:
+def build_runtime(settings: Settings) -> Runtime:
+    """The live bot (paper or real venue); replays assemble theirs in ``bot.replay``."""
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
-    venue = build_venue(settings, factory, account=f"{kind}:{run_name}")
-    return Runtime(
-        settings=settings, db=factory, venue=venue, engine=build_engine(settings),
-        kind=kind, run_name=run_name,
-    )
+    venue = build_venue(settings, factory)
+    return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings))

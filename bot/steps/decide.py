@@ -10,7 +10,7 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from bot.account import quote_balance, risk_state, unrealized_pnl
+from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action
 from bot.engine.base import EngineResult
 from bot.engine.context import build_context
@@ -69,7 +69,9 @@ def decide_and_execute(rt: Runtime) -> None:
             state = risk_state(rt, db, equity)
         trace.execution_result = json.dumps(
             {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
-             "actions": outcomes}, default=str,
+             "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
+             "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
+            default=str,
         )
         db.merge(trace)
         db.commit()

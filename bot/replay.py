@@ -1,0 +1,205 @@
+"""Replay: the live loop over recorded candles on the paper venue with a simulated clock.
+
+Nothing here is a second trading path: it assembles the same Runtime the live bot uses,
+with a ReplayFeed under the paper venue, and steps the same ``run_iteration`` candle by
+candle. The run's identity is a hash of its inputs, so the same command against the same
+database resumes a killed replay where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.config import Settings, load_settings
+from bot.engine.factory import build_engine
+from bot.loop import run_iteration, start
+from bot.runtime import Runtime
+from bot.venue.feeds import ReplayFeed, timeframe_ms
+from bot.venue.paper import PaperVenue
+from db.engine import make_engine, session_factory
+from db.migrate import upgrade
+from db.models import LLMTrace, Session, Trade
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class ReplayArgs:
+    candles: list[Path]
+    db_url: str
+    engine: str = "rules"
+    start: datetime | None = None
+    end: datetime | None = None
+    balance: float = 10_000.0
+
+    def run_name(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.candles:
+            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+        digest.update(f"{self.engine}|{self.start}|{self.end}|{self.balance}".encode())
+        return "replay-" + digest.hexdigest()[:10]
+
+
+def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
+    """Settings for a replay: symbols from the files, money caps scaled to the balance.
+
+    Caps are in quote currency; a BTC-quoted replay with a balance of 1 needs caps in BTC.
+    Anything set in the environment still wins.
+    """
+    import os
+
+    base = feed.base_timeframe
+    timeframes = [base] + (["1h"] if timeframe_ms(base) < HOUR_MS else [])
+    overrides: dict[str, object] = {
+        "DATABASE_URL": args.db_url, "SYMBOLS": ",".join(feed.symbols),
+        "TIMEFRAMES": ",".join(timeframes), "STARTING_BALANCE": args.balance,
+        "LLM_PROVIDER": args.engine, "EXCHANGE": "paper",
+    }
+    scaled = {"MIN_NOTIONAL": 0.001, "MAX_ORDER_VALUE": 0.1, "MAX_TOTAL_EXPOSURE": 0.5,
+              "MAX_DAILY_LOSS": 0.05}
+    for name, share in scaled.items():
+        if name not in os.environ:
+            overrides[name] = args.balance * share
+    return load_settings(**overrides)
+
+
+def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
+    feed = ReplayFeed(args.candles)
+    settings = replay_settings(args, feed)
+    upgrade(settings.database_url)
+    factory = session_factory(make_engine(settings.database_url))
+    run_name = args.run_name()
+    if args.start is not None:  # a resumed run seeks to its stored clock afterwards
+        start_ms = int(args.start.timestamp() * 1000)
+        while feed.now_ms() < start_ms and feed.advance():
+            pass
+    venue = PaperVenue(
+        feed, factory, account=run_name, starting_balance=settings.starting_balance,
+        maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
+        slippage_cap_pct=settings.paper_slippage_cap_pct, volume_share=settings.paper_volume_share,
+    )
+    runtime = Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
+                      kind="replay", run_name=run_name)
+    return runtime, feed
+
+
+def run_replay(args: ReplayArgs, *, progress: bool = True) -> dict:
+    rt, feed = build_replay(args)
+    start(rt)
+    end_ms = int(args.end.timestamp() * 1000) if args.end else None
+    total = feed.remaining_steps() + 1
+    bar = _Progress(total) if progress and sys.stderr.isatty() else None
+    done = 0
+    while True:
+        run_iteration(rt)
+        done += 1
+        if bar:
+            bar.update(done)
+        if end_ms is not None and feed.now_ms() >= end_ms:
+            break
+        if not rt.venue.advance():
+            break
+    if bar:
+        bar.finish()
+    return summarize(rt)
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.started, self.last = total, time.monotonic(), 0.0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 and done < self.total:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        eta = (self.total - done) / rate if rate else 0
+        filled = int(30 * done / self.total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} candles "
+                         f"{rate:,.0f}/s ETA {eta:,.0f}s ")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        sys.stderr.write("\n")
+
+
+def fingerprint(fills: list[Trade]) -> str:
+    """A hash of every fill, so two runs can be compared at a glance."""
+    digest = hashlib.sha256()
+    for t in fills:
+        digest.update(f"{int(t.timestamp.timestamp() * 1000)}|{t.symbol}|{t.action}|"
+                      f"{t.quantity:.10g}|{t.price:.10g}|{t.fee:.10g}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def summarize(rt: Runtime) -> dict:
+    with rt.db() as db:
+        ids = rt.session_ids(db)
+        fills = list(db.scalars(select(Trade).where(Trade.session_id.in_(ids)).order_by(Trade.id)))
+        curve = [
+            json.loads(row.execution_result) for row in db.scalars(
+                select(LLMTrace).where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result
+                                       .is_not(None)).order_by(LLMTrace.id))
+        ]
+        sessions = list(db.scalars(select(Session).where(Session.id.in_(ids))))
+    equity = [c.get("equity", 0.0) for c in curve]
+    start_equity = rt.settings.starting_balance
+    final_equity = equity[-1] if equity else start_equity
+    fees = sum(t.fee for t in fills)
+    realized = sum(t.realized_pnl for t in fills)
+    llm_cost = sum(s.total_llm_cost for s in sessions)
+    closes = [t for t in fills if t.realized_pnl != 0]
+    peak, drawdown = float("-inf"), 0.0
+    for value in equity:
+        peak = max(peak, value)
+        drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
+    exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
+    summary = ReplaySummary(
+        run_name=rt.run_name, candles=len(curve),
+        net_pnl=round(final_equity - start_equity - llm_cost, 8),
+        return_pct=round((final_equity - llm_cost) / start_equity * 100 - 100, 4),
+        realized_pnl=round(realized, 8), fees=round(fees, 8), llm_cost=round(llm_cost, 8),
+        trades=len(fills), win_rate=round(
+            sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
+        max_drawdown_pct=round(drawdown, 4),
+        exposure_time_pct=round(exposed / len(curve) * 100, 2) if curve else 0.0,
+        buy_and_hold_pct=round(_buy_and_hold(curve), 4), fingerprint=fingerprint(fills),
+        final_equity=round(final_equity, 8),
+    )
+    return asdict(summary)
+
+
+def _buy_and_hold(curve: list[dict]) -> float:
+    first = next((c.get("prices") for c in curve if c.get("prices")), None)
+    last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
+    if not first or not last:
+        return 0.0
+    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
+    return sum(moves) / len(moves) * 100 if moves else 0.0
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    run_name: str
+    candles: int
+    net_pnl: float
+    return_pct: float
+    realized_pnl: float
+    fees: float
+    llm_cost: float
+    trades: int
+    win_rate: float
+    max_drawdown_pct: float
+    exposure_time_pct: float
+    buy_and_hold_pct: float
+    fingerprint: str
+    final_equity: float
