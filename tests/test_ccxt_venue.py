@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,17 +144,29 @@ def test_markets_loaded_once_then_refreshed_daily(monkeypatch: pytest.MonkeyPatc
 def test_failed_daily_refresh_keeps_old_markets(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     venue, exchange = venue_for("kraken", clock=clock)
-    mount(exchange, FakeTransport(requests.exceptions.ConnectionError("down")))
     replay_fetch(exchange, case("kraken", "fetchTicker")["httpResponse"])
-    original_fetch = exchange.fetch
+    attempts: list[bool] = []
 
     def load_markets(reload: bool = False) -> None:
+        attempts.append(reload)
         raise ccxt.NetworkError("kraken GET https://api.kraken.com/0/public/AssetPairs")
 
     monkeypatch.setattr(exchange, "load_markets", load_markets)
     clock.value += timedelta(days=2)
     assert venue.fetch_ticker("BTC/USDT")["symbol"] == "BTC/USDT"
-    assert exchange.fetch is original_fetch and len(venue.sleeps) == 2  # type: ignore[attr-defined]
+    assert len(attempts) == 3 and len(venue.sleeps) == 2  # type: ignore[attr-defined]
+    clock.value += timedelta(minutes=30)
+    venue.fetch_ticker("BTC/USDT")
+    assert len(attempts) == 3, "a failed refresh is not retried on every call"
+
+
+def test_markets_missing_and_unreachable_is_transient() -> None:
+    exchange = ccxt.kraken({"enableRateLimit": False})
+    transport = mount(exchange, FakeTransport((503, "maintenance")))
+    venue = CcxtVenue(exchange, ("BTC/USDT",), sleep=lambda _: None)
+    with pytest.raises(TransientVenueError, match="load_markets"):
+        venue.fetch_ticker("BTC/USDT")
+    assert len(transport.sent) == 3
 
 
 # --- symbol-less order and trade listings
@@ -258,6 +271,14 @@ def test_kraken_cancel_by_client_order_id_matches_recording() -> None:
 
 
 # --- refusals before sending
+
+
+def test_unknown_symbol_refused_without_any_request() -> None:
+    venue, exchange = venue_for("kraken")
+    transport = mount(exchange, FakeTransport(AssertionError("no request may be sent")))
+    with pytest.raises(OrderRejected, match="BadSymbol"):
+        venue.create_order("NOPE/USDT", "limit", "buy", 1, 1, {"clientOrderId": "x"})
+    assert transport.sent == []
 
 
 @pytest.mark.parametrize(
@@ -428,6 +449,23 @@ def test_sandbox_unsupported_names_the_setting() -> None:
             Settings(EXCHANGE="kraken", EXCHANGE_SANDBOX=True, EXCHANGE_API_SECRET=SECRET)
         )
     assert SECRET not in str(raised.value)
+
+
+def test_ccxt_request_log_stays_quiet_under_debug(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    venue = CcxtVenue.from_settings(
+        Settings(EXCHANGE="binance", EXCHANGE_API_KEY=API_KEY, EXCHANGE_API_SECRET=SECRET)
+    )
+    markets = make_exchange("binance").markets
+    monkeypatch.setattr(venue.exchange, "load_markets", lambda reload=False: markets)
+    venue.exchange.set_markets(markets)
+    body = case("binance", "fetchBalance", "Spot balance")["httpResponse"]
+    transport = mount(venue.exchange, FakeTransport((200, body)))
+    venue.fetch_balance()
+    assert transport.sent[0].headers["X-MBX-APIKEY"] == API_KEY
+    assert API_KEY not in caplog.text
 
 
 def test_paper_is_not_a_ccxt_exchange() -> None:

@@ -53,6 +53,17 @@ def enable_sandbox(exchange: ccxt.Exchange) -> None:
         raise unsupported from None
 
 
+def silence_ccxt_debug_log() -> None:
+    """Keep ccxt's request log off even when the application logs at DEBUG.
+
+    ccxt logs every request's headers at DEBUG, and those carry the API key (binance's
+    X-MBX-APIKEY, kraken's API-Key); nothing below INFO from ccxt is worth that risk.
+    """
+    ccxt_log = logging.getLogger("ccxt")
+    if ccxt_log.getEffectiveLevel() < logging.INFO:
+        ccxt_log.setLevel(logging.INFO)
+
+
 class CcxtVenue:
     """Any ccxt exchange as a Venue: unified shapes in and out, venue errors only."""
 
@@ -96,6 +107,7 @@ class CcxtVenue:
         ):
             if value is not None and value.get_secret_value():
                 config[key] = value.get_secret_value()
+        silence_ccxt_debug_log()
         exchange = getattr(ccxt, settings.exchange)(config)
         if settings.exchange_sandbox:
             enable_sandbox(exchange)
