@@ -419,6 +419,49 @@ def test_secrets_echoed_by_the_exchange_are_scrubbed() -> None:
     assert API_KEY not in repr(venue)
 
 
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (ccxt.NetworkError, TransientVenueError),
+        (ccxt.RequestTimeout, TransientVenueError),
+        (ccxt.RateLimitExceeded, TransientVenueError),
+        (ccxt.DDoSProtection, TransientVenueError),
+        (ccxt.ExchangeNotAvailable, TransientVenueError),
+        (ccxt.OnMaintenance, TransientVenueError),
+        (ccxt.InsufficientFunds, OrderRejected),
+        (ccxt.InvalidOrder, OrderRejected),
+        (ccxt.BadSymbol, OrderRejected),
+        (ccxt.PermissionDenied, OrderRejected),
+        (ccxt.AuthenticationError, OrderRejected),
+        (ccxt.AccountSuspended, OrderRejected),
+        (ccxt.DuplicateOrderId, DuplicateOrder),
+        (ccxt.OrderNotFound, OrderNotFound),
+        (ccxt.ExchangeError, VenueError),
+        (ccxt.NotSupported, VenueError),
+    ],
+)
+def test_every_call_maps_ccxt_errors_the_same_way(
+    raised: type[ccxt.BaseError], expected: type[VenueError]
+) -> None:
+    venue, exchange = venue_for("kraken", read_attempts=1)
+    message = f"kraken {raised.__name__} {API_KEY}"
+    calls = [
+        ("fetch_ticker", lambda: venue.fetch_ticker("BTC/USDT")),
+        ("fetch_balance", venue.fetch_balance),
+        ("cancel_order", lambda: venue.cancel_order("1", "BTC/USDT")),
+        ("create_order", lambda: venue.create_order("BTC/USDT", "limit", "buy", 1, 100)),
+    ]
+    for name, call in calls:
+        def fail(*args: Any, **kwargs: Any) -> None:
+            raise raised(message)
+
+        setattr(exchange, name, fail)
+        with pytest.raises(expected) as error:
+            call()
+        assert type(error.value) is expected, name
+        assert_no_secret(error.value)
+
+
 # --- construction from settings
 
 

@@ -74,17 +74,23 @@ class CcxtVenue:
         exchange: ccxt.Exchange,
         symbols: Iterable[str] = (),
         *,
-        sandbox: bool = False,
+        sandbox: bool | None = None,
         read_attempts: int = 3,
         backoff_seconds: float = 1.0,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Wrap a ready exchange; tests pass one whose markets and HTTP are recorded."""
+        """Wrap a ready exchange; tests pass one whose markets and HTTP are recorded.
+
+        ``sandbox`` defaults to what the exchange says, so an instance switched to its
+        test environment elsewhere is still reported as such on the Settings page.
+        """
         self.exchange = exchange
         self.name: str = exchange.id
         self.symbols = list(symbols)
-        self.sandbox = sandbox
+        self.sandbox = (
+            bool(getattr(exchange, "isSandboxModeEnabled", False)) if sandbox is None else sandbox
+        )
         self._read_attempts = max(1, read_attempts)
         self._backoff = backoff_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
