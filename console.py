@@ -1,0 +1,126 @@
+"""Tradedesk operator console: ``streamlit run console.py``.
+
+This script is the only entry point: it loads the settings, applies the password gate, draws
+the sidebar and then runs the chosen page from ``views/``. Pages live outside a ``pages/``
+folder on purpose, so a deep link can never run a page without the gate and the sidebar.
+The bot itself runs as a separate process owned by ``bot.supervisor``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.supervisor import Supervisor
+from views._common import SETTINGS_KEY
+from views._sidebar import render_sidebar
+
+HERE = Path(__file__).resolve().parent
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+AUTH_KEY = "_authenticated"
+PAGES = [
+    ("overview", "Overview", "📊"),
+    ("chart", "Chart", "📈"),
+    ("portfolio", "Portfolio", "💼"),
+    ("trades", "Trades", "🧾"),
+    ("decisions", "Decisions", "🧠"),
+    ("commands", "Commands", "📨"),
+    ("settings", "Settings", "⚙️"),
+]
+
+
+@st.cache_resource
+def _supervisor(database_url: str, bot_name: str) -> Supervisor:
+    """One supervisor per server and database: reruns and sessions share the bot process."""
+    return Supervisor(database_url, bot_name)
+
+
+@st.cache_resource
+def _autostart(database_url: str, bot_name: str) -> bool:
+    """Start the bot once per server when none runs for this database (tests opt out)."""
+    if os.environ.get("TRADEDESK_NO_AUTOSTART") == "1":
+        return False
+    supervisor = _supervisor(database_url, bot_name)
+    supervisor.ensure_running()
+    supervisor.supervise()
+    return True
+
+
+class _Failures:
+    """Failed logins across all sessions of this server, so a new tab cannot reset the delay."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+
+@st.cache_resource
+def _failures() -> _Failures:
+    return _Failures()
+
+
+def _password_required(cfg: Settings) -> bool:
+    address = (st.get_option("server.address") or "").strip()
+    return cfg.console_require_password or address not in LOCAL_ADDRESSES
+
+
+def _password_gate(cfg: Settings) -> None:
+    """Stop the script unless this session has logged in (when a password is required)."""
+    if st.session_state.get(AUTH_KEY) or not _password_required(cfg):
+        return
+    st.title("Tradedesk console")
+    if cfg.console_password is None or not cfg.console_password.get_secret_value():
+        st.error(
+            "This console is reachable from other machines (server.address is not "
+            "127.0.0.1) or CONSOLE_REQUIRE_PASSWORD is set, but CONSOLE_PASSWORD is empty. "
+            "Set CONSOLE_PASSWORD, or run with --server.address 127.0.0.1."
+        )
+        st.stop()
+    with st.form("login"):
+        given = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in")
+    if submitted:
+        expected = cfg.console_password.get_secret_value().encode()
+        failures = _failures()
+        if hmac.compare_digest(given.encode(), expected):
+            with failures.lock:
+                failures.count = 0
+            st.session_state[AUTH_KEY] = True
+            st.rerun()
+        with failures.lock:
+            failures.count += 1
+            delay = min(0.5 * 2 ** min(failures.count, 6), 30.0)
+        time.sleep(delay)  # slows guessing; the count is server-wide
+        st.error("Wrong password.")
+    st.stop()
+
+
+def main() -> None:
+    st.set_page_config(page_title="Tradedesk", page_icon="📈", layout="wide")
+    try:
+        cfg = load_settings()
+    except ConfigError as exc:
+        st.error("The configuration is invalid, so the console cannot start:")
+        st.code(str(exc), language=None)
+        st.stop()
+    st.session_state[SETTINGS_KEY] = cfg
+    _password_gate(cfg)
+    supervisor = _supervisor(cfg.database_url, cfg.bot_name)
+    _autostart(cfg.database_url, cfg.bot_name)
+    pages = [
+        st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
+                default=name == "overview")
+        for name, title, icon in PAGES
+    ]
+    page = st.navigation(pages)
+    render_sidebar(supervisor)
+    page.run()
+
+
+main()

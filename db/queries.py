@@ -1,0 +1,237 @@
+"""Read-only queries behind the console's Overview, Commands and sidebar.
+
+The console must never slow the bot down, so every query here is bounded (LIMIT, indexed
+filters, aggregates done in SQL) and returns plain dicts or DataFrames that a page can
+render without touching the ORM again. Chart and trading views live in ``queries_chart``
+and ``queries_trading`` to keep each module small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The session a page shows, plus the ids of its run (plans and candles span days)."""
+
+    id: int
+    date: str
+    kind: str
+    run_name: str
+    mode: str
+    venue: str
+    starting_balance: float
+    run_session_ids: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.date} · {self.kind}/{self.run_name} · {self.mode} #{self.id}"
+
+
+def list_sessions(db: OrmSession, limit: int = 60) -> list[dict]:
+    """Newest first, for the sidebar's session picker."""
+    rows = db.execute(
+        select(Session.id, Session.date, Session.kind, Session.run_name, Session.mode)
+        .order_by(Session.date.desc(), Session.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"id": r.id, "label": f"{r.date} · {r.kind}/{r.run_name} · {r.mode} #{r.id}"} for r in rows
+    ]
+
+
+def session_info(db: OrmSession, session_id: int | None = None) -> SessionInfo | None:
+    """The chosen session, or the newest live one (replays only when nothing else exists)."""
+    if session_id is not None:
+        row = db.get(Session, session_id)
+    else:
+        row = db.scalars(
+            select(Session)
+            .order_by((Session.kind == "live").desc(), Session.date.desc(), Session.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    run_ids = tuple(
+        db.scalars(
+            select(Session.id).where(Session.kind == row.kind, Session.run_name == row.run_name)
+        )
+    )
+    return SessionInfo(
+        id=row.id, date=row.date.isoformat(), kind=row.kind, run_name=row.run_name,
+        mode=row.mode, venue=row.venue, starting_balance=row.starting_balance,
+        run_session_ids=run_ids,
+    )
+
+
+def heartbeat(db: OrmSession, bot_name: str) -> dict | None:
+    """The bot's heartbeat row as a dict (the supervisor turns it into a state)."""
+    row = db.scalars(select(BotStatus).where(BotStatus.name == bot_name)).one_or_none()
+    if row is None:
+        return None
+    return {c.key: getattr(row, c.key) for c in BotStatus.__table__.columns}
+
+
+def latest_prices(db: OrmSession, session_id: int, symbols: list[str]) -> dict[str, float]:
+    """One indexed lookup per symbol (session_id, symbol, timestamp DESC LIMIT 1)."""
+    prices: dict[str, float] = {}
+    for symbol in symbols:
+        price = db.scalar(
+            select(MarketData.price)
+            .where(MarketData.session_id == session_id, MarketData.symbol == symbol)
+            .order_by(MarketData.timestamp.desc())
+            .limit(1)
+        )
+        if price is not None:
+            prices[symbol] = float(price)
+    return prices
+
+
+def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int]:
+    """Session totals from the rows themselves (not the cache), so the page cannot drift."""
+    t = db.execute(
+        select(
+            func.count(Trade.id),
+            func.coalesce(func.sum(Trade.fee), 0.0),
+            func.coalesce(func.sum(Trade.realized_pnl), 0.0),
+            func.coalesce(func.sum(case((Trade.realized_pnl > 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Trade.realized_pnl < 0, 1), else_=0)), 0),
+        ).where(Trade.session_id == info.id)
+    ).one()
+    llm = db.execute(
+        select(func.coalesce(func.sum(LLMTrace.cost), 0.0), func.count(LLMTrace.id)).where(
+            LLMTrace.session_id == info.id
+        )
+    ).one()
+    exposure = open_exposure(db, info.id)
+    unrealized = sum(row["unrealized_pnl"] for row in exposure)
+    gross, fees, llm_cost = float(t[2]), float(t[1]), float(llm[0])
+    decided = int(t[3]) + int(t[4])
+    return {
+        "trades": int(t[0]),
+        "fees": fees,
+        "gross_pnl": gross,
+        "llm_cost": llm_cost,
+        "decisions": int(llm[1]),
+        "net_pnl": gross - fees - llm_cost,
+        "unrealized_pnl": unrealized,
+        "equity": info.starting_balance + gross - fees + unrealized,
+        "win_rate": (int(t[3]) / decided) if decided else 0.0,
+        "wins": int(t[3]),
+        "losses": int(t[4]),
+    }
+
+
+def open_exposure(db: OrmSession, session_id: int) -> list[dict]:
+    """Positions valued at the latest market price (avg price when no tick is stored yet)."""
+    positions = db.execute(
+        select(Position.symbol, Position.quantity, Position.avg_price, Position.exchange_timestamp)
+        .where(Position.session_id == session_id, Position.quantity != 0)
+        .order_by(Position.symbol)
+    ).all()
+    prices = latest_prices(db, session_id, [p.symbol for p in positions])
+    rows = []
+    for p in positions:
+        mark = prices.get(p.symbol, p.avg_price)
+        rows.append(
+            {
+                "symbol": p.symbol,
+                "quantity": p.quantity,
+                "avg_price": p.avg_price,
+                "mark_price": mark,
+                "value": abs(p.quantity) * mark,
+                "unrealized_pnl": (mark - p.avg_price) * p.quantity,
+                "updated": p.exchange_timestamp,
+            }
+        )
+    return rows
+
+
+def pnl_vs_cost(db: OrmSession, session_id: int) -> pd.DataFrame:
+    """Cumulative net trading PnL and cumulative LLM cost as one time series.
+
+    Running sums are window functions in SQL so only the series comes back, not a rebuild.
+    """
+    trades = db.execute(
+        select(
+            Trade.timestamp.label("time"),
+            func.sum(Trade.realized_pnl - Trade.fee)
+            .over(order_by=(Trade.timestamp, Trade.id))
+            .label("cum_pnl"),
+        ).where(Trade.session_id == session_id)
+    ).all()
+    costs = db.execute(
+        select(
+            LLMTrace.created_at.label("time"),
+            func.sum(LLMTrace.cost).over(order_by=(LLMTrace.created_at, LLMTrace.id)).label(
+                "cum_llm_cost"
+            ),
+        ).where(LLMTrace.session_id == session_id)
+    ).all()
+    pnl = pd.DataFrame(trades, columns=["time", "cum_pnl"])
+    cost = pd.DataFrame(costs, columns=["time", "cum_llm_cost"])
+    if pnl.empty and cost.empty:
+        return pd.DataFrame(columns=["time", "cum_pnl", "cum_llm_cost", "net_after_llm"])
+    merged = pd.concat([pnl, cost]).sort_values("time", kind="stable")
+    merged[["cum_pnl", "cum_llm_cost"]] = merged[["cum_pnl", "cum_llm_cost"]].ffill().fillna(0.0)
+    merged["net_after_llm"] = merged["cum_pnl"] - merged["cum_llm_cost"]
+    return merged.reset_index(drop=True)
+
+
+def recent_decisions(db: OrmSession, session_id: int, limit: int = 10) -> pd.DataFrame:
+    rows = db.execute(
+        select(
+            LLMTrace.id, LLMTrace.created_at, LLMTrace.engine, LLMTrace.model, LLMTrace.status,
+            LLMTrace.cost, LLMTrace.latency_ms, LLMTrace.execution_result,
+        )
+        .where(LLMTrace.session_id == session_id)
+        .order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc())
+        .limit(limit)
+    ).all()
+    return pd.DataFrame(
+        rows,
+        columns=["id", "time", "engine", "model", "status", "cost", "latency_ms", "result"],
+    )
+
+
+def command_status(db: OrmSession, command_ids: list[int]) -> list[dict]:
+    """Progress of the commands this operator queued (newest first)."""
+    if not command_ids:
+        return []
+    rows = db.scalars(
+        select(Command).where(Command.id.in_(command_ids)).order_by(Command.id.desc())
+    ).all()
+    return [_command_dict(r) for r in rows]
+
+
+def command_history(
+    db: OrmSession, *, status: str | None = None, limit: int = 200
+) -> pd.DataFrame:
+    query = select(Command).order_by(Command.id.desc()).limit(limit)
+    if status:
+        query = query.where(Command.status == status)
+    rows = [_command_dict(r) for r in db.scalars(query)]
+    columns = ["id", "command", "argument", "status", "result", "created_at", "executed_at",
+               "duration_s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _command_dict(row: Command) -> dict:
+    duration = (
+        (row.executed_at - row.created_at).total_seconds()
+        if row.executed_at and row.created_at
+        else None
+    )
+    return {
+        "id": row.id, "command": row.command, "argument": row.argument, "status": row.status,
+        "result": row.result, "created_at": row.created_at, "executed_at": row.executed_at,
+        "duration_s": duration,
+    }
+

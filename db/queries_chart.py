@@ -1,0 +1,183 @@
+"""Read-only queries behind the Chart page: a window of candles, plan levels and fills.
+
+Months of 1m candles would freeze a browser, so candles are windowed on the server: either
+the latest N or a date range, always capped. Candles, plans and fills are read across all
+sessions of the run because a plan opened yesterday is still live today and each day's
+session re-caches overlapping candles (duplicates are dropped, the newest session wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import OHLCV, Trade, TradePlan, TradePlanVersion
+
+MAX_CANDLES = 5000
+CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+
+
+def chart_choices(db: OrmSession, run_ids: Sequence[int]) -> dict[str, list[str]]:
+    """Symbol → timeframes that have candles (an index-only scan of the unique key)."""
+    rows = db.execute(
+        select(OHLCV.symbol, OHLCV.timeframe).where(OHLCV.session_id.in_(run_ids)).distinct()
+    ).all()
+    choices: dict[str, list[str]] = {}
+    for symbol, timeframe in rows:
+        choices.setdefault(symbol, []).append(timeframe)
+    for timeframes in choices.values():
+        timeframes.sort(key=_timeframe_seconds)
+    return dict(sorted(choices.items()))
+
+
+def _timeframe_seconds(timeframe: str) -> int:
+    unit = {"m": 60, "h": 3600, "d": 86400}.get(timeframe[-1:], 1)
+    try:
+        return int(timeframe[:-1]) * unit
+    except ValueError:
+        return 0
+
+
+def candle_span(
+    db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str
+) -> tuple[datetime | None, datetime | None]:
+    row = db.execute(
+        select(func.min(OHLCV.timestamp), func.max(OHLCV.timestamp)).where(
+            OHLCV.session_id.in_(run_ids), OHLCV.symbol == symbol, OHLCV.timeframe == timeframe
+        )
+    ).one()
+    return row[0], row[1]
+
+
+def candles(
+    db: OrmSession,
+    run_ids: Sequence[int],
+    symbol: str,
+    timeframe: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+    warmup: int = 0,
+) -> tuple[pd.DataFrame, datetime | None]:
+    """Candles ascending, plus ``warmup`` earlier ones so indicators start settled.
+
+    Returns the frame and the first timestamp meant for display (None when empty).
+    """
+    limit = max(1, min(limit, MAX_CANDLES))
+    base = select(*(getattr(OHLCV, c) for c in CANDLE_COLUMNS), OHLCV.session_id).where(
+        OHLCV.session_id.in_(run_ids), OHLCV.symbol == symbol, OHLCV.timeframe == timeframe
+    )
+    window = base
+    if start is not None:
+        window = window.where(OHLCV.timestamp >= start)
+    if end is not None:
+        window = window.where(OHLCV.timestamp < end)
+    # newest `limit` of the window; duplicates across sessions may shrink it a little
+    shown = _frame(db.execute(window.order_by(OHLCV.timestamp.desc()).limit(limit)).all())
+    if shown.empty:
+        return shown, None
+    first = shown["timestamp"].iloc[0].to_pydatetime()
+    if warmup > 0:
+        before = base.where(OHLCV.timestamp < first).order_by(OHLCV.timestamp.desc()).limit(warmup)
+        earlier = _frame(db.execute(before).all())
+        shown = pd.concat([earlier, shown]) if not earlier.empty else shown
+    return shown.reset_index(drop=True), first
+
+
+def _frame(rows: Sequence) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[*CANDLE_COLUMNS, "session_id"])
+    if frame.empty:
+        return frame.drop(columns="session_id")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame = frame.sort_values(["timestamp", "session_id"]).drop_duplicates(
+        "timestamp", keep="last"
+    )
+    return frame.drop(columns="session_id").reset_index(drop=True)
+
+
+def plan_steps(
+    db: OrmSession,
+    run_ids: Sequence[int],
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> pd.DataFrame:
+    """One row per plan version alive in [start, end]: its levels and when they applied.
+
+    A version applies from its own ``created_at`` until the next version, the plan's close,
+    or ``now`` for an open plan; drawing the rows in order gives the plan's step line.
+    """
+    plans = db.execute(
+        select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at).where(
+            TradePlan.session_id.in_(run_ids),
+            TradePlan.symbol == symbol,
+            TradePlan.opened_at <= end,
+            or_(TradePlan.closed_at.is_(None), TradePlan.closed_at >= start),
+        )
+    ).all()
+    columns = ["plan_id", "side", "plan_status", "version", "entry", "stop", "target", "size",
+               "status", "change", "start", "end"]
+    if not plans:
+        return pd.DataFrame(columns=columns)
+    by_id = {p.id: p for p in plans}
+    versions = db.execute(
+        select(TradePlanVersion)
+        .where(TradePlanVersion.plan_id.in_(by_id))
+        .order_by(TradePlanVersion.plan_id, TradePlanVersion.version)
+    ).scalars().all()
+    rows = []
+    for i, v in enumerate(versions):
+        plan = by_id[v.plan_id]
+        following = versions[i + 1] if i + 1 < len(versions) else None
+        if following is not None and following.plan_id == v.plan_id:
+            until = following.created_at
+        else:
+            until = plan.closed_at or now
+        if v.status == "closed":
+            continue  # the closing snapshot has no lifetime of its own
+        rows.append(
+            {
+                "plan_id": v.plan_id, "side": plan.side, "plan_status": plan.status,
+                "version": v.version, "entry": v.entry_price, "stop": v.stop_price,
+                "target": v.target_price, "size": v.size, "status": v.status,
+                "change": v.change, "start": max(v.created_at, start), "end": min(until, end),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame[frame["end"] >= frame["start"]].reset_index(drop=True)
+
+
+def fills(
+    db: OrmSession,
+    run_ids: Sequence[int],
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    limit: int = 2000,
+) -> pd.DataFrame:
+    """Our fills in the window (index session_id+symbol+timestamp), for buy/sell markers."""
+    rows = db.execute(
+        select(
+            Trade.timestamp, Trade.action, Trade.quantity, Trade.price, Trade.fee,
+            Trade.realized_pnl, Trade.reason, Trade.plan_id, Trade.trace_id,
+        )
+        .where(
+            Trade.session_id.in_(run_ids),
+            Trade.symbol == symbol,
+            Trade.timestamp >= start,
+            Trade.timestamp <= end,
+        )
+        .order_by(Trade.timestamp)
+        .limit(limit)
+    ).all()
+    return pd.DataFrame(
+        rows,
+        columns=["timestamp", "action", "quantity", "price", "fee", "realized_pnl", "reason",
+                 "plan_id", "trace_id"],
+    )

@@ -1,0 +1,229 @@
+"""Read-only queries behind Portfolio, Trades and Decisions.
+
+Filters are applied in SQL and every listing is capped, so a long-running run never makes a
+page load its whole history; totals come from SQL aggregates over the same filters so they
+agree with the table even when the table is truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
+from db.plans import ACTIVE
+
+TRADE_COLUMNS = ["id", "timestamp", "symbol", "action", "quantity", "price", "fee",
+                 "realized_pnl", "liquidity", "reason", "trade_id", "order_id", "plan_id",
+                 "trace_id"]
+PLAN_COLUMNS = ["id", "symbol", "side", "status", "entry_price", "stop_price", "target_price",
+                "size", "filled_size", "version", "reason", "exit_reason", "opened_at",
+                "closed_at", "trace_id"]
+VERSION_COLUMNS = ["version", "entry_price", "stop_price", "target_price", "size", "status",
+                   "change", "created_at"]
+
+
+def open_orders(db: OrmSession, session_id: int) -> pd.DataFrame:
+    rows = db.execute(
+        select(
+            OpenOrder.order_id, OpenOrder.client_order_id, OpenOrder.symbol, OpenOrder.side,
+            OpenOrder.type, OpenOrder.price, OpenOrder.amount, OpenOrder.remaining,
+            OpenOrder.status, OpenOrder.exchange_timestamp,
+        )
+        .where(OpenOrder.session_id == session_id)
+        .order_by(OpenOrder.symbol, OpenOrder.order_id)
+    ).all()
+    return pd.DataFrame(
+        rows,
+        columns=["order_id", "client_order_id", "symbol", "side", "type", "price", "amount",
+                 "remaining", "status", "time"],
+    )
+
+
+def active_plans(db: OrmSession, run_ids: Sequence[int]) -> pd.DataFrame:
+    """Plans that still bind the bot, across the run's days."""
+    query = select(*(getattr(TradePlan, c) for c in PLAN_COLUMNS)).where(
+        TradePlan.session_id.in_(run_ids), TradePlan.status.in_(ACTIVE)
+    )
+    return pd.DataFrame(db.execute(query.order_by(TradePlan.id)).all(), columns=PLAN_COLUMNS)
+
+
+def plan_versions(db: OrmSession, plan_id: int) -> pd.DataFrame:
+    rows = db.execute(
+        select(*(getattr(TradePlanVersion, c) for c in VERSION_COLUMNS))
+        .where(TradePlanVersion.plan_id == plan_id)
+        .order_by(TradePlanVersion.version)
+    ).all()
+    return pd.DataFrame(rows, columns=VERSION_COLUMNS)
+
+
+def version_diff(versions: pd.DataFrame, old: int, new: int) -> pd.DataFrame:
+    """Fields that differ between two versions of one plan (what the operator asks about)."""
+    by_version = versions.set_index("version")
+    before, after = by_version.loc[old], by_version.loc[new]
+    fields = [c for c in VERSION_COLUMNS if c not in ("version", "created_at")]
+    changed = [
+        {"field": f, f"v{old}": before[f], f"v{new}": after[f]}
+        for f in fields
+        if before[f] != after[f]
+    ]
+    return pd.DataFrame(changed, columns=["field", f"v{old}", f"v{new}"])
+
+
+@dataclass(frozen=True)
+class TradeFilter:
+    """What the Trades page filters on; None means no filter."""
+
+    session_ids: tuple[int, ...]
+    symbols: tuple[str, ...] = ()
+    side: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    reason_contains: str | None = None
+
+    def apply(self, query: Select) -> Select:
+        query = query.where(Trade.session_id.in_(self.session_ids))
+        if self.symbols:
+            query = query.where(Trade.symbol.in_(self.symbols))
+        if self.side:
+            query = query.where(Trade.action == self.side)
+        if self.start is not None:
+            query = query.where(Trade.timestamp >= self.start)
+        if self.end is not None:
+            query = query.where(Trade.timestamp < self.end)
+        if self.reason_contains:
+            query = query.where(Trade.reason.ilike(f"%{self.reason_contains}%"))
+        return query
+
+
+def trade_symbols(db: OrmSession, session_ids: Sequence[int]) -> list[str]:
+    return list(
+        db.scalars(
+            select(Trade.symbol).where(Trade.session_id.in_(session_ids)).distinct().order_by(
+                Trade.symbol
+            )
+        )
+    )
+
+
+def trades(db: OrmSession, where: TradeFilter, limit: int = 5000) -> pd.DataFrame:
+    query = select(*(getattr(Trade, c) for c in TRADE_COLUMNS))
+    query = where.apply(query).order_by(Trade.timestamp.desc(), Trade.id.desc()).limit(limit)
+    return pd.DataFrame(db.execute(query).all(), columns=TRADE_COLUMNS)
+
+
+def trade_totals(db: OrmSession, where: TradeFilter) -> dict[str, float | int]:
+    query = select(
+        func.count(Trade.id),
+        func.coalesce(func.sum(Trade.quantity * Trade.price), 0.0),
+        func.coalesce(func.sum(Trade.fee), 0.0),
+        func.coalesce(func.sum(Trade.realized_pnl), 0.0),
+        func.coalesce(func.sum(case((Trade.realized_pnl > 0, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Trade.realized_pnl < 0, 1), else_=0)), 0),
+    )
+    count, notional, fees, pnl, wins, losses = db.execute(where.apply(query)).one()
+    return {
+        "count": int(count), "notional": float(notional), "fees": float(fees),
+        "realized_pnl": float(pnl), "net_pnl": float(pnl) - float(fees),
+        "wins": int(wins), "losses": int(losses),
+    }
+
+
+TRACE_LIST_COLUMNS = ["id", "created_at", "engine", "model", "status", "cost", "latency_ms",
+                      "tokens_in", "tokens_out", "decision_json", "errors"]
+
+
+def traces(
+    db: OrmSession,
+    session_id: int,
+    *,
+    statuses: Sequence[str] = (),
+    engines: Sequence[str] = (),
+    errors_only: bool = False,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """The decision list (index session_id+created_at); prompts stay out of it."""
+    query = select(*(getattr(LLMTrace, c) for c in TRACE_LIST_COLUMNS)).where(
+        LLMTrace.session_id == session_id
+    )
+    if statuses:
+        query = query.where(LLMTrace.status.in_(statuses))
+    if engines:
+        query = query.where(LLMTrace.engine.in_(engines))
+    if errors_only:
+        query = query.where(LLMTrace.status != "ok")
+    query = query.order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(limit)
+    frame = pd.DataFrame(db.execute(query).all(), columns=TRACE_LIST_COLUMNS)
+    frame["actions"] = frame.pop("decision_json").map(_action_summary)
+    frame["errors"] = frame["errors"].map(lambda e: "; ".join(map(str, e)) if isinstance(e, list) else "")
+    return frame
+
+
+def _action_summary(decision_json: object) -> str:
+    """A one-line summary of a decision's actions; unparseable JSON is shown as such."""
+    if not isinstance(decision_json, str) or not decision_json:
+        return ""
+    try:
+        decision = json.loads(decision_json)
+    except ValueError:
+        return "(unparseable)"
+    actions = decision.get("actions") if isinstance(decision, dict) else decision
+    if not isinstance(actions, list):
+        return str(decision.get("action", "")) if isinstance(decision, dict) else ""
+    parts = []
+    for action in actions:
+        if isinstance(action, dict):
+            kind = action.get("action") or action.get("type") or "?"
+            parts.append(f"{kind} {action.get('symbol', '')}".strip())
+    return ", ".join(parts) or "hold"
+
+
+def trace_filters(db: OrmSession, session_id: int) -> dict[str, list[str]]:
+    rows = db.execute(
+        select(LLMTrace.engine, LLMTrace.status).where(LLMTrace.session_id == session_id).distinct()
+    ).all()
+    return {
+        "engines": sorted({r.engine for r in rows}),
+        "statuses": sorted({r.status for r in rows}),
+    }
+
+
+def trace_detail(db: OrmSession, trace_id: int) -> dict | None:
+    """One trace with everything it caused: fills, plans and journaled orders."""
+    trace = db.get(LLMTrace, trace_id)
+    if trace is None:
+        return None
+    detail = {c.key: getattr(trace, c.key) for c in LLMTrace.__table__.columns}
+    detail["trades"] = pd.DataFrame(
+        db.execute(
+            select(*(getattr(Trade, c) for c in TRADE_COLUMNS))
+            .where(Trade.trace_id == trace_id)
+            .order_by(Trade.timestamp)
+        ).all(),
+        columns=TRADE_COLUMNS,
+    )
+    detail["plans"] = pd.DataFrame(
+        db.execute(
+            select(*(getattr(TradePlan, c) for c in PLAN_COLUMNS))
+            .where(TradePlan.trace_id == trace_id)
+            .order_by(TradePlan.id)
+        ).all(),
+        columns=PLAN_COLUMNS,
+    )
+    order_columns = ["client_order_id", "order_id", "symbol", "side", "type", "amount", "price",
+                     "purpose", "status", "error"]
+    detail["orders"] = pd.DataFrame(
+        db.execute(
+            select(*(getattr(Order, c) for c in order_columns))
+            .where(Order.trace_id == trace_id)
+            .order_by(Order.id)
+        ).all(),
+        columns=order_columns,
+    )
+    return detail

@@ -1,0 +1,188 @@
+"""The console rendered in-process by Streamlit's AppTest, on a seeded and an empty database.
+
+AppTest runs the real ``console.py`` (navigation, sidebar, gate) without a browser, so every
+page is exercised on each run; the browser test covers what AppTest cannot (refreshes, JS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from db.engine import make_engine, session_factory
+from db.models import Command
+from tests.console_seed import seed_console_db
+
+CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
+PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "commands", "settings"]
+SECRET_MARKER = "marker-7f3a9c"
+
+
+@pytest.fixture(autouse=True)
+def _console_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local address (no password needed) and no bot process started by the console."""
+    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    yield
+    st_config.set_option("server.address", previous)
+
+
+@pytest.fixture
+def seeded_url(sqlite_url: str) -> str:
+    seed_console_db(sqlite_url)
+    return sqlite_url
+
+
+def _app(url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    return at
+
+
+def _rendered(at: AppTest) -> str:
+    """Every bit of text the run produced (main area and sidebar), for 'is it shown' checks."""
+    parts = []
+    for node in at.main.children.values():
+        parts.append(repr(node))
+    parts.append(repr(at.sidebar))
+    return "\n".join(parts)
+
+
+def _all_text(at: AppTest) -> str:
+    texts: list[str] = []
+    for kind in ("markdown", "text", "code", "caption", "header", "subheader", "metric", "error",
+                 "warning", "info", "success", "title"):
+        for element in getattr(at, kind):
+            texts.append(str(getattr(element, "value", "")))
+            texts.append(str(getattr(element, "label", "")))
+    for frame in at.dataframe:
+        texts.append(frame.value.to_csv())
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_seeded(seeded_url, monkeypatch, page):
+    at = _open(_app(seeded_url, monkeypatch), page)
+    text = _all_text(at)
+    assert "PAPER" in text
+    assert "SIMULATED market" in text
+    assert "running" in text  # the heartbeat's state in the sidebar
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_empty_db(sqlite_url, monkeypatch, page):
+    at = _open(_app(sqlite_url, monkeypatch), page)
+    text = _all_text(at)
+    assert "stopped" in text
+    if page not in ("commands", "settings"):
+        assert "No trading session" in text
+
+
+def test_key_values_shown(seeded_url, monkeypatch):
+    at = _app(seeded_url, monkeypatch)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Trades"] == "5"
+    assert "Equity (PAPER)" in labels and "Net PnL (PAPER)" in labels
+    _open(at, "portfolio")
+    text = _all_text(at)
+    assert "O-9001" in text and "ETH/USDT" in text
+    _open(at, "decisions")
+    text = _all_text(at)
+    assert "open_plan BTC/USDT" in text
+    _open(at, "trades")
+    assert {m.label: m.value for m in at.metric}["Fills"] == "5"
+    _open(at, "chart")
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
+    at = _open(_app(seeded_url, monkeypatch), "decisions")
+    at.selectbox(key="dec_trace").select(at.selectbox(key="dec_trace").options[2]).run()
+    for md in at.markdown:
+        assert "<script>" not in md.value
+    assert any("<script>" in c.value for c in at.code)  # shown, but as code
+
+
+def test_close_all_needs_confirmation_then_queues(seeded_url, monkeypatch):
+    at = _app(seeded_url, monkeypatch)
+    at.button(key="cmd_close_all").click().run()
+    assert _pending(seeded_url) == []  # first click only asks
+    at.button(key="confirm_close-all").click().run()
+    assert not at.exception
+    assert _pending(seeded_url) == [("close-all", None)]
+    assert "close-all: pending" in _all_text(at)
+
+
+def test_close_all_cancel_queues_nothing(seeded_url, monkeypatch):
+    at = _app(seeded_url, monkeypatch)
+    at.button(key="cmd_close_all").click().run()
+    at.button(key="cancel_close-all").click().run()
+    assert _pending(seeded_url) == []
+
+
+def test_portfolio_cancel_and_close_queue_commands(seeded_url, monkeypatch):
+    at = _open(_app(seeded_url, monkeypatch), "portfolio")
+    at.button(key="cancel_O-9001").click().run()
+    at.button(key="close_BTC/USDT").click().run()
+    assert _pending(seeded_url) == [("cancel", "O-9001"), ("close", "BTC/USDT")]
+
+
+def test_settings_never_show_secrets(seeded_url, monkeypatch):
+    monkeypatch.setenv("EXCHANGE_API_KEY", SECRET_MARKER)
+    monkeypatch.setenv("EXCHANGE_API_SECRET", SECRET_MARKER + "-secret")
+    monkeypatch.setenv("CONSOLE_PASSWORD", SECRET_MARKER + "-pw")
+    monkeypatch.setenv("CONSOLE_REQUIRE_PASSWORD", "false")
+    at = _open(_app(seeded_url, monkeypatch), "settings")
+    text = _all_text(at) + _rendered(at)
+    assert "EXCHANGE_API_KEY" in text and "•••• (set)" in text
+    assert SECRET_MARKER not in text
+
+
+def test_invalid_config_is_shown_not_raised(sqlite_url, monkeypatch):
+    monkeypatch.setenv("SYMBOLS", "btc-usdt")
+    at = _app(sqlite_url, monkeypatch)
+    assert "SYMBOLS" in _all_text(at)
+
+
+def test_password_gate_when_required(seeded_url, monkeypatch):
+    monkeypatch.setenv("CONSOLE_REQUIRE_PASSWORD", "true")
+    monkeypatch.setenv("CONSOLE_PASSWORD", "right-horse")
+    at = _app(seeded_url, monkeypatch)
+    assert len(at.metric) == 0 and "Password" in [t.label for t in at.text_input]
+    at.text_input[0].input("right-horse")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any(m.label == "Trades" for m in at.metric)
+
+
+def test_password_required_but_unset_refuses(seeded_url, monkeypatch):
+    monkeypatch.setenv("CONSOLE_REQUIRE_PASSWORD", "true")
+    at = _app(seeded_url, monkeypatch)
+    assert "CONSOLE_PASSWORD is empty" in _all_text(at)
+    assert len(at.metric) == 0
+
+
+def _pending(url: str) -> list[tuple[str, str | None]]:
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as db:
+            rows = db.scalars(
+                select(Command).where(Command.status == "pending").order_by(Command.id)
+            ).all()
+            return [(r.command, r.argument) for r in rows]
+    finally:
+        engine.dispose()

@@ -1,0 +1,171 @@
+"""The Chart page's plotly figure: candles, volume, overlays, plan levels and fills.
+
+Plan levels are drawn as one trace per level kind (entry, stop, target) with gaps between
+plans, not one trace per plan, so hundreds of plans stay a handful of traces. Hover text
+that came from the bot or an LLM is HTML-escaped: plotly renders a subset of HTML in hovers.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from views._indicators import bollinger, ema
+
+UP, DOWN = "#26a69a", "#ef5350"
+LEVELS = {  # column → (label, colour, dash)
+    "entry": ("Plan entry", "#42a5f5", "solid"),
+    "stop": ("Plan stop", "#ef5350", "dot"),
+    "target": ("Plan target", "#66bb6a", "dash"),
+}
+EMA_COLOURS = {20: "#ffb74d", 50: "#ba68c8", 200: "#90a4ae"}
+
+
+def _safe(text: object, limit: int = 160) -> str:
+    value = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    value = value if len(value) <= limit else value[: limit - 1] + "…"
+    return html.escape(value)
+
+
+def build_figure(
+    candles: pd.DataFrame,
+    display_start: pd.Timestamp,
+    *,
+    plans: pd.DataFrame | None = None,
+    fills: pd.DataFrame | None = None,
+    ema_spans: Sequence[int] = (),
+    bollinger_bands: bool = False,
+    title: str = "",
+    revision: str = "",
+) -> go.Figure:
+    """``candles`` may start before ``display_start`` (indicator warm-up); that part is cut."""
+    close = candles["close"]
+    shown = candles["timestamp"] >= display_start
+    view = candles[shown]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
+                        vertical_spacing=0.02)
+    fig.add_trace(
+        go.Candlestick(
+            x=view["timestamp"], open=view["open"], high=view["high"], low=view["low"],
+            close=view["close"], name="Price", increasing_line_color=UP,
+            decreasing_line_color=DOWN, increasing_fillcolor=UP, decreasing_fillcolor=DOWN,
+            line_width=1, whiskerwidth=0.3,
+        ),
+        row=1, col=1,
+    )
+    if bollinger_bands:
+        _add_bollinger(fig, candles["timestamp"][shown], bollinger(close)[shown])
+    for span in ema_spans:
+        fig.add_trace(
+            go.Scatter(x=view["timestamp"], y=ema(close, span)[shown], name=f"EMA {span}",
+                       mode="lines", line={"width": 1.4, "color": EMA_COLOURS.get(span)},
+                       hovertemplate=f"EMA {span}: %{{y:,.2f}}<extra></extra>"),
+            row=1, col=1,
+        )
+    if plans is not None and not plans.empty:
+        for column, (label, colour, dash) in LEVELS.items():
+            fig.add_trace(_plan_trace(plans, column, label, colour, dash), row=1, col=1)
+    if fills is not None and not fills.empty:
+        for action, symbol, colour in (("BUY", "triangle-up", UP), ("SELL", "triangle-down", DOWN)):
+            side = fills[fills["action"] == action]
+            if not side.empty:
+                fig.add_trace(_fill_trace(side, action, symbol, colour), row=1, col=1)
+    volume_colours = [UP if c >= o else DOWN for o, c in zip(view["open"], view["close"],
+                                                             strict=True)]
+    fig.add_trace(
+        go.Bar(x=view["timestamp"], y=view["volume"], name="Volume", marker_color=volume_colours,
+               marker_line_width=0, opacity=0.6, showlegend=False,
+               hovertemplate="Volume: %{y:,.4f}<extra></extra>"),
+        row=2, col=1,
+    )
+    _style(fig, _price_span(view, plans, fills), title, revision)
+    return fig
+
+
+def _price_span(view: pd.DataFrame, plans: pd.DataFrame | None, fills: pd.DataFrame | None):
+    """Candles, plan levels and fills all stay in view (plotly would include the warm-up)."""
+    values = [view["low"], view["high"]]
+    if plans is not None and not plans.empty:
+        values += [plans["entry"], plans["stop"], plans["target"]]
+    if fills is not None and not fills.empty:
+        values.append(fills["price"])
+    prices = pd.concat(values).dropna()
+    return (float(prices.min()), float(prices.max())) if not prices.empty else None
+
+
+def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame) -> None:
+    line = {"width": 1, "color": "rgba(144,202,249,0.7)"}
+    fig.add_trace(go.Scatter(x=x, y=bands["upper"], name="Bollinger (20, 2)", mode="lines",
+                             line=line, legendgroup="bb", hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=bands["lower"], name="BB lower", mode="lines", line=line,
+                             fill="tonexty", fillcolor="rgba(144,202,249,0.08)",
+                             legendgroup="bb", showlegend=False, hoverinfo="skip"),
+                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=bands["mid"], name="BB mid", mode="lines",
+                             line={"width": 1, "color": "rgba(144,202,249,0.5)", "dash": "dot"},
+                             legendgroup="bb", showlegend=False, hoverinfo="skip"),
+                  row=1, col=1)
+
+
+def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash: str):
+    """Each version is a flat segment; consecutive versions join as a step, plans are gapped."""
+    xs: list = []
+    ys: list = []
+    custom: list = []
+    for _, plan in plans.groupby("plan_id", sort=False):
+        for row in plan.sort_values("version").itertuples():
+            info = [row.plan_id, row.version, row.side, _safe(row.change, 80), row.size]
+            xs += [row.start, row.end]
+            ys += [getattr(row, column), getattr(row, column)]
+            custom += [info, info]
+        xs.append(None)
+        ys.append(None)
+        custom.append([None] * 5)
+    return go.Scatter(
+        x=xs, y=ys, customdata=custom, name=label, mode="lines", connectgaps=False,
+        line={"color": colour, "width": 1.6, "dash": dash, "shape": "hv"},
+        hovertemplate=(
+            f"{label}: %{{y:,.2f}}<br>plan #%{{customdata[0]}} v%{{customdata[1]}} "
+            "%{customdata[2]} size %{customdata[4]}<br>%{customdata[3]}<extra></extra>"
+        ),
+    )
+
+
+def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
+    custom = list(zip(side["quantity"], side["fee"], side["reason"].map(_safe),
+                      side["realized_pnl"], strict=True))
+    return go.Scatter(
+        x=side["timestamp"], y=side["price"], name=f"{action} fill", mode="markers",
+        customdata=custom,
+        marker={"symbol": symbol, "size": 12, "color": colour,
+                "line": {"width": 1, "color": "#ffffff"}},
+        hovertemplate=(
+            f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
+            " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}<extra></extra>"
+        ),
+    )
+
+
+def _style(
+    fig: go.Figure, span: tuple[float, float] | None, title: str, revision: str
+) -> None:
+    fig.update_layout(
+        title={"text": _safe(title, 200), "x": 0.01, "font": {"size": 15}},
+        height=720,
+        margin={"l": 10, "r": 10, "t": 48, "b": 10},
+        hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
+        uirevision=revision,  # keeps zoom across auto-refreshes of the same chart
+        xaxis_rangeslider_visible=False,
+        bargap=0.1,
+    )
+    fig.update_yaxes(title_text="Price", row=1, col=1, tickformat=",.2f", side="right")
+    fig.update_yaxes(title_text="Volume", row=2, col=1, side="right", showgrid=False)
+    if span is not None:
+        low, high = span
+        pad = (high - low) * 0.06 or high * 0.01
+        fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)

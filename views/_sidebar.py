@@ -1,0 +1,165 @@
+"""The sidebar on every page: mode, market, bot state, process and command controls.
+
+Destructive controls take two clicks (the second one names what will happen) because a
+misclick on CLOSE-ALL in a live account sells everything at market. Queued commands are
+tracked in the session and their progress refreshes on its own until done or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from bot.supervisor import BotState, Supervisor
+from db.queries import command_status, list_sessions
+from views._common import (
+    SESSION_PICK_KEY,
+    TRACKED_KEY,
+    enqueue,
+    read_db,
+    scrub,
+    settings,
+)
+
+CONFIRM_KEY = "_confirm_action"
+STATE_BADGES = {
+    "running": ":green[● running]",
+    "paused": ":orange[❚❚ paused]",
+    "stale": ":orange[◌ stale heartbeat]",
+    "starting": ":blue[◔ starting]",
+    "stopped": ":gray[■ stopped]",
+    "crashed": ":red[✖ crashed]",
+}
+COMMAND_ICONS = {"pending": "⏳", "running": "⚙️", "done": "✅", "failed": "❌"}
+
+
+def render_sidebar(supervisor: Supervisor) -> None:
+    cfg = settings()
+    with st.sidebar:
+        if cfg.trading_mode == "LIVE":
+            st.error("**LIVE TRADING** — real money", icon="🔴")
+        else:
+            st.success("**PAPER** trading", icon="📄")
+        if cfg.feed == "synthetic":
+            st.warning("SIMULATED market (synthetic feed)", icon="🧪")
+        elif cfg.feed.startswith("replay:"):
+            st.warning("REPLAYED market (recorded candles)", icon="⏪")
+        _session_picker()
+        _bot_state(supervisor)
+        _process_controls(supervisor)
+        _command_controls()
+        _command_progress()
+
+
+def _session_picker() -> None:
+    with read_db() as db:
+        sessions = list_sessions(db)
+    if not sessions:
+        return
+    labels = {s["id"]: s["label"] for s in sessions}
+    st.selectbox(
+        "Session", options=list(labels), format_func=labels.__getitem__, key=SESSION_PICK_KEY
+    )
+
+
+@st.fragment(run_every=5)
+def _bot_state(supervisor: Supervisor) -> None:
+    state = supervisor.state()
+    st.markdown(f"**Bot:** {STATE_BADGES.get(state.state, state.state)}")
+    st.caption(_state_caption(state))
+    if state.state in ("crashed", "stale") and state.last_error:
+        st.code(scrub(state.last_error)[-800:], language=None)
+    pending = supervisor.restart_pending_in
+    if pending is not None:
+        st.caption(f"restart in {pending.total_seconds():.0f}s (backoff)")
+
+
+def _state_caption(state: BotState) -> str:
+    parts = []
+    if state.pid:
+        parts.append(f"pid {state.pid}")
+    if state.heartbeat_age_s is not None:
+        parts.append(f"heartbeat {state.heartbeat_age_s:.0f}s ago")
+    if state.loop_count:
+        parts.append(f"loop {state.loop_count}")
+    if state.engine:
+        parts.append(f"engine {state.engine}")
+    return " · ".join(parts) or "no heartbeat yet"
+
+
+def _process_controls(supervisor: Supervisor) -> None:
+    st.caption("Bot process")
+    start, stop, restart = st.columns(3)
+    if start.button("Start", key="proc_start", width="stretch"):
+        pid = supervisor.start()
+        supervisor.supervise()
+        st.toast(f"bot process {pid} started")
+    if stop.button("Kill", key="proc_stop", width="stretch",
+                   help="Terminate the bot process (prefer STOP, which exits cleanly)"):
+        _ask("proc_stop")
+    if restart.button("Restart", key="proc_restart", width="stretch"):
+        _ask("proc_restart")
+    _confirm("proc_stop", "Terminate the bot process now?", "Confirm kill",
+             lambda: supervisor.stop() and None)
+    _confirm("proc_restart", "Restart the bot process?", "Confirm restart",
+             lambda: _restart(supervisor))
+
+
+def _restart(supervisor: Supervisor) -> None:
+    supervisor.restart()
+    supervisor.supervise()
+
+
+def _command_controls() -> None:
+    st.caption("Commands to the bot")
+    pause, resume = st.columns(2)
+    if pause.button("PAUSE", key="cmd_pause", width="stretch"):
+        enqueue("pause")
+    if resume.button("RESUME", key="cmd_resume", width="stretch"):
+        enqueue("resume")
+    close_all, stop = st.columns(2)
+    if close_all.button("CLOSE-ALL", key="cmd_close_all", type="primary",
+                        width="stretch"):
+        _ask("close-all")
+    if stop.button("STOP", key="cmd_stop", width="stretch"):
+        _ask("stop")
+    _confirm("close-all", "Close every position and cancel every order?",
+             "Confirm CLOSE-ALL", lambda: enqueue("close-all") and None)
+    _confirm("stop", "Stop the bot after this loop?", "Confirm STOP",
+             lambda: enqueue("stop") and None)
+
+
+def _ask(action: str) -> None:
+    st.session_state[CONFIRM_KEY] = action
+
+
+def _confirm(action: str, question: str, label: str, run: Callable[[], None]) -> None:
+    """The second click: only shown after the first, names exactly what will happen."""
+    if st.session_state.get(CONFIRM_KEY) != action:
+        return
+    st.warning(question)
+    yes, no = st.columns(2)
+    if yes.button(label, key=f"confirm_{action}", type="primary", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        run()
+        st.rerun()
+    if no.button("Cancel", key=f"cancel_{action}", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()
+
+
+@st.fragment(run_every=2)
+def _command_progress() -> None:
+    tracked = st.session_state.get(TRACKED_KEY, [])
+    if not tracked:
+        return
+    with read_db() as db:
+        rows = command_status(db, tracked)
+    for row in rows:
+        icon = COMMAND_ICONS.get(row["status"], "•")
+        target = f" {row['argument']}" if row["argument"] else ""
+        # text, not markdown: arguments and results come from the venue and the bot
+        st.text(f"{icon} #{row['id']} {row['command']}{target}: {row['status']}")
+        if row["result"]:
+            st.text(scrub(row["result"])[:300])

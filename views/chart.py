@@ -1,0 +1,100 @@
+"""Chart: candles with volume, EMA/Bollinger, plan levels over their lifetime, and fills.
+
+Pickers sit outside the auto-refreshing fragment so a refresh keeps the operator's choices;
+the figure's ``uirevision`` keeps their zoom. Only the chosen window is queried.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import streamlit as st
+
+from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
+from views._chart_figure import build_figure
+from views._common import current_session, mode_label, no_session_notice, read_db, settings
+
+WARMUP = 200  # enough candles before the window for EMA 200 / Bollinger 20 to settle
+LATEST_CHOICES = (100, 250, 500, 1000, 2000, 5000)
+
+st.header("Chart")
+info = current_session()
+if info is None:
+    no_session_notice()
+    st.stop()
+with read_db() as db:
+    choices = chart_choices(db, info.run_session_ids)
+if not choices:
+    st.info("No candles stored for this run yet.")
+    st.stop()
+
+pick_symbol, pick_tf, pick_window = st.columns([2, 1, 3])
+symbol = pick_symbol.selectbox("Symbol", list(choices), key="chart_symbol")
+timeframe = pick_tf.selectbox("Timeframe", choices[symbol], key="chart_tf")
+window_mode = pick_window.radio(
+    "Window", ["Latest candles", "Date range"], horizontal=True, key="chart_window"
+)
+start: datetime | None = None
+end: datetime | None = None
+limit = 500
+if window_mode == "Latest candles":
+    limit = st.select_slider("Candles", LATEST_CHOICES, value=500, key="chart_limit")
+else:
+    with read_db() as db:
+        first, last = candle_span(db, info.run_session_ids, symbol, timeframe)
+    last_day = (last or datetime.now(UTC)).date()
+    first_day = (first or datetime.now(UTC)).date()
+    picked = st.date_input(
+        "Dates (UTC)", value=(max(first_day, last_day - timedelta(days=2)), last_day),
+        min_value=first_day, max_value=last_day, key="chart_dates",
+    )
+    if isinstance(picked, tuple) and len(picked) == 2:
+        start = datetime.combine(picked[0], time.min, UTC)
+        end = datetime.combine(picked[1] + timedelta(days=1), time.min, UTC)
+    limit = LATEST_CHOICES[-1]
+
+toggles = st.columns(5)
+show_ema = toggles[0].toggle("EMA 20/50", value=True, key="chart_ema")
+show_ema200 = toggles[1].toggle("EMA 200", value=False, key="chart_ema200")
+show_bb = toggles[2].toggle("Bollinger", value=True, key="chart_bb")
+show_plans = toggles[3].toggle("Plans", value=True, key="chart_plans")
+show_fills = toggles[4].toggle("Fills", value=True, key="chart_fills")
+
+
+@st.fragment(run_every=15)
+def _chart() -> None:
+    now = datetime.now(UTC)
+    with read_db() as db:
+        frame, first_shown = candles(
+            db, info.run_session_ids, symbol, timeframe, start=start, end=end, limit=limit,
+            warmup=WARMUP,
+        )
+        if frame.empty or first_shown is None:
+            st.info("No candles in this window.")
+            return
+        last_shown = frame["timestamp"].iloc[-1].to_pydatetime()
+        window_end = max(last_shown, now) if end is None else end
+        plans = (plan_steps(db, info.run_session_ids, symbol, first_shown, window_end, now)
+                 if show_plans else None)
+        trades = (fills(db, info.run_session_ids, symbol, first_shown, window_end)
+                  if show_fills else None)
+    if plans is not None and not plans.empty:
+        # an open plan's segment ends at the last candle, not in the empty future
+        plans["end"] = plans["end"].clip(upper=last_shown)
+    spans = ([20, 50] if show_ema else []) + ([200] if show_ema200 else [])
+    market = "SIMULATED market" if settings().feed == "synthetic" else settings().feed
+    title = f"{symbol} · {timeframe} · {mode_label(info)} · {market}"
+    fig = build_figure(
+        frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
+        title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
+    )
+    st.plotly_chart(fig, key="price_chart", config={"displaylogo": False})
+    shown = int((frame["timestamp"] >= first_shown).sum())
+    st.caption(
+        f"{shown} candles from {first_shown:%Y-%m-%d %H:%M} to {last_shown:%Y-%m-%d %H:%M} UTC"
+        f" · {0 if plans is None else plans['plan_id'].nunique()} plans"
+        f" · {0 if trades is None else len(trades)} fills · {mode_label(info)} values"
+    )
+
+
+_chart()

@@ -1,0 +1,30 @@
+"""Commands: what the console asked the bot to do, and what came of it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db.queries import command_history
+from views._common import read_db, scrub
+
+st.header("Commands")
+status = st.selectbox("Status", ["all", "pending", "running", "done", "failed"], key="cmd_status")
+
+
+@st.fragment(run_every=5)
+def _history() -> None:
+    with read_db() as db:
+        frame = command_history(db, status=None if status == "all" else status)
+    if frame.empty:
+        st.info("No commands yet.")
+        return
+    frame["result"] = frame["result"].map(lambda r: scrub(r) if r is not None else None)
+    counts = frame["status"].value_counts()
+    st.caption(" · ".join(f"{name}: {count}" for name, count in counts.items()))
+    st.dataframe(
+        frame, hide_index=True,
+        column_config={"duration_s": st.column_config.NumberColumn("took (s)", format="%.1f")},
+    )
+
+
+_history()

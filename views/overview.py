@@ -1,0 +1,75 @@
+"""Overview: is the bot up, is it making money after fees and LLM cost, what is it holding."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
+from views._common import current_session, mode_label, money, no_session_notice, read_db
+
+st.header("Overview")
+info = current_session()
+if info is None:
+    no_session_notice()
+    st.stop()
+
+
+@st.fragment(run_every=10)
+def _overview() -> None:
+    label = mode_label(info)
+    with read_db() as db:
+        figures = overview_figures(db, info)
+        exposure = open_exposure(db, info.id)
+        curve = pnl_vs_cost(db, info.id)
+        decisions = recent_decisions(db, info.id)
+    st.caption(f"Session {info.label} · all values are **{label}**")
+    cols = st.columns(7)
+    cols[0].metric(f"Equity ({label})", money(figures["equity"]),
+                   delta=money(figures["equity"] - info.starting_balance))
+    cols[1].metric(f"Net PnL ({label})", money(figures["net_pnl"]),
+                   help="realized PnL − fees − LLM cost")
+    cols[2].metric("Unrealized", money(figures["unrealized_pnl"]))
+    cols[3].metric("Fees", money(figures["fees"]))
+    cols[4].metric("LLM cost", money(figures["llm_cost"]))
+    cols[5].metric("Trades", f"{figures['trades']:,}")
+    cols[6].metric("Win rate", f"{figures['win_rate']:.0%}",
+                   help=f"{figures['wins']} wins / {figures['losses']} losses (closing fills)")
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("PnL vs LLM cost")
+        if curve.empty:
+            st.info("No trades or decisions yet.")
+        else:
+            st.plotly_chart(_curve_figure(curve, label), key="pnl_curve")
+    with right:
+        st.subheader("Open exposure")
+        if exposure:
+            frame = pd.DataFrame(exposure)
+            st.dataframe(frame[["symbol", "quantity", "mark_price", "value", "unrealized_pnl"]],
+                         hide_index=True)
+            st.caption(f"Total {money(frame['value'].sum())} ({label})")
+        else:
+            st.info("Flat: no open positions.")
+    st.subheader("Last decisions")
+    if decisions.empty:
+        st.info("No decisions yet.")
+    else:
+        st.dataframe(decisions, hide_index=True)
+
+
+def _curve_figure(curve: pd.DataFrame, label: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=curve["time"], y=curve["cum_pnl"], name=f"Trading PnL after fees ({label})",
+                    line={"shape": "hv", "color": "#26a69a"})
+    fig.add_scatter(x=curve["time"], y=curve["cum_llm_cost"], name="LLM cost",
+                    line={"shape": "hv", "color": "#ef5350", "dash": "dot"})
+    fig.add_scatter(x=curve["time"], y=curve["net_after_llm"], name="Net after LLM cost",
+                    line={"shape": "hv", "color": "#42a5f5", "width": 2.5})
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      legend={"orientation": "h", "y": 1.1}, hovermode="x unified")
+    return fig
+
+
+_overview()

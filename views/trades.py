@@ -1,0 +1,56 @@
+"""Trades: every fill, filterable, with totals over the same filter and a CSV export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import streamlit as st
+
+from db.queries_trading import TradeFilter, trade_symbols, trade_totals, trades
+from views._common import current_session, mode_label, money, no_session_notice, read_db
+
+LIMIT = 5000
+
+st.header("Trades")
+info = current_session()
+if info is None:
+    no_session_notice()
+    st.stop()
+
+with read_db() as db:
+    symbols = trade_symbols(db, info.run_session_ids)
+cols = st.columns([2, 1, 2, 2, 1])
+picked_symbols = cols[0].multiselect("Symbol", symbols, key="trades_symbols")
+side = cols[1].selectbox("Side", ["all", "BUY", "SELL"], key="trades_side")
+dates = cols[2].date_input("Dates (UTC)", value=(), key="trades_dates")
+reason = cols[3].text_input("Reason contains", key="trades_reason")
+whole_run = cols[4].toggle("Whole run", value=False, key="trades_run",
+                           help="all days of this run, not only the selected session")
+start = end = None
+if isinstance(dates, tuple) and len(dates) == 2:
+    start = datetime.combine(dates[0], time.min, UTC)
+    end = datetime.combine(dates[1] + timedelta(days=1), time.min, UTC)
+where = TradeFilter(
+    session_ids=info.run_session_ids if whole_run else (info.id,),
+    symbols=tuple(picked_symbols), side=None if side == "all" else side, start=start, end=end,
+    reason_contains=reason.strip() or None,
+)
+with read_db() as db:
+    frame = trades(db, where, limit=LIMIT)
+    totals = trade_totals(db, where)
+
+label = mode_label(info)
+metrics = st.columns(5)
+metrics[0].metric("Fills", f"{totals['count']:,}")
+metrics[1].metric(f"Notional ({label})", money(totals["notional"]))
+metrics[2].metric("Fees", money(totals["fees"]))
+metrics[3].metric(f"Realized PnL ({label})", money(totals["realized_pnl"]))
+metrics[4].metric("After fees", money(totals["net_pnl"]))
+if totals["count"] > LIMIT:
+    st.warning(f"Showing the newest {LIMIT:,} of {totals['count']:,} fills; totals cover all.")
+if frame.empty:
+    st.info("No trades match.")
+else:
+    st.dataframe(frame, hide_index=True)
+    st.download_button("Download CSV", frame.to_csv(index=False).encode(), "trades.csv",
+                       "text/csv", key="trades_csv")
