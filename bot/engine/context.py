@@ -1,0 +1,81 @@
+"""Build the ``DecisionContext`` an engine decides on, from the database alone.
+
+The engine must see what the bot knew at ``now`` and nothing later: the queries in
+``db.decision_queries`` enforce that, and this module only assembles their answers.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.orm import Session as DbSession
+
+from bot.config import Settings
+from bot.engine.base import DecisionContext, MarketView
+from db import decision_queries as q
+
+CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
+RECENT_TRADES = 20
+
+
+def build_context(
+    db: DbSession,
+    settings: Settings,
+    session_id: int,
+    now: datetime,
+    equity: float,
+    quote_balance: float,
+    *,
+    candle_limit: int = CONTEXT_CANDLES,
+) -> DecisionContext:
+    """Everything the engines may know at ``now``; ``now`` must be aware UTC."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware UTC")
+    markets: dict[str, MarketView] = {}
+    for symbol in settings.symbols:
+        candles = {
+            tf: q.closed_candles(db, session_id, symbol, tf, now, candle_limit)
+            for tf in settings.timeframes
+        }
+        markets[symbol] = _market_view(symbol, q.latest_market(db, session_id, symbol, now),
+                                       candles)
+    return DecisionContext(
+        now=now,
+        session_id=session_id,
+        symbols=list(settings.symbols),
+        markets=markets,
+        positions=q.positions(db, session_id),
+        open_orders=q.open_orders(db, session_id),
+        open_plans=q.open_plans(db, session_id),
+        recent_trades=q.recent_trades(db, session_id, now, RECENT_TRADES),
+        stats=q.session_stats(db, session_id),
+        equity=equity,
+        quote_balance=quote_balance,
+    )
+
+
+def _market_view(
+    symbol: str, ticker: dict | None, candles: dict[str, pd.DataFrame]
+) -> MarketView:
+    """Without a ticker the last close stands in for the price (NaN when there is none).
+
+    NaN rather than 0 so that validation refuses to size an order on a missing price.
+    """
+    last = ticker["price"] if ticker else math.nan
+    if not ticker:
+        closes = [
+            (df["timestamp"].iloc[-1] + q.timeframe_delta(tf), float(df["close"].iloc[-1]))
+            for tf, df in candles.items() if not df.empty
+        ]
+        last = max(closes)[1] if closes else math.nan
+    return MarketView(
+        symbol=symbol,
+        last=float(last),
+        bid=ticker.get("bid") if ticker else None,
+        ask=ticker.get("ask") if ticker else None,
+        spread_pct=ticker.get("spread_pct") if ticker else None,
+        ob_imbalance=ticker.get("ob_imbalance") if ticker else None,
+        candles=candles,
+    )

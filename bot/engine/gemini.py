@@ -1,0 +1,320 @@
+"""The Gemini engine: one bounded conversation per decision through google-genai.
+
+The model answers with JSON constrained by the ``Decision`` schema. It may first call
+read-only tools (more candles, the top of the book, indicator history); the SDK's automatic
+function calling is off so that our loop bounds the rounds, the size of each tool result
+and records every call for the trace. Calls are rate-limited (minimum interval) and capped
+by session cost; a blocked call is a HOLD marked ``skipped`` so the loop still manages its
+plans. Any failure (HTTP, malformed body, unparseable JSON) is a HOLD with the errors:
+the engine never raises into the loop.
+
+Gemini 2.5 rejects a request carrying both function declarations and a JSON response type,
+while Gemini 3 accepts it. Models that accept it get both in every request; the others get
+the tools alone and, if their answer then does not parse, one last request with the schema
+and no tools. A 400 naming the combination switches a model to the split mode for good.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from bot.config import Settings
+from bot.engine import indicators
+from bot.engine.base import DecisionContext, EngineResult
+from bot.engine.pricing import cost_usd
+from bot.engine.prompt import render_prompt
+from bot.engine.schema import Decision
+from bot.engine.validation import hold, parse_decision
+
+MAX_ROUNDS = 3
+MAX_ATTEMPTS = 4  # per request: the first try and three retries
+BACKOFF_SECONDS = 1.0  # doubled per retry
+MAX_BACKOFF_SECONDS = 20.0
+TOOL_MAX_ROWS = 100
+TOOL_MAX_BYTES = 8000
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+COMBINED_PREFIXES = ("gemini-3",)  # models known to accept tools with a JSON schema
+
+
+def tool_declarations() -> list[types.FunctionDeclaration]:
+    symbol = types.Schema(type=types.Type.STRING, description="A configured symbol, BTC/USDT")
+    timeframe = types.Schema(type=types.Type.STRING, description="A configured timeframe, 5m")
+    return [
+        types.FunctionDeclaration(
+            name="get_candles",
+            description="More closed candles (newest last) for a symbol and timeframe.",
+            parameters=types.Schema(type=types.Type.OBJECT, required=["symbol", "timeframe"],
+                                    properties={"symbol": symbol, "timeframe": timeframe,
+                                                "limit": types.Schema(type=types.Type.INTEGER,
+                                                                      description="max 100")}),
+        ),
+        types.FunctionDeclaration(
+            name="get_order_book",
+            description="Top of the order book: bid, ask, spread and imbalance.",
+            parameters=types.Schema(type=types.Type.OBJECT, required=["symbol"],
+                                    properties={"symbol": symbol}),
+        ),
+        types.FunctionDeclaration(
+            name="get_indicators",
+            description="Recent indicator values (EMA, RSI, MACD, Bollinger, ATR), newest last.",
+            parameters=types.Schema(type=types.Type.OBJECT, required=["symbol", "timeframe"],
+                                    properties={"symbol": symbol, "timeframe": timeframe}),
+        ),
+    ]
+
+
+class GeminiEngine:
+    name = "gemini"
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: genai.Client | None = None,
+        *,
+        tools: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.model = settings.llm_model
+        self.tools = tools
+        self._sleep = sleep
+        self._client = client or _make_client(settings)
+        self._last_call: datetime | None = None
+        self._spent: dict[int, float] = {}
+        self._combined = self.model.removeprefix("models/").startswith(COMBINED_PREFIXES)
+
+    # ------------------------------------------------------------------ public
+    def decide(self, context: DecisionContext) -> EngineResult:
+        blocked = self._blocked(context)
+        if blocked:
+            return EngineResult(decision=hold(f"LLM call skipped: {blocked}"), engine=self.name,
+                                model=self.model, skipped=blocked)
+        self._last_call = context.now
+        started = time.perf_counter()
+        prompt = render_prompt(context, self.settings, tools=self.tools)
+        result = EngineResult(decision=hold("no decision"), engine=self.name, model=self.model,
+                              prompt=prompt.text)
+        if prompt.cut:
+            result.errors.append("prompt cut to fit the budget: " + "; ".join(prompt.cut))
+        try:
+            text = self._converse(context, prompt.system, prompt.user, result)
+            decision, parse_errors = parse_decision(text)
+            result.decision = decision
+            result.errors.extend(parse_errors)
+        except Exception as exc:  # the loop must get a HOLD, never an exception
+            result.decision = hold("LLM call failed")
+            result.errors.append(self._scrub(f"{type(exc).__name__}: {exc}")[:1000])
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.cost = cost_usd(self.model, result.tokens_in, result.tokens_out)
+        self._spent[context.session_id] = self._spent.get(context.session_id, 0.0) + result.cost
+        return result
+
+    # ------------------------------------------------------------------ gates
+    def _blocked(self, context: DecisionContext) -> str | None:
+        interval = self.settings.llm_min_interval_seconds
+        if self._last_call is not None:
+            elapsed = (context.now - self._last_call).total_seconds()
+            if elapsed < interval:
+                return f"min interval: {elapsed:.0f}s of {interval:.0f}s since the last call"
+        spent = max(float(context.stats.get("total_llm_cost") or 0.0),
+                    self._spent.get(context.session_id, 0.0))
+        if spent >= self.settings.llm_session_cost_cap:
+            return (f"session LLM cost cap reached: ${spent:.4f} of "
+                    f"${self.settings.llm_session_cost_cap:.2f}")
+        return None
+
+    # ------------------------------------------------------------------ conversation
+    def _converse(self, context: DecisionContext, system: str, user: str,
+                  result: EngineResult) -> str | None:
+        contents: list[types.Content] = [types.Content(role="user",
+                                                       parts=[types.Part(text=user)])]
+        for round_no in range(1, MAX_ROUNDS + 1):
+            last_round = round_no == MAX_ROUNDS
+            use_tools = self.tools and not last_round
+            schema = self._combined or not use_tools
+            response = self._generate(contents, self._config(system, use_tools, schema), result)
+            calls = response.function_calls or []
+            if calls and use_tools:
+                contents.append(_model_content(response))
+                contents.append(types.Content(role="user", parts=[
+                    self._run_tool(context, call, round_no, result) for call in calls]))
+                continue
+            text = _response_text(response, result)
+            if schema or last_round or parse_decision(text)[1] == []:
+                return text
+            # Split mode: the free-form answer did not parse; ask once more under the schema.
+            contents.append(types.Content(role="user", parts=[types.Part(
+                text="Answer now with the JSON decision only.")]))
+            response = self._generate(contents, self._config(system, False, True), result)
+            return _response_text(response, result)
+        return None
+
+    def _config(self, system: str, use_tools: bool, schema: bool) -> types.GenerateContentConfig:
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=0.2,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        if schema:
+            config.response_mime_type = "application/json"
+            config.response_schema = Decision
+        if use_tools:
+            config.tools = [types.Tool(function_declarations=tool_declarations())]
+        return config
+
+    def _generate(self, contents: list[types.Content], config: types.GenerateContentConfig,
+                  result: EngineResult) -> types.GenerateContentResponse:
+        """One request with bounded retries on rate limits, 5xx and transport errors."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = self._client.models.generate_content(
+                    model=self.model, contents=contents, config=config)
+                _add_usage(response, result)
+                return response
+            except genai_errors.APIError as exc:
+                if exc.code == 400 and config.tools and config.response_mime_type and \
+                        "mime type" in str(exc).lower():
+                    # This model refuses tools with a schema: split them from now on.
+                    self._combined = False
+                    config = config.model_copy(update={"response_mime_type": None,
+                                                       "response_schema": None})
+                    result.errors.append("model refuses tools with a JSON schema: split mode")
+                    continue
+                if exc.code not in RETRYABLE or attempt == MAX_ATTEMPTS:
+                    raise
+                result.errors.append(f"attempt {attempt}: HTTP {exc.code}, retrying")
+            except (OSError, TimeoutError) as exc:  # transport trouble
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                result.errors.append(f"attempt {attempt}: {type(exc).__name__}, retrying")
+            except Exception as exc:
+                if not _is_transport_error(exc) or attempt == MAX_ATTEMPTS:
+                    raise
+                result.errors.append(f"attempt {attempt}: {type(exc).__name__}, retrying")
+            self._sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+        raise RuntimeError("unreachable: retries exhausted without an answer")
+
+    # ------------------------------------------------------------------ tools
+    def _run_tool(self, context: DecisionContext, call: types.FunctionCall, round_no: int,
+                  result: EngineResult) -> types.Part:
+        args = dict(call.args or {})
+        try:
+            output = run_tool(context, call.name or "", args)
+        except (KeyError, ValueError, TypeError) as exc:
+            output = {"error": str(exc)[:300]}
+        result.tool_calls.append({"round": round_no, "name": call.name, "args": args,
+                                  "result": output})
+        return types.Part(function_response=types.FunctionResponse(
+            id=call.id, name=call.name, response=output))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.settings.secret_values():
+            text = text.replace(secret, "***")
+        return text
+
+
+def run_tool(context: DecisionContext, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Answer one tool call from the context alone: read-only, bounded, newest data kept."""
+    symbol = str(args.get("symbol", ""))
+    view = context.markets.get(symbol)
+    if view is None:
+        raise KeyError(f"unknown symbol {symbol!r}; known: {', '.join(context.markets)}")
+    if name == "get_order_book":
+        return {"symbol": symbol, "last": view.last, "bid": view.bid, "ask": view.ask,
+                "spread_pct": view.spread_pct, "imbalance": view.ob_imbalance}
+    timeframe = str(args.get("timeframe", ""))
+    frame = view.candles.get(timeframe)
+    if frame is None:
+        raise KeyError(f"unknown timeframe {timeframe!r}; known: {', '.join(view.candles)}")
+    if name == "get_candles":
+        limit = _limit(args.get("limit"))
+        rows = [[ts.isoformat(), o, h, lo, c, v] for ts, o, h, lo, c, v in
+                frame.tail(limit).itertuples(index=False, name=None)]
+        return _bounded({"symbol": symbol, "timeframe": timeframe,
+                         "columns": ["time", "open", "high", "low", "close", "volume"]}, rows)
+    if name == "get_indicators":
+        table = indicators.compute(frame).tail(TOOL_MAX_ROWS)
+        columns = ["close", *indicators.COLUMNS]
+        rows = [[_clean(v) for v in row] for row in table[columns].itertuples(index=False)]
+        return _bounded({"symbol": symbol, "timeframe": timeframe, "columns": columns}, rows)
+    raise ValueError(f"unknown tool {name!r}")
+
+
+def _limit(value: Any) -> int:
+    try:
+        return max(1, min(int(value), TOOL_MAX_ROWS))
+    except (TypeError, ValueError):
+        return 50
+
+
+def _bounded(head: dict[str, Any], rows: list[list[Any]]) -> dict[str, Any]:
+    """Drop the oldest rows until the JSON fits TOOL_MAX_BYTES; say how many went."""
+    rows = rows[-TOOL_MAX_ROWS:]
+    dropped = 0
+    while rows and len(json.dumps({**head, "rows": rows})) > TOOL_MAX_BYTES:
+        cut = max(1, len(rows) // 10)
+        rows, dropped = rows[cut:], dropped + cut
+    return {**head, "rows": rows, "omitted_oldest_rows": dropped}
+
+
+def _clean(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return float(f"{number:.6g}") if math.isfinite(number) else None
+
+
+def _model_content(response: types.GenerateContentResponse) -> types.Content:
+    if response.candidates and response.candidates[0].content:
+        return response.candidates[0].content
+    return types.Content(role="model", parts=[types.Part(function_call=call)
+                                              for call in response.function_calls or []])
+
+
+def _response_text(response: types.GenerateContentResponse, result: EngineResult) -> str | None:
+    """The answer's text; no candidate at all (a blocked prompt) is recorded as an error."""
+    if not response.candidates:
+        feedback = response.prompt_feedback
+        reason = feedback.block_reason if feedback else None
+        result.errors.append(f"no candidates in the response (block reason: {reason})")
+        return None
+    parts = response.candidates[0].content.parts if response.candidates[0].content else None
+    text = "".join(p.text for p in parts or [] if p.text and not p.thought)
+    result.raw_response = text
+    if response.candidates[0].finish_reason not in (None, types.FinishReason.STOP):
+        result.errors.append(f"finish reason {response.candidates[0].finish_reason}")
+    return text
+
+
+def _add_usage(response: types.GenerateContentResponse, result: EngineResult) -> None:
+    """Thinking tokens are billed as output and tool-use prompt tokens as input."""
+    usage = response.usage_metadata
+    if usage is None:
+        return
+    result.tokens_in += (usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0)
+    result.tokens_out += (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+    if response.model_version:
+        result.model = response.model_version
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """httpx2's timeouts and connection errors, without importing its private layout."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"TransportError", "TimeoutException", "NetworkError"})
+
+
+def _make_client(settings: Settings) -> genai.Client:
+    """The SDK client; the base URL stays the SDK's own, so GOOGLE_GEMINI_BASE_URL works."""
+    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None
+    return genai.Client(api_key=key, http_options=types.HttpOptions(
+        timeout=int(settings.llm_timeout_seconds * 1000)))

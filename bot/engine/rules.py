@@ -1,0 +1,174 @@
+"""The deterministic engine: long-only trend and bounce entries with ATR stops and targets.
+
+It is the default engine (no key, no network, no cost) and the baseline the LLM has to
+beat, so it reads the same context and records the same rendered prompt as the LLM: a
+trace of either engine reads the same way. Same context in, same decision out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+from bot.engine import indicators
+from bot.engine.base import DecisionContext, EngineResult, MarketView
+from bot.engine.prompt import render_prompt
+from bot.engine.schema import Action, ActionType, Decision
+from db.decision_queries import timeframe_delta
+
+
+@dataclass(frozen=True)
+class RulesParams:
+    stop_atr: float = 1.5
+    target_atr: float = 2.5
+    rsi_overbought: float = 70.0
+    rsi_oversold: float = 30.0
+    trail_after_atr: float = 1.0  # tighten the stop once price is this far above entry
+    trail_atr: float = 1.5  # ... to this distance below the price
+    min_stop_step_atr: float = 0.1  # smaller moves are not worth a plan version
+    min_stop_fees: float = 2.0  # the stop is at least this many round-trip fees away
+
+
+class RulesEngine:
+    name = "rules"
+    model = "rules-v1"
+
+    def __init__(self, settings: Settings, params: RulesParams | None = None) -> None:
+        self.settings = settings
+        self.params = params or RulesParams()
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        started = time.perf_counter()
+        actions: list[Action] = []
+        notes: list[str] = []
+        for symbol in context.symbols:
+            view = context.markets.get(symbol)
+            if view is None:
+                continue
+            found, note = self._decide_symbol(context, view)
+            actions.extend(found)
+            notes.append(f"{symbol}: {note}")
+        summary = "; ".join(notes)[:4000]
+        if not actions:
+            actions = [Action(action=ActionType.HOLD, reason=summary[:2000] or "no market")]
+        decision = Decision(actions=actions, summary=summary)
+        prompt = render_prompt(context, self.settings)
+        return EngineResult(
+            decision=decision,
+            engine=self.name,
+            model=self.model,
+            prompt=prompt.text,
+            raw_response=decision.model_dump_json(),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _decide_symbol(
+        self, context: DecisionContext, view: MarketView
+    ) -> tuple[list[Action], str]:
+        timeframe, ind = self._signal_frame(view)
+        if ind is None:
+            return [], "not enough closed candles"
+        price = view.last if _positive(view.last) else ind["close"]
+        if not _positive(price) or not _positive(ind["atr"]):
+            return [], "no price or ATR"
+        plans = [p for p in context.open_plans if p.get("symbol") == view.symbol]
+        if plans:
+            return self._manage(plans, price, ind, timeframe)
+        if _holding_value(context, view.symbol, price) >= self.settings.min_notional:
+            return [], "position without a plan: left to the plan monitor"
+        if any(o.get("symbol") == view.symbol and str(o.get("side")).lower() == "buy"
+               for o in context.open_orders):
+            return [], "entry order already open"
+        return self._enter(context, view.symbol, price, ind, timeframe)
+
+    def _signal_frame(self, view: MarketView) -> tuple[str, dict[str, Any] | None]:
+        """The shortest configured timeframe with warmed-up indicators drives the signal."""
+        need = indicators.DEFAULT_PARAMS.warmup
+        for tf in sorted(self.settings.timeframes, key=timeframe_delta):
+            frame = view.candles.get(tf)
+            if frame is not None and len(frame) >= need:
+                ind = indicators.summary(frame)
+                if all(_finite(ind.get(k)) for k in ("ema_fast", "ema_slow", "rsi", "macd_hist",
+                                                   "atr", "rsi_prev")):
+                    return tf, ind
+        return "", None
+
+    def _enter(self, context: DecisionContext, symbol: str, price: float,
+               ind: dict[str, Any], tf: str) -> tuple[list[Action], str]:
+        p = self.params
+        trend = (ind["ema_fast"] > ind["ema_slow"] and ind["macd_hist"] > 0
+                 and ind["rsi"] < p.rsi_overbought)
+        bounce = ind["rsi_prev"] < p.rsi_oversold and ind["rsi"] > ind["rsi_prev"]
+        state = (f"{tf} ema {ind['ema_fast']}/{ind['ema_slow']} macd_hist {ind['macd_hist']} "
+                 f"rsi {ind['rsi']}")
+        if not (trend or bounce):
+            return [], f"no entry ({state})"
+        value = context.equity * self.settings.entry_value_pct / 100
+        value = min(value, self.settings.max_order_value, context.quote_balance)
+        if value < max(self.settings.min_notional, 1e-9):
+            return [], f"signal but only {value:.2f} quote available ({state})"
+        atr = ind["atr"]
+        # On quiet short candles 1.5 ATR can be smaller than the round trip's fees, and a
+        # target inside the fees is a guaranteed loss: the stop is never tighter than
+        # min_stop_fees round trips, and the target keeps the same reward-to-risk ratio.
+        round_trip = 2 * self.settings.taker_fee * price
+        risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip)
+        action = Action(
+            action=ActionType.BUY,
+            symbol=symbol,
+            size=_sig(value / price),
+            order_type="market",
+            stop=_sig(price - risk),
+            target=_sig(price + risk * p.target_atr / p.stop_atr),
+            reason=f"{'trend' if trend else 'oversold bounce'}: {state}, atr {atr}",
+            confidence=0.6 if trend and bounce else 0.5,
+        )
+        if not 0 < action.stop < price < action.target:  # type: ignore[operator]
+            return [], f"ATR too large for a stop below the price ({state})"
+        return [action], action.reason
+
+    def _manage(self, plans: list[dict[str, Any]], price: float, ind: dict[str, Any],
+                tf: str) -> tuple[list[Action], str]:
+        p = self.params
+        atr = ind["atr"]
+        actions: list[Action] = []
+        for plan in plans:
+            if plan.get("status") != "open" or str(plan.get("side", "BUY")).upper() != "BUY":
+                continue
+            if ind["ema_fast"] < ind["ema_slow"] and ind["macd_hist"] < 0:
+                actions.append(Action(
+                    action=ActionType.CLOSE_PLAN, symbol=plan["symbol"], plan_id=plan["id"],
+                    reason=f"trend reversed on {tf}: ema {ind['ema_fast']}<{ind['ema_slow']}, "
+                           f"macd_hist {ind['macd_hist']}"))
+                continue
+            stop = float(plan["stop_price"])
+            if price - float(plan["entry_price"]) < p.trail_after_atr * atr:
+                continue
+            new_stop = _sig(price - p.trail_atr * atr)
+            if new_stop > stop + p.min_stop_step_atr * atr and new_stop < price:
+                actions.append(Action(
+                    action=ActionType.UPDATE_PLAN, symbol=plan["symbol"], plan_id=plan["id"],
+                    stop=new_stop,
+                    reason=f"in profit: trail stop {stop} -> {new_stop} ({p.trail_atr} ATR)"))
+        note = "; ".join(a.reason for a in actions) or f"plan held ({len(plans)} open)"
+        return actions, note
+
+
+def _holding_value(context: DecisionContext, symbol: str, price: float) -> float:
+    return sum(float(p.get("quantity") or 0) for p in context.positions
+               if p.get("symbol") == symbol) * price
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _positive(value: Any) -> bool:
+    return _finite(value) and value > 0
+
+
+def _sig(value: float) -> float:
+    return float(f"{value:.8g}")
