@@ -38,7 +38,10 @@ class Placement:
     error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+        """For the trace: the venue's order status is ``order_status``, not the outcome."""
+        fields = {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "ok"}
+        fields["order_status"] = fields.pop("status")
+        return fields
 
 
 def next_client_order_id(rt: Runtime, db) -> str:

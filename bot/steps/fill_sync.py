@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
 from bot.runtime import Runtime
-from bot.steps.resync import client_id_of
+from bot.steps.resync import client_id_of, write_positions
 from db.models import Order, Trade, TradePlan
 from db.orders import by_client_id, by_venue_id
 from db.plans import revise_plan
@@ -46,6 +46,9 @@ def sync_fills(rt: Runtime) -> int:
         for fill in fills:
             if _book_fill(rt, db, fill, now):
                 booked += 1
+        if booked:
+            write_positions(rt, db, now)
+            db.commit()
     return booked
 
 

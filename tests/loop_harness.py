@@ -1,0 +1,54 @@
+"""Build a real runtime (paper venue over replayed real candles, SQLite) for loop tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import load_settings
+from bot.engine.base import DecisionContext, EngineResult
+from bot.engine.rules import RulesEngine
+from bot.engine.schema import Decision
+from bot.loop import run_iteration, start
+from bot.runtime import Runtime
+from bot.venue.feeds import ReplayFeed
+from bot.venue.paper import PaperVenue
+from db.engine import make_engine, session_factory
+
+
+class ScriptedEngine:
+    """An engine that returns prepared decisions in turn (HOLD once they run out).
+
+    It stands in for the decision-maker only; the venue, store and loop are all real.
+    """
+
+    name = "scripted"
+
+    def __init__(self, decisions: list[Decision]) -> None:
+        self.decisions = list(decisions)
+        self.contexts: list[DecisionContext] = []
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        self.contexts.append(context)
+        decision = self.decisions.pop(0) if self.decisions else Decision()
+        return EngineResult(decision=decision, engine="scripted", prompt="scripted")
+
+
+def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
+                 **settings_overrides: object) -> Runtime:
+    feed = ReplayFeed(candles)
+    symbols = ",".join(feed.symbols)
+    settings = load_settings(DATABASE_URL=db_url, SYMBOLS=symbols, TIMEFRAMES="5m,1h",
+                             **settings_overrides)
+    factory = session_factory(make_engine(db_url))
+    venue = PaperVenue(feed, factory, account=run_name, starting_balance=settings.starting_balance)
+    runtime = Runtime(settings=settings, db=factory, venue=venue,
+                      engine=engine or RulesEngine(settings), kind="replay", run_name=run_name)
+    start(runtime)
+    return runtime
+
+
+def step(runtime: Runtime, iterations: int = 1) -> None:
+    for _ in range(iterations):
+        run_iteration(runtime)
+        assert not runtime.errors, runtime.errors
+        runtime.venue.advance()
