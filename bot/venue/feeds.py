@@ -259,9 +259,9 @@ class ReplayFeed:
         self._steps = np.unique(np.concatenate([r[:, 0] for r in self._rows.values()]))
         self._closed = {s: np.searchsorted(r[:, 0], self._steps, side="right")
                         for s, r in self._rows.items()}
-        if warmup < 1 or warmup >= len(self._steps):
+        if warmup < 1 or warmup > len(self._steps):
             raise FeedError(
-                f"warm-up of {warmup} candles needs more than {len(self._steps)} steps of data"
+                f"warm-up of {warmup} candles needs at least as many steps, got {len(self._steps)}"
             )
         self.warmup = warmup
         self._i = warmup - 1
@@ -359,14 +359,16 @@ class _SyntheticSymbol:
         self.rows: list[list[float]] = []
         self.first_ts = self.next_ts = start_ts
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._regimes: dict[int, tuple[float, float]] = {}
 
     def _regime(self, ts: int) -> tuple[float, float]:
         """Drift and volatility per base candle for the regime block containing ts."""
         block = ts // (self.base_ms * REGIME_CANDLES)
-        rng = np.random.default_rng([self.seed, self.key, block, 1])
-        vol = float(rng.choice([0.0006, 0.0012, 0.0025], p=[0.35, 0.45, 0.2]))
-        drift = float(rng.normal(0.0, 0.25)) * vol
-        return drift, vol
+        if block not in self._regimes:
+            rng = np.random.default_rng([self.seed, self.key, block, 1])
+            vol = float(rng.choice([0.0006, 0.0012, 0.0025], p=[0.35, 0.45, 0.2]))
+            self._regimes[block] = (float(rng.normal(0.0, 0.25)) * vol, vol)
+        return self._regimes[block]
 
     def ticks(self, ts: int) -> tuple[np.ndarray, np.ndarray]:
         """Tick prices and volumes of the candle opening at ts (closed or forming)."""
@@ -486,8 +488,9 @@ class SyntheticFeed:
         return True
 
     def seek(self, now_ms: int) -> None:
-        if now_ms < self._now:
-            raise FeedError(f"cannot seek back to {now_ms}: synthetic tape starts later")
+        """Catch the tape up to a stored clock; an older clock (another tape) is ignored."""
+        if now_ms <= self._now:
+            return
         self._close_all(now_ms)
         self._prev = self._now = now_ms
 

@@ -28,6 +28,7 @@ tables only when it changes, plus the clock on each step; a restart with the sam
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,7 @@ class PaperVenue:
         self.slippage_cap_pct = slippage_cap_pct
         self.volume_share = volume_share
         self.store = PaperStore(sessions, account)
+        self._tag = f"{zlib.crc32(account.encode()):08x}"
         self.orders: dict[str, OrderState] = {}
         self.fills: list[FillState] = []
         self.balances: dict[str, list[float]] = {}
@@ -185,6 +187,7 @@ class PaperVenue:
         order.status = "canceled"
         order.updated_ms = self.feed.now_ms()
         self._open.remove(order.id)
+        self._refresh_used()
         self._persist([order], [])
         return order_dict(order, split_symbol(order.symbol)[1])
 
@@ -264,8 +267,9 @@ class PaperVenue:
             raise DuplicateOrder(f"clientOrderId {client_id} was already used")
 
     def _next_id(self, prefix: str) -> str:
+        """Counter-based ids; the account tag keeps them unique in the shared id columns."""
         self.seq += 1
-        return f"{prefix}{self.seq}"
+        return f"{prefix}{self.seq}-{self._tag}"
 
     def _free(self, currency: str) -> float:
         total, used = self.balances.get(currency, [0.0, 0.0])

@@ -128,5 +128,5 @@ class PaperStore:
 
 def _seq_of(ident: str) -> int:
     """Ids are a prefix letter and a counter; order by the counter, not the string."""
-    digits = ident.lstrip("PT")
+    digits = ident.split("-", 1)[0].lstrip("PT")
     return int(digits) if digits.isdigit() else 0
