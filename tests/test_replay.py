@@ -1,0 +1,104 @@
+"""Replay: the same loop over candle files, deterministic, with named input errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.engine.schema import Action, ActionType, Decision
+from bot.replay import ReplayArgs, build_replay, run_replay
+from db.models import Trade, TradePlan
+from tests.conftest import ROOT, candle_file
+from tests.loop_harness import ScriptedEngine, make_runtime, step
+
+START_MS = 1_700_000_000_000 - (1_700_000_000_000 % 300_000)
+
+
+def write_candles(path: Path, closes: list[float], gap_at: int | None = None,
+                  gap_to: float | None = None) -> Path:
+    lines = ["timestamp,open,high,low,close,volume"]
+    previous = closes[0]
+    for i, close in enumerate(closes):
+        opened = previous
+        if gap_at is not None and i == gap_at:
+            opened = close = gap_to
+        high, low = max(opened, close) * 1.0005, min(opened, close) * 0.9995
+        lines.append(f"{START_MS + i * 300_000},{opened},{high},{low},{close},50")
+        previous = close
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_two_replays_have_the_same_fingerprint(tmp_path) -> None:
+    btc = candle_file("BTC_USDT-5m.csv")
+    cut = tmp_path / "BTC_USDT-5m.csv"
+    cut.write_text("".join(btc.read_text().splitlines(keepends=True)[:701]))
+    first = run_replay(ReplayArgs([cut], f"sqlite:///{tmp_path / 'a.db'}"), progress=False)
+    second = run_replay(ReplayArgs([cut], f"sqlite:///{tmp_path / 'b.db'}"), progress=False)
+    assert first["trades"] > 0
+    assert first["fingerprint"] == second["fingerprint"]
+    assert first == second
+
+
+def test_a_stop_hit_by_a_gap_fills_at_the_gap_price(sqlite_url, tmp_path) -> None:
+    closes = [100 + 0.01 * (i % 7) for i in range(260)]
+    path = write_candles(tmp_path / "GAP_USDT-5m.csv", closes, gap_at=230, gap_to=90.0)
+    engine = ScriptedEngine([Decision(actions=[Action(
+        action=ActionType.BUY, symbol="GAP/USDT", size=1.0, stop=99.0, target=120.0,
+        reason="gap test")])])
+    rt = make_runtime(sqlite_url, [path], engine, TRAIL_BREAKEVEN_PCT=0, MAX_SPREAD_PCT=5,
+                      MAX_SLIPPAGE_PCT=5)
+    step(rt, 40)
+    with rt.db() as db:
+        plan = db.scalars(select(TradePlan)).one()
+        sell = db.scalars(select(Trade).where(Trade.action == "SELL")).one()
+    assert plan.status == "closed" and plan.exit_reason.startswith("stop hit")
+    assert sell.price < 91.0, "the gap is not free: the exit fills near 90, not at the 99 stop"
+    assert sell.realized_pnl < -8.0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("time,open,high,low,close,volume\n1,1,1,1,1,1\n", "header"),
+        ("timestamp,open,high,low,close,volume\n2000,1,1,1,1,1\n1000,1,1,1,1,1\n", "row"),
+        ("timestamp,open,high,low,close,volume\n1000,1,1,1,1,1\n1000,1,1,1,1,1\n", "row"),
+    ],
+)
+def test_bad_files_give_named_errors(tmp_path, content: str, message: str) -> None:
+    path = tmp_path / "BAD_USDT-5m.csv"
+    path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "replay", "--candles", str(path), "--db",
+         f"sqlite:///{tmp_path / 'r.db'}", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert str(path) in result.stderr and message in result.stderr.lower()
+
+
+def test_missing_file_is_named(tmp_path) -> None:
+    missing = tmp_path / "NOPE_USDT-5m.csv"
+    with pytest.raises(Exception, match="NOPE_USDT-5m.csv"):
+        build_replay(ReplayArgs([missing], f"sqlite:///{tmp_path / 'r.db'}"))
+
+
+def test_cli_prints_the_summary_as_the_last_json_line(tmp_path) -> None:
+    btc = candle_file("BTC_USDT-5m.csv")
+    cut = tmp_path / "BTC_USDT-5m.csv"
+    cut.write_text("".join(btc.read_text().splitlines(keepends=True)[:400]))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "replay", "--candles", str(cut), "--db",
+         f"sqlite:///{tmp_path / 'r.db'}", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("net_pnl", "return_pct", "fees", "llm_cost", "trades", "win_rate",
+                "max_drawdown_pct", "exposure_time_pct", "buy_and_hold_pct", "fingerprint"):
+        assert key in summary
