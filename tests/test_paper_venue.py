@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_settings
-from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, Venue
+from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, Venue, VenueError
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import InsufficientFunds, PaperVenue
 from db.engine import make_engine, session_factory
@@ -274,20 +274,21 @@ def _candles_by_open(path: Path) -> dict[int, list[float]]:
 
 ORDER = st.tuples(
     st.sampled_from(["market", "limit", "stop"]), st.sampled_from(["buy", "sell"]),
-    st.floats(0.001, 0.6), st.floats(-0.01, 0.01), st.integers(0, 40),
+    st.floats(0.001, 0.25), st.floats(-0.005, 0.005), st.integers(0, 60),
 )
 ACCOUNTS = itertools.count()
 
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(orders=st.lists(ORDER, min_size=1, max_size=12), share=st.sampled_from([0.0001, 0.001, 0.1]))
+@given(orders=st.lists(ORDER, min_size=1, max_size=12), share=st.sampled_from([0.00005, 0.0005, 0.1]))
 def test_random_orders_reconcile_and_respect_the_fill_model(
     sqlite_url: str, orders: list[tuple[str, str, float, float, int]], share: float
 ) -> None:
     path = candle_file("BTC_USDT-5m.csv")
     candles = _candles_by_open(path)
     venue = venue_on(sqlite_url, [path], account=f"prop{next(ACCOUNTS)}", volume_share=share)
+    venue.create_order(SYMBOL, "market", "buy", 0.3)  # something to sell
     for kind, side, amount, offset, wait in orders:
         last = venue.fetch_ticker(SYMBOL)["last"]
         price = last * (1 + offset)
@@ -297,7 +298,7 @@ def test_random_orders_reconcile_and_respect_the_fill_model(
             else:
                 venue.create_order(SYMBOL, kind, side, amount, price if kind == "limit" else None)
         except OrderRejected:
-            pass
+            event("rejected")
         for _ in range(wait):
             venue.advance()
         balance = venue.fetch_balance()
@@ -324,6 +325,7 @@ def test_random_orders_reconcile_and_respect_the_fill_model(
             candle = candles[trade["timestamp"] - FIVE_MIN]
             worse = max if trade["side"] == "buy" else min
             assert trade["price"] == worse(order["stopPrice"], candle[1])
+        event(f"{order['type']} fill, {trade['takerOrMaker']}")
         if trade["takerOrMaker"] != "maker":
             continue
         candle = candles[trade["timestamp"] - FIVE_MIN]
@@ -334,3 +336,37 @@ def test_random_orders_reconcile_and_respect_the_fill_model(
             assert candle[2] > trade["price"]
     for open_ms, amount in maker_by_candle.items():
         assert amount <= candles[open_ms][5] * share * (1 + 1e-12)
+
+
+def test_crossing_limit_takes_the_book_up_to_its_price_and_rests_the_rest(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    venue = venue_on(sqlite_url, [crafted(tmp_path, [])], warmup=3)
+    asks = venue.fetch_order_book(SYMBOL, 100)["asks"]
+    limit = asks[1][0]
+    order = venue.create_order(SYMBOL, "limit", "buy", 5.0, limit)
+    assert order["status"] == "open"
+    assert order["filled"] == pytest.approx(asks[0][1] + asks[1][1])
+    assert order["average"] <= limit
+    assert venue.fetch_my_trades()[0]["takerOrMaker"] == "taker"
+    assert venue.fetch_balance()["used"]["USDT"] == pytest.approx(
+        order["remaining"] * limit * (1 + max(FEES.values()))
+    )
+
+
+def test_unknown_symbol_is_a_venue_error(sqlite_url: str) -> None:
+    venue = venue_on(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    with pytest.raises(VenueError):
+        venue.fetch_ticker("DOGE/USDT")
+    with pytest.raises(OrderRejected):
+        venue.create_order("DOGE/USDT", "market", "buy", 1.0)
+
+
+def test_several_symbols_share_their_quote_balance(sqlite_url: str) -> None:
+    paths = [candle_file("ETH_BTC-5m.csv"), candle_file("LTC_BTC-5m.csv")]
+    venue = venue_on(sqlite_url, paths, starting_balance=1.0)
+    assert venue.fetch_balance()["total"] == {"BTC": 1.0}
+    venue.create_order("ETH/BTC", "market", "buy", 2.0)
+    venue.create_order("LTC/BTC", "market", "buy", 5.0)
+    total = venue.fetch_balance()["total"]
+    assert total["ETH"] == 2.0 and total["LTC"] == 5.0 and 0 < total["BTC"] < 1.0

@@ -366,8 +366,8 @@ class _SyntheticSymbol:
         block = ts // (self.base_ms * REGIME_CANDLES)
         if block not in self._regimes:
             rng = np.random.default_rng([self.seed, self.key, block, 1])
-            vol = float(rng.choice([0.0006, 0.0012, 0.0025], p=[0.35, 0.45, 0.2]))
-            self._regimes[block] = (float(rng.normal(0.0, 0.25)) * vol, vol)
+            vol = float(rng.choice([0.0004, 0.0008, 0.0016], p=[0.35, 0.45, 0.2]))
+            self._regimes[block] = (float(rng.normal(0.0, 0.03)) * vol, vol)
         return self._regimes[block]
 
     def ticks(self, ts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -445,7 +445,7 @@ class SyntheticFeed:
 
     def __init__(
         self, symbols: Sequence[str], seed: int = 7, base_timeframe: str = "1m",
-        start_ms: int | None = None, history: int = 600,
+        start_ms: int | None = None, history: int = 6000,
         clock: Callable[[], int] | None = None,
     ) -> None:
         if history < 500:
@@ -463,6 +463,7 @@ class SyntheticFeed:
         self.start_ms = start_ms
         first = self.start_ms - history * self._base_ms
         self._tapes = {s: _SyntheticSymbol(s, seed, self._base_ms, first) for s in self.symbols}
+        self._arrays: dict[str, np.ndarray] = {}
         self._prev = self._now = wall
         self._close_all(wall)
 
@@ -495,8 +496,12 @@ class SyntheticFeed:
         self._prev = self._now = now_ms
 
     def _rows(self, symbol: str) -> np.ndarray:
+        """The closed candles as an array, rebuilt only when the tape has grown."""
         rows = self._tape(symbol).rows
-        return np.asarray(rows, dtype=float).reshape(-1, 6)
+        cached = self._arrays.get(symbol)
+        if cached is None or len(cached) != len(rows):
+            cached = self._arrays[symbol] = np.asarray(rows, dtype=float).reshape(-1, 6)
+        return cached
 
     def candles(
         self, symbol: str, timeframe: str, since_ms: int | None = None, limit: int | None = None

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
-from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected
+from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError
 from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
 from bot.venue.paper_model import (
     FillState,
@@ -171,7 +171,7 @@ class PaperVenue:
         self._validate(symbol, order_type, side, amount, price, stop, client_id)
         order = OrderState(
             id="", client_order_id=client_id, symbol=symbol, side=side, type=order_type,
-            price=None if order_type in ("market", "stop") else float(price),  # type: ignore[arg-type]
+            price=float(price) if order_type == "limit" and price is not None else None,
             stop_price=None if stop is None else float(stop), amount=float(amount),
             filled=0.0, cost=0.0, fee=0.0, status="open",
             timestamp_ms=self.feed.now_ms(), updated_ms=self.feed.now_ms(),
@@ -245,14 +245,15 @@ class PaperVenue:
 
     def _known(self, symbol: str) -> str:
         if symbol not in self.feed.symbols:
-            raise OrderRejected(f"symbol {symbol} is not traded on this paper feed")
+            raise VenueError(f"symbol {symbol} is not traded on this paper feed")
         return symbol
 
     def _validate(
         self, symbol: str, type: str, side: str, amount: float, price: float | None,
         stop: float | None, client_id: str | None,
     ) -> None:
-        self._known(symbol)
+        if symbol not in self.feed.symbols:
+            raise OrderRejected(f"symbol {symbol} is not traded on this paper feed")
         if side not in ("buy", "sell"):
             raise OrderRejected(f"side must be buy or sell, not {side!r}")
         if type not in ("market", "limit", "stop"):
@@ -282,7 +283,7 @@ class PaperVenue:
             return base, order.remaining
         price = order.price if order.type == "limit" else order.stop_price
         fee = max(self.maker_fee, self.taker_fee)
-        return quote, order.remaining * float(price) * (1 + fee)  # type: ignore[arg-type]
+        return quote, order.remaining * (price or 0.0) * (1 + fee)
 
     def _place(self, order: OrderState) -> list[FillState]:
         """Check funds, take liquidity a market or crossing limit order can take, rest the rest."""
@@ -357,7 +358,7 @@ class PaperVenue:
         if amount <= 0:
             return []
         budgets[order.symbol] = budget - amount
-        fill = self._fill(order, float(order.price), amount, "maker")  # type: ignore[arg-type]
+        fill = self._fill(order, order.price or 0.0, amount, "maker")
         self._refresh_used()
         return [fill]
 
