@@ -25,13 +25,13 @@ HERE = Path(__file__).resolve().parent
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 AUTH_KEY = "_authenticated"
 PAGES = [
-    ("overview", "Overview", "📊"),
-    ("chart", "Chart", "📈"),
-    ("portfolio", "Portfolio", "💼"),
-    ("trades", "Trades", "🧾"),
-    ("decisions", "Decisions", "🧠"),
-    ("commands", "Commands", "📨"),
-    ("settings", "Settings", "⚙️"),
+    ("overview", "Overview", ":material/dashboard:"),
+    ("chart", "Chart", ":material/candlestick_chart:"),
+    ("portfolio", "Portfolio", ":material/account_balance_wallet:"),
+    ("trades", "Trades", ":material/receipt_long:"),
+    ("decisions", "Decisions", ":material/psychology:"),
+    ("commands", "Commands", ":material/send:"),
+    ("settings", "Settings", ":material/settings:"),
 ]
 
 

@@ -34,7 +34,7 @@ from db.stats import rebuild_stats
 HOSTILE_TEXT = "<script>alert('x')</script> **bold** [link](javascript:alert(1))"
 CANDLES = 600
 FIVE_MIN = timedelta(minutes=5)
-# candle index of each decision: 1, 5 and 7 open the three plans one candle later
+# candle index of each decision (1, 5 and 7 are moved next to the plans they open)
 TRACE_CANDLES = (40, 149, 200, 260, 330, 479, 500, 519, 540, 560, 580, 595)
 
 
@@ -124,32 +124,40 @@ def _seed(db, now: datetime, rng: random.Random) -> Seeded:
     }
     seeded.close_price = last_price
 
-    traces = _traces(db, session.id, now, rng)
-    seeded.trace_ids = [t.id for t in traces]
     btc = series["BTC/USDT"]
     eth = series["ETH/USDT"]
+    # plans sit where a sane strategy would have put them: longs at lows, shorts at highs,
+    # stops beyond every later extreme (an open plan whose stop was crossed would be closed)
+    i_open = _arg(btc, 3, range(60, 300), min)
+    i_exit = _arg(btc, 3, range(i_open + 20, min(i_open + 200, 420)), max)
+    i_trail = (i_open + i_exit) // 2
+    i2 = _arg(btc, 3, range(CANDLES - 150, CANDLES - 40), min)
+    i3 = _arg(eth, 3, range(CANDLES - 150, CANDLES - 30), max)
+    traces = _traces(db, session.id, now, rng, {1: i_open - 1, 5: i2 - 1, 7: i3 - 1})
+    seeded.trace_ids = [t.id for t in traces]
 
     # plan 1: BTC long, trailed once, closed at target
-    i_open, i_trail, i_exit = 150, 230, 300
-    entry1 = btc[i_open][3]
-    plan1 = _plan(db, session.id, "BTC/USDT", "BUY", entry1, entry1 * 0.985, entry1 * 1.02,
-                  0.05, times[i_open], traces[1].id, "EMA cross up with rising volume")
-    _version(db, plan1, 2, entry1 * 0.995, "trail: stop raised after +1%", times[i_trail])
-    exit1 = btc[i_exit][3]
+    entry1, exit1 = btc[i_open][3], btc[i_exit][3]
+    plan1 = _plan(db, session.id, "BTC/USDT", "BUY", entry1, _low(btc, i_open, i_exit) * 0.995,
+                  exit1, 0.05, times[i_open], traces[1].id, "EMA cross up with rising volume")
+    _version(db, plan1, 2, min(entry1 * 1.002, _low(btc, i_trail, i_exit) * 0.998),
+             "trail: stop raised after +1%", times[i_trail])
     plan1.status, plan1.closed_at, plan1.exit_reason = "closed", times[i_exit], "target hit"
     _version(db, plan1, 3, plan1.stop_price, "closed: target hit", times[i_exit],
              status="closed")
-    # plan 2: BTC long, open, stop moved to breakeven
-    i2 = 480
+    # plan 2: BTC long, open, stop raised once
     entry2 = btc[i2][3]
-    plan2 = _plan(db, session.id, "BTC/USDT", "BUY", entry2, entry2 * 0.98, entry2 * 1.03, 0.04,
-                  times[i2], traces[5].id, "pullback to EMA 50 in an uptrend")
-    _version(db, plan2, 2, entry2 * 1.0005, "breakeven: stop to entry", times[i2 + 60])
+    stop2 = _low(btc, i2, CANDLES) * 0.99
+    plan2 = _plan(db, session.id, "BTC/USDT", "BUY", entry2, stop2,
+                  max(entry2 * 1.03, _high(btc, i2, CANDLES) * 1.01), 0.04, times[i2],
+                  traces[5].id, "pullback to EMA 50 in an uptrend")
+    _version(db, plan2, 2, max(stop2, min(entry2, _low(btc, i2 + 20, CANDLES)) * 0.998),
+             "stop raised under the new higher low", times[i2 + 20])
     # plan 3: ETH short, open
-    i3 = 520
     entry3 = eth[i3][3]
-    plan3 = _plan(db, session.id, "ETH/USDT", "SELL", entry3, entry3 * 1.02, entry3 * 0.97, 0.6,
-                  times[i3], traces[7].id, "lower highs; RSI divergence")
+    plan3 = _plan(db, session.id, "ETH/USDT", "SELL", entry3, _high(eth, i3, CANDLES) * 1.01,
+                  min(entry3 * 0.97, _low(eth, i3, CANDLES) * 0.99), 0.6, times[i3],
+                  traces[7].id, "lower highs; RSI divergence")
     db.flush()
     seeded.plan_ids = [plan1.id, plan2.id, plan3.id]
 
@@ -211,6 +219,18 @@ def _seed(db, now: datetime, rng: random.Random) -> Seeded:
     return seeded
 
 
+def _arg(rows: list[tuple[float, ...]], column: int, span: range, pick) -> int:
+    return pick(span, key=lambda i: rows[i][column])
+
+
+def _low(rows: list[tuple[float, ...]], start: int, end: int) -> float:
+    return min(r[2] for r in rows[start:end])
+
+
+def _high(rows: list[tuple[float, ...]], start: int, end: int) -> float:
+    return max(r[1] for r in rows[start:end])
+
+
 def _plan(db, session_id: int, symbol: str, side: str, entry: float, stop: float,
           target: float, size: float, opened: datetime, trace_id: int, reason: str) -> TradePlan:
     plan = TradePlan(session_id=session_id, symbol=symbol, side=side, entry_price=entry,
@@ -233,7 +253,10 @@ def _version(db, plan: TradePlan, version: int, stop: float, change: str, when: 
                             status=status, change=change, created_at=when))
 
 
-def _traces(db, session_id: int, now: datetime, rng: random.Random) -> list[LLMTrace]:
+def _traces(
+    db, session_id: int, now: datetime, rng: random.Random, at_candle: dict[int, int]
+) -> list[LLMTrace]:
+    """Twelve decisions; those in ``at_candle`` are placed one candle before their plan."""
     traces = []
     for k in range(12):
         status = "ok"
@@ -260,7 +283,7 @@ def _traces(db, session_id: int, now: datetime, rng: random.Random) -> list[LLMT
             tokens_in=1200 + k, tokens_out=150 + k,
             cost=round(0.0012 + 0.0003 * k, 6) if k % 2 else 0.0,
             latency_ms=rng.uniform(200, 2500),
-            created_at=now - (CANDLES - 1 - TRACE_CANDLES[k]) * FIVE_MIN,
+            created_at=now - (CANDLES - 1 - at_candle.get(k, TRACE_CANDLES[k])) * FIVE_MIN,
         )
         db.add(trace)
         traces.append(trace)

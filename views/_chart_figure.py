@@ -156,9 +156,10 @@ def _style(
     fig.update_layout(
         title={"text": _safe(title, 200), "x": 0.01, "font": {"size": 15}},
         height=720,
-        margin={"l": 10, "r": 10, "t": 48, "b": 10},
+        margin={"l": 10, "r": 10, "t": 44, "b": 10},
         hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "right", "x": 1},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.04, "xanchor": "left", "x": 0,
+                "font": {"size": 12}},
         uirevision=revision,  # keeps zoom across auto-refreshes of the same chart
         xaxis_rangeslider_visible=False,
         bargap=0.1,

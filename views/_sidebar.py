@@ -31,20 +31,20 @@ STATE_BADGES = {
     "stopped": ":gray[■ stopped]",
     "crashed": ":red[✖ crashed]",
 }
-COMMAND_ICONS = {"pending": "⏳", "running": "⚙️", "done": "✅", "failed": "❌"}
+COMMAND_ICONS = {"pending": "…", "running": "⟳", "done": "✓", "failed": "✗"}
 
 
 def render_sidebar(supervisor: Supervisor) -> None:
     cfg = settings()
     with st.sidebar:
         if cfg.trading_mode == "LIVE":
-            st.error("**LIVE TRADING** — real money", icon="🔴")
+            st.error("**LIVE TRADING** — real money", icon=":material/warning:")
         else:
-            st.success("**PAPER** trading", icon="📄")
+            st.success("**PAPER** trading", icon=":material/description:")
         if cfg.feed == "synthetic":
-            st.warning("SIMULATED market (synthetic feed)", icon="🧪")
+            st.warning("SIMULATED market (synthetic feed)", icon=":material/science:")
         elif cfg.feed.startswith("replay:"):
-            st.warning("REPLAYED market (recorded candles)", icon="⏪")
+            st.warning("REPLAYED market (recorded candles)", icon=":material/history:")
         _session_picker()
         _bot_state(supervisor)
         _process_controls(supervisor)

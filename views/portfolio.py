@@ -47,7 +47,8 @@ else:
     st.dataframe(orders, hide_index=True)
     for row in orders.itertuples():
         cols = st.columns([3, 1])
-        cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {row.price}")
+        price = "market" if row.price is None or row.price != row.price else f"{row.price:,.2f}"
+        cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
         if cols[1].button("Cancel", key=f"cancel_{row.order_id}"):
             command_id = enqueue("cancel", row.order_id)
             st.toast(f"cancel {row.order_id} queued (#{command_id})")

@@ -1,0 +1,254 @@
+"""The console in a real browser: ``streamlit run console.py`` driven by Debian's Chromium.
+
+What AppTest cannot show is covered here: the websocket round trip, auto-refreshing
+fragments (a command's status turns 'done' on screen without a click), a cold deep link on a
+fresh server, and what the chart actually looks like (a screenshot under test-output/).
+The bot is simulated by a thread that marks pending commands done and keeps the heartbeat
+fresh, so the test does not depend on the real bot's behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select, update
+
+from bot.config import Settings
+from db.engine import make_engine, session_factory
+from db.migrate import upgrade
+from db.models import BotStatus, Command
+from tests.console_seed import seed_console_db
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSOLE = ROOT / "console.py"
+OUTPUT = ROOT / "test-output"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PAGES = {"overview": "Equity (PAPER)", "chart": "Candles", "portfolio": "Open orders",
+         "trades": "Download CSV", "decisions": "Trace", "commands": "Status",
+         "settings": "Risk caps"}
+TIMEOUT_MS = 30_000
+SETTING_NAMES = {(f.alias or n).upper() for n, f in Settings.model_fields.items()}
+
+
+def _chromium() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is absent (apt-get install chromium; scripts/chromium.sh in CI)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Console:
+    url: str
+    database_url: str
+    process: subprocess.Popen
+    log: Path
+
+
+def _start_console(workdir: Path, database_url: str) -> Console:
+    port = _free_port()
+    log = workdir / f"streamlit-{port}.log"
+    # the developer's own settings (keys, a LIVE mode) must not leak into the test server
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
+    env.update(DATABASE_URL=database_url, TRADEDESK_NO_AUTOSTART="1", PYTHONPATH=str(ROOT),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(CONSOLE), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
+            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/_stcore/health", timeout=1).ok:
+                return Console(url, database_url, process, log)
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(f"streamlit did not come up: {log.read_text()[-2000:]}")
+
+
+def _stop_console(console: Console) -> None:
+    console.process.terminate()
+    try:
+        console.process.wait(10)
+    except subprocess.TimeoutExpired:
+        console.process.kill()
+
+
+class FakeBot(threading.Thread):
+    """Marks pending commands done and keeps the heartbeat fresh, like the bot's loop."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True, name="fake-bot")
+        self.engine = make_engine(database_url)
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        factory = session_factory(self.engine)
+        while not self.halt.wait(0.5):
+            now = datetime.now(UTC)
+            with factory() as db:
+                for command in db.scalars(select(Command).where(Command.status == "pending")):
+                    command.status, command.result = "done", f"{command.command}: ok (fake bot)"
+                    command.executed_at = now
+                db.execute(update(BotStatus).values(heartbeat_at=now, last_loop_at=now))
+                db.commit()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _seeded_db(directory: Path) -> str:
+    url = f"sqlite:///{directory / 'tradedesk.db'}"
+    upgrade(url)
+    seed_console_db(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def console(browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    workdir = tmp_path_factory.mktemp("console")
+    server = _start_console(workdir, _seeded_db(workdir))
+    bot = FakeBot(server.database_url)
+    bot.start()
+    yield server
+    bot.stop()
+    _stop_console(server)
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+def _no_exception(page, console: Console) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text() + console.log.read_text()[-2000:]
+
+
+def _settled(page) -> None:
+    """Wait for the script run to finish (Streamlit's running indicator disappears)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+    page.wait_for_timeout(500)  # charts draw after the run ends
+
+
+def _sidebar(page):
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Bot process").wait_for()
+    return sidebar
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_each_page_renders(console, page, name):
+    page.goto(f"{console.url}/{'' if name == 'overview' else name}")
+    sidebar = _sidebar(page)
+    page.get_by_text(PAGES[name], exact=False).first.wait_for()
+    assert sidebar.get_by_text("PAPER", exact=False).count() > 0
+    assert sidebar.get_by_text("SIMULATED market", exact=False).count() > 0
+    _no_exception(page, console)
+    _settled(page)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"page-{name}.png"), full_page=True)
+
+
+def test_navigation_between_pages(console, page):
+    page.goto(console.url)
+    sidebar = _sidebar(page)
+    for title in ("Trades", "Decisions", "Overview"):
+        sidebar.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        page.get_by_role("heading", name=title).wait_for()
+    _no_exception(page, console)
+
+
+def test_close_all_confirm_shows_done(console, page):
+    page.goto(console.url)
+    sidebar = _sidebar(page)
+    sidebar.get_by_role("button", name="CLOSE-ALL").click()
+    confirm = sidebar.get_by_role("button", name="Confirm CLOSE-ALL")
+    confirm.wait_for()
+    confirm.click()
+    sidebar.get_by_text("close-all: done", exact=False).wait_for(timeout=TIMEOUT_MS)
+    sidebar.get_by_text("close-all: ok (fake bot)", exact=False).wait_for()
+    _no_exception(page, console)
+
+
+def test_cold_deep_link_keeps_console_chrome(browser, tmp_path_factory, page):
+    """A fresh server's first request is /chart: console.py must still run around the page."""
+    workdir = tmp_path_factory.mktemp("deeplink")
+    server = _start_console(workdir, _seeded_db(workdir))
+    try:
+        page.goto(f"{server.url}/chart")
+        sidebar = _sidebar(page)
+        sidebar.get_by_role("button", name="CLOSE-ALL").wait_for()
+        page.get_by_role("heading", name="Chart").wait_for()
+        page.locator(".js-plotly-plot").first.wait_for()
+        _no_exception(page, server)
+    finally:
+        _stop_console(server)
+
+
+def test_chart_screenshot(console, page):
+    page.set_viewport_size({"width": 1600, "height": 1250})  # the volume pane fits too
+    page.goto(f"{console.url}/chart")
+    _sidebar(page)
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for()
+    chart.locator(".boxlayer path").first.wait_for()
+    for label in ("Plan entry", "BUY fill", "EMA 20", "Bollinger (20, 2)"):
+        chart.get_by_text(label, exact=True).first.wait_for()
+    _settled(page)
+    OUTPUT.mkdir(exist_ok=True)
+    target = OUTPUT / "chart.png"
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 20_000
+    _no_exception(page, console)
+
