@@ -30,6 +30,10 @@ MAX_PROMPT_CANDLES = 40  # per symbol and timeframe, before the budget cuts
 MIN_CANDLES_BEFORE_TRADES = 3  # candles kept per series before trades start being cut
 NOTE_RESERVE_TOKENS = 60  # room for the "omitted" note itself
 _NO_DIGITS = str.maketrans("", "", "0123456789")
+# Digits are a token each: the prompt shows the indicators a decision turns on, at five
+# significant digits; the summary's other values (macd line, bb_mid...) stay out.
+PROMPT_INDICATORS = ("ema_fast", "ema_slow", "rsi", "rsi_prev", "macd_hist", "macd_hist_prev",
+                     "bb_lower", "bb_upper", "atr")
 
 
 @dataclass
@@ -115,20 +119,23 @@ def render_prompt(
         longest.dropped += 1
         return True
 
-    while excess > 0 and drop_candle(MIN_CANDLES_BEFORE_TRADES):
-        pass
-    while excess > 0 and trades:
-        excess -= estimate_tokens(trades.pop(0)) + 1
-        dropped_trades += 1
-    while excess > 0 and drop_candle(0):
-        pass
-
-    cut = [f"{s.label}: {s.dropped} oldest candles" for s in series if s.dropped]
-    if dropped_trades:
-        cut.append(f"{dropped_trades} oldest trades")
-    note = f"Omitted to fit the token budget: {'; '.join(cut)}." if cut else ""
-    user = _render_user(context, settings, series, trades, note, version)
-    tokens = estimate_tokens(system) + estimate_tokens(user)
+    for _ in range(5):  # estimates per line are approximate: re-measure and cut again
+        while excess > 0 and drop_candle(MIN_CANDLES_BEFORE_TRADES):
+            pass
+        while excess > 0 and trades:
+            excess -= estimate_tokens(trades.pop(0)) + 1
+            dropped_trades += 1
+        while excess > 0 and drop_candle(0):
+            pass
+        cut = [f"{s.label}: {s.dropped} oldest candles" for s in series if s.dropped]
+        if dropped_trades:
+            cut.append(f"{dropped_trades} oldest trades")
+        note = f"Omitted to fit the token budget: {'; '.join(cut)}." if cut else ""
+        user = _render_user(context, settings, series, trades, note, version)
+        tokens = estimate_tokens(system) + estimate_tokens(user)
+        excess = tokens - budget
+        if excess <= 0 or not (trades or any(s.lines for s in series)):
+            break
     if tokens > budget:
         cut.append(f"still {tokens - budget} tokens over the budget of {budget}")
     return RenderedPrompt(system=system, user=user, version=version, tokens=tokens, cut=cut)
@@ -155,7 +162,9 @@ def _render_user(context: DecisionContext, settings: Settings, series: list[_Ser
                 parts.append(f"{tf}: no closed candles")
                 continue
             summary = indicators.summary(frame)
-            parts.append(f"{tf} indicators: {_compact(summary)}")
+            shown = {key: _num(summary.get(key), digits=5) for key in PROMPT_INDICATORS}
+            parts.append(f"{tf} indicators: trend={summary.get('trend')} "
+                         + " ".join(f"{k}={v}" for k, v in shown.items()))
             parts.append(f"{tf} candles:")
             parts.extend(by_label[f"{symbol} {tf}"].lines)
         blocks.append("\n".join(parts))
@@ -185,8 +194,9 @@ def _tail_rows(frame: pd.DataFrame | None, limit: int) -> list[tuple]:
 
 
 def _candle_line(row: tuple) -> str:
-    ts, *values = row
-    return ",".join([_time(ts, short=True), *(_num(v) for v in values)])
+    ts, *prices, volume = row
+    return ",".join([_time(ts, short=True), *(_num(v) for v in prices),
+                     _num(volume, digits=4)])
 
 
 def _trade_line(trade: dict[str, Any]) -> str:
@@ -217,14 +227,14 @@ def _compact(data: dict[str, Any]) -> str:
     return " ".join(parts) or "none"
 
 
-def _num(value: Any) -> str:
+def _num(value: Any, *, digits: int = 6) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if not math.isfinite(value):
         return "-"
-    return f"{float(value):.6g}"
+    return f"{float(value):.{digits}g}"
 
 
 def _time(value: Any, *, short: bool = False) -> str:
