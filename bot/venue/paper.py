@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import sessionmaker
 
@@ -47,6 +47,9 @@ from bot.venue.paper_model import (
     walk_book,
 )
 from bot.venue.paper_store import PaperStore
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 BOOK_DEPTH = 100
 
@@ -95,7 +98,7 @@ class PaperVenue:
             self._remember(order)
 
     @classmethod
-    def from_settings(cls, settings: Any, sessions: sessionmaker) -> PaperVenue:
+    def from_settings(cls, settings: Settings, sessions: sessionmaker) -> PaperVenue:
         """Build the feed named by ``settings.feed`` and the account ``settings.bot_name``.
 
         A synthetic market is rebuilt from the seed and start time stored with the account,
