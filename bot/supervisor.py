@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,8 +32,12 @@ from db.models import BotStatus
 
 log = logging.getLogger(__name__)
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 STALE_GRACE_SECONDS = 30.0
-LIVE_STATES = ("running", "paused")
+LIVE_STATES = ("starting", "running", "paused")  # a dead pid in these states is a crash
+# exit codes of ``python -m bot run`` that a restart cannot fix (bad config, already running)
+NO_RESTART_EXIT_CODES = {2: "invalid configuration", 3: "another bot holds this bot's lock"}
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ class Supervisor:
         self._next_restart_at: float | None = None
         self._watchdog: threading.Thread | None = None
         self._stop_watch = threading.Event()
+        self.last_exit: str | None = None  # why the last process ended, for the sidebar
         digest = hashlib.sha256(f"{database_url}|{bot_name}".encode()).hexdigest()[:10]
         self.pid_file = self.data_dir / f"bot-{bot_name}-{digest}.pid"
         self.log_file = self.data_dir / "bot.log"
@@ -171,7 +176,12 @@ class Supervisor:
             if existing is not None:
                 return existing
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            env = {**os.environ, "DATABASE_URL": self.database_url, "BOT_NAME": self.bot_name}
+            # the console may run from any folder: make ``-m bot`` importable, keep the cwd
+            # so a relative DATABASE_URL means the same file to the bot and the console
+            path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))
+                                   if p)
+            env = {**os.environ, "DATABASE_URL": self.database_url, "BOT_NAME": self.bot_name,
+                   "PYTHONPATH": path}
             with open(self.log_file, "ab") as out:
                 self._proc = subprocess.Popen(
                     self.command, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -253,7 +263,25 @@ class Supervisor:
 
     def state(self, now: datetime | None = None) -> BotState:
         row = self.heartbeat()
-        return classify(row, now or datetime.now(UTC), process_alive=self._process_alive(row))
+        state = classify(row, now or datetime.now(UTC), process_alive=self._process_alive(row))
+        mine, code = self.pid(), self.exit_code()
+        if mine is not None and row is not None and row.get("pid") not in (None, mine):
+            # a restarted child has not beaten yet; the row still names the dead one
+            state = replace(state, state="starting", pid=mine, process_alive=True)
+        elif state.state == "stopped" and code not in (None, 0):
+            # our child died before (or without) writing a heartbeat: say so, with its log
+            state = replace(state, state="crashed", last_error=self.log_tail())
+        return state
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.log_file, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 8192))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def _process_alive(self, row: dict | None) -> bool | None:
         if self.pid() is not None:
@@ -299,11 +327,15 @@ class Supervisor:
                 if self._failures and now - self._started_at >= self.stable_after_s:
                     self._failures = 0
                 return "ok"
-            if code == 0:
+            if code == 0 or code in NO_RESTART_EXIT_CODES:
                 self._wanted = False
                 self._forget()
+                reason = NO_RESTART_EXIT_CODES.get(code, "stopped cleanly")
+                log.warning("bot exited with %s (%s); not restarting", code, reason)
+                self.last_exit = f"exit {code}: {reason} (see {self.log_file})"
                 return "exited"
             if self._next_restart_at is None:
+                self.last_exit = f"exit {code}: crashed (see {self.log_file})"
                 delay = min(self.backoff_base_s * 2**self._failures, self.backoff_max_s)
                 self._failures += 1
                 self._next_restart_at = now + delay

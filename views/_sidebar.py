@@ -70,6 +70,8 @@ def _bot_state(supervisor: Supervisor) -> None:
     st.caption(_state_caption(state))
     if state.state in ("crashed", "stale") and state.last_error:
         st.code(scrub(state.last_error)[-800:], language=None)
+    if state.state in ("stopped", "crashed") and supervisor.last_exit:
+        st.text(supervisor.last_exit)
     pending = supervisor.restart_pending_in
     if pending is not None:
         st.caption(f"restart in {pending.total_seconds():.0f}s (backoff)")

@@ -1,0 +1,103 @@
+"""The bot supervisor: state from the heartbeat, and restart-with-backoff of a crashing child.
+
+A stand-in child process (plain ``python -c``) replaces the bot so that these tests check
+the supervisor's own logic; the bot's real CLI is covered by the process tests.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.supervisor import Supervisor, classify
+
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+
+
+def _row(**fields):
+    row = {"state": "running", "heartbeat_at": NOW - timedelta(seconds=5), "pid": 4242,
+           "loop_interval_seconds": 10.0, "paused": False, "last_error": None}
+    row.update(fields)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("row", "alive", "expected"),
+    [
+        (None, False, "stopped"),
+        (None, True, "starting"),
+        (_row(), True, "running"),
+        (_row(), None, "running"),  # pid on another host: heartbeat age decides
+        (_row(state="paused", paused=True), True, "paused"),
+        (_row(heartbeat_at=NOW - timedelta(seconds=61)), True, "stale"),  # > 3×10 + 30
+        (_row(heartbeat_at=NOW - timedelta(seconds=59)), True, "running"),
+        (_row(), False, "crashed"),  # says running, pid is dead
+        (_row(state="starting"), False, "crashed"),
+        (_row(state="crashed", last_error="boom"), None, "crashed"),
+        (_row(state="stopped"), False, "stopped"),
+    ],
+)
+def test_classify(row, alive, expected):
+    assert classify(row, NOW, process_alive=alive).state == expected
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _wait_exit(supervisor: Supervisor) -> int:
+    deadline = time.monotonic() + 10
+    while supervisor.exit_code() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return supervisor.exit_code()
+
+
+def test_crash_restarts_with_exponential_backoff(sqlite_url, tmp_path):
+    clock = FakeClock()
+    supervisor = Supervisor(
+        sqlite_url, data_dir=tmp_path / "data", command=[sys.executable, "-c", "raise SystemExit(1)"],
+        backoff_base_s=2, backoff_max_s=5, clock=clock,
+    )
+    supervisor.start()
+    assert _wait_exit(supervisor) == 1
+    assert supervisor.state().state == "crashed"
+    assert supervisor.tick() == "crashed: restart in 2s"
+    assert supervisor.tick() == "waiting"
+    clock.now += 2
+    assert supervisor.tick() == "restarted"
+    _wait_exit(supervisor)
+    assert supervisor.tick() == "crashed: restart in 4s"
+    clock.now += 4
+    assert supervisor.tick() == "restarted"
+    _wait_exit(supervisor)
+    assert supervisor.tick() == "crashed: restart in 5s"  # capped
+    assert "exit 1" in (supervisor.last_exit or "")
+
+
+@pytest.mark.parametrize(("code", "why"), [(0, "stopped cleanly"), (3, "lock")])
+def test_clean_exit_or_lock_is_not_restarted(sqlite_url, tmp_path, code, why):
+    supervisor = Supervisor(sqlite_url, data_dir=tmp_path / "data",
+                            command=[sys.executable, "-c", f"raise SystemExit({code})"])
+    supervisor.start()
+    assert _wait_exit(supervisor) == code
+    assert supervisor.tick() == "exited"
+    assert supervisor.tick() == "idle"
+    assert why in (supervisor.last_exit or "")
+
+
+def test_stop_terminates_and_forgets(sqlite_url, tmp_path):
+    supervisor = Supervisor(sqlite_url, data_dir=tmp_path / "data",
+                            command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    pid = supervisor.start()
+    assert supervisor.pid() == pid and supervisor.pid_file.exists()
+    assert supervisor.start() == pid  # idempotent while alive
+    assert supervisor.stop(timeout_s=5)
+    assert supervisor.pid() is None and not supervisor.pid_file.exists()
+    assert supervisor.tick() == "idle"  # an operator stop is never undone by the watchdog
