@@ -161,8 +161,11 @@ def traces(
     query = query.order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(limit)
     frame = pd.DataFrame(db.execute(query).all(), columns=TRACE_LIST_COLUMNS)
     frame["actions"] = frame.pop("decision_json").map(_action_summary)
-    frame["errors"] = frame["errors"].map(lambda e: "; ".join(map(str, e)) if isinstance(e, list) else "")
-    return frame
+    frame["errors"] = frame["errors"].map(
+        lambda e: "; ".join(map(str, e)) if isinstance(e, list) else ""
+    )
+    return frame[["id", "created_at", "engine", "model", "status", "actions", "cost",
+                  "latency_ms", "tokens_in", "tokens_out", "errors"]]
 
 
 def _action_summary(decision_json: object) -> str:

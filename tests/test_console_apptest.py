@@ -111,10 +111,21 @@ def test_key_values_shown(seeded_url, monkeypatch):
 
 def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "decisions")
-    at.selectbox(key="dec_trace").select(at.selectbox(key="dec_trace").options[2]).run()
+    error_trace = int(at.dataframe[0].value.query("status == 'error'")["id"].iloc[0])
+    at.selectbox(key="dec_trace").set_value(error_trace).run()
+    assert not at.exception
     for md in at.markdown:
         assert "<script>" not in md.value
     assert any("<script>" in c.value for c in at.code)  # shown, but as code
+    assert any("timeout after 60s" in c.value for c in at.code)
+
+
+def test_trades_link_opens_the_decision(seeded_url, monkeypatch):
+    at = _app(seeded_url, monkeypatch)
+    linked = _open(at, "trades").dataframe[0].value["trace_id"].dropna().astype(int).iloc[0]
+    at.query_params["trace"] = str(linked)
+    _open(at, "decisions")
+    assert at.selectbox(key="dec_trace").value == linked
 
 
 def test_close_all_needs_confirmation_then_queues(seeded_url, monkeypatch):

@@ -13,6 +13,13 @@ import streamlit as st
 from db.queries_trading import trace_detail, trace_filters, traces
 from views._common import current_session, no_session_notice, read_db, scrub
 
+
+def _linked_trace() -> int | None:
+    """``?trace=ID`` from a link on the Trades page (ignored unless it is a number)."""
+    value = st.query_params.get("trace")
+    return int(value) if value and value.isdigit() else None
+
+
 st.header("Decisions")
 info = current_session()
 if info is None:
@@ -37,9 +44,15 @@ st.dataframe(frame, hide_index=True,
              column_config={"cost": st.column_config.NumberColumn(format="%.4f"),
                             "latency_ms": st.column_config.NumberColumn(format="%.0f")})
 
+times = dict(zip(frame["id"], frame["created_at"], strict=True))
+options = frame["id"].tolist()
+linked = _linked_trace()
+if linked is not None and linked not in options:
+    options.insert(0, linked)  # a link from Trades may point past the filter or the limit
 trace_id = st.selectbox(
-    "Trace", frame["id"].tolist(),
-    format_func=lambda tid: f"#{tid} · {frame.set_index('id').loc[tid, 'created_at']:%H:%M:%S}",
+    "Trace", options, index=options.index(linked) if linked is not None else 0,
+    format_func=lambda tid: f"#{tid} · {times[tid]:%Y-%m-%d %H:%M:%S}" if tid in times
+    else f"#{tid}",
     key="dec_trace",
 )
 with read_db() as db:

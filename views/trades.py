@@ -51,6 +51,14 @@ if totals["count"] > LIMIT:
 if frame.empty:
     st.info("No trades match.")
 else:
-    st.dataframe(frame, hide_index=True)
-    st.download_button("Download CSV", frame.to_csv(index=False).encode(), "trades.csv",
+    frame.insert(1, "decision", frame["trace_id"].map(
+        lambda t: f"decisions?trace={int(t)}" if t == t and t is not None else None
+    ))
+    st.dataframe(frame, hide_index=True, column_config={
+        "decision": st.column_config.LinkColumn("decision", display_text=r"trace=(\d+)"),
+        "fee": st.column_config.NumberColumn(format="%.4f"),
+        "realized_pnl": st.column_config.NumberColumn(format="%.2f"),
+    })
+    csv = frame.drop(columns="decision").to_csv(index=False).encode()
+    st.download_button("Download CSV", csv, "trades.csv",
                        "text/csv", key="trades_csv")
