@@ -66,10 +66,13 @@ def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
 
 
 def open_plans(db: DbSession, session_id: int) -> list[dict[str, Any]]:
-    """Plans not yet closed: pending (entry not filled) and open ones."""
+    """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
+    session = db.get(TradingSession, session_id)
+    run = select(TradingSession.id).where(TradingSession.kind == session.kind,
+                                          TradingSession.run_name == session.run_name)
     rows = db.scalars(
         select(TradePlan)
-        .where(TradePlan.session_id == session_id, TradePlan.status != "closed")
+        .where(TradePlan.session_id.in_(run), TradePlan.status != "closed")
         .order_by(TradePlan.id)
     )
     return [

@@ -160,3 +160,28 @@ def test_rules_engine_trades_the_real_file_and_stays_consistent(sqlite_url, btc)
     assert count(rt, Trade) > 0
     assert count(rt, LLMTrace) == 400
     assert all(c.ok for c in audit(rt.db())), [c for c in audit(rt.db()) if not c.ok]
+
+
+def test_a_fresh_install_trades_on_its_first_iterations(sqlite_url) -> None:
+    """Embedded defaults (synthetic market, rules engine): a plan with a fill at once."""
+    from bot.config import load_settings
+    from bot.engine.rules import RulesEngine
+    from bot.loop import run_iteration, start
+    from bot.runtime import Runtime
+    from bot.venue.feeds import SyntheticFeed
+    from bot.venue.paper import PaperVenue
+    from db.engine import make_engine, session_factory
+
+    wall = [1_790_000_000_000 + 1_234_567]  # any minute of any hour will do
+    settings = load_settings(DATABASE_URL=sqlite_url)
+    factory = session_factory(make_engine(sqlite_url))
+    feed = SyntheticFeed(settings.symbols, seed=settings.feed_seed, clock=lambda: wall[0])
+    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, factory),
+                 engine=RulesEngine(settings))
+    start(rt)
+    for _ in range(2):
+        run_iteration(rt)
+        wall[0] += 10_000
+        rt.venue.advance()
+    assert count(rt, TradePlan) >= 1
+    assert count(rt, Trade) >= 1

@@ -345,8 +345,9 @@ def price_level(symbol: str) -> float:
 class _SyntheticSymbol:
     """One symbol's generated tape: contiguous closed candles and the forming one.
 
-    A candle's ticks are a pure function of (seed, symbol, candle index, open), so any part
-    of the tape can be regenerated instead of stored.
+    A candle's ticks are a pure function of (seed, symbol, candle index counted from the
+    tape's first candle, open), so any part of the tape can be regenerated instead of
+    stored, and a fresh install sees the same recent history whatever the wall time.
     """
 
     def __init__(self, symbol: str, seed: int, base_ms: int, start_ts: int) -> None:
@@ -363,7 +364,7 @@ class _SyntheticSymbol:
 
     def _regime(self, ts: int) -> tuple[float, float]:
         """Drift and volatility per base candle for the regime block containing ts."""
-        block = ts // (self.base_ms * REGIME_CANDLES)
+        block = (ts - self.first_ts) // (self.base_ms * REGIME_CANDLES)
         if block not in self._regimes:
             rng = np.random.default_rng([self.seed, self.key, block, 1])
             vol = float(rng.choice([0.0004, 0.0008, 0.0016], p=[0.35, 0.45, 0.2]))
@@ -376,7 +377,7 @@ class _SyntheticSymbol:
             return self._cache[1], self._cache[2]
         open_ = self.open_of(ts)
         drift, vol = self._regime(ts)
-        rng = np.random.default_rng([self.seed, self.key, ts // self.base_ms])
+        rng = np.random.default_rng([self.seed, self.key, (ts - self.first_ts) // self.base_ms])
         steps = rng.normal(drift / TICKS, vol / np.sqrt(TICKS), TICKS)
         prices = open_ * np.exp(np.cumsum(steps))
         activity = 1.0 + 40.0 * float(np.abs(steps).sum())
