@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.schema import Action, ActionType
-from bot.execution import cancel_order, place_order
+from bot.execution import (
+    cancel_order,
+    decision_client_order_id,
+    journal_new_order,
+    place_order,
+    send_journaled,
+    send_or_report,
+)
 from bot.risk import RiskState, check_entry
 from bot.runtime import Runtime
 from bot.steps.plans import exit_plan
 from db.models import TradePlan
-from db.orders import by_venue_id
+from db.orders import by_client_id, by_venue_id
 from db.plans import active_plans, create_plan, revise_plan
 
 DEFAULT_STOP_PCT = 2.0
@@ -22,11 +29,12 @@ DEFAULT_TARGET_PCT = 4.0
 
 
 def execute_action(
-    rt: Runtime, db, action: Action, trace_id: int, state: RiskState
+    rt: Runtime, db, action: Action, trace_id: int, state: RiskState, index: int = 0
 ) -> dict[str, Any]:
+    """Run one action; ``index`` (its place in the decision) fixes its entry's client id."""
     handlers = {
         ActionType.HOLD: lambda: {"status": "hold"},
-        ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state),
+        ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state, index),
         ActionType.SELL: lambda: _sell(rt, db, action, trace_id),
         ActionType.CANCEL: lambda: _cancel(rt, db, action),
         ActionType.UPDATE_PLAN: lambda: _update_plan(rt, db, action),
@@ -36,8 +44,15 @@ def execute_action(
     return {"action": action.action.value, "symbol": action.symbol, **result}
 
 
-def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState) -> dict[str, Any]:
+def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
+           index: int) -> dict[str, Any]:
     symbol = action.symbol or ""
+    cid = decision_client_order_id(rt, trace_id, index)
+    journaled = by_client_id(db, cid)
+    if journaled is not None:  # a redone iteration: this action was already executed
+        placement = send_or_report(rt, db, journaled)
+        return {"status": "placed" if placement.ok else "failed", "plan_id": journaled.plan_id,
+                "redone": True, **placement.as_dict()}
     quote = rt.quotes.get(symbol)
     reference = action.price or (quote.ask if quote and quote.ask else quote.last if quote else 0)
     if not reference:
@@ -52,15 +67,16 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState) -> 
         stop_price=action.stop or reference * (1 - DEFAULT_STOP_PCT / 100),
         target_price=action.target or reference * (1 + DEFAULT_TARGET_PCT / 100),
         size=amount, status="pending", reason=action.reason, trace_id=trace_id,
+        entry_client_order_id=cid,
     )
-    db.commit()
+    # The plan and its entry's journal row commit together: no plan without its order.
     order_type = "limit" if action.order_type == "limit" and action.price else "market"
-    placement = place_order(
+    order = journal_new_order(
         rt, db, symbol=symbol, side="BUY", amount=amount, purpose="entry", reason=action.reason,
         order_type=order_type, price=action.price if order_type == "limit" else None,
-        plan_id=plan.id, trace_id=trace_id,
+        plan_id=plan.id, trace_id=trace_id, client_order_id=cid,
     )
-    plan.entry_client_order_id = placement.client_order_id
+    placement = send_journaled(rt, db, order)
     plan.entry_order_id = placement.order_id
     if not placement.ok:
         revise_plan(db, plan, f"entry failed: {placement.error}", now, status="closed",

@@ -23,7 +23,7 @@ from bot.venue.base import (
     VenueError,
 )
 from db.models import Order
-from db.orders import journal_order, mark
+from db.orders import by_client_id, journal_order, live_orders, mark
 
 log = logging.getLogger("tradedesk.execution")
 
@@ -44,26 +44,90 @@ class Placement:
         return fields
 
 
+def _run_code(rt: Runtime) -> str:
+    return "l" if rt.kind == "live" else "r" + hashlib.sha1(rt.run_name.encode()).hexdigest()[:4]
+
+
 def next_client_order_id(rt: Runtime, db) -> str:
     """Prefix, run code and a counter: unique per run, short enough for every venue."""
     count = db.scalar(select(func.count(Order.id))) or 0
-    run = "l" if rt.kind == "live" else "r" + hashlib.sha1(rt.run_name.encode()).hexdigest()[:4]
-    return f"{rt.prefix}{run}{count + 1:06d}"
+    return f"{rt.prefix}{_run_code(rt)}{count + 1:06d}"
+
+
+def decision_client_order_id(rt: Runtime, trace_id: int, index: int) -> str:
+    """The id of a decision's ``index``-th action: the same however often it is executed.
+
+    A crash between a decision's trace and its execution result makes the restarted loop
+    execute the recorded decision again; the fixed id turns a second placement into the
+    venue's DuplicateOrder instead of a second entry. The letters keep it apart from the
+    all-digit counter ids.
+    """
+    return f"{rt.prefix}{_run_code(rt)}d{trace_id}x{index}"
 
 
 def place_order(
     rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
     order_type: str = "market", price: float | None = None, plan_id: int | None = None,
-    trace_id: int | None = None,
+    trace_id: int | None = None, client_order_id: str | None = None,
 ) -> Placement:
+    """Journal the order (committed) and send it; see ``journal_new_order`` for reuse."""
+    order = journal_new_order(
+        rt, db, symbol=symbol, side=side, amount=amount, purpose=purpose, reason=reason,
+        order_type=order_type, price=price, plan_id=plan_id, trace_id=trace_id,
+        client_order_id=client_order_id,
+    )
+    return send_or_report(rt, db, order)
+
+
+def journal_new_order(
+    rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
+    order_type: str = "market", price: float | None = None, plan_id: int | None = None,
+    trace_id: int | None = None, client_order_id: str | None = None,
+) -> Order:
+    """Write the journal row (and whatever else is pending in ``db``) in one commit.
+
+    Callers that must link the order to another row (a plan's entry id) add that change to
+    ``db`` first, so a crash can never leave one without the other. A deterministic
+    ``client_order_id`` already in the journal returns that row instead of a second order:
+    a redone iteration then re-sends the same id and the venue answers DuplicateOrder.
+    """
     now = rt.now()
-    cid = next_client_order_id(rt, db)
-    order = journal_order(
+    cid = client_order_id or next_client_order_id(rt, db)
+    existing = by_client_id(db, cid)
+    if existing is not None:
+        return existing
+    return journal_order(
         db, session_id=rt.session_id, client_order_id=cid, symbol=symbol, side=side.upper(),
         type=order_type, amount=amount, price=price, purpose=purpose, status="new",
         reason=reason, plan_id=plan_id, trace_id=trace_id, created_at=now, updated_at=now,
     )
-    return send_journaled(rt, db, order)
+
+
+def send_or_report(rt: Runtime, db, order: Order) -> Placement:
+    """Send an order still ``new``; one already sent reports its journaled state."""
+    if order.status == "new":
+        return send_journaled(rt, db, order)
+    ok = order.status not in ("rejected", "failed")
+    return Placement(ok, order.client_order_id, order.order_id, order.status, 0.0,
+                     None if ok else order.error)
+
+
+def resume_unsent_orders(rt: Runtime) -> int:
+    """Re-send journal orders a crash left ``new`` (journaled, maybe never sent).
+
+    They go out with their own client order id, so an order the venue did receive answers
+    DuplicateOrder and is marked open (resync and fill sync settle it); one it never
+    received is placed now. Returns how many were re-sent.
+    """
+    with rt.db() as db:
+        unsent = [o for o in live_orders(db, rt.session_ids(db)) if o.status == "new"]
+        for order in unsent:
+            log.warning("re-sending journal order %s left unsent by a crash",
+                        order.client_order_id)
+            placement = send_journaled(rt, db, order)
+            if not placement.ok:
+                log.error("re-send of %s failed: %s", order.client_order_id, placement.error)
+        return len(unsent)
 
 
 def send_journaled(rt: Runtime, db, order: Order) -> Placement:

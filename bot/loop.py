@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.account import quote_balance
+from bot.execution import resume_unsent_orders
 from bot.runtime import Runtime
 from bot.steps.commands import URGENT, obey_commands
 from bot.steps.decide import decide_and_execute
@@ -113,6 +114,10 @@ def start(rt: Runtime) -> None:
             loop_interval_seconds=rt.settings.loop_interval_seconds, last_error=None,
         )
     roll_session(rt)
+    try:
+        resume_unsent_orders(rt)
+    except Exception as exc:  # the venue may be down at start; the loop still runs
+        rt.note_error("re-sending unsent orders", exc)
 
 
 def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:

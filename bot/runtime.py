@@ -38,6 +38,10 @@ class Quote:
     book: dict[str, Any]
     low_since_check: float
     high_since_check: float
+    # Open time of the earliest candle in the extremes (None: the extremes are just
+    # ``last``) and of the newest candle seen; plans opened later ignore older extremes.
+    extremes_from_ms: int | None = None
+    last_candle_ms: int | None = None
 
 
 @dataclass

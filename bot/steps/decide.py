@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+
+from sqlalchemy import select
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action
 from bot.engine.base import EngineResult
 from bot.engine.context import build_context
+from bot.engine.schema import Decision
 from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
+from db.models import LLMTrace
 from db.stats import apply_llm_cost
 from db.traces import add_trace
 
@@ -25,6 +30,10 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
 def decide_and_execute(rt: Runtime) -> None:
     now = rt.now()
+    with rt.db() as db:
+        recorded = recorded_decision(rt, db, now)
+        if recorded is not None and recorded.execution_result is not None:
+            return  # a restart redoing this clock: the decision was made and carried out
     cash = quote_balance(rt)
     equity = cash + sum(
         h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
@@ -32,6 +41,15 @@ def decide_and_execute(rt: Runtime) -> None:
     )
     with rt.db() as db:
         context = build_context(db, rt.settings, rt.session_id, now, equity, cash)
+    if recorded is not None:
+        # A crash fell between the trace and its execution: carry out the recorded decision
+        # (its entries keep their client ids, so what already went out is not sent twice).
+        with rt.db() as db:
+            trace = db.get(LLMTrace, recorded.id)
+            assert trace is not None and trace.decision_json is not None
+            decision = Decision.model_validate_json(trace.decision_json)
+            _execute(rt, db, trace, decision, context, equity)
+        return
     started = time.perf_counter()
     result = _run_engine(rt, context)
     with rt.db() as db:
@@ -56,25 +74,48 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         apply_llm_cost(db, rt.session_id, result.cost, now)
         db.commit()
-        outcomes = [{"status": "invalid", **item} for item in _jsonable(rejected)]
+        _execute(rt, db, trace, result.decision, context, equity)
+
+
+def recorded_decision(rt: Runtime, db, now: datetime) -> LLMTrace | None:
+    """This run's decision already traced at this very clock, if any.
+
+    A simulated clock only moves after an iteration completes, so a restarted replay or
+    paper run redoes the interrupted iteration at the same clock; the decision it recorded
+    then must not be made (and executed) a second time. Abandoned decisions did nothing
+    and are made again.
+    """
+    return db.scalars(
+        select(LLMTrace).where(
+            LLMTrace.session_id.in_(rt.session_ids(db)), LLMTrace.created_at == now,
+            LLMTrace.status != "abandoned",
+        ).order_by(LLMTrace.id.desc()).limit(1)
+    ).one_or_none()
+
+
+def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
+             equity: float) -> None:
+    """Validate, risk-check and execute a traced decision; its outcome lands on the trace."""
+    valid, rejected = validate_decision(decision, context, rt.settings)
+    outcomes = [{"status": "invalid", **item} for item in _jsonable(rejected)]
+    state = risk_state(rt, db, equity)
+    for index, action in enumerate(valid):
+        try:
+            outcomes.append(execute_action(rt, db, action, trace.id, state, index))
+        except Exception as exc:
+            db.rollback()
+            rt.note_error(f"executing {action.action}", exc)
+            outcomes.append({"action": action.action.value, "status": "error",
+                             "detail": f"{type(exc).__name__}: {exc}"})
         state = risk_state(rt, db, equity)
-        for action in valid:
-            try:
-                outcomes.append(execute_action(rt, db, action, trace.id, state))
-            except Exception as exc:
-                db.rollback()
-                rt.note_error(f"executing {action.action}", exc)
-                outcomes.append({"action": action.action.value, "status": "error",
-                                 "detail": f"{type(exc).__name__}: {exc}"})
-            state = risk_state(rt, db, equity)
-        trace.execution_result = json.dumps(
-            {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
-             "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
-             "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
-            default=str,
-        )
-        db.merge(trace)
-        db.commit()
+    trace.execution_result = json.dumps(
+        {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
+         "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
+         "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
+        default=str,
+    )
+    db.merge(trace)
+    db.commit()
 
 
 def _jsonable(rejected: list) -> list[dict]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from bot.runtime import Quote, Runtime
 from db.market import add_candles, add_snapshot, last_candle_time
+from db.models import OHLCV
 
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
@@ -50,7 +53,7 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
         volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
         ask_size=ask_size, ob_imbalance=imbalance,
     )
-    low, high = last, last
+    base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
         after = last_candle_time(db, rt.session_id, symbol, timeframe)
         since = int(after.timestamp() * 1000) + 1 if after else None
@@ -59,11 +62,37 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
             None if after else FIRST_FETCH_CANDLES,
         )
         add_candles(db, rt.session_id, symbol, timeframe, rows, after)
-        if index == 0 and after is not None:
-            fresh = [r for r in rows if r[0] > since - 1]
-            low = min([low, *(r[3] for r in fresh)])
-            high = max([high, *(r[2] for r in fresh)])
+        if index == 0:
+            base_rows = rows if after is None else _last_stored(db, rt, symbol, timeframe,
+                                                               after) + list(rows)
+    unchecked = _unchecked(rt.quotes.get(symbol), base_rows)
     rt.quotes[symbol] = Quote(
         last=last, bid=bid, ask=ask, timestamp=when, book=book,
-        low_since_check=low, high_since_check=high,
+        low_since_check=min([last, *(r[3] for r in unchecked)]),
+        high_since_check=max([last, *(r[2] for r in unchecked)]),
+        extremes_from_ms=int(unchecked[0][0]) if unchecked else None,
+        last_candle_ms=int(base_rows[-1][0]) if base_rows else None,
     )
+
+
+def _unchecked(previous: Quote | None, rows: list) -> list:
+    """Base candles the plans have not been checked against yet.
+
+    While running: every candle newer than the last one seen (across a day rollover too,
+    when the new session's candle cache starts empty). On the first look after a start: the
+    newest closed candle, because a restart may be redoing the iteration that stored it
+    before its plans were checked; plans opened after it began ignore it (see plans).
+    """
+    if previous is not None and previous.last_candle_ms is not None:
+        return [r for r in rows if r[0] > previous.last_candle_ms]
+    return list(rows[-1:])
+
+
+def _last_stored(db, rt: Runtime, symbol: str, timeframe: str, at: datetime) -> list:
+    row = db.scalars(select(OHLCV).where(
+        OHLCV.session_id == rt.session_id, OHLCV.symbol == symbol,
+        OHLCV.timeframe == timeframe, OHLCV.timestamp == at,
+    )).first()
+    if row is None:
+        return []
+    return [[int(at.timestamp() * 1000), row.open, row.high, row.low, row.close, row.volume]]

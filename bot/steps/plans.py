@@ -13,7 +13,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.execution import Placement, cancel_order, place_order
+from bot.execution import (
+    Placement,
+    cancel_order,
+    journal_new_order,
+    next_client_order_id,
+    send_journaled,
+)
 from bot.runtime import Runtime
 from db.models import Order, Trade, TradePlan
 from db.orders import by_client_id
@@ -21,6 +27,10 @@ from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.plans")
 DUST = 1e-9
+# How long an entry the venue reports done may go without booked fills before its plan is
+# written off: venues show fills late, and a plan closed meanwhile leaves the position that
+# then arrives without a stop (and frees the symbol for a second entry).
+LATE_FILL_GRACE = timedelta(minutes=30)
 
 
 def enforce_plans(rt: Runtime) -> None:
@@ -35,6 +45,7 @@ def enforce_plans(rt: Runtime) -> None:
         db.commit()
     for quote in rt.quotes.values():  # the extremes have been checked; start afresh
         quote.low_since_check = quote.high_since_check = quote.last
+        quote.extremes_from_ms = None
 
 
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
@@ -56,7 +67,11 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
         return
     long = plan.side == "BUY"
-    low, high = min(quote.low_since_check, quote.last), max(quote.high_since_check, quote.last)
+    low, high = quote.last, quote.last
+    opened_ms = int(plan.opened_at.timestamp() * 1000)
+    if quote.extremes_from_ms is not None and opened_ms <= quote.extremes_from_ms:
+        # Only candles that began after the plan opened can have touched its levels.
+        low, high = min(quote.low_since_check, low), max(quote.high_since_check, high)
     _maybe_trail(rt, db, plan, quote.last, now)
     if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
         exit_plan(rt, db, plan, f"stop hit at {plan.stop_price:g}", now)
@@ -78,6 +93,9 @@ def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool
         quote.last <= plan.stop_price if plan.side == "BUY" else quote.last >= plan.stop_price
     )
     entry_dead = entry is None or entry.status in ("rejected", "failed", "canceled", "closed")
+    if (entry is not None and entry.status == "closed" and plan.filled_size <= DUST
+            and now - entry.updated_at < LATE_FILL_GRACE):
+        return  # done on the venue, fills not booked yet: wait for them (see LATE_FILL_GRACE)
     if entry_dead and plan.filled_size <= DUST:
         revise_plan(db, plan, "closed: entry never filled", now, status="closed",
                     exit_reason="entry never filled", closed_at=now)
@@ -123,13 +141,17 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
                     exit_reason=reason, closed_at=now)
         db.commit()
         return None
+    # The plan's closing state, its exit id and the exit's journal row commit together, so
+    # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.
+    cid = next_client_order_id(rt, db)
     revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
-    db.commit()
-    placement = place_order(
+    plan.exit_client_order_id = cid
+    order = journal_new_order(
         rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
         purpose="exit", reason=reason, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
+        client_order_id=cid,
     )
-    plan.exit_client_order_id = placement.client_order_id
+    placement = send_journaled(rt, db, order)
     if not placement.ok:
         log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")
