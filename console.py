@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import streamlit as st
+from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.supervisor import Supervisor
-from views._common import SETTINGS_KEY
+from db.engine import normalize_url
+from db.migrate import upgrade
+from views._common import SETTINGS_KEY, supervisor_for
 from views._sidebar import render_sidebar
 
 HERE = Path(__file__).resolve().parent
@@ -36,9 +38,15 @@ PAGES = [
 
 
 @st.cache_resource
-def _supervisor(database_url: str, bot_name: str) -> Supervisor:
-    """One supervisor per server and database: reruns and sessions share the bot process."""
-    return Supervisor(database_url, bot_name)
+def _prepared(database_url: str) -> bool:
+    """Create or upgrade the schema once per server, before the bot is started.
+
+    A fresh machine then works with no setup step, and doing it here (not in the bot only)
+    keeps the console from failing on a database the bot has not touched yet. Raises the
+    migration's error, which ``main`` shows; a failure is not cached, so a rerun retries.
+    """
+    upgrade(database_url)
+    return True
 
 
 @st.cache_resource
@@ -46,9 +54,9 @@ def _autostart(database_url: str, bot_name: str) -> bool:
     """Start the bot once per server when none runs for this database (tests opt out)."""
     if os.environ.get("TRADEDESK_NO_AUTOSTART") == "1":
         return False
-    supervisor = _supervisor(database_url, bot_name)
-    supervisor.ensure_running()
-    supervisor.supervise()
+    bot = supervisor_for(database_url, bot_name)
+    bot.ensure_running()
+    bot.supervise()
     return True
 
 
@@ -101,6 +109,13 @@ def _password_gate(cfg: Settings) -> None:
     st.stop()
 
 
+def _without_secrets(text: str, cfg: Settings) -> str:
+    password = make_url(normalize_url(cfg.database_url)).password
+    for secret in [*cfg.secret_values(), *([password] if password else [])]:
+        text = text.replace(str(secret), "****")
+    return text
+
+
 def main() -> None:
     st.set_page_config(page_title="Tradedesk", page_icon="📈", layout="wide")
     try:
@@ -111,7 +126,13 @@ def main() -> None:
         st.stop()
     st.session_state[SETTINGS_KEY] = cfg
     _password_gate(cfg)
-    supervisor = _supervisor(cfg.database_url, cfg.bot_name)
+    try:
+        _prepared(cfg.database_url)
+    except Exception as exc:  # unreachable server, unknown revision: say so, don't crash
+        st.error("The database cannot be used:")
+        st.code(_without_secrets(str(exc), cfg), language=None)
+        st.stop()
+    supervisor = supervisor_for(cfg.database_url, cfg.bot_name)
     _autostart(cfg.database_url, cfg.bot_name)
     pages = [
         st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,

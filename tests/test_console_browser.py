@@ -41,7 +41,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PAGES = {"overview": "Equity (PAPER)", "chart": "Candles", "portfolio": "Open orders",
          "trades": "Download CSV", "decisions": "Trace", "commands": "Status",
          "settings": "Risk caps"}
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000  # generous: CI machines run other suites alongside
 SETTING_NAMES = {(f.alias or n).upper() for n, f in Settings.model_fields.items()}
 
 

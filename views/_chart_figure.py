@@ -82,19 +82,8 @@ def build_figure(
                hovertemplate="Volume: %{y:,.4f}<extra></extra>"),
         row=2, col=1,
     )
-    _style(fig, _price_span(view, plans, fills), title, revision)
+    _style(fig, title, revision)
     return fig
-
-
-def _price_span(view: pd.DataFrame, plans: pd.DataFrame | None, fills: pd.DataFrame | None):
-    """Candles, plan levels and fills all stay in view (plotly would include the warm-up)."""
-    values = [view["low"], view["high"]]
-    if plans is not None and not plans.empty:
-        values += [plans["entry"], plans["stop"], plans["target"]]
-    if fills is not None and not fills.empty:
-        values.append(fills["price"])
-    prices = pd.concat(values).dropna()
-    return (float(prices.min()), float(prices.max())) if not prices.empty else None
 
 
 def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame) -> None:
@@ -150,9 +139,7 @@ def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go
     )
 
 
-def _style(
-    fig: go.Figure, span: tuple[float, float] | None, title: str, revision: str
-) -> None:
+def _style(fig: go.Figure, title: str, revision: str) -> None:
     fig.update_layout(
         title={"text": _safe(title, 200), "x": 0.01, "font": {"size": 15}},
         height=720,
@@ -166,7 +153,3 @@ def _style(
     )
     fig.update_yaxes(title_text="Price", row=1, col=1, tickformat=",.2f", side="right")
     fig.update_yaxes(title_text="Volume", row=2, col=1, side="right", showgrid=False)
-    if span is not None:
-        low, high = span
-        pad = (high - low) * 0.06 or high * 0.01
-        fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)

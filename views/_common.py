@@ -6,13 +6,14 @@ page may make is ``enqueue`` (a pending command the bot validates and executes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
+from bot.supervisor import Supervisor
 from db.commands import enqueue_command
 from db.engine import engine_for, session_factory
 from db.queries import SessionInfo, session_info
@@ -25,6 +26,17 @@ TRACKED_KEY = "tracked_commands"
 def settings() -> Settings:
     """The settings console.py loaded for this run (pages never reload them)."""
     return st.session_state[SETTINGS_KEY]
+
+
+@st.cache_resource
+def supervisor_for(database_url: str, bot_name: str) -> Supervisor:
+    """One supervisor per server and database: reruns and sessions share the bot process."""
+    return Supervisor(database_url, bot_name)
+
+
+def supervisor() -> Supervisor:
+    cfg = settings()
+    return supervisor_for(cfg.database_url, cfg.bot_name)
 
 
 @st.cache_resource
@@ -73,4 +85,18 @@ def mode_label(info: SessionInfo | None = None) -> str:
 
 
 def no_session_notice() -> None:
+    """Tell the operator, and rerun the page by itself once the bot has opened a session."""
     st.info("No trading session in this database yet: start the bot to create one.")
+    rerun_when(lambda db: session_info(db) is not None)
+
+
+def rerun_when(ready: Callable[[OrmSession], bool], every_s: float = 5) -> None:
+    """Poll until ``ready`` holds, then rerun the whole page (for pages still empty)."""
+
+    @st.fragment(run_every=every_s)
+    def _poll() -> None:
+        with read_db() as db:
+            if ready(db):
+                st.rerun()
+
+    _poll()

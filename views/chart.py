@@ -12,7 +12,14 @@ import streamlit as st
 
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
 from views._chart_figure import build_figure
-from views._common import current_session, mode_label, no_session_notice, read_db, settings
+from views._common import (
+    current_session,
+    mode_label,
+    no_session_notice,
+    read_db,
+    rerun_when,
+    settings,
+)
 
 WARMUP = 200  # enough candles before the window for EMA 200 / Bollinger 20 to settle
 LATEST_CHOICES = (100, 250, 500, 1000, 2000, 5000)
@@ -26,6 +33,7 @@ with read_db() as db:
     choices = chart_choices(db, info.run_session_ids)
 if not choices:
     st.info("No candles stored for this run yet.")
+    rerun_when(lambda db: bool(chart_choices(db, info.run_session_ids)))
     st.stop()
 
 pick_symbol, pick_tf, pick_window = st.columns([2, 1, 3])
@@ -78,9 +86,6 @@ def _chart() -> None:
                  if show_plans else None)
         trades = (fills(db, info.run_session_ids, symbol, first_shown, window_end)
                   if show_fills else None)
-    if plans is not None and not plans.empty:
-        # an open plan's segment ends at the last candle, not in the empty future
-        plans["end"] = plans["end"].clip(upper=last_shown)
     spans = ([20, 50] if show_ema else []) + ([200] if show_ema200 else [])
     market = "SIMULATED market" if settings().feed == "synthetic" else settings().feed
     title = f"{symbol} · {timeframe} · {mode_label(info)} · {market}"

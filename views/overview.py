@@ -7,7 +7,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
-from views._common import current_session, mode_label, money, no_session_notice, read_db
+from views._common import (
+    current_session,
+    mode_label,
+    money,
+    no_session_notice,
+    read_db,
+    scrub,
+    supervisor,
+)
 
 st.header("Overview")
 info = current_session()
@@ -52,11 +60,25 @@ def _overview() -> None:
             st.caption(f"Total {money(frame['value'].sum())} ({label})")
         else:
             st.info("Flat: no open positions.")
+    _bot_state()
     st.subheader("Last decisions")
     if decisions.empty:
         st.info("No decisions yet.")
     else:
         st.dataframe(decisions, hide_index=True)
+
+
+def _bot_state() -> None:
+    state = supervisor().state()
+    st.subheader("Bot")
+    cols = st.columns(4)
+    cols[0].metric("State", state.state)
+    age = state.heartbeat_age_s
+    cols[1].metric("Heartbeat", "—" if age is None else f"{age:.0f}s ago")
+    cols[2].metric("Loops", f"{state.loop_count:,}")
+    cols[3].metric("Engine", state.engine or "—")
+    if state.last_error:
+        st.code(scrub(state.last_error)[-2000:], language=None)
 
 
 def _curve_figure(curve: pd.DataFrame, label: str) -> go.Figure:
