@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | audit``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay``."""
 
 from __future__ import annotations
 
@@ -62,14 +62,40 @@ def _holder(settings) -> str:
 
 
 def cmd_command(args: argparse.Namespace) -> int:
-    from db.commands import enqueue_command
+    """Queue for one bot (--bot, else BOT_NAME, else ``default``) or one row per bot (--all)."""
+    from db.bots import UnknownBot
+    from db.commands import enqueue_command, enqueue_for_all
     from db.migrate import upgrade
 
     url = _db_url(args)
     upgrade(url)
+    words = f"{args.name} {args.argument or ''}".rstrip()
     with session_factory(make_engine(url))() as db:
-        command_id = enqueue_command(db, args.name, args.argument)
-    print(f"queued command {command_id}: {args.name} {args.argument or ''}".rstrip())
+        if args.all:
+            queued = enqueue_for_all(db, args.name, args.argument)
+        else:
+            bot = args.bot or os.environ.get("BOT_NAME") or "default"
+            try:
+                queued = {bot: enqueue_command(db, args.name, args.argument, bot)}
+            except UnknownBot as exc:
+                print(str(exc), file=sys.stderr)
+                return EXIT_CONFIG
+    for bot, command_id in queued.items():
+        print(f"queued command {command_id} for bot {bot}: {words}")
+    return 0
+
+
+def cmd_bots(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from bot.fleet import fleet_states, format_table
+
+    with session_factory(make_engine(_db_url(args)))() as db:
+        entries = fleet_states(db, datetime.now(UTC))
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries]))
+    else:
+        print(format_table(entries))
     return 0
 
 
@@ -132,7 +158,14 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("name", help="stop | close-all | pause | resume | close | cancel")
     command.add_argument("argument", nargs="?", help="symbol for close, order id for cancel")
     command.add_argument("--db", help="database URL")
+    target = command.add_mutually_exclusive_group()
+    target.add_argument("--bot", help="the bot to command (default: BOT_NAME or 'default')")
+    target.add_argument("--all", action="store_true", help="one command for every bot")
     command.set_defaults(func=cmd_command)
+    bots = sub.add_parser("bots", help="list every bot with its state")
+    bots.add_argument("--db", help="database URL")
+    bots.add_argument("--json", action="store_true", help="print one JSON array")
+    bots.set_defaults(func=cmd_bots)
     check = sub.add_parser("audit", help="check the database's invariants")
     check.add_argument("--db", help="database URL")
     check.add_argument("--json", action="store_true", help="print one JSON object")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.engine.factory import build_engine
+from bot.notify import CommandListener
 from bot.runtime import Runtime
 from bot.venue.factory import build_venue
 from db.engine import make_engine, session_factory
@@ -15,4 +16,7 @@ def build_runtime(settings: Settings) -> Runtime:
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
     venue = build_venue(settings, factory)
-    return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings))
+    return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
+                   run_name=settings.bot_name,
+                   command_listener=CommandListener.for_url(settings.database_url,
+                                                            settings.bot_name))

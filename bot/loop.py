@@ -29,6 +29,7 @@ from db.stats import is_stale, rebuild_stats
 
 log = logging.getLogger("tradedesk.loop")
 SLEEP_SLICE_SECONDS = 0.25
+LISTEN_POLL_SECONDS = 2.0  # with LISTEN/NOTIFY the table is polled only as a fallback
 
 STEPS: tuple[tuple[str, Callable[[Runtime], object]], ...] = (
     ("market_data", fetch_market_data),
@@ -141,7 +142,7 @@ def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
 
 def _has_urgent(rt: Runtime) -> bool:
     with rt.db() as db:
-        return has_pending(db, URGENT)
+        return has_pending(db, URGENT, rt.settings.bot_name)
 
 
 def _sleep_watching_commands(rt: Runtime) -> bool:
@@ -149,12 +150,16 @@ def _sleep_watching_commands(rt: Runtime) -> bool:
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
         with rt.db() as db:
-            waiting = has_pending(db)
+            waiting = has_pending(db, bot=rt.settings.bot_name)
         if waiting:
             try:
                 obey_commands(rt)
             except Exception as exc:
                 rt.note_error("commands", exc)
             heartbeat(rt)
-        time.sleep(SLEEP_SLICE_SECONDS)
+        if rt.command_listener is None:
+            time.sleep(SLEEP_SLICE_SECONDS)
+        else:  # returns at once on a NOTIFY for this bot
+            rt.command_listener.wait(
+                max(0.0, min(LISTEN_POLL_SECONDS, deadline - time.monotonic())))
     return rt.venue.advance()

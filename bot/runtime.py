@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -19,9 +19,13 @@ from sqlalchemy.orm import sessionmaker
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
 from bot.engine.base import DecisionEngine
+from bot.fleet import order_prefix
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
 from db.models import Session, Trade
+
+if TYPE_CHECKING:
+    from bot.notify import CommandListener
 
 T = TypeVar("T")
 log = logging.getLogger("tradedesk.bot")
@@ -64,6 +68,8 @@ class Runtime:
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
+    # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
+    command_listener: CommandListener | None = None
 
     def __post_init__(self) -> None:
         if self.breaker is None:
@@ -81,7 +87,8 @@ class Runtime:
 
     @property
     def prefix(self) -> str:
-        return self.settings.client_order_prefix + "-"
+        """This bot's own orders and fills carry it; see ``bot.fleet.order_prefix``."""
+        return order_prefix(self.settings) + "-"
 
     def now(self) -> datetime:
         return self.venue.now()

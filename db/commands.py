@@ -1,36 +1,77 @@
-"""The one write the console (and the CLI) makes: queue a command for the bot."""
+"""The one write the console (and the CLI) makes: queue a command for a bot.
+
+Every command is addressed to one bot (its ``bots`` row); "all bots" is one row per bot, so
+each bot reports its own result. On PostgreSQL the insert also sends ``NOTIFY`` on
+``COMMANDS_CHANNEL`` with the bot's name, delivered at commit, so a listening bot acts at
+once instead of at its next poll (``bot.notify``); polling stays the fallback.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import Command
+from db.bots import DEFAULT_BOT, bot_names, require_bot_id
+from db.models import Bot, Command
 
 KNOWN_COMMANDS = ("stop", "close-all", "pause", "resume", "close", "cancel")
+COMMANDS_CHANNEL = "tradedesk_commands"
 
 
-def enqueue_command(db: OrmSession, command: str, argument: str | None = None) -> int:
-    """Insert a pending command and return its id; the bot validates and executes it."""
-    row = Command(command=command.strip().lower(), argument=argument, status="pending")
-    db.add(row)
+def enqueue_command(
+    db: OrmSession, command: str, argument: str | None = None, bot: str = DEFAULT_BOT
+) -> int:
+    """Insert a pending command for ``bot`` and return its id; the bot validates it.
+
+    Raises ``db.bots.UnknownBot`` for a name that is not registered, so a typo is an error
+    instead of a command nobody will ever take.
+    """
+    row = _add(db, command, argument, bot)
     db.commit()
     return row.id
 
 
-def pending_commands(db: OrmSession, limit: int = 100) -> list[Command]:
+def enqueue_for_all(db: OrmSession, command: str, argument: str | None = None) -> dict[str, int]:
+    """One pending command per registered bot, in one transaction; name → command id."""
+    rows = {name: _add(db, command, argument, name) for name in bot_names(db)}
+    db.commit()
+    return {name: row.id for name, row in rows.items()}
+
+
+def _add(db: OrmSession, command: str, argument: str | None, bot: str) -> Command:
+    row = Command(command=command.strip().lower(), argument=argument, status="pending",
+                  bot_id=require_bot_id(db, bot))
+    db.add(row)
+    db.flush()
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_notify(:channel, :bot)"),
+                   {"channel": COMMANDS_CHANNEL, "bot": bot})
+    return row
+
+
+def _for_bot(bot: str | None) -> ColumnElement[bool] | None:
+    """None: every bot's (the console's history); else only the named bot's commands."""
+    if bot is None:
+        return None
+    return Command.bot_id == select(Bot.id).where(Bot.name == bot).scalar_subquery()
+
+
+def pending_commands(db: OrmSession, limit: int = 100, bot: str | None = None) -> list[Command]:
     """Oldest first, so a flood is worked through in order without starving anything."""
-    return list(
-        db.scalars(
-            select(Command).where(Command.status == "pending").order_by(Command.id).limit(limit)
-        )
-    )
+    query = select(Command).where(Command.status == "pending")
+    if (mine := _for_bot(bot)) is not None:
+        query = query.where(mine)
+    return list(db.scalars(query.order_by(Command.id).limit(limit)))
 
 
-def has_pending(db: OrmSession, names: tuple[str, ...] | None = None) -> bool:
+def has_pending(
+    db: OrmSession, names: tuple[str, ...] | None = None, bot: str | None = None
+) -> bool:
     query = select(Command.id).where(Command.status == "pending")
     if names is not None:
         query = query.where(Command.command.in_(names))
+    if (mine := _for_bot(bot)) is not None:
+        query = query.where(mine)
     return db.scalar(query.limit(1)) is not None
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.bots import register_bot
 from db.models import BotStatus
 
 
@@ -24,4 +25,6 @@ def beat(db: OrmSession, name: str, now: datetime, **fields: object) -> None:
     for key, value in fields.items():
         setattr(row, key, value)
     row.heartbeat_at = now
+    # the same beat registers the bot at start and keeps its ``bots`` row's last_seen fresh
+    register_bot(db, name, now, **fields)
     db.commit()

@@ -60,6 +60,28 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime(), dict: JSON, list: JSON}
 
 
+class Bot(Base):
+    """One named bot: the owner of its sessions and the addressee of its commands.
+
+    Several bots (one per account, strategy or machine) share one database; the row is
+    registered or resumed by ``python -m bot run --name NAME`` and ``last_seen_at`` follows
+    its heartbeat, so a console elsewhere can tell a silent bot from a stopped one.
+    """
+
+    __tablename__ = "bots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    mode: Mapped[str] = mapped_column(String(8), default="PAPER")
+    venue: Mapped[str] = mapped_column(String(64), default="paper")
+    symbols: Mapped[str] = mapped_column(Text, default="")
+    engine: Mapped[str] = mapped_column(String(32), default="rules")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
 class Session(Base):
     """One trading day (in the configured timezone) of one run: live or replay."""
 
@@ -70,6 +92,8 @@ class Session(Base):
     date: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(16), default="live")  # live | replay
     run_name: Mapped[str] = mapped_column(String(120), default="live")
+    # the bot a live session belongs to (run_name is its name); replays belong to none
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"), index=True)
     mode: Mapped[str] = mapped_column(String(8), default="PAPER")  # PAPER | LIVE
     venue: Mapped[str] = mapped_column(String(64), default="paper")
     starting_balance: Mapped[float] = mapped_column(Float, default=0.0)
@@ -270,6 +294,7 @@ class Command(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"), index=True)  # addressee
     command: Mapped[str] = mapped_column(String(32))
     argument: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")

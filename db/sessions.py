@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.bots import bot_id
 from db.models import Session, SessionStatsCache
 
 
@@ -41,6 +42,8 @@ def open_session(
     session = Session(
         date=day, kind=kind, run_name=run_name, mode=mode, venue=venue,
         starting_balance=equity, created_at=now,
+        # a live run is named after its bot; replays belong to no bot
+        bot_id=bot_id(db, run_name) if kind == "live" else None,
     )
     db.add(session)
     db.flush()

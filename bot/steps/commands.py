@@ -31,7 +31,7 @@ class CommandError(ValueError):
 def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
     with rt.db() as db:
-        batch = pending_commands(db, BATCH)
+        batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
             handler = HANDLERS.get(command.command)
             try:

@@ -1,0 +1,108 @@
+"""Several bots on one database: each bot's order prefix, and the fleet's state.
+
+A bot only ever cancels, closes or books orders and fills whose client order id carries
+its prefix, so two bots on one exchange account keep out of each other's way as long as
+their prefixes differ. The prefix is therefore derived from the bot's name (unless
+CLIENT_ORDER_PREFIX is set explicitly), and the ``default`` bot keeps the historical
+``td`` so a database from before several bots continues with the same orders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session as OrmSession
+
+from bot.config import Settings
+from bot.supervisor import BotState, classify, pid_alive
+from db.bots import DEFAULT_BOT, FleetRow, fleet
+
+PREFIX_ROOT = "td"
+PREFIX_MAX = 12  # CLIENT_ORDER_PREFIX's own limit
+
+
+def prefix_for(name: str) -> str:
+    """``td`` + the name when it is short and alphanumeric, else a truncation plus a hash.
+
+    The hash keeps names that differ only in ``-``/``_`` or beyond the tenth character
+    apart (``a-b`` and ``ab`` would otherwise share ``tdab``).
+    """
+    if name == DEFAULT_BOT:
+        return PREFIX_ROOT
+    core = "".join(ch for ch in name if ch.isalnum())
+    if core == name and len(PREFIX_ROOT + core) <= PREFIX_MAX:
+        return PREFIX_ROOT + core
+    digest = hashlib.sha1(name.encode()).hexdigest()[:4]
+    return PREFIX_ROOT + core[: PREFIX_MAX - len(PREFIX_ROOT) - len(digest)] + digest
+
+
+def order_prefix(settings: Settings) -> str:
+    """CLIENT_ORDER_PREFIX when set explicitly, else the bot name's own prefix."""
+    if "client_order_prefix" in settings.model_fields_set:
+        return settings.client_order_prefix
+    return prefix_for(settings.bot_name)
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    """One line of ``python -m bot bots`` and of the console's Fleet page."""
+
+    row: FleetRow
+    state: BotState
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.row.name, "state": self.state.state, "host": self.row.host,
+            "pid": self.row.pid,
+            "heartbeat_age_s": (None if self.state.heartbeat_age_s is None
+                                else round(self.state.heartbeat_age_s, 1)),
+            "mode": self.row.mode, "venue": self.row.venue, "engine": self.row.engine,
+            "symbols": self.row.symbols,
+            "session_date": self.row.session_date.isoformat() if self.row.session_date else None,
+            "net_pnl": round(self.row.net_pnl, 8), "open_positions": self.row.open_positions,
+            "last_error": self.state.last_error,
+        }
+
+
+def fleet_states(db: OrmSession, now: datetime) -> list[FleetEntry]:
+    """Every bot with the supervisor's state word.
+
+    Whether the process lives is only checked for bots on this host; elsewhere the
+    heartbeat's age decides (running, or stale once it is too old).
+    """
+    here = socket.gethostname()
+    entries = []
+    for row in fleet(db):
+        beat = row.heartbeat
+        alive = None
+        if beat and beat.get("pid") and beat.get("host") == here:
+            alive = pid_alive(int(beat["pid"]))
+        entries.append(FleetEntry(row=row, state=classify(beat, now, process_alive=alive)))
+    return entries
+
+
+def totals(entries: list[FleetEntry]) -> dict[str, float | int]:
+    """Across the fleet: bots, bots up, net PnL of their current days, open positions."""
+    return {
+        "bots": len(entries),
+        "up": sum(1 for e in entries if e.state.state in ("running", "paused", "starting")),
+        "net_pnl": round(sum(e.row.net_pnl for e in entries), 8),
+        "open_positions": sum(e.row.open_positions for e in entries),
+    }
+
+
+def format_table(entries: list[FleetEntry]) -> str:
+    """Plain columns for a terminal."""
+    header = ("NAME", "STATE", "HOST", "PID", "AGE", "MODE", "VENUE", "NET PNL", "POS")
+    lines = [header]
+    for e in entries:
+        d = e.as_dict()
+        age = "-" if d["heartbeat_age_s"] is None else f"{d['heartbeat_age_s']:.0f}s"
+        lines.append((d["name"], d["state"], d["host"] or "-", str(d["pid"] or "-"), age,
+                      d["mode"], d["venue"], f"{d['net_pnl']:.2f}", str(d["open_positions"])))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)

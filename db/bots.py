@@ -1,0 +1,128 @@
+"""The fleet in the store: register bots, resolve names, and read one row per bot.
+
+A bot's identity is its name; its ``bots`` row owns its sessions and receives its commands.
+The bot writes its row from the heartbeat (``db.heartbeat.beat``), so every place that
+already beats registers and refreshes the bot without knowing about the fleet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import Bot, BotStatus, Position, Session
+
+DEFAULT_BOT = "default"
+# heartbeat fields that describe the bot itself; copied onto its ``bots`` row
+BOT_FIELDS = ("mode", "venue", "symbols", "engine", "host", "pid")
+
+
+class UnknownBot(LookupError):
+    """A command or a page named a bot that is not registered in this database."""
+
+
+def bot_id(db: OrmSession, name: str) -> int | None:
+    return db.scalar(select(Bot.id).where(Bot.name == name))
+
+
+def require_bot_id(db: OrmSession, name: str) -> int:
+    """The bot's id, or UnknownBot naming the bots that do exist."""
+    found = bot_id(db, name)
+    if found is None:
+        known = ", ".join(bot_names(db)) or "none"
+        raise UnknownBot(f"no bot named {name!r} in this database (bots: {known})")
+    return found
+
+
+def bot_names(db: OrmSession) -> list[str]:
+    return list(db.scalars(select(Bot.name).order_by(Bot.name)))
+
+
+def register_bot(db: OrmSession, name: str, now: datetime, **fields: object) -> Bot:
+    """Create or resume the bot's row and mark it seen now (no commit: the caller's unit)."""
+    row = db.scalars(select(Bot).where(Bot.name == name)).one_or_none()
+    if row is None:
+        row = Bot(name=name, created_at=now)
+        db.add(row)
+    for key in BOT_FIELDS:
+        if key in fields:
+            setattr(row, key, fields[key])
+    row.last_seen_at = now
+    db.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """One bot as the store knows it: its row, its heartbeat and its current day."""
+
+    name: str
+    mode: str
+    venue: str
+    engine: str
+    symbols: str
+    host: str | None
+    pid: int | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    heartbeat: dict | None  # the bot_status columns, for bot.supervisor.classify
+    session_date: date | None
+    net_pnl: float
+    open_positions: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fleet(db: OrmSession) -> list[FleetRow]:
+    """Every registered bot by name, with its heartbeat, newest session's PnL and positions.
+
+    Positions are the newest live session's snapshot (the loop rewrites it there), so older
+    days' snapshots do not count twice.
+    """
+    newest = (
+        select(Session.bot_id, func.max(Session.id).label("session_id"))
+        .where(Session.kind == "live", Session.bot_id.is_not(None))
+        .group_by(Session.bot_id)
+        .subquery()
+    )
+    current = {
+        r.bot_id: r for r in db.execute(
+            select(newest.c.bot_id, Session.id, Session.date, Session.net_pnl)
+            .join(Session, Session.id == newest.c.session_id)
+        )
+    }
+    positions = dict(
+        db.execute(  # type: ignore[arg-type]
+            select(Position.session_id, func.count(Position.id))
+            .where(Position.session_id.in_([r.id for r in current.values()]),
+                   Position.quantity != 0)
+            .group_by(Position.session_id)
+        ).all()
+    )
+    beats = {
+        row.name: {c.key: getattr(row, c.key) for c in BotStatus.__table__.columns}
+        for row in db.scalars(select(BotStatus))
+    }
+    rows = []
+    for bot in db.scalars(select(Bot).order_by(Bot.name)):
+        day = current.get(bot.id)
+        rows.append(FleetRow(
+            name=bot.name, mode=bot.mode, venue=bot.venue, engine=bot.engine,
+            symbols=bot.symbols, host=bot.host, pid=bot.pid, created_at=bot.created_at,
+            last_seen_at=bot.last_seen_at, heartbeat=beats.get(bot.name),
+            session_date=day.date if day else None,
+            net_pnl=float(day.net_pnl) if day else 0.0,
+            open_positions=int(positions.get(day.id, 0)) if day else 0,
+        ))
+    return rows
+
+
+def bot_session_ids(db: OrmSession, name: str) -> list[int]:
+    """Every session of one bot (the console scopes its pages to these)."""
+    return list(
+        db.scalars(select(Session.id).join(Bot, Bot.id == Session.bot_id).where(Bot.name == name))
+    )
