@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 from db.engine import make_engine, normalize_url
 
+LOST_PEER_KEEPALIVES = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5,
+                        "tcp_keepalives_count": 3}
+
 
 class BotAlreadyRunning(RuntimeError):
     """Another process holds this bot's lock."""
@@ -44,6 +47,10 @@ class BotLock:
                              "big", signed=True)
         engine = make_engine(self.url, pool_size=1)
         connection = engine.connect()
+        # A lost machine never closes its socket: let the server probe it (idle 10 s, then
+        # 3 probes 5 s apart) so the lock is freed within ~25 s, inside the 30 s promise.
+        for setting, value in LOST_PEER_KEEPALIVES.items():
+            connection.execute(text(f"SET {setting} = {value}"))
         got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         connection.commit()
         if not got:
