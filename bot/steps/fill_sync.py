@@ -1,6 +1,8 @@
 """Step 3: book our venue fills into ``trades``, exactly once each.
 
-Window: from the later of the last booked fill and now − TRADE_SYNC_CUTOFF_MINUTES. A fill
+Window: the whole of the last TRADE_SYNC_CUTOFF_MINUTES on every pass, not just what came
+after the last booked fill: venues show some fills late, stamped earlier than fills already
+booked, and a window that starts at the newest booked fill never sees them. A fill
 is booked once per venue trade id (checked first, and guarded by a unique constraint so a
 crash between the check and the commit cannot double-book). Each fill's trade row, stats
 cache update, and plan update commit in one transaction.
@@ -30,7 +32,7 @@ DUST = 1e-9
 
 def sync_window_start_ms(rt: Runtime, now: datetime) -> int:
     cutoff = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
-    return max(rt.last_fill_ms, int(cutoff.timestamp() * 1000))
+    return int(cutoff.timestamp() * 1000)
 
 
 def sync_fills(rt: Runtime) -> int:
@@ -43,13 +45,25 @@ def sync_fills(rt: Runtime) -> int:
     fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
     booked = 0
     with rt.db() as db:
+        # The window is re-read every pass: skip what is booked with one query, not one each.
+        known = _booked_ids(rt, db, {str(f["id"]) for f in fills})
         for fill in fills:
+            if str(fill["id"]) in known:
+                continue
             if _book_fill(rt, db, fill, now):
                 booked += 1
         if booked:
             write_positions(rt, db, now)
             db.commit()
     return booked
+
+
+def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
+    if not trade_ids:
+        return set()
+    return set(db.scalars(
+        select(Trade.trade_id).where(Trade.venue == rt.venue_key, Trade.trade_id.in_(trade_ids))
+    ))
 
 
 def _already_booked(rt: Runtime, db, trade_id: str) -> bool:

@@ -37,7 +37,10 @@ def _when(ms: int | None) -> datetime | None:
 
 def resync_orders_and_positions(rt: Runtime) -> None:
     now = rt.now()
-    venue_orders = [o for o in rt.call(rt.venue.fetch_open_orders) if is_ours(rt, o)]
+    # One row per order id: venues can list an order twice (overlapping pages), and the
+    # snapshot's unique key would otherwise fail the whole step.
+    venue_orders = list({str(o["id"]): o for o in rt.call(rt.venue.fetch_open_orders)
+                         if is_ours(rt, o)}.values())
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
         db.execute(delete(OpenOrder).where(OpenOrder.session_id == rt.session_id))
