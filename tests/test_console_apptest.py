@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
-from db.models import Command
+from db.models import BotStatus, Command
 from tests.console_seed import seed_console_db
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
@@ -197,3 +197,15 @@ def _pending(url: str) -> list[tuple[str, str | None]]:
             return [(r.command, r.argument) for r in rows]
     finally:
         engine.dispose()
+
+
+def test_live_bot_shows_red_banner_even_if_console_says_paper(seeded_url, monkeypatch):
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        db.execute(update(BotStatus).values(mode="LIVE"))
+        db.commit()
+    engine.dispose()
+    at = _app(seeded_url, monkeypatch)
+    errors = " ".join(e.value for e in at.error)
+    assert "LIVE TRADING" in errors
+    assert any("the bot runs LIVE" in w.value for w in at.warning)

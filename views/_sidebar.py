@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from bot.supervisor import BotState, Supervisor
-from db.queries import command_status, list_sessions
+from db.queries import command_status, heartbeat, list_sessions
 from views._common import (
     SESSION_PICK_KEY,
     TRACKED_KEY,
@@ -36,11 +36,20 @@ COMMAND_ICONS = {"pending": "…", "running": "⟳", "done": "✓", "failed": "�
 
 def render_sidebar(supervisor: Supervisor) -> None:
     cfg = settings()
+    with read_db() as db:
+        beat = heartbeat(db, cfg.bot_name)
+    # the bot's own word wins: a console started with other settings must not say PAPER
+    # while the running bot trades LIVE
+    mode = beat["mode"] if beat and beat.get("mode") else cfg.trading_mode
+    if mode == "LIVE":
+        st.error("**LIVE TRADING** — real money, real orders", icon=":material/warning:")
     with st.sidebar:
-        if cfg.trading_mode == "LIVE":
+        if mode == "LIVE":
             st.error("**LIVE TRADING** — real money", icon=":material/warning:")
         else:
             st.success("**PAPER** trading", icon=":material/description:")
+        if mode != cfg.trading_mode:
+            st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {mode}.")
         if cfg.feed == "synthetic":
             st.warning("SIMULATED market (synthetic feed)", icon=":material/science:")
         elif cfg.feed.startswith("replay:"):
@@ -91,18 +100,21 @@ def _state_caption(state: BotState) -> str:
 
 
 def _process_controls(supervisor: Supervisor) -> None:
-    st.caption("Bot process")
+    st.caption("Bot process (operating system)")
     start, stop, restart = st.columns(3)
-    if start.button("Start", key="proc_start", width="stretch"):
+    if start.button("Start", key="proc_start", width="stretch",
+                    help="Start `python -m bot run` as its own process (watched: a crash is "
+                         "restarted with backoff)"):
         pid = supervisor.start()
         supervisor.supervise()
         st.toast(f"bot process {pid} started")
-    if stop.button("Kill", key="proc_stop", width="stretch",
-                   help="Terminate the bot process (prefer STOP, which exits cleanly)"):
+    if stop.button("Stop", key="proc_stop", width="stretch",
+                   help="Signal the process (SIGTERM, SIGKILL after 15 s). The STOP command "
+                        "below is gentler: the bot finishes its loop and exits"):
         _ask("proc_stop")
     if restart.button("Restart", key="proc_restart", width="stretch"):
         _ask("proc_restart")
-    _confirm("proc_stop", "Terminate the bot process now?", "Confirm kill",
+    _confirm("proc_stop", "Terminate the bot process now?", "Confirm stop",
              lambda: supervisor.stop() and None)
     _confirm("proc_restart", "Restart the bot process?", "Confirm restart",
              lambda: _restart(supervisor))
