@@ -21,6 +21,7 @@ from bot.execution import (
     send_journaled,
 )
 from bot.runtime import Runtime
+from bot.steps.fill_sync import sync_fills
 from db.models import Order, Trade, TradePlan
 from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
@@ -36,6 +37,7 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
     with rt.db() as db:
+        before = _journal_size(db)
         for plan in active_plans(db, rt.session_ids(db)):
             try:
                 _enforce(rt, db, plan, now)
@@ -43,6 +45,12 @@ def enforce_plans(rt: Runtime) -> None:
                 db.rollback()
                 rt.note_error(f"plan {plan.id}", exc)
         db.commit()
+        exited = _journal_size(db) > before
+    if exited:
+        # Book the exits' fills now, so the engine decides on what is really held rather
+        # than on a plan still "closing"; a restart redoing this iteration books them
+        # before deciding too, so both decide on the same state.
+        sync_fills(rt)
     for quote in rt.quotes.values():  # the extremes have been checked; start afresh
         quote.low_since_check = quote.high_since_check = quote.last
         quote.extremes_from_ms = None
@@ -79,6 +87,10 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         exit_plan(rt, db, plan, f"target hit at {plan.target_price:g}", now)
     elif expired:
         exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
+
+
+def _journal_size(db) -> int:
+    return db.scalar(select(func.count(Order.id))) or 0
 
 
 def plan_holding(rt: Runtime, plan: TradePlan) -> float:

@@ -1,0 +1,220 @@
+"""Crashes: SIGKILL the replay at random moments, and crash it at the worst exact points.
+
+Whatever the moment, after restarting with the same arguments the audit is clean and the
+fills equal those of an uninterrupted run. The random kills show the whole process copes;
+the exact crash points pin the windows a random kill rarely hits (between the venue's fill
+and our journal, between the journal and the send, between a decision's trace and its
+execution, between fetching a candle and checking the plans against it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import bot.loop
+import bot.steps.decide
+from bot.audit import audit
+from bot.engine.schema import ActionType
+from bot.loop import run_iteration, start
+from bot.replay import ReplayArgs, build_replay, summarize
+from bot.runtime import Runtime
+from tests.conftest import ROOT, candle_file
+
+KILLS = 6
+SEED = 20240611
+
+
+class Crash(BaseException):
+    """Stands in for SIGKILL inside the process: no ``except Exception`` catches it."""
+
+
+def cut_file(tmp_path: Path, candles: int) -> Path:
+    """The first ``candles`` rows of the real BTC/USDT file (200 of them are warm-up)."""
+    source = candle_file("BTC_USDT-5m.csv")
+    folder = tmp_path / f"cut{candles}"
+    folder.mkdir(exist_ok=True)
+    cut = folder / source.name
+    cut.write_text("".join(source.read_text().splitlines(keepends=True)[: candles + 1]))
+    return cut
+
+
+def replay_cmd(cut: Path, db_url: str) -> list[str]:
+    return [sys.executable, "-m", "bot", "replay", "--candles", str(cut), "--db", db_url, "--json"]
+
+
+def audit_cli(db_url: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "bot", "audit", "--db", db_url, "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    report = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1)
+    return report
+
+
+def test_sigkill_at_random_moments_then_restart_gives_the_same_fills(tmp_path) -> None:
+    cut = cut_file(tmp_path, 450)
+    reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    killed_url = f"sqlite:///{tmp_path / 'killed.db'}"
+    reference = subprocess.Popen(replay_cmd(cut, reference_url), cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rng = random.Random(SEED)
+    for _ in range(KILLS):
+        process = subprocess.Popen(replay_cmd(cut, killed_url), cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 4.5))
+        process.kill()  # SIGKILL: no handler, no flush, no cleanup
+        process.wait()
+    finished = subprocess.run(replay_cmd(cut, killed_url), cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    out, err = reference.communicate(timeout=120)
+    assert reference.returncode == 0, err[-3000:]
+    expected, got = json.loads(out), json.loads(finished.stdout)
+    assert expected["trades"] > 0
+    assert got["fingerprint"] == expected["fingerprint"]
+    assert got["trades"] == expected["trades"]
+    assert audit_cli(killed_url)["ok"], audit_cli(killed_url)
+
+
+# --- exact crash points, in process ---------------------------------------------------------
+
+
+def run_crashing(args: ReplayArgs, arm: Callable[[Runtime], None], restarts: int = 3) -> dict:
+    """Replay to the end; ``arm`` installs a fault in each of the first runtimes.
+
+    A Crash abandons the runtime as a kill would (uncommitted work is rolled back with
+    the database session); the next runtime is built from the database alone.
+    """
+    crashes = 0
+    while True:
+        rt, _ = build_replay(args)
+        start(rt)
+        if crashes < restarts:
+            arm(rt)
+        try:
+            while True:
+                run_iteration(rt)
+                if not rt.venue.advance():
+                    break
+        except Crash:
+            crashes += 1
+            continue
+        summary = summarize(rt)
+        summary["crashes"] = crashes
+        with rt.db() as db:
+            assert all(c.ok for c in audit(db)), [c for c in audit(db) if not c.ok]
+        return summary
+
+
+@pytest.fixture(scope="module")
+def short_cut(tmp_path_factory) -> Path:
+    return cut_file(tmp_path_factory.mktemp("kill"), 400)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(short_cut: Path, tmp_path_factory) -> dict:
+    url = f"sqlite:///{tmp_path_factory.mktemp('ref') / 'ref.db'}"
+    summary = run_crashing(ReplayArgs([short_cut], url), lambda rt: None, restarts=0)
+    assert summary["trades"] >= 4, "the cut must trade for the crash points to matter"
+    return summary
+
+
+def _same_fills(summary: dict, uninterrupted: dict) -> None:
+    assert summary["crashes"] >= 1, "the crash point was never reached"
+    assert summary["fingerprint"] == uninterrupted["fingerprint"]
+    assert summary["trades"] == uninterrupted["trades"]
+
+
+def _crash_on_order(when: str) -> Callable[[Runtime], None]:
+    """Crash on the 2nd order of a runtime, before or after the venue has it."""
+
+    def arm(rt: Runtime) -> None:
+        real, calls = rt.venue.create_order, []
+
+        def create_order(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 2 and when == "before":
+                raise Crash("journaled, not sent")
+            placed = real(*args, **kwargs)
+            if len(calls) == 2:
+                raise Crash("the venue filled it; our journal never heard")
+            return placed
+
+        rt.venue.create_order = create_order  # type: ignore[method-assign]
+
+    return arm
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_crash_around_the_venue_call_neither_loses_nor_doubles_an_order(
+    short_cut, uninterrupted, tmp_path, when: str
+) -> None:
+    args = ReplayArgs([short_cut], f"sqlite:///{tmp_path / 'crash.db'}")
+    _same_fills(run_crashing(args, _crash_on_order(when)), uninterrupted)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_crash_between_a_decision_and_its_outcome_enters_once(
+    short_cut, uninterrupted, tmp_path, monkeypatch, when: str
+) -> None:
+    """The trace is committed; the crash comes before or after its BUY was executed."""
+    real = bot.steps.decide.execute_action
+    fired: list[int] = []
+
+    def execute_action(rt, db, action, trace_id, state, index=0):
+        buying = (action.action == ActionType.BUY and trace_id not in fired
+                  and len(fired) < 3)
+        if buying and when == "before":
+            fired.append(trace_id)
+            raise Crash("trace written, action not executed")
+        outcome = real(rt, db, action, trace_id, state, index)
+        if buying:
+            fired.append(trace_id)
+            raise Crash("entry placed, trace has no outcome")
+        return outcome
+
+    monkeypatch.setattr(bot.steps.decide, "execute_action", execute_action)
+    args = ReplayArgs([short_cut], f"sqlite:///{tmp_path / 'crash.db'}")
+    summary = run_crashing(args, lambda rt: None, restarts=0)
+    summary["crashes"] = len(fired)
+    _same_fills(summary, uninterrupted)
+
+
+def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
+    short_cut, uninterrupted, tmp_path, monkeypatch
+) -> None:
+    """The candle that touched a stop or target is stored; the restart must still see it."""
+    fired: list[object] = []
+    steps = list(bot.loop.STEPS)
+    index = [name for name, _ in steps].index("plans")
+    real = steps[index][1]
+
+    def plans(rt: Runtime) -> None:
+        from db.plans import active_plans
+
+        with rt.db() as db:
+            plans_open = [p for p in active_plans(db, rt.session_ids(db)) if p.status == "open"]
+        for plan in plans_open:
+            quote = rt.quotes.get(plan.symbol)
+            if quote is None or quote.extremes_from_ms is None:
+                continue
+            wick = (quote.low_since_check <= plan.stop_price < quote.last
+                    or quote.last < plan.target_price <= quote.high_since_check)
+            if wick and plan.id not in fired and len(fired) < 3:
+                fired.append(plan.id)
+                raise Crash("candle stored, plans not checked")
+        real(rt)
+
+    steps[index] = ("plans", plans)
+    monkeypatch.setattr(bot.loop, "STEPS", tuple(steps))
+    args = ReplayArgs([short_cut], f"sqlite:///{tmp_path / 'crash.db'}")
+    summary = run_crashing(args, lambda rt: None, restarts=0)
+    summary["crashes"] = len(fired)
+    _same_fills(summary, uninterrupted)
