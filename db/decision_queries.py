@@ -8,11 +8,13 @@ leak the future into a decision.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import (
@@ -163,21 +165,126 @@ def closed_candles(
     db: DbSession, session_id: int, symbol: str, timeframe: str, now: datetime, limit: int
 ) -> pd.DataFrame:
     """The newest ``limit`` candles that had closed by ``now``, oldest first."""
-    cutoff = now - timeframe_delta(timeframe)
-    rows = db.execute(
-        select(OHLCV.timestamp, OHLCV.open, OHLCV.high, OHLCV.low, OHLCV.close, OHLCV.volume)
-        .where(
-            OHLCV.session_id == session_id,
-            OHLCV.symbol == symbol,
-            OHLCV.timeframe == timeframe,
-            OHLCV.timestamp <= cutoff,
-        )
-        .order_by(OHLCV.timestamp.desc())
-        .limit(limit)
-    ).all()
-    frame = pd.DataFrame([tuple(r) for r in reversed(rows)], columns=CANDLE_COLUMNS)
-    if not frame.empty:
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        for column in CANDLE_COLUMNS[1:]:
-            frame[column] = frame[column].astype(float)
-    return frame
+    return candle_frames(db, session_id, [symbol], [timeframe], now, limit)[symbol][timeframe]
+
+
+def candle_frames(
+    db: DbSession, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
+    limit: int,
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """``closed_candles`` for every symbol and timeframe, topped up with one query.
+
+    Stored candles never change (the loop only inserts newer ones), so each session's
+    candles are kept in memory per database engine and only rows with a higher id are read
+    at each decision. Reading the whole window into a new DataFrame at every step was the
+    largest cost of a replay after the indicators. The cut at ``now`` is the same as the
+    SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
+    """
+    store = _session_candles(db, session_id)
+    return {symbol: {tf: store.frame(symbol, tf, now - timeframe_delta(tf), limit)
+                     for tf in timeframes} for symbol in symbols}
+
+
+class _Series:
+    """One symbol and timeframe: timestamps (µs) and OHLCV columns in growing arrays."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.stamps = np.empty(64, dtype="int64")
+        self.values = np.empty((5, 64))
+        self._frame: tuple[tuple[int, int], pd.DataFrame] | None = None
+
+    def append(self, rows: list[tuple[int, float, float, float, float, float]]) -> None:
+        end = self.size + len(rows)
+        if end > len(self.stamps):
+            capacity = max(end, 2 * len(self.stamps))
+            stamps, values = np.empty(capacity, dtype="int64"), np.empty((5, capacity))
+            stamps[: self.size] = self.stamps[: self.size]
+            values[:, : self.size] = self.values[:, : self.size]
+            self.stamps, self.values = stamps, values
+        block = np.array(rows, dtype=float).reshape(-1, 6)
+        self.stamps[self.size:end] = [row[0] for row in rows]
+        self.values[:, self.size:end] = block[:, 1:].T
+        if self.size and rows[0][0] <= self.stamps[self.size - 1]:
+            # An older candle stored after newer ones (a backfill): keep time order.
+            order = np.argsort(self.stamps[:end], kind="stable")
+            self.stamps[:end] = self.stamps[:end][order]
+            self.values[:, :end] = self.values[:, :end][:, order]
+        self.size = end
+        self._frame = None
+
+    def frame(self, cutoff_us: int, limit: int) -> pd.DataFrame:
+        stop = int(np.searchsorted(self.stamps[: self.size], cutoff_us, side="right"))
+        start = max(0, stop - limit)
+        if start == stop:
+            return pd.DataFrame(columns=CANDLE_COLUMNS)
+        if self._frame is not None and self._frame[0] == (start, stop):
+            return self._frame[1].copy(deep=False)
+        stamps = pd.DatetimeIndex(self.stamps[start:stop].view("datetime64[us]")).tz_localize(
+            "UTC")
+        columns = {"timestamp": stamps}
+        for index, name in enumerate(CANDLE_COLUMNS[1:]):
+            columns[name] = self.values[index, start:stop].copy()
+        frame = pd.DataFrame(columns)
+        self._frame = ((start, stop), frame)
+        return frame.copy(deep=False)
+
+
+class _SessionCandles:
+    def __init__(self) -> None:
+        self.last_id = 0
+        self.series: dict[tuple[str, str], _Series] = {}
+
+    def top_up(self, db: DbSession, session_id: int) -> None:
+        rows = db.execute(
+            select(OHLCV.id, OHLCV.symbol, OHLCV.timeframe, OHLCV.timestamp, OHLCV.open,
+                   OHLCV.high, OHLCV.low, OHLCV.close, OHLCV.volume)
+            .where(OHLCV.session_id == session_id, OHLCV.id > self.last_id)
+            .order_by(OHLCV.id)
+        ).all()
+        if not rows:
+            return
+        grouped: dict[tuple[str, str], list] = {}
+        for row in rows:
+            grouped.setdefault((row[1], row[2]), []).append(
+                (_micros(row[3]), row[4], row[5], row[6], row[7], row[8]))
+        for key, batch in grouped.items():
+            batch.sort(key=lambda r: r[0])
+            self.series.setdefault(key, _Series()).append(batch)
+        self.last_id = rows[-1][0]
+
+    def frame(self, symbol: str, timeframe: str, cutoff: datetime, limit: int) -> pd.DataFrame:
+        series = self.series.get((symbol, timeframe))
+        if series is None or series.size == 0:
+            return pd.DataFrame(columns=CANDLE_COLUMNS)
+        return series.frame(_micros(cutoff), limit)
+
+
+_CACHES: WeakKeyDictionary[Engine, dict[int, _SessionCandles]] = WeakKeyDictionary()
+
+
+def _session_candles(db: DbSession, session_id: int) -> _SessionCandles:
+    """The engine's cache for one session, topped up to the newest stored candle.
+
+    Keyed on the engine object so two databases (tests, a console opening a replay file)
+    never share candles. Ids only grow: there is one writer, and candles are never deleted.
+    """
+    bind = db.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    sessions = _CACHES.setdefault(engine, {})
+    store = sessions.get(session_id)
+    if store is None:
+        store = sessions[session_id] = _SessionCandles()
+    store.top_up(db, session_id)
+    return store
+
+
+def _micros(when: datetime) -> int:
+    """Microseconds since the epoch, exact (no float), for aware or naive-UTC values."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

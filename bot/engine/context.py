@@ -34,13 +34,11 @@ def build_context(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
     markets: dict[str, MarketView] = {}
+    frames = q.candle_frames(db, session_id, list(settings.symbols), list(settings.timeframes),
+                             now, candle_limit)
     for symbol in settings.symbols:
-        candles = {
-            tf: q.closed_candles(db, session_id, symbol, tf, now, candle_limit)
-            for tf in settings.timeframes
-        }
         markets[symbol] = _market_view(symbol, q.latest_market(db, session_id, symbol, now),
-                                       candles)
+                                       frames[symbol])
     return DecisionContext(
         now=now,
         session_id=session_id,
