@@ -1,0 +1,122 @@
+"""Secrets never leave the process: not into the database, the logs or the console's pages.
+
+Marker values are planted in every secret setting, the real bot runs a few iterations as an
+OS process with DEBUG logs captured, the console renders every page against the database it
+left, and then every text column of every table, the logs and the pages are scanned for the
+markers. LIVE mode is refused at the command line unless explicitly confirmed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, Text, column, inspect, select, table
+
+from db.engine import make_engine
+from tests.conftest import ROOT, candle_file
+from tests.test_console_apptest import (  # noqa: F401 (_console_env: autouse fixture)
+    PAGES,
+    _all_text,
+    _app,
+    _console_env,
+    _open,
+    _rendered,
+)
+
+RUN = uuid.uuid4().hex[:12]
+MARKERS = {
+    "EXCHANGE_API_KEY": f"mk-exkey-{RUN}",
+    "EXCHANGE_API_SECRET": f"mk-exsecret-{RUN}",
+    "EXCHANGE_API_PASSWORD": f"mk-expass-{RUN}",
+    "GEMINI_API_KEY": f"mk-gemini-{RUN}",
+    "CONSOLE_PASSWORD": f"mk-console-{RUN}",
+}
+
+
+def bot_env(db_url: str, **extra: str) -> dict[str, str]:
+    """The test's (cleaned) environment plus the markers, a replay feed and DEBUG logs."""
+    env = dict(os.environ)
+    env.update(MARKERS)
+    env.update(DATABASE_URL=db_url, FEED=f"replay:{candle_file('BTC_USDT-5m.csv')}",
+               LOOP_INTERVAL_SECONDS="0.05", LOG_LEVEL="DEBUG", PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def run_bot(tmp_path: Path, db_url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """``python -m bot`` from an empty folder (no .env of the developer is read)."""
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path,
+                          env=bot_env(db_url, **extra), capture_output=True, text=True,
+                          timeout=300)
+
+
+def database_text(url: str) -> str:
+    """Every string column of every row of every table, as one text to search."""
+    engine = make_engine(url)
+    parts: list[str] = []
+    try:
+        inspector = inspect(engine)
+        with engine.connect() as conn:
+            for name in inspector.get_table_names():
+                columns = [c["name"] for c in inspector.get_columns(name)
+                           if isinstance(c["type"], String | Text)]
+                if not columns:
+                    continue
+                rows = conn.execute(select(*table(name, *map(column, columns)).c)).all()
+                parts.extend(str(v) for row in rows for v in row if v is not None)
+    finally:
+        engine.dispose()
+    return "\n".join(parts)
+
+
+def found(text: str) -> list[str]:
+    return [name for name, marker in MARKERS.items() if marker in text]
+
+
+def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch) -> None:
+    done = run_bot(tmp_path, sqlite_url, "run", "--iterations", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = done.stdout + done.stderr
+    assert "tradedesk.loop" in logs, "the run should have logged (LOG_LEVEL=DEBUG)"
+    assert not found(logs), f"secrets in the bot's logs: {found(logs)}"
+
+    stored = database_text(sqlite_url)
+    assert "BTC/USDT" in stored  # the scan does read the bot's rows
+    assert not found(stored), f"secrets in the database: {found(stored)}"
+
+    for name, marker in MARKERS.items():
+        monkeypatch.setenv(name, marker)
+    at = _app(sqlite_url, monkeypatch)
+    for page in PAGES:
+        _open(at, page)
+        shown = _all_text(at) + _rendered(at)
+        assert not found(shown), f"secrets on the {page} page: {found(shown)}"
+
+
+def test_live_mode_needs_confirmation_at_the_cli(tmp_path, sqlite_url) -> None:
+    refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
+                      TRADING_MODE="LIVE", EXCHANGE="binance")
+    assert refused.returncode == 2
+    assert "LIVE_TRADING_CONFIRMED" in refused.stderr
+    assert "TRADING_MODE=LIVE" in refused.stderr
+    assert not found(refused.stdout + refused.stderr)
+
+
+def test_live_confirmation_is_not_enough_on_the_paper_venue(tmp_path, sqlite_url) -> None:
+    refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
+                      TRADING_MODE="LIVE", LIVE_TRADING_CONFIRMED="true", EXCHANGE="paper")
+    assert refused.returncode == 2
+    assert "EXCHANGE" in refused.stderr
+
+
+@pytest.mark.parametrize("name", sorted(MARKERS))
+def test_markers_are_what_the_settings_call_secrets(name, monkeypatch) -> None:
+    """The scan is only as good as its markers: each one must be a secret setting."""
+    from bot.config import load_settings
+
+    monkeypatch.setenv(name, MARKERS[name])
+    assert MARKERS[name] in load_settings().secret_values()
