@@ -9,7 +9,9 @@ fresh, so the test does not depend on the real bot's behaviour.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import requests
 from sqlalchemy import select, update
 
 from bot.config import Settings
+from bot.supervisor import pid_alive
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import BotStatus, Command
@@ -68,13 +71,18 @@ class Console:
     log: Path
 
 
-def _start_console(workdir: Path, database_url: str) -> Console:
+def _start_console(
+    workdir: Path, database_url: str, *, autostart: bool = False, **extra_env: str
+) -> Console:
     port = _free_port()
     log = workdir / f"streamlit-{port}.log"
     # the developer's own settings (keys, a LIVE mode) must not leak into the test server
     env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
-    env.update(DATABASE_URL=database_url, TRADEDESK_NO_AUTOSTART="1", PYTHONPATH=str(ROOT),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env.update(DATABASE_URL=database_url, PYTHONPATH=str(ROOT),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **extra_env)
+    env.pop("TRADEDESK_NO_AUTOSTART", None)
+    if not autostart:
+        env["TRADEDESK_NO_AUTOSTART"] = "1"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(CONSOLE), "--server.port", str(port),
@@ -252,3 +260,38 @@ def test_chart_screenshot(console, page):
     assert target.stat().st_size > 20_000
     _no_exception(page, console)
 
+
+
+def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):
+    """No fake: the console autostarts ``python -m bot run`` on an empty database, shows it
+    running, and the real bot executes a CLOSE-ALL queued from the sidebar."""
+    workdir = tmp_path_factory.mktemp("realbot")
+    url = f"sqlite:///{workdir / 'tradedesk.db'}"
+    server = _start_console(workdir, url, autostart=True, LOOP_INTERVAL_SECONDS="2")
+    try:
+        page.goto(server.url)
+        sidebar = _sidebar(page)
+        sidebar.get_by_text("● running").wait_for()
+        page.get_by_text("Equity (PAPER)").wait_for()  # the page refreshed once a session began
+        sidebar.get_by_role("button", name="CLOSE-ALL").click()
+        sidebar.get_by_role("button", name="Confirm CLOSE-ALL").click()
+        sidebar.get_by_text("close-all: done", exact=False).wait_for()
+        _no_exception(page, server)
+    finally:
+        _stop_console(server)
+        _stop_detached_bot(workdir)
+
+
+def _stop_detached_bot(workdir: Path) -> None:
+    """The bot outlives the console on purpose (detached); a test must end it itself."""
+    for pid_file in (workdir / "data").glob("bot-*.pid"):
+        pid = int(json.loads(pid_file.read_text())["pid"])
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.1)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
