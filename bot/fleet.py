@@ -13,6 +13,7 @@ import hashlib
 import socket
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy.orm import Session as OrmSession
 
@@ -24,6 +25,7 @@ PREFIX_ROOT = "td"
 PREFIX_MAX = 12  # CLIENT_ORDER_PREFIX's own limit
 
 
+@cache  # asked for by every order and resync; the name never changes
 def prefix_for(name: str) -> str:
     """``td`` + the name when it is short and alphanumeric, else a truncation plus a hash.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Bot, BotStatus, Position, Session
@@ -126,3 +126,13 @@ def bot_session_ids(db: OrmSession, name: str) -> list[int]:
     return list(
         db.scalars(select(Session.id).join(Bot, Bot.id == Session.bot_id).where(Bot.name == name))
     )
+
+
+def session_scope(name: str) -> ColumnElement[bool]:
+    """What the console shows for one picked bot: its sessions, plus replays (no bot's).
+
+    Replays belong to no bot, so they stay reachable whichever bot is picked; a newest
+    live session is still only ever the picked bot's (callers order live first).
+    """
+    mine = Session.bot_id == select(Bot.id).where(Bot.name == name).scalar_subquery()
+    return or_(mine, and_(Session.bot_id.is_(None), Session.kind == "replay"))
