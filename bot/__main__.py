@@ -12,6 +12,7 @@ from datetime import UTC
 
 from bot.config import ConfigError, load_settings
 from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
+from db.migrate import DatabaseError
 
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
@@ -188,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseError as exc:  # not ours, too new: the message names the database
+        print(f"database error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 

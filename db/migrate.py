@@ -13,9 +13,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, create_engine, inspect
 
-from db.engine import make_engine, normalize_url
+from db.engine import is_sqlite, make_engine, normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,11 +43,14 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest)."""
     engine = make_engine(url)
+    # Look before touching: our SQLite connect pragmas switch the file to WAL, which rewrites
+    # its header, and a database that turns out not to be ours must stay byte for byte.
+    probe = create_engine(normalize_url(url)) if is_sqlite(url) else engine
     try:
         known = {s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
-        current = current_revision(engine)
-        if current is None and inspect(engine).get_table_names():
-            tables = ", ".join(sorted(inspect(engine).get_table_names())[:5])
+        current = current_revision(probe)
+        if current is None and inspect(probe).get_table_names():
+            tables = ", ".join(sorted(inspect(probe).get_table_names())[:5])
             raise DatabaseError(
                 f"{url}: has tables ({tables}, ...) but no Tradedesk schema version; "
                 "refusing to touch it. Point DATABASE_URL at a new or Tradedesk database."
@@ -62,6 +65,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:
+        probe.dispose()
         engine.dispose()
 
 

@@ -1,0 +1,113 @@
+"""Bad input never stalls the loop, corrupts a database, or renders as markup.
+
+A flood of 10,000 commands (valid, unknown, malformed) is worked off oldest first within a
+bounded number of iterations; a database that is not ours is refused and left untouched;
+a hostile trace shows on the Decisions page as text, never as markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.loop import run_iteration
+from db.commands import enqueue_command
+from db.migrate import DatabaseError, upgrade
+from db.models import Command, LLMTrace
+from db.traces import add_trace
+from tests.conftest import ROOT, candle_file
+from tests.loop_harness import make_runtime
+from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401 (autouse)
+
+FLOOD = 10_000
+MIXED = [("pause", None), ("resume", None), ("close", "NOT/ASYMBOL"), ("cancel", None),
+         ("cancel", "no-such-order"), ("close", ""), ("close", "x" * 500), ("resume", "extra")]
+
+
+def test_command_flood_is_worked_off_oldest_first(sqlite_url) -> None:
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    with rt.db() as db:
+        for i in range(FLOOD):
+            enqueue_command(db, *MIXED[i % len(MIXED)])
+    iterations = 0
+    handled_up_to = 0
+    while True:
+        run_iteration(rt)  # errors of single commands are tolerated, the loop goes on
+        iterations += 1
+        with rt.db() as db:
+            pending = db.scalar(select(func.min(Command.id)).where(Command.status == "pending"))
+            finished = db.scalar(select(func.max(Command.id)).where(Command.status != "pending"))
+        assert pending is None or finished < pending, "a newer command was taken first"
+        assert finished > handled_up_to, "an iteration handled no command"
+        handled_up_to = finished
+        if pending is None:
+            break
+        assert iterations < FLOOD // 50, "the flood is not worked off in bounded iterations"
+        rt.venue.advance()
+    with rt.db() as db:
+        statuses = {s: n for s, n in db.execute(
+            select(Command.status, func.count()).group_by(Command.status))}
+        unknown = db.scalar(select(Command.result).where(Command.argument == "NOT/ASYMBOL"))
+    assert set(statuses) <= {"done", "failed"} and sum(statuses.values()) == FLOOD
+    assert "NOT/ASYMBOL" in (unknown or "")
+    # Trading still works after the flood: the next iteration completes with the same steps.
+    run_iteration(rt)
+    assert set(rt.step_durations) >= {"market_data", "resync", "fill_sync", "plans"}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_foreign_database_is_refused_and_untouched(tmp_path) -> None:
+    path = tmp_path / "foreign.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO customers (name) VALUES ('alice')")
+    before = _digest(path)
+    with pytest.raises(DatabaseError, match="no Tradedesk schema version"):
+        upgrade(f"sqlite:///{path}")
+    assert _digest(path) == before
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--iterations", "1", "--db",
+                           f"sqlite:///{path}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode != 0
+    assert str(path) in done.stderr
+    assert _digest(path) == before
+
+
+def test_missing_database_folder_is_created(tmp_path) -> None:
+    path = tmp_path / "not" / "yet" / "there.db"
+    upgrade(f"sqlite:///{path}")
+    assert path.exists()
+
+
+def test_hostile_trace_renders_as_text(sqlite_url, monkeypatch) -> None:
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    script = "<script>alert('pwned')</script>"
+    html = '<img src=x onerror="alert(1)"><b>bold html</b>'
+    markdown = "# Heading\n**bold** [link](javascript:alert(1)) ![img](http://x/y.png)"
+    huge = "A" * 1_000_000
+    with rt.db() as db:
+        add_trace(db, session_id=rt.session_id, engine="gemini", status="ok",
+                  prompt=f"{markdown}\n{huge}", raw_response=f"{script}\n{html}",
+                  errors=[script], decision_json='{"reason": "' + html.replace('"', "'") + '"}',
+                  created_at=rt.now())
+        db.commit()
+        newest = db.scalar(select(func.max(LLMTrace.id)))
+    at = _open(_app(sqlite_url, monkeypatch), "decisions")
+    at.selectbox(key="dec_trace").set_value(newest).run()
+    assert not at.exception
+    code = "\n".join(c.value for c in at.code)
+    for raw in (script, html.replace('"', "'"), "# Heading", "**bold**"):
+        assert raw in code, raw
+    assert huge in code
+    for element in list(at.markdown) + list(at.get("html")):
+        value = str(getattr(element, "value", ""))
+        assert "<script>" not in value and "onerror" not in value and "# Heading" not in value
