@@ -62,6 +62,7 @@ for title, names in groups.items():
         {"setting": (fields[n].alias or n).upper(), "value": _shown(n, getattr(cfg, n))}
         for n in names if n in fields
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    # tall enough for every row: a scrolling settings table hides the risk caps
+    st.dataframe(pd.DataFrame(rows), hide_index=True, height=36 * (len(rows) + 1) + 4)
 st.caption("Read from the environment, .env and .streamlit/secrets.toml when the page loaded. "
            "Change them there and restart the bot; the console cannot edit them.")
