@@ -1,0 +1,143 @@
+"""Operator commands: each ends done or failed with executed_at and a result.
+
+The second half runs the real ``run_forever`` on a thread: a command is picked up while
+the loop sleeps, and a close-all is not held up behind a slow engine call, whose pending
+decision is abandoned and traced as such.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from bot.engine.base import DecisionContext, EngineResult
+from bot.engine.schema import Action, ActionType, Decision
+from bot.loop import run_forever
+from bot.runtime import Runtime
+from bot.steps.commands import obey_commands
+from db.commands import enqueue_command
+from db.models import Command, LLMTrace, Order, TradePlan
+from tests.conftest import candle_file
+from tests.loop_harness import ScriptedEngine, make_runtime, step
+
+BTC = "BTC/USDT"
+
+
+def buy(**extra) -> Decision:
+    return Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, reason="cmd test",
+                                    **{"size": 0.05, **extra})])
+
+
+def command(rt: Runtime, name: str, argument: str | None = None) -> Command:
+    """Queue one command, let the bot obey it, and return the finished row."""
+    with rt.db() as db:
+        command_id = enqueue_command(db, name, argument)
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, command_id)
+    assert row is not None and row.executed_at is not None and row.result
+    return row
+
+
+def test_each_command_ends_done_or_failed_with_a_result(sqlite_url) -> None:
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy()]),
+                      PLAN_MAX_PER_SYMBOL=2)
+    step(rt, 2)
+    assert rt.book.quantity(BTC) == pytest.approx(0.05)
+
+    paused = command(rt, "pause")
+    assert paused.status == "done" and rt.paused
+    resumed = command(rt, "resume")
+    assert resumed.status == "done" and not rt.paused
+
+    last = rt.quotes[BTC].last
+    rt.engine.decisions.append(buy(order_type="limit", price=round(last * 0.9, 1)))
+    step(rt)
+    with rt.db() as db:
+        resting = db.scalars(select(Order).where(Order.type == "limit")).one()
+    assert resting.status == "open" and resting.order_id
+    canceled = command(rt, "cancel", resting.order_id)
+    assert canceled.status == "done" and "canceled" in canceled.result
+    with rt.db() as db:
+        assert db.get(Order, resting.id).status == "canceled"
+
+    again = command(rt, "cancel", resting.order_id)
+    assert again.status == "failed" and "not open" in again.result
+    missing = command(rt, "cancel", "no-such-order")
+    assert missing.status == "failed" and "no order of ours" in missing.result
+    wrong = command(rt, "close", "XRP/USDT")
+    assert wrong.status == "failed" and "configured symbol" in wrong.result
+
+    closed = command(rt, "close", BTC)
+    assert closed.status == "done", closed.result
+    assert rt.book.quantity(BTC) == pytest.approx(0.0)
+    with rt.db() as db:
+        assert all(p.status == "closed" for p in db.scalars(select(TradePlan)))
+
+    unknown = command(rt, "dance")
+    assert unknown.status == "failed" and "unknown command 'dance'" in unknown.result
+
+
+class SlowEngine(ScriptedEngine):
+    """Like a Gemini call that takes its time: blocks until released (or 30 s)."""
+
+    def __init__(self, decisions: list[Decision]) -> None:
+        super().__init__(decisions)
+        self.called = threading.Event()
+        self.release = threading.Event()
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        self.called.set()
+        self.release.wait(30)
+        return super().decide(context)
+
+
+def wait_for(predicate, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def status_of(rt: Runtime, command_id: int) -> str:
+    with rt.db() as db:
+        return db.get(Command, command_id).status
+
+
+def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:
+    engine = SlowEngine([buy()])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
+                      LOOP_INTERVAL_SECONDS=60)
+    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
+    bot.start()
+    try:
+        assert engine.called.wait(20), "the engine was never asked"
+        with rt.db() as db:
+            close_all = enqueue_command(db, "close-all")
+        took = wait_for(lambda: status_of(rt, close_all) != "pending", timeout=10)
+        assert status_of(rt, close_all) == "done" and took < 5
+        with rt.db() as db:
+            trace = db.scalars(select(LLMTrace)).one()
+            assert db.scalars(select(Order)).first() is None  # the slow BUY never went out
+        assert trace.status == "abandoned" and "close-all" in trace.errors[0]
+        assert rt.paused  # close-all stays paused until resume
+
+        # The loop now sleeps 60 s between iterations; commands must not wait for it.
+        with rt.db() as db:
+            resume = enqueue_command(db, "resume")
+        assert wait_for(lambda: status_of(rt, resume) == "done", timeout=5) < 2
+        assert not rt.paused
+        with rt.db() as db:
+            stop = enqueue_command(db, "stop")
+        wait_for(lambda: status_of(rt, stop) == "done", timeout=5)
+        bot.join(10)
+        assert not bot.is_alive()
+    finally:
+        engine.release.set()
+        rt.stop_requested = True
+        bot.join(10)
