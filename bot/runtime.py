@@ -68,6 +68,7 @@ class Runtime:
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
+    _run_sessions: list[int] = field(default_factory=list, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
 
@@ -111,11 +112,16 @@ class Runtime:
         self.errors.append(message)
 
     def session_ids(self, db) -> list[int]:
-        return list(
-            db.scalars(
+        """Every session of this run; re-read only when the current session is not among them.
+
+        Sessions of a run are only opened by this runtime's day roll, and several steps ask
+        at every iteration: the query was a measurable share of a replay.
+        """
+        if self.session_id not in self._run_sessions:
+            self._run_sessions = list(db.scalars(
                 select(Session.id).where(Session.kind == self.kind, Session.run_name == self.run_name)
-            )
-        )
+            ))
+        return list(self._run_sessions)
 
     def load_book(self) -> None:
         """Fold every fill of this run into the position book, oldest first."""

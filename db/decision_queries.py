@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Integer, bindparam, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from db.models import (
@@ -42,12 +42,31 @@ def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+# Statements are built once with bound parameters: building a select() costs more than
+# running it on SQLite, and the context runs these at every decision.
+_SESSION = bindparam("session_id")
+_NOW = bindparam("now")
+_POSITIONS = (select(Position).where(Position.session_id == _SESSION, Position.quantity != 0)
+              .order_by(Position.symbol))
+_OPEN_ORDERS = select(OpenOrder).where(OpenOrder.session_id == _SESSION).order_by(OpenOrder.id)
+_RUN_OF_SESSION = select(TradingSession.id).where(
+    TradingSession.kind == bindparam("kind"), TradingSession.run_name == bindparam("run_name"))
+_OPEN_PLANS = (select(TradePlan)
+               .where(TradePlan.session_id.in_(_RUN_OF_SESSION), TradePlan.status != "closed")
+               .order_by(TradePlan.id))
+_RECENT_TRADES = (select(Trade).where(Trade.session_id == _SESSION, Trade.timestamp <= _NOW)
+                  .order_by(Trade.timestamp.desc(), Trade.id.desc())
+                  .limit(bindparam("limit", type_=Integer)))
+_TRACED_COST = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
+    LLMTrace.session_id == _SESSION)
+_LATEST_MARKET = (select(MarketData)
+                  .where(MarketData.session_id == _SESSION,
+                         MarketData.symbol == bindparam("symbol"), MarketData.timestamp <= _NOW)
+                  .order_by(MarketData.timestamp.desc(), MarketData.id.desc()).limit(1))
+
+
 def positions(db: DbSession, session_id: int) -> list[dict[str, Any]]:
-    rows = db.scalars(
-        select(Position)
-        .where(Position.session_id == session_id, Position.quantity != 0)
-        .order_by(Position.symbol)
-    )
+    rows = db.scalars(_POSITIONS, {"session_id": session_id})
     return [
         {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price,
          "exchange_timestamp": p.exchange_timestamp}
@@ -56,9 +75,7 @@ def positions(db: DbSession, session_id: int) -> list[dict[str, Any]]:
 
 
 def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
-    rows = db.scalars(
-        select(OpenOrder).where(OpenOrder.session_id == session_id).order_by(OpenOrder.id)
-    )
+    rows = db.scalars(_OPEN_ORDERS, {"session_id": session_id})
     return [
         {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
          "side": o.side, "type": o.type, "price": o.price, "amount": o.amount,
@@ -70,13 +87,7 @@ def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
 def open_plans(db: DbSession, session_id: int) -> list[dict[str, Any]]:
     """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
     session = db.get(TradingSession, session_id)
-    run = select(TradingSession.id).where(TradingSession.kind == session.kind,
-                                          TradingSession.run_name == session.run_name)
-    rows = db.scalars(
-        select(TradePlan)
-        .where(TradePlan.session_id.in_(run), TradePlan.status != "closed")
-        .order_by(TradePlan.id)
-    )
+    rows = db.scalars(_OPEN_PLANS, {"kind": session.kind, "run_name": session.run_name})
     return [
         {"id": p.id, "symbol": p.symbol, "side": p.side, "entry_price": p.entry_price,
          "stop_price": p.stop_price, "target_price": p.target_price, "size": p.size,
@@ -90,14 +101,8 @@ def recent_trades(
     db: DbSession, session_id: int, now: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The newest fills up to ``now``, returned oldest first (the order a prompt reads)."""
-    rows = list(
-        db.scalars(
-            select(Trade)
-            .where(Trade.session_id == session_id, Trade.timestamp <= now)
-            .order_by(Trade.timestamp.desc(), Trade.id.desc())
-            .limit(limit)
-        )
-    )
+    rows = list(db.scalars(_RECENT_TRADES, {"session_id": session_id, "now": now,
+                                            "limit": limit}))
     rows.reverse()
     return [
         {"timestamp": t.timestamp, "symbol": t.symbol, "action": t.action,
@@ -114,11 +119,7 @@ def session_stats(db: DbSession, session_id: int) -> dict[str, Any]:
     """
     session = db.get(TradingSession, session_id)
     cache = db.get(SessionStatsCache, session_id)
-    traced_cost = db.scalar(
-        select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
-            LLMTrace.session_id == session_id
-        )
-    )
+    traced_cost = db.scalar(_TRACED_COST, {"session_id": session_id})
     stats: dict[str, Any] = {
         "net_pnl": session.net_pnl if session else 0.0,
         "total_fees": session.total_fees if session else 0.0,
@@ -144,16 +145,8 @@ def latest_market(
     db: DbSession, session_id: int, symbol: str, now: datetime
 ) -> dict[str, Any] | None:
     """The newest ticker snapshot taken at or before ``now``."""
-    row = db.scalars(
-        select(MarketData)
-        .where(
-            MarketData.session_id == session_id,
-            MarketData.symbol == symbol,
-            MarketData.timestamp <= now,
-        )
-        .order_by(MarketData.timestamp.desc(), MarketData.id.desc())
-        .limit(1)
-    ).first()
+    row = db.scalars(_LATEST_MARKET, {"session_id": session_id, "symbol": symbol,
+                                      "now": now}).first()
     if row is None:
         return None
     return {"timestamp": row.timestamp, "price": row.price, "bid": row.bid, "ask": row.ask,

@@ -226,9 +226,9 @@ def summary(candles: pd.DataFrame, params: IndicatorParams = DEFAULT_PARAMS) -> 
     """
     if candles.empty:
         return {"candles": 0}
-    last = candles.iloc[-1]
-    key = (len(candles), str(candles["timestamp"].iloc[0]), str(last["timestamp"]),
-           float(last["close"]), float(last["volume"]), params)
+    stamps = candles["timestamp"]
+    key = (len(candles), stamps.iat[0], stamps.iat[-1], float(candles["close"].iat[-1]),
+           float(candles["volume"].iat[-1]), params)
     return dict(_summary_cached(key, candles, params))
 
 

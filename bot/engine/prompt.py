@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -104,10 +104,11 @@ def render_prompt(
     ]
     trades = [_trade_line(t) for t in context.recent_trades]
     dropped_trades = 0
-    base = estimate_tokens(system) + estimate_tokens(_render_user(context, settings, series,
+    fixed = _fixed_parts(context, settings)
+    base = estimate_tokens(system) + estimate_tokens(_render_user(context, fixed, series,
                                                                   trades, "", version))
     excess = base + NOTE_RESERVE_TOKENS - budget
-    costs = {id(s): [estimate_tokens(line) + 1 for line in s.lines] for s in series}
+    costs = {id(s): [_line_tokens(line) + 1 for line in s.lines] for s in series}
 
     def drop_candle(floor: int) -> bool:
         nonlocal excess
@@ -131,7 +132,7 @@ def render_prompt(
         if dropped_trades:
             cut.append(f"{dropped_trades} oldest trades")
         note = f"Omitted to fit the token budget: {'; '.join(cut)}." if cut else ""
-        user = _render_user(context, settings, series, trades, note, version)
+        user = _render_user(context, fixed, series, trades, note, version)
         tokens = estimate_tokens(system) + estimate_tokens(user)
         excess = tokens - budget
         if excess <= 0 or not (trades or any(s.lines for s in series)):
@@ -147,38 +148,64 @@ def estimate_input_tokens(context: DecisionContext, settings: Settings, *,
     return render_prompt(context, settings, tools=tools).tokens
 
 
-def _render_user(context: DecisionContext, settings: Settings, series: list[_Series],
-                 trades: list[str], note: str, version: str) -> str:
-    by_label = {s.label: s for s in series}
-    blocks = []
+@dataclass
+class _Fixed:
+    """The parts of the user prompt that budget cuts never change, rendered once."""
+
+    fields: dict[str, str]
+    # per symbol: the head line, then per timeframe (label, lines before its candles) or
+    # (None, a line saying there are none)
+    markets: list[tuple[str, list[tuple[str | None, list[str]]]]]
+
+
+def _fixed_parts(context: DecisionContext, settings: Settings) -> _Fixed:
+    markets = []
     for symbol, view in context.markets.items():
         head = (f"### {symbol} last={_num(view.last)} bid={_num(view.bid)} "
                 f"ask={_num(view.ask)} spread%={_num(view.spread_pct)} "
                 f"book_imbalance={_num(view.ob_imbalance)}")
-        parts = [head]
+        frames: list[tuple[str | None, list[str]]] = []
         for tf in settings.timeframes:
             frame = view.candles.get(tf)
             if frame is None or frame.empty:
-                parts.append(f"{tf}: no closed candles")
+                frames.append((None, [f"{tf}: no closed candles"]))
                 continue
             summary = indicators.summary(frame)
             shown = {key: _num(summary.get(key), digits=5) for key in PROMPT_INDICATORS}
-            parts.append(f"{tf} indicators: trend={summary.get('trend')} "
-                         + " ".join(f"{k}={v}" for k, v in shown.items()))
-            parts.append(f"{tf} candles:")
-            parts.extend(by_label[f"{symbol} {tf}"].lines)
+            frames.append((f"{symbol} {tf}", [
+                f"{tf} indicators: trend={summary.get('trend')} "
+                + " ".join(f"{k}={v}" for k, v in shown.items()),
+                f"{tf} candles:"]))
+        markets.append((head, frames))
+    fields = {
+        "now": _time(context.now),
+        "equity": _num(context.equity),
+        "quote_balance": _num(context.quote_balance),
+        "stats": _compact(context.stats),
+        "positions": _rows(context.positions, ("symbol", "quantity", "avg_price")),
+        "open_orders": _rows(context.open_orders, ("order_id", "symbol", "side", "type",
+                                                   "price", "amount", "remaining")),
+        "open_plans": _rows(context.open_plans, ("id", "symbol", "side", "status",
+                                                 "entry_price", "stop_price", "target_price",
+                                                 "size", "reason")),
+    }
+    return _Fixed(fields=fields, markets=markets)
+
+
+def _render_user(context: DecisionContext, fixed: _Fixed, series: list[_Series],
+                 trades: list[str], note: str, version: str) -> str:
+    by_label = {s.label: s for s in series}
+    blocks = []
+    for head, frames in fixed.markets:
+        parts = [head]
+        for label, lines in frames:
+            parts.extend(lines)
+            if label is not None:
+                parts.extend(by_label[label].lines)
         blocks.append("\n".join(parts))
     return load_template("context", version).substitute(
         version=version,
-        now=_time(context.now),
-        equity=_num(context.equity),
-        quote_balance=_num(context.quote_balance),
-        stats=_compact(context.stats),
-        positions=_rows(context.positions, ("symbol", "quantity", "avg_price")),
-        open_orders=_rows(context.open_orders, ("order_id", "symbol", "side", "type", "price",
-                                                "amount", "remaining")),
-        open_plans=_rows(context.open_plans, ("id", "symbol", "side", "status", "entry_price",
-                                              "stop_price", "target_price", "size", "reason")),
+        **fixed.fields,
         markets="\n\n".join(blocks) or "none",
         trades="\n".join(trades) or "none",
         omitted=note,
@@ -189,11 +216,20 @@ def _tail_rows(frame: pd.DataFrame | None, limit: int) -> list[tuple]:
     if frame is None or frame.empty:
         return []
     tail = frame.tail(limit)
-    return list(zip(tail["timestamp"], tail["open"], tail["high"], tail["low"], tail["close"],
-                    tail["volume"], strict=True))
+    return list(zip(tail["timestamp"], *(tail[c].tolist() for c in
+                                         ("open", "high", "low", "close", "volume")),
+                    strict=True))
 
 
+@lru_cache(maxsize=4096)
+def _line_tokens(line: str) -> int:
+    """Candle lines repeat from one decision to the next: measure each once."""
+    return estimate_tokens(line)
+
+
+@lru_cache(maxsize=4096)
 def _candle_line(row: tuple) -> str:
+    """One closed candle as a line; closed candles never change, so lines are cached."""
     ts, *prices, volume = row
     return ",".join([_time(ts, short=True), *(_num(v) for v in prices),
                      _num(volume, digits=4)])
@@ -238,6 +274,9 @@ def _num(value: Any, *, digits: int = 6) -> str:
 
 
 def _time(value: Any, *, short: bool = False) -> str:
+    if isinstance(value, datetime):  # pd.Timestamp too: skip building another one
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
