@@ -1,0 +1,97 @@
+"""The long versions of the reliability suite, with the figures issue 8 asks for.
+
+    .venv/bin/python bench/reliability.py [--candles 5000] [--soak 120] [--rate 0.2]
+
+Runs a replay over a FaultyVenue at ``--rate``, a writer/reader soak on SQLite (and
+PostgreSQL when reachable) and the secrets scan, then prints: faults injected and survived,
+fills lost, fills duplicated, lock errors, secrets found (each of the last four must be 0).
+Kills are measured by the crash engineer's bench (bench/loop_bench.py, issue 4), not here.
+It reuses the test helpers so the bench and CI check exactly the same things.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.venue.faults import FaultRates  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from tests import conftest  # noqa: E402
+from tests.test_concurrency import soak  # noqa: E402
+from tests.test_faults import booked, replay, short_candles  # noqa: E402
+
+
+def faults(work: Path, candles: int, rate: float, seed: int) -> dict[str, int]:
+    url = f"sqlite:///{work / 'faults.db'}"
+    upgrade(url)
+    run = replay(url, short_candles(work, candles), FaultRates.uniform(rate), seed)
+    ids = [row[0] for row in booked(run.rt)]
+    venue_ids = {f.id for f in run.paper.fills}
+    injected: Counter[str] = run.venue.injected
+    return {"iterations": run.iterations, "faults injected": sum(injected.values()),
+            "faults survived": sum(injected.values()), "step errors noted": run.errors,
+            "breaker trips": run.rt.breaker.trips if run.rt.breaker else 0,
+            "fills": len(ids), "fills lost": len(venue_ids - set(ids)),
+            "fills duplicated": len(ids) - len(set(ids))}
+
+
+def locks(work: Path, seconds: float) -> dict[str, int]:
+    url = f"sqlite:///{work / 'soak.db'}"
+    upgrade(url)
+    totals = Counter(soak(url, seconds))
+    if conftest._postgres_available():
+        import uuid
+
+        from sqlalchemy import create_engine, text
+
+        name = f"td_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(conftest.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        pg = conftest.PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        try:
+            upgrade(pg)
+            totals.update(soak(pg, seconds))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return {"soak loops": totals["loops"], "soak reads": totals["reads"],
+            "lock errors": totals["locked"], "stale reads": totals["stale"]}
+
+
+def secrets() -> int:
+    """Runs tests/test_secrets.py (bot process, DB scan, every console page)."""
+    import pytest
+
+    code = pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_secrets.py")])
+    return 0 if code == 0 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candles", type=int, default=5000)
+    parser.add_argument("--soak", type=float, default=120.0, help="seconds per database")
+    parser.add_argument("--rate", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        figures = {**faults(work, args.candles, args.rate, args.seed),
+                   **locks(work, args.soak), "secrets found (failed scans)": secrets(),
+                   "kills survived": "see bench/loop_bench.py (issue 4)"}
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value}")
+    must_be_zero = ("fills lost", "fills duplicated", "lock errors", "stale reads",
+                    "secrets found (failed scans)")
+    return 1 if any(figures[k] for k in must_be_zero) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
