@@ -68,8 +68,8 @@ def version_diff(versions: pd.DataFrame, old: int, new: int) -> pd.DataFrame:
     by_version = versions.set_index("version")
     before, after = by_version.loc[old], by_version.loc[new]
     fields = [c for c in VERSION_COLUMNS if c not in ("version", "created_at")]
-    changed = [
-        {"field": f, f"v{old}": before[f], f"v{new}": after[f]}
+    changed = [  # as text: one column mixes prices and notes, which Arrow cannot type
+        {"field": f, f"v{old}": str(before[f]), f"v{new}": str(after[f])}
         for f in fields
         if before[f] != after[f]
     ]

@@ -6,6 +6,7 @@ page is exercised on each run; the browser test covers what AppTest cannot (refr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +210,23 @@ def test_live_bot_shows_red_banner_even_if_console_says_paper(seeded_url, monkey
     errors = " ".join(e.value for e in at.error)
     assert "LIVE TRADING" in errors
     assert any("the bot runs LIVE" in w.value for w in at.warning)
+
+
+def test_chart_date_window_and_toggles(seeded_url, monkeypatch):
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    at.toggle(key="chart_ema200").set_value(True)
+    at.toggle(key="chart_bb").set_value(False)
+    at.radio(key="chart_window").set_value("Date range").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 1
+    at.selectbox(key="chart_symbol").set_value("ETH/USDT")
+    at.selectbox(key="chart_tf").set_value("1h").run()
+    assert not at.exception
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["title"]["text"] == "ETH/USDT · 1h · PAPER · SIMULATED market"
+
+
+def test_plan_version_diff(seeded_url, monkeypatch):
+    at = _open(_app(seeded_url, monkeypatch), "portfolio")
+    diff = at.dataframe[-1].value
+    assert diff["field"].tolist() == ["stop_price", "change"]
