@@ -230,3 +230,15 @@ def test_plan_version_diff(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
     diff = at.dataframe[-1].value
     assert diff["field"].tolist() == ["stop_price", "change"]
+
+
+def test_trade_filters_and_totals(seeded_url, monkeypatch):
+    at = _open(_app(seeded_url, monkeypatch), "trades")
+    at.selectbox(key="trades_side").set_value("SELL").run()
+    assert {m.label: m.value for m in at.metric}["Fills"] == "2"
+    at.text_input(key="trades_reason").input("target").run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert frame["reason"].tolist() == ["exit: target hit"]
+    assert {m.label: m.value for m in at.metric}["Realized PnL (PAPER)"] != "0.00"
+    assert len(at.get("download_button")) == 1

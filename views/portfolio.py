@@ -20,30 +20,33 @@ if info is None:
     st.stop()
 label = mode_label(info)
 
-with read_db() as db:
-    positions = pd.DataFrame(open_exposure(db, info.id))
-    orders = open_orders(db, info.id)
-    plans = active_plans(db, info.run_session_ids)
-
-st.subheader(f"Positions ({label})")
-if positions.empty:
-    st.info("No open positions.")
-else:
-    st.dataframe(positions, hide_index=True,
-                 column_config={"unrealized_pnl": st.column_config.NumberColumn(format="%.2f"),
-                                "value": st.column_config.NumberColumn(format="%.2f")})
-    st.caption(f"Unrealized PnL {positions['unrealized_pnl'].sum():,.2f} vs latest market price")
-    for row in positions.itertuples():
-        cols = st.columns([3, 1])
-        cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
-        if cols[1].button("Close", key=f"close_{row.symbol}"):
-            command_id = enqueue("close", row.symbol)
-            st.toast(f"close {row.symbol} queued (#{command_id})")
-
-st.subheader("Open orders")
-if orders.empty:
-    st.info("No open orders.")
-else:
+@st.fragment(run_every=10)
+def _holdings() -> None:
+    """Positions and orders refresh on their own; a click here reruns only this part."""
+    with read_db() as db:
+        positions = pd.DataFrame(open_exposure(db, info.id))
+        orders = open_orders(db, info.id)
+    st.subheader(f"Positions ({label})")
+    if positions.empty:
+        st.info("No open positions.")
+    else:
+        st.dataframe(positions, hide_index=True, column_config={
+            "unrealized_pnl": st.column_config.NumberColumn(format="%.2f"),
+            "value": st.column_config.NumberColumn(format="%.2f"),
+        })
+        st.caption(
+            f"Unrealized PnL {positions['unrealized_pnl'].sum():,.2f} vs latest market price"
+        )
+        for row in positions.itertuples():
+            cols = st.columns([3, 1])
+            cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
+            if cols[1].button("Close", key=f"close_{row.symbol}"):
+                command_id = enqueue("close", row.symbol)
+                st.toast(f"close {row.symbol} queued (#{command_id})")
+    st.subheader("Open orders")
+    if orders.empty:
+        st.info("No open orders.")
+        return
     st.dataframe(orders, hide_index=True)
     for row in orders.itertuples():
         cols = st.columns([3, 1])
@@ -52,6 +55,11 @@ else:
         if cols[1].button("Cancel", key=f"cancel_{row.order_id}"):
             command_id = enqueue("cancel", row.order_id)
             st.toast(f"cancel {row.order_id} queued (#{command_id})")
+
+
+_holdings()
+with read_db() as db:
+    plans = active_plans(db, info.run_session_ids)
 
 st.subheader("Open plans")
 if plans.empty:

@@ -35,22 +35,28 @@ where = TradeFilter(
     symbols=tuple(picked_symbols), side=None if side == "all" else side, start=start, end=end,
     reason_contains=reason.strip() or None,
 )
-with read_db() as db:
-    frame = trades(db, where, limit=LIMIT)
-    totals = trade_totals(db, where)
-
 label = mode_label(info)
-metrics = st.columns(5)
-metrics[0].metric("Fills", f"{totals['count']:,}")
-metrics[1].metric(f"Notional ({label})", money(totals["notional"]))
-metrics[2].metric("Fees", money(totals["fees"]))
-metrics[3].metric(f"Realized PnL ({label})", money(totals["realized_pnl"]))
-metrics[4].metric("After fees", money(totals["net_pnl"]))
-if totals["count"] > LIMIT:
-    st.warning(f"Showing the newest {LIMIT:,} of {totals['count']:,} fills; totals cover all.")
-if frame.empty:
-    st.info("No trades match.")
-else:
+
+
+@st.fragment(run_every=15)
+def _table() -> None:
+    """New fills appear by themselves; the filters above keep their values."""
+    with read_db() as db:
+        frame = trades(db, where, limit=LIMIT)
+        totals = trade_totals(db, where)
+    metrics = st.columns(5)
+    metrics[0].metric("Fills", f"{totals['count']:,}")
+    metrics[1].metric(f"Notional ({label})", money(totals["notional"]))
+    metrics[2].metric("Fees", money(totals["fees"]))
+    metrics[3].metric(f"Realized PnL ({label})", money(totals["realized_pnl"]))
+    metrics[4].metric("After fees", money(totals["net_pnl"]))
+    if totals["count"] > LIMIT:
+        st.warning(
+            f"Showing the newest {LIMIT:,} of {totals['count']:,} fills; totals cover all."
+        )
+    if frame.empty:
+        st.info("No trades match.")
+        return
     frame.insert(1, "decision", frame["trace_id"].map(
         lambda t: f"decisions?trace={int(t)}" if t == t and t is not None else None
     ))
@@ -60,5 +66,7 @@ else:
         "realized_pnl": st.column_config.NumberColumn(format="%.2f"),
     })
     csv = frame.drop(columns="decision").to_csv(index=False).encode()
-    st.download_button("Download CSV", csv, "trades.csv",
-                       "text/csv", key="trades_csv")
+    st.download_button("Download CSV", csv, "trades.csv", "text/csv", key="trades_csv")
+
+
+_table()
