@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -26,6 +27,8 @@ from db.models import Order
 from db.orders import by_client_id, journal_order, live_orders, mark
 
 log = logging.getLogger("tradedesk.execution")
+# Entries older than this (or three loop intervals) are not sent at a restart: exits are.
+STALE_ENTRY_SECONDS = 60.0
 
 
 @dataclass
@@ -117,11 +120,20 @@ def resume_unsent_orders(rt: Runtime) -> int:
 
     They go out with their own client order id, so an order the venue did receive answers
     DuplicateOrder and is marked open (resync and fill sync settle it); one it never
-    received is placed now. Returns how many were re-sent.
+    received is placed now. An entry too old to be today's decision is marked failed instead.
+    Returns how many unsent orders were found.
     """
+    now = rt.now()
+    too_old = timedelta(seconds=max(STALE_ENTRY_SECONDS, 3 * rt.settings.loop_interval_seconds))
     with rt.db() as db:
         unsent = [o for o in live_orders(db, rt.session_ids(db)) if o.status == "new"]
         for order in unsent:
+            if order.purpose == "entry" and now - order.created_at > too_old:
+                # An entry decided long ago is not the decision of now; if the venue did get
+                # it, resync adopts it as open and fill sync books its fills by client id.
+                mark(db, order, now, status="failed",
+                     error="left unsent by a crash and too old to send at restart")
+                continue
             log.warning("re-sending journal order %s left unsent by a crash",
                         order.client_order_id)
             placement = send_journaled(rt, db, order)

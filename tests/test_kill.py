@@ -218,3 +218,30 @@ def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
     summary = run_crashing(args, lambda rt: None, restarts=0)
     summary["crashes"] = len(fired)
     _same_fills(summary, uninterrupted)
+
+
+def test_restart_resends_an_unsent_exit_but_not_a_stale_entry(sqlite_url) -> None:
+    """Journal rows left ``new`` by a crash: a non-entry goes out, an hour-old entry does not."""
+    from sqlalchemy import select
+
+    from bot.execution import journal_new_order, resume_unsent_orders
+    from db.models import Order, Trade
+    from tests.loop_harness import ScriptedEngine, make_runtime, step
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([]))
+    with rt.db() as db:
+        stale = journal_new_order(rt, db, symbol="BTC/USDT", side="BUY", amount=0.01,
+                                  purpose="entry", reason="decided before the crash")
+    step(rt, 13)  # an hour passes on the replay clock
+    with rt.db() as db:
+        journal_new_order(rt, db, symbol="BTC/USDT", side="BUY", amount=0.01,
+                          purpose="adopted", reason="held")
+    assert resume_unsent_orders(rt) == 2
+    with rt.db() as db:
+        orders = {o.purpose: o for o in db.scalars(select(Order))}
+        assert orders["entry"].id == stale.id and orders["entry"].status == "failed"
+        assert orders["adopted"].status == "closed" and orders["adopted"].order_id
+    step(rt)
+    with rt.db() as db:
+        (trade,) = db.scalars(select(Trade))
+        assert trade.client_order_id == orders["adopted"].client_order_id
