@@ -90,8 +90,11 @@ def cmd_bots(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from bot.fleet import fleet_states, format_table
+    from db.migrate import upgrade
 
-    with session_factory(make_engine(_db_url(args)))() as db:
+    url = _db_url(args)
+    upgrade(url)  # a single-bot database is listed as its 'default' bot, not an error
+    with session_factory(make_engine(url))() as db:
         entries = fleet_states(db, datetime.now(UTC))
     if args.json:
         print(json.dumps([e.as_dict() for e in entries]))
