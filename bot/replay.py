@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,7 +92,14 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     return runtime, feed
 
 
-def run_replay(args: ReplayArgs, *, progress: bool = True) -> dict:
+def run_replay(args: ReplayArgs, *, progress: bool = True,
+               observer: Callable[[Runtime], None] | None = None,
+               max_steps: int | None = None) -> dict:
+    """Replay to the end (or ``args.end``, or ``max_steps`` candles) and summarize.
+
+    ``observer`` sees the runtime after every iteration: the bench sums the step timings
+    there, so what it measures is this loop and not a copy of it.
+    """
     rt, feed = build_replay(args)
     start(rt)
     end_ms = int(args.end.timestamp() * 1000) if args.end else None
@@ -101,9 +109,13 @@ def run_replay(args: ReplayArgs, *, progress: bool = True) -> dict:
     while True:
         run_iteration(rt)
         done += 1
+        if observer is not None:
+            observer(rt)
         if bar:
             bar.update(done)
         if end_ms is not None and feed.now_ms() >= end_ms:
+            break
+        if max_steps is not None and done >= max_steps:
             break
         if not rt.venue.advance():
             break
