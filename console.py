@@ -132,7 +132,6 @@ def main() -> None:
         st.error("The database cannot be used:")
         st.code(_without_secrets(str(exc), cfg), language=None)
         st.stop()
-    supervisor = supervisor_for(cfg.database_url, cfg.bot_name)
     _autostart(cfg.database_url, cfg.bot_name)
     pages = [
         st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
@@ -140,7 +139,7 @@ def main() -> None:
         for name, title, icon in PAGES
     ]
     page = st.navigation(pages)
-    render_sidebar(supervisor)
+    render_sidebar()
     page.run()
 
 

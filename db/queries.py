@@ -14,7 +14,8 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.bots import session_scope
+from db.models import Bot, BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,13 @@ class SessionInfo:
         return f"{self.date} · {self.kind}/{self.run_name} · {self.mode} #{self.id}"
 
 
-def list_sessions(db: OrmSession, limit: int = 60) -> list[dict]:
-    """Newest first, for the sidebar's session picker."""
+def list_sessions(db: OrmSession, bot: str | None = None, limit: int = 60) -> list[dict]:
+    """Newest first (the bot's live days before replays), for the sidebar's session picker."""
+    query = select(Session.id, Session.date, Session.kind, Session.run_name, Session.mode)
+    if bot is not None:
+        query = query.where(session_scope(bot))
     rows = db.execute(
-        select(Session.id, Session.date, Session.kind, Session.run_name, Session.mode)
-        .order_by(Session.date.desc(), Session.id.desc())
+        query.order_by((Session.kind == "live").desc(), Session.date.desc(), Session.id.desc())
         .limit(limit)
     ).all()
     return [
@@ -47,14 +50,19 @@ def list_sessions(db: OrmSession, limit: int = 60) -> list[dict]:
     ]
 
 
-def session_info(db: OrmSession, session_id: int | None = None) -> SessionInfo | None:
-    """The chosen session, or the newest live one (replays only when nothing else exists)."""
+def session_info(
+    db: OrmSession, session_id: int | None = None, bot: str | None = None
+) -> SessionInfo | None:
+    """The chosen session, or the bot's newest live one (a replay only when it has none)."""
     if session_id is not None:
         row = db.get(Session, session_id)
     else:
+        query = select(Session)
+        if bot is not None:
+            query = query.where(session_scope(bot))
         row = db.scalars(
-            select(Session)
-            .order_by((Session.kind == "live").desc(), Session.date.desc(), Session.id.desc())
+            query.order_by((Session.kind == "live").desc(), Session.date.desc(),
+                           Session.id.desc())
             .limit(1)
         ).first()
     if row is None:
@@ -201,37 +209,47 @@ def recent_decisions(db: OrmSession, session_id: int, limit: int = 10) -> pd.Dat
     )
 
 
+COMMAND_COLUMNS = ["id", "bot", "command", "argument", "status", "result", "created_at",
+                   "executed_at", "duration_s"]
+
+
+def _commands():
+    """Commands with their addressee's name (a command row only holds the bot's id)."""
+    return select(Command, Bot.name).outerjoin(Bot, Bot.id == Command.bot_id)
+
+
 def command_status(db: OrmSession, command_ids: list[int]) -> list[dict]:
     """Progress of the commands this operator queued (newest first)."""
     if not command_ids:
         return []
-    rows = db.scalars(
-        select(Command).where(Command.id.in_(command_ids)).order_by(Command.id.desc())
+    rows = db.execute(
+        _commands().where(Command.id.in_(command_ids)).order_by(Command.id.desc())
     ).all()
-    return [_command_dict(r) for r in rows]
+    return [_command_dict(command, bot) for command, bot in rows]
 
 
 def command_history(
-    db: OrmSession, *, status: str | None = None, limit: int = 200
+    db: OrmSession, *, status: str | None = None, bot: str | None = None, limit: int = 200
 ) -> pd.DataFrame:
-    query = select(Command).order_by(Command.id.desc()).limit(limit)
+    """Newest first across all bots (or one), served by the (status, id) index."""
+    query = _commands().order_by(Command.id.desc()).limit(limit)
     if status:
         query = query.where(Command.status == status)
-    rows = [_command_dict(r) for r in db.scalars(query)]
-    columns = ["id", "command", "argument", "status", "result", "created_at", "executed_at",
-               "duration_s"]
-    return pd.DataFrame(rows, columns=columns)
+    if bot:
+        query = query.where(Bot.name == bot)
+    rows = [_command_dict(command, name) for command, name in db.execute(query)]
+    return pd.DataFrame(rows, columns=COMMAND_COLUMNS)
 
 
-def _command_dict(row: Command) -> dict:
+def _command_dict(row: Command, bot: str | None) -> dict:
     duration = (
         (row.executed_at - row.created_at).total_seconds()
         if row.executed_at and row.created_at
         else None
     )
     return {
-        "id": row.id, "command": row.command, "argument": row.argument, "status": row.status,
-        "result": row.result, "created_at": row.created_at, "executed_at": row.executed_at,
-        "duration_s": duration,
+        "id": row.id, "bot": bot, "command": row.command, "argument": row.argument,
+        "status": row.status, "result": row.result, "created_at": row.created_at,
+        "executed_at": row.executed_at, "duration_s": duration,
     }
 

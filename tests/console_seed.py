@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from db.bots import DEFAULT_BOT, require_bot_id
 from db.engine import make_engine, session_factory
 from db.models import (
     OHLCV,
@@ -83,8 +84,10 @@ def seed_console_db(url: str, now: datetime | None = None, seed: int = 11) -> Se
 
 
 def _seed(db, now: datetime, rng: random.Random) -> Seeded:
-    session = Session(date=now.date(), kind="live", run_name="live", mode="PAPER", venue="paper",
-                      starting_balance=10_000.0, created_at=now - CANDLES * FIVE_MIN)
+    bot_id = require_bot_id(db, DEFAULT_BOT)  # migration 0002 registers 'default'
+    session = Session(date=now.date(), kind="live", run_name=DEFAULT_BOT, bot_id=bot_id,
+                      mode="PAPER", venue="paper", starting_balance=10_000.0,
+                      created_at=now - CANDLES * FIVE_MIN)
     db.add(session)
     db.flush()
     db.add(SessionStatsCache(session_id=session.id, start_of_day_equity=10_000.0, updated_at=now))
@@ -205,7 +208,8 @@ def _seed(db, now: datetime, rng: random.Random) -> Seeded:
         ("cancel", "O-0000", "failed", "unknown order O-0000"),
     )):
         created = now - timedelta(minutes=90 - 10 * k)
-        db.add(Command(session_id=session.id, command=cmd, argument=arg, status=status,
+        db.add(Command(session_id=session.id, bot_id=bot_id, command=cmd, argument=arg,
+                       status=status,
                        result=result, created_at=created,
                        executed_at=created + timedelta(seconds=3 + k)))
     db.add(BotStatus(name="default", pid=None, host="seed-host", state="running", mode="PAPER",

@@ -242,3 +242,31 @@ def test_trade_filters_and_totals(seeded_url, monkeypatch):
     assert frame["reason"].tolist() == ["exit: target hit"]
     assert {m.label: m.value for m in at.metric}["Realized PnL (PAPER)"] != "0.00"
     assert len(at.get("download_button")) == 1
+
+
+def test_picked_bot_scopes_pages_and_commands(seeded_url, monkeypatch):
+    from datetime import UTC, datetime
+
+    from db.bots import register_bot
+    from db.models import Bot, Session
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        now = datetime.now(UTC)
+        alpha = register_bot(db, "alpha", now)
+        db.add(Session(date=now.date(), kind="live", run_name="alpha", bot_id=alpha.id,
+                       mode="PAPER", venue="paper", starting_balance=500.0, created_at=now))
+        db.commit()
+    at = _app(seeded_url, monkeypatch)
+    assert {m.label: m.value for m in at.metric}["Trades"] == "5"  # own bot by default
+    at.selectbox(key="picked_bot").set_value("alpha").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Trades"] == "0"
+    at.button(key="cmd_pause").click().run()
+    with session_factory(engine)() as db:
+        bot = db.execute(
+            select(Bot.name).join(Command, Command.bot_id == Bot.id)
+            .where(Command.status == "pending")
+        ).scalar_one()
+    engine.dispose()
+    assert bot == "alpha"

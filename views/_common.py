@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
 from bot.supervisor import Supervisor
-from db.commands import enqueue_command
+from db.commands import enqueue_command, enqueue_for_all
 from db.engine import engine_for, session_factory
 from db.queries import SessionInfo, session_info
 
 SETTINGS_KEY = "_settings"
 SESSION_PICK_KEY = "session_pick"
+PICKED_BOT_KEY = "picked_bot"
 TRACKED_KEY = "tracked_commands"
 
 
@@ -35,8 +36,14 @@ def supervisor_for(database_url: str, bot_name: str) -> Supervisor:
 
 
 def supervisor() -> Supervisor:
-    cfg = settings()
-    return supervisor_for(cfg.database_url, cfg.bot_name)
+    """The picked bot's supervisor (process controls act on the bot being looked at)."""
+    return supervisor_for(settings().database_url, picked_bot())
+
+
+def picked_bot() -> str:
+    """The bot whose sessions, state and commands the pages show: the sidebar's pick, else
+    this console's own BOT_NAME."""
+    return st.session_state.get(PICKED_BOT_KEY) or settings().bot_name
 
 
 @st.cache_resource
@@ -51,19 +58,31 @@ def read_db() -> Iterator[OrmSession]:
 
 
 def current_session() -> SessionInfo | None:
-    """The session picked in the sidebar, else the newest live one."""
+    """The session picked in the sidebar, else the picked bot's newest live one."""
     with read_db() as db:
-        return session_info(db, st.session_state.get(SESSION_PICK_KEY))
+        return session_info(db, st.session_state.get(SESSION_PICK_KEY), bot=picked_bot())
 
 
-def enqueue(command: str, argument: str | None = None) -> int:
-    """Queue a command and track it so the sidebar shows its progress."""
+def enqueue(command: str, argument: str | None = None, bot: str | None = None) -> int:
+    """Queue a command for ``bot`` (default: the picked one) and track its progress."""
     with read_db() as db:
-        command_id = enqueue_command(db, command, argument)
-    tracked = st.session_state.setdefault(TRACKED_KEY, [])
-    tracked.append(command_id)
-    del tracked[:-5]
+        command_id = enqueue_command(db, command, argument, bot=bot or picked_bot())
+    _track([command_id])
     return command_id
+
+
+def enqueue_all(command: str, argument: str | None = None) -> dict[str, int]:
+    """One command per registered bot; each is tracked, since each bot answers for itself."""
+    with read_db() as db:
+        ids = enqueue_for_all(db, command, argument)
+    _track(list(ids.values()))
+    return ids
+
+
+def _track(command_ids: list[int]) -> None:
+    tracked = st.session_state.setdefault(TRACKED_KEY, [])
+    tracked.extend(command_ids)
+    del tracked[:-8]
 
 
 def scrub(text: object) -> str:

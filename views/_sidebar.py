@@ -12,15 +12,19 @@ from collections.abc import Callable
 import streamlit as st
 
 from bot.supervisor import BotState, Supervisor
+from db.bots import bot_names
 from db.queries import command_status, heartbeat, list_sessions
 from views._common import (
+    PICKED_BOT_KEY,
     SESSION_PICK_KEY,
     TRACKED_KEY,
     enqueue,
+    picked_bot,
     read_db,
     scrub,
     settings,
 )
+from views._common import supervisor as picked_supervisor
 
 CONFIRM_KEY = "_confirm_action"
 STATE_BADGES = {
@@ -34,10 +38,13 @@ STATE_BADGES = {
 COMMAND_ICONS = {"pending": "…", "running": "⟳", "done": "✓", "failed": "✗"}
 
 
-def render_sidebar(supervisor: Supervisor) -> None:
+def render_sidebar() -> None:
     cfg = settings()
+    with st.sidebar:
+        _bot_picker()
+    supervisor = picked_supervisor()
     with read_db() as db:
-        beat = heartbeat(db, cfg.bot_name)
+        beat = heartbeat(db, picked_bot())
     # the bot's own word wins: a console started with other settings must not say PAPER
     # while the running bot trades LIVE
     mode = beat["mode"] if beat and beat.get("mode") else cfg.trading_mode
@@ -61,12 +68,28 @@ def render_sidebar(supervisor: Supervisor) -> None:
         _command_progress()
 
 
+def _bot_picker() -> None:
+    """Only shown when the database holds several bots; pages follow the pick."""
+    with read_db() as db:
+        names = bot_names(db)
+    own = settings().bot_name
+    if own not in names:
+        names.insert(0, own)
+    if len(names) < 2:
+        return
+    if st.session_state.get(PICKED_BOT_KEY) not in names:
+        st.session_state[PICKED_BOT_KEY] = own
+    st.selectbox("Bot", names, key=PICKED_BOT_KEY)
+
+
 def _session_picker() -> None:
     with read_db() as db:
-        sessions = list_sessions(db)
+        sessions = list_sessions(db, bot=picked_bot())
     if not sessions:
         return
     labels = {s["id"]: s["label"] for s in sessions}
+    if st.session_state.get(SESSION_PICK_KEY) not in labels:
+        st.session_state[SESSION_PICK_KEY] = sessions[0]["id"]  # newest of the picked bot
     st.selectbox(
         "Session", options=list(labels), format_func=labels.__getitem__, key=SESSION_PICK_KEY
     )
@@ -75,7 +98,7 @@ def _session_picker() -> None:
 @st.fragment(run_every=5)
 def _bot_state(supervisor: Supervisor) -> None:
     state = supervisor.state()
-    st.markdown(f"**Bot:** {STATE_BADGES.get(state.state, state.state)}")
+    st.markdown(f"**Bot `{picked_bot()}`:** {STATE_BADGES.get(state.state, state.state)}")
     st.caption(_state_caption(state))
     if state.state in ("crashed", "stale") and state.last_error:
         st.code(scrub(state.last_error)[-800:], language=None)
@@ -173,6 +196,7 @@ def _command_progress() -> None:
     for row in rows:
         icon = COMMAND_ICONS.get(row["status"], "•")
         target = f" {row['argument']}" if row["argument"] else ""
+        target += f" → {row['bot']}" if row["bot"] and row["bot"] != settings().bot_name else ""
         # text, not markdown: arguments and results come from the venue and the bot
         st.text(f"{icon} #{row['id']} {row['command']}{target}: {row['status']}")
         if row["result"]:
