@@ -135,7 +135,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         summary = run_replay(
             ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=when(args.start),
-                       end=when(args.end), balance=args.balance),
+                       end=when(args.end), balance=args.balance,
+                       recording=Path(args.record or args.recording) if (
+                           args.record or args.recording) else None,
+                       record=bool(args.record)),
             progress=not args.json,
         )
     except FeedError as exc:
@@ -182,6 +185,10 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--end", help="ISO time to end at")
     replay.add_argument("--balance", type=float, default=10_000.0, help="starting quote balance")
     replay.add_argument("--json", action="store_true", help="summary as one JSON line, no bar")
+    replay.add_argument("--recording", help="gemini: replay answers recorded in this file "
+                        "(new requests call the API, with a key, and are appended)")
+    replay.add_argument("--record", help="gemini: call the API for every decision and append "
+                        "the answers to this file")
     replay.set_defaults(func=cmd_replay)
     return root
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import Settings, load_settings
+from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
 from bot.loop import run_iteration, start
 from bot.runtime import Runtime
@@ -40,6 +41,8 @@ class ReplayArgs:
     start: datetime | None = None
     end: datetime | None = None
     balance: float = 10_000.0
+    recording: Path | None = None  # gemini answers: served from here, new ones appended
+    record: bool = False  # ask the API every time, appending to ``recording``
 
     def run_name(self) -> str:
         digest = hashlib.sha256()
@@ -87,9 +90,22 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
         slippage_cap_pct=settings.paper_slippage_cap_pct, volume_share=settings.paper_volume_share,
     )
-    runtime = Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
+    runtime = Runtime(settings=settings, db=factory, venue=venue, engine=_engine(args, settings),
                       kind="replay", run_name=run_name)
     return runtime, feed
+
+
+def _engine(args: ReplayArgs, settings: Settings) -> DecisionEngine:
+    """The settings' engine; Gemini with a recording when one is given.
+
+    The recording is not part of the run's name: it changes what a decision costs to
+    obtain, not what it is.
+    """
+    if args.engine != "gemini" or args.recording is None:
+        return build_engine(settings)
+    from bot.engine.gemini import GeminiEngine, Recording
+
+    return GeminiEngine(settings, recording=Recording(args.recording, refresh=args.record))
 
 
 def run_replay(args: ReplayArgs, *, progress: bool = True,

@@ -16,11 +16,13 @@ and no tools. A 400 naming the combination switches a model to the split mode fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from google import genai
@@ -72,6 +74,65 @@ def tool_declarations() -> list[types.FunctionDeclaration]:
     ]
 
 
+class Recording:
+    """generateContent answers kept by a hash of the request, in a JSON Lines file.
+
+    A replay with an LLM costs money once: with a recording, a request already answered
+    is served from the file (with its recorded usage, so the recorded cost is charged
+    again and the replay's numbers match), and only new requests reach the API, their
+    answers appended. The key is the request itself (model, system prompt, every turn,
+    tools and schema flags), so a changed prompt never replays a stale answer. ``refresh``
+    (``--record``) asks the API every time and appends what it answers. Lines are flushed
+    one by one: a killed replay keeps every answer it paid for.
+    """
+
+    def __init__(self, path: Path, *, refresh: bool = False) -> None:
+        self.path = Path(path)
+        self.refresh = refresh
+        self.hits = 0
+        self.misses = 0
+        self._answers: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    self._answers[entry["key"]] = entry["response"]
+                except (ValueError, KeyError, TypeError) as exc:  # a line cut by a kill
+                    raise ValueError(f"{self.path}:{number}: not a recording line: {exc}") \
+                        from exc
+
+    @staticmethod
+    def key(model: str, contents: list[types.Content],
+            config: types.GenerateContentConfig) -> str:
+        request = {
+            "model": model,
+            "system": config.system_instruction,
+            "contents": [c.model_dump(mode="json", exclude_none=True) for c in contents],
+            "tools": bool(config.tools),
+            "schema": config.response_mime_type,
+        }
+        return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode())\
+            .hexdigest()
+
+    def get(self, key: str) -> types.GenerateContentResponse | None:
+        if self.refresh or key not in self._answers:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return types.GenerateContentResponse.model_validate(self._answers[key])
+
+    def put(self, key: str, response: types.GenerateContentResponse) -> None:
+        data = response.model_dump(mode="json", exclude_none=True,
+                                   exclude={"sdk_http_response"})
+        self._answers[key] = data
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"key": key, "response": data}, sort_keys=True) + "\n")
+            out.flush()
+
+
 class GeminiEngine:
     name = "gemini"
 
@@ -82,12 +143,15 @@ class GeminiEngine:
         *,
         tools: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        recording: Recording | None = None,
     ) -> None:
         self.settings = settings
         self.model = settings.llm_model
         self.tools = tools
         self._sleep = sleep
-        self._client = client or _make_client(settings)
+        self.recording = recording
+        # Built on first use: a replay served wholly from a recording never opens one.
+        self._client = client
         self._last_call: datetime | None = None
         self._spent: dict[int, float] = {}
         self._combined = self.model.removeprefix("models/").startswith(COMBINED_PREFIXES)
@@ -173,12 +237,23 @@ class GeminiEngine:
 
     def _generate(self, contents: list[types.Content], config: types.GenerateContentConfig,
                   result: EngineResult) -> types.GenerateContentResponse:
-        """One request with bounded retries on rate limits, 5xx and transport errors."""
+        """One request with bounded retries on rate limits, 5xx and transport errors.
+
+        With a recording, an answered request is served from it and a new answer is added.
+        """
+        key = Recording.key(self.model, contents, config) if self.recording else None
+        if self.recording is not None and key is not None:
+            recorded = self.recording.get(key)
+            if recorded is not None:
+                _add_usage(recorded, result)
+                return recorded
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                response = self._client.models.generate_content(
+                response = self._api().models.generate_content(
                     model=self.model, contents=contents, config=config)
                 _add_usage(response, result)
+                if self.recording is not None and key is not None:
+                    self.recording.put(key, response)
                 return response
             except genai_errors.APIError as exc:
                 if exc.code == 400 and config.tools and config.response_mime_type and \
@@ -202,6 +277,11 @@ class GeminiEngine:
                 result.errors.append(f"attempt {attempt}: {type(exc).__name__}, retrying")
             self._sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
         raise RuntimeError("unreachable: retries exhausted without an answer")
+
+    def _api(self) -> genai.Client:
+        if self._client is None:
+            self._client = _make_client(self.settings)
+        return self._client
 
     # ------------------------------------------------------------------ tools
     def _run_tool(self, context: DecisionContext, call: types.FunctionCall, round_no: int,
