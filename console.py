@@ -132,7 +132,10 @@ def main() -> None:
         st.error("The database cannot be used:")
         st.code(_without_secrets(str(exc), cfg), language=None)
         st.stop()
-    _autostart(cfg.database_url, cfg.bot_name)
+    try:
+        _autostart(cfg.database_url, cfg.bot_name)
+    except OSError as exc:  # e.g. data/ not writable: the console still works without a bot
+        st.warning(f"Could not start the bot process: {_without_secrets(str(exc), cfg)}")
     pages = [
         st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
                 default=name == "overview")

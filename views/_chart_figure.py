@@ -69,6 +69,7 @@ def build_figure(
     if plans is not None and not plans.empty:
         for column, (label, colour, dash) in LEVELS.items():
             fig.add_trace(_plan_trace(plans, column, label, colour, dash), row=1, col=1)
+        _label_open_plans(fig, plans)
     if fills is not None and not fills.empty:
         for action, symbol, colour in (("BUY", "triangle-up", UP), ("SELL", "triangle-down", DOWN)):
             side = fills[fills["action"] == action]
@@ -122,6 +123,19 @@ def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash:
             "%{customdata[2]} size %{customdata[4]}<br>%{customdata[3]}<extra></extra>"
         ),
     )
+
+
+def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
+    """Name the live levels at their right end: what the bot will act on next."""
+    current = plans[plans["plan_status"] != "closed"].sort_values("version").groupby("plan_id")
+    for plan_id, rows in current:
+        last = rows.iloc[-1]
+        for column, short in (("entry", "entry"), ("stop", "SL"), ("target", "TP")):
+            fig.add_annotation(
+                x=last["end"], y=last[column], xanchor="right", yanchor="bottom", yshift=1,
+                text=f"#{plan_id} {short} {last[column]:,.2f}", showarrow=False,
+                font={"size": 11, "color": LEVELS[column][1]}, row=1, col=1,
+            )
 
 
 def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
