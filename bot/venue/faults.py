@@ -79,11 +79,12 @@ class FaultRates:
     def harmless(cls, rate: float, **extra: Any) -> FaultRates:
         """Only faults that must not change what is filled: the loop has to absorb them.
 
-        Duplicate fills, an order listed twice, fills shown up to two minutes late (less
-        than one loop of a 5m replay) and errors raised after a create/cancel succeeded.
+        Duplicate fills, an order listed twice and errors raised after a create/cancel
+        succeeded. Late fills are not among them: the loop books an exit's fill before the
+        engine decides, so a fill shown late rightly changes that decision (they are tested
+        for being booked once, not for equal fills).
         """
-        return cls(transient_after=rate, duplicate_fill=rate, late_fill=rate,
-                   late_seconds=120.0, double_open_order=rate, **extra)
+        return cls(transient_after=rate, duplicate_fill=rate, double_open_order=rate, **extra)
 
     @classmethod
     def parse(cls, spec: str) -> tuple[FaultRates, int]:
