@@ -162,6 +162,9 @@ def test_settings_never_show_secrets(seeded_url, monkeypatch):
     text = _all_text(at) + _rendered(at)
     assert "EXCHANGE_API_KEY" in text and "•••• (set)" in text
     assert SECRET_MARKER not in text
+    for page in PAGES:  # nor anywhere else
+        _open(at, page)
+        assert SECRET_MARKER not in _all_text(at) + _rendered(at), page
 
 
 def test_invalid_config_is_shown_not_raised(sqlite_url, monkeypatch):
