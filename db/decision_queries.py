@@ -42,74 +42,68 @@ def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-# Statements are built once with bound parameters: building a select() costs more than
-# running it on SQLite, and the context runs these at every decision.
+# Statements are built once with bound parameters and select plain columns: building a
+# select() and loading ORM objects cost more than running the query on SQLite, and the
+# context runs these at every decision. Rows come back as dicts keyed by attribute name.
 _SESSION = bindparam("session_id")
 _NOW = bindparam("now")
-_POSITIONS = (select(Position).where(Position.session_id == _SESSION, Position.quantity != 0)
+
+
+def _columns(model: Any, names: str) -> list[Any]:
+    return [getattr(model, name) for name in names.split()]
+
+
+_POSITIONS = (select(*_columns(Position, "symbol quantity avg_price exchange_timestamp"))
+              .where(Position.session_id == _SESSION, Position.quantity != 0)
               .order_by(Position.symbol))
-_OPEN_ORDERS = select(OpenOrder).where(OpenOrder.session_id == _SESSION).order_by(OpenOrder.id)
+_OPEN_ORDERS = (select(*_columns(OpenOrder, "order_id client_order_id symbol side type price "
+                                            "amount remaining status"))
+                .where(OpenOrder.session_id == _SESSION).order_by(OpenOrder.id))
 _RUN_OF_SESSION = select(TradingSession.id).where(
     TradingSession.kind == bindparam("kind"), TradingSession.run_name == bindparam("run_name"))
-_OPEN_PLANS = (select(TradePlan)
+_OPEN_PLANS = (select(*_columns(TradePlan, "id symbol side entry_price stop_price target_price "
+                                           "size filled_size status version reason opened_at"))
                .where(TradePlan.session_id.in_(_RUN_OF_SESSION), TradePlan.status != "closed")
                .order_by(TradePlan.id))
-_RECENT_TRADES = (select(Trade).where(Trade.session_id == _SESSION, Trade.timestamp <= _NOW)
+_RECENT_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity price fee "
+                                          "realized_pnl reason plan_id"))
+                  .where(Trade.session_id == _SESSION, Trade.timestamp <= _NOW)
                   .order_by(Trade.timestamp.desc(), Trade.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
 _TRACED_COST = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
     LLMTrace.session_id == _SESSION)
-_LATEST_MARKET = (select(MarketData)
+_LATEST_MARKET = (select(*_columns(MarketData, "timestamp price bid ask spread_pct "
+                                               "ob_imbalance volume"))
                   .where(MarketData.session_id == _SESSION,
                          MarketData.symbol == bindparam("symbol"), MarketData.timestamp <= _NOW)
                   .order_by(MarketData.timestamp.desc(), MarketData.id.desc()).limit(1))
 
 
+def _dicts(db: DbSession, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in db.execute(statement, params)]
+
+
 def positions(db: DbSession, session_id: int) -> list[dict[str, Any]]:
-    rows = db.scalars(_POSITIONS, {"session_id": session_id})
-    return [
-        {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price,
-         "exchange_timestamp": p.exchange_timestamp}
-        for p in rows
-    ]
+    return _dicts(db, _POSITIONS, {"session_id": session_id})
 
 
 def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
-    rows = db.scalars(_OPEN_ORDERS, {"session_id": session_id})
-    return [
-        {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
-         "side": o.side, "type": o.type, "price": o.price, "amount": o.amount,
-         "remaining": o.remaining, "status": o.status}
-        for o in rows
-    ]
+    return _dicts(db, _OPEN_ORDERS, {"session_id": session_id})
 
 
 def open_plans(db: DbSession, session_id: int) -> list[dict[str, Any]]:
     """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
     session = db.get(TradingSession, session_id)
-    rows = db.scalars(_OPEN_PLANS, {"kind": session.kind, "run_name": session.run_name})
-    return [
-        {"id": p.id, "symbol": p.symbol, "side": p.side, "entry_price": p.entry_price,
-         "stop_price": p.stop_price, "target_price": p.target_price, "size": p.size,
-         "filled_size": p.filled_size, "status": p.status, "version": p.version,
-         "reason": p.reason, "opened_at": p.opened_at}
-        for p in rows
-    ]
+    return _dicts(db, _OPEN_PLANS, {"kind": session.kind, "run_name": session.run_name})
 
 
 def recent_trades(
     db: DbSession, session_id: int, now: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The newest fills up to ``now``, returned oldest first (the order a prompt reads)."""
-    rows = list(db.scalars(_RECENT_TRADES, {"session_id": session_id, "now": now,
-                                            "limit": limit}))
+    rows = _dicts(db, _RECENT_TRADES, {"session_id": session_id, "now": now, "limit": limit})
     rows.reverse()
-    return [
-        {"timestamp": t.timestamp, "symbol": t.symbol, "action": t.action,
-         "quantity": t.quantity, "price": t.price, "fee": t.fee,
-         "realized_pnl": t.realized_pnl, "reason": t.reason, "plan_id": t.plan_id}
-        for t in rows
-    ]
+    return rows
 
 
 def session_stats(db: DbSession, session_id: int) -> dict[str, Any]:
@@ -145,13 +139,8 @@ def latest_market(
     db: DbSession, session_id: int, symbol: str, now: datetime
 ) -> dict[str, Any] | None:
     """The newest ticker snapshot taken at or before ``now``."""
-    row = db.scalars(_LATEST_MARKET, {"session_id": session_id, "symbol": symbol,
-                                      "now": now}).first()
-    if row is None:
-        return None
-    return {"timestamp": row.timestamp, "price": row.price, "bid": row.bid, "ask": row.ask,
-            "spread_pct": row.spread_pct, "ob_imbalance": row.ob_imbalance,
-            "volume": row.volume}
+    rows = _dicts(db, _LATEST_MARKET, {"session_id": session_id, "symbol": symbol, "now": now})
+    return rows[0] if rows else None
 
 
 def closed_candles(

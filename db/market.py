@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OHLCV, MarketData
 
 
 def add_snapshot(db: OrmSession, **fields: object) -> None:
-    db.add(MarketData(**fields))
+    """One ticker row, inserted at once: the ORM unit of work cost more than the insert,
+    and nothing reads the object back."""
+    db.execute(insert(MarketData), [fields])
+
+
+# Built once: constructing the select cost more than running it, at every iteration.
+_LAST_CANDLE = select(func.max(OHLCV.timestamp)).where(
+    OHLCV.session_id == bindparam("session_id"), OHLCV.symbol == bindparam("symbol"),
+    OHLCV.timeframe == bindparam("timeframe"))
 
 
 def last_candle_time(
     db: OrmSession, session_id: int, symbol: str, timeframe: str
 ) -> datetime | None:
-    return db.scalar(
-        select(func.max(OHLCV.timestamp)).where(
-            OHLCV.session_id == session_id, OHLCV.symbol == symbol, OHLCV.timeframe == timeframe
-        )
-    )
+    return db.scalar(_LAST_CANDLE, {"session_id": session_id, "symbol": symbol,
+                                    "timeframe": timeframe})
 
 
 def add_candles(

@@ -235,10 +235,18 @@ def _candle_line(row: tuple) -> str:
                      _num(volume, digits=4)])
 
 
+_TRADE_KEYS = ("timestamp", "symbol", "action", "quantity", "price", "fee", "realized_pnl",
+               "plan_id", "reason")
+
+
 def _trade_line(trade: dict[str, Any]) -> str:
-    return _compact({k: trade.get(k) for k in ("timestamp", "symbol", "action", "quantity",
-                                               "price", "fee", "realized_pnl", "plan_id",
-                                               "reason")})
+    return _trade_line_of(tuple(trade.get(k) for k in _TRADE_KEYS))
+
+
+@lru_cache(maxsize=1024)
+def _trade_line_of(values: tuple) -> str:
+    """Fills never change and the same twenty recur at every decision: render each once."""
+    return _compact(dict(zip(_TRADE_KEYS, values, strict=True)))
 
 
 def _rows(items: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
