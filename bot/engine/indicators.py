@@ -101,11 +101,13 @@ def fast_arrays(close: np.ndarray, high: np.ndarray, low: np.ndarray,
     low = np.ascontiguousarray(low, dtype=float)
     n = len(close)
     nan = np.full(n, math.nan)
-    out = {"ema_fast": _ema(close, params.ema_fast), "ema_slow": _ema(close, params.ema_slow),
+    emas = {length: _ema(close, length) for length in
+            {params.ema_fast, params.ema_slow, params.macd_fast, params.macd_slow}}
+    out = {"ema_fast": emas[params.ema_fast], "ema_slow": emas[params.ema_slow],
            "rsi": _rsi(close, params.rsi)}
     fast_len, slow_len = sorted((params.macd_fast, params.macd_slow))
-    if n >= slow_len + params.macd_signal - 1:
-        macd = _ema(close, fast_len) - _ema(close, slow_len)
+    if n >= slow_len + params.macd_signal - 1:  # the default MACD reuses the trend EMAs
+        macd = emas[fast_len] - emas[slow_len]
         first = int(np.argmax(~np.isnan(macd)))
         signal = nan.copy()
         signal[first:] = _ema(macd[first:], params.macd_signal)
