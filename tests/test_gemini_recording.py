@@ -74,3 +74,19 @@ def test_record_asks_the_api_again_and_appends(tmp_path, monkeypatch):
                               recording=recording, record=True), progress=False)
     assert len(calls) == len(recording.read_text().splitlines()) > 0
     assert len(calls) % 2 == 0  # the second run asked again for every decision
+
+
+def test_a_line_cut_by_a_kill_is_asked_again(tmp_path) -> None:
+    answer = gemini.types.GenerateContentResponse.model_validate(
+        json.loads((FIXTURES / "hold.json").read_text()))
+    path = tmp_path / "gemini.jsonl"
+    recording = gemini.Recording(path)
+    recording.put("a", answer)
+    path.write_text(path.read_text() + '{"key": "b", "respo')  # killed mid-write
+    reopened = gemini.Recording(path)
+    assert reopened.get("a") is not None and reopened.get("b") is None
+    reopened.put("b", answer)
+    assert set(gemini.Recording(path)._answers) == {"a", "b"}
+    path.write_text('garbage\n' + path.read_text())
+    with pytest.raises(ValueError, match="gemini.jsonl:1"):
+        gemini.Recording(path)

@@ -93,13 +93,21 @@ class Recording:
         self.misses = 0
         self._answers: dict[str, dict[str, Any]] = {}
         if self.path.exists():
-            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            text = self.path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 try:
                     entry = json.loads(line)
                     self._answers[entry["key"]] = entry["response"]
-                except (ValueError, KeyError, TypeError) as exc:  # a line cut by a kill
+                except (ValueError, KeyError, TypeError) as exc:
+                    if number == len(lines) and not text.endswith("\n"):
+                        # The last line, cut by a kill while it was written: drop it, and
+                        # its request is asked again.
+                        with self.path.open("r+b") as handle:
+                            handle.truncate(len(text.encode()) - len(line.encode()))
+                        break
                     raise ValueError(f"{self.path}:{number}: not a recording line: {exc}") \
                         from exc
 
