@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
 from db.models import Bot, BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.stats import figures_from_rows
 
 
 @dataclass(frozen=True)
@@ -104,36 +105,23 @@ def latest_prices(db: OrmSession, session_id: int, symbols: list[str]) -> dict[s
 
 def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int]:
     """Session totals from the rows themselves (not the cache), so the page cannot drift."""
-    t = db.execute(
-        select(
-            func.count(Trade.id),
-            func.coalesce(func.sum(Trade.fee), 0.0),
-            func.coalesce(func.sum(Trade.realized_pnl), 0.0),
-            func.coalesce(func.sum(case((Trade.realized_pnl > 0, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((Trade.realized_pnl < 0, 1), else_=0)), 0),
-        ).where(Trade.session_id == info.id)
-    ).one()
-    llm = db.execute(
-        select(func.coalesce(func.sum(LLMTrace.cost), 0.0), func.count(LLMTrace.id)).where(
-            LLMTrace.session_id == info.id
-        )
-    ).one()
-    exposure = open_exposure(db, info.id)
-    unrealized = sum(row["unrealized_pnl"] for row in exposure)
-    gross, fees, llm_cost = float(t[2]), float(t[1]), float(llm[0])
-    decided = int(t[3]) + int(t[4])
+    figures = figures_from_rows(db, info.id)
+    decisions = db.scalar(select(func.count(LLMTrace.id)).where(LLMTrace.session_id == info.id))
+    unrealized = sum(row["unrealized_pnl"] for row in open_exposure(db, info.id))
+    gross, fees, llm_cost = figures.gross_pnl, figures.total_fees, figures.total_llm_cost
+    decided = figures.wins + figures.losses
     return {
-        "trades": int(t[0]),
+        "trades": figures.total_trades,
         "fees": fees,
         "gross_pnl": gross,
         "llm_cost": llm_cost,
-        "decisions": int(llm[1]),
+        "decisions": int(decisions or 0),
         "net_pnl": gross - fees - llm_cost,
         "unrealized_pnl": unrealized,
         "equity": info.starting_balance + gross - fees + unrealized,
-        "win_rate": (int(t[3]) / decided) if decided else 0.0,
-        "wins": int(t[3]),
-        "losses": int(t[4]),
+        "win_rate": (figures.wins / decided) if decided else 0.0,
+        "wins": figures.wins,
+        "losses": figures.losses,
     }
 
 
