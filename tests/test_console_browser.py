@@ -295,3 +295,38 @@ def _stop_detached_bot(workdir: Path) -> None:
             time.sleep(0.1)
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_killing_the_console_never_affects_the_bot(browser, tmp_path_factory, page):
+    """SIGKILL the console's whole process group: the bot it started keeps trading."""
+    from sqlalchemy import select
+
+    from db.engine import make_engine, session_factory
+    from db.models import BotStatus
+
+    workdir = tmp_path_factory.mktemp("killconsole")
+    url = f"sqlite:///{workdir / 'tradedesk.db'}"
+    server = _start_console(workdir, url, autostart=True, LOOP_INTERVAL_SECONDS="1")
+    factory = session_factory(make_engine(url))
+
+    def status() -> BotStatus | None:
+        with factory() as db:
+            return db.scalars(select(BotStatus)).first()
+
+    try:
+        page.goto(server.url)
+        _sidebar(page).get_by_text("● running").wait_for()
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+        before = status()
+        assert before is not None and pid_alive(before.pid)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and status().loop_count <= before.loop_count + 2:
+            time.sleep(0.5)
+        after = status()
+        assert after.loop_count > before.loop_count + 2, "the bot stopped looping"
+        assert after.pid == before.pid and after.state == "running" and pid_alive(after.pid)
+    finally:
+        if server.process.poll() is None:
+            _stop_console(server)
+        _stop_detached_bot(workdir)
