@@ -32,6 +32,7 @@ PAGES = [
     ("portfolio", "Portfolio", ":material/account_balance_wallet:"),
     ("trades", "Trades", ":material/receipt_long:"),
     ("decisions", "Decisions", ":material/psychology:"),
+    ("replays", "Replays", ":material/history:"),
     ("commands", "Commands", ":material/send:"),
     ("settings", "Settings", ":material/settings:"),
 ]

@@ -9,15 +9,12 @@ database resumes a killed replay where it stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy import select
 
 from bot.config import Settings, load_settings
 from bot.engine.base import DecisionEngine
@@ -28,7 +25,7 @@ from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import LLMTrace, Session, Trade
+from db.queries_replays import run_summary
 
 HOUR_MS = 3_600_000
 
@@ -160,74 +157,7 @@ class _Progress:
         sys.stderr.write("\n")
 
 
-def fingerprint(fills: list[Trade]) -> str:
-    """A hash of every fill, so two runs can be compared at a glance."""
-    digest = hashlib.sha256()
-    for t in fills:
-        digest.update(f"{int(t.timestamp.timestamp() * 1000)}|{t.symbol}|{t.action}|"
-                      f"{t.quantity:.10g}|{t.price:.10g}|{t.fee:.10g}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def summarize(rt: Runtime) -> dict:
+    """The run's summary, computed from its rows by the query the console's page uses too."""
     with rt.db() as db:
-        ids = rt.session_ids(db)
-        fills = list(db.scalars(select(Trade).where(Trade.session_id.in_(ids)).order_by(Trade.id)))
-        curve = [
-            json.loads(row.execution_result) for row in db.scalars(
-                select(LLMTrace).where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result
-                                       .is_not(None)).order_by(LLMTrace.id))
-        ]
-        sessions = list(db.scalars(select(Session).where(Session.id.in_(ids))))
-    equity = [c.get("equity", 0.0) for c in curve]
-    start_equity = rt.settings.starting_balance
-    final_equity = equity[-1] if equity else start_equity
-    fees = sum(t.fee for t in fills)
-    realized = sum(t.realized_pnl for t in fills)
-    llm_cost = sum(s.total_llm_cost for s in sessions)
-    closes = [t for t in fills if t.realized_pnl != 0]
-    peak, drawdown = float("-inf"), 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
-    exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
-    summary = ReplaySummary(
-        run_name=rt.run_name, candles=len(curve),
-        net_pnl=round(final_equity - start_equity - llm_cost, 8),
-        return_pct=round((final_equity - llm_cost) / start_equity * 100 - 100, 4),
-        realized_pnl=round(realized, 8), fees=round(fees, 8), llm_cost=round(llm_cost, 8),
-        trades=len(fills), win_rate=round(
-            sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
-        max_drawdown_pct=round(drawdown, 4),
-        exposure_time_pct=round(exposed / len(curve) * 100, 2) if curve else 0.0,
-        buy_and_hold_pct=round(_buy_and_hold(curve), 4), fingerprint=fingerprint(fills),
-        final_equity=round(final_equity, 8),
-    )
-    return asdict(summary)
-
-
-def _buy_and_hold(curve: list[dict]) -> float:
-    first = next((c.get("prices") for c in curve if c.get("prices")), None)
-    last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
-    if not first or not last:
-        return 0.0
-    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
-    return sum(moves) / len(moves) * 100 if moves else 0.0
-
-
-@dataclass(frozen=True)
-class ReplaySummary:
-    run_name: str
-    candles: int
-    net_pnl: float
-    return_pct: float
-    realized_pnl: float
-    fees: float
-    llm_cost: float
-    trades: int
-    win_rate: float
-    max_drawdown_pct: float
-    exposure_time_pct: float
-    buy_and_hold_pct: float
-    fingerprint: str
-    final_equity: float
+        return run_summary(db, rt.session_ids(db), rt.settings.starting_balance, rt.run_name)

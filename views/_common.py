@@ -20,6 +20,7 @@ from db.queries import SessionInfo, session_info
 
 SETTINGS_KEY = "_settings"
 SESSION_PICK_KEY = "session_pick"
+DATABASE_PICK_KEY = "database_pick"  # a replay database opened read-only (Replays page)
 PICKED_BOT_KEY = "picked_bot"
 TRACKED_KEY = "tracked_commands"
 
@@ -51,8 +52,22 @@ def _factory(url: str):
     return session_factory(engine_for(url))
 
 
+def viewed_database_url() -> str:
+    """The database the pages show: a replay file picked on the Replays page, else ours."""
+    return st.session_state.get(DATABASE_PICK_KEY) or settings().database_url
+
+
 @contextmanager
 def read_db() -> Iterator[OrmSession]:
+    """The viewed database (trading data: sessions, trades, traces, candles)."""
+    with _factory(viewed_database_url())() as db:
+        yield db
+
+
+@contextmanager
+def own_db() -> Iterator[OrmSession]:
+    """The console's own database, whatever is viewed: bots, heartbeats and commands live
+    there, so controls keep acting on the real bot while a replay file is being looked at."""
     with _factory(settings().database_url)() as db:
         yield db
 
@@ -65,7 +80,7 @@ def current_session() -> SessionInfo | None:
 
 def enqueue(command: str, argument: str | None = None, bot: str | None = None) -> int:
     """Queue a command for ``bot`` (default: the picked one) and track its progress."""
-    with read_db() as db:
+    with own_db() as db:
         command_id = enqueue_command(db, command, argument, bot=bot or picked_bot())
     _track([command_id])
     return command_id
@@ -73,7 +88,7 @@ def enqueue(command: str, argument: str | None = None, bot: str | None = None) -
 
 def enqueue_all(command: str, argument: str | None = None) -> dict[str, int]:
     """One command per registered bot; each is tracked, since each bot answers for itself."""
-    with read_db() as db:
+    with own_db() as db:
         ids = enqueue_for_all(db, command, argument)
     _track(list(ids.values()))
     return ids

@@ -15,10 +15,12 @@ from bot.supervisor import BotState, Supervisor
 from db.bots import bot_names
 from db.queries import command_status, heartbeat, list_sessions
 from views._common import (
+    DATABASE_PICK_KEY,
     PICKED_BOT_KEY,
     SESSION_PICK_KEY,
     TRACKED_KEY,
     enqueue,
+    own_db,
     picked_bot,
     read_db,
     scrub,
@@ -43,7 +45,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         _bot_picker()
     supervisor = picked_supervisor()
-    with read_db() as db:
+    with own_db() as db:
         beat = heartbeat(db, picked_bot())
     # the bot's own word wins: a console started with other settings must not say PAPER
     # while the running bot trades LIVE
@@ -70,7 +72,7 @@ def render_sidebar() -> None:
 
 def _bot_picker() -> None:
     """Only shown when the database holds several bots; pages follow the pick."""
-    with read_db() as db:
+    with own_db() as db:
         names = bot_names(db)
     own = settings().bot_name
     if own not in names:
@@ -83,6 +85,7 @@ def _bot_picker() -> None:
 
 
 def _session_picker() -> None:
+    _viewed_database()
     with read_db() as db:
         sessions = list_sessions(db, bot=picked_bot())
     if not sessions:
@@ -93,6 +96,21 @@ def _session_picker() -> None:
     st.selectbox(
         "Session", options=list(labels), format_func=labels.__getitem__, key=SESSION_PICK_KEY
     )
+
+
+def _viewed_database() -> None:
+    """Say when the pages show a replay file (picked on Replays), with the way back."""
+    picked = st.session_state.get(DATABASE_PICK_KEY)
+    if not picked:
+        return
+    st.info(f"Viewing replay database `{picked.split('file:', 1)[-1].split('?', 1)[0]}` "
+            "(read-only); the controls below still act on this console's bot.")
+    st.button("Back to the console's database", key="db_back", on_click=_view_own_database)
+
+
+def _view_own_database() -> None:
+    st.session_state.pop(DATABASE_PICK_KEY, None)
+    st.session_state.pop(SESSION_PICK_KEY, None)
 
 
 @st.fragment(run_every=5)
@@ -191,7 +209,7 @@ def _command_progress() -> None:
     tracked = st.session_state.get(TRACKED_KEY, [])
     if not tracked:
         return
-    with read_db() as db:
+    with own_db() as db:
         rows = command_status(db, tracked)
     for row in rows:
         icon = COMMAND_ICONS.get(row["status"], "•")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from db.queries import command_history
-from views._common import read_db, scrub
+from views._common import own_db, scrub
 
 st.header("Commands")
 status = st.selectbox("Status", ["all", "pending", "running", "done", "failed"], key="cmd_status")
@@ -13,7 +13,7 @@ status = st.selectbox("Status", ["all", "pending", "running", "done", "failed"],
 
 @st.fragment(run_every=5)
 def _history() -> None:
-    with read_db() as db:
+    with own_db() as db:
         frame = command_history(db, status=None if status == "all" else status)
     if frame.empty:
         st.info("No commands yet.")

@@ -1,0 +1,227 @@
+"""Replay runs as the console's Replays page and ``bot.replay`` both see them.
+
+A replay's summary is computed here, from the tables alone, because the console must never
+import the venue or the engine (``bot.replay`` does); ``bot.replay.summarize`` calls
+``run_summary`` so the CLI's last JSON line and the page cannot disagree. Everything a run
+needs is in its rows: fills in ``trades``, one equity point per step in
+``llm_traces.execution_result``, the files it replays in ``paper_clock.feed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import LLMTrace, PaperClock, Session, Trade
+
+MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
+
+
+class Fill(Protocol):
+    """What a fingerprint reads of a fill (an ORM ``Trade`` or a selected row)."""
+
+    timestamp: datetime
+    symbol: str
+    action: str
+    quantity: float
+    price: float
+    fee: float
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    run_name: str
+    candles: int
+    net_pnl: float
+    return_pct: float
+    realized_pnl: float
+    fees: float
+    llm_cost: float
+    trades: int
+    win_rate: float
+    max_drawdown_pct: float
+    exposure_time_pct: float
+    buy_and_hold_pct: float
+    fingerprint: str
+    final_equity: float
+
+
+def fingerprint(fills: Iterable[Fill]) -> str:
+    """A hash of every fill, so two runs can be compared at a glance."""
+    digest = hashlib.sha256()
+    for t in fills:
+        digest.update(f"{int(t.timestamp.timestamp() * 1000)}|{t.symbol}|{t.action}|"
+                      f"{t.quantity:.10g}|{t.price:.10g}|{t.fee:.10g}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def run_session_ids(db: OrmSession, run_name: str) -> list[int]:
+    """Every session (one per simulated day) of a replay run, oldest first."""
+    return list(db.scalars(
+        select(Session.id).where(Session.kind == "replay", Session.run_name == run_name)
+        .order_by(Session.id)
+    ))
+
+
+def _fills(db: OrmSession, ids: Sequence[int]) -> list:
+    return list(db.execute(
+        select(Trade.timestamp, Trade.symbol, Trade.action, Trade.quantity, Trade.price,
+               Trade.fee, Trade.realized_pnl)
+        .where(Trade.session_id.in_(ids)).order_by(Trade.id)
+    ))
+
+
+def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
+    """Each step's execution result (equity, exposure, prices) with its simulated time."""
+    rows = db.execute(
+        select(LLMTrace.created_at, LLMTrace.execution_result)
+        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
+        .order_by(LLMTrace.id)
+    )
+    return [(when, json.loads(result)) for when, result in rows]
+
+
+def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                run_name: str) -> dict:
+    """The replay summary (net PnL, return, drawdown, buy-and-hold, fingerprint...).
+
+    Net PnL and return are after LLM cost, since that is what a strategy costs to run.
+    """
+    fills = _fills(db, ids)
+    curve = [step for _, step in _steps(db, ids)]
+    llm_cost = float(db.scalar(
+        select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
+    ) or 0.0)
+    equity = [c.get("equity", 0.0) for c in curve]
+    final_equity = equity[-1] if equity else starting_balance
+    closes = [t for t in fills if t.realized_pnl != 0]
+    peak, drawdown = float("-inf"), 0.0
+    for value in equity:
+        peak = max(peak, value)
+        drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
+    exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
+    summary = ReplaySummary(
+        run_name=run_name, candles=len(curve),
+        net_pnl=round(final_equity - starting_balance - llm_cost, 8),
+        return_pct=round((final_equity - llm_cost) / starting_balance * 100 - 100, 4),
+        realized_pnl=round(sum(t.realized_pnl for t in fills), 8),
+        fees=round(sum(t.fee for t in fills), 8), llm_cost=round(llm_cost, 8),
+        trades=len(fills), win_rate=round(
+            sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
+        max_drawdown_pct=round(drawdown, 4),
+        exposure_time_pct=round(exposed / len(curve) * 100, 2) if curve else 0.0,
+        buy_and_hold_pct=round(_buy_and_hold(curve), 4), fingerprint=fingerprint(fills),
+        final_equity=round(final_equity, 8),
+    )
+    return asdict(summary)
+
+
+def _buy_and_hold(curve: list[dict]) -> float:
+    """Equal weights in every symbol from the first price to the last, in percent."""
+    first = next((c.get("prices") for c in curve if c.get("prices")), None)
+    last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
+    if not first or not last:
+        return 0.0
+    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
+    return sum(moves) / len(moves) * 100 if moves else 0.0
+
+
+def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
+    """Replay runs, newest first, each with its period, files, symbols and headline figures.
+
+    Runs are few and small next to their rows; each one costs a handful of indexed queries
+    plus its fills (for the fingerprint), never a scan of market data.
+    """
+    runs = db.execute(
+        select(Session.run_name, func.min(Session.id), func.min(Session.date),
+               func.max(Session.date), func.count(Session.id))
+        .where(Session.kind == "replay").group_by(Session.run_name)
+        .order_by(func.max(Session.id).desc()).limit(limit)
+    ).all()
+    clocks = {row.account: row for row in db.scalars(
+        select(PaperClock).where(PaperClock.account.in_([r[0] for r in runs])))}
+    out = []
+    for run_name, first_id, first_day, last_day, days in runs:
+        ids = run_session_ids(db, run_name)
+        start = float(db.scalar(select(Session.starting_balance).where(Session.id == first_id))
+                      or 0.0)
+        last = db.scalar(
+            select(LLMTrace.execution_result)
+            .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
+            .order_by(LLMTrace.id.desc()).limit(1)
+        )
+        last_step = json.loads(last) if last else {}
+        steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
+            LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
+        llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
+                                   .where(Session.id.in_(ids))) or 0.0)
+        fills = _fills(db, ids)
+        final = float(last_step.get("equity", start))
+        clock = clocks.get(run_name)
+        out.append({
+            "run": run_name, "from": first_day, "to": last_day, "days": int(days),
+            "candles": steps, "files": ", ".join(Path(p).name for p in feed_paths(clock)),
+            "symbols": ", ".join(sorted(last_step.get("prices") or {})),
+            "trades": len(fills),
+            "net_pnl": round(final - start - llm_cost, 8),
+            "return_pct": round((final - llm_cost) / start * 100 - 100, 4) if start else 0.0,
+            "fingerprint": fingerprint(fills), "starting_balance": start,
+            "last_session_id": ids[-1] if ids else first_id,
+        })
+    return out
+
+
+def feed_paths(clock: PaperClock | None) -> list[str]:
+    """The candle files a run replays, as its paper clock recorded them."""
+    if clock is None or not clock.feed:
+        return []
+    try:
+        return [str(p) for p in json.loads(clock.feed).get("paths", [])]
+    except (ValueError, AttributeError):
+        return []
+
+
+def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) -> pd.DataFrame:
+    """Equity per step against buy-and-hold of the same symbols with the same money.
+
+    Buy-and-hold is equal weights bought at each symbol's first price, like the summary's
+    percentage; long runs are thinned to ``MAX_CURVE_POINTS`` (always keeping the last).
+    """
+    steps = _steps(db, ids)
+    stride = max(1, len(steps) // MAX_CURVE_POINTS)
+    first = next((s.get("prices") for _, s in steps if s.get("prices")), None) or {}
+    rows = []
+    for i, (when, step) in enumerate(steps):
+        if i % stride and i != len(steps) - 1:
+            continue
+        prices = step.get("prices") or {}
+        moves = [prices[s] / first[s] for s in first if s in prices and first[s]]
+        hold = starting_balance * sum(moves) / len(moves) if moves else None
+        rows.append({"time": when, "equity": step.get("equity"), "buy_and_hold": hold})
+    return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
+
+
+def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
+    """Where a (running) replay of exactly these files stands: its clock and its steps.
+
+    The console launches replays as separate processes and does not know a run's name (a
+    hash computed by ``bot.replay``); the paper clock records the files, which it does know.
+    """
+    wanted = [str(Path(p).resolve()) for p in paths]
+    for clock in db.scalars(select(PaperClock)):
+        if [str(Path(p).resolve()) for p in feed_paths(clock)] != wanted:
+            continue
+        ids = run_session_ids(db, clock.account)
+        steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
+            LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
+        return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": steps}
+    return None

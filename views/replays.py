@@ -1,0 +1,205 @@
+"""Replays: runs of the live loop over history, their summary, and starting a new one.
+
+Runs are read from the console's database and from a replay database file (the CLI's
+default ``data/replays.db`` or a path the operator gives), the file opened read-only so the
+page can never change or create it. A run opens in the same Overview, Chart and Decisions
+pages as live trading: the page points the sidebar's database and session pick at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from db.engine import engine_for, session_factory
+from db.queries_replays import equity_curve, replay_runs, run_progress, run_session_ids, run_summary
+from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
+from views._replay_runs import (
+    DEFAULT_REPLAY_DB,
+    Launched,
+    Launcher,
+    candle_files,
+    candle_span,
+    sqlite_url,
+)
+
+FILE_KEY = "replay_db_path"
+GOTO_KEY = "_replay_goto"
+OPEN_IN = {"Overview": "views/overview.py", "Chart": "views/chart.py",
+           "Decisions": "views/decisions.py"}
+SUMMARY_LABELS = {
+    "net_pnl": "Net PnL", "return_pct": "Return %", "buy_and_hold_pct": "Buy & hold %",
+    "max_drawdown_pct": "Max drawdown %", "trades": "Trades", "win_rate": "Win rate %",
+    "fees": "Fees", "llm_cost": "LLM cost", "exposure_time_pct": "Exposure time %",
+}
+
+
+@st.cache_resource
+def _launcher() -> Launcher:
+    """One registry per server: a replay started in one tab shows in every tab."""
+    return Launcher()
+
+
+def _sources(path_text: str) -> list[tuple[str, str]]:
+    """(label, URL) of each database to list: ours, and the replay file when it exists."""
+    own = settings().database_url
+    sources = [("console database", own)]
+    path = Path(path_text).expanduser()
+    if path.is_file() and sqlite_url(path) != own:
+        sources.append((f"replay file {path}", sqlite_url(path, read_only=True)))
+    return sources
+
+
+def _runs(url: str) -> list[dict]:
+    try:
+        with session_factory(engine_for(url))() as db:
+            return replay_runs(db)
+    except Exception as exc:  # a foreign or older file: say which, keep the page up
+        st.warning(f"Cannot read replay runs from {url.split('///', 1)[-1]}: {exc}")
+        return []
+
+
+def _open_run(url: str, session_id: int, page: str) -> None:
+    """Point the sidebar at the run (the callback runs before the widgets are built)."""
+    if url == settings().database_url:
+        st.session_state.pop(DATABASE_PICK_KEY, None)
+    else:
+        st.session_state[DATABASE_PICK_KEY] = url
+    st.session_state[SESSION_PICK_KEY] = session_id
+    st.session_state[GOTO_KEY] = OPEN_IN[page]
+
+
+def _run_table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    table["period"] = table["from"].astype(str) + " → " + table["to"].astype(str)
+    return table[["source", "run", "files", "period", "candles", "symbols", "trades", "net_pnl",
+                  "return_pct", "fingerprint"]]
+
+
+def _summary(url: str, run: dict) -> None:
+    with session_factory(engine_for(url))() as db:
+        ids = run_session_ids(db, run["run"])
+        summary = run_summary(db, ids, run["starting_balance"], run["run"])
+        curve = equity_curve(db, ids, run["starting_balance"])
+    st.subheader(f"{run['run']} · {run['files'] or run['symbols']}")
+    st.caption(f"{run['from']} → {run['to']} · {summary['candles']:,} steps · "
+               f"starting balance {money(run['starting_balance'])} · "
+               f"fingerprint `{summary['fingerprint']}`")
+    cols = st.columns(len(SUMMARY_LABELS))
+    for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=True):
+        value = summary[key]
+        col.metric(label, f"{value:,}" if isinstance(value, int) else f"{value:,.2f}")
+    if curve.empty:
+        st.info("No step recorded yet.")
+    else:
+        fig = go.Figure()
+        fig.add_scatter(x=curve["time"], y=curve["equity"], name="replay equity", mode="lines")
+        fig.add_scatter(x=curve["time"], y=curve["buy_and_hold"], name="buy & hold",
+                        mode="lines", line={"dash": "dot"})
+        fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                          legend={"orientation": "h"}, title="Equity vs buy-and-hold")
+        st.plotly_chart(fig, width="stretch")
+    buttons = st.columns(len(OPEN_IN))
+    for col, page in zip(buttons, OPEN_IN, strict=True):
+        col.button(f"Open in {page}", key=f"open_{page}", width="stretch", on_click=_open_run,
+                   args=(url, run["last_session_id"], page))
+
+
+def _start_form(db_path: Path) -> None:
+    files = candle_files()
+    with st.form("start_replay"):
+        picked = st.multiselect("Candle files (several run in lockstep)",
+                                [str(p) for p in files], format_func=lambda p: Path(p).name)
+        typed = st.text_input("…or candle file path(s), comma-separated")
+        balance = st.number_input("Starting balance (quote currency)", min_value=0.0001,
+                                  value=10_000.0, step=1000.0)
+        st.caption(f"Written to `{db_path}` (the replay database above).")
+        submitted = st.form_submit_button("Start replay", type="primary")
+    if not submitted:
+        return
+    paths = [Path(p) for p in picked] + [Path(p.strip()).expanduser()
+                                         for p in typed.split(",") if p.strip()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if not paths or missing:
+        st.error(f"No such candle file: {', '.join(missing)}" if missing
+                 else "Pick or enter at least one candle file.")
+        return
+    run = _launcher().start(paths, db_path, float(balance))
+    st.toast(f"replay {run.name} started (pid {run.proc.pid})")
+
+
+@st.fragment(run_every=2)
+def _progress() -> None:
+    runs = _launcher().runs
+    if not runs:
+        return
+    st.subheader("Started from this console")
+    for run in runs:
+        _one_progress(run)
+
+
+def _one_progress(run: Launched) -> None:
+    """Steps and the paper clock against the file's candles; the log tail once it ended."""
+    spans = [candle_span(p) for p in run.paths if p.is_file()]
+    total = max((count for count, _, _ in spans), default=0)
+    first = min((f for _, f, _ in spans), default=0)
+    last = max((la for _, _, la in spans), default=0)
+    where = None
+    if run.db_path.is_file():
+        try:
+            with session_factory(engine_for(sqlite_url(run.db_path, read_only=True)))() as db:
+                where = run_progress(db, [str(p) for p in run.paths])
+        except Exception:  # the replay is still creating its schema: try again next poll
+            where = None
+    code = run.exit_code
+    state = "running" if code is None else ("done" if code == 0 else f"failed (exit {code})")
+    files = ", ".join(p.name for p in run.paths)
+    if where is None:
+        st.progress(0.0, text=f"{run.name} · {files}: {state}, no step yet")
+    else:
+        span = max(last - first, 1)
+        share = min(max((where["now_ms"] - first) / span, 0.0), 1.0) if last else 0.0
+        clock = pd.to_datetime(where["now_ms"], unit="ms", utc=True)
+        st.progress(share, text=f"{run.name} · {files}: {state} · {where['steps']:,} of "
+                                f"{total:,} candles · clock {clock:%Y-%m-%d %H:%M}")
+    if code not in (None, 0):
+        st.code(run.log_tail(), language=None)
+
+
+st.header("Replays")
+st.caption("The live loop over recorded candles: same engine, plans and risk, simulated "
+           "clock. Each run opens in Overview, Chart and Decisions like live trading.")
+if GOTO_KEY in st.session_state:
+    st.switch_page(st.session_state.pop(GOTO_KEY))
+
+path_text = st.text_input("Replay database file", value=str(DEFAULT_REPLAY_DB), key=FILE_KEY,
+                          help="SQLite file written by `python -m bot replay --db` (opened "
+                               "read-only); runs in the console's own database are listed too")
+rows: list[dict] = []
+urls: dict[str, str] = {}
+for label, url in _sources(path_text):
+    for run in _runs(url):
+        rows.append({**run, "source": label})
+        urls[f"{label}|{run['run']}"] = url
+
+if not rows:
+    st.info("No replay run yet: start one below, or run "
+            "`python -m bot replay --candles PATH --json`.")
+else:
+    st.dataframe(_run_table(rows), hide_index=True, width="stretch",
+                 column_config={"net_pnl": st.column_config.NumberColumn("net PnL",
+                                                                         format="%.2f"),
+                                "return_pct": st.column_config.NumberColumn("return %",
+                                                                            format="%.2f")})
+    keys = [f"{r['source']}|{r['run']}" for r in rows]
+    chosen = st.selectbox("Run", keys, format_func=lambda k: k.replace("|", " · "))
+    run = rows[keys.index(chosen)]
+    _summary(urls[chosen], run)
+
+st.divider()
+st.subheader("Start a replay")
+_start_form(Path(path_text).expanduser())
+_progress()
