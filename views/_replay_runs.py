@@ -84,7 +84,7 @@ class Launcher:
     """The replays started by this console server, newest first."""
 
     def __init__(self, data_dir: Path | str = "data") -> None:
-        self.data_dir = Path(data_dir).resolve()
+        self.data_dir = Path(data_dir)  # resolved at each start: relative to the cwd then
         self._lock = threading.Lock()
         self.runs: list[Launched] = []
 
@@ -92,8 +92,9 @@ class Launcher:
         """Launch ``python -m bot replay`` detached, its output in data/replay-<name>.log."""
         paths = [p.resolve() for p in paths]
         name = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{paths[0].stem}"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / f"replay-{name}.log"
+        data_dir = self.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = data_dir / f"replay-{name}.log"
         command = [sys.executable, "-m", "bot", "replay",
                    "--candles", ",".join(str(p) for p in paths),
                    "--db", sqlite_url(db_path), "--balance", repr(float(balance)), "--json"]

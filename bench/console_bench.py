@@ -1,0 +1,199 @@
+"""Console page render time on a 1-day database and on one with a year of history.
+
+``python bench/console_bench.py [--runs N] [--rebuild]``. Both databases hold the same
+seeded current day (tests/console_seed.py) plus bulk rows at the same density per day: the
+1-day one for today only, the year one for 364 more days of live sessions of the same bot
+(over 2M market_data, 500k ohlcv, 20k trades, 50k traces). The only difference is history,
+so a page whose time grows with it reads outside its session or without a LIMIT; the goal
+is a ratio of at most 1.5. Databases are built once with raw ``executemany`` in big
+transactions (the ORM row by row would take an hour) and cached under data/bench/.
+Each page is rendered by the real ``console.py`` through Streamlit's AppTest, server side
+only, with no bot started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from db.bots import DEFAULT_BOT  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from tests.console_seed import seed_console_db  # noqa: E402
+
+BENCH_DIR = ROOT / "data" / "bench"
+PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "commands", "settings"]
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
+BASE_PRICE = {"BTC/USDT": 64_000.0, "ETH/USDT": 3_100.0, "SOL/USDT": 150.0, "XRP/USDT": 0.6}
+TIMEFRAMES = {"5m": 300, "15m": 900, "1h": 3600}  # 408 candles a day per symbol
+TICK_S = 60  # 1,440 market_data rows a day per symbol
+TRADES_PER_DAY = 60
+TRACE_EVERY_S = 600  # 144 traces a day
+HISTORY_DAYS = 364
+PROMPT = "market context " * 70  # about 1 kB, like a real prompt's share of the row
+
+
+def _stamp(when: datetime) -> str:
+    """How SQLAlchemy stores our UTC datetimes in SQLite (naive text, microseconds)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _bulk_day(cur: sqlite3.Cursor, session_id: int, day: date, rng: random.Random,
+              trade_no: int) -> int:
+    """One day of ticks, candles, fills and traces for ``session_id``; returns trade_no."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    ticks, candles = [], []
+    for symbol in SYMBOLS:
+        price = BASE_PRICE[symbol] * (1 + rng.uniform(-0.2, 0.2))
+        for k in range(86_400 // TICK_S):
+            price *= 1 + rng.gauss(0, 0.0008)
+            spread = price * 0.0002
+            ticks.append((session_id, symbol, _stamp(start + timedelta(seconds=k * TICK_S)),
+                          price, price - spread / 2, price + spread / 2, rng.uniform(1, 9),
+                          0.02, rng.uniform(1, 5), rng.uniform(1, 5), rng.uniform(-0.3, 0.3)))
+        for timeframe, seconds in TIMEFRAMES.items():
+            close = BASE_PRICE[symbol]
+            for k in range(86_400 // seconds):
+                open_, close = close, close * (1 + rng.gauss(0, 0.002))
+                candles.append((session_id, symbol, timeframe,
+                                _stamp(start + timedelta(seconds=k * seconds)), open_,
+                                max(open_, close) * 1.001, min(open_, close) * 0.999, close,
+                                rng.uniform(10, 900)))
+    cur.executemany(
+        "INSERT INTO market_data (session_id, symbol, timestamp, price, bid, ask, volume, "
+        "spread_pct, bid_size, ask_size, ob_imbalance) VALUES (?,?,?,?,?,?,?,?,?,?,?)", ticks)
+    cur.executemany(  # the seeded day already holds some of today's BTC/ETH candles
+        "INSERT OR IGNORE INTO ohlcv (session_id, symbol, timeframe, timestamp, open, high, "
+        "low, close, volume) VALUES (?,?,?,?,?,?,?,?,?)", candles)
+    traces = []
+    for k in range(86_400 // TRACE_EVERY_S):
+        result = {"equity": 10_000 + rng.gauss(0, 50), "exposure": rng.choice([0, 0, 1]),
+                  "prices": {s: BASE_PRICE[s] for s in SYMBOLS}, "actions": []}
+        traces.append((session_id, "rules", None, PROMPT, None, '{"action": "HOLD"}',
+                       '{"action": "HOLD"}', None, json.dumps(result), "ok", 900, 40,
+                       0.0004, rng.uniform(5, 900),
+                       _stamp(start + timedelta(seconds=k * TRACE_EVERY_S))))
+    cur.executemany(
+        "INSERT INTO llm_traces (session_id, engine, model, prompt, tool_calls, raw_response, "
+        "decision_json, errors, execution_result, status, tokens_in, tokens_out, cost, "
+        "latency_ms, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", traces)
+    fills = []
+    for k in range(TRADES_PER_DAY):
+        trade_no += 1
+        symbol = rng.choice(SYMBOLS)
+        price = BASE_PRICE[symbol] * (1 + rng.uniform(-0.05, 0.05))
+        qty = 500 / price
+        fills.append((session_id, _stamp(start + timedelta(seconds=k * 1_400 + 7)), symbol,
+                      "BUY" if k % 2 == 0 else "SELL", qty, price, qty * price * 0.001,
+                      "taker", 0.0 if k % 2 == 0 else rng.gauss(0, 5), "bench fill", "paper",
+                      f"B{trade_no:08d}", f"BO{trade_no:08d}", f"td-b-{trade_no}"))
+    cur.executemany(
+        "INSERT INTO trades (session_id, timestamp, symbol, action, quantity, price, fee, "
+        "liquidity, realized_pnl, reason, venue, trade_id, order_id, client_order_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
+    return trade_no
+
+
+def build(path: Path, history_days: int) -> None:
+    """The seeded current day plus bulk rows for it and ``history_days`` earlier days."""
+    path.unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    seeded = seed_console_db(url)
+    rng = random.Random(7)
+    con = sqlite3.connect(path)
+    cur = con.cursor()
+    bot_id = cur.execute("SELECT id FROM bots WHERE name = ?", (DEFAULT_BOT,)).fetchone()[0]
+    today = seeded.now.date()
+    trade_no = _bulk_day(cur, seeded.session_id, today, rng, 0)
+    for back in range(history_days, 0, -1):
+        day = today - timedelta(days=back)
+        cur.execute(
+            "INSERT INTO sessions (date, kind, run_name, bot_id, mode, venue, starting_balance, "
+            "net_pnl, total_fees, total_llm_cost, total_trades, created_at) "
+            "VALUES (?, 'live', ?, ?, 'PAPER', 'paper', 10000, 0, 0, 0, 0, ?)",
+            (day.isoformat(), DEFAULT_BOT, bot_id,
+             _stamp(datetime(day.year, day.month, day.day, tzinfo=UTC))))
+        trade_no = _bulk_day(cur, cur.lastrowid, day, rng, trade_no)
+        if back % 30 == 0:
+            con.commit()
+    con.commit()
+    cur.execute("ANALYZE")
+    con.close()
+
+
+def database(name: str, history_days: int, rebuild: bool) -> Path:
+    path = BENCH_DIR / f"console-{name}.db"
+    if rebuild or not path.exists():
+        started = time.perf_counter()
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        build(path, history_days)
+        print(f"built {path} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return path
+
+
+def counts(path: Path) -> dict[str, int]:
+    con = sqlite3.connect(path)
+    try:
+        return {table: con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("market_data", "ohlcv", "trades", "llm_traces", "sessions")}
+    finally:
+        con.close()
+
+
+def render_times(path: Path, runs: int) -> dict[str, float]:
+    """Median ms of a page's rerun (after one warm-up) through console.py, per page."""
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ["TRADEDESK_NO_AUTOSTART"] = "1"
+    st_config.set_option("server.address", "127.0.0.1")
+    out = {}
+    for page in PAGES:
+        at = AppTest.from_file(str(ROOT / "console.py"), default_timeout=120)
+        at.run()
+        at.switch_page(f"views/{page}.py").run()  # warm-up: caches, imports, engine
+        if at.exception:
+            raise RuntimeError(f"{page} failed on {path}: {[e.value for e in at.exception]}")
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            at.run()
+            samples.append((time.perf_counter() - started) * 1000)
+        out[page] = statistics.median(samples)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed reruns per page")
+    parser.add_argument("--rebuild", action="store_true", help="regenerate the databases")
+    args = parser.parse_args()
+    small = database("1day", 0, args.rebuild)
+    large = database("year", HISTORY_DAYS, args.rebuild)
+    for name, path in (("1-day", small), ("year", large)):
+        print(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in counts(path).items()))
+    one, year = render_times(small, args.runs), render_times(large, args.runs)
+    print(f"\n{'page':<11}{'1-day ms':>10}{'year ms':>10}{'ratio':>8}")
+    worst = 0.0
+    for page in PAGES:
+        ratio = year[page] / one[page]
+        worst = max(worst, ratio)
+        flag = "" if ratio <= 1.5 else "  > 1.5"
+        print(f"{page:<11}{one[page]:>10.0f}{year[page]:>10.0f}{ratio:>8.2f}{flag}")
+    print(f"\nworst ratio {worst:.2f} (goal ≤ 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The Replays page through AppTest: empty, with a real small replay, and started from it.
+
+The replay is a real ``bot.replay.run_replay`` over a 400-candle cut of the shared BTC file,
+so the page is checked against the very summary the CLI prints; the form test launches the
+real ``python -m bot replay`` subprocess and waits (bounded) for its run to be listed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from bot.replay import ReplayArgs, run_replay
+from tests.conftest import candle_file
+
+CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
+CUT_CANDLES = 400
+
+
+@pytest.fixture(autouse=True)
+def _console_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No password, no bot process, and data/ (logs, default replay file) under tmp."""
+    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
+    monkeypatch.chdir(tmp_path)
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    yield
+    st_config.set_option("server.address", previous)
+
+
+@pytest.fixture
+def cut_file(tmp_path: Path) -> Path:
+    source = candle_file("BTC_USDT-5m.csv")
+    lines = source.read_text().splitlines()[: CUT_CANDLES + 1]
+    path = tmp_path / "BTC_USDT-5m.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _replays_page(console_url: str, monkeypatch: pytest.MonkeyPatch,
+                  replay_file: Path | None = None) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", console_url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    at.switch_page("views/replays.py").run()
+    if replay_file is not None:
+        at.text_input(key="replay_db_path").set_value(str(replay_file)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_empty_database_says_there_is_no_run(sqlite_url, monkeypatch, tmp_path):
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")
+    assert any("No replay run yet" in i.value for i in at.info)
+    assert not (tmp_path / "absent.db").exists()  # listing never creates the file
+
+
+def test_replay_file_run_is_listed_with_its_summary(sqlite_url, monkeypatch, tmp_path, cut_file):
+    replay_db = tmp_path / "replays.db"
+    summary = run_replay(ReplayArgs(candles=[cut_file], db_url=f"sqlite:///{replay_db}"),
+                         progress=False)
+    at = _replays_page(sqlite_url, monkeypatch, replay_db)
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [summary["run_name"]]
+    assert table["fingerprint"][0] == summary["fingerprint"]
+    assert table["trades"][0] == summary["trades"]
+    assert table["files"][0] == "BTC_USDT-5m.csv" and table["symbols"][0] == "BTC/USDT"
+    shown = _metrics(at)
+    assert shown["Net PnL"] == f"{summary['net_pnl']:,.2f}"
+    assert shown["Return %"] == f"{summary['return_pct']:,.2f}"
+    assert shown["Buy & hold %"] == f"{summary['buy_and_hold_pct']:,.2f}"
+    assert shown["Trades"] == f"{summary['trades']:,}"
+    assert len(at.get("plotly_chart")) == 1
+
+    at.button(key="open_Chart").click().run()  # the run opens in the live pages
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.header] == ["Chart"]
+    assert any("Viewing replay database" in i.value for i in at.sidebar.info)
+    session = at.sidebar.selectbox(key="session_pick")
+    assert "replay/" + summary["run_name"] in session.format_func(session.value)
+    at.switch_page("views/decisions.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.sidebar.button(key="db_back").click().run()
+    assert not any("Viewing replay database" in i.value for i in at.sidebar.info)
+
+
+def test_replay_in_the_console_database_is_listed(sqlite_url, monkeypatch, tmp_path, cut_file):
+    summary = run_replay(ReplayArgs(candles=[cut_file], db_url=sqlite_url), progress=False)
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")
+    table = at.dataframe[0].value
+    assert list(table["source"]) == ["console database"]
+    assert list(table["run"]) == [summary["run_name"]]
+    at.button(key="open_Overview").click().run()
+    assert not at.exception and [h.value for h in at.header] == ["Overview"]
+    assert not any("Viewing replay database" in i.value for i in at.sidebar.info)
+
+
+def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch, tmp_path,
+                                                        cut_file):
+    replay_db = tmp_path / "started.db"
+    at = _replays_page(sqlite_url, monkeypatch, replay_db)
+    at.text_input[1].set_value(str(cut_file))
+    next(b for b in at.button if b.label == "Start replay").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    logs = list((tmp_path / "data").glob("replay-*.log"))
+    assert len(logs) == 1
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and '"fingerprint"' not in logs[0].read_text():
+        time.sleep(1)
+    assert '"fingerprint"' in logs[0].read_text(), logs[0].read_text()[-2000:]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) == 1 and table["candles"][0] > 0
+    assert any("done" in p.proto.text for p in at.get("progress"))
