@@ -217,11 +217,17 @@ def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
     hash computed by ``bot.replay``); the paper clock records the files, which it does know.
     """
     wanted = [str(Path(p).resolve()) for p in paths]
+    best: tuple[int, PaperClock, list[int]] | None = None
     for clock in db.scalars(select(PaperClock)):
         if [str(Path(p).resolve()) for p in feed_paths(clock)] != wanted:
             continue
         ids = run_session_ids(db, clock.account)
-        steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
-            LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
-        return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": steps}
-    return None
+        # the same files with another balance is another run: the newest one is ours
+        if ids and (best is None or ids[-1] > best[0]):
+            best = (ids[-1], clock, ids)
+    if best is None:
+        return None
+    _, clock, ids = best
+    steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
+        LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
+    return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": steps}
