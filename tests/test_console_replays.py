@@ -7,6 +7,8 @@ real ``python -m bot replay`` subprocess and waits (bounded) for its run to be l
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +124,14 @@ def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch,
     table = at.dataframe[0].value
     assert len(table) == 1 and table["candles"][0] > 0
     assert any("done" in p.proto.text for p in at.get("progress"))
+
+
+def test_the_page_imports_neither_venue_nor_engine():
+    """The console process must not load trading code: checked in a fresh interpreter."""
+    root = CONSOLE.parent
+    code = ("import sys, views._replay_runs, db.queries_replays; print(sorted(m for m in "
+            "sys.modules if m.startswith(('bot.venue', 'bot.engine', 'bot.replay'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root)
+    assert out.stdout.strip() == "[]"
+    assert "bot.replay" not in (root / "views" / "replays.py").read_text()
