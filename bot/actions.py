@@ -29,9 +29,12 @@ DEFAULT_TARGET_PCT = 4.0
 
 
 def execute_action(
-    rt: Runtime, db, action: Action, trace_id: int, state: RiskState, index: int = 0
+    rt: Runtime, db, action: Action, trace_id: int, state: RiskState | None, index: int = 0
 ) -> dict[str, Any]:
-    """Run one action; ``index`` (its place in the decision) fixes its entry's client id."""
+    """Run one action; ``index`` (its place in the decision) fixes its entry's client id.
+
+    ``state`` is needed for entries only: the risk layer never judges an exit.
+    """
     handlers = {
         ActionType.HOLD: lambda: {"status": "hold"},
         ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state, index),
@@ -58,6 +61,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
     if not reference:
         return {"status": "refused", "rule": "no_market_data", "detail": "no price"}
     amount = action.size if action.size else (action.quote_value or 0) / reference
+    assert state is not None, "entries are always risk-checked"
     refusal = check_entry(rt.settings, state, symbol, "BUY", amount, reference, quote)
     if refusal is not None:
         return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}

@@ -17,7 +17,7 @@ from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealize
 from bot.actions import execute_action
 from bot.engine.base import EngineResult
 from bot.engine.context import build_context
-from bot.engine.schema import Decision
+from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
 from db.models import LLMTrace
@@ -72,9 +72,10 @@ def decide_and_execute(rt: Runtime) -> None:
             tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
             latency_ms=result.latency_ms, created_at=now,
         )
-        apply_llm_cost(db, rt.session_id, result.cost, now)
+        if result.cost:
+            apply_llm_cost(db, rt.session_id, result.cost, now)
         db.commit()
-        _execute(rt, db, trace, result.decision, context, equity)
+        _execute(rt, db, trace, result.decision, context, equity, (valid, rejected))
 
 
 def recorded_decision(rt: Runtime, db, now: datetime) -> LLMTrace | None:
@@ -94,12 +95,16 @@ def recorded_decision(rt: Runtime, db, now: datetime) -> LLMTrace | None:
 
 
 def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
-             equity: float) -> None:
-    """Validate, risk-check and execute a traced decision; its outcome lands on the trace."""
-    valid, rejected = validate_decision(decision, context, rt.settings)
+             equity: float, validated: tuple[list, list] | None = None) -> None:
+    """Validate, risk-check and execute a traced decision; its outcome lands on the trace.
+
+    The risk state is read only for entries (the only actions it can refuse), fresh for
+    each, so a HOLD costs no account queries.
+    """
+    valid, rejected = validated or validate_decision(decision, context, rt.settings)
     outcomes = [{"status": "invalid", **item} for item in _jsonable(rejected)]
-    state = risk_state(rt, db, equity)
     for index, action in enumerate(valid):
+        state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
         try:
             outcomes.append(execute_action(rt, db, action, trace.id, state, index))
         except Exception as exc:
@@ -107,7 +112,6 @@ def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": "error",
                              "detail": f"{type(exc).__name__}: {exc}"})
-        state = risk_state(rt, db, equity)
     trace.execution_result = json.dumps(
         {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
          "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
