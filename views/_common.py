@@ -121,7 +121,8 @@ def mode_label(info: SessionInfo | None = None) -> str:
 def no_session_notice() -> None:
     """Tell the operator, and rerun the page by itself once the bot has opened a session."""
     st.info("No trading session in this database yet: start the bot to create one.")
-    rerun_when(lambda db: session_info(db) is not None)
+    bot = picked_bot()  # another bot's session must not count: it would rerun forever
+    rerun_when(lambda db: session_info(db, bot=bot) is not None)
 
 
 def rerun_when(ready: Callable[[OrmSession], bool], every_s: float = 5) -> None:
