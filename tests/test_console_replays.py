@@ -119,11 +119,18 @@ def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch,
     while time.monotonic() < deadline and '"fingerprint"' not in logs[0].read_text():
         time.sleep(1)
     assert '"fingerprint"' in logs[0].read_text(), logs[0].read_text()[-2000:]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+
+    def done() -> bool:  # the summary is printed a moment before the process exits
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return any("done" in p.proto.text for p in at.get("progress"))
+
+    deadline = time.monotonic() + 60
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert done()
     table = at.dataframe[0].value
     assert len(table) == 1 and table["candles"][0] > 0
-    assert any("done" in p.proto.text for p in at.get("progress"))
 
 
 def test_the_page_imports_neither_venue_nor_engine():
