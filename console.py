@@ -33,6 +33,7 @@ PAGES = [
     ("trades", "Trades", ":material/receipt_long:"),
     ("decisions", "Decisions", ":material/psychology:"),
     ("replays", "Replays", ":material/history:"),
+    ("fleet", "Fleet", ":material/lan:"),
     ("commands", "Commands", ":material/send:"),
     ("settings", "Settings", ":material/settings:"),
 ]

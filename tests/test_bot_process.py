@@ -19,8 +19,8 @@ from tests.conftest import ROOT, candle_file
 
 def bot_env(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()}
-    env.update(DATABASE_URL=db_url, FEED=f"replay:{candle_file('BTC_USDT-5m.csv')}",
-               LOOP_INTERVAL_SECONDS="0.3", LOG_LEVEL="WARNING", **extra)
+    env.update({"DATABASE_URL": db_url, "FEED": f"replay:{candle_file('BTC_USDT-5m.csv')}",
+                "LOOP_INTERVAL_SECONDS": "0.3", "LOG_LEVEL": "WARNING", **extra})
     return env
 
 

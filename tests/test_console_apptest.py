@@ -20,7 +20,7 @@ from db.models import BotStatus, Command
 from tests.console_seed import seed_console_db
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
-PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "commands", "settings"]
+PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "fleet", "commands", "settings"]
 SECRET_MARKER = "marker-7f3a9c"
 
 
@@ -89,7 +89,9 @@ def test_every_page_renders_empty_db(sqlite_url, monkeypatch, page):
     at = _open(_app(sqlite_url, monkeypatch), page)
     text = _all_text(at)
     assert "stopped" in text
-    if page not in ("commands", "settings"):
+    if page == "fleet":  # the schema's own 'default' bot, never started
+        assert at.dataframe[0].value["state"].tolist() == ["stopped"]
+    elif page not in ("commands", "settings"):
         assert "No trading session" in text
 
 
@@ -262,9 +264,11 @@ def test_picked_bot_scopes_pages_and_commands(seeded_url, monkeypatch):
         db.commit()
     at = _app(seeded_url, monkeypatch)
     assert {m.label: m.value for m in at.metric}["Trades"] == "5"  # own bot by default
+    assert at.query_params["bot"] == "default"
     at.selectbox(key="picked_bot").set_value("alpha").run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Trades"] == "0"
+    assert at.query_params["bot"] == "alpha"  # a reload or a shared link keeps the pick
     at.button(key="cmd_pause").click().run()
     with session_factory(engine)() as db:
         bot = db.execute(
@@ -273,3 +277,65 @@ def test_picked_bot_scopes_pages_and_commands(seeded_url, monkeypatch):
         ).scalar_one()
     engine.dispose()
     assert bot == "alpha"
+
+
+def _two_bots(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from db.bots import register_bot
+
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        register_bot(db, "alpha", datetime.now(UTC))
+        db.commit()
+    engine.dispose()
+
+
+def _pending_by_bot(url: str) -> list[tuple[str, str]]:
+    from db.models import Bot
+
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        rows = db.execute(
+            select(Bot.name, Command.command).join(Command, Command.bot_id == Bot.id)
+            .where(Command.status == "pending").order_by(Bot.name)
+        ).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def test_a_link_opens_the_named_bot(seeded_url, monkeypatch):
+    _two_bots(seeded_url)
+    monkeypatch.setenv("DATABASE_URL", seeded_url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.query_params["bot"] = "alpha"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="picked_bot").value == "alpha"
+    assert "No trading session" in _all_text(at)  # alpha's (none), not default's five trades
+
+
+def test_fleet_lists_every_bot_and_commands_one(seeded_url, monkeypatch):
+    _two_bots(seeded_url)
+    at = _open(_app(seeded_url, monkeypatch), "fleet")
+    table = at.dataframe[0].value
+    assert sorted(table["bot"]) == ["alpha", "default"]
+    assert {m.label: m.value for m in at.metric}["Bots"] == "2"
+    at.button(key="fleet_stop_alpha").click().run()
+    assert _pending_by_bot(seeded_url) == []  # the first click only asks
+    assert "Stop bot alpha" in _all_text(at)
+    at.button(key="fleet_confirm_yes").click().run()
+    assert not at.exception
+    assert _pending_by_bot(seeded_url) == [("alpha", "stop")]
+
+
+def test_fleet_close_all_all_after_confirmation(seeded_url, monkeypatch):
+    _two_bots(seeded_url)
+    at = _open(_app(seeded_url, monkeypatch), "fleet")
+    at.button(key="fleet_close_all_all").click().run()
+    assert "EVERY bot" in _all_text(at)
+    at.button(key="fleet_confirm_no").click().run()
+    assert _pending_by_bot(seeded_url) == []
+    at.button(key="fleet_close_all_all").click().run()
+    at.button(key="fleet_confirm_yes").click().run()
+    assert _pending_by_bot(seeded_url) == [("alpha", "close-all"), ("default", "close-all")]

@@ -43,7 +43,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 PAGES = {"overview": "Equity (PAPER)", "chart": "Candles", "portfolio": "Open orders",
          "trades": "Download CSV", "decisions": "Trace", "commands": "Status",
-         "settings": "Risk caps"}
+         "settings": "Risk caps", "fleet": "Running or paused"}
 TIMEOUT_MS = 60_000  # generous: CI machines run other suites alongside
 SETTING_NAMES = {(f.alias or n).upper() for n, f in Settings.model_fields.items()}
 
@@ -330,3 +330,57 @@ def test_killing_the_console_never_affects_the_bot(browser, tmp_path_factory, pa
         if server.process.poll() is None:
             _stop_console(server)
         _stop_detached_bot(workdir)
+
+
+def test_fleet_stop_one_bot_leaves_the_other_running(browser, tmp_path_factory, page):
+    """Two real bot processes on one database: STOP on one from the Fleet page ends that
+    process cleanly while the other keeps looping."""
+    from tests.test_bot_process import bot_env, wait_for
+
+    workdir = tmp_path_factory.mktemp("fleet")
+    url = f"sqlite:///{workdir / 'tradedesk.db'}"
+    upgrade(url)
+    bots = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--name", name], cwd=ROOT,
+            env=bot_env(url, LOOP_INTERVAL_SECONDS="1"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for name in ("alpha", "beta")
+    }
+    factory = session_factory(make_engine(url))
+
+    def loops(name: str) -> int:
+        with factory() as db:
+            row = db.scalars(select(BotStatus).where(BotStatus.name == name)).one_or_none()
+            return 0 if row is None else row.loop_count or 0
+
+    server = _start_console(workdir, url, BOT_NAME="alpha")
+    try:
+        wait_for(lambda: loops("alpha") > 0 and loops("beta") > 0)
+        page.goto(f"{server.url}/fleet")
+        _sidebar(page)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for()
+        page.locator(".st-key-fleet_stop_beta button").click()
+        page.get_by_text("Stop bot beta after the current loop?").wait_for()
+        page.get_by_role("button", name="Confirm STOP beta").click()
+        assert bots["beta"].wait(timeout=60) == 0  # STOP ends the process cleanly
+        before = loops("alpha")
+        wait_for(lambda: loops("alpha") > before + 2, timeout=60)
+        assert bots["alpha"].poll() is None
+        page.get_by_text("stop → beta: done", exact=False).wait_for()
+        page.get_by_text("beta · stopped").wait_for()  # the fleet refreshes on its own
+        page.get_by_text("alpha (picked) · running").wait_for()
+        _no_exception(page, server)
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "fleet.png"), full_page=True)
+    finally:
+        _stop_console(server)
+        for process in bots.values():
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

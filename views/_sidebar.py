@@ -29,6 +29,7 @@ from views._common import (
 from views._common import supervisor as picked_supervisor
 
 CONFIRM_KEY = "_confirm_action"
+BOT_PARAM = "bot"  # the picked bot in the URL: ?bot=NAME
 STATE_BADGES = {
     "running": ":green[● running]",
     "paused": ":orange[❚❚ paused]",
@@ -71,7 +72,11 @@ def render_sidebar() -> None:
 
 
 def _bot_picker() -> None:
-    """Only shown when the database holds several bots; pages follow the pick."""
+    """Only shown when the database holds several bots; pages follow the pick.
+
+    The pick lives in the URL (``?bot=NAME``) as well, so a shared link or a reload opens
+    the same bot; a link only sets the pick when the tab opens, after which the picker wins.
+    """
     with own_db() as db:
         names = bot_names(db)
     own = settings().bot_name
@@ -79,9 +84,13 @@ def _bot_picker() -> None:
         names.insert(0, own)
     if len(names) < 2:
         return
+    linked = st.query_params.get(BOT_PARAM)
+    if PICKED_BOT_KEY not in st.session_state and linked in names:
+        st.session_state[PICKED_BOT_KEY] = linked
     if st.session_state.get(PICKED_BOT_KEY) not in names:
         st.session_state[PICKED_BOT_KEY] = own
     st.selectbox("Bot", names, key=PICKED_BOT_KEY)
+    st.query_params[BOT_PARAM] = st.session_state[PICKED_BOT_KEY]
 
 
 def _session_picker() -> None:

@@ -1,0 +1,113 @@
+"""Fleet: every bot on this database, totals across them, and commands to one or all.
+
+Bots on other machines are only watched (heartbeat) and commanded (the commands table);
+this page never starts or signals a process. STOP and CLOSE-ALL, for one bot or for all,
+take a second click that names exactly what will happen, as in the sidebar.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from bot.fleet import FleetEntry, fleet_states, totals
+from views._common import enqueue, enqueue_all, money, own_db, picked_bot
+
+CONFIRM_KEY = "_fleet_confirm"
+ACTIONS = {"stop": "STOP", "close-all": "CLOSE-ALL"}
+QUESTIONS = {
+    "stop": "Stop {who} after the current loop?",
+    "close-all": "Close every position and cancel every order of {who}?",
+}
+
+
+def _entries() -> list[FleetEntry]:
+    with own_db() as db:  # bots live in the console's own database, whatever is viewed
+        return fleet_states(db, datetime.now(UTC))
+
+
+def _table(entries: list[FleetEntry]) -> pd.DataFrame:
+    rows = []
+    for entry in entries:
+        d = entry.as_dict()
+        rows.append({
+            "bot": d["name"], "state": d["state"], "host": d["host"] or "", "pid": d["pid"],
+            "heartbeat age (s)": d["heartbeat_age_s"], "mode": d["mode"], "venue": d["venue"],
+            "engine": d["engine"], "symbols": d["symbols"], "day": d["session_date"] or "",
+            "net PnL": round(d["net_pnl"], 2), "open positions": d["open_positions"],
+        })
+    return pd.DataFrame(rows)
+
+
+@st.fragment(run_every=5)
+def _fleet() -> None:
+    """Figures, table and per-bot controls refresh together, so a row's state and its
+    buttons never disagree."""
+    entries = _entries()
+    if not entries:
+        st.info("No bot has registered in this database yet.")
+        return
+    sums = totals(entries)
+    bots, up, pnl, positions = st.columns(4)
+    bots.metric("Bots", sums["bots"])
+    up.metric("Running or paused", sums["up"])
+    pnl.metric("Net PnL today (all bots)", money(float(sums["net_pnl"])))
+    positions.metric("Open positions", sums["open_positions"])
+    st.dataframe(_table(entries), hide_index=True, width="stretch")
+    _controls(entries)
+
+
+def _ask(action: str, bot: str | None) -> None:
+    st.session_state[CONFIRM_KEY] = (action, bot)
+
+
+def _confirmation() -> None:
+    """The second click for the pending (action, bot); bot None means every bot."""
+    pending = st.session_state.get(CONFIRM_KEY)
+    if not pending:
+        return
+    action, bot = pending
+    who = "EVERY bot" if bot is None else f"bot {bot}"
+    st.warning(QUESTIONS[action].format(who=who))
+    yes, no = st.columns(2)
+    label = f"Confirm {ACTIONS[action]} {'ALL' if bot is None else bot}"
+    if yes.button(label, key="fleet_confirm_yes", type="primary", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        if bot is None:
+            enqueue_all(action)
+        else:
+            enqueue(action, bot=bot)
+        st.rerun()
+    if no.button("Cancel", key="fleet_confirm_no", width="stretch"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()
+
+
+def _controls(entries: list[FleetEntry]) -> None:
+    st.subheader("Commands")
+    every = st.columns(2)
+    if every[0].button("STOP ALL", key="fleet_stop_all", width="stretch"):
+        _ask("stop", None)
+    if every[1].button("CLOSE-ALL ALL", key="fleet_close_all_all", type="primary",
+                       width="stretch"):
+        _ask("close-all", None)
+    _confirmation()
+    for entry in entries:
+        name = entry.row.name
+        label, stop, close_all = st.columns([3, 1, 1])
+        marker = " (picked)" if name == picked_bot() else ""
+        label.markdown(f"`{name}`{marker} · {entry.state.state}")
+        if stop.button("STOP", key=f"fleet_stop_{name}", width="stretch"):
+            _ask("stop", name)
+            st.rerun()
+        if close_all.button("CLOSE-ALL", key=f"fleet_close_all_{name}", width="stretch"):
+            _ask("close-all", name)
+            st.rerun()
+
+
+st.title("Fleet")
+st.caption("Every bot on this database. Bots on other machines are watched through their "
+           "heartbeats and commanded through the commands table.")
+_fleet()
