@@ -88,8 +88,9 @@ def _summary(url: str, run: dict) -> None:
     st.caption(f"{run['from']} → {run['to']} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "
                f"fingerprint `{summary['fingerprint']}`")
-    cols = st.columns(len(SUMMARY_LABELS))
-    for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=True):
+    per_row = 5  # nine figures in one row cut a four-digit PnL short
+    cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
+    for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
         value = summary[key]
         col.metric(label, f"{value:,}" if isinstance(value, int) else f"{value:,.2f}")
     if curve.empty:
