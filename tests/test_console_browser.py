@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.supervisor import pid_alive
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import BotStatus, Command
+from db.models import BotStatus, Command, Position
 from tests.console_seed import seed_console_db
 
 pytestmark = pytest.mark.browser
@@ -264,18 +264,33 @@ def test_chart_screenshot(console, page):
 
 def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):
     """No fake: the console autostarts ``python -m bot run`` on an empty database, shows it
-    running, and the real bot executes a CLOSE-ALL queued from the sidebar."""
+    running, the bot buys on its own, and a CLOSE-ALL from the sidebar flattens it."""
+    from tests.test_bot_process import wait_for
+
     workdir = tmp_path_factory.mktemp("realbot")
     url = f"sqlite:///{workdir / 'tradedesk.db'}"
     server = _start_console(workdir, url, autostart=True, LOOP_INTERVAL_SECONDS="2")
+    factory = session_factory(make_engine(url))
+
+    def holdings() -> int:
+        with factory() as db:
+            return len(db.scalars(select(Position).where(Position.quantity > 0)).all())
+
     try:
         page.goto(server.url)
         sidebar = _sidebar(page)
         sidebar.get_by_text("● running").wait_for()
         page.get_by_text("Equity (PAPER)").wait_for()  # the page refreshed once a session began
+        wait_for(lambda: holdings() > 0, timeout=120)  # the default market trades at once
+        sidebar.locator('[data-testid="stSidebarNav"]').get_by_text("Portfolio").click()
+        page.get_by_text("BTC/USDT: +", exact=False).wait_for()
         sidebar.get_by_role("button", name="CLOSE-ALL").click()
         sidebar.get_by_role("button", name="Confirm CLOSE-ALL").click()
         sidebar.get_by_text("close-all: done", exact=False).wait_for()
+        assert holdings() == 0
+        # the page shows the effect as soon as the command ends, not at its next refresh
+        page.get_by_text("No open positions.").wait_for(timeout=5_000)
+        page.get_by_text("No open orders.").wait_for(timeout=5_000)
         _no_exception(page, server)
     finally:
         _stop_console(server)

@@ -30,6 +30,7 @@ from views._common import supervisor as picked_supervisor
 
 CONFIRM_KEY = "_confirm_action"
 BOT_PARAM = "bot"  # the picked bot in the URL: ?bot=NAME
+SETTLED_KEY = "_settled_commands"  # tracked commands whose end the page has shown
 STATE_BADGES = {
     "running": ":green[● running]",
     "paused": ":orange[❚❚ paused]",
@@ -220,6 +221,13 @@ def _command_progress() -> None:
         return
     with own_db() as db:
         rows = command_status(db, tracked)
+    settled = st.session_state.setdefault(SETTLED_KEY, set())
+    finished = {row["id"] for row in rows if row["status"] in ("done", "failed")}
+    if finished - settled:
+        # a command just ended: rerun the whole page so positions, orders and plans show
+        # its effect now, not at their own next refresh
+        settled |= finished
+        st.rerun()
     for row in rows:
         icon = COMMAND_ICONS.get(row["status"], "•")
         target = f" {row['argument']}" if row["argument"] else ""
