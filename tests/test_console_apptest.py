@@ -324,7 +324,7 @@ def test_fleet_lists_every_bot_and_commands_one(seeded_url, monkeypatch):
     at.button(key="fleet_stop_alpha").click().run()
     assert _pending_by_bot(seeded_url) == []  # the first click only asks
     assert "Stop bot alpha" in _all_text(at)
-    at.button(key="fleet_confirm_yes").click().run()
+    at.button(key="confirm_fleet").click().run()
     assert not at.exception
     assert _pending_by_bot(seeded_url) == [("alpha", "stop")]
 
@@ -334,8 +334,8 @@ def test_fleet_close_all_all_after_confirmation(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "fleet")
     at.button(key="fleet_close_all_all").click().run()
     assert "EVERY bot" in _all_text(at)
-    at.button(key="fleet_confirm_no").click().run()
+    at.button(key="cancel_fleet").click().run()
     assert _pending_by_bot(seeded_url) == []
     at.button(key="fleet_close_all_all").click().run()
-    at.button(key="fleet_confirm_yes").click().run()
+    at.button(key="confirm_fleet").click().run()
     assert _pending_by_bot(seeded_url) == [("alpha", "close-all"), ("default", "close-all")]

@@ -100,6 +100,24 @@ def _track(command_ids: list[int]) -> None:
     del tracked[:-8]
 
 
+def second_click(state_key: str, wanted: object, question: str, label: str,
+                 run: Callable[[], None], key: str) -> None:
+    """The confirmation step of a destructive control, shown only after the first click
+    (which stored ``wanted`` under ``state_key``); it names exactly what will happen,
+    because a misclick on CLOSE-ALL in a live account sells everything at market."""
+    if st.session_state.get(state_key) != wanted:
+        return
+    st.warning(question)
+    yes, no = st.columns(2)
+    if yes.button(label, key=f"confirm_{key}", type="primary", width="stretch"):
+        st.session_state.pop(state_key, None)
+        run()
+        st.rerun()
+    if no.button("Cancel", key=f"cancel_{key}", width="stretch"):
+        st.session_state.pop(state_key, None)
+        st.rerun()
+
+
 def scrub(text: object) -> str:
     """Mask any secret value that leaked into stored text before it reaches the page."""
     out = "" if text is None else str(text)

@@ -24,6 +24,7 @@ from views._common import (
     picked_bot,
     read_db,
     scrub,
+    second_click,
     settings,
 )
 from views._common import supervisor as picked_supervisor
@@ -200,18 +201,7 @@ def _ask(action: str) -> None:
 
 
 def _confirm(action: str, question: str, label: str, run: Callable[[], None]) -> None:
-    """The second click: only shown after the first, names exactly what will happen."""
-    if st.session_state.get(CONFIRM_KEY) != action:
-        return
-    st.warning(question)
-    yes, no = st.columns(2)
-    if yes.button(label, key=f"confirm_{action}", type="primary", width="stretch"):
-        st.session_state.pop(CONFIRM_KEY, None)
-        run()
-        st.rerun()
-    if no.button("Cancel", key=f"cancel_{action}", width="stretch"):
-        st.session_state.pop(CONFIRM_KEY, None)
-        st.rerun()
+    second_click(CONFIRM_KEY, action, question, label, run, key=action)
 
 
 @st.fragment(run_every=2)

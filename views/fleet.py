@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from bot.fleet import FleetEntry, fleet_states, totals
-from views._common import enqueue, enqueue_all, money, own_db, picked_bot
+from views._common import enqueue, enqueue_all, money, own_db, picked_bot, second_click
 
 CONFIRM_KEY = "_fleet_confirm"
 ACTIONS = {"stop": "STOP", "close-all": "CLOSE-ALL"}
@@ -70,19 +70,15 @@ def _confirmation() -> None:
         return
     action, bot = pending
     who = "EVERY bot" if bot is None else f"bot {bot}"
-    st.warning(QUESTIONS[action].format(who=who))
-    yes, no = st.columns(2)
-    label = f"Confirm {ACTIONS[action]} {'ALL' if bot is None else bot}"
-    if yes.button(label, key="fleet_confirm_yes", type="primary", width="stretch"):
-        st.session_state.pop(CONFIRM_KEY, None)
+
+    def run() -> None:
         if bot is None:
             enqueue_all(action)
         else:
             enqueue(action, bot=bot)
-        st.rerun()
-    if no.button("Cancel", key="fleet_confirm_no", width="stretch"):
-        st.session_state.pop(CONFIRM_KEY, None)
-        st.rerun()
+
+    second_click(CONFIRM_KEY, pending, QUESTIONS[action].format(who=who),
+                 f"Confirm {ACTIONS[action]} {'ALL' if bot is None else bot}", run, key="fleet")
 
 
 def _controls(entries: list[FleetEntry]) -> None:
