@@ -1,7 +1,8 @@
 """SIGKILL a replay at 50 random moments, restarting it each time, and count what broke.
 
 Prints kills survived, fills lost and fills duplicated (both must be 0) against an
-uninterrupted run of the same file, and the audit's verdict. The CI version of this is
+uninterrupted run of the same file, and the audit's verdict; bench/reliability.py prints
+the same figures beside the fault, soak and secrets ones. The CI version of this is
 tests/test_kill.py (6 kills); this is the long one. Usage: python bench/kill_bench.py [KILLS]
 """
 
@@ -34,7 +35,8 @@ def fills(db: Path) -> Counter:
     return Counter(rows)
 
 
-def main(kills: int = 50, seed: int = 7) -> None:
+def run(kills: int = 50, seed: int = 7) -> dict[str, object]:
+    """Kill, restart, finish; the figures against an uninterrupted run of the same cut."""
     if not SOURCE.exists():
         sys.exit(f"{SOURCE} is absent: the shared candle data must be beside the checkout")
     work = Path(tempfile.mkdtemp(prefix="kill-bench-"))
@@ -60,13 +62,20 @@ def main(kills: int = 50, seed: int = 7) -> None:
     expected, got = fills(reference), fills(killed)
     lost = sum((expected - got).values())
     duplicated = sum((got - expected).values())
-    print(f"candles replayed            {CANDLES}")
-    print(f"kills survived              {survived} of {kills}")
-    print(f"fills in uninterrupted run  {sum(expected.values())}")
-    print(f"fills lost                  {lost}   (must be 0)")
-    print(f"fills duplicated            {duplicated}   (must be 0)")
-    print(f"audit clean                 {json.loads(audit.stdout)['ok']}")
+    return {"candles replayed": CANDLES, "kills survived": f"{survived} of {kills}",
+            "fills in uninterrupted run": sum(expected.values()),
+            "fills lost to kills": lost, "fills duplicated by kills": duplicated,
+            "audit clean after kills": json.loads(audit.stdout)["ok"]}
+
+
+def main(kills: int) -> int:
+    figures = run(kills)
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value}")
+    broken = figures["fills lost to kills"] or figures["fills duplicated by kills"]
+    return 1 if broken or not figures["audit clean after kills"] else 0
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50))

@@ -5,7 +5,7 @@
 Runs a replay over a FaultyVenue at ``--rate``, a writer/reader soak on SQLite (and
 PostgreSQL when reachable) and the secrets scan, then prints: faults injected and survived,
 fills lost, fills duplicated, lock errors, secrets found (each of the last four must be 0).
-Kills are measured by the crash engineer's bench (bench/loop_bench.py, issue 4), not here.
+and the figures of bench/kill_bench.py (``--kills`` SIGKILLs of a replay, restarted each time).
 It reuses the test helpers so the bench and CI check exactly the same things.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.kill_bench import run as kill_run  # noqa: E402
 from bot.venue.faults import FaultRates  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from tests import conftest  # noqa: E402
@@ -79,18 +80,21 @@ def main() -> int:
     parser.add_argument("--soak", type=float, default=120.0, help="seconds per database")
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kills", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         figures = {**faults(work, args.candles, args.rate, args.seed),
                    **locks(work, args.soak), "secrets found (failed scans)": secrets(),
-                   "kills survived": "see bench/loop_bench.py (issue 4)"}
+                   **kill_run(args.kills, args.seed)}
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {value}")
     must_be_zero = ("fills lost", "fills duplicated", "lock errors", "stale reads",
-                    "secrets found (failed scans)")
-    return 1 if any(figures[k] for k in must_be_zero) else 0
+                    "secrets found (failed scans)", "fills lost to kills",
+                    "fills duplicated by kills")
+    broken = any(figures[k] for k in must_be_zero) or not figures["audit clean after kills"]
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
