@@ -123,7 +123,8 @@ def plan_steps(
     or ``now`` for an open plan; drawing the rows in order gives the plan's step line.
     """
     plans = db.execute(
-        select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at).where(
+        select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at,
+               TradePlan.trace_id).where(
             TradePlan.session_id.in_(run_ids),
             TradePlan.symbol == symbol,
             TradePlan.opened_at <= end,
@@ -131,7 +132,7 @@ def plan_steps(
         )
     ).all()
     columns = ["plan_id", "side", "plan_status", "version", "entry", "stop", "target", "size",
-               "status", "change", "start", "end"]
+               "status", "change", "start", "end", "trace_id"]
     if not plans:
         return pd.DataFrame(columns=columns)
     by_id = {p.id: p for p in plans}
@@ -156,6 +157,7 @@ def plan_steps(
                 "version": v.version, "entry": v.entry_price, "stop": v.stop_price,
                 "target": v.target_price, "size": v.size, "status": v.status,
                 "change": v.change, "start": max(v.created_at, start), "end": min(until, end),
+                "trace_id": plan.trace_id,
             }
         )
     frame = pd.DataFrame(rows, columns=columns)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -260,6 +261,26 @@ def test_chart_screenshot(console, page):
     assert target.stat().st_size > 20_000
     _no_exception(page, console)
 
+
+
+def test_clicking_a_fill_opens_its_decision(console, page):
+    page.goto(f"{console.url}/chart")
+    _sidebar(page)
+    chart = page.locator(".js-plotly-plot").first
+    marker = chart.locator(".scatterlayer .points path").first  # fills are the only markers
+    marker.wait_for()
+    _settled(page)
+    chart.scroll_into_view_if_needed()
+    box = marker.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)  # plotly clicks the point it hovers, so hover first
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.get_by_role("heading", name="Decisions").wait_for()
+    assert "trace=" in page.url
+    linked = page.url.split("trace=")[1].split("&")[0]
+    page.get_by_text(re.compile(rf"^#{linked} · .* · status ")).wait_for()  # its detail
+    _no_exception(page, console)
 
 
 def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):

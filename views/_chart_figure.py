@@ -3,6 +3,8 @@
 Plan levels are drawn as one trace per level kind (entry, stop, target) with gaps between
 plans, not one trace per plan, so hundreds of plans stay a handful of traces. Hover text
 that came from the bot or an LLM is HTML-escaped: plotly renders a subset of HTML in hovers.
+Plan and fill points carry the id of the decision trace that caused them as the last item
+of their ``customdata``, so a click on one can open that decision (``clicked_trace``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,24 @@ def _safe(text: object, limit: int = 160) -> str:
     value = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
     value = value if len(value) <= limit else value[: limit - 1] + "…"
     return html.escape(value)
+
+
+def _trace_id(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def clicked_trace(event: object) -> int | None:
+    """The decision trace behind the first clicked plan or fill point, if any.
+
+    Candles and indicator lines carry no trace id, and a unified-hover click selects a point
+    of every trace at that time, so the points are searched for the first one that has one.
+    """
+    selection = getattr(event, "selection", None) or {}
+    for point in selection.get("points", []):
+        custom = point.get("customdata")
+        if isinstance(custom, list) and custom and isinstance(custom[-1], int | float):
+            return int(custom[-1])
+    return None
 
 
 def build_figure(
@@ -108,7 +128,8 @@ def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash:
     custom: list = []
     for _, plan in plans.groupby("plan_id", sort=False):
         for row in plan.sort_values("version").itertuples():
-            info = [row.plan_id, row.version, row.side, _safe(row.change, 80), row.size]
+            info = [row.plan_id, row.version, row.side, _safe(row.change, 80), row.size,
+                    _trace_id(row.trace_id)]
             xs += [row.start, row.end]
             ys += [getattr(row, column), getattr(row, column)]
             custom += [info, info]
@@ -140,7 +161,7 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
 
 def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
     custom = list(zip(side["quantity"], side["fee"], side["reason"].map(_safe),
-                      side["realized_pnl"], strict=True))
+                      side["realized_pnl"], side["trace_id"].map(_trace_id), strict=True))
     return go.Scatter(
         x=side["timestamp"], y=side["price"], name=f"{action} fill", mode="markers",
         customdata=custom,
@@ -148,7 +169,8 @@ def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go
                 "line": {"width": 1, "color": "#ffffff"}},
         hovertemplate=(
             f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
-            " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}<extra></extra>"
+            " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
+            "<br><i>click: open its decision</i><extra></extra>"
         ),
     )
 
@@ -158,7 +180,7 @@ def _style(fig: go.Figure, title: str, revision: str) -> None:
         title={"text": _safe(title, 200), "x": 0.01, "font": {"size": 15}},
         height=720,
         margin={"l": 10, "r": 10, "t": 44, "b": 10},
-        hovermode="x unified",
+        hovermode="closest",  # with "x unified", plotly selects no point on a click
         legend={"orientation": "h", "yanchor": "top", "y": -0.04, "xanchor": "left", "x": 0,
                 "font": {"size": 12}},
         uirevision=revision,  # keeps zoom across auto-refreshes of the same chart

@@ -1,7 +1,8 @@
 """Chart: candles with volume, EMA/Bollinger, plan levels over their lifetime, and fills.
 
 Pickers sit outside the auto-refreshing fragment so a refresh keeps the operator's choices;
-the figure's ``uirevision`` keeps their zoom. Only the chosen window is queried.
+the figure's ``uirevision`` keeps their zoom. Only the chosen window is queried. A click on
+a fill or a plan line opens the decision that caused it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
-from views._chart_figure import build_figure
+from views._chart_figure import build_figure, clicked_trace
 from views._common import (
     current_session,
     mode_label,
@@ -71,7 +72,10 @@ show_fills = toggles[4].toggle("Fills", value=True, key="chart_fills")
 
 @st.fragment(run_every=15)
 def _chart() -> None:
-    now = datetime.now(UTC)
+    # Open plans are drawn up to now: to the minute, so the figure (and with it the chart's
+    # widget identity, which Streamlit derives from the figure) stays the same from one
+    # rerun to the next, and a click on a fill survives the rerun it triggers.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     with read_db() as db:
         frame, first_shown = candles(
             db, info.run_session_ids, symbol, timeframe, start=start, end=end, limit=limit,
@@ -93,7 +97,12 @@ def _chart() -> None:
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
     )
-    st.plotly_chart(fig, key="price_chart", config={"displaylogo": False})
+    event = st.plotly_chart(fig, key="price_chart", config={"displaylogo": False},
+                            on_select="rerun", selection_mode="points")
+    trace_id = clicked_trace(event)
+    if trace_id is not None:
+        del st.session_state["price_chart"]  # coming back must not open it again
+        st.switch_page("views/decisions.py", query_params={"trace": str(trace_id)})
     shown = int((frame["timestamp"] >= first_shown).sum())
     st.caption(
         f"{shown} candles from {first_shown:%Y-%m-%d %H:%M} to {last_shown:%Y-%m-%d %H:%M} UTC"
