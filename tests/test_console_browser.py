@@ -263,15 +263,17 @@ def test_chart_screenshot(console, page):
 
 
 
-def test_clicking_a_fill_opens_its_decision(console, page):
+@pytest.mark.parametrize("what", ["fill", "plan"])
+def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     page.goto(f"{console.url}/chart")
     _sidebar(page)
     chart = page.locator(".js-plotly-plot").first
-    marker = chart.locator(".scatterlayer .points path").first  # fills are the only markers
-    marker.wait_for()
+    chart.locator(".scatterlayer .points path").first.wait_for()
     _settled(page)
     chart.scroll_into_view_if_needed()
-    box = marker.bounding_box()
+    boxes = [m.bounding_box() for m in chart.locator(".scatterlayer .points path").all()]
+    # fills are the big markers, plan levels the small ones at each version's ends
+    box = next(b for b in boxes if b and (b["height"] > 9) == (what == "fill"))
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)  # plotly clicks the point it hovers, so hover first
     page.wait_for_timeout(300)

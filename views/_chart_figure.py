@@ -25,6 +25,7 @@ LEVELS = {  # column → (label, colour, dash)
     "target": ("Plan target", "#66bb6a", "dash"),
 }
 EMA_COLOURS = {20: "#ffb74d", 50: "#ba68c8", 200: "#90a4ae"}
+PLAN_MARKER_SIZE, FILL_MARKER_SIZE = 5, 12
 
 
 def _safe(text: object, limit: int = 160) -> str:
@@ -135,13 +136,15 @@ def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash:
             custom += [info, info]
         xs.append(None)
         ys.append(None)
-        custom.append([None] * 5)
-    return go.Scatter(
-        x=xs, y=ys, customdata=custom, name=label, mode="lines", connectgaps=False,
+        custom.append([None] * 6)
+    return go.Scatter(  # small markers at each version's ends: a line alone is not clickable
+        x=xs, y=ys, customdata=custom, name=label, mode="lines+markers", connectgaps=False,
         line={"color": colour, "width": 1.6, "dash": dash, "shape": "hv"},
+        marker={"size": PLAN_MARKER_SIZE, "color": colour},
         hovertemplate=(
             f"{label}: %{{y:,.2f}}<br>plan #%{{customdata[0]}} v%{{customdata[1]}} "
-            "%{customdata[2]} size %{customdata[4]}<br>%{customdata[3]}<extra></extra>"
+            "%{customdata[2]} size %{customdata[4]}<br>%{customdata[3]}"
+            "<br><i>click: open its decision</i><extra></extra>"
         ),
     )
 
@@ -165,7 +168,7 @@ def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go
     return go.Scatter(
         x=side["timestamp"], y=side["price"], name=f"{action} fill", mode="markers",
         customdata=custom,
-        marker={"symbol": symbol, "size": 12, "color": colour,
+        marker={"symbol": symbol, "size": FILL_MARKER_SIZE, "color": colour,
                 "line": {"width": 1, "color": "#ffffff"}},
         hovertemplate=(
             f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
