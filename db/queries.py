@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
 from db.models import Bot, BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.queries_trading import action_summary, outcome_summary
 from db.stats import figures_from_rows
 
 
@@ -182,18 +183,21 @@ def pnl_vs_cost(db: OrmSession, session_id: int) -> pd.DataFrame:
 
 
 def recent_decisions(db: OrmSession, session_id: int, limit: int = 10) -> pd.DataFrame:
+    """The last decisions with what they asked for and what came of it, one line each."""
     rows = db.execute(
         select(
             LLMTrace.id, LLMTrace.created_at, LLMTrace.engine, LLMTrace.model, LLMTrace.status,
-            LLMTrace.cost, LLMTrace.latency_ms, LLMTrace.execution_result,
+            LLMTrace.decision_json, LLMTrace.execution_result, LLMTrace.cost, LLMTrace.latency_ms,
         )
         .where(LLMTrace.session_id == session_id)
         .order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc())
         .limit(limit)
     ).all()
     return pd.DataFrame(
-        rows,
-        columns=["id", "time", "engine", "model", "status", "cost", "latency_ms", "result"],
+        [(r.id, r.created_at, r.engine, r.model, r.status, action_summary(r.decision_json),
+          outcome_summary(r.execution_result), r.cost, r.latency_ms) for r in rows],
+        columns=["id", "time", "engine", "model", "status", "actions", "outcome", "cost",
+                 "latency_ms"],
     )
 
 

@@ -81,13 +81,25 @@ def _fills(db: OrmSession, ids: Sequence[int]) -> list:
 
 
 def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
-    """Each step's execution result (equity, exposure, prices) with its simulated time."""
+    """Each step's execution result (equity, exposure, prices) with its simulated time.
+
+    A result that is not the loop's JSON object (a row written by hand or by another tool)
+    is no step: the curves and the pages that draw them must survive it.
+    """
     rows = db.execute(
         select(LLMTrace.created_at, LLMTrace.execution_result)
         .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
         .order_by(LLMTrace.id)
     )
-    return [(when, json.loads(result)) for when, result in rows]
+    steps = []
+    for when, result in rows:
+        try:
+            step = json.loads(result)
+        except ValueError:
+            continue
+        if isinstance(step, dict):
+            steps.append((when, step))
+    return steps
 
 
 def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,

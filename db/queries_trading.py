@@ -160,7 +160,7 @@ def traces(
         query = query.where(LLMTrace.status != "ok")
     query = query.order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(limit)
     frame = pd.DataFrame(db.execute(query).all(), columns=TRACE_LIST_COLUMNS)
-    frame["actions"] = frame.pop("decision_json").map(_action_summary)
+    frame["actions"] = frame.pop("decision_json").map(action_summary)
     frame["errors"] = frame["errors"].map(
         lambda e: "; ".join(map(str, e)) if isinstance(e, list) else ""
     )
@@ -168,7 +168,7 @@ def traces(
                   "latency_ms", "tokens_in", "tokens_out", "errors"]]
 
 
-def _action_summary(decision_json: object) -> str:
+def action_summary(decision_json: object) -> str:
     """A one-line summary of a decision's actions; unparseable JSON is shown as such."""
     if not isinstance(decision_json, str) or not decision_json:
         return ""
@@ -183,8 +183,33 @@ def _action_summary(decision_json: object) -> str:
     for action in actions:
         if isinstance(action, dict):
             kind = action.get("action") or action.get("type") or "?"
-            parts.append(f"{kind} {action.get('symbol', '')}".strip())
+            parts.append(f"{kind} {action.get('symbol') or ''}".strip())
     return ", ".join(parts) or "hold"
+
+
+def outcome_summary(execution_result: object) -> str:
+    """What a decision's actions came to, in one line (``BUY placed, BUY refused: max_spread``).
+
+    The loop records a JSON object with one outcome per action; any other text is shown as it
+    is, cut short, so a foreign row still reads as something.
+    """
+    if not isinstance(execution_result, str) or not execution_result:
+        return ""
+    try:
+        result = json.loads(execution_result)
+    except ValueError:
+        return execution_result[:120]
+    outcomes = result.get("actions") if isinstance(result, dict) else None
+    if not isinstance(outcomes, list):
+        return execution_result[:120]
+    parts = []
+    for outcome in outcomes:
+        if isinstance(outcome, dict):
+            kind, status = str(outcome.get("action") or ""), str(outcome.get("status", "?"))
+            why = outcome.get("rule") or ""
+            words = [kind, status] if status.lower() != kind.lower() else [kind or status]
+            parts.append(" ".join(filter(None, words)) + (f": {why}" if why else ""))
+    return ", ".join(parts) or "nothing to do"
 
 
 def trace_filters(db: OrmSession, session_id: int) -> dict[str, list[str]]:

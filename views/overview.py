@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
+from db.queries_replays import equity_curve
 from views._common import (
     current_session,
     mode_label,
@@ -16,6 +17,7 @@ from views._common import (
     scrub,
     supervisor,
 )
+from views._equity import equity_figure
 
 st.header("Overview")
 info = current_session()
@@ -31,6 +33,7 @@ def _overview() -> None:
         figures = overview_figures(db, info)
         exposure = open_exposure(db, info.id)
         curve = pnl_vs_cost(db, info.id)
+        equity = equity_curve(db, [info.id], info.starting_balance)
         decisions = recent_decisions(db, info.id)
     st.caption(f"Session {info.label} · all values are **{label}**")
     cols = st.columns(7)
@@ -46,11 +49,18 @@ def _overview() -> None:
                    help=f"{figures['wins']} wins / {figures['losses']} losses (closing fills)")
     left, right = st.columns([3, 2])
     with left:
-        st.subheader("PnL vs LLM cost")
-        if curve.empty:
-            st.info("No trades or decisions yet.")
-        else:
-            st.plotly_chart(_curve_figure(curve, label), key="pnl_curve")
+        equity_tab, cost_tab = st.tabs(["Equity vs buy-and-hold", "PnL vs LLM cost"])
+        with equity_tab:
+            if equity.empty:
+                st.info("No equity recorded yet: the bot records it with each decision.")
+            else:
+                st.plotly_chart(equity_figure(equity, f"equity ({label})", height=340),
+                                key="equity_curve")
+        with cost_tab:
+            if curve.empty:
+                st.info("No trades or decisions yet.")
+            else:
+                st.plotly_chart(_curve_figure(curve, label), key="pnl_curve")
     with right:
         st.subheader("Open exposure")
         if exposure:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from db.engine import engine_for, session_factory
 from db.queries_replays import equity_curve, replay_runs, run_progress, run_session_ids, run_summary
 from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
+from views._equity import equity_figure
 from views._replay_runs import (
     DEFAULT_REPLAY_DB,
     Launched,
@@ -96,13 +96,8 @@ def _summary(url: str, run: dict) -> None:
     if curve.empty:
         st.info("No step recorded yet.")
     else:
-        fig = go.Figure()
-        fig.add_scatter(x=curve["time"], y=curve["equity"], name="replay equity", mode="lines")
-        fig.add_scatter(x=curve["time"], y=curve["buy_and_hold"], name="buy & hold",
-                        mode="lines", line={"dash": "dot"})
-        fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                          legend={"orientation": "h"}, title="Equity vs buy-and-hold")
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(equity_figure(curve, "replay equity", height=380,
+                                      title="Equity vs buy-and-hold"), width="stretch")
     buttons = st.columns(len(OPEN_IN))
     for col, page in zip(buttons, OPEN_IN, strict=True):
         col.button(f"Open in {page}", key=f"open_{page}", width="stretch", on_click=_open_run,
