@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action
@@ -78,20 +78,24 @@ def decide_and_execute(rt: Runtime) -> None:
         _execute(rt, db, trace, result.decision, context, equity, (valid, rejected))
 
 
-def recorded_decision(rt: Runtime, db, now: datetime) -> LLMTrace | None:
-    """This run's decision already traced at this very clock, if any.
+_TRACES = LLMTrace.__table__
+# Built once and selecting two plain columns: it runs at every decision and almost always
+# finds nothing, so building the select and the ORM's machinery were most of its cost.
+_RECORDED = (select(_TRACES.c.id, _TRACES.c.execution_result)
+             .where(_TRACES.c.session_id.in_(bindparam("session_ids", expanding=True)),
+                    _TRACES.c.created_at == bindparam("now"), _TRACES.c.status != "abandoned")
+             .order_by(_TRACES.c.id.desc()).limit(1))
+
+
+def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | None]] | None:
+    """This run's decision already traced at this very clock (its id and outcome), if any.
 
     A simulated clock only moves after an iteration completes, so a restarted replay or
     paper run redoes the interrupted iteration at the same clock; the decision it recorded
     then must not be made (and executed) a second time. Abandoned decisions did nothing
     and are made again.
     """
-    return db.scalars(
-        select(LLMTrace).where(
-            LLMTrace.session_id.in_(rt.session_ids(db)), LLMTrace.created_at == now,
-            LLMTrace.status != "abandoned",
-        ).order_by(LLMTrace.id.desc()).limit(1)
-    ).one_or_none()
+    return db.execute(_RECORDED, {"session_ids": rt.session_ids(db), "now": now}).first()
 
 
 def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,

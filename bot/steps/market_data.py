@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.runtime import Quote, Runtime
 from db.market import add_candles, add_snapshot, last_candle_time
@@ -88,11 +88,18 @@ def _unchecked(previous: Quote | None, rows: list) -> list:
     return list(rows[-1:])
 
 
+_CANDLES = OHLCV.__table__
+# Built once, plain columns: it runs at every iteration, where building the select and
+# loading an ORM object cost more than the query.
+_STORED_CANDLE = select(_CANDLES.c.open, _CANDLES.c.high, _CANDLES.c.low, _CANDLES.c.close,
+                        _CANDLES.c.volume).where(
+    _CANDLES.c.session_id == bindparam("session_id"), _CANDLES.c.symbol == bindparam("symbol"),
+    _CANDLES.c.timeframe == bindparam("timeframe"), _CANDLES.c.timestamp == bindparam("at"))
+
+
 def _last_stored(db, rt: Runtime, symbol: str, timeframe: str, at: datetime) -> list:
-    row = db.scalars(select(OHLCV).where(
-        OHLCV.session_id == rt.session_id, OHLCV.symbol == symbol,
-        OHLCV.timeframe == timeframe, OHLCV.timestamp == at,
-    )).first()
+    row = db.execute(_STORED_CANDLE, {"session_id": rt.session_id, "symbol": symbol,
+                                      "timeframe": timeframe, "at": at}).first()
     if row is None:
         return []
-    return [[int(at.timestamp() * 1000), row.open, row.high, row.low, row.close, row.volume]]
+    return [[int(at.timestamp() * 1000), *row]]
