@@ -9,17 +9,22 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OHLCV, MarketData
 
+# Statements on the tables, not the mapped classes: the ORM's bulk-insert and statement
+# compilation paths cost more than the SQL, and these run at every iteration.
+_SNAPSHOTS, _CANDLES = MarketData.__table__, OHLCV.__table__
+_ADD_SNAPSHOT, _ADD_CANDLES = insert(_SNAPSHOTS), insert(_CANDLES)
+
 
 def add_snapshot(db: OrmSession, **fields: object) -> None:
     """One ticker row, inserted at once: the ORM unit of work cost more than the insert,
     and nothing reads the object back."""
-    db.execute(insert(MarketData), [fields])
+    db.execute(_ADD_SNAPSHOT, [fields])
 
 
 # Built once: constructing the select cost more than running it, at every iteration.
-_LAST_CANDLE = select(func.max(OHLCV.timestamp)).where(
-    OHLCV.session_id == bindparam("session_id"), OHLCV.symbol == bindparam("symbol"),
-    OHLCV.timeframe == bindparam("timeframe"))
+_LAST_CANDLE = select(func.max(_CANDLES.c.timestamp)).where(
+    _CANDLES.c.session_id == bindparam("session_id"), _CANDLES.c.symbol == bindparam("symbol"),
+    _CANDLES.c.timeframe == bindparam("timeframe"))
 
 
 def last_candle_time(
@@ -44,5 +49,5 @@ def add_candles(
              "timestamp": when, "open": o, "high": h, "low": low, "close": c, "volume": v}
         )
     if new:
-        db.execute(insert(OHLCV), new)
+        db.execute(_ADD_CANDLES, new)
     return len(new)

@@ -122,7 +122,6 @@ def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
          "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
         default=str,
     )
-    db.merge(trace)
     db.commit()
 
 
