@@ -22,7 +22,7 @@ from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
 from db.models import LLMTrace
 from db.stats import apply_llm_cost
-from db.traces import add_trace
+from db.traces import add_trace, set_execution_result
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -48,7 +48,7 @@ def decide_and_execute(rt: Runtime) -> None:
             trace = db.get(LLMTrace, recorded.id)
             assert trace is not None and trace.decision_json is not None
             decision = Decision.model_validate_json(trace.decision_json)
-            _execute(rt, db, trace, decision, context, equity)
+            _execute(rt, db, trace.id, decision, context, equity)
         return
     started = time.perf_counter()
     result = _run_engine(rt, context)
@@ -64,7 +64,7 @@ def decide_and_execute(rt: Runtime) -> None:
         if result.skipped:
             return
         valid, rejected = validate_decision(result.decision, context, rt.settings)
-        trace = add_trace(
+        trace_id = add_trace(
             db, session_id=rt.session_id, engine=result.engine, model=result.model,
             prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
             decision_json=result.decision.model_dump_json(), errors=result.errors or None,
@@ -75,7 +75,7 @@ def decide_and_execute(rt: Runtime) -> None:
         if result.cost:
             apply_llm_cost(db, rt.session_id, result.cost, now)
         db.commit()
-        _execute(rt, db, trace, result.decision, context, equity, (valid, rejected))
+        _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
 
 
 _TRACES = LLMTrace.__table__
@@ -98,7 +98,7 @@ def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | No
     return db.execute(_RECORDED, {"session_ids": rt.session_ids(db), "now": now}).first()
 
 
-def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
+def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
              equity: float, validated: tuple[list, list] | None = None) -> None:
     """Validate, risk-check and execute a traced decision; its outcome lands on the trace.
 
@@ -110,18 +110,18 @@ def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
     for index, action in enumerate(valid):
         state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
         try:
-            outcomes.append(execute_action(rt, db, action, trace.id, state, index))
+            outcomes.append(execute_action(rt, db, action, trace_id, state, index))
         except Exception as exc:
             db.rollback()
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": "error",
                              "detail": f"{type(exc).__name__}: {exc}"})
-    trace.execution_result = json.dumps(
+    set_execution_result(db, trace_id, json.dumps(
         {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
          "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
          "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
         default=str,
-    )
+    ))
     db.commit()
 
 
