@@ -123,18 +123,18 @@ def _ewm(values: np.ndarray, com: float) -> np.ndarray:
     """pandas' ``ewm(com=..., adjust=False).mean()``, its update written out as it is.
 
     Takes the centre of mass because pandas converts span and alpha to it first, and the
-    alpha it then derives is what the float results depend on.
+    alpha it then derives is what the float results depend on. The loop runs over Python
+    floats (the same doubles): indexing numpy scalars cost more than the arithmetic.
     """
     alpha = 1.0 / (1.0 + com)
     factor = 1.0 - alpha
-    out = np.empty(len(values))
     if not len(values):
-        return out
-    weighted = float(values[0])
+        return np.empty(0)
+    items = values.tolist()
+    weighted = items[0]
     old_wt = 1.0
-    out[0] = weighted
-    for i in range(1, len(values)):
-        cur = float(values[i])
+    out = [weighted]
+    for cur in items[1:]:
         observed = cur == cur
         if weighted == weighted:
             old_wt *= factor
@@ -144,8 +144,8 @@ def _ewm(values: np.ndarray, com: float) -> np.ndarray:
                 old_wt = 1.0
         elif observed:
             weighted = cur
-        out[i] = weighted
-    return out
+        out.append(weighted)
+    return np.array(out, dtype=float)
 
 
 def _sma_seeded(values: np.ndarray, length: int) -> np.ndarray:
