@@ -30,16 +30,15 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
 def decide_and_execute(rt: Runtime) -> None:
     now = rt.now()
-    with rt.db() as db:
+    with rt.db() as db:  # one read-only session for the check and the context
         recorded = recorded_decision(rt, db, now)
         if recorded is not None and recorded.execution_result is not None:
             return  # a restart redoing this clock: the decision was made and carried out
-    cash = quote_balance(rt)
-    equity = cash + sum(
-        h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
-        for s, h in rt.book.open_items().items()
-    )
-    with rt.db() as db:
+        cash = quote_balance(rt)
+        equity = cash + sum(
+            h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
+            for s, h in rt.book.open_items().items()
+        )
         context = build_context(db, rt.settings, rt.session_id, now, equity, cash)
     if recorded is not None:
         # A crash fell between the trace and its execution: carry out the recorded decision
