@@ -248,20 +248,24 @@ def _summary_cached(key: tuple, candles: pd.DataFrame,
 
 
 def _summary(candles: pd.DataFrame, params: IndicatorParams) -> dict[str, Any]:
-    frame = candles.tail(MAX_ROWS)
-    arrays = fast_arrays(frame["close"].to_numpy(dtype=float), frame["high"].to_numpy(dtype=float),
-                         frame["low"].to_numpy(dtype=float), params)
+    """The newest ``MAX_ROWS`` rows sliced from the column arrays (a ``tail`` frame cost
+    more than the slice), and only the two previous values the summary shows."""
+    close, high, low = (candles[column].to_numpy(dtype=float)[-MAX_ROWS:]
+                        for column in ("close", "high", "low"))
+    arrays = fast_arrays(close, high, low, params)
     last = {column: values[-1] for column, values in arrays.items()}
-    prev = {column: values[-2] if len(values) > 1 else values[-1]
-            for column, values in arrays.items()}
-    result: dict[str, Any] = {"candles": len(candles),
-                              "close": _round(float(frame["close"].iloc[-1]))}
+    result: dict[str, Any] = {"candles": len(candles), "close": _round(float(close[-1]))}
     for column in COLUMNS:
         result[column] = _round(last[column])
-    result["rsi_prev"] = _round(prev["rsi"])
-    result["macd_hist_prev"] = _round(prev["macd_hist"])
+    result["rsi_prev"] = _round(_previous(arrays["rsi"]))
+    result["macd_hist_prev"] = _round(_previous(arrays["macd_hist"]))
     result["trend"] = _trend(last)
     return result
+
+
+def _previous(values: np.ndarray) -> Any:
+    """The value before the newest (the newest when there is only one)."""
+    return values[-2] if len(values) > 1 else values[-1]
 
 
 def _trend(row: dict[str, Any]) -> str:
