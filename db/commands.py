@@ -8,7 +8,7 @@ once instead of at its next poll (``bot.notify``); polling stays the fallback.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, Integer, bindparam, select, text
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import DEFAULT_BOT, bot_names, require_bot_id
@@ -56,12 +56,20 @@ def _for_bot(bot: str | None) -> ColumnElement[bool] | None:
     return Command.bot_id == select(Bot.id).where(Bot.name == bot).scalar_subquery()
 
 
+_PENDING = select(Command).where(Command.status == "pending")
+# Built once: the loop asks at every iteration and building the select cost more than the
+# (almost always empty) query.
+_PENDING_OF_ANY = _PENDING.order_by(Command.id).limit(bindparam("limit", type_=Integer))
+_PENDING_OF_BOT = (_PENDING.where(Command.bot_id == select(Bot.id).where(
+    Bot.name == bindparam("bot")).scalar_subquery())
+                   .order_by(Command.id).limit(bindparam("limit", type_=Integer)))
+
+
 def pending_commands(db: OrmSession, limit: int = 100, bot: str | None = None) -> list[Command]:
     """Oldest first, so a flood is worked through in order without starving anything."""
-    query = select(Command).where(Command.status == "pending")
-    if (mine := _for_bot(bot)) is not None:
-        query = query.where(mine)
-    return list(db.scalars(query.order_by(Command.id).limit(limit)))
+    if bot is None:
+        return list(db.scalars(_PENDING_OF_ANY, {"limit": limit}))
+    return list(db.scalars(_PENDING_OF_BOT, {"limit": limit, "bot": bot}))
 
 
 def has_pending(

@@ -42,41 +42,59 @@ def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-# Statements are built once with bound parameters and select plain columns: building a
-# select() and loading ORM objects cost more than running the query on SQLite, and the
-# context runs these at every decision. Rows come back as dicts keyed by attribute name.
+# Statements are built once with bound parameters and select plain table columns: building
+# a select(), the ORM's statement compilation and loading ORM objects cost more than running
+# the query on SQLite, and the context runs these at every decision. Rows come back as
+# dicts keyed by column name (the models name every attribute after its column). Being
+# Core statements they do not autoflush: the context is read in a session of its own.
 _SESSION = bindparam("session_id")
 _NOW = bindparam("now")
 
 
 def _columns(model: Any, names: str) -> list[Any]:
-    return [getattr(model, name) for name in names.split()]
+    return [model.__table__.c[name] for name in names.split()]
 
 
+def _table(model: Any) -> Any:
+    return model.__table__
+
+
+_POS, _ORD, _PLAN, _TRADE = (_table(m) for m in (Position, OpenOrder, TradePlan, Trade))
+_MARKET, _TRACE, _STATS = (_table(m) for m in (MarketData, LLMTrace, SessionStatsCache))
+_SESSIONS, _RUN = _table(TradingSession), _table(TradingSession).alias("run")
 _POSITIONS = (select(*_columns(Position, "symbol quantity avg_price exchange_timestamp"))
-              .where(Position.session_id == _SESSION, Position.quantity != 0)
-              .order_by(Position.symbol))
+              .where(_POS.c.session_id == _SESSION, _POS.c.quantity != 0)
+              .order_by(_POS.c.symbol))
 _OPEN_ORDERS = (select(*_columns(OpenOrder, "order_id client_order_id symbol side type price "
                                             "amount remaining status"))
-                .where(OpenOrder.session_id == _SESSION).order_by(OpenOrder.id))
-_RUN_OF_SESSION = select(TradingSession.id).where(
-    TradingSession.kind == bindparam("kind"), TradingSession.run_name == bindparam("run_name"))
+                .where(_ORD.c.session_id == _SESSION).order_by(_ORD.c.id))
+# Every session of the run that ``session_id`` belongs to (none for an unknown id).
+_RUN_OF_SESSION = select(_RUN.c.id).where(
+    _SESSIONS.c.id == _SESSION, _RUN.c.kind == _SESSIONS.c.kind,
+    _RUN.c.run_name == _SESSIONS.c.run_name)
 _OPEN_PLANS = (select(*_columns(TradePlan, "id symbol side entry_price stop_price target_price "
                                            "size filled_size status version reason opened_at"))
-               .where(TradePlan.session_id.in_(_RUN_OF_SESSION), TradePlan.status != "closed")
-               .order_by(TradePlan.id))
+               .where(_PLAN.c.session_id.in_(_RUN_OF_SESSION), _PLAN.c.status != "closed")
+               .order_by(_PLAN.c.id))
 _RECENT_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity price fee "
                                           "realized_pnl reason plan_id"))
-                  .where(Trade.session_id == _SESSION, Trade.timestamp <= _NOW)
-                  .order_by(Trade.timestamp.desc(), Trade.id.desc())
+                  .where(_TRADE.c.session_id == _SESSION, _TRADE.c.timestamp <= _NOW)
+                  .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
-_TRACED_COST = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
-    LLMTrace.session_id == _SESSION)
+_TRACED_COST = select(func.coalesce(func.sum(_TRACE.c.cost), 0.0)).where(
+    _TRACE.c.session_id == _SESSION)
+_SESSION_FIGURES = select(*_columns(TradingSession, "net_pnl total_fees total_trades "
+                                                   "starting_balance total_llm_cost")).where(
+    _SESSIONS.c.id == _SESSION)
+_CACHED_FIGURES = select(*_columns(SessionStatsCache, "total_trades total_fees gross_pnl "
+                                                      "start_of_day_equity wins losses "
+                                                      "total_llm_cost")).where(
+    _STATS.c.session_id == _SESSION)
 _LATEST_MARKET = (select(*_columns(MarketData, "timestamp price bid ask spread_pct "
                                                "ob_imbalance volume"))
-                  .where(MarketData.session_id == _SESSION,
-                         MarketData.symbol == bindparam("symbol"), MarketData.timestamp <= _NOW)
-                  .order_by(MarketData.timestamp.desc(), MarketData.id.desc()).limit(1))
+                  .where(_MARKET.c.session_id == _SESSION,
+                         _MARKET.c.symbol == bindparam("symbol"), _MARKET.c.timestamp <= _NOW)
+                  .order_by(_MARKET.c.timestamp.desc(), _MARKET.c.id.desc()).limit(1))
 
 
 def _dicts(db: DbSession, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,8 +111,7 @@ def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
 
 def open_plans(db: DbSession, session_id: int) -> list[dict[str, Any]]:
     """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
-    session = db.get(TradingSession, session_id)
-    return _dicts(db, _OPEN_PLANS, {"kind": session.kind, "run_name": session.run_name})
+    return _dicts(db, _OPEN_PLANS, {"session_id": session_id})
 
 
 def recent_trades(
@@ -111,9 +128,10 @@ def session_stats(db: DbSession, session_id: int) -> dict[str, Any]:
 
     The cost cap must not be fooled by a stale cache, so the sum of the traces counts too.
     """
-    session = db.get(TradingSession, session_id)
-    cache = db.get(SessionStatsCache, session_id)
-    traced_cost = db.scalar(_TRACED_COST, {"session_id": session_id})
+    params = {"session_id": session_id}
+    session = db.execute(_SESSION_FIGURES, params).first()
+    cache = db.execute(_CACHED_FIGURES, params).first()
+    traced_cost = db.scalar(_TRACED_COST, params)
     stats: dict[str, Any] = {
         "net_pnl": session.net_pnl if session else 0.0,
         "total_fees": session.total_fees if session else 0.0,
@@ -212,18 +230,21 @@ class _Series:
         return frame.copy(deep=False)
 
 
+_OHLCV = _table(OHLCV)
+_NEWER_CANDLES = (select(*_columns(OHLCV, "id symbol timeframe timestamp open high low close "
+                                          "volume"))
+                  .where(_OHLCV.c.session_id == _SESSION, _OHLCV.c.id > bindparam("last_id"))
+                  .order_by(_OHLCV.c.id))
+
+
 class _SessionCandles:
     def __init__(self) -> None:
         self.last_id = 0
         self.series: dict[tuple[str, str], _Series] = {}
 
     def top_up(self, db: DbSession, session_id: int) -> None:
-        rows = db.execute(
-            select(OHLCV.id, OHLCV.symbol, OHLCV.timeframe, OHLCV.timestamp, OHLCV.open,
-                   OHLCV.high, OHLCV.low, OHLCV.close, OHLCV.volume)
-            .where(OHLCV.session_id == session_id, OHLCV.id > self.last_id)
-            .order_by(OHLCV.id)
-        ).all()
+        rows = db.execute(_NEWER_CANDLES, {"session_id": session_id,
+                                           "last_id": self.last_id}).all()
         if not rows:
             return
         grouped: dict[tuple[str, str], list] = {}

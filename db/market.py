@@ -4,29 +4,42 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OHLCV, MarketData
+
+# Statements on the tables, not the mapped classes: the ORM's bulk-insert and statement
+# compilation paths cost more than the SQL, and these run at every iteration.
+_SNAPSHOTS, _CANDLES = MarketData.__table__, OHLCV.__table__
+_ADD_SNAPSHOT, _ADD_CANDLES = insert(_SNAPSHOTS), insert(_CANDLES)
 
 
 def add_snapshot(db: OrmSession, **fields: object) -> None:
     """One ticker row, inserted at once: the ORM unit of work cost more than the insert,
     and nothing reads the object back."""
-    db.execute(insert(MarketData), [fields])
+    db.execute(_ADD_SNAPSHOT, [fields])
 
 
 # Built once: constructing the select cost more than running it, at every iteration.
-_LAST_CANDLE = select(func.max(OHLCV.timestamp)).where(
-    OHLCV.session_id == bindparam("session_id"), OHLCV.symbol == bindparam("symbol"),
-    OHLCV.timeframe == bindparam("timeframe"))
+_NEWEST_CANDLE = (select(_CANDLES.c.timestamp, _CANDLES.c.open, _CANDLES.c.high, _CANDLES.c.low,
+                         _CANDLES.c.close, _CANDLES.c.volume)
+                  .where(_CANDLES.c.session_id == bindparam("session_id"),
+                         _CANDLES.c.symbol == bindparam("symbol"),
+                         _CANDLES.c.timeframe == bindparam("timeframe"))
+                  .order_by(_CANDLES.c.timestamp.desc()).limit(1))
 
 
-def last_candle_time(
+def newest_candle(
     db: OrmSession, session_id: int, symbol: str, timeframe: str
-) -> datetime | None:
-    return db.scalar(_LAST_CANDLE, {"session_id": session_id, "symbol": symbol,
-                                    "timeframe": timeframe})
+) -> Row[tuple[datetime, float, float, float, float, float]] | None:
+    """The newest stored candle (timestamp, open, high, low, close, volume), if any.
+
+    One query gives both where the next fetch starts and the candle the plans may not
+    have been checked against yet (candles are unique per timestamp).
+    """
+    return db.execute(_NEWEST_CANDLE, {"session_id": session_id, "symbol": symbol,
+                                       "timeframe": timeframe}).first()
 
 
 def add_candles(
@@ -44,5 +57,5 @@ def add_candles(
              "timestamp": when, "open": o, "high": h, "low": low, "close": c, "volume": v}
         )
     if new:
-        db.execute(insert(OHLCV), new)
+        db.execute(_ADD_CANDLES, new)
     return len(new)

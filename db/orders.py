@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Order
@@ -19,20 +19,24 @@ def journal_order(db: OrmSession, **fields: object) -> Order:
     return order
 
 
+# Built once: the loop looks orders up at every iteration, and building a select cost
+# more than running it.
+_BY_CLIENT_ID = select(Order).where(Order.client_order_id == bindparam("client_order_id"))
+_BY_VENUE_ID = select(Order).where(Order.order_id == bindparam("order_id")).limit(1)
+_LIVE = select(Order).where(Order.session_id.in_(bindparam("session_ids", expanding=True)),
+                            Order.status.in_(LIVE_STATUSES))
+
+
 def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
-    return db.scalars(select(Order).where(Order.client_order_id == client_order_id)).one_or_none()
+    return db.scalars(_BY_CLIENT_ID, {"client_order_id": client_order_id}).one_or_none()
 
 
 def by_venue_id(db: OrmSession, order_id: str) -> Order | None:
-    return db.scalars(select(Order).where(Order.order_id == order_id).limit(1)).one_or_none()
+    return db.scalars(_BY_VENUE_ID, {"order_id": order_id}).one_or_none()
 
 
 def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:
-    return list(
-        db.scalars(
-            select(Order).where(Order.session_id.in_(session_ids), Order.status.in_(LIVE_STATUSES))
-        )
-    )
+    return list(db.scalars(_LIVE, {"session_ids": session_ids}))
 
 
 def mark(db: OrmSession, order: Order, now: datetime, **fields: object) -> None:

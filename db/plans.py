@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import TradePlan, TradePlanVersion
@@ -42,10 +42,16 @@ def revise_plan(db: OrmSession, plan: TradePlan, change: str, now: datetime, **f
     db.add(_snapshot(plan, change, now))
 
 
+# Built once: plans are enforced at every iteration, and building the select cost more
+# than running it.
+_ACTIVE = select(TradePlan).where(
+    TradePlan.session_id.in_(bindparam("session_ids", expanding=True)),
+    TradePlan.status.in_(ACTIVE))
+_ACTIVE_ALL = _ACTIVE.order_by(TradePlan.id)
+_ACTIVE_OF_SYMBOL = _ACTIVE.where(TradePlan.symbol == bindparam("symbol")).order_by(TradePlan.id)
+
+
 def active_plans(db: OrmSession, session_ids: list[int], symbol: str | None = None) -> list[TradePlan]:
-    query = select(TradePlan).where(
-        TradePlan.session_id.in_(session_ids), TradePlan.status.in_(ACTIVE)
-    )
-    if symbol is not None:
-        query = query.where(TradePlan.symbol == symbol)
-    return list(db.scalars(query.order_by(TradePlan.id)))
+    if symbol is None:
+        return list(db.scalars(_ACTIVE_ALL, {"session_ids": session_ids}))
+    return list(db.scalars(_ACTIVE_OF_SYMBOL, {"session_ids": session_ids, "symbol": symbol}))

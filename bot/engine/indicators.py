@@ -123,18 +123,18 @@ def _ewm(values: np.ndarray, com: float) -> np.ndarray:
     """pandas' ``ewm(com=..., adjust=False).mean()``, its update written out as it is.
 
     Takes the centre of mass because pandas converts span and alpha to it first, and the
-    alpha it then derives is what the float results depend on.
+    alpha it then derives is what the float results depend on. The loop runs over Python
+    floats (the same doubles): indexing numpy scalars cost more than the arithmetic.
     """
     alpha = 1.0 / (1.0 + com)
     factor = 1.0 - alpha
-    out = np.empty(len(values))
     if not len(values):
-        return out
-    weighted = float(values[0])
+        return np.empty(0)
+    items = values.tolist()
+    weighted = items[0]
     old_wt = 1.0
-    out[0] = weighted
-    for i in range(1, len(values)):
-        cur = float(values[i])
+    out = [weighted]
+    for cur in items[1:]:
         observed = cur == cur
         if weighted == weighted:
             old_wt *= factor
@@ -144,8 +144,8 @@ def _ewm(values: np.ndarray, com: float) -> np.ndarray:
                 old_wt = 1.0
         elif observed:
             weighted = cur
-        out[i] = weighted
-    return out
+        out.append(weighted)
+    return np.array(out, dtype=float)
 
 
 def _sma_seeded(values: np.ndarray, length: int) -> np.ndarray:
@@ -248,20 +248,24 @@ def _summary_cached(key: tuple, candles: pd.DataFrame,
 
 
 def _summary(candles: pd.DataFrame, params: IndicatorParams) -> dict[str, Any]:
-    frame = candles.tail(MAX_ROWS)
-    arrays = fast_arrays(frame["close"].to_numpy(dtype=float), frame["high"].to_numpy(dtype=float),
-                         frame["low"].to_numpy(dtype=float), params)
+    """The newest ``MAX_ROWS`` rows sliced from the column arrays (a ``tail`` frame cost
+    more than the slice), and only the two previous values the summary shows."""
+    close, high, low = (candles[column].to_numpy(dtype=float)[-MAX_ROWS:]
+                        for column in ("close", "high", "low"))
+    arrays = fast_arrays(close, high, low, params)
     last = {column: values[-1] for column, values in arrays.items()}
-    prev = {column: values[-2] if len(values) > 1 else values[-1]
-            for column, values in arrays.items()}
-    result: dict[str, Any] = {"candles": len(candles),
-                              "close": _round(float(frame["close"].iloc[-1]))}
+    result: dict[str, Any] = {"candles": len(candles), "close": _round(float(close[-1]))}
     for column in COLUMNS:
         result[column] = _round(last[column])
-    result["rsi_prev"] = _round(prev["rsi"])
-    result["macd_hist_prev"] = _round(prev["macd_hist"])
+    result["rsi_prev"] = _round(_previous(arrays["rsi"]))
+    result["macd_hist_prev"] = _round(_previous(arrays["macd_hist"]))
     result["trend"] = _trend(last)
     return result
+
+
+def _previous(values: np.ndarray) -> Any:
+    """The value before the newest (the newest when there is only one)."""
+    return values[-2] if len(values) > 1 else values[-1]
 
 
 def _trend(row: dict[str, Any]) -> str:

@@ -213,11 +213,13 @@ def _render_user(context: DecisionContext, fixed: _Fixed, series: list[_Series],
 
 
 def _tail_rows(frame: pd.DataFrame | None, limit: int) -> list[tuple]:
+    """The newest ``limit`` candles as tuples, sliced from the columns' arrays (a ``tail``
+    frame cost more than the rows it held)."""
     if frame is None or frame.empty:
         return []
-    tail = frame.tail(limit)
-    return list(zip(tail["timestamp"], *(tail[c].tolist() for c in
-                                         ("open", "high", "low", "close", "volume")),
+    return list(zip(frame["timestamp"].array[-limit:],
+                    *(frame[c].to_numpy()[-limit:].tolist() for c in
+                      ("open", "high", "low", "close", "volume")),
                     strict=True))
 
 

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action
@@ -22,7 +22,7 @@ from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
 from db.models import LLMTrace
 from db.stats import apply_llm_cost
-from db.traces import add_trace
+from db.traces import add_trace, set_execution_result
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -30,16 +30,15 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
 def decide_and_execute(rt: Runtime) -> None:
     now = rt.now()
-    with rt.db() as db:
+    with rt.db() as db:  # one read-only session for the check and the context
         recorded = recorded_decision(rt, db, now)
         if recorded is not None and recorded.execution_result is not None:
             return  # a restart redoing this clock: the decision was made and carried out
-    cash = quote_balance(rt)
-    equity = cash + sum(
-        h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
-        for s, h in rt.book.open_items().items()
-    )
-    with rt.db() as db:
+        cash = quote_balance(rt)
+        equity = cash + sum(
+            h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
+            for s, h in rt.book.open_items().items()
+        )
         context = build_context(db, rt.settings, rt.session_id, now, equity, cash)
     if recorded is not None:
         # A crash fell between the trace and its execution: carry out the recorded decision
@@ -48,7 +47,7 @@ def decide_and_execute(rt: Runtime) -> None:
             trace = db.get(LLMTrace, recorded.id)
             assert trace is not None and trace.decision_json is not None
             decision = Decision.model_validate_json(trace.decision_json)
-            _execute(rt, db, trace, decision, context, equity)
+            _execute(rt, db, trace.id, decision, context, equity)
         return
     started = time.perf_counter()
     result = _run_engine(rt, context)
@@ -64,7 +63,7 @@ def decide_and_execute(rt: Runtime) -> None:
         if result.skipped:
             return
         valid, rejected = validate_decision(result.decision, context, rt.settings)
-        trace = add_trace(
+        trace_id = add_trace(
             db, session_id=rt.session_id, engine=result.engine, model=result.model,
             prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
             decision_json=result.decision.model_dump_json(), errors=result.errors or None,
@@ -75,26 +74,30 @@ def decide_and_execute(rt: Runtime) -> None:
         if result.cost:
             apply_llm_cost(db, rt.session_id, result.cost, now)
         db.commit()
-        _execute(rt, db, trace, result.decision, context, equity, (valid, rejected))
+        _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
 
 
-def recorded_decision(rt: Runtime, db, now: datetime) -> LLMTrace | None:
-    """This run's decision already traced at this very clock, if any.
+_TRACES = LLMTrace.__table__
+# Built once and selecting two plain columns: it runs at every decision and almost always
+# finds nothing, so building the select and the ORM's machinery were most of its cost.
+_RECORDED = (select(_TRACES.c.id, _TRACES.c.execution_result)
+             .where(_TRACES.c.session_id.in_(bindparam("session_ids", expanding=True)),
+                    _TRACES.c.created_at == bindparam("now"), _TRACES.c.status != "abandoned")
+             .order_by(_TRACES.c.id.desc()).limit(1))
+
+
+def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | None]] | None:
+    """This run's decision already traced at this very clock (its id and outcome), if any.
 
     A simulated clock only moves after an iteration completes, so a restarted replay or
     paper run redoes the interrupted iteration at the same clock; the decision it recorded
     then must not be made (and executed) a second time. Abandoned decisions did nothing
     and are made again.
     """
-    return db.scalars(
-        select(LLMTrace).where(
-            LLMTrace.session_id.in_(rt.session_ids(db)), LLMTrace.created_at == now,
-            LLMTrace.status != "abandoned",
-        ).order_by(LLMTrace.id.desc()).limit(1)
-    ).one_or_none()
+    return db.execute(_RECORDED, {"session_ids": rt.session_ids(db), "now": now}).first()
 
 
-def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
+def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
              equity: float, validated: tuple[list, list] | None = None) -> None:
     """Validate, risk-check and execute a traced decision; its outcome lands on the trace.
 
@@ -106,19 +109,18 @@ def _execute(rt: Runtime, db, trace: LLMTrace, decision: Decision, context,
     for index, action in enumerate(valid):
         state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
         try:
-            outcomes.append(execute_action(rt, db, action, trace.id, state, index))
+            outcomes.append(execute_action(rt, db, action, trace_id, state, index))
         except Exception as exc:
             db.rollback()
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": "error",
                              "detail": f"{type(exc).__name__}: {exc}"})
-    trace.execution_result = json.dumps(
+    set_execution_result(db, trace_id, json.dumps(
         {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
          "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
          "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
         default=str,
-    )
-    db.merge(trace)
+    ))
     db.commit()
 
 

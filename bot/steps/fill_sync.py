@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
@@ -58,12 +58,17 @@ def sync_fills(rt: Runtime) -> int:
     return booked
 
 
+_TRADES = Trade.__table__
+# Built once, on the table: the whole window is checked at every iteration.
+_BOOKED = select(_TRADES.c.trade_id).where(
+    _TRADES.c.venue == bindparam("venue"),
+    _TRADES.c.trade_id.in_(bindparam("trade_ids", expanding=True)))
+
+
 def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
     if not trade_ids:
         return set()
-    return set(db.scalars(
-        select(Trade.trade_id).where(Trade.venue == rt.venue_key, Trade.trade_id.in_(trade_ids))
-    ))
+    return set(db.scalars(_BOOKED, {"venue": rt.venue_key, "trade_ids": sorted(trade_ids)}))
 
 
 def _already_booked(rt: Runtime, db, trade_id: str) -> bool:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from bot.runtime import Quote, Runtime
-from db.market import add_candles, add_snapshot, last_candle_time
-from db.models import OHLCV
+from db.market import add_candles, add_snapshot, newest_candle
 
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
@@ -55,7 +52,8 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
     )
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
-        after = last_candle_time(db, rt.session_id, symbol, timeframe)
+        stored = newest_candle(db, rt.session_id, symbol, timeframe)
+        after = stored[0] if stored is not None else None
         since = int(after.timestamp() * 1000) + 1 if after else None
         rows = rt.call(
             rt.venue.fetch_ohlcv, symbol, timeframe, since,
@@ -63,8 +61,8 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
         )
         add_candles(db, rt.session_id, symbol, timeframe, rows, after)
         if index == 0:
-            base_rows = rows if after is None else _last_stored(db, rt, symbol, timeframe,
-                                                               after) + list(rows)
+            base_rows = rows if stored is None else [
+                [int(stored[0].timestamp() * 1000), *stored[1:]], *rows]
     unchecked = _unchecked(rt.quotes.get(symbol), base_rows)
     rt.quotes[symbol] = Quote(
         last=last, bid=bid, ask=ask, timestamp=when, book=book,
@@ -86,13 +84,3 @@ def _unchecked(previous: Quote | None, rows: list) -> list:
     if previous is not None and previous.last_candle_ms is not None:
         return [r for r in rows if r[0] > previous.last_candle_ms]
     return list(rows[-1:])
-
-
-def _last_stored(db, rt: Runtime, symbol: str, timeframe: str, at: datetime) -> list:
-    row = db.scalars(select(OHLCV).where(
-        OHLCV.session_id == rt.session_id, OHLCV.symbol == symbol,
-        OHLCV.timeframe == timeframe, OHLCV.timestamp == at,
-    )).first()
-    if row is None:
-        return []
-    return [[int(at.timestamp() * 1000), row.open, row.high, row.low, row.close, row.volume]]

@@ -89,8 +89,12 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
 
 
+_JOURNAL_SIZE = select(func.count(Order.__table__.c.id))  # built once: read twice a step
+
+
 def _journal_size(db) -> int:
-    return db.scalar(select(func.count(Order.id))) or 0
+    """Rows in the order journal; read with nothing pending (fresh or just committed)."""
+    return db.scalar(_JOURNAL_SIZE) or 0
 
 
 def plan_holding(rt: Runtime, plan: TradePlan) -> float:

@@ -12,13 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.venue.paper_model import FillState, OrderState
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
 ORDER_FIELDS = tuple(OrderState.__dataclass_fields__)
+_CLOCK = PaperClock.__table__
+# The one write of every replay step: built once, on the table (no ORM bulk-update path).
+_MOVE_CLOCK = (update(_CLOCK).where(_CLOCK.c.account == bindparam("for_account"))
+               .values(now_ms=bindparam("now_ms"), seq=bindparam("seq")))
 FILL_FIELDS = tuple(FillState.__dataclass_fields__)
 
 
@@ -92,10 +96,7 @@ class PaperStore:
     ) -> None:
         """Persist one operation's changes and the clock atomically."""
         with self.sessions.begin() as s:
-            s.execute(
-                update(PaperClock).where(PaperClock.account == self.account)
-                .values(now_ms=now_ms, seq=seq)
-            )
+            s.execute(_MOVE_CLOCK, {"for_account": self.account, "now_ms": now_ms, "seq": seq})
             new, changed = [], []
             for order in orders:
                 (changed if order.id in self._orders else new).append(order.row())
