@@ -10,16 +10,18 @@ import signal
 import sys
 from datetime import UTC
 
+from sqlalchemy.exc import OperationalError
+
 from bot.config import ConfigError, load_settings
 from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
-from db.migrate import DatabaseError
+from db.migrate import DatabaseError, shown
 
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 
 
 def _db_url(args: argparse.Namespace) -> str:
-    return args.db or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -202,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except DatabaseError as exc:  # not ours, too new: the message names the database
         print(f"database error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OperationalError as exc:  # unreadable file, server down: say which, no traceback
+        print(f"database error: {shown(_db_url(args))}: {exc.orig}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine, normalize_url
+from db.migrate import DatabaseError
 
 LOST_PEER_KEEPALIVES = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5,
                         "tcp_keepalives_count": 3}
@@ -34,8 +35,14 @@ class BotLock:
         parsed = make_url(self.url)
         if parsed.get_backend_name() == "sqlite":
             path = Path(f"{parsed.database}.{self.name}.lock")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.open("a+")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = path.open("a+")
+            except OSError as exc:
+                raise DatabaseError(
+                    f"{path}: cannot create the bot's lock file beside the database "
+                    f"({exc.strerror}); the database's folder must be writable"
+                ) from exc
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

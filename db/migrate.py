@@ -14,6 +14,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from db.engine import is_sqlite, make_engine, normalize_url
 
@@ -40,8 +42,27 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def shown(url: str) -> str:
+    """The URL as messages may show it: never with its password."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    """Bring the database at ``url`` to ``revision`` (default: the newest).
+
+    A database that cannot be opened or written (a read-only file or folder, a server that
+    does not answer) is a ``DatabaseError`` naming it, not a traceback; nothing is changed.
+    """
+    try:
+        _upgrade(url, revision)
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"{shown(url)}: cannot be opened or written ({exc.orig}). Check that the file and "
+            "its folder are writable, or that the server is up and the login works."
+        ) from exc
+
+
+def _upgrade(url: str, revision: str) -> None:
     engine = make_engine(url)
     # Look before touching: our SQLite connect pragmas switch the file to WAL, which rewrites
     # its header, and a database that turns out not to be ours must stay byte for byte.
@@ -52,12 +73,12 @@ def upgrade(url: str, revision: str = "head") -> None:
         if current is None and inspect(probe).get_table_names():
             tables = ", ".join(sorted(inspect(probe).get_table_names())[:5])
             raise DatabaseError(
-                f"{url}: has tables ({tables}, ...) but no Tradedesk schema version; "
+                f"{shown(url)}: has tables ({tables}, ...) but no Tradedesk schema version; "
                 "refusing to touch it. Point DATABASE_URL at a new or Tradedesk database."
             )
         if current is not None and current not in known:
             raise DatabaseError(
-                f"{url}: schema revision {current} is newer than this code knows; "
+                f"{shown(url)}: schema revision {current} is newer than this code knows; "
                 "upgrade Tradedesk instead of pointing old code at a new database."
             )
         cfg = alembic_config(url)
@@ -71,8 +92,13 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 if __name__ == "__main__":
     import os
+    import sys
 
     from db.engine import DEFAULT_DATABASE_URL
 
-    upgrade(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    try:
+        upgrade(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        sys.exit(2)  # as ``python -m bot`` does for a database it cannot use
     print("database is at the newest schema")

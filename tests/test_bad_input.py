@@ -1,8 +1,9 @@
 """Bad input never stalls the loop, corrupts a database, or renders as markup.
 
 A flood of 10,000 commands (valid, unknown, malformed) is worked off oldest first within a
-bounded number of iterations; a database that is not ours is refused and left untouched;
-a hostile trace shows on the Decisions page as text, never as markdown or HTML.
+bounded number of iterations; a database that is not ours, or that cannot be written, is
+refused with a message naming it and left untouched; a hostile trace shows on the Decisions
+page as text, never as markdown or HTML.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,44 @@ def test_foreign_database_is_refused_and_untouched(tmp_path) -> None:
     assert done.returncode != 0
     assert str(path) in done.stderr
     assert _digest(path) == before
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Iterator[tuple[Path, Path]]:
+    """(writable source, read-only view of it): a read-only bind mount, since root (as CI
+    runs) writes through any file mode."""
+    source, view = tmp_path / "source", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(source), str(view)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True,
+                       capture_output=True)
+        yield source, view
+    finally:
+        subprocess.run(["umount", str(view)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("revision", ["head", "0001"])
+def test_read_only_database_gives_a_clear_message(read_only_folder, revision) -> None:
+    """Current or older schema: every entry point names the database, says what to check,
+    exits 2 without a traceback, and the file stays byte for byte."""
+    source, view = read_only_folder
+    upgrade(f"sqlite:///{source / 'tradedesk.db'}", revision)
+    before = _digest(source / "tradedesk.db")
+    url = f"sqlite:///{view / 'tradedesk.db'}"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "DATABASE_URL": url}
+    for argv in (["bot", "run", "--iterations", "1"], ["bot", "audit", "--json"],
+                 ["bot", "command", "pause"], ["db.migrate"]):
+        done = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env=env)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert "Traceback" not in done.stderr, (argv, done.stderr)
+        assert done.stderr.startswith("database error: "), (argv, done.stderr)
+        assert str(view) in done.stderr, (argv, done.stderr)
+    assert _digest(source / "tradedesk.db") == before
 
 
 def test_missing_database_folder_is_created(tmp_path) -> None:
