@@ -10,7 +10,7 @@ of their ``customdata``, so a click on one can open that decision (``clicked_tra
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -44,7 +44,8 @@ def clicked_trace(event: object) -> int | None:
     Candles and indicator lines carry no trace id, and a unified-hover click selects a point
     of every trace at that time, so the points are searched for the first one that has one.
     """
-    selection = getattr(event, "selection", None) or {}
+    selection = (event.get("selection") if isinstance(event, Mapping)
+                 else getattr(event, "selection", None)) or {}
     for point in selection.get("points", []):
         custom = point.get("customdata")
         if isinstance(custom, list) and custom and isinstance(custom[-1], int | float):

@@ -24,6 +24,7 @@ from views._common import (
 
 WARMUP = 200  # enough candles before the window for EMA 200 / Bollinger 20 to settle
 LATEST_CHOICES = (100, 250, 500, 1000, 2000, 5000)
+CHART_KEY, CLICKED_KEY = "price_chart", "_chart_clicked_trace"
 
 st.header("Chart")
 info = current_session()
@@ -70,12 +71,18 @@ show_plans = toggles[3].toggle("Plans", value=True, key="chart_plans")
 show_fills = toggles[4].toggle("Fills", value=True, key="chart_fills")
 
 
+def _remember_click() -> None:
+    """Read the click in the callback, which sees the figure that was clicked: the rerun
+    draws a new one whenever a candle moved, and Streamlit keys the chart's state by it."""
+    st.session_state[CLICKED_KEY] = clicked_trace(st.session_state.get(CHART_KEY))
+
+
 @st.fragment(run_every=15)
 def _chart() -> None:
-    # Open plans are drawn up to now: to the minute, so the figure (and with it the chart's
-    # widget identity, which Streamlit derives from the figure) stays the same from one
-    # rerun to the next, and a click on a fill survives the rerun it triggers.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    clicked = st.session_state.pop(CLICKED_KEY, None)
+    if clicked is not None:
+        st.switch_page("views/decisions.py", query_params={"trace": str(clicked)})
+    now = datetime.now(UTC)
     with read_db() as db:
         frame, first_shown = candles(
             db, info.run_session_ids, symbol, timeframe, start=start, end=end, limit=limit,
@@ -97,12 +104,8 @@ def _chart() -> None:
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
     )
-    event = st.plotly_chart(fig, key="price_chart", config={"displaylogo": False},
-                            on_select="rerun", selection_mode="points")
-    trace_id = clicked_trace(event)
-    if trace_id is not None:
-        del st.session_state["price_chart"]  # coming back must not open it again
-        st.switch_page("views/decisions.py", query_params={"trace": str(trace_id)})
+    st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
+                    on_select=_remember_click, selection_mode="points")
     shown = int((frame["timestamp"] >= first_shown).sum())
     st.caption(
         f"{shown} candles from {first_shown:%Y-%m-%d %H:%M} to {last_shown:%Y-%m-%d %H:%M} UTC"
