@@ -44,7 +44,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 PAGES = {"overview": "Equity (PAPER)", "chart": "Candles", "portfolio": "Open orders",
          "trades": "Download CSV", "decisions": "Trace", "commands": "Status",
-         "settings": "Risk caps", "fleet": "Running or paused"}
+         "settings": "Risk caps", "fleet": "Running or paused", "replays": "Start a replay"}
 TIMEOUT_MS = 60_000  # generous: CI machines run other suites alongside
 SETTING_NAMES = {(f.alias or n).upper() for n, f in Settings.model_fields.items()}
 
@@ -321,7 +321,8 @@ def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):
         page.goto(server.url)
         sidebar = _sidebar(page)
         sidebar.get_by_text("● running").wait_for()
-        page.get_by_text("Equity (PAPER)").wait_for()  # the page refreshed once a session began
+        # the page refreshed once a session began
+        page.get_by_text("Equity (PAPER)", exact=True).wait_for()
         wait_for(lambda: holdings() > 0, timeout=120)  # the default market trades at once
         sidebar.locator('[data-testid="stSidebarNav"]').get_by_text("Portfolio").click()
         page.get_by_text("BTC/USDT: +", exact=False).wait_for()
