@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, Integer, bindparam, func, select
 from sqlalchemy.orm import Session as DbSession
 
+from bot.engine.base import CandleColumns, StoredCandles
 from db.models import (
     OHLCV,
     LLMTrace,
@@ -29,7 +30,6 @@ from db.models import (
 )
 from db.models import Session as TradingSession
 
-CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -171,18 +171,20 @@ def closed_candles(
 def candle_frames(
     db: DbSession, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
     limit: int,
-) -> dict[str, dict[str, pd.DataFrame]]:
+) -> dict[str, StoredCandles]:
     """``closed_candles`` for every symbol and timeframe, topped up with one query.
 
     Stored candles never change (the loop only inserts newer ones), so each session's
     candles are kept in memory per database engine and only rows with a higher id are read
     at each decision. Reading the whole window into a new DataFrame at every step was the
-    largest cost of a replay after the indicators. The cut at ``now`` is the same as the
-    SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
+    largest cost of a replay after the indicators; the window is now handed out as column
+    arrays, and a frame is built only for a reader that asks for one. The cut at ``now`` is
+    the same as the SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
     """
     store = _session_candles(db, session_id)
-    return {symbol: {tf: store.frame(symbol, tf, now - timeframe_delta(tf), limit)
-                     for tf in timeframes} for symbol in symbols}
+    return {symbol: StoredCandles({tf: store.columns(symbol, tf, now - timeframe_delta(tf),
+                                                     limit) for tf in timeframes})
+            for symbol in symbols}
 
 
 class _Series:
@@ -192,7 +194,6 @@ class _Series:
         self.size = 0
         self.stamps = np.empty(64, dtype="int64")
         self.values = np.empty((5, 64))
-        self._frame: tuple[tuple[int, int], pd.DataFrame] | None = None
 
     def append(self, rows: list[tuple[int, float, float, float, float, float]]) -> None:
         end = self.size + len(rows)
@@ -211,25 +212,16 @@ class _Series:
             self.stamps[:end] = self.stamps[:end][order]
             self.values[:, :end] = self.values[:, :end][:, order]
         self.size = end
-        self._frame = None
 
-    def frame(self, cutoff_us: int, limit: int) -> pd.DataFrame:
+    def columns(self, cutoff_us: int, limit: int) -> CandleColumns:
+        """Copies, not views: a backfill reorders the arrays in place."""
         stop = int(np.searchsorted(self.stamps[: self.size], cutoff_us, side="right"))
         start = max(0, stop - limit)
-        if start == stop:
-            return pd.DataFrame(columns=CANDLE_COLUMNS)
-        if self._frame is not None and self._frame[0] == (start, stop):
-            return self._frame[1].copy(deep=False)
-        stamps = pd.DatetimeIndex(self.stamps[start:stop].view("datetime64[us]")).tz_localize(
-            "UTC")
-        columns = {"timestamp": stamps}
-        for index, name in enumerate(CANDLE_COLUMNS[1:]):
-            columns[name] = self.values[index, start:stop].copy()
-        frame = pd.DataFrame(columns)
-        self._frame = ((start, stop), frame)
-        return frame.copy(deep=False)
+        values = self.values[:, start:stop].copy()
+        return CandleColumns(self.stamps[start:stop].astype("datetime64[us]"), *values)
 
 
+_EMPTY = _Series()
 _OHLCV = _table(OHLCV)
 _NEWER_CANDLES = (select(*_columns(OHLCV, "id symbol timeframe timestamp open high low close "
                                           "volume"))
@@ -256,11 +248,10 @@ class _SessionCandles:
             self.series.setdefault(key, _Series()).append(batch)
         self.last_id = rows[-1][0]
 
-    def frame(self, symbol: str, timeframe: str, cutoff: datetime, limit: int) -> pd.DataFrame:
-        series = self.series.get((symbol, timeframe))
-        if series is None or series.size == 0:
-            return pd.DataFrame(columns=CANDLE_COLUMNS)
-        return series.frame(_micros(cutoff), limit)
+    def columns(self, symbol: str, timeframe: str, cutoff: datetime,
+                limit: int) -> CandleColumns:
+        series = self.series.get((symbol, timeframe), _EMPTY)
+        return series.columns(_micros(cutoff), limit)
 
 
 _CACHES: WeakKeyDictionary[Engine, dict[int, _SessionCandles]] = WeakKeyDictionary()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from bot.config import load_settings
+from bot.engine.base import StoredCandles
 from bot.engine.context import build_context
 from bot.engine.prompt import estimate_tokens, render_prompt
+from bot.engine.rules import RulesEngine
 from db.engine import make_engine, session_factory
 from db.models import OHLCV, MarketData, Position, Trade, TradePlan
 from db.models import Session as TradingSession
@@ -77,3 +80,19 @@ def test_prompt_fits_the_budget_and_says_what_was_cut(sqlite_url: str) -> None:
     assert "Omitted to fit the token budget" in prompt.user and "prompt v1" in prompt.user
     assert prompt.user.rindex("11:55") > prompt.user.index("5m candles")  # newest kept
     assert estimate_tokens("12345 abcd") == 5 + 2
+
+
+def test_stored_columns_render_as_their_frames_would(sqlite_url: str) -> None:
+    """The prompt and the rules read the stored candles' column arrays; a context holding
+    the same candles as plain DataFrames must give the same prompt and the same decision."""
+    engine = make_engine(sqlite_url)
+    settings = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h")
+    with session_factory(engine)() as db:
+        context = build_context(db, settings, seed(db), NOW, equity=10_000, quote_balance=9_000)
+    engine.dispose()
+    view = context.markets["BTC/USDT"]
+    as_frames = replace(context, markets={"BTC/USDT": replace(view, candles=dict(view.candles))})
+    assert isinstance(view.candles, StoredCandles)
+    assert render_prompt(as_frames, settings) == render_prompt(context, settings)
+    rules = RulesEngine(settings)
+    assert rules.decide(as_frames).decision == rules.decide(context).decision

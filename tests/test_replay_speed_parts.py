@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from bot.engine import indicators
+from bot.engine.base import CANDLE_COLUMNS
 from db import decision_queries as q
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -51,10 +52,10 @@ def _sql_closed_candles(db, session_id: int, symbol: str, timeframe: str, now: d
                OHLCV.timeframe == timeframe, OHLCV.timestamp <= cutoff)
         .order_by(OHLCV.timestamp.desc()).limit(limit)
     ).all()
-    frame = pd.DataFrame([tuple(r) for r in reversed(rows)], columns=q.CANDLE_COLUMNS)
+    frame = pd.DataFrame([tuple(r) for r in reversed(rows)], columns=CANDLE_COLUMNS)
     if not frame.empty:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        for column in q.CANDLE_COLUMNS[1:]:
+        for column in CANDLE_COLUMNS[1:]:
             frame[column] = frame[column].astype(float)
     return frame
 

@@ -7,6 +7,7 @@ The engine must see what the bot knew at ``now`` and nothing later: the queries 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
@@ -55,7 +56,7 @@ def build_context(
 
 
 def _market_view(
-    symbol: str, ticker: dict | None, candles: dict[str, pd.DataFrame]
+    symbol: str, ticker: dict | None, candles: Mapping[str, pd.DataFrame]
 ) -> MarketView:
     """Without a ticker the last close stands in for the price (NaN when there is none).
 

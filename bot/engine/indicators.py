@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
+from bot.engine.base import CandleColumns
+
 MAX_ROWS = 300
 
 
@@ -219,42 +221,43 @@ def _series(values: pd.Series | None, length: int) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
-def summary(candles: pd.DataFrame, params: IndicatorParams = DEFAULT_PARAMS) -> dict[str, Any]:
+def summary(candles: pd.DataFrame | CandleColumns,
+            params: IndicatorParams = DEFAULT_PARAMS) -> dict[str, Any]:
     """Latest values, rounded for a prompt: what a trader glances at, not the series.
 
-    Memoised on the frame's identity (length, first and last candle): the rules engine and
+    Memoised on the candles' identity (length, first and last candle): the rules engine and
     the prompt renderer both ask for the same summary in one decision, and closed candles
     never change.
     """
-    if candles.empty:
+    if not len(candles):
         return {"candles": 0}
-    stamps = candles["timestamp"]
-    key = (len(candles), stamps.iat[0], stamps.iat[-1], float(candles["close"].iat[-1]),
-           float(candles["volume"].iat[-1]), params)
-    return dict(_summary_cached(key, candles, params))
+    columns = candles if isinstance(candles, CandleColumns) else CandleColumns.of(candles)
+    stamps = columns.stamps
+    key = (len(columns), stamps[0], stamps[-1], float(columns.close[-1]),
+           float(columns.volume[-1]), params)
+    return dict(_summary_cached(key, columns, params))
 
 
 _CACHE: dict[tuple, dict[str, Any]] = {}
 _CACHE_SIZE = 256
 
 
-def _summary_cached(key: tuple, candles: pd.DataFrame,
+def _summary_cached(key: tuple, columns: CandleColumns,
                     params: IndicatorParams) -> dict[str, Any]:
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _summary(candles, params)
+        _CACHE[key] = _summary(columns, params)
     return _CACHE[key]
 
 
-def _summary(candles: pd.DataFrame, params: IndicatorParams) -> dict[str, Any]:
-    """The newest ``MAX_ROWS`` rows sliced from the column arrays (a ``tail`` frame cost
-    more than the slice), and only the two previous values the summary shows."""
-    close, high, low = (candles[column].to_numpy(dtype=float)[-MAX_ROWS:]
-                        for column in ("close", "high", "low"))
+def _summary(columns: CandleColumns, params: IndicatorParams) -> dict[str, Any]:
+    """The newest ``MAX_ROWS`` rows, and only the two previous values the summary shows."""
+    close, high, low = (values[-MAX_ROWS:] for values in
+                        (columns.close, columns.high, columns.low))
     arrays = fast_arrays(close, high, low, params)
     last = {column: values[-1] for column, values in arrays.items()}
-    result: dict[str, Any] = {"candles": len(candles), "close": _round(float(close[-1]))}
+    result: dict[str, Any] = {"candles": len(columns), "close": _round(float(close[-1]))}
     for column in COLUMNS:
         result[column] = _round(last[column])
     result["rsi_prev"] = _round(_previous(arrays["rsi"]))

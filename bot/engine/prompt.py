@@ -22,7 +22,7 @@ import pandas as pd
 
 from bot.config import Settings
 from bot.engine import indicators
-from bot.engine.base import DecisionContext
+from bot.engine.base import CandleColumns, DecisionContext, candle_columns
 
 PROMPT_VERSION = "v1"
 PROMPTS_DIR = Path(__file__).with_name("prompts")
@@ -98,7 +98,7 @@ def render_prompt(
     system = system_prompt(settings, tools=tools, version=version)
     series = [
         _Series(f"{symbol} {tf}", [_candle_line(row) for row in
-                                   _tail_rows(view.candles.get(tf), MAX_PROMPT_CANDLES)])
+                                   _tail_rows(candle_columns(view, tf), MAX_PROMPT_CANDLES)])
         for symbol, view in context.markets.items()
         for tf in settings.timeframes
     ]
@@ -166,11 +166,11 @@ def _fixed_parts(context: DecisionContext, settings: Settings) -> _Fixed:
                 f"book_imbalance={_num(view.ob_imbalance)}")
         frames: list[tuple[str | None, list[str]]] = []
         for tf in settings.timeframes:
-            frame = view.candles.get(tf)
-            if frame is None or frame.empty:
+            columns = candle_columns(view, tf)
+            if columns is None or not len(columns):
                 frames.append((None, [f"{tf}: no closed candles"]))
                 continue
-            summary = indicators.summary(frame)
+            summary = indicators.summary(columns)
             shown = {key: _num(summary.get(key), digits=5) for key in PROMPT_INDICATORS}
             frames.append((f"{symbol} {tf}", [
                 f"{tf} indicators: trend={summary.get('trend')} "
@@ -212,15 +212,13 @@ def _render_user(context: DecisionContext, fixed: _Fixed, series: list[_Series],
     ).strip()
 
 
-def _tail_rows(frame: pd.DataFrame | None, limit: int) -> list[tuple]:
-    """The newest ``limit`` candles as tuples, sliced from the columns' arrays (a ``tail``
-    frame cost more than the rows it held)."""
-    if frame is None or frame.empty:
+def _tail_rows(columns: CandleColumns | None, limit: int) -> list[tuple]:
+    """The newest ``limit`` candles as tuples, sliced from the columns."""
+    if columns is None:
         return []
-    return list(zip(frame["timestamp"].array[-limit:],
-                    *(frame[c].to_numpy()[-limit:].tolist() for c in
-                      ("open", "high", "low", "close", "volume")),
-                    strict=True))
+    return list(zip(*(values[-limit:].tolist() for values in
+                      (columns.stamps, columns.open, columns.high, columns.low, columns.close,
+                       columns.volume)), strict=True))
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.engine import indicators
-from bot.engine.base import DecisionContext, EngineResult, MarketView
+from bot.engine.base import DecisionContext, EngineResult, MarketView, candle_columns
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from db.decision_queries import timeframe_delta
@@ -88,9 +88,9 @@ class RulesEngine:
         """The shortest configured timeframe with warmed-up indicators drives the signal."""
         need = indicators.DEFAULT_PARAMS.warmup
         for tf in sorted(self.settings.timeframes, key=timeframe_delta):
-            frame = view.candles.get(tf)
-            if frame is not None and len(frame) >= need:
-                ind = indicators.summary(frame)
+            columns = candle_columns(view, tf)
+            if columns is not None and len(columns) >= need:
+                ind = indicators.summary(columns)
                 if all(_finite(ind.get(k)) for k in ("ema_fast", "ema_slow", "rsi", "macd_hist",
                                                    "atr", "rsi_prev")):
                     return tf, ind

@@ -6,7 +6,7 @@ on its own and two runs with the same inputs produce the same fills bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.venue.feeds import Book, Candle, iso_ms
@@ -36,7 +36,7 @@ class OrderState:
         return max(self.amount - self.filled, 0.0)
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        return _row(self)
 
 
 @dataclass
@@ -61,7 +61,16 @@ class FillState:
         return self.price * self.amount
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        return _row(self)
+
+
+def _row(record: OrderState | FillState) -> dict[str, Any]:
+    """The record's fields by name; ``asdict`` deep-copied every scalar on each of the
+    twenty fills a step fetches, and these fields are all flat."""
+    return {name: getattr(record, name) for name in _FIELDS[type(record)]}
+
+
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (OrderState, FillState)}
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
