@@ -192,7 +192,7 @@ def _settled(page) -> None:
 
 def _sidebar(page):
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("Bot process").wait_for()
+    sidebar.get_by_text("Bot process").first.wait_for()
     return sidebar
 
 
@@ -225,8 +225,8 @@ def test_close_all_confirm_shows_done(console, page):
     confirm = sidebar.get_by_role("button", name="Confirm CLOSE-ALL")
     confirm.wait_for()
     confirm.click()
-    sidebar.get_by_text("close-all: done", exact=False).wait_for(timeout=TIMEOUT_MS)
-    sidebar.get_by_text("close-all: ok (fake bot)", exact=False).wait_for()
+    sidebar.get_by_text("close-all: done", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    sidebar.get_by_text("close-all: ok (fake bot)", exact=False).first.wait_for()
     _no_exception(page, console)
 
 
@@ -289,7 +289,7 @@ def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     page.get_by_role("heading", name="Decisions").wait_for()
     assert "trace=" in page.url
     linked = page.url.split("trace=")[1].split("&")[0]
-    page.get_by_text(re.compile(rf"^#{linked} · .* · status ")).wait_for()  # its detail
+    page.get_by_text(re.compile(rf"^#{linked} · .* · status ")).first.wait_for()  # its detail
     _no_exception(page, console)
 
 
@@ -320,19 +320,19 @@ def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):
     try:
         page.goto(server.url)
         sidebar = _sidebar(page)
-        sidebar.get_by_text("● running").wait_for()
+        sidebar.get_by_text("● running").first.wait_for()
         # the page refreshed once a session began
-        page.get_by_text("Equity (PAPER)", exact=True).wait_for()
+        page.get_by_text("Equity (PAPER)", exact=True).first.wait_for()
         wait_for(lambda: holdings() > 0, timeout=120)  # the default market trades at once
         sidebar.locator('[data-testid="stSidebarNav"]').get_by_text("Portfolio").click()
-        page.get_by_text("BTC/USDT: +", exact=False).wait_for()
+        page.get_by_text("BTC/USDT: +", exact=False).first.wait_for()
         sidebar.get_by_role("button", name="CLOSE-ALL").click()
         sidebar.get_by_role("button", name="Confirm CLOSE-ALL").click()
-        sidebar.get_by_text("close-all: done", exact=False).wait_for()
+        sidebar.get_by_text("close-all: done", exact=False).first.wait_for()
         assert holdings() == 0
         # the page shows the effect as soon as the command ends, not at its next refresh
-        page.get_by_text("No open positions.").wait_for(timeout=5_000)
-        page.get_by_text("No open orders.").wait_for(timeout=5_000)
+        page.get_by_text("No open positions.").first.wait_for(timeout=5_000)
+        page.get_by_text("No open orders.").first.wait_for(timeout=5_000)
         _no_exception(page, server)
     finally:
         _stop_console(server)
@@ -372,7 +372,7 @@ def test_killing_the_console_never_affects_the_bot(browser, tmp_path_factory, pa
 
     try:
         page.goto(server.url)
-        _sidebar(page).get_by_text("● running").wait_for()
+        _sidebar(page).get_by_text("● running").first.wait_for()
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(10)
         before = status()
@@ -419,15 +419,15 @@ def test_fleet_stop_one_bot_leaves_the_other_running(browser, tmp_path_factory, 
         table = page.locator('[data-testid="stDataFrame"]').first
         table.wait_for()
         page.locator(".st-key-fleet_stop_beta button").click()
-        page.get_by_text("Stop bot beta after the current loop?").wait_for()
+        page.get_by_text("Stop bot beta after the current loop?").first.wait_for()
         page.get_by_role("button", name="Confirm STOP beta").click()
         assert bots["beta"].wait(timeout=60) == 0  # STOP ends the process cleanly
         before = loops("alpha")
         wait_for(lambda: loops("alpha") > before + 2, timeout=60)
         assert bots["alpha"].poll() is None
-        page.get_by_text("stop → beta: done", exact=False).wait_for()
-        page.get_by_text("beta · stopped").wait_for()  # the fleet refreshes on its own
-        page.get_by_text("alpha (picked) · running").wait_for()
+        page.get_by_text("stop → beta: done", exact=False).first.wait_for()
+        page.get_by_text("beta · stopped").first.wait_for()  # the fleet refreshes on its own
+        page.get_by_text("alpha (picked) · running").first.wait_for()
         _no_exception(page, server)
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "fleet.png"), full_page=True)
