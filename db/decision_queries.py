@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, Integer, bindparam, func, select
 from sqlalchemy.orm import Session as DbSession
 
-from bot.engine.base import CandleColumns, StoredCandles
+from db.candles import CandleColumns, StoredCandles
 from db.models import (
     OHLCV,
     LLMTrace,

@@ -15,10 +15,10 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.candles import CANDLE_COLUMNS
 from db.models import OHLCV, Trade, TradePlan, TradePlanVersion
 
 MAX_CANDLES = 5000
-CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
 def chart_choices(db: OrmSession, run_ids: Sequence[int]) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
-from bot.engine.base import CandleColumns
+from db.candles import CandleColumns
 
 MAX_ROWS = 300
 
