@@ -70,7 +70,9 @@ def _row(record: OrderState | FillState) -> dict[str, Any]:
     return {name: getattr(record, name) for name in _FIELDS[type(record)]}
 
 
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (OrderState, FillState)}
+ORDER_FIELDS = tuple(f.name for f in fields(OrderState))
+FILL_FIELDS = tuple(f.name for f in fields(FillState))
+_FIELDS = {OrderState: ORDER_FIELDS, FillState: FILL_FIELDS}
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

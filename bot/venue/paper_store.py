@@ -15,15 +15,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from bot.venue.paper_model import FillState, OrderState
+from bot.venue.paper_model import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
-ORDER_FIELDS = tuple(OrderState.__dataclass_fields__)
 _CLOCK = PaperClock.__table__
 # The one write of every replay step: built once, on the table (no ORM bulk-update path).
 _MOVE_CLOCK = (update(_CLOCK).where(_CLOCK.c.account == bindparam("for_account"))
                .values(now_ms=bindparam("now_ms"), seq=bindparam("seq")))
-FILL_FIELDS = tuple(FillState.__dataclass_fields__)
 
 
 @dataclass
