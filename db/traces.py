@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, update
+from datetime import datetime
+
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace
@@ -23,3 +25,18 @@ def add_trace(db: OrmSession, **fields: object) -> int:
 def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
     """Record what a traced decision's execution did, uncommitted."""
     db.execute(_SET_RESULT, {"trace_id": trace_id, "result": result})
+
+
+# Built once and selecting two plain columns: it runs at every decision and almost always
+# finds nothing, so building the select and the ORM's machinery were most of its cost.
+_TRACED_AT = (select(_TRACES.c.id, _TRACES.c.execution_result)
+              .where(_TRACES.c.session_id.in_(bindparam("session_ids", expanding=True)),
+                     _TRACES.c.created_at == bindparam("now"), _TRACES.c.status != "abandoned")
+              .order_by(_TRACES.c.id.desc()).limit(1))
+
+
+def traced_at(db: OrmSession, session_ids: list[int],
+              now: datetime) -> Row[tuple[int, str | None]] | None:
+    """The newest decision (id, execution result) traced at exactly ``now`` in these
+    sessions, abandoned ones aside."""
+    return db.execute(_TRACED_AT, {"session_ids": session_ids, "now": now}).first()

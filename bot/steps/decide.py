@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action
@@ -22,7 +22,7 @@ from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
 from db.models import LLMTrace
 from db.stats import apply_llm_cost
-from db.traces import add_trace, set_execution_result
+from db.traces import add_trace, set_execution_result, traced_at
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -77,15 +77,6 @@ def decide_and_execute(rt: Runtime) -> None:
         _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
 
 
-_TRACES = LLMTrace.__table__
-# Built once and selecting two plain columns: it runs at every decision and almost always
-# finds nothing, so building the select and the ORM's machinery were most of its cost.
-_RECORDED = (select(_TRACES.c.id, _TRACES.c.execution_result)
-             .where(_TRACES.c.session_id.in_(bindparam("session_ids", expanding=True)),
-                    _TRACES.c.created_at == bindparam("now"), _TRACES.c.status != "abandoned")
-             .order_by(_TRACES.c.id.desc()).limit(1))
-
-
 def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | None]] | None:
     """This run's decision already traced at this very clock (its id and outcome), if any.
 
@@ -94,7 +85,7 @@ def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | No
     then must not be made (and executed) a second time. Abandoned decisions did nothing
     and are made again.
     """
-    return db.execute(_RECORDED, {"session_ids": rt.session_ids(db), "now": now}).first()
+    return traced_at(db, rt.session_ids(db), now)
 
 
 def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,

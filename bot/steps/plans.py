@@ -23,7 +23,7 @@ from bot.execution import (
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from db.models import Order, Trade, TradePlan
-from db.orders import by_client_id
+from db.orders import by_client_id, journal_size
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.plans")
@@ -37,7 +37,7 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
     with rt.db() as db:
-        before = _journal_size(db)
+        before = journal_size(db)
         for plan in active_plans(db, rt.session_ids(db)):
             try:
                 _enforce(rt, db, plan, now)
@@ -45,7 +45,7 @@ def enforce_plans(rt: Runtime) -> None:
                 db.rollback()
                 rt.note_error(f"plan {plan.id}", exc)
         db.commit()
-        exited = _journal_size(db) > before
+        exited = journal_size(db) > before
     if exited:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
@@ -87,14 +87,6 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         exit_plan(rt, db, plan, f"target hit at {plan.target_price:g}", now)
     elif expired:
         exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
-
-
-_JOURNAL_SIZE = select(func.count(Order.__table__.c.id))  # built once: read twice a step
-
-
-def _journal_size(db) -> int:
-    """Rows in the order journal; read with nothing pending (fresh or just committed)."""
-    return db.scalar(_JOURNAL_SIZE) or 0
 
 
 def plan_holding(rt: Runtime, plan: TradePlan) -> float:

@@ -12,20 +12,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert
-
 from bot.runtime import Runtime
-from db.models import OpenOrder, Position
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders
+from db.snapshots import replace_open_orders, replace_positions
 
 log = logging.getLogger("tradedesk.resync")
-_OPEN, _POSITIONS = OpenOrder.__table__, Position.__table__
-# The two snapshots are rewritten at every iteration: prebuilt statements on the tables
-# skip building them and the ORM's unit of work (nothing reads these rows back as objects).
-_CLEAR_ORDERS = delete(_OPEN).where(_OPEN.c.session_id == bindparam("session_id"))
-_ADD_ORDERS = insert(_OPEN)
-_CLEAR_POSITIONS = delete(_POSITIONS).where(_POSITIONS.c.session_id == bindparam("session_id"))
-_ADD_POSITIONS = insert(_POSITIONS)
 
 
 def client_id_of(order: dict[str, Any]) -> str | None:
@@ -50,30 +41,25 @@ def resync_orders_and_positions(rt: Runtime) -> None:
                          if is_ours(rt, o)}.values())
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
-        db.execute(_CLEAR_ORDERS, {"session_id": rt.session_id})
-        if venue_orders:
-            db.execute(_ADD_ORDERS, [
-                {"session_id": rt.session_id, "order_id": str(order["id"]),
-                 "client_order_id": client_id_of(order), "symbol": order["symbol"],
-                 "side": order["side"].upper(), "type": order.get("type") or "limit",
-                 "price": order.get("price"), "amount": float(order["amount"]),
-                 "remaining": float(order.get("remaining") or 0.0),
-                 "status": order.get("status") or "open",
-                 "exchange_timestamp": _when(order.get("timestamp"))}
-                for order in venue_orders])
+        replace_open_orders(db, rt.session_id, [
+            {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
+             "symbol": order["symbol"], "side": order["side"].upper(),
+             "type": order.get("type") or "limit", "price": order.get("price"),
+             "amount": float(order["amount"]),
+             "remaining": float(order.get("remaining") or 0.0),
+             "status": order.get("status") or "open",
+             "exchange_timestamp": _when(order.get("timestamp"))}
+            for order in venue_orders])
         write_positions(rt, db, now)
         db.commit()
 
 
 def write_positions(rt: Runtime, db, now: datetime) -> None:
     """Replace the session's position snapshot with the book folded from our fills."""
-    db.execute(_CLEAR_POSITIONS, {"session_id": rt.session_id})
-    holdings = rt.book.open_items()
-    if holdings:
-        db.execute(_ADD_POSITIONS, [
-            {"session_id": rt.session_id, "symbol": symbol, "quantity": holding.quantity,
-             "avg_price": holding.avg_price, "exchange_timestamp": now}
-            for symbol, holding in holdings.items()])
+    replace_positions(db, rt.session_id, [
+        {"symbol": symbol, "quantity": holding.quantity, "avg_price": holding.avg_price,
+         "exchange_timestamp": now}
+        for symbol, holding in rt.book.open_items().items()])
 
 
 def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:

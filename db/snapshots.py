@@ -1,0 +1,34 @@
+"""The venue snapshots resync rewrites at every iteration: our open orders and positions.
+
+Statements on the tables, built once: they skip building a statement and the ORM's unit of
+work each time (nothing reads these rows back as objects). Both write uncommitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert
+from sqlalchemy.orm import Session as OrmSession
+
+from db.models import OpenOrder, Position
+
+_OPEN, _POSITIONS = OpenOrder.__table__, Position.__table__
+_CLEAR_ORDERS = delete(_OPEN).where(_OPEN.c.session_id == bindparam("session_id"))
+_ADD_ORDERS = insert(_OPEN)
+_CLEAR_POSITIONS = delete(_POSITIONS).where(_POSITIONS.c.session_id == bindparam("session_id"))
+_ADD_POSITIONS = insert(_POSITIONS)
+
+
+def replace_open_orders(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
+    """The session's open-order snapshot becomes ``rows`` (column name → value each)."""
+    db.execute(_CLEAR_ORDERS, {"session_id": session_id})
+    if rows:
+        db.execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
+
+
+def replace_positions(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
+    """The session's position snapshot becomes ``rows`` (column name → value each)."""
+    db.execute(_CLEAR_POSITIONS, {"session_id": session_id})
+    if rows:
+        db.execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
