@@ -14,13 +14,12 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Integer, bindparam, func, select
+from sqlalchemy import Connection, Engine, Integer, bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
 from db.candles import CandleColumns, StoredCandles
 from db.models import (
     OHLCV,
-    LLMTrace,
     MarketData,
     OpenOrder,
     Position,
@@ -29,6 +28,7 @@ from db.models import (
     TradePlan,
 )
 from db.models import Session as TradingSession
+from db.traces import traced_cost as traced_cost_of
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -46,7 +46,9 @@ def timeframe_delta(timeframe: str) -> timedelta:
 # a select(), the ORM's statement compilation and loading ORM objects cost more than running
 # the query on SQLite, and the context runs these at every decision. Rows come back as
 # dicts keyed by column name (the models name every attribute after its column). Being
-# Core statements they do not autoflush: the context is read in a session of its own.
+# Core statements they do not autoflush: the context is read before the decide step writes.
+# They run on a session or, a third cheaper per statement, on a session's connection.
+Reader = DbSession | Connection
 _SESSION = bindparam("session_id")
 _NOW = bindparam("now")
 
@@ -60,7 +62,7 @@ def _table(model: Any) -> Any:
 
 
 _POS, _ORD, _PLAN, _TRADE = (_table(m) for m in (Position, OpenOrder, TradePlan, Trade))
-_MARKET, _TRACE, _STATS = (_table(m) for m in (MarketData, LLMTrace, SessionStatsCache))
+_MARKET, _STATS = (_table(m) for m in (MarketData, SessionStatsCache))
 _SESSIONS, _RUN = _table(TradingSession), _table(TradingSession).alias("run")
 _POSITIONS = (select(*_columns(Position, "symbol quantity avg_price exchange_timestamp"))
               .where(_POS.c.session_id == _SESSION, _POS.c.quantity != 0)
@@ -81,15 +83,16 @@ _RECENT_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity pric
                   .where(_TRADE.c.session_id == _SESSION, _TRADE.c.timestamp <= _NOW)
                   .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
-_TRACED_COST = select(func.coalesce(func.sum(_TRACE.c.cost), 0.0)).where(
-    _TRACE.c.session_id == _SESSION)
-_SESSION_FIGURES = select(*_columns(TradingSession, "net_pnl total_fees total_trades "
-                                                   "starting_balance total_llm_cost")).where(
-    _SESSIONS.c.id == _SESSION)
-_CACHED_FIGURES = select(*_columns(SessionStatsCache, "total_trades total_fees gross_pnl "
-                                                      "start_of_day_equity wins losses "
-                                                      "total_llm_cost")).where(
-    _STATS.c.session_id == _SESSION)
+# The session's figures and its stats cache row in one statement (the cache row refers to its
+# session, so there is no cache row without a session row).
+_FIGURES = (select(*_columns(TradingSession, "net_pnl total_fees total_trades starting_balance "
+                                             "total_llm_cost"),
+                   _STATS.c.session_id.label("cached"), _STATS.c.total_trades.label("cached_trades"),
+                   _STATS.c.total_fees.label("cached_fees"), _STATS.c.gross_pnl,
+                   _STATS.c.start_of_day_equity, _STATS.c.wins, _STATS.c.losses,
+                   _STATS.c.total_llm_cost.label("cached_llm_cost"))
+            .select_from(_SESSIONS.outerjoin(_STATS, _STATS.c.session_id == _SESSIONS.c.id))
+            .where(_SESSIONS.c.id == _SESSION))
 _LATEST_MARKET = (select(*_columns(MarketData, "timestamp price bid ask spread_pct "
                                                "ob_imbalance volume"))
                   .where(_MARKET.c.session_id == _SESSION,
@@ -97,25 +100,27 @@ _LATEST_MARKET = (select(*_columns(MarketData, "timestamp price bid ask spread_p
                   .order_by(_MARKET.c.timestamp.desc(), _MARKET.c.id.desc()).limit(1))
 
 
-def _dicts(db: DbSession, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in db.execute(statement, params)]
+def _dicts(db: Reader, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    result = db.execute(statement, params)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def positions(db: DbSession, session_id: int) -> list[dict[str, Any]]:
+def positions(db: Reader, session_id: int) -> list[dict[str, Any]]:
     return _dicts(db, _POSITIONS, {"session_id": session_id})
 
 
-def open_orders(db: DbSession, session_id: int) -> list[dict[str, Any]]:
+def open_orders(db: Reader, session_id: int) -> list[dict[str, Any]]:
     return _dicts(db, _OPEN_ORDERS, {"session_id": session_id})
 
 
-def open_plans(db: DbSession, session_id: int) -> list[dict[str, Any]]:
+def open_plans(db: Reader, session_id: int) -> list[dict[str, Any]]:
     """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
     return _dicts(db, _OPEN_PLANS, {"session_id": session_id})
 
 
 def recent_trades(
-    db: DbSession, session_id: int, now: datetime, limit: int = 20
+    db: Reader, session_id: int, now: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The newest fills up to ``now``, returned oldest first (the order a prompt reads)."""
     rows = _dicts(db, _RECENT_TRADES, {"session_id": session_id, "now": now, "limit": limit})
@@ -123,38 +128,41 @@ def recent_trades(
     return rows
 
 
-def session_stats(db: DbSession, session_id: int) -> dict[str, Any]:
+def session_stats(db: Reader, session_id: int,
+                  traced_cost: float | None = None) -> dict[str, Any]:
     """Aggregates of the session; LLM cost is the largest of the three places it is kept.
 
-    The cost cap must not be fooled by a stale cache, so the sum of the traces counts too.
+    The cost cap must not be fooled by a stale cache, so the sum of the traces counts too:
+    ``traced_cost`` when the caller keeps that sum (the decide step does, see
+    ``bot.decision_memory``), else it is summed here.
     """
     params = {"session_id": session_id}
-    session = db.execute(_SESSION_FIGURES, params).first()
-    cache = db.execute(_CACHED_FIGURES, params).first()
-    traced_cost = db.scalar(_TRACED_COST, params)
+    row = db.execute(_FIGURES, params).first()
+    if traced_cost is None:
+        traced_cost = traced_cost_of(db, session_id)
     stats: dict[str, Any] = {
-        "net_pnl": session.net_pnl if session else 0.0,
-        "total_fees": session.total_fees if session else 0.0,
-        "total_trades": session.total_trades if session else 0,
-        "starting_balance": session.starting_balance if session else 0.0,
+        "net_pnl": row.net_pnl if row else 0.0,
+        "total_fees": row.total_fees if row else 0.0,
+        "total_trades": row.total_trades if row else 0,
+        "starting_balance": row.starting_balance if row else 0.0,
     }
-    llm_costs = [float(traced_cost or 0.0), session.total_llm_cost if session else 0.0]
-    if cache is not None:
+    llm_costs = [float(traced_cost or 0.0), row.total_llm_cost if row else 0.0]
+    if row is not None and row.cached is not None:
         stats.update(
-            total_trades=max(stats["total_trades"], cache.total_trades),
-            total_fees=max(stats["total_fees"], cache.total_fees),
-            gross_pnl=cache.gross_pnl,
-            start_of_day_equity=cache.start_of_day_equity,
-            wins=cache.wins,
-            losses=cache.losses,
+            total_trades=max(stats["total_trades"], row.cached_trades),
+            total_fees=max(stats["total_fees"], row.cached_fees),
+            gross_pnl=row.gross_pnl,
+            start_of_day_equity=row.start_of_day_equity,
+            wins=row.wins,
+            losses=row.losses,
         )
-        llm_costs.append(cache.total_llm_cost)
+        llm_costs.append(row.cached_llm_cost)
     stats["total_llm_cost"] = max(llm_costs)
     return stats
 
 
 def latest_market(
-    db: DbSession, session_id: int, symbol: str, now: datetime
+    db: Reader, session_id: int, symbol: str, now: datetime
 ) -> dict[str, Any] | None:
     """The newest ticker snapshot taken at or before ``now``."""
     rows = _dicts(db, _LATEST_MARKET, {"session_id": session_id, "symbol": symbol, "now": now})
@@ -162,14 +170,14 @@ def latest_market(
 
 
 def closed_candles(
-    db: DbSession, session_id: int, symbol: str, timeframe: str, now: datetime, limit: int
+    db: Reader, session_id: int, symbol: str, timeframe: str, now: datetime, limit: int
 ) -> pd.DataFrame:
     """The newest ``limit`` candles that had closed by ``now``, oldest first."""
     return candle_frames(db, session_id, [symbol], [timeframe], now, limit)[symbol][timeframe]
 
 
 def candle_frames(
-    db: DbSession, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
+    db: Reader, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
     limit: int,
 ) -> dict[str, StoredCandles]:
     """``closed_candles`` for every symbol and timeframe, topped up with one query.
@@ -234,7 +242,7 @@ class _SessionCandles:
         self.last_id = 0
         self.series: dict[tuple[str, str], _Series] = {}
 
-    def top_up(self, db: DbSession, session_id: int) -> None:
+    def top_up(self, db: Reader, session_id: int) -> None:
         rows = db.execute(_NEWER_CANDLES, {"session_id": session_id,
                                            "last_id": self.last_id}).all()
         if not rows:
@@ -257,13 +265,13 @@ class _SessionCandles:
 _CACHES: WeakKeyDictionary[Engine, dict[int, _SessionCandles]] = WeakKeyDictionary()
 
 
-def _session_candles(db: DbSession, session_id: int) -> _SessionCandles:
+def _session_candles(db: Reader, session_id: int) -> _SessionCandles:
     """The engine's cache for one session, topped up to the newest stored candle.
 
     Keyed on the engine object so two databases (tests, a console opening a replay file)
     never share candles. Ids only grow: there is one writer, and candles are never deleted.
     """
-    bind = db.get_bind()
+    bind = db.get_bind() if isinstance(db, DbSession) else db
     engine = bind if isinstance(bind, Engine) else bind.engine
     sessions = _CACHES.setdefault(engine, {})
     store = sessions.get(session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace
@@ -40,3 +40,20 @@ def traced_at(db: OrmSession, session_ids: list[int],
     """The newest decision (id, execution result) traced at exactly ``now`` in these
     sessions, abandoned ones aside."""
     return db.execute(_TRACED_AT, {"session_ids": session_ids, "now": now}).first()
+
+
+_NEWEST_TRACED = select(func.max(_TRACES.c.created_at)).where(
+    _TRACES.c.session_id.in_(bindparam("session_ids", expanding=True)),
+    _TRACES.c.status != "abandoned")
+_TRACED_COST = select(func.coalesce(func.sum(_TRACES.c.cost), 0.0)).where(
+    _TRACES.c.session_id == bindparam("session_id"))
+
+
+def newest_traced_at(db: OrmSession, session_ids: list[int]) -> datetime | None:
+    """The latest clock ``traced_at`` could find a decision at in these sessions."""
+    return db.scalar(_NEWEST_TRACED, {"session_ids": session_ids})
+
+
+def traced_cost(db: OrmSession, session_id: int) -> float:
+    """The LLM cost of every trace of one session."""
+    return float(db.scalar(_TRACED_COST, {"session_id": session_id}) or 0.0)

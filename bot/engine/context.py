@@ -30,26 +30,32 @@ def build_context(
     quote_balance: float,
     *,
     candle_limit: int = CONTEXT_CANDLES,
+    traced_cost: float | None = None,
 ) -> DecisionContext:
-    """Everything the engines may know at ``now``; ``now`` must be aware UTC."""
+    """Everything the engines may know at ``now``; ``now`` must be aware UTC.
+
+    ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
+    ``db.decision_queries.session_stats``).
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
+    reader = db.connection()  # cheaper per statement than the session (decision_queries)
     markets: dict[str, MarketView] = {}
-    frames = q.candle_frames(db, session_id, list(settings.symbols), list(settings.timeframes),
+    frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
                              now, candle_limit)
     for symbol in settings.symbols:
-        markets[symbol] = _market_view(symbol, q.latest_market(db, session_id, symbol, now),
+        markets[symbol] = _market_view(symbol, q.latest_market(reader, session_id, symbol, now),
                                        frames[symbol])
     return DecisionContext(
         now=now,
         session_id=session_id,
         symbols=list(settings.symbols),
         markets=markets,
-        positions=q.positions(db, session_id),
-        open_orders=q.open_orders(db, session_id),
-        open_plans=q.open_plans(db, session_id),
-        recent_trades=q.recent_trades(db, session_id, now, RECENT_TRADES),
-        stats=q.session_stats(db, session_id),
+        positions=q.positions(reader, session_id),
+        open_orders=q.open_orders(reader, session_id),
+        open_plans=q.open_plans(reader, session_id),
+        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES),
+        stats=q.session_stats(reader, session_id, traced_cost),
         equity=equity,
         quote_balance=quote_balance,
     )
