@@ -35,8 +35,9 @@ def execute_action(
 
     ``state`` is needed for entries only: the risk layer never judges an exit.
     """
+    if action.action is ActionType.HOLD:
+        return hold_outcome(action)
     handlers = {
-        ActionType.HOLD: lambda: {"status": "hold"},
         ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state, index),
         ActionType.SELL: lambda: _sell(rt, db, action, trace_id),
         ActionType.CANCEL: lambda: _cancel(rt, db, action),
@@ -45,6 +46,11 @@ def execute_action(
     }
     result = handlers[action.action]()
     return {"action": action.action.value, "symbol": action.symbol, **result}
+
+
+def hold_outcome(action: Action) -> dict[str, Any]:
+    """A HOLD does nothing: its outcome needs neither a trace nor the database."""
+    return {"action": action.action.value, "symbol": action.symbol, "status": "hold"}
 
 
 def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,

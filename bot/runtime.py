@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
+from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
 from bot.positions import PositionBook
@@ -69,6 +70,8 @@ class Runtime:
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
     _run_sessions: list[int] = field(default_factory=list, repr=False)
+    # this run's traces as the decide step knows them (``bot.decision_memory``)
+    decisions: DecisionMemory = field(default_factory=DecisionMemory, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
 

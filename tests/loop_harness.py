@@ -33,6 +33,15 @@ class ScriptedEngine:
         return EngineResult(decision=decision, engine="scripted", prompt="scripted")
 
 
+class CostlyEngine(ScriptedEngine):
+    """Each decision costs 1.0 of LLM spend, as a priced model call would."""
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        result = super().decide(context)
+        result.cost = 1.0
+        return result
+
+
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
                  **settings_overrides: object) -> Runtime:
     feed = ReplayFeed(candles)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
 from bot.risk import check_entry
 from bot.runtime import Runtime
@@ -22,7 +21,7 @@ from bot.steps.market_data import fetch_market_data
 from bot.venue.base import TransientVenueError
 from db.models import LLMTrace, Order, Trade
 from tests.conftest import candle_file
-from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
 
 BTC = "BTC/USDT"
 HOLD = Decision()
@@ -31,15 +30,6 @@ HOLD = Decision()
 def buy(size: float = 0.05, symbol: str = BTC) -> Decision:
     return Decision(actions=[Action(action=ActionType.BUY, symbol=symbol, size=size,
                                     reason="risk test")])
-
-
-class CostlyEngine(ScriptedEngine):
-    """Each decision costs 1.0 of LLM spend, as a priced model call would."""
-
-    def decide(self, context: DecisionContext) -> EngineResult:
-        result = super().decide(context)
-        result.cost = 1.0
-        return result
 
 
 def last_outcome(rt: Runtime) -> dict:

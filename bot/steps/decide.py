@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Row
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
-from bot.actions import execute_action
+from bot.actions import execute_action, hold_outcome
 from bot.engine.base import EngineResult
 from bot.engine.context import build_context
 from bot.engine.schema import ActionType, Decision
@@ -22,15 +22,16 @@ from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
 from db.models import LLMTrace
 from db.stats import apply_llm_cost
-from db.traces import add_trace, set_execution_result, traced_at
+from db.traces import add_trace, set_execution_result
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
 
 def decide_and_execute(rt: Runtime) -> None:
+    """The whole step in one database session: reads, trace and execution."""
     now = rt.now()
-    with rt.db() as db:  # one read-only session for the check and the context
+    with rt.db() as db:
         recorded = recorded_decision(rt, db, now)
         if recorded is not None and recorded.execution_result is not None:
             return  # a restart redoing this clock: the decision was made and carried out
@@ -39,42 +40,18 @@ def decide_and_execute(rt: Runtime) -> None:
             h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
             for s, h in rt.book.open_items().items()
         )
-        context = build_context(db, rt.settings, rt.session_id, now, equity, cash)
-    if recorded is not None:
-        # A crash fell between the trace and its execution: carry out the recorded decision
-        # (its entries keep their client ids, so what already went out is not sent twice).
-        with rt.db() as db:
+        context = build_context(db, rt.settings, rt.session_id, now, equity, cash,
+                                traced_cost=rt.decisions.session_cost(db, rt.session_id))
+        if recorded is not None:
+            # A crash fell between the trace and its execution: carry out the recorded
+            # decision (its entries keep their client ids, so what already went out is not
+            # sent twice).
             trace = db.get(LLMTrace, recorded.id)
             assert trace is not None and trace.decision_json is not None
             decision = Decision.model_validate_json(trace.decision_json)
             _execute(rt, db, trace.id, decision, context, equity)
-        return
-    started = time.perf_counter()
-    result = _run_engine(rt, context)
-    with rt.db() as db:
-        if result is None:
-            add_trace(
-                db, session_id=rt.session_id, engine=rt.engine.name, status="abandoned",
-                prompt="", errors=["abandoned: an operator close-all/stop arrived first"],
-                latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
-            )
-            db.commit()
             return
-        if result.skipped:
-            return
-        valid, rejected = validate_decision(result.decision, context, rt.settings)
-        trace_id = add_trace(
-            db, session_id=rt.session_id, engine=result.engine, model=result.model,
-            prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
-            decision_json=result.decision.model_dump_json(), errors=result.errors or None,
-            status="ok" if not rejected and not result.errors else "rejected",
-            tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
-            latency_ms=result.latency_ms, created_at=now,
-        )
-        if result.cost:
-            apply_llm_cost(db, rt.session_id, result.cost, now)
-        db.commit()
-        _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
+        _decide(rt, db, context, equity, now)
 
 
 def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | None]] | None:
@@ -83,9 +60,49 @@ def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | No
     A simulated clock only moves after an iteration completes, so a restarted replay or
     paper run redoes the interrupted iteration at the same clock; the decision it recorded
     then must not be made (and executed) a second time. Abandoned decisions did nothing
-    and are made again.
+    and are made again. The runtime's memory of its traces spares the lookup at the clocks
+    no trace can have (``bot.decision_memory``).
     """
-    return traced_at(db, rt.session_ids(db), now)
+    return rt.decisions.recorded_at(db, rt.session_ids(db), now)
+
+
+def _decide(rt: Runtime, db, context, equity: float, now: datetime) -> None:
+    """Ask the engine, trace its decision, then carry it out.
+
+    A decision that sends nothing (HOLDs and refused actions: most steps) is traced with its
+    outcome in one insert. One that acts is traced and committed first, so a crash while its
+    orders go out leaves the decision for the restart to finish rather than to make again.
+    """
+    started = time.perf_counter()
+    result = _run_engine(rt, db, context)
+    if result is None:
+        add_trace(
+            db, session_id=rt.session_id, engine=rt.engine.name, status="abandoned",
+            prompt="", errors=["abandoned: an operator close-all/stop arrived first"],
+            latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
+        )
+        db.commit()
+        return
+    if result.skipped:
+        return
+    valid, rejected = validate_decision(result.decision, context, rt.settings)
+    acts = any(action.action is not ActionType.HOLD for action in valid)
+    trace_id = add_trace(
+        db, session_id=rt.session_id, engine=result.engine, model=result.model,
+        prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
+        decision_json=result.decision.model_dump_json(), errors=result.errors or None,
+        status="ok" if not rejected and not result.errors else "rejected",
+        tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
+        latency_ms=result.latency_ms, created_at=now,
+        execution_result=None if acts else _execution_result(
+            rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
+    )
+    if result.cost:
+        apply_llm_cost(db, rt.session_id, result.cost, now)
+    db.commit()
+    rt.decisions.note_trace(rt.session_id, now, result.cost)
+    if acts:
+        _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
 
 
 def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
@@ -96,7 +113,7 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
     each, so a HOLD costs no account queries.
     """
     valid, rejected = validated or validate_decision(decision, context, rt.settings)
-    outcomes = [{"status": "invalid", **item} for item in _jsonable(rejected)]
+    outcomes = _refusals(rejected)
     for index, action in enumerate(valid):
         state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
         try:
@@ -106,13 +123,22 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": "error",
                              "detail": f"{type(exc).__name__}: {exc}"})
-    set_execution_result(db, trace_id, json.dumps(
+    set_execution_result(db, trace_id, _execution_result(rt, equity, outcomes))
+    db.commit()
+
+
+def _execution_result(rt: Runtime, equity: float, outcomes: list[dict]) -> str:
+    """The trace's ``execution_result``: the account as the decision left it, and outcomes."""
+    return json.dumps(
         {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
          "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
          "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
         default=str,
-    ))
-    db.commit()
+    )
+
+
+def _refusals(rejected: list) -> list[dict]:
+    return [{"status": "invalid", **item} for item in _jsonable(rejected)]
 
 
 def _jsonable(rejected: list) -> list[dict]:
@@ -128,9 +154,15 @@ def _jsonable(rejected: list) -> list[dict]:
     return items
 
 
-def _run_engine(rt: Runtime, context) -> EngineResult | None:
+def _run_engine(rt: Runtime, db, context) -> EngineResult | None:
+    """The engine's answer; None when an urgent command arrived while it was thinking.
+
+    A live bot asks on a worker thread and keeps watching for commands: an LLM may think
+    for seconds, and the step's read transaction is ended first rather than held idle.
+    """
     if rt.urgent_check is None:
         return rt.engine.decide(context)
+    db.commit()
     future: Future[EngineResult] = _executor.submit(rt.engine.decide, context)
     while True:
         try:
