@@ -231,9 +231,14 @@ class _Series:
 
 _EMPTY = _Series()
 _OHLCV = _table(OHLCV)
-_NEWER_CANDLES = (select(*_columns(OHLCV, "id symbol timeframe timestamp open high low close "
-                                          "volume"))
-                  .where(_OHLCV.c.session_id == _SESSION, _OHLCV.c.id > bindparam("last_id"))
+_CANDLE_ROWS = select(*_columns(OHLCV, "id symbol timeframe timestamp open high low close volume"))
+_SESSION_CANDLES = (_CANDLE_ROWS.where(_OHLCV.c.session_id == _SESSION)
+                    .order_by(_OHLCV.c.id))
+# A top-up reads the few rows stored since the previous one: found by the id range. Compared
+# as ``session_id + 0`` so that no index applies to it: else SQLite prefers the session's
+# index, and walks all of the session's candles (a day's, growing) at every decision.
+_NEWER_CANDLES = (_CANDLE_ROWS.where(_OHLCV.c.session_id + 0 == _SESSION,
+                                     _OHLCV.c.id > bindparam("last_id"))
                   .order_by(_OHLCV.c.id))
 
 
@@ -243,8 +248,9 @@ class _SessionCandles:
         self.series: dict[tuple[str, str], _Series] = {}
 
     def top_up(self, db: Reader, session_id: int) -> None:
-        rows = db.execute(_NEWER_CANDLES, {"session_id": session_id,
-                                           "last_id": self.last_id}).all()
+        rows = db.execute(_NEWER_CANDLES, {"session_id": session_id, "last_id": self.last_id}
+                          ).all() if self.last_id else db.execute(
+            _SESSION_CANDLES, {"session_id": session_id}).all()
         if not rows:
             return
         grouped: dict[tuple[str, str], list] = {}
