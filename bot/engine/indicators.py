@@ -103,9 +103,9 @@ def fast_arrays(close: np.ndarray, high: np.ndarray, low: np.ndarray,
     One compiled call (``_kernel``) computes every column, because at each decision the
     recurrences as Python loops cost more than the rest of the engine together.
     """
-    rows = _kernel(np.ascontiguousarray(close, dtype=float),
-                   np.ascontiguousarray(high, dtype=float),
-                   np.ascontiguousarray(low, dtype=float),
+    # Writable C arrays always: a read-only array (pandas' copy-on-write hands those out)
+    # is another type to numba, and would cost a second compilation.
+    rows = _kernel(*(np.require(values, float, ("C", "W")) for values in (close, high, low)),
                    params.ema_fast, params.ema_slow, params.rsi, params.macd_fast,
                    params.macd_slow, params.macd_signal, params.bb_length,
                    float(params.bb_std), params.atr)
