@@ -10,7 +10,10 @@ pandas-ta defines the numbers (``compute`` calls it, and the tests hold the fast
 bit for bit). ``summary``, which runs at every decision, uses ``fast_arrays``: the same
 recurrences (SMA-seeded EMA, Wilder's RMA, pandas' ``ewm`` update in the same float order)
 on plain arrays, because pandas-ta's per-call overhead (about 9 ms for the ten columns of a
-150-candle frame) was a third of a replay's time.
+150-candle frame) was a third of a replay's time. Those recurrences run as one numba kernel:
+as Python float loops they still cost 0.3 ms a decision, more than the rest of the engine.
+The first call in a process loads the compiled kernel from ``__pycache__`` (compiling it
+once per checkout, a few seconds).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 import pandas_ta as ta
@@ -27,6 +31,7 @@ import pandas_ta as ta
 from db.candles import CandleColumns
 
 MAX_ROWS = 300
+_EPSILON = sys.float_info.epsilon
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ COLUMNS = (
     "ema_fast", "ema_slow", "rsi", "macd", "macd_signal", "macd_hist",
     "bb_lower", "bb_mid", "bb_upper", "atr",
 )
+_ROWS = len(COLUMNS)
 
 
 def compute(candles: pd.DataFrame, params: IndicatorParams = DEFAULT_PARAMS) -> pd.DataFrame:
@@ -94,49 +100,107 @@ def fast_arrays(close: np.ndarray, high: np.ndarray, low: np.ndarray,
                 params: IndicatorParams = DEFAULT_PARAMS) -> dict[str, np.ndarray]:
     """The columns of ``_arrays`` without pandas: equal to pandas-ta's to the last bit.
 
-    Each branch mirrors one pandas-ta function (same minimum lengths, same seeds, same
-    float operations in the same order), so a trace's numbers do not depend on which path
-    computed them.
+    One compiled call (``_kernel``) computes every column, because at each decision the
+    recurrences as Python loops cost more than the rest of the engine together.
     """
-    close = np.ascontiguousarray(close, dtype=float)
-    high = np.ascontiguousarray(high, dtype=float)
-    low = np.ascontiguousarray(low, dtype=float)
+    # Writable C arrays always: a read-only array (pandas' copy-on-write hands those out)
+    # is another type to numba, and would cost a second compilation.
+    rows = _kernel(*(np.require(values, float, ("C", "W")) for values in (close, high, low)),
+                   params.ema_fast, params.ema_slow, params.rsi, params.macd_fast,
+                   params.macd_slow, params.macd_signal, params.bb_length,
+                   float(params.bb_std), params.atr)
+    return dict(zip(COLUMNS, rows, strict=True))
+
+
+# The kernels below mirror pandas-ta and numpy operation by operation: each float result
+# is one IEEE operation on the same operands in the same order as there, so they give the
+# same bits. Hence no fastmath (it would reorder and fuse), and numpy's error model (a
+# division by zero gives inf or NaN, as numpy's does, instead of raising). cache=True
+# keeps the compiled code beside the module, so only the first run compiles.
+_jit = numba.njit(cache=True, error_model="numpy")
+
+
+@_jit
+def _kernel(close: np.ndarray, high: np.ndarray, low: np.ndarray, ema_fast: int,
+            ema_slow: int, rsi: int, macd_fast: int, macd_slow: int, macd_signal: int,
+            bb_length: int, bb_std: float, atr: int) -> np.ndarray:
+    """One row per name in ``COLUMNS``, in that order; each branch mirrors one pandas-ta
+    function (same minimum lengths, same seeds)."""
     n = len(close)
-    nan = np.full(n, math.nan)
-    emas = {length: _ema(close, length) for length in
-            {params.ema_fast, params.ema_slow, params.macd_fast, params.macd_slow}}
-    out = {"ema_fast": emas[params.ema_fast], "ema_slow": emas[params.ema_slow],
-           "rsi": _rsi(close, params.rsi)}
-    fast_len, slow_len = sorted((params.macd_fast, params.macd_slow))
-    if n >= slow_len + params.macd_signal - 1:  # the default MACD reuses the trend EMAs
-        macd = emas[fast_len] - emas[slow_len]
-        first = int(np.argmax(~np.isnan(macd)))
-        signal = nan.copy()
-        signal[first:] = _ema(macd[first:], params.macd_signal)
-        out.update(macd=macd, macd_signal=signal, macd_hist=macd - signal)
-    else:
-        out.update(macd=nan, macd_signal=nan, macd_hist=nan)
-    out.update(_bbands(close, params.bb_length, params.bb_std))
-    out["atr"] = _atr(high, low, close, params.atr)
+    out = np.full((_ROWS, n), np.nan)
+    out[0] = _ema(close, ema_fast)
+    out[1] = _ema(close, ema_slow)
+    out[2] = _rsi(close, rsi)
+    fast_len, slow_len = min(macd_fast, macd_slow), max(macd_fast, macd_slow)
+    if n >= slow_len + macd_signal - 1:
+        macd = _ema(close, fast_len) - _ema(close, slow_len)
+        first = 0
+        while first < n and np.isnan(macd[first]):
+            first += 1
+        first = first if first < n else 0  # np.argmax of an all-False mask
+        out[3] = macd
+        out[4, first:] = _ema(macd[first:], macd_signal)
+        out[5] = macd - out[4]
+    _bbands(close, bb_length, bb_std, out[6], out[7], out[8])
+    out[9] = _atr(high, low, close, atr)
     return out
 
 
+@_jit
+def _pairwise_sum(values: np.ndarray) -> float:
+    """numpy's float64 sum (``add.reduce``) of a contiguous array, in its order: eight
+    running sums per block of at most 128, halves above that, onto the identity 0.0."""
+    return 0.0 + _pairwise(values)
+
+
+@_jit
+def _pairwise(values: np.ndarray) -> float:
+    n = len(values)
+    if n < 8:
+        total = -0.0
+        for value in values:
+            total += value
+        return total
+    if n <= 128:  # eight scalars, not an array: an allocation per window cost more
+        r0, r1, r2, r3, r4, r5, r6, r7 = (values[0], values[1], values[2], values[3],
+                                          values[4], values[5], values[6], values[7])
+        i = 8
+        while i < n - n % 8:
+            r0 += values[i]
+            r1 += values[i + 1]
+            r2 += values[i + 2]
+            r3 += values[i + 3]
+            r4 += values[i + 4]
+            r5 += values[i + 5]
+            r6 += values[i + 6]
+            r7 += values[i + 7]
+            i += 8
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for k in range(i, n):
+            total += values[k]
+        return total
+    half = n // 2
+    half -= half % 8
+    return _pairwise(values[:half]) + _pairwise(values[half:])
+
+
+@_jit
 def _ewm(values: np.ndarray, com: float) -> np.ndarray:
     """pandas' ``ewm(com=..., adjust=False).mean()``, its update written out as it is.
 
     Takes the centre of mass because pandas converts span and alpha to it first, and the
-    alpha it then derives is what the float results depend on. The loop runs over Python
-    floats (the same doubles): indexing numpy scalars cost more than the arithmetic.
+    alpha it then derives is what the float results depend on.
     """
     alpha = 1.0 / (1.0 + com)
     factor = 1.0 - alpha
+    out = np.empty(len(values))
     if not len(values):
-        return np.empty(0)
-    items = values.tolist()
-    weighted = items[0]
+        return out
+    weighted = values[0]
     old_wt = 1.0
-    out = [weighted]
-    for cur in items[1:]:
+    out[0] = weighted
+    for i in range(1, len(values)):
+        cur = values[i]
         observed = cur == cur
         if weighted == weighted:
             old_wt *= factor
@@ -146,72 +210,93 @@ def _ewm(values: np.ndarray, com: float) -> np.ndarray:
                 old_wt = 1.0
         elif observed:
             weighted = cur
-        out.append(weighted)
-    return np.array(out, dtype=float)
+        out[i] = weighted
+    return out
 
 
+@_jit
 def _sma_seeded(values: np.ndarray, length: int) -> np.ndarray:
     """pandas-ta's ``presma``: the first ``length`` values replaced by their mean."""
     seeded = values.copy()
-    seeded[length - 1] = values[:length].sum() / length
-    seeded[: length - 1] = math.nan
+    seeded[length - 1] = _pairwise_sum(values[:length]) / length
+    seeded[: length - 1] = np.nan
     return seeded
 
 
+@_jit
 def _ema(close: np.ndarray, length: int) -> np.ndarray:
     if len(close) < length:
-        return np.full(len(close), math.nan)
+        return np.full(len(close), np.nan)
     return _ewm(_sma_seeded(close, length), (length - 1) / 2)  # ewm(span=length)
 
 
+@_jit
 def _rma_com(length: int) -> float:
     """Wilder's smoothing, ``ewm(alpha=1/length)``, as pandas turns it into a centre of mass."""
     alpha = 1.0 / length
     return (1 - alpha) / alpha
 
 
+@_jit
 def _rsi(close: np.ndarray, length: int) -> np.ndarray:
     n = len(close)
     if n < length + 1:
-        return np.full(n, math.nan)
-    diff = np.empty(n)
-    diff[0] = math.nan
-    diff[1:] = close[1:] - close[:-1]
-    positive = np.where(diff < 0, 0.0, diff)
-    negative = np.where(diff > 0, 0.0, diff)
+        return np.full(n, np.nan)
+    positive = np.empty(n)
+    negative = np.empty(n)
+    positive[0] = negative[0] = np.nan
+    for i in range(1, n):
+        diff = close[i] - close[i - 1]
+        positive[i] = 0.0 if diff < 0 else diff
+        negative[i] = 0.0 if diff > 0 else diff
     up, down = _ewm(positive, _rma_com(length)), _ewm(negative, _rma_com(length))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 100 * up / (up + np.abs(down))
+    return 100 * up / (up + np.abs(down))
 
 
-def _bbands(close: np.ndarray, length: int, width: float) -> dict[str, np.ndarray]:
-    """Mean and population std of each full window.
+@_jit
+def _bbands(close: np.ndarray, length: int, width: float, lower: np.ndarray,
+            mid: np.ndarray, upper: np.ndarray) -> None:
+    """Mean and population std of each full window, as numpy's ``mean`` and ``std``.
 
-    The one column not bit-equal to pandas: its rolling sums carry compensation terms
-    across windows, so values differ in the 15th digit; prompts show five, and no rule
-    reads the bands.
+    The one set of columns not bit-equal to pandas: its rolling sums carry compensation
+    terms across windows, so values differ in the 15th digit; prompts show five, and no
+    rule reads the bands.
     """
-    n = len(close)
-    mid, std = np.full(n, math.nan), np.full(n, math.nan)
-    if n >= length:
-        windows = np.lib.stride_tricks.sliding_window_view(close, length)
-        mid[length - 1:] = windows.mean(axis=1)
-        std[length - 1:] = windows.std(axis=1)
-    return {"bb_mid": mid, "bb_lower": mid - width * std, "bb_upper": mid + width * std}
+    squares = np.empty(length)
+    for end in range(length, len(close) + 1):
+        window = close[end - length:end]
+        mean = _pairwise_sum(window) / length
+        for j in range(length):
+            deviation = window[j] - mean
+            squares[j] = deviation * deviation
+        std = np.sqrt(_pairwise_sum(squares) / length)
+        mid[end - 1] = mean
+        lower[end - 1] = mean - width * std
+        upper[end - 1] = mean + width * std
 
 
+@_jit
 def _atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, length: int) -> np.ndarray:
     n = len(close)
     if n < length + 1:
-        return np.full(n, math.nan)
+        return np.full(n, np.nan)
     span = high - low
     if (span == 0).any():  # pandas-ta's non_zero_range shifts the whole series
-        span = span + sys.float_info.epsilon
+        span = span + _EPSILON
     true_range = np.abs(span)
-    prev = close[:-1]
-    true_range[1:] = np.maximum(true_range[1:], np.maximum(np.abs(high[1:] - prev),
-                                                           np.abs(prev - low[1:])))
+    for i in range(1, n):
+        prev = close[i - 1]
+        true_range[i] = _nan_max(true_range[i], _nan_max(abs(high[i] - prev),
+                                                          abs(prev - low[i])))
     return _ewm(_sma_seeded(true_range, length), _rma_com(length))
+
+
+@_jit
+def _nan_max(a: float, b: float) -> float:
+    """``np.maximum``: NaN if either is NaN."""
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
 
 
 def _series(values: pd.Series | None, length: int) -> np.ndarray:
