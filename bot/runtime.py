@@ -20,6 +20,7 @@ from bot.breaker import CircuitBreaker
 from bot.config import Settings
 from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
+from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
 from db.models import Session, Trade
@@ -60,6 +61,7 @@ class Runtime:
     session_day: Any = None
     book: PositionBook = field(default_factory=PositionBook)
     quotes: dict[str, Quote] = field(default_factory=dict)
+    mirror: StoreMirror = field(default_factory=StoreMirror)
     breaker: CircuitBreaker | None = None
     paused: bool = False
     stop_requested: bool = False

@@ -43,18 +43,27 @@ def sync_fills(rt: Runtime) -> int:
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
     fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
+    # The window is re-read every pass: what this runtime saw booked is skipped without a
+    # query, the rest with one query, not one each.
+    window = {str(f["id"]) for f in fills}
+    known = rt.mirror.booked_fills & window
+    fresh = [f for f in fills if str(f["id"]) not in known]
+    if not fresh:
+        rt.mirror.booked_fills = known
+        return 0
     booked = 0
     with rt.db() as db:
-        # The window is re-read every pass: skip what is booked with one query, not one each.
-        known = _booked_ids(rt, db, {str(f["id"]) for f in fills})
-        for fill in fills:
+        known |= _booked_ids(rt, db, window - known)
+        rt.mirror.booked_fills = known
+        for fill in fresh:
             if str(fill["id"]) in known:
                 continue
             if _book_fill(rt, db, fill, now):
                 booked += 1
         if booked:
-            write_positions(rt, db, now)
+            positions = write_positions(rt, db, now)
             db.commit()
+            rt.mirror.positions = positions
     return booked
 
 
@@ -99,6 +108,7 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     trade_id = str(fill["id"])
     if _already_booked(rt, db, trade_id):
+        rt.mirror.booked_fills.add(trade_id)
         return False
     order = _owning_order(db, fill)
     if order is None:
@@ -128,7 +138,9 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
+        rt.mirror.booked_fills.add(trade_id)
         return False
+    rt.mirror.booked_fills.add(trade_id)
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True
