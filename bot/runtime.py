@@ -66,6 +66,9 @@ class Runtime:
     paused: bool = False
     stop_requested: bool = False
     last_fill_ms: int = 0
+    # orders this runtime added to the journal: a step that may send some compares it before
+    # and after, instead of counting the journal's rows twice
+    orders_journaled: int = 0
     skipped_foreign_fills: int = 0
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)

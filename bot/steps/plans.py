@@ -23,7 +23,7 @@ from bot.execution import (
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from db.models import Order, Trade, TradePlan
-from db.orders import by_client_id, journal_size
+from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.plans")
@@ -36,8 +36,8 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
+    journaled = rt.orders_journaled
     with rt.db() as db:
-        before = journal_size(db)
         for plan in active_plans(db, rt.session_ids(db)):
             try:
                 _enforce(rt, db, plan, now)
@@ -45,8 +45,7 @@ def enforce_plans(rt: Runtime) -> None:
                 db.rollback()
                 rt.note_error(f"plan {plan.id}", exc)
         db.commit()
-        exited = journal_size(db) > before
-    if exited:
+    if rt.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
         # before deciding too, so both decide on the same state.
@@ -58,10 +57,9 @@ def enforce_plans(rt: Runtime) -> None:
 
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     quote = rt.quotes.get(plan.symbol)
-    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
     expired = now - plan.opened_at > timedelta(minutes=rt.settings.plan_max_age_minutes)
     if plan.status == "pending":
-        _enforce_pending(rt, db, plan, entry, expired, now)
+        _enforce_pending(rt, db, plan, _entry_of(db, plan), expired, now)
         return
     if plan.status == "closing":
         _check_exit(rt, db, plan, now)
@@ -70,6 +68,7 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         return
     held = plan_holding(rt, plan)
     if held <= DUST:
+        entry = _entry_of(db, plan)
         if entry is None or entry.status not in ("new", "open"):
             revise_plan(db, plan, "closed: nothing held", now, status="closed",
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
@@ -87,6 +86,12 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         exit_plan(rt, db, plan, f"target hit at {plan.target_price:g}", now)
     elif expired:
         exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
+
+
+def _entry_of(db, plan: TradePlan) -> Order | None:
+    """The plan's entry order; looked up only where a branch needs it (not for every plan
+    holding its position at every iteration)."""
+    return by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
 
 
 def plan_holding(rt: Runtime, plan: TradePlan) -> float:
@@ -140,7 +145,7 @@ def _maybe_trail(rt: Runtime, db, plan: TradePlan, price: float, now: datetime) 
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
               trace_id: int | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market."""
-    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
+    entry = _entry_of(db, plan)
     if entry is not None and entry.status == "open":
         cancel_order(rt, db, entry)
     held = plan_holding(rt, plan)
