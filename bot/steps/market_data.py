@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from bot.mirror import CandleKey, CandleTip
 from bot.runtime import Quote, Runtime
+from db.engine import bound_engine
 from db.market import add_candles, add_snapshot, newest_candle
 
 BOOK_DEPTH = 20
@@ -28,17 +31,16 @@ def book_figures(book: dict) -> tuple[float | None, float | None, float | None, 
 def fetch_market_data(rt: Runtime) -> None:
     now = rt.now()
     tips: dict[CandleKey, CandleTip] = {}  # the newest candles written, mirrored once committed
-    with rt.db() as db:
+    with bound_engine(rt.db).begin() as conn:  # table statements only: no ORM session
         for symbol in rt.settings.symbols:
             try:
-                _fetch_symbol(rt, db, symbol, now, tips)
+                _fetch_symbol(rt, conn, symbol, now, tips)
             except Exception as exc:  # one symbol's fault must not hide the others
                 rt.note_error(f"market data {symbol}", exc)
-        db.commit()
     rt.mirror.candle_tips.update(tips)
 
 
-def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime,
+def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
                   tips: dict[CandleKey, CandleTip]) -> None:
     ticker = rt.call(rt.venue.fetch_ticker, symbol)
     book = rt.call(rt.venue.fetch_order_book, symbol, BOOK_DEPTH)
@@ -50,20 +52,20 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime,
     stamp = ticker.get("timestamp")
     when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
     add_snapshot(
-        db, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
+        conn, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
         volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
         ask_size=ask_size, ob_imbalance=imbalance,
     )
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
-        stored = _stored_tip(rt, db, (rt.session_id, symbol, timeframe))
+        stored = _stored_tip(rt, conn, (rt.session_id, symbol, timeframe))
         after = stored[0] if stored is not None else None
         since = int(after.timestamp() * 1000) + 1 if after else None
         rows = rt.call(
             rt.venue.fetch_ohlcv, symbol, timeframe, since,
             None if after else FIRST_FETCH_CANDLES,
         )
-        if add_candles(db, rt.session_id, symbol, timeframe, rows, after):
+        if add_candles(conn, rt.session_id, symbol, timeframe, rows, after):
             newest = max(rows, key=lambda r: r[0])
             tips[(rt.session_id, symbol, timeframe)] = (
                 datetime.fromtimestamp(newest[0] / 1000, UTC), *newest[1:])
@@ -80,13 +82,13 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime,
     )
 
 
-def _stored_tip(rt: Runtime, db, key: CandleKey) -> CandleTip:
+def _stored_tip(rt: Runtime, conn: Connection, key: CandleKey) -> CandleTip:
     """The newest stored candle: read once per session and series, then mirrored.
 
     Only this step writes candles, so after the first read the mirror is the table's tip.
     """
     if key not in rt.mirror.candle_tips:
-        rt.mirror.candle_tips[key] = newest_candle(db, *key)
+        rt.mirror.candle_tips[key] = newest_candle(conn, *key)
     return rt.mirror.candle_tips[key]
 
 

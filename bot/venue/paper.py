@@ -408,8 +408,10 @@ class PaperVenue:
             self._open.append(order.id)
 
     def _persist(self, orders: list[OrderState], fills: list[FillState]) -> None:
-        balances = self.balances if orders or fills else None
-        self.store.commit(self.feed.now_ms(), self.seq, orders, fills, balances)
+        if not orders and not fills:
+            self.store.move_clock(self.feed.now_ms(), self.seq)
+            return
+        self.store.commit(self.feed.now_ms(), self.seq, orders, fills, self.balances)
 
 
 __all__ = ["FeedError", "InsufficientFunds", "PaperVenue"]
