@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+
+from db.models import Order, TradePlan
+
 # (trading session id, symbol, timeframe): the newest stored candle as
 # (timestamp, open, high, low, close, volume), or None when none is stored
 CandleKey = tuple[int, str, str]
@@ -29,3 +34,35 @@ class StoreMirror:
     # their timestamp, which every write refreshes
     open_orders: tuple[int, list[dict[str, Any]]] | None = None
     positions: tuple[int, list[tuple[str, float, float]]] | None = None
+    # False once a read found none of this run's orders live (plans active), until a
+    # transaction that wrote orders (plans) commits; see ``watch``
+    orders_may_be_live: bool = True
+    plans_may_be_active: bool = True
+
+    def watch(self, sessions: sessionmaker) -> None:
+        """Re-arm the flags whenever a transaction of ``sessions`` that wrote orders or plans
+        commits, whichever code wrote them (the decision step, commands, fill sync...).
+
+        Only commits re-arm them: a reader that cleared a flag cannot have missed rows a
+        transaction still open was writing, because that transaction's commit comes after.
+        A session that rolled a write back and later commits re-arms them: one needless read.
+        """
+        event.listen(sessions, "after_flush", _note_writes)
+        event.listen(sessions, "after_commit", self._committed)
+
+    def _committed(self, session: Session) -> None:
+        if session.info.pop(_WROTE_ORDERS, False):
+            self.orders_may_be_live = True
+        if session.info.pop(_WROTE_PLANS, False):
+            self.plans_may_be_active = True
+
+
+_WROTE_ORDERS, _WROTE_PLANS = "mirror: wrote orders", "mirror: wrote plans"
+
+
+def _note_writes(session: Session, _flush: UOWTransaction) -> None:
+    for row in (*session.new, *session.dirty):
+        if isinstance(row, Order):
+            session.info[_WROTE_ORDERS] = True
+        elif isinstance(row, TradePlan):
+            session.info[_WROTE_PLANS] = True

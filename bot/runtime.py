@@ -78,6 +78,7 @@ class Runtime:
     command_listener: CommandListener | None = None
 
     def __post_init__(self) -> None:
+        self.mirror.watch(self.db)
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.settings.circuit_breaker_errors,

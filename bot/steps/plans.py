@@ -37,14 +37,17 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
     journaled = rt.orders_journaled
-    with rt.db() as db:
-        for plan in active_plans(db, rt.session_ids(db)):
-            try:
-                _enforce(rt, db, plan, now)
-            except Exception as exc:
-                db.rollback()
-                rt.note_error(f"plan {plan.id}", exc)
-        db.commit()
+    if rt.mirror.plans_may_be_active:  # else no session: none was active when last read
+        with rt.db() as db:
+            plans = active_plans(db, rt.session_ids(db))
+            rt.mirror.plans_may_be_active = bool(plans)
+            for plan in plans:
+                try:
+                    _enforce(rt, db, plan, now)
+                except Exception as exc:
+                    db.rollback()
+                    rt.note_error(f"plan {plan.id}", exc)
+            db.commit()
     if rt.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them

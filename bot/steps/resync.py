@@ -104,7 +104,11 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
             )
         elif known.order_id is None or known.status != "open":
             known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
-    for known in live_orders(db, rt.session_ids(db)):
+    if not rt.mirror.orders_may_be_live:
+        return  # none of ours is live in the journal: nothing the venue stopped listing
+    live = live_orders(db, rt.session_ids(db))
+    rt.mirror.orders_may_be_live = bool(live)
+    for known in live:
         if known.status == "open" and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
             known.status, known.updated_at = "closed", now
