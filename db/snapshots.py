@@ -1,7 +1,8 @@
 """The venue snapshots resync keeps current at every iteration: our open orders and positions.
 
-Statements on the tables, built once: they skip building a statement and the ORM's unit of
-work each time (nothing reads these rows back as objects). All write uncommitted.
+Statements on the tables, built once, run on the session's connection: they skip building a
+statement, the ORM's unit of work and its execute path each time (nothing reads these rows
+back as objects). All write uncommitted, in the session's transaction.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ _STAMP_POSITIONS = (update(_POSITIONS).where(_POSITIONS.c.session_id == bindpara
 
 def replace_open_orders(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
     """The session's open-order snapshot becomes ``rows`` (column name → value each)."""
-    db.execute(_CLEAR_ORDERS, {"session_id": session_id})
+    db.connection().execute(_CLEAR_ORDERS, {"session_id": session_id})
     if rows:
-        db.execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
+        db.connection().execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
 
 
 def replace_positions(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
     """The session's position snapshot becomes ``rows`` (column name → value each)."""
-    db.execute(_CLEAR_POSITIONS, {"session_id": session_id})
+    db.connection().execute(_CLEAR_POSITIONS, {"session_id": session_id})
     if rows:
-        db.execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
+        db.connection().execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
 
 
 def stamp_positions(db: OrmSession, session_id: int, stamp: datetime) -> None:
     """The session's positions, unchanged, are as of ``stamp``: one UPDATE, not a rewrite."""
-    db.execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})
+    db.connection().execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})

@@ -82,6 +82,7 @@ class PaperVenue:
         self._tag = f"{zlib.crc32(account.encode()):08x}"
         self.orders: dict[str, OrderState] = {}
         self.fills: list[FillState] = []
+        self._trades: dict[str, dict[str, Any]] = {}  # fill id -> trade_dict; see _trade
         self.balances: dict[str, list[float]] = {}
         self._client_ids: set[str] = set()
         self._open: list[str] = []
@@ -218,7 +219,7 @@ class PaperVenue:
         chosen = [f for f in self.fills[first:] if symbol is None or f.symbol == symbol]
         if limit is not None:
             chosen = chosen[:limit] if since is not None else chosen[-limit:] if limit else []
-        return [trade_dict(f) for f in chosen]
+        return [dict(self._trade(f)) for f in chosen]
 
     def fetch_balance(self) -> dict[str, Any]:
         out: dict[str, Any] = {"free": {}, "used": {}, "total": {}, "info": {}}
@@ -399,6 +400,14 @@ class PaperVenue:
         for order_id in self._open:
             currency, held = self._reserve_of(self.orders[order_id])
             self.balances.setdefault(currency, [0.0, 0.0])[1] += held
+
+    def _trade(self, fill: FillState) -> dict[str, Any]:
+        """A fill's ccxt dict, built once: a fill never changes after it is made, and the
+        fill sync fetches its whole window (some twenty fills) at every step."""
+        trade = self._trades.get(fill.id)
+        if trade is None:
+            trade = self._trades[fill.id] = trade_dict(fill)
+        return trade
 
     def _remember(self, order: OrderState) -> None:
         self.orders[order.id] = order
