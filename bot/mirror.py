@@ -34,18 +34,21 @@ class StoreMirror:
     # their timestamp, which every write refreshes
     open_orders: tuple[int, list[dict[str, Any]]] | None = None
     positions: tuple[int, list[tuple[str, float, float]]] | None = None
-    # False once a read found none of this run's orders live (plans active), until a
-    # transaction that wrote orders (plans) commits; see ``watch``
+    # False once a read found none of this run's orders live, until a transaction that
+    # wrote orders commits; see ``watch``
     orders_may_be_live: bool = True
-    plans_may_be_active: bool = True
+    # the run's active plans as last read (detached, loaded), until a transaction that
+    # wrote plans commits (None: read them again); see ``watch``
+    active_plans: list[TradePlan] | None = None
 
     def watch(self, sessions: sessionmaker) -> None:
-        """Re-arm the flags whenever a transaction of ``sessions`` that wrote orders or plans
-        commits, whichever code wrote them (the decision step, commands, fill sync...).
+        """Re-arm the order flag and forget the plans read whenever a transaction of
+        ``sessions`` that wrote orders or plans commits, whichever code wrote them (the
+        decision step, commands, fill sync...).
 
-        Only commits re-arm them: a reader that cleared a flag cannot have missed rows a
-        transaction still open was writing, because that transaction's commit comes after.
-        A session that rolled a write back and later commits re-arms them: one needless read.
+        Only commits do it: a reader cannot have missed rows a transaction still open was
+        writing, because that transaction's commit comes after the read. A session that
+        rolled a write back and later commits does it too: one needless read.
         """
         event.listen(sessions, "after_flush", _note_writes)
         event.listen(sessions, "after_commit", self._committed)
@@ -54,7 +57,7 @@ class StoreMirror:
         if session.info.pop(_WROTE_ORDERS, False):
             self.orders_may_be_live = True
         if session.info.pop(_WROTE_PLANS, False):
-            self.plans_may_be_active = True
+            self.active_plans = None
 
 
 _WROTE_ORDERS, _WROTE_PLANS = "mirror: wrote orders", "mirror: wrote plans"

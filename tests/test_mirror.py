@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.engine.schema import Action, ActionType, Decision
-from bot.steps.plans import enforce_plans
+from bot.steps.plans import enforce_plans, is_quiet
 from bot.steps.resync import resync_orders_and_positions
 from db.engine import bound_engine
 from db.market import newest_candle
@@ -69,28 +69,45 @@ def test_unchanged_positions_are_restamped_not_rewritten(sqlite_url, btc) -> Non
 def test_a_plan_written_after_plans_were_read_as_none_is_enforced(sqlite_url, btc) -> None:
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
     step(rt)
-    assert not rt.mirror.plans_may_be_active  # read: none active
+    assert rt.mirror.active_plans == []  # read: none active
     price = rt.quotes[SYMBOL].last
     with rt.db() as db:  # as the decision step writes one
         plan = create_plan(db, rt.now(), session_id=rt.session_id, symbol=SYMBOL, side="BUY",
                            entry_price=price, stop_price=price * 0.9,
                            target_price=price * 1.1, size=0.01, status="pending")
         db.commit()
-    assert rt.mirror.plans_may_be_active
+    assert rt.mirror.active_plans is None  # to be read again
     enforce_plans(rt)  # no entry order: the plan is closed, so it was read
     with rt.db() as db:
         assert db.get(TradePlan, plan.id).status == "closed"
-    assert rt.mirror.plans_may_be_active  # that write re-armed it for the next read
+    assert rt.mirror.active_plans is None  # that write is read again next time too
 
 
 def test_a_plan_rolled_back_does_not_re_arm_the_read(sqlite_url, btc) -> None:
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
     step(rt)
-    assert not rt.mirror.orders_may_be_live and not rt.mirror.plans_may_be_active
+    assert not rt.mirror.orders_may_be_live and rt.mirror.active_plans == []
     with rt.db() as db:
         create_plan(db, rt.now(), session_id=rt.session_id, symbol=SYMBOL, side="BUY",
                     entry_price=1.0, stop_price=0.9, target_price=1.1, size=0.01,
                     status="pending")
         db.rollback()
     step(rt)
-    assert not rt.mirror.plans_may_be_active and not rt.errors
+    assert rt.mirror.active_plans == [] and not rt.errors
+
+
+def test_an_open_plan_is_read_again_only_when_it_must_act(sqlite_url, btc) -> None:
+    rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]), TRAIL_BREAKEVEN_PCT=0)
+    step(rt)
+    price = rt.quotes[SYMBOL].last
+    rt.engine.decisions.append(Decision(actions=[Action(
+        action=ActionType.BUY, symbol=SYMBOL, size=0.05, stop=price * 0.5, target=price * 2,
+        reason="far levels")]))
+    step(rt, 3)  # placed, filled, read as open
+    (plan,) = rt.mirror.active_plans
+    assert plan.status == "open" and is_quiet(rt, plan, rt.now())
+    plan.stop_price = rt.quotes[SYMBOL].last * 1.01  # as if the levels had moved here
+    assert not is_quiet(rt, plan, rt.now())
+    enforce_plans(rt)  # reads the plan as stored: its real stop is still far away
+    with rt.db() as db:
+        assert db.get(TradePlan, plan.id).status == "open"

@@ -3,8 +3,9 @@
 Window: the whole of the last TRADE_SYNC_CUTOFF_MINUTES on every pass, not just what came
 after the last booked fill: venues show some fills late, stamped earlier than fills already
 booked, and a window that starts at the newest booked fill never sees them. A fill
-is booked once per venue trade id (checked first, and guarded by a unique constraint so a
-crash between the check and the commit cannot double-book). Each fill's trade row, stats
+is booked once per venue trade id (checked first, against the ids this runtime saw booked
+and then in one query for the rest, and guarded by a unique constraint so a crash between
+the check and the commit cannot double-book). Each fill's trade row, stats
 cache update, and plan update commit in one transaction.
 """
 
@@ -80,12 +81,6 @@ def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
     return set(db.scalars(_BOOKED, {"venue": rt.venue_key, "trade_ids": sorted(trade_ids)}))
 
 
-def _already_booked(rt: Runtime, db, trade_id: str) -> bool:
-    return db.scalar(
-        select(Trade.id).where(Trade.venue == rt.venue_key, Trade.trade_id == trade_id)
-    ) is not None
-
-
 def _owning_order(db, fill: dict[str, Any]) -> Order | None:
     cid = client_id_of(fill)
     if cid:
@@ -106,10 +101,7 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
-    trade_id = str(fill["id"])
-    if _already_booked(rt, db, trade_id):
-        rt.mirror.booked_fills.add(trade_id)
-        return False
+    trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
     order = _owning_order(db, fill)
     if order is None:
         rt.skipped_foreign_fills += 1
