@@ -99,11 +99,13 @@ def journal_new_order(
     existing = by_client_id(db, cid)
     if existing is not None:
         return existing
-    return journal_order(
+    order = journal_order(
         db, session_id=rt.session_id, client_order_id=cid, symbol=symbol, side=side.upper(),
         type=order_type, amount=amount, price=price, purpose=purpose, status="new",
         reason=reason, plan_id=plan_id, trace_id=trace_id, created_at=now, updated_at=now,
     )
+    rt.orders_journaled += 1
+    return order
 
 
 def send_or_report(rt: Runtime, db, order: Order) -> Placement:

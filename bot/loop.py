@@ -23,7 +23,8 @@ from bot.steps.market_data import fetch_market_data
 from bot.steps.plans import enforce_plans
 from bot.steps.resync import resync_orders_and_positions
 from db.commands import has_pending
-from db.heartbeat import beat, status_row
+from db.engine import bound_engine
+from db.heartbeat import beat, counted_loop, status_row
 from db.sessions import open_session, trading_day
 from db.stats import is_stale, rebuild_stats
 
@@ -88,16 +89,16 @@ def roll_session(rt: Runtime) -> None:
 
 
 def heartbeat(rt: Runtime, state: str | None = None) -> None:
+    """Beat after an iteration (``state`` None: it counts as a loop) or on a state change."""
     now = datetime.now(UTC)
+    # the count moves in SQL, so the beat needs no read of the row before its write
+    looped = {"last_loop_at": now, "loop_count": counted_loop()} if state is None else {}
     with rt.db() as db:
-        row = status_row(db, rt.settings.bot_name)
         beat(
             db, rt.settings.bot_name, now,
             state=state or ("paused" if rt.paused else "running"), paused=rt.paused,
-            last_loop_at=now if state is None else row.last_loop_at,
-            loop_count=(row.loop_count or 0) + (1 if state is None else 0),
             step_durations=dict(rt.step_durations),
-            last_error="\n".join(rt.errors)[-4000:] or None,
+            last_error="\n".join(rt.errors)[-4000:] or None, **looped,
         )
 
 
@@ -141,16 +142,16 @@ def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
 
 
 def _has_urgent(rt: Runtime) -> bool:
-    with rt.db() as db:
-        return has_pending(db, URGENT, rt.settings.bot_name)
+    with bound_engine(rt.db).connect() as conn:
+        return has_pending(conn, URGENT, rt.settings.bot_name)
 
 
 def _sleep_watching_commands(rt: Runtime) -> bool:
     """Sleep one loop interval, obeying commands as they arrive; False when a feed ended."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
-        with rt.db() as db:
-            waiting = has_pending(db, bot=rt.settings.bot_name)
+        with bound_engine(rt.db).connect() as conn:
+            waiting = has_pending(conn, bot=rt.settings.bot_name)
         if waiting:
             try:
                 obey_commands(rt)

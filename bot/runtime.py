@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
+from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
 from db.models import Session, Trade
@@ -61,10 +62,14 @@ class Runtime:
     session_day: Any = None
     book: PositionBook = field(default_factory=PositionBook)
     quotes: dict[str, Quote] = field(default_factory=dict)
+    mirror: StoreMirror = field(default_factory=StoreMirror)
     breaker: CircuitBreaker | None = None
     paused: bool = False
     stop_requested: bool = False
     last_fill_ms: int = 0
+    # orders this runtime added to the journal: a step that may send some compares it before
+    # and after, instead of counting the journal's rows twice
+    orders_journaled: int = 0
     skipped_foreign_fills: int = 0
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -76,6 +81,7 @@ class Runtime:
     command_listener: CommandListener | None = None
 
     def __post_init__(self) -> None:
+        self.mirror.watch(self.db)
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.settings.circuit_breaker_errors,

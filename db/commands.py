@@ -8,7 +8,7 @@ once instead of at its next poll (``bot.notify``); polling stays the fallback.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Integer, bindparam, select, text
+from sqlalchemy import ColumnElement, Connection, Integer, bindparam, select, text
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import DEFAULT_BOT, bot_names, require_bot_id
@@ -60,8 +60,8 @@ _PENDING = select(Command).where(Command.status == "pending")
 # Built once: the loop asks at every iteration and building the select cost more than the
 # (almost always empty) query.
 _PENDING_OF_ANY = _PENDING.order_by(Command.id).limit(bindparam("limit", type_=Integer))
-_PENDING_OF_BOT = (_PENDING.where(Command.bot_id == select(Bot.id).where(
-    Bot.name == bindparam("bot")).scalar_subquery())
+_BOT_ID_OF_NAME = select(Bot.id).where(Bot.name == bindparam("bot")).scalar_subquery()
+_PENDING_OF_BOT = (_PENDING.where(Command.bot_id == _BOT_ID_OF_NAME)
                    .order_by(Command.id).limit(bindparam("limit", type_=Integer)))
 
 
@@ -72,9 +72,18 @@ def pending_commands(db: OrmSession, limit: int = 100, bot: str | None = None) -
     return list(db.scalars(_PENDING_OF_BOT, {"limit": limit, "bot": bot}))
 
 
+# Built once: the loop asks at every iteration whether its bot has anything pending.
+_ANY_PENDING_OF_BOT = (select(Command.id).where(Command.status == "pending",
+                                                Command.bot_id == _BOT_ID_OF_NAME)
+                       .limit(1))
+
+
 def has_pending(
-    db: OrmSession, names: tuple[str, ...] | None = None, bot: str | None = None
+    db: OrmSession | Connection, names: tuple[str, ...] | None = None, bot: str | None = None
 ) -> bool:
+    """Whether a command (one of ``names``, if given) waits; works on a Core connection too."""
+    if names is None and bot is not None:
+        return db.scalar(_ANY_PENDING_OF_BOT, {"bot": bot}) is not None
     query = select(Command.id).where(Command.status == "pending")
     if names is not None:
         query = query.where(Command.command.in_(names))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import register_bot
@@ -18,6 +18,11 @@ def status_row(db: OrmSession, name: str) -> BotStatus:
         db.add(row)
         db.flush()
     return row
+
+
+def counted_loop() -> ColumnElement[int]:
+    """The row's loop count plus one, as SQL: a beat sets it without reading the row first."""
+    return func.coalesce(BotStatus.loop_count, 0) + 1
 
 
 def beat(db: OrmSession, name: str, now: datetime, **fields: object) -> None:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Row, bindparam, insert, select
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy import Connection, Row, bindparam, insert, select
 
 from db.models import OHLCV, MarketData
 
-# Statements on the tables, not the mapped classes: the ORM's bulk-insert and statement
-# compilation paths cost more than the SQL, and these run at every iteration.
+# Statements on the tables, not the mapped classes, run on a Core connection: the ORM's
+# bulk-insert path and a session cost more than the SQL, and these run at every iteration.
 _SNAPSHOTS, _CANDLES = MarketData.__table__, OHLCV.__table__
 _ADD_SNAPSHOT, _ADD_CANDLES = insert(_SNAPSHOTS), insert(_CANDLES)
 
 
-def add_snapshot(db: OrmSession, **fields: object) -> None:
-    """One ticker row, inserted at once: the ORM unit of work cost more than the insert,
-    and nothing reads the object back."""
-    db.execute(_ADD_SNAPSHOT, [fields])
+def add_snapshot(conn: Connection, **fields: object) -> None:
+    """One ticker row, inserted at once: nothing reads it back as an object."""
+    conn.execute(_ADD_SNAPSHOT, [fields])
 
 
 # Built once: constructing the select cost more than running it, at every iteration.
@@ -31,19 +29,19 @@ _NEWEST_CANDLE = (select(_CANDLES.c.timestamp, _CANDLES.c.open, _CANDLES.c.high,
 
 
 def newest_candle(
-    db: OrmSession, session_id: int, symbol: str, timeframe: str
+    conn: Connection, session_id: int, symbol: str, timeframe: str
 ) -> Row[tuple[datetime, float, float, float, float, float]] | None:
     """The newest stored candle (timestamp, open, high, low, close, volume), if any.
 
     One query gives both where the next fetch starts and the candle the plans may not
     have been checked against yet (candles are unique per timestamp).
     """
-    return db.execute(_NEWEST_CANDLE, {"session_id": session_id, "symbol": symbol,
+    return conn.execute(_NEWEST_CANDLE, {"session_id": session_id, "symbol": symbol,
                                        "timeframe": timeframe}).first()
 
 
 def add_candles(
-    db: OrmSession, session_id: int, symbol: str, timeframe: str, rows: list[list[float]],
+    conn: Connection, session_id: int, symbol: str, timeframe: str, rows: list[list[float]],
     after: datetime | None,
 ) -> int:
     """Insert candles newer than ``after`` in one statement; returns how many were new."""
@@ -57,5 +55,5 @@ def add_candles(
              "timestamp": when, "open": o, "high": h, "low": low, "close": c, "volume": v}
         )
     if new:
-        db.execute(_ADD_CANDLES, new)
+        conn.execute(_ADD_CANDLES, new)
     return len(new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Order
@@ -33,14 +33,6 @@ def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
 
 def by_venue_id(db: OrmSession, order_id: str) -> Order | None:
     return db.scalars(_BY_VENUE_ID, {"order_id": order_id}).one_or_none()
-
-
-_JOURNAL_SIZE = select(func.count(Order.__table__.c.id))  # built once: read twice a step
-
-
-def journal_size(db: OrmSession) -> int:
-    """Rows in the order journal; read with nothing pending (fresh or just committed)."""
-    return db.scalar(_JOURNAL_SIZE) or 0
 
 
 def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:

@@ -1,14 +1,16 @@
-"""The venue snapshots resync rewrites at every iteration: our open orders and positions.
+"""The venue snapshots resync keeps current at every iteration: our open orders and positions.
 
-Statements on the tables, built once: they skip building a statement and the ORM's unit of
-work each time (nothing reads these rows back as objects). Both write uncommitted.
+Statements on the tables, built once, run on the session's connection: they skip building a
+statement, the ORM's unit of work and its execute path each time (nothing reads these rows
+back as objects). All write uncommitted, in the session's transaction.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OpenOrder, Position
@@ -18,17 +20,24 @@ _CLEAR_ORDERS = delete(_OPEN).where(_OPEN.c.session_id == bindparam("session_id"
 _ADD_ORDERS = insert(_OPEN)
 _CLEAR_POSITIONS = delete(_POSITIONS).where(_POSITIONS.c.session_id == bindparam("session_id"))
 _ADD_POSITIONS = insert(_POSITIONS)
+_STAMP_POSITIONS = (update(_POSITIONS).where(_POSITIONS.c.session_id == bindparam("of_session"))
+                    .values(exchange_timestamp=bindparam("stamp")))
 
 
 def replace_open_orders(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
     """The session's open-order snapshot becomes ``rows`` (column name → value each)."""
-    db.execute(_CLEAR_ORDERS, {"session_id": session_id})
+    db.connection().execute(_CLEAR_ORDERS, {"session_id": session_id})
     if rows:
-        db.execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
+        db.connection().execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
 
 
 def replace_positions(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
     """The session's position snapshot becomes ``rows`` (column name → value each)."""
-    db.execute(_CLEAR_POSITIONS, {"session_id": session_id})
+    db.connection().execute(_CLEAR_POSITIONS, {"session_id": session_id})
     if rows:
-        db.execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
+        db.connection().execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
+
+
+def stamp_positions(db: OrmSession, session_id: int, stamp: datetime) -> None:
+    """The session's positions, unchanged, are as of ``stamp``: one UPDATE, not a rewrite."""
+    db.connection().execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})

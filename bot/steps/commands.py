@@ -14,7 +14,8 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
 from bot.steps.resync import resync_orders_and_positions
-from db.commands import finish_command, pending_commands
+from db.commands import finish_command, has_pending, pending_commands
+from db.engine import bound_engine
 from db.models import Command
 from db.orders import by_venue_id, live_orders
 from db.plans import active_plans, revise_plan
@@ -30,6 +31,9 @@ class CommandError(ValueError):
 
 def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
+    with bound_engine(rt.db).connect() as conn:  # the usual answer, "none", in one light query
+        if not has_pending(conn, bot=rt.settings.bot_name):
+            return 0
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:

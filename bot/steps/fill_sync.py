@@ -3,8 +3,9 @@
 Window: the whole of the last TRADE_SYNC_CUTOFF_MINUTES on every pass, not just what came
 after the last booked fill: venues show some fills late, stamped earlier than fills already
 booked, and a window that starts at the newest booked fill never sees them. A fill
-is booked once per venue trade id (checked first, and guarded by a unique constraint so a
-crash between the check and the commit cannot double-book). Each fill's trade row, stats
+is booked once per venue trade id (checked first, against the ids this runtime saw booked
+and then in one query for the rest, and guarded by a unique constraint so a crash between
+the check and the commit cannot double-book). Each fill's trade row, stats
 cache update, and plan update commit in one transaction.
 """
 
@@ -43,18 +44,27 @@ def sync_fills(rt: Runtime) -> int:
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
     fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
+    # The window is re-read every pass: what this runtime saw booked is skipped without a
+    # query, the rest with one query, not one each.
+    window = {str(f["id"]) for f in fills}
+    known = rt.mirror.booked_fills & window
+    fresh = [f for f in fills if str(f["id"]) not in known]
+    if not fresh:
+        rt.mirror.booked_fills = known
+        return 0
     booked = 0
     with rt.db() as db:
-        # The window is re-read every pass: skip what is booked with one query, not one each.
-        known = _booked_ids(rt, db, {str(f["id"]) for f in fills})
-        for fill in fills:
+        known |= _booked_ids(rt, db, window - known)
+        rt.mirror.booked_fills = known
+        for fill in fresh:
             if str(fill["id"]) in known:
                 continue
             if _book_fill(rt, db, fill, now):
                 booked += 1
         if booked:
-            write_positions(rt, db, now)
+            positions = write_positions(rt, db, now)
             db.commit()
+            rt.mirror.positions = positions
     return booked
 
 
@@ -69,12 +79,6 @@ def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
     if not trade_ids:
         return set()
     return set(db.scalars(_BOOKED, {"venue": rt.venue_key, "trade_ids": sorted(trade_ids)}))
-
-
-def _already_booked(rt: Runtime, db, trade_id: str) -> bool:
-    return db.scalar(
-        select(Trade.id).where(Trade.venue == rt.venue_key, Trade.trade_id == trade_id)
-    ) is not None
 
 
 def _owning_order(db, fill: dict[str, Any]) -> Order | None:
@@ -97,9 +101,7 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
-    trade_id = str(fill["id"])
-    if _already_booked(rt, db, trade_id):
-        return False
+    trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
     order = _owning_order(db, fill)
     if order is None:
         rt.skipped_foreign_fills += 1
@@ -128,7 +130,9 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
+        rt.mirror.booked_fills.add(trade_id)
         return False
+    rt.mirror.booked_fills.add(trade_id)
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
+from bot.mirror import CandleKey, CandleTip
 from bot.runtime import Quote, Runtime
+from db.engine import bound_engine
 from db.market import add_candles, add_snapshot, newest_candle
 
 BOOK_DEPTH = 20
@@ -26,16 +30,18 @@ def book_figures(book: dict) -> tuple[float | None, float | None, float | None, 
 
 def fetch_market_data(rt: Runtime) -> None:
     now = rt.now()
-    with rt.db() as db:
+    tips: dict[CandleKey, CandleTip] = {}  # the newest candles written, mirrored once committed
+    with bound_engine(rt.db).begin() as conn:  # table statements only: no ORM session
         for symbol in rt.settings.symbols:
             try:
-                _fetch_symbol(rt, db, symbol, now)
+                _fetch_symbol(rt, conn, symbol, now, tips)
             except Exception as exc:  # one symbol's fault must not hide the others
                 rt.note_error(f"market data {symbol}", exc)
-        db.commit()
+    rt.mirror.candle_tips.update(tips)
 
 
-def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
+def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
+                  tips: dict[CandleKey, CandleTip]) -> None:
     ticker = rt.call(rt.venue.fetch_ticker, symbol)
     book = rt.call(rt.venue.fetch_order_book, symbol, BOOK_DEPTH)
     bid, ask, bid_size, ask_size, imbalance = book_figures(book)
@@ -46,20 +52,23 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
     stamp = ticker.get("timestamp")
     when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
     add_snapshot(
-        db, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
+        conn, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
         volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
         ask_size=ask_size, ob_imbalance=imbalance,
     )
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
-        stored = newest_candle(db, rt.session_id, symbol, timeframe)
+        stored = _stored_tip(rt, conn, (rt.session_id, symbol, timeframe))
         after = stored[0] if stored is not None else None
         since = int(after.timestamp() * 1000) + 1 if after else None
         rows = rt.call(
             rt.venue.fetch_ohlcv, symbol, timeframe, since,
             None if after else FIRST_FETCH_CANDLES,
         )
-        add_candles(db, rt.session_id, symbol, timeframe, rows, after)
+        if add_candles(conn, rt.session_id, symbol, timeframe, rows, after):
+            newest = max(rows, key=lambda r: r[0])
+            tips[(rt.session_id, symbol, timeframe)] = (
+                datetime.fromtimestamp(newest[0] / 1000, UTC), *newest[1:])
         if index == 0:
             base_rows = rows if stored is None else [
                 [int(stored[0].timestamp() * 1000), *stored[1:]], *rows]
@@ -71,6 +80,16 @@ def _fetch_symbol(rt: Runtime, db, symbol: str, now: datetime) -> None:
         extremes_from_ms=int(unchecked[0][0]) if unchecked else None,
         last_candle_ms=int(base_rows[-1][0]) if base_rows else None,
     )
+
+
+def _stored_tip(rt: Runtime, conn: Connection, key: CandleKey) -> CandleTip:
+    """The newest stored candle: read once per session and series, then mirrored.
+
+    Only this step writes candles, so after the first read the mirror is the table's tip.
+    """
+    if key not in rt.mirror.candle_tips:
+        rt.mirror.candle_tips[key] = newest_candle(conn, *key)
+    return rt.mirror.candle_tips[key]
 
 
 def _unchecked(previous: Quote | None, rows: list) -> list:

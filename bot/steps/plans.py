@@ -20,10 +20,10 @@ from bot.execution import (
     next_client_order_id,
     send_journaled,
 )
-from bot.runtime import Runtime
+from bot.runtime import Quote, Runtime
 from bot.steps.fill_sync import sync_fills
 from db.models import Order, Trade, TradePlan
-from db.orders import by_client_id, journal_size
+from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.plans")
@@ -36,17 +36,22 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
-    with rt.db() as db:
-        before = journal_size(db)
-        for plan in active_plans(db, rt.session_ids(db)):
-            try:
-                _enforce(rt, db, plan, now)
-            except Exception as exc:
-                db.rollback()
-                rt.note_error(f"plan {plan.id}", exc)
-        db.commit()
-        exited = journal_size(db) > before
-    if exited:
+    journaled = rt.orders_journaled
+    read = rt.mirror.active_plans
+    # The plans as last read, when none was written since: if enforcing each would change
+    # nothing (the usual iteration), no session is needed to find that out again.
+    if read is None or not all(is_quiet(rt, plan, now) for plan in read):
+        with rt.db() as db:
+            plans = rt.mirror.active_plans = active_plans(db, rt.session_ids(db))
+            for plan in plans:
+                try:
+                    _enforce(rt, db, plan, now)
+                except Exception as exc:
+                    db.rollback()  # expires the plans read: they cannot be kept
+                    rt.mirror.active_plans = None
+                    rt.note_error(f"plan {plan.id}", exc)
+            db.commit()
+    if rt.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
         # before deciding too, so both decide on the same state.
@@ -56,12 +61,25 @@ def enforce_plans(rt: Runtime) -> None:
         quote.extremes_from_ms = None
 
 
+def is_quiet(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
+    """Whether enforcing ``plan`` now would change nothing: it is open and holds its
+    position, and neither its trail, its levels nor its age call for anything.
+
+    Built from the predicates ``_enforce`` acts on, so the two cannot disagree.
+    """
+    if plan.status != "open":
+        return False
+    quote = rt.quotes.get(plan.symbol)
+    if quote is None:
+        return True
+    return (plan_holding(rt, plan) > DUST and _trail_gain(rt, plan, quote.last) is None
+            and _exit_reason(rt, plan, quote, now) is None)
+
+
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     quote = rt.quotes.get(plan.symbol)
-    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
-    expired = now - plan.opened_at > timedelta(minutes=rt.settings.plan_max_age_minutes)
     if plan.status == "pending":
-        _enforce_pending(rt, db, plan, entry, expired, now)
+        _enforce_pending(rt, db, plan, _entry_of(db, plan), _expired(rt, plan, now), now)
         return
     if plan.status == "closing":
         _check_exit(rt, db, plan, now)
@@ -70,23 +88,42 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         return
     held = plan_holding(rt, plan)
     if held <= DUST:
+        entry = _entry_of(db, plan)
         if entry is None or entry.status not in ("new", "open"):
             revise_plan(db, plan, "closed: nothing held", now, status="closed",
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
         return
+    _maybe_trail(rt, db, plan, quote.last, now)
+    reason = _exit_reason(rt, plan, quote, now)  # after the trail: it may move the stop
+    if reason is not None:
+        exit_plan(rt, db, plan, reason, now)
+
+
+def _expired(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
+    return now - plan.opened_at > timedelta(minutes=rt.settings.plan_max_age_minutes)
+
+
+def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote, now: datetime) -> str | None:
+    """Why an open plan must exit now (stop, target, age), or None."""
     long = plan.side == "BUY"
     low, high = quote.last, quote.last
     opened_ms = int(plan.opened_at.timestamp() * 1000)
     if quote.extremes_from_ms is not None and opened_ms <= quote.extremes_from_ms:
         # Only candles that began after the plan opened can have touched its levels.
         low, high = min(quote.low_since_check, low), max(quote.high_since_check, high)
-    _maybe_trail(rt, db, plan, quote.last, now)
     if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
-        exit_plan(rt, db, plan, f"stop hit at {plan.stop_price:g}", now)
-    elif (long and high >= plan.target_price) or (not long and low <= plan.target_price):
-        exit_plan(rt, db, plan, f"target hit at {plan.target_price:g}", now)
-    elif expired:
-        exit_plan(rt, db, plan, f"plan older than {rt.settings.plan_max_age_minutes} min", now)
+        return f"stop hit at {plan.stop_price:g}"
+    if (long and high >= plan.target_price) or (not long and low <= plan.target_price):
+        return f"target hit at {plan.target_price:g}"
+    if _expired(rt, plan, now):
+        return f"plan older than {rt.settings.plan_max_age_minutes} min"
+    return None
+
+
+def _entry_of(db, plan: TradePlan) -> Order | None:
+    """The plan's entry order; looked up only where a branch needs it (not for every plan
+    holding its position at every iteration)."""
+    return by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
 
 
 def plan_holding(rt: Runtime, plan: TradePlan) -> float:
@@ -121,13 +158,8 @@ def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool
 
 def _maybe_trail(rt: Runtime, db, plan: TradePlan, price: float, now: datetime) -> None:
     """Move the stop to breakeven once the gain passes TRAIL_BREAKEVEN_PCT."""
-    pct = rt.settings.trail_breakeven_pct
-    if pct <= 0 or plan.trail_armed:
-        return
-    gain = (price / plan.entry_price - 1) * 100
-    if plan.side != "BUY":
-        gain = -gain
-    if gain >= pct:
+    gain = _trail_gain(rt, plan, price)
+    if gain is not None:
         better = plan.stop_price < plan.entry_price if plan.side == "BUY" else (
             plan.stop_price > plan.entry_price)
         if better:
@@ -137,10 +169,21 @@ def _maybe_trail(rt: Runtime, db, plan: TradePlan, price: float, now: datetime) 
             plan.trail_armed = True
 
 
+def _trail_gain(rt: Runtime, plan: TradePlan, price: float) -> float | None:
+    """The gain (%) at ``price`` when it arms the plan's breakeven trail now, else None."""
+    pct = rt.settings.trail_breakeven_pct
+    if pct <= 0 or plan.trail_armed:
+        return None
+    gain = (price / plan.entry_price - 1) * 100
+    if plan.side != "BUY":
+        gain = -gain
+    return gain if gain >= pct else None
+
+
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
               trace_id: int | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market."""
-    entry = by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
+    entry = _entry_of(db, plan)
     if entry is not None and entry.status == "open":
         cancel_order(rt, db, entry)
     held = plan_holding(rt, plan)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.runtime import Runtime
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders
-from db.snapshots import replace_open_orders, replace_positions
+from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
 log = logging.getLogger("tradedesk.resync")
 
@@ -41,7 +41,7 @@ def resync_orders_and_positions(rt: Runtime) -> None:
                          if is_ours(rt, o)}.values())
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
-        replace_open_orders(db, rt.session_id, [
+        open_orders = write_open_orders(rt, db, [
             {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
              "symbol": order["symbol"], "side": order["side"].upper(),
              "type": order.get("type") or "limit", "price": order.get("price"),
@@ -50,16 +50,40 @@ def resync_orders_and_positions(rt: Runtime) -> None:
              "status": order.get("status") or "open",
              "exchange_timestamp": _when(order.get("timestamp"))}
             for order in venue_orders])
-        write_positions(rt, db, now)
+        positions = write_positions(rt, db, now)
         db.commit()
+    rt.mirror.open_orders, rt.mirror.positions = open_orders, positions
 
 
-def write_positions(rt: Runtime, db, now: datetime) -> None:
-    """Replace the session's position snapshot with the book folded from our fills."""
-    replace_positions(db, rt.session_id, [
-        {"symbol": symbol, "quantity": holding.quantity, "avg_price": holding.avg_price,
-         "exchange_timestamp": now}
-        for symbol, holding in rt.book.open_items().items()])
+def write_open_orders(
+    rt: Runtime, db, rows: list[dict[str, Any]]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Replace the session's open-order snapshot with ``rows``, unless it already is that.
+
+    Returns what to mirror once the caller's transaction commits.
+    """
+    snapshot = (rt.session_id, rows)
+    if snapshot != rt.mirror.open_orders:
+        replace_open_orders(db, rt.session_id, rows)
+    return snapshot
+
+
+def write_positions(rt: Runtime, db, now: datetime) -> tuple[int, list[tuple[str, float, float]]]:
+    """Make the session's position snapshot the book folded from our fills, as of ``now``.
+
+    Unchanged holdings only have their time refreshed (nothing at all when flat). Returns
+    what to mirror once the caller's transaction commits.
+    """
+    held = [(symbol, holding.quantity, holding.avg_price)
+            for symbol, holding in rt.book.open_items().items()]
+    snapshot = (rt.session_id, held)
+    if snapshot != rt.mirror.positions:
+        replace_positions(db, rt.session_id, [
+            {"symbol": symbol, "quantity": quantity, "avg_price": avg_price,
+             "exchange_timestamp": now} for symbol, quantity, avg_price in held])
+    elif held:
+        stamp_positions(db, rt.session_id, now)
+    return snapshot
 
 
 def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:
@@ -80,7 +104,11 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
             )
         elif known.order_id is None or known.status != "open":
             known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
-    for known in live_orders(db, rt.session_ids(db)):
+    if not rt.mirror.orders_may_be_live:
+        return  # none of ours is live in the journal: nothing the venue stopped listing
+    live = live_orders(db, rt.session_ids(db))
+    rt.mirror.orders_may_be_live = bool(live)
+    for known in live:
         if known.status == "open" and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
             known.status, known.updated_at = "closed", now

@@ -16,10 +16,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.venue.paper_model import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState
+from db.engine import bound_engine
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
 _CLOCK = PaperClock.__table__
-# The one write of every replay step: built once, on the table (no ORM bulk-update path).
+# The one write of most replay steps: built once, on the table (no ORM bulk-update path).
 _MOVE_CLOCK = (update(_CLOCK).where(_CLOCK.c.account == bindparam("for_account"))
                .values(now_ms=bindparam("now_ms"), seq=bindparam("seq")))
 
@@ -41,6 +42,7 @@ class PaperStore:
 
     def __init__(self, sessions: sessionmaker, account: str) -> None:
         self.sessions = sessions
+        self.engine = bound_engine(sessions)
         self.account = account
         self._orders: set[str] = set()
         self._currencies: set[str] = set()
@@ -87,6 +89,11 @@ class PaperStore:
             s.add(PaperClock(account=self.account, now_ms=now_ms, seq=0, feed=json.dumps(feed)))
             s.flush()
             self._write_balances(s, balances)
+
+    def move_clock(self, now_ms: int, seq: int) -> None:
+        """Persist the clock alone: a replay step that fills nothing writes only this."""
+        with self.engine.begin() as conn:
+            conn.execute(_MOVE_CLOCK, {"for_account": self.account, "now_ms": now_ms, "seq": seq})
 
     def commit(
         self, now_ms: int, seq: int, orders: Iterable[OrderState] = (),
