@@ -71,7 +71,7 @@ if [ -e .venv ]; then
     fi
 fi
 
-"$UV" sync --frozen --python "$PY" --no-python-downloads --quiet \
+"$UV" sync --frozen --compile-bytecode --python "$PY" --no-python-downloads --quiet \
     || die "uv sync failed (see above); uv.lock must match pyproject.toml: run 'uv lock' and commit it"
 say ".venv is in sync with uv.lock"
 
