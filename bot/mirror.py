@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
+from db.engine import bound_engine
 from db.models import Order, TradePlan
+from db.writes import ReadCache, write_clock
 
 # (trading session id, symbol, timeframe): the newest stored candle as
 # (timestamp, open, high, low, close, volume), or None when none is stored
@@ -40,6 +42,9 @@ class StoreMirror:
     # the run's active plans as last read (detached, loaded), until a transaction that
     # wrote plans commits (None: read them again); see ``watch``
     active_plans: list[TradePlan] | None = None
+    # the decision context's reads of rows that seldom change, kept while no committed
+    # transaction wrote their tables (``db.writes``); set by ``watch``
+    reads: ReadCache | None = None
 
     def watch(self, sessions: sessionmaker) -> None:
         """Re-arm the order flag and forget the plans read whenever a transaction of
@@ -52,6 +57,7 @@ class StoreMirror:
         """
         event.listen(sessions, "after_flush", _note_writes)
         event.listen(sessions, "after_commit", self._committed)
+        self.reads = ReadCache(write_clock(bound_engine(sessions)))
 
     def _committed(self, session: Session) -> None:
         if session.info.pop(_WROTE_ORDERS, False):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session as DbSession
 from bot.config import Settings
 from bot.engine.base import DecisionContext, MarketView
 from db import decision_queries as q
+from db.writes import ReadCache
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
 RECENT_TRADES = 20
@@ -31,11 +32,13 @@ def build_context(
     *,
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
+    reads: ReadCache | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
-    ``db.decision_queries.session_stats``).
+    ``db.decision_queries.session_stats``). ``reads``: the caller's cache of the rows that
+    seldom change (``db.writes``), for a caller deciding over and over on one database.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
@@ -51,11 +54,11 @@ def build_context(
         session_id=session_id,
         symbols=list(settings.symbols),
         markets=markets,
-        positions=q.positions(reader, session_id),
-        open_orders=q.open_orders(reader, session_id),
-        open_plans=q.open_plans(reader, session_id),
-        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES),
-        stats=q.session_stats(reader, session_id, traced_cost),
+        positions=q.positions(reader, session_id, reads),
+        open_orders=q.open_orders(reader, session_id, reads),
+        open_plans=q.open_plans(reader, session_id, reads),
+        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES, reads),
+        stats=q.session_stats(reader, session_id, traced_cost, reads),
         equity=equity,
         quote_balance=quote_balance,
     )
