@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
+from db.decision_queries import MARKET_FIGURES
 from db.engine import bound_engine
 from db.models import Order, TradePlan
 from db.writes import ReadCache, write_clock
@@ -45,6 +46,24 @@ class StoreMirror:
     # the decision context's reads of rows that seldom change, kept while no committed
     # transaction wrote their tables (``db.writes``); set by ``watch``
     reads: ReadCache | None = None
+    # (trading session id, symbol): the series' newest market_data row, by (timestamp, id),
+    # as ``db.decision_queries.newest_market`` returns it (None: there is none); an absent
+    # key is unknown. Read once by the decide step, then kept by ``note_market``.
+    market_rows: dict[tuple[int, str], dict[str, Any] | None] = field(default_factory=dict)
+
+    def note_market(self, session_id: int, rows: dict[str, dict[str, Any]]) -> None:
+        """Ticker rows (symbol → the columns written) a committed transaction inserted.
+
+        A series not read yet stays unknown: rows written before this runtime started may
+        be newer. A row newer than, or as new as (its id is higher), the known one is the
+        series' newest.
+        """
+        for symbol, row in rows.items():
+            key = (session_id, symbol)
+            if key in self.market_rows:
+                known = self.market_rows[key]
+                if known is None or row["timestamp"] >= known["timestamp"]:
+                    self.market_rows[key] = market_row(row)
 
     def watch(self, sessions: sessionmaker) -> None:
         """Re-arm the order flag and forget the plans read whenever a transaction of
@@ -64,6 +83,14 @@ class StoreMirror:
             self.orders_may_be_live = True
         if session.info.pop(_WROTE_PLANS, False):
             self.active_plans = None
+
+
+def market_row(fields: dict[str, Any]) -> dict[str, Any]:
+    """The row as the database returns the columns the decision reads: floats (a REAL
+    column stores an int as a float)."""
+    return {"timestamp": fields["timestamp"],
+            **{name: None if fields.get(name) is None else float(fields[name])
+               for name in MARKET_FIGURES}}
 
 
 _WROTE_ORDERS, _WROTE_PLANS = "mirror: wrote orders", "mirror: wrote plans"

@@ -98,11 +98,12 @@ _FIGURES = (select(*_columns(TradingSession, "net_pnl total_fees total_trades st
                    _STATS.c.total_llm_cost.label("cached_llm_cost"))
             .select_from(_SESSIONS.outerjoin(_STATS, _STATS.c.session_id == _SESSIONS.c.id))
             .where(_SESSIONS.c.id == _SESSION))
-_LATEST_MARKET = (select(*_columns(MarketData, "timestamp price bid ask spread_pct "
-                                               "ob_imbalance volume"))
+MARKET_FIGURES = ("price", "bid", "ask", "spread_pct", "ob_imbalance", "volume")
+_NEWEST_MARKET = (select(_MARKET.c.timestamp, *_columns(MarketData, " ".join(MARKET_FIGURES)))
                   .where(_MARKET.c.session_id == _SESSION,
-                         _MARKET.c.symbol == bindparam("symbol"), _MARKET.c.timestamp <= _NOW)
+                         _MARKET.c.symbol == bindparam("symbol"))
                   .order_by(_MARKET.c.timestamp.desc(), _MARKET.c.id.desc()).limit(1))
+_LATEST_MARKET = _NEWEST_MARKET.where(_MARKET.c.timestamp <= _NOW)
 
 
 def _dicts(db: Reader, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,10 +200,23 @@ def session_stats(db: Reader, session_id: int,
 
 
 def latest_market(
-    db: Reader, session_id: int, symbol: str, now: datetime
+    db: Reader, session_id: int, symbol: str, now: datetime,
+    newest: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The newest ticker snapshot taken at or before ``now``."""
+    """The newest ticker snapshot taken at or before ``now``.
+
+    ``newest``: the series' newest row (``newest_market``), when the caller keeps it; it is
+    the answer unless it was taken after ``now``.
+    """
+    if newest is not None and newest["timestamp"] <= now:
+        return dict(newest)
     rows = _dicts(db, _LATEST_MARKET, {"session_id": session_id, "symbol": symbol, "now": now})
+    return rows[0] if rows else None
+
+
+def newest_market(db: Reader, session_id: int, symbol: str) -> dict[str, Any] | None:
+    """The series' newest ticker snapshot, whatever its time."""
+    rows = _dicts(db, _NEWEST_MARKET, {"session_id": session_id, "symbol": symbol})
     return rows[0] if rows else None
 
 

@@ -12,12 +12,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
 from sqlalchemy.orm import Session
 
-from bot.engine.context import build_context
-from bot.engine.schema import Decision
 from db.writes import ReadCache, write_clock
-from tests.conftest import candle_file
-from tests.loop_harness import ScriptedEngine, make_runtime, step
-from tests.test_mirror import buy
 
 _META = MetaData()
 _ROWS = Table("rows", _META, Column("id", Integer, primary_key=True), Column("value", Integer))
@@ -72,19 +67,3 @@ def test_a_rolled_back_write_keeps_it_and_an_own_write_is_seen(tmp_path: Path) -
         assert _cached(cache, reader, loads) == [3] and len(loads) == 2
         reader.rollback()  # the answer read before it still holds: it was not replaced
         assert _cached(cache, reader, loads) == [] and len(loads) == 2
-
-
-def test_the_cached_context_is_the_queried_one(sqlite_url: str) -> None:
-    """Through entries and their fills, the runtime's cached reads give the decide step the
-    context a fresh read gives."""
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine(
-        [buy(), Decision(), Decision(), buy(0.02)]))
-    for _ in range(12):
-        step(rt)
-        with rt.db() as db:
-            args = (db, rt.settings, rt.session_id, rt.now(), 1000.0, 500.0)
-            cached, fresh = build_context(*args, reads=rt.mirror.reads), build_context(*args)
-        assert (cached.positions, cached.open_orders, cached.open_plans, cached.recent_trades,
-                cached.stats) == (fresh.positions, fresh.open_orders, fresh.open_plans,
-                                  fresh.recent_trades, fresh.stats)
-    assert cached.recent_trades and cached.open_plans and cached.positions

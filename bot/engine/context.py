@@ -33,12 +33,15 @@ def build_context(
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
     reads: ReadCache | None = None,
+    newest_markets: dict[tuple[int, str], dict | None] | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
     ``db.decision_queries.session_stats``). ``reads``: the caller's cache of the rows that
     seldom change (``db.writes``), for a caller deciding over and over on one database.
+    ``newest_markets``: the caller's record of each series' newest ticker row (see
+    ``bot.mirror``), read here the first time a series is missing from it.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
@@ -47,8 +50,14 @@ def build_context(
     frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
                              now, candle_limit)
     for symbol in settings.symbols:
-        markets[symbol] = _market_view(symbol, q.latest_market(reader, session_id, symbol, now),
-                                       frames[symbol])
+        newest = None
+        if newest_markets is not None:
+            key = (session_id, symbol)
+            if key not in newest_markets:
+                newest_markets[key] = q.newest_market(reader, session_id, symbol)
+            newest = newest_markets[key]
+        markets[symbol] = _market_view(
+            symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
     return DecisionContext(
         now=now,
         session_id=session_id,

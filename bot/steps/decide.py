@@ -42,7 +42,7 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         context = build_context(db, rt.settings, rt.session_id, now, equity, cash,
                                 traced_cost=rt.decisions.session_cost(db, rt.session_id),
-                                reads=rt.mirror.reads)
+                                reads=rt.mirror.reads, newest_markets=rt.mirror.market_rows)
         if recorded is not None:
             # A crash fell between the trace and its execution: carry out the recorded
             # decision (its entries keep their client ids, so what already went out is not

@@ -31,17 +31,19 @@ def book_figures(book: dict) -> tuple[float | None, float | None, float | None, 
 def fetch_market_data(rt: Runtime) -> None:
     now = rt.now()
     tips: dict[CandleKey, CandleTip] = {}  # the newest candles written, mirrored once committed
+    tickers: dict[str, dict] = {}  # the ticker rows written, the same
     with bound_engine(rt.db).begin() as conn:  # table statements only: no ORM session
         for symbol in rt.settings.symbols:
             try:
-                _fetch_symbol(rt, conn, symbol, now, tips)
+                _fetch_symbol(rt, conn, symbol, now, tips, tickers)
             except Exception as exc:  # one symbol's fault must not hide the others
                 rt.note_error(f"market data {symbol}", exc)
     rt.mirror.candle_tips.update(tips)
+    rt.mirror.note_market(rt.session_id, tickers)
 
 
 def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
-                  tips: dict[CandleKey, CandleTip]) -> None:
+                  tips: dict[CandleKey, CandleTip], tickers: dict[str, dict]) -> None:
     ticker = rt.call(rt.venue.fetch_ticker, symbol)
     book = rt.call(rt.venue.fetch_order_book, symbol, BOOK_DEPTH)
     bid, ask, bid_size, ask_size, imbalance = book_figures(book)
@@ -51,11 +53,13 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
     spread_pct = (ask - bid) / ((ask + bid) / 2) * 100 if bid and ask else None
     stamp = ticker.get("timestamp")
     when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
-    add_snapshot(
-        conn, session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
+    row = dict(
+        session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
         volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
         ask_size=ask_size, ob_imbalance=imbalance,
     )
+    add_snapshot(conn, **row)
+    tickers[symbol] = row
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
         stored = _stored_tip(rt, conn, (rt.session_id, symbol, timeframe))
