@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session as OrmSession
 
 from db.traces import newest_traced_at, traced_at, traced_cost
@@ -33,7 +33,7 @@ class DecisionMemory:
     cost_session: int | None = None
     cost: float = 0.0  # summed trace cost of ``cost_session``
 
-    def recorded_at(self, db: OrmSession, session_ids: list[int],
+    def recorded_at(self, db: OrmSession | Connection, session_ids: list[int],
                     now: datetime) -> Row[tuple[int, str | None]] | None:
         """``traced_at``, without its query at a clock later than every trace of the run."""
         if not self.loaded:
@@ -42,7 +42,7 @@ class DecisionMemory:
             return None
         return traced_at(db, session_ids, now)
 
-    def session_cost(self, db: OrmSession, session_id: int) -> float:
+    def session_cost(self, db: OrmSession | Connection, session_id: int) -> float:
         """The LLM cost of every trace of the session (``db.traces.traced_cost``)."""
         if self.cost_session != session_id:
             self.cost, self.cost_session = traced_cost(db, session_id), session_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace
@@ -17,7 +17,7 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
                .values(execution_result=bindparam("result")))
 
 
-def add_trace(db: OrmSession, **fields: object) -> int:
+def add_trace(db: OrmSession | Connection, **fields: object) -> int:
     """Insert a trace, uncommitted; returns its id."""
     return db.execute(_ADD, fields).inserted_primary_key[0]
 
@@ -35,11 +35,21 @@ _TRACED_AT = (select(_TRACES.c.id, _TRACES.c.execution_result)
               .order_by(_TRACES.c.id.desc()).limit(1))
 
 
-def traced_at(db: OrmSession, session_ids: list[int],
+def traced_at(db: OrmSession | Connection, session_ids: list[int],
               now: datetime) -> Row[tuple[int, str | None]] | None:
     """The newest decision (id, execution result) traced at exactly ``now`` in these
     sessions, abandoned ones aside."""
     return db.execute(_TRACED_AT, {"session_ids": session_ids, "now": now}).first()
+
+
+_DECISION_JSON = select(_TRACES.c.decision_json).where(_TRACES.c.id == bindparam("trace_id"))
+
+
+def recorded_decision_json(db: OrmSession | Connection, trace_id: int) -> str:
+    """The decision a trace recorded (one that acted has it)."""
+    found = db.scalar(_DECISION_JSON, {"trace_id": trace_id})
+    assert found is not None, f"trace {trace_id} recorded no decision"
+    return found
 
 
 _NEWEST_TRACED = select(func.max(_TRACES.c.created_at)).where(
@@ -49,11 +59,11 @@ _TRACED_COST = select(func.coalesce(func.sum(_TRACES.c.cost), 0.0)).where(
     _TRACES.c.session_id == bindparam("session_id"))
 
 
-def newest_traced_at(db: OrmSession, session_ids: list[int]) -> datetime | None:
+def newest_traced_at(db: OrmSession | Connection, session_ids: list[int]) -> datetime | None:
     """The latest clock ``traced_at`` could find a decision at in these sessions."""
     return db.scalar(_NEWEST_TRACED, {"session_ids": session_ids})
 
 
-def traced_cost(db: OrmSession, session_id: int) -> float:
+def traced_cost(db: OrmSession | Connection, session_id: int) -> float:
     """The LLM cost of every trace of one session."""
     return float(db.scalar(_TRACED_COST, {"session_id": session_id}) or 0.0)

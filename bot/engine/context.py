@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session as DbSession
 
 from bot.config import Settings
@@ -23,7 +24,7 @@ RECENT_TRADES = 20
 
 
 def build_context(
-    db: DbSession,
+    db: DbSession | Connection,
     settings: Settings,
     session_id: int,
     now: datetime,
@@ -45,7 +46,8 @@ def build_context(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
-    reader = db.connection()  # cheaper per statement than the session (decision_queries)
+    # a connection is cheaper per statement than the session (decision_queries)
+    reader = db.connection() if isinstance(db, DbSession) else db
     markets: dict[str, MarketView] = {}
     frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
                              now, candle_limit)

@@ -11,7 +11,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
+from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
@@ -20,19 +21,21 @@ from bot.engine.context import build_context
 from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
 from bot.runtime import Runtime
-from db.models import LLMTrace
+from db.engine import bound_engine
 from db.stats import apply_llm_cost
-from db.traces import add_trace, set_execution_result
+from db.traces import add_trace, recorded_decision_json, set_execution_result
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
 
 def decide_and_execute(rt: Runtime) -> None:
-    """The whole step in one database session: reads, trace and execution."""
+    """Reads and the trace on one Core connection; an acting decision then executes in an
+    ORM session (orders and plans are ORM rows). Most steps only hold, and a session's
+    machinery cost more than their reads."""
     now = rt.now()
-    with rt.db() as db:
-        recorded = recorded_decision(rt, db, now)
+    with bound_engine(rt.db).connect() as conn:
+        recorded = recorded_decision(rt, conn, now)
         if recorded is not None and recorded.execution_result is not None:
             return  # a restart redoing this clock: the decision was made and carried out
         cash = quote_balance(rt)
@@ -40,22 +43,25 @@ def decide_and_execute(rt: Runtime) -> None:
             h.quantity * (rt.quotes[s].last if s in rt.quotes else h.avg_price)
             for s, h in rt.book.open_items().items()
         )
-        context = build_context(db, rt.settings, rt.session_id, now, equity, cash,
-                                traced_cost=rt.decisions.session_cost(db, rt.session_id),
+        context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
+                                traced_cost=rt.decisions.session_cost(conn, rt.session_id),
                                 reads=rt.mirror.reads, newest_markets=rt.mirror.market_rows)
-        if recorded is not None:
+        if recorded is None:
+            acting = _decide(rt, conn, context, equity, now)
+            if acting is None:
+                return
+            trace_id, decision, validated = acting
+        else:
             # A crash fell between the trace and its execution: carry out the recorded
             # decision (its entries keep their client ids, so what already went out is not
             # sent twice).
-            trace = db.get(LLMTrace, recorded.id)
-            assert trace is not None and trace.decision_json is not None
-            decision = Decision.model_validate_json(trace.decision_json)
-            _execute(rt, db, trace.id, decision, context, equity)
-            return
-        _decide(rt, db, context, equity, now)
+            trace_id, validated = recorded.id, None
+            decision = Decision.model_validate_json(recorded_decision_json(conn, trace_id))
+    with rt.db() as db:
+        _execute(rt, db, trace_id, decision, context, equity, validated)
 
 
-def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | None]] | None:
+def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[tuple[int, str | None]] | None:
     """This run's decision already traced at this very clock (its id and outcome), if any.
 
     A simulated clock only moves after an iteration completes, so a restarted replay or
@@ -67,8 +73,9 @@ def recorded_decision(rt: Runtime, db, now: datetime) -> Row[tuple[int, str | No
     return rt.decisions.recorded_at(db, rt.session_ids(db), now)
 
 
-def _decide(rt: Runtime, db, context, equity: float, now: datetime) -> None:
-    """Ask the engine, trace its decision, then carry it out.
+def _decide(rt: Runtime, db: Connection, context, equity: float,
+            now: datetime) -> tuple[int, Decision, tuple[list, list]] | None:
+    """Ask the engine and trace its decision; what is left to carry out, if anything.
 
     A decision that sends nothing (HOLDs and refused actions: most steps) is traced with its
     outcome in one insert. One that acts is traced and committed first, so a crash while its
@@ -83,9 +90,9 @@ def _decide(rt: Runtime, db, context, equity: float, now: datetime) -> None:
             latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
         )
         db.commit()
-        return
+        return None
     if result.skipped:
-        return
+        return None
     valid, rejected = validate_decision(result.decision, context, rt.settings)
     acts = any(action.action is not ActionType.HOLD for action in valid)
     trace_id = add_trace(
@@ -99,11 +106,12 @@ def _decide(rt: Runtime, db, context, equity: float, now: datetime) -> None:
             rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
     )
     if result.cost:
-        apply_llm_cost(db, rt.session_id, result.cost, now)
+        with OrmSession(bind=db) as session:  # joins the trace's transaction
+            apply_llm_cost(session, rt.session_id, result.cost, now)
+            session.flush()
     db.commit()
     rt.decisions.note_trace(rt.session_id, now, result.cost)
-    if acts:
-        _execute(rt, db, trace_id, result.decision, context, equity, (valid, rejected))
+    return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 
 def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
@@ -155,7 +163,7 @@ def _jsonable(rejected: list) -> list[dict]:
     return items
 
 
-def _run_engine(rt: Runtime, db, context) -> EngineResult | None:
+def _run_engine(rt: Runtime, db: Connection, context) -> EngineResult | None:
     """The engine's answer; None when an urgent command arrived while it was thinking.
 
     A live bot asks on a worker thread and keeps watching for commands: an LLM may think
