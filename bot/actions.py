@@ -22,7 +22,7 @@ from bot.runtime import Runtime
 from bot.steps.plans import exit_plan
 from db.models import TradePlan
 from db.orders import by_client_id, by_venue_id
-from db.plans import active_plans, create_plan, revise_plan
+from db.plans import ACTIVE, active_plans, create_plan, revise_plan
 
 DEFAULT_STOP_PCT = 2.0
 DEFAULT_TARGET_PCT = 4.0
@@ -84,7 +84,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
     order = journal_new_order(
         rt, db, symbol=symbol, side="BUY", amount=amount, purpose="entry", reason=action.reason,
         order_type=order_type, price=action.price if order_type == "limit" else None,
-        plan_id=plan.id, trace_id=trace_id, client_order_id=cid,
+        plan_id=plan.id, trace_id=trace_id, client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order)
     plan.entry_order_id = placement.order_id
@@ -122,8 +122,10 @@ def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:
 
 
 def _plan_of(rt: Runtime, db, action: Action) -> TradePlan | None:
+    """The action's plan if it is one of the run's active plans (``active_plans``' test,
+    on the one row rather than by reading them all)."""
     plan = db.get(TradePlan, action.plan_id) if action.plan_id else None
-    if plan is None or plan.id not in {p.id for p in active_plans(db, rt.session_ids(db))}:
+    if plan is None or plan.status not in ACTIVE or plan.session_id not in rt.session_ids(db):
         return None
     return plan
 

@@ -86,6 +86,7 @@ def journal_new_order(
     rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
     order_type: str = "market", price: float | None = None, plan_id: int | None = None,
     trace_id: int | None = None, client_order_id: str | None = None,
+    looked_up: bool = False,
 ) -> Order:
     """Write the journal row (and whatever else is pending in ``db``) in one commit.
 
@@ -93,10 +94,11 @@ def journal_new_order(
     ``db`` first, so a crash can never leave one without the other. A deterministic
     ``client_order_id`` already in the journal returns that row instead of a second order:
     a redone iteration then re-sends the same id and the venue answers DuplicateOrder.
+    ``looked_up``: the caller, in this transaction, just found ``client_order_id`` absent.
     """
     now = rt.now()
     cid = client_order_id or next_client_order_id(rt, db)
-    existing = by_client_id(db, cid)
+    existing = None if looked_up else by_client_id(db, cid)
     if existing is not None:
         return existing
     order = journal_order(
