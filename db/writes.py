@@ -7,13 +7,15 @@ committed when it was read. A transaction bumps the counts of the tables it wrot
 commits, whichever code wrote them (ORM flush or table statement), so a changed stamp
 means the rows may have changed and the query runs again.
 
-Safe by construction: a count moves at the commit (before the database's own commit, so a
-failed commit costs one needless read, never a stale one), a rolled-back transaction moves
-nothing, and a reader whose own transaction has uncommitted writes to a table asks the
-database (its answer includes them). The caches live in memory only, so a restart (or a
-SIGKILL between any two statements) starts them empty. SQLite's driver and PostgreSQL's
-default isolation show each statement the latest committed rows, which is what the stamp,
-taken before the read, describes.
+The rows cached must be written by this process only (a bot's own rows: ``bot.lock``
+keeps one process per bot, and the console writes only commands): another process's
+commits are not counted. Within that, it is safe by construction: a count moves at the
+commit (before the database's own commit, so a failed commit costs one needless read, never
+a stale one), a rolled-back transaction moves nothing, and a reader whose own transaction
+has uncommitted writes to a table asks the database (its answer includes them). The caches
+live in memory only, so a restart (or a SIGKILL between any two statements) starts them
+empty. SQLite's driver and PostgreSQL's default isolation show each statement the latest
+committed rows, which is what the stamp, taken before the read, describes.
 """
 
 from __future__ import annotations
