@@ -18,9 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from db.decision_queries import MARKET_FIGURES
-from db.engine import bound_engine
 from db.models import Order, TradePlan
-from db.writes import ReadCache, write_clock
 
 # (trading session id, symbol, timeframe): the newest stored candle as
 # (timestamp, open, high, low, close, volume), or None when none is stored
@@ -43,9 +41,6 @@ class StoreMirror:
     # the run's active plans as last read (detached, loaded), until a transaction that
     # wrote plans commits (None: read them again); see ``watch``
     active_plans: list[TradePlan] | None = None
-    # the decision context's reads of rows that seldom change, kept while no committed
-    # transaction wrote their tables (``db.writes``); set by ``watch``
-    reads: ReadCache | None = None
     # (trading session id, symbol): the series' newest market_data row, by (timestamp, id),
     # as ``db.decision_queries.newest_market`` returns it (None: there is none); an absent
     # key is unknown. Read once by the decide step, then kept by ``note_market``.
@@ -76,7 +71,6 @@ class StoreMirror:
         """
         event.listen(sessions, "after_flush", _note_writes)
         event.listen(sessions, "after_commit", self._committed)
-        self.reads = ReadCache(write_clock(bound_engine(sessions)))
 
     def _committed(self, session: Session) -> None:
         if session.info.pop(_WROTE_ORDERS, False):

@@ -29,7 +29,6 @@ from db.models import (
 )
 from db.models import Session as TradingSession
 from db.traces import traced_cost as traced_cost_of
-from db.writes import ReadCache
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -84,10 +83,6 @@ _RECENT_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity pric
                   .where(_TRADE.c.session_id == _SESSION, _TRADE.c.timestamp <= _NOW)
                   .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
-_NEWEST_TRADES = (select(*_RECENT_TRADES.selected_columns)
-                  .where(_TRADE.c.session_id == _SESSION)
-                  .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
-                  .limit(bindparam("limit", type_=Integer)))
 # The session's figures and its stats cache row in one statement (the cache row refers to its
 # session, so there is no cache row without a session row).
 _FIGURES = (select(*_columns(TradingSession, "net_pnl total_fees total_trades starting_balance "
@@ -112,60 +107,30 @@ def _dicts(db: Reader, statement: Any, params: dict[str, Any]) -> list[dict[str,
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _cached_dicts(db: Reader, cache: ReadCache | None, name: str, statement: Any,
-                  params: dict[str, Any], tables: tuple[str, ...]) -> list[dict[str, Any]]:
-    """``_dicts``, through ``cache`` when given (``db.writes``); copies either way, so a
-    caller changing its rows cannot change the cached ones."""
-    if cache is None:
-        return _dicts(db, statement, params)
-    conn = db.connection() if isinstance(db, DbSession) else db
-    rows = cache.get(conn, name, tuple(params.items()), tables,
-                     lambda: _dicts(conn, statement, params))
-    return [dict(row) for row in rows]
+def positions(db: Reader, session_id: int) -> list[dict[str, Any]]:
+    return _dicts(db, _POSITIONS, {"session_id": session_id})
 
 
-def positions(db: Reader, session_id: int, cache: ReadCache | None = None
-              ) -> list[dict[str, Any]]:
-    return _cached_dicts(db, cache, "positions", _POSITIONS, {"session_id": session_id},
-                         ("positions",))
+def open_orders(db: Reader, session_id: int) -> list[dict[str, Any]]:
+    return _dicts(db, _OPEN_ORDERS, {"session_id": session_id})
 
 
-def open_orders(db: Reader, session_id: int, cache: ReadCache | None = None
-                ) -> list[dict[str, Any]]:
-    return _cached_dicts(db, cache, "open_orders", _OPEN_ORDERS, {"session_id": session_id},
-                         ("open_orders",))
-
-
-def open_plans(db: Reader, session_id: int, cache: ReadCache | None = None
-               ) -> list[dict[str, Any]]:
+def open_plans(db: Reader, session_id: int) -> list[dict[str, Any]]:
     """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
-    return _cached_dicts(db, cache, "open_plans", _OPEN_PLANS, {"session_id": session_id},
-                         ("trade_plans", "sessions"))
+    return _dicts(db, _OPEN_PLANS, {"session_id": session_id})
 
 
 def recent_trades(
-    db: Reader, session_id: int, now: datetime, limit: int = 20,
-    cache: ReadCache | None = None,
+    db: Reader, session_id: int, now: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """The newest fills up to ``now``, returned oldest first (the order a prompt reads).
-
-    Through ``cache``, the session's newest fills whatever their time are kept, and serve
-    while the newest of them is not after ``now`` (then they are the query's answer).
-    """
-    if cache is not None:
-        newest = _cached_dicts(db, cache, "recent_trades", _NEWEST_TRADES,
-                               {"session_id": session_id, "limit": limit}, ("trades",))
-        if not newest or newest[0]["timestamp"] <= now:
-            newest.reverse()
-            return newest
+    """The newest fills up to ``now``, returned oldest first (the order a prompt reads)."""
     rows = _dicts(db, _RECENT_TRADES, {"session_id": session_id, "now": now, "limit": limit})
     rows.reverse()
     return rows
 
 
 def session_stats(db: Reader, session_id: int,
-                  traced_cost: float | None = None,
-                  cache: ReadCache | None = None) -> dict[str, Any]:
+                  traced_cost: float | None = None) -> dict[str, Any]:
     """Aggregates of the session; LLM cost is the largest of the three places it is kept.
 
     The cost cap must not be fooled by a stale cache, so the sum of the traces counts too:
@@ -173,28 +138,26 @@ def session_stats(db: Reader, session_id: int,
     ``bot.decision_memory``), else it is summed here.
     """
     params = {"session_id": session_id}
-    found = _cached_dicts(db, cache, "figures", _FIGURES, params,
-                          ("sessions", "session_stats_cache"))
-    row = found[0] if found else None
+    row = db.execute(_FIGURES, params).first()
     if traced_cost is None:
         traced_cost = traced_cost_of(db, session_id)
     stats: dict[str, Any] = {
-        "net_pnl": row["net_pnl"] if row else 0.0,
-        "total_fees": row["total_fees"] if row else 0.0,
-        "total_trades": row["total_trades"] if row else 0,
-        "starting_balance": row["starting_balance"] if row else 0.0,
+        "net_pnl": row.net_pnl if row else 0.0,
+        "total_fees": row.total_fees if row else 0.0,
+        "total_trades": row.total_trades if row else 0,
+        "starting_balance": row.starting_balance if row else 0.0,
     }
-    llm_costs = [float(traced_cost or 0.0), row["total_llm_cost"] if row else 0.0]
-    if row is not None and row["cached"] is not None:
+    llm_costs = [float(traced_cost or 0.0), row.total_llm_cost if row else 0.0]
+    if row is not None and row.cached is not None:
         stats.update(
-            total_trades=max(stats["total_trades"], row["cached_trades"]),
-            total_fees=max(stats["total_fees"], row["cached_fees"]),
-            gross_pnl=row["gross_pnl"],
-            start_of_day_equity=row["start_of_day_equity"],
-            wins=row["wins"],
-            losses=row["losses"],
+            total_trades=max(stats["total_trades"], row.cached_trades),
+            total_fees=max(stats["total_fees"], row.cached_fees),
+            gross_pnl=row.gross_pnl,
+            start_of_day_equity=row.start_of_day_equity,
+            wins=row.wins,
+            losses=row.losses,
         )
-        llm_costs.append(row["cached_llm_cost"])
+        llm_costs.append(row.cached_llm_cost)
     stats["total_llm_cost"] = max(llm_costs)
     return stats
 

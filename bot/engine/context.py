@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session as DbSession
 from bot.config import Settings
 from bot.engine.base import DecisionContext, MarketView
 from db import decision_queries as q
-from db.writes import ReadCache
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
 RECENT_TRADES = 20
@@ -33,14 +32,12 @@ def build_context(
     *,
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
-    reads: ReadCache | None = None,
     newest_markets: dict[tuple[int, str], dict | None] | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
-    ``db.decision_queries.session_stats``). ``reads``: the caller's cache of the rows that
-    seldom change (``db.writes``), for a caller deciding over and over on one database.
+    ``db.decision_queries.session_stats``).
     ``newest_markets``: the caller's record of each series' newest ticker row (see
     ``bot.mirror``), read here the first time a series is missing from it.
     """
@@ -65,11 +62,11 @@ def build_context(
         session_id=session_id,
         symbols=list(settings.symbols),
         markets=markets,
-        positions=q.positions(reader, session_id, reads),
-        open_orders=q.open_orders(reader, session_id, reads),
-        open_plans=q.open_plans(reader, session_id, reads),
-        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES, reads),
-        stats=q.session_stats(reader, session_id, traced_cost, reads),
+        positions=q.positions(reader, session_id),
+        open_orders=q.open_orders(reader, session_id),
+        open_plans=q.open_plans(reader, session_id),
+        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES),
+        stats=q.session_stats(reader, session_id, traced_cost),
         equity=equity,
         quote_balance=quote_balance,
     )
