@@ -6,7 +6,7 @@ booked, and a window that starts at the newest booked fill never sees them. A fi
 is booked once per venue trade id (checked first, against the ids this runtime saw booked
 and then in one query for the rest, and guarded by a unique constraint so a crash between
 the check and the commit cannot double-book). Each fill's trade row, stats
-cache update, and plan update commit in one transaction.
+cache update, plan update and the position snapshot it leaves commit in one transaction.
 """
 
 from __future__ import annotations
@@ -61,10 +61,6 @@ def sync_fills(rt: Runtime) -> int:
                 continue
             if _book_fill(rt, db, fill, now):
                 booked += 1
-        if booked:
-            positions = write_positions(rt, db, now)
-            db.commit()
-            rt.mirror.positions = positions
     return booked
 
 
@@ -123,16 +119,19 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     db.add(trade)
     try:
         db.flush()
-        apply_trade(db, trade, now)
-        if plan is not None:
-            _update_plan(db, plan, order, quantity, now)
-        db.commit()
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
         rt.mirror.booked_fills.add(trade_id)
         return False
+    apply_trade(db, trade, now)
+    if plan is not None:
+        _update_plan(db, plan, order, quantity, now)
+    # The position snapshot as of this fill commits with it: one transaction, not two.
+    positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
+    db.commit()
     rt.mirror.booked_fills.add(trade_id)
+    rt.mirror.positions = positions
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.positions import PositionBook
 from bot.runtime import Runtime
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
@@ -68,14 +69,17 @@ def write_open_orders(
     return snapshot
 
 
-def write_positions(rt: Runtime, db, now: datetime) -> tuple[int, list[tuple[str, float, float]]]:
-    """Make the session's position snapshot the book folded from our fills, as of ``now``.
+def write_positions(
+    rt: Runtime, db, now: datetime, book: PositionBook | None = None
+) -> tuple[int, list[tuple[str, float, float]]]:
+    """Make the session's position snapshot ``book`` (default: the runtime's, folded from our
+    fills), as of ``now``.
 
     Unchanged holdings only have their time refreshed (nothing at all when flat). Returns
     what to mirror once the caller's transaction commits.
     """
     held = [(symbol, holding.quantity, holding.avg_price)
-            for symbol, holding in rt.book.open_items().items()]
+            for symbol, holding in (book or rt.book).open_items().items()]
     snapshot = (rt.session_id, held)
     if snapshot != rt.mirror.positions:
         replace_positions(db, rt.session_id, [
