@@ -43,7 +43,6 @@ def sync_fills(rt: Runtime) -> int:
     fills: list[dict[str, Any]] = []
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
-    fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
     # The window is re-read every pass: what this runtime saw booked is skipped without a
     # query, the rest with one query, not one each.
     window = {str(f["id"]) for f in fills}
@@ -52,6 +51,7 @@ def sync_fills(rt: Runtime) -> int:
     if not fresh:
         rt.mirror.booked_fills = known
         return 0
+    fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
     booked = 0
     with rt.db() as db:
         known |= _booked_ids(rt, db, window - known)

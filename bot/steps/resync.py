@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.positions import PositionBook
 from bot.runtime import Runtime
+from db.engine import bound_engine
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
@@ -40,17 +41,26 @@ def resync_orders_and_positions(rt: Runtime) -> None:
     # snapshot's unique key would otherwise fail the whole step.
     venue_orders = list({str(o["id"]): o for o in rt.call(rt.venue.fetch_open_orders)
                          if is_ours(rt, o)}.values())
+    rows = [
+        {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
+         "symbol": order["symbol"], "side": order["side"].upper(),
+         "type": order.get("type") or "limit", "price": order.get("price"),
+         "amount": float(order["amount"]), "remaining": float(order.get("remaining") or 0.0),
+         "status": order.get("status") or "open",
+         "exchange_timestamp": _when(order.get("timestamp"))}
+        for order in venue_orders]
+    if not venue_orders and not rt.mirror.orders_may_be_live and (
+            (rt.session_id, rows) == rt.mirror.open_orders):
+        # The usual iteration: none of ours is open on the venue or live in the journal, so
+        # there is nothing to reconcile and the order snapshot stands. What is left, the
+        # positions' time, is one statement: on a Core connection, not an ORM session.
+        with bound_engine(rt.db).begin() as conn:
+            positions = write_positions(rt, conn, now)
+        rt.mirror.positions = positions
+        return
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
-        open_orders = write_open_orders(rt, db, [
-            {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
-             "symbol": order["symbol"], "side": order["side"].upper(),
-             "type": order.get("type") or "limit", "price": order.get("price"),
-             "amount": float(order["amount"]),
-             "remaining": float(order.get("remaining") or 0.0),
-             "status": order.get("status") or "open",
-             "exchange_timestamp": _when(order.get("timestamp"))}
-            for order in venue_orders])
+        open_orders = write_open_orders(rt, db, rows)
         positions = write_positions(rt, db, now)
         db.commit()
     rt.mirror.open_orders, rt.mirror.positions = open_orders, positions
