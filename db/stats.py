@@ -122,11 +122,12 @@ _SYNC_SESSION = (
             total_llm_cost=bindparam("total_llm_cost"), net_pnl=bindparam("net_pnl")))
 
 
-def apply_trade(db: OrmSession, trade: Trade, now: datetime) -> None:
-    """Add one new (flushed) fill to the cache and the session, in the caller's transaction."""
-    _add(db, trade.session_id, now, trades=1, fees=trade.fee, pnl=trade.realized_pnl,
-         won=1 if trade.realized_pnl > 0 else 0, lost=1 if trade.realized_pnl < 0 else 0,
-         row_id=trade.id)
+def apply_trade(db: OrmSession, session_id: int, row_id: int, fee: float, realized_pnl: float,
+                now: datetime) -> None:
+    """Add one new (written) trade row to the cache and the session, in the caller's
+    transaction."""
+    _add(db, session_id, now, trades=1, fees=fee, pnl=realized_pnl,
+         won=1 if realized_pnl > 0 else 0, lost=1 if realized_pnl < 0 else 0, row_id=row_id)
 
 
 def apply_llm_cost(db: OrmSession, session_id: int, cost: float, now: datetime) -> None:

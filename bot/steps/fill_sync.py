@@ -16,16 +16,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
 from bot.runtime import Runtime
 from bot.steps.resync import client_id_of, write_positions
-from db.models import Order, Trade, TradePlan
+from db.models import Order, TradePlan
 from db.orders import by_client_id, by_venue_id
 from db.plans import revise_plan
-from db.stats import apply_trade
+from db.trades import booked_trade_ids, record_trade
 
 log = logging.getLogger("tradedesk.fills")
 DUST = 1e-9
@@ -54,7 +53,7 @@ def sync_fills(rt: Runtime) -> int:
     fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
     booked = 0
     with rt.db() as db:
-        known |= _booked_ids(rt, db, window - known)
+        known |= booked_trade_ids(db, rt.venue_key, window - known)
         rt.mirror.booked_fills = known
         for fill in fresh:
             if str(fill["id"]) in known:
@@ -62,19 +61,6 @@ def sync_fills(rt: Runtime) -> int:
             if _book_fill(rt, db, fill, now):
                 booked += 1
     return booked
-
-
-_TRADES = Trade.__table__
-# Built once, on the table: the whole window is checked at every iteration.
-_BOOKED = select(_TRADES.c.trade_id).where(
-    _TRADES.c.venue == bindparam("venue"),
-    _TRADES.c.trade_id.in_(bindparam("trade_ids", expanding=True)))
-
-
-def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
-    if not trade_ids:
-        return set()
-    return set(db.scalars(_BOOKED, {"venue": rt.venue_key, "trade_ids": sorted(trade_ids)}))
 
 
 def _owning_order(db, fill: dict[str, Any]) -> Order | None:
@@ -108,23 +94,21 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     realized = trial.apply(side, quantity, price)
     plan = db.get(TradePlan, order.plan_id) if order.plan_id else None
     timestamp = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else now
-    trade = Trade(
-        session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
-        quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
-        liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
-        reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
-        trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
-        client_order_id=order.client_order_id, plan_id=order.plan_id, trace_id=order.trace_id,
-    )
-    db.add(trade)
     try:
-        db.flush()
+        record_trade(
+            db, now, session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
+            quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
+            liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
+            reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
+            trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
+            client_order_id=order.client_order_id, plan_id=order.plan_id,
+            trace_id=order.trace_id,
+        )
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
         rt.mirror.booked_fills.add(trade_id)
         return False
-    apply_trade(db, trade, now)
     if plan is not None:
         _update_plan(db, plan, order, quantity, now)
     # The position snapshot as of this fill commits with it: one transaction, not two.

@@ -53,10 +53,12 @@ def resync_orders_and_positions(rt: Runtime) -> None:
             (rt.session_id, rows) == rt.mirror.open_orders):
         # The usual iteration: none of ours is open on the venue or live in the journal, so
         # there is nothing to reconcile and the order snapshot stands. What is left, the
-        # positions' time, is one statement: on a Core connection, not an ORM session.
-        with bound_engine(rt.db).begin() as conn:
-            positions = write_positions(rt, conn, now)
-        rt.mirror.positions = positions
+        # positions' time, is one statement: on a Core connection, not an ORM session;
+        # none at all while flat.
+        if held_positions(rt.book) or rt.mirror.positions != (rt.session_id, []):
+            with bound_engine(rt.db).begin() as conn:
+                positions = write_positions(rt, conn, now)
+            rt.mirror.positions = positions
         return
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
@@ -88,8 +90,7 @@ def write_positions(
     Unchanged holdings only have their time refreshed (nothing at all when flat). Returns
     what to mirror once the caller's transaction commits.
     """
-    held = [(symbol, holding.quantity, holding.avg_price)
-            for symbol, holding in (book or rt.book).open_items().items()]
+    held = held_positions(book or rt.book)
     snapshot = (rt.session_id, held)
     if snapshot != rt.mirror.positions:
         replace_positions(db, rt.session_id, [
@@ -98,6 +99,12 @@ def write_positions(
     elif held:
         stamp_positions(db, rt.session_id, now)
     return snapshot
+
+
+def held_positions(book: PositionBook) -> list[tuple[str, float, float]]:
+    """The position snapshot's rows (symbol, quantity, average price) for ``book``."""
+    return [(symbol, holding.quantity, holding.avg_price)
+            for symbol, holding in book.open_items().items()]
 
 
 def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:
