@@ -22,7 +22,7 @@ from bot.positions import Holding
 from bot.runtime import Runtime
 from bot.steps.resync import client_id_of, write_positions
 from db.models import Order, TradePlan
-from db.orders import by_client_id, by_venue_id
+from db.orders import by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
 from db.trades import booked_trade_ids, record_trade
 
@@ -63,13 +63,17 @@ def sync_fills(rt: Runtime) -> int:
     return booked
 
 
-def _owning_order(db, fill: dict[str, Any]) -> Order | None:
+def _owning_order(db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
+    """The journal order a fill belongs to and that order's plan, or None for a foreign fill."""
     cid = client_id_of(fill)
     if cid:
-        order = by_client_id(db, cid)
-        if order is not None:
-            return order
-    return by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+        found = with_plan_by_client_id(db, cid)
+        if found is not None:
+            return found
+    order = by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+    if order is None:
+        return None
+    return order, db.get(TradePlan, order.plan_id) if order.plan_id else None
 
 
 def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
@@ -84,15 +88,15 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
-    order = _owning_order(db, fill)
-    if order is None:
+    owner = _owning_order(db, fill)
+    if owner is None:
         rt.skipped_foreign_fills += 1
         return False
+    order, plan = owner
     symbol, side = fill["symbol"], fill["side"].upper()
     quantity, price = float(fill["amount"]), float(fill["price"])
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(side, quantity, price)
-    plan = db.get(TradePlan, order.plan_id) if order.plan_id else None
     timestamp = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else now
     try:
         record_trade(
