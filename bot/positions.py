@@ -49,6 +49,13 @@ class PositionBook:
     def apply(self, symbol: str, side: str, quantity: float, price: float) -> float:
         return self.holdings.setdefault(symbol, Holding()).apply(side, quantity, price)
 
+    def with_holding(self, symbol: str, holding: Holding) -> PositionBook:
+        """A copy with ``symbol`` held as ``holding``: the book a fill leaves, written with
+        the fill before the runtime's own book changes (only once both committed)."""
+        book = PositionBook()
+        book.holdings = {**self.holdings, symbol: holding}
+        return book
+
     def quantity(self, symbol: str) -> float:
         holding = self.holdings.get(symbol)
         return holding.quantity if holding else 0.0

@@ -79,6 +79,9 @@ class Runtime:
     decisions: DecisionMemory = field(default_factory=DecisionMemory, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
+    # when a poll last found no command pending (monotonic seconds) and how many commands
+    # this process had queued by then; ``bot.steps.commands`` throttles on it
+    commands_none_at: tuple[float, int] | None = None
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)

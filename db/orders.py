@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import Order
+from db.models import Order, TradePlan
 
 LIVE_STATUSES = ("new", "open")
 
@@ -23,12 +23,24 @@ def journal_order(db: OrmSession, **fields: object) -> Order:
 # more than running it.
 _BY_CLIENT_ID = select(Order).where(Order.client_order_id == bindparam("client_order_id"))
 _BY_VENUE_ID = select(Order).where(Order.order_id == bindparam("order_id")).limit(1)
+_WITH_PLAN_BY_CLIENT_ID = (select(Order, TradePlan)
+                           .outerjoin(TradePlan, Order.plan_id == TradePlan.id)
+                           .where(Order.client_order_id == bindparam("client_order_id")))
 _LIVE = select(Order).where(Order.session_id.in_(bindparam("session_ids", expanding=True)),
                             Order.status.in_(LIVE_STATUSES))
 
 
 def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
     return db.scalars(_BY_CLIENT_ID, {"client_order_id": client_order_id}).one_or_none()
+
+
+def with_plan_by_client_id(
+    db: OrmSession, client_order_id: str
+) -> tuple[Order, TradePlan | None] | None:
+    """An order and its plan (None for an order without one) in one query: a fill is booked
+    against both."""
+    row = db.execute(_WITH_PLAN_BY_CLIENT_ID, {"client_order_id": client_order_id}).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def by_venue_id(db: OrmSession, order_id: str) -> Order | None:

@@ -2,7 +2,8 @@
 
 Statements on the tables, built once, run on the session's connection: they skip building a
 statement, the ORM's unit of work and its execute path each time (nothing reads these rows
-back as objects). All write uncommitted, in the session's transaction.
+back as objects). All write uncommitted, in the transaction of the session or Core
+connection they are given.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OpenOrder, Position
@@ -24,6 +25,10 @@ _STAMP_POSITIONS = (update(_POSITIONS).where(_POSITIONS.c.session_id == bindpara
                     .values(exchange_timestamp=bindparam("stamp")))
 
 
+def _connection(db: OrmSession | Connection) -> Connection:
+    return db.connection() if isinstance(db, OrmSession) else db
+
+
 def replace_open_orders(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
     """The session's open-order snapshot becomes ``rows`` (column name → value each)."""
     db.connection().execute(_CLEAR_ORDERS, {"session_id": session_id})
@@ -31,13 +36,15 @@ def replace_open_orders(db: OrmSession, session_id: int, rows: list[dict[str, An
         db.connection().execute(_ADD_ORDERS, [{"session_id": session_id, **row} for row in rows])
 
 
-def replace_positions(db: OrmSession, session_id: int, rows: list[dict[str, Any]]) -> None:
+def replace_positions(
+    db: OrmSession | Connection, session_id: int, rows: list[dict[str, Any]]
+) -> None:
     """The session's position snapshot becomes ``rows`` (column name → value each)."""
-    db.connection().execute(_CLEAR_POSITIONS, {"session_id": session_id})
+    _connection(db).execute(_CLEAR_POSITIONS, {"session_id": session_id})
     if rows:
-        db.connection().execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
+        _connection(db).execute(_ADD_POSITIONS, [{"session_id": session_id, **row} for row in rows])
 
 
-def stamp_positions(db: OrmSession, session_id: int, stamp: datetime) -> None:
+def stamp_positions(db: OrmSession | Connection, session_id: int, stamp: datetime) -> None:
     """The session's positions, unchanged, are as of ``stamp``: one UPDATE, not a rewrite."""
-    db.connection().execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})
+    _connection(db).execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Float, Integer, bindparam, case, func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace, Session, SessionStatsCache, Trade
@@ -99,37 +99,56 @@ def is_stale(db: OrmSession, session_id: int) -> bool:
     return newest != cache.last_trade_row_id or count != cache.total_trades
 
 
-def apply_trade(db: OrmSession, trade: Trade, now: datetime) -> None:
-    """Add one new fill to the cache and the session, in the caller's transaction."""
-    cache = db.get(SessionStatsCache, trade.session_id)
-    if cache is None:
-        rebuild_stats(db, trade.session_id, now)
-        return
-    cache.total_trades += 1
-    cache.total_fees += trade.fee
-    cache.gross_pnl += trade.realized_pnl
-    cache.wins += 1 if trade.realized_pnl > 0 else 0
-    cache.losses += 1 if trade.realized_pnl < 0 else 0
-    cache.last_trade_row_id = max(cache.last_trade_row_id, trade.id)
-    cache.updated_at = now
-    _sync_session(db, cache)
+_CACHE, _SESSIONS = SessionStatsCache.__table__, Session.__table__
+# Built once, on the tables: a fill's figures are added in SQL and the new totals read back
+# in the same statement, instead of loading both rows into the ORM to change them.
+_ADD_TO_CACHE = (
+    update(_CACHE).where(_CACHE.c.session_id == bindparam("of_session"))
+    .values(total_trades=_CACHE.c.total_trades + bindparam("trades", type_=Integer),
+            total_fees=_CACHE.c.total_fees + bindparam("fees", type_=Float),
+            gross_pnl=_CACHE.c.gross_pnl + bindparam("pnl", type_=Float),
+            total_llm_cost=_CACHE.c.total_llm_cost + bindparam("llm_cost", type_=Float),
+            wins=_CACHE.c.wins + bindparam("won", type_=Integer),
+            losses=_CACHE.c.losses + bindparam("lost", type_=Integer),
+            last_trade_row_id=case(
+                (_CACHE.c.last_trade_row_id > bindparam("row_id", type_=Integer),
+                 _CACHE.c.last_trade_row_id), else_=bindparam("row_id", type_=Integer)),
+            updated_at=bindparam("now", type_=_CACHE.c.updated_at.type))
+    .returning(_CACHE.c.total_trades, _CACHE.c.total_fees, _CACHE.c.gross_pnl,
+               _CACHE.c.total_llm_cost))
+_SYNC_SESSION = (
+    update(_SESSIONS).where(_SESSIONS.c.id == bindparam("of_session"))
+    .values(total_trades=bindparam("total_trades"), total_fees=bindparam("total_fees"),
+            total_llm_cost=bindparam("total_llm_cost"), net_pnl=bindparam("net_pnl")))
+
+
+def apply_trade(db: OrmSession, session_id: int, row_id: int, fee: float, realized_pnl: float,
+                now: datetime) -> None:
+    """Add one new (written) trade row to the cache and the session, in the caller's
+    transaction."""
+    _add(db, session_id, now, trades=1, fees=fee, pnl=realized_pnl,
+         won=1 if realized_pnl > 0 else 0, lost=1 if realized_pnl < 0 else 0, row_id=row_id)
 
 
 def apply_llm_cost(db: OrmSession, session_id: int, cost: float, now: datetime) -> None:
-    cache = db.get(SessionStatsCache, session_id)
-    if cache is None:
+    _add(db, session_id, now, llm_cost=cost)
+
+
+def _add(db: OrmSession, session_id: int, now: datetime, **figures: float | int) -> None:
+    """Add ``figures`` to the session's cache (rebuilt when missing) and copy the totals onto
+    the session row. Copies of either row this ORM session holds are expired, so they read
+    the new figures."""
+    params = {"trades": 0, "fees": 0.0, "pnl": 0.0, "llm_cost": 0.0, "won": 0, "lost": 0,
+              "row_id": 0} | figures
+    totals = db.execute(_ADD_TO_CACHE, {"of_session": session_id, "now": now, **params}).first()
+    if totals is None:
         rebuild_stats(db, session_id, now)
         return
-    cache.total_llm_cost += cost
-    cache.updated_at = now
-    _sync_session(db, cache)
-
-
-def _sync_session(db: OrmSession, cache: SessionStatsCache) -> None:
-    session = db.get(Session, cache.session_id)
-    if session is None:
-        return
-    session.total_trades = cache.total_trades
-    session.total_fees = cache.total_fees
-    session.total_llm_cost = cache.total_llm_cost
-    session.net_pnl = cache.gross_pnl - cache.total_fees - cache.total_llm_cost
+    trades, fees, gross, llm_cost = totals
+    db.execute(_SYNC_SESSION, {"of_session": session_id, "total_trades": trades,
+                               "total_fees": fees, "total_llm_cost": llm_cost,
+                               "net_pnl": gross - fees - llm_cost})
+    for model in (SessionStatsCache, Session):
+        held = db.identity_map.get(db.identity_key(model, session_id))
+        if held is not None:
+            db.expire(held)

@@ -17,9 +17,10 @@ from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
 from bot.loop import run_forever
 from bot.runtime import Runtime
+from bot.steps import commands as commands_step
 from bot.steps.commands import obey_commands
 from db.commands import enqueue_command
-from db.models import Command, LLMTrace, Order, TradePlan
+from db.models import Bot, Command, LLMTrace, Order, TradePlan
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -107,6 +108,28 @@ def wait_for(predicate, timeout: float) -> float:
 def status_of(rt: Runtime, command_id: int) -> str:
     with rt.db() as db:
         return db.get(Command, command_id).status
+
+
+def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
+        sqlite_url, monkeypatch) -> None:
+    """A replay asks "anything pending?" at most every QUIET_POLL_SECONDS of real time, but a
+    command this process queued is seen at once."""
+    clock = [1000.0]
+    monkeypatch.setattr(commands_step.time, "monotonic", lambda: clock[0])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    assert obey_commands(rt) == 0  # asks, finds none
+    with rt.db() as db:  # as the console would: another process, another connection
+        bot = db.scalar(select(Bot.id).where(Bot.name == rt.settings.bot_name))
+        db.add(Command(command="pause", status="pending", bot_id=bot))
+        db.commit()
+    clock[0] += commands_step.QUIET_POLL_SECONDS / 2
+    assert obey_commands(rt) == 0 and not rt.paused  # within the interval: not asked
+    clock[0] += commands_step.QUIET_POLL_SECONDS / 2
+    assert obey_commands(rt) == 1 and rt.paused
+    assert obey_commands(rt) == 0  # asks again after handling some, finds none
+    with rt.db() as db:
+        enqueue_command(db, "resume")
+    assert obey_commands(rt) == 1 and not rt.paused  # queued here: seen at once
 
 
 def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:

@@ -93,7 +93,7 @@ def test_stats_cache_applied_per_fill_equals_rebuild(db_url: str) -> None:
                           fee=fee, realized_pnl=pnl, venue="v", trade_id=str(n))
             db.add(trade)
             db.flush()
-            apply_trade(db, trade, NOW)
+            apply_trade(db, trade.session_id, trade.id, trade.fee, trade.realized_pnl, NOW)
             db.commit()
         cached = figures_from_cache(session.stats)
         assert cached.close_to(figures_from_rows(db, session.id))

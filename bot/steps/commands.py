@@ -7,6 +7,7 @@ close-all the bot stays paused until ``resume`` so it does not buy straight back
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from bot.execution import cancel_order, place_order
@@ -14,7 +15,7 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
 from bot.steps.resync import resync_orders_and_positions
-from db.commands import finish_command, has_pending, pending_commands
+from db.commands import finish_command, has_pending, pending_commands, queued_here
 from db.engine import bound_engine
 from db.models import Command
 from db.orders import by_venue_id, live_orders
@@ -23,6 +24,7 @@ from db.plans import active_plans, revise_plan
 log = logging.getLogger("tradedesk.commands")
 URGENT = ("close-all", "stop", "close")
 BATCH = 200
+QUIET_POLL_SECONDS = 0.15
 
 
 class CommandError(ValueError):
@@ -31,9 +33,8 @@ class CommandError(ValueError):
 
 def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
-    with bound_engine(rt.db).connect() as conn:  # the usual answer, "none", in one light query
-        if not has_pending(conn, bot=rt.settings.bot_name):
-            return 0
+    if not _may_be_pending(rt):
+        return 0
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
@@ -50,6 +51,24 @@ def obey_commands(rt: Runtime) -> int:
                     rt.note_error(f"command {command.id} {command.command}", exc)
                 finish_command(db, db.get(Command, command.id), "failed", str(exc), rt.now())
         return len(batch)
+
+
+def _may_be_pending(rt: Runtime) -> bool:
+    """Whether a command may wait: asked at most every QUIET_POLL_SECONDS of real time while
+    the answer is "none", and at once after this process queued one.
+
+    A replay iterates every few milliseconds and asked at every iteration; a STOP from the
+    console is still obeyed within a fraction of a second. A live bot's iterations are
+    seconds apart, so it still asks at every one.
+    """
+    asked = (time.monotonic(), queued_here())
+    if (rt.commands_none_at is not None and asked[1] == rt.commands_none_at[1]
+            and asked[0] - rt.commands_none_at[0] < QUIET_POLL_SECONDS):
+        return False
+    with bound_engine(rt.db).connect() as conn:  # the usual answer, "none", in one light query
+        pending = has_pending(conn, bot=rt.settings.bot_name)
+    rt.commands_none_at = None if pending else asked
+    return pending
 
 
 def _pause(rt: Runtime, db, argument: str | None) -> str:

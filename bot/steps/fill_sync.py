@@ -6,7 +6,7 @@ booked, and a window that starts at the newest booked fill never sees them. A fi
 is booked once per venue trade id (checked first, against the ids this runtime saw booked
 and then in one query for the rest, and guarded by a unique constraint so a crash between
 the check and the commit cannot double-book). Each fill's trade row, stats
-cache update, and plan update commit in one transaction.
+cache update, plan update and the position snapshot it leaves commit in one transaction.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
 from bot.runtime import Runtime
 from bot.steps.resync import client_id_of, write_positions
-from db.models import Order, Trade, TradePlan
-from db.orders import by_client_id, by_venue_id
+from db.models import Order, TradePlan
+from db.orders import by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
-from db.stats import apply_trade
+from db.trades import booked_trade_ids, record_trade
 
 log = logging.getLogger("tradedesk.fills")
 DUST = 1e-9
@@ -43,7 +42,6 @@ def sync_fills(rt: Runtime) -> int:
     fills: list[dict[str, Any]] = []
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
-    fills.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))
     # The window is re-read every pass: what this runtime saw booked is skipped without a
     # query, the rest with one query, not one each.
     window = {str(f["id"]) for f in fills}
@@ -52,42 +50,30 @@ def sync_fills(rt: Runtime) -> int:
     if not fresh:
         rt.mirror.booked_fills = known
         return 0
+    fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
     booked = 0
     with rt.db() as db:
-        known |= _booked_ids(rt, db, window - known)
+        known |= booked_trade_ids(db, rt.venue_key, window - known)
         rt.mirror.booked_fills = known
         for fill in fresh:
             if str(fill["id"]) in known:
                 continue
             if _book_fill(rt, db, fill, now):
                 booked += 1
-        if booked:
-            positions = write_positions(rt, db, now)
-            db.commit()
-            rt.mirror.positions = positions
     return booked
 
 
-_TRADES = Trade.__table__
-# Built once, on the table: the whole window is checked at every iteration.
-_BOOKED = select(_TRADES.c.trade_id).where(
-    _TRADES.c.venue == bindparam("venue"),
-    _TRADES.c.trade_id.in_(bindparam("trade_ids", expanding=True)))
-
-
-def _booked_ids(rt: Runtime, db, trade_ids: set[str]) -> set[str]:
-    if not trade_ids:
-        return set()
-    return set(db.scalars(_BOOKED, {"venue": rt.venue_key, "trade_ids": sorted(trade_ids)}))
-
-
-def _owning_order(db, fill: dict[str, Any]) -> Order | None:
+def _owning_order(db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
+    """The journal order a fill belongs to and that order's plan, or None for a foreign fill."""
     cid = client_id_of(fill)
     if cid:
-        order = by_client_id(db, cid)
-        if order is not None:
-            return order
-    return by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+        found = with_plan_by_client_id(db, cid)
+        if found is not None:
+            return found
+    order = by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+    if order is None:
+        return None
+    return order, db.get(TradePlan, order.plan_id) if order.plan_id else None
 
 
 def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
@@ -102,37 +88,38 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
-    order = _owning_order(db, fill)
-    if order is None:
+    owner = _owning_order(db, fill)
+    if owner is None:
         rt.skipped_foreign_fills += 1
         return False
+    order, plan = owner
     symbol, side = fill["symbol"], fill["side"].upper()
     quantity, price = float(fill["amount"]), float(fill["price"])
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(side, quantity, price)
-    plan = db.get(TradePlan, order.plan_id) if order.plan_id else None
     timestamp = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else now
-    trade = Trade(
-        session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
-        quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
-        liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
-        reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
-        trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
-        client_order_id=order.client_order_id, plan_id=order.plan_id, trace_id=order.trace_id,
-    )
-    db.add(trade)
     try:
-        db.flush()
-        apply_trade(db, trade, now)
-        if plan is not None:
-            _update_plan(db, plan, order, quantity, now)
-        db.commit()
+        record_trade(
+            db, now, session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
+            quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
+            liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
+            reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
+            trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
+            client_order_id=order.client_order_id, plan_id=order.plan_id,
+            trace_id=order.trace_id,
+        )
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
         rt.mirror.booked_fills.add(trade_id)
         return False
+    if plan is not None:
+        _update_plan(db, plan, order, quantity, now)
+    # The position snapshot as of this fill commits with it: one transaction, not two.
+    positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
+    db.commit()
     rt.mirror.booked_fills.add(trade_id)
+    rt.mirror.positions = positions
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True

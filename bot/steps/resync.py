@@ -12,7 +12,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.positions import PositionBook
 from bot.runtime import Runtime
+from db.engine import bound_engine
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
@@ -39,17 +41,28 @@ def resync_orders_and_positions(rt: Runtime) -> None:
     # snapshot's unique key would otherwise fail the whole step.
     venue_orders = list({str(o["id"]): o for o in rt.call(rt.venue.fetch_open_orders)
                          if is_ours(rt, o)}.values())
+    rows = [
+        {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
+         "symbol": order["symbol"], "side": order["side"].upper(),
+         "type": order.get("type") or "limit", "price": order.get("price"),
+         "amount": float(order["amount"]), "remaining": float(order.get("remaining") or 0.0),
+         "status": order.get("status") or "open",
+         "exchange_timestamp": _when(order.get("timestamp"))}
+        for order in venue_orders]
+    if not venue_orders and not rt.mirror.orders_may_be_live and (
+            (rt.session_id, rows) == rt.mirror.open_orders):
+        # The usual iteration: none of ours is open on the venue or live in the journal, so
+        # there is nothing to reconcile and the order snapshot stands. What is left, the
+        # positions' time, is one statement: on a Core connection, not an ORM session;
+        # none at all while flat.
+        if held_positions(rt.book) or rt.mirror.positions != (rt.session_id, []):
+            with bound_engine(rt.db).begin() as conn:
+                positions = write_positions(rt, conn, now)
+            rt.mirror.positions = positions
+        return
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
-        open_orders = write_open_orders(rt, db, [
-            {"order_id": str(order["id"]), "client_order_id": client_id_of(order),
-             "symbol": order["symbol"], "side": order["side"].upper(),
-             "type": order.get("type") or "limit", "price": order.get("price"),
-             "amount": float(order["amount"]),
-             "remaining": float(order.get("remaining") or 0.0),
-             "status": order.get("status") or "open",
-             "exchange_timestamp": _when(order.get("timestamp"))}
-            for order in venue_orders])
+        open_orders = write_open_orders(rt, db, rows)
         positions = write_positions(rt, db, now)
         db.commit()
     rt.mirror.open_orders, rt.mirror.positions = open_orders, positions
@@ -68,14 +81,16 @@ def write_open_orders(
     return snapshot
 
 
-def write_positions(rt: Runtime, db, now: datetime) -> tuple[int, list[tuple[str, float, float]]]:
-    """Make the session's position snapshot the book folded from our fills, as of ``now``.
+def write_positions(
+    rt: Runtime, db, now: datetime, book: PositionBook | None = None
+) -> tuple[int, list[tuple[str, float, float]]]:
+    """Make the session's position snapshot ``book`` (default: the runtime's, folded from our
+    fills), as of ``now``.
 
     Unchanged holdings only have their time refreshed (nothing at all when flat). Returns
     what to mirror once the caller's transaction commits.
     """
-    held = [(symbol, holding.quantity, holding.avg_price)
-            for symbol, holding in rt.book.open_items().items()]
+    held = held_positions(book or rt.book)
     snapshot = (rt.session_id, held)
     if snapshot != rt.mirror.positions:
         replace_positions(db, rt.session_id, [
@@ -84,6 +99,12 @@ def write_positions(rt: Runtime, db, now: datetime) -> tuple[int, list[tuple[str
     elif held:
         stamp_positions(db, rt.session_id, now)
     return snapshot
+
+
+def held_positions(book: PositionBook) -> list[tuple[str, float, float]]:
+    """The position snapshot's rows (symbol, quantity, average price) for ``book``."""
+    return [(symbol, holding.quantity, holding.avg_price)
+            for symbol, holding in book.open_items().items()]
 
 
 def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:

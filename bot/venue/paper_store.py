@@ -2,7 +2,10 @@
 
 The venue keeps its state in memory and hands this store only what changed, once per
 operation, in one transaction: a replay of thousands of candles then costs one small
-UPDATE of the clock per step instead of a reload of the account.
+UPDATE of the clock per step instead of a reload of the account. Every write is a statement
+built once on its table and run on a Core connection (an order and its fill were a dozen ORM
+statements built anew each time, most of the cost of placing an order), and a balance is
+written only when it differs from what the store last committed for it.
 """
 
 from __future__ import annotations
@@ -12,17 +15,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.venue.paper_model import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState
 from db.engine import bound_engine
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
-_CLOCK = PaperClock.__table__
+_CLOCK, _BALANCES = PaperClock.__table__, PaperBalance.__table__
+_ORDERS, _FILLS = PaperOrder.__table__, PaperFill.__table__
 # The one write of most replay steps: built once, on the table (no ORM bulk-update path).
 _MOVE_CLOCK = (update(_CLOCK).where(_CLOCK.c.account == bindparam("for_account"))
                .values(now_ms=bindparam("now_ms"), seq=bindparam("seq")))
+_ADD_ORDERS, _ADD_FILLS, _ADD_BALANCE = insert(_ORDERS), insert(_FILLS), insert(_BALANCES)
+# What an order can change after it is placed; the rest of its row is written once.
+_ORDER_PROGRESS = ("filled", "cost", "fee", "status", "updated_ms")
+_UPDATE_ORDERS = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+                  .values({name: bindparam(name) for name in _ORDER_PROGRESS}))
+_UPDATE_BALANCE = (update(_BALANCES).where(_BALANCES.c.account == bindparam("for_account"),
+                                           _BALANCES.c.currency == bindparam("for_currency"))
+                   .values(total=bindparam("total"), used=bindparam("used")))
 
 
 @dataclass
@@ -38,14 +50,15 @@ class Snapshot:
 
 
 class PaperStore:
-    """One account's rows; remembers which rows exist so each write is an INSERT or UPDATE."""
+    """One account's rows; remembers which rows exist so each write is an INSERT or UPDATE,
+    and the balances last committed so an unchanged one is not written again."""
 
     def __init__(self, sessions: sessionmaker, account: str) -> None:
         self.sessions = sessions
         self.engine = bound_engine(sessions)
         self.account = account
         self._orders: set[str] = set()
-        self._currencies: set[str] = set()
+        self._balances: dict[str, tuple[float, float]] = {}  # currency -> (total, used) stored
 
     def load(self) -> Snapshot | None:
         with self.sessions() as s:
@@ -74,7 +87,7 @@ class PaperStore:
         orders.sort(key=lambda o: (o.timestamp_ms, _seq_of(o.id)))
         fills.sort(key=lambda f: (f.timestamp_ms, _seq_of(f.id)))
         self._orders = {o.id for o in orders}
-        self._currencies = set(balances)
+        self._balances = {currency: (total, used) for currency, (total, used) in balances.items()}
         return Snapshot(clock.now_ms, clock.seq, feed, balances, orders, fills)
 
     @staticmethod
@@ -85,10 +98,11 @@ class PaperStore:
             return json.loads(clock.feed) if clock is not None and clock.feed else None
 
     def create(self, now_ms: int, feed: dict[str, Any], balances: dict[str, list[float]]) -> None:
-        with self.sessions.begin() as s:
-            s.add(PaperClock(account=self.account, now_ms=now_ms, seq=0, feed=json.dumps(feed)))
-            s.flush()
-            self._write_balances(s, balances)
+        with self.engine.begin() as conn:
+            conn.execute(insert(_CLOCK), {"account": self.account, "now_ms": now_ms, "seq": 0,
+                                          "feed": json.dumps(feed)})
+            written = self._write_balances(conn, balances)
+        self._balances.update(written)
 
     def move_clock(self, now_ms: int, seq: int) -> None:
         """Persist the clock alone: a replay step that fills nothing writes only this."""
@@ -100,36 +114,43 @@ class PaperStore:
         fills: Iterable[FillState] = (), balances: dict[str, list[float]] | None = None,
     ) -> None:
         """Persist one operation's changes and the clock atomically."""
-        with self.sessions.begin() as s:
-            s.execute(_MOVE_CLOCK, {"for_account": self.account, "now_ms": now_ms, "seq": seq})
-            new, changed = [], []
-            for order in orders:
-                (changed if order.id in self._orders else new).append(order.row())
+        new, changed = [], []
+        for order in orders:
+            if order.id in self._orders:
+                changed.append({"order_id": order.id,
+                                **{name: getattr(order, name) for name in _ORDER_PROGRESS}})
+            else:
+                new.append(order.row() | {"account": self.account})
+        with self.engine.begin() as conn:
+            conn.execute(_MOVE_CLOCK, {"for_account": self.account, "now_ms": now_ms, "seq": seq})
             if new:
-                s.execute(insert(PaperOrder), [r | {"account": self.account} for r in new])
-                self._orders.update(r["id"] for r in new)
+                conn.execute(_ADD_ORDERS, new)
             if changed:
-                s.execute(update(PaperOrder), changed)
+                conn.execute(_UPDATE_ORDERS, changed)
             rows = [f.row() | {"account": self.account} for f in fills]
             if rows:
-                s.execute(insert(PaperFill), rows)
-            if balances:
-                self._write_balances(s, balances)
+                conn.execute(_ADD_FILLS, rows)
+            written = self._write_balances(conn, balances or {})
+        # only once committed: a failed write leaves the rows to be written again
+        self._orders.update(row["id"] for row in new)
+        self._balances.update(written)
 
-    def _write_balances(self, s: Any, balances: dict[str, list[float]]) -> None:
-        for currency, (total, used) in balances.items():
-            if currency in self._currencies:
-                s.execute(
-                    update(PaperBalance)
-                    .where(PaperBalance.account == self.account,
-                           PaperBalance.currency == currency)
-                    .values(total=total, used=used)
-                )
-            else:
-                s.execute(insert(PaperBalance).values(
-                    account=self.account, currency=currency, total=total, used=used
-                ))
-                self._currencies.add(currency)
+    def _write_balances(
+        self, conn: Connection, balances: dict[str, list[float]]
+    ) -> dict[str, tuple[float, float]]:
+        """Write the balances that differ from the stored ones; returns what it wrote."""
+        written = {currency: (total, used) for currency, (total, used) in balances.items()
+                   if self._balances.get(currency) != (total, used)}
+        stored = [{"for_account": self.account, "for_currency": currency, "total": total,
+                   "used": used} for currency, (total, used) in written.items()
+                  if currency in self._balances]
+        if stored:
+            conn.execute(_UPDATE_BALANCE, stored)
+        added = [{"account": self.account, "currency": currency, "total": total, "used": used}
+                 for currency, (total, used) in written.items() if currency not in self._balances]
+        if added:
+            conn.execute(_ADD_BALANCE, added)
+        return written
 
 
 def _seq_of(ident: str) -> int:
