@@ -14,9 +14,10 @@ _SNAPSHOTS, _CANDLES = MarketData.__table__, OHLCV.__table__
 _ADD_SNAPSHOT, _ADD_CANDLES = insert(_SNAPSHOTS), insert(_CANDLES)
 
 
-def add_snapshot(conn: Connection, **fields: object) -> None:
-    """One ticker row, inserted at once: nothing reads it back as an object."""
-    conn.execute(_ADD_SNAPSHOT, [fields])
+def add_snapshots(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Ticker rows, all symbols' in one statement: nothing reads them back as objects."""
+    if rows:
+        conn.execute(_ADD_SNAPSHOT, rows)
 
 
 # Built once: constructing the select cost more than running it, at every iteration.
@@ -40,11 +41,10 @@ def newest_candle(
                                        "timeframe": timeframe}).first()
 
 
-def add_candles(
-    conn: Connection, session_id: int, symbol: str, timeframe: str, rows: list[list[float]],
-    after: datetime | None,
-) -> int:
-    """Insert candles newer than ``after`` in one statement; returns how many were new."""
+def new_candles(
+    session_id: int, symbol: str, timeframe: str, rows: list[list[float]], after: datetime | None,
+) -> list[dict[str, object]]:
+    """The ``ohlcv`` rows of the candles newer than ``after``, for ``add_candles``."""
     new = []
     for ts, o, h, low, c, v in rows:
         when = datetime.fromtimestamp(ts / 1000, UTC)
@@ -54,6 +54,10 @@ def add_candles(
             {"session_id": session_id, "symbol": symbol, "timeframe": timeframe,
              "timestamp": when, "open": o, "high": h, "low": low, "close": c, "volume": v}
         )
-    if new:
-        conn.execute(_ADD_CANDLES, new)
-    return len(new)
+    return new
+
+
+def add_candles(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Insert candle rows, every series' in one statement."""
+    if rows:
+        conn.execute(_ADD_CANDLES, rows)

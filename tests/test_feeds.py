@@ -132,6 +132,24 @@ def test_aggregation_matches_the_base_candles() -> None:
     )
 
 
+def test_polling_since_the_last_candle_sees_each_candle_once(tmp_path: Path) -> None:
+    """The poll between two closes answers without aggregating; it must miss nothing, also
+    on a file whose candles are not aligned to the epoch."""
+    aligned = candle_file("BTC_USDT-5m.csv")
+    shifted = write_csv(tmp_path / "ETH_USDT-5m.csv",
+                        flat_rows([7_000 + i * FIVE_MIN for i in range(400)]))
+    for path, symbol in ((aligned, "BTC/USDT"), (shifted, "ETH/USDT")):
+        feed = ReplayFeed([path], warmup=200)
+        seen = {tf: feed.candles(symbol, tf, limit=500) for tf in ("5m", "1h")}
+        for _ in range(150):
+            feed.advance()
+            for timeframe, got in seen.items():
+                got += feed.candles(symbol, timeframe, since_ms=int(got[-1][0]) + 1)
+                assert got == feed.candles(symbol, timeframe, limit=len(got)), timeframe
+            newest = feed.candles(symbol, "5m", since_ms=feed.now_ms() - FIVE_MIN)
+            assert newest == seen["5m"][-1:]
+
+
 def test_seek_restores_the_same_position() -> None:
     feed = ReplayFeed([candle_file("BTC_USDT-5m.csv")])
     for _ in range(50):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -9,7 +10,7 @@ from sqlalchemy import Connection
 from bot.mirror import CandleKey, CandleTip
 from bot.runtime import Quote, Runtime
 from db.engine import bound_engine
-from db.market import add_candles, add_snapshot, newest_candle
+from db.market import add_candles, add_snapshots, new_candles, newest_candle
 
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
@@ -28,22 +29,35 @@ def book_figures(book: dict) -> tuple[float | None, float | None, float | None, 
     return bid, ask, bid_size, ask_size, imbalance
 
 
+@dataclass
+class _Writes:
+    """The step's rows, gathered over the symbols so each table takes one statement a step
+    however many symbols run, and the newest candles and ticker rows to mirror once they
+    are committed."""
+
+    snapshots: list[dict[str, object]] = field(default_factory=list)
+    candles: list[dict[str, object]] = field(default_factory=list)
+    tips: dict[CandleKey, CandleTip] = field(default_factory=dict)
+    tickers: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
 def fetch_market_data(rt: Runtime) -> None:
     now = rt.now()
-    tips: dict[CandleKey, CandleTip] = {}  # the newest candles written, mirrored once committed
-    tickers: dict[str, dict] = {}  # the ticker rows written, the same
+    writes = _Writes()
     with bound_engine(rt.db).begin() as conn:  # table statements only: no ORM session
         for symbol in rt.settings.symbols:
             try:
-                _fetch_symbol(rt, conn, symbol, now, tips, tickers)
+                _fetch_symbol(rt, conn, symbol, now, writes)
             except Exception as exc:  # one symbol's fault must not hide the others
                 rt.note_error(f"market data {symbol}", exc)
-    rt.mirror.candle_tips.update(tips)
-    rt.mirror.note_market(rt.session_id, tickers)
+        add_snapshots(conn, writes.snapshots)
+        add_candles(conn, writes.candles)
+    rt.mirror.candle_tips.update(writes.tips)
+    rt.mirror.note_market(rt.session_id, writes.tickers)
 
 
 def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
-                  tips: dict[CandleKey, CandleTip], tickers: dict[str, dict]) -> None:
+                  writes: _Writes) -> None:
     ticker = rt.call(rt.venue.fetch_ticker, symbol)
     book = rt.call(rt.venue.fetch_order_book, symbol, BOOK_DEPTH)
     bid, ask, bid_size, ask_size, imbalance = book_figures(book)
@@ -53,26 +67,28 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
     spread_pct = (ask - bid) / ((ask + bid) / 2) * 100 if bid and ask else None
     stamp = ticker.get("timestamp")
     when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
-    row = dict(
-        session_id=rt.session_id, symbol=symbol, timestamp=when, price=last, bid=bid, ask=ask,
-        volume=ticker.get("baseVolume"), spread_pct=spread_pct, bid_size=bid_size,
-        ask_size=ask_size, ob_imbalance=imbalance,
-    )
-    add_snapshot(conn, **row)
-    tickers[symbol] = row
+    row = {
+        "session_id": rt.session_id, "symbol": symbol, "timestamp": when, "price": last,
+        "bid": bid, "ask": ask, "volume": ticker.get("baseVolume"), "spread_pct": spread_pct,
+        "bid_size": bid_size, "ask_size": ask_size, "ob_imbalance": imbalance,
+    }
+    writes.snapshots.append(row)
+    writes.tickers[symbol] = row
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
-        stored = _stored_tip(rt, conn, (rt.session_id, symbol, timeframe))
+        key = (rt.session_id, symbol, timeframe)
+        stored = _stored_tip(rt, conn, key)
         after = stored[0] if stored is not None else None
         since = int(after.timestamp() * 1000) + 1 if after else None
         rows = rt.call(
             rt.venue.fetch_ohlcv, symbol, timeframe, since,
             None if after else FIRST_FETCH_CANDLES,
         )
-        if add_candles(conn, rt.session_id, symbol, timeframe, rows, after):
+        new = new_candles(rt.session_id, symbol, timeframe, rows, after)
+        if new:
+            writes.candles.extend(new)
             newest = max(rows, key=lambda r: r[0])
-            tips[(rt.session_id, symbol, timeframe)] = (
-                datetime.fromtimestamp(newest[0] / 1000, UTC), *newest[1:])
+            writes.tips[key] = (datetime.fromtimestamp(newest[0] / 1000, UTC), *newest[1:])
         if index == 0:
             base_rows = rows if stored is None else [
                 [int(stored[0].timestamp() * 1000), *stored[1:]], *rows]
