@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -28,12 +29,14 @@ from db.models import (
     TradePlan,
 )
 from db.models import Session as TradingSession
+from db.plans import ACTIVE
 from db.traces import traced_cost as traced_cost_of
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+@cache  # asked for each series at every decision
 def timeframe_delta(timeframe: str) -> timedelta:
     """Length of one candle; a timeframe we cannot read is an error, never a guess."""
     match = _TIMEFRAME_RE.match(timeframe)
@@ -67,22 +70,33 @@ _SESSIONS, _RUN = _table(TradingSession), _table(TradingSession).alias("run")
 _POSITIONS = (select(*_columns(Position, "symbol quantity avg_price exchange_timestamp"))
               .where(_POS.c.session_id == _SESSION, _POS.c.quantity != 0)
               .order_by(_POS.c.symbol))
-_OPEN_ORDERS = (select(*_columns(OpenOrder, "order_id client_order_id symbol side type price "
-                                            "amount remaining status"))
+# The columns of an open order the context shows, also read off the mirrored snapshot.
+ORDER_FIELDS = ("order_id", "client_order_id", "symbol", "side", "type", "price", "amount",
+                "remaining", "status")
+_OPEN_ORDERS = (select(*_columns(OpenOrder, " ".join(ORDER_FIELDS)))
                 .where(_ORD.c.session_id == _SESSION).order_by(_ORD.c.id))
 # Every session of the run that ``session_id`` belongs to (none for an unknown id).
 _RUN_OF_SESSION = select(_RUN.c.id).where(
     _SESSIONS.c.id == _SESSION, _RUN.c.kind == _SESSIONS.c.kind,
     _RUN.c.run_name == _SESSIONS.c.run_name)
-_OPEN_PLANS = (select(*_columns(TradePlan, "id symbol side entry_price stop_price target_price "
-                                           "size filled_size status version reason opened_at"))
-               .where(_PLAN.c.session_id.in_(_RUN_OF_SESSION), _PLAN.c.status != "closed")
+# The columns of a plan the context shows, also read off the plans step's loaded plans.
+PLAN_FIELDS = ("id", "symbol", "side", "entry_price", "stop_price", "target_price", "size",
+               "filled_size", "status", "version", "reason", "opened_at")
+# Found through the status index (few plans are active) rather than the session's, which
+# walked every plan of the run, a growing number; ``session_id + 0`` keeps SQLite to that.
+# The statuses are one bound parameter each: a list makes an expanding IN, which SQLAlchemy
+# renders anew at each execution (half the cost of running this query).
+_OPEN_PLANS = (select(*_columns(TradePlan, " ".join(PLAN_FIELDS)))
+               .where(_PLAN.c.status.in_([bindparam(f"active_{index}", status)
+                                          for index, status in enumerate(ACTIVE)]),
+                      (_PLAN.c.session_id + 0).in_(_RUN_OF_SESSION))
                .order_by(_PLAN.c.id))
-_RECENT_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity price fee "
+_NEWEST_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity price fee "
                                           "realized_pnl reason plan_id"))
-                  .where(_TRADE.c.session_id == _SESSION, _TRADE.c.timestamp <= _NOW)
+                  .where(_TRADE.c.session_id == _SESSION)
                   .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
+_RECENT_TRADES = _NEWEST_TRADES.where(_TRADE.c.timestamp <= _NOW)
 # The session's figures and its stats cache row in one statement (the cache row refers to its
 # session, so there is no cache row without a session row).
 _FIGURES = (select(*_columns(TradingSession, "net_pnl total_fees total_trades starting_balance "
@@ -116,17 +130,32 @@ def open_orders(db: Reader, session_id: int) -> list[dict[str, Any]]:
 
 
 def open_plans(db: Reader, session_id: int) -> list[dict[str, Any]]:
-    """Plans not yet closed, from every day of the run: plans outlive the day they opened."""
+    """Plans not yet closed (``db.plans.ACTIVE``, every other status), from every day of the
+    run: plans outlive the day they opened."""
     return _dicts(db, _OPEN_PLANS, {"session_id": session_id})
 
 
 def recent_trades(
-    db: Reader, session_id: int, now: datetime, limit: int = 20
+    db: Reader, session_id: int, now: datetime, limit: int = 20,
+    newest: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest fills up to ``now``, returned oldest first (the order a prompt reads)."""
-    rows = _dicts(db, _RECENT_TRADES, {"session_id": session_id, "now": now, "limit": limit})
+    """The newest fills up to ``now``, returned oldest first (the order a prompt reads).
+
+    ``newest``: the session's newest ``limit`` fills (``newest_trades``), when the caller
+    keeps them; they are the answer unless one was booked with a time after ``now``.
+    """
+    if newest is not None and (not newest or newest[0]["timestamp"] <= now):
+        rows = [dict(row) for row in newest]
+    else:
+        rows = _dicts(db, _RECENT_TRADES, {"session_id": session_id, "now": now,
+                                           "limit": limit})
     rows.reverse()
     return rows
+
+
+def newest_trades(db: Reader, session_id: int, limit: int) -> list[dict[str, Any]]:
+    """The session's newest ``limit`` fills whatever their time, newest first."""
+    return _dicts(db, _NEWEST_TRADES, {"session_id": session_id, "limit": limit})
 
 
 def session_stats(db: Reader, session_id: int,

@@ -1,4 +1,5 @@
-"""The decide step's mirrored ticker rows (bot/mirror.py) are what the database holds.
+"""What the decide step takes from the runtime's mirror (bot/mirror.py) is what the
+database holds.
 
 The context is built twice at each step, through the runtime's mirror and from the
 database alone, and must come out the same; a restarted runtime starts with none kept.
@@ -6,9 +7,11 @@ database alone, and must come out the same; a restarted runtime starts with none
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.engine.context import build_context
-from bot.engine.schema import Decision
-from db.decision_queries import newest_market
+from bot.engine.schema import Action, ActionType, Decision
+from db.decision_queries import newest_market, newest_trades, recent_trades
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.test_mirror import SYMBOL, buy
@@ -17,24 +20,51 @@ from tests.test_mirror import SYMBOL, buy
 def _contexts(rt):
     with rt.db() as db:
         args = (db, rt.settings, rt.session_id, rt.now(), 1000.0, 500.0)
-        return (build_context(*args, newest_markets=rt.mirror.market_rows),
-                build_context(*args))
+        return build_context(*args, mirror=rt.mirror), build_context(*args)
 
 
-def test_the_mirrored_ticker_is_the_queried_one(sqlite_url: str) -> None:
-    """Through entries and their fills, the context built with the runtime's mirrored
-    ticker rows is the one built from the database alone."""
+def _resting_buy() -> Decision:
+    """A limit entry far below the market: it stays an open order."""
+    return Decision(actions=[Action(action=ActionType.BUY, symbol=SYMBOL, size=0.01,
+                                    order_type="limit", price=16000.0, reason="resting")])
+
+
+def test_the_mirrored_rows_are_the_queried_ones(sqlite_url: str) -> None:
+    """Through entries, their fills, a resting order and exits, the context built with the
+    runtime's mirror is the one built from the database alone."""
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine(
-        [buy(), Decision(), Decision(), buy(0.02)]))
+        [buy(), Decision(), _resting_buy(), Decision(), buy(0.02), Decision(),
+         Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL, size=0.03,
+                                  reason="out")])]), PLAN_MAX_PER_SYMBOL=3)
+    seen = set()
     for _ in range(12):
         step(rt)
         mirrored, fresh = _contexts(rt)
         assert _ticker(mirrored) == _ticker(fresh)
+        for rows in ("positions", "open_orders", "open_plans", "recent_trades"):
+            assert getattr(mirrored, rows) == getattr(fresh, rows), rows
+            seen.add((rows, bool(getattr(fresh, rows))))
+    assert len(seen) == 8  # each kind of row was seen both present and absent
 
 
 def _ticker(context) -> tuple:
     view = context.markets[SYMBOL]
     return view.last, view.bid, view.ask, view.spread_pct, view.ob_imbalance
+
+
+def test_fills_kept_are_not_the_answer_once_one_is_later_than_now(sqlite_url) -> None:
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine(
+        [buy(), Decision(), buy(0.02)]), PLAN_MAX_PER_SYMBOL=3)
+    step(rt, 5)
+    with rt.db() as db:
+        conn = db.connection()
+        newest = newest_trades(conn, rt.session_id, 20)
+        assert len(newest) == 2
+        stamp = newest[0]["timestamp"]
+        assert recent_trades(conn, rt.session_id, stamp, 20, newest) == newest[::-1]
+        # a clock before the newest fill: the kept rows are not the answer, the query is
+        before = stamp - timedelta(microseconds=1)
+        assert recent_trades(conn, rt.session_id, before, 20, newest) == newest[1:]
 
 
 def test_the_newest_ticker_row_kept_is_the_stored_one_across_a_restart(sqlite_url) -> None:

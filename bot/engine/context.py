@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.config import Settings
 from bot.engine.base import DecisionContext, MarketView
+from bot.mirror import StoreMirror
 from db import decision_queries as q
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
@@ -32,14 +34,15 @@ def build_context(
     *,
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
-    newest_markets: dict[tuple[int, str], dict | None] | None = None,
+    mirror: StoreMirror | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
     ``db.decision_queries.session_stats``).
-    ``newest_markets``: the caller's record of each series' newest ticker row (see
-    ``bot.mirror``), read here the first time a series is missing from it.
+    ``mirror``: the copies of its rows kept by the runtime whose session ``session_id`` is
+    (``bot.mirror``): what they hold is not read again, and the ticker rows and fills read
+    here are kept in it.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
@@ -50,11 +53,11 @@ def build_context(
                              now, candle_limit)
     for symbol in settings.symbols:
         newest = None
-        if newest_markets is not None:
+        if mirror is not None:
             key = (session_id, symbol)
-            if key not in newest_markets:
-                newest_markets[key] = q.newest_market(reader, session_id, symbol)
-            newest = newest_markets[key]
+            if key not in mirror.market_rows:
+                mirror.market_rows[key] = q.newest_market(reader, session_id, symbol)
+            newest = mirror.market_rows[key]
         markets[symbol] = _market_view(
             symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
     return DecisionContext(
@@ -62,14 +65,57 @@ def build_context(
         session_id=session_id,
         symbols=list(settings.symbols),
         markets=markets,
-        positions=q.positions(reader, session_id),
-        open_orders=q.open_orders(reader, session_id),
-        open_plans=q.open_plans(reader, session_id),
-        recent_trades=q.recent_trades(reader, session_id, now, RECENT_TRADES),
+        positions=_positions(reader, session_id, mirror),
+        open_orders=_open_orders(reader, session_id, mirror),
+        open_plans=_open_plans(reader, session_id, mirror),
+        recent_trades=_recent_trades(reader, session_id, now, mirror),
         stats=q.session_stats(reader, session_id, traced_cost),
         equity=equity,
         quote_balance=quote_balance,
     )
+
+
+def _positions(reader: Connection, session_id: int,
+               mirror: StoreMirror | None) -> list[dict[str, Any]]:
+    """None while the mirrored snapshot holds none: held rows carry the time of their last
+    write, which the mirror does not keep, so those are read."""
+    if mirror is not None and mirror.positions == (session_id, []):
+        return []
+    return q.positions(reader, session_id)
+
+
+def _open_orders(reader: Connection, session_id: int,
+                 mirror: StoreMirror | None) -> list[dict[str, Any]]:
+    """The mirrored snapshot when it is the session's, as the table returns it (REAL
+    columns come back as floats), in the order it was written (the ids' order)."""
+    snapshot = mirror.open_orders if mirror is not None else None
+    if snapshot is None or snapshot[0] != session_id:
+        return q.open_orders(reader, session_id)
+    return [{name: float(row[name]) if name in _FLOAT_FIELDS and row[name] is not None
+             else row[name] for name in q.ORDER_FIELDS} for row in snapshot[1]]
+
+
+_FLOAT_FIELDS = frozenset({"price", "amount", "remaining"})
+
+
+def _open_plans(reader: Connection, session_id: int,
+                mirror: StoreMirror | None) -> list[dict[str, Any]]:
+    """The run's active plans the plans step loaded, while none was written since."""
+    plans = mirror.active_plans if mirror is not None else None
+    if plans is None:
+        return q.open_plans(reader, session_id)
+    return [{name: getattr(plan, name) for name in q.PLAN_FIELDS} for plan in plans]
+
+
+def _recent_trades(reader: Connection, session_id: int, now: datetime,
+                   mirror: StoreMirror | None) -> list[dict[str, Any]]:
+    newest = None
+    if mirror is not None:
+        newest = mirror.newest_trades.get(session_id)
+        if newest is None:
+            newest = mirror.newest_trades[session_id] = q.newest_trades(
+                reader, session_id, RECENT_TRADES)
+    return q.recent_trades(reader, session_id, now, RECENT_TRADES, newest)
 
 
 def _market_view(

@@ -45,7 +45,7 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
                                 traced_cost=rt.decisions.session_cost(conn, rt.session_id),
-                                newest_markets=rt.mirror.market_rows)
+                                mirror=rt.mirror)
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
             if acting is None:
