@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from db.decision_queries import MARKET_FIGURES
 from db.models import Order, TradePlan
-from db.trades import WROTE_TRADES
 
 # (trading session id, symbol, timeframe): the newest stored candle as
 # (timestamp, open, high, low, close, volume), or None when none is stored
@@ -46,10 +45,11 @@ class StoreMirror:
     # as ``db.decision_queries.newest_market`` returns it (None: there is none); an absent
     # key is unknown. Read once by the decide step, then kept by ``note_market``.
     market_rows: dict[tuple[int, str], dict[str, Any] | None] = field(default_factory=dict)
-    # trading session id → its newest fills as ``db.decision_queries.newest_trades`` returns
-    # them, as last read by the decide step, until a transaction that booked fills commits
-    # (an absent key: read them again); see ``watch``
-    newest_trades: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # (trading session id, its trade count, its newest fills as
+    # ``db.decision_queries.newest_trades`` returns them) as the decide step last read them;
+    # they stand while the session's figures count as many trades (a fill is counted in the
+    # transaction that books it, ``db.trades.record_trade``)
+    newest_trades: tuple[int, int, list[dict[str, Any]]] | None = None
 
     def note_market(self, session_id: int, rows: dict[str, dict[str, Any]]) -> None:
         """Ticker rows (symbol → the columns written) a committed transaction inserted.
@@ -66,9 +66,9 @@ class StoreMirror:
                     self.market_rows[key] = market_row(row)
 
     def watch(self, sessions: sessionmaker) -> None:
-        """Re-arm the order flag and forget the plans or fills read whenever a transaction
-        of ``sessions`` that wrote orders, plans or fills commits, whichever code wrote them
-        (the decision step, commands, fill sync...).
+        """Re-arm the order flag and forget the plans read whenever a transaction of
+        ``sessions`` that wrote orders or plans commits, whichever code wrote them (the
+        decision step, commands, fill sync...).
 
         Only commits do it: a reader cannot have missed rows a transaction still open was
         writing, because that transaction's commit comes after the read. A session that
@@ -82,8 +82,6 @@ class StoreMirror:
             self.orders_may_be_live = True
         if session.info.pop(_WROTE_PLANS, False):
             self.active_plans = None
-        if session.info.pop(WROTE_TRADES, False):
-            self.newest_trades.clear()
 
 
 def market_row(fields: dict[str, Any]) -> dict[str, Any]:

@@ -30,16 +30,10 @@ def booked_trade_ids(db: OrmSession, venue: str, trade_ids: set[str]) -> set[str
     return set(db.scalars(_BOOKED, {"venue": venue, "trade_ids": sorted(trade_ids)}))
 
 
-# Set in the writing session's ``info``: the unit of work does not see a table INSERT, so
-# this is how a session listener learns the transaction booked fills (``bot.mirror``).
-WROTE_TRADES = "wrote trades"
-
-
 def record_trade(db: OrmSession, now: datetime, **fields: Any) -> int:
     """Insert one fill's row (``fields``: the ``trades`` columns) and add it to its session's
     stats, uncommitted; returns the row id. Raises IntegrityError, before writing anything,
     for a fill (venue, trade_id) already booked."""
-    db.info[WROTE_TRADES] = True
     row_id = db.execute(_ADD, fields).inserted_primary_key[0]
     apply_trade(db, fields["session_id"], row_id, fields["fee"], fields["realized_pnl"], now)
     return row_id

@@ -60,6 +60,7 @@ def build_context(
             newest = mirror.market_rows[key]
         markets[symbol] = _market_view(
             symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
+    stats = q.session_stats(reader, session_id, traced_cost)
     return DecisionContext(
         now=now,
         session_id=session_id,
@@ -68,8 +69,8 @@ def build_context(
         positions=_positions(reader, session_id, mirror),
         open_orders=_open_orders(reader, session_id, mirror),
         open_plans=_open_plans(reader, session_id, mirror),
-        recent_trades=_recent_trades(reader, session_id, now, mirror),
-        stats=q.session_stats(reader, session_id, traced_cost),
+        recent_trades=_recent_trades(reader, session_id, now, stats["total_trades"], mirror),
+        stats=stats,
         equity=equity,
         quote_balance=quote_balance,
     )
@@ -107,14 +108,16 @@ def _open_plans(reader: Connection, session_id: int,
     return [{name: getattr(plan, name) for name in q.PLAN_FIELDS} for plan in plans]
 
 
-def _recent_trades(reader: Connection, session_id: int, now: datetime,
+def _recent_trades(reader: Connection, session_id: int, now: datetime, count: int,
                    mirror: StoreMirror | None) -> list[dict[str, Any]]:
+    """``count``: the session's trades as its figures count them; the fills kept are read
+    again once it is not the count they were read at."""
     newest = None
     if mirror is not None:
-        newest = mirror.newest_trades.get(session_id)
-        if newest is None:
-            newest = mirror.newest_trades[session_id] = q.newest_trades(
-                reader, session_id, RECENT_TRADES)
+        if mirror.newest_trades is None or mirror.newest_trades[:2] != (session_id, count):
+            mirror.newest_trades = (session_id, count,
+                                    q.newest_trades(reader, session_id, RECENT_TRADES))
+        newest = mirror.newest_trades[2]
     return q.recent_trades(reader, session_id, now, RECENT_TRADES, newest)
 
 
