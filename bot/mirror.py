@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
-from db.decision_queries import MARKET_FIGURES
+from db.decision_queries import MARKET_FIGURES, SessionCandles
 from db.models import Order, TradePlan
 
 # (trading session id, symbol, timeframe): the newest stored candle as
@@ -50,6 +50,9 @@ class StoreMirror:
     # they stand while the session's figures count as many trades (a fill is counted in the
     # transaction that books it, ``db.trades.record_trade``)
     newest_trades: tuple[int, int, list[dict[str, Any]]] | None = None
+    # (trading session id, its stored candles): read whole by the decide step the first
+    # time, then kept by ``note_candles``, the market-data step being their only writer
+    candles: tuple[int, SessionCandles] | None = None
 
     def note_market(self, session_id: int, rows: dict[str, dict[str, Any]]) -> None:
         """Ticker rows (symbol → the columns written) a committed transaction inserted.
@@ -64,6 +67,12 @@ class StoreMirror:
                 known = self.market_rows[key]
                 if known is None or row["timestamp"] >= known["timestamp"]:
                     self.market_rows[key] = market_row(row)
+
+    def note_candles(self, session_id: int, rows: list[dict[str, Any]]) -> None:
+        """Candle rows (``ohlcv`` column → value each) a committed transaction inserted, in
+        the order inserted; the session's kept candles, if it has any, gain them."""
+        if rows and self.candles is not None and self.candles[0] == session_id:
+            self.candles[1].add_stored(rows)
 
     def watch(self, sessions: sessionmaker) -> None:
         """Re-arm the order flag and forget the plans read whenever a transaction of

@@ -8,6 +8,7 @@ leak the future into a decision.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -221,7 +222,7 @@ def closed_candles(
 
 def candle_frames(
     db: Reader, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
-    limit: int,
+    limit: int, store: SessionCandles | None = None,
 ) -> dict[str, StoredCandles]:
     """``closed_candles`` for every symbol and timeframe, topped up with one query.
 
@@ -231,8 +232,12 @@ def candle_frames(
     largest cost of a replay after the indicators; the window is now handed out as column
     arrays, and a frame is built only for a reader that asks for one. The cut at ``now`` is
     the same as the SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
+
+    ``store``: the session's candles as the caller keeps them (``bot.mirror``), when it
+    adds every candle it stores to them: no top-up then.
     """
-    store = _session_candles(db, session_id)
+    if store is None:
+        store = _session_candles(db, session_id)
     return {symbol: StoredCandles({tf: store.columns(symbol, tf, now - timeframe_delta(tf),
                                                      limit) for tf in timeframes})
             for symbol in symbols}
@@ -285,25 +290,43 @@ _NEWER_CANDLES = (_CANDLE_ROWS.where(_OHLCV.c.session_id + 0 == _SESSION,
                   .order_by(_OHLCV.c.id))
 
 
-class _SessionCandles:
+class SessionCandles:
+    """One session's stored candles, per symbol and timeframe, in time order."""
+
     def __init__(self) -> None:
         self.last_id = 0
         self.series: dict[tuple[str, str], _Series] = {}
 
+    @classmethod
+    def read(cls, db: Reader, session_id: int) -> SessionCandles:
+        """Every candle the session has stored."""
+        store = cls()
+        store.top_up(db, session_id)
+        return store
+
     def top_up(self, db: Reader, session_id: int) -> None:
+        """Add the rows stored since the last read (by id)."""
         rows = db.execute(_NEWER_CANDLES, {"session_id": session_id, "last_id": self.last_id}
                           ).all() if self.last_id else db.execute(
             _SESSION_CANDLES, {"session_id": session_id}).all()
-        if not rows:
-            return
+        if rows:
+            self._add(row[1:] for row in rows)
+            self.last_id = rows[-1][0]
+
+    def add_stored(self, rows: list[dict[str, Any]]) -> None:
+        """Add candles just stored (``ohlcv`` column → value each), in the order stored."""
+        self._add((row["symbol"], row["timeframe"], row["timestamp"], row["open"], row["high"],
+                   row["low"], row["close"], row["volume"]) for row in rows)
+
+    def _add(self, rows: Iterable[Sequence[Any]]) -> None:
+        """(symbol, timeframe, timestamp, open, high, low, close, volume) rows."""
         grouped: dict[tuple[str, str], list] = {}
         for row in rows:
-            grouped.setdefault((row[1], row[2]), []).append(
-                (_micros(row[3]), row[4], row[5], row[6], row[7], row[8]))
+            grouped.setdefault((row[0], row[1]), []).append(
+                (_micros(row[2]), row[3], row[4], row[5], row[6], row[7]))
         for key, batch in grouped.items():
             batch.sort(key=lambda r: r[0])
             self.series.setdefault(key, _Series()).append(batch)
-        self.last_id = rows[-1][0]
 
     def columns(self, symbol: str, timeframe: str, cutoff: datetime,
                 limit: int) -> CandleColumns:
@@ -311,10 +334,10 @@ class _SessionCandles:
         return series.columns(_micros(cutoff), limit)
 
 
-_CACHES: WeakKeyDictionary[Engine, dict[int, _SessionCandles]] = WeakKeyDictionary()
+_CACHES: WeakKeyDictionary[Engine, dict[int, SessionCandles]] = WeakKeyDictionary()
 
 
-def _session_candles(db: Reader, session_id: int) -> _SessionCandles:
+def _session_candles(db: Reader, session_id: int) -> SessionCandles:
     """The engine's cache for one session, topped up to the newest stored candle.
 
     Keyed on the engine object so two databases (tests, a console opening a replay file)
@@ -325,7 +348,7 @@ def _session_candles(db: Reader, session_id: int) -> _SessionCandles:
     sessions = _CACHES.setdefault(engine, {})
     store = sessions.get(session_id)
     if store is None:
-        store = sessions[session_id] = _SessionCandles()
+        store = sessions[session_id] = SessionCandles()
     store.top_up(db, session_id)
     return store
 

@@ -7,6 +7,7 @@ database alone, and must come out the same; a restarted runtime starts with none
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import timedelta
 
 from bot.engine.context import build_context
@@ -41,10 +42,16 @@ def test_the_mirrored_rows_are_the_queried_ones(sqlite_url: str) -> None:
         step(rt)
         mirrored, fresh = _contexts(rt)
         assert _ticker(mirrored) == _ticker(fresh)
+        assert _candles(mirrored) == _candles(fresh)
         for rows in ("positions", "open_orders", "open_plans", "recent_trades"):
             assert getattr(mirrored, rows) == getattr(fresh, rows), rows
             seen.add((rows, bool(getattr(fresh, rows))))
     assert len(seen) == 8  # each kind of row was seen both present and absent
+
+
+def _candles(context) -> dict:
+    stored = context.markets[SYMBOL].candles
+    return {tf: [column.tolist() for column in astuple(stored.columns(tf))] for tf in stored}
 
 
 def _ticker(context) -> tuple:

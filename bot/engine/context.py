@@ -50,7 +50,7 @@ def build_context(
     reader = db.connection() if isinstance(db, DbSession) else db
     markets: dict[str, MarketView] = {}
     frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
-                             now, candle_limit)
+                             now, candle_limit, _candles(reader, session_id, mirror))
     for symbol in settings.symbols:
         newest = None
         if mirror is not None:
@@ -74,6 +74,16 @@ def build_context(
         equity=equity,
         quote_balance=quote_balance,
     )
+
+
+def _candles(reader: Connection, session_id: int,
+             mirror: StoreMirror | None) -> q.SessionCandles | None:
+    """The session's candles the mirror keeps, read whole the first time."""
+    if mirror is None:
+        return None
+    if mirror.candles is None or mirror.candles[0] != session_id:
+        mirror.candles = (session_id, q.SessionCandles.read(reader, session_id))
+    return mirror.candles[1]
 
 
 def _positions(reader: Connection, session_id: int,

@@ -53,6 +53,7 @@ def fetch_market_data(rt: Runtime) -> None:
         add_snapshots(conn, writes.snapshots)
         add_candles(conn, writes.candles)
     rt.mirror.candle_tips.update(writes.tips)
+    rt.mirror.note_candles(rt.session_id, writes.candles)
     rt.mirror.note_market(rt.session_id, writes.tickers)
 
 
