@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Row, event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from db.decision_queries import MARKET_FIGURES, SessionCandles
-from db.models import Order, TradePlan
+from db.models import Order, SessionStatsCache, TradePlan
+from db.models import Session as TradingSession
+from db.stats import WROTE_FIGURES
 
 # (trading session id, symbol, timeframe): the newest stored candle as
 # (timestamp, open, high, low, close, volume), or None when none is stored
@@ -50,6 +52,11 @@ class StoreMirror:
     # they stand while the session's figures count as many trades (a fill is counted in the
     # transaction that books it, ``db.trades.record_trade``)
     newest_trades: tuple[int, int, list[dict[str, Any]]] | None = None
+    # (trading session id, its figures as ``db.decision_queries.session_figures`` returns
+    # them) as the decide step last read them, until a transaction that changed them
+    # commits; see ``watch``. The decide step forgets them itself once it adds an LLM cost
+    # (on a connection, not in a session of the runtime's).
+    figures: tuple[int, Row] | None = None
     # (trading session id, its stored candles): read whole by the decide step the first
     # time, then kept by ``note_candles``, the market-data step being their only writer
     candles: tuple[int, SessionCandles] | None = None
@@ -75,9 +82,9 @@ class StoreMirror:
             self.candles[1].add_stored(rows)
 
     def watch(self, sessions: sessionmaker) -> None:
-        """Re-arm the order flag and forget the plans read whenever a transaction of
-        ``sessions`` that wrote orders or plans commits, whichever code wrote them (the
-        decision step, commands, fill sync...).
+        """Re-arm the order flag and forget the plans or session figures read whenever a
+        transaction of ``sessions`` that wrote orders, plans or figures commits, whichever
+        code wrote them (the decision step, commands, fill sync, the day's roll...).
 
         Only commits do it: a reader cannot have missed rows a transaction still open was
         writing, because that transaction's commit comes after the read. A session that
@@ -91,6 +98,8 @@ class StoreMirror:
             self.orders_may_be_live = True
         if session.info.pop(_WROTE_PLANS, False):
             self.active_plans = None
+        if session.info.pop(WROTE_FIGURES, False):
+            self.figures = None
 
 
 def market_row(fields: dict[str, Any]) -> dict[str, Any]:
@@ -110,3 +119,5 @@ def _note_writes(session: Session, _flush: UOWTransaction) -> None:
             session.info[_WROTE_ORDERS] = True
         elif isinstance(row, TradePlan):
             session.info[_WROTE_PLANS] = True
+        elif isinstance(row, TradingSession | SessionStatsCache):
+            session.info[WROTE_FIGURES] = True

@@ -16,7 +16,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Integer, bindparam, select
+from sqlalchemy import Connection, Engine, Integer, Row, bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
 from db.candles import CandleColumns, StoredCandles
@@ -159,16 +159,22 @@ def newest_trades(db: Reader, session_id: int, limit: int) -> list[dict[str, Any
     return _dicts(db, _NEWEST_TRADES, {"session_id": session_id, "limit": limit})
 
 
-def session_stats(db: Reader, session_id: int,
-                  traced_cost: float | None = None) -> dict[str, Any]:
+def session_figures(db: Reader, session_id: int) -> Row | None:
+    """The session row's figures and its stats cache row's, as ``session_stats`` reads them
+    (None for an unknown session)."""
+    return db.execute(_FIGURES, {"session_id": session_id}).first()
+
+
+def session_stats(db: Reader, session_id: int, traced_cost: float | None = None,
+                  figures: Row | None = None) -> dict[str, Any]:
     """Aggregates of the session; LLM cost is the largest of the three places it is kept.
 
     The cost cap must not be fooled by a stale cache, so the sum of the traces counts too:
     ``traced_cost`` when the caller keeps that sum (the decide step does, see
-    ``bot.decision_memory``), else it is summed here.
+    ``bot.decision_memory``), else it is summed here. ``figures``: the session's
+    ``session_figures``, when the caller keeps them.
     """
-    params = {"session_id": session_id}
-    row = db.execute(_FIGURES, params).first()
+    row = figures if figures is not None else session_figures(db, session_id)
     if traced_cost is None:
         traced_cost = traced_cost_of(db, session_id)
     stats: dict[str, Any] = {

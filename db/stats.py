@@ -134,10 +134,17 @@ def apply_llm_cost(db: OrmSession, session_id: int, cost: float, now: datetime) 
     _add(db, session_id, now, llm_cost=cost)
 
 
+# Set in the writing session's ``info``: ``_add``'s UPDATEs are table statements the unit
+# of work does not see, so this is how a session listener learns that the transaction
+# changed the figures (``bot.mirror``).
+WROTE_FIGURES = "wrote session figures"
+
+
 def _add(db: OrmSession, session_id: int, now: datetime, **figures: float | int) -> None:
     """Add ``figures`` to the session's cache (rebuilt when missing) and copy the totals onto
     the session row. Copies of either row this ORM session holds are expired, so they read
     the new figures."""
+    db.info[WROTE_FIGURES] = True
     params = {"trades": 0, "fees": 0.0, "pnl": 0.0, "llm_cost": 0.0, "won": 0, "lost": 0,
               "row_id": 0} | figures
     totals = db.execute(_ADD_TO_CACHE, {"of_session": session_id, "now": now, **params}).first()

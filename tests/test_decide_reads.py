@@ -14,7 +14,7 @@ from bot.engine.context import build_context
 from bot.engine.schema import Action, ActionType, Decision
 from db.decision_queries import newest_market, newest_trades, recent_trades
 from tests.conftest import candle_file
-from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
 from tests.test_mirror import SYMBOL, buy
 
 
@@ -43,10 +43,22 @@ def test_the_mirrored_rows_are_the_queried_ones(sqlite_url: str) -> None:
         mirrored, fresh = _contexts(rt)
         assert _ticker(mirrored) == _ticker(fresh)
         assert _candles(mirrored) == _candles(fresh)
+        assert mirrored.stats == fresh.stats
         for rows in ("positions", "open_orders", "open_plans", "recent_trades"):
             assert getattr(mirrored, rows) == getattr(fresh, rows), rows
             seen.add((rows, bool(getattr(fresh, rows))))
     assert len(seen) == 8  # each kind of row was seen both present and absent
+
+
+def test_the_mirrored_figures_follow_the_llm_cost(sqlite_url: str) -> None:
+    """The decide step adds an LLM cost on its own connection: the figures kept are read
+    again after it."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], CostlyEngine([buy()]))
+    for spent in (1.0, 2.0, 3.0):
+        step(rt)
+        mirrored, fresh = _contexts(rt)
+        assert mirrored.stats == fresh.stats
+        assert mirrored.stats["total_llm_cost"] == spent
 
 
 def _candles(context) -> dict:

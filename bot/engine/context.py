@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session as DbSession
 
 from bot.config import Settings
@@ -60,7 +60,7 @@ def build_context(
             newest = mirror.market_rows[key]
         markets[symbol] = _market_view(
             symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
-    stats = q.session_stats(reader, session_id, traced_cost)
+    stats = q.session_stats(reader, session_id, traced_cost, _figures(reader, session_id, mirror))
     return DecisionContext(
         now=now,
         session_id=session_id,
@@ -84,6 +84,17 @@ def _candles(reader: Connection, session_id: int,
     if mirror.candles is None or mirror.candles[0] != session_id:
         mirror.candles = (session_id, q.SessionCandles.read(reader, session_id))
     return mirror.candles[1]
+
+
+def _figures(reader: Connection, session_id: int, mirror: StoreMirror | None) -> Row | None:
+    """The session's figures the mirror keeps, read when it keeps none."""
+    if mirror is None:
+        return None
+    if mirror.figures is None or mirror.figures[0] != session_id:
+        figures = q.session_figures(reader, session_id)
+        mirror.figures = None if figures is None else (session_id, figures)
+        return figures
+    return mirror.figures[1]
 
 
 def _positions(reader: Connection, session_id: int,

@@ -111,6 +111,8 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
             session.flush()
     db.commit()
     rt.decisions.note_trace(rt.session_id, now, result.cost)
+    if result.cost:
+        rt.mirror.figures = None  # changed outside the runtime's sessions: read them again
     return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 
