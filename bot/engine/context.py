@@ -41,8 +41,8 @@ def build_context(
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
     ``db.decision_queries.session_stats``).
     ``mirror``: the copies of its rows kept by the runtime whose session ``session_id`` is
-    (``bot.mirror``): what they hold is not read again, and the ticker rows and fills read
-    here are kept in it.
+    (``bot.mirror``): what it holds is not read again, and what is read here is kept in it.
+    A hold step while flat then reads nothing at all.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
