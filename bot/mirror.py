@@ -57,8 +57,9 @@ class StoreMirror:
     # commits; see ``watch``. The decide step forgets them itself once it adds an LLM cost
     # (on a connection, not in a session of the runtime's).
     figures: tuple[int, Row] | None = None
-    # (trading session id, its stored candles): read whole by the decide step the first
-    # time, then kept by ``note_candles``, the market-data step being their only writer
+    # (trading session id, its stored candles of the series the loop stores): read whole by
+    # the decide step the first time, or begun by ``note_candles`` when the session had
+    # none, then kept by ``note_candles``, the market-data step being their only writer
     candles: tuple[int, SessionCandles] | None = None
 
     def note_market(self, session_id: int, rows: dict[str, dict[str, Any]]) -> None:
@@ -75,11 +76,22 @@ class StoreMirror:
                 if known is None or row["timestamp"] >= known["timestamp"]:
                     self.market_rows[key] = market_row(row)
 
-    def note_candles(self, session_id: int, rows: list[dict[str, Any]]) -> None:
+    def note_candles(self, session_id: int, rows: list[dict[str, Any]],
+                     series: list[tuple[str, str]]) -> None:
         """Candle rows (``ohlcv`` column → value each) a committed transaction inserted, in
-        the order inserted; the session's kept candles, if it has any, gain them."""
-        if rows and self.candles is not None and self.candles[0] == session_id:
-            self.candles[1].add_stored(rows)
+        the order inserted, for the (symbol, timeframe) ``series`` the loop stores.
+
+        The session's kept candles gain them. A session none of whose series had a candle
+        stored (the tips before these rows say so: a new day's) begins them with these rows,
+        sparing the decide step a read of the hundreds the first fetch stores; call it
+        before recording these rows' tips.
+        """
+        if self.candles is None or self.candles[0] != session_id:
+            if not all(self.candle_tips.get((session_id, *key), _UNKNOWN) is None
+                       for key in series):
+                return
+            self.candles = (session_id, SessionCandles())
+        self.candles[1].add_stored(rows)
 
     def watch(self, sessions: sessionmaker) -> None:
         """Re-arm the order flag and forget the plans or session figures read whenever a
@@ -110,6 +122,7 @@ def market_row(fields: dict[str, Any]) -> dict[str, Any]:
                for name in MARKET_FIGURES}}
 
 
+_UNKNOWN = object()  # a candle tip not read yet
 _WROTE_ORDERS, _WROTE_PLANS = "mirror: wrote orders", "mirror: wrote plans"
 
 

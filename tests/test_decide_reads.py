@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from bot.engine.context import build_context
 from bot.engine.schema import Action, ActionType, Decision
-from db.decision_queries import newest_market, newest_trades, recent_trades
+from db.decision_queries import SessionCandles, newest_market, newest_trades, recent_trades
 from tests.conftest import candle_file
 from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
 from tests.test_mirror import SYMBOL, buy
@@ -98,3 +98,21 @@ def test_the_newest_ticker_row_kept_is_the_stored_one_across_a_restart(sqlite_ur
     step(restarted, 2)
     with restarted.db() as db:
         assert restarted.mirror.market_rows[key] == newest_market(db.connection(), *key)
+
+
+def test_a_new_days_candles_are_kept_from_their_first_write(sqlite_url, monkeypatch) -> None:
+    """The day's first fetch stores hundreds of candles in a session that had none: the
+    mirror begins its candles with them, and the decide step reads none."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([]))
+    step(rt)
+    first = rt.session_id
+
+    def no_read(*_args):
+        raise AssertionError("the new day's candles were read")
+
+    monkeypatch.setattr(SessionCandles, "read", classmethod(no_read))
+    while rt.session_id == first:
+        step(rt)
+    mirrored, fresh = _contexts(rt)
+    assert rt.mirror.candles[0] == rt.session_id
+    assert _candles(mirrored) == _candles(fresh) and len(fresh.markets[SYMBOL].candles["5m"])

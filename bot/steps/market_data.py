@@ -52,8 +52,9 @@ def fetch_market_data(rt: Runtime) -> None:
                 rt.note_error(f"market data {symbol}", exc)
         add_snapshots(conn, writes.snapshots)
         add_candles(conn, writes.candles)
+    rt.mirror.note_candles(rt.session_id, writes.candles,
+                           [(s, tf) for s in rt.settings.symbols for tf in rt.settings.timeframes])
     rt.mirror.candle_tips.update(writes.tips)
-    rt.mirror.note_candles(rt.session_id, writes.candles)
     rt.mirror.note_market(rt.session_id, writes.tickers)
 
 
