@@ -372,6 +372,8 @@ def _finite(value: Any) -> bool:
 
 def _round(value: Any) -> float | None:
     """Six significant digits: enough for decisions, and prices near 5e-05 keep meaning."""
+    if type(value) is float:  # the summary's values: spare ``_finite``'s type checks
+        return float(f"{value:.6g}") if math.isfinite(value) else None
     if not _finite(value):
         return None
     return float(f"{float(value):.6g}")

@@ -385,9 +385,10 @@ def _series_lines(label: str, columns: CandleColumns | None) -> _Lines:
         return _NO_LINES
     arrays = (columns.stamps, columns.open, columns.high, columns.low, columns.close,
               columns.volume)
-    if any(values.dtype.hasobject for values in arrays):
+    dtypes = tuple([values.dtype for values in arrays])
+    if any(dtype.hasobject for dtype in dtypes):
         return _render_lines(columns, MAX_PROMPT_CANDLES)
-    key = tuple((values.dtype.str, values[-MAX_PROMPT_CANDLES:].tobytes()) for values in arrays)
+    key = dtypes, tuple([values[-MAX_PROMPT_CANDLES:].tobytes() for values in arrays])
     last = _LAST_SERIES.get(label)
     if last is not None and last[0] == key:
         return last[1]
@@ -406,9 +407,11 @@ _LAST_SERIES: dict[str, tuple[tuple, _Lines]] = {}
 def _moved_by_one(before: tuple, after: tuple) -> bool:
     """Whether ``after`` is ``before`` (a full window) without its oldest candle, plus a
     newer one."""
-    for (dtype, old), (new_dtype, new) in zip(before, after, strict=True):
+    if before[0] != after[0]:  # the dtypes
+        return False
+    for old, new in zip(before[1], after[1], strict=True):
         size = len(old) // MAX_PROMPT_CANDLES
-        if dtype != new_dtype or len(new) != len(old) or old[size:] != new[:-size]:
+        if len(new) != len(old) or old[size:] != new[:-size]:
             return False
     return True
 
