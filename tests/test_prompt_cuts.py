@@ -9,6 +9,7 @@ without candles, trades whose reasons hold digits and non-ASCII text, plans and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -114,8 +115,10 @@ def _context(candles: pd.DataFrame, end: int, trades: int) -> DecisionContext:
 def test_measured_cuts_equal_rendered_cuts(trades: int) -> None:
     candles = pd.read_csv(candle_file("BTC_USDT-5m.csv")).iloc[:700]
     settings = load_settings(SYMBOLS="BTC/USDT,ETH/USDT", TIMEFRAMES="5m,1h")
-    for end in (700, 20):
-        context = _context(candles, end, trades)
+    for end in (700, 20, 0):
+        context = _context(candles, max(end, 1), trades)
+        if not end:  # no market at all
+            context = replace(context, symbols=[], markets={})
         for budget in (*range(150, 4200, 23), 10**6):  # and no cut at all
             got = prompt.render_prompt(context, settings, budget=budget)
             assert got == _reference(context, settings, budget), (end, budget)

@@ -320,9 +320,9 @@ class _UserSize:
 
     The prompt is measured once without its markets, trades and note sections (each in
     place as one character, so ``strip`` cuts the same: no section is empty nor starts or
-    ends with whitespace), then each section's size is added: the markets as rendered uncut
-    less the dropped candle lines (each follows a line of its block: its newline goes with
-    it), the trades kept line by line.
+    ends with whitespace), then each section's size is added: the markets uncut less the
+    dropped candle lines (each follows a line of its block: its newline goes with it), the
+    trades kept line by line.
     """
 
     def __init__(self, fixed: _Fixed, series: list[_Series], trades: _Series,
@@ -333,7 +333,7 @@ class _UserSize:
         # per timeframe shown, the series whose lines it shows
         self.shown = [by_label[label] for _, frames in fixed.markets
                       for label, _ in frames if label is not None]
-        self.markets = _size(_markets_text(fixed, series))
+        self.markets = _markets_size(fixed, by_label)
         self.frames: dict[bool, tuple[int, int]] = {}
 
     def tokens(self, note: str) -> int:
@@ -364,6 +364,24 @@ class _UserSize:
             stand_ins = self.uses["markets"] + self.uses["trades"] + noted * self.uses["omitted"]
             self.frames[noted] = digits, chars - stand_ins * len(_STAND_IN)
         return self.frames[noted]
+
+
+def _markets_size(fixed: _Fixed, by_label: dict[str, _Series]) -> tuple[int, int]:
+    """``_size(_markets_text(...))`` before any cut, without building that text: the
+    blocks' own lines measured together, each candle line with its newline added."""
+    if not fixed.markets:
+        return _size("none")
+    digits, chars = 0, 2 * (len(fixed.markets) - 1)  # "\n\n" between blocks
+    for head, frames in fixed.markets:
+        own_digits, own_chars = _size("\n".join([head, *(line for _, lines in frames
+                                                           for line in lines)]))
+        digits += own_digits
+        chars += own_chars
+        for label, _ in frames:
+            if label is not None:
+                digits += sum(by_label[label].lines.digits)
+                chars += sum(by_label[label].lines.chars)
+    return digits, chars
 
 
 @cache
