@@ -469,8 +469,9 @@ def _trade_lines(trades: list[dict[str, Any]]) -> _Lines:
     """The trades' lines; the same trades as at the previous decision (they change only
     with a fill) reuse its lines: comparing them costs a sixth of looking each line up."""
     global _LAST_TRADES
-    if _LAST_TRADES[0] == trades:
-        return _LAST_TRADES[1]
+    last_trades, last_lines = _LAST_TRADES  # one read: another thread may render too
+    if last_trades == trades:
+        return last_lines
     lines = _Lines.of(tuple(map(_trade_line, trades)))
     _LAST_TRADES = [dict(trade) for trade in trades], lines  # copies: the caller's may change
     return lines
