@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -58,9 +59,19 @@ def estimate_tokens(text: str) -> int:
     digit counts as one token and everything else as a quarter: chars/4 alone would
     undercount a candle table by half.
     """
+    return _tokens(*_size(text))
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Digits and characters of ``text``: both add up over concatenated pieces, and they
+    are all ``estimate_tokens`` reads, so a cut prompt is measured without rendering it."""
     encoded = text.encode()  # ASCII digits are single bytes in UTF-8, and bytes count fast
-    digits = len(encoded) - len(encoded.translate(None, _DIGITS))
-    return math.ceil(digits + (len(text) - digits) / 4)
+    return len(encoded) - len(encoded.translate(None, _DIGITS)), len(text)
+
+
+def _tokens(digits: int, chars: int) -> int:
+    """``estimate_tokens`` of a text of that size: ceil(digits + others / 4), in integers."""
+    return digits + (chars - digits + 3) // 4
 
 
 @cache
@@ -113,16 +124,48 @@ def _system(entry_value_pct: float, max_order_value: float, tools: bool,
     return text, estimate_tokens(text)
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """Lines of the prompt, oldest first, with what cutting them needs to know."""
+
+    text: tuple[str, ...]
+    costs: tuple[int, ...]  # tokens of each line with its newline, as the cuts count them
+    digits: tuple[int, ...]  # ``_size`` of each line with its newline: digits...
+    chars: tuple[int, ...]  # ... and characters
+
+    @classmethod
+    def of(cls, lines: tuple[str, ...]) -> _Lines:
+        sizes = [_line_size(line) for line in lines]
+        return cls(lines, tuple(_tokens(*size) + 1 for size in sizes),
+                   tuple(digits for digits, _ in sizes), tuple(chars + 1 for _, chars in sizes))
+
+    def after(self, newer: _Lines) -> _Lines:
+        """These lines without as many oldest as ``newer`` brings."""
+        cut = len(newer.text)
+        return _Lines(self.text[cut:] + newer.text, self.costs[cut:] + newer.costs,
+                      self.digits[cut:] + newer.digits, self.chars[cut:] + newer.chars)
+
+
+_NO_LINES = _Lines((), (), (), ())
+
+
 @dataclass
 class _Series:
     label: str  # "BTC/USDT 5m"
-    lines: tuple[str, ...]  # oldest first
-    costs: tuple[int, ...]  # tokens of each line with its newline
+    lines: _Lines
     dropped: int = 0  # the oldest lines cut to fit the budget
 
     @property
+    def left(self) -> int:
+        return len(self.lines.text) - self.dropped
+
+    @property
     def shown(self) -> tuple[str, ...]:
-        return self.lines[self.dropped:]
+        return self.lines.text[self.dropped:]
+
+    def dropped_size(self) -> tuple[int, int]:
+        """``_size`` of the dropped lines with their newlines."""
+        return sum(self.lines.digits[:self.dropped]), sum(self.lines.chars[:self.dropped])
 
 
 def render_prompt(
@@ -133,20 +176,23 @@ def render_prompt(
     budget: int | None = None,
     version: str = PROMPT_VERSION,
 ) -> RenderedPrompt:
-    """System and user prompt for ``context``, cut oldest-first to fit ``budget`` tokens."""
+    """System and user prompt for ``context``, cut oldest-first to fit ``budget`` tokens.
+
+    Each cut is measured from the sizes of the lines it keeps (``_UserSize``): the text is
+    rendered once, as finally cut.
+    """
     budget = budget or settings.prompt_token_budget
     system, system_tokens = _system(settings.entry_value_pct, settings.max_order_value, tools,
                                     version)
     series = [
-        _Series(f"{symbol} {tf}", *_series_lines(f"{symbol} {tf}", candle_columns(view, tf)))
+        _Series(f"{symbol} {tf}", _series_lines(f"{symbol} {tf}", candle_columns(view, tf)))
         for symbol, view in context.markets.items()
         for tf in settings.timeframes
     ]
-    trades = [_trade_line(t) for t in context.recent_trades]
-    dropped_trades = 0
+    trades = _Series("trades", _trade_lines(context.recent_trades))
     fixed = _fixed_parts(context, settings)
-    base = system_tokens + estimate_tokens(_render_user(fixed, series, trades, "", version))
-    excess = base + NOTE_RESERVE_TOKENS - budget
+    user_size = _UserSize(fixed, series, trades, version)
+    excess = system_tokens + user_size.tokens("") + NOTE_RESERVE_TOKENS - budget
 
     def drop_candles(floor: int) -> None:
         """Cut oldest candles while over budget, always from the longest series (the first
@@ -154,31 +200,34 @@ def render_prompt(
         nonlocal excess
         if excess <= 0 or not series:
             return
-        for level in range(max(len(s.lines) - s.dropped for s in series), floor, -1):
-            for s in series:
-                if len(s.lines) - s.dropped == level:
-                    excess -= s.costs[s.dropped]
+        left = [s.left for s in series]
+        for level in range(max(left), floor, -1):
+            for index, s in enumerate(series):
+                if left[index] == level:
+                    excess -= s.lines.costs[s.dropped]
                     s.dropped += 1
+                    left[index] -= 1
                     if excess <= 0:
                         return
 
     for _ in range(5):  # estimates per line are approximate: re-measure and cut again
         drop_candles(MIN_CANDLES_BEFORE_TRADES)
-        while excess > 0 and trades:
-            excess -= _line_tokens(trades.pop(0)) + 1
-            dropped_trades += 1
+        while excess > 0 and trades.left:
+            excess -= trades.lines.costs[trades.dropped]
+            trades.dropped += 1
         drop_candles(0)
         cut = [f"{s.label}: {s.dropped} oldest candles" for s in series if s.dropped]
-        if dropped_trades:
-            cut.append(f"{dropped_trades} oldest trades")
+        if trades.dropped:
+            cut.append(f"{trades.dropped} oldest trades")
         note = f"Omitted to fit the token budget: {'; '.join(cut)}." if cut else ""
-        user = _render_user(fixed, series, trades, note, version)
-        tokens = system_tokens + estimate_tokens(user)
+        tokens = system_tokens + user_size.tokens(note)
         excess = tokens - budget
-        if excess <= 0 or not (trades or any(s.shown for s in series)):
+        if excess <= 0 or not (trades.left or any(s.left for s in series)):
             break
     if tokens > budget:
         cut.append(f"still {tokens - budget} tokens over the budget of {budget}")
+    user = _render_user(fixed, _markets_text(fixed, series), "\n".join(trades.shown) or "none",
+                        note, version)
     return RenderedPrompt(system=system, user=user, version=version, tokens=tokens, cut=cut)
 
 
@@ -213,7 +262,7 @@ def _fixed_parts(context: DecisionContext, settings: Settings) -> _Fixed:
             summary = indicators.summary(columns)
             frames.append((f"{symbol} {tf}", [
                 _indicator_line(tf, summary.get("trend"),
-                                tuple(summary.get(key) for key in PROMPT_INDICATORS)),
+                                tuple(map(summary.get, PROMPT_INDICATORS))),
                 f"{tf} candles:"]))
         markets.append((head, frames))
     fields = {
@@ -239,8 +288,18 @@ def _indicator_line(tf: str, trend: Any, values: tuple) -> str:
                                                                   strict=True)))
 
 
-def _render_user(fixed: _Fixed, series: list[_Series], trades: list[str], note: str,
-                 version: str) -> str:
+def _render_user(fixed: _Fixed, markets: str, trades: str, note: str, version: str) -> str:
+    return _fill("context", version, {
+        "version": version,
+        **fixed.fields,
+        "markets": markets,
+        "trades": trades,
+        "omitted": note,
+    }).strip()
+
+
+def _markets_text(fixed: _Fixed, series: list[_Series]) -> str:
+    """The markets section: per symbol its head and, per timeframe, the shown candles."""
     by_label = {s.label: s for s in series}
     blocks = []
     for head, frames in fixed.markets:
@@ -250,18 +309,89 @@ def _render_user(fixed: _Fixed, series: list[_Series], trades: list[str], note: 
             if label is not None:
                 parts.extend(by_label[label].shown)
         blocks.append("\n".join(parts))
-    return _fill("context", version, {
-        "version": version,
-        **fixed.fields,
-        "markets": "\n\n".join(blocks) or "none",
-        "trades": "\n".join(trades) or "none",
-        "omitted": note,
-    }).strip()
+    return "\n\n".join(blocks) or "none"
 
 
-def _series_lines(label: str,
-                  columns: CandleColumns | None) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The newest ``MAX_PROMPT_CANDLES`` candle lines and their costs (tokens + newline).
+_STAND_IN = "x"
+
+
+class _UserSize:
+    """``_size`` of the user prompt as cut so far, from the sizes of its pieces.
+
+    The prompt is measured once without its markets, trades and note sections (each in
+    place as one character, so ``strip`` cuts the same: no section is empty nor starts or
+    ends with whitespace), then each section's size is added: the markets uncut less the
+    dropped candle lines (each follows a line of its block: its newline goes with it), the
+    trades kept line by line.
+    """
+
+    def __init__(self, fixed: _Fixed, series: list[_Series], trades: _Series,
+                 version: str) -> None:
+        self.fixed, self.trades, self.version = fixed, trades, version
+        self.uses = _placeholder_uses("context", version)
+        by_label = {s.label: s for s in series}
+        # per timeframe shown, the series whose lines it shows
+        self.shown = [by_label[label] for _, frames in fixed.markets
+                      for label, _ in frames if label is not None]
+        self.markets = _markets_size(fixed, by_label)
+        self.frames: dict[bool, tuple[int, int]] = {}
+
+    def tokens(self, note: str) -> int:
+        digits, chars = self._frame(bool(note))
+        markets_digits, markets_chars = self.markets
+        for s in self.shown:
+            cut_digits, cut_chars = s.dropped_size()
+            markets_digits -= cut_digits
+            markets_chars -= cut_chars
+        for key, (d, n) in (("markets", (markets_digits, markets_chars)),
+                            ("trades", self._trades()), ("omitted", _size(note))):
+            digits += self.uses[key] * d
+            chars += self.uses[key] * n
+        return _tokens(digits, chars)
+
+    def _trades(self) -> tuple[int, int]:
+        lines, kept = self.trades.lines, self.trades.dropped
+        if not self.trades.left:
+            return _size("none")
+        return sum(lines.digits[kept:]), sum(lines.chars[kept:]) - 1  # no newline after the last
+
+    def _frame(self, noted: bool) -> tuple[int, int]:
+        """The prompt's size without its markets, trades and note sections."""
+        if noted not in self.frames:
+            text = _render_user(self.fixed, _STAND_IN, _STAND_IN, _STAND_IN if noted else "",
+                                self.version)
+            digits, chars = _size(text)
+            stand_ins = self.uses["markets"] + self.uses["trades"] + noted * self.uses["omitted"]
+            self.frames[noted] = digits, chars - stand_ins * len(_STAND_IN)
+        return self.frames[noted]
+
+
+def _markets_size(fixed: _Fixed, by_label: dict[str, _Series]) -> tuple[int, int]:
+    """``_size(_markets_text(...))`` before any cut, without building that text: the
+    blocks' own lines measured together, each candle line with its newline added."""
+    if not fixed.markets:
+        return _size("none")
+    digits, chars = 0, 2 * (len(fixed.markets) - 1)  # "\n\n" between blocks
+    for head, frames in fixed.markets:
+        own_digits, own_chars = _size("\n".join([head, *(line for _, lines in frames
+                                                           for line in lines)]))
+        digits += own_digits
+        chars += own_chars
+        for label, _ in frames:
+            if label is not None:
+                digits += sum(by_label[label].lines.digits)
+                chars += sum(by_label[label].lines.chars)
+    return digits, chars
+
+
+@cache
+def _placeholder_uses(name: str, version: str) -> Counter[str]:
+    """How often each placeholder appears in a template."""
+    return Counter(key for _, key in _template_parts(name, version) if key is not None)
+
+
+def _series_lines(label: str, columns: CandleColumns | None) -> _Lines:
+    """The newest ``MAX_PROMPT_CANDLES`` candle lines.
 
     A series only changes when a candle closes: the last lines of each ``label`` are kept
     with the candles' exact bytes, and reused whole when the bytes are the same (a higher
@@ -270,41 +400,42 @@ def _series_lines(label: str,
     bytes and are rendered each time.
     """
     if columns is None:
-        return (), ()
+        return _NO_LINES
     arrays = (columns.stamps, columns.open, columns.high, columns.low, columns.close,
               columns.volume)
-    if any(values.dtype.hasobject for values in arrays):
+    dtypes = tuple([values.dtype for values in arrays])
+    if any(dtype.hasobject for dtype in dtypes):
         return _render_lines(columns, MAX_PROMPT_CANDLES)
-    key = tuple((values.dtype.str, values[-MAX_PROMPT_CANDLES:].tobytes()) for values in arrays)
+    key = dtypes, tuple([values[-MAX_PROMPT_CANDLES:].tobytes() for values in arrays])
     last = _LAST_SERIES.get(label)
     if last is not None and last[0] == key:
-        return last[1], last[2]
-    if last is not None and len(last[1]) == MAX_PROMPT_CANDLES and _moved_by_one(last[0], key):
-        line, cost = _render_lines(columns, 1)
-        found = last[1][1:] + line, last[2][1:] + cost
+        return last[1]
+    if (last is not None and len(last[1].text) == MAX_PROMPT_CANDLES
+            and _moved_by_one(last[0], key)):
+        found = last[1].after(_render_lines(columns, 1))
     else:
         found = _render_lines(columns, MAX_PROMPT_CANDLES)
-    _LAST_SERIES[label] = (key, *found)
+    _LAST_SERIES[label] = (key, found)
     return found
 
 
-_LAST_SERIES: dict[str, tuple[tuple, tuple[str, ...], tuple[int, ...]]] = {}
+_LAST_SERIES: dict[str, tuple[tuple, _Lines]] = {}
 
 
 def _moved_by_one(before: tuple, after: tuple) -> bool:
     """Whether ``after`` is ``before`` (a full window) without its oldest candle, plus a
     newer one."""
-    for (dtype, old), (new_dtype, new) in zip(before, after, strict=True):
+    if before[0] != after[0]:  # the dtypes
+        return False
+    for old, new in zip(before[1], after[1], strict=True):
         size = len(old) // MAX_PROMPT_CANDLES
-        if dtype != new_dtype or len(new) != len(old) or old[size:] != new[:-size]:
+        if len(new) != len(old) or old[size:] != new[:-size]:
             return False
     return True
 
 
-def _render_lines(columns: CandleColumns,
-                  limit: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    lines = tuple(_candle_line(row) for row in _tail_rows(columns, limit))
-    return lines, tuple(_line_tokens(line) + 1 for line in lines)
+def _render_lines(columns: CandleColumns, limit: int) -> _Lines:
+    return _Lines.of(tuple(_candle_line(row) for row in _tail_rows(columns, limit)))
 
 
 def _tail_rows(columns: CandleColumns | None, limit: int) -> list[tuple]:
@@ -317,9 +448,9 @@ def _tail_rows(columns: CandleColumns | None, limit: int) -> list[tuple]:
 
 
 @lru_cache(maxsize=4096)
-def _line_tokens(line: str) -> int:
-    """Candle lines repeat from one decision to the next: measure each once."""
-    return estimate_tokens(line)
+def _line_size(line: str) -> tuple[int, int]:
+    """Candle and trade lines repeat from one decision to the next: measure each once."""
+    return _size(line)
 
 
 @lru_cache(maxsize=4096)
@@ -332,6 +463,21 @@ def _candle_line(row: tuple) -> str:
 
 _TRADE_KEYS = ("timestamp", "symbol", "action", "quantity", "price", "fee", "realized_pnl",
                "plan_id", "reason")
+
+
+def _trade_lines(trades: list[dict[str, Any]]) -> _Lines:
+    """The trades' lines; the same trades as at the previous decision (they change only
+    with a fill) reuse its lines: comparing them costs a sixth of looking each line up."""
+    global _LAST_TRADES
+    last_trades, last_lines = _LAST_TRADES  # one read: another thread may render too
+    if last_trades == trades:
+        return last_lines
+    lines = _Lines.of(tuple(map(_trade_line, trades)))
+    _LAST_TRADES = [dict(trade) for trade in trades], lines  # copies: the caller's may change
+    return lines
+
+
+_LAST_TRADES: tuple[list[dict[str, Any]], _Lines] = ([], _NO_LINES)
 
 
 def _trade_line(trade: dict[str, Any]) -> str:
@@ -356,9 +502,11 @@ def _compact(data: dict[str, Any]) -> str:
     for key, value in data.items():
         if value is None:
             continue
-        if isinstance(value, str):
+        if type(value) is float:  # most values: spare the checks below
+            text = _num(value)
+        elif isinstance(value, str):
             text = json.dumps(value[:200], ensure_ascii=False)
-        elif isinstance(value, datetime | pd.Timestamp):
+        elif isinstance(value, datetime):  # pd.Timestamp too
             text = _time(value)
         else:
             text = _num(value)
@@ -367,19 +515,24 @@ def _compact(data: dict[str, Any]) -> str:
 
 
 def _num(value: Any, *, digits: int = 6) -> str:
+    if type(value) is float:  # most values: the general checks below cost twice the format
+        return format(value, _FORMATS[digits]) if math.isfinite(value) else "-"
     if value is None:
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if not math.isfinite(value):
         return "-"
-    return f"{float(value):.{digits}g}"
+    return format(float(value), _FORMATS[digits])
+
+
+_FORMATS = {digits: f".{digits}g" for digits in range(1, 18)}
 
 
 def _time(value: Any, *, short: bool = False) -> str:
     if isinstance(value, datetime):  # pd.Timestamp too: skip building another one
-        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return aware.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
+        utc = value if value.tzinfo is None else value.astimezone(UTC)  # naive is UTC
+        return utc.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from bot.config import Settings
@@ -87,7 +88,7 @@ class RulesEngine:
     def _signal_frame(self, view: MarketView) -> tuple[str, dict[str, Any] | None]:
         """The shortest configured timeframe with warmed-up indicators drives the signal."""
         need = indicators.DEFAULT_PARAMS.warmup
-        for tf in sorted(self.settings.timeframes, key=timeframe_delta):
+        for tf in _shortest_first(tuple(self.settings.timeframes)):
             columns = candle_columns(view, tf)
             if columns is not None and len(columns) >= need:
                 ind = indicators.summary(columns)
@@ -155,6 +156,12 @@ class RulesEngine:
                     reason=f"in profit: trail stop {stop} -> {new_stop} ({p.trail_atr} ATR)"))
         note = "; ".join(a.reason for a in actions) or f"plan held ({len(plans)} open)"
         return actions, note
+
+
+@lru_cache(maxsize=64)
+def _shortest_first(timeframes: tuple[str, ...]) -> tuple[str, ...]:
+    """The same few timeframes at every decision: sorted once."""
+    return tuple(sorted(timeframes, key=timeframe_delta))
 
 
 def _holding_value(context: DecisionContext, symbol: str, price: float) -> float:

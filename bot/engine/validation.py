@@ -106,10 +106,15 @@ def sanitize(text: Any, limit: int = MAX_REASON_CHARS) -> str:
     """Printable single-line text of bounded length: reasons end up in logs and pages."""
     if not isinstance(text, str):
         return ""
-    cleaned = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else " " for ch in text[: limit * 4]
-    )
-    cleaned = _SPACE_RE.sub(" ", cleaned).strip()
+    cleaned = text[: limit * 4]
+    # Printable text has no control character and no whitespace but the space: only runs
+    # of spaces remain to collapse (the check per character cost 10 us a decision).
+    if not cleaned.isprintable():
+        cleaned = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in cleaned)
+        cleaned = _SPACE_RE.sub(" ", cleaned)
+    elif "  " in cleaned:
+        cleaned = _SPACE_RE.sub(" ", cleaned)
+    cleaned = cleaned.strip()
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
@@ -121,7 +126,7 @@ def validate_decision(
     rejected: list[Rejection] = []
     bought: set[str] = set()
     for action in decision.actions[:MAX_ACTIONS]:
-        action = action.model_copy(update={"reason": sanitize(action.reason)})
+        action = _with(action, {"reason": sanitize(action.reason)})
         try:
             checked = _check(action, context, settings)
         except _Invalid as exc:
@@ -147,7 +152,7 @@ class _Invalid(ValueError):
 def _check(action: Action, context: DecisionContext, settings: Settings) -> Action:
     match action.action:
         case ActionType.HOLD:
-            return action.model_copy(update={"size": None, "quote_value": None})
+            return _with(action, {"size": None, "quote_value": None})
         case ActionType.BUY | ActionType.SELL:
             return _check_order(action, context, settings)
         case ActionType.CANCEL:
@@ -199,7 +204,7 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings) -
         update |= {"stop": None, "target": None}
     else:
         _check_sides(action.action, entry, action.stop, action.target)
-    return action.model_copy(update=update)
+    return _with(action, update)
 
 
 def _size(action: Action, entry: float) -> float | None:
@@ -238,14 +243,24 @@ def _check_plan_action(action: Action, context: DecisionContext) -> Action:
         raise _Invalid(f"plan {action.plan_id} is for {plan['symbol']}, not {action.symbol}")
     update = {"symbol": plan["symbol"], "size": None, "quote_value": None, "price": None}
     if action.action is ActionType.CLOSE_PLAN:
-        return action.model_copy(update=update | {"stop": None, "target": None})
+        return _with(action, update | {"stop": None, "target": None})
     if action.stop is None and action.target is None:
         raise _Invalid("UPDATE_PLAN needs a new stop or target")
     view = context.markets.get(plan["symbol"])
     price = view.last if view is not None and _positive(view.last) else plan["entry_price"]
     side = ActionType.SELL if str(plan.get("side", "BUY")).upper() == "SELL" else ActionType.BUY
     _check_sides(side, price, action.stop, action.target)
-    return action.model_copy(update=update)
+    return _with(action, update)
+
+
+def _with(action: Action, update: dict[str, Any]) -> Action:
+    """``action.model_copy(update=update)``, or ``action`` itself when it holds these very
+    values already (a clean HOLD: most decisions), since a copy costs more than its checks."""
+    for key, value in update.items():
+        held = getattr(action, key)
+        if held is not value and not (type(value) is str and held == value):
+            return action.model_copy(update=update)
+    return action
 
 
 def _position_quantity(context: DecisionContext, symbol: str) -> float:
