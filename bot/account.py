@@ -39,10 +39,16 @@ def unrealized_pnl(rt: Runtime) -> float:
 
 
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
+    """The account as the risk layer judges an entry. The active plans are the ones the
+    plans step read, when no plan was written since (``StoreMirror.active_plans``; every
+    action commits its own writes, so none is pending here)."""
     now = rt.now()
     cache = db.get(SessionStatsCache, rt.session_id)
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
-    plans = Counter(p.symbol for p in active_plans(db, rt.session_ids(db)))
+    active = rt.mirror.active_plans
+    if active is None:
+        active = active_plans(db, rt.session_ids(db))
+    plans = Counter(p.symbol for p in active)
     assert rt.breaker is not None
     return RiskState(
         now=now, equity=equity,

@@ -86,7 +86,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
         order_type=order_type, price=action.price if order_type == "limit" else None,
         plan_id=plan.id, trace_id=trace_id, client_order_id=cid, looked_up=True,
     )
-    placement = send_journaled(rt, db, order)
+    placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
     plan.entry_order_id = placement.order_id
     if not placement.ok:
         revise_plan(db, plan, f"entry failed: {placement.error}", now, status="closed",

@@ -51,8 +51,9 @@ def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:
     return list(db.scalars(_LIVE, {"session_ids": session_ids}))
 
 
-def mark(db: OrmSession, order: Order, now: datetime, **fields: object) -> None:
+def mark(order: Order, now: datetime, **fields: object) -> None:
+    """Record on a journal order what the venue said, uncommitted: its session's next
+    commit writes it."""
     for key, value in fields.items():
         setattr(order, key, value)
     order.updated_at = now
-    db.commit()
