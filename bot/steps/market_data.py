@@ -52,6 +52,8 @@ def fetch_market_data(rt: Runtime) -> None:
                 rt.note_error(f"market data {symbol}", exc)
         add_snapshots(conn, writes.snapshots)
         add_candles(conn, writes.candles)
+        clock_saved = rt.venue.carry_clock(conn)  # a replay's clock: no transaction of its own
+    clock_saved()
     rt.mirror.candle_tips.update(writes.tips)
     rt.mirror.note_market(rt.session_id, writes.tickers)
 
