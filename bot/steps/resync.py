@@ -15,7 +15,7 @@ from typing import Any
 from bot.positions import PositionBook
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders
+from db.orders import any_live_order, by_client_id, by_venue_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
 log = logging.getLogger("tradedesk.resync")
@@ -49,8 +49,8 @@ def resync_orders_and_positions(rt: Runtime) -> None:
          "status": order.get("status") or "open",
          "exchange_timestamp": _when(order.get("timestamp"))}
         for order in venue_orders]
-    if not venue_orders and not rt.mirror.orders_may_be_live and (
-            (rt.session_id, rows) == rt.mirror.open_orders):
+    if not venue_orders and (rt.session_id, rows) == rt.mirror.open_orders and (
+            not _may_be_live(rt)):
         # The usual iteration: none of ours is open on the venue or live in the journal, so
         # there is nothing to reconcile and the order snapshot stands. The positions were
         # written as of now by the market-data step's transaction (``positions_due``), so
@@ -67,6 +67,16 @@ def resync_orders_and_positions(rt: Runtime) -> None:
         db.commit()
     rt.mirror.open_orders = open_orders
     positions_written(rt, positions, now)
+
+
+def _may_be_live(rt: Runtime) -> bool:
+    """Whether an order of the run may be live in the journal. The mirror's flag, which a
+    commit that wrote orders raises; then checked with one light read, since the usual
+    order (a market order) was done before that commit: no session to find it closed."""
+    if rt.mirror.orders_may_be_live:
+        with bound_engine(rt.db).connect() as conn:
+            rt.mirror.orders_may_be_live = any_live_order(conn, rt.session_ids(conn))
+    return rt.mirror.orders_may_be_live
 
 
 def write_open_orders(
