@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import bindparam, select
+
 from bot.risk import RiskState
 from bot.runtime import Runtime
 from db.models import SessionStatsCache
@@ -38,11 +40,24 @@ def unrealized_pnl(rt: Runtime) -> float:
     return total
 
 
+_STATS = SessionStatsCache.__table__
+# Built once, on the table: four figures, not the ORM row (loading it cost more than the read).
+_RISK_FIGURES = select(_STATS.c.gross_pnl, _STATS.c.total_fees, _STATS.c.total_llm_cost,
+                       _STATS.c.start_of_day_equity).where(
+    _STATS.c.session_id == bindparam("of_session"))
+
+
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
+    """The account as the risk layer judges an entry. The active plans are the ones the
+    plans step read, when no plan was written since (``StoreMirror.active_plans``; the
+    decision's earlier actions are committed before an entry is judged)."""
     now = rt.now()
-    cache = db.get(SessionStatsCache, rt.session_id)
+    cache = db.connection().execute(_RISK_FIGURES, {"of_session": rt.session_id}).first()
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
-    plans = Counter(p.symbol for p in active_plans(db, rt.session_ids(db)))
+    active = rt.mirror.active_plans
+    if active is None:
+        active = active_plans(db, rt.session_ids(db))
+    plans = Counter(p.symbol for p in active)
     assert rt.breaker is not None
     return RiskState(
         now=now, equity=equity,

@@ -33,7 +33,9 @@ def execute_action(
 ) -> dict[str, Any]:
     """Run one action; ``index`` (its place in the decision) fixes its entry's client id.
 
-    ``state`` is needed for entries only: the risk layer never judges an exit.
+    ``state`` is needed for entries only: the risk layer never judges an exit. What must be
+    committed before a venue call is; the action's last writes may be left to the caller's
+    next commit (``bot.steps.decide._execute`` commits them with the outcome).
     """
     if action.action is ActionType.HOLD:
         return hold_outcome(action)
@@ -86,12 +88,11 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
         order_type=order_type, price=action.price if order_type == "limit" else None,
         plan_id=plan.id, trace_id=trace_id, client_order_id=cid, looked_up=True,
     )
-    placement = send_journaled(rt, db, order)
+    placement = send_journaled(rt, db, order, commit=False)  # the caller commits it
     plan.entry_order_id = placement.order_id
     if not placement.ok:
         revise_plan(db, plan, f"entry failed: {placement.error}", now, status="closed",
                     exit_reason=f"entry failed: {placement.error}", closed_at=now)
-    db.commit()
     status = "placed" if placement.ok else "failed"
     return {"status": status, "plan_id": plan.id, **placement.as_dict()}
 
@@ -137,7 +138,6 @@ def _update_plan(rt: Runtime, db, action: Action) -> dict[str, Any]:
     revise_plan(db, plan, f"updated: {action.reason}"[:500], rt.now(),
                 stop_price=action.stop or plan.stop_price,
                 target_price=action.target or plan.target_price)
-    db.commit()
     return {"status": "updated", "plan_id": plan.id, "version": plan.version}
 
 

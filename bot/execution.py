@@ -52,9 +52,16 @@ def _run_code(rt: Runtime) -> str:
 
 
 def next_client_order_id(rt: Runtime, db) -> str:
-    """Prefix, run code and a counter: unique per run, short enough for every venue."""
-    count = db.scalar(select(func.count(Order.id))) or 0
-    return f"{rt.prefix}{_run_code(rt)}{count + 1:06d}"
+    """Prefix, run code and a counter: unique per run, short enough for every venue.
+
+    The counter is the journal's row count plus one. The count is read once; then the
+    orders this runtime journaled (each counted once committed) are added to it instead of
+    counting every order at every exit. A number is used only by a committed row, never
+    above the row count, so the count read after a restart continues past all of them.
+    """
+    if rt.orders_before is None:
+        rt.orders_before = (db.scalar(select(func.count(Order.id))) or 0) - rt.orders_journaled
+    return f"{rt.prefix}{_run_code(rt)}{rt.orders_before + rt.orders_journaled + 1:06d}"
 
 
 def decision_client_order_id(rt: Runtime, trace_id: int, index: int) -> str:
@@ -94,11 +101,12 @@ def journal_new_order(
     ``db`` first, so a crash can never leave one without the other. A deterministic
     ``client_order_id`` already in the journal returns that row instead of a second order:
     a redone iteration then re-sends the same id and the venue answers DuplicateOrder.
-    ``looked_up``: the caller, in this transaction, just found ``client_order_id`` absent.
+    ``looked_up``: the caller, in this transaction, just found ``client_order_id`` absent,
+    or made it with ``next_client_order_id`` (a new id by construction).
     """
     now = rt.now()
     cid = client_order_id or next_client_order_id(rt, db)
-    existing = None if looked_up else by_client_id(db, cid)
+    existing = None if looked_up or client_order_id is None else by_client_id(db, cid)
     if existing is not None:
         return existing
     order = journal_order(
@@ -135,8 +143,9 @@ def resume_unsent_orders(rt: Runtime) -> int:
             if order.purpose == "entry" and now - order.created_at > too_old:
                 # An entry decided long ago is not the decision of now; if the venue did get
                 # it, resync adopts it as open and fill sync books its fills by client id.
-                mark(db, order, now, status="failed",
+                mark(order, now, status="failed",
                      error="left unsent by a crash and too old to send at restart")
+                db.commit()
                 continue
             log.warning("re-sending journal order %s left unsent by a crash",
                         order.client_order_id)
@@ -146,8 +155,22 @@ def resume_unsent_orders(rt: Runtime) -> int:
         return len(unsent)
 
 
-def send_journaled(rt: Runtime, db, order: Order) -> Placement:
-    """Send (or re-send) a journaled order with its own client order id."""
+def send_journaled(rt: Runtime, db, order: Order, *, commit: bool = True) -> Placement:
+    """Send (or re-send) a journaled order with its own client order id.
+
+    What the venue answered is marked on the order and committed; ``commit=False`` leaves
+    it to the caller's commit right after (one commit, not two). A crash before that commit
+    leaves the order ``new``: ``resume_unsent_orders`` re-sends it and the venue answers
+    DuplicateOrder, as for a crash during the venue call.
+    """
+    placement = _send(rt, db, order)
+    if commit:
+        db.commit()
+    return placement
+
+
+def _send(rt: Runtime, db, order: Order) -> Placement:
+    """The attempts of ``send_journaled``; the outcome is marked, uncommitted."""
     attempts = rt.settings.order_max_attempts
     last_error = ""
     for attempt in range(1, attempts + 1):
@@ -158,7 +181,7 @@ def send_journaled(rt: Runtime, db, order: Order) -> Placement:
                 order.amount, order.price, {"clientOrderId": order.client_order_id},
             )
         except DuplicateOrder:
-            mark(db, order, rt.now(), status="open", error="already placed (duplicate client id)")
+            mark(order, rt.now(), status="open", error="already placed (duplicate client id)")
             return Placement(True, order.client_order_id, order.order_id, "open")
         except TransientVenueError as exc:
             last_error = f"{type(exc).__name__}: {exc}"
@@ -168,15 +191,15 @@ def send_journaled(rt: Runtime, db, order: Order) -> Placement:
                 time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
             continue
         except (OrderRejected, VenueError) as exc:
-            mark(db, order, rt.now(), status="rejected", error=str(exc))
+            mark(order, rt.now(), status="rejected", error=str(exc))
             return Placement(False, order.client_order_id, status="rejected", error=str(exc))
         status = "closed" if placed.get("status") == "closed" else "open"
         if placed.get("status") in ("canceled", "rejected", "expired"):
             status = "canceled"
-        mark(db, order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
+        mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,
                          float(placed.get("filled") or 0.0))
-    mark(db, order, rt.now(), status="failed", error=f"gave up after {attempts} attempts: {last_error}")
+    mark(order, rt.now(), status="failed", error=f"gave up after {attempts} attempts: {last_error}")
     return Placement(False, order.client_order_id, status="failed",
                      error=f"gave up after {attempts} attempts: {last_error}")
 
@@ -188,5 +211,6 @@ def cancel_order(rt: Runtime, db, order: Order) -> str:
         outcome = "canceled"
     except OrderNotFound:
         outcome = "already gone"
-    mark(db, order, rt.now(), status="canceled")
+    mark(order, rt.now(), status="canceled")
+    db.commit()
     return outcome

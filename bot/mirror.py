@@ -37,6 +37,8 @@ class StoreMirror:
     # their timestamp, which every write refreshes
     open_orders: tuple[int, list[dict[str, Any]]] | None = None
     positions: tuple[int, list[tuple[str, float, float]]] | None = None
+    # the clock ``positions`` was last committed as of (their exchange_timestamp)
+    positions_at: datetime | None = None
     # False once a read found none of this run's orders live, until a transaction that
     # wrote orders commits; see ``watch``
     orders_may_be_live: bool = True

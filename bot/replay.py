@@ -86,6 +86,7 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         feed, factory, account=run_name, starting_balance=settings.starting_balance,
         maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
         slippage_cap_pct=settings.paper_slippage_cap_pct, volume_share=settings.paper_volume_share,
+        defer_clock=True,  # an iteration follows every step: its market data carries the clock
     )
     runtime = Runtime(settings=settings, db=factory, venue=venue, engine=_engine(args, settings),
                       kind="replay", run_name=run_name)

@@ -70,6 +70,8 @@ class Runtime:
     # orders this runtime added to the journal: a step that may send some compares it before
     # and after, instead of counting the journal's rows twice
     orders_journaled: int = 0
+    # the journal's row count less ``orders_journaled``, read once (``bot.execution``)
+    orders_before: int | None = None
     skipped_foreign_fills: int = 0
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Order, TradePlan
@@ -51,8 +51,20 @@ def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:
     return list(db.scalars(_LIVE, {"session_ids": session_ids}))
 
 
-def mark(db: OrmSession, order: Order, now: datetime, **fields: object) -> None:
+_ORDERS = Order.__table__
+_ANY_LIVE = (select(_ORDERS.c.id)
+             .where(_ORDERS.c.session_id.in_(bindparam("session_ids", expanding=True)),
+                    _ORDERS.c.status.in_(LIVE_STATUSES)).limit(1))
+
+
+def any_live_order(conn: Connection, session_ids: list[int]) -> bool:
+    """Whether any of the sessions' orders is live: one light read, no rows loaded."""
+    return conn.execute(_ANY_LIVE, {"session_ids": session_ids}).first() is not None
+
+
+def mark(order: Order, now: datetime, **fields: object) -> None:
+    """Record on a journal order what the venue said, uncommitted: its session's next
+    commit writes it."""
     for key, value in fields.items():
         setattr(order, key, value)
     order.updated_at = now
-    db.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import TradePlan, TradePlanVersion
@@ -12,12 +12,18 @@ from db.models import TradePlan, TradePlanVersion
 ACTIVE = ("pending", "open", "closing")
 
 
-def _snapshot(plan: TradePlan, change: str, now: datetime) -> TradePlanVersion:
-    return TradePlanVersion(
-        plan_id=plan.id, version=plan.version, entry_price=plan.entry_price,
-        stop_price=plan.stop_price, target_price=plan.target_price, size=plan.size,
-        status=plan.status, change=change, created_at=now,
-    )
+_VERSIONS = TradePlanVersion.__table__
+_ADD_VERSION = insert(_VERSIONS)  # built once, on the table
+
+
+def _add_version(db: OrmSession, plan: TradePlan, change: str, now: datetime) -> None:
+    """The plan's current state as a new version row, uncommitted: one INSERT on the
+    session's connection rather than an object for the ORM's next flush (nothing reads
+    version rows back in the transaction that writes them)."""
+    db.connection().execute(_ADD_VERSION, {
+        "plan_id": plan.id, "version": plan.version, "entry_price": plan.entry_price,
+        "stop_price": plan.stop_price, "target_price": plan.target_price, "size": plan.size,
+        "status": plan.status, "change": change, "created_at": now})
 
 
 def create_plan(db: OrmSession, now: datetime, **fields: object) -> TradePlan:
@@ -25,7 +31,7 @@ def create_plan(db: OrmSession, now: datetime, **fields: object) -> TradePlan:
     plan = TradePlan(opened_at=now, version=1, **fields)
     db.add(plan)
     db.flush()
-    db.add(_snapshot(plan, "opened", now))
+    _add_version(db, plan, "opened", now)
     return plan
 
 
@@ -39,7 +45,7 @@ def revise_plan(db: OrmSession, plan: TradePlan, change: str, now: datetime, **f
     if plan.status == "closed" and plan.closed_at is None:
         plan.closed_at = now
     plan.version += 1
-    db.add(_snapshot(plan, change, now))
+    _add_version(db, plan, change, now)
 
 
 # Built once: plans are enforced at every iteration, and building the select cost more

@@ -66,6 +66,31 @@ def test_unchanged_positions_are_restamped_not_rewritten(sqlite_url, btc) -> Non
     assert now.exchange_timestamp == rt.now() > first.exchange_timestamp
 
 
+def test_held_positions_are_stamped_once_a_step_by_the_market_data_transaction(
+    sqlite_url, btc
+) -> None:
+    from sqlalchemy import event
+
+    from bot.loop import run_iteration
+
+    rt = make_runtime(sqlite_url, [btc], ScriptedEngine([buy()]))
+    step(rt, 3)  # bought, the fill booked, and a quiet step
+    written: list[str] = []
+    engine = bound_engine(rt.db)
+    listener = lambda *args: written.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        run_iteration(rt)
+        resync_orders_and_positions(rt)  # again at the same clock: nothing left to write
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    positions = [sql for sql in written if "positions" in sql and "SELECT" not in sql]
+    assert len(positions) == 1 and positions[0].startswith("UPDATE")
+    assert rt.mirror.positions_at == rt.now()
+    with rt.db() as db:
+        assert db.scalars(select(Position)).one().exchange_timestamp == rt.now()
+
+
 def test_a_plan_written_after_plans_were_read_as_none_is_enforced(sqlite_url, btc) -> None:
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
     step(rt)

@@ -217,6 +217,28 @@ def test_restart_continues_the_same_account(db_url: str) -> None:
     assert account_state(again) == account_state(twin)
 
 
+def test_a_deferred_clock_is_stored_by_the_transaction_that_carries_it(sqlite_url: str) -> None:
+    """``defer_clock``: a step that fills nothing leaves its clock to the caller's next
+    transaction; until that commits, a restart continues at the clock last stored."""
+    path = candle_file("BTC_USDT-5m.csv")
+    venue = venue_on(sqlite_url, [path], defer_clock=True)
+    start = venue.feed.now_ms()
+    venue.advance()
+    assert venue_on(sqlite_url, [path]).feed.now_ms() == start
+    with venue.store.engine.connect() as conn:  # a transaction that never commits
+        venue.carry_clock(conn)
+    assert venue_on(sqlite_url, [path]).feed.now_ms() == start
+    with venue.store.engine.begin() as conn:
+        saved = venue.carry_clock(conn)
+    saved()
+    assert venue_on(sqlite_url, [path]).feed.now_ms() == start + FIVE_MIN
+    venue.advance()
+    venue.create_order(SYMBOL, "market", "buy", 0.01)  # its commit writes the clock too
+    with venue.store.engine.begin() as conn:
+        venue.carry_clock(conn)()  # nothing left to write
+    assert venue_on(sqlite_url, [path]).feed.now_ms() == start + 2 * FIVE_MIN
+
+
 def test_determinism_across_databases(tmp_path: Path) -> None:
     from db.migrate import upgrade
 

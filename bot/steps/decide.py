@@ -121,11 +121,15 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
     """Validate, risk-check and execute a traced decision; its outcome lands on the trace.
 
     The risk state is read only for entries (the only actions it can refuse), fresh for
-    each, so a HOLD costs no account queries.
+    each, so a HOLD costs no account queries. An action may leave its last writes to the
+    next commit: the one before the next action (which may fail and roll back), or the
+    outcome's.
     """
     valid, rejected = validated or validate_decision(decision, context, rt.settings)
     outcomes = _refusals(rejected)
     for index, action in enumerate(valid):
+        if index:
+            db.commit()
         state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
         try:
             outcomes.append(execute_action(rt, db, action, trace_id, state, index))

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
 from bot.runtime import Runtime
-from bot.steps.resync import client_id_of, write_positions
+from bot.steps.resync import client_id_of, positions_written, write_positions
 from db.models import Order, TradePlan
 from db.orders import by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
@@ -119,7 +119,7 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
     db.commit()
     rt.mirror.booked_fills.add(trade_id)
-    rt.mirror.positions = positions
+    positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True

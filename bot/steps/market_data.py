@@ -1,4 +1,8 @@
-"""Step 1: ticker and top of book into ``market_data``; new candles into ``ohlcv``."""
+"""Step 1: ticker and top of book into ``market_data``; new candles into ``ohlcv``.
+
+Its transaction, the first of an iteration, also carries the step's bookkeeping: a replay's
+clock and the position snapshot as of now, which would each cost a transaction of their own.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import Connection
 
 from bot.mirror import CandleKey, CandleTip
 from bot.runtime import Quote, Runtime
+from bot.steps.resync import positions_written, write_positions
 from db.engine import bound_engine
 from db.market import add_candles, add_snapshots, new_candles, newest_candle
 
@@ -52,6 +57,11 @@ def fetch_market_data(rt: Runtime) -> None:
                 rt.note_error(f"market data {symbol}", exc)
         add_snapshots(conn, writes.snapshots)
         add_candles(conn, writes.candles)
+        # resync (next) would refresh the positions' time alone: the book is the same then
+        clock_saved = rt.venue.carry_clock(conn)
+        positions = write_positions(rt, conn, now)
+    clock_saved()
+    positions_written(rt, positions, now)
     rt.mirror.note_candles(rt.session_id, writes.candles,
                            [(s, tf) for s in rt.settings.symbols for tf in rt.settings.timeframes])
     rt.mirror.candle_tips.update(writes.tips)

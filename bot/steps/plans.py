@@ -200,9 +200,9 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     order = journal_new_order(
         rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
         purpose="exit", reason=reason, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
-        client_order_id=cid,
+        client_order_id=cid, looked_up=True,
     )
-    placement = send_journaled(rt, db, order)
+    placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
     if not placement.ok:
         log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")

@@ -15,7 +15,7 @@ from typing import Any
 from bot.positions import PositionBook
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders
+from db.orders import any_live_order, by_client_id, by_venue_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
 log = logging.getLogger("tradedesk.resync")
@@ -49,23 +49,34 @@ def resync_orders_and_positions(rt: Runtime) -> None:
          "status": order.get("status") or "open",
          "exchange_timestamp": _when(order.get("timestamp"))}
         for order in venue_orders]
-    if not venue_orders and not rt.mirror.orders_may_be_live and (
-            (rt.session_id, rows) == rt.mirror.open_orders):
+    if not venue_orders and (rt.session_id, rows) == rt.mirror.open_orders and (
+            not _may_be_live(rt)):
         # The usual iteration: none of ours is open on the venue or live in the journal, so
-        # there is nothing to reconcile and the order snapshot stands. What is left, the
-        # positions' time, is one statement: on a Core connection, not an ORM session;
-        # none at all while flat.
-        if held_positions(rt.book) or rt.mirror.positions != (rt.session_id, []):
+        # there is nothing to reconcile and the order snapshot stands. The positions were
+        # written as of now by the market-data step's transaction (``positions_due``), so
+        # usually no transaction is needed; else one statement on a Core connection.
+        if positions_due(rt, now):
             with bound_engine(rt.db).begin() as conn:
                 positions = write_positions(rt, conn, now)
-            rt.mirror.positions = positions
+            positions_written(rt, positions, now)
         return
     with rt.db() as db:
         _reconcile_journal(rt, db, venue_orders, now)
         open_orders = write_open_orders(rt, db, rows)
         positions = write_positions(rt, db, now)
         db.commit()
-    rt.mirror.open_orders, rt.mirror.positions = open_orders, positions
+    rt.mirror.open_orders = open_orders
+    positions_written(rt, positions, now)
+
+
+def _may_be_live(rt: Runtime) -> bool:
+    """Whether an order of the run may be live in the journal. The mirror's flag, which a
+    commit that wrote orders raises; then checked with one light read, since the usual
+    order (a market order) was done before that commit: no session to find it closed."""
+    if rt.mirror.orders_may_be_live:
+        with bound_engine(rt.db).connect() as conn:
+            rt.mirror.orders_may_be_live = any_live_order(conn, rt.session_ids(conn))
+    return rt.mirror.orders_may_be_live
 
 
 def write_open_orders(
@@ -87,8 +98,9 @@ def write_positions(
     """Make the session's position snapshot ``book`` (default: the runtime's, folded from our
     fills), as of ``now``.
 
-    Unchanged holdings only have their time refreshed (nothing at all when flat). Returns
-    what to mirror once the caller's transaction commits.
+    Unchanged holdings only have their time refreshed (nothing at all when flat or already
+    written as of ``now``). Returns what to hand ``positions_written`` once the caller's
+    transaction commits.
     """
     held = held_positions(book or rt.book)
     snapshot = (rt.session_id, held)
@@ -96,9 +108,23 @@ def write_positions(
         replace_positions(db, rt.session_id, [
             {"symbol": symbol, "quantity": quantity, "avg_price": avg_price,
              "exchange_timestamp": now} for symbol, quantity, avg_price in held])
-    elif held:
+    elif held and rt.mirror.positions_at != now:
         stamp_positions(db, rt.session_id, now)
     return snapshot
+
+
+def positions_due(rt: Runtime, now: datetime) -> bool:
+    """Whether ``write_positions`` (of the runtime's book) would write anything now."""
+    held = held_positions(rt.book)
+    return (rt.session_id, held) != rt.mirror.positions or bool(
+        held and rt.mirror.positions_at != now)
+
+
+def positions_written(
+    rt: Runtime, snapshot: tuple[int, list[tuple[str, float, float]]], now: datetime
+) -> None:
+    """Mirror a position snapshot ``write_positions`` wrote as of ``now``, once committed."""
+    rt.mirror.positions, rt.mirror.positions_at = snapshot, now
 
 
 def held_positions(book: PositionBook) -> list[tuple[str, float, float]]:

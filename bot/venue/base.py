@@ -8,8 +8,12 @@ that as "nothing happened" and send the order again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 class VenueError(Exception):
@@ -46,6 +50,11 @@ class Venue(Protocol):
         """Step a simulated clock to its next tick; False when a replay has ended.
 
         Real venues return True without doing anything.
+        """
+
+    def carry_clock(self, conn: Connection) -> Callable[[], None]:
+        """Write a simulated clock ``advance`` left unsaved in the caller's transaction;
+        returns what to call once it committed. Real venues have no clock to write.
         """
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]: ...

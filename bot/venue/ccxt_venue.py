@@ -22,6 +22,8 @@ from bot.venue.ccxt_errors import scrub, to_venue_error
 from bot.venue.ccxt_orders import prepare_order, with_client_order_id
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,9 @@ class CcxtVenue:
 
     def advance(self) -> bool:
         return True
+
+    def carry_clock(self, conn: Connection) -> Callable[[], None]:
+        return _nothing
 
     # --- the single path of every ccxt call
 
@@ -280,3 +285,7 @@ class CcxtVenue:
 
     def __repr__(self) -> str:
         return scrub(f"CcxtVenue({self.name!r}, sandbox={self.sandbox})", self._secrets())
+
+
+def _nothing() -> None:
+    """``carry_clock``'s answer: the wall clock needs no writing."""

@@ -19,9 +19,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.venue.base import OrderRejected, TransientVenueError, Venue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 T = TypeVar("T")
 
@@ -137,6 +140,9 @@ class FaultyVenue:
 
     def advance(self) -> bool:
         return self.inner.advance()
+
+    def carry_clock(self, conn: Connection) -> Callable[[], None]:
+        return self.inner.carry_clock(conn)
 
     def describe_fill_model(self) -> dict[str, Any]:
         return self.inner.describe_fill_model()

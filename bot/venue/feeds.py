@@ -17,6 +17,7 @@ import csv
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -159,13 +160,19 @@ def synthetic_book(mid: float, recent_range_pct: float, avg_volume: float, depth
 
 def book_from_rows(rows: np.ndarray, depth: int, window: int = 20) -> Book:
     """The synthetic book implied by the last closed candles of a symbol."""
+    return synthetic_book(*book_basis(rows, window), depth)
+
+
+def book_basis(rows: np.ndarray, window: int = 20) -> tuple[float, float, float]:
+    """What ``synthetic_book`` builds a symbol's book from: the last close, the mean range
+    (%) and the mean volume of the last ``window`` closed candles."""
     if len(rows) == 0:
         raise FeedError("no closed candle yet: no price to quote a book around")
     recent = rows[-window:]
     # sum / count is what np.mean computes, without its dispatch (two calls per step)
     range_pct = float(((recent[:, 2] - recent[:, 3]) / recent[:, 4]).sum() / len(recent))
     avg_volume = float(recent[:, 5].sum() / len(recent))
-    return synthetic_book(float(recent[-1, 4]), range_pct, avg_volume, depth)
+    return float(recent[-1, 4]), range_pct, avg_volume
 
 
 def ticker_from_rows(symbol: str, rows: np.ndarray, now_ms: int, book: Book) -> dict[str, Any]:
@@ -187,6 +194,7 @@ def ticker_from_rows(symbol: str, rows: np.ndarray, now_ms: int, book: Book) -> 
     }
 
 
+@lru_cache(maxsize=256)  # a step asks for its clock's form several times (ticker, book, balance)
 def iso_ms(ms: int) -> str:
     """ccxt's ISO 8601 form of a millisecond timestamp."""
     secs, millis = divmod(int(ms), 1000)
@@ -274,6 +282,7 @@ class ReplayFeed:
             )
         self.warmup = warmup
         self._i = warmup - 1
+        self._basis: dict[str, tuple[int, tuple[float, float, float]]] = {}  # symbol -> (step, basis)
 
     def _check_overlap(self) -> None:
         start = max(r[0, 0] for r in self._rows.values())
@@ -321,11 +330,18 @@ class ReplayFeed:
         return [int(rows[-1, 0]), *map(float, rows[-1, 1:])]
 
     def book(self, symbol: str, depth: int) -> Book:
-        return book_from_rows(self._closed_rows(symbol), depth)
+        return synthetic_book(*self._book_basis(symbol), depth)
 
     def ticker(self, symbol: str) -> dict[str, Any]:
-        rows = self._closed_rows(symbol)
-        return ticker_from_rows(symbol, rows, self.now_ms(), book_from_rows(rows, 1))
+        return ticker_from_rows(symbol, self._closed_rows(symbol), self.now_ms(),
+                                self.book(symbol, 1))
+
+    def _book_basis(self, symbol: str) -> tuple[float, float, float]:
+        """The symbol's ``book_basis`` at this step, computed once for the ticker and book."""
+        cached = self._basis.get(symbol)
+        if cached is None or cached[0] != self._i:
+            cached = self._basis[symbol] = (self._i, book_basis(self._closed_rows(symbol)))
+        return cached[1]
 
     def descriptor(self) -> dict[str, Any]:
         return {"kind": self.kind, "paths": [str(p) for p in self.paths]}

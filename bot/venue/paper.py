@@ -23,17 +23,21 @@ Fill model (also returned by ``describe_fill_model()`` for the console):
 Ids come from a persisted counter, never from time or uuid4, so the same feed and orders
 give identical fills. State lives in memory and is written through to the ``paper_*``
 tables only when it changes, plus the clock on each step; a restart with the same
-``account`` continues the same balances, orders, fills and clock.
+``account`` continues the same balances, orders, fills and clock. A driver that runs a loop
+iteration after every step (a replay) may have the loop's first transaction of the step carry
+the clock instead (``defer_clock``, ``carry_clock``).
 """
 
 from __future__ import annotations
 
 import zlib
 from bisect import bisect_left
+from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import sessionmaker
 
 from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError
@@ -69,9 +73,11 @@ class PaperVenue:
     def __init__(
         self, feed: Feed, sessions: sessionmaker, *, account: str = "default",
         starting_balance: float = 10_000.0, maker_fee: float = 0.001, taker_fee: float = 0.001,
-        slippage_cap_pct: float = 1.0, volume_share: float = 0.1,
+        slippage_cap_pct: float = 1.0, volume_share: float = 0.1, defer_clock: bool = False,
     ) -> None:
         self.feed = feed
+        self.defer_clock = defer_clock
+        self._unsaved_clock: tuple[int, int] | None = None  # (now_ms, seq) not stored yet
         self.account = account
         self.starting_balance = starting_balance
         self.maker_fee = maker_fee
@@ -146,6 +152,25 @@ class PaperVenue:
                 changed.append(order)
         self._persist(changed, fills)
         return True
+
+    def carry_clock(self, conn: Connection) -> Callable[[], None]:
+        """Write the clock a deferred ``advance`` left unsaved in ``conn``'s transaction;
+        returns what to call once that transaction committed.
+
+        With ``defer_clock``, a step that fills nothing writes no transaction of its own:
+        the loop's next transaction carries the clock. A crash before that commit restarts
+        at the previous step, whose iteration had completed; a crash right after
+        ``advance`` did the same before.
+        """
+        unsaved = self._unsaved_clock
+        if unsaved is None:
+            return _nothing
+        self.store.move_clock(*unsaved, conn)
+
+        def saved() -> None:
+            if self._unsaved_clock == unsaved:
+                self._unsaved_clock = None
+        return saved
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         return self.feed.ticker(self._known(symbol))
@@ -418,9 +443,17 @@ class PaperVenue:
 
     def _persist(self, orders: list[OrderState], fills: list[FillState]) -> None:
         if not orders and not fills:
+            if self.defer_clock:
+                self._unsaved_clock = (self.feed.now_ms(), self.seq)
+                return
             self.store.move_clock(self.feed.now_ms(), self.seq)
             return
         self.store.commit(self.feed.now_ms(), self.seq, orders, fills, self.balances)
+        self._unsaved_clock = None  # the commit wrote the clock too
+
+
+def _nothing() -> None:
+    """``carry_clock``'s answer when there was no clock to write."""
 
 
 __all__ = ["FeedError", "InsufficientFunds", "PaperVenue"]

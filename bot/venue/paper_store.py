@@ -104,10 +104,14 @@ class PaperStore:
             written = self._write_balances(conn, balances)
         self._balances.update(written)
 
-    def move_clock(self, now_ms: int, seq: int) -> None:
-        """Persist the clock alone: a replay step that fills nothing writes only this."""
-        with self.engine.begin() as conn:
+    def move_clock(self, now_ms: int, seq: int, conn: Connection | None = None) -> None:
+        """Persist the clock alone: a replay step that fills nothing writes only this. In
+        ``conn``'s transaction (uncommitted) when given, else in one of its own."""
+        if conn is not None:
             conn.execute(_MOVE_CLOCK, {"for_account": self.account, "now_ms": now_ms, "seq": seq})
+            return
+        with self.engine.begin() as own:
+            self.move_clock(now_ms, seq, own)
 
     def commit(
         self, now_ms: int, seq: int, orders: Iterable[OrderState] = (),
