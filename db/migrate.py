@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -62,8 +62,32 @@ def upgrade(url: str, revision: str = "head") -> None:
         ) from exc
 
 
-def _upgrade(url: str, revision: str) -> None:
+def _migration_engine(url: str) -> Engine:
+    """An engine whose transactions hold DDL too, so a migration lands whole or not at all.
+
+    Python's sqlite3 driver commits before each CREATE/ALTER on its own: a bot killed while
+    it created the schema left some tables and no version stamp, a database the next start
+    refused as not ours. Here the driver begins nothing and every transaction is an explicit
+    BEGIN (SQLAlchemy's recipe for SQLite transactional DDL). Only this short-lived engine
+    gets the listeners: on the loop's engine they would cost every transaction.
+    """
     engine = make_engine(url)
+    if is_sqlite(url):
+        event.listen(engine, "connect", _driver_begins_nothing)
+        event.listen(engine, "begin", _begin_explicitly)
+    return engine
+
+
+def _driver_begins_nothing(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_explicitly(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _upgrade(url: str, revision: str) -> None:
+    engine = _migration_engine(url)
     # Look before touching: our SQLite connect pragmas switch the file to WAL, which rewrites
     # its header, and a database that turns out not to be ours must stay byte for byte.
     probe = create_engine(normalize_url(url)) if is_sqlite(url) else engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from alembic.ddl.impl import DefaultImpl
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -112,6 +113,35 @@ def test_foreign_database_is_refused_not_overwritten(tmp_path) -> None:
     with pytest.raises(DatabaseError, match="refusing to touch it"):
         upgrade(url)
     assert inspect(engine).get_table_names() == ["precious"]
+    engine.dispose()
+
+
+def test_a_schema_creation_cut_short_leaves_nothing_and_the_next_start_completes_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bot killed while it creates the schema must not leave a half-made database that
+    the next start refuses as not ours: the creation lands whole or not at all."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    create_table, created = DefaultImpl.create_table, []
+
+    def dies_at_the_fifth_table(impl: DefaultImpl, table, **kw):
+        if len(created) == 4:
+            raise RuntimeError("the process dies here")
+        created.append(table.name)
+        return create_table(impl, table, **kw)
+
+    monkeypatch.setattr(DefaultImpl, "create_table", dies_at_the_fifth_table)
+    with pytest.raises(RuntimeError, match="dies here"):
+        upgrade(url)
+    engine = make_engine(url)
+    assert len(created) == 4
+    assert inspect(engine).get_table_names() == []
+    monkeypatch.undo()
+    upgrade(url)
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == (
+            head_revision(url))
     engine.dispose()
 
 
