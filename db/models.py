@@ -96,6 +96,9 @@ class Session(Base):
     bot_id: Mapped[int | None] = mapped_column(ForeignKey("bots.id"), index=True)
     mode: Mapped[str] = mapped_column(String(8), default="PAPER")  # PAPER | LIVE
     venue: Mapped[str] = mapped_column(String(64), default="paper")
+    # the market its prices came from (``Venue.market``): synthetic | live | replay:PATHS on
+    # the paper venue, ``venue`` on an exchange; NULL: written before it was recorded
+    feed: Mapped[str | None] = mapped_column(Text)
     starting_balance: Mapped[float] = mapped_column(Float, default=0.0)
     net_pnl: Mapped[float] = mapped_column(Float, default=0.0)
     total_fees: Mapped[float] = mapped_column(Float, default=0.0)
@@ -360,6 +363,8 @@ class BotStatus(Base):
     venue: Mapped[str] = mapped_column(String(64), default="paper")
     engine: Mapped[str] = mapped_column(String(32), default="rules")
     symbols: Mapped[str] = mapped_column(Text, default="")
+    # the market the bot's prices come from, as on ``Session.feed``; NULL: not yet known
+    feed: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     last_loop_at: Mapped[datetime | None]
