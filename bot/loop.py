@@ -79,7 +79,7 @@ def roll_session(rt: Runtime) -> None:
     with rt.db() as db:
         session = open_session(
             db, kind=rt.kind, run_name=rt.run_name, day=day, mode=rt.settings.trading_mode,
-            venue=rt.venue.name, equity=equity, now=now,
+            venue=rt.venue.name, feed=rt.venue.market, equity=equity, now=now,
         )
         if is_stale(db, session.id):
             rebuild_stats(db, session.id, now)
@@ -112,7 +112,8 @@ def start(rt: Runtime) -> None:
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
             state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,
-            engine=rt.engine.name, symbols=",".join(rt.settings.symbols), started_at=now,
+            feed=rt.venue.market, engine=rt.engine.name,
+            symbols=",".join(rt.settings.symbols), started_at=now,
             loop_interval_seconds=rt.settings.loop_interval_seconds, last_error=None,
         )
     roll_session(rt)

@@ -33,14 +33,22 @@ def latest_session(db: OrmSession, kind: str = "live", run_name: str = "live") -
 
 def open_session(
     db: OrmSession, *, kind: str, run_name: str, day: date, mode: str, venue: str,
-    equity: float, now: datetime,
+    feed: str | None, equity: float, now: datetime,
 ) -> Session:
-    """Return the day's session, creating it (and its stats row) with today's equity."""
+    """Return the day's session, creating it (and its stats row) with today's equity.
+
+    ``feed`` is the market its prices come from (``Session.feed``); a bot restarted on
+    another market the same day (or the first start after the column was added) records it,
+    so the session names the market it trades on now.
+    """
     existing = find_session(db, kind, run_name, day)
     if existing is not None:
+        if existing.feed != feed:
+            existing.feed = feed
+            db.commit()
         return existing
     session = Session(
-        date=day, kind=kind, run_name=run_name, mode=mode, venue=venue,
+        date=day, kind=kind, run_name=run_name, mode=mode, venue=venue, feed=feed,
         starting_balance=equity, created_at=now,
         # a live run is named after its bot; replays belong to no bot
         bot_id=bot_id(db, run_name) if kind == "live" else None,

@@ -20,7 +20,7 @@ NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 def _session(db) -> Session:
     return open_session(db, kind="live", run_name="live", day=date(2024, 1, 2), mode="PAPER",
-                        venue="paper", equity=1000.0, now=NOW)
+                        venue="paper", feed="synthetic", equity=1000.0, now=NOW)
 
 
 def test_migrations_create_every_model_table(db_url: str) -> None:

@@ -42,6 +42,9 @@ class Venue(Protocol):
 
     name: str  # 'paper' or the ccxt exchange id
     is_paper: bool
+    # where the prices come from, as written on the heartbeat and on sessions: the paper
+    # venue's feed as FEED names it (synthetic | live | replay:PATHS), ``venue`` on an exchange
+    market: str
 
     def now(self) -> datetime:
         """The venue's clock, aware UTC (simulated in replay, wall clock otherwise)."""

@@ -70,6 +70,7 @@ class CcxtVenue:
     """Any ccxt exchange as a Venue: unified shapes in and out, venue errors only."""
 
     is_paper = False
+    market = "venue"  # its own prices
 
     def __init__(
         self,

@@ -130,6 +130,13 @@ class PaperVenue:
             volume_share=settings.paper_volume_share,
         )
 
+    @property
+    def market(self) -> str:
+        """The feed as ``FEED`` names it: what the console labels simulated, replayed or live."""
+        if isinstance(self.feed, ReplayFeed):
+            return "replay:" + ",".join(str(path) for path in self.feed.paths)
+        return self.feed.kind
+
     # --- clock and market data -------------------------------------------------------------
 
     def now(self) -> datetime:
