@@ -16,7 +16,7 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
-from db.models import BotStatus, Command
+from db.models import BotStatus, Command, Session
 from tests.console_seed import seed_console_db
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
@@ -215,6 +215,39 @@ def test_live_bot_shows_red_banner_even_if_console_says_paper(seeded_url, monkey
     errors = " ".join(e.value for e in at.error)
     assert "LIVE TRADING" in errors
     assert any("the bot runs LIVE" in w.value for w in at.warning)
+
+
+def _set(url: str, *changes) -> None:
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        for change in changes:
+            db.execute(change)
+        db.commit()
+    engine.dispose()
+
+
+def test_the_bots_market_wins_over_the_consoles_settings(seeded_url, monkeypatch):
+    _set(seeded_url, update(BotStatus).values(feed="live"))  # the console's FEED: synthetic
+    at = _app(seeded_url, monkeypatch)
+    warnings = [w.value for w in at.warning]
+    assert not any(w.startswith("SIMULATED market") for w in warnings), warnings
+    assert any("live prices" in c.value for c in at.caption)
+    assert any("settings say SIMULATED market" in w and "the bot runs on live prices" in w
+               for w in warnings), warnings
+
+
+def test_a_replay_sessions_chart_says_replayed(seeded_url, monkeypatch):
+    _set(seeded_url, update(Session).values(kind="replay", run_name="r1", bot_id=None))
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["title"]["text"].endswith(" · PAPER · REPLAYED market")
+
+
+def test_the_chart_names_the_market_its_session_was_traded_on(seeded_url, monkeypatch):
+    _set(seeded_url, update(Session).values(feed="live"))
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert layout["title"]["text"].endswith(" · PAPER · live prices")
 
 
 def test_chart_date_window_and_toggles(seeded_url, monkeypatch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import streamlit as st
 from sqlalchemy.orm import Session as OrmSession
@@ -134,6 +135,47 @@ def mode_label(info: SessionInfo | None = None) -> str:
     """PAPER unless the session (or the settings) say LIVE; used to tag shown values."""
     mode = info.mode if info is not None else settings().trading_mode
     return "LIVE" if mode == "LIVE" else "PAPER"
+
+
+@dataclass(frozen=True)
+class Market:
+    """How pages name the market a feed value stands for (``Session.feed``)."""
+
+    label: str
+    detail: str
+    icon: str | None = None  # prices that are not today's market: the sidebar warns with it
+
+    @property
+    def described(self) -> str:
+        return f"{self.label} ({self.detail})"
+
+
+MARKETS = {
+    "synthetic": Market("SIMULATED market", "synthetic feed", ":material/science:"),
+    "replay": Market("REPLAYED market", "recorded candles", ":material/history:"),
+    "live": Market("live prices", "exchange feed, paper fills"),
+    "venue": Market("live prices", "the exchange's own"),
+}
+
+
+def market(feed: str) -> Market:
+    """The one wording of a market on every page; an unknown value is shown as it is."""
+    kind = "replay" if feed.startswith("replay") else feed
+    return MARKETS.get(kind, Market(f"market {feed}", "unknown feed", ":material/help:"))
+
+
+def own_feed() -> str:
+    """The market this console's settings name, as a bot started with them records it."""
+    cfg = settings()
+    return cfg.feed if cfg.is_paper else "venue"
+
+
+def session_feed(info: SessionInfo) -> str:
+    """The shown session's market: as its bot wrote it, else any replay run's, else ours.
+
+    Sessions written before the bot recorded its market have none.
+    """
+    return info.feed or ("replay" if info.kind == "replay" else own_feed())
 
 
 def no_session_notice() -> None:

@@ -20,7 +20,9 @@ from views._common import (
     SESSION_PICK_KEY,
     TRACKED_KEY,
     enqueue,
+    market,
     own_db,
+    own_feed,
     picked_bot,
     read_db,
     scrub,
@@ -62,15 +64,26 @@ def render_sidebar() -> None:
             st.success("**PAPER** trading", icon=":material/description:")
         if mode != cfg.trading_mode:
             st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {mode}.")
-        if cfg.feed == "synthetic":
-            st.warning("SIMULATED market (synthetic feed)", icon=":material/science:")
-        elif cfg.feed.startswith("replay:"):
-            st.warning("REPLAYED market (recorded candles)", icon=":material/history:")
+        _market(beat)
         _session_picker()
         _bot_state(supervisor)
         _process_controls(supervisor)
         _command_controls()
         _command_progress()
+
+
+def _market(beat: dict | None) -> None:
+    """The market the bot's prices come from, by its own word as for the mode: a console
+    started with other settings must not say live prices while the bot trades a simulation."""
+    ours = market(own_feed())
+    shown = market(beat["feed"]) if beat and beat.get("feed") else ours
+    if shown.icon:
+        st.warning(shown.described, icon=shown.icon)
+    else:
+        st.caption(shown.described)
+    if shown != ours:
+        st.warning(f"The console's settings say {ours.described}; "
+                   f"the bot runs on {shown.described}.")
 
 
 def _bot_picker() -> None:

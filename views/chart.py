@@ -15,11 +15,12 @@ from db.queries_chart import candle_span, candles, chart_choices, fills, plan_st
 from views._chart_figure import build_figure, clicked_trace
 from views._common import (
     current_session,
+    market,
     mode_label,
     no_session_notice,
     read_db,
     rerun_when,
-    settings,
+    session_feed,
 )
 
 WARMUP = 200  # enough candles before the window for EMA 200 / Bollinger 20 to settle
@@ -98,8 +99,7 @@ def _chart() -> None:
         trades = (fills(db, info.run_session_ids, symbol, first_shown, window_end)
                   if show_fills else None)
     spans = ([20, 50] if show_ema else []) + ([200] if show_ema200 else [])
-    market = "SIMULATED market" if settings().feed == "synthetic" else settings().feed
-    title = f"{symbol} · {timeframe} · {mode_label(info)} · {market}"
+    title = f"{symbol} · {timeframe} · {mode_label(info)} · {market(session_feed(info)).label}"
     fig = build_figure(
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
