@@ -30,6 +30,7 @@ class SessionInfo:
     run_name: str
     mode: str
     venue: str
+    feed: str | None  # the market its bot wrote (``Session.feed``); None: unknown
     starting_balance: float
     run_session_ids: tuple[int, ...]
 
@@ -76,7 +77,7 @@ def session_info(
     )
     return SessionInfo(
         id=row.id, date=row.date.isoformat(), kind=row.kind, run_name=row.run_name,
-        mode=row.mode, venue=row.venue, starting_balance=row.starting_balance,
+        mode=row.mode, venue=row.venue, feed=row.feed, starting_balance=row.starting_balance,
         run_session_ids=run_ids,
     )
 
