@@ -63,6 +63,8 @@ class FleetEntry:
                                 else round(self.state.heartbeat_age_s, 1)),
             "mode": self.row.mode, "venue": self.row.venue, "engine": self.row.engine,
             "symbols": self.row.symbols,
+            # where its prices come from, as the bot last recorded it (None: not yet)
+            "feed": (self.row.heartbeat or {}).get("feed"),
             "session_date": self.row.session_date.isoformat() if self.row.session_date else None,
             "net_pnl": round(self.row.net_pnl, 8), "open_positions": self.row.open_positions,
             "last_error": self.state.last_error,

@@ -362,6 +362,20 @@ def test_fleet_lists_every_bot_and_commands_one(seeded_url, monkeypatch):
     assert _pending_by_bot(seeded_url) == [("alpha", "stop")]
 
 
+def test_fleet_names_each_bots_market_as_the_bot_recorded_it(seeded_url, monkeypatch):
+    from db.heartbeat import status_row
+
+    _two_bots(seeded_url)
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        status_row(db, "default").feed = "replay:BTC_USDT-5m.csv"
+        db.commit()
+    engine.dispose()
+    table = _open(_app(seeded_url, monkeypatch), "fleet").dataframe[0].value
+    markets = dict(zip(table["bot"], table["market"], strict=True))
+    assert markets == {"default": "REPLAYED market", "alpha": "—"}  # alpha never started
+
+
 def test_fleet_close_all_all_after_confirmation(seeded_url, monkeypatch):
     _two_bots(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "fleet")

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from bot.fleet import FleetEntry, fleet_states, totals
-from views._common import enqueue, enqueue_all, money, own_db, picked_bot, second_click
+from views._common import enqueue, enqueue_all, market, money, own_db, picked_bot, second_click
 
 CONFIRM_KEY = "_fleet_confirm"
 ACTIONS = {"stop": "STOP", "close-all": "CLOSE-ALL"}
@@ -35,6 +35,7 @@ def _table(entries: list[FleetEntry]) -> pd.DataFrame:
         rows.append({
             "bot": d["name"], "state": d["state"], "host": d["host"] or "", "pid": d["pid"],
             "heartbeat age (s)": d["heartbeat_age_s"], "mode": d["mode"], "venue": d["venue"],
+            "market": market(d["feed"]).label if d["feed"] else "—",
             "engine": d["engine"], "symbols": d["symbols"], "day": d["session_date"] or "",
             "net PnL": round(d["net_pnl"], 2), "open positions": d["open_positions"],
         })
