@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,19 +58,41 @@ def postgres_admin_url() -> str:
     return PG_ADMIN_URL
 
 
+@contextmanager
+def postgres_database(admin_url: str, revision: str = "head") -> Iterator[str]:
+    """A new PostgreSQL database at ``revision``, dropped afterwards."""
+    name = f"td_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url, revision)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def database_at(request: pytest.FixtureRequest, tmp_path: Path, revision: str) -> Iterator[str]:
+    """A new database of the store a test is parametrized with (``request.param``: sqlite or
+    postgres) at ``revision``: for the tests of a migration from it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        upgrade(url, revision)
+        yield url
+        return
+    with postgres_database(request.getfixturevalue("postgres_admin_url"), revision) as url:
+        yield url
+
+
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
-    name = f"td_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

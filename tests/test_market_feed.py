@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import inspect, select, text
 
 from bot.config import load_settings
 from bot.engine.rules import RulesEngine
@@ -19,7 +18,7 @@ from bot.venue.factory import build_venue
 from db.engine import make_engine, session_factory
 from db.migrate import alembic_config, upgrade
 from db.models import BotStatus, Session
-from tests.conftest import candle_file
+from tests.conftest import candle_file, database_at
 from tests.loop_harness import make_runtime, step
 
 BEFORE = "0002_bots"
@@ -29,22 +28,8 @@ T0 = "2026-11-24 10:00:00+00:00"
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database at revision 0002 (before the market was recorded)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, BEFORE)
+    with database_at(request, tmp_path, BEFORE) as url:
         yield url
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    name = f"td_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, BEFORE)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _fill(url: str) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import Bot, Command, Session, Trade
+from tests.conftest import database_at
 
 BEFORE = "0001_initial"
 T0 = "2026-11-24 10:00:00+00:00"
@@ -21,22 +21,8 @@ T0 = "2026-11-24 10:00:00+00:00"
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database at revision 0001 (the single-bot schema)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, BEFORE)
+    with database_at(request, tmp_path, BEFORE) as url:
         yield url
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    name = f"td_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, BEFORE)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _fill_single_bot_db(url: str) -> dict[str, int]:
