@@ -117,7 +117,7 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     rt, feed = build_replay(args)
     start(rt)
     end_ms = int(args.end.timestamp() * 1000) if args.end else None
-    total = feed.remaining_steps() + 1
+    total = min(feed.remaining_steps(end_ms) + 1, max_steps or sys.maxsize)
     bar = _Progress(total) if progress and sys.stderr.isatty() else None
     done = 0
     while True:

@@ -106,6 +106,21 @@ def test_lockstep_on_union_of_timestamps_with_gaps(tmp_path: Path) -> None:
     assert [c[0] // FIVE_MIN for c in feed.candles("ETH/USDT", "5m")] == [0, 1, 3, 5]
 
 
+@pytest.mark.parametrize("until_step", [None, 3, 4, 6, 9])
+def test_remaining_steps_count_what_a_replay_to_that_end_runs(
+    tmp_path: Path, until_step: int | None,
+) -> None:
+    """The progress bar's total: a replay stops after the step whose clock reaches its end."""
+    feed = ReplayFeed([write_csv(tmp_path / "BTC_USDT-5m.csv",
+                                 flat_rows([i * FIVE_MIN for i in (0, 1, 2, 4, 5, 7)]))], warmup=1)
+    until_ms = None if until_step is None else until_step * FIVE_MIN
+    expected = feed.remaining_steps(until_ms) + 1
+    ran = 1
+    while not (until_ms is not None and feed.now_ms() >= until_ms) and feed.advance():
+        ran += 1
+    assert ran == expected
+
+
 def test_candles_never_include_the_future() -> None:
     feed = ReplayFeed([candle_file("BTC_USDT-5m.csv")], warmup=200)
     assert len(feed.candles("BTC/USDT", "5m")) == 200

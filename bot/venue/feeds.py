@@ -306,8 +306,13 @@ class ReplayFeed:
             raise FeedError(f"clock {now_ms} is not a step of this replay ({self.paths})")
         self._i = i
 
-    def remaining_steps(self) -> int:
-        return len(self._steps) - 1 - self._i
+    def remaining_steps(self, until_ms: int | None = None) -> int:
+        """Steps after the current one: to the end, or to the first whose clock reaches
+        ``until_ms`` (where a replay with an end stops)."""
+        last = len(self._steps) - 1
+        if until_ms is not None:
+            last = min(last, int(np.searchsorted(self._steps, until_ms - self._base_ms)))
+        return max(0, last - self._i)
 
     def _closed_rows(self, symbol: str) -> np.ndarray:
         try:
