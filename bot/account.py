@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import bindparam, select
-
 from bot.risk import RiskState
 from bot.runtime import Runtime
-from db.models import SessionStatsCache
 from db.plans import active_plans
+from db.stats import risk_figures
 
 
 def quote_currency(rt: Runtime) -> str:
@@ -40,19 +38,12 @@ def unrealized_pnl(rt: Runtime) -> float:
     return total
 
 
-_STATS = SessionStatsCache.__table__
-# Built once, on the table: four figures, not the ORM row (loading it cost more than the read).
-_RISK_FIGURES = select(_STATS.c.gross_pnl, _STATS.c.total_fees, _STATS.c.total_llm_cost,
-                       _STATS.c.start_of_day_equity).where(
-    _STATS.c.session_id == bindparam("of_session"))
-
-
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     """The account as the risk layer judges an entry. The active plans are the ones the
     plans step read, when no plan was written since (``StoreMirror.active_plans``; the
     decision's earlier actions are committed before an entry is judged)."""
     now = rt.now()
-    cache = db.connection().execute(_RISK_FIGURES, {"of_session": rt.session_id}).first()
+    cache = risk_figures(db, rt.session_id)
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
     active = rt.mirror.active_plans
     if active is None:

@@ -70,7 +70,7 @@ def session_factory(engine: Engine) -> sessionmaker:
 def bound_engine(sessions: sessionmaker) -> Engine:
     """The engine a factory from ``session_factory`` opens its sessions on.
 
-    For the writes made at every loop step with plain table statements: a Core transaction
-    costs a fraction of an ORM session's.
+    For the reads and writes made at every loop step with plain table statements: a Core
+    connection costs a fraction of an ORM session.
     """
     return sessions.kw["bind"]

@@ -21,7 +21,8 @@ def status_row(db: OrmSession, name: str) -> BotStatus:
 
 
 def counted_loop() -> ColumnElement[int]:
-    """The row's loop count plus one, as SQL: a beat sets it without reading the row first."""
+    """The row's loop count plus one, as SQL: the caller need not read the row for its count
+    before the beat (the beat itself still loads the row, ``status_row``)."""
     return func.coalesce(BotStatus.loop_count, 0) + 1
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, bindparam, case, func, select, update
+from sqlalchemy import Float, Integer, Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace, Session, SessionStatsCache, Trade
@@ -132,6 +132,18 @@ def apply_trade(db: OrmSession, session_id: int, row_id: int, fee: float, realiz
 
 def apply_llm_cost(db: OrmSession, session_id: int, cost: float, now: datetime) -> None:
     _add(db, session_id, now, llm_cost=cost)
+
+
+# Built once, on the table: four figures, not the ORM row (loading it cost more than the read).
+_RISK_FIGURES = select(_CACHE.c.gross_pnl, _CACHE.c.total_fees, _CACHE.c.total_llm_cost,
+                       _CACHE.c.start_of_day_equity).where(
+    _CACHE.c.session_id == bindparam("of_session"))
+
+
+def risk_figures(db: OrmSession, session_id: int) -> Row | None:
+    """The cache's gross_pnl, total_fees, total_llm_cost and start_of_day_equity (None when
+    the session has no cache row): what the risk layer judges an entry on."""
+    return db.connection().execute(_RISK_FIGURES, {"of_session": session_id}).first()
 
 
 # Set in the writing session's ``info``: ``_add``'s UPDATEs are table statements the unit
