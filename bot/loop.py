@@ -91,7 +91,7 @@ def roll_session(rt: Runtime) -> None:
 def heartbeat(rt: Runtime, state: str | None = None) -> None:
     """Beat after an iteration (``state`` None: it counts as a loop) or on a state change."""
     now = datetime.now(UTC)
-    # the count moves in SQL, so the beat needs no read of the row before its write
+    # the count moves in SQL: heartbeat reads no row for it (beat's own read is the only one)
     looped = {"last_loop_at": now, "loop_count": counted_loop()} if state is None else {}
     with rt.db() as db:
         beat(

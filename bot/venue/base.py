@@ -36,6 +36,10 @@ class OrderNotFound(VenueError):
     """The order id is unknown to the venue (already gone or never existed)."""
 
 
+def nothing_to_save() -> None:
+    """What ``carry_clock`` returns when it wrote no clock: nothing to note after the commit."""
+
+
 @runtime_checkable
 class Venue(Protocol):
     """What the loop needs from a venue. Symbols are ccxt symbols (``BTC/USDT``)."""

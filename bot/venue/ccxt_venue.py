@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ccxt
 
 from bot.config import ConfigError
-from bot.venue.base import TransientVenueError, VenueError
+from bot.venue.base import TransientVenueError, VenueError, nothing_to_save
 from bot.venue.ccxt_errors import scrub, to_venue_error
 from bot.venue.ccxt_orders import prepare_order, with_client_order_id
 
@@ -131,7 +131,7 @@ class CcxtVenue:
         return True
 
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
-        return _nothing
+        return nothing_to_save
 
     # --- the single path of every ccxt call
 
@@ -286,7 +286,3 @@ class CcxtVenue:
 
     def __repr__(self) -> str:
         return scrub(f"CcxtVenue({self.name!r}, sandbox={self.sandbox})", self._secrets())
-
-
-def _nothing() -> None:
-    """``carry_clock``'s answer: the wall clock needs no writing."""

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import sessionmaker
 
-from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError
+from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError, nothing_to_save
 from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
 from bot.venue.paper_model import (
     FillState,
@@ -171,7 +171,7 @@ class PaperVenue:
         """
         unsaved = self._unsaved_clock
         if unsaved is None:
-            return _nothing
+            return nothing_to_save
         self.store.move_clock(*unsaved, conn)
 
         def saved() -> None:
@@ -457,10 +457,6 @@ class PaperVenue:
             return
         self.store.commit(self.feed.now_ms(), self.seq, orders, fills, self.balances)
         self._unsaved_clock = None  # the commit wrote the clock too
-
-
-def _nothing() -> None:
-    """``carry_clock``'s answer when there was no clock to write."""
 
 
 __all__ = ["FeedError", "InsufficientFunds", "PaperVenue"]
