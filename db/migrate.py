@@ -42,6 +42,14 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def schema_mismatch(engine: Engine, url: str) -> str | None:
+    """How the database behind ``engine`` differs from this code's schema (None: it does
+    not), read without changing it: a file opened read-only cannot be migrated, and the
+    pages' queries fail on an older one."""
+    found, head = current_revision(engine), head_revision(url)
+    return None if found == head else f"is at schema {found or 'none'}; this code reads {head}"
+
+
 def shown(url: str) -> str:
     """The URL as messages may show it: never with its password."""
     return make_url(normalize_url(url)).render_as_string(hide_password=True)

@@ -95,6 +95,31 @@ def test_replay_file_run_is_listed_with_its_summary(sqlite_url, monkeypatch, tmp
     assert not any("Viewing replay database" in i.value for i in at.sidebar.info)
 
 
+def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
+    sqlite_url, monkeypatch, tmp_path, cut_file,
+):
+    """Opened read-only, an older file cannot be migrated by the page, and the pages' queries
+    would fail on it: its runs are offered only once it is at this code's schema."""
+    from alembic import command
+
+    from db.migrate import alembic_config, upgrade
+
+    replay_db = tmp_path / "replays.db"
+    url = f"sqlite:///{replay_db}"
+    summary = run_replay(ReplayArgs(candles=[cut_file], db_url=url), progress=False)
+    command.downgrade(alembic_config(url), "0002_bots")
+    at = _replays_page(sqlite_url, monkeypatch, replay_db)
+    assert any("is at schema 0002_bots" in w.value and "db.migrate" in w.value
+               for w in at.warning)
+    assert not at.dataframe  # nothing offered that would fail to open
+
+    upgrade(url)
+    at = _replays_page(sqlite_url, monkeypatch, replay_db)
+    assert list(at.dataframe[0].value["run"]) == [summary["run_name"]]
+    at.button(key="open_Chart").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def test_replay_in_the_console_database_is_listed(sqlite_url, monkeypatch, tmp_path, cut_file):
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=sqlite_url), progress=False)
     at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")

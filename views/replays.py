@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from db.engine import engine_for, session_factory
+from db.migrate import schema_mismatch
 from db.queries_replays import equity_curve, replay_runs, run_progress, run_session_ids, run_summary
 from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
 from views._equity import equity_figure
@@ -49,7 +50,14 @@ def _sources(path_text: str) -> list[tuple[str, str]]:
     sources = [("console database", own)]
     path = Path(path_text).expanduser()
     if path.is_file() and sqlite_url(path) != own:
-        sources.append((f"replay file {path}", sqlite_url(path, read_only=True)))
+        url = sqlite_url(path, read_only=True)
+        mismatch = schema_mismatch(engine_for(url), url)
+        if mismatch is None:
+            sources.append((f"replay file {path}", url))
+        else:  # its runs would list, then fail to open in the pages
+            st.warning(f"{path} {mismatch}. A file written by an older version opens once "
+                       f"migrated: `DATABASE_URL={sqlite_url(path)} .venv/bin/python -m "
+                       "db.migrate` (a replay started into it below migrates it too).")
     return sources
 
 
