@@ -311,10 +311,10 @@ class SessionCandles:
         return store
 
     def top_up(self, db: Reader, session_id: int) -> None:
-        """Add the rows stored since the last read (by id)."""
-        rows = db.execute(_NEWER_CANDLES, {"session_id": session_id, "last_id": self.last_id}
-                          ).all() if self.last_id else db.execute(
-            _SESSION_CANDLES, {"session_id": session_id}).all()
+        """Add the rows stored since the last read (by id); the first read takes them all
+        through the session's index."""
+        rows = db.execute(_NEWER_CANDLES if self.last_id else _SESSION_CANDLES,
+                          {"session_id": session_id, "last_id": self.last_id}).all()
         if rows:
             self._add(row[1:] for row in rows)
             self.last_id = rows[-1][0]

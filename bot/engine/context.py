@@ -1,7 +1,8 @@
-"""Build the ``DecisionContext`` an engine decides on, from the database alone.
+"""Build the ``DecisionContext`` an engine decides on, from the database alone (or the
+copies of its rows the runtime keeps, ``bot.mirror``).
 
 The engine must see what the bot knew at ``now`` and nothing later: the queries in
-``db.decision_queries`` enforce that, and this module only assembles their answers.
+``db.decision_queries`` enforce that, and this module assembles their answers.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def _figures(reader: Connection, session_id: int, mirror: StoreMirror | None) ->
 
 def _positions(reader: Connection, session_id: int,
                mirror: StoreMirror | None) -> list[dict[str, Any]]:
-    """None while the mirrored snapshot holds none: held rows carry the time of their last
-    write, which the mirror does not keep, so those are read."""
+    """No positions while the mirrored snapshot holds none: held rows carry the time of their
+    last write, which the mirror does not keep, so those are read."""
     if mirror is not None and mirror.positions == (session_id, []):
         return []
     return q.positions(reader, session_id)

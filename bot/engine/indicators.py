@@ -7,7 +7,7 @@ window, and the rules engine runs once per candle over long replays, where recom
 whole history each time would be quadratic.
 
 pandas-ta defines the numbers (``compute`` calls it, and the tests hold the fast path to it
-bit for bit). ``summary``, which runs at every decision, uses ``fast_arrays``: the same
+bit for bit). ``summary``, which runs at every decision, uses ``fast_arrays``' kernel: the same
 recurrences (SMA-seeded EMA, Wilder's RMA, pandas' ``ewm`` update in the same float order)
 on plain arrays, because pandas-ta's per-call overhead (about 9 ms for the ten columns of a
 150-candle frame) was a third of a replay's time. Those recurrences run as one numba kernel:

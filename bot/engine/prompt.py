@@ -100,7 +100,8 @@ def _template_parts(name: str, version: str) -> tuple[tuple[str, str | None], ..
 
 def _fill(name: str, version: str, values: dict[str, str]) -> str:
     """``load_template(name, version).substitute(values)``, without its regular-expression
-    pass: the user prompt is rendered several times per decision while the budget cuts."""
+    pass: the user prompt is rendered at every decision, and its frame measured too
+    (``_UserSize``)."""
     return "".join([literal if key is None else literal + str(values[key])
                     for literal, key in _template_parts(name, version)])
 
