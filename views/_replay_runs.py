@@ -36,9 +36,9 @@ def candle_files() -> list[Path]:
 
 
 @cache
-def _span(path: str, size: int, mtime: float) -> tuple[int, int, int]:
-    del size, mtime  # part of the cache key only: an edited file is counted again
-    count, first, last = 0, 0, 0
+def _span(path: str, size: int, mtime: float) -> tuple[int, int]:
+    del size, mtime  # part of the cache key only: an edited file is read again
+    first, last = 0, 0
     with open(path, "rb") as handle:
         next(handle, None)  # header
         for line in handle:
@@ -47,12 +47,11 @@ def _span(path: str, size: int, mtime: float) -> tuple[int, int, int]:
             stamp = int(float(line.split(b",", 1)[0]))
             first = first or stamp
             last = stamp
-            count += 1
-    return count, first, last
+    return first, last
 
 
-def candle_span(path: Path) -> tuple[int, int, int]:
-    """Candles in a file and its first and last timestamps (ms), counted once per version."""
+def candle_span(path: Path) -> tuple[int, int]:
+    """A candle file's first and last timestamps (ms), read once per version of the file."""
     stat = path.stat()
     return _span(str(path.resolve()), stat.st_size, stat.st_mtime)
 

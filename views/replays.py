@@ -148,9 +148,8 @@ def _progress() -> None:
 def _one_progress(run: Launched) -> None:
     """Steps and the paper clock against the file's candles; the log tail once it ended."""
     spans = [candle_span(p) for p in run.paths if p.is_file()]
-    total = max((count for count, _, _ in spans), default=0)
-    first = min((f for _, f, _ in spans), default=0)
-    last = max((la for _, _, la in spans), default=0)
+    first = min((f for f, _ in spans), default=0)
+    last = max((la for _, la in spans), default=0)
     where = None
     if run.db_path.is_file():
         try:
@@ -167,8 +166,9 @@ def _one_progress(run: Launched) -> None:
         span = max(last - first, 1)
         share = min(max((where["now_ms"] - first) / span, 0.0), 1.0) if last else 0.0
         clock = pd.to_datetime(where["now_ms"], unit="ms", utc=True)
-        st.progress(share, text=f"{run.name} · {files}: {state} · {where['steps']:,} of "
-                                f"{total:,} candles · clock {clock:%Y-%m-%d %H:%M}")
+        # steps, not "of N candles": the first candles only warm the indicators up
+        st.progress(share, text=f"{run.name} · {files}: {state} · {where['steps']:,} steps · "
+                                f"clock {clock:%Y-%m-%d %H:%M}")
     if code not in (None, 0):
         st.code(run.log_tail(), language=None)
 
