@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot import replay
+from bot.config import Settings
+from bot.engine.base import DecisionContext, EngineResult
+from bot.engine.rules import RulesEngine
 from bot.engine.schema import Action, ActionType, Decision
 from bot.replay import ReplayArgs, build_replay, run_replay
+from db.decision_queries import timeframe_delta
 from db.models import Trade, TradePlan
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -43,6 +48,41 @@ def test_two_replays_have_the_same_fingerprint(tmp_path) -> None:
     assert first["trades"] > 0
     assert first["fingerprint"] == second["fingerprint"]
     assert first == second
+
+
+class FutureGuard:
+    """The rules engine, behind a check of every context a replay hands it: no candle that
+    had not closed by the simulated time, and none missing either (the newest 5m candle is
+    the one that just closed); no fill from after that time."""
+
+    def __init__(self, engine: RulesEngine) -> None:
+        self.engine, self.name, self.seen = engine, engine.name, 0
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        for market in context.markets.values():
+            for timeframe, frame in market.candles.items():
+                closes_at = frame["timestamp"].iloc[-1] + timeframe_delta(timeframe)
+                assert closes_at <= context.now, (timeframe, closes_at, context.now)
+                if timeframe == "5m":
+                    assert closes_at == context.now
+        assert all(t["timestamp"] <= context.now for t in context.recent_trades)
+        self.seen += 1
+        return self.engine.decide(context)
+
+
+def test_no_candle_from_after_the_simulated_time_reaches_the_engine(tmp_path, monkeypatch):
+    guards: list[FutureGuard] = []
+
+    def guarded(_args: ReplayArgs, settings: Settings) -> FutureGuard:
+        guards.append(FutureGuard(RulesEngine(settings)))
+        return guards[-1]
+
+    monkeypatch.setattr(replay, "_engine", guarded)
+    cut = tmp_path / "BTC_USDT-5m.csv"
+    cut.write_text("".join(
+        candle_file("BTC_USDT-5m.csv").read_text().splitlines(keepends=True)[:701]))
+    summary = run_replay(ReplayArgs([cut], f"sqlite:///{tmp_path / 'a.db'}"), progress=False)
+    assert guards[0].seen == summary["candles"] > 400 and summary["trades"] > 0
 
 
 def test_a_stop_hit_by_a_gap_fills_at_the_gap_price(sqlite_url, tmp_path) -> None:
