@@ -13,7 +13,7 @@ from datetime import UTC
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, load_settings
-from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
+from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
 
 EXIT_CONFIG = 2
@@ -21,7 +21,12 @@ EXIT_LOCKED = 3
 
 
 def _db_url(args: argparse.Namespace) -> str:
-    return getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    """``--db``, else DATABASE_URL, else the default; checked as the setting would be."""
+    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        return check_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"invalid setting DATABASE_URL: {exc}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

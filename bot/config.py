@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from db.engine import DEFAULT_DATABASE_URL
+from db.engine import DEFAULT_DATABASE_URL, check_url
 
 SECRETS_TOML = Path(".streamlit/secrets.toml")
 TIMEFRAME_RE = re.compile(r"^\d+[mhd]$")
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
         validate_default=True,
+        # NaN fails every bound silently and infinity passes lower ones: neither is a setting
+        allow_inf_nan=False,
     )
 
     # --- store and identity
@@ -162,6 +164,8 @@ class Settings(BaseSettings):
         if value.startswith("replay:") and value[len("replay:") :].strip():
             return value
         raise ValueError("must be 'synthetic', 'live' or 'replay:PATH[,PATH...]'")
+
+    _check_database_url = field_validator("database_url")(lambda value: check_url(value))
 
     @field_validator("session_timezone")
     @classmethod

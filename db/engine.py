@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tradedesk.db"
@@ -23,6 +24,27 @@ def normalize_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME"
+
+
+def check_url(url: str) -> str:
+    """``url`` if it names a store we run on (SQLite or PostgreSQL through a driver we ship),
+    else ValueError saying what is wrong, in words that never repeat the URL's password."""
+    try:
+        parsed = make_url(normalize_url(url.strip()))
+        backend = parsed.get_backend_name()
+    except ArgumentError:
+        raise ValueError(f"not a database URL; expected {URL_FORMS}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend!r} databases are not supported; expected {URL_FORMS}")
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"driver {parsed.get_driver_name()!r} is not installed; expected "
+                         f"{URL_FORMS}") from None
     return url
 
 

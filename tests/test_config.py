@@ -74,3 +74,39 @@ def test_cli_refuses_to_start_with_bad_config(monkeypatch, capsys) -> None:
     monkeypatch.setenv("MAX_DAILY_LOSS", "-5")
     assert main(["run", "--iterations", "1"]) == 2
     assert "invalid setting MAX_DAILY_LOSS" in capsys.readouterr().err
+
+
+FLOAT_SETTINGS = sorted(
+    (field.alias or name) for name, field in Settings.model_fields.items() if field.annotation is float
+)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity"])
+@pytest.mark.parametrize("name", FLOAT_SETTINGS)
+def test_non_finite_numbers_are_named_as_such(name: str, value: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN passes every comparison as False and infinity passes a lower bound: both are
+    refused for what they are, not with a message about a bound they do not break."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"invalid setting {name}: .*finite"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", [
+    "garbage", "mysql://user:pw@localhost/db", "sqlite:", "postgresql+nosuchdriver://h/db", "://",
+])
+def test_a_database_url_that_is_not_sqlite_or_postgresql_is_named(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigError, match="invalid setting DATABASE_URL:") as caught:
+        load_settings()
+    assert "pw" not in str(caught.value)  # a URL's password is a secret: never echoed
+
+
+def test_a_bad_database_url_exits_2_with_its_name(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands that take ``--db`` name a bad URL too, as a setting, with no traceback."""
+    assert main(["audit", "--json", "--db", "mysql://user:pw@localhost/db"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid setting DATABASE_URL: 'mysql' databases are not supported" in err
+    assert "pw" not in err and "Traceback" not in err
