@@ -14,6 +14,7 @@ from bot.venue.feeds import FeedError, LiveFeed, ReplayFeed, SyntheticFeed, pric
 from tests.conftest import CCXT_FIXTURES, candle_file
 
 FIVE_MIN = 300_000
+T0 = 1_672_531_200_000  # 2023-01-01 00:00 UTC: test files start here, timestamps relative
 HEADER = "timestamp,open,high,low,close,volume\n"
 
 
@@ -23,7 +24,8 @@ def write_csv(path: Path, rows: list[tuple[float, ...]], header: str = HEADER) -
 
 
 def flat_rows(timestamps: list[int], price: float = 100.0) -> list[tuple[float, ...]]:
-    return [(ts, price, price + 1, price - 1, price, 10.0) for ts in timestamps]
+    """Flat candles at ``T0 + ts`` for each ``ts``."""
+    return [(T0 + ts, price, price + 1, price - 1, price, 10.0) for ts in timestamps]
 
 
 # --- replay input errors ----------------------------------------------------------------
@@ -42,14 +44,14 @@ def test_wrong_header_is_named(tmp_path: Path) -> None:
 
 def test_wrong_column_count_names_the_row(tmp_path: Path) -> None:
     path = tmp_path / "BTC_USDT-5m.csv"
-    path.write_text(HEADER + "0,1,2,0.5,1,10\n300000,1,2,0.5,1\n")
+    path.write_text(HEADER + f"{T0},1,2,0.5,1,10\n{T0 + FIVE_MIN},1,2,0.5,1\n")
     with pytest.raises(FeedError, match=r"BTC_USDT-5m.csv row 3: expected 6 columns"):
         ReplayFeed([path], warmup=1)
 
 
 def test_non_number_names_the_row(tmp_path: Path) -> None:
     path = tmp_path / "BTC_USDT-5m.csv"
-    path.write_text(HEADER + "0,1,2,0.5,1,10\n300000,1,abc,0.5,1,10\n")
+    path.write_text(HEADER + f"{T0},1,2,0.5,1,10\n{T0 + FIVE_MIN},1,abc,0.5,1,10\n")
     with pytest.raises(FeedError, match=r"row 3"):
         ReplayFeed([path], warmup=1)
 
@@ -96,14 +98,14 @@ def test_lockstep_on_union_of_timestamps_with_gaps(tmp_path: Path) -> None:
     seen: list[tuple[int, bool, bool]] = []
     while True:
         btc, eth = feed.current_candle("BTC/USDT"), feed.current_candle("ETH/USDT")
-        seen.append((feed.now_ms() // FIVE_MIN, btc is not None, eth is not None))
+        seen.append(((feed.now_ms() - T0) // FIVE_MIN, btc is not None, eth is not None))
         if not feed.advance():
             break
     assert seen == [
         (1, True, True), (2, True, True), (3, True, False), (4, False, True),
         (5, True, False), (6, True, True),
     ]
-    assert [c[0] // FIVE_MIN for c in feed.candles("ETH/USDT", "5m")] == [0, 1, 3, 5]
+    assert [(c[0] - T0) // FIVE_MIN for c in feed.candles("ETH/USDT", "5m")] == [0, 1, 3, 5]
 
 
 @pytest.mark.parametrize("until_step", [None, 3, 4, 6, 9])
@@ -113,7 +115,7 @@ def test_remaining_steps_count_what_a_replay_to_that_end_runs(
     """The progress bar's total: a replay stops after the step whose clock reaches its end."""
     feed = ReplayFeed([write_csv(tmp_path / "BTC_USDT-5m.csv",
                                  flat_rows([i * FIVE_MIN for i in (0, 1, 2, 4, 5, 7)]))], warmup=1)
-    until_ms = None if until_step is None else until_step * FIVE_MIN
+    until_ms = None if until_step is None else T0 + until_step * FIVE_MIN
     expected = feed.remaining_steps(until_ms) + 1
     ran = 1
     while not (until_ms is not None and feed.now_ms() >= until_ms) and feed.advance():

@@ -21,6 +21,7 @@ from db.engine import make_engine, session_factory
 from tests.conftest import candle_file
 
 FIVE_MIN = 300_000
+T0 = 1_672_531_200_000  # 2023-01-01 00:00 UTC, where crafted files start
 SYMBOL = "BTC/USDT"
 FEES = {"maker_fee": 0.001, "taker_fee": 0.002}
 
@@ -35,7 +36,7 @@ def crafted(tmp_path: Path, rows: list[tuple[float, float, float, float, float]]
     path = tmp_path / "BTC_USDT-5m.csv"
     lines = ["timestamp,open,high,low,close,volume"]
     body = [(100.0, 100.5, 99.5, 100.0, 10.0)] * 3 + rows
-    lines += [",".join(map(str, (i * FIVE_MIN, *r))) for i, r in enumerate(body)]
+    lines += [",".join(map(str, (T0 + i * FIVE_MIN, *r))) for i, r in enumerate(body)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
