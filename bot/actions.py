@@ -17,7 +17,7 @@ from bot.execution import (
     send_journaled,
     send_or_report,
 )
-from bot.risk import RiskState, check_entry
+from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
 from bot.steps.plans import exit_plan
 from db.models import TradePlan
@@ -67,7 +67,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
     quote = rt.quotes.get(symbol)
     reference = action.price or (quote.ask if quote and quote.ask else quote.last if quote else 0)
     if not reference:
-        return {"status": "refused", "rule": "no_market_data", "detail": "no price"}
+        return {"status": "refused", "rule": Rule.NO_MARKET_DATA, "detail": "no price"}
     amount = action.size if action.size else (action.quote_value or 0) / reference
     assert state is not None, "entries are always risk-checked"
     refusal = check_entry(rt.settings, state, symbol, "BUY", amount, reference, quote)

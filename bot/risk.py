@@ -8,9 +8,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from bot.config import Settings
 from bot.runtime import Quote
+
+
+class Rule(StrEnum):
+    """Every rule that can refuse an entry: the one vocabulary of refusals (and of the cases
+    that prove each refuses)."""
+
+    PAUSED = "paused"
+    CIRCUIT_BREAKER = "circuit_breaker"
+    NO_MARKET_DATA = "no_market_data"
+    LLM_COST_CAP = "llm_cost_cap"
+    MIN_NOTIONAL = "min_notional"
+    MAX_ORDER_VALUE = "max_order_value"
+    MAX_TOTAL_EXPOSURE = "max_total_exposure"
+    MAX_DAILY_LOSS = "max_daily_loss"
+    MAX_DAILY_LOSS_PCT = "max_daily_loss_pct"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    PLAN_MAX_PER_SYMBOL = "plan_max_per_symbol"
+    STALE_TICKER = "stale_ticker"
+    MAX_SPREAD_PCT = "max_spread_pct"
+    MAX_SLIPPAGE_PCT = "max_slippage_pct"
 
 
 @dataclass(frozen=True)
@@ -30,7 +51,7 @@ class RiskState:
 
 @dataclass(frozen=True)
 class Refusal:
-    rule: str
+    rule: Rule
     detail: str
 
     def __str__(self) -> str:
@@ -62,29 +83,29 @@ def check_entry(
     """Return the first rule an entry breaks, or None when it may go."""
     value = amount * price
     checks = (
-        (state.paused, "paused", "entries are paused by the operator"),
-        (state.breaker_open, "circuit_breaker", "too many consecutive venue errors"),
-        (quote is None, "no_market_data", f"no quote for {symbol} this iteration"),
-        (state.llm_cost >= settings.llm_session_cost_cap > 0, "llm_cost_cap",
+        (state.paused, Rule.PAUSED, "entries are paused by the operator"),
+        (state.breaker_open, Rule.CIRCUIT_BREAKER, "too many consecutive venue errors"),
+        (quote is None, Rule.NO_MARKET_DATA, f"no quote for {symbol} this iteration"),
+        (state.llm_cost >= settings.llm_session_cost_cap > 0, Rule.LLM_COST_CAP,
          f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),
-        (value < settings.min_notional, "min_notional",
+        (value < settings.min_notional, Rule.MIN_NOTIONAL,
          f"order value {value:.2f} below {settings.min_notional}"),
-        (value > settings.max_order_value, "max_order_value",
+        (value > settings.max_order_value, Rule.MAX_ORDER_VALUE,
          f"order value {value:.2f} above {settings.max_order_value}"),
         (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
-         "max_total_exposure",
+         Rule.MAX_TOTAL_EXPOSURE,
          f"exposure would be {sum(state.exposure_by_symbol.values()) + value:.2f}"
          f" > {settings.max_total_exposure}"),
-        (-state.session_net_pnl >= settings.max_daily_loss, "max_daily_loss",
+        (-state.session_net_pnl >= settings.max_daily_loss, Rule.MAX_DAILY_LOSS,
          f"today's loss {-state.session_net_pnl:.2f} reached {settings.max_daily_loss}"),
         (state.start_of_day_equity > 0 and -state.session_net_pnl / state.start_of_day_equity
-         * 100 >= settings.max_daily_loss_pct, "max_daily_loss_pct",
+         * 100 >= settings.max_daily_loss_pct, Rule.MAX_DAILY_LOSS_PCT,
          f"today's loss reached {settings.max_daily_loss_pct}% of start-of-day equity"),
         (symbol not in state.exposure_by_symbol
          and len(state.exposure_by_symbol) >= settings.max_open_positions,
-         "max_open_positions", f"{len(state.exposure_by_symbol)} positions open"),
+         Rule.MAX_OPEN_POSITIONS, f"{len(state.exposure_by_symbol)} positions open"),
         (state.active_plans_by_symbol.get(symbol, 0) >= settings.plan_max_per_symbol,
-         "plan_max_per_symbol",
+         Rule.PLAN_MAX_PER_SYMBOL,
          f"{state.active_plans_by_symbol.get(symbol, 0)} plan(s) already open on {symbol}"),
     )
     for failed, rule, detail in checks:
@@ -99,14 +120,14 @@ def _check_market(
 ) -> Refusal | None:
     age = (state.now - quote.timestamp).total_seconds()
     if age > settings.stale_ticker_seconds:
-        return Refusal("stale_ticker", f"{symbol} quote is {age:.0f}s old")
+        return Refusal(Rule.STALE_TICKER, f"{symbol} quote is {age:.0f}s old")
     if quote.bid and quote.ask:
         spread = (quote.ask - quote.bid) / ((quote.ask + quote.bid) / 2) * 100
         if spread > settings.max_spread_pct:
-            return Refusal("max_spread_pct", f"spread {spread:.3f}% > {settings.max_spread_pct}%")
+            return Refusal(Rule.MAX_SPREAD_PCT, f"spread {spread:.3f}% > {settings.max_spread_pct}%")
     slippage = book_slippage_pct(quote.book, side, amount)
     if slippage is not None and slippage > settings.max_slippage_pct:
         return Refusal(
-            "max_slippage_pct", f"walking the book costs {slippage:.3f}% > {settings.max_slippage_pct}%"
+            Rule.MAX_SLIPPAGE_PCT, f"walking the book costs {slippage:.3f}% > {settings.max_slippage_pct}%"
         )
     return None

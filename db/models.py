@@ -318,7 +318,9 @@ class LLMTrace(Base):
     model: Mapped[str | None] = mapped_column(String(64))
     prompt: Mapped[str] = mapped_column(Text, default="")
     tool_calls: Mapped[list | None]
-    raw_response: Mapped[str | None] = mapped_column(Text)
+    raw_response: Mapped[str | None] = mapped_column(Text)  # the answer decided on
+    # Every answer of an LLM asked more than once or not: [{"raw_response", "errors"}, ...]
+    answers: Mapped[list | None]
     decision_json: Mapped[str | None] = mapped_column(Text)
     errors: Mapped[list | None]
     execution_result: Mapped[str | None] = mapped_column(Text)

@@ -35,6 +35,11 @@ def body(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
+class UnrecordedRequest(BaseException):
+    """A request beyond the recorded answers. Not an ``Exception``: the engine turns every
+    ``Exception`` into a HOLD, which would let a test expecting a HOLD pass by accident."""
+
+
 class Recorder:
     """Serves queued responses in order and keeps every request the SDK sent."""
 
@@ -46,6 +51,8 @@ class Recorder:
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.urls.append(str(request.url))
         self.requests.append(json.loads(request.content))
+        if not self.queue:
+            raise UnrecordedRequest(f"request {len(self.requests)} has no recorded answer")
         status, payload = self.queue.pop(0)
         if isinstance(payload, bytes):
             return httpx2.Response(status, content=payload,
@@ -86,7 +93,8 @@ def test_json_decision_is_parsed_priced_and_recorded() -> None:
     (action,) = result.decision.actions
     assert action.action is ActionType.BUY and action.quote_value == 500 and action.stop == 21700
     assert (result.tokens_in, result.tokens_out) == (2412, 96 + 395)  # thinking is output
-    assert result.cost == pytest.approx(cost_usd("gemini-2.5-flash", 2412, 491))
+    # Priced at Gemini 2.5 Flash's published $0.30 in / $2.50 out per million tokens.
+    assert result.cost == pytest.approx((2412 * 0.30 + 491 * 2.50) / 1e6)
     assert result.model == "gemini-2.5-flash" and result.engine == "gemini"
     assert "prompt v1" in result.prompt and result.latency_ms > 0
     assert recorder.urls[0].endswith("models/gemini-2.5-flash:generateContent")
@@ -173,8 +181,9 @@ def test_min_interval_and_cost_cap_skip_without_calling() -> None:
     engine.decide(context())
     skipped = engine.decide(context(NOW + timedelta(seconds=10)))
     assert skipped.skipped and "min interval" in skipped.skipped
-    capped = make_engine(Recorder()).decide(context(llm_cost=5.0))
-    assert capped.skipped and "cost cap" in capped.skipped
+    nothing = Recorder()
+    capped = make_engine(nothing).decide(context(llm_cost=5.0))
+    assert capped.skipped and "cost cap" in capped.skipped and nothing.requests == []
     assert capped.decision.actions[0].action is ActionType.HOLD
     assert len(recorder.requests) == 1
 

@@ -69,11 +69,15 @@ def test_record_asks_the_api_again_and_appends(tmp_path, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "test-key-123")
     calls: list[str] = []
     monkeypatch.setattr(gemini, "_make_client", _client_factory(calls, answer))
+    asked: list[int] = []
     for name in ("a", "b"):
         run_replay(ReplayArgs([candles], f"sqlite:///{tmp_path / name}.db", engine="gemini",
                               recording=recording, record=True), progress=False)
-    assert len(calls) == len(recording.read_text().splitlines()) > 0
-    assert len(calls) % 2 == 0  # the second run asked again for every decision
+        asked.append(len(calls))
+    first = asked[0]
+    assert first > 0
+    assert asked == [first, 2 * first]  # the second run asked again for every decision
+    assert len(recording.read_text().splitlines()) == 2 * first
 
 
 def test_a_line_cut_by_a_kill_is_asked_again(tmp_path) -> None:

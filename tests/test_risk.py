@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
 from bot.engine.schema import Action, ActionType, Decision
-from bot.risk import check_entry
+from bot.risk import Rule
 from bot.runtime import Runtime
 from bot.steps.decide import decide_and_execute
 from bot.steps.market_data import fetch_market_data
@@ -27,8 +28,9 @@ BTC = "BTC/USDT"
 HOLD = Decision()
 
 
-def buy(size: float = 0.05, symbol: str = BTC) -> Decision:
+def buy(size: float = 0.05, symbol: str = BTC, price: float | None = None) -> Decision:
     return Decision(actions=[Action(action=ActionType.BUY, symbol=symbol, size=size,
+                                    order_type="limit" if price else "market", price=price,
                                     reason="risk test")])
 
 
@@ -86,62 +88,61 @@ def _book_fails(rt: Runtime) -> None:
     run_iteration(rt)
 
 
-CASES: dict[str, tuple[dict, list[Decision], Callable[[Runtime], None] | None, type]] = {
-    # rule: (settings, decisions, how to run, engine)
-    "paused": ({}, [buy()], _decide_after(lambda rt: setattr(rt, "paused", True)),
-               ScriptedEngine),
-    "circuit_breaker": ({"CIRCUIT_BREAKER_ERRORS": 1}, [HOLD, buy()], _book_fails,
-                        ScriptedEngine),
-    "llm_cost_cap": ({"LLM_SESSION_COST_CAP": 0.5}, [buy()], None, CostlyEngine),
-    "min_notional": ({}, [buy(size=0.0001)], None, ScriptedEngine),
-    "max_order_value": ({}, [buy(size=0.1)], None, ScriptedEngine),
-    "max_total_exposure": ({"MAX_TOTAL_EXPOSURE": 100}, [buy()], None, ScriptedEngine),
-    "max_daily_loss": ({"LLM_SESSION_COST_CAP": 0, "MAX_DAILY_LOSS": 0.5}, [buy()], None,
-                       CostlyEngine),
-    "max_daily_loss_pct": ({"LLM_SESSION_COST_CAP": 0, "MAX_DAILY_LOSS": 1e6,
-                            "MAX_DAILY_LOSS_PCT": 0.001}, [buy()], None, CostlyEngine),
-    "plan_max_per_symbol": ({}, [buy(), buy()], lambda rt: step(rt, 2), ScriptedEngine),
-    "stale_ticker": ({"STALE_TICKER_SECONDS": 60}, [HOLD, buy()],
-                     _ticker_fails_on_second_iteration, ScriptedEngine),
-    "max_spread_pct": ({"MAX_SPREAD_PCT": 0.00001}, [buy()], None, ScriptedEngine),
-    "max_slippage_pct": ({"MAX_SLIPPAGE_PCT": 0.0000001, "MAX_ORDER_VALUE": 1e9,
-                          "MAX_TOTAL_EXPOSURE": 1e9}, [buy(size=100)], None, ScriptedEngine),
+@dataclass(frozen=True)
+class Case:
+    """Settings and decisions under which ``rule`` is the first to refuse an entry."""
+
+    settings: dict
+    decisions: list[Decision]
+    run: Callable[[Runtime], None] = step  # how to get to the refused entry
+    engine: type = ScriptedEngine
+    files: tuple[str, ...] = ("BTC_USDT-5m.csv",)
+    entries: int = 0  # entries sent before the refused one
+
+
+CASES: dict[Rule, Case] = {
+    Rule.PAUSED: Case({}, [buy()], _decide_after(lambda rt: setattr(rt, "paused", True))),
+    Rule.CIRCUIT_BREAKER: Case({"CIRCUIT_BREAKER_ERRORS": 1}, [HOLD, buy()], _book_fails),
+    # A limit entry carries its own price, so only the missing quote stops it.
+    Rule.NO_MARKET_DATA: Case({}, [buy(price=16_700.0)],
+                              _decide_after(lambda rt: rt.quotes.clear())),
+    Rule.LLM_COST_CAP: Case({"LLM_SESSION_COST_CAP": 0.5}, [buy()], engine=CostlyEngine),
+    Rule.MIN_NOTIONAL: Case({}, [buy(size=0.0001)]),
+    Rule.MAX_ORDER_VALUE: Case({}, [buy(size=0.1)]),
+    Rule.MAX_TOTAL_EXPOSURE: Case({"MAX_TOTAL_EXPOSURE": 100}, [buy()]),
+    Rule.MAX_DAILY_LOSS: Case({"LLM_SESSION_COST_CAP": 0, "MAX_DAILY_LOSS": 0.5}, [buy()],
+                              engine=CostlyEngine),
+    Rule.MAX_DAILY_LOSS_PCT: Case({"LLM_SESSION_COST_CAP": 0, "MAX_DAILY_LOSS": 1e6,
+                                   "MAX_DAILY_LOSS_PCT": 0.001}, [buy()], engine=CostlyEngine),
+    Rule.MAX_OPEN_POSITIONS: Case({"MAX_OPEN_POSITIONS": 1, "MIN_NOTIONAL": 0.001,
+                                   "MAX_SPREAD_PCT": 5, "MAX_SLIPPAGE_PCT": 5},
+                                  [buy(1.0, "ETH/BTC"), buy(1.0, "LTC/BTC")],
+                                  lambda rt: step(rt, 2),
+                                  files=("ETH_BTC-5m.csv", "LTC_BTC-5m.csv"), entries=1),
+    Rule.PLAN_MAX_PER_SYMBOL: Case({}, [buy(), buy()], lambda rt: step(rt, 2), entries=1),
+    Rule.STALE_TICKER: Case({"STALE_TICKER_SECONDS": 60}, [HOLD, buy()],
+                            _ticker_fails_on_second_iteration),
+    Rule.MAX_SPREAD_PCT: Case({"MAX_SPREAD_PCT": 0.00001}, [buy()]),
+    Rule.MAX_SLIPPAGE_PCT: Case({"MAX_SLIPPAGE_PCT": 0.0000001, "MAX_ORDER_VALUE": 1e9,
+                                 "MAX_TOTAL_EXPOSURE": 1e9}, [buy(size=100)]),
 }
 
 
-@pytest.mark.parametrize("rule", list(CASES))
-def test_each_rule_refuses_an_entry_and_is_named_on_the_trace(sqlite_url, rule: str) -> None:
-    settings, decisions, run, engine = CASES[rule]
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine(decisions),
-                      **settings)
-    (run or step)(rt)
+@pytest.mark.parametrize("rule", list(Rule))
+def test_each_rule_refuses_an_entry_and_is_named_on_the_trace(sqlite_url, rule: Rule) -> None:
+    """Every rule the risk layer declares has a case here, run to see that very rule refuse.
+
+    The rules come from ``bot.risk.Rule``, the names ``check_entry`` refuses with: a rule
+    added there without a case fails here.
+    """
+    case = CASES.get(rule)
+    assert case is not None, f"no case triggers the risk rule {rule!r}: add one to CASES"
+    rt = make_runtime(sqlite_url, [candle_file(name) for name in case.files],
+                      case.engine(case.decisions), **case.settings)
+    case.run(rt)
     outcome = last_outcome(rt)
     assert outcome["status"] == "refused" and outcome["rule"] == rule, outcome
-    assert entries(rt) == (1 if rule == "plan_max_per_symbol" else 0)
-
-
-def test_max_open_positions_refuses_a_second_symbol(sqlite_url) -> None:
-    files = [candle_file("ETH_BTC-5m.csv"), candle_file("LTC_BTC-5m.csv")]
-    engine = ScriptedEngine([buy(1.0, "ETH/BTC"), buy(1.0, "LTC/BTC")])
-    rt = make_runtime(sqlite_url, files, engine, MAX_OPEN_POSITIONS=1, MIN_NOTIONAL=0.001,
-                      MAX_SPREAD_PCT=5, MAX_SLIPPAGE_PCT=5)
-    step(rt, 2)
-    outcome = last_outcome(rt)
-    assert outcome["rule"] == "max_open_positions" and outcome["symbol"] == "LTC/BTC"
-    assert rt.book.quantity("ETH/BTC") == pytest.approx(1.0)
-
-
-def test_every_rule_in_the_risk_module_is_covered() -> None:
-    """A rule added to check_entry without a case here fails this test."""
-    import inspect
-
-    import bot.risk
-
-    source = inspect.getsource(bot.risk)
-    named = {rule for rule in (*CASES, "max_open_positions", "no_market_data")
-             if f'"{rule}"' in source}
-    assert named == {*CASES, "max_open_positions", "no_market_data"}
-    assert check_entry is bot.risk.check_entry
+    assert entries(rt) == case.entries
 
 
 def test_exits_pass_while_entry_rules_refuse(sqlite_url) -> None:

@@ -85,7 +85,16 @@ tabs[1].code(scrub(detail["execution_result"]) or "(nothing executed)", language
 tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
 tabs[3].code(scrub(json.dumps(detail["tool_calls"] or [], indent=2, ensure_ascii=False)),
              language="json")
-tabs[4].code(scrub(detail["raw_response"]) or "(none)", language=None, wrap_lines=True)
+with tabs[4]:
+    answers = detail["answers"] or []  # an LLM asked again keeps every answer, in order
+    if not answers:
+        st.code(scrub(detail["raw_response"]) or "(none)", language=None, wrap_lines=True)
+    for number, answer in enumerate(answers, 1):
+        st.caption(f"Answer {number} of {len(answers)}")
+        if answer.get("errors"):
+            st.code(scrub("\n".join(map(str, answer["errors"]))), language=None)
+        st.code(scrub(answer.get("raw_response")) or "(none)", language=None,
+                wrap_lines=True)
 with tabs[5]:
     st.caption("Plans opened or revised by this decision")
     st.dataframe(detail["plans"], hide_index=True)

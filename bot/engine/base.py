@@ -61,7 +61,10 @@ class EngineResult:
     engine: str
     model: str | None = None
     prompt: str = ""
-    raw_response: str | None = None
+    raw_response: str | None = None  # the answer the decision was taken from
+    # Every text answer the model gave, in order, each as {"raw_response", "errors"}: an
+    # answer asked again is kept beside the one that replaced it.
+    answers: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     tokens_in: int = 0

@@ -178,10 +178,7 @@ class GeminiEngine:
         if prompt.cut:
             result.errors.append("prompt cut to fit the budget: " + "; ".join(prompt.cut))
         try:
-            text = self._converse(context, prompt.system, prompt.user, result)
-            decision, parse_errors = parse_decision(text)
-            result.decision = decision
-            result.errors.extend(parse_errors)
+            result.decision = self._converse(context, prompt.system, prompt.user, result)
         except Exception as exc:  # the loop must get a HOLD, never an exception
             result.decision = hold("LLM call failed")
             result.errors.append(self._scrub(f"{type(exc).__name__}: {exc}")[:1000])
@@ -206,7 +203,7 @@ class GeminiEngine:
 
     # ------------------------------------------------------------------ conversation
     def _converse(self, context: DecisionContext, system: str, user: str,
-                  result: EngineResult) -> str | None:
+                  result: EngineResult) -> Decision:
         contents: list[types.Content] = [types.Content(role="user",
                                                        parts=[types.Part(text=user)])]
         for round_no in range(1, MAX_ROUNDS + 1):
@@ -220,15 +217,21 @@ class GeminiEngine:
                 contents.append(types.Content(role="user", parts=[
                     self._run_tool(context, call, round_no, result) for call in calls]))
                 continue
-            text = _response_text(response, result)
-            if schema or last_round or parse_decision(text)[1] == []:
-                return text
+            decision, errors, parsed = _answer(response, result)
+            if schema or last_round or parsed:
+                result.errors.extend(errors)
+                return decision
             # Split mode: the free-form answer did not parse; ask once more under the schema.
+            result.errors.extend(f"answer 1: {error}" for error in errors)
             contents.append(types.Content(role="user", parts=[types.Part(
                 text="Answer now with the JSON decision only.")]))
             response = self._generate(contents, self._config(system, False, True), result)
-            return _response_text(response, result)
-        return None
+            decision, errors, parsed = _answer(response, result)
+            result.errors.extend(f"answer 2: {error}" for error in errors)
+            # A second answer that does not parse either is not half-trusted: whatever
+            # actions did parse of it are not acted on.
+            return decision if parsed else hold("no usable answer after a retry")
+        return hold("no decision")
 
     def _config(self, system: str, use_tools: bool, schema: bool) -> types.GenerateContentConfig:
         config = types.GenerateContentConfig(
@@ -369,19 +372,30 @@ def _model_content(response: types.GenerateContentResponse) -> types.Content:
                                               for call in response.function_calls or []])
 
 
-def _response_text(response: types.GenerateContentResponse, result: EngineResult) -> str | None:
-    """The answer's text; no candidate at all (a blocked prompt) is recorded as an error."""
+def _answer(response: types.GenerateContentResponse,
+            result: EngineResult) -> tuple[Decision, list[str], bool]:
+    """The answer's decision, its errors and whether it parsed cleanly; the answer joins
+    ``result.answers``, so one asked again is still on the trace."""
+    text, errors = _response_text(response)
+    decision, parse_errors = parse_decision(text)
+    errors += parse_errors
+    result.raw_response = text
+    result.answers.append({"raw_response": text, "errors": errors})
+    return decision, errors, not parse_errors
+
+
+def _response_text(response: types.GenerateContentResponse) -> tuple[str | None, list[str]]:
+    """The answer's text and what is wrong with the response; no candidate at all (a
+    blocked prompt) is an error and no text."""
     if not response.candidates:
         feedback = response.prompt_feedback
         reason = feedback.block_reason if feedback else None
-        result.errors.append(f"no candidates in the response (block reason: {reason})")
-        return None
+        return None, [f"no candidates in the response (block reason: {reason})"]
     parts = response.candidates[0].content.parts if response.candidates[0].content else None
     text = "".join(p.text for p in parts or [] if p.text and not p.thought)
-    result.raw_response = text
     if response.candidates[0].finish_reason not in (None, types.FinishReason.STOP):
-        result.errors.append(f"finish reason {response.candidates[0].finish_reason}")
-    return text
+        return text, [f"finish reason {response.candidates[0].finish_reason}"]
+    return text, []
 
 
 def _add_usage(response: types.GenerateContentResponse, result: EngineResult) -> None:

@@ -98,6 +98,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
         prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
+        answers=result.answers or None,
         decision_json=result.decision.model_dump_json(), errors=result.errors or None,
         status="ok" if not rejected and not result.errors else "rejected",
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
