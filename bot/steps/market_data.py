@@ -6,6 +6,7 @@ clock and the position snapshot as of now, which would each cost a transaction o
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from bot.steps.resync import positions_written, write_positions
 from db.engine import bound_engine
 from db.market import add_candles, add_snapshots, new_candles, newest_candle
 
+log = logging.getLogger("tradedesk.market")
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
 FIRST_FETCH_CANDLES = 500
@@ -48,6 +50,10 @@ class _Writes:
 
 def fetch_market_data(rt: Runtime) -> None:
     now = rt.now()
+    clock_note = rt.venue.clock_note()
+    if clock_note is not None:  # on the heartbeat for as long as it lasts
+        log.warning("clock: %s", clock_note)
+        rt.errors.append(f"clock: {clock_note}")
     writes = _Writes()
     with bound_engine(rt.db).begin() as conn:  # table statements only: no ORM session
         for symbol in rt.settings.symbols:

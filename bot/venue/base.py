@@ -59,6 +59,10 @@ class Venue(Protocol):
         Real venues return True without doing anything.
         """
 
+    def clock_note(self) -> str | None:
+        """Why the venue's clock is not the system clock's (a jump it did not follow), in
+        words for the heartbeat, or None."""
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write a simulated clock ``advance`` left unsaved in the caller's transaction;
         returns what to call once it committed. Real venues have no clock to write.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccxt
 
+from bot.clock import SteadyClock
 from bot.config import ConfigError
 from bot.venue.base import TransientVenueError, VenueError, nothing_to_save
 from bot.venue.ccxt_errors import scrub, to_venue_error
@@ -96,7 +97,8 @@ class CcxtVenue:
         )
         self._read_attempts = max(1, read_attempts)
         self._backoff = backoff_seconds
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._steady = SteadyClock() if clock is None else None
+        self._clock = clock or (lambda: datetime.fromtimestamp(self._steady() / 1000, UTC))
         self._sleep = sleep
         self._markets_due: datetime | None = (
             self.now() + MARKETS_MAX_AGE if exchange.markets else None
@@ -129,6 +131,9 @@ class CcxtVenue:
 
     def advance(self) -> bool:
         return True
+
+    def clock_note(self) -> str | None:
+        return self._steady.jump_note() if self._steady is not None else None
 
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return nothing_to_save

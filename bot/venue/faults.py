@@ -141,6 +141,9 @@ class FaultyVenue:
     def advance(self) -> bool:
         return self.inner.advance()
 
+    def clock_note(self) -> str | None:
+        return self.inner.clock_note()
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return self.inner.carry_clock(conn)
 

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
+from bot.clock import JUMP_TOLERANCE_SECONDS, SteadyClock, describe_seconds
 from bot.venue.base import TransientVenueError, VenueError
 
 Candle = list[float]
@@ -73,6 +74,9 @@ class Feed(Protocol):
 
     def descriptor(self) -> dict[str, Any]:
         """What is needed to rebuild the same market after a restart (stored with the clock)."""
+
+    def clock_note(self) -> str | None:
+        """Why the market's time is not the system clock's (a clock jump), or None."""
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -400,6 +404,9 @@ class ReplayFeed:
     def descriptor(self) -> dict[str, Any]:
         return {"kind": self.kind, "paths": [str(p) for p in self.paths]}
 
+    def clock_note(self) -> str | None:
+        return None  # a replay's clock is its candles'
+
 
 # --- synthetic -----------------------------------------------------------------------------
 
@@ -528,13 +535,19 @@ class SyntheticFeed:
         start_ms: int | None = None, history: int = 6000,
         clock: Callable[[], int] | None = None,
     ) -> None:
+        """``clock`` gives wall milliseconds; by default a ``SteadyClock``, which does not
+        leap with the system clock."""
         if history < 500:
             raise FeedError("synthetic history must be at least 500 candles for indicators")
         self.symbols = list(symbols)
         self.seed = seed
         self.base_timeframe = base_timeframe
         self._base_ms = timeframe_ms(base_timeframe)
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._steady = clock if isinstance(clock, SteadyClock) else None
+        if clock is None:
+            self._steady = clock = SteadyClock()
+        self._clock = clock
+        self._offset_ms = 0  # how far a stored clock ran ahead of ``clock`` (see ``seek``)
         wall = self._clock()
         if start_ms is None:
             start_ms = (wall // self._base_ms) * self._base_ms
@@ -561,7 +574,7 @@ class SyntheticFeed:
         return self._now
 
     def advance(self) -> bool:
-        wall = self._clock()
+        wall = self._clock() + self._offset_ms
         self._prev = self._now
         if wall > self._now:
             self._now = wall
@@ -569,11 +582,26 @@ class SyntheticFeed:
         return True
 
     def seek(self, now_ms: int) -> None:
-        """Catch the tape up to a stored clock; an older clock (another tape) is ignored."""
+        """Catch the tape up to a stored clock; an older clock (another tape) is ignored.
+
+        A stored clock ahead of ours (written while the system clock was wrong) is kept, and
+        the market runs on from it at the clock's pace instead of standing still until the
+        clock catches up; ``clock_note`` names the lead.
+        """
         if now_ms <= self._now:
             return
+        self._offset_ms = max(0, now_ms - self._clock())
         self._close_all(now_ms)
         self._prev = self._now = now_ms
+
+    def clock_note(self) -> str | None:
+        """Why this market's time is not the system clock's, in words, or None."""
+        jump = self._steady.jump_note() if self._steady is not None else None
+        if self._offset_ms > JUMP_TOLERANCE_SECONDS * 1000:
+            lead = (f"the synthetic market runs {describe_seconds(self._offset_ms / 1000)} "
+                    "ahead of the system clock (its stored clock was ahead)")
+            return f"{jump}; {lead}" if jump else lead
+        return jump
 
     def _rows(self, symbol: str) -> np.ndarray:
         """The closed candles as an array, rebuilt only when the tape has grown."""
@@ -644,7 +672,8 @@ class LiveFeed:
                 raise FeedError(f"{exchange_id!r} is not a ccxt exchange id")
             exchange = getattr(ccxt, exchange_id)({"enableRateLimit": True})
         self.exchange = exchange
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._steady = SteadyClock() if clock is None else None
+        self._clock = clock or self._steady
         self._now = self._clock()
         self._last_seen: dict[str, int] = {}
         self._current: dict[str, Candle | None] = {}
@@ -661,6 +690,9 @@ class LiveFeed:
 
     def now_ms(self) -> int:
         return self._now
+
+    def clock_note(self) -> str | None:
+        return self._steady.jump_note() if self._steady is not None else None
 
     def advance(self) -> bool:
         self._now = max(self._now, self._clock())

@@ -160,6 +160,9 @@ class PaperVenue:
         self._persist(changed, fills)
         return True
 
+    def clock_note(self) -> str | None:
+        return self.feed.clock_note()
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write the clock a deferred ``advance`` left unsaved in ``conn``'s transaction;
         returns what to call once that transaction committed.
