@@ -105,6 +105,11 @@ class Runtime:
         """This bot's own orders and fills carry it; see ``bot.fleet.order_prefix``."""
         return order_prefix(self.settings) + "-"
 
+    def owns(self, client_order_id: str | None) -> bool:
+        """Whether a client order id carries this bot's prefix. The ``-`` ends the prefix and
+        prefixes are alphanumeric, so ``td-`` never matches ``tdx-``'s orders."""
+        return bool(client_order_id and client_order_id.startswith(self.prefix))
+
     def now(self) -> datetime:
         return self.venue.now()
 

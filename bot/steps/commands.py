@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.execution import cancel_order, place_order
+from bot.execution import cancel_order, own_order, place_order
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
@@ -18,7 +18,7 @@ from bot.steps.resync import resync_orders_and_positions
 from db.commands import finish_command, has_pending, pending_commands, queued_here
 from db.engine import bound_engine
 from db.models import Command
-from db.orders import by_venue_id, live_orders
+from db.orders import live_orders
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
@@ -133,7 +133,7 @@ def _close(rt: Runtime, db, argument: str | None) -> str:
 
 
 def _cancel(rt: Runtime, db, argument: str | None) -> str:
-    order = by_venue_id(db, (argument or "").strip())
+    order = own_order(rt, db, (argument or "").strip())
     if order is None:
         raise CommandError(f"no order of ours with id {argument!r}")
     if order.status != "open":
