@@ -2,6 +2,10 @@
 
 Close-all and stop never wait for the engine and are never refused by a risk rule. After a
 close-all the bot stays paused until ``resume`` so it does not buy straight back in.
+
+A command is carried out at the market as of now: between iterations a live paper market
+stands where the last iteration left it, so it is caught up first (``Venue.catch_up``).
+Its times are wall times, like its ``created_at``, also in a replay.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
     if not _may_be_pending(rt):
         return 0
+    try:
+        rt.call(rt.venue.catch_up)
+    except Exception as exc:  # a stop or close-all is still carried out, on the last market
+        rt.note_error("catching the market up for commands", exc)
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
@@ -44,12 +52,13 @@ def obey_commands(rt: Runtime) -> int:
                     raise CommandError(f"unknown command {command.command!r}; known: "
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, command.argument)
-                finish_command(db, command, "done", result, rt.now())
+                finish_command(db, command, "done", result, rt.wall_clock())
             except Exception as exc:
                 db.rollback()
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
-                finish_command(db, db.get(Command, command.id), "failed", str(exc), rt.now())
+                finish_command(db, db.get(Command, command.id), "failed", str(exc),
+                               rt.wall_clock())
         return len(batch)
 
 

@@ -59,6 +59,12 @@ class Venue(Protocol):
         Real venues return True without doing anything.
         """
 
+    def catch_up(self) -> None:
+        """Bring a market that follows the wall clock up to now (clock, candles, book,
+        ticker), so an operator's command between iterations trades at the market of its
+        own time. A replay's clock is its market's and stays; real venues are always now.
+        """
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write a simulated clock ``advance`` left unsaved in the caller's transaction;
         returns what to call once it committed. Real venues have no clock to write.

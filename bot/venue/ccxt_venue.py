@@ -130,6 +130,9 @@ class CcxtVenue:
     def advance(self) -> bool:
         return True
 
+    def catch_up(self) -> None:
+        """The exchange's own market is always current."""
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return nothing_to_save
 

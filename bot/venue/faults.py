@@ -141,6 +141,9 @@ class FaultyVenue:
     def advance(self) -> bool:
         return self.inner.advance()
 
+    def catch_up(self) -> None:
+        self.inner.catch_up()
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return self.inner.carry_clock(conn)
 
