@@ -115,6 +115,15 @@ def status_of(rt: Runtime, command_id: int) -> str:
         return db.get(Command, command_id).status
 
 
+def stop_bot(rt: Runtime, bot: threading.Thread) -> None:
+    """STOP the bot that runs ``run_forever`` on ``bot``: it obeys, and its thread ends."""
+    with rt.db() as db:
+        stop = enqueue_command(db, "stop")
+    wait_for(lambda: status_of(rt, stop) == "done", timeout=10)
+    bot.join(10)
+    assert not bot.is_alive()
+
+
 def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
         sqlite_url, monkeypatch) -> None:
     """A replay asks "anything pending?" at most every QUIET_POLL_SECONDS of real time, but a
@@ -160,11 +169,7 @@ def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlit
             resume = enqueue_command(db, "resume")
         assert wait_for(lambda: status_of(rt, resume) == "done", timeout=5) < 2
         assert not rt.paused
-        with rt.db() as db:
-            stop = enqueue_command(db, "stop")
-        wait_for(lambda: status_of(rt, stop) == "done", timeout=5)
-        bot.join(10)
-        assert not bot.is_alive()
+        stop_bot(rt, bot)
     finally:
         engine.release.set()
         rt.stop_requested = True
@@ -222,11 +227,7 @@ def test_a_close_all_during_the_sleep_trades_at_the_market_of_its_time(sqlite_ur
         assert sold.timestamp == datetime.fromtimestamp(wall_ms[0] / 1000, UTC)
         best_bid, depth = feed.book(BTC, 20)["bids"][0]
         assert depth >= sold.quantity and sold.price == pytest.approx(best_bid)
-        with rt.db() as db:
-            stop = enqueue_command(db, "stop")
-        wait_for(lambda: status_of(rt, stop) == "done", timeout=10)
-        bot.join(10)
-        assert not bot.is_alive()
+        stop_bot(rt, bot)
     finally:
         rt.stop_requested = True
         bot.join(10)
