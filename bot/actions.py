@@ -13,6 +13,7 @@ from bot.execution import (
     cancel_order,
     decision_client_order_id,
     journal_new_order,
+    own_order,
     place_order,
     send_journaled,
     send_or_report,
@@ -21,7 +22,7 @@ from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
 from bot.steps.plans import exit_plan
 from db.models import TradePlan
-from db.orders import by_client_id, by_venue_id
+from db.orders import by_client_id
 from db.plans import ACTIVE, active_plans, create_plan, revise_plan
 
 DEFAULT_STOP_PCT = 2.0
@@ -116,7 +117,7 @@ def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
 
 
 def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:
-    order = by_venue_id(db, action.order_id or "")
+    order = own_order(rt, db, action.order_id or "")
     if order is None or order.status != "open":
         return {"status": "refused", "rule": "unknown_order", "detail": action.order_id}
     return {"status": cancel_order(rt, db, order), "order_id": order.order_id}

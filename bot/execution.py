@@ -24,7 +24,7 @@ from bot.venue.base import (
     VenueError,
 )
 from db.models import Order
-from db.orders import by_client_id, journal_order, live_orders, mark
+from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
 
 log = logging.getLogger("tradedesk.execution")
 # Entries older than this (or three loop intervals) are not sent at a restart: exits are.
@@ -202,6 +202,13 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
     mark(order, rt.now(), status="failed", error=f"gave up after {attempts} attempts: {last_error}")
     return Placement(False, order.client_order_id, status="failed",
                      error=f"gave up after {attempts} attempts: {last_error}")
+
+
+def own_order(rt: Runtime, db, order_id: str) -> Order | None:
+    """The run's journal order with this venue id, if it carries our prefix; None for any
+    other, such as another bot's order on a shared account: never ours to cancel."""
+    order = by_venue_id(db, order_id, rt.session_ids(db))
+    return order if order is not None and rt.owns(order.client_order_id) else None
 
 
 def cancel_order(rt: Runtime, db, order: Order) -> str:

@@ -24,7 +24,7 @@ from bot.fleet import order_prefix
 from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
-from db.models import Session, Trade
+from db.models import Session, Trade, utcnow
 
 if TYPE_CHECKING:
     from bot.notify import CommandListener
@@ -84,6 +84,9 @@ class Runtime:
     # when a poll last found no command pending (monotonic seconds) and how many commands
     # this process had queued by then; ``bot.steps.commands`` throttles on it
     commands_none_at: tuple[float, int] | None = None
+    # the wall clock, which times commands as their created_at is timed (``now`` is the
+    # venue's clock: a replay's is simulated)
+    wall_clock: Callable[[], datetime] = utcnow
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)
@@ -104,6 +107,11 @@ class Runtime:
     def prefix(self) -> str:
         """This bot's own orders and fills carry it; see ``bot.fleet.order_prefix``."""
         return order_prefix(self.settings) + "-"
+
+    def owns(self, client_order_id: str | None) -> bool:
+        """Whether a client order id carries this bot's prefix. The ``-`` ends the prefix and
+        prefixes are alphanumeric, so ``td-`` never matches ``tdx-``'s orders."""
+        return bool(client_order_id and client_order_id.startswith(self.prefix))
 
     def now(self) -> datetime:
         return self.venue.now()

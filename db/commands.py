@@ -8,6 +8,8 @@ once instead of at its next poll (``bot.notify``); polling stays the fallback.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, Connection, Integer, bindparam, select, text
 from sqlalchemy.orm import Session as OrmSession
 
@@ -104,8 +106,12 @@ def has_pending(
     return db.scalar(query.limit(1)) is not None
 
 
-def finish_command(db: OrmSession, command: Command, status: str, result: str, now) -> None:
+def finish_command(
+    db: OrmSession, command: Command, status: str, result: str, now: datetime
+) -> None:
+    """``now`` is the bot's wall clock. A command is never done before it was queued: a bot
+    whose clock lags the queueing host's (another machine) records the queueing time."""
     command.status = status
     command.result = result
-    command.executed_at = now
+    command.executed_at = max(now, command.created_at)
     db.commit()

@@ -1,4 +1,10 @@
-"""The order journal: written before the venue call, updated with what the venue said."""
+"""The order journal: written before the venue call, updated with what the venue said.
+
+The journal holds every bot's and every replay's orders. A lookup by venue order id, and a
+fill's lookup by client order id, is scoped to the sessions of the run asking: on an
+exchange account shared by several bots, an id can name another bot's order, which this
+bot must never book, cancel or sell.
+"""
 
 from __future__ import annotations
 
@@ -22,29 +28,35 @@ def journal_order(db: OrmSession, **fields: object) -> Order:
 # Built once: the loop looks orders up at every iteration, and building a select cost
 # more than running it.
 _BY_CLIENT_ID = select(Order).where(Order.client_order_id == bindparam("client_order_id"))
-_BY_VENUE_ID = select(Order).where(Order.order_id == bindparam("order_id")).limit(1)
+_OF_SESSIONS = Order.session_id.in_(bindparam("session_ids", expanding=True))
+_BY_VENUE_ID = (select(Order).where(Order.order_id == bindparam("order_id"), _OF_SESSIONS)
+                .limit(1))
 _WITH_PLAN_BY_CLIENT_ID = (select(Order, TradePlan)
                            .outerjoin(TradePlan, Order.plan_id == TradePlan.id)
-                           .where(Order.client_order_id == bindparam("client_order_id")))
-_LIVE = select(Order).where(Order.session_id.in_(bindparam("session_ids", expanding=True)),
-                            Order.status.in_(LIVE_STATUSES))
+                           .where(Order.client_order_id == bindparam("client_order_id"),
+                                  _OF_SESSIONS))
+_LIVE = select(Order).where(_OF_SESSIONS, Order.status.in_(LIVE_STATUSES))
 
 
 def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
+    """Across every run: a client order id is unique in the whole journal."""
     return db.scalars(_BY_CLIENT_ID, {"client_order_id": client_order_id}).one_or_none()
 
 
 def with_plan_by_client_id(
-    db: OrmSession, client_order_id: str
+    db: OrmSession, client_order_id: str, session_ids: list[int]
 ) -> tuple[Order, TradePlan | None] | None:
-    """An order and its plan (None for an order without one) in one query: a fill is booked
-    against both."""
-    row = db.execute(_WITH_PLAN_BY_CLIENT_ID, {"client_order_id": client_order_id}).one_or_none()
+    """The sessions' order and its plan (None for an order without one) in one query: a
+    fill is booked against both."""
+    row = db.execute(_WITH_PLAN_BY_CLIENT_ID, {"client_order_id": client_order_id,
+                                               "session_ids": session_ids}).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
-def by_venue_id(db: OrmSession, order_id: str) -> Order | None:
-    return db.scalars(_BY_VENUE_ID, {"order_id": order_id}).one_or_none()
+def by_venue_id(db: OrmSession, order_id: str, session_ids: list[int]) -> Order | None:
+    """The sessions' order with this venue id; None for an order of another run."""
+    return db.scalars(_BY_VENUE_ID, {"order_id": order_id,
+                                     "session_ids": session_ids}).one_or_none()
 
 
 def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:

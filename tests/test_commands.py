@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from bot.config import load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
 from bot.loop import run_forever
 from bot.runtime import Runtime
 from bot.steps import commands as commands_step
 from bot.steps.commands import obey_commands
+from bot.venue.feeds import SyntheticFeed
+from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
-from db.models import Bot, Command, LLMTrace, Order, TradePlan
+from db.engine import make_engine, session_factory
+from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -110,6 +115,15 @@ def status_of(rt: Runtime, command_id: int) -> str:
         return db.get(Command, command_id).status
 
 
+def stop_bot(rt: Runtime, bot: threading.Thread) -> None:
+    """STOP the bot that runs ``run_forever`` on ``bot``: it obeys, and its thread ends."""
+    with rt.db() as db:
+        stop = enqueue_command(db, "stop")
+    wait_for(lambda: status_of(rt, stop) == "done", timeout=10)
+    bot.join(10)
+    assert not bot.is_alive()
+
+
 def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
         sqlite_url, monkeypatch) -> None:
     """A replay asks "anything pending?" at most every QUIET_POLL_SECONDS of real time, but a
@@ -155,12 +169,65 @@ def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlit
             resume = enqueue_command(db, "resume")
         assert wait_for(lambda: status_of(rt, resume) == "done", timeout=5) < 2
         assert not rt.paused
-        with rt.db() as db:
-            stop = enqueue_command(db, "stop")
-        wait_for(lambda: status_of(rt, stop) == "done", timeout=5)
-        bot.join(10)
-        assert not bot.is_alive()
+        stop_bot(rt, bot)
     finally:
         engine.release.set()
+        rt.stop_requested = True
+        bot.join(10)
+
+
+def test_command_times_are_wall_times_in_a_replay_too(sqlite_url) -> None:
+    """executed_at is the bot's wall clock (a fake one here), never the simulated market's,
+    and never before the command was queued."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    step(rt)
+    market = rt.now()
+    with rt.db() as db:
+        pause = db.get(Command, enqueue_command(db, "pause"))
+    rt.wall_clock = lambda: pause.created_at + timedelta(seconds=7)
+    assert obey_commands(rt) == 1
+    with rt.db() as db:
+        assert db.get(Command, pause.id).executed_at == pause.created_at + timedelta(seconds=7)
+    assert rt.now() == market  # a replay's market stays where its clock is
+
+    # a bot whose clock lags the host that queued the command
+    with rt.db() as db:
+        resume = db.get(Command, enqueue_command(db, "resume"))
+    rt.wall_clock = lambda: resume.created_at - timedelta(seconds=3)
+    assert obey_commands(rt) == 1
+    with rt.db() as db:
+        assert db.get(Command, resume.id).executed_at == resume.created_at
+
+
+def test_a_close_all_during_the_sleep_trades_at_the_market_of_its_time(sqlite_url) -> None:
+    """A live paper bot (synthetic market on a fake wall clock) buys, then sleeps; the market
+    moves on; a close-all sells at the market as of the command, not of the last iteration."""
+    wall_ms = [1_767_225_600_000]  # 2026-01-01, a minute boundary
+    feed = SyntheticFeed(["BTC/USDT"], seed=3, clock=lambda: wall_ms[0])
+    factory = session_factory(make_engine(sqlite_url))
+    settings = load_settings(DATABASE_URL=sqlite_url, SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h",
+                             LOOP_INTERVAL_SECONDS=600)
+    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, factory),
+                 engine=ScriptedEngine([buy(size=0.01)]), run_name="default")
+    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
+    bot.start()
+    try:
+        def slept_after_buying() -> bool:
+            with rt.db() as db:
+                looped = db.scalar(select(BotStatus.loop_count)) or 0
+                return looped >= 1 and db.scalars(select(Order)).first() is not None
+        wait_for(slept_after_buying, timeout=30)
+        wall_ms[0] += 5 * 60_000  # five minutes into the bot's ten-minute sleep
+        with rt.db() as db:
+            close_all = enqueue_command(db, "close-all")
+        wait_for(lambda: status_of(rt, close_all) != "pending", timeout=20)
+        assert status_of(rt, close_all) == "done"
+        with rt.db() as db:
+            sold = db.scalars(select(Trade).where(Trade.action == "SELL")).one()
+        assert sold.timestamp == datetime.fromtimestamp(wall_ms[0] / 1000, UTC)
+        best_bid, depth = feed.book(BTC, 20)["bids"][0]
+        assert depth >= sold.quantity and sold.price == pytest.approx(best_bid)
+        stop_bot(rt, bot)
+    finally:
         rt.stop_requested = True
         bot.join(10)

@@ -2,6 +2,10 @@
 
 Close-all and stop never wait for the engine and are never refused by a risk rule. After a
 close-all the bot stays paused until ``resume`` so it does not buy straight back in.
+
+A command is carried out at the market as of now: between iterations a live paper market
+stands where the last iteration left it, so it is caught up first (``Venue.catch_up``).
+Its times are wall times, like its ``created_at``, also in a replay.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.execution import cancel_order, place_order
+from bot.execution import cancel_order, own_order, place_order
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
@@ -18,7 +22,7 @@ from bot.steps.resync import resync_orders_and_positions
 from db.commands import finish_command, has_pending, pending_commands, queued_here
 from db.engine import bound_engine
 from db.models import Command
-from db.orders import by_venue_id, live_orders
+from db.orders import live_orders
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
@@ -35,6 +39,10 @@ def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
     if not _may_be_pending(rt):
         return 0
+    try:
+        rt.call(rt.venue.catch_up)
+    except Exception as exc:  # a stop or close-all is still carried out, on the last market
+        rt.note_error("catching the market up for commands", exc)
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
@@ -44,12 +52,13 @@ def obey_commands(rt: Runtime) -> int:
                     raise CommandError(f"unknown command {command.command!r}; known: "
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, command.argument)
-                finish_command(db, command, "done", result, rt.now())
+                finish_command(db, command, "done", result, rt.wall_clock())
             except Exception as exc:
                 db.rollback()
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
-                finish_command(db, db.get(Command, command.id), "failed", str(exc), rt.now())
+                finish_command(db, db.get(Command, command.id), "failed", str(exc),
+                               rt.wall_clock())
         return len(batch)
 
 
@@ -133,7 +142,7 @@ def _close(rt: Runtime, db, argument: str | None) -> str:
 
 
 def _cancel(rt: Runtime, db, argument: str | None) -> str:
-    order = by_venue_id(db, (argument or "").strip())
+    order = own_order(rt, db, (argument or "").strip())
     if order is None:
         raise CommandError(f"no order of ours with id {argument!r}")
     if order.status != "open":

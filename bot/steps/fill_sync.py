@@ -63,14 +63,20 @@ def sync_fills(rt: Runtime) -> int:
     return booked
 
 
-def _owning_order(db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
-    """The journal order a fill belongs to and that order's plan, or None for a foreign fill."""
+def _owning_order(rt: Runtime, db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
+    """The run's journal order a fill belongs to and that order's plan, or None for a
+    foreign fill: another bot's on a shared account (its prefix, or an order of its
+    sessions), or no bot's."""
     cid = client_id_of(fill)
+    if cid and not rt.owns(cid):
+        return None
+    ids = rt.session_ids(db)
     if cid:
-        found = with_plan_by_client_id(db, cid)
+        found = with_plan_by_client_id(db, cid, ids)
         if found is not None:
             return found
-    order = by_venue_id(db, str(fill["order"])) if fill.get("order") else None
+    # Some exchanges leave the client id off a fill: its venue order id names the order.
+    order = by_venue_id(db, str(fill["order"]), ids) if fill.get("order") else None
     if order is None:
         return None
     return order, db.get(TradePlan, order.plan_id) if order.plan_id else None
@@ -88,7 +94,7 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
-    owner = _owning_order(db, fill)
+    owner = _owning_order(rt, db, fill)
     if owner is None:
         rt.skipped_foreign_fills += 1
         return False

@@ -15,7 +15,7 @@ from typing import Any
 from bot.positions import PositionBook
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.orders import any_live_order, by_client_id, by_venue_id, journal_order, live_orders
+from db.orders import any_live_order, by_client_id, journal_order, live_orders
 from db.snapshots import replace_open_orders, replace_positions, stamp_positions
 
 log = logging.getLogger("tradedesk.resync")
@@ -27,8 +27,7 @@ def client_id_of(order: dict[str, Any]) -> str | None:
 
 
 def is_ours(rt: Runtime, order: dict[str, Any]) -> bool:
-    cid = client_id_of(order)
-    return bool(cid and cid.startswith(rt.prefix))
+    return rt.owns(client_id_of(order))
 
 
 def _when(ms: int | None) -> datetime | None:
@@ -135,9 +134,16 @@ def held_positions(book: PositionBook) -> list[tuple[str, float, float]]:
 
 def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now: datetime) -> None:
     listed = {str(o["id"]) for o in venue_orders}
+    ids = rt.session_ids(db)
     for order in venue_orders:
-        cid = client_id_of(order)
-        known = by_client_id(db, cid) if cid else by_venue_id(db, str(order["id"]))
+        cid = client_id_of(order) or ""  # is_ours: every one has our prefix
+        known = by_client_id(db, cid)
+        if known is not None and known.session_id not in ids:
+            # Another run's order under our prefix (two bots set to one CLIENT_ORDER_PREFIX):
+            # not ours to adopt or to mark.
+            log.warning("order %s (%s) carries our prefix but belongs to another run; left "
+                        "alone", order["id"], cid)
+            continue
         if known is None:
             log.warning("adopting order %s (%s) found on the venue but not in our journal",
                         order["id"], cid)
@@ -153,7 +159,7 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
             known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
     if not rt.mirror.orders_may_be_live:
         return  # none of ours is live in the journal: nothing the venue stopped listing
-    live = live_orders(db, rt.session_ids(db))
+    live = live_orders(db, ids)
     rt.mirror.orders_may_be_live = bool(live)
     for known in live:
         if known.status == "open" and known.order_id not in listed:

@@ -63,6 +63,12 @@ class Venue(Protocol):
         """Why the venue's clock is not the system clock's (a jump it did not follow), in
         words for the heartbeat, or None."""
 
+    def catch_up(self) -> None:
+        """Bring a market that follows the wall clock up to now (clock, candles, book,
+        ticker), so an operator's command between iterations trades at the market of its
+        own time. A replay's clock is its market's and stays; real venues are always now.
+        """
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write a simulated clock ``advance`` left unsaved in the caller's transaction;
         returns what to call once it committed. Real venues have no clock to write.

@@ -135,6 +135,9 @@ class CcxtVenue:
     def clock_note(self) -> str | None:
         return self._steady.jump_note() if self._steady is not None else None
 
+    def catch_up(self) -> None:
+        """The exchange's own market is always current."""
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return nothing_to_save
 

@@ -144,6 +144,9 @@ class FaultyVenue:
     def clock_note(self) -> str | None:
         return self.inner.clock_note()
 
+    def catch_up(self) -> None:
+        self.inner.catch_up()
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return self.inner.carry_clock(conn)
 

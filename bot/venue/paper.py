@@ -163,6 +163,12 @@ class PaperVenue:
     def clock_note(self) -> str | None:
         return self.feed.clock_note()
 
+    def catch_up(self) -> None:
+        """A synthetic or live market steps to the wall clock (matching resting orders on
+        what traded meanwhile, as ``advance`` does); a replayed one stays where it is."""
+        if not isinstance(self.feed, ReplayFeed):
+            self.advance()
+
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write the clock a deferred ``advance`` left unsaved in ``conn``'s transaction;
         returns what to call once that transaction committed.
