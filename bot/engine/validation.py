@@ -195,7 +195,10 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings) -
         raise _Invalid("a BUY needs a size or a quote_value")
     if not _positive(size):
         raise _Invalid("size must be a positive finite number")
-    if size * entry > settings.max_order_value * SANITY_ORDER_VALUE_FACTOR:
+    # Only an entry can be nonsense-sized: a SELL is bounded by the position above, and no
+    # check may refuse a risk-reducing order (a cap lowered below a position included).
+    if (action.action is ActionType.BUY
+            and size * entry > settings.max_order_value * SANITY_ORDER_VALUE_FACTOR):
         raise _Invalid(f"order value {size * entry:.2f} is beyond any sane size")
     update: dict[str, Any] = {"size": size, "quote_value": None, "order_type": order_type}
     if action.action is ActionType.SELL:
