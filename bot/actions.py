@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.engine.entry_price import entry_price
 from bot.engine.schema import Action, ActionType
 from bot.execution import (
     cancel_order,
@@ -65,7 +66,8 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
         return {"status": "placed" if placement.ok else "failed", "plan_id": journaled.plan_id,
                 "redone": True, **placement.as_dict()}
     quote = rt.quotes.get(symbol)
-    reference = action.price or (quote.ask if quote and quote.ask else quote.last if quote else 0)
+    reference = entry_price(action.order_type, action.price, quote.ask if quote else None,
+                            quote.last if quote else None)
     if not reference:
         return {"status": "refused", "rule": "no_market_data", "detail": "no price"}
     amount = action.size if action.size else (action.quote_value or 0) / reference

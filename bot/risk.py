@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Settings
+from bot.engine.entry_price import within_cap
 from bot.runtime import Quote
 
 
@@ -69,7 +70,7 @@ def check_entry(
          f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),
         (value < settings.min_notional, "min_notional",
          f"order value {value:.2f} below {settings.min_notional}"),
-        (value > settings.max_order_value, "max_order_value",
+        (not within_cap(value, settings.max_order_value), "max_order_value",
          f"order value {value:.2f} above {settings.max_order_value}"),
         (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
          "max_total_exposure",
