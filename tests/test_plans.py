@@ -149,3 +149,22 @@ def test_exits_are_sized_from_what_the_entry_really_filled(sqlite_url, tmp_path)
         entry_order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
     assert entry_order.status == "canceled"
     assert the_plan(rt).status == "closed"
+
+
+def test_an_engine_sell_of_part_of_a_plan_sells_that_part_and_keeps_the_rest_armed(
+        sqlite_url, tmp_path) -> None:
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100, 100, 100, 100, 98.5, 98.5, 98.5])
+    half = Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL, size=0.5,
+                                    reason="take half")])
+    rt = runtime(sqlite_url, path, [entry(size=1.0), Decision(), half])
+    step(rt, 4)  # entered, held, sold half, booked
+    plan = the_plan(rt)
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(0.5)]
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.5)
+    assert plan.status == "open" and plan.filled_size == pytest.approx(0.5)
+    assert (plan.stop_price, plan.target_price) == (99.0, 110.0)
+    step(rt, 3)  # the stop still guards the half that is left
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason.startswith("stop hit")
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(0.5)] * 2
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
