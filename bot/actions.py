@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.engine.entry_price import entry_price
 from bot.engine.schema import Action, ActionType
 from bot.execution import (
     cancel_order,
@@ -20,7 +21,7 @@ from bot.execution import (
 )
 from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
-from bot.steps.plans import exit_plan
+from bot.steps.plans import DUST, exit_plan, plan_holding
 from db.models import TradePlan
 from db.orders import by_client_id
 from db.plans import ACTIVE, active_plans, create_plan, revise_plan
@@ -66,7 +67,8 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
         return {"status": "placed" if placement.ok else "failed", "plan_id": journaled.plan_id,
                 "redone": True, **placement.as_dict()}
     quote = rt.quotes.get(symbol)
-    reference = action.price or (quote.ask if quote and quote.ask else quote.last if quote else 0)
+    reference = entry_price(action.order_type, action.price, quote.ask if quote else None,
+                            quote.last if quote else None)
     if not reference:
         return {"status": "refused", "rule": Rule.NO_MARKET_DATA, "detail": "no price"}
     amount = action.size if action.size else (action.quote_value or 0) / reference
@@ -99,21 +101,54 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
 
 
 def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
-    """Spot is long-only: a SELL reduces what we hold, through its plans when it has any."""
+    """Spot is long-only: a SELL reduces what we hold, through its plans when it has any;
+    its size is honoured (a part of the plans is sold by ``_sell_part``)."""
     symbol = action.symbol or ""
     held = rt.book.quantity(symbol)
     if held <= 0:
         return {"status": "refused", "rule": "nothing_held", "detail": f"no {symbol} held"}
+    amount = min(held, action.size or held)
     plans = active_plans(db, rt.session_ids(db), symbol)
+    reason = action.reason or "engine sell"
+    if plans and amount + DUST < sum(plan_holding(rt, p) for p in plans):
+        return _sell_part(rt, db, plans, amount, reason, trace_id)
     if plans:
-        results = [exit_plan(rt, db, p, action.reason or "engine sell", rt.now(), trace_id)
-                   for p in plans]
+        results = [exit_plan(rt, db, p, reason, rt.now(), trace_id) for p in plans]
         return {"status": "exiting", "plans": [p.id for p in plans],
                 "orders": [r.as_dict() for r in results if r is not None]}
-    amount = min(held, action.size or held)
     placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount, purpose="exit",
                             reason=action.reason, trace_id=trace_id)
     return {"status": "placed" if placement.ok else "failed", **placement.as_dict()}
+
+
+def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: str,
+               trace_id: int) -> dict[str, Any]:
+    """Sell ``amount``, less than the plans hold, out of the open plans, oldest first.
+
+    A plan sold whole exits; one sold in part stays open with its stop and target armed,
+    and its exit's fill takes the part off it (``fill_sync``), so it then guards the rest.
+    """
+    left, sold, orders = amount, [], []
+    for plan in plans:
+        part = min(left, plan_holding(rt, plan)) if plan.status == "open" else 0.0
+        if part <= DUST:
+            continue
+        if part + DUST >= plan_holding(rt, plan):
+            placement = exit_plan(rt, db, plan, reason, rt.now(), trace_id)
+        else:
+            placement = place_order(rt, db, symbol=plan.symbol, side="SELL", amount=part,
+                                    purpose="exit", reason=reason, plan_id=plan.id,
+                                    trace_id=trace_id)
+        left -= part
+        sold.append(plan.id)
+        if placement is not None:
+            orders.append(placement.as_dict())
+    outcome: dict[str, Any] = {"status": "exiting" if sold else "refused", "plans": sold,
+                               "orders": orders}
+    if left > DUST:  # the rest is in plans already exiting or whose entry is still filling
+        outcome |= {"rule": "not_in_open_plans",
+                    "detail": f"{left:g} {plans[0].symbol} of the sell is in no open plan"}
+    return outcome
 
 
 def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:

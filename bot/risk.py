@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.config import Settings
+from bot.engine.entry_price import within_cap
 from bot.runtime import Quote
 
 
@@ -90,7 +91,7 @@ def check_entry(
          f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),
         (value < settings.min_notional, Rule.MIN_NOTIONAL,
          f"order value {value:.2f} below {settings.min_notional}"),
-        (value > settings.max_order_value, Rule.MAX_ORDER_VALUE,
+        (not within_cap(value, settings.max_order_value), Rule.MAX_ORDER_VALUE,
          f"order value {value:.2f} above {settings.max_order_value}"),
         (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
          Rule.MAX_TOTAL_EXPOSURE,

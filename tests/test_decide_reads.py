@@ -35,7 +35,7 @@ def test_the_mirrored_rows_are_the_queried_ones(sqlite_url: str) -> None:
     runtime's mirror is the one built from the database alone."""
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine(
         [buy(), Decision(), _resting_buy(), Decision(), buy(0.02), Decision(),
-         Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL, size=0.03,
+         Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL,
                                   reason="out")])]), PLAN_MAX_PER_SYMBOL=3)
     seen = set()
     for _ in range(12):

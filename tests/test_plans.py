@@ -149,3 +149,56 @@ def test_exits_are_sized_from_what_the_entry_really_filled(sqlite_url, tmp_path)
         entry_order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
     assert entry_order.status == "canceled"
     assert the_plan(rt).status == "closed"
+
+
+def test_an_engine_sell_of_part_of_a_plan_sells_that_part_and_keeps_the_rest_armed(
+        sqlite_url, tmp_path) -> None:
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100, 100, 100, 100, 98.5, 98.5, 98.5])
+    half = Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL, size=0.5,
+                                    reason="take half")])
+    rt = runtime(sqlite_url, path, [entry(size=1.0), Decision(), half])
+    step(rt, 4)  # entered, held, sold half, booked
+    plan = the_plan(rt)
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(0.5)]
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.5)
+    assert plan.status == "open" and plan.filled_size == pytest.approx(0.5)
+    assert (plan.stop_price, plan.target_price) == (99.0, 110.0)
+    step(rt, 3)  # the stop still guards the half that is left
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason.startswith("stop hit")
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(0.5)] * 2
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("open_", "wick", "fill"), [
+    (100.0, (100.1, 94.0), 95.0),  # a wick through the stop: sold at the stop
+    (93.0, (99.99, 92.5), 93.0),  # a gap below the stop: sold at the open
+])
+def test_a_stop_hit_fills_at_the_stop_or_the_gap_open_never_at_the_close(
+        sqlite_url, tmp_path, open_: float, wick: tuple[float, float], fill: float) -> None:
+    """The candle closes at 99.99, far above the stop at 95: the exit is booked at what the
+    market gave when it traded through the stop, not at the close the loop sees it at."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [99.99, 100, 100],
+                     wicks={200: wick}, opens={200: open_})
+    rt = runtime(sqlite_url, path, [entry(stop=95.0, target=110.0)])
+    step(rt, 3)
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == "stop hit at 95"
+    (sold,) = fills(rt, "SELL")
+    assert sold.price == pytest.approx(fill) and sold.quantity == pytest.approx(1.0)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+def test_on_a_real_exchange_a_stop_hit_exits_with_a_market_sell(sqlite_url, tmp_path) -> None:
+    """The bot's stops are its own: an exchange gets a market sell when one is hit (a stop
+    order placed there now would rest), and sells at what its market gives."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [99.99, 100, 100],
+                     wicks={200: (100.1, 94.0)})
+    rt = runtime(sqlite_url, path, [entry(stop=95.0, target=110.0)])
+    rt.venue.is_paper = False  # type: ignore[misc]  # the account stands in for an exchange
+    step(rt, 3)
+    with rt.db() as db:
+        exit_order = db.scalars(select(Order).where(Order.purpose == "exit")).one()
+    assert (exit_order.type, exit_order.price) == ("market", None)
+    (sold,) = fills(rt, "SELL")
+    assert sold.price == pytest.approx(99.98, abs=0.05)  # the book at the close

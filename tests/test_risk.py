@@ -165,3 +165,39 @@ def test_exits_pass_while_entry_rules_refuse(sqlite_url) -> None:
     assert outcomes[0]["rule"] == "circuit_breaker", outcomes
     assert outcomes[1]["status"] == "exiting"
     assert sold.quantity == pytest.approx(0.05) and rt.book.quantity(BTC) == 0
+
+
+def test_a_sell_above_a_lowered_max_order_value_is_not_refused(sqlite_url) -> None:
+    """A position bought under a higher cap is sold whole after the cap is lowered below it:
+    no check (the sanity bound on order values included) refuses a risk-reducing order."""
+    sell = Decision(actions=[Action(action=ActionType.SELL, symbol=BTC, reason="take it off")])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")],
+                      ScriptedEngine([buy(), HOLD, sell]))
+    step(rt, 2)
+    assert rt.book.quantity(BTC) == pytest.approx(0.05)  # some 836 USDT
+    rt.settings = rt.settings.model_copy(update={"max_order_value": 50.0})
+    step(rt, 2)
+    with rt.db() as db:
+        traces = list(db.scalars(select(LLMTrace).order_by(LLMTrace.id)))
+        outcome = json.loads(traces[2].execution_result)["actions"][0]  # the SELL's
+        sold = db.scalars(select(Trade).where(Trade.action == "SELL")).one_or_none()
+    assert outcome["status"] == "exiting", outcome
+    assert sold is not None and sold.quantity == pytest.approx(0.05) and rt.book.quantity(BTC) == 0
+
+
+@pytest.mark.parametrize("engine", ["rules", "quote_value"])
+def test_an_entry_sized_at_max_order_value_is_not_refused_by_it(sqlite_url, engine) -> None:
+    """Sizing and the risk check value an entry at one reference price: an entry of exactly
+    MAX_ORDER_VALUE (the rules engine's 5% of 20,000; an LLM's quote_value) is placed."""
+    at_cap = Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, quote_value=1000.0,
+                                      reason="at the cap")])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")],
+                      None if engine == "rules" else ScriptedEngine([at_cap]),
+                      STARTING_BALANCE=20_000)
+    step(rt)  # the rules engine has its entry signal on this file's first decision
+    outcome = last_outcome(rt)
+    assert outcome["action"] == "BUY" and outcome["status"] == "placed", outcome
+    with rt.db() as db:
+        order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
+        value = order.amount * rt.quotes[BTC].ask
+    assert 999.0 < value <= 1000.0

@@ -113,7 +113,8 @@ def test_specific_rejections_carry_reasons() -> None:
     valid, rejected = validate_decision(decision, CONTEXT, SETTINGS)
     assert len(rejected) == 7 and all(r["reason"] for r in rejected)
     (buy,) = valid
-    assert buy.size == 150 / 1_500.0 and buy.quote_value is None and "\x00" not in buy.reason
+    # a market buy's quote_value is sized at the ask, the price the risk layer values it at
+    assert buy.size == 150 / 1_501.0 and buy.quote_value is None and "\x00" not in buy.reason
 
 
 def test_unparseable_is_hold_with_error() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from bot.config import Settings
 from bot.engine import indicators
 from bot.engine.base import DecisionContext, EngineResult, MarketView, candle_columns
+from bot.engine.entry_price import entry_price
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from db.decision_queries import timeframe_delta
@@ -83,7 +84,7 @@ class RulesEngine:
         if any(o.get("symbol") == view.symbol and str(o.get("side")).lower() == "buy"
                for o in context.open_orders):
             return [], "entry order already open"
-        return self._enter(context, view.symbol, price, ind, timeframe)
+        return self._enter(context, view, price, ind, timeframe)
 
     def _signal_frame(self, view: MarketView) -> tuple[str, dict[str, Any] | None]:
         """The shortest configured timeframe with warmed-up indicators drives the signal."""
@@ -97,7 +98,7 @@ class RulesEngine:
                     return tf, ind
         return "", None
 
-    def _enter(self, context: DecisionContext, symbol: str, price: float,
+    def _enter(self, context: DecisionContext, view: MarketView, price: float,
                ind: dict[str, Any], tf: str) -> tuple[list[Action], str]:
         p = self.params
         trend = (ind["ema_fast"] > ind["ema_slow"] and ind["macd_hist"] > 0
@@ -119,8 +120,10 @@ class RulesEngine:
         risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip)
         action = Action(
             action=ActionType.BUY,
-            symbol=symbol,
-            size=_sig(value / price),
+            symbol=view.symbol,
+            # valued at the price the risk layer values it at, and rounded down: an entry
+            # sized at MAX_ORDER_VALUE is then not refused by it
+            size=_sig_down(value / entry_price("market", None, view.ask, price)),
             order_type="market",
             stop=_sig(price - risk),
             target=_sig(price + risk * p.target_atr / p.stop_atr),
@@ -179,3 +182,9 @@ def _positive(value: Any) -> bool:
 
 def _sig(value: float) -> float:
     return float(f"{value:.8g}")
+
+
+def _sig_down(value: float) -> float:
+    """``value`` cut (not rounded) to 8 significant digits: never more than it."""
+    scale = 10.0 ** (7 - math.floor(math.log10(value)))
+    return math.floor(value * scale) / scale

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.engine.base import DecisionContext
+from bot.engine.entry_price import entry_price
 from bot.engine.schema import Action, ActionType, Decision
 
 MAX_RAW_CHARS = 200_000
@@ -182,7 +183,7 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings) -
             raise _Invalid("a limit order needs a price")
         if abs(action.price / last - 1) > MAX_LIMIT_DEVIATION:
             raise _Invalid(f"limit price {action.price} is too far from last {last}")
-    entry = action.price if order_type == "limit" else last
+    entry = entry_price(order_type, action.price, context.markets[symbol].ask, last)
     size = _size(action, entry)
     held = _position_quantity(context, symbol)
     if action.action is ActionType.SELL:
@@ -195,7 +196,10 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings) -
         raise _Invalid("a BUY needs a size or a quote_value")
     if not _positive(size):
         raise _Invalid("size must be a positive finite number")
-    if size * entry > settings.max_order_value * SANITY_ORDER_VALUE_FACTOR:
+    # Only an entry can be nonsense-sized: a SELL is bounded by the position above, and no
+    # check may refuse a risk-reducing order (a cap lowered below a position included).
+    if (action.action is ActionType.BUY
+            and size * entry > settings.max_order_value * SANITY_ORDER_VALUE_FACTOR):
         raise _Invalid(f"order value {size * entry:.2f} is beyond any sane size")
     update: dict[str, Any] = {"size": size, "quote_value": None, "order_type": order_type}
     if action.action is ActionType.SELL:

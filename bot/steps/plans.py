@@ -94,17 +94,20 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
         return
     _maybe_trail(rt, db, plan, quote.last, now)
-    reason = _exit_reason(rt, plan, quote, now)  # after the trail: it may move the stop
-    if reason is not None:
-        exit_plan(rt, db, plan, reason, now)
+    found = _exit_reason(rt, plan, quote, now)  # after the trail: it may move the stop
+    if found is not None:
+        reason, stop = found
+        exit_plan(rt, db, plan, reason, now, stop=stop)
 
 
 def _expired(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
     return now - plan.opened_at > timedelta(minutes=rt.settings.plan_max_age_minutes)
 
 
-def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote, now: datetime) -> str | None:
-    """Why an open plan must exit now (stop, target, age), or None."""
+def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
+                 now: datetime) -> tuple[str, float | None] | None:
+    """Why an open plan must exit now (stop, target, age) and the stop when it was hit,
+    or None."""
     long = plan.side == "BUY"
     low, high = quote.last, quote.last
     opened_ms = int(plan.opened_at.timestamp() * 1000)
@@ -112,11 +115,11 @@ def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote, now: datetime) -> s
         # Only candles that began after the plan opened can have touched its levels.
         low, high = min(quote.low_since_check, low), max(quote.high_since_check, high)
     if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
-        return f"stop hit at {plan.stop_price:g}"
+        return f"stop hit at {plan.stop_price:g}", plan.stop_price
     if (long and high >= plan.target_price) or (not long and low <= plan.target_price):
-        return f"target hit at {plan.target_price:g}"
+        return f"target hit at {plan.target_price:g}", None
     if _expired(rt, plan, now):
-        return f"plan older than {rt.settings.plan_max_age_minutes} min"
+        return f"plan older than {rt.settings.plan_max_age_minutes} min", None
     return None
 
 
@@ -181,8 +184,16 @@ def _trail_gain(rt: Runtime, plan: TradePlan, price: float) -> float | None:
 
 
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
-              trace_id: int | None = None) -> Placement | None:
-    """Cancel what is left of the entry, then sell what the plan holds at market."""
+              trace_id: int | None = None, stop: float | None = None) -> Placement | None:
+    """Cancel what is left of the entry, then sell what the plan holds at market.
+
+    ``stop``: the plan's stop, hit since the last check. On the paper venue the exit then
+    goes as a stop order at it, which the venue fills as the candle that traded through it
+    gave (at the stop, or at the open of a candle that gapped through), not at the later
+    price the loop sees the hit at. A real exchange sells at its market: the stop is the
+    bot's own, and a stop order placed there would rest instead of selling. Targets and
+    every other exit sell at the market too (never better than it gives).
+    """
     entry = _entry_of(db, plan)
     if entry is not None and entry.status == "open":
         cancel_order(rt, db, entry)
@@ -197,9 +208,11 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     cid = next_client_order_id(rt, db)
     revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
     plan.exit_client_order_id = cid
+    as_stop = stop is not None and rt.venue.is_paper
     order = journal_new_order(
         rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose="exit", reason=reason, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
+        purpose="exit", reason=reason, order_type="stop" if as_stop else "market",
+        price=stop if as_stop else None, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
         client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below

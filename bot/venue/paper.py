@@ -14,7 +14,11 @@ Fill model (also returned by ``describe_fill_model()`` for the console):
   when placed takes liquidity at once as taker up to its price; the rest rests.
 * Stop orders (type ``stop``, or ``params['stopPrice']``) trigger when a candle trades at or
   through the stop and then fill entirely as taker at the stop price, or at the candle's
-  open when it gapped through the stop (the worse price: gaps are not free).
+  open when it gapped through the stop (the worse price: gaps are not free). A stop placed
+  when the step's candle (what traded since the previous step) already traded through it is
+  judged against that candle at once: this is how the bot's plan stops, which it watches
+  between steps and sends when it sees them hit, fill at what the market gave when it
+  passed the stop rather than at the price of the later moment the bot looked.
 * Fees are charged in the quote currency on every fill (``maker_fee``/``taker_fee``).
   A buy whose cost plus fee exceeds the free quote balance, or a sell of more base than is
   free, is rejected with ``InsufficientFunds`` as an exchange would. Resting orders reserve
@@ -283,8 +287,9 @@ class PaperVenue:
                       "dropped (closed partly filled) or the order rejected",
             "limit": "fills as maker at its price only when a later candle trades through it, "
                      "up to volume_share of that candle's volume per symbol",
-            "stop": "triggers when a candle trades at/through the stop; fills as taker at the "
-                    "stop, or at the open when the candle gapped through it",
+            "stop": "triggers when a candle trades at/through the stop (placed after this "
+                    "step's candle did, against that candle); fills as taker at the stop, or "
+                    "at the open when the candle gapped through it",
             "starting_balance": self.starting_balance,
         }
 
@@ -366,6 +371,9 @@ class PaperVenue:
         elif order.status == "open":
             self._open.append(order.id)
         self._refresh_used()
+        candle = self.feed.current_candle(order.symbol) if order.type == "stop" else None
+        if candle is not None:  # see the module docstring: a stop already traded through
+            fills.extend(self._match(order, candle, {}))
         return fills
 
     def _take(self, order: OrderState) -> tuple[float, float]:
