@@ -77,3 +77,22 @@ def test_a_command_is_executed_after_it_was_queued(db_url: str) -> None:
     replay(db_url, "command_time_forward", [
         lambda s: s.operator("alpha", "pause", True),
     ])
+
+
+def test_a_stop_touched_by_a_wick_fills_at_the_stop_or_worse(db_url: str) -> None:
+    """Defect 6: alpha buys at 98.7 (stop 2% under); a wick 3% deep touches the stop and the
+    candle closes back at 99.4; the exit sells at that close, better than the stop."""
+    replay(db_url, "stop_at_or_worse", [
+        lambda s: s.step(12), lambda s: s.step(12), lambda s: s.step(3), lambda s: s.step(1),
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.25, -0.003, 0),
+        lambda s: s.step(12),
+    ])
+
+
+def test_an_entry_of_exactly_the_cap_is_admitted(db_url: str) -> None:
+    """Defect 13: a BUY of quote_value == MAX_ORDER_VALUE is sized at the last price by
+    validation and valued at the ask by risk: 200.01 > 200, refused by the cap."""
+    replay(db_url, "cap_admits_its_value", [
+        lambda s: s.engine_action("alpha", "buy_market", 200.0, 0.25, -0.003, 0),
+        lambda s: s.step(1),
+    ])
