@@ -627,7 +627,7 @@ class LedgerMachine(RuleBasedStateMachine):
                                  f"{b.name}'s stop at {stop} sold at {f.price}, better than "
                                  f"the stop ({_iso(f.timestamp_ms, ZoneInfo(b.tz))})")
             if order.side == "SELL" and not b.faulty:
-                self._expect("exit_not_refused", order.status not in ("rejected", "failed"),
+                self._expect("exit_order_not_rejected", order.status not in ("rejected", "failed"),
                              f"{b.name}'s {order.purpose} order {order.client_order_id} was "
                              f"{order.status}: {order.error}")
 
@@ -641,7 +641,7 @@ class LedgerMachine(RuleBasedStateMachine):
             sells = [o for o in view.orders if o.trace_id == trace.id and o.side == "SELL"]
             if asked.kind in ("sell_all", "sell_part") and asked.held > 1e-12:
                 refused = [o for o in outcomes if o.get("status") in ("refused", "invalid")]
-                self._expect("exit_not_refused", not refused or (
+                self._expect("sell_not_refused", not refused or (
                     asked.sell_size is not None and asked.sell_size > asked.held),
                     f"{b.name}'s SELL of {asked.sell_size or asked.held} (holding "
                     f"{asked.held}) was refused: {refused}")

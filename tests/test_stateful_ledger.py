@@ -96,3 +96,30 @@ def test_an_entry_of_exactly_the_cap_is_admitted(db_url: str) -> None:
         lambda s: s.engine_action("alpha", "buy_market", 200.0, 0.25, -0.003, 0),
         lambda s: s.step(1),
     ])
+
+
+def test_a_partial_sell_sells_the_requested_size(db_url: str) -> None:
+    """Defect 9: alpha holds one plan's position and asks to SELL half of it; the SELL goes
+    through the plan's exit, which sells all of it."""
+    replay(db_url, "partial_sell_size", [
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+        lambda s: s.step(1), lambda s: s.step(1),
+        lambda s: s.engine_action("alpha", "sell_part", 150.0, 0.5, -0.003, 0),
+        lambda s: s.step(1),
+    ])
+
+
+def test_an_exit_is_never_rejected_for_lack_of_coins(db_url: str) -> None:
+    """New finding (follows from defect 3): beta's fill sync also books alpha's entry fills
+    into ALPHA's plans (the owning order and its plan are found by client id alone), so each
+    of alpha's plans holds twice what it bought; its exits then ask for twice the coins and
+    the venue rejects them: "sell 3.83 BTC but only 2.01 is free"."""
+    buys = []
+    for _ in range(11):
+        buys += [lambda s: s.engine_action("alpha", "buy_market", 190.0, 0.5, -0.003, 0),
+                 lambda s: s.step(1)]
+    replay(db_url, "exit_order_not_rejected", [
+        *buys, lambda s: s.step(1),
+        lambda s: s.engine_action("alpha", "sell_all", 0.0, 0.5, -0.003, 0),
+        lambda s: s.step(1),
+    ])
