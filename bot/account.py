@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from datetime import datetime
+from typing import Any
 
+from bot.positions import PositionBook
 from bot.risk import RiskState
 from bot.runtime import Runtime
+from bot.steps.fill_sync import fetch_window, fill_time, owning_order, unbooked_fills
+from bot.venue.base import VenueError
 from db.plans import active_plans
 from db.stats import risk_figures
 
@@ -18,6 +24,52 @@ def quote_balance(rt: Runtime) -> float:
     balance = rt.call(rt.venue.fetch_balance)
     total = balance.get("total") or {}
     return float(total.get(quote_currency(rt)) or 0.0)
+
+
+def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
+    """The account at the ``rollover`` clock: cash plus holdings valued at the market then.
+
+    Our fills the sync has not booked yet count by their own time, whatever the venue's
+    balance already shows: one before the rollover is in the holdings (the day before
+    ended holding it), one at or after it is the new day's, so its cash is given back.
+    """
+    cash = quote_balance(rt)
+    book = PositionBook()
+    book.holdings = {s: copy.copy(h) for s, h in rt.book.holdings.items()}
+    window, fresh = fetch_window(rt, rollover)
+    if fresh:
+        with rt.db() as db:
+            for fill in unbooked_fills(rt, db, window, fresh):
+                if owning_order(rt, db, fill) is None:
+                    continue  # not ours: in neither our book nor our day
+                if fill_time(fill, rollover) >= rollover:
+                    cash -= _cash_moved(fill, quote_currency(rt))
+                else:
+                    book.apply(fill["symbol"], fill["side"], float(fill["amount"]),
+                               float(fill["price"]))
+    return cash + sum(h.quantity * _market_price(rt, symbol, h.avg_price)
+                      for symbol, h in book.open_items().items())
+
+
+def _cash_moved(fill: dict[str, Any], quote: str) -> float:
+    """What one fill did to the quote balance: its cost either way, and a fee paid in quote."""
+    cost = float(fill.get("cost") or float(fill["price"]) * float(fill["amount"]))
+    fee = fill.get("fee") or {}
+    paid = float(fee.get("cost") or 0.0) if fee.get("currency") in (None, quote) else 0.0
+    return (cost if fill["side"].lower() == "sell" else -cost) - paid
+
+
+def _market_price(rt: Runtime, symbol: str, fallback: float) -> float:
+    """The venue's last price now; the last quote seen, or ``fallback``, when it has none."""
+    try:
+        last = rt.call(rt.venue.fetch_ticker, symbol).get("last")
+    except VenueError as exc:
+        rt.note_error(f"price of {symbol} at the rollover", exc)
+        last = None
+    if last is not None:
+        return float(last)
+    quote = rt.quotes.get(symbol)
+    return quote.last if quote else fallback
 
 
 def exposure_by_symbol(rt: Runtime) -> dict[str, float]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.account import quote_balance
+from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
 from bot.runtime import Runtime
 from bot.steps.commands import URGENT, obey_commands
@@ -25,7 +25,7 @@ from bot.steps.resync import resync_orders_and_positions
 from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
-from db.sessions import open_session, trading_day
+from db.sessions import find_session, open_session, trading_day
 from db.stats import is_stale, rebuild_stats
 
 log = logging.getLogger("tradedesk.loop")
@@ -63,19 +63,23 @@ def roll_session(rt: Runtime) -> None:
     """Open the day's session (at start and at midnight in SESSION_TIMEZONE).
 
     Positions, plans and orders belong to the run, not the day, so nothing is flattened or
-    forgotten at the rollover; only the day's aggregates start afresh.
+    forgotten at the rollover; only the day's aggregates start afresh, from the account as
+    the rollover finds it (``start_of_day_equity``). It runs before the steps, so the fill
+    sync books the new day's fills into the new session.
     """
     now = rt.now()
     day = trading_day(now, rt.settings.session_timezone)
     if day == rt.session_day:
         return
-    try:
-        equity = quote_balance(rt) + sum(
-            h.quantity * h.avg_price for h in rt.book.open_items().values()
-        )
-    except Exception as exc:
-        rt.note_error("start-of-day equity", exc)
-        equity = rt.settings.starting_balance
+    with rt.db() as db:
+        opened = find_session(db, rt.kind, rt.run_name, day) is not None
+    equity = 0.0  # an opened session keeps the equity it started with
+    if not opened:
+        try:
+            equity = start_of_day_equity(rt, now)
+        except Exception as exc:
+            rt.note_error("start-of-day equity", exc)
+            equity = rt.settings.starting_balance
     with rt.db() as db:
         session = open_session(
             db, kind=rt.kind, run_name=rt.run_name, day=day, mode=rt.settings.trading_mode,

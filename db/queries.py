@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
 from db.models import Bot, BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.queries_replays import last_step
 from db.queries_trading import action_summary, outcome_summary
 from db.stats import figures_from_rows
 
@@ -106,7 +107,13 @@ def latest_prices(db: OrmSession, session_id: int, symbols: list[str]) -> dict[s
 
 
 def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int]:
-    """Session totals from the rows themselves (not the cache), so the page cannot drift."""
+    """Session totals from the rows themselves (not the cache), so the page cannot drift.
+
+    Equity is the account as the loop recorded it at its newest step, the same figure as the
+    equity curve's last point and a replay's final equity (the session's starting equity
+    until a step is recorded): the unrealized PnL counts since each entry, not since the
+    day began, so it cannot be added to a start that already values holdings at the market.
+    """
     figures = figures_from_rows(db, info.id)
     decisions = db.scalar(select(func.count(LLMTrace.id)).where(LLMTrace.session_id == info.id))
     unrealized = sum(row["unrealized_pnl"] for row in open_exposure(db, info.id))
@@ -120,7 +127,7 @@ def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int
         "decisions": int(decisions or 0),
         "net_pnl": gross - fees - llm_cost,
         "unrealized_pnl": unrealized,
-        "equity": info.starting_balance + gross - fees + unrealized,
+        "equity": float(last_step(db, [info.id]).get("equity", info.starting_balance)),
         "win_rate": (figures.wins / decided) if decided else 0.0,
         "wins": figures.wins,
         "losses": figures.losses,

@@ -102,6 +102,21 @@ def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
     return steps
 
 
+def last_step(db: OrmSession, ids: Sequence[int]) -> dict:
+    """The newest step's execution result (equity, exposure, prices) of these sessions; {}
+    when none was recorded (or it is not the loop's JSON object)."""
+    last = db.scalar(
+        select(LLMTrace.execution_result)
+        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
+        .order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(1)
+    )
+    try:
+        step = json.loads(last) if last else {}
+    except ValueError:
+        return {}
+    return step if isinstance(step, dict) else {}
+
+
 def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
                 run_name: str) -> dict:
     """The replay summary (net PnL, return, drawdown, buy-and-hold, fingerprint...).
@@ -166,23 +181,18 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
         ids = run_session_ids(db, run_name)
         start = float(db.scalar(select(Session.starting_balance).where(Session.id == first_id))
                       or 0.0)
-        last = db.scalar(
-            select(LLMTrace.execution_result)
-            .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
-            .order_by(LLMTrace.id.desc()).limit(1)
-        )
-        last_step = json.loads(last) if last else {}
+        last = last_step(db, ids)
         steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
             LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
         llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
                                    .where(Session.id.in_(ids))) or 0.0)
         fills = _fills(db, ids)
-        final = float(last_step.get("equity", start))
+        final = float(last.get("equity", start))
         clock = clocks.get(run_name)
         out.append({
             "run": run_name, "from": first_day, "to": last_day, "days": int(days),
             "candles": steps, "files": ", ".join(Path(p).name for p in feed_paths(clock)),
-            "symbols": ", ".join(sorted(last_step.get("prices") or {})),
+            "symbols": ", ".join(sorted(last.get("prices") or {})),
             "trades": len(fills),
             "net_pnl": round(final - start - llm_cost, 8),
             "return_pct": round((final - llm_cost) / start * 100 - 100, 4) if start else 0.0,

@@ -24,6 +24,7 @@ from bot.steps.resync import client_id_of, positions_written, write_positions
 from db.models import Order, TradePlan
 from db.orders import by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
+from db.sessions import find_session, trading_day
 from db.trades import booked_trade_ids, record_trade
 
 log = logging.getLogger("tradedesk.fills")
@@ -38,32 +39,50 @@ def sync_window_start_ms(rt: Runtime, now: datetime) -> int:
 def sync_fills(rt: Runtime) -> int:
     """Book new fills; returns how many were booked."""
     now = rt.now()
-    since = sync_window_start_ms(rt, now)
-    fills: list[dict[str, Any]] = []
-    for symbol in rt.settings.symbols:
-        fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
-    # The window is re-read every pass: what this runtime saw booked is skipped without a
-    # query, the rest with one query, not one each.
-    window = {str(f["id"]) for f in fills}
-    known = rt.mirror.booked_fills & window
-    fresh = [f for f in fills if str(f["id"]) not in known]
+    window, fresh = fetch_window(rt, now)
     if not fresh:
-        rt.mirror.booked_fills = known
         return 0
-    fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
     booked = 0
     with rt.db() as db:
-        known |= booked_trade_ids(db, rt.venue_key, window - known)
-        rt.mirror.booked_fills = known
-        for fill in fresh:
-            if str(fill["id"]) in known:
-                continue
+        for fill in unbooked_fills(rt, db, window, fresh):
             if _book_fill(rt, db, fill, now):
                 booked += 1
     return booked
 
 
-def _owning_order(rt: Runtime, db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
+def fetch_window(rt: Runtime, now: datetime) -> tuple[set[str], list[dict[str, Any]]]:
+    """The venue's fill ids in the sync window, and its fills this runtime did not see booked.
+
+    The window is re-read every pass: what this runtime saw booked is skipped without a
+    query (``unbooked_fills`` asks about the rest with one query, not one each).
+    """
+    since = sync_window_start_ms(rt, now)
+    fills: list[dict[str, Any]] = []
+    for symbol in rt.settings.symbols:
+        fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
+    window = {str(f["id"]) for f in fills}
+    known = rt.mirror.booked_fills & window
+    rt.mirror.booked_fills = known
+    return window, [f for f in fills if str(f["id"]) not in known]
+
+
+def unbooked_fills(rt: Runtime, db, window: set[str],
+                   fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of ``fetch_window``'s fresh fills, those no trade row books yet, oldest first."""
+    known = rt.mirror.booked_fills
+    known |= booked_trade_ids(db, rt.venue_key, window - known)
+    fresh = [f for f in fresh if str(f["id"]) not in known]
+    fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
+    return fresh
+
+
+def fill_time(fill: dict[str, Any], now: datetime) -> datetime:
+    """When the venue says the fill happened (``now`` for a venue that does not say)."""
+    stamp = fill.get("timestamp")
+    return datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
+
+
+def owning_order(rt: Runtime, db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
     """The run's journal order a fill belongs to and that order's plan, or None for a
     foreign fill: another bot's on a shared account (its prefix, or an order of its
     sessions), or no bot's."""
@@ -94,7 +113,7 @@ def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
 
 def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     trade_id = str(fill["id"])  # not booked: sync_fills checked the window just before
-    owner = _owning_order(rt, db, fill)
+    owner = owning_order(rt, db, fill)
     if owner is None:
         rt.skipped_foreign_fills += 1
         return False
@@ -103,12 +122,13 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     quantity, price = float(fill["amount"]), float(fill["price"])
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(side, quantity, price)
-    timestamp = datetime.fromtimestamp(fill["timestamp"] / 1000, UTC) if fill.get("timestamp") else now
+    timestamp = fill_time(fill, now)
     try:
         record_trade(
-            db, now, session_id=rt.session_id, timestamp=timestamp, symbol=symbol, action=side,
-            quantity=quantity, price=price, fee=fee_in_quote(fill, symbol),
-            liquidity=fill.get("takerOrMaker"), realized_pnl=realized,
+            db, now, session_id=_session_of(rt, db, timestamp), timestamp=timestamp,
+            symbol=symbol, action=side, quantity=quantity, price=price,
+            fee=fee_in_quote(fill, symbol), liquidity=fill.get("takerOrMaker"),
+            realized_pnl=realized,
             reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
             trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
             client_order_id=order.client_order_id, plan_id=order.plan_id,
@@ -129,6 +149,17 @@ def _book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True
+
+
+def _session_of(rt: Runtime, db, when: datetime) -> int:
+    """The session of the day ``when`` falls in (SESSION_TIMEZONE): a fill the sync sees only
+    after the rollover still belongs to the day it happened. A day the run has no session
+    for (nothing ran then) books into the current one."""
+    day = trading_day(when, rt.settings.session_timezone)
+    if day == rt.session_day:
+        return rt.session_id
+    found = find_session(db, rt.kind, rt.run_name, day)
+    return found.id if found is not None else rt.session_id
 
 
 def _update_plan(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
