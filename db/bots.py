@@ -136,3 +136,10 @@ def session_scope(name: str) -> ColumnElement[bool]:
     """
     mine = Session.bot_id == select(Bot.id).where(Bot.name == name).scalar_subquery()
     return or_(mine, and_(Session.bot_id.is_(None), Session.kind == "replay"))
+
+
+def session_bot(db: OrmSession, session_id: int) -> str | None:
+    """The name of the bot a session belongs to; None for a replay (no bot's)."""
+    return db.scalar(
+        select(Bot.name).join(Session, Session.bot_id == Bot.id).where(Session.id == session_id)
+    )

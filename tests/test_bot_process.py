@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from db.engine import make_engine, session_factory
 from db.models import BotStatus, Command, Position, Trade
 from tests.conftest import ROOT, candle_file
+from tests.waiting import wait_for
 
 
 def bot_env(db_url: str, **extra: str) -> dict[str, str]:
@@ -33,16 +33,6 @@ def bot(sqlite_url: str) -> Iterator[subprocess.Popen]:
     if process.poll() is None:
         process.kill()
         process.wait()
-
-
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def queue(db_url: str, *words: str) -> None:

@@ -8,7 +8,6 @@ decision is abandoned and traced as such.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,6 +27,7 @@ from db.engine import make_engine, session_factory
 from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
 
@@ -97,17 +97,8 @@ class SlowEngine(ScriptedEngine):
 
     def decide(self, context: DecisionContext) -> EngineResult:
         self.called.set()
-        self.release.wait(30)
+        self.release.wait()  # until the test lets go: a command that waited on it never ends
         return super().decide(context)
-
-
-def wait_for(predicate, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def status_of(rt: Runtime, command_id: int) -> str:
@@ -119,7 +110,7 @@ def stop_bot(rt: Runtime, bot: threading.Thread) -> None:
     """STOP the bot that runs ``run_forever`` on ``bot``: it obeys, and its thread ends."""
     with rt.db() as db:
         stop = enqueue_command(db, "stop")
-    wait_for(lambda: status_of(rt, stop) == "done", timeout=10)
+    wait_for(lambda: status_of(rt, stop) == "done", every=0.05)
     bot.join(10)
     assert not bot.is_alive()
 
@@ -149,25 +140,27 @@ def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
 def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:
     engine = SlowEngine([buy()])
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
-                      LOOP_INTERVAL_SECONDS=60)
+                      LOOP_INTERVAL_SECONDS=3600)
     bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
     bot.start()
     try:
         assert engine.called.wait(20), "the engine was never asked"
         with rt.db() as db:
             close_all = enqueue_command(db, "close-all")
-        took = wait_for(lambda: status_of(rt, close_all) != "pending", timeout=10)
-        assert status_of(rt, close_all) == "done" and took < 5
+        # the decision is still blocked: close-all can only end here by not waiting for it
+        wait_for(lambda: status_of(rt, close_all) != "pending", every=0.05)
+        assert status_of(rt, close_all) == "done" and not engine.release.is_set()
         with rt.db() as db:
             trace = db.scalars(select(LLMTrace)).one()
             assert db.scalars(select(Order)).first() is None  # the slow BUY never went out
         assert trace.status == "abandoned" and "close-all" in trace.errors[0]
         assert rt.paused  # close-all stays paused until resume
 
-        # The loop now sleeps 60 s between iterations; commands must not wait for it.
+        # The loop now sleeps an hour between iterations: a command done within the
+        # deadline was picked up while it slept, not at the next iteration.
         with rt.db() as db:
             resume = enqueue_command(db, "resume")
-        assert wait_for(lambda: status_of(rt, resume) == "done", timeout=5) < 2
+        wait_for(lambda: status_of(rt, resume) == "done", every=0.05)
         assert not rt.paused
         stop_bot(rt, bot)
     finally:

@@ -16,6 +16,7 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
+from db.migrate import upgrade
 from db.models import BotStatus, Command, Session
 from tests.console_seed import seed_console_db
 
@@ -148,10 +149,20 @@ def test_close_all_cancel_queues_nothing(seeded_url, monkeypatch):
     assert _pending(seeded_url) == []
 
 
-def test_portfolio_cancel_and_close_queue_commands(seeded_url, monkeypatch):
+def test_portfolio_close_and_cancel_take_a_second_click_that_names_it(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
-    at.button(key="cancel_O-9001").click().run()
     at.button(key="close_BTC/USDT").click().run()
+    assert _pending(seeded_url) == []  # the first click only asks
+    assert "Close bot default's whole BTC/USDT position (+0.04) at market?" in _all_text(at)
+    at.button(key="cancel_close_BTC/USDT").click().run()
+    assert _pending(seeded_url) == []
+    at.button(key="cancel_O-9001").click().run()
+    assert _pending(seeded_url) == []
+    assert "Cancel bot default's order O-9001 (SELL 0.04 BTC/USDT" in _all_text(at)
+    at.button(key="confirm_cancel_O-9001").click().run()
+    at.button(key="close_BTC/USDT").click().run()
+    at.button(key="confirm_close_BTC/USDT").click().run()
+    assert not at.exception
     assert _pending(seeded_url) == [("cancel", "O-9001"), ("close", "BTC/USDT")]
 
 
@@ -386,3 +397,63 @@ def test_fleet_close_all_all_after_confirmation(seeded_url, monkeypatch):
     at.button(key="fleet_close_all_all").click().run()
     at.button(key="confirm_fleet").click().run()
     assert _pending_by_bot(seeded_url) == [("alpha", "close-all"), ("default", "close-all")]
+
+
+COMMAND_BUTTONS = ("close_BTC/USDT", "close_ETH/USDT", "cancel_O-9001", "cmd_pause",
+                   "cmd_resume", "cmd_close_all", "cmd_stop")
+PROCESS_BUTTONS = ("proc_start", "proc_stop", "proc_restart")
+
+
+def _no_bot_to_command(at: AppTest, reason: str) -> None:
+    """Every control that would command or signal a bot is disabled (AppTest, like the
+    browser, refuses a click on it) and says why."""
+    for key in COMMAND_BUTTONS + PROCESS_BUTTONS:
+        assert at.button(key=key).disabled, key
+        assert reason in at.button(key=key).help, key
+    assert reason in _all_text(at)
+
+
+def test_a_replay_session_commands_no_bot(seeded_url, monkeypatch):
+    """Replays → Open in Overview → Portfolio → Close sold the live bot's position."""
+    _set(seeded_url, update(Session).values(kind="replay", run_name="r1", bot_id=None))
+    at = _open(_app(seeded_url, monkeypatch), "portfolio")
+    assert "BTC/USDT: +0.04" in _all_text(at)  # the replay's positions are shown
+    _no_bot_to_command(at, "replay run r1")
+
+
+def test_a_replay_databases_session_commands_no_bot(seeded_url, tmp_path, monkeypatch):
+    """A live-looking session in a replay file is not this console's bot's, whatever its
+    bot is called there."""
+    from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY
+
+    other = f"sqlite:///{tmp_path / 'replays.db'}"
+    upgrade(other)
+    shown = seed_console_db(other)
+    at = _app(seeded_url, monkeypatch)
+    at.session_state[DATABASE_PICK_KEY] = other
+    at.session_state[SESSION_PICK_KEY] = shown.session_id
+    _open(at, "portfolio")
+    assert "Viewing replay database" in _all_text(at)
+    _no_bot_to_command(at, "no bot of this console runs it")
+
+
+def test_a_live_session_of_another_bot_commands_that_bot(seeded_url, monkeypatch):
+    from datetime import UTC, datetime
+
+    from db.bots import register_bot
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        alpha = register_bot(db, "alpha", datetime.now(UTC))
+        db.execute(update(Session).values(run_name="alpha", bot_id=alpha.id))
+        db.commit()
+    engine.dispose()
+    at = _app(seeded_url, monkeypatch)
+    at.selectbox(key="picked_bot").set_value("alpha").run()
+    _open(at, "portfolio")
+    at.button(key="close_BTC/USDT").click().run()
+    assert "Close bot alpha's whole BTC/USDT position" in _all_text(at)
+    at.button(key="confirm_close_BTC/USDT").click().run()
+    at.button(key="cmd_pause").click().run()
+    assert not at.exception
+    assert sorted(_pending_by_bot(seeded_url)) == [("alpha", "close"), ("alpha", "pause")]

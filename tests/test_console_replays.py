@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bot.replay import ReplayArgs, run_replay
 from tests.conftest import candle_file
+from tests.waiting import wait_for
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
 CUT_CANDLES = 400
@@ -140,20 +140,14 @@ def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch,
     assert not at.exception, [e.value for e in at.exception]
     logs = list((tmp_path / "data").glob("replay-*.log"))
     assert len(logs) == 1
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and '"fingerprint"' not in logs[0].read_text():
-        time.sleep(1)
-    assert '"fingerprint"' in logs[0].read_text(), logs[0].read_text()[-2000:]
+    wait_for(lambda: '"fingerprint"' in logs[0].read_text(), timeout=180, every=0.5)
 
     def done() -> bool:  # the summary is printed a moment before the process exits
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return any("done" in p.proto.text for p in at.get("progress"))
 
-    deadline = time.monotonic() + 60
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert done()
+    wait_for(done, every=0.5)
     table = at.dataframe[0].value
     assert len(table) == 1 and table["candles"][0] > 0
 

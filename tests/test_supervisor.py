@@ -7,12 +7,12 @@ the supervisor's own logic; the bot's real CLI is covered by the process tests.
 from __future__ import annotations
 
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.supervisor import Supervisor, classify
+from tests.waiting import wait_for
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 
@@ -53,9 +53,7 @@ class FakeClock:
 
 
 def _wait_exit(supervisor: Supervisor) -> int:
-    deadline = time.monotonic() + 10
-    while supervisor.exit_code() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: supervisor.exit_code() is not None, every=0.05)
     return supervisor.exit_code()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
 from bot.supervisor import Supervisor
+from db.bots import session_bot
 from db.commands import enqueue_command, enqueue_for_all
 from db.engine import engine_for, session_factory
 from db.queries import SessionInfo, session_info
@@ -24,6 +25,7 @@ SESSION_PICK_KEY = "session_pick"
 DATABASE_PICK_KEY = "database_pick"  # a replay database opened read-only (Replays page)
 PICKED_BOT_KEY = "picked_bot"
 TRACKED_KEY = "tracked_commands"
+CONFIRM_KEY = "_confirm_action"  # the destructive action awaiting its second click
 
 
 def settings() -> Settings:
@@ -37,9 +39,9 @@ def supervisor_for(database_url: str, bot_name: str) -> Supervisor:
     return Supervisor(database_url, bot_name)
 
 
-def supervisor() -> Supervisor:
-    """The picked bot's supervisor (process controls act on the bot being looked at)."""
-    return supervisor_for(settings().database_url, picked_bot())
+def supervisor(bot: str | None = None) -> Supervisor:
+    """The supervisor of ``bot`` (default: the picked one) on the console's own database."""
+    return supervisor_for(settings().database_url, bot or picked_bot())
 
 
 def picked_bot() -> str:
@@ -79,10 +81,50 @@ def current_session() -> SessionInfo | None:
         return session_info(db, st.session_state.get(SESSION_PICK_KEY), bot=picked_bot())
 
 
-def enqueue(command: str, argument: str | None = None, bot: str | None = None) -> int:
-    """Queue a command for ``bot`` (default: the picked one) and track its progress."""
+@dataclass(frozen=True)
+class CommandTarget:
+    """The bot a view may command, or, when none, why not (shown on the disabled controls)."""
+
+    bot: str | None
+    reason: str = ""
+
+
+def command_target() -> CommandTarget:
+    """Which bot, if any, the controls of this view act on: the one whose session is shown.
+
+    A replay (its own run, or any session of a replay file) has no bot behind it, so its
+    controls are disabled rather than falling back to this console's bot: a Close on a
+    replayed position must never sell the live one. A live session's commands go to the bot
+    that owns it, whatever the console's own BOT_NAME is.
+    """
+    viewed = viewed_database_url()
+    if viewed != settings().database_url:
+        return CommandTarget(None, f"This view shows the replay database `{file_name(viewed)}`:"
+                                   " no bot of this console runs it, so there is nothing to "
+                                   "command. Go back to the console's database to command a bot.")
+    info = current_session()
+    if info is None:  # no session yet: the picked bot, which may be starting
+        return CommandTarget(picked_bot())
+    if info.kind == "replay":
+        return CommandTarget(None, f"Session #{info.id} is replay run {info.run_name}: no bot "
+                                   "runs it, so there is nothing to command. Pick a live "
+                                   "session to command its bot.")
+    with read_db() as db:
+        owner = session_bot(db, info.id)
+    if owner is None:
+        return CommandTarget(None, f"Session #{info.id} belongs to no bot in this database.")
+    return CommandTarget(owner)
+
+
+def file_name(url: str) -> str:
+    """The file of a SQLite URL (plain or ``file:...?mode=ro``), as the operator knows it."""
+    return url.split("file:", 1)[-1].split("///", 1)[-1].split("?", 1)[0]
+
+
+def enqueue(command: str, argument: str | None = None, *, bot: str) -> int:
+    """Queue a command for ``bot`` (named by the caller: never a default) and track it."""
     with own_db() as db:
-        command_id = enqueue_command(db, command, argument, bot=bot or picked_bot())
+        command_id = enqueue_command(db, command, argument, bot=bot)
     _track([command_id])
     return command_id
 
@@ -99,6 +141,12 @@ def _track(command_ids: list[int]) -> None:
     tracked = st.session_state.setdefault(TRACKED_KEY, [])
     tracked.extend(command_ids)
     del tracked[:-8]
+
+
+def ask(wanted: object) -> None:
+    """The first click of a destructive control: ``second_click`` then asks to confirm it
+    (one at a time: a new first click replaces an unanswered one)."""
+    st.session_state[CONFIRM_KEY] = wanted
 
 
 def second_click(state_key: str, wanted: object, question: str, label: str,

@@ -15,11 +15,16 @@ from bot.supervisor import BotState, Supervisor
 from db.bots import bot_names
 from db.queries import command_status, heartbeat, list_sessions
 from views._common import (
+    CONFIRM_KEY,
     DATABASE_PICK_KEY,
     PICKED_BOT_KEY,
     SESSION_PICK_KEY,
     TRACKED_KEY,
+    CommandTarget,
+    ask,
+    command_target,
     enqueue,
+    file_name,
     market,
     own_db,
     own_feed,
@@ -29,9 +34,8 @@ from views._common import (
     second_click,
     settings,
 )
-from views._common import supervisor as picked_supervisor
+from views._common import supervisor as supervisor_of
 
-CONFIRM_KEY = "_confirm_action"
 BOT_PARAM = "bot"  # the picked bot in the URL: ?bot=NAME
 SETTLED_KEY = "_settled_commands"  # tracked commands whose end the page has shown
 STATE_BADGES = {
@@ -49,7 +53,6 @@ def render_sidebar() -> None:
     cfg = settings()
     with st.sidebar:
         _bot_picker()
-    supervisor = picked_supervisor()
     with own_db() as db:
         beat = heartbeat(db, picked_bot())
     # the bot's own word wins: a console started with other settings must not say PAPER
@@ -66,9 +69,12 @@ def render_sidebar() -> None:
             st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {mode}.")
         _market(beat)
         _session_picker()
-        _bot_state(supervisor)
-        _process_controls(supervisor)
-        _command_controls()
+        target = command_target()  # after the session picker: it acts on the shown session
+        _bot_state(supervisor_of(target.bot))
+        if target.bot is None:
+            st.info(target.reason, icon=":material/block:")
+        _process_controls(target)
+        _command_controls(target)
         _command_progress()
 
 
@@ -127,8 +133,7 @@ def _viewed_database() -> None:
     picked = st.session_state.get(DATABASE_PICK_KEY)
     if not picked:
         return
-    st.info(f"Viewing replay database `{picked.split('file:', 1)[-1].split('?', 1)[0]}` "
-            "(read-only); the controls below still act on this console's bot.")
+    st.info(f"Viewing replay database `{file_name(picked)}` (read-only).")
     st.button("Back to the console's database", key="db_back", on_click=_view_own_database)
 
 
@@ -164,25 +169,30 @@ def _state_caption(state: BotState) -> str:
     return " · ".join(parts) or "no heartbeat yet"
 
 
-def _process_controls(supervisor: Supervisor) -> None:
+def _process_controls(target: CommandTarget) -> None:
     st.caption("Bot process (operating system)")
+    bot, off = target.bot, target.bot is None
     start, stop, restart = st.columns(3)
-    if start.button("Start", key="proc_start", width="stretch",
-                    help="Start `python -m bot run` as its own process (watched: a crash is "
-                         "restarted with backoff)"):
+    if start.button("Start", key="proc_start", width="stretch", disabled=off,
+                    help=target.reason or "Start `python -m bot run` as its own process "
+                                          "(watched: a crash is restarted with backoff)") and bot:
+        supervisor = supervisor_of(bot)
         pid = supervisor.start()
         supervisor.supervise()
         st.toast(f"bot process {pid} started")
-    if stop.button("Stop", key="proc_stop", width="stretch",
-                   help="Signal the process (SIGTERM, SIGKILL after 15 s). The STOP command "
-                        "below is gentler: the bot finishes its loop and exits"):
-        _ask("proc_stop")
-    if restart.button("Restart", key="proc_restart", width="stretch"):
-        _ask("proc_restart")
-    _confirm("proc_stop", "Terminate the bot process now?", "Confirm stop",
-             lambda: supervisor.stop() and None)
-    _confirm("proc_restart", "Restart the bot process?", "Confirm restart",
-             lambda: _restart(supervisor))
+    if stop.button("Stop", key="proc_stop", width="stretch", disabled=off,
+                   help=target.reason or "Signal the process (SIGTERM, SIGKILL after 15 s). The "
+                                         "STOP command below is gentler: the bot finishes its "
+                                         "loop and exits") and bot:
+        ask(("proc_stop", bot))
+    if restart.button("Restart", key="proc_restart", width="stretch", disabled=off,
+                      help=target.reason or None) and bot:
+        ask(("proc_restart", bot))
+    if bot:
+        _confirm("proc_stop", bot, f"Terminate bot {bot}'s process now?", "Confirm stop",
+                 lambda: supervisor_of(bot).stop() and None)
+        _confirm("proc_restart", bot, f"Restart bot {bot}'s process?", "Confirm restart",
+                 lambda: _restart(supervisor_of(bot)))
 
 
 def _restart(supervisor: Supervisor) -> None:
@@ -190,31 +200,31 @@ def _restart(supervisor: Supervisor) -> None:
     supervisor.supervise()
 
 
-def _command_controls() -> None:
-    st.caption("Commands to the bot")
+def _command_controls(target: CommandTarget) -> None:
+    st.caption(f"Commands to bot `{target.bot}`" if target.bot else "Commands to the bot")
+    bot, off, why = target.bot, target.bot is None, target.reason or None
     pause, resume = st.columns(2)
-    if pause.button("PAUSE", key="cmd_pause", width="stretch"):
-        enqueue("pause")
-    if resume.button("RESUME", key="cmd_resume", width="stretch"):
-        enqueue("resume")
+    if pause.button("PAUSE", key="cmd_pause", width="stretch", disabled=off, help=why) and bot:
+        enqueue("pause", bot=bot)
+    if resume.button("RESUME", key="cmd_resume", width="stretch", disabled=off,
+                     help=why) and bot:
+        enqueue("resume", bot=bot)
     close_all, stop = st.columns(2)
-    if close_all.button("CLOSE-ALL", key="cmd_close_all", type="primary",
-                        width="stretch"):
-        _ask("close-all")
-    if stop.button("STOP", key="cmd_stop", width="stretch"):
-        _ask("stop")
-    _confirm("close-all", "Close every position and cancel every order?",
-             "Confirm CLOSE-ALL", lambda: enqueue("close-all") and None)
-    _confirm("stop", "Stop the bot after this loop?", "Confirm STOP",
-             lambda: enqueue("stop") and None)
+    if close_all.button("CLOSE-ALL", key="cmd_close_all", type="primary", width="stretch",
+                        disabled=off, help=why) and bot:
+        ask(("close-all", bot))
+    if stop.button("STOP", key="cmd_stop", width="stretch", disabled=off, help=why) and bot:
+        ask(("stop", bot))
+    if bot:
+        _confirm("close-all", bot, f"Close every position of bot {bot} at market and cancel "
+                 "every order?", "Confirm CLOSE-ALL", lambda: enqueue("close-all", bot=bot) and None)
+        _confirm("stop", bot, f"Stop bot {bot} after this loop?", "Confirm STOP",
+                 lambda: enqueue("stop", bot=bot) and None)
 
 
-def _ask(action: str) -> None:
-    st.session_state[CONFIRM_KEY] = action
-
-
-def _confirm(action: str, question: str, label: str, run: Callable[[], None]) -> None:
-    second_click(CONFIRM_KEY, action, question, label, run, key=action)
+def _confirm(action: str, bot: str, question: str, label: str, run: Callable[[], None]) -> None:
+    """The second click, only for the bot the first one was for (the view may have changed)."""
+    second_click(CONFIRM_KEY, (action, bot), question, label, run, key=action)
 
 
 @st.fragment(run_every=2)

@@ -1,7 +1,8 @@
 """Portfolio: what is held, what is working on the venue, and the plans that bind the bot.
 
 Close and cancel only queue commands: the bot re-checks them against the venue and risk
-caps, so a stale page can never send an order by itself.
+caps, so a stale page can never send an order by itself. They go to the bot whose session is
+shown and take a second click that names it; on a replay there is no bot, so they are off.
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ import streamlit as st
 
 from db.queries import open_exposure
 from db.queries_trading import active_plans, open_orders, plan_versions, version_diff
-from views._common import current_session, enqueue, mode_label, no_session_notice, read_db
+from views._common import (
+    CONFIRM_KEY,
+    ask,
+    command_target,
+    current_session,
+    enqueue,
+    mode_label,
+    no_session_notice,
+    read_db,
+    second_click,
+)
 
 st.header("Portfolio")
 info = current_session()
@@ -19,6 +30,26 @@ if info is None:
     no_session_notice()
     st.stop()
 label = mode_label(info)
+target = command_target()
+
+
+def _queue(command: str, argument: str) -> None:
+    """Queue for the shown session's bot, checked again at the second click."""
+    if target.bot:
+        command_id = enqueue(command, argument, bot=target.bot)
+        st.toast(f"{command} {argument} queued for bot {target.bot} (#{command_id})")
+
+
+def _two_click(column, label: str, command: str, argument: str, question: str) -> None:
+    """One destructive row control: the first click asks, the second (named) one queues."""
+    key = f"{command}_{argument}"
+    if column.button(label, key=key, disabled=target.bot is None,
+                     help=target.reason or None) and target.bot:
+        ask((command, argument, target.bot))
+    if target.bot:
+        second_click(CONFIRM_KEY, (command, argument, target.bot), question,
+                     f"Confirm {command} {argument}", lambda: _queue(command, argument), key=key)
+
 
 @st.fragment(run_every=10)
 def _holdings() -> None:
@@ -27,6 +58,8 @@ def _holdings() -> None:
         positions = pd.DataFrame(open_exposure(db, info.id))
         orders = open_orders(db, info.id)
     st.subheader(f"Positions ({label})")
+    if target.bot is None:
+        st.caption(target.reason)
     if positions.empty:
         st.info("No open positions.")
     else:
@@ -40,9 +73,9 @@ def _holdings() -> None:
         for row in positions.itertuples():
             cols = st.columns([3, 1])
             cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
-            if cols[1].button("Close", key=f"close_{row.symbol}"):
-                command_id = enqueue("close", row.symbol)
-                st.toast(f"close {row.symbol} queued (#{command_id})")
+            _two_click(cols[1], "Close", "close", row.symbol,
+                       f"Close bot {target.bot}'s whole {row.symbol} position "
+                       f"({row.quantity:+.6g}) at market?")
     st.subheader("Open orders")
     if orders.empty:
         st.info("No open orders.")
@@ -52,9 +85,9 @@ def _holdings() -> None:
         cols = st.columns([3, 1])
         price = "market" if row.price is None or row.price != row.price else f"{row.price:,.2f}"
         cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
-        if cols[1].button("Cancel", key=f"cancel_{row.order_id}"):
-            command_id = enqueue("cancel", row.order_id)
-            st.toast(f"cancel {row.order_id} queued (#{command_id})")
+        _two_click(cols[1], "Cancel", "cancel", row.order_id,
+                   f"Cancel bot {target.bot}'s order {row.order_id} ({row.side} "
+                   f"{row.remaining:g} {row.symbol} @ {price})?")
 
 
 _holdings()
