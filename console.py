@@ -22,6 +22,7 @@ from db.engine import normalize_url
 from db.migrate import upgrade
 from views._common import SETTINGS_KEY, supervisor_for
 from views._sidebar import render_sidebar
+from views._text import literal
 
 HERE = Path(__file__).resolve().parent
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
@@ -137,7 +138,7 @@ def main() -> None:
     try:
         _autostart(cfg.database_url, cfg.bot_name)
     except OSError as exc:  # e.g. data/ not writable: the console still works without a bot
-        st.warning(f"Could not start the bot process: {_without_secrets(str(exc), cfg)}")
+        st.warning(f"Could not start the bot process: {literal(_without_secrets(str(exc), cfg))}")
     pages = [
         st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
                 default=name == "overview")

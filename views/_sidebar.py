@@ -30,6 +30,7 @@ from views._common import (
     settings,
 )
 from views._common import supervisor as picked_supervisor
+from views._text import literal
 
 CONFIRM_KEY = "_confirm_action"
 BOT_PARAM = "bot"  # the picked bot in the URL: ?bot=NAME
@@ -63,7 +64,7 @@ def render_sidebar() -> None:
         else:
             st.success("**PAPER** trading", icon=":material/description:")
         if mode != cfg.trading_mode:
-            st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {mode}.")
+            st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {literal(mode)}.")
         _market(beat)
         _session_picker()
         _bot_state(supervisor)
@@ -78,12 +79,12 @@ def _market(beat: dict | None) -> None:
     ours = market(own_feed())
     shown = market(beat["feed"]) if beat and beat.get("feed") else ours
     if shown.icon:
-        st.warning(shown.described, icon=shown.icon)
+        st.warning(literal(shown.described), icon=shown.icon)
     else:
-        st.caption(shown.described)
+        st.caption(literal(shown.described))
     if shown != ours:
-        st.warning(f"The console's settings say {ours.described}; "
-                   f"the bot runs on {shown.described}.")
+        st.warning(f"The console's settings say {literal(ours.described)}; "
+                   f"the bot runs on {literal(shown.described)}.")
 
 
 def _bot_picker() -> None:
@@ -127,7 +128,7 @@ def _viewed_database() -> None:
     picked = st.session_state.get(DATABASE_PICK_KEY)
     if not picked:
         return
-    st.info(f"Viewing replay database `{picked.split('file:', 1)[-1].split('?', 1)[0]}` "
+    st.info(f"Viewing replay database {literal(picked.split('file:', 1)[-1].split('?', 1)[0])} "
             "(read-only); the controls below still act on this console's bot.")
     st.button("Back to the console's database", key="db_back", on_click=_view_own_database)
 
@@ -140,7 +141,8 @@ def _view_own_database() -> None:
 @st.fragment(run_every=5)
 def _bot_state(supervisor: Supervisor) -> None:
     state = supervisor.state()
-    st.markdown(f"**Bot `{picked_bot()}`:** {STATE_BADGES.get(state.state, state.state)}")
+    badge = STATE_BADGES.get(state.state, literal(state.state))
+    st.markdown(f"**Bot {literal(picked_bot())}:** {badge}")
     st.caption(_state_caption(state))
     if state.state in ("crashed", "stale") and state.last_error:
         st.code(scrub(state.last_error)[-800:], language=None)
@@ -160,7 +162,7 @@ def _state_caption(state: BotState) -> str:
     if state.loop_count:
         parts.append(f"loop {state.loop_count}")
     if state.engine:
-        parts.append(f"engine {state.engine}")
+        parts.append(f"engine {literal(state.engine)}")
     return " · ".join(parts) or "no heartbeat yet"
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from db.queries import open_exposure
 from db.queries_trading import active_plans, open_orders, plan_versions, version_diff
 from views._common import current_session, enqueue, mode_label, no_session_notice, read_db
+from views._text import literal
 
 st.header("Portfolio")
 info = current_session()
@@ -42,7 +43,7 @@ def _holdings() -> None:
             cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
             if cols[1].button("Close", key=f"close_{row.symbol}"):
                 command_id = enqueue("close", row.symbol)
-                st.toast(f"close {row.symbol} queued (#{command_id})")
+                st.toast(f"close {literal(row.symbol)} queued (#{command_id})")
     st.subheader("Open orders")
     if orders.empty:
         st.info("No open orders.")
@@ -54,7 +55,7 @@ def _holdings() -> None:
         cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
         if cols[1].button("Cancel", key=f"cancel_{row.order_id}"):
             command_id = enqueue("cancel", row.order_id)
-            st.toast(f"cancel {row.order_id} queued (#{command_id})")
+            st.toast(f"cancel {literal(row.order_id)} queued (#{command_id})")
 
 
 _holdings()

@@ -26,6 +26,7 @@ from views._replay_runs import (
     candle_span,
     sqlite_url,
 )
+from views._text import literal
 
 FILE_KEY = "replay_db_path"
 GOTO_KEY = "_replay_goto"
@@ -55,7 +56,7 @@ def _sources(path_text: str) -> list[tuple[str, str]]:
         if mismatch is None:
             sources.append((f"replay file {path}", url))
         else:  # its runs would list, then fail to open in the pages
-            st.warning(f"{path} {mismatch}. A file written by an older version opens once "
+            st.warning(f"{literal(path)} {literal(mismatch)}. A file written by an older version opens once "
                        f"migrated: `DATABASE_URL={sqlite_url(path)} .venv/bin/python -m "
                        "db.migrate` (a replay started into it below migrates it too).")
     return sources
@@ -66,7 +67,8 @@ def _runs(url: str) -> list[dict]:
         with session_factory(engine_for(url))() as db:
             return replay_runs(db)
     except Exception as exc:  # a foreign or older file: say which, keep the page up
-        st.warning(f"Cannot read replay runs from {url.split('///', 1)[-1]}: {exc}")
+        st.warning(f"Cannot read replay runs from {literal(url.split('///', 1)[-1])}: "
+                   f"{literal(exc)}")
         return []
 
 
@@ -92,10 +94,10 @@ def _summary(url: str, run: dict) -> None:
         ids = run_session_ids(db, run["run"])
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
-    st.subheader(f"{run['run']} · {run['files'] or run['symbols']}")
-    st.caption(f"{run['from']} → {run['to']} · {summary['candles']:,} steps · "
+    st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
+    st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "
-               f"fingerprint `{summary['fingerprint']}`")
+               f"fingerprint {literal(summary['fingerprint'])}")
     per_row = 5  # nine figures in one row cut a four-digit PnL short
     cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
     for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
@@ -120,7 +122,7 @@ def _start_form(db_path: Path) -> None:
         typed = st.text_input("…or candle file path(s), comma-separated")
         balance = st.number_input("Starting balance (quote currency)", min_value=0.0001,
                                   value=10_000.0, step=1000.0)
-        st.caption(f"Written to `{db_path}` (the replay database above).")
+        st.caption(f"Written to {literal(db_path)} (the replay database above).")
         submitted = st.form_submit_button("Start replay", type="primary")
     if not submitted:
         return
@@ -128,11 +130,11 @@ def _start_form(db_path: Path) -> None:
                                          for p in typed.split(",") if p.strip()]
     missing = [str(p) for p in paths if not p.is_file()]
     if not paths or missing:
-        st.error(f"No such candle file: {', '.join(missing)}" if missing
+        st.error(f"No such candle file: {literal(', '.join(missing))}" if missing
                  else "Pick or enter at least one candle file.")
         return
     run = _launcher().start(paths, db_path, float(balance))
-    st.toast(f"replay {run.name} started (pid {run.proc.pid})")
+    st.toast(f"replay {literal(run.name)} started (pid {run.proc.pid})")
 
 
 @st.fragment(run_every=2)
@@ -159,15 +161,16 @@ def _one_progress(run: Launched) -> None:
             where = None
     code = run.exit_code
     state = "running" if code is None else ("done" if code == 0 else f"failed (exit {code})")
-    files = ", ".join(p.name for p in run.paths)
+    files = literal(", ".join(p.name for p in run.paths))
     if where is None:
-        st.progress(0.0, text=f"{run.name} · {files}: {state}, no step yet")
+        st.progress(0.0, text=f"{literal(run.name)} · {files}: {state}, no step yet")
     else:
         span = max(last - first, 1)
         share = min(max((where["now_ms"] - first) / span, 0.0), 1.0) if last else 0.0
         clock = pd.to_datetime(where["now_ms"], unit="ms", utc=True)
         # steps, not "of N candles": the first candles only warm the indicators up
-        st.progress(share, text=f"{run.name} · {files}: {state} · {where['steps']:,} steps · "
+        st.progress(share, text=f"{literal(run.name)} · {files}: {state} · "
+                                f"{where['steps']:,} steps · "
                                 f"clock {clock:%Y-%m-%d %H:%M}")
     if code not in (None, 0):
         st.code(run.log_tail(), language=None)

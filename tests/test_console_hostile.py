@@ -1,0 +1,86 @@
+"""Hostile rows: every stored text the console shows reads as the text it is, never markdown.
+
+The database is seeded as usual, then every text column the pages show is overwritten with a
+planted link, emphasis, raw HTML and a stray backtick (``tests.console_seed.PLANTED``), and a
+second bot is named with it. AppTest reads the markdown source of every element Streamlit
+renders as markdown (alerts, captions, metrics, widget and tab labels, toasts); the browser
+test in ``test_console_browser`` checks the drawn pages for links.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from tests.console_seed import PLANTED, plant_hostile_text, seed_console_db
+from views._text import LINK_BREAK
+
+CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
+PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "replays", "fleet", "commands",
+         "settings"]
+# markup the planted text forms when it reaches markdown unescaped (or as a bare autolink)
+FORMED = re.compile(r"(?<!\\)(\]\(https|<a href|\*\*bold\*\*|`tick)|https?://")
+MARKDOWN_KINDS = ("markdown", "caption", "header", "subheader", "title", "info", "warning",
+                  "error", "success", "toast")
+LABELLED_KINDS = ("selectbox", "multiselect", "button", "text_input", "toggle", "tabs")
+
+
+@pytest.fixture(autouse=True)
+def _console_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    yield
+    st_config.set_option("server.address", previous)
+
+
+@pytest.fixture
+def hostile_url(sqlite_url: str) -> str:
+    seed_console_db(sqlite_url)
+    plant_hostile_text(sqlite_url)
+    return sqlite_url
+
+
+def _markdown_sources(at: AppTest) -> list[str]:
+    """The markdown source of everything on the page that Streamlit renders as markdown."""
+    sources = [str(e.value) for kind in MARKDOWN_KINDS for e in getattr(at, kind)]
+    sources += [s for m in at.metric for s in (m.label, str(m.value))]
+    sources += [w.label for kind in LABELLED_KINDS for w in getattr(at, kind)]
+    sources += [e.proto.text for e in at.get("progress")]
+    return sources
+
+
+def _as_rendered(source: str) -> str:
+    return re.sub(r"\\(.)", r"\1", source).replace(LINK_BREAK, "")
+
+
+def _assert_literal(at: AppTest, page: str) -> None:
+    assert not at.exception, (page, [e.value for e in at.exception])
+    sources = _markdown_sources(at)
+    formed = [s for s in sources if FORMED.search(s)]
+    assert formed == [], (page, formed)
+    assert any(PLANTED in _as_rendered(s) for s in sources), page  # shown, as text
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_planted_markup_in_every_text_column_shows_as_text(hostile_url, monkeypatch, page):
+    monkeypatch.setenv("DATABASE_URL", hostile_url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    at.switch_page(f"views/{page}.py").run()
+    _assert_literal(at, page)
+
+
+def test_planted_symbol_in_a_toast_shows_as_text(hostile_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", hostile_url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    at.switch_page("views/portfolio.py").run()
+    at.button(key=f"close_{PLANTED}").click().run()
+    assert any(PLANTED in _as_rendered(str(t.value)) for t in at.toast)
+    _assert_literal(at, "portfolio")
