@@ -84,3 +84,73 @@ def test_planted_symbol_in_a_toast_shows_as_text(hostile_url, monkeypatch):
     at.button(key=f"close_{PLANTED}").click().run()
     assert any(PLANTED in _as_rendered(str(t.value)) for t in at.toast)
     _assert_literal(at, "portfolio")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def login_clock() -> Iterator[FakeClock]:
+    """The server's one limiter (AppTest runs in this process), on a clock the test moves."""
+    from views._login import login_limiter
+
+    login_limiter.clear()
+    clock = FakeClock()
+    login_limiter().clock = clock
+    yield clock
+    login_limiter.clear()
+
+
+def _login_page(url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("CONSOLE_REQUIRE_PASSWORD", "true")
+    monkeypatch.setenv("CONSOLE_PASSWORD", "right-horse")
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    return at
+
+
+def _log_in(at: AppTest, password: str) -> bool:
+    at.text_input[0].input(password)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return bool(at.session_state["_authenticated"]) if "_authenticated" in at.session_state \
+        else False
+
+
+def test_wrong_passwords_hold_back_every_session_of_the_address(sqlite_url, monkeypatch,
+                                                                login_clock):
+    """Several sessions from one address share one backoff: while it runs, no session's
+    password is even checked (the right one included), and each wrong one doubles it."""
+    sessions = [_login_page(sqlite_url, monkeypatch) for _ in range(3)]
+    assert not _log_in(sessions[0], "guess-1")
+    assert "Wrong password" in sessions[0].error[0].value
+    for at in sessions[1:]:
+        assert not _log_in(at, "right-horse")
+        assert "try again in 1 s" in at.error[0].value
+    login_clock.now += 1.0
+    assert not _log_in(sessions[1], "guess-2")  # its turn: wrong, the backoff is now 2 s
+    login_clock.now += 1.0
+    assert not _log_in(sessions[2], "right-horse")
+    assert "try again in 1 s" in sessions[2].error[0].value
+    login_clock.now += 1.0
+    assert _log_in(sessions[2], "right-horse")
+    assert _log_in(sessions[0], "right-horse")  # a login clears the address's record
+
+
+def test_login_backoff_doubles_per_address_up_to_its_cap():
+    from views._login import MAX_BACKOFF_S, LoginLimiter
+
+    clock = FakeClock()
+    limiter = LoginLimiter(clock)
+    waits = [limiter.failed("10.0.0.1") for _ in range(12)]
+    assert waits[:4] == [1.0, 2.0, 4.0, 8.0] and waits[-1] == MAX_BACKOFF_S
+    assert limiter.wait_s("10.0.0.1") == MAX_BACKOFF_S
+    assert limiter.wait_s("10.0.0.2") == 0.0  # another address is not held back
+    clock.now += MAX_BACKOFF_S
+    assert limiter.wait_s("10.0.0.1") == 0.0
