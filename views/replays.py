@@ -22,8 +22,11 @@ from views._replay_runs import (
     DEFAULT_REPLAY_DB,
     Launched,
     Launcher,
+    PathRefused,
+    allowed_folders,
     candle_files,
     candle_span,
+    confined,
     sqlite_url,
 )
 from views._text import literal
@@ -45,14 +48,17 @@ def _launcher() -> Launcher:
     return Launcher()
 
 
-def _sources(path_text: str) -> list[tuple[str, str]]:
+def _sources(path: Path | None) -> list[tuple[str, str]]:
     """(label, URL) of each database to list: ours, and the replay file when it exists."""
     own = settings().database_url
     sources = [("console database", own)]
-    path = Path(path_text).expanduser()
-    if path.is_file() and sqlite_url(path) != own:
+    if path is not None and path.is_file() and sqlite_url(path) != own:
         url = sqlite_url(path, read_only=True)
-        mismatch = schema_mismatch(engine_for(url), url)
+        try:
+            mismatch = schema_mismatch(engine_for(url), url)
+        except Exception:  # not SQLite at all, or unreadable
+            st.warning(f"{literal(path)} is not a replay database.")
+            return sources
         if mismatch is None:
             sources.append((f"replay file {path}", url))
         else:  # its runs would list, then fail to open in the pages
@@ -114,8 +120,11 @@ def _summary(url: str, run: dict) -> None:
                    args=(url, run["last_session_id"], page))
 
 
-def _start_form(db_path: Path) -> None:
-    files = candle_files()
+def _start_form(db_path: Path | None, folders: list[Path]) -> None:
+    if db_path is None:
+        st.info("Enter a replay database file in an allowed folder above to start a replay.")
+        return
+    files = [p for p in candle_files() if any(p.resolve().is_relative_to(f) for f in folders)]
     with st.form("start_replay"):
         picked = st.multiselect("Candle files (several run in lockstep)",
                                 [str(p) for p in files], format_func=lambda p: Path(p).name)
@@ -126,8 +135,12 @@ def _start_form(db_path: Path) -> None:
         submitted = st.form_submit_button("Start replay", type="primary")
     if not submitted:
         return
-    paths = [Path(p) for p in picked] + [Path(p.strip()).expanduser()
-                                         for p in typed.split(",") if p.strip()]
+    try:
+        paths = [confined(p, folders) for p in picked] + [
+            confined(p.strip(), folders) for p in typed.split(",") if p.strip()]
+    except PathRefused as exc:
+        st.error(literal(exc))
+        return
     missing = [str(p) for p in paths if not p.is_file()]
     if not paths or missing:
         st.error(f"No such candle file: {literal(', '.join(missing))}" if missing
@@ -185,9 +198,15 @@ if GOTO_KEY in st.session_state:
 path_text = st.text_input("Replay database file", value=str(DEFAULT_REPLAY_DB), key=FILE_KEY,
                           help="SQLite file written by `python -m bot replay --db` (opened "
                                "read-only); runs in the console's own database are listed too")
+folders = allowed_folders(settings().replay_folders)
+replay_db: Path | None = None
+try:
+    replay_db = confined(path_text, folders)
+except PathRefused as refused:
+    st.warning(literal(refused))
 rows: list[dict] = []
 urls: dict[str, str] = {}
-for label, url in _sources(path_text):
+for label, url in _sources(replay_db):
     for run in _runs(url):
         rows.append({**run, "source": label})
         urls[f"{label}|{run['run']}"] = url
@@ -208,5 +227,5 @@ else:
 
 st.divider()
 st.subheader("Start a replay")
-_start_form(Path(path_text).expanduser())
+_start_form(replay_db, folders)
 _progress()
