@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from tests.console_seed import PLANTED, plant_hostile_text, seed_console_db
+from tests.test_console_apptest import _console_env  # noqa: F401 (autouse)
 from views._text import LINK_BREAK
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
@@ -28,15 +28,6 @@ FORMED = re.compile(r"(?<!\\)(\]\(https|<a href|\*\*bold\*\*|`tick)|https?://")
 MARKDOWN_KINDS = ("markdown", "caption", "header", "subheader", "title", "info", "warning",
                   "error", "success", "toast")
 LABELLED_KINDS = ("selectbox", "multiselect", "button", "text_input", "toggle", "tabs")
-
-
-@pytest.fixture(autouse=True)
-def _console_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    yield
-    st_config.set_option("server.address", previous)
 
 
 @pytest.fixture
