@@ -9,9 +9,8 @@ The bot itself runs as a separate process owned by ``bot.supervisor``.
 from __future__ import annotations
 
 import hmac
+import math
 import os
-import threading
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -21,7 +20,9 @@ from bot.config import ConfigError, Settings, load_settings
 from db.engine import normalize_url
 from db.migrate import upgrade
 from views._common import SETTINGS_KEY, supervisor_for
+from views._login import client_address, login_limiter
 from views._sidebar import render_sidebar
+from views._text import literal
 
 HERE = Path(__file__).resolve().parent
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
@@ -62,19 +63,6 @@ def _autostart(database_url: str, bot_name: str) -> bool:
     return True
 
 
-class _Failures:
-    """Failed logins across all sessions of this server, so a new tab cannot reset the delay."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-
-@st.cache_resource
-def _failures() -> _Failures:
-    return _Failures()
-
-
 def _password_required(cfg: Settings) -> bool:
     address = (st.get_option("server.address") or "").strip()
     return cfg.console_require_password or address not in LOCAL_ADDRESSES
@@ -96,18 +84,19 @@ def _password_gate(cfg: Settings) -> None:
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Log in")
     if submitted:
+        limiter, address = login_limiter(), client_address()
+        wait = limiter.wait_s(address)
+        if wait > 0:  # the password is not even checked: more sessions guess no faster
+            st.error(f"Too many wrong passwords from this address: try again in "
+                     f"{math.ceil(wait)} s.")
+            st.stop()
         expected = cfg.console_password.get_secret_value().encode()
-        failures = _failures()
         if hmac.compare_digest(given.encode(), expected):
-            with failures.lock:
-                failures.count = 0
+            limiter.succeeded(address)
             st.session_state[AUTH_KEY] = True
             st.rerun()
-        with failures.lock:
-            failures.count += 1
-            delay = min(0.5 * 2 ** min(failures.count, 6), 30.0)
-        time.sleep(delay)  # slows guessing; the count is server-wide
-        st.error("Wrong password.")
+        wait = limiter.failed(address)
+        st.error(f"Wrong password. The next try is possible in {math.ceil(wait)} s.")
     st.stop()
 
 
@@ -137,7 +126,7 @@ def main() -> None:
     try:
         _autostart(cfg.database_url, cfg.bot_name)
     except OSError as exc:  # e.g. data/ not writable: the console still works without a bot
-        st.warning(f"Could not start the bot process: {_without_secrets(str(exc), cfg)}")
+        st.warning(f"Could not start the bot process: {literal(_without_secrets(str(exc), cfg))}")
     pages = [
         st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
                 default=name == "overview")

@@ -72,9 +72,14 @@ def _holder(settings) -> str:
 def cmd_command(args: argparse.Namespace) -> int:
     """Queue for one bot (--bot, else BOT_NAME, else ``default``) or one row per bot (--all)."""
     from db.bots import UnknownBot
-    from db.commands import enqueue_command, enqueue_for_all
+    from db.commands import ArgumentTooLong, check_argument, enqueue_command, enqueue_for_all
     from db.migrate import upgrade
 
+    try:
+        check_argument(args.argument)
+    except ArgumentTooLong as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
     url = _db_url(args)
     upgrade(url)
     words = f"{args.name} {args.argument or ''}".rstrip()

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     # --- console
     console_password: SecretStr | None = Field(None, alias="CONSOLE_PASSWORD")
     console_require_password: bool = Field(False, alias="CONSOLE_REQUIRE_PASSWORD")
+    # folders, besides the console's data/, whose files the Replays page may read and write
+    replay_folders: CsvList = Field([], alias="REPLAY_FOLDERS")
 
     @classmethod
     def settings_customise_sources(
@@ -130,7 +132,7 @@ class Settings(BaseSettings):
         secrets = TomlConfigSettingsSource(settings_cls, toml_file=SECRETS_TOML)
         return init_settings, env_settings, dotenv_settings, secrets
 
-    _split_lists = field_validator("symbols", "timeframes", mode="before")(
+    _split_lists = field_validator("symbols", "timeframes", "replay_folders", mode="before")(
         lambda value: _split_csv(value)
     )
 

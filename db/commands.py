@@ -18,6 +18,23 @@ from db.models import Bot, Command
 
 KNOWN_COMMANDS = ("stop", "close-all", "pause", "resume", "close", "cancel")
 COMMANDS_CHANNEL = "tradedesk_commands"
+# An argument is a symbol or an order id; a result is a line or two for the operator.
+MAX_ARGUMENT_CHARS = 200
+MAX_RESULT_CHARS = 2000
+
+
+class ArgumentTooLong(ValueError):
+    """A command's argument is longer than any symbol or order id (``MAX_ARGUMENT_CHARS``)."""
+
+    def __init__(self, argument: str) -> None:
+        super().__init__(f"the command's argument is {len(argument):,} characters long; "
+                         f"at most {MAX_ARGUMENT_CHARS} (a symbol or an order id)")
+
+
+def check_argument(argument: str | None) -> None:
+    """Raise ``ArgumentTooLong`` for an argument no command can take."""
+    if argument is not None and len(argument) > MAX_ARGUMENT_CHARS:
+        raise ArgumentTooLong(argument)
 
 
 def enqueue_command(
@@ -26,7 +43,7 @@ def enqueue_command(
     """Insert a pending command for ``bot`` and return its id; the bot validates it.
 
     Raises ``db.bots.UnknownBot`` for a name that is not registered, so a typo is an error
-    instead of a command nobody will ever take.
+    instead of a command nobody will ever take, and ``ArgumentTooLong``.
     """
     row = _add(db, command, argument, bot)
     db.commit()
@@ -52,6 +69,7 @@ def queued_here() -> int:
 
 def _add(db: OrmSession, command: str, argument: str | None, bot: str) -> Command:
     global _queued_here
+    check_argument(argument)
     _queued_here += 1
     row = Command(command=command.strip().lower(), argument=argument, status="pending",
                   bot_id=require_bot_id(db, bot))
@@ -112,6 +130,6 @@ def finish_command(
     """``now`` is the bot's wall clock. A command is never done before it was queued: a bot
     whose clock lags the queueing host's (another machine) records the queueing time."""
     command.status = status
-    command.result = result
+    command.result = result[:MAX_RESULT_CHARS]
     command.executed_at = max(now, command.created_at)
     db.commit()

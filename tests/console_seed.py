@@ -13,10 +13,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from db.bots import DEFAULT_BOT, require_bot_id
 from db.engine import make_engine, session_factory
 from db.models import (
     OHLCV,
+    Bot,
     BotStatus,
     Command,
     LLMTrace,
@@ -293,3 +296,59 @@ def _traces(
         traces.append(trace)
     db.flush()
     return traces
+
+
+# A link, emphasis, raw HTML and a stray backtick: stored text that must show as written.
+PLANTED = ("[Session expired: re-login here](https://evil.example/x) **bold** "
+           '<a href="https://evil.example/y">here</a> `tick')
+PLANTED_BOT = f"bot {PLANTED}"
+
+
+def plant_hostile_text(url: str) -> None:
+    """Overwrite every text column the console shows with ``PLANTED`` (ETH/USDT is renamed
+    to it throughout), and add a second bot whose name and heartbeat are ``PLANTED`` too.
+
+    Columns the pages compute on (side, kind, timeframe, order and plan status) keep their
+    values, so the pages still render the same rows and every one of them carries the text.
+    """
+    from sqlalchemy import update
+
+    from db.bots import register_bot
+
+    engine = make_engine(url)
+    texts = {
+        Bot: ("mode", "venue", "symbols", "engine", "host"),
+        BotStatus: ("engine", "feed", "mode", "host", "venue", "symbols", "state"),
+        Session: ("run_name", "mode", "venue", "feed"),
+        Trade: ("reason", "liquidity", "venue"),
+        TradePlan: ("reason", "exit_reason"),
+        TradePlanVersion: ("change",),
+        Order: ("reason", "error"),
+        LLMTrace: ("engine", "model", "prompt", "raw_response", "execution_result",
+                   "decision_json"),
+    }
+    try:
+        with session_factory(engine)() as db:
+            for model, columns in texts.items():
+                db.execute(update(model).values(dict.fromkeys(columns, PLANTED)))
+            for model in (Trade, TradePlan, Position, OpenOrder, Order, MarketData, OHLCV):
+                db.execute(update(model).where(model.symbol == "ETH/USDT")
+                           .values(symbol=PLANTED))
+            db.execute(update(OpenOrder).where(OpenOrder.order_id == "O-9002")
+                       .values(order_id=PLANTED))
+            now = datetime.now(UTC)
+            bot = register_bot(db, PLANTED_BOT, now)
+            db.flush()
+            db.add(BotStatus(name=PLANTED_BOT, host=PLANTED, state=PLANTED, mode=PLANTED,
+                             venue=PLANTED, engine=PLANTED, symbols=PLANTED, feed=PLANTED,
+                             heartbeat_at=now, last_loop_at=now, loop_count=1,
+                             last_error=PLANTED))
+            session_id = db.scalar(select(Session.id).limit(1))
+            db.add(Command(session_id=session_id, bot_id=require_bot_id(db, DEFAULT_BOT),
+                           command=PLANTED, argument=PLANTED, status=PLANTED, result=PLANTED,
+                           created_at=now, executed_at=now))
+            db.add(Command(session_id=None, bot_id=bot.id, command="pause", argument=PLANTED,
+                           status="failed", result=PLANTED, created_at=now, executed_at=now))
+            db.commit()
+    finally:
+        engine.dispose()

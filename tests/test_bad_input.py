@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.loop import run_iteration
-from db.commands import enqueue_command
+from db.commands import MAX_ARGUMENT_CHARS, enqueue_command
 from db.migrate import DatabaseError, upgrade
-from db.models import Command, LLMTrace
+from db.models import Bot, Command, LLMTrace
 from db.traces import add_trace
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import make_runtime
@@ -29,7 +29,7 @@ from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401 (
 
 FLOOD = 10_000
 MIXED = [("pause", None), ("resume", None), ("close", "NOT/ASYMBOL"), ("cancel", None),
-         ("cancel", "no-such-order"), ("close", ""), ("close", "x" * 500), ("resume", "extra")]
+         ("cancel", "no-such-order"), ("close", ""), ("close", "x" * MAX_ARGUMENT_CHARS), ("resume", "extra")]
 
 
 def test_command_flood_is_worked_off_oldest_first(sqlite_url) -> None:
@@ -151,3 +151,65 @@ def test_hostile_trace_renders_as_text(sqlite_url, monkeypatch) -> None:
     for element in list(at.markdown) + list(at.get("html")):
         value = str(getattr(element, "value", ""))
         assert "<script>" not in value and "onerror" not in value and "# Heading" not in value
+
+
+HUGE_ARGUMENT = "A" * 10_000_000
+
+
+def test_enqueue_refuses_an_oversized_argument_and_names_it(sqlite_url) -> None:
+    from db.commands import ArgumentTooLong
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    with rt.db() as db, pytest.raises(ArgumentTooLong, match="argument") as refused:
+        enqueue_command(db, "close", HUGE_ARGUMENT)
+    assert len(str(refused.value)) < 300 and "10,000,000" in str(refused.value)
+    with rt.db() as db:
+        assert db.scalar(select(func.count()).select_from(Command)) == 0
+
+
+def test_cli_says_an_argument_is_too_long_without_a_traceback(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "command", "close", "B" * 5000, "--db", url],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert "argument" in done.stderr and "5,000" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "B" * 300 not in done.stderr
+
+
+def test_bot_fails_an_oversized_argument_without_copying_it(sqlite_url) -> None:
+    """A row written by someone else: the command fails with a short result; close-all and
+    stop, which take no argument, are still carried out."""
+    from db.commands import MAX_RESULT_CHARS
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    with rt.db() as db:
+        bot_id = db.scalar(select(Command.bot_id).limit(1)) or db.scalar(
+            select(func.min(Bot.id)))
+        rows = [Command(command=name, argument=HUGE_ARGUMENT, status="pending", bot_id=bot_id)
+                for name in ("close", "cancel", "close-all")]
+        db.add_all(rows)
+        db.commit()
+        ids = [row.id for row in rows]
+    run_iteration(rt)
+    with rt.db() as db:
+        done = {c.command: c for c in db.scalars(select(Command).where(Command.id.in_(ids)))}
+    for name in ("close", "cancel"):
+        assert done[name].status == "failed"
+        assert "argument" in done[name].result and len(done[name].result) < 300
+    assert done["close-all"].status == "done", done["close-all"].result
+    assert all(len(c.result) <= MAX_RESULT_CHARS for c in done.values())
+
+
+def test_a_command_result_is_bounded(sqlite_url) -> None:
+    from db.commands import MAX_RESULT_CHARS, finish_command
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    with rt.db() as db:
+        command_id = enqueue_command(db, "pause")
+        finish_command(db, db.get(Command, command_id), "done", "R" * 1_000_000, rt.now())
+    with rt.db() as db:
+        result = db.get(Command, command_id).result
+    assert len(result) <= MAX_RESULT_CHARS and result.startswith("RRR")

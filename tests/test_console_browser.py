@@ -32,7 +32,8 @@ from bot.supervisor import pid_alive
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import OHLCV, BotStatus, Command, Position
-from tests.console_seed import seed_console_db
+from tests.console_seed import PLANTED, plant_hostile_text, seed_console_db
+from views._text import LINK_BREAK
 
 pytestmark = pytest.mark.browser
 
@@ -441,3 +442,27 @@ def test_fleet_stop_one_bot_leaves_the_other_running(browser, tmp_path_factory, 
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def test_planted_markup_is_text_on_every_page(browser, tmp_path_factory, page):
+    """Every text column holds a planted link, emphasis, HTML and a backtick: no page draws a
+    link to it, and the sidebar (on every page) shows it as the literal text it is."""
+    workdir = tmp_path_factory.mktemp("hostile")
+    url = _seeded_db(workdir)
+    plant_hostile_text(url)
+    server = _start_console(workdir, url)
+    try:
+        for name, marker in PAGES.items():
+            page.goto(f"{server.url}/{'' if name == 'overview' else name}")
+            _sidebar(page)
+            page.get_by_text(marker, exact=False).first.wait_for()
+            _settled(page)
+            _no_exception(page, server)
+            links = page.locator('a[href*="evil.example"]')
+            assert links.count() == 0, [
+                link.evaluate("a => a.parentElement.parentElement.outerHTML")[:400]
+                for link in links.all()[:5]]
+            shown = page.locator("body").inner_text().replace(LINK_BREAK, "")
+            assert PLANTED in shown, name
+    finally:
+        _stop_console(server)

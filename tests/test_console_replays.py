@@ -7,6 +7,7 @@ real ``python -m bot replay`` subprocess and waits (bounded) for its run to be l
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,8 +27,10 @@ CUT_CANDLES = 400
 
 @pytest.fixture(autouse=True)
 def _console_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No password, no bot process, and data/ (logs, default replay file) under tmp."""
+    """No password, no bot process, data/ (logs, default replay file) under tmp, and tmp an
+    allowed folder."""
     monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
+    monkeypatch.setenv("REPLAY_FOLDERS", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     previous = st_config.get_option("server.address")
     st_config.set_option("server.address", "127.0.0.1")
@@ -109,8 +112,8 @@ def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=url), progress=False)
     command.downgrade(alembic_config(url), "0002_bots")
     at = _replays_page(sqlite_url, monkeypatch, replay_db)
-    assert any("is at schema 0002_bots" in w.value and "db.migrate" in w.value
-               for w in at.warning)
+    shown = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]  # markdown escapes undone
+    assert any("is at schema 0002_bots" in w and "db.migrate" in w for w in shown)
     assert not at.dataframe  # nothing offered that would fail to open
 
     upgrade(url)
@@ -161,3 +164,40 @@ def test_the_page_imports_neither_venue_nor_engine():
                          check=True, cwd=root)
     assert out.stdout.strip() == "[]"
     assert "bot.replay" not in (root / "views" / "replays.py").read_text()
+
+
+def _shown(at: AppTest, kind: str) -> list[str]:
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in getattr(at, kind)]  # escapes undone
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/etc/no-such-file", "data/../../../etc/passwd",
+                                   "link.db"])
+def test_a_replay_file_outside_the_allowed_folders_is_refused_in_words(
+    sqlite_url, monkeypatch, tmp_path, where,
+):
+    """Whether the file exists or not, through ``..`` or a symlink: the same refusal."""
+    (tmp_path / "link.db").symlink_to("/etc/passwd")
+    at = _replays_page(sqlite_url, monkeypatch, Path(where))
+    assert any("is outside the folders replays may use" in w and "REPLAY_FOLDERS" in w
+               for w in _shown(at, "warning")), _shown(at, "warning")
+    assert not at.dataframe  # nothing was opened
+    assert not [b for b in at.button if b.label == "Start replay"]  # nowhere to write to
+
+
+def test_a_non_database_file_in_an_allowed_folder_is_named_not_raised(
+    sqlite_url, monkeypatch, tmp_path,
+):
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "notes.txt")
+    assert any("is not a replay database" in w for w in _shown(at, "warning"))
+
+
+def test_the_form_refuses_candles_outside_the_allowed_folders(sqlite_url, monkeypatch, tmp_path):
+    outside = candle_file("BTC_USDT-5m.csv")  # the shared folder, not configured here
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "started.db")
+    assert at.multiselect[0].options == []  # the shared files are not offered either
+    at.text_input[1].set_value(str(outside))
+    next(b for b in at.button if b.label == "Start replay").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is outside the folders replays may use" in e for e in _shown(at, "error"))
+    assert not list((tmp_path / "data").glob("replay-*.log"))  # nothing started

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session as OrmSession
 from bot.config import Settings
 from bot.supervisor import Supervisor
 from db.bots import session_bot
-from db.commands import enqueue_command, enqueue_for_all
+from db.commands import ArgumentTooLong, enqueue_command, enqueue_for_all
 from db.engine import engine_for, session_factory
 from db.queries import SessionInfo, session_info
+from views._text import literal
 
 SETTINGS_KEY = "_settings"
 SESSION_PICK_KEY = "session_pick"
@@ -99,14 +100,14 @@ def command_target() -> CommandTarget:
     """
     viewed = viewed_database_url()
     if viewed != settings().database_url:
-        return CommandTarget(None, f"This view shows the replay database `{file_name(viewed)}`:"
+        return CommandTarget(None, f"This view shows the replay database {literal(file_name(viewed))}:"
                                    " no bot of this console runs it, so there is nothing to "
                                    "command. Go back to the console's database to command a bot.")
     info = current_session()
     if info is None:  # no session yet: the picked bot, which may be starting
         return CommandTarget(picked_bot())
     if info.kind == "replay":
-        return CommandTarget(None, f"Session #{info.id} is replay run {info.run_name}: no bot "
+        return CommandTarget(None, f"Session #{info.id} is replay run {literal(info.run_name)}: no bot "
                                    "runs it, so there is nothing to command. Pick a live "
                                    "session to command its bot.")
     with read_db() as db:
@@ -122,9 +123,14 @@ def file_name(url: str) -> str:
 
 
 def enqueue(command: str, argument: str | None = None, *, bot: str) -> int:
-    """Queue a command for ``bot`` (named by the caller: never a default) and track it."""
+    """Queue a command for ``bot`` (named by the caller: never a default) and track it; an
+    argument too long to queue (a planted symbol) is said in words and nothing is queued."""
     with own_db() as db:
-        command_id = enqueue_command(db, command, argument, bot=bot)
+        try:
+            command_id = enqueue_command(db, command, argument, bot=bot)
+        except ArgumentTooLong as exc:
+            st.error(literal(str(exc)))
+            st.stop()
     _track([command_id])
     return command_id
 

@@ -24,6 +24,29 @@ CANDLE_DIR = SHARED / "data" / "candles"
 DEFAULT_REPLAY_DB = Path("data") / "replays.db"  # the CLI's default, relative to the cwd
 
 
+class PathRefused(ValueError):
+    """A path the Replays page may not use; the message says which folders it may."""
+
+
+def allowed_folders(extra: list[str]) -> list[Path]:
+    """The console's data folder and the folders of the REPLAY_FOLDERS setting, resolved."""
+    return [Path(folder).expanduser().resolve() for folder in ["data", *extra]]
+
+
+def confined(path_text: str | Path, folders: list[Path]) -> Path:
+    """The path, resolved (symlinks and ``..`` followed), if it lies in one of ``folders``.
+
+    The check comes before anything looks at the file, so a refusal says nothing about
+    whether it exists.
+    """
+    path = Path(path_text).expanduser().resolve()
+    if any(path.is_relative_to(folder) for folder in folders):
+        return path
+    raise PathRefused(f"{path_text} is outside the folders replays may use "
+                      f"({', '.join(map(str, folders))}); add its folder to the REPLAY_FOLDERS "
+                      "setting to allow it")
+
+
 def sqlite_url(path: Path, *, read_only: bool = False) -> str:
     """A SQLite URL for a file; read-only opens can never create or change it."""
     absolute = path.resolve()

@@ -35,6 +35,7 @@ from views._common import (
     settings,
 )
 from views._common import supervisor as supervisor_of
+from views._text import literal
 
 BOT_PARAM = "bot"  # the picked bot in the URL: ?bot=NAME
 SETTLED_KEY = "_settled_commands"  # tracked commands whose end the page has shown
@@ -66,7 +67,7 @@ def render_sidebar() -> None:
         else:
             st.success("**PAPER** trading", icon=":material/description:")
         if mode != cfg.trading_mode:
-            st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {mode}.")
+            st.warning(f"The console's settings say {cfg.trading_mode}; the bot runs {literal(mode)}.")
         _market(beat)
         _session_picker()
         target = command_target()  # after the session picker: it acts on the shown session
@@ -84,12 +85,12 @@ def _market(beat: dict | None) -> None:
     ours = market(own_feed())
     shown = market(beat["feed"]) if beat and beat.get("feed") else ours
     if shown.icon:
-        st.warning(shown.described, icon=shown.icon)
+        st.warning(literal(shown.described), icon=shown.icon)
     else:
-        st.caption(shown.described)
+        st.caption(literal(shown.described))
     if shown != ours:
-        st.warning(f"The console's settings say {ours.described}; "
-                   f"the bot runs on {shown.described}.")
+        st.warning(f"The console's settings say {literal(ours.described)}; "
+                   f"the bot runs on {literal(shown.described)}.")
 
 
 def _bot_picker() -> None:
@@ -133,7 +134,7 @@ def _viewed_database() -> None:
     picked = st.session_state.get(DATABASE_PICK_KEY)
     if not picked:
         return
-    st.info(f"Viewing replay database `{file_name(picked)}` (read-only).")
+    st.info(f"Viewing replay database {literal(file_name(picked))} (read-only).")
     st.button("Back to the console's database", key="db_back", on_click=_view_own_database)
 
 
@@ -145,7 +146,8 @@ def _view_own_database() -> None:
 @st.fragment(run_every=5)
 def _bot_state(supervisor: Supervisor) -> None:
     state = supervisor.state()
-    st.markdown(f"**Bot `{picked_bot()}`:** {STATE_BADGES.get(state.state, state.state)}")
+    badge = STATE_BADGES.get(state.state, literal(state.state))
+    st.markdown(f"**Bot {literal(picked_bot())}:** {badge}")
     st.caption(_state_caption(state))
     if state.state in ("crashed", "stale") and state.last_error:
         st.code(scrub(state.last_error)[-800:], language=None)
@@ -165,7 +167,7 @@ def _state_caption(state: BotState) -> str:
     if state.loop_count:
         parts.append(f"loop {state.loop_count}")
     if state.engine:
-        parts.append(f"engine {state.engine}")
+        parts.append(f"engine {literal(state.engine)}")
     return " · ".join(parts) or "no heartbeat yet"
 
 

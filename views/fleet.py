@@ -14,6 +14,7 @@ import streamlit as st
 
 from bot.fleet import FleetEntry, fleet_states, totals
 from views._common import enqueue, enqueue_all, market, money, own_db, picked_bot, second_click
+from views._text import literal
 
 CONFIRM_KEY = "_fleet_confirm"
 ACTIONS = {"stop": "STOP", "close-all": "CLOSE-ALL"}
@@ -70,7 +71,7 @@ def _confirmation() -> None:
     if not pending:
         return
     action, bot = pending
-    who = "EVERY bot" if bot is None else f"bot {bot}"
+    who = "EVERY bot" if bot is None else f"bot {literal(bot)}"
 
     def run() -> None:
         if bot is None:
@@ -79,7 +80,7 @@ def _confirmation() -> None:
             enqueue(action, bot=bot)
 
     second_click(CONFIRM_KEY, pending, QUESTIONS[action].format(who=who),
-                 f"Confirm {ACTIONS[action]} {'ALL' if bot is None else bot}", run, key="fleet")
+                 f"Confirm {ACTIONS[action]} {'ALL' if bot is None else literal(bot)}", run, key="fleet")
 
 
 def _controls(entries: list[FleetEntry]) -> None:
@@ -95,7 +96,7 @@ def _controls(entries: list[FleetEntry]) -> None:
         name = entry.row.name
         label, stop, close_all = st.columns([3, 1, 1])
         marker = " (picked)" if name == picked_bot() else ""
-        label.markdown(f"`{name}`{marker} · {entry.state.state}")
+        label.markdown(f"{literal(name)}{marker} · {literal(entry.state.state)}")
         if stop.button("STOP", key=f"fleet_stop_{name}", width="stretch"):
             _ask("stop", name)
             st.rerun()

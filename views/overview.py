@@ -18,6 +18,7 @@ from views._common import (
     supervisor,
 )
 from views._equity import equity_figure
+from views._text import literal
 
 st.header("Overview")
 info = current_session()
@@ -35,7 +36,7 @@ def _overview() -> None:
         curve = pnl_vs_cost(db, info.id)
         equity = equity_curve(db, [info.id], info.starting_balance)
         decisions = recent_decisions(db, info.id)
-    st.caption(f"Session {info.label} · all values are **{label}**")
+    st.caption(f"Session {literal(info.label)} · all values are **{label}**")
     cols = st.columns(7)
     cols[0].metric(f"Equity ({label})", money(figures["equity"]),
                    delta=money(figures["equity"] - info.starting_balance))
@@ -82,11 +83,11 @@ def _bot_state() -> None:
     state = supervisor().state()
     st.subheader("Bot")
     cols = st.columns(4)
-    cols[0].metric("State", state.state)
+    cols[0].metric("State", literal(state.state))
     age = state.heartbeat_age_s
     cols[1].metric("Heartbeat", "—" if age is None else f"{age:.0f}s ago")
     cols[2].metric("Loops", f"{state.loop_count:,}")
-    cols[3].metric("Engine", state.engine or "—")
+    cols[3].metric("Engine", literal(state.engine or "—"))
     if state.last_error:
         st.code(scrub(state.last_error)[-2000:], language=None)
 

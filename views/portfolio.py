@@ -23,6 +23,7 @@ from views._common import (
     read_db,
     second_click,
 )
+from views._text import literal
 
 st.header("Portfolio")
 info = current_session()
@@ -37,7 +38,8 @@ def _queue(command: str, argument: str) -> None:
     """Queue for the shown session's bot, checked again at the second click."""
     if target.bot:
         command_id = enqueue(command, argument, bot=target.bot)
-        st.toast(f"{command} {argument} queued for bot {target.bot} (#{command_id})")
+        st.toast(f"{command} {literal(argument)} queued for bot {literal(target.bot)} "
+                 f"(#{command_id})")
 
 
 def _two_click(column, label: str, command: str, argument: str, question: str) -> None:
@@ -48,7 +50,7 @@ def _two_click(column, label: str, command: str, argument: str, question: str) -
         ask((command, argument, target.bot))
     if target.bot:
         second_click(CONFIRM_KEY, (command, argument, target.bot), question,
-                     f"Confirm {command} {argument}", lambda: _queue(command, argument), key=key)
+                     f"Confirm {command} {literal(argument)}", lambda: _queue(command, argument), key=key)
 
 
 @st.fragment(run_every=10)
@@ -74,7 +76,7 @@ def _holdings() -> None:
             cols = st.columns([3, 1])
             cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
             _two_click(cols[1], "Close", "close", row.symbol,
-                       f"Close bot {target.bot}'s whole {row.symbol} position "
+                       f"Close bot {literal(target.bot)}'s whole {literal(row.symbol)} position "
                        f"({row.quantity:+.6g}) at market?")
     st.subheader("Open orders")
     if orders.empty:
@@ -86,8 +88,8 @@ def _holdings() -> None:
         price = "market" if row.price is None or row.price != row.price else f"{row.price:,.2f}"
         cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
         _two_click(cols[1], "Cancel", "cancel", row.order_id,
-                   f"Cancel bot {target.bot}'s order {row.order_id} ({row.side} "
-                   f"{row.remaining:g} {row.symbol} @ {price})?")
+                   f"Cancel bot {literal(target.bot)}'s order {literal(row.order_id)} "
+                   f"({row.side} {row.remaining:g} {literal(row.symbol)} @ {price})?")
 
 
 _holdings()

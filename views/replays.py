@@ -22,10 +22,14 @@ from views._replay_runs import (
     DEFAULT_REPLAY_DB,
     Launched,
     Launcher,
+    PathRefused,
+    allowed_folders,
     candle_files,
     candle_span,
+    confined,
     sqlite_url,
 )
+from views._text import literal
 
 FILE_KEY = "replay_db_path"
 GOTO_KEY = "_replay_goto"
@@ -44,18 +48,21 @@ def _launcher() -> Launcher:
     return Launcher()
 
 
-def _sources(path_text: str) -> list[tuple[str, str]]:
+def _sources(path: Path | None) -> list[tuple[str, str]]:
     """(label, URL) of each database to list: ours, and the replay file when it exists."""
     own = settings().database_url
     sources = [("console database", own)]
-    path = Path(path_text).expanduser()
-    if path.is_file() and sqlite_url(path) != own:
+    if path is not None and path.is_file() and sqlite_url(path) != own:
         url = sqlite_url(path, read_only=True)
-        mismatch = schema_mismatch(engine_for(url), url)
+        try:
+            mismatch = schema_mismatch(engine_for(url), url)
+        except Exception:  # not SQLite at all, or unreadable
+            st.warning(f"{literal(path)} is not a replay database.")
+            return sources
         if mismatch is None:
             sources.append((f"replay file {path}", url))
         else:  # its runs would list, then fail to open in the pages
-            st.warning(f"{path} {mismatch}. A file written by an older version opens once "
+            st.warning(f"{literal(path)} {literal(mismatch)}. A file written by an older version opens once "
                        f"migrated: `DATABASE_URL={sqlite_url(path)} .venv/bin/python -m "
                        "db.migrate` (a replay started into it below migrates it too).")
     return sources
@@ -66,7 +73,8 @@ def _runs(url: str) -> list[dict]:
         with session_factory(engine_for(url))() as db:
             return replay_runs(db)
     except Exception as exc:  # a foreign or older file: say which, keep the page up
-        st.warning(f"Cannot read replay runs from {url.split('///', 1)[-1]}: {exc}")
+        st.warning(f"Cannot read replay runs from {literal(url.split('///', 1)[-1])}: "
+                   f"{literal(exc)}")
         return []
 
 
@@ -92,10 +100,10 @@ def _summary(url: str, run: dict) -> None:
         ids = run_session_ids(db, run["run"])
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
-    st.subheader(f"{run['run']} · {run['files'] or run['symbols']}")
-    st.caption(f"{run['from']} → {run['to']} · {summary['candles']:,} steps · "
+    st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
+    st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "
-               f"fingerprint `{summary['fingerprint']}`")
+               f"fingerprint {literal(summary['fingerprint'])}")
     per_row = 5  # nine figures in one row cut a four-digit PnL short
     cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
     for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
@@ -112,27 +120,34 @@ def _summary(url: str, run: dict) -> None:
                    args=(url, run["last_session_id"], page))
 
 
-def _start_form(db_path: Path) -> None:
-    files = candle_files()
+def _start_form(db_path: Path | None, folders: list[Path]) -> None:
+    if db_path is None:
+        st.info("Enter a replay database file in an allowed folder above to start a replay.")
+        return
+    files = [p for p in candle_files() if any(p.resolve().is_relative_to(f) for f in folders)]
     with st.form("start_replay"):
         picked = st.multiselect("Candle files (several run in lockstep)",
                                 [str(p) for p in files], format_func=lambda p: Path(p).name)
         typed = st.text_input("…or candle file path(s), comma-separated")
         balance = st.number_input("Starting balance (quote currency)", min_value=0.0001,
                                   value=10_000.0, step=1000.0)
-        st.caption(f"Written to `{db_path}` (the replay database above).")
+        st.caption(f"Written to {literal(db_path)} (the replay database above).")
         submitted = st.form_submit_button("Start replay", type="primary")
     if not submitted:
         return
-    paths = [Path(p) for p in picked] + [Path(p.strip()).expanduser()
-                                         for p in typed.split(",") if p.strip()]
+    try:
+        paths = [confined(p, folders) for p in picked] + [
+            confined(p.strip(), folders) for p in typed.split(",") if p.strip()]
+    except PathRefused as exc:
+        st.error(literal(exc))
+        return
     missing = [str(p) for p in paths if not p.is_file()]
     if not paths or missing:
-        st.error(f"No such candle file: {', '.join(missing)}" if missing
+        st.error(f"No such candle file: {literal(', '.join(missing))}" if missing
                  else "Pick or enter at least one candle file.")
         return
     run = _launcher().start(paths, db_path, float(balance))
-    st.toast(f"replay {run.name} started (pid {run.proc.pid})")
+    st.toast(f"replay {literal(run.name)} started (pid {run.proc.pid})")
 
 
 @st.fragment(run_every=2)
@@ -159,15 +174,16 @@ def _one_progress(run: Launched) -> None:
             where = None
     code = run.exit_code
     state = "running" if code is None else ("done" if code == 0 else f"failed (exit {code})")
-    files = ", ".join(p.name for p in run.paths)
+    files = literal(", ".join(p.name for p in run.paths))
     if where is None:
-        st.progress(0.0, text=f"{run.name} · {files}: {state}, no step yet")
+        st.progress(0.0, text=f"{literal(run.name)} · {files}: {state}, no step yet")
     else:
         span = max(last - first, 1)
         share = min(max((where["now_ms"] - first) / span, 0.0), 1.0) if last else 0.0
         clock = pd.to_datetime(where["now_ms"], unit="ms", utc=True)
         # steps, not "of N candles": the first candles only warm the indicators up
-        st.progress(share, text=f"{run.name} · {files}: {state} · {where['steps']:,} steps · "
+        st.progress(share, text=f"{literal(run.name)} · {files}: {state} · "
+                                f"{where['steps']:,} steps · "
                                 f"clock {clock:%Y-%m-%d %H:%M}")
     if code not in (None, 0):
         st.code(run.log_tail(), language=None)
@@ -182,9 +198,15 @@ if GOTO_KEY in st.session_state:
 path_text = st.text_input("Replay database file", value=str(DEFAULT_REPLAY_DB), key=FILE_KEY,
                           help="SQLite file written by `python -m bot replay --db` (opened "
                                "read-only); runs in the console's own database are listed too")
+folders = allowed_folders(settings().replay_folders)
+replay_db: Path | None = None
+try:
+    replay_db = confined(path_text, folders)
+except PathRefused as refused:
+    st.warning(literal(refused))
 rows: list[dict] = []
 urls: dict[str, str] = {}
-for label, url in _sources(path_text):
+for label, url in _sources(replay_db):
     for run in _runs(url):
         rows.append({**run, "source": label})
         urls[f"{label}|{run['run']}"] = url
@@ -205,5 +227,5 @@ else:
 
 st.divider()
 st.subheader("Start a replay")
-_start_form(Path(path_text).expanduser())
+_start_form(replay_db, folders)
 _progress()

@@ -19,7 +19,14 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
 from bot.steps.resync import resync_orders_and_positions
-from db.commands import finish_command, has_pending, pending_commands, queued_here
+from db.commands import (
+    ArgumentTooLong,
+    check_argument,
+    finish_command,
+    has_pending,
+    pending_commands,
+    queued_here,
+)
 from db.engine import bound_engine
 from db.models import Command
 from db.orders import live_orders
@@ -27,6 +34,7 @@ from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
 URGENT = ("close-all", "stop", "close")
+TAKES_ARGUMENT = ("close", "cancel")
 BATCH = 200
 QUIET_POLL_SECONDS = 0.15
 
@@ -51,7 +59,7 @@ def obey_commands(rt: Runtime) -> int:
                 if handler is None:
                     raise CommandError(f"unknown command {command.command!r}; known: "
                                        + ", ".join(sorted(HANDLERS)))
-                result = handler(rt, db, command.argument)
+                result = handler(rt, db, _argument(command))
                 finish_command(db, command, "done", result, rt.wall_clock())
             except Exception as exc:
                 db.rollback()
@@ -60,6 +68,21 @@ def obey_commands(rt: Runtime) -> int:
                 finish_command(db, db.get(Command, command.id), "failed", str(exc),
                                rt.wall_clock())
         return len(batch)
+
+
+def _argument(command: Command) -> str | None:
+    """The argument of a command that takes one, refused (never echoed) when oversized.
+
+    A row may be written by anyone with access to the table; the commands that take no
+    argument (stop, close-all) ignore it, since they are never refused.
+    """
+    if command.command not in TAKES_ARGUMENT:
+        return None
+    try:
+        check_argument(command.argument)
+    except ArgumentTooLong as exc:
+        raise CommandError(f"{command.command} refused: {exc}") from None
+    return command.argument
 
 
 def _may_be_pending(rt: Runtime) -> bool:
