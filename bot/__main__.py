@@ -13,15 +13,25 @@ from datetime import UTC
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, load_settings
-from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory
+from db.engine import DEFAULT_DATABASE_URL, make_engine, session_factory, url_problem
 from db.migrate import DatabaseError, shown
+from db.retry import Outage, described, is_outage
 
+EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 
 
 def _db_url(args: argparse.Namespace) -> str:
-    return getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return _checked(url, "--db" if getattr(args, "db", None) else "DATABASE_URL")
+
+
+def _checked(url: str, named: str) -> str:
+    """``url`` if it is a database URL at all; a malformed one is a bad setting (exit 2)."""
+    if (problem := url_problem(url)) is not None:
+        raise ConfigError(f"invalid setting {named}: {problem}")
+    return url
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -29,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.name:
         overrides["BOT_NAME"] = args.name
     settings = load_settings(**overrides)
+    _checked(settings.database_url, "--db" if args.db else "DATABASE_URL")
 
     from bot.app import build_runtime
     from bot.lock import BotAlreadyRunning, BotLock
@@ -41,15 +52,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     install_log_scrubber(settings.secret_values())
     lock = BotLock(settings.database_url, settings.bot_name)
+    startup = Outage()  # a database that is down at start is waited for, not a bad setting
     try:
-        lock.acquire()
+        startup.run("bot lock", lock.acquire)
     except BotAlreadyRunning:
         print(f"bot {settings.bot_name!r} is already running against this database "
               f"({_holder(settings)}); not starting a second one", file=sys.stderr)
         return EXIT_LOCKED
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        runtime = build_runtime(settings)
+        runtime = startup.run("start", lambda: build_runtime(settings))
         run_forever(runtime, max_iterations=args.iterations)
     finally:
         lock.release()
@@ -205,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as exc:  # not ours, too new: the message names the database
         print(f"database error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except OperationalError as exc:  # unreadable file, server down: say which, no traceback
+    except OperationalError as exc:  # say which database, no traceback
+        if is_outage(exc):  # down, locked or full: not a setting; a later try may work
+            print(f"database unreachable: {shown(_db_url(args))}: {described(exc)}",
+                  file=sys.stderr)
+            return EXIT_UNREACHABLE
         print(f"database error: {shown(_db_url(args))}: {exc.orig}", file=sys.stderr)
         return EXIT_CONFIG
 

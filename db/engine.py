@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tradedesk.db"
@@ -24,6 +25,19 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a database URL as written (None: nothing), before any connect: a
+    malformed one is a setting to fix, while a server that does not answer is waited for."""
+    try:
+        parsed = make_url(normalize_url(url))
+        backend = parsed.get_backend_name()
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        return f"not a database URL ({exc})"
+    if backend not in ("sqlite", "postgresql"):
+        return f"{backend!r} is not supported; use sqlite:///PATH or postgresql://USER@HOST/DB"
+    return None
 
 
 def is_sqlite(url: str) -> bool:
