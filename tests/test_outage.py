@@ -282,3 +282,30 @@ def test_one_shot_command_on_a_down_database_is_not_a_bad_setting(proxy, postgre
     assert done.stderr.startswith("database unreachable: ") and "Traceback" not in done.stderr
     assert "tradedesk:tradedesk@" not in done.stderr  # the password never shows
 
+
+
+def test_console_says_database_unreachable_in_words(proxy, postgres_url, monkeypatch) -> None:
+    """Down at the first run, and down under an open page: words, never a traceback."""
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
+    monkeypatch.setenv("DATABASE_URL", proxy.url_for(postgres_url))
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")  # local: no login gate
+    for cut_before_first_run in (True, False):
+        if cut_before_first_run:
+            proxy.cut()
+        at = AppTest.from_file(str(ROOT / "console.py"), default_timeout=60)
+        at.run()
+        if not cut_before_first_run:
+            assert not at.exception and not at.error, [e.value for e in at.error]
+            proxy.cut()
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = " ".join(e.value for e in at.error)
+        assert "Database unreachable" in shown, shown
+        assert "Traceback" not in shown and "/work/" not in shown and "SELECT" not in shown
+        assert "tradedesk:tradedesk@" not in shown
+        proxy.restore()
+    st_config.set_option("server.address", previous)
