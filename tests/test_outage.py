@@ -105,6 +105,7 @@ def fast_loop(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("fragment", "nth"), [
     ("INSERT INTO trades", 1),  # booking the first fill
     ("FROM commands", 60),  # the command poll between iterations, or the commands step
+    ("UPDATE paper_clock", 30),  # the paper venue's account moving to the next candle
 ])
 def test_postgres_outage_under_a_running_bot_is_waited_out(
         postgres_url, proxy, candles, fast_loop, fragment, nth) -> None:
