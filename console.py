@@ -15,11 +15,13 @@ from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import ConfigError, Settings, load_settings
 from db.engine import normalize_url
 from db.migrate import upgrade
-from views._common import SETTINGS_KEY, supervisor_for
+from db.retry import is_outage
+from views._common import SETTINGS_KEY, supervisor_for, unreachable
 from views._login import client_address, login_limiter
 from views._sidebar import render_sidebar
 from views._text import literal
@@ -120,6 +122,8 @@ def main() -> None:
     try:
         _prepared(cfg.database_url)
     except Exception as exc:  # unreachable server, unknown revision: say so, don't crash
+        if isinstance(exc, DBAPIError) and is_outage(exc):  # retried on the next run
+            unreachable(cfg.database_url, exc)
         st.error("The database cannot be used:")
         st.code(_without_secrets(str(exc), cfg), language=None)
         st.stop()

@@ -15,7 +15,9 @@ from sqlalchemy.exc import OperationalError
 from bot.config import ConfigError, load_settings
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
+from db.retry import Outage, described, is_outage
 
+EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 
@@ -33,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {"DATABASE_URL": args.db} if args.db else {}
     if args.name:
         overrides["BOT_NAME"] = args.name
-    settings = load_settings(**overrides)
+    settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
 
     from bot.app import build_runtime
     from bot.lock import BotAlreadyRunning, BotLock
@@ -46,15 +48,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     install_log_scrubber(settings.secret_values())
     lock = BotLock(settings.database_url, settings.bot_name)
+    startup = Outage()  # a database that is down at start is waited for, not a bad setting
     try:
-        lock.acquire()
+        startup.run("bot lock", lock.acquire)
     except BotAlreadyRunning:
         print(f"bot {settings.bot_name!r} is already running against this database "
               f"({_holder(settings)}); not starting a second one", file=sys.stderr)
         return EXIT_LOCKED
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        runtime = build_runtime(settings)
+        runtime = startup.run("start", lambda: build_runtime(settings))
         run_forever(runtime, max_iterations=args.iterations)
     finally:
         lock.release()
@@ -215,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as exc:  # not ours, too new: the message names the database
         print(f"database error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except OperationalError as exc:  # unreadable file, server down: say which, no traceback
+    except OperationalError as exc:  # say which database, no traceback
+        if is_outage(exc):  # down, locked or full: not a setting; a later try may work
+            print(f"database unreachable: {shown(_db_url(args))}: {described(exc)}",
+                  file=sys.stderr)
+            return EXIT_UNREACHABLE
         print(f"database error: {shown(_db_url(args))}: {exc.orig}", file=sys.stderr)
         return EXIT_CONFIG
 

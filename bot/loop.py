@@ -25,6 +25,7 @@ from bot.steps.resync import resync_orders_and_positions
 from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
+from db.retry import described, is_outage
 from db.sessions import find_session, open_session, trading_day
 from db.stats import is_stale, rebuild_stats
 
@@ -92,8 +93,9 @@ def roll_session(rt: Runtime) -> None:
     log.info("session %d for %s", session.id, day)
 
 
-def heartbeat(rt: Runtime, state: str | None = None) -> None:
-    """Beat after an iteration (``state`` None: it counts as a loop) or on a state change."""
+def heartbeat(rt: Runtime, state: str | None = None, error: str | None = None) -> None:
+    """Beat after an iteration (``state`` None: it counts as a loop) or on a state change;
+    ``error`` stands for the iteration's errors (a database outage being waited out)."""
     now = datetime.now(UTC)
     # the count moves in SQL: heartbeat reads no row for it (beat's own read is the only one)
     looped = {"last_loop_at": now, "loop_count": counted_loop()} if state is None else {}
@@ -102,7 +104,7 @@ def heartbeat(rt: Runtime, state: str | None = None) -> None:
             db, rt.settings.bot_name, now,
             state=state or ("paused" if rt.paused else "running"), paused=rt.paused,
             step_durations=dict(rt.step_durations),
-            last_error="\n".join(rt.errors)[-4000:] or None, **looped,
+            last_error=error or "\n".join(rt.errors)[-4000:] or None, **looped,
         )
 
 
@@ -128,14 +130,20 @@ def start(rt: Runtime) -> None:
 
 
 def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
-    """Loop until a stop command, a signal, or the end of a replayed feed."""
+    """Loop until a stop command, a signal, or the end of a replayed feed.
+
+    Every database touch here goes through ``rt.outage``: a database that is unreachable,
+    locked or full is waited out and the loop resumes where it was (a step's own database
+    error lands on ``rt.errors`` like any other).
+    """
     rt.urgent_check = lambda: _has_urgent(rt)
-    start(rt)
+    rt.outage.on_wait = lambda text: heartbeat(rt, "db-outage", error=text)
+    rt.outage.run("start", lambda: start(rt))
     iterations = 0
     try:
         while not rt.stop_requested:
-            run_iteration(rt)
-            heartbeat(rt)
+            rt.outage.run("iteration", lambda: run_iteration(rt))
+            rt.outage.run("heartbeat", lambda: heartbeat(rt))
             iterations += 1
             if max_iterations is not None and iterations >= max_iterations:
                 break
@@ -143,7 +151,12 @@ def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
                 break
     except KeyboardInterrupt:
         log.info("interrupted; stopping")
-    heartbeat(rt, "stopped")
+    try:  # once: a stop is not held up by a database that is down
+        heartbeat(rt, "stopped")
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("stopped without the last heartbeat: %s", described(exc))
 
 
 def _has_urgent(rt: Runtime) -> bool:
@@ -151,18 +164,22 @@ def _has_urgent(rt: Runtime) -> bool:
         return has_pending(conn, URGENT, rt.settings.bot_name)
 
 
+def _has_pending(rt: Runtime) -> bool:
+    with bound_engine(rt.db).connect() as conn:
+        return has_pending(conn, bot=rt.settings.bot_name)
+
+
 def _sleep_watching_commands(rt: Runtime) -> bool:
     """Sleep one loop interval, obeying commands as they arrive; False when a feed ended."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
-        with bound_engine(rt.db).connect() as conn:
-            waiting = has_pending(conn, bot=rt.settings.bot_name)
+        waiting = rt.outage.run("command poll", lambda: _has_pending(rt))
         if waiting:
             try:
                 obey_commands(rt)
             except Exception as exc:
                 rt.note_error("commands", exc)
-            heartbeat(rt)
+            rt.outage.run("heartbeat", lambda: heartbeat(rt))
         if rt.command_listener is None:
             time.sleep(SLEEP_SLICE_SECONDS)
         else:  # returns at once on a NOTIFY for this bot

@@ -24,7 +24,9 @@ from bot.fleet import order_prefix
 from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
+from bot.venue.paper import PaperVenue
 from db.models import Session, Trade, utcnow
+from db.retry import Outage
 
 if TYPE_CHECKING:
     from bot.notify import CommandListener
@@ -81,6 +83,8 @@ class Runtime:
     decisions: DecisionMemory = field(default_factory=DecisionMemory, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
+    # waits out a database that is unreachable, locked or full (``bot.loop.run_forever``)
+    outage: Outage = field(default_factory=Outage)
     # when a poll last found no command pending (monotonic seconds) and how many commands
     # this process had queued by then; ``bot.steps.commands`` throttles on it
     commands_none_at: tuple[float, int] | None = None
@@ -90,6 +94,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)
+        if isinstance(self.venue, PaperVenue):
+            self.venue.outage = self.outage
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.settings.circuit_breaker_errors,

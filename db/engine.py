@@ -36,7 +36,7 @@ def check_url(url: str) -> str:
     try:
         parsed = make_url(normalize_url(url.strip()))
         backend = parsed.get_backend_name()
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is no number
         raise ValueError(f"not a database URL; expected {URL_FORMS}") from None
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"{backend!r} databases are not supported; expected {URL_FORMS}")

@@ -13,11 +13,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from db.engine import is_sqlite, make_engine, normalize_url
+from db.retry import is_outage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,12 +59,16 @@ def shown(url: str) -> str:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest).
 
-    A database that cannot be opened or written (a read-only file or folder, a server that
-    does not answer) is a ``DatabaseError`` naming it, not a traceback; nothing is changed.
+    A database that cannot be opened or written (a read-only file or folder, a refused
+    login) is a ``DatabaseError`` naming it, not a traceback; nothing is changed. A server
+    that does not answer, or a lock or full disk, passes through as it is
+    (``db.retry.is_outage``): that is waited out, not a setting to fix.
     """
     try:
         _upgrade(url, revision)
     except OperationalError as exc:
+        if is_outage(exc):
+            raise
         raise DatabaseError(
             f"{shown(url)}: cannot be opened or written ({exc.orig}). Check that the file and "
             "its folder are writable, or that the server is up and the login works."
@@ -91,7 +96,13 @@ def _driver_begins_nothing(dbapi_connection, _record) -> None:
 
 
 def _begin_explicitly(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock first, so a second start waits on the busy timeout
+    # and then sees the first one's schema, instead of both reading "none" and colliding
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# one key for every Tradedesk migration on a server: concurrent starts take turns
+MIGRATION_LOCK_KEY = int.from_bytes(b"tdmigrat", "big", signed=True)
 
 
 def _upgrade(url: str, revision: str) -> None:
@@ -115,6 +126,11 @@ def _upgrade(url: str, revision: str) -> None:
             )
         cfg = alembic_config(url)
         with engine.begin() as conn:
+            if not is_sqlite(url):
+                # Simultaneous first starts each saw no schema and both created it: one died
+                # on alembic_version's key. The transaction's advisory lock makes them take
+                # turns; the second then finds the first's stamp and has nothing to do.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:

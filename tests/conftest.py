@@ -59,14 +59,15 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def postgres_database(admin_url: str, revision: str = "head") -> Iterator[str]:
-    """A new PostgreSQL database at ``revision``, dropped afterwards."""
+def postgres_database(admin_url: str, revision: str | None = "head") -> Iterator[str]:
+    """A new PostgreSQL database at ``revision`` (None: empty), dropped afterwards."""
     name = f"td_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, revision)
+    if revision is not None:
+        upgrade(url, revision)
     try:
         yield url
     finally:
@@ -76,12 +77,14 @@ def postgres_database(admin_url: str, revision: str = "head") -> Iterator[str]:
 
 
 @contextmanager
-def database_at(request: pytest.FixtureRequest, tmp_path: Path, revision: str) -> Iterator[str]:
+def database_at(request: pytest.FixtureRequest, tmp_path: Path,
+                revision: str | None) -> Iterator[str]:
     """A new database of the store a test is parametrized with (``request.param``: sqlite or
-    postgres) at ``revision``: for the tests of a migration from it."""
+    postgres) at ``revision`` (None: empty): for the tests of a migration from it."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, revision)
+        if revision is not None:
+            upgrade(url, revision)
         yield url
         return
     with postgres_database(request.getfixturevalue("postgres_admin_url"), revision) as url:

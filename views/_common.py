@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 import streamlit as st
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
@@ -18,7 +20,9 @@ from bot.supervisor import Supervisor
 from db.bots import session_bot
 from db.commands import ArgumentTooLong, enqueue_command, enqueue_for_all
 from db.engine import engine_for, session_factory
+from db.migrate import shown
 from db.queries import SessionInfo, session_info
+from db.retry import described, is_outage
 from views._text import literal
 
 SETTINGS_KEY = "_settings"
@@ -64,7 +68,7 @@ def viewed_database_url() -> str:
 @contextmanager
 def read_db() -> Iterator[OrmSession]:
     """The viewed database (trading data: sessions, trades, traces, candles)."""
-    with _factory(viewed_database_url())() as db:
+    with _reachable(viewed_database_url()) as db:
         yield db
 
 
@@ -72,8 +76,28 @@ def read_db() -> Iterator[OrmSession]:
 def own_db() -> Iterator[OrmSession]:
     """The console's own database, whatever is viewed: bots, heartbeats and commands live
     there, so controls keep acting on the real bot while a replay file is being looked at."""
-    with _factory(settings().database_url)() as db:
+    with _reachable(settings().database_url) as db:
         yield db
+
+
+@contextmanager
+def _reachable(url: str) -> Iterator[OrmSession]:
+    """A session on ``url``; a database that is down, locked or full ends the page with
+    that said in words (never a traceback with the server's paths and statements)."""
+    try:
+        with _factory(url)() as db:
+            yield db
+    except DBAPIError as exc:
+        if not is_outage(exc):
+            raise
+        unreachable(url, exc)
+
+
+def unreachable(url: str, exc: BaseException) -> NoReturn:
+    """Say that the database at ``url`` is unreachable, and stop the page."""
+    st.error(f"Database unreachable: {shown(url)} ({scrub(described(exc))}). The page "
+             "shows it again once the database answers; the bot waits for it and resumes.")
+    st.stop()
 
 
 def current_session() -> SessionInfo | None:

@@ -57,6 +57,7 @@ from bot.venue.paper_model import (
     walk_book,
 )
 from bot.venue.paper_store import PaperStore
+from db.retry import Outage
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -89,6 +90,10 @@ class PaperVenue:
         self.slippage_cap_pct = slippage_cap_pct
         self.volume_share = volume_share
         self.store = PaperStore(sessions, account)
+        # the account lives in the bot's database: an outage of it holds the simulated
+        # exchange up (as latency) instead of losing a fill it has made; the runtime shares
+        # its own, so one count and one backoff cover both
+        self.outage = Outage()
         self._tag = f"{zlib.crc32(account.encode()):08x}"
         self.orders: dict[str, OrderState] = {}
         self.fills: list[FillState] = []
@@ -466,13 +471,15 @@ class PaperVenue:
             self._open.append(order.id)
 
     def _persist(self, orders: list[OrderState], fills: list[FillState]) -> None:
+        now_ms, seq = self.feed.now_ms(), self.seq
         if not orders and not fills:
             if self.defer_clock:
-                self._unsaved_clock = (self.feed.now_ms(), self.seq)
+                self._unsaved_clock = (now_ms, seq)
                 return
-            self.store.move_clock(self.feed.now_ms(), self.seq)
+            self.outage.run("paper venue", lambda: self.store.move_clock(now_ms, seq))
             return
-        self.store.commit(self.feed.now_ms(), self.seq, orders, fills, self.balances)
+        self.outage.run("paper venue", lambda: self.store.commit(
+            now_ms, seq, orders, fills, self.balances))
         self._unsaved_clock = None  # the commit wrote the clock too
 
 
