@@ -12,6 +12,8 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
 
 from bot.account import quote_balance
 from bot.execution import resume_unsent_orders
@@ -123,23 +125,86 @@ def start(rt: Runtime) -> None:
         rt.note_error("re-sending unsent orders", exc)
 
 
-def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
-    """Loop until a stop command, a signal, or the end of a replayed feed."""
-    rt.urgent_check = lambda: _has_urgent(rt)
+class Clock(Protocol):
+    """How time passes between two iterations: all that a live bot and a replay do
+    differently in ``drive`` (with their feeds). The feed's own step, ``advance_clock``, is
+    the driver's and not the clock's."""
+
+    def iterated(self, rt: Runtime) -> None:
+        """An iteration has ended."""
+
+    def wait(self, rt: Runtime) -> None:
+        """Let the time between two iterations pass."""
+
+
+class WallClock:
+    """A live bot's time: each iteration ends on the heartbeat, then the loop interval is
+    slept in real seconds, obeying commands as they arrive."""
+
+    def iterated(self, rt: Runtime) -> None:
+        heartbeat(rt)
+
+    def wait(self, rt: Runtime) -> None:
+        _sleep_watching_commands(rt)
+
+
+class Ended(StrEnum):
+    """Why ``drive`` returned."""
+
+    STOPPED = "stopped"  # a stop command or a signal
+    FEED_ENDED = "feed ended"  # a replayed feed has no next step
+    UNTIL = "until"  # the clock reached the driver's ``until``
+    MAX_ITERATIONS = "max iterations"
+
+
+def drive(rt: Runtime, clock: Clock, *, max_iterations: int | None = None,
+          until: datetime | None = None,
+          observer: Callable[[Runtime], None] | None = None) -> Ended:
+    """The one loop driver, live and replay: iterate, let ``clock`` pass the time, step the
+    feed, until a stop command, a signal, the end of the feed, ``until`` or
+    ``max_iterations``. ``observer`` sees the runtime after every iteration."""
     start(rt)
     iterations = 0
     try:
-        while not rt.stop_requested:
+        while True:
             run_iteration(rt)
-            heartbeat(rt)
+            clock.iterated(rt)
             iterations += 1
-            if max_iterations is not None and iterations >= max_iterations:
+            if observer is not None:
+                observer(rt)
+            if rt.stop_requested:
+                ended = Ended.STOPPED
                 break
-            if rt.stop_requested or not _sleep_watching_commands(rt):
+            if until is not None and rt.now() >= until:
+                ended = Ended.UNTIL
+                break
+            if max_iterations is not None and iterations >= max_iterations:
+                ended = Ended.MAX_ITERATIONS
+                break
+            clock.wait(rt)
+            if rt.stop_requested:
+                ended = Ended.STOPPED
+                break
+            if not advance_clock(rt):
+                ended = Ended.FEED_ENDED
                 break
     except KeyboardInterrupt:
         log.info("interrupted; stopping")
+        ended = Ended.STOPPED
     heartbeat(rt, "stopped")
+    return ended
+
+
+def advance_clock(rt: Runtime) -> bool:
+    """Move the venue's clock to the feed's next step (a simulated one: a replay's next
+    candle); False when a replayed feed has none."""
+    return rt.venue.advance()
+
+
+def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
+    """The live bot: loop until a stop command, a signal, or the end of a replayed feed."""
+    rt.urgent_check = lambda: _has_urgent(rt)
+    drive(rt, WallClock(), max_iterations=max_iterations)
 
 
 def _has_urgent(rt: Runtime) -> bool:
@@ -147,8 +212,8 @@ def _has_urgent(rt: Runtime) -> bool:
         return has_pending(conn, URGENT, rt.settings.bot_name)
 
 
-def _sleep_watching_commands(rt: Runtime) -> bool:
-    """Sleep one loop interval, obeying commands as they arrive; False when a feed ended."""
+def _sleep_watching_commands(rt: Runtime) -> None:
+    """Sleep one loop interval, obeying commands as they arrive."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
         with bound_engine(rt.db).connect() as conn:
@@ -164,4 +229,3 @@ def _sleep_watching_commands(rt: Runtime) -> bool:
         else:  # returns at once on a NOTIFY for this bot
             rt.command_listener.wait(
                 max(0.0, min(LISTEN_POLL_SECONDS, deadline - time.monotonic())))
-    return rt.venue.advance()

@@ -3,8 +3,10 @@
 A replay's summary is computed here, from the tables alone, because the console must never
 import the venue or the engine (``bot.replay`` does); ``bot.replay.summarize`` calls
 ``run_summary`` so the CLI's last JSON line and the page cannot disagree. Everything a run
-needs is in its rows: fills in ``trades``, one equity point per step in
-``llm_traces.execution_result``, the files it replays in ``paper_clock.feed``.
+needs is in its rows: its steps in ``market_data`` (every step writes its ticker, at its
+simulated time, whether or not a decision was made), fills in ``trades``, an equity point
+per decided step in ``llm_traces.execution_result``, the files it replays in
+``paper_clock.feed``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import LLMTrace, PaperClock, Session, Trade
+from db.models import LLMTrace, MarketData, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -80,8 +82,18 @@ def _fills(db: OrmSession, ids: Sequence[int]) -> list:
     ))
 
 
+def step_count(db: OrmSession, ids: Sequence[int]) -> int:
+    """How many steps the run has taken: the simulated times its tickers were written at.
+
+    Not its traces: a step whose decision is skipped (paused, stopping) writes none. A
+    restart redoing the interrupted step writes its ticker again, at the same time.
+    """
+    return int(db.scalar(select(func.count(func.distinct(MarketData.timestamp)))
+                         .where(MarketData.session_id.in_(ids))) or 0)
+
+
 def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
-    """Each step's execution result (equity, exposure, prices) with its simulated time.
+    """Each decided step's execution result (equity, exposure, prices) with its simulated time.
 
     A result that is not the loop's JSON object (a row written by hand or by another tool)
     is no step: the curves and the pages that draw them must survive it.
@@ -122,7 +134,7 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
     exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
     summary = ReplaySummary(
-        run_name=run_name, candles=len(curve),
+        run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
         return_pct=round((final_equity - llm_cost) / starting_balance * 100 - 100, 4),
         realized_pnl=round(sum(t.realized_pnl for t in fills), 8),
@@ -172,8 +184,7 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
             .order_by(LLMTrace.id.desc()).limit(1)
         )
         last_step = json.loads(last) if last else {}
-        steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
-            LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
+        steps = step_count(db, ids)
         llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
                                    .where(Session.id.in_(ids))) or 0.0)
         fills = _fills(db, ids)
@@ -240,6 +251,4 @@ def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
     if best is None:
         return None
     _, clock, ids = best
-    steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
-        LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
-    return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": steps}
+    return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": step_count(db, ids)}
