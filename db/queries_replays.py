@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import LLMTrace, MarketData, PaperClock, Session, Trade
+from db.models import LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -92,6 +92,28 @@ def step_count(db: OrmSession, ids: Sequence[int]) -> int:
                          .where(MarketData.session_id.in_(ids))) or 0)
 
 
+def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | None:
+    """What the run's paper account is worth after its last step: every currency it holds at
+    the last price its run saw of it against the quote currency (the quote itself at 1).
+
+    From the account and not from the last trace: a step whose decision was skipped writes
+    no trace, and a trace records the equity before its decision was carried out. None when
+    the run saw no price or its account is not in this database.
+    """
+    newest = (select(func.max(MarketData.id)).where(MarketData.session_id.in_(ids))
+              .group_by(MarketData.symbol))
+    prices = dict(db.execute(select(MarketData.symbol, MarketData.price)
+                             .where(MarketData.id.in_(newest))).tuples().all())
+    balances = db.execute(select(PaperBalance.currency, PaperBalance.total)
+                          .where(PaperBalance.account == account)).tuples().all()
+    if not prices or not balances:
+        return None
+    quote = next(iter(prices)).partition("/")[2]
+    worth = {quote: 1.0} | {symbol.partition("/")[0]: price for symbol, price in prices.items()
+                            if symbol.partition("/")[2] == quote}
+    return sum(total * worth.get(currency, 0.0) for currency, total in balances)
+
+
 def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
     """Each decided step's execution result (equity, exposure, prices) with its simulated time.
 
@@ -126,7 +148,9 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
     ) or 0.0)
     equity = [c.get("equity", 0.0) for c in curve]
-    final_equity = equity[-1] if equity else starting_balance
+    final_equity = account_equity(db, run_name, ids)
+    if final_equity is None:
+        final_equity = equity[-1] if equity else starting_balance
     closes = [t for t in fills if t.realized_pnl != 0]
     peak, drawdown = float("-inf"), 0.0
     for value in equity:
@@ -188,7 +212,9 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
         llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
                                    .where(Session.id.in_(ids))) or 0.0)
         fills = _fills(db, ids)
-        final = float(last_step.get("equity", start))
+        final = account_equity(db, run_name, ids)
+        if final is None:
+            final = float(last_step.get("equity", start))
         clock = clocks.get(run_name)
         out.append({
             "run": run_name, "from": first_day, "to": last_day, "days": int(days),

@@ -13,19 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.account import quote_balance
 from bot.replay import ReplayArgs, run_replay
 from bot.runtime import Runtime
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import LLMTrace, MarketData, Order, PaperClock, Trade
 from tests.conftest import ROOT
-from tests.test_kill import cut_file
+from tests.test_kill import Crash, cut_file
 
 CANDLES = 330  # 200 warm up, 130 steps: enough to trade, quick to replay several times
-
-
-class Crash(BaseException):
-    """Stands in for SIGKILL inside the process: no ``except Exception`` catches it."""
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +123,26 @@ def test_a_stop_command_ends_a_replay_which_then_resumes(cut: Path, uninterrupte
     assert resumed["candles"] == uninterrupted["steps"]
 
 
-def test_the_summary_counts_the_steps_of_a_paused_replay(cut: Path, uninterrupted: dict,
-                                                         tmp_path) -> None:
+def test_the_summary_of_a_paused_replay_counts_its_steps_and_values_its_account(
+        cut: Path, uninterrupted: dict, tmp_path) -> None:
+    """Paused while a position is open: no trace is written after the pause, while the
+    steps go on and the plan still exits at a later price."""
     args = ReplayArgs([cut], f"sqlite:///{tmp_path / 'paused.db'}")
-    summary = run_replay(args, progress=False, observer=_at_step(5, _queue("pause")))
-    with session_factory(make_engine(args.db_url))() as db:
+    runtimes: list[Runtime] = []
+    paused: list[int] = []
+
+    def observe(rt: Runtime) -> None:
+        runtimes[:] = [rt]
+        if not paused and rt.book.open_items():
+            _queue("pause")(rt)
+            paused.append(1)
+
+    summary = run_replay(args, progress=False, observer=observe)
+    rt = runtimes[0]
+    with rt.db() as db:
         traced = db.scalar(select(func.count()).select_from(LLMTrace))
-    assert traced < 10, "the pause must skip the decisions of the later steps"
+    assert traced < uninterrupted["steps"] / 2, "the pause must skip most decisions"
     assert summary["candles"] == uninterrupted["steps"]
+    account = quote_balance(rt) + sum(holding.quantity * rt.quotes[symbol].last
+                                      for symbol, holding in rt.book.open_items().items())
+    assert summary["final_equity"] == round(account, 8)
