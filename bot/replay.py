@@ -22,6 +22,7 @@ from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
 from bot.loop import Ended, drive
 from bot.runtime import Runtime
+from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
@@ -131,9 +132,21 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
         if bar:
             bar.finish()
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
-            with rt.db() as db:
-                mark_finished(db, rt.run_name, datetime.now(UTC))
+            finish(rt)
     return summarize(rt)
+
+
+def finish(rt: Runtime) -> None:
+    """Close a run that reached its end: book its last step's fills, then mark it finished.
+
+    The loop books a step's entry fills at the next step's fill sync, which the last step
+    has none of: unbooked, they were booked by whichever later run redid that step, so a
+    run resumed after its last step had a fill more than the uninterrupted one. A kill
+    before the mark redoes the last step, which books nothing twice.
+    """
+    sync_fills(rt)
+    with rt.db() as db:
+        mark_finished(db, rt.run_name, datetime.now(UTC))
 
 
 class SimulatedClock:

@@ -22,7 +22,9 @@ from db.models import LLMTrace, MarketData, Order, PaperClock, Trade
 from tests.conftest import ROOT
 from tests.test_kill import Crash, cut_file
 
-CANDLES = 330  # 200 warm up, 130 steps: enough to trade, quick to replay several times
+# 199 warm up, 127 steps: enough to trade, quick to replay several times; its last step
+# enters, a fill that only a step after it would have booked
+CANDLES = 326
 
 
 @pytest.fixture(scope="module")
