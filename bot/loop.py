@@ -2,6 +2,8 @@
 
 ``run_iteration`` reads as the list of its steps. Plan enforcement runs on every iteration
 whatever else failed or was skipped; every exception is logged and lands on the heartbeat.
+``drive`` repeats it for the live bot (``run_forever``) and for a replay (``bot.replay``)
+alike: they differ only in their ``Clock`` and their feed.
 """
 
 from __future__ import annotations
