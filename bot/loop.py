@@ -2,6 +2,8 @@
 
 ``run_iteration`` reads as the list of its steps. Plan enforcement runs on every iteration
 whatever else failed or was skipped; every exception is logged and lands on the heartbeat.
+``drive`` repeats it for the live bot (``run_forever``) and for a replay (``bot.replay``)
+alike: they differ only in their ``Clock`` and their feed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
@@ -129,34 +133,97 @@ def start(rt: Runtime) -> None:
         rt.note_error("re-sending unsent orders", exc)
 
 
-def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
-    """Loop until a stop command, a signal, or the end of a replayed feed.
+class Clock(Protocol):
+    """How time passes between two iterations: all that a live bot and a replay do
+    differently in ``drive`` (with their feeds). The feed's own step, ``advance_clock``, is
+    the driver's and not the clock's."""
 
-    Every database touch here goes through ``rt.outage``: a database that is unreachable,
-    locked or full is waited out and the loop resumes where it was (a step's own database
-    error lands on ``rt.errors`` like any other).
+    def iterated(self, rt: Runtime) -> None:
+        """An iteration has ended."""
+
+    def wait(self, rt: Runtime) -> None:
+        """Let the time between two iterations pass."""
+
+
+class WallClock:
+    """A live bot's time: each iteration ends on the heartbeat, then the loop interval is
+    slept in real seconds, obeying commands as they arrive."""
+
+    def iterated(self, rt: Runtime) -> None:
+        rt.outage.run("heartbeat", lambda: heartbeat(rt))
+
+    def wait(self, rt: Runtime) -> None:
+        _sleep_watching_commands(rt)
+
+
+class Ended(StrEnum):
+    """Why ``drive`` returned."""
+
+    STOPPED = "stopped"  # a stop command or a signal
+    FEED_ENDED = "feed ended"  # a replayed feed has no next step
+    UNTIL = "until"  # the clock reached the driver's ``until``
+    MAX_ITERATIONS = "max iterations"
+
+
+def drive(rt: Runtime, clock: Clock, *, max_iterations: int | None = None,
+          until: datetime | None = None,
+          observer: Callable[[Runtime], None] | None = None) -> Ended:
+    """The one loop driver, live and replay: iterate, let ``clock`` pass the time, step the
+    feed, until a stop command, a signal, the end of the feed, ``until`` or
+    ``max_iterations``. ``observer`` sees the runtime after every iteration.
+
+    Every database touch goes through ``rt.outage``: a database that is unreachable, locked
+    or full is waited out and the loop resumes where it was (a step's own database error
+    lands on ``rt.errors`` like any other).
     """
-    rt.urgent_check = lambda: _has_urgent(rt)
-    rt.outage.on_wait = lambda text: heartbeat(rt, "db-outage", error=text)
     rt.outage.run("start", lambda: start(rt))
     iterations = 0
     try:
-        while not rt.stop_requested:
+        while True:
             rt.outage.run("iteration", lambda: run_iteration(rt))
-            rt.outage.run("heartbeat", lambda: heartbeat(rt))
+            clock.iterated(rt)
             iterations += 1
-            if max_iterations is not None and iterations >= max_iterations:
+            if observer is not None:
+                observer(rt)
+            if rt.stop_requested:
+                ended = Ended.STOPPED
                 break
-            if rt.stop_requested or not _sleep_watching_commands(rt):
+            if until is not None and rt.now() >= until:
+                ended = Ended.UNTIL
+                break
+            if max_iterations is not None and iterations >= max_iterations:
+                ended = Ended.MAX_ITERATIONS
+                break
+            clock.wait(rt)
+            if rt.stop_requested:
+                ended = Ended.STOPPED
+                break
+            if not advance_clock(rt):
+                ended = Ended.FEED_ENDED
                 break
     except KeyboardInterrupt:
         log.info("interrupted; stopping")
+        ended = Ended.STOPPED
     try:  # once: a stop is not held up by a database that is down
         heartbeat(rt, "stopped")
     except Exception as exc:
         if not is_outage(exc):
             raise
         log.warning("stopped without the last heartbeat: %s", described(exc))
+    return ended
+
+
+def advance_clock(rt: Runtime) -> bool:
+    """Move the venue's clock to the feed's next step (a simulated one: a replay's next
+    candle); False when a replayed feed has none."""
+    return rt.venue.advance()
+
+
+def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
+    """The live bot: loop until a stop command, a signal, or the end of a replayed feed."""
+    rt.urgent_check = lambda: _has_urgent(rt)
+    rt.outage.on_wait = lambda text: heartbeat(rt, "db-outage", error=text)
+    drive(rt, WallClock(), max_iterations=max_iterations)
 
 
 def _has_urgent(rt: Runtime) -> bool:
@@ -169,8 +236,8 @@ def _has_pending(rt: Runtime) -> bool:
         return has_pending(conn, bot=rt.settings.bot_name)
 
 
-def _sleep_watching_commands(rt: Runtime) -> bool:
-    """Sleep one loop interval, obeying commands as they arrive; False when a feed ended."""
+def _sleep_watching_commands(rt: Runtime) -> None:
+    """Sleep one loop interval, obeying commands as they arrive."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
         waiting = rt.outage.run("command poll", lambda: _has_pending(rt))
@@ -185,4 +252,3 @@ def _sleep_watching_commands(rt: Runtime) -> bool:
         else:  # returns at once on a NOTIFY for this bot
             rt.command_listener.wait(
                 max(0.0, min(LISTEN_POLL_SECONDS, deadline - time.monotonic())))
-    return rt.venue.advance()

@@ -1,9 +1,10 @@
 """Replay: the live loop over recorded candles on the paper venue with a simulated clock.
 
 Nothing here is a second trading path: it assembles the same Runtime the live bot uses,
-with a ReplayFeed under the paper venue, and steps the same ``run_iteration`` candle by
-candle. The run's identity is a hash of its inputs, so the same command against the same
-database resumes a killed replay where it stopped.
+with a ReplayFeed under the paper venue, and runs it with the live bot's driver on a
+simulated clock, candle by candle. The run's identity is a hash of its inputs, so the same
+command against the same database resumes a killed replay where it stopped, and prints a
+finished one's summary again.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings, load_settings
 from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
-from bot.loop import run_iteration, start
+from bot.loop import Ended, drive
 from bot.runtime import Runtime
+from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.queries_replays import run_summary
+from db.replay_runs import mark_finished, run_finished_at
 
 HOUR_MS = 3_600_000
 
@@ -111,31 +114,68 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
                max_steps: int | None = None) -> dict:
     """Replay to the end (or ``args.end``, or ``max_steps`` candles) and summarize.
 
-    ``observer`` sees the runtime after every iteration: the bench sums the step timings
-    there, so what it measures is this loop and not a copy of it.
+    The loop is the live bot's driver (``bot.loop.drive``) on a ``SimulatedClock``, so a
+    STOP ends a replay as it ends a bot. A run that reached its end is marked finished and
+    only summarized when run again; one that did not (killed, stopped, or cut short by
+    ``max_steps``) resumes. ``observer`` sees the runtime after every iteration: the bench
+    sums the step timings there, so what it measures is this loop and not a copy of it.
     """
     rt, feed = build_replay(args)
-    start(rt)
-    end_ms = int(args.end.timestamp() * 1000) if args.end else None
-    total = min(feed.remaining_steps(end_ms) + 1, max_steps or sys.maxsize)
-    bar = _Progress(total) if progress and sys.stderr.isatty() else None
-    done = 0
-    while True:
-        run_iteration(rt)
-        done += 1
+    with rt.db() as db:
+        finished = run_finished_at(db, rt.run_name) is not None
+    if not finished:
+        end_ms = int(args.end.timestamp() * 1000) if args.end else None
+        total = min(feed.remaining_steps(end_ms) + 1, max_steps or sys.maxsize)
+        bar = _Progress(total) if progress and sys.stderr.isatty() else None
+        ended = drive(rt, SimulatedClock(), max_iterations=max_steps, until=args.end,
+                      observer=_observers(observer, bar))
+        if bar:
+            bar.finish()
+        if ended in (Ended.FEED_ENDED, Ended.UNTIL):
+            finish(rt)
+    return summarize(rt)
+
+
+def finish(rt: Runtime) -> None:
+    """Close a run that reached its end: book its last step's fills, then mark it finished.
+
+    The loop books a step's entry fills at the next step's fill sync, which the last step
+    has none of: unbooked, they were booked by whichever later run redid that step, so a
+    run resumed after its last step had a fill more than the uninterrupted one. A kill
+    before the mark redoes the last step, which books nothing twice.
+    """
+    sync_fills(rt)
+    with rt.db() as db:
+        mark_finished(db, rt.run_name, datetime.now(UTC))
+
+
+class SimulatedClock:
+    """A replay's time: the next candle follows the iteration at once (the driver's
+    ``advance_clock`` is the whole of its passing). Commands are obeyed by the loop's
+    commands step, whose polls ``bot.steps.commands`` spaces in real time; no heartbeat is
+    written per step, which would add a transaction to a holding step's two."""
+
+    def iterated(self, rt: Runtime) -> None:
+        pass
+
+    def wait(self, rt: Runtime) -> None:
+        pass
+
+
+def _observers(observer: Callable[[Runtime], None] | None,
+               bar: _Progress | None) -> Callable[[Runtime], None] | None:
+    """The caller's observer and the progress bar, as the driver's one hook."""
+    if bar is None:
+        return observer
+    steps = 0
+
+    def observe(rt: Runtime) -> None:
+        nonlocal steps
+        steps += 1
         if observer is not None:
             observer(rt)
-        if bar:
-            bar.update(done)
-        if end_ms is not None and feed.now_ms() >= end_ms:
-            break
-        if max_steps is not None and done >= max_steps:
-            break
-        if not rt.venue.advance():
-            break
-    if bar:
-        bar.finish()
-    return summarize(rt)
+        bar.update(steps)
+    return observe
 
 
 class _Progress:

@@ -441,3 +441,5 @@ class PaperClock(Base):
     now_ms: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     feed: Mapped[str] = mapped_column(Text, default="")
+    # a replay run that reached the end of its candles (or --end): it is not run again
+    finished_at: Mapped[datetime | None]

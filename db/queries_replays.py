@@ -3,8 +3,10 @@
 A replay's summary is computed here, from the tables alone, because the console must never
 import the venue or the engine (``bot.replay`` does); ``bot.replay.summarize`` calls
 ``run_summary`` so the CLI's last JSON line and the page cannot disagree. Everything a run
-needs is in its rows: fills in ``trades``, one equity point per step in
-``llm_traces.execution_result``, the files it replays in ``paper_clock.feed``.
+needs is in its rows: its steps in ``market_data`` (every step writes its ticker, at its
+simulated time, whether or not a decision was made), fills in ``trades``, an equity point
+per decided step in ``llm_traces.execution_result``, the files it replays in
+``paper_clock.feed``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import LLMTrace, PaperClock, Session, Trade
+from db.models import LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -80,8 +82,40 @@ def _fills(db: OrmSession, ids: Sequence[int]) -> list:
     ))
 
 
+def step_count(db: OrmSession, ids: Sequence[int]) -> int:
+    """How many steps the run has taken: the simulated times its tickers were written at.
+
+    Not its traces: a step whose decision is skipped (paused, stopping) writes none. A
+    restart redoing the interrupted step writes its ticker again, at the same time.
+    """
+    return int(db.scalar(select(func.count(func.distinct(MarketData.timestamp)))
+                         .where(MarketData.session_id.in_(ids))) or 0)
+
+
+def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | None:
+    """What the run's paper account is worth after its last step: every currency it holds at
+    the last price its run saw of it against the quote currency (the quote itself at 1).
+
+    From the account and not from the last trace: a step whose decision was skipped writes
+    no trace, and a trace records the equity before its decision was carried out. None when
+    the run saw no price or its account is not in this database.
+    """
+    newest = (select(func.max(MarketData.id)).where(MarketData.session_id.in_(ids))
+              .group_by(MarketData.symbol))
+    prices = dict(db.execute(select(MarketData.symbol, MarketData.price)
+                             .where(MarketData.id.in_(newest))).tuples().all())
+    balances = db.execute(select(PaperBalance.currency, PaperBalance.total)
+                          .where(PaperBalance.account == account)).tuples().all()
+    if not prices or not balances:
+        return None
+    quote = next(iter(prices)).partition("/")[2]
+    worth = {quote: 1.0} | {symbol.partition("/")[0]: price for symbol, price in prices.items()
+                            if symbol.partition("/")[2] == quote}
+    return sum(total * worth.get(currency, 0.0) for currency, total in balances)
+
+
 def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
-    """Each step's execution result (equity, exposure, prices) with its simulated time.
+    """Each decided step's execution result (equity, exposure, prices) with its simulated time.
 
     A result that is not the loop's JSON object (a row written by hand or by another tool)
     is no step: the curves and the pages that draw them must survive it.
@@ -129,7 +163,9 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
     ) or 0.0)
     equity = [c.get("equity", 0.0) for c in curve]
-    final_equity = equity[-1] if equity else starting_balance
+    final_equity = account_equity(db, run_name, ids)
+    if final_equity is None:
+        final_equity = equity[-1] if equity else starting_balance
     closes = [t for t in fills if t.realized_pnl != 0]
     peak, drawdown = float("-inf"), 0.0
     for value in equity:
@@ -137,7 +173,7 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
     exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
     summary = ReplaySummary(
-        run_name=run_name, candles=len(curve),
+        run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
         return_pct=round((final_equity - llm_cost) / starting_balance * 100 - 100, 4),
         realized_pnl=round(sum(t.realized_pnl for t in fills), 8),
@@ -182,12 +218,13 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
         start = float(db.scalar(select(Session.starting_balance).where(Session.id == first_id))
                       or 0.0)
         last = last_step(db, ids)
-        steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
-            LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
+        steps = step_count(db, ids)
         llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
                                    .where(Session.id.in_(ids))) or 0.0)
         fills = _fills(db, ids)
-        final = float(last.get("equity", start))
+        final = account_equity(db, run_name, ids)
+        if final is None:
+            final = float(last.get("equity", start))
         clock = clocks.get(run_name)
         out.append({
             "run": run_name, "from": first_day, "to": last_day, "days": int(days),
@@ -250,6 +287,4 @@ def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
     if best is None:
         return None
     _, clock, ids = best
-    steps = int(db.scalar(select(func.count(LLMTrace.id)).where(
-        LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))) or 0)
-    return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": steps}
+    return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": step_count(db, ids)}

@@ -1,0 +1,150 @@
+"""A replay run's life: the live driver steps it (a STOP ends it), a finished run is left as
+it is, a run killed at any step resumes to the uninterrupted fills, and its summary counts
+its steps, decided or not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.account import quote_balance
+from bot.replay import ReplayArgs, run_replay
+from bot.runtime import Runtime
+from db.commands import enqueue_command
+from db.engine import make_engine, session_factory
+from db.models import LLMTrace, MarketData, Order, PaperClock, Trade
+from tests.conftest import ROOT
+from tests.test_kill import Crash, cut_file
+
+# 199 warm up, 127 steps: enough to trade, quick to replay several times; its last step
+# enters, a fill that only a step after it would have booked
+CANDLES = 326
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory) -> Path:
+    return cut_file(tmp_path_factory.mktemp("runs"), CANDLES)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(cut: Path, tmp_path_factory) -> dict:
+    steps: list[int] = []
+    url = f"sqlite:///{tmp_path_factory.mktemp('ref') / 'ref.db'}"
+    summary = run_replay(ReplayArgs([cut], url), progress=False,
+                         observer=lambda rt: steps.append(1))
+    assert summary["trades"] >= 4, "the cut must trade for the kill points to matter"
+    summary["steps"] = len(steps)
+    return summary
+
+
+def _at_step(step: int, act: Callable[[Runtime], None]) -> Callable[[Runtime], None]:
+    """An observer that calls ``act`` after the ``step``-th iteration of its runtime."""
+    done = [0]
+
+    def observe(rt: Runtime) -> None:
+        done[0] += 1
+        if done[0] == step:
+            act(rt)
+    return observe
+
+
+def _queue(command: str) -> Callable[[Runtime], None]:
+    def act(rt: Runtime) -> None:
+        with rt.db() as db:
+            enqueue_command(db, command, bot=rt.settings.bot_name)
+    return act
+
+
+def _crash(rt: Runtime) -> None:
+    raise Crash
+
+
+def _rows(url: str) -> dict[str, object]:
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        counts = {model.__tablename__: db.scalar(select(func.count()).select_from(model))
+                  for model in (MarketData, LLMTrace, Order, Trade)}
+        counts["clock"] = db.scalar(select(PaperClock.now_ms))
+    engine.dispose()
+    return counts
+
+
+def _replay_cli(cut: Path, url: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "bot", "replay", "--candles", str(cut), "--db",
+                           url, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_finished_replay_run_again_is_left_as_it_is(cut: Path, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    first = _replay_cli(cut, url)
+    rows = _rows(url)
+    again = _replay_cli(cut, url)
+    assert _rows(url) == rows, "the finished run was stepped again"
+    assert again == first
+
+
+# every third of the run, the first step, and after the last one (before the run is marked
+# finished): a restart redoes the interrupted step, and must not redo it differently
+@pytest.mark.parametrize("fraction", [0.0, 1 / 3, 2 / 3, 1.0])
+def test_a_run_killed_at_any_step_resumes_to_the_uninterrupted_fills(
+        cut: Path, uninterrupted: dict, tmp_path, fraction: float) -> None:
+    kill_after = max(1, round(uninterrupted["steps"] * fraction))
+    args = ReplayArgs([cut], f"sqlite:///{tmp_path / 'killed.db'}")
+    with pytest.raises(Crash):
+        run_replay(args, progress=False, observer=_at_step(kill_after, _crash))
+    resumed = run_replay(args, progress=False)
+    assert resumed["fingerprint"] == uninterrupted["fingerprint"]
+    assert resumed["trades"] == uninterrupted["trades"]
+    assert resumed["candles"] == uninterrupted["steps"]
+    assert run_replay(args, progress=False) == resumed, "the resumed run did not finish"
+
+
+def test_a_stop_command_ends_a_replay_which_then_resumes(cut: Path, uninterrupted: dict,
+                                                         tmp_path) -> None:
+    args = ReplayArgs([cut], f"sqlite:///{tmp_path / 'stopped.db'}")
+    steps: list[int] = []
+    queue_stop = _at_step(20, _queue("stop"))
+
+    def observe(rt: Runtime) -> None:
+        steps.append(1)
+        queue_stop(rt)
+
+    stopped = run_replay(args, progress=False, observer=observe)
+    assert len(steps) == 21, "the step after the STOP was queued obeys it, and is the last"
+    assert stopped["candles"] == 21
+    resumed = run_replay(args, progress=False)
+    assert resumed["fingerprint"] == uninterrupted["fingerprint"]
+    assert resumed["candles"] == uninterrupted["steps"]
+
+
+def test_the_summary_of_a_paused_replay_counts_its_steps_and_values_its_account(
+        cut: Path, uninterrupted: dict, tmp_path) -> None:
+    """Paused while a position is open: no trace is written after the pause, while the
+    steps go on and the plan still exits at a later price."""
+    args = ReplayArgs([cut], f"sqlite:///{tmp_path / 'paused.db'}")
+    runtimes: list[Runtime] = []
+    paused: list[int] = []
+
+    def observe(rt: Runtime) -> None:
+        runtimes[:] = [rt]
+        if not paused and rt.book.open_items():
+            _queue("pause")(rt)
+            paused.append(1)
+
+    summary = run_replay(args, progress=False, observer=observe)
+    rt = runtimes[0]
+    with rt.db() as db:
+        traced = db.scalar(select(func.count()).select_from(LLMTrace))
+    assert traced < uninterrupted["steps"] / 2, "the pause must skip most decisions"
+    assert summary["candles"] == uninterrupted["steps"]
+    account = quote_balance(rt) + sum(holding.quantity * rt.quotes[symbol].last
+                                      for symbol, holding in rt.book.open_items().items())
+    assert summary["final_equity"] == round(account, 8)
