@@ -19,6 +19,7 @@ from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import BotStatus, Command, Session
 from tests.console_seed import seed_console_db
+from tests.rendered import as_rendered
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
 PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "fleet", "commands", "settings"]
@@ -69,8 +70,8 @@ def _all_text(at: AppTest) -> str:
     for kind in ("markdown", "text", "code", "caption", "header", "subheader", "metric", "error",
                  "warning", "info", "success", "title"):
         for element in getattr(at, kind):
-            texts.append(str(getattr(element, "value", "")))
-            texts.append(str(getattr(element, "label", "")))
+            texts.append(as_rendered(str(getattr(element, "value", ""))))
+            texts.append(as_rendered(str(getattr(element, "label", ""))))
     for frame in at.dataframe:
         texts.append(frame.value.to_csv())
     return "\n".join(texts)

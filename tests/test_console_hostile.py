@@ -17,8 +17,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.console_seed import PLANTED, plant_hostile_text, seed_console_db
+from tests.rendered import as_rendered
 from tests.test_console_apptest import _console_env  # noqa: F401 (autouse)
-from views._text import LINK_BREAK
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
 PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "replays", "fleet", "commands",
@@ -46,16 +46,12 @@ def _markdown_sources(at: AppTest) -> list[str]:
     return sources
 
 
-def _as_rendered(source: str) -> str:
-    return re.sub(r"\\(.)", r"\1", source).replace(LINK_BREAK, "")
-
-
 def _assert_literal(at: AppTest, page: str) -> None:
     assert not at.exception, (page, [e.value for e in at.exception])
     sources = _markdown_sources(at)
     formed = [s for s in sources if FORMED.search(s)]
     assert formed == [], (page, formed)
-    assert any(PLANTED in _as_rendered(s) for s in sources), page  # shown, as text
+    assert any(PLANTED in as_rendered(s) for s in sources), page  # shown, as text
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -73,7 +69,9 @@ def test_planted_symbol_in_a_toast_shows_as_text(hostile_url, monkeypatch):
     at.run()
     at.switch_page("views/portfolio.py").run()
     at.button(key=f"close_{PLANTED}").click().run()
-    assert any(PLANTED in _as_rendered(str(t.value)) for t in at.toast)
+    _assert_literal(at, "portfolio")  # the question naming it, before the second click
+    at.button(key=f"confirm_close_{PLANTED}").click().run()
+    assert any(PLANTED in as_rendered(str(t.value)) for t in at.toast)
     _assert_literal(at, "portfolio")
 
 

@@ -7,7 +7,6 @@ real ``python -m bot replay`` subprocess and waits (bounded) for its run to be l
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bot.replay import ReplayArgs, run_replay
 from tests.conftest import candle_file
+from tests.rendered import as_rendered
 from tests.waiting import wait_for
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
@@ -112,7 +112,7 @@ def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=url), progress=False)
     command.downgrade(alembic_config(url), "0002_bots")
     at = _replays_page(sqlite_url, monkeypatch, replay_db)
-    shown = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]  # markdown escapes undone
+    shown = [as_rendered(w.value) for w in at.warning]
     assert any("is at schema 0002_bots" in w and "db.migrate" in w for w in shown)
     assert not at.dataframe  # nothing offered that would fail to open
 
@@ -167,7 +167,7 @@ def test_the_page_imports_neither_venue_nor_engine():
 
 
 def _shown(at: AppTest, kind: str) -> list[str]:
-    return [re.sub(r"\\(.)", r"\1", e.value) for e in getattr(at, kind)]  # escapes undone
+    return [as_rendered(e.value) for e in getattr(at, kind)]
 
 
 @pytest.mark.parametrize("where", ["/etc/passwd", "/etc/no-such-file", "data/../../../etc/passwd",
