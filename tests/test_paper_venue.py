@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,22 @@ def test_overdraw_and_oversell_are_rejected(sqlite_url: str) -> None:
     venue.create_order(SYMBOL, "limit", "buy", 0.5, 16_000.0)
     with pytest.raises(InsufficientFunds):
         venue.create_order(SYMBOL, "limit", "buy", 0.2, 16_000.0)
+
+
+def test_selling_everything_is_not_refused_for_a_rounding_difference(sqlite_url: str) -> None:
+    """A bot sums its fills in its own order; the venue's balance may differ from that sum in
+    the last bits. Selling "everything" by the bot's sum sells what the venue holds, as an
+    exchange rounding to its precision would; a real shortfall is still refused."""
+    venue = venue_on(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
+    for amount in (0.1, 0.2, 0.03):
+        venue.create_order(SYMBOL, "market", "buy", amount)
+    free = venue.fetch_balance()["free"]["BTC"]
+    oversold = math.nextafter(math.nextafter(free, math.inf), math.inf)  # two bits over
+    with pytest.raises(InsufficientFunds):
+        venue.create_order(SYMBOL, "market", "sell", free * (1 + 1e-6))
+    sold = venue.create_order(SYMBOL, "market", "sell", oversold)
+    assert sold["filled"] == free and sold["status"] == "closed"
+    assert venue.fetch_balance()["total"].get("BTC", 0.0) == 0.0
 
 
 def test_duplicate_client_order_id_and_unknown_cancel(sqlite_url: str) -> None:
