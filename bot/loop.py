@@ -231,16 +231,17 @@ def _has_urgent(rt: Runtime) -> bool:
         return has_pending(conn, URGENT, rt.settings.bot_name)
 
 
-def _has_pending(rt: Runtime) -> bool:
+def _has_untried(rt: Runtime) -> bool:
+    """A command not tried yet waits (one waiting out a venue fault waits for an iteration)."""
     with bound_engine(rt.db).connect() as conn:
-        return has_pending(conn, bot=rt.settings.bot_name)
+        return has_pending(conn, bot=rt.settings.bot_name, untried=True)
 
 
 def _sleep_watching_commands(rt: Runtime) -> None:
     """Sleep one loop interval, obeying commands as they arrive."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
     while time.monotonic() < deadline and not rt.stop_requested:
-        waiting = rt.outage.run("command poll", lambda: _has_pending(rt))
+        waiting = rt.outage.run("command poll", lambda: _has_untried(rt))
         if waiting:
             try:
                 obey_commands(rt)

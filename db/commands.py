@@ -108,20 +108,34 @@ def pending_commands(db: OrmSession, limit: int = 100, bot: str | None = None) -
 _ANY_PENDING_OF_BOT = (select(Command.id).where(Command.status == "pending",
                                                 Command.bot_id == _BOT_ID_OF_NAME)
                        .limit(1))
+# a command not tried yet (``retry_later`` leaves its reason on the ones that were)
+_UNTRIED_OF_BOT = _ANY_PENDING_OF_BOT.where(Command.result.is_(None))
 
 
 def has_pending(
-    db: OrmSession | Connection, names: tuple[str, ...] | None = None, bot: str | None = None
+    db: OrmSession | Connection, names: tuple[str, ...] | None = None, bot: str | None = None,
+    *, untried: bool = False,
 ) -> bool:
-    """Whether a command (one of ``names``, if given) waits; works on a Core connection too."""
+    """Whether a command (one of ``names``, if given) waits; works on a Core connection too.
+
+    ``untried``: only commands not tried yet, so that a command waiting out a venue fault
+    is retried at the bot's iterations rather than at every poll of its sleep.
+    """
     if names is None and bot is not None:
-        return db.scalar(_ANY_PENDING_OF_BOT, {"bot": bot}) is not None
+        statement = _UNTRIED_OF_BOT if untried else _ANY_PENDING_OF_BOT
+        return db.scalar(statement, {"bot": bot}) is not None
     query = select(Command.id).where(Command.status == "pending")
     if names is not None:
         query = query.where(Command.command.in_(names))
     if (mine := _for_bot(bot)) is not None:
         query = query.where(mine)
     return db.scalar(query.limit(1)) is not None
+
+
+def retry_later(db: OrmSession, command: Command, error: str) -> None:
+    """Leave ``command`` pending after a venue fault, saying why: it is tried again."""
+    command.result = f"retrying after a venue fault: {error}"[:MAX_RESULT_CHARS]
+    db.commit()
 
 
 def finish_command(

@@ -224,3 +224,38 @@ def test_a_close_all_during_the_sleep_trades_at_the_market_of_its_time(sqlite_ur
     finally:
         rt.stop_requested = True
         bot.join(10)
+
+
+def test_a_close_all_hit_by_a_venue_fault_pauses_at_once_and_is_retried_to_flat(
+        sqlite_url, monkeypatch) -> None:
+    """A timeout from the venue halfway through a close-all neither fails it (exits and
+    close-all are never refused) nor leaves the bot free to buy again: the bot pauses at
+    once, the command waits, and the next iteration finishes it, selling the position once."""
+    from bot.venue.base import TransientVenueError
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy()]))
+    step(rt, 2)
+    assert rt.book.quantity(BTC) > 0
+    fetch = rt.venue.fetch_my_trades
+    faults = iter([TransientVenueError("injected timeout on fetch_my_trades")])
+
+    def flaky_fetch(*args, **kwargs):
+        fault = next(faults, None)
+        if fault is not None:
+            raise fault
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(rt.venue, "fetch_my_trades", flaky_fetch)
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+    assert row.status == "pending" and "injected timeout" in (row.result or "")
+    assert rt.paused
+    step(rt)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+        sells = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
+    assert row.status == "done", row.result
+    assert rt.book.quantity(BTC) == 0 and len(sells) == 1 and rt.paused

@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
 from bot.steps.resync import resync_orders_and_positions
+from bot.venue.base import TransientVenueError
 from db.commands import (
     ArgumentTooLong,
     check_argument,
@@ -26,6 +27,7 @@ from db.commands import (
     has_pending,
     pending_commands,
     queued_here,
+    retry_later,
 )
 from db.engine import bound_engine
 from db.models import Command
@@ -61,6 +63,10 @@ def obey_commands(rt: Runtime) -> int:
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, _argument(command))
                 finish_command(db, command, "done", result, rt.wall_clock())
+            except TransientVenueError as exc:  # the venue will answer again: not refused
+                db.rollback()
+                rt.note_error(f"command {command.id} {command.command}", exc)
+                retry_later(db, db.get(Command, command.id), str(exc))
             except Exception as exc:
                 db.rollback()
                 if not isinstance(exc, CommandError):
@@ -124,7 +130,8 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             canceled += 1
     plans = [p for p in active_plans(db, ids) if symbols is None or p.symbol in symbols]
     for plan in plans:
-        exit_plan(rt, db, plan, reason, now)
+        if plan.status != "closing":  # a closing plan's exit is under way: not sold twice
+            exit_plan(rt, db, plan, reason, now)
     db.commit()
     sync_fills(rt)
     flattened = []
@@ -152,8 +159,8 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
+    rt.paused = True  # first: a close-all that must wait out a fault buys nothing meanwhile
     result = _close_symbols(rt, db, None, "close-all by operator")
-    rt.paused = True
     return result + "; paused until resume"
 
 
