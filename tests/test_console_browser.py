@@ -186,8 +186,9 @@ def _no_exception(page, console: Console) -> None:
 
 IDLE_JS = """() => document.querySelector('[data-testid="stApp"]')
     ?.dataset.testScriptState === 'notRunning'"""
+# a chart in an inactive tab is not displayed and never drawn until the tab is opened
 CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
-    gd => gd._fullLayout && getComputedStyle(gd).visibility !== 'hidden')"""
+    gd => !gd.checkVisibility() || (gd._fullLayout && getComputedStyle(gd).visibility !== 'hidden'))"""
 
 
 def _settled(page) -> None:
