@@ -8,7 +8,6 @@ with "database is locked", and no read may see data older than the last finished
 from __future__ import annotations
 
 import threading
-import time
 
 from sqlalchemy import func, select
 
@@ -18,12 +17,14 @@ from db.engine import make_engine, session_factory
 from db.models import MarketData
 from tests.conftest import candle_file
 from tests.loop_harness import make_runtime
+from tests.waiting import wait_for
 
-SOAK_SECONDS = 8.0
+SOAK_LOOPS, SOAK_READS = 100, 40  # both at once: the soak ends when both are reached
 
 
-def soak(db_url: str, seconds: float = SOAK_SECONDS) -> dict[str, int]:
-    """Run writer and reader together; returns loops, reads, lock errors, stale reads."""
+def soak(db_url: str, loops: int = SOAK_LOOPS, reads: int = SOAK_READS) -> dict[str, int]:
+    """Run writer and reader together until the writer has finished ``loops`` loops and the
+    reader ``reads`` reads; returns loops, reads, lock errors, stale reads."""
     rt = make_runtime(db_url, [candle_file("BTC_USDT-5m.csv")])
     done = threading.Event()
     state = {"loops": 0, "reads": 0, "locked": 0, "stale": 0, "errors": 0}
@@ -61,15 +62,18 @@ def soak(db_url: str, seconds: float = SOAK_SECONDS) -> dict[str, int]:
     threads = [threading.Thread(target=write), threading.Thread(target=read)]
     for thread in threads:
         thread.start()
-    time.sleep(seconds)
-    done.set()
+    try:
+        wait_for(lambda: done.is_set() or (state["loops"] >= loops and state["reads"] >= reads),
+                 timeout=300)
+    finally:
+        done.set()
     for thread in threads:
         thread.join(120)
     return state
 
 
 def check(state: dict[str, int]) -> None:
-    assert state["loops"] > 5 and state["reads"] > 5, state
+    assert state["loops"] >= SOAK_LOOPS and state["reads"] >= SOAK_READS, state
     assert state["locked"] == 0, state
     assert state["errors"] == 0, state
     assert state["stale"] == 0, state

@@ -33,6 +33,7 @@ from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import OHLCV, BotStatus, Command, Position
 from tests.console_seed import PLANTED, plant_hostile_text, seed_console_db
+from tests.waiting import wait_for
 from views._text import LINK_BREAK
 
 pytestmark = pytest.mark.browser
@@ -184,11 +185,18 @@ def _no_exception(page, console: Console) -> None:
     assert errors.count() == 0, errors.first.inner_text() + console.log.read_text()[-2000:]
 
 
+IDLE_JS = """() => document.querySelector('[data-testid="stApp"]')
+    ?.dataset.testScriptState === 'notRunning'"""
+# a chart in an inactive tab is not displayed and never drawn until the tab is opened
+CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].every(
+    gd => !gd.checkVisibility() || (gd._fullLayout && getComputedStyle(gd).visibility !== 'hidden'))"""
+
+
 def _settled(page) -> None:
-    """Wait for the script run to finish (Streamlit's running indicator disappears)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
-    page.wait_for_timeout(500)  # charts draw after the run ends
+    """Wait for the script run to finish and every chart on the page to be drawn (plotly
+    draws after the run ends)."""
+    page.wait_for_function(IDLE_JS)
+    page.wait_for_function(CHARTS_DRAWN_JS)
 
 
 def _sidebar(page):
@@ -264,12 +272,24 @@ def test_chart_screenshot(console, page):
 
 
 
+REFRESHED_JS = """() => !document.querySelector('.js-plotly-plot[data-before-refresh]')
+    && !!document.querySelector('.js-plotly-plot')"""
+
+
 @pytest.mark.parametrize("what", ["fill", "plan"])
 def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     page.goto(f"{console.url}/chart")
     _sidebar(page)
     chart = page.locator(".js-plotly-plot").first
     chart.locator(".scatterlayer .points path").first.wait_for()
+    # The chart refreshes every 15 s, and a refresh with a changed figure draws a new
+    # element (Streamlit derives a chart's identity from its figure): a click that lands
+    # while it is redrawn meets no point. So aim and click just after a refresh, the next
+    # being 15 s away; the moved candle makes sure that refresh changes the figure.
+    _settled(page)
+    chart.evaluate("gd => { gd.dataset.beforeRefresh = '1' }")
+    _move_last_candle(console.database_url)
+    page.wait_for_function(REFRESHED_JS)
     _settled(page)
     chart.scroll_into_view_if_needed()
     boxes = [b for m in chart.locator(".scatterlayer .points path").all()
@@ -284,8 +304,8 @@ def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     box = fills[0] if what == "fill" else plans[0]
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     _move_last_candle(console.database_url)  # as live: the figure after the click differs
-    page.mouse.move(x, y)  # plotly clicks the point it hovers, so hover first
-    page.wait_for_timeout(300)
+    page.mouse.move(x, y)  # plotly clicks the point it hovers: wait for its hover label
+    chart.locator(".hoverlayer").get_by_text("click: open its decision").wait_for()
     page.mouse.click(x, y)
     page.get_by_role("heading", name="Decisions").wait_for()
     assert "trace=" in page.url
@@ -295,9 +315,11 @@ def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
 
 
 def _move_last_candle(database_url: str) -> None:
+    """Nudge the newest candle of the chart shown (BTC/USDT 5m), as a live market does."""
     engine = make_engine(database_url)
     with session_factory(engine)() as db:
-        last = db.scalars(select(OHLCV).order_by(OHLCV.timestamp.desc()).limit(1)).one()
+        last = db.scalars(select(OHLCV).where(OHLCV.symbol == "BTC/USDT", OHLCV.timeframe == "5m")
+                          .order_by(OHLCV.timestamp.desc()).limit(1)).one()
         last.close = last.close * 1.0001
         last.high = max(last.high, last.close)
         db.commit()
@@ -307,8 +329,6 @@ def _move_last_candle(database_url: str) -> None:
 def test_real_bot_autostarted_obeys_close_all(browser, tmp_path_factory, page):
     """No fake: the console autostarts ``python -m bot run`` on an empty database, shows it
     running, the bot buys on its own, and a CLOSE-ALL from the sidebar flattens it."""
-    from tests.test_bot_process import wait_for
-
     workdir = tmp_path_factory.mktemp("realbot")
     url = f"sqlite:///{workdir / 'tradedesk.db'}"
     server = _start_console(workdir, url, autostart=True, LOOP_INTERVAL_SECONDS="2")
@@ -348,10 +368,9 @@ def _stop_detached_bot(workdir: Path) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.1)
-        if pid_alive(pid):
+        try:
+            wait_for(lambda p=pid: not pid_alive(p), timeout=15, every=0.1)
+        except AssertionError:  # it did not stop in time: end it anyway
             os.kill(pid, signal.SIGKILL)
 
 
@@ -378,11 +397,8 @@ def test_killing_the_console_never_affects_the_bot(browser, tmp_path_factory, pa
         server.process.wait(10)
         before = status()
         assert before is not None and pid_alive(before.pid)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and status().loop_count <= before.loop_count + 2:
-            time.sleep(0.5)
-        after = status()
-        assert after.loop_count > before.loop_count + 2, "the bot stopped looping"
+        after = wait_for(lambda: (now := status()).loop_count > before.loop_count + 2 and now,
+                         timeout=30, every=0.5)  # fails if the bot stopped looping
         assert after.pid == before.pid and after.state == "running" and pid_alive(after.pid)
     finally:
         if server.process.poll() is None:
@@ -393,7 +409,7 @@ def test_killing_the_console_never_affects_the_bot(browser, tmp_path_factory, pa
 def test_fleet_stop_one_bot_leaves_the_other_running(browser, tmp_path_factory, page):
     """Two real bot processes on one database: STOP on one from the Fleet page ends that
     process cleanly while the other keeps looping."""
-    from tests.test_bot_process import bot_env, wait_for
+    from tests.test_bot_process import bot_env
 
     workdir = tmp_path_factory.mktemp("fleet")
     url = f"sqlite:///{workdir / 'tradedesk.db'}"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from bot.loop import run_iteration, start
 from bot.replay import ReplayArgs, build_replay, summarize
 from bot.runtime import Runtime
 from tests.conftest import ROOT, candle_file
+from tests.waiting import wait_for
 
 KILLS = 6
 SEED = 20240611
@@ -58,17 +59,31 @@ def audit_cli(db_url: str) -> dict:
     return report
 
 
+def steps_done(db_file: Path) -> int:
+    """Steps a replay has committed (one decision trace each); 0 before its schema exists.
+    Read-only, so polling never creates the file or takes a write lock (the store is WAL)."""
+    try:
+        with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as db:
+            return db.execute("SELECT count(*) FROM llm_traces").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def test_sigkill_at_random_moments_then_restart_gives_the_same_fills(tmp_path) -> None:
-    cut = cut_file(tmp_path, 450)
+    cut = cut_file(tmp_path, 450)  # 250 steps after the warm-up
     reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
-    killed_url = f"sqlite:///{tmp_path / 'killed.db'}"
+    killed_db = tmp_path / "killed.db"
+    killed_url = f"sqlite:///{killed_db}"
     reference = subprocess.Popen(replay_cmd(cut, reference_url), cwd=ROOT,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    rng = random.Random(SEED)
-    for _ in range(KILLS):
+    # each run is killed once the store holds a random step count; a target the resumed run
+    # already passed kills it during its start-up, so kills land in start-up and mid-run alike
+    kill_at = sorted(random.Random(SEED).sample(range(200), KILLS))
+    for target in kill_at:
         process = subprocess.Popen(replay_cmd(cut, killed_url), cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 4.5))
+        wait_for(lambda p=process, n=target: steps_done(killed_db) >= n or p.poll() is not None,
+                 timeout=120, every=0.02)
         process.kill()  # SIGKILL: no handler, no flush, no cleanup
         process.wait()
     finished = subprocess.run(replay_cmd(cut, killed_url), cwd=ROOT, capture_output=True,
