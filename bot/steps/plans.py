@@ -43,14 +43,17 @@ def enforce_plans(rt: Runtime) -> None:
     if read is None or not all(is_quiet(rt, plan, now) for plan in read):
         with rt.db() as db:
             plans = rt.mirror.active_plans = active_plans(db, rt.session_ids(db))
+            failed = False
             for plan in plans:
                 try:
                     _enforce(rt, db, plan, now)
                 except Exception as exc:
                     db.rollback()  # expires the plans read: they cannot be kept
-                    rt.mirror.active_plans = None
+                    rt.mirror.active_plans, failed = None, True
                     rt.note_error(f"plan {plan.id}", exc)
             db.commit()
+            if not failed:  # as enforced and committed: what guards them in an outage
+                rt.guard.remember(plans)
     if rt.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
