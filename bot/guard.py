@@ -63,7 +63,7 @@ class SentExit:
 
     @property
     def reason(self) -> str:
-        return f"stop hit at {self.stop.stop:g}"  # as ``bot.steps.plans`` words a stop
+        return stop_reason(self.stop.stop)
 
 
 @dataclass
@@ -100,7 +100,7 @@ class StopGuard:
 
     def _guard(self, rt: Runtime, stop: KnownStop) -> None:
         held = min(stop.filled_size, abs(rt.book.quantity(stop.symbol)))
-        if held <= DUST:
+        if held <= DUST or stop.plan_id in rt.resting_stops:  # the venue holds that stop
             return
         price = float(rt.call(rt.venue.fetch_ticker, stop.symbol)["last"])
         if not stop.hit(price):
@@ -168,6 +168,12 @@ class StopGuard:
                                 exit_client_order_id=sent.client_order_id)
             db.commit()
         return journaled
+
+
+def stop_reason(stop: float) -> str:
+    """How a stop exit is worded, whoever sends it: the plan step, this guard, or the venue
+    (a stop resting there)."""
+    return f"stop hit at {stop:g}"
 
 
 def guard_client_order_id(rt: Runtime, stop: KnownStop) -> str:

@@ -88,6 +88,9 @@ class Runtime:
     outage: Outage = field(default_factory=Outage)
     # the open plans' stops, guarded while an outage is waited out (``bot.guard``)
     guard: StopGuard = field(default_factory=StopGuard)
+    # plan id -> (stop, amount) of its stop resting on the venue, as last placed or found
+    # (STOPLOSS_ON_EXCHANGE, ``bot.resting_stop``); missing means "look in the journal"
+    resting_stops: dict[int, tuple[float, float]] = field(default_factory=dict)
     # when a poll last found no command pending (monotonic seconds) and how many commands
     # this process had queued by then; ``bot.steps.commands`` throttles on it
     commands_none_at: tuple[float, int] | None = None

@@ -59,6 +59,9 @@ class Venue(Protocol):
     # where the prices come from, as written on the heartbeat and on sessions: the paper
     # venue's feed as FEED names it (synthetic | live | replay:PATHS), ``venue`` on an exchange
     market: str
+    # whether it takes resting stop orders (``create_order`` type ``stop``, the stop as its
+    # price), which STOPLOSS_ON_EXCHANGE needs
+    supports_stop_orders: bool
 
     def now(self) -> datetime:
         """The venue's clock, aware UTC (simulated in replay, wall clock otherwise)."""
