@@ -110,3 +110,17 @@ def test_the_stop_order_capability_comes_from_ccxt_and_an_unsupported_one_is_ref
         CcxtVenue.from_settings(load_settings(EXCHANGE="bitstamp", **ON))
     assert CcxtVenue.from_settings(load_settings(EXCHANGE="binance", **ON)).supports_stop_orders
     assert load_settings().stoploss_on_exchange is False  # off unless asked for
+
+
+
+def test_a_stop_goes_to_a_ccxt_exchange_as_its_stop_loss_order() -> None:
+    """Recorded kraken answer, real ccxt request building: the stop is on the wire."""
+    from tests.test_ccxt_venue import CLIENT_ID, case, replay_fetch, venue_for
+
+    recorded = case("kraken", "createOrder", "create order")
+    venue, exchange = venue_for("kraken")
+    sent = replay_fetch(exchange, recorded["httpResponse"])
+    venue.create_order("LTC/USDT", "stop", "sell", 0.1, 60.0, {"clientOrderId": CLIENT_ID})
+    params = sent[0].params()
+    assert params["ordertype"] == "stop-loss" and params["price"] == "60"
+    assert params["cl_ord_id"] == CLIENT_ID and params["type"] == "sell"
