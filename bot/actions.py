@@ -19,6 +19,7 @@ from bot.execution import (
     send_journaled,
     send_or_report,
 )
+from bot.resting_stop import cancel_resting
 from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
 from bot.steps.plans import DUST, exit_plan, plan_holding
@@ -135,7 +136,8 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
             continue
         if part + DUST >= plan_holding(rt, plan):
             placement = exit_plan(rt, db, plan, reason, rt.now(), trace_id)
-        else:
+        else:  # the plan's resting stop holds the coins; the plan step rests a new one
+            cancel_resting(rt, db, plan)
             placement = place_order(rt, db, symbol=plan.symbol, side="SELL", amount=part,
                                     purpose="exit", reason=reason, plan_id=plan.id,
                                     trace_id=trace_id)

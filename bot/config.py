@@ -113,6 +113,9 @@ class Settings(BaseSettings):
         300.0, alias="CIRCUIT_BREAKER_COOLDOWN_SECONDS", gt=0
     )
     order_max_attempts: int = Field(3, alias="ORDER_MAX_ATTEMPTS", gt=0, le=10)
+    # rest each plan's stop on the venue as a stop order once its entry fills, so a dead bot
+    # still has its stops (``bot.resting_stop``); refused at start by a venue without them
+    stoploss_on_exchange: bool = Field(False, alias="STOPLOSS_ON_EXCHANGE")
 
     # --- console
     console_password: SecretStr | None = Field(None, alias="CONSOLE_PASSWORD")

@@ -22,6 +22,7 @@ from bot.venue.base import (
     OrderRejected,
     TransientVenueError,
     VenueError,
+    journal_status,
 )
 from db.models import Order
 from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
@@ -193,9 +194,7 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
         except (OrderRejected, VenueError) as exc:
             mark(order, rt.now(), status="rejected", error=str(exc))
             return Placement(False, order.client_order_id, status="rejected", error=str(exc))
-        status = "closed" if placed.get("status") == "closed" else "open"
-        if placed.get("status") in ("canceled", "rejected", "expired"):
-            status = "canceled"
+        status = journal_status(placed)
         mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,
                          float(placed.get("filled") or 0.0))

@@ -222,8 +222,16 @@ def advance_clock(rt: Runtime) -> bool:
 def run_forever(rt: Runtime, max_iterations: int | None = None) -> None:
     """The live bot: loop until a stop command, a signal, or the end of a replayed feed."""
     rt.urgent_check = lambda: _has_urgent(rt)
-    rt.outage.on_wait = lambda text: heartbeat(rt, "db-outage", error=text)
+    rt.outage.on_wait = lambda text: _outage_wait(rt, text)
+    rt.outage.before_retry = lambda: rt.guard.settle(rt)
     drive(rt, WallClock(), max_iterations=max_iterations)
+
+
+def _outage_wait(rt: Runtime, text: str) -> None:
+    """At each wait of a database outage: guard the known stops at the venue (which may
+    still answer), then try to say so on the heartbeat."""
+    rt.guard.watch(rt)
+    heartbeat(rt, "db-outage", error=text)
 
 
 def _has_urgent(rt: Runtime) -> bool:

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
+from bot.guard import StopGuard
 from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
@@ -85,6 +86,11 @@ class Runtime:
     command_listener: CommandListener | None = None
     # waits out a database that is unreachable, locked or full (``bot.loop.run_forever``)
     outage: Outage = field(default_factory=Outage)
+    # the open plans' stops, guarded while an outage is waited out (``bot.guard``)
+    guard: StopGuard = field(default_factory=StopGuard)
+    # plan id -> (stop, amount) of its stop resting on the venue, as last placed or found
+    # (STOPLOSS_ON_EXCHANGE, ``bot.resting_stop``); missing means "look in the journal"
+    resting_stops: dict[int, tuple[float, float]] = field(default_factory=dict)
     # when a poll last found no command pending (monotonic seconds) and how many commands
     # this process had queued by then; ``bot.steps.commands`` throttles on it
     commands_none_at: tuple[float, int] | None = None

@@ -71,6 +71,9 @@ class Outage:
     # called with the wait's text before each sleep (e.g. to try a 'db-outage' heartbeat);
     # its own failures are ignored, the database being down
     on_wait: Callable[[str], None] | None = None
+    # called before each retry of a touch, as part of it: what the outage left to write
+    # (exits sent meanwhile) goes to the database first; an outage error in it waits on
+    before_retry: Callable[[], None] | None = None
     survived: int = 0
     resume_seconds: list[float] = field(default_factory=list)
     waits: int = 0
@@ -88,6 +91,8 @@ class Outage:
         attempt = 0
         while True:
             try:
+                if attempt and self.before_retry is not None:
+                    self.before_retry()
                 result = touch()
             except Exception as exc:
                 if not is_outage(exc):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.positions import Holding
+from bot.resting_stop import PURPOSE as RESTING
 from bot.runtime import Runtime
 from bot.steps.resync import client_id_of, positions_written, write_positions
 from db.models import Order, TradePlan
@@ -170,9 +171,11 @@ def _update_plan(db, plan: TradePlan, order: Order, quantity: float, now: dateti
                     if plan.status == "pending" else plan.status)
         return
     remaining = max(0.0, plan.filled_size - quantity)
+    # a stop resting on the venue exits a plan the bot did not mark closing: its reason
+    reason = plan.exit_reason or (order.reason if order.purpose == RESTING else None)
     if remaining <= DUST * max(1.0, plan.size):
-        revise_plan(db, plan, f"exit filled: {plan.exit_reason or 'exit'}", now,
-                    filled_size=0.0, status="closed", closed_at=now)
+        revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
+                    filled_size=0.0, status="closed", closed_at=now, exit_reason=reason)
     else:
         # A partial exit re-arms the stop and target for what remains.
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,

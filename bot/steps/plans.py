@@ -20,6 +20,8 @@ from bot.execution import (
     next_client_order_id,
     send_journaled,
 )
+from bot.guard import stop_reason
+from bot.resting_stop import cancel_resting, is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from bot.steps.fill_sync import sync_fills
 from db.models import Order, Trade, TradePlan
@@ -43,14 +45,17 @@ def enforce_plans(rt: Runtime) -> None:
     if read is None or not all(is_quiet(rt, plan, now) for plan in read):
         with rt.db() as db:
             plans = rt.mirror.active_plans = active_plans(db, rt.session_ids(db))
+            failed = False
             for plan in plans:
                 try:
                     _enforce(rt, db, plan, now)
                 except Exception as exc:
                     db.rollback()  # expires the plans read: they cannot be kept
-                    rt.mirror.active_plans = None
+                    rt.mirror.active_plans, failed = None, True
                     rt.note_error(f"plan {plan.id}", exc)
             db.commit()
+            if not failed:  # as enforced and committed: what guards them in an outage
+                rt.guard.remember(plans)
     if rt.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
@@ -72,8 +77,9 @@ def is_quiet(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
     quote = rt.quotes.get(plan.symbol)
     if quote is None:
         return True
-    return (plan_holding(rt, plan) > DUST and _trail_gain(rt, plan, quote.last) is None
-            and _exit_reason(rt, plan, quote, now) is None)
+    held = plan_holding(rt, plan)
+    return (held > DUST and _trail_gain(rt, plan, quote.last) is None
+            and _exit_reason(rt, plan, quote, now) is None and is_current(rt, plan, held))
 
 
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
@@ -98,6 +104,8 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     if found is not None:
         reason, stop = found
         exit_plan(rt, db, plan, reason, now, stop=stop)
+    elif rt.settings.stoploss_on_exchange:
+        keep_resting(rt, db, plan, held)
 
 
 def _expired(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
@@ -115,7 +123,7 @@ def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
         # Only candles that began after the plan opened can have touched its levels.
         low, high = min(quote.low_since_check, low), max(quote.high_since_check, high)
     if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
-        return f"stop hit at {plan.stop_price:g}", plan.stop_price
+        return stop_reason(plan.stop_price), plan.stop_price
     if (long and high >= plan.target_price) or (not long and low <= plan.target_price):
         return f"target hit at {plan.target_price:g}", None
     if _expired(rt, plan, now):
@@ -197,6 +205,7 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     entry = _entry_of(db, plan)
     if entry is not None and entry.status == "open":
         cancel_order(rt, db, entry)
+    cancel_resting(rt, db, plan)  # it holds the coins this exit sells
     held = plan_holding(rt, plan)
     if held <= DUST:
         revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",

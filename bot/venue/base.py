@@ -36,6 +36,16 @@ class OrderNotFound(VenueError):
     """The order id is unknown to the venue (already gone or never existed)."""
 
 
+def journal_status(placed: dict[str, Any]) -> str:
+    """The journal's status of an order the venue accepted, from its ccxt answer: closed,
+    canceled (for ccxt's canceled, rejected or expired) or open (anything else, or an
+    answer without a status)."""
+    status = placed.get("status")
+    if status == "closed":
+        return "closed"
+    return "canceled" if status in ("canceled", "rejected", "expired") else "open"
+
+
 def nothing_to_save() -> None:
     """What ``carry_clock`` returns when it wrote no clock: nothing to note after the commit."""
 
@@ -49,6 +59,9 @@ class Venue(Protocol):
     # where the prices come from, as written on the heartbeat and on sessions: the paper
     # venue's feed as FEED names it (synthetic | live | replay:PATHS), ``venue`` on an exchange
     market: str
+    # whether it takes resting stop orders (``create_order`` type ``stop``, the stop as its
+    # price), which STOPLOSS_ON_EXCHANGE needs
+    supports_stop_orders: bool
 
     def now(self) -> datetime:
         """The venue's clock, aware UTC (simulated in replay, wall clock otherwise)."""

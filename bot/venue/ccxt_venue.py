@@ -56,6 +56,17 @@ def enable_sandbox(exchange: ccxt.Exchange) -> None:
         raise unsupported from None
 
 
+def supports_stop_orders(exchange: ccxt.Exchange) -> bool:
+    """Whether ccxt can rest a spot stop-loss order on the exchange: its ``features`` say
+    so (``stopLossPrice`` on a spot ``createOrder``), or, for an exchange ccxt describes no
+    features of, its ``has`` does (``createStopLossOrder``)."""
+    spot = (exchange.features or {}).get("spot") or {}
+    create = spot.get("createOrder")
+    if create:
+        return bool(create.get("stopLossPrice"))
+    return bool(exchange.has.get("createStopLossOrder"))
+
+
 def silence_ccxt_debug_log() -> None:
     """Keep ccxt's request log off even when the application logs at DEBUG.
 
@@ -104,6 +115,7 @@ class CcxtVenue:
             self.now() + MARKETS_MAX_AGE if exchange.markets else None
         )
         self._last_price: dict[str, float] = {}
+        self.supports_stop_orders = supports_stop_orders(exchange)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CcxtVenue:
@@ -122,6 +134,11 @@ class CcxtVenue:
         exchange = getattr(ccxt, settings.exchange)(config)
         if settings.exchange_sandbox:
             enable_sandbox(exchange)
+        if settings.stoploss_on_exchange and not supports_stop_orders(exchange):
+            raise ConfigError(
+                f"invalid setting STOPLOSS_ON_EXCHANGE: {exchange.id} takes no stop-loss "
+                "orders in ccxt; set STOPLOSS_ON_EXCHANGE=false (the bot then watches its "
+                "stops itself)")
         return cls(exchange, settings.symbols, sandbox=settings.exchange_sandbox)
 
     # --- clock
@@ -216,7 +233,11 @@ class CcxtVenue:
         self, symbol: str, type: str, side: str, amount: float, price: float | None = None,
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Place an order once; below-minimum orders are refused without a request."""
+        """Place an order once; below-minimum orders are refused without a request.
+
+        A ``stop`` (the stop as ``price``) goes as ccxt's unified stop-loss: a market order
+        with ``stopLossPrice``, resting on the exchange until the price reaches it.
+        """
         self._ensure_markets()
         what = f"create_order {side} {type} {amount} {symbol}"
 
@@ -224,8 +245,12 @@ class CcxtVenue:
             prepared = prepare_order(
                 self.exchange, symbol, amount, price, params, self._last_price.get(symbol)
             )
+            sent_type, sent_price, sent_params = type, prepared.price, prepared.params
+            if type == "stop":
+                sent_type, sent_price = "market", None
+                sent_params = {**prepared.params, "stopLossPrice": prepared.price}
             order = self.exchange.create_order(
-                symbol, type, side, prepared.amount, prepared.price, prepared.params
+                symbol, sent_type, side, prepared.amount, sent_price, sent_params
             )
             return with_client_order_id(order, prepared.client_order_id)
 

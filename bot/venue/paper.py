@@ -75,6 +75,7 @@ class PaperVenue:
 
     name = "paper"
     is_paper = True
+    supports_stop_orders = True
 
     def __init__(
         self, feed: Feed, sessions: sessionmaker, *, account: str = "default",

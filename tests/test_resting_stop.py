@@ -1,0 +1,126 @@
+"""Stops resting on the venue (``STOPLOSS_ON_EXCHANGE``, ``bot.resting_stop``): the real
+paper venue, store and loop over crafted candles; the ccxt capability check on real ccxt
+exchange classes, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import pytest
+from sqlalchemy import select
+
+from bot.audit import audit
+from bot.config import ConfigError, load_settings
+from bot.engine.schema import Action, ActionType, Decision
+from bot.runtime import Runtime
+from bot.venue.ccxt_venue import CcxtVenue, supports_stop_orders
+from bot.venue.feeds import ReplayFeed
+from bot.venue.paper import PaperVenue
+from db.engine import make_engine, session_factory
+from db.models import Order, Trade, TradePlan
+from tests.crafted import flat_then
+from tests.loop_harness import step
+from tests.test_plans import SYMBOL, entry, runtime
+
+STOP = 99.0
+ON = {"STOPLOSS_ON_EXCHANGE": True}
+
+
+def resting_on_venue(rt: Runtime) -> list[dict[str, Any]]:
+    return [o for o in rt.venue.fetch_open_orders(SYMBOL)
+            if o["type"] == "stop" and rt.owns(o["clientOrderId"])]
+
+
+def journal(rt: Runtime, purpose: str) -> list[Order]:
+    with rt.db() as db:
+        return list(db.scalars(select(Order).where(Order.purpose == purpose).order_by(Order.id)))
+
+
+def the_plan(rt: Runtime) -> TradePlan:
+    with rt.db() as db:
+        return db.scalars(select(TradePlan)).one()
+
+
+def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_once(
+        sqlite_url: str, tmp_path: Path) -> None:
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.5] * 4)
+    rt = runtime(sqlite_url, path, [entry(stop=STOP)], **ON)
+    step(rt, 3)  # the entry fills; the next plan step places its stop on the venue
+    held = rt.book.quantity(SYMBOL)
+    (resting,) = resting_on_venue(rt)
+    assert resting["stopPrice"] == STOP and resting["amount"] == pytest.approx(held)
+    assert [o.client_order_id for o in journal(rt, "stop")] == [resting["clientOrderId"]]
+
+    rt = runtime(sqlite_url, path, [], **ON)  # the bot died; a restart finds the stop resting
+    step(rt)
+    assert [o["id"] for o in resting_on_venue(rt)] == [resting["id"]], "the stop was doubled"
+    assert len(journal(rt, "stop")) == 1
+    del rt  # and dies again
+
+    # no bot runs: the venue alone steps as the market falls through the stop
+    venue = PaperVenue(ReplayFeed([path]), session_factory(make_engine(sqlite_url)),
+                       account="test")
+    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
+        assert venue.advance()
+    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    assert filled.client_order_id == resting["clientOrderId"] and filled.price <= STOP
+
+    rt = runtime(sqlite_url, path, [], **ON)
+    step(rt, 2)
+    plan = the_plan(rt)
+    with rt.db() as db:
+        sells = list(db.scalars(select(Trade).where(Trade.action == "SELL")))
+        failed = [c for c in audit(db) if not c.ok]
+    assert [(t.trade_id, t.client_order_id) for t in sells] == [
+        (filled.id, resting["clientOrderId"])]  # booked once
+    assert plan.status == "closed" and plan.exit_reason == f"stop hit at {STOP:g}"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not resting_on_venue(rt) and not journal(rt, "exit")  # no second exit
+    assert not failed, failed
+
+
+def test_a_moved_stop_replaces_the_resting_one_and_a_target_exit_cancels_it_first(
+        sqlite_url: str, tmp_path: Path) -> None:
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 8, wicks={205: (106.0, 99.9)})
+    update = Decision(actions=[Action(action=ActionType.UPDATE_PLAN, plan_id=1, stop=97.5,
+                                      target=105.0, reason="tighter target")])
+    rt = runtime(sqlite_url, path, [entry(stop=STOP), Decision(), Decision(), update], **ON)
+    step(rt, 3)
+    (first,) = resting_on_venue(rt)
+    step(rt, 2)  # the update, then the plan step that replaces the stop
+    (second,) = resting_on_venue(rt)
+    assert second["stopPrice"] == 97.5 and second["id"] != first["id"]
+    assert [o.status for o in journal(rt, "stop")] == ["canceled", "open"]
+    step(rt, 2)  # the wick reaches the target: the stop comes off, then the exit sells
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == "target hit at 105"
+    assert not resting_on_venue(rt)
+    assert [o.status for o in journal(rt, "stop")] == ["canceled", "canceled"]
+    with rt.db() as db:
+        assert len(list(db.scalars(select(Trade).where(Trade.action == "SELL")))) == 1
+        assert not [c for c in audit(db) if not c.ok]
+
+
+def test_the_stop_order_capability_comes_from_ccxt_and_an_unsupported_one_is_refused() -> None:
+    assert supports_stop_orders(ccxt.binance()) and supports_stop_orders(ccxt.kraken())
+    assert not supports_stop_orders(ccxt.bitstamp())
+    with pytest.raises(ConfigError, match="invalid setting STOPLOSS_ON_EXCHANGE: bitstamp"):
+        CcxtVenue.from_settings(load_settings(EXCHANGE="bitstamp", **ON))
+    assert CcxtVenue.from_settings(load_settings(EXCHANGE="binance", **ON)).supports_stop_orders
+    assert load_settings().stoploss_on_exchange is False  # off unless asked for
+
+
+
+def test_a_stop_goes_to_a_ccxt_exchange_as_its_stop_loss_order() -> None:
+    """Recorded kraken answer, real ccxt request building: the stop is on the wire."""
+    from tests.test_ccxt_venue import CLIENT_ID, case, replay_fetch, venue_for
+
+    recorded = case("kraken", "createOrder", "create order")
+    venue, exchange = venue_for("kraken")
+    sent = replay_fetch(exchange, recorded["httpResponse"])
+    venue.create_order("LTC/USDT", "stop", "sell", 0.1, 60.0, {"clientOrderId": CLIENT_ID})
+    params = sent[0].params()
+    assert params["ordertype"] == "stop-loss" and params["price"] == "60"
+    assert params["cl_ord_id"] == CLIENT_ID and params["type"] == "sell"
