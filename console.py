@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.secrets_filter import scrub
 from db.engine import normalize_url
 from db.migrate import upgrade
 from views._common import SETTINGS_KEY, supervisor_for
@@ -102,9 +103,7 @@ def _password_gate(cfg: Settings) -> None:
 
 def _without_secrets(text: str, cfg: Settings) -> str:
     password = make_url(normalize_url(cfg.database_url)).password
-    for secret in [*cfg.secret_values(), *([password] if password else [])]:
-        text = text.replace(str(secret), "****")
-    return text
+    return scrub(text, [*cfg.secret_values(), *([password] if password else [])])
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import String, Text, column, inspect, select, table
 
+from bot.secrets_filter import MASK, SecretScrubber, scrub
 from db.engine import make_engine
 from tests.conftest import ROOT, candle_file
 from tests.test_console_apptest import (  # noqa: F401 (_console_env: autouse fixture)
@@ -120,3 +121,36 @@ def test_markers_are_what_the_settings_call_secrets(name, monkeypatch) -> None:
 
     monkeypatch.setenv(name, MARKERS[name])
     assert MARKERS[name] in load_settings().secret_values()
+
+
+def test_scrub_masks_values_and_request_signatures() -> None:
+    text = f"key {MARKERS['EXCHANGE_API_KEY']} at /api?symbol=X&signature=ab12cd&apiKey=zz9"
+    out = scrub(text, [MARKERS["EXCHANGE_API_KEY"], ""])
+    assert out == f"key {MASK} at /api?symbol=X&signature={MASK}&apiKey={MASK}"
+    assert scrub(None, ["x"]) == "" and scrub(12.5, []) == "12.5"
+
+
+def test_log_records_are_scrubbed_of_secrets_of_four_characters_or_more() -> None:
+    import logging
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "login %s with %s", ("abcd", "xyz"),
+                               None)
+    assert SecretScrubber(["abcd", "xyz"]).filter(record)
+    assert record.getMessage() == f"login {MASK} with xyz"
+
+
+def test_a_database_error_on_the_console_hides_the_url_password(monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_console_apptest import CONSOLE
+
+    password = MARKERS["EXCHANGE_API_PASSWORD"] + "-db"
+    monkeypatch.setenv("EXCHANGE_API_KEY", MARKERS["EXCHANGE_API_KEY"])
+    # Port 9 (discard) refuses at once: the console reports the unusable database.
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{password}@127.0.0.1:9/x?note="
+                                       f"{MARKERS['EXCHANGE_API_KEY']}")
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    shown = _all_text(at) + _rendered(at)
+    assert "The database cannot be used" in shown
+    assert password not in shown and MARKERS["EXCHANGE_API_KEY"] not in shown
