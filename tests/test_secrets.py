@@ -15,11 +15,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, Text, column, inspect, select, table
+from sqlalchemy import String, Text, column, inspect, select, table, update
 
 from bot.secrets_filter import MASK, SecretScrubber, scrub
-from db.engine import make_engine
+from db.engine import make_engine, session_factory
+from db.models import BotStatus, Command, LLMTrace
 from tests.conftest import ROOT, candle_file
+from tests.console_seed import seed_console_db
 from tests.test_console_apptest import (  # noqa: F401 (_console_env: autouse fixture)
     PAGES,
     _all_text,
@@ -137,6 +139,32 @@ def test_log_records_are_scrubbed_of_secrets_of_four_characters_or_more() -> Non
                                None)
     assert SecretScrubber(["abcd", "xyz"]).filter(record)
     assert record.getMessage() == f"login {MASK} with xyz"
+
+
+def test_secrets_in_stored_text_are_masked_on_every_page(sqlite_url, monkeypatch) -> None:
+    """Text the bot stored before a secret was configured (or by a bot that leaked it) is
+    masked by the console itself: errors, answers, results and the last error."""
+    seed_console_db(sqlite_url)
+    leak = " ".join(MARKERS.values())
+    engine = make_engine(sqlite_url)
+    try:
+        with session_factory(engine)() as db:
+            db.execute(update(LLMTrace).values(
+                raw_response=leak, execution_result=leak, decision_json=leak, prompt=leak,
+                errors=[leak], answers=[{"raw_response": leak, "errors": [leak]}]))
+            db.execute(update(Command).values(result=leak))
+            db.execute(update(BotStatus).values(last_error=leak, state="crashed"))
+            db.commit()
+    finally:
+        engine.dispose()
+    for name, marker in MARKERS.items():
+        monkeypatch.setenv(name, marker)
+    at = _app(sqlite_url, monkeypatch)
+    for page in PAGES:
+        _open(at, page)
+        shown = _all_text(at) + _rendered(at)
+        assert MASK in shown, page  # the leaked text is on the page (the sidebar's last error)
+        assert not found(shown), f"secrets on the {page} page: {found(shown)}"
 
 
 def test_a_database_error_on_the_console_hides_the_url_password(monkeypatch) -> None:
