@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,16 @@ def found(text: str) -> list[str]:
     return [name for name, marker in MARKERS.items() if marker in text]
 
 
+def pages_with_markers_set(url: str, monkeypatch) -> Iterator[tuple[str, str]]:
+    """Each console page's name and all its text, rendered with the markers as the secrets."""
+    for name, marker in MARKERS.items():
+        monkeypatch.setenv(name, marker)
+    at = _app(url, monkeypatch)
+    for page in PAGES:
+        _open(at, page)
+        yield page, _all_text(at) + _rendered(at)
+
+
 def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch) -> None:
     done = run_bot(tmp_path, sqlite_url, "run", "--iterations", "6")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -91,12 +102,7 @@ def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch)
     assert "BTC/USDT" in stored  # the scan does read the bot's rows
     assert not found(stored), f"secrets in the database: {found(stored)}"
 
-    for name, marker in MARKERS.items():
-        monkeypatch.setenv(name, marker)
-    at = _app(sqlite_url, monkeypatch)
-    for page in PAGES:
-        _open(at, page)
-        shown = _all_text(at) + _rendered(at)
+    for page, shown in pages_with_markers_set(sqlite_url, monkeypatch):
         assert not found(shown), f"secrets on the {page} page: {found(shown)}"
 
 
@@ -157,12 +163,7 @@ def test_secrets_in_stored_text_are_masked_on_every_page(sqlite_url, monkeypatch
             db.commit()
     finally:
         engine.dispose()
-    for name, marker in MARKERS.items():
-        monkeypatch.setenv(name, marker)
-    at = _app(sqlite_url, monkeypatch)
-    for page in PAGES:
-        _open(at, page)
-        shown = _all_text(at) + _rendered(at)
+    for page, shown in pages_with_markers_set(sqlite_url, monkeypatch):
         assert MASK in shown, page  # the leaked text is on the page (the sidebar's last error)
         assert not found(shown), f"secrets on the {page} page: {found(shown)}"
 
