@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.loop import run_iteration
@@ -75,6 +76,7 @@ def check(state: dict[str, int]) -> None:
     assert state["stale"] == 0, state
 
 
+@pytest.mark.slow
 def test_sqlite_reader_never_locked_or_stale(sqlite_url) -> None:
     check(soak(sqlite_url))
 

@@ -28,6 +28,8 @@ from bot.replay import ReplayArgs, build_replay, summarize
 from bot.runtime import Runtime
 from tests.conftest import ROOT, candle_file
 
+pytestmark = pytest.mark.slow  # kills and restarts replays, in processes and in-process
+
 KILLS = 6
 SEED = 20240611
 

@@ -91,6 +91,7 @@ def pages_with_markers_set(url: str, monkeypatch) -> Iterator[tuple[str, str]]:
         yield page, _all_text(at) + _rendered(at)
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch) -> None:
     done = run_bot(tmp_path, sqlite_url, "run", "--iterations", "6")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -106,6 +107,7 @@ def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch)
         assert not found(shown), f"secrets on the {page} page: {found(shown)}"
 
 
+@pytest.mark.slow
 def test_live_mode_needs_confirmation_at_the_cli(tmp_path, sqlite_url) -> None:
     refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
                       TRADING_MODE="LIVE", EXCHANGE="binance")
@@ -115,6 +117,7 @@ def test_live_mode_needs_confirmation_at_the_cli(tmp_path, sqlite_url) -> None:
     assert not found(refused.stdout + refused.stderr)
 
 
+@pytest.mark.slow
 def test_live_confirmation_is_not_enough_on_the_paper_venue(tmp_path, sqlite_url) -> None:
     refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
                       TRADING_MODE="LIVE", LIVE_TRADING_CONFIRMED="true", EXCHANGE="paper")
