@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-deps postgres postgres-stop chromium lint bench clean distclean
+.PHONY: help setup run test test-fast test-deps postgres postgres-stop chromium lint bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,11 @@ test-deps: setup postgres chromium
 
 test: test-deps ## set up, start PostgreSQL, install Chromium, run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit-run loop: no browser, no PostgreSQL (neither is started or installed), no slow
+# tests (bot subprocesses, long replays). Markers are declared in pyproject.toml.
+test-fast: setup ## the suite without browser, PostgreSQL and slow tests (under a minute)
+	$(PY) -m pytest -m "not browser and not postgres and not slow" $(PYTEST_ARGS)
 
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.secrets_filter import scrub
 from db.engine import normalize_url
 from db.migrate import upgrade
 from db.retry import is_outage
@@ -104,9 +105,7 @@ def _password_gate(cfg: Settings) -> None:
 
 def _without_secrets(text: str, cfg: Settings) -> str:
     password = make_url(normalize_url(cfg.database_url)).password
-    for secret in [*cfg.secret_values(), *([password] if password else [])]:
-        text = text.replace(str(secret), "****")
-    return text
+    return scrub(text, [*cfg.secret_values(), *([password] if password else [])])
 
 
 def main() -> None:

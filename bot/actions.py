@@ -19,10 +19,11 @@ from bot.execution import (
     send_journaled,
     send_or_report,
 )
+from bot.positions import DUST
 from bot.resting_stop import cancel_resting
 from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
-from bot.steps.plans import DUST, exit_plan, plan_holding
+from bot.steps.plans import exit_plan, plan_holding
 from db.models import TradePlan
 from db.orders import by_client_id
 from db.plans import ACTIVE, active_plans, create_plan, revise_plan

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.positions import DUST
 from bot.venue.base import DuplicateOrder, TransientVenueError, VenueError, journal_status
 from db.models import Order, TradePlan
 from db.orders import by_client_id
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger("tradedesk.guard")
-DUST = 1e-9
 
 
 @dataclass(frozen=True)

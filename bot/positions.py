@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-EPSILON = 1e-12
+EPSILON = 1e-12  # a holding this small is exactly flat (float noise of its own fills)
+# Base quantity below which a plan, order or holding counts as holding nothing: left over by
+# rounding and partial fills, too small to exit or to keep a plan open for.
+DUST = 1e-9
 
 
 @dataclass

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from bot.execution import cancel_order, journal_new_order, send_journaled
 from bot.guard import stop_reason
+from bot.positions import DUST
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
 from db.orders import LIVE_STATUSES
 
 log = logging.getLogger("tradedesk.stops")
 PURPOSE = "stop"
-DUST = 1e-9
 
 _RESTING = (select(Order).where(Order.purpose == PURPOSE, Order.status.in_(LIVE_STATUSES))
             .order_by(Order.id.desc()).limit(1))

@@ -1,20 +1,34 @@
-"""Keep secrets out of logs: every record is scrubbed of the configured secret values."""
+"""The one secrets scrubber: text meant for people (logs, stored errors, pages) loses every
+configured secret value and every signed request parameter before anyone reads it.
+
+Pure (no venue, engine or storage import), so the console's pages use it too.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 
 MASK = "***"
+# Signed query strings (exchange requests echoed in errors) are replayable for a short
+# while; they never need to be shown.
+SIGNATURE_RE = re.compile(r"(signature|sign|api_?key|apikey)=[^&\s\"']+", re.IGNORECASE)
 
 
-def scrub(text: str, secrets: list[str]) -> str:
+def scrub(text: object, secrets: Iterable[str]) -> str:
+    """``text`` (``None`` is empty) with each secret value and request signature masked."""
+    out = "" if text is None else str(text)
     for secret in secrets:
         if secret:
-            text = text.replace(secret, MASK)
-    return text
+            out = out.replace(secret, MASK)
+    return SIGNATURE_RE.sub(lambda m: f"{m.group(1)}={MASK}", out)
 
 
 class SecretScrubber(logging.Filter):
+    """Scrubs every log record; secrets shorter than 4 characters are left alone, since
+    masking them would garble every line without protecting anything."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if len(s) >= 4]

@@ -131,3 +131,13 @@ def _setting_names() -> set[str]:
 
 
 _SETTING_NAMES = _setting_names()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs PostgreSQL ``postgres``, so that ``-m "not postgres"`` (the
+    fast tier) leaves them all out: those that take the server's fixture, and the sqlite/
+    postgres parametrizations on their postgres side."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_admin_url" in getattr(item, "fixturenames", ()) or "postgres" in params.values():
+            item.add_marker(pytest.mark.postgres)

@@ -32,6 +32,7 @@ MIXED = [("pause", None), ("resume", None), ("close", "NOT/ASYMBOL"), ("cancel",
          ("cancel", "no-such-order"), ("close", ""), ("close", "x" * MAX_ARGUMENT_CHARS), ("resume", "extra")]
 
 
+@pytest.mark.slow
 def test_command_flood_is_worked_off_oldest_first(sqlite_url) -> None:
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
     with rt.db() as db:
@@ -67,6 +68,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_foreign_database_is_refused_and_untouched(tmp_path) -> None:
     path = tmp_path / "foreign.db"
     with sqlite3.connect(path) as conn:
@@ -102,6 +104,7 @@ def read_only_folder(tmp_path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["umount", str(view)], check=True, capture_output=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("revision", ["head", "0001"])
 def test_read_only_database_gives_a_clear_message(read_only_folder, revision) -> None:
     """Current or older schema: every entry point names the database, says what to check,
@@ -128,6 +131,7 @@ def test_missing_database_folder_is_created(tmp_path) -> None:
     assert path.exists()
 
 
+@pytest.mark.slow
 def test_hostile_trace_renders_as_text(sqlite_url, monkeypatch) -> None:
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
     script = "<script>alert('pwned')</script>"
@@ -167,6 +171,7 @@ def test_enqueue_refuses_an_oversized_argument_and_names_it(sqlite_url) -> None:
         assert db.scalar(select(func.count()).select_from(Command)) == 0
 
 
+@pytest.mark.slow
 def test_cli_says_an_argument_is_too_long_without_a_traceback(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     done = subprocess.run(
@@ -179,6 +184,7 @@ def test_cli_says_an_argument_is_too_long_without_a_traceback(tmp_path) -> None:
     assert "B" * 300 not in done.stderr
 
 
+@pytest.mark.slow
 def test_bot_fails_an_oversized_argument_without_copying_it(sqlite_url) -> None:
     """A row written by someone else: the command fails with a short result; close-all and
     stop, which take no argument, are still carried out."""

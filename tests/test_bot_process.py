@@ -16,6 +16,8 @@ from db.models import BotStatus, Command, Position, Trade
 from tests.conftest import ROOT, candle_file
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # runs the bot as an OS process
+
 
 def bot_env(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()}

@@ -137,6 +137,7 @@ def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
     assert obey_commands(rt) == 1 and not rt.paused  # queued here: seen at once
 
 
+@pytest.mark.slow
 def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:
     engine = SlowEngine([buy()])
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
@@ -192,6 +193,7 @@ def test_command_times_are_wall_times_in_a_replay_too(sqlite_url) -> None:
         assert db.get(Command, resume.id).executed_at == resume.created_at
 
 
+@pytest.mark.slow
 def test_a_close_all_during_the_sleep_trades_at_the_market_of_its_time(sqlite_url) -> None:
     """A live paper bot (synthetic market on a fake wall clock) buys, then sleeps; the market
     moves on; a close-all sells at the market as of the command, not of the last iteration."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.loop import run_iteration
@@ -79,6 +80,7 @@ def check(state: dict[str, int]) -> None:
     assert state["stale"] == 0, state
 
 
+@pytest.mark.slow
 def test_sqlite_reader_never_locked_or_stale(sqlite_url) -> None:
     check(soak(sqlite_url))
 

@@ -86,6 +86,7 @@ def test_every_page_renders_seeded(seeded_url, monkeypatch, page):
     assert "running" in text  # the heartbeat's state in the sidebar
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_empty_db(sqlite_url, monkeypatch, page):
     at = _open(_app(sqlite_url, monkeypatch), page)

@@ -54,6 +54,7 @@ def _assert_literal(at: AppTest, page: str) -> None:
     assert any(PLANTED in as_rendered(s) for s in sources), page  # shown, as text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_planted_markup_in_every_text_column_shows_as_text(hostile_url, monkeypatch, page):
     monkeypatch.setenv("DATABASE_URL", hostile_url)

@@ -69,6 +69,7 @@ def test_empty_database_says_there_is_no_run(sqlite_url, monkeypatch, tmp_path):
     assert not (tmp_path / "absent.db").exists()  # listing never creates the file
 
 
+@pytest.mark.slow
 def test_replay_file_run_is_listed_with_its_summary(sqlite_url, monkeypatch, tmp_path, cut_file):
     replay_db = tmp_path / "replays.db"
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=f"sqlite:///{replay_db}"),
@@ -98,6 +99,7 @@ def test_replay_file_run_is_listed_with_its_summary(sqlite_url, monkeypatch, tmp
     assert not any("Viewing replay database" in i.value for i in at.sidebar.info)
 
 
+@pytest.mark.slow
 def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
     sqlite_url, monkeypatch, tmp_path, cut_file,
 ):
@@ -123,6 +125,7 @@ def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.slow
 def test_replay_in_the_console_database_is_listed(sqlite_url, monkeypatch, tmp_path, cut_file):
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=sqlite_url), progress=False)
     at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")
@@ -134,6 +137,7 @@ def test_replay_in_the_console_database_is_listed(sqlite_url, monkeypatch, tmp_p
     assert not any("Viewing replay database" in i.value for i in at.sidebar.info)
 
 
+@pytest.mark.slow
 def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch, tmp_path,
                                                         cut_file):
     replay_db = tmp_path / "started.db"
@@ -155,6 +159,7 @@ def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch,
     assert len(table) == 1 and table["candles"][0] > 0
 
 
+@pytest.mark.slow
 def test_the_page_imports_neither_venue_nor_engine():
     """The console process must not load trading code: checked in a fresh interpreter."""
     root = CONSOLE.parent

@@ -95,6 +95,7 @@ def _btc_slice(folder: Path, steps: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("timezone", ["UTC", "Asia/Kolkata"])
 def test_each_day_starts_where_the_day_before_ended_while_holding(sqlite_url, tmp_path, timezone):
     """Real candles over three local midnights, holding across them: each session's starting

@@ -118,6 +118,7 @@ def candles(tmp_path: Path) -> Path:
     return short_candles(tmp_path)
 
 
+@pytest.mark.slow
 def test_twenty_percent_faults_loop_survives(sqlite_url, candles) -> None:
     run = replay(sqlite_url, candles, FaultRates.uniform(0.2, outage_calls=12), seed=3)
     injected = run.venue.injected
@@ -133,6 +134,7 @@ def test_twenty_percent_faults_loop_survives(sqlite_url, candles) -> None:
     assert_every_fill_once(run)
 
 
+@pytest.mark.slow
 def test_harmless_faults_leave_fills_unchanged(tmp_path, candles) -> None:
     clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
     faulty_url = f"sqlite:///{tmp_path / 'faulty.db'}"
@@ -152,6 +154,7 @@ def test_harmless_faults_leave_fills_unchanged(tmp_path, candles) -> None:
     assert_every_fill_once(faulty)
 
 
+@pytest.mark.slow
 def test_fills_shown_loops_late_are_still_booked(sqlite_url, candles) -> None:
     """A fill hidden for several loops (older than fills booked meanwhile) is not lost."""
     rates = FaultRates(late_fill=0.5, late_calls=4, duplicate_fill=0.3)

@@ -201,6 +201,7 @@ def make_synthetic(seed: int = 7, clock: list[int] | None = None) -> SyntheticFe
     return SyntheticFeed(["BTC/USDT", "ETH/BTC", "XYZ/USDT"], seed=seed, clock=lambda: now[0])
 
 
+@pytest.mark.slow
 def test_synthetic_is_labelled_deterministic_and_plausible() -> None:
     a, b, other = make_synthetic(), make_synthetic(), make_synthetic(seed=8)
     assert a.kind == "synthetic"
@@ -216,6 +217,7 @@ def test_synthetic_is_labelled_deterministic_and_plausible() -> None:
     assert price_level("XYZ/USDT") == 100.0 and price_level("ETH/BTC") < 1
 
 
+@pytest.mark.slow
 def test_synthetic_clock_follows_the_wall_clock() -> None:
     clock = [START + 5_000]
     feed = make_synthetic(clock=clock)

@@ -82,6 +82,7 @@ def test_all_is_one_command_per_registered_bot(db_url: str) -> None:
         assert sorted(by_bot[r.bot_id] for r in rows) == ["A", "B", "default"]
 
 
+@pytest.mark.slow
 def test_the_cli_addresses_one_bot_or_all(sqlite_url: str) -> None:
     factory = session_factory(make_engine(sqlite_url))
     _register(factory, "A")

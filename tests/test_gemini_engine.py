@@ -166,6 +166,16 @@ def test_malformed_body_is_a_hold_with_errors() -> None:
     assert "test-key-123" not in " ".join(result.errors)
 
 
+def test_an_error_echoing_the_key_is_stored_without_it() -> None:
+    echo = {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                      "message": "API key test-key-123 not valid (?key=test-key-123&sign=f00)"}}
+    result = make_engine(Recorder((400, echo))).decide(context())
+    assert result.decision.actions[0].action is ActionType.HOLD
+    errors = " ".join(result.errors)
+    assert "not valid" in errors and "***" in errors  # the error is kept, the key is not
+    assert "test-key-123" not in errors and "f00" not in errors
+
+
 def test_unparseable_answer_gets_one_schema_retry_then_holds() -> None:
     recorder = Recorder((200, body("not_json_decision.json")),
                         (200, body("not_json_decision.json")))

@@ -98,6 +98,7 @@ def test_a_hostile_candle_file_is_refused_before_the_run(
     assert not database.exists(), "the database is created before the input was validated"
 
 
+@pytest.mark.slow
 def test_a_good_file_of_the_same_shape_runs(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """The cases above fail for what they change, not for the file they start from."""

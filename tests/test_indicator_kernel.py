@@ -129,6 +129,7 @@ def _assert_same_bits(got: np.ndarray, expected: np.ndarray, where: str) -> None
     assert np.array_equal(got[~missing].view(np.int64), expected[~missing].view(np.int64)), where
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FILES)
 def test_kernel_equals_the_python_recurrences_bit_for_bit(name: str) -> None:
     """Every 7th 150-candle window the engine sees, and windows of every warm-up length."""

@@ -29,6 +29,8 @@ from bot.runtime import Runtime
 from tests.conftest import ROOT, candle_file
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # kills and restarts replays, in processes and in-process
+
 KILLS = 6
 SEED = 20240611
 

@@ -154,6 +154,7 @@ def test_stop_command_cancels_entries_and_ends(sqlite_url, btc) -> None:
     assert "unknown command" in statuses["launch-rockets"][1]
 
 
+@pytest.mark.slow
 def test_rules_engine_trades_the_real_file_and_stays_consistent(sqlite_url, btc) -> None:
     rt = make_runtime(sqlite_url, [btc])
     step(rt, 400)

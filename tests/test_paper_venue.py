@@ -235,6 +235,7 @@ def test_restart_continues_the_same_account(db_url: str) -> None:
     assert account_state(again) == account_state(twin)
 
 
+@pytest.mark.slow
 def test_a_deferred_clock_is_stored_by_the_transaction_that_carries_it(sqlite_url: str) -> None:
     """``defer_clock``: a step that fills nothing leaves its clock to the caller's next
     transaction; until that commits, a restart continues at the clock last stored."""
@@ -257,6 +258,7 @@ def test_a_deferred_clock_is_stored_by_the_transaction_that_carries_it(sqlite_ur
     assert venue_on(sqlite_url, [path]).feed.now_ms() == start + 2 * FIVE_MIN
 
 
+@pytest.mark.slow
 def test_determinism_across_databases(tmp_path: Path) -> None:
     from db.migrate import upgrade
 
@@ -289,6 +291,7 @@ def test_from_settings_builds_each_feed(sqlite_url: str) -> None:
     assert restarted.fetch_balance()["total"] == synthetic.fetch_balance()["total"]
 
 
+@pytest.mark.slow
 def test_replay_of_the_whole_file_is_not_slowed_by_the_store(sqlite_url: str) -> None:
     """The store's work per step stays the same from the first step to the last: statements
     are counted (not timed), so a query that grows with history or a step that re-reads the
@@ -329,6 +332,7 @@ ORDER = st.tuples(
 ACCOUNTS = itertools.count()
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(orders=st.lists(ORDER, min_size=1, max_size=12), share=st.sampled_from([0.00005, 0.0005, 0.1]))

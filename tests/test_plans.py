@@ -95,6 +95,7 @@ def test_update_plan_writes_a_new_version_and_keeps_the_old(sqlite_url, tmp_path
     assert kept[-1].stop_price == 97.5 and kept[-1].change.startswith("updated: widen")
 
 
+@pytest.mark.slow
 def test_a_partial_exit_re_arms_the_plan_for_the_rest(sqlite_url, tmp_path) -> None:
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100, 100, 100, 100, 98.5, 98.5, 98.5])
     rt = runtime(sqlite_url, path, [entry(size=2.0)])

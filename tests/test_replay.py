@@ -39,6 +39,7 @@ def write_candles(path: Path, closes: list[float], gap_at: int | None = None,
     return path
 
 
+@pytest.mark.slow
 def test_two_replays_have_the_same_fingerprint(tmp_path) -> None:
     btc = candle_file("BTC_USDT-5m.csv")
     cut = tmp_path / "BTC_USDT-5m.csv"
@@ -70,6 +71,7 @@ class FutureGuard:
         return self.engine.decide(context)
 
 
+@pytest.mark.slow
 def test_no_candle_from_after_the_simulated_time_reaches_the_engine(tmp_path, monkeypatch):
     guards: list[FutureGuard] = []
 
@@ -110,6 +112,7 @@ def test_a_stop_hit_by_a_gap_fills_at_the_gap_price(sqlite_url, tmp_path) -> Non
         ("timestamp,open,high,low,close,volume\n1000,1,1,1,1,1\n1000,1,1,1,1,1\n", "row"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files_give_named_errors(tmp_path, content: str, message: str) -> None:
     path = tmp_path / "BAD_USDT-5m.csv"
     path.write_text(content)
@@ -128,6 +131,7 @@ def test_missing_file_is_named(tmp_path) -> None:
         build_replay(ReplayArgs([missing], f"sqlite:///{tmp_path / 'r.db'}"))
 
 
+@pytest.mark.slow
 def test_cli_prints_the_summary_as_the_last_json_line(tmp_path) -> None:
     btc = candle_file("BTC_USDT-5m.csv")
     cut = tmp_path / "BTC_USDT-5m.csv"

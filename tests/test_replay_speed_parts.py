@@ -24,6 +24,7 @@ from db.models import Session as TradingSession
 from tests.conftest import candle_file
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["BTC_USDT-5m.csv", "ADA_BTC-5m.csv"])
 def test_fast_indicators_equal_pandas_ta(name: str) -> None:
     """Bit for bit, except the bands (last-digit noise from pandas' rolling sums)."""
@@ -60,6 +61,7 @@ def _sql_closed_candles(db, session_id: int, symbol: str, timeframe: str, now: d
     return frame
 
 
+@pytest.mark.slow
 def test_cached_candles_equal_the_query_as_candles_arrive(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     upgrade(url)

@@ -61,6 +61,7 @@ def full_replay() -> list[dict[str, Any]]:
     return replay(frame, 60, len(frame), step=6)
 
 
+@pytest.mark.slow
 def test_trades_on_the_real_file_with_stops_below_and_targets_above(full_replay) -> None:
     buys = [a for a in full_replay if a["action"] is ActionType.BUY]
     assert len(buys) >= 5
@@ -73,6 +74,7 @@ def test_trades_on_the_real_file_with_stops_below_and_targets_above(full_replay)
         assert update["stop"] < update["last"]
 
 
+@pytest.mark.slow
 def test_same_input_same_decisions() -> None:
     frame = load_candles()
     assert replay(frame, 60, 700, step=1) == replay(frame, 60, 700, step=1)

@@ -12,13 +12,17 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, Text, column, inspect, select, table
+from sqlalchemy import String, Text, column, inspect, select, table, update
 
-from db.engine import make_engine
+from bot.secrets_filter import MASK, SecretScrubber, scrub
+from db.engine import make_engine, session_factory
+from db.models import BotStatus, Command, LLMTrace
 from tests.conftest import ROOT, candle_file
+from tests.console_seed import seed_console_db
 from tests.test_console_apptest import (  # noqa: F401 (_console_env: autouse fixture)
     PAGES,
     _all_text,
@@ -77,6 +81,17 @@ def found(text: str) -> list[str]:
     return [name for name, marker in MARKERS.items() if marker in text]
 
 
+def pages_with_markers_set(url: str, monkeypatch) -> Iterator[tuple[str, str]]:
+    """Each console page's name and all its text, rendered with the markers as the secrets."""
+    for name, marker in MARKERS.items():
+        monkeypatch.setenv(name, marker)
+    at = _app(url, monkeypatch)
+    for page in PAGES:
+        _open(at, page)
+        yield page, _all_text(at) + _rendered(at)
+
+
+@pytest.mark.slow
 def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch) -> None:
     done = run_bot(tmp_path, sqlite_url, "run", "--iterations", "6")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -88,15 +103,11 @@ def test_no_secret_reaches_db_logs_or_console(tmp_path, sqlite_url, monkeypatch)
     assert "BTC/USDT" in stored  # the scan does read the bot's rows
     assert not found(stored), f"secrets in the database: {found(stored)}"
 
-    for name, marker in MARKERS.items():
-        monkeypatch.setenv(name, marker)
-    at = _app(sqlite_url, monkeypatch)
-    for page in PAGES:
-        _open(at, page)
-        shown = _all_text(at) + _rendered(at)
+    for page, shown in pages_with_markers_set(sqlite_url, monkeypatch):
         assert not found(shown), f"secrets on the {page} page: {found(shown)}"
 
 
+@pytest.mark.slow
 def test_live_mode_needs_confirmation_at_the_cli(tmp_path, sqlite_url) -> None:
     refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
                       TRADING_MODE="LIVE", EXCHANGE="binance")
@@ -106,6 +117,7 @@ def test_live_mode_needs_confirmation_at_the_cli(tmp_path, sqlite_url) -> None:
     assert not found(refused.stdout + refused.stderr)
 
 
+@pytest.mark.slow
 def test_live_confirmation_is_not_enough_on_the_paper_venue(tmp_path, sqlite_url) -> None:
     refused = run_bot(tmp_path, sqlite_url, "run", "--iterations", "1",
                       TRADING_MODE="LIVE", LIVE_TRADING_CONFIRMED="true", EXCHANGE="paper")
@@ -120,3 +132,57 @@ def test_markers_are_what_the_settings_call_secrets(name, monkeypatch) -> None:
 
     monkeypatch.setenv(name, MARKERS[name])
     assert MARKERS[name] in load_settings().secret_values()
+
+
+def test_scrub_masks_values_and_request_signatures() -> None:
+    text = f"key {MARKERS['EXCHANGE_API_KEY']} at /api?symbol=X&signature=ab12cd&apiKey=zz9"
+    out = scrub(text, [MARKERS["EXCHANGE_API_KEY"], ""])
+    assert out == f"key {MASK} at /api?symbol=X&signature={MASK}&apiKey={MASK}"
+    assert scrub(None, ["x"]) == "" and scrub(12.5, []) == "12.5"
+
+
+def test_log_records_are_scrubbed_of_secrets_of_four_characters_or_more() -> None:
+    import logging
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "login %s with %s", ("abcd", "xyz"),
+                               None)
+    assert SecretScrubber(["abcd", "xyz"]).filter(record)
+    assert record.getMessage() == f"login {MASK} with xyz"
+
+
+def test_secrets_in_stored_text_are_masked_on_every_page(sqlite_url, monkeypatch) -> None:
+    """Text the bot stored before a secret was configured (or by a bot that leaked it) is
+    masked by the console itself: errors, answers, results and the last error."""
+    seed_console_db(sqlite_url)
+    leak = " ".join(MARKERS.values())
+    engine = make_engine(sqlite_url)
+    try:
+        with session_factory(engine)() as db:
+            db.execute(update(LLMTrace).values(
+                raw_response=leak, execution_result=leak, decision_json=leak, prompt=leak,
+                errors=[leak], answers=[{"raw_response": leak, "errors": [leak]}]))
+            db.execute(update(Command).values(result=leak))
+            db.execute(update(BotStatus).values(last_error=leak, state="crashed"))
+            db.commit()
+    finally:
+        engine.dispose()
+    for page, shown in pages_with_markers_set(sqlite_url, monkeypatch):
+        assert MASK in shown, page  # the leaked text is on the page (the sidebar's last error)
+        assert not found(shown), f"secrets on the {page} page: {found(shown)}"
+
+
+def test_a_database_error_on_the_console_hides_the_url_password(monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_console_apptest import CONSOLE
+
+    password = MARKERS["EXCHANGE_API_PASSWORD"] + "-db"
+    monkeypatch.setenv("EXCHANGE_API_KEY", MARKERS["EXCHANGE_API_KEY"])
+    # Port 9 (discard) refuses at once: the console reports the unusable database.
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{password}@127.0.0.1:9/x?note="
+                                       f"{MARKERS['EXCHANGE_API_KEY']}")
+    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
+    at.run()
+    shown = _all_text(at) + _rendered(at)
+    assert "The database cannot be used" in shown
+    assert password not in shown and MARKERS["EXCHANGE_API_KEY"] not in shown

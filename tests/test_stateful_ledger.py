@@ -12,6 +12,7 @@ invariant it breaks and the defect of issue 15 §2 it shows.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -23,6 +24,7 @@ FIXED = settings(max_examples=4, stateful_step_count=25, deadline=None, database
 RANDOM = settings(FIXED, max_examples=2, derandomize=False)
 
 
+@pytest.mark.slow
 def test_the_system_keeps_the_reference_ledger(db_url: str) -> None:
     machine = machine_for(db_url)
     run_state_machine_as_test(machine, settings=FIXED)

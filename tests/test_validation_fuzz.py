@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,7 @@ def _finite_positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
 def test_no_hostile_payload_yields_an_action_breaking_a_rule(raw: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
+from bot.secrets_filter import scrub as scrub_secrets
 from bot.supervisor import Supervisor
 from db.bots import session_bot
 from db.commands import ArgumentTooLong, enqueue_command, enqueue_for_all
@@ -199,10 +200,7 @@ def second_click(state_key: str, wanted: object, question: str, label: str,
 
 def scrub(text: object) -> str:
     """Mask any secret value that leaked into stored text before it reaches the page."""
-    out = "" if text is None else str(text)
-    for secret in settings().secret_values():
-        out = out.replace(secret, "****")
-    return out
+    return scrub_secrets(text, settings().secret_values())
 
 
 def money(value: float | None) -> str:

@@ -76,6 +76,7 @@ def _overview() -> None:
     if decisions.empty:
         st.info("No decisions yet.")
     else:
+        decisions["outcome"] = decisions["outcome"].map(scrub)
         st.dataframe(decisions, hide_index=True)
 
 

@@ -36,6 +36,7 @@ from bot.engine.pricing import cost_usd
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Decision
 from bot.engine.validation import hold, parse_decision
+from bot.secrets_filter import scrub
 
 MAX_ROUNDS = 3
 MAX_ATTEMPTS = 4  # per request: the first try and three retries
@@ -181,7 +182,7 @@ class GeminiEngine:
             result.decision = self._converse(context, prompt.system, prompt.user, result)
         except Exception as exc:  # the loop must get a HOLD, never an exception
             result.decision = hold("LLM call failed")
-            result.errors.append(self._scrub(f"{type(exc).__name__}: {exc}")[:1000])
+            result.errors.append(scrub(f"{type(exc).__name__}: {exc}", self.settings.secret_values())[:1000])
         result.latency_ms = (time.perf_counter() - started) * 1000
         result.cost = cost_usd(self.model, result.tokens_in, result.tokens_out)
         self._spent[context.session_id] = self._spent.get(context.session_id, 0.0) + result.cost
@@ -306,11 +307,6 @@ class GeminiEngine:
                                   "result": output})
         return types.Part(function_response=types.FunctionResponse(
             id=call.id, name=call.name, response=output))
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.settings.secret_values():
-            text = text.replace(secret, "***")
-        return text
 
 
 def run_tool(context: DecisionContext, name: str, args: dict[str, Any]) -> dict[str, Any]:

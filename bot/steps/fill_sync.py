@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.positions import Holding
+from bot.positions import DUST, Holding
 from bot.resting_stop import PURPOSE as RESTING
 from bot.runtime import Runtime
 from bot.steps.resync import client_id_of, positions_written, write_positions
@@ -29,7 +29,6 @@ from db.sessions import find_session, trading_day
 from db.trades import booked_trade_ids, record_trade
 
 log = logging.getLogger("tradedesk.fills")
-DUST = 1e-9
 
 
 def sync_window_start_ms(rt: Runtime, now: datetime) -> int:

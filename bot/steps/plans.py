@@ -21,6 +21,7 @@ from bot.execution import (
     send_journaled,
 )
 from bot.guard import stop_reason
+from bot.positions import DUST
 from bot.resting_stop import cancel_resting, is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from bot.steps.fill_sync import sync_fills
@@ -29,7 +30,6 @@ from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.plans")
-DUST = 1e-9
 # How long an entry the venue reports done may go without booked fills before its plan is
 # written off: venues show fills late, and a plan closed meanwhile leaves the position that
 # then arrives without a stop (and frees the symbol for a second entry).

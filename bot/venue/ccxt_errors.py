@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import ccxt
 
+from bot.secrets_filter import scrub
 from bot.venue.base import (
     DuplicateOrder,
     OrderNotFound,
@@ -32,8 +33,6 @@ DUPLICATE_RE = re.compile(
 # Venues that answer a cancel of a gone order with a generic InvalidOrder (kraken
 # "EOrder:Unknown order", binance "Unknown order sent.") still mean "not found".
 NOT_FOUND_RE = re.compile(r"unknown order|order (does not|doesn't) exist|order not found", re.I)
-# Signed query strings are replayable for a short while; they never need to be shown.
-SIGNATURE_RE = re.compile(r"(signature|sign|api_?key|apikey)=[^&\s\"']+", re.IGNORECASE)
 
 # Refusals of the request itself: sending it again unchanged gets the same answer.
 _REJECTED = (
@@ -46,14 +45,6 @@ _REJECTED = (
 )
 # The request may not have been processed (or its answer was garbled): try again later.
 _TRANSIENT = (ccxt.NetworkError, ccxt.BadResponse)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove secret values and request signatures from text meant for people."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return SIGNATURE_RE.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def error_class(exc: ccxt.BaseError) -> type[VenueError]:

@@ -18,8 +18,9 @@ import ccxt
 
 from bot.clock import SteadyClock
 from bot.config import ConfigError
+from bot.secrets_filter import scrub
 from bot.venue.base import TransientVenueError, VenueError, nothing_to_save
-from bot.venue.ccxt_errors import scrub, to_venue_error
+from bot.venue.ccxt_errors import to_venue_error
 from bot.venue.ccxt_orders import prepare_order, with_client_order_id
 
 if TYPE_CHECKING:
