@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import Order, TradePlan
+from db.models import Order, Trade, TradePlan
 
 LIVE_STATUSES = ("new", "open")
 
@@ -72,6 +72,20 @@ _ANY_LIVE = (select(_ORDERS.c.id)
 def any_live_order(conn: Connection, session_ids: list[int]) -> bool:
     """Whether any of the sessions' orders is live: one light read, no rows loaded."""
     return conn.execute(_ANY_LIVE, {"session_ids": session_ids}).first() is not None
+
+
+def unbooked_sells(db: OrmSession, session_ids: list[int], symbol: str,
+                   since: datetime) -> list[tuple[Order, float]]:
+    """The sessions' SELL orders of ``symbol`` touched since ``since`` that their booked
+    trades do not cover, each with what is booked of it: what the venue may have sold
+    without the bot having seen the fill yet."""
+    booked = (select(func.coalesce(func.sum(Trade.quantity), 0.0))
+              .where(Trade.client_order_id == Order.client_order_id).scalar_subquery())
+    rows = db.execute(select(Order, booked).where(
+        Order.session_id.in_(session_ids), Order.symbol == symbol, Order.side == "SELL",
+        Order.order_id.is_not(None), Order.updated_at >= since, booked < Order.amount,
+    )).all()
+    return [(order, float(done)) for order, done in rows]
 
 
 def mark(order: Order, now: datetime, **fields: object) -> None:

@@ -261,3 +261,36 @@ def test_a_close_all_hit_by_a_venue_fault_pauses_at_once_and_is_retried_to_flat(
         sells = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
     assert row.status == "done", row.result
     assert rt.book.quantity(BTC) == 0 and len(sells) == 1 and rt.paused
+
+
+def test_a_close_all_does_not_sell_again_what_an_exit_already_sold(sqlite_url,
+                                                                     monkeypatch) -> None:
+    """An exit the venue filled but whose fill it shows late (venues do) still sits in the
+    bot's book. A close-all then must not sell those coins a second time, which on an account
+    shared with another bot would sell the other's: it waits for that fill instead."""
+    sell_all = Decision(actions=[Action(action=ActionType.SELL, symbol=BTC, reason="out")])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")],
+                      ScriptedEngine([buy(), Decision(actions=[]), sell_all]))
+    step(rt, 2)
+    held = rt.book.quantity(BTC)
+    assert held > 0
+    fetch = rt.venue.fetch_my_trades
+    late = {"on": True}
+
+    def sells_shown_late(*args, **kwargs):
+        trades = fetch(*args, **kwargs)
+        return [t for t in trades if not (late["on"] and t["side"] == "sell")]
+
+    monkeypatch.setattr(rt.venue, "fetch_my_trades", sells_shown_late)
+    step(rt)  # the engine sells: the venue fills it, the bot does not see the fill yet
+    assert rt.book.quantity(BTC) == held
+    close_all = command(rt, "close-all")
+    assert close_all.status == "done", close_all.result
+    with rt.db() as db:
+        sells = db.scalars(select(Order).where(Order.side == "SELL")).all()
+    assert [o.purpose for o in sells] == ["exit"], "the close-all sold the same coins again"
+    late["on"] = False
+    step(rt)
+    with rt.db() as db:
+        booked = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
+    assert len(booked) == 1 and rt.book.quantity(BTC) == 0

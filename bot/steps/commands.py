@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.execution import cancel_order, own_order, place_order
+from bot.positions import DUST
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
 from bot.steps.resync import resync_orders_and_positions
-from bot.venue.base import TransientVenueError
+from bot.venue.base import OrderNotFound, TransientVenueError
 from db.commands import (
     ArgumentTooLong,
     check_argument,
@@ -31,7 +33,7 @@ from db.commands import (
 )
 from db.engine import bound_engine
 from db.models import Command
-from db.orders import live_orders
+from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
@@ -134,10 +136,14 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             exit_plan(rt, db, plan, reason, now)
     db.commit()
     sync_fills(rt)
-    flattened = []
+    flattened, awaited = [], {}
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
-            placement = place_order(rt, db, symbol=symbol, side="SELL", amount=holding.quantity,
+            awaited[symbol] = _sold_unseen(rt, db, symbol, now)
+            amount = holding.quantity - awaited[symbol]
+            if amount <= DUST * max(1.0, holding.quantity):
+                continue  # an exit already sold it: its fill is awaited, not sold again
+            placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount,
                                     purpose="close", reason=reason)
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
@@ -151,11 +157,29 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     db.commit()
     resync_orders_and_positions(rt)
     left = {s: h.quantity for s, h in rt.book.open_items().items()
-            if symbols is None or s in symbols}
+            if (symbols is None or s in symbols)
+            and h.quantity - awaited.get(s, 0.0) > DUST * max(1.0, h.quantity)}
     if left:
         raise RuntimeError(f"positions still open after closing: {left}")
+    waiting = {s: q for s, q in awaited.items() if rt.book.quantity(s) > DUST}
     return (f"canceled {canceled} order(s), closed {len(plans)} plan(s), "
-            f"flattened {len(set(flattened) | {p.symbol for p in plans})} position(s)")
+            f"flattened {len(set(flattened) | {p.symbol for p in plans})} position(s)"
+            + (f"; awaiting the fills of exits already sold: {waiting}" if waiting else ""))
+
+
+def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
+    """What our sells of ``symbol`` sold on the venue (its own count of each order's fills)
+    beyond the fills booked: venues show fills late, and a close that sold those coins
+    again would sell what is not ours (another bot's, on a shared account)."""
+    since = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
+    sold = 0.0
+    for order, booked in unbooked_sells(db, rt.session_ids(db), symbol, since):
+        try:
+            filled = float(rt.call(rt.venue.fetch_order, order.order_id, symbol)["filled"] or 0)
+        except OrderNotFound:
+            continue  # gone from the venue: nothing of it is still to come
+        sold += max(0.0, filled - booked)
+    return sold
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
