@@ -89,6 +89,7 @@ READS = [
     ("gemini", "fetchOHLCV", "fetch_ohlcv", None),
     ("binance", "fetchBalance", "fetch_balance", "Spot balance"),
     ("binance", "fetchOpenOrders", "fetch_open_orders", "Fetch spot open orders"),
+    ("binance", "fetchOrder", "fetch_order", "Fetch spot closed order"),
     ("binance", "fetchMyTrades", "fetch_my_trades", "Spot private trade"),
     ("kraken", "fetchOpenOrders", "fetch_open_orders", "open take-profit market order"),
 ]

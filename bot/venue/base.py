@@ -104,6 +104,10 @@ class Venue(Protocol):
 
     def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]: ...
 
+    def fetch_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        """One order as the venue has it now (its ``filled``, ``status``); OrderNotFound
+        when the venue no longer knows it."""
+
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]: ...
 
     def fetch_my_trades(

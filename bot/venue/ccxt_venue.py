@@ -265,6 +265,10 @@ class CcxtVenue:
             read=False,
         )
 
+    def fetch_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        return self._read(f"fetch_order {id} {symbol or ''}".rstrip(),
+                          lambda: self.exchange.fetch_order(id, symbol))
+
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         return self._per_symbol("fetch_open_orders", symbol, self.exchange.fetch_open_orders)
 
