@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine.entry_price import entry_price
+from bot.engine.entry_price import entry_price, fit_to_cap
 from bot.engine.schema import Action, ActionType
 from bot.execution import (
     cancel_order,
@@ -73,7 +73,8 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
                             quote.last if quote else None)
     if not reference:
         return {"status": "refused", "rule": Rule.NO_MARKET_DATA, "detail": "no price"}
-    amount = action.size if action.size else (action.quote_value or 0) / reference
+    amount = fit_to_cap(action.size if action.size else (action.quote_value or 0) / reference,
+                        reference, rt.settings.max_order_value)
     assert state is not None, "entries are always risk-checked"
     refusal = check_entry(rt.settings, state, symbol, "BUY", amount, reference, quote)
     if refusal is not None:

@@ -201,3 +201,27 @@ def test_an_entry_sized_at_max_order_value_is_not_refused_by_it(sqlite_url, engi
         order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
         value = order.amount * rt.quotes[BTC].ask
     assert 999.0 < value <= 1000.0
+
+
+def test_an_entry_at_the_cap_is_not_refused_when_the_price_moved_while_deciding(
+        sqlite_url) -> None:
+    """An LLM answers seconds after it was shown the market: an entry it sized at exactly
+    MAX_ORDER_VALUE at the ask it saw is valued at the ask of the moment it is sent. A move
+    of a fraction of a percent meanwhile shrinks it to the cap, it is not refused by it."""
+    at_cap = Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, quote_value=1000.0,
+                                      reason="at the cap")])
+
+    class SlowEngine(ScriptedEngine):
+        def decide(self, context):
+            quote = rt.quotes[BTC]
+            quote.ask = quote.ask * 1.002  # the market moved while the model thought
+            return super().decide(context)
+
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], SlowEngine([at_cap]),
+                      STARTING_BALANCE=20_000)
+    step(rt)
+    outcome = last_outcome(rt)
+    assert outcome["status"] == "placed", outcome
+    with rt.db() as db:
+        order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
+    assert 999.0 < order.amount * rt.quotes[BTC].ask <= 1000.0 * (1 + 1e-9)

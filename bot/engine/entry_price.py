@@ -26,6 +26,19 @@ def entry_price(order_type: str | None, limit_price: float | None, ask: float | 
     return float(last) if _positive(last) else 0.0
 
 
+# How far the price may have moved between the sizing (the market an engine was shown) and
+# the risk check (the market as the order is sent) for an entry sized at the cap to be
+# brought back to it rather than refused: an LLM answers seconds later.
+PRICE_MOVE_ROOM = 0.01
+
+
+def fit_to_cap(amount: float, price: float, cap: float) -> float:
+    """``amount``, or the amount worth ``cap`` at ``price`` when ``amount`` is worth just
+    over it (by at most PRICE_MOVE_ROOM): an entry sized at the cap is not refused by it."""
+    at_cap = cap / price if price > 0 else amount
+    return at_cap if at_cap < amount <= at_cap * (1 + PRICE_MOVE_ROOM) else amount
+
+
 def within_cap(value: float, cap: float) -> bool:
     """Whether an order value is within a cap, allowing ``CAP_TOLERANCE`` of rounding."""
     return value <= cap * (1 + CAP_TOLERANCE)
