@@ -112,9 +112,12 @@ if ! answers; then
         die "$PGDATA_DIR holds a PostgreSQL $(cat "$PGDATA_DIR/PG_VERSION") cluster but the binaries are $BINDIR; remove $PGDATA_DIR (test data only) and rerun"
     fi
     say "starting PostgreSQL on $HOST:$PORT (log: $PGDATA_DIR/server.log)"
-    # A stale postmaster.pid from a killed server is handled by pg_ctl itself.
+    # A stale postmaster.pid from a killed server is handled by pg_ctl itself. No autovacuum:
+    # the databases are the tests' throwaway ones, and a worker of the superuser's in one
+    # makes its DROP DATABASE ... WITH (FORCE) fail for lack of the right to end it.
     as_pg "$BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=$HOST -p $PORT -c unix_socket_directories=$SOCKDIR" start >/dev/null \
+        -o "-c listen_addresses=$HOST -p $PORT -c unix_socket_directories=$SOCKDIR -c autovacuum=off" \
+        start >/dev/null \
         || { tail -n 20 "$PGDATA_DIR/server.log" >&2 || true; die "PostgreSQL did not start"; }
 fi
 
