@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from bot.execution import (
     Placement,
     cancel_order,
@@ -24,9 +22,10 @@ from bot.guard import stop_reason
 from bot.resting_stop import cancel_resting, is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from bot.steps.fill_sync import sync_fills
-from db.models import Order, Trade, TradePlan
+from db.models import Order, TradePlan
 from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
+from db.trades import booked_quantity
 
 log = logging.getLogger("tradedesk.plans")
 DUST = 1e-9
@@ -245,11 +244,7 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         revise_plan(db, plan, "closed", now, status="closed", closed_at=now)
         return
     if order is not None and order.status == "closed":
-        booked = db.scalar(
-            select(func.coalesce(func.sum(Trade.quantity), 0.0)).where(
-                Trade.client_order_id == order.client_order_id
-            )
-        )
+        booked = booked_quantity(db, order.client_order_id)
         grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
         if booked + DUST < order.amount and now - order.updated_at < grace:
             return
