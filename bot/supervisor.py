@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from db.engine import engine_for, session_factory
-from db.queries import heartbeat as read_heartbeat
+from db.heartbeat import heartbeat as read_heartbeat
 
 log = logging.getLogger(__name__)
 
