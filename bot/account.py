@@ -7,10 +7,10 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from bot.booking import fetch_window, fill_time, owning_order, unbooked_fills
 from bot.positions import PositionBook
 from bot.risk import RiskState
 from bot.runtime import Runtime
-from bot.steps.fill_sync import fetch_window, fill_time, owning_order, unbooked_fills
 from bot.venue.base import VenueError
 from db.plans import active_plans
 from db.stats import risk_figures

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.booking import exit_plan, plan_holding
 from bot.engine.entry_price import entry_price, fit_to_cap
 from bot.engine.schema import Action, ActionType
 from bot.execution import (
@@ -23,7 +24,6 @@ from bot.positions import DUST
 from bot.resting_stop import cancel_resting
 from bot.risk import RiskState, Rule, check_entry
 from bot.runtime import Runtime
-from bot.steps.plans import exit_plan, plan_holding
 from db.models import TradePlan
 from db.orders import by_client_id
 from db.plans import ACTIVE, active_plans, create_plan, revise_plan
@@ -129,7 +129,7 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
     """Sell ``amount``, less than the plans hold, out of the open plans, oldest first.
 
     A plan sold whole exits; one sold in part stays open with its stop and target armed,
-    and its exit's fill takes the part off it (``fill_sync``), so it then guards the rest.
+    and its exit's fill takes the part off it (``bot.booking``), so it then guards the rest.
     """
     left, sold, orders = amount, [], []
     for plan in plans:

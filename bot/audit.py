@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select
-
 from bot.positions import PositionBook
-from db.models import Position, Session, SessionStatsCache, Trade, TradePlan
-from db.plans import ACTIVE
-from db.stats import figures_from_cache, figures_from_rows
+from db.plans import active_filled_plans
+from db.sessions import run_sessions, runs
+from db.snapshots import positions_of_session
+from db.stats import figures_from_cache, figures_from_rows, stats_caches
+from db.trades import duplicate_fills, fills_of_sessions
 
 TOLERANCE = 1e-6
 
@@ -27,37 +27,25 @@ def audit(db) -> list[Check]:
 
 def _stats(db) -> Check:
     bad = []
-    for cache in db.scalars(select(SessionStatsCache)):
+    for cache in stats_caches(db):
         if not figures_from_rows(db, cache.session_id).close_to(figures_from_cache(cache)):
             bad.append(cache.session_id)
     return Check("stats_cache_equals_rebuild", not bad, f"sessions differing: {bad}" if bad else "")
 
 
 def _duplicates(db) -> Check:
-    rows = db.execute(
-        select(Trade.venue, Trade.trade_id, func.count())
-        .group_by(Trade.venue, Trade.trade_id)
-        .having(func.count() > 1)
-    ).all()
+    rows = duplicate_fills(db)
     return Check("no_duplicate_venue_trade_ids", not rows, str(rows[:10]) if rows else "")
 
 
 def _runs(db) -> list[Check]:
     checks = []
-    runs = db.execute(select(Session.kind, Session.run_name).distinct()).all()
-    for kind, run_name in runs:
-        sessions = list(db.scalars(
-            select(Session).where(Session.kind == kind, Session.run_name == run_name)
-            .order_by(Session.date)
-        ))
+    for kind, run_name in runs(db):
+        sessions = run_sessions(db, kind, run_name)
         ids = [s.id for s in sessions]
-        fills = db.execute(
-            select(Trade.symbol, Trade.action, Trade.quantity, Trade.price)
-            .where(Trade.session_id.in_(ids)).order_by(Trade.id)
-        ).all()
-        book = PositionBook.from_fills([tuple(f) for f in fills])
-        snapshot = {p.symbol: p.quantity for p in db.scalars(
-            select(Position).where(Position.session_id == sessions[-1].id))}
+        fills = fills_of_sessions(db, ids)
+        book = PositionBook.from_fills([(f[0], f[1], f[2], f[3]) for f in fills])
+        snapshot = {p.symbol: p.quantity for p in positions_of_session(db, sessions[-1].id)}
         expected = {s: h.quantity for s, h in book.open_items().items()}
         same = set(snapshot) == set(expected) and all(
             abs(snapshot[s] - expected[s]) <= TOLERANCE * max(1, abs(expected[s]))
@@ -65,9 +53,7 @@ def _runs(db) -> list[Check]:
         checks.append(Check(f"positions_equal_fills[{kind}:{run_name}]", same,
                             "" if same else f"snapshot {snapshot} vs fills {expected}"))
         orphans = [
-            p.id for p in db.scalars(select(TradePlan).where(
-                TradePlan.session_id.in_(ids), TradePlan.status.in_(ACTIVE),
-                TradePlan.filled_size > 0))
+            p.id for p in active_filled_plans(db, ids)
             if book.quantity(p.symbol) + TOLERANCE < p.filled_size
         ]
         checks.append(Check(f"open_plans_have_positions[{kind}:{run_name}]", not orphans,

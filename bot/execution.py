@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from bot.runtime import Runtime
 from bot.venue.base import (
     DuplicateOrder,
@@ -25,7 +23,7 @@ from bot.venue.base import (
     journal_status,
 )
 from db.models import Order
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
+from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark, order_count
 
 log = logging.getLogger("tradedesk.execution")
 # Entries older than this (or three loop intervals) are not sent at a restart: exits are.
@@ -61,7 +59,7 @@ def next_client_order_id(rt: Runtime, db) -> str:
     above the row count, so the count read after a restart continues past all of them.
     """
     if rt.orders_before is None:
-        rt.orders_before = (db.scalar(select(func.count(Order.id))) or 0) - rt.orders_journaled
+        rt.orders_before = order_count(db) - rt.orders_journaled
     return f"{rt.prefix}{_run_code(rt)}{rt.orders_before + rt.orders_journaled + 1:06d}"
 
 

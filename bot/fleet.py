@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy.orm import Session as OrmSession
 
@@ -46,6 +47,13 @@ def order_prefix(settings: Settings) -> str:
     if "client_order_prefix" in settings.model_fields_set:
         return settings.client_order_prefix
     return prefix_for(settings.bot_name)
+
+
+def client_id_of(order: dict[str, Any]) -> str | None:
+    """The client order id a venue order or fill carries (venues put it in different places);
+    its prefix says whose it is."""
+    info = order.get("info") or {}
+    return order.get("clientOrderId") or info.get("clientOrderId") or info.get("client_order_id")
 
 
 @dataclass(frozen=True)

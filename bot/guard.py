@@ -106,7 +106,7 @@ class StopGuard:
         if not stop.hit(price):
             return
         cid = guard_client_order_id(rt, stop)
-        # as ``bot.steps.plans.exit_plan``: a stop order at the stop on the paper venue
+        # as ``bot.booking.exit_plan``: a stop order at the stop on the paper venue
         # (it fills at the stop or worse), a market order on an exchange
         order_type = "stop" if rt.venue.is_paper else "market"
         side = "sell" if stop.side == "BUY" else "buy"

@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from bot.execution import cancel_order, journal_new_order, send_journaled
 from bot.guard import stop_reason
 from bot.positions import DUST
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
-from db.orders import LIVE_STATUSES
+from db.orders import live_order_of_plan
 
 log = logging.getLogger("tradedesk.stops")
 PURPOSE = "stop"
 
-_RESTING = (select(Order).where(Order.purpose == PURPOSE, Order.status.in_(LIVE_STATUSES))
-            .order_by(Order.id.desc()).limit(1))
-
-
 def resting_stop(db, plan: TradePlan) -> Order | None:
     """The plan's live stop order in the journal, if any."""
-    return db.scalars(_RESTING.where(Order.plan_id == plan.id)).first()
+    return live_order_of_plan(db, plan.id, PURPOSE)
 
 
 def is_current(rt: Runtime, plan: TradePlan, held: float) -> bool:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from bot.breaker import CircuitBreaker
@@ -26,8 +25,10 @@ from bot.mirror import StoreMirror
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
 from bot.venue.paper import PaperVenue
-from db.models import Session, Trade, utcnow
+from db.models import utcnow
 from db.retry import Outage
+from db.sessions import run_session_ids
+from db.trades import fills_of_sessions
 
 if TYPE_CHECKING:
     from bot.notify import CommandListener
@@ -152,20 +153,13 @@ class Runtime:
         at every iteration: the query was a measurable share of a replay.
         """
         if self.session_id not in self._run_sessions:
-            self._run_sessions = list(db.scalars(
-                select(Session.id).where(Session.kind == self.kind, Session.run_name == self.run_name)
-            ))
+            self._run_sessions = run_session_ids(db, self.kind, self.run_name)
         return list(self._run_sessions)
 
     def load_book(self) -> None:
         """Fold every fill of this run into the position book, oldest first."""
         with self.db() as db:
-            ids = self.session_ids(db)
-            rows = db.execute(
-                select(Trade.symbol, Trade.action, Trade.quantity, Trade.price, Trade.timestamp)
-                .where(Trade.session_id.in_(ids))
-                .order_by(Trade.id)
-            ).all()
+            rows = fills_of_sessions(db, self.session_ids(db))
         self.book = PositionBook.from_fills([(r[0], r[1], r[2], r[3]) for r in rows])
         if rows:
             self.last_fill_ms = max(int(r[4].timestamp() * 1000) for r in rows)

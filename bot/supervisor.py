@@ -25,10 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
 from db.engine import engine_for, session_factory
-from db.models import BotStatus
+from db.heartbeat import heartbeat as read_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +254,7 @@ class Supervisor:
     def heartbeat(self) -> dict | None:
         factory = session_factory(engine_for(self.database_url))
         with factory() as db:
-            row = db.scalars(select(BotStatus).where(BotStatus.name == self.bot_name)).first()
-            if row is None:
-                return None
-            return {c.key: getattr(row, c.key) for c in BotStatus.__table__.columns}
+            return read_heartbeat(db, self.bot_name)
 
     def state(self, now: datetime | None = None) -> BotState:
         row = self.heartbeat()

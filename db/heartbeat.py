@@ -20,6 +20,14 @@ def status_row(db: OrmSession, name: str) -> BotStatus:
     return row
 
 
+def heartbeat(db: OrmSession, bot_name: str) -> dict | None:
+    """The bot's heartbeat row as a dict (the supervisor and the sidebar turn it into a state)."""
+    row = db.scalars(select(BotStatus).where(BotStatus.name == bot_name)).one_or_none()
+    if row is None:
+        return None
+    return {c.key: getattr(row, c.key) for c in BotStatus.__table__.columns}
+
+
 def counted_loop() -> ColumnElement[int]:
     """The row's loop count plus one, as SQL: the caller need not read the row for its count
     before the beat (the beat itself still loads the row, ``status_row``)."""

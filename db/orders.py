@@ -63,6 +63,25 @@ def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:
     return list(db.scalars(_LIVE, {"session_ids": session_ids}))
 
 
+_COUNT = select(func.count(Order.id))
+
+
+def order_count(db: OrmSession) -> int:
+    """How many orders the journal holds, of every run (the client order id counter's base)."""
+    return db.scalar(_COUNT) or 0
+
+
+_LIVE_OF_PLAN = (select(Order).where(Order.purpose == bindparam("purpose"),
+                                     Order.status.in_(LIVE_STATUSES),
+                                     Order.plan_id == bindparam("plan_id"))
+                 .order_by(Order.id.desc()).limit(1))
+
+
+def live_order_of_plan(db: OrmSession, plan_id: int, purpose: str) -> Order | None:
+    """The plan's newest live order with this purpose (its resting stop), if any."""
+    return db.scalars(_LIVE_OF_PLAN, {"purpose": purpose, "plan_id": plan_id}).first()
+
+
 _ORDERS = Order.__table__
 _ANY_LIVE = (select(_ORDERS.c.id)
              .where(_ORDERS.c.session_id.in_(bindparam("session_ids", expanding=True)),

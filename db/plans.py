@@ -61,3 +61,10 @@ def active_plans(db: OrmSession, session_ids: list[int], symbol: str | None = No
     if symbol is None:
         return list(db.scalars(_ACTIVE_ALL, {"session_ids": session_ids}))
     return list(db.scalars(_ACTIVE_OF_SYMBOL, {"session_ids": session_ids, "symbol": symbol}))
+
+
+def active_filled_plans(db: OrmSession, session_ids: list[int]) -> list[TradePlan]:
+    """The sessions' active plans that hold fills: each must be backed by a position."""
+    return list(db.scalars(select(TradePlan).where(
+        TradePlan.session_id.in_(session_ids), TradePlan.status.in_(ACTIVE),
+        TradePlan.filled_size > 0)))

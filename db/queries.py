@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
-from db.models import Bot, BotStatus, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.models import Bot, Command, LLMTrace, MarketData, Position, Session, Trade
 from db.queries_replays import last_step
 from db.queries_trading import action_summary, outcome_summary
 from db.stats import figures_from_rows
@@ -81,14 +81,6 @@ def session_info(
         mode=row.mode, venue=row.venue, feed=row.feed, starting_balance=row.starting_balance,
         run_session_ids=run_ids,
     )
-
-
-def heartbeat(db: OrmSession, bot_name: str) -> dict | None:
-    """The bot's heartbeat row as a dict (the supervisor turns it into a state)."""
-    row = db.scalars(select(BotStatus).where(BotStatus.name == bot_name)).one_or_none()
-    if row is None:
-        return None
-    return {c.key: getattr(row, c.key) for c in BotStatus.__table__.columns}
 
 
 def latest_prices(db: OrmSession, session_id: int, symbols: list[str]) -> dict[str, float]:

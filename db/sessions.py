@@ -65,3 +65,17 @@ def run_session_ids(db: OrmSession, kind: str, run_name: str) -> list[int]:
     return list(
         db.scalars(select(Session.id).where(Session.kind == kind, Session.run_name == run_name))
     )
+
+
+def runs(db: OrmSession) -> list[tuple[str, str]]:
+    """Every run in the store, as (kind, run_name)."""
+    return [(kind, run_name) for kind, run_name in
+            db.execute(select(Session.kind, Session.run_name).distinct()).all()]
+
+
+def run_sessions(db: OrmSession, kind: str, run_name: str) -> list[Session]:
+    """Every session of one run, oldest day first."""
+    return list(db.scalars(
+        select(Session).where(Session.kind == kind, Session.run_name == run_name)
+        .order_by(Session.date)
+    ))

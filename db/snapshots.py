@@ -1,9 +1,9 @@
 """The venue snapshots resync keeps current at every iteration: our open orders and positions.
 
-Statements on the tables, built once, run on the session's connection: they skip building a
-statement, the ORM's unit of work and its execute path each time (nothing reads these rows
-back as objects). All write uncommitted, in the transaction of the session or Core
-connection they are given.
+The writes are statements on the tables, built once, run on the session's connection: they
+skip building a statement, the ORM's unit of work and its execute path each time (the loop
+never reads these rows back as objects; the audit does, ``positions_of_session``). All write
+uncommitted, in the transaction of the session or Core connection they are given.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import OpenOrder, Position
@@ -48,3 +48,8 @@ def replace_positions(
 def stamp_positions(db: OrmSession | Connection, session_id: int, stamp: datetime) -> None:
     """The session's positions, unchanged, are as of ``stamp``: one UPDATE, not a rewrite."""
     _connection(db).execute(_STAMP_POSITIONS, {"of_session": session_id, "stamp": stamp})
+
+
+def positions_of_session(db: OrmSession, session_id: int) -> list[Position]:
+    """The session's position snapshot, as resync last wrote it."""
+    return list(db.scalars(select(Position).where(Position.session_id == session_id)))

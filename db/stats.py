@@ -56,6 +56,11 @@ def figures_from_rows(db: OrmSession, session_id: int) -> StatsFigures:
     )
 
 
+def stats_caches(db: OrmSession) -> list[SessionStatsCache]:
+    """Every session's stats cache row."""
+    return list(db.scalars(select(SessionStatsCache)))
+
+
 def figures_from_cache(cache: SessionStatsCache) -> StatsFigures:
     return StatsFigures(
         total_trades=cache.total_trades, total_fees=cache.total_fees, gross_pnl=cache.gross_pnl,

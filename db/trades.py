@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import Trade
@@ -37,3 +37,31 @@ def record_trade(db: OrmSession, now: datetime, **fields: Any) -> int:
     row_id = db.execute(_ADD, fields).inserted_primary_key[0]
     apply_trade(db, fields["session_id"], row_id, fields["fee"], fields["realized_pnl"], now)
     return row_id
+
+
+_BOOKED_QUANTITY = select(func.coalesce(func.sum(_TRADES.c.quantity), 0.0)).where(
+    _TRADES.c.client_order_id == bindparam("client_order_id"))
+
+
+def booked_quantity(db: OrmSession, client_order_id: str) -> float:
+    """What the booked fills of one order add up to (0 when none is booked)."""
+    return db.scalar(_BOOKED_QUANTITY, {"client_order_id": client_order_id})
+
+
+def fills_of_sessions(db: OrmSession, session_ids: list[int]) -> list[Row]:
+    """The sessions' fills, oldest first: (symbol, action, quantity, price, timestamp) each,
+    what a position book is folded from."""
+    return list(db.execute(
+        select(Trade.symbol, Trade.action, Trade.quantity, Trade.price, Trade.timestamp)
+        .where(Trade.session_id.in_(session_ids))
+        .order_by(Trade.id)
+    ).all())
+
+
+def duplicate_fills(db: OrmSession) -> list[Row]:
+    """(venue, trade_id, count) of every venue fill booked more than once; none is right."""
+    return list(db.execute(
+        select(Trade.venue, Trade.trade_id, func.count())
+        .group_by(Trade.venue, Trade.trade_id)
+        .having(func.count() > 1)
+    ).all())

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from bot.actions import execute_action
 from bot.config import load_settings
 from bot.engine.schema import Action, ActionType, Decision
+from bot.fleet import client_id_of
 from bot.loop import run_iteration, start
 from bot.runtime import Runtime
 from bot.steps.commands import obey_commands
-from bot.steps.resync import client_id_of
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command

@@ -13,7 +13,8 @@ import streamlit as st
 
 from bot.supervisor import BotState, Supervisor
 from db.bots import bot_names
-from db.queries import command_status, heartbeat, list_sessions
+from db.heartbeat import heartbeat
+from db.queries import command_status, list_sessions
 from views._common import (
     CONFIRM_KEY,
     DATABASE_PICK_KEY,

@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.booking import book_new_fills, exit_plan
 from bot.execution import cancel_order, own_order, place_order
 from bot.positions import DUST
+from bot.reconcile import reconcile_with_venue
 from bot.runtime import Runtime
-from bot.steps.fill_sync import sync_fills
-from bot.steps.plans import exit_plan
-from bot.steps.resync import resync_orders_and_positions
 from bot.venue.base import OrderNotFound, TransientVenueError
 from db.commands import (
     ArgumentTooLong,
@@ -135,7 +134,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
         if plan.status != "closing":  # a closing plan's exit is under way: not sold twice
             exit_plan(rt, db, plan, reason, now)
     db.commit()
-    sync_fills(rt)
+    book_new_fills(rt)
     flattened, awaited = [], {}
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
@@ -148,14 +147,14 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
-    sync_fills(rt)
+    book_new_fills(rt)
     for plan in active_plans(db, ids):
         in_scope = symbols is None or plan.symbol in symbols
         if in_scope and plan.status != "closed" and rt.book.quantity(plan.symbol) <= 0:
             revise_plan(db, plan, f"closed: {reason}", now, status="closed",
                         exit_reason=reason, closed_at=now)
     db.commit()
-    resync_orders_and_positions(rt)
+    reconcile_with_venue(rt)
     left = {s: h.quantity for s, h in rt.book.open_items().items()
             if (symbols is None or s in symbols)
             and h.quantity - awaited.get(s, 0.0) > DUST * max(1.0, h.quantity)}

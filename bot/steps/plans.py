@@ -8,28 +8,19 @@ instead of being "exited".
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
-from bot.execution import (
-    Placement,
-    cancel_order,
-    journal_new_order,
-    next_client_order_id,
-    send_journaled,
-)
+from bot.booking import book_new_fills, entry_of, exit_plan, plan_holding
+from bot.execution import cancel_order
 from bot.guard import stop_reason
 from bot.positions import DUST
-from bot.resting_stop import cancel_resting, is_current, keep_resting
+from bot.resting_stop import is_current, keep_resting
 from bot.runtime import Quote, Runtime
-from bot.steps.fill_sync import sync_fills
-from db.models import Order, Trade, TradePlan
+from db.models import Order, TradePlan
 from db.orders import by_client_id
 from db.plans import active_plans, revise_plan
+from db.trades import booked_quantity
 
-log = logging.getLogger("tradedesk.plans")
 # How long an entry the venue reports done may go without booked fills before its plan is
 # written off: venues show fills late, and a plan closed meanwhile leaves the position that
 # then arrives without a stop (and frees the symbol for a second entry).
@@ -60,7 +51,7 @@ def enforce_plans(rt: Runtime) -> None:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
         # before deciding too, so both decide on the same state.
-        sync_fills(rt)
+        book_new_fills(rt)
     for quote in rt.quotes.values():  # the extremes have been checked; start afresh
         quote.low_since_check = quote.high_since_check = quote.last
         quote.extremes_from_ms = None
@@ -85,7 +76,7 @@ def is_quiet(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     quote = rt.quotes.get(plan.symbol)
     if plan.status == "pending":
-        _enforce_pending(rt, db, plan, _entry_of(db, plan), _expired(rt, plan, now), now)
+        _enforce_pending(rt, db, plan, entry_of(db, plan), _expired(rt, plan, now), now)
         return
     if plan.status == "closing":
         _check_exit(rt, db, plan, now)
@@ -94,7 +85,7 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         return
     held = plan_holding(rt, plan)
     if held <= DUST:
-        entry = _entry_of(db, plan)
+        entry = entry_of(db, plan)
         if entry is None or entry.status not in ("new", "open"):
             revise_plan(db, plan, "closed: nothing held", now, status="closed",
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
@@ -129,18 +120,6 @@ def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
     if _expired(rt, plan, now):
         return f"plan older than {rt.settings.plan_max_age_minutes} min", None
     return None
-
-
-def _entry_of(db, plan: TradePlan) -> Order | None:
-    """The plan's entry order; looked up only where a branch needs it (not for every plan
-    holding its position at every iteration)."""
-    return by_client_id(db, plan.entry_client_order_id) if plan.entry_client_order_id else None
-
-
-def plan_holding(rt: Runtime, plan: TradePlan) -> float:
-    """What the plan can really exit: its fills, capped by what the book holds."""
-    held = abs(rt.book.quantity(plan.symbol))
-    return max(0.0, min(plan.filled_size, held))
 
 
 def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool, now) -> None:
@@ -191,47 +170,6 @@ def _trail_gain(rt: Runtime, plan: TradePlan, price: float) -> float | None:
     return gain if gain >= pct else None
 
 
-def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
-              trace_id: int | None = None, stop: float | None = None) -> Placement | None:
-    """Cancel what is left of the entry, then sell what the plan holds at market.
-
-    ``stop``: the plan's stop, hit since the last check. On the paper venue the exit then
-    goes as a stop order at it, which the venue fills as the candle that traded through it
-    gave (at the stop, or at the open of a candle that gapped through), not at the later
-    price the loop sees the hit at. A real exchange sells at its market: the stop is the
-    bot's own, and a stop order placed there would rest instead of selling. Targets and
-    every other exit sell at the market too (never better than it gives).
-    """
-    entry = _entry_of(db, plan)
-    if entry is not None and entry.status == "open":
-        cancel_order(rt, db, entry)
-    cancel_resting(rt, db, plan)  # it holds the coins this exit sells
-    held = plan_holding(rt, plan)
-    if held <= DUST:
-        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",
-                    exit_reason=reason, closed_at=now)
-        db.commit()
-        return None
-    # The plan's closing state, its exit id and the exit's journal row commit together, so
-    # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.
-    cid = next_client_order_id(rt, db)
-    revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
-    plan.exit_client_order_id = cid
-    as_stop = stop is not None and rt.venue.is_paper
-    order = journal_new_order(
-        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose="exit", reason=reason, order_type="stop" if as_stop else "market",
-        price=stop if as_stop else None, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
-        client_order_id=cid, looked_up=True,
-    )
-    placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
-    if not placement.ok:
-        log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
-        revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")
-    db.commit()
-    return placement
-
-
 def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     """A closing plan whose exit order died is re-armed so the next iteration exits again.
 
@@ -245,11 +183,7 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
         revise_plan(db, plan, "closed", now, status="closed", closed_at=now)
         return
     if order is not None and order.status == "closed":
-        booked = db.scalar(
-            select(func.coalesce(func.sum(Trade.quantity), 0.0)).where(
-                Trade.client_order_id == order.client_order_id
-            )
-        )
+        booked = booked_quantity(db, order.client_order_id)
         grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
         if booked + DUST < order.amount and now - order.updated_at < grace:
             return
