@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from bot.engine.schema import Decision
-from db.candles import CandleColumns, StoredCandles
+from bot.model.candles import CandleColumns, StoredCandles
 
 
 @dataclass

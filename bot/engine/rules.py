@@ -19,7 +19,7 @@ from bot.engine.base import DecisionContext, EngineResult, MarketView, candle_co
 from bot.engine.entry_price import entry_price
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
-from db.decision_queries import timeframe_delta
+from bot.model.timeframes import timeframe_delta
 
 
 @dataclass(frozen=True)

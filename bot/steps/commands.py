@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from bot.execution import cancel_order, own_order, place_order
+from bot.model.vocabulary import CommandKind, CommandStatus, OrderPurpose, OrderStatus, PlanStatus
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.steps.plans import exit_plan
@@ -35,8 +36,8 @@ from db.orders import live_orders
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
-URGENT = ("close-all", "stop", "close")
-TAKES_ARGUMENT = ("close", "cancel")
+URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
+TAKES_ARGUMENT = (CommandKind.CLOSE, CommandKind.CANCEL)
 BATCH = 200
 QUIET_POLL_SECONDS = 0.15
 
@@ -62,7 +63,7 @@ def obey_commands(rt: Runtime) -> int:
                     raise CommandError(f"unknown command {command.command!r}; known: "
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, _argument(command))
-                finish_command(db, command, "done", result, rt.wall_clock())
+                finish_command(db, command, CommandStatus.DONE, result, rt.wall_clock())
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
@@ -71,7 +72,7 @@ def obey_commands(rt: Runtime) -> int:
                 db.rollback()
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
-                finish_command(db, db.get(Command, command.id), "failed", str(exc),
+                finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
                                rt.wall_clock())
         return len(batch)
 
@@ -130,7 +131,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             canceled += 1
     plans = [p for p in active_plans(db, ids) if symbols is None or p.symbol in symbols]
     for plan in plans:
-        if plan.status != "closing":  # a closing plan's exit is under way: not sold twice
+        if plan.status != PlanStatus.CLOSING:  # a closing plan's exit is under way: not sold twice
             exit_plan(rt, db, plan, reason, now)
     db.commit()
     sync_fills(rt)
@@ -138,15 +139,15 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
             placement = place_order(rt, db, symbol=symbol, side="SELL", amount=holding.quantity,
-                                    purpose="close", reason=reason)
+                                    purpose=OrderPurpose.CLOSE, reason=reason)
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
     sync_fills(rt)
     for plan in active_plans(db, ids):
         in_scope = symbols is None or plan.symbol in symbols
-        if in_scope and plan.status != "closed" and rt.book.quantity(plan.symbol) <= 0:
-            revise_plan(db, plan, f"closed: {reason}", now, status="closed",
+        if in_scope and plan.status != PlanStatus.CLOSED and rt.book.quantity(plan.symbol) <= 0:
+            revise_plan(db, plan, f"closed: {reason}", now, status=PlanStatus.CLOSED,
                         exit_reason=reason, closed_at=now)
     db.commit()
     resync_orders_and_positions(rt)
@@ -175,7 +176,7 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
     order = own_order(rt, db, (argument or "").strip())
     if order is None:
         raise CommandError(f"no order of ours with id {argument!r}")
-    if order.status != "open":
+    if order.status != OrderStatus.OPEN:
         raise CommandError(f"order {argument} is {order.status}, not open")
     return f"order {argument}: {cancel_order(rt, db, order)}"
 
@@ -183,7 +184,7 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
 def _stop(rt: Runtime, db, argument: str | None) -> str:
     canceled = 0
     for order in live_orders(db, rt.session_ids(db)):
-        if order.purpose == "entry" and order.order_id:
+        if order.purpose == OrderPurpose.ENTRY and order.order_id:
             cancel_order(rt, db, order)
             canceled += 1
     rt.stop_requested = True
@@ -191,10 +192,10 @@ def _stop(rt: Runtime, db, argument: str | None) -> str:
 
 
 HANDLERS: dict[str, Callable[[Runtime, object, str | None], str]] = {
-    "pause": _pause,
-    "resume": _resume,
-    "close-all": _close_all,
-    "close": _close,
-    "cancel": _cancel,
-    "stop": _stop,
+    CommandKind.PAUSE: _pause,
+    CommandKind.RESUME: _resume,
+    CommandKind.CLOSE_ALL: _close_all,
+    CommandKind.CLOSE: _close,
+    CommandKind.CANCEL: _cancel,
+    CommandKind.STOP: _stop,
 }

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.model.vocabulary import OrderPurpose, PlanStatus
 from bot.positions import Holding
 from bot.resting_stop import PURPOSE as RESTING
 from bot.runtime import Runtime
@@ -165,19 +166,19 @@ def _session_of(rt: Runtime, db, when: datetime) -> int:
 
 def _update_plan(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
     """Entry fills add to what the plan holds; exit fills take from it."""
-    if order.purpose == "entry":
+    if order.purpose == OrderPurpose.ENTRY:
         held = plan.filled_size + quantity
-        revise_plan(db, plan, "entry filled", now, filled_size=held, status="open"
-                    if plan.status == "pending" else plan.status)
+        revise_plan(db, plan, "entry filled", now, filled_size=held, status=PlanStatus.OPEN
+                    if plan.status == PlanStatus.PENDING else plan.status)
         return
     remaining = max(0.0, plan.filled_size - quantity)
     # a stop resting on the venue exits a plan the bot did not mark closing: its reason
     reason = plan.exit_reason or (order.reason if order.purpose == RESTING else None)
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
-                    filled_size=0.0, status="closed", closed_at=now, exit_reason=reason)
+                    filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
     else:
         # A partial exit re-arms the stop and target for what remains.
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,
-                    filled_size=remaining, size=remaining, status="open",
+                    filled_size=remaining, size=remaining, status=PlanStatus.OPEN,
                     exit_client_order_id=None)

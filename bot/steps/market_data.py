@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from bot.mirror import CandleKey, CandleTip
-from bot.runtime import Quote, Runtime
+from bot.model.quote import Quote
+from bot.runtime import Runtime
 from bot.steps.resync import positions_written, write_positions
 from db.engine import bound_engine
 from db.market import add_candles, add_snapshots, new_candles, newest_candle

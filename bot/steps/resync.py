@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.model.vocabulary import OrderPurpose, OrderStatus
 from bot.positions import PositionBook
 from bot.runtime import Runtime
 from db.engine import bound_engine
@@ -151,17 +152,17 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
                 db, session_id=rt.session_id, client_order_id=cid, order_id=str(order["id"]),
                 symbol=order["symbol"], side=order["side"].upper(),
                 type=order.get("type") or "limit", amount=float(order["amount"]),
-                price=order.get("price"), purpose="adopted", status="open",
+                price=order.get("price"), purpose=OrderPurpose.ADOPTED, status=OrderStatus.OPEN,
                 reason="adopted at resync: on the venue but not in the journal",
                 created_at=now, updated_at=now,
             )
-        elif known.order_id is None or known.status != "open":
-            known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
+        elif known.order_id is None or known.status != OrderStatus.OPEN:
+            known.order_id, known.status, known.updated_at = str(order["id"]), OrderStatus.OPEN, now
     if not rt.mirror.orders_may_be_live:
         return  # none of ours is live in the journal: nothing the venue stopped listing
     live = live_orders(db, ids)
     rt.mirror.orders_may_be_live = bool(live)
     for known in live:
-        if known.status == "open" and known.order_id not in listed:
+        if known.status == OrderStatus.OPEN and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
-            known.status, known.updated_at = "closed", now
+            known.status, known.updated_at = OrderStatus.CLOSED, now
