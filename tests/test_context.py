@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from bot.config import load_settings
-from bot.engine.context import build_context
+from bot.decision_context import build_context
 from bot.engine.prompt import estimate_tokens, render_prompt
 from bot.engine.rules import RulesEngine
 from bot.model.candles import StoredCandles

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
+from bot.decision_context import build_context
 from bot.engine.base import EngineResult
-from bot.engine.context import build_context
 from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
 from bot.model.vocabulary import TraceStatus
