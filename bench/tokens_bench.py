@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
-from bot.engine.context import build_context  # noqa: E402
+from bot.decision_context import build_context  # noqa: E402
 from bot.engine.prompt import estimate_input_tokens, render_prompt  # noqa: E402
 from bot.replay import ReplayArgs, run_replay  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402

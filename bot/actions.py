@@ -20,6 +20,7 @@ from bot.execution import (
     send_journaled,
     send_or_report,
 )
+from bot.model.vocabulary import OrderPurpose, OrderStatus, PlanStatus, Side
 from bot.positions import DUST
 from bot.resting_stop import cancel_resting
 from bot.risk import RiskState, Rule, check_entry
@@ -76,28 +77,29 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
     amount = fit_to_cap(action.size if action.size else (action.quote_value or 0) / reference,
                         reference, rt.settings.max_order_value)
     assert state is not None, "entries are always risk-checked"
-    refusal = check_entry(rt.settings, state, symbol, "BUY", amount, reference, quote)
+    refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, quote)
     if refusal is not None:
         return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
     now = rt.now()
     plan = create_plan(
-        db, now, session_id=rt.session_id, symbol=symbol, side="BUY", entry_price=reference,
+        db, now, session_id=rt.session_id, symbol=symbol, side=Side.BUY, entry_price=reference,
         stop_price=action.stop or reference * (1 - DEFAULT_STOP_PCT / 100),
         target_price=action.target or reference * (1 + DEFAULT_TARGET_PCT / 100),
-        size=amount, status="pending", reason=action.reason, trace_id=trace_id,
+        size=amount, status=PlanStatus.PENDING, reason=action.reason, trace_id=trace_id,
         entry_client_order_id=cid,
     )
     # The plan and its entry's journal row commit together: no plan without its order.
     order_type = "limit" if action.order_type == "limit" and action.price else "market"
     order = journal_new_order(
-        rt, db, symbol=symbol, side="BUY", amount=amount, purpose="entry", reason=action.reason,
+        rt, db, symbol=symbol, side=Side.BUY, amount=amount, purpose=OrderPurpose.ENTRY,
+        reason=action.reason,
         order_type=order_type, price=action.price if order_type == "limit" else None,
         plan_id=plan.id, trace_id=trace_id, client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # the caller commits it
     plan.entry_order_id = placement.order_id
     if not placement.ok:
-        revise_plan(db, plan, f"entry failed: {placement.error}", now, status="closed",
+        revise_plan(db, plan, f"entry failed: {placement.error}", now, status=PlanStatus.CLOSED,
                     exit_reason=f"entry failed: {placement.error}", closed_at=now)
     status = "placed" if placement.ok else "failed"
     return {"status": status, "plan_id": plan.id, **placement.as_dict()}
@@ -119,8 +121,8 @@ def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
         results = [exit_plan(rt, db, p, reason, rt.now(), trace_id) for p in plans]
         return {"status": "exiting", "plans": [p.id for p in plans],
                 "orders": [r.as_dict() for r in results if r is not None]}
-    placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount, purpose="exit",
-                            reason=action.reason, trace_id=trace_id)
+    placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
+                            purpose=OrderPurpose.EXIT, reason=action.reason, trace_id=trace_id)
     return {"status": "placed" if placement.ok else "failed", **placement.as_dict()}
 
 
@@ -133,15 +135,15 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
     """
     left, sold, orders = amount, [], []
     for plan in plans:
-        part = min(left, plan_holding(rt, plan)) if plan.status == "open" else 0.0
+        part = min(left, plan_holding(rt, plan)) if plan.status == PlanStatus.OPEN else 0.0
         if part <= DUST:
             continue
         if part + DUST >= plan_holding(rt, plan):
             placement = exit_plan(rt, db, plan, reason, rt.now(), trace_id)
         else:  # the plan's resting stop holds the coins; the plan step rests a new one
             cancel_resting(rt, db, plan)
-            placement = place_order(rt, db, symbol=plan.symbol, side="SELL", amount=part,
-                                    purpose="exit", reason=reason, plan_id=plan.id,
+            placement = place_order(rt, db, symbol=plan.symbol, side=Side.SELL, amount=part,
+                                    purpose=OrderPurpose.EXIT, reason=reason, plan_id=plan.id,
                                     trace_id=trace_id)
         left -= part
         sold.append(plan.id)
@@ -157,7 +159,7 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
 
 def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:
     order = own_order(rt, db, action.order_id or "")
-    if order is None or order.status != "open":
+    if order is None or order.status != OrderStatus.OPEN:
         return {"status": "refused", "rule": "unknown_order", "detail": action.order_id}
     return {"status": cancel_order(rt, db, order), "order_id": order.order_id}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from bot.config import Settings
 from bot.engine.factory import build_engine
 from bot.notify import CommandListener
@@ -9,13 +11,14 @@ from bot.runtime import Runtime
 from bot.venue.factory import build_venue
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
+from db.paper_store import PaperStore
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """The live bot (paper or real venue); replays assemble theirs in ``bot.replay``."""
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
-    venue = build_venue(settings, factory)
+    venue = build_venue(settings, partial(PaperStore, factory))
     return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
                    run_name=settings.bot_name,
                    command_listener=CommandListener.for_url(settings.database_url,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.model.vocabulary import OrderPurpose, PlanStatus
 from bot.positions import DUST
 from bot.venue.base import DuplicateOrder, TransientVenueError, VenueError, journal_status
 from db.models import Order, TradePlan
@@ -78,7 +79,7 @@ class StopGuard:
         """The plans the plan step just read and enforced (the loaded rows, as committed)."""
         self.stops = {
             p.id: KnownStop(p.id, p.version, p.symbol, p.side, p.filled_size, p.stop_price)
-            for p in plans if p.status == "open"
+            for p in plans if p.status == PlanStatus.OPEN
         }
 
     def watch(self, rt: Runtime) -> None:
@@ -156,15 +157,15 @@ class StopGuard:
                         symbol=sent.stop.symbol, side="SELL" if sent.stop.side == "BUY" else "BUY",
                         type=sent.order_type, amount=sent.amount,
                         price=sent.stop.stop if sent.order_type == "stop" else None,
-                        purpose="exit", status=journal_status(sent.placed), attempts=1,
+                        purpose=OrderPurpose.EXIT, status=journal_status(sent.placed), attempts=1,
                         reason=sent.reason, plan_id=sent.stop.plan_id,
                         created_at=sent.sent_at, updated_at=now,
                     ))
                     journaled += 1
                 plan = db.get(TradePlan, sent.stop.plan_id)
-                if plan is not None and plan.status == "open":
+                if plan is not None and plan.status == PlanStatus.OPEN:
                     revise_plan(db, plan, f"exit: {sent.reason} (sent while the database was "
-                                "down)", now, status="closing", exit_reason=sent.reason,
+                                "down)", now, status=PlanStatus.CLOSING, exit_reason=sent.reason,
                                 exit_client_order_id=sent.client_order_id)
             db.commit()
         return journaled

@@ -27,6 +27,7 @@ from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
+from db.paper_store import PaperStore
 from db.queries_replays import run_summary
 from db.replay_runs import mark_finished, run_finished_at
 
@@ -86,7 +87,7 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         while feed.now_ms() < start_ms and feed.advance():
             pass
     venue = PaperVenue(
-        feed, factory, account=run_name, starting_balance=settings.starting_balance,
+        feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance,
         maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
         slippage_cap_pct=settings.paper_slippage_cap_pct, volume_share=settings.paper_volume_share,
         defer_clock=True,  # an iteration follows every step: its market data carries the clock

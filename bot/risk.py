@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from bot.config import Settings
 from bot.engine.entry_price import within_cap
-from bot.runtime import Quote
+from bot.model.quote import Quote
 
 
 class Rule(StrEnum):

@@ -22,6 +22,7 @@ from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
 from bot.guard import StopGuard
 from bot.mirror import StoreMirror
+from bot.model.quote import Quote
 from bot.positions import PositionBook
 from bot.venue.base import TransientVenueError, Venue
 from bot.venue.paper import PaperVenue
@@ -35,23 +36,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("tradedesk.bot")
-
-
-@dataclass
-class Quote:
-    """The latest view of one symbol, from this iteration's market-data step."""
-
-    last: float
-    bid: float | None
-    ask: float | None
-    timestamp: datetime
-    book: dict[str, Any]
-    low_since_check: float
-    high_since_check: float
-    # Open time of the earliest candle in the extremes (None: the extremes are just
-    # ``last``) and of the newest candle seen; plans opened later ignore older extremes.
-    extremes_from_ms: int | None = None
-    last_candle_ms: int | None = None
 
 
 @dataclass

@@ -13,10 +13,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, Integer, bindparam, select, text
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.model.vocabulary import CommandKind
 from db.bots import DEFAULT_BOT, bot_names, require_bot_id
 from db.models import Bot, Command
 
-KNOWN_COMMANDS = ("stop", "close-all", "pause", "resume", "close", "cancel")
+KNOWN_COMMANDS = tuple(CommandKind)
 COMMANDS_CHANNEL = "tradedesk_commands"
 # An argument is a symbol or an order id; a result is a line or two for the operator.
 MAX_ARGUMENT_CHARS = 200

@@ -7,10 +7,8 @@ leak the future into a decision.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -19,7 +17,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Integer, Row, bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
-from db.candles import CandleColumns, StoredCandles
+from bot.model.candles import CandleColumns, StoredCandles
+from bot.model.timeframes import timeframe_delta
 from db.models import (
     OHLCV,
     MarketData,
@@ -32,19 +31,6 @@ from db.models import (
 from db.models import Session as TradingSession
 from db.plans import ACTIVE
 from db.traces import traced_cost as traced_cost_of
-
-_TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-@cache  # asked for each series at every decision
-def timeframe_delta(timeframe: str) -> timedelta:
-    """Length of one candle; a timeframe we cannot read is an error, never a guess."""
-    match = _TIMEFRAME_RE.match(timeframe)
-    if not match:
-        raise ValueError(f"unknown timeframe {timeframe!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
 
 # Statements are built once with bound parameters and select plain table columns: building
 # a select(), the ORM's statement compilation and loading ORM objects cost more than running

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.candles import CANDLE_COLUMNS
+from bot.model.candles import CANDLE_COLUMNS
 from db.models import OHLCV, Trade, TradePlan, TradePlanVersion
 
 MAX_CANDLES = 5000

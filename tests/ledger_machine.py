@@ -48,6 +48,7 @@ from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsCache, Trade
+from db.paper_store import PaperStore
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 
 SYMBOL = "BTC/USDT"
@@ -259,8 +260,9 @@ class LedgerMachine(RuleBasedStateMachine):
                            for row in csv.DictReader(handle)}
         self.log: list[tuple[str, str, str]] = []
         self.venue_factory = session_factory(make_engine(self.url))
-        self.venue = PaperVenue(ReplayFeed([self.candles]), self.venue_factory,
-                                account=f"shared{tag}", starting_balance=STARTING_BALANCE,
+        self.venue = PaperVenue(ReplayFeed([self.candles]),
+                                PaperStore(self.venue_factory, f"shared{tag}"),
+                                starting_balance=STARTING_BALANCE,
                                 maker_fee=FEE, taker_fee=FEE)
         self.ended = False
         self.bots: dict[str, BotState] = {}

@@ -13,6 +13,7 @@ from bot.runtime import Runtime
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
+from db.paper_store import PaperStore
 
 
 class ScriptedEngine:
@@ -49,7 +50,7 @@ def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str
     settings = load_settings(DATABASE_URL=db_url, SYMBOLS=symbols, TIMEFRAMES="5m,1h",
                              **settings_overrides)
     factory = session_factory(make_engine(db_url))
-    venue = PaperVenue(feed, factory, account=run_name, starting_balance=settings.starting_balance)
+    venue = PaperVenue(feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance)
     runtime = Runtime(settings=settings, db=factory, venue=venue,
                       engine=engine or RulesEngine(settings), kind="replay", run_name=run_name)
     start(runtime)

@@ -16,6 +16,7 @@ from bot.venue.feeds import SyntheticFeed
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.models import BotStatus, Session
+from db.paper_store import PaperStore
 
 TWO_DAYS = 2 * 86_400.0
 T0 = 1_790_000_000.0 + 1_234.567  # seconds; any minute of any hour
@@ -58,7 +59,7 @@ def _bot(url: str, time: FakeTime) -> Runtime:
     settings = load_settings(DATABASE_URL=url, SESSION_TIMEZONE="UTC")
     factory = session_factory(make_engine(url))
     feed = SyntheticFeed(settings.symbols, seed=settings.feed_seed, clock=time.clock())
-    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, factory),
+    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, PaperStore(factory, "default")),
                  engine=RulesEngine(settings))
     start(rt)
     return rt

@@ -25,6 +25,7 @@ from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
+from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.waiting import wait_for
@@ -202,7 +203,7 @@ def test_a_close_all_during_the_sleep_trades_at_the_market_of_its_time(sqlite_ur
     factory = session_factory(make_engine(sqlite_url))
     settings = load_settings(DATABASE_URL=sqlite_url, SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h",
                              LOOP_INTERVAL_SECONDS=600)
-    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, factory),
+    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, PaperStore(factory, "default")),
                  engine=ScriptedEngine([buy(size=0.01)]), run_name="default")
     bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
     bot.start()

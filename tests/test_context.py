@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from bot.config import load_settings
-from bot.engine.context import build_context
+from bot.decision_context import build_context
 from bot.engine.prompt import estimate_tokens, render_prompt
 from bot.engine.rules import RulesEngine
-from db.candles import StoredCandles
+from bot.model.candles import StoredCandles
 from db.engine import make_engine, session_factory
 from db.models import OHLCV, MarketData, Position, Trade, TradePlan
 from db.models import Session as TradingSession

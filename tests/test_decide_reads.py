@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import astuple
 from datetime import timedelta
 
-from bot.engine.context import build_context
+from bot.decision_context import build_context
 from bot.engine.schema import Action, ActionType, Decision
 from db.decision_queries import SessionCandles, newest_market, newest_trades, recent_trades
 from tests.conftest import candle_file

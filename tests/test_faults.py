@@ -25,6 +25,7 @@ from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.models import OpenOrder, Trade
+from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine
 
@@ -61,7 +62,7 @@ def faulty_runtime(db_url: str, candles: Path, rates: FaultRates, seed: int = 1,
     settings = load_settings(DATABASE_URL=db_url, SYMBOLS=",".join(feed.symbols),
                              TIMEFRAMES="5m,1h", LOOP_INTERVAL_SECONDS=300)
     factory = session_factory(make_engine(db_url))
-    paper = PaperVenue(feed, factory, account=run_name, starting_balance=settings.starting_balance)
+    paper = PaperVenue(feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance)
     venue = FaultyVenue(paper, rates, seed)
     rt = Runtime(settings=settings, db=factory, venue=venue,
                  engine=engine or RulesEngine(settings), kind="replay", run_name=run_name)

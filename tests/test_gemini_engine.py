@@ -20,12 +20,12 @@ from google import genai
 from google.genai import types
 
 from bot.config import load_settings
-from bot.engine.base import DecisionContext, MarketView
 from bot.engine.factory import build_engine
 from bot.engine.gemini import GeminiEngine
 from bot.engine.pricing import cost_usd, price_for
 from bot.engine.rules import RulesEngine
 from bot.engine.schema import ActionType
+from bot.model.decision import DecisionContext, MarketView
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 NOW = datetime(2023, 2, 9, 21, 0, tzinfo=UTC)

@@ -24,6 +24,7 @@ from db.models import (
     TradePlan,
     TradePlanVersion,
 )
+from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -177,7 +178,7 @@ def test_a_fresh_install_trades_on_its_first_iterations(sqlite_url) -> None:
     settings = load_settings(DATABASE_URL=sqlite_url)
     factory = session_factory(make_engine(sqlite_url))
     feed = SyntheticFeed(settings.symbols, seed=settings.feed_seed, clock=lambda: wall[0])
-    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, factory),
+    rt = Runtime(settings=settings, db=factory, venue=PaperVenue(feed, PaperStore(factory, "default")),
                  engine=RulesEngine(settings))
     start(rt)
     for _ in range(2):

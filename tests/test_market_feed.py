@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.venue.factory import build_venue
 from db.engine import make_engine, session_factory
 from db.migrate import alembic_config, upgrade
 from db.models import BotStatus, Session
+from db.paper_store import PaperStore
 from tests.conftest import candle_file, database_at
 from tests.loop_harness import make_runtime, step
 
@@ -96,7 +98,7 @@ def test_a_replay_records_its_candle_files(db_url: str) -> None:
 def test_a_paper_bot_records_its_settings_feed(db_url: str) -> None:
     settings = load_settings(DATABASE_URL=db_url, SYMBOLS="BTC/USDT", FEED="synthetic")
     factory = session_factory(make_engine(db_url))
-    rt = Runtime(settings=settings, db=factory, venue=build_venue(settings, factory),
+    rt = Runtime(settings=settings, db=factory, venue=build_venue(settings, partial(PaperStore, factory)),
                  engine=RulesEngine(settings))
     start(rt)
     assert _feeds(rt) == ("synthetic", ["synthetic"])

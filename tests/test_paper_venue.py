@@ -6,6 +6,7 @@ import csv
 import itertools
 import math
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, Venue, 
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import InsufficientFunds, PaperVenue
 from db.engine import make_engine, session_factory
+from db.paper_store import PaperStore
 from tests.conftest import candle_file
 
 FIVE_MIN = 300_000
@@ -27,9 +29,10 @@ SYMBOL = "BTC/USDT"
 FEES = {"maker_fee": 0.001, "taker_fee": 0.002}
 
 
-def venue_on(url: str, paths: list[Path], warmup: int = 200, **kwargs: Any) -> PaperVenue:
-    sessions = session_factory(make_engine(url))
-    return PaperVenue(ReplayFeed(paths, warmup=warmup), sessions, **(FEES | kwargs))
+def venue_on(url: str, paths: list[Path], warmup: int = 200, account: str = "default",
+             **kwargs: Any) -> PaperVenue:
+    store = PaperStore(session_factory(make_engine(url)), account)
+    return PaperVenue(ReplayFeed(paths, warmup=warmup), store, **(FEES | kwargs))
 
 
 def crafted(tmp_path: Path, rows: list[tuple[float, float, float, float, float]]) -> Path:
@@ -275,18 +278,19 @@ def test_determinism_across_databases(tmp_path: Path) -> None:
 def test_from_settings_builds_each_feed(sqlite_url: str) -> None:
     sessions = session_factory(make_engine(sqlite_url))
     path = candle_file("BTC_USDT-5m.csv")
-    replay = PaperVenue.from_settings(load_settings(FEED=f"replay:{path}"), sessions)
+    replay = PaperVenue.from_settings(load_settings(FEED=f"replay:{path}"),
+                                      partial(PaperStore, sessions))
     assert replay.feed.kind == "replay" and replay.fetch_balance()["total"] == {"USDT": 10_000.0}
     synthetic = PaperVenue.from_settings(
-        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"), sessions
-    )
+        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"),
+        partial(PaperStore, sessions))
     assert synthetic.feed.kind == "synthetic"
     assert synthetic.fetch_balance()["total"] == {"BTC": 10_000.0, "USDT": 10_000.0}
     synthetic.create_order(SYMBOL, "market", "buy", 0.01)
     tape = synthetic.fetch_ohlcv(SYMBOL, "1m", limit=50)
     restarted = PaperVenue.from_settings(
-        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"), sessions
-    )
+        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"),
+        partial(PaperStore, sessions))
     assert restarted.fetch_ohlcv(SYMBOL, "1m", limit=50)[: len(tape) - 5] == tape[: len(tape) - 5]
     assert restarted.fetch_balance()["total"] == synthetic.fetch_balance()["total"]
 
@@ -298,7 +302,7 @@ def test_replay_of_the_whole_file_is_not_slowed_by_the_store(sqlite_url: str) ->
     account would show as more statements late in the file than early."""
     engine = make_engine(sqlite_url)
     venue = PaperVenue(ReplayFeed([candle_file("BTC_USDT-5m.csv")], warmup=200),
-                       session_factory(engine), **FEES)
+                       PaperStore(session_factory(engine), "default"), **FEES)
     scripted(venue, steps=0)
     statements = [0]
     sa_event.listen(engine, "before_cursor_execute",

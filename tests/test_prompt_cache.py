@@ -14,8 +14,8 @@ import pandas as pd
 
 from bot.config import load_settings
 from bot.engine import prompt
-from bot.engine.base import DecisionContext, MarketView
-from db.candles import CandleColumns, StoredCandles
+from bot.model.candles import CandleColumns, StoredCandles
+from bot.model.decision import DecisionContext, MarketView
 from tests.conftest import candle_file
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.engine import prompt
-from bot.engine.base import DecisionContext, MarketView, candle_columns
-from db.candles import CandleColumns, StoredCandles
+from bot.model.candles import CandleColumns, StoredCandles
+from bot.model.decision import DecisionContext, MarketView, candle_columns
 from tests.conftest import candle_file
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)

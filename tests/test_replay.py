@@ -15,8 +15,8 @@ from bot.config import Settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.rules import RulesEngine
 from bot.engine.schema import Action, ActionType, Decision
+from bot.model.timeframes import timeframe_delta
 from bot.replay import ReplayArgs, build_replay, run_replay
-from db.decision_queries import timeframe_delta
 from db.models import Trade, TradePlan
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from bot.engine import indicators
+from bot.model.candles import CANDLE_COLUMNS
 from db import decision_queries as q
-from db.candles import CANDLE_COLUMNS
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import OHLCV

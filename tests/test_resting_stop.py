@@ -20,6 +20,7 @@ from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.models import Order, Trade, TradePlan
+from db.paper_store import PaperStore
 from tests.crafted import flat_then
 from tests.loop_harness import step
 from tests.test_plans import SYMBOL, entry, runtime
@@ -60,8 +61,8 @@ def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_o
     del rt  # and dies again
 
     # no bot runs: the venue alone steps as the market falls through the stop
-    venue = PaperVenue(ReplayFeed([path]), session_factory(make_engine(sqlite_url)),
-                       account="test")
+    venue = PaperVenue(ReplayFeed([path]),
+                       PaperStore(session_factory(make_engine(sqlite_url)), "test"))
     while venue.fetch_ticker(SYMBOL)["last"] > STOP:
         assert venue.advance()
     (filled,) = [f for f in venue.fills if f.side == "sell"]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from bot.config import load_settings
-from bot.engine.base import DecisionContext, MarketView
 from bot.engine.rules import RulesEngine
 from bot.engine.schema import ActionType
+from bot.model.decision import DecisionContext, MarketView
 from tests.conftest import candle_file
 
 SETTINGS = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m")

@@ -25,6 +25,7 @@ from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import Command, LLMTrace, Order, Session, Trade
+from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine
 
@@ -52,7 +53,7 @@ def buy(size: float, **extra: Any) -> Decision:
 def two_bots(db_url: str, venue_class: type[PaperVenue]) -> tuple[Runtime, Runtime]:
     feed = ReplayFeed([candle_file("BTC_USDT-5m.csv")])
     factory = session_factory(make_engine(db_url))
-    venue = venue_class(feed, factory, account="shared", starting_balance=10_000.0)
+    venue = venue_class(feed, PaperStore(factory, "shared"), starting_balance=10_000.0)
     bots = []
     for name, engine in (("default", ScriptedEngine([buy(0.05)])),
                          ("x", ScriptedEngine([buy(0.02)]))):

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_settings
-from bot.engine.base import DecisionContext, MarketView
 from bot.engine.schema import ActionType
 from bot.engine.validation import parse_decision, validate_decision
+from bot.model.decision import DecisionContext, MarketView
 
 SETTINGS = load_settings(SYMBOLS="BTC/USDT,ETH/USDT")
 LAST = {"BTC/USDT": 20_000.0, "ETH/USDT": 1_500.0}

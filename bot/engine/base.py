@@ -1,58 +1,18 @@
 """The decision-engine contract shared by the rules engine and Gemini.
 
-An engine reads a ``DecisionContext`` (built from the database, never from the future) and
-returns an ``EngineResult``: the parsed decision plus everything the trace must show. It
-never places orders; the risk layer and the executor do that with what survives validation.
+An engine reads a ``DecisionContext`` (``bot.model.decision``: what the bot knew at the
+instant, never the future; ``bot.decision_context`` builds it) and returns an
+``EngineResult``: the parsed decision plus everything the trace must show. It never places
+orders; the risk layer and the executor do that with what survives validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
-import pandas as pd
-
 from bot.engine.schema import Decision
-from db.candles import CandleColumns, StoredCandles
-
-
-@dataclass
-class MarketView:
-    """What the engine may know about one symbol at decision time."""
-
-    symbol: str
-    last: float
-    bid: float | None
-    ask: float | None
-    spread_pct: float | None
-    ob_imbalance: float | None
-    candles: Mapping[str, pd.DataFrame]  # timeframe -> closed candles, oldest first
-    # columns: timestamp (aware UTC), open, high, low, close, volume
-
-
-def candle_columns(view: MarketView, timeframe: str) -> CandleColumns | None:
-    """The view's candles for ``timeframe`` as columns, read from the frame if it has one."""
-    if isinstance(view.candles, StoredCandles):
-        return view.candles.columns(timeframe)
-    frame = view.candles.get(timeframe)
-    return None if frame is None or frame.empty else CandleColumns.of(frame)
-
-
-@dataclass
-class DecisionContext:
-    now: datetime
-    session_id: int
-    symbols: list[str]
-    markets: dict[str, MarketView]
-    positions: list[dict[str, Any]]
-    open_orders: list[dict[str, Any]]
-    open_plans: list[dict[str, Any]]
-    recent_trades: list[dict[str, Any]]
-    stats: dict[str, Any]  # net_pnl, total_fees, total_llm_cost, start_of_day_equity, ...
-    equity: float
-    quote_balance: float
+from bot.model.decision import DecisionContext
 
 
 @dataclass

@@ -31,11 +31,12 @@ from google.genai import types
 
 from bot.config import Settings
 from bot.engine import indicators
-from bot.engine.base import DecisionContext, EngineResult
+from bot.engine.base import EngineResult
 from bot.engine.pricing import cost_usd
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Decision
 from bot.engine.validation import hold, parse_decision
+from bot.model.decision import DecisionContext
 from bot.secrets_filter import scrub
 
 MAX_ROUNDS = 3

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
-from db.candles import CandleColumns
+from bot.model.candles import CandleColumns
 
 MAX_ROWS = 300
 _EPSILON = sys.float_info.epsilon

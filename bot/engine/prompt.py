@@ -23,8 +23,8 @@ import pandas as pd
 
 from bot.config import Settings
 from bot.engine import indicators
-from bot.engine.base import DecisionContext, candle_columns
-from db.candles import CandleColumns
+from bot.model.candles import CandleColumns
+from bot.model.decision import DecisionContext, candle_columns
 
 PROMPT_VERSION = "v1"
 PROMPTS_DIR = Path(__file__).with_name("prompts")

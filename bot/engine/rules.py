@@ -15,11 +15,12 @@ from typing import Any
 
 from bot.config import Settings
 from bot.engine import indicators
-from bot.engine.base import DecisionContext, EngineResult, MarketView, candle_columns
+from bot.engine.base import EngineResult
 from bot.engine.entry_price import entry_price
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
-from db.decision_queries import timeframe_delta
+from bot.model.decision import DecisionContext, MarketView, candle_columns
+from bot.model.timeframes import timeframe_delta
 
 
 @dataclass(frozen=True)

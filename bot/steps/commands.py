@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
 from bot.execution import cancel_order, own_order, place_order
+from bot.model.vocabulary import CommandKind, CommandStatus, OrderPurpose, OrderStatus, PlanStatus
 from bot.positions import DUST
 from bot.reconcile import reconcile_with_venue
 from bot.runtime import Runtime
@@ -36,8 +37,8 @@ from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
 
 log = logging.getLogger("tradedesk.commands")
-URGENT = ("close-all", "stop", "close")
-TAKES_ARGUMENT = ("close", "cancel")
+URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
+TAKES_ARGUMENT = (CommandKind.CLOSE, CommandKind.CANCEL)
 BATCH = 200
 QUIET_POLL_SECONDS = 0.15
 
@@ -63,7 +64,7 @@ def obey_commands(rt: Runtime) -> int:
                     raise CommandError(f"unknown command {command.command!r}; known: "
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, _argument(command))
-                finish_command(db, command, "done", result, rt.wall_clock())
+                finish_command(db, command, CommandStatus.DONE, result, rt.wall_clock())
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
@@ -72,7 +73,7 @@ def obey_commands(rt: Runtime) -> int:
                 db.rollback()
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
-                finish_command(db, db.get(Command, command.id), "failed", str(exc),
+                finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
                                rt.wall_clock())
         return len(batch)
 
@@ -131,7 +132,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             canceled += 1
     plans = [p for p in active_plans(db, ids) if symbols is None or p.symbol in symbols]
     for plan in plans:
-        if plan.status != "closing":  # a closing plan's exit is under way: not sold twice
+        if plan.status != PlanStatus.CLOSING:  # a closing plan's exit is under way: not sold twice
             exit_plan(rt, db, plan, reason, now)
     db.commit()
     book_new_fills(rt)
@@ -143,15 +144,15 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
             placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount,
-                                    purpose="close", reason=reason)
+                                    purpose=OrderPurpose.CLOSE, reason=reason)
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
     book_new_fills(rt)
     for plan in active_plans(db, ids):
         in_scope = symbols is None or plan.symbol in symbols
-        if in_scope and plan.status != "closed" and rt.book.quantity(plan.symbol) <= 0:
-            revise_plan(db, plan, f"closed: {reason}", now, status="closed",
+        if in_scope and plan.status != PlanStatus.CLOSED and rt.book.quantity(plan.symbol) <= 0:
+            revise_plan(db, plan, f"closed: {reason}", now, status=PlanStatus.CLOSED,
                         exit_reason=reason, closed_at=now)
     db.commit()
     reconcile_with_venue(rt)
@@ -198,7 +199,7 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
     order = own_order(rt, db, (argument or "").strip())
     if order is None:
         raise CommandError(f"no order of ours with id {argument!r}")
-    if order.status != "open":
+    if order.status != OrderStatus.OPEN:
         raise CommandError(f"order {argument} is {order.status}, not open")
     return f"order {argument}: {cancel_order(rt, db, order)}"
 
@@ -206,7 +207,7 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
 def _stop(rt: Runtime, db, argument: str | None) -> str:
     canceled = 0
     for order in live_orders(db, rt.session_ids(db)):
-        if order.purpose == "entry" and order.order_id:
+        if order.purpose == OrderPurpose.ENTRY and order.order_id:
             cancel_order(rt, db, order)
             canceled += 1
     rt.stop_requested = True
@@ -214,10 +215,10 @@ def _stop(rt: Runtime, db, argument: str | None) -> str:
 
 
 HANDLERS: dict[str, Callable[[Runtime, object, str | None], str]] = {
-    "pause": _pause,
-    "resume": _resume,
-    "close-all": _close_all,
-    "close": _close,
-    "cancel": _cancel,
-    "stop": _stop,
+    CommandKind.PAUSE: _pause,
+    CommandKind.RESUME: _resume,
+    CommandKind.CLOSE_ALL: _close_all,
+    CommandKind.CLOSE: _close,
+    CommandKind.CANCEL: _cancel,
+    CommandKind.STOP: _stop,
 }

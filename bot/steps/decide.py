@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
+from bot.decision_context import build_context
 from bot.engine.base import EngineResult
-from bot.engine.context import build_context
 from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
+from bot.model.vocabulary import TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
 from db.stats import apply_llm_cost
@@ -85,7 +86,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     result = _run_engine(rt, db, context)
     if result is None:
         add_trace(
-            db, session_id=rt.session_id, engine=rt.engine.name, status="abandoned",
+            db, session_id=rt.session_id, engine=rt.engine.name, status=TraceStatus.ABANDONED,
             prompt="", errors=["abandoned: an operator close-all/stop arrived first"],
             latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
         )
@@ -100,7 +101,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
         answers=result.answers or None,
         decision_json=result.decision.model_dump_json(), errors=result.errors or None,
-        status="ok" if not rejected and not result.errors else "rejected",
+        status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
         latency_ms=result.latency_ms, created_at=now,
         execution_result=None if acts else _execution_result(

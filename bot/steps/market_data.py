@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from bot.mirror import CandleKey, CandleTip
+from bot.model.quote import Quote
 from bot.position_snapshot import positions_written, write_positions
-from bot.runtime import Quote, Runtime
+from bot.runtime import Runtime
 from db.engine import bound_engine
 from db.market import add_candles, add_snapshots, new_candles, newest_candle
 

@@ -42,13 +42,12 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import sessionmaker
 
+from bot.model.paper import FillState, OrderState
 from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError, nothing_to_save
 from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
+from bot.venue.paper_account import AccountStore, OpenStore, StoreRetry, Unretried
 from bot.venue.paper_model import (
-    FillState,
-    OrderState,
     limit_trades_through,
     order_dict,
     split_symbol,
@@ -56,8 +55,6 @@ from bot.venue.paper_model import (
     trade_dict,
     walk_book,
 )
-from bot.venue.paper_store import PaperStore
-from db.retry import Outage
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -78,25 +75,26 @@ class PaperVenue:
     supports_stop_orders = True
 
     def __init__(
-        self, feed: Feed, sessions: sessionmaker, *, account: str = "default",
-        starting_balance: float = 10_000.0, maker_fee: float = 0.001, taker_fee: float = 0.001,
-        slippage_cap_pct: float = 1.0, volume_share: float = 0.1, defer_clock: bool = False,
+        self, feed: Feed, store: AccountStore, *, starting_balance: float = 10_000.0,
+        maker_fee: float = 0.001, taker_fee: float = 0.001, slippage_cap_pct: float = 1.0,
+        volume_share: float = 0.1, defer_clock: bool = False,
     ) -> None:
         self.feed = feed
         self.defer_clock = defer_clock
         self._unsaved_clock: tuple[int, int] | None = None  # (now_ms, seq) not stored yet
-        self.account = account
+        self.account = store.account
         self.starting_balance = starting_balance
         self.maker_fee = maker_fee
         self.taker_fee = taker_fee
         self.slippage_cap_pct = slippage_cap_pct
         self.volume_share = volume_share
-        self.store = PaperStore(sessions, account)
+        self.store = store
         # the account lives in the bot's database: an outage of it holds the simulated
         # exchange up (as latency) instead of losing a fill it has made; the runtime shares
-        # its own, so one count and one backoff cover both
-        self.outage = Outage()
-        self._tag = f"{zlib.crc32(account.encode()):08x}"
+        # its own (``Runtime``), so one count and one backoff cover both; a venue on its own
+        # runs each touch once
+        self.outage: StoreRetry = Unretried()
+        self._tag = f"{zlib.crc32(self.account.encode()):08x}"
         self.orders: dict[str, OrderState] = {}
         self.fills: list[FillState] = []
         self._trades: dict[str, dict[str, Any]] = {}  # fill id -> trade_dict; see _trade
@@ -118,16 +116,16 @@ class PaperVenue:
             self._remember(order)
 
     @classmethod
-    def from_settings(cls, settings: Settings, sessions: sessionmaker) -> PaperVenue:
+    def from_settings(cls, settings: Settings, open_store: OpenStore) -> PaperVenue:
         """Build the feed named by ``settings.feed`` and the account ``settings.bot_name``.
 
         A synthetic market is rebuilt from the seed and start time stored with the account,
         so a restart continues the same tape rather than a new one.
         """
-        account = settings.bot_name
+        store = open_store(settings.bot_name)
         feed: Feed
         if settings.feed == "synthetic":
-            stored = PaperStore.stored_feed(sessions, account) or {}
+            stored = store.stored_feed() or {}
             start = stored.get("start_ms") if stored.get("seed") == settings.feed_seed else None
             feed = SyntheticFeed(settings.symbols, seed=settings.feed_seed, start_ms=start)
         elif settings.feed == "live":
@@ -135,7 +133,7 @@ class PaperVenue:
         else:
             feed = ReplayFeed(settings.replay_paths)
         return cls(
-            feed, sessions, account=account, starting_balance=settings.starting_balance,
+            feed, store, starting_balance=settings.starting_balance,
             maker_fee=settings.maker_fee, taker_fee=settings.taker_fee,
             slippage_cap_pct=settings.paper_slippage_cap_pct,
             volume_share=settings.paper_volume_share,

@@ -1,4 +1,5 @@
-"""The paper venue's records and its pure fill rules, kept apart from storage and the clock.
+"""The paper venue's pure fill rules, kept apart from storage and the clock (its records,
+orders and fills, are ``bot.model.paper``).
 
 Everything here is a function of its arguments, so the fill model can be read and tested
 on its own and two runs with the same inputs produce the same fills bit for bit.
@@ -6,73 +7,10 @@ on its own and two runs with the same inputs produce the same fills bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
+from bot.model.paper import FillState, OrderState
 from bot.venue.feeds import Book, Candle, iso_ms
-
-
-@dataclass
-class OrderState:
-    """One paper order; field names are the ``paper_orders`` columns."""
-
-    id: str
-    client_order_id: str | None
-    symbol: str
-    side: str  # buy | sell
-    type: str  # market | limit | stop
-    price: float | None
-    stop_price: float | None
-    amount: float
-    filled: float
-    cost: float
-    fee: float
-    status: str  # open | closed | canceled
-    timestamp_ms: int
-    updated_ms: int
-
-    @property
-    def remaining(self) -> float:
-        return max(self.amount - self.filled, 0.0)
-
-    def row(self) -> dict[str, Any]:
-        return _row(self)
-
-
-@dataclass
-class FillState:
-    """One paper fill; field names are the ``paper_fills`` columns."""
-
-    id: str
-    order_id: str
-    client_order_id: str | None
-    symbol: str
-    side: str
-    price: float
-    amount: float
-    fee: float
-    fee_currency: str
-    taker_or_maker: str
-    timestamp_ms: int
-
-    @property
-    def cost(self) -> float:
-        """Quote value of the fill; balances use exactly this product, so they reconcile."""
-        return self.price * self.amount
-
-    def row(self) -> dict[str, Any]:
-        return _row(self)
-
-
-def _row(record: OrderState | FillState) -> dict[str, Any]:
-    """The record's fields by name; ``asdict`` deep-copied every scalar on each of the
-    twenty fills a step fetches, and these fields are all flat."""
-    return {name: getattr(record, name) for name in _FIELDS[type(record)]}
-
-
-ORDER_FIELDS = tuple(f.name for f in fields(OrderState))
-FILL_FIELDS = tuple(f.name for f in fields(FillState))
-_FIELDS = {OrderState: ORDER_FIELDS, FillState: FILL_FIELDS}
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

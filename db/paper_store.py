@@ -1,4 +1,5 @@
-"""Write-through storage of a paper account in the ``paper_*`` tables.
+"""Write-through storage of a paper account in the ``paper_*`` tables: the store the paper
+venue is given (``bot.venue.paper_account.AccountStore``).
 
 The venue keeps its state in memory and hands this store only what changed, once per
 operation, in one transaction: a replay of thousands of candles then costs one small
@@ -12,13 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from bot.venue.paper_model import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState
+from bot.model.paper import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState, Snapshot
 from db.engine import bound_engine
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
@@ -35,18 +35,6 @@ _UPDATE_ORDERS = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
 _UPDATE_BALANCE = (update(_BALANCES).where(_BALANCES.c.account == bindparam("for_account"),
                                            _BALANCES.c.currency == bindparam("for_currency"))
                    .values(total=bindparam("total"), used=bindparam("used")))
-
-
-@dataclass
-class Snapshot:
-    """A stored account as the venue needs it to continue."""
-
-    now_ms: int
-    seq: int
-    feed: dict[str, Any]
-    balances: dict[str, list[float]]  # currency -> [total, used]
-    orders: list[OrderState] = field(default_factory=list)
-    fills: list[FillState] = field(default_factory=list)
 
 
 class PaperStore:
@@ -90,11 +78,10 @@ class PaperStore:
         self._balances = {currency: (total, used) for currency, (total, used) in balances.items()}
         return Snapshot(clock.now_ms, clock.seq, feed, balances, orders, fills)
 
-    @staticmethod
-    def stored_feed(sessions: sessionmaker, account: str) -> dict[str, Any] | None:
-        """The feed descriptor stored with an account's clock, to rebuild the same market."""
-        with sessions() as s:
-            clock = s.get(PaperClock, account)
+    def stored_feed(self) -> dict[str, Any] | None:
+        """The feed descriptor stored with the account's clock, to rebuild the same market."""
+        with self.sessions() as s:
+            clock = s.get(PaperClock, self.account)
             return json.loads(clock.feed) if clock is not None and clock.feed else None
 
     def create(self, now_ms: int, feed: dict[str, Any], balances: dict[str, list[float]]) -> None:

@@ -2,7 +2,9 @@
 copies of its rows the runtime keeps, ``bot.mirror``).
 
 The engine must see what the bot knew at ``now`` and nothing later: the queries in
-``db.decision_queries`` enforce that, and this module assembles their answers.
+``db.decision_queries`` enforce that, and this module assembles their answers. The decide
+step builds the context here, beside the store, and hands the engine a ready value: the
+engines import no storage.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session as DbSession
 
 from bot.config import Settings
-from bot.engine.base import DecisionContext, MarketView
 from bot.mirror import StoreMirror
+from bot.model.decision import DecisionContext, MarketView
 from db import decision_queries as q
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer

@@ -1,7 +1,7 @@
-"""Stored candles as column arrays: what the decision context hands the engine.
+"""Closed candles as column arrays: what the decision context hands the engine.
 
-They live with the store because the store builds them (``db.decision_queries``) and the
-console's chart shares the column names; the engine only reads them.
+The store builds them (``db.decision_queries``) and the console's chart shares the column
+names; the engine only reads them.
 """
 
 from __future__ import annotations

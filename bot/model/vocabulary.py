@@ -1,0 +1,81 @@
+"""The names the bot and the store share: statuses, purposes, sides and command kinds.
+
+Each is a ``StrEnum`` whose values are the strings stored in the database, so a member
+compares equal to, and is written as, the column's value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    """An order in the journal (``orders``): journaled ``new``, then sent and ``open``, and
+    in the end ``closed`` (filled), ``canceled``, ``rejected`` by the venue, ``expired`` on
+    the venue, or ``failed`` (never sent)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class OrderPurpose(StrEnum):
+    """Why an order was sent: a plan's entry or exit, a close by command, or an order of
+    ours found on the venue that the journal did not know."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+    CLOSE = "close"
+    ADOPTED = "adopted"
+
+
+class Side(StrEnum):
+    """The side of a plan or of a journaled order, as the decision names it (a venue's own
+    orders are in ccxt's lower case)."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class PlanStatus(StrEnum):
+    """A trade plan: ``pending`` until its entry fills, ``open`` while held, ``closing``
+    while its exit is under way, ``closed`` at the end."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class CommandKind(StrEnum):
+    """What an operator can ask of a bot."""
+
+    STOP = "stop"
+    CLOSE_ALL = "close-all"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CLOSE = "close"
+    CANCEL = "cancel"
+
+
+class CommandStatus(StrEnum):
+    """A command: ``pending`` → ``running`` → ``done`` | ``failed``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TraceStatus(StrEnum):
+    """A decision trace: ``ok``, ``rejected`` (risk or validation dropped an action),
+    ``error``, or ``abandoned``."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    ERROR = "error"
+    ABANDONED = "abandoned"
