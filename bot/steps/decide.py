@@ -61,7 +61,7 @@ def decide_and_execute(rt: Runtime) -> None:
         _execute(rt, db, trace_id, decision, context, equity, validated)
 
 
-def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[tuple[int, str | None]] | None:
+def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[int, str | None] | None:
     """This run's decision already traced at this very clock (its id and outcome), if any.
 
     A simulated clock only moves after an iteration completes, so a restarted replay or
