@@ -11,6 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session as OrmSession
 
@@ -162,7 +163,7 @@ def _jsonable(rejected: list) -> list[dict]:
     for entry in rejected:
         if isinstance(entry, dict):
             action = entry.get("action")
-            if hasattr(action, "model_dump"):
+            if isinstance(action, BaseModel):
                 entry = {**entry, "action": action.model_dump(mode="json", exclude_none=True)}
             items.append(entry)
         else:
