@@ -39,8 +39,9 @@ test: test-deps ## set up, start PostgreSQL, install Chromium, run the whole sui
 test-fast: setup ## the suite without browser, PostgreSQL and slow tests (under a minute)
 	$(PY) -m pytest -m "not browser and not postgres and not slow" $(PYTEST_ARGS)
 
-lint: setup ## ruff check
+lint: setup ## ruff check, then pyright on bot/ and db/ (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 
 bench: setup ## run every bench/*.py
 	@set -e; shopt -s nullglob; files=(bench/*.py); \

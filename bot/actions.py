@@ -60,7 +60,7 @@ def hold_outcome(action: Action) -> dict[str, Any]:
     return {"action": action.action.value, "symbol": action.symbol, "status": "hold"}
 
 
-def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState,
+def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | None,
            index: int) -> dict[str, Any]:
     symbol = action.symbol or ""
     cid = decision_client_order_id(rt, trace_id, index)

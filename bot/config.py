@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -239,13 +239,17 @@ def _describe(error: ValidationError) -> str:
             lines.append(f"invalid configuration: {message}")
             continue
         name = str(item["loc"][0])
-        alias = fields[name].alias if name in fields and fields[name].alias else name
+        field = fields.get(name)
+        alias = field.alias if field is not None and field.alias else name
         lines.append(f"invalid setting {alias.upper()}: {message}")
     return "\n".join(lines)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, or raise ConfigError whose message names each bad setting."""
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, or raise ConfigError whose message names each bad setting.
+
+    The overrides are as untyped as the environment is: pydantic validates each one.
+    """
     try:
         return Settings(**overrides)
     except ValidationError as exc:

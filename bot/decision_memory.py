@@ -34,7 +34,7 @@ class DecisionMemory:
     cost: float = 0.0  # summed trace cost of ``cost_session``
 
     def recorded_at(self, db: OrmSession | Connection, session_ids: list[int],
-                    now: datetime) -> Row[tuple[int, str | None]] | None:
+                    now: datetime) -> Row[int, str | None] | None:
         """``traced_at``, without its query at a clock later than every trace of the run."""
         if not self.loaded:
             self.newest_traced, self.loaded = newest_traced_at(db, session_ids), True

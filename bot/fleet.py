@@ -109,7 +109,7 @@ def totals(entries: list[FleetEntry]) -> dict[str, float | int]:
 def format_table(entries: list[FleetEntry]) -> str:
     """Plain columns for a terminal."""
     header = ("NAME", "STATE", "HOST", "PID", "AGE", "MODE", "VENUE", "NET PNL", "POS")
-    lines = [header]
+    lines: list[tuple[str, ...]] = [header]
     for e in entries:
         d = e.as_dict()
         age = "-" if d["heartbeat_age_s"] is None else f"{d['heartbeat_age_s']:.0f}s"

@@ -96,7 +96,7 @@ def fleet(db: OrmSession) -> list[FleetRow]:
         )
     }
     positions = dict(
-        db.execute(  # type: ignore[arg-type]
+        db.execute(
             select(Position.session_id, func.count(Position.id))
             .where(Position.session_id.in_([r.id for r in current.values()]),
                    Position.quantity != 0)

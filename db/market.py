@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Row, bindparam, insert, select
 
+from db.core import table_of
 from db.models import OHLCV, MarketData
 
 # Statements on the tables, not the mapped classes, run on a Core connection: the ORM's
 # bulk-insert path and a session cost more than the SQL, and these run at every iteration.
-_SNAPSHOTS, _CANDLES = MarketData.__table__, OHLCV.__table__
+_SNAPSHOTS, _CANDLES = table_of(MarketData), table_of(OHLCV)
 _ADD_SNAPSHOT, _ADD_CANDLES = insert(_SNAPSHOTS), insert(_CANDLES)
 
 
@@ -31,7 +32,7 @@ _NEWEST_CANDLE = (select(_CANDLES.c.timestamp, _CANDLES.c.open, _CANDLES.c.high,
 
 def newest_candle(
     conn: Connection, session_id: int, symbol: str, timeframe: str
-) -> Row[tuple[datetime, float, float, float, float, float]] | None:
+) -> Row[datetime, float, float, float, float, float] | None:
     """The newest stored candle (timestamp, open, high, low, close, volume), if any.
 
     One query gives both where the next fetch starts and the candle the plans may not

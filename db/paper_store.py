@@ -19,11 +19,12 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.model.paper import FILL_FIELDS, ORDER_FIELDS, FillState, OrderState, Snapshot
+from db.core import table_of
 from db.engine import bound_engine
 from db.models import PaperBalance, PaperClock, PaperFill, PaperOrder
 
-_CLOCK, _BALANCES = PaperClock.__table__, PaperBalance.__table__
-_ORDERS, _FILLS = PaperOrder.__table__, PaperFill.__table__
+_CLOCK, _BALANCES = table_of(PaperClock), table_of(PaperBalance)
+_ORDERS, _FILLS = table_of(PaperOrder), table_of(PaperFill)
 # The one write of most replay steps: built once, on the table (no ORM bulk-update path).
 _MOVE_CLOCK = (update(_CLOCK).where(_CLOCK.c.account == bindparam("for_account"))
                .values(now_ms=bindparam("now_ms"), seq=bindparam("seq")))

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.core import table_of
 from db.models import TradePlan, TradePlanVersion
 
 ACTIVE = ("pending", "open", "closing")
 
 
-_VERSIONS = TradePlanVersion.__table__
+_VERSIONS = table_of(TradePlanVersion)
 _ADD_VERSION = insert(_VERSIONS)  # built once, on the table
 
 

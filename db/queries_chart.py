@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.candles import CANDLE_COLUMNS
@@ -28,7 +28,7 @@ def chart_choices(db: OrmSession, run_ids: Sequence[int]) -> dict[str, list[str]
     trades, and scanning a year of a run's keys cost 50 ms on every chart rerun. The whole
     run is only scanned when that session has no candle yet (a day just opened).
     """
-    rows: list = []
+    rows: Sequence[Row[str, str]] = []
     for ids in (sorted(run_ids)[-1:], run_ids):
         rows = db.execute(
             select(OHLCV.symbol, OHLCV.timeframe).where(OHLCV.session_id.in_(ids)).distinct()

@@ -127,6 +127,7 @@ def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
     )
     steps = []
     for when, result in rows:
+        assert result is not None  # the query leaves NULL results out
         try:
             step = json.loads(result)
         except ValueError:

@@ -65,8 +65,8 @@ def plan_versions(db: OrmSession, plan_id: int) -> pd.DataFrame:
 
 def version_diff(versions: pd.DataFrame, old: int, new: int) -> pd.DataFrame:
     """Fields that differ between two versions of one plan (what the operator asks about)."""
-    by_version = versions.set_index("version")
-    before, after = by_version.loc[old], by_version.loc[new]
+    by_version = versions.set_index("version").to_dict("index")
+    before, after = by_version[old], by_version[new]
     fields = [c for c in VERSION_COLUMNS if c not in ("version", "created_at")]
     changed = [  # as text: one column mixes prices and notes, which Arrow cannot type
         {"field": f, f"v{old}": str(before[f]), f"v{new}": str(after[f])}

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
+from db.core import table_of
 from db.models import OpenOrder, Position
 
-_OPEN, _POSITIONS = OpenOrder.__table__, Position.__table__
+_OPEN, _POSITIONS = table_of(OpenOrder), table_of(Position)
 _CLEAR_ORDERS = delete(_OPEN).where(_OPEN.c.session_id == bindparam("session_id"))
 _ADD_ORDERS = insert(_OPEN)
 _CLEAR_POSITIONS = delete(_POSITIONS).where(_POSITIONS.c.session_id == bindparam("session_id"))

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Float, Integer, Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
+from db.core import table_of
 from db.models import LLMTrace, Session, SessionStatsCache, Trade
 
 
@@ -104,7 +105,7 @@ def is_stale(db: OrmSession, session_id: int) -> bool:
     return newest != cache.last_trade_row_id or count != cache.total_trades
 
 
-_CACHE, _SESSIONS = SessionStatsCache.__table__, Session.__table__
+_CACHE, _SESSIONS = table_of(SessionStatsCache), table_of(Session)
 # Built once, on the tables: a fill's figures are added in SQL and the new totals read back
 # in the same statement, instead of loading both rows into the ORM to change them.
 _ADD_TO_CACHE = (

@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
+from db.core import insert_one, table_of
 from db.models import LLMTrace
 
-_TRACES = LLMTrace.__table__
+_TRACES = table_of(LLMTrace)
 # One trace is written and then completed at every decision: statements on the table,
 # built once, skip the ORM unit of work (nothing reads the trace back as an object).
 _ADD = insert(_TRACES)
@@ -19,7 +20,7 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
 
 def add_trace(db: OrmSession | Connection, **fields: object) -> int:
     """Insert a trace, uncommitted; returns its id."""
-    return db.execute(_ADD, fields).inserted_primary_key[0]
+    return insert_one(db, _ADD, fields)
 
 
 def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
@@ -36,7 +37,7 @@ _TRACED_AT = (select(_TRACES.c.id, _TRACES.c.execution_result)
 
 
 def traced_at(db: OrmSession | Connection, session_ids: list[int],
-              now: datetime) -> Row[tuple[int, str | None]] | None:
+              now: datetime) -> Row[int, str | None] | None:
     """The newest decision (id, execution result) traced at exactly ``now`` in these
     sessions, abandoned ones aside."""
     return db.execute(_TRACED_AT, {"session_ids": session_ids, "now": now}).first()

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.core import insert_one, table_of
 from db.models import Trade
 from db.stats import apply_trade
 
-_TRADES = Trade.__table__
+_TRADES = table_of(Trade)
 _ADD = insert(_TRADES)
 _BOOKED = select(_TRADES.c.trade_id).where(
     _TRADES.c.venue == bindparam("venue"),
@@ -34,7 +35,7 @@ def record_trade(db: OrmSession, now: datetime, **fields: Any) -> int:
     """Insert one fill's row (``fields``: the ``trades`` columns) and add it to its session's
     stats, uncommitted; returns the row id. Raises IntegrityError, before writing anything,
     for a fill (venue, trade_id) already booked."""
-    row_id = db.execute(_ADD, fields).inserted_primary_key[0]
+    row_id = insert_one(db, _ADD, fields)
     apply_trade(db, fields["session_id"], row_id, fields["fee"], fields["realized_pnl"], now)
     return row_id
 
@@ -45,7 +46,7 @@ _BOOKED_QUANTITY = select(func.coalesce(func.sum(_TRADES.c.quantity), 0.0)).wher
 
 def booked_quantity(db: OrmSession, client_order_id: str) -> float:
     """What the booked fills of one order add up to (0 when none is booked)."""
-    return db.scalar(_BOOKED_QUANTITY, {"client_order_id": client_order_id})
+    return db.execute(_BOOKED_QUANTITY, {"client_order_id": client_order_id}).scalar_one()
 
 
 def fills_of_sessions(db: OrmSession, session_ids: list[int]) -> list[Row]:

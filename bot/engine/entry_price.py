@@ -10,6 +10,7 @@ only when the book has no ask.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 # Sizes are rounded to significant digits and values divided then multiplied back, so an
 # entry sized at a cap may land a float's hair above it; that is not a breach.
@@ -20,9 +21,9 @@ def entry_price(order_type: str | None, limit_price: float | None, ask: float | 
                 last: float | None) -> float:
     """The price an entry of ``order_type`` is valued at (0.0 when there is none)."""
     if order_type == "limit" and _positive(limit_price):
-        return float(limit_price)  # type: ignore[arg-type]
+        return float(limit_price)
     if _positive(ask):
-        return float(ask)  # type: ignore[arg-type]
+        return float(ask)
     return float(last) if _positive(last) else 0.0
 
 
@@ -44,5 +45,5 @@ def within_cap(value: float, cap: float) -> bool:
     return value <= cap * (1 + CAP_TOLERANCE)
 
 
-def _positive(value: float | None) -> bool:
+def _positive(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value) and value > 0

@@ -26,7 +26,7 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
+from pandas_ta import momentum, overlap, volatility  # pandas_ta's own __all__ exports none
 
 from bot.model.candles import CandleColumns
 
@@ -78,11 +78,12 @@ def _arrays(frame: pd.DataFrame, params: IndicatorParams) -> dict[str, np.ndarra
     high = frame["high"].astype(float)
     low = frame["low"].astype(float)
     out = {
-        "ema_fast": _series(ta.ema(close, length=params.ema_fast), length),
-        "ema_slow": _series(ta.ema(close, length=params.ema_slow), length),
-        "rsi": _series(ta.rsi(close, length=params.rsi), length),
+        "ema_fast": _series(overlap.ema(close, length=params.ema_fast), length),
+        "ema_slow": _series(overlap.ema(close, length=params.ema_slow), length),
+        "rsi": _series(momentum.rsi(close, length=params.rsi), length),
     }
-    macd = ta.macd(close, fast=params.macd_fast, slow=params.macd_slow, signal=params.macd_signal)
+    macd = momentum.macd(close, fast=params.macd_fast, slow=params.macd_slow,
+                         signal=params.macd_signal)
     for index, column in enumerate(("macd", "macd_hist", "macd_signal")):
         out[column] = _series(None if macd is None else macd.iloc[:, index], length)
     # Bollinger bands from pandas directly: ta.bbands computes five extra columns and is
@@ -92,7 +93,7 @@ def _arrays(frame: pd.DataFrame, params: IndicatorParams) -> dict[str, np.ndarra
     out["bb_mid"] = mid.to_numpy()
     out["bb_lower"] = (mid - params.bb_std * std).to_numpy()
     out["bb_upper"] = (mid + params.bb_std * std).to_numpy()
-    out["atr"] = _series(ta.atr(high, low, close, length=params.atr), length)
+    out["atr"] = _series(volatility.atr(high, low, close, length=params.atr), length)
     return out
 
 
@@ -109,12 +110,15 @@ def fast_arrays(close: np.ndarray, high: np.ndarray, low: np.ndarray,
 def _rows(close: np.ndarray, high: np.ndarray, low: np.ndarray, params: IndicatorParams,
           bands: int) -> np.ndarray:
     """``_kernel``'s rows, the bands computed for the newest ``bands`` candles only."""
-    # Writable C arrays always: a read-only array (pandas' copy-on-write hands those out)
-    # is another type to numba, and would cost a second compilation.
-    return _kernel(*(np.require(values, float, ("C", "W")) for values in (close, high, low)),
-                   params.ema_fast, params.ema_slow, params.rsi, params.macd_fast,
-                   params.macd_slow, params.macd_signal, params.bb_length,
-                   float(params.bb_std), params.atr, bands)
+    return _kernel(_writable(close), _writable(high), _writable(low), params.ema_fast,
+                   params.ema_slow, params.rsi, params.macd_fast, params.macd_slow,
+                   params.macd_signal, params.bb_length, float(params.bb_std), params.atr, bands)
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """A writable C array always: a read-only array (pandas' copy-on-write hands those out)
+    is another type to numba, and would cost a second compilation."""
+    return np.require(values, float, ("C", "W"))
 
 
 # The kernels below mirror pandas-ta and numpy operation by operation: each float result

@@ -211,7 +211,9 @@ def render_prompt(
                     if excess <= 0:
                         return
 
-    for _ in range(5):  # estimates per line are approximate: re-measure and cut again
+    rounds = 5  # estimates per line are approximate: re-measure and cut again
+    while True:
+        rounds -= 1
         drop_candles(MIN_CANDLES_BEFORE_TRADES)
         while excess > 0 and trades.left:
             excess -= trades.lines.costs[trades.dropped]
@@ -223,7 +225,7 @@ def render_prompt(
         note = f"Omitted to fit the token budget: {'; '.join(cut)}." if cut else ""
         tokens = system_tokens + user_size.tokens(note)
         excess = tokens - budget
-        if excess <= 0 or not (trades.left or any(s.left for s in series)):
+        if rounds == 0 or excess <= 0 or not (trades.left or any(s.left for s in series)):
             break
     if tokens > budget:
         cut.append(f"still {tokens - budget} tokens over the budget of {budget}")

@@ -119,6 +119,7 @@ class RulesEngine:
         # min_stop_fees round trips, and the target keeps the same reward-to-risk ratio.
         round_trip = 2 * self.settings.taker_fee * price
         risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip)
+        stop, target = _sig(price - risk), _sig(price + risk * p.target_atr / p.stop_atr)
         action = Action(
             action=ActionType.BUY,
             symbol=view.symbol,
@@ -126,12 +127,12 @@ class RulesEngine:
             # sized at MAX_ORDER_VALUE is then not refused by it
             size=_sig_down(value / entry_price("market", None, view.ask, price)),
             order_type="market",
-            stop=_sig(price - risk),
-            target=_sig(price + risk * p.target_atr / p.stop_atr),
+            stop=stop,
+            target=target,
             reason=f"{'trend' if trend else 'oversold bounce'}: {state}, atr {atr}",
             confidence=0.6 if trend and bounce else 0.5,
         )
-        if not 0 < action.stop < price < action.target:  # type: ignore[operator]
+        if not 0 < stop < price < target:
             return [], f"ATR too large for a stop below the price ({state})"
         return [action], action.reason
 

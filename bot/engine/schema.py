@@ -24,21 +24,21 @@ class ActionType(StrEnum):
 class Action(BaseModel):
     action: ActionType
     symbol: str | None = None
-    size: float | None = Field(None, description="Base-currency amount")
-    quote_value: float | None = Field(None, description="Or: amount in quote currency")
-    order_type: str = Field("market", description="market or limit")
-    price: float | None = Field(None, description="Limit price (entry)")
+    size: float | None = Field(default=None, description="Base-currency amount")
+    quote_value: float | None = Field(default=None, description="Or: amount in quote currency")
+    order_type: str = Field(default="market", description="market or limit")
+    price: float | None = Field(default=None, description="Limit price (entry)")
     stop: float | None = None
     target: float | None = None
-    order_id: str | None = Field(None, description="For CANCEL")
-    plan_id: int | None = Field(None, description="For UPDATE_PLAN and CLOSE_PLAN")
-    reason: str = Field("", max_length=2000)
-    confidence: float | None = Field(None, ge=0, le=1)
+    order_id: str | None = Field(default=None, description="For CANCEL")
+    plan_id: int | None = Field(default=None, description="For UPDATE_PLAN and CLOSE_PLAN")
+    reason: str = Field(default="", max_length=2000)
+    confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class Decision(BaseModel):
     actions: list[Action] = Field(default_factory=list)
-    summary: str = Field("", max_length=4000)
+    summary: str = Field(default="", max_length=4000)
 
 
 HOLD = Decision(actions=[Action(action=ActionType.HOLD, reason="no decision")])

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session as OrmSession
 
@@ -62,7 +63,7 @@ def decide_and_execute(rt: Runtime) -> None:
         _execute(rt, db, trace_id, decision, context, equity, validated)
 
 
-def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[tuple[int, str | None]] | None:
+def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[int, str | None] | None:
     """This run's decision already traced at this very clock (its id and outcome), if any.
 
     A simulated clock only moves after an iteration completes, so a restarted replay or
@@ -163,7 +164,7 @@ def _jsonable(rejected: list) -> list[dict]:
     for entry in rejected:
         if isinstance(entry, dict):
             action = entry.get("action")
-            if hasattr(action, "model_dump"):
+            if isinstance(action, BaseModel):
                 entry = {**entry, "action": action.model_dump(mode="json", exclude_none=True)}
             items.append(entry)
         else:

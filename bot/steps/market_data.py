@@ -106,8 +106,9 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
         new = new_candles(rt.session_id, symbol, timeframe, rows, after)
         if new:
             writes.candles.extend(new)
-            newest = max(rows, key=lambda r: r[0])
-            writes.tips[key] = (datetime.fromtimestamp(newest[0] / 1000, UTC), *newest[1:])
+            ms, open_, high, low, close, volume = max(rows, key=lambda r: r[0])
+            writes.tips[key] = (datetime.fromtimestamp(ms / 1000, UTC), open_, high, low, close,
+                                volume)
         if index == 0:
             base_rows = rows if stored is None else [
                 [int(stored[0].timestamp() * 1000), *stored[1:]], *rows]

@@ -56,21 +56,28 @@ class Venue(Protocol):
 
     name: str  # 'paper' or the ccxt exchange id
     is_paper: bool
-    # where the prices come from, as written on the heartbeat and on sessions: the paper
-    # venue's feed as FEED names it (synthetic | live | replay:PATHS), ``venue`` on an exchange
-    market: str
+
+    @property
+    def market(self) -> str:
+        """Where the prices come from, as written on the heartbeat and on sessions: the paper
+        venue's feed as FEED names it (synthetic | live | replay:PATHS), ``venue`` on an
+        exchange."""
+        ...
+
     # whether it takes resting stop orders (``create_order`` type ``stop``, the stop as its
     # price), which STOPLOSS_ON_EXCHANGE needs
     supports_stop_orders: bool
 
     def now(self) -> datetime:
         """The venue's clock, aware UTC (simulated in replay, wall clock otherwise)."""
+        ...
 
     def advance(self) -> bool:
         """Step a simulated clock to its next tick; False when a replay has ended.
 
         Real venues return True without doing anything.
         """
+        ...
 
     def clock_note(self) -> str | None:
         """Why the venue's clock is not the system clock's (a jump it did not follow), in
@@ -86,6 +93,7 @@ class Venue(Protocol):
         """Write a simulated clock ``advance`` left unsaved in the caller's transaction;
         returns what to call once it committed. Real venues have no clock to write.
         """
+        ...
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]: ...
 
@@ -101,12 +109,14 @@ class Venue(Protocol):
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``params['clientOrderId']`` carries our client order id on every venue."""
+        ...
 
     def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]: ...
 
     def fetch_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
         """One order as the venue has it now (its ``filled``, ``status``); OrderNotFound
         when the venue no longer knows it."""
+        ...
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -118,3 +128,4 @@ class Venue(Protocol):
 
     def describe_fill_model(self) -> dict[str, Any]:
         """Parameters of the fill model, shown on the console's Settings page."""
+        ...

@@ -27,6 +27,12 @@ class PreparedOrder:
     client_order_id: str | None
 
 
+def _precise(rounded: str | None) -> float:
+    """A number ccxt rounded to the market's precision (it answers None only for None)."""
+    assert rounded is not None
+    return float(rounded)
+
+
 def _limit(market: dict[str, Any], kind: str) -> float | None:
     value = ((market.get("limits") or {}).get(kind) or {}).get("min")
     return float(value) if value else None
@@ -51,11 +57,11 @@ def prepare_order(
     params = dict(params or {})
     client_order_id = params.get(CLIENT_ORDER_ID)
     try:
-        rounded_amount = float(exchange.amount_to_precision(symbol, amount))
+        rounded_amount = _precise(exchange.amount_to_precision(symbol, amount))
     except ccxt.InvalidOrder:  # rounds to zero: smaller than one lot
         rounded_amount = 0.0
     rounded_price = (
-        float(exchange.price_to_precision(symbol, price)) if price is not None else None
+        _precise(exchange.price_to_precision(symbol, price)) if price is not None else None
     )
     min_amount = _limit(market, "amount")
     if rounded_amount <= 0 or (min_amount is not None and rounded_amount < min_amount):

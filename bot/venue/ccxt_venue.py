@@ -49,7 +49,7 @@ def enable_sandbox(exchange: ccxt.Exchange) -> None:
         f"invalid setting EXCHANGE_SANDBOX: {exchange.id} has no sandbox in ccxt; "
         "set EXCHANGE_SANDBOX=false or pick an exchange with a test environment"
     )
-    if not exchange.urls.get("test") or features.get("sandbox") is False:
+    if not (exchange.urls or {}).get("test") or features.get("sandbox") is False:
         raise unsupported
     try:
         exchange.set_sandbox_mode(True)
@@ -109,8 +109,13 @@ class CcxtVenue:
         )
         self._read_attempts = max(1, read_attempts)
         self._backoff = backoff_seconds
-        self._steady = SteadyClock() if clock is None else None
-        self._clock = clock or (lambda: datetime.fromtimestamp(self._steady() / 1000, UTC))
+        self._steady: SteadyClock | None = None
+        self._clock: Callable[[], datetime]
+        if clock is None:
+            steady = self._steady = SteadyClock()
+            self._clock = lambda: datetime.fromtimestamp(steady() / 1000, UTC)
+        else:
+            self._clock = clock
         self._sleep = sleep
         self._markets_due: datetime | None = (
             self.now() + MARKETS_MAX_AGE if exchange.markets else None
@@ -250,6 +255,8 @@ class CcxtVenue:
             if type == "stop":
                 sent_type, sent_price = "market", None
                 sent_params = {**prepared.params, "stopLossPrice": prepared.price}
+            # the loop sends only these; anything else is a bug, not an order to try
+            assert sent_type in ("limit", "market") and side in ("buy", "sell"), what
             order = self.exchange.create_order(
                 symbol, sent_type, side, prepared.amount, sent_price, sent_params
             )

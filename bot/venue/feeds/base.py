@@ -39,6 +39,7 @@ class Feed(Protocol):
 
     def advance(self) -> bool:
         """Step the clock one base candle (or to the wall clock); False when a replay ends."""
+        ...
 
     def seek(self, now_ms: int) -> None:
         """Put the clock back where a stored run left it."""
@@ -56,6 +57,7 @@ class Feed(Protocol):
 
     def descriptor(self) -> dict[str, Any]:
         """What is needed to rebuild the same market after a restart (stored with the clock)."""
+        ...
 
     def clock_note(self) -> str | None:
         """Why the market's time is not the system clock's (a clock jump), or None."""

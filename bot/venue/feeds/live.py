@@ -35,8 +35,10 @@ class LiveFeed:
                 raise FeedError(f"{exchange_id!r} is not a ccxt exchange id")
             exchange = getattr(ccxt, exchange_id)({"enableRateLimit": True})
         self.exchange = exchange
-        self._steady = SteadyClock() if clock is None else None
-        self._clock = clock or self._steady
+        self._steady: SteadyClock | None = None
+        if clock is None:
+            clock = self._steady = SteadyClock()
+        self._clock = clock
         self._now = self._clock()
         self._last_seen: dict[str, int] = {}
         self._current: dict[str, Candle | None] = {}
