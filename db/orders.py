@@ -102,7 +102,7 @@ def unbooked_sells(db: OrmSession, session_ids: list[int], symbol: str,
               .where(Trade.client_order_id == Order.client_order_id).scalar_subquery())
     rows = db.execute(select(Order, booked).where(
         Order.session_id.in_(session_ids), Order.symbol == symbol, Order.side == "SELL",
-        Order.order_id.is_not(None), Order.updated_at >= since, booked < Order.amount,
+        Order.updated_at >= since, booked < Order.amount,
     )).all()
     return [(order, float(done)) for order, done in rows]
 

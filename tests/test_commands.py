@@ -264,11 +264,15 @@ def test_a_close_all_hit_by_a_venue_fault_pauses_at_once_and_is_retried_to_flat(
     assert rt.book.quantity(BTC) == 0 and len(sells) == 1 and rt.paused
 
 
-def test_a_close_all_does_not_sell_again_what_an_exit_already_sold(sqlite_url,
-                                                                     monkeypatch) -> None:
+@pytest.mark.parametrize("journaled", ["as the venue answered", "without its venue id",
+                                       "as failed"])
+def test_a_close_all_does_not_sell_again_what_an_exit_already_sold(sqlite_url, monkeypatch,
+                                                                     journaled) -> None:
     """An exit the venue filled but whose fill it shows late (venues do) still sits in the
     bot's book. A close-all then must not sell those coins a second time, which on an account
-    shared with another bot would sell the other's: it waits for that fill instead."""
+    shared with another bot would sell the other's: it waits for that fill instead. So too
+    when the journal lacks the exit's venue id (a duplicate client id answered a retry) or
+    took it for failed (a timeout after the venue had taken it, then timeouts before)."""
     sell_all = Decision(actions=[Action(action=ActionType.SELL, symbol=BTC, reason="out")])
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")],
                       ScriptedEngine([buy(), Decision(actions=[]), sell_all]))
@@ -285,6 +289,12 @@ def test_a_close_all_does_not_sell_again_what_an_exit_already_sold(sqlite_url,
     monkeypatch.setattr(rt.venue, "fetch_my_trades", sells_shown_late)
     step(rt)  # the engine sells: the venue fills it, the bot does not see the fill yet
     assert rt.book.quantity(BTC) == held
+    if journaled != "as the venue answered":
+        with rt.db() as db:
+            exit_order = db.scalars(select(Order).where(Order.side == "SELL")).one()
+            exit_order.order_id = None
+            exit_order.status = "open" if journaled == "without its venue id" else "failed"
+            db.commit()
     close_all = command(rt, "close-all")
     assert close_all.status == "done", close_all.result
     with rt.db() as db:

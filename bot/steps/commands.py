@@ -139,8 +139,11 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     flattened, awaited = [], {}
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
-            awaited[symbol] = _sold_unseen(rt, db, symbol, now)
-            amount = holding.quantity - awaited[symbol]
+            unseen = _sold_unseen(rt, db, symbol, now)
+            # what the books hold beyond what the venue has is sold already (a fill the
+            # venue shows late): awaited too
+            amount = min(holding.quantity - unseen, _free_base(rt, symbol))
+            awaited[symbol] = holding.quantity - amount
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
             placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount,
@@ -174,12 +177,23 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
     since = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
     sold = 0.0
     for order, booked in unbooked_sells(db, rt.session_ids(db), symbol, since):
+        if order.order_id is None:
+            # the venue took it (a duplicate client id answered) without saying its id:
+            # all of it may have sold
+            sold += order.amount - booked if order.status in ("new", "open") else 0.0
+            continue
         try:
             filled = float(rt.call(rt.venue.fetch_order, order.order_id, symbol)["filled"] or 0)
         except OrderNotFound:
             continue  # gone from the venue: nothing of it is still to come
         sold += max(0.0, filled - booked)
     return sold
+
+
+def _free_base(rt: Runtime, symbol: str) -> float:
+    """What the venue says is free of ``symbol``'s base currency: never sell more."""
+    free = rt.call(rt.venue.fetch_balance).get("free") or {}
+    return float(free.get(symbol.split("/")[0]) or 0.0)
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
