@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
@@ -37,13 +37,23 @@ log = logging.getLogger("tradedesk.loop")
 SLEEP_SLICE_SECONDS = 0.25
 LISTEN_POLL_SECONDS = 2.0  # with LISTEN/NOTIFY the table is polled only as a fallback
 
-STEPS: tuple[tuple[str, Callable[[Runtime], object]], ...] = (
-    ("market_data", fetch_market_data),
-    ("resync", resync_orders_and_positions),
-    ("fill_sync", sync_fills),
-    ("plans", enforce_plans),
-    ("decide", decide_and_execute),
-    ("commands", obey_commands),
+class Step(NamedTuple):
+    """One step of an iteration. A step that ``decides`` may open positions, so it is
+    skipped while the bot is paused or stopping; every other step runs whatever happens
+    (plan enforcement above all)."""
+
+    name: str
+    run: Callable[[Runtime], object]
+    decides: bool = False
+
+
+STEPS: tuple[Step, ...] = (
+    Step("market_data", fetch_market_data),
+    Step("resync", resync_orders_and_positions),
+    Step("fill_sync", sync_fills),
+    Step("plans", enforce_plans),
+    Step("decide", decide_and_execute, decides=True),
+    Step("commands", obey_commands),
 )
 
 
@@ -51,17 +61,15 @@ def run_iteration(rt: Runtime) -> None:
     """One pass of the loop: roll the day if needed, then every step in order."""
     rt.errors.clear()
     roll_session(rt)
-    for name, step in STEPS:
-        if name == "decide" and (rt.paused or rt.stop_requested):
-            continue  # no new decisions; plans above were still enforced
+    for step in STEPS:
+        if step.decides and (rt.paused or rt.stop_requested):
+            continue
         started = time.perf_counter()
         try:
-            step(rt)
+            step.run(rt)
         except Exception as exc:
-            rt.note_error(name, exc)
-        rt.step_durations[name] = round((time.perf_counter() - started) * 1000, 3)
-        if rt.stop_requested and name == "commands":
-            break
+            rt.note_error(step.name, exc)
+        rt.step_durations[step.name] = round((time.perf_counter() - started) * 1000, 3)
 
 
 def roll_session(rt: Runtime) -> None:

@@ -324,7 +324,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if crash_before is not None:
             steps = bot.loop.STEPS
             bot.loop.STEPS = tuple(
-                (name, _crasher if name == crash_before else fn) for name, fn in steps)
+                step._replace(run=_crasher) if step.name == crash_before else step
+                for step in steps)
             try:
                 run_iteration(b.rt)
             finally:

@@ -210,8 +210,8 @@ def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
     """The candle that touched a stop or target is stored; the restart must still see it."""
     fired: list[object] = []
     steps = list(bot.loop.STEPS)
-    index = [name for name, _ in steps].index("plans")
-    real = steps[index][1]
+    index = [step.name for step in steps].index("plans")
+    real = steps[index].run
 
     def plans(rt: Runtime) -> None:
         from db.plans import active_plans
@@ -229,7 +229,7 @@ def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
                 raise Crash("candle stored, plans not checked")
         real(rt)
 
-    steps[index] = ("plans", plans)
+    steps[index] = steps[index]._replace(run=plans)
     monkeypatch.setattr(bot.loop, "STEPS", tuple(steps))
     args = ReplayArgs([short_cut], f"sqlite:///{tmp_path / 'crash.db'}")
     summary = run_crashing(args, lambda rt: None, restarts=0)
