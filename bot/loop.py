@@ -26,6 +26,7 @@ from bot.steps.fill_sync import sync_fills
 from bot.steps.market_data import fetch_market_data
 from bot.steps.plans import enforce_plans
 from bot.steps.resync import resync_orders_and_positions
+from bot.venue.base import TransientVenueError
 from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
@@ -90,6 +91,12 @@ def roll_session(rt: Runtime) -> None:
     if not opened:
         try:
             equity = start_of_day_equity(rt, now)
+        except TransientVenueError as exc:
+            if rt.session_day is not None:  # the day before goes on until the venue answers
+                rt.note_error("start-of-day equity (the new day waits for the venue)", exc)
+                return
+            rt.note_error("start-of-day equity", exc)
+            equity = rt.settings.starting_balance
         except Exception as exc:
             rt.note_error("start-of-day equity", exc)
             equity = rt.settings.starting_balance

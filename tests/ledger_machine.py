@@ -622,8 +622,13 @@ class LedgerMachine(RuleBasedStateMachine):
                          and not str(f.client_order_id or "").startswith(prefix))
             prices = [self.closes[midnight - FIVE_MIN_MS]]
             if b.faulty:
+                # a venue fault at midnight: the last quote (the candle before), the cost, or
+                # a later clock when the new day waited for the venue to answer
+                later = range(midnight, view.opened_ms[sid] + 1, FIVE_MIN_MS)
                 prices += [self.closes.get(midnight - 2 * FIVE_MIN_MS, prices[0]),
-                           cost / quantity if quantity > 1e-12 else prices[0]]
+                           cost / quantity if quantity > 1e-12 else prices[0],
+                           *(self.closes[t - FIVE_MIN_MS] for t in later
+                             if t - FIVE_MIN_MS in self.closes)]
             got = view.starting[sid]
             self._expect("start_of_day_equity",
                          any(_close(got, extra + cash + quantity * price, 1e-6)
@@ -729,6 +734,7 @@ class StoreView:
     """What the store holds for one bot, read in one session."""
 
     session_days: dict[int, date]
+    opened_ms: dict[int, int]
     starting: dict[int, float]
     net_pnl: dict[int, float]
     trades: list[Trade]
@@ -753,6 +759,8 @@ class StoreView:
                                    .order_by(Command.id)))
         return cls(
             session_days={s.id: s.date for s in sessions},
+            opened_ms={s.id: int(s.created_at.replace(tzinfo=s.created_at.tzinfo or UTC)
+                                 .timestamp() * 1000) for s in sessions},
             starting={s.id: s.starting_balance for s in sessions},
             net_pnl={s.id: s.net_pnl for s in sessions},
             trades=list(db.scalars(select(Trade).where(Trade.session_id.in_(ids)))),

@@ -152,3 +152,39 @@ def test_each_day_starts_where_the_day_before_ended_while_holding(sqlite_url, tm
         assert curve["buy_and_hold"].iloc[0] == pytest.approx(session.starting_balance)
         assert curve["equity"].iloc[0] == pytest.approx(session.starting_balance, abs=1e-6)
     assert summary["final_equity"] == pytest.approx(points[sessions[-1].id][-1][1]["equity"])
+
+
+def test_a_venue_fault_at_midnight_delays_the_new_day_rather_than_guessing_its_equity(
+        sqlite_url, tmp_path, monkeypatch):
+    """The new day's starting equity needs the venue's balance. When the venue does not
+    answer at the rollover, the day before goes on until it does; the new day is not opened
+    with a made-up equity (the configured starting balance)."""
+    from bot.loop import run_iteration
+    from bot.venue.base import TransientVenueError
+
+    first = datetime(2023, 11, 14, 23, 50, tzinfo=UTC)
+    start_ms = int(first.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 6), start_ms=start_ms)
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([_buy(3.0)]), **LOOSE)
+    step(rt, 2)  # 23:50 buys, 23:55
+    balance = rt.venue.fetch_balance
+    faults = iter([TransientVenueError("timeout at midnight")])
+
+    def flaky_balance():
+        fault = next(faults, None)
+        if fault is not None:
+            raise fault
+        return balance()
+
+    monkeypatch.setattr(rt.venue, "fetch_balance", flaky_balance)
+    run_iteration(rt)  # 00:00: the venue does not answer
+    assert rt.session_day == first.date()
+    assert any("waits for the venue" in e for e in rt.errors)
+    rt.venue.advance()
+    step(rt)  # 00:05: it does
+    with rt.db() as db:
+        day2 = db.scalars(select(Session).where(Session.date == first.date() + timedelta(days=1))
+                          ).one()
+        bought = db.scalars(select(Trade)).one()
+    assert day2.starting_balance == pytest.approx(
+        10_000.0 - bought.quantity * bought.price - bought.fee + bought.quantity * 100.0)
