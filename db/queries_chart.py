@@ -120,7 +120,8 @@ def plan_steps(
     """One row per plan version alive in [start, end]: its levels and when they applied.
 
     A version applies from its own ``created_at`` until the next version, the plan's close,
-    or ``now`` for an open plan; drawing the rows in order gives the plan's step line.
+    or, for an open plan, ``now`` (or its own time when later); drawing the rows in order
+    gives the plan's step line.
     """
     plans = db.execute(
         select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at,
@@ -148,7 +149,7 @@ def plan_steps(
         if following is not None and following.plan_id == v.plan_id:
             until = following.created_at
         else:
-            until = plan.closed_at or now
+            until = plan.closed_at or max(now, v.created_at)
         if v.status == "closed":
             continue  # the closing snapshot has no lifetime of its own
         rows.append(

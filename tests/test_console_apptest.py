@@ -459,3 +459,16 @@ def test_a_live_session_of_another_bot_commands_that_bot(seeded_url, monkeypatch
     at.button(key="cmd_pause").click().run()
     assert not at.exception
     assert sorted(_pending_by_bot(seeded_url)) == [("alpha", "close"), ("alpha", "pause")]
+
+
+def test_the_chart_is_the_same_figure_while_nothing_new_happened(seeded_url, monkeypatch):
+    """The chart refreshes on its own; while no candle, fill or plan change came in, it must
+    be the same figure. Streamlit takes a changed figure for a new chart: a user's click on a
+    fill at that moment is lost and the zoom resets. So an open plan is drawn up to the newest
+    candle (or its own newest version), not up to the wall clock."""
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    first = json.loads(at.get("plotly_chart")[0].proto.spec)
+    at.run()
+    again = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(trace.get("name") == "Plan stop" for trace in first["data"]), "no plan drawn"
+    assert again == first

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
+from bot.model.timeframes import timeframe_delta
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
 from views._chart_figure import build_figure, clicked_trace
 from views._common import (
@@ -83,7 +84,6 @@ def _chart() -> None:
     clicked = st.session_state.pop(CLICKED_KEY, None)
     if clicked is not None:
         st.switch_page("views/decisions.py", query_params={"trace": str(clicked)})
-    now = datetime.now(UTC)
     with read_db() as db:
         frame, first_shown = candles(
             db, info.run_session_ids, symbol, timeframe, start=start, end=end, limit=limit,
@@ -93,8 +93,11 @@ def _chart() -> None:
             st.info("No candles in this window.")
             return
         last_shown = frame["timestamp"].iloc[-1].to_pydatetime()
-        window_end = max(last_shown, now) if end is None else end
-        plans = (plan_steps(db, info.run_session_ids, symbol, first_shown, window_end, now)
+        # the newest candle's close, not the wall clock: a figure that changes at every
+        # refresh is a new chart to Streamlit (a click then is lost, the zoom reset)
+        newest = last_shown + timeframe_delta(timeframe)
+        window_end = max(newest, datetime.now(UTC)) if end is None else end
+        plans = (plan_steps(db, info.run_session_ids, symbol, first_shown, window_end, newest)
                  if show_plans else None)
         trades = (fills(db, info.run_session_ids, symbol, first_shown, window_end)
                   if show_fills else None)
