@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,13 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 
 from db.migrate import upgrade  # noqa: E402
+from tests.conftest import PG_ADMIN_URL, postgres_database  # noqa: E402
 from tests.ledger_machine import LedgerMachine, Violation, machine_for  # noqa: E402
-
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://tradedesk:tradedesk@127.0.0.1:5432/postgres")
 
 
 @contextmanager
@@ -45,18 +40,8 @@ def store(kind: str) -> Iterator[str]:
             upgrade(url)
             yield url
         return
-    name = f"td_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        upgrade(url)
+    with postgres_database(PG_ADMIN_URL) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run(kind: str, operations: int, steps: int, shrink: bool) -> dict:
