@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from bot.booking import exit_plan, plan_holding
-from bot.engine.entry_price import entry_price, fit_to_cap
 from bot.engine.schema import Action, ActionType
 from bot.execution import (
     cancel_order,
@@ -20,6 +19,7 @@ from bot.execution import (
     send_journaled,
     send_or_report,
 )
+from bot.model.entry_price import entry_price, fit_to_cap
 from bot.model.vocabulary import OrderPurpose, OrderStatus, PlanStatus, Side
 from bot.positions import DUST
 from bot.resting_stop import cancel_resting

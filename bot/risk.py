@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.config import Settings
-from bot.engine.entry_price import within_cap
+from bot.model.entry_price import within_cap
 from bot.model.quote import Quote
 
 

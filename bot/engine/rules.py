@@ -16,10 +16,10 @@ from typing import Any
 from bot.config import Settings
 from bot.engine import indicators
 from bot.engine.base import EngineResult
-from bot.engine.entry_price import entry_price
 from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext, MarketView, candle_columns
+from bot.model.entry_price import entry_price
 from bot.model.timeframes import timeframe_delta
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.config import Settings
-from bot.engine.entry_price import entry_price
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext
+from bot.model.entry_price import entry_price
 
 MAX_RAW_CHARS = 200_000
 MAX_ACTIONS = 20
