@@ -77,14 +77,15 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     amount = fit_to_cap(action.size if action.size else (action.quote_value or 0) / reference,
                         reference, rt.settings.max_order_value)
     assert state is not None, "entries are always risk-checked"
-    refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, quote)
+    target = action.target or reference * (1 + DEFAULT_TARGET_PCT / 100)
+    refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, target, quote)
     if refusal is not None:
         return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
     now = rt.now()
     plan = create_plan(
         db, now, session_id=rt.session_id, symbol=symbol, side=Side.BUY, entry_price=reference,
         stop_price=action.stop or reference * (1 - DEFAULT_STOP_PCT / 100),
-        target_price=action.target or reference * (1 + DEFAULT_TARGET_PCT / 100),
+        target_price=target,
         size=amount, status=PlanStatus.PENDING, reason=action.reason, trace_id=trace_id,
         entry_client_order_id=cid,
     )

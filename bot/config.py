@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     plan_max_age_minutes: int = Field(1440, alias="PLAN_MAX_AGE_MINUTES", gt=0)
     trail_breakeven_pct: float = Field(1.0, alias="TRAIL_BREAKEVEN_PCT", ge=0)
     min_notional: float = Field(10.0, alias="MIN_NOTIONAL", ge=0)
+    # an entry's target must lie this many round trips' costs (fees, spread, book) above
+    # it: at 3 the costs take at most a third of a target's gain; 0 switches the rule off
+    min_target_fee_multiple: float = Field(3.0, alias="MIN_TARGET_FEE_MULTIPLE", ge=0, le=1e6)
     max_spread_pct: float = Field(0.5, alias="MAX_SPREAD_PCT", gt=0)
     max_slippage_pct: float = Field(0.5, alias="MAX_SLIPPAGE_PCT", gt=0)
     stale_ticker_seconds: float = Field(180.0, alias="STALE_TICKER_SECONDS", gt=0)

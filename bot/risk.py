@@ -2,6 +2,10 @@
 
 Exits, stops and close-all reduce risk and are never refused here. Each refusal names the
 rule that refused, so the trace shows exactly why an action did not trade.
+
+An entry's target is the one its plan will carry: the engine's, or the plan's default
+target when the engine gave none. A careful trader enters no trade whose exit cannot pay
+its costs, so that default target is held to MIN_TARGET_FEE_MULTIPLE like any other.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from enum import StrEnum
 from bot.config import Settings
 from bot.model.entry_price import within_cap
 from bot.model.quote import Quote
+from bot.model.round_trip import min_target_distance_pct, round_trip_fees_pct
 
 
 class Rule(StrEnum):
@@ -33,6 +38,7 @@ class Rule(StrEnum):
     STALE_TICKER = "stale_ticker"
     MAX_SPREAD_PCT = "max_spread_pct"
     MAX_SLIPPAGE_PCT = "max_slippage_pct"
+    MIN_TARGET_FEE_MULTIPLE = "min_target_fee_multiple"
 
 
 @dataclass(frozen=True)
@@ -79,9 +85,13 @@ def book_slippage_pct(book: dict, side: str, amount: float) -> float | None:
 
 def check_entry(
     settings: Settings, state: RiskState, symbol: str, side: str, amount: float,
-    price: float, quote: Quote | None,
+    price: float, target: float, quote: Quote | None,
 ) -> Refusal | None:
-    """Return the first rule an entry breaks, or None when it may go."""
+    """Return the first rule an entry breaks, or None when it may go.
+
+    ``price`` is what the entry is valued at (``bot.model.entry_price``) and ``target`` the
+    target its plan will carry.
+    """
     value = amount * price
     checks = (
         (state.paused, Rule.PAUSED, "entries are paused by the operator"),
@@ -113,7 +123,8 @@ def check_entry(
         if failed:
             return Refusal(rule, detail)
     assert quote is not None
-    return _check_market(settings, state, symbol, side, amount, quote)
+    return _check_market(settings, state, symbol, side, amount, quote) or _check_target(
+        settings, amount, price, target, quote)
 
 
 def _check_market(
@@ -132,3 +143,33 @@ def _check_market(
             Rule.MAX_SLIPPAGE_PCT, f"walking the book costs {slippage:.3f}% > {settings.max_slippage_pct}%"
         )
     return None
+
+
+def _check_target(
+    settings: Settings, amount: float, price: float, target: float, quote: Quote
+) -> Refusal | None:
+    """Refuse an entry whose target lies within MIN_TARGET_FEE_MULTIPLE round trips' costs."""
+    multiple = settings.min_target_fee_multiple
+    if multiple <= 0:
+        return None
+    slippage = round_trip_slippage_pct(quote, amount)
+    need = min_target_distance_pct(multiple, settings.taker_fee, slippage)
+    distance = (target / price - 1) * 100
+    if distance >= need:
+        return None
+    fees = round_trip_fees_pct(settings.taker_fee)
+    return Refusal(
+        Rule.MIN_TARGET_FEE_MULTIPLE,
+        f"target {distance:.3f}% above the entry is within {multiple:g} x the round trip's "
+        f"costs {fees + slippage:.3f}% (fees {fees:.3f}%, spread and book {slippage:.3f}%) "
+        f"= {need:.3f}%",
+    )
+
+
+def round_trip_slippage_pct(quote: Quote, amount: float) -> float:
+    """What the spread and walking the book in and out for ``amount`` cost, % of the price."""
+    spread = 0.0
+    if quote.bid and quote.ask:
+        spread = (quote.ask - quote.bid) / ((quote.ask + quote.bid) / 2) * 100
+    walks = (book_slippage_pct(quote.book, side, amount) for side in ("BUY", "SELL"))
+    return spread + sum(walk or 0.0 for walk in walks)

@@ -20,7 +20,7 @@ from bot.runtime import Runtime
 from bot.steps.decide import decide_and_execute
 from bot.steps.market_data import fetch_market_data
 from bot.venue.base import TransientVenueError
-from db.models import LLMTrace, Order, Trade
+from db.models import Command, LLMTrace, Order, Trade, TradePlan
 from tests.conftest import candle_file
 from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
 
@@ -125,6 +125,8 @@ CASES: dict[Rule, Case] = {
     Rule.MAX_SPREAD_PCT: Case({"MAX_SPREAD_PCT": 0.00001}, [buy()]),
     Rule.MAX_SLIPPAGE_PCT: Case({"MAX_SLIPPAGE_PCT": 0.0000001, "MAX_ORDER_VALUE": 1e9,
                                  "MAX_TOTAL_EXPOSURE": 1e9}, [buy(size=100)]),
+    # no target: the plan's default (4% above the entry) is held to the rule
+    Rule.MIN_TARGET_FEE_MULTIPLE: Case({"MIN_TARGET_FEE_MULTIPLE": 25}, [buy()]),
 }
 
 
@@ -225,3 +227,100 @@ def test_an_entry_at_the_cap_is_not_refused_when_the_price_moved_while_deciding(
     with rt.db() as db:
         order = db.scalars(select(Order).where(Order.purpose == "entry")).one()
     assert 999.0 < order.amount * rt.quotes[BTC].ask <= 1000.0 * (1 + 1e-9)
+
+
+class TargetAbove(ScriptedEngine):
+    """Enters first with a target ``gain`` above the ask it is shown, then follows its
+    script."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__([])
+        self.gain = gain
+
+    def decide(self, context):
+        if not self.contexts:
+            ask = context.markets[BTC].ask
+            assert ask is not None
+            self.decisions.insert(0, Decision(actions=[Action(
+                action=ActionType.BUY, symbol=BTC, size=0.05, stop=ask * 0.98,
+                target=ask * (1 + self.gain), reason="target test")]))
+        return super().decide(context)
+
+
+def test_an_entry_whose_target_cannot_pay_its_round_trip_is_refused(sqlite_url) -> None:
+    """A target 0.3% above the entry pays the 0.2% round trip's fees once, not the default
+    multiple of them with the book's slippage: refused, named, with the figures; no order."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], TargetAbove(0.003))
+    step(rt)
+    outcome = last_outcome(rt)
+    assert outcome["status"] == "refused", outcome
+    assert outcome["rule"] == "min_target_fee_multiple", outcome
+    assert "0.300%" in outcome["detail"] and "fees 0.200%" in outcome["detail"], outcome
+    assert entries(rt) == 0
+
+
+@pytest.mark.parametrize(("gain", "multiple"), [(0.003, 0), (0.02, None)])
+def test_an_entry_whose_target_pays_its_costs_or_with_the_rule_off_is_placed(
+        sqlite_url, gain: float, multiple: float | None) -> None:
+    """The same tight target goes when MIN_TARGET_FEE_MULTIPLE=0 switches the rule off, and a
+    target 2% away passes it at its default."""
+    settings = {} if multiple is None else {"MIN_TARGET_FEE_MULTIPLE": multiple}
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], TargetAbove(gain),
+                      **settings)
+    step(rt)
+    assert last_outcome(rt)["status"] == "placed"
+    assert entries(rt) == 1
+
+
+def test_stops_exits_and_close_all_pass_while_the_fee_rule_refuses_every_entry(
+        sqlite_url) -> None:
+    """With MIN_TARGET_FEE_MULTIPLE raised so that no target can pay, entries are refused by
+    it while a partial sell, a hit stop and a close-all still trade: no check refuses an
+    order that reduces risk."""
+    from bot.steps.commands import obey_commands
+    from db.commands import enqueue_command
+
+    sell_part = Decision(actions=[
+        Action(action=ActionType.BUY, symbol=BTC, size=0.05, reason="refused"),
+        Action(action=ActionType.SELL, symbol=BTC, size=0.02, reason="take some off")])
+    engine = TargetAbove(0.02)
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
+                      PLAN_MAX_PER_SYMBOL=5, TRAIL_BREAKEVEN_PCT=0)
+    step(rt, 2)
+    assert rt.book.quantity(BTC) == pytest.approx(0.05)
+    rt.settings = rt.settings.model_copy(update={"min_target_fee_multiple": 1e6})
+    engine.decisions = [sell_part]  # its entry (default target) is refused by the rule now
+    step(rt, 2)
+    assert rt.book.quantity(BTC) == pytest.approx(0.03)
+    # a stop 0.01% under the price: the candles soon trade through it
+    engine.decisions = [Decision(actions=[Action(
+        action=ActionType.UPDATE_PLAN, plan_id=1, stop=rt.quotes[BTC].last * 0.9999,
+        reason="tighten")])]
+    for _ in range(200):  # the stop's exit, whatever the candle that trades through it
+        step(rt)
+        if rt.book.quantity(BTC) == 0:
+            break
+    with rt.db() as db:
+        traces = list(db.scalars(select(LLMTrace).order_by(LLMTrace.id)))
+        outcomes = [o for t in traces[2:] if t.execution_result
+                    for o in json.loads(t.execution_result)["actions"]]
+        plan = db.scalars(select(TradePlan)).first()
+    refused = {o.get("rule") for o in outcomes if o["action"] == "BUY"}
+    assert refused == {"min_target_fee_multiple"}, outcomes
+    assert any(o["action"] == "SELL" and o["status"] == "exiting" for o in outcomes), outcomes
+    assert rt.book.quantity(BTC) == 0 and plan is not None
+    assert plan.exit_reason is not None and plan.exit_reason.startswith("stop"), plan.exit_reason
+    assert entries(rt) == 1
+    # a position the rule would not let in now (bought with the rule off), closed by command
+    rt.settings = rt.settings.model_copy(update={"min_target_fee_multiple": 0.0})
+    engine.decisions = [buy()]
+    step(rt, 2)
+    assert rt.book.quantity(BTC) == pytest.approx(0.05)
+    rt.settings = rt.settings.model_copy(update={"min_target_fee_multiple": 1e6})
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    obey_commands(rt)
+    step(rt)
+    with rt.db() as db:
+        status = db.get(Command, close_all).status
+    assert status == "done" and rt.book.quantity(BTC) == 0
