@@ -10,6 +10,7 @@ its costs, so that default target is held to MIN_TARGET_FEE_MULTIPLE like any ot
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -83,6 +84,31 @@ def book_slippage_pct(book: dict, side: str, amount: float) -> float | None:
     return abs(average / best - 1) * 100
 
 
+def book_fill_within(book: dict, side: str, amount: float, cap_pct: float) -> float:
+    """The most of ``amount`` the book fills with an average price within ``cap_pct`` of its
+    best level: whole levels while they keep the average within, then the part of the next
+    that brings the average to the cap (levels past the cap spend what room the cheaper
+    ones left)."""
+    levels = book.get("asks" if side == "BUY" else "bids") or []
+    if not levels:
+        return 0.0
+    best = levels[0][0]
+    limit = best * (1 + cap_pct / 100 if side == "BUY" else 1 - cap_pct / 100)
+    filled = cost = 0.0
+    for price, size in levels:
+        take = min(size, amount - filled)
+        beyond = (price - limit) if side == "BUY" else (limit - price)
+        if beyond > 0:  # a level past the cap: only as much as keeps the average within
+            room = (limit * filled - cost) if side == "BUY" else (cost - limit * filled)
+            if room / beyond < take:
+                return filled + max(room, 0.0) / beyond
+        filled += take
+        cost += take * price
+        if filled >= amount:
+            break
+    return filled
+
+
 def check_entry(
     settings: Settings, state: RiskState, symbol: str, side: str, amount: float,
     price: float, target: float, quote: Quote | None,
@@ -139,9 +165,14 @@ def _check_market(
             return Refusal(Rule.MAX_SPREAD_PCT, f"spread {spread:.3f}% > {settings.max_spread_pct}%")
     slippage = book_slippage_pct(quote.book, side, amount)
     if slippage is not None and slippage > settings.max_slippage_pct:
-        return Refusal(
-            Rule.MAX_SLIPPAGE_PCT, f"walking the book costs {slippage:.3f}% > {settings.max_slippage_pct}%"
-        )
+        cap = settings.max_slippage_pct
+        base = symbol.split("/")[0]
+        holds = (f"the book holds {book_fill_within(quote.book, side, amount, cap):.6g} {base}"
+                 f" of the {amount:.6g} {base} wanted within the {cap:g}% slippage cap")
+        if math.isinf(slippage):
+            return Refusal(Rule.MAX_SLIPPAGE_PCT, holds)
+        return Refusal(Rule.MAX_SLIPPAGE_PCT, f"walking the book costs {slippage:.3f}% > {cap:g}%:"
+                                              f" {holds}")
     return None
 
 

@@ -8,6 +8,7 @@ may be sent. Exits are never refused by an entry rule.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.engine.schema import Action, ActionType, Decision
-from bot.risk import Rule
+from bot.risk import Rule, book_slippage_pct
 from bot.runtime import Runtime
 from bot.steps.decide import decide_and_execute
 from bot.steps.market_data import fetch_market_data
@@ -324,3 +325,27 @@ def test_stops_exits_and_close_all_pass_while_the_fee_rule_refuses_every_entry(
     with rt.db() as db:
         status = db.get(Command, close_all).status
     assert status == "done" and rt.book.quantity(BTC) == 0
+
+
+def test_an_entry_larger_than_the_book_is_refused_saying_what_the_book_holds(
+        sqlite_url) -> None:
+    """A BTC-quoted pair started with 10,000 (read as BTC) sizes entries beyond the whole
+    book: the refusal says how much of the amount wanted the book holds within the cap,
+    in words, rather than a walk that 'costs inf%'."""
+    want = Decision(actions=[Action(action=ActionType.BUY, symbol="ETH/BTC", quote_value=500.0,
+                                    reason="5% of 10,000 BTC")])
+    rt = make_runtime(sqlite_url, [candle_file("ETH_BTC-5m.csv")], ScriptedEngine([want]),
+                      MAX_ORDER_VALUE=1000)
+    step(rt)
+    outcome = last_outcome(rt)
+    assert outcome["status"] == "refused" and outcome["rule"] == Rule.MAX_SLIPPAGE_PCT, outcome
+    assert "inf" not in outcome["detail"], outcome
+    found = re.fullmatch(r"the book holds ([\d.e+-]+) ETH of the ([\d.e+-]+) ETH wanted within "
+                         r"the 0.5% slippage cap", outcome["detail"])
+    assert found is not None, outcome["detail"]
+    holds, wanted = float(found[1]), float(found[2])
+    assert 0 < holds < wanted == pytest.approx(500.0 / rt.quotes["ETH/BTC"].ask, rel=1e-5)
+    book = rt.quotes["ETH/BTC"].book
+    assert book_slippage_pct(book, "BUY", holds * 0.999) <= 0.5 < book_slippage_pct(
+        book, "BUY", holds * 1.01)
+    assert entries(rt) == 0
