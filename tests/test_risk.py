@@ -349,3 +349,19 @@ def test_an_entry_larger_than_the_book_is_refused_saying_what_the_book_holds(
     assert book_slippage_pct(book, "BUY", holds * 0.999) <= 0.5 < book_slippage_pct(
         book, "BUY", holds * 1.01)
     assert entries(rt) == 0
+
+
+@pytest.mark.parametrize("multiple", [3, 8])
+def test_the_rules_engine_sets_targets_its_entries_pass(sqlite_url, multiple: float) -> None:
+    """The rules engine's target lies beyond MIN_TARGET_FEE_MULTIPLE round trips' costs on
+    the very market the risk layer checks (its entry signal is on this file's first
+    decision), so its entry is placed, even when the multiple asks for more than its ATR."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")],
+                      MIN_TARGET_FEE_MULTIPLE=multiple)
+    step(rt)
+    outcome = last_outcome(rt)
+    assert outcome["action"] == "BUY" and outcome["status"] == "placed", outcome
+    with rt.db() as db:
+        plan = db.scalars(select(TradePlan)).one()
+    fees_pct = 2 * rt.settings.taker_fee * 100
+    assert (plan.target_price / plan.entry_price - 1) * 100 > multiple * fees_pct

@@ -20,6 +20,7 @@ from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext, MarketView, candle_columns
 from bot.model.entry_price import entry_price
+from bot.model.round_trip import min_target_distance_pct
 from bot.model.timeframes import timeframe_delta
 
 
@@ -33,6 +34,9 @@ class RulesParams:
     trail_atr: float = 1.5  # ... to this distance below the price
     min_stop_step_atr: float = 0.1  # smaller moves are not worth a plan version
     min_stop_fees: float = 2.0  # the stop is at least this many round-trip fees away
+    # the target clears the risk layer's MIN_TARGET_FEE_MULTIPLE of the spread and fees
+    # by this factor more: room for the book walk and rounding the view does not show
+    target_cost_headroom: float = 1.1
 
 
 class RulesEngine:
@@ -116,16 +120,23 @@ class RulesEngine:
         atr = ind["atr"]
         # On quiet short candles 1.5 ATR can be smaller than the round trip's fees, and a
         # target inside the fees is a guaranteed loss: the stop is never tighter than
-        # min_stop_fees round trips, and the target keeps the same reward-to-risk ratio.
+        # min_stop_fees round trips, nor the target closer to the entry than the risk layer
+        # lets through (MIN_TARGET_FEE_MULTIPLE); the target keeps the reward-to-risk ratio.
+        entry = entry_price("market", None, view.ask, price)
+        reward_per_risk = p.target_atr / p.stop_atr
+        need = min_target_distance_pct(self.settings.min_target_fee_multiple,
+                                       self.settings.taker_fee, view.spread_pct or 0.0)
+        least_target = entry * (1 + need * p.target_cost_headroom / 100)
         round_trip = 2 * self.settings.taker_fee * price
-        risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip)
-        stop, target = _sig(price - risk), _sig(price + risk * p.target_atr / p.stop_atr)
+        risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip,
+                   (least_target - price) / reward_per_risk)
+        stop, target = _sig(price - risk), _sig(price + risk * reward_per_risk)
         action = Action(
             action=ActionType.BUY,
             symbol=view.symbol,
             # valued at the price the risk layer values it at, and rounded down: an entry
             # sized at MAX_ORDER_VALUE is then not refused by it
-            size=_sig_down(value / entry_price("market", None, view.ask, price)),
+            size=_sig_down(value / entry),
             order_type="market",
             stop=stop,
             target=target,
