@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["BOT_NAME"] = args.name
     settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
 
-    from bot.app import build_runtime
+    from bot.app import build_runtime, warn_of_oversized_balance
     from bot.lock import BotAlreadyRunning, BotLock
     from bot.loop import run_forever
     from bot.secrets_filter import install_log_scrubber
@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
+        warn_of_oversized_balance(runtime)
         run_forever(runtime, max_iterations=args.iterations)
     finally:
         lock.release()

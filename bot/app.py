@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from bot.config import Settings
 from bot.engine.factory import build_engine
+from bot.model.market_size import median_candle_value, oversized_balance
+from bot.model.timeframes import timeframe_delta
 from bot.notify import CommandListener
 from bot.runtime import Runtime
+from bot.venue.base import VenueError
 from bot.venue.factory import build_venue
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.paper_store import PaperStore
+
+log = logging.getLogger(__name__)
+# A day of 5m candles: enough for a median of what the market trades per candle.
+SIZING_CANDLES = 288
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -23,3 +31,25 @@ def build_runtime(settings: Settings) -> Runtime:
                    run_name=settings.bot_name,
                    command_listener=CommandListener.for_url(settings.database_url,
                                                             settings.bot_name))
+
+
+def warn_of_oversized_balance(rt: Runtime) -> list[str]:
+    """Log, and return, a warning per symbol whose market the paper account's starting
+    balance is far beyond (``bot.model.market_size``). A real exchange's balance is its own.
+    """
+    if not rt.settings.is_paper:
+        return []
+    timeframe = min(rt.settings.timeframes, key=timeframe_delta)
+    warnings = []
+    for symbol in rt.settings.symbols:
+        try:
+            candles = rt.venue.fetch_ohlcv(symbol, timeframe, limit=SIZING_CANDLES)
+        except VenueError as exc:  # the loop names a market that does not answer
+            log.info("no candles of %s to size the balance against: %s", symbol, exc)
+            continue
+        warning = oversized_balance(rt.settings.starting_balance, symbol, timeframe,
+                                    median_candle_value(candles))
+        if warning:
+            log.warning(warning)
+            warnings.append(warning)
+    return warnings

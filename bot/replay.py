@@ -10,6 +10,7 @@ finished one's summary again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
 from bot.loop import Ended, drive
+from bot.model.market_size import median_candle_value, oversized_balance
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
@@ -32,6 +34,7 @@ from db.queries_replays import run_summary
 from db.replay_runs import mark_finished, run_finished_at
 
 HOUR_MS = 3_600_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     sums the step timings there, so what it measures is this loop and not a copy of it.
     """
     rt, feed = build_replay(args)
+    warnings = balance_warnings(feed, rt.settings.starting_balance)
+    for warning in warnings:
+        log.warning(warning)
     with rt.db() as db:
         finished = run_finished_at(db, rt.run_name) is not None
     if not finished:
@@ -134,7 +140,15 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
             bar.finish()
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
-    return summarize(rt)
+    return summarize(rt) | {"warnings": warnings}
+
+
+def balance_warnings(feed: ReplayFeed, balance: float) -> list[str]:
+    """What is wrong with the starting balance for these files' markets, in words."""
+    found = (oversized_balance(balance, symbol, feed.base_timeframe,
+                               median_candle_value(feed.all_rows(symbol)))
+             for symbol in feed.symbols)
+    return [warning for warning in found if warning]
 
 
 def finish(rt: Runtime) -> None:

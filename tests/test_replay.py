@@ -146,3 +146,44 @@ def test_cli_prints_the_summary_as_the_last_json_line(tmp_path) -> None:
     for key in ("net_pnl", "return_pct", "fees", "llm_cost", "trades", "win_rate",
                 "max_drawdown_pct", "exposure_time_pct", "buy_and_hold_pct", "fingerprint"):
         assert key in summary
+
+
+@pytest.mark.parametrize(("balance", "warned"), [(10_000.0, True), (1.0, False)])
+def test_a_balance_far_beyond_the_market_is_warned_of(tmp_path, caplog, balance: float,
+                                                      warned: bool) -> None:
+    """ETH/BTC started with 10,000 holds 10,000 BTC, thousands of times what the pair trades
+    per candle: the replay says so in its log and its summary, naming the balance, its
+    currency and the pair; a balance of 1 BTC is not warned of."""
+    eth = candle_file("ETH_BTC-5m.csv")
+    cut = tmp_path / "ETH_BTC-5m.csv"
+    cut.write_text("".join(eth.read_text().splitlines(keepends=True)[:203]))
+    with caplog.at_level("WARNING", logger="bot.replay"):
+        summary = run_replay(ReplayArgs([cut], f"sqlite:///{tmp_path / 'r.db'}",
+                                        balance=balance), progress=False)
+    if not warned:
+        assert summary["warnings"] == [] and not caplog.records
+        return
+    (warning,) = summary["warnings"]
+    assert "10,000 BTC" in warning and "ETH/BTC" in warning and "5m candle" in warning
+    assert [r.getMessage() for r in caplog.records] == [warning]
+
+
+@pytest.mark.parametrize(("feed", "symbols", "warned"), [
+    ("replay:ETH_BTC-5m.csv", "ETH/BTC", True), ("synthetic", "BTC/USDT", False)])
+def test_the_bot_warns_at_start_of_a_balance_far_beyond_its_market(
+        tmp_path, caplog, feed: str, symbols: str, warned: bool) -> None:
+    """The bot started with the default 10,000 on a BTC-quoted pair logs the warning before
+    it trades; on the default synthetic BTC/USDT market it does not."""
+    from bot.app import build_runtime, warn_of_oversized_balance
+    from bot.config import load_settings
+
+    if feed.startswith("replay:"):
+        feed = f"replay:{candle_file(feed.removeprefix('replay:'))}"
+    settings = load_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}", FEED=feed,
+                             SYMBOLS=symbols)
+    with caplog.at_level("WARNING", logger="bot.app"):
+        warnings = warn_of_oversized_balance(build_runtime(settings))
+    assert [r.getMessage() for r in caplog.records] == warnings
+    assert len(warnings) == warned
+    if warned:
+        assert "10,000 BTC" in warnings[0] and "ETH/BTC" in warnings[0]

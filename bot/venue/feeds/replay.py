@@ -51,6 +51,11 @@ class ReplayFeed:
         self._i = warmup - 1
         self._basis: dict[str, tuple[int, tuple[float, float, float]]] = {}  # symbol -> (step, basis)
 
+    def all_rows(self, symbol: str) -> np.ndarray:
+        """Every candle of ``symbol``'s file, warm-up and future included: for sizing the
+        run up before it starts, never for a decision."""
+        return self._rows[symbol]
+
     def _check_overlap(self) -> None:
         start = max(r[0, 0] for r in self._rows.values())
         end = min(r[-1, 0] for r in self._rows.values())

@@ -1,0 +1,34 @@
+"""Whether a paper account is larger than its market could trade with.
+
+STARTING_BALANCE is read in the pair's quote currency: 10,000 is 10,000 USDT on BTC/USDT
+but 10,000 BTC on ETH/BTC, and entries sized as a share of it then exceed anything the book
+holds. A balance this many times the median value a symbol trades per candle is far beyond
+its market: an entry of ENTRY_VALUE_PCT (5%) of it is then half a candle's trading or more.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+
+BALANCE_CANDLE_VALUE_MULTIPLE = 10.0
+
+
+def median_candle_value(candles: Iterable[Sequence[float]]) -> float:
+    """The median of close × volume over ``[timestamp, open, high, low, close, volume]``
+    candles: what the market trades per candle, in the quote currency (0.0 for none)."""
+    values = [float(c[4]) * float(c[5]) for c in candles]
+    return statistics.median(values) if values else 0.0
+
+
+def oversized_balance(balance: float, symbol: str, timeframe: str,
+                      candle_value: float) -> str | None:
+    """A warning, in words, when ``balance`` is far beyond what ``symbol`` trades, or None."""
+    quote = symbol.split("/")[-1]
+    if balance <= BALANCE_CANDLE_VALUE_MULTIPLE * candle_value:
+        return None
+    times = f"{balance / candle_value:,.0f} times" if candle_value > 0 else "infinitely more than"
+    return (f"the starting balance {balance:,.6g} {quote} (read in {symbol}'s quote currency) "
+            f"is {times} the median value {symbol} trades per {timeframe} candle "
+            f"({candle_value:,.6g} {quote}): entries sized from it are larger than the market "
+            f"could fill; start with a balance in {quote} the market can trade")
