@@ -7,7 +7,7 @@ from functools import partial
 
 from bot.config import Settings
 from bot.engine.factory import build_engine
-from bot.model.market_size import median_candle_value, oversized_balance
+from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
 from bot.model.timeframes import timeframe_delta
 from bot.notify import CommandListener
 from bot.runtime import Runtime
@@ -18,8 +18,6 @@ from db.migrate import upgrade
 from db.paper_store import PaperStore
 
 log = logging.getLogger(__name__)
-# A day of 5m candles: enough for a median of what the market trades per candle.
-SIZING_CANDLES = 288
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -48,7 +46,7 @@ def warn_of_oversized_balance(rt: Runtime) -> list[str]:
             log.info("no candles of %s to size the balance against: %s", symbol, exc)
             continue
         warning = oversized_balance(rt.settings.starting_balance, symbol, timeframe,
-                                    median_candle_value(candles))
+                                    median_candle_value((c[4], c[5]) for c in candles))
         if warning:
             log.warning(warning)
             warnings.append(warning)

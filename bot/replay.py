@@ -145,8 +145,8 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
 
 def balance_warnings(feed: ReplayFeed, balance: float) -> list[str]:
     """What is wrong with the starting balance for these files' markets, in words."""
-    found = (oversized_balance(balance, symbol, feed.base_timeframe,
-                               median_candle_value(feed.all_rows(symbol)))
+    found = (oversized_balance(balance, symbol, feed.base_timeframe, median_candle_value(
+        zip(feed.all_rows(symbol)[:, 4], feed.all_rows(symbol)[:, 5], strict=True)))
              for symbol in feed.symbols)
     return [warning for warning in found if warning]
 

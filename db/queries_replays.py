@@ -23,7 +23,9 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
+from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
+from bot.model.timeframes import timeframe_delta
+from db.models import OHLCV, LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -187,6 +189,32 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         final_equity=round(final_equity, 8),
     )
     return asdict(summary)
+
+
+def balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float) -> list[str]:
+    """``bot.model.market_size``'s warnings for a run: its balance against the first
+    SIZING_CANDLES candles its first session stored of each symbol (shortest timeframe)."""
+    if not ids:
+        return []
+    first = min(ids)
+    shortest: dict[str, str] = {}
+    for symbol, timeframe in db.execute(select(OHLCV.symbol, OHLCV.timeframe)
+                                        .where(OHLCV.session_id == first).distinct()):
+        if symbol not in shortest or timeframe_delta(timeframe) < timeframe_delta(
+                shortest[symbol]):
+            shortest[symbol] = timeframe
+    warnings = []
+    for symbol, timeframe in sorted(shortest.items()):
+        candles = db.execute(
+            select(OHLCV.close, OHLCV.volume)
+            .where(OHLCV.session_id == first, OHLCV.symbol == symbol,
+                   OHLCV.timeframe == timeframe)
+            .order_by(OHLCV.timestamp).limit(SIZING_CANDLES)).all()
+        warning = oversized_balance(starting_balance, symbol, timeframe,
+                                    median_candle_value(candles))
+        if warning:
+            warnings.append(warning)
+    return warnings
 
 
 def _buy_and_hold(curve: list[dict]) -> float:

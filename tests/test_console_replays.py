@@ -126,6 +126,28 @@ def test_a_replay_file_of_an_older_schema_says_how_to_migrate_it(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("pair", "balance", "warned"), [
+    ("ETH_BTC-5m.csv", 10_000.0, True), ("BTC_USDT-5m.csv", 10_000.0, False)])
+def test_a_run_whose_balance_is_far_beyond_its_market_says_so(
+        sqlite_url, monkeypatch, tmp_path, pair: str, balance: float, warned: bool):
+    """ETH/BTC started with 10,000 (BTC): the run's summary on the page carries the same
+    warning as the replay's own summary; BTC/USDT with 10,000 USDT carries none."""
+    cut = tmp_path / pair
+    cut.write_text("".join(candle_file(pair).read_text().splitlines(keepends=True)[:251]))
+    replay_db = tmp_path / "replays.db"
+    summary = run_replay(ReplayArgs(candles=[cut], db_url=f"sqlite:///{replay_db}",
+                                    balance=balance), progress=False)
+    at = _replays_page(sqlite_url, monkeypatch, replay_db)
+    shown = [as_rendered(w.value) for w in at.main.warning]
+    if not warned:
+        assert shown == [] and summary["warnings"] == []
+        return
+    (warning,) = shown
+    assert "10,000 BTC" in warning and "ETH/BTC" in warning and "5m candle" in warning
+    assert len(summary["warnings"]) == 1
+
+
+@pytest.mark.slow
 def test_replay_in_the_console_database_is_listed(sqlite_url, monkeypatch, tmp_path, cut_file):
     summary = run_replay(ReplayArgs(candles=[cut_file], db_url=sqlite_url), progress=False)
     at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")

@@ -15,7 +15,14 @@ import streamlit as st
 
 from db.engine import engine_for, session_factory
 from db.migrate import schema_mismatch
-from db.queries_replays import equity_curve, replay_runs, run_progress, run_session_ids, run_summary
+from db.queries_replays import (
+    balance_warnings,
+    equity_curve,
+    replay_runs,
+    run_progress,
+    run_session_ids,
+    run_summary,
+)
 from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
 from views._equity import equity_figure
 from views._replay_runs import (
@@ -100,10 +107,13 @@ def _summary(url: str, run: dict) -> None:
         ids = run_session_ids(db, run["run"])
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
+        warnings = balance_warnings(db, ids, run["starting_balance"])
     st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
     st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "
                f"fingerprint {literal(summary['fingerprint'])}")
+    for warning in warnings:
+        st.warning(literal(warning))
     per_row = 5  # nine figures in one row cut a four-digit PnL short
     cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
     for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):

@@ -9,15 +9,17 @@ its market: an entry of ENTRY_VALUE_PCT (5%) of it is then half a candle's tradi
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 BALANCE_CANDLE_VALUE_MULTIPLE = 10.0
+# A day of 5m candles: enough for a median of what a market trades per candle.
+SIZING_CANDLES = 288
 
 
-def median_candle_value(candles: Iterable[Sequence[float]]) -> float:
-    """The median of close × volume over ``[timestamp, open, high, low, close, volume]``
-    candles: what the market trades per candle, in the quote currency (0.0 for none)."""
-    values = [float(c[4]) * float(c[5]) for c in candles]
+def median_candle_value(closes_and_volumes: Iterable[tuple[float, float]]) -> float:
+    """The median of close × volume over candles: what the market trades per candle, in
+    the quote currency (0.0 for none)."""
+    values = [float(close) * float(volume) for close, volume in closes_and_volumes]
     return statistics.median(values) if values else 0.0
 
 
