@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | telegram``."""
 
 from __future__ import annotations
 
@@ -168,6 +168,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from bot.telegram import serve
+
+    settings = load_settings(DATABASE_URL=_db_url(args))
+    serve(settings)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -205,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--record", help="gemini: call the API for every decision and append "
                         "the answers to this file")
     replay.set_defaults(func=cmd_replay)
+    telegram = sub.add_parser("telegram", help="answer and command the bots from Telegram")
+    telegram.add_argument("--db", help="database URL")
+    telegram.set_defaults(func=cmd_telegram)
     return root
 
 

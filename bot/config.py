@@ -40,6 +40,7 @@ def _split_csv(value: object) -> object:
 
 
 CsvList = Annotated[list[str], NoDecode]
+CsvInts = Annotated[list[int], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -123,6 +124,16 @@ class Settings(BaseSettings):
     # folders, besides the console's data/, whose files the Replays page may read and write
     replay_folders: CsvList = Field([], alias="REPLAY_FOLDERS")
 
+    # --- remote control (``bot.telegram``, ``bot.mcp_server``)
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    # the chats whose messages are obeyed; every other chat is ignored and logged
+    telegram_chat_ids: CsvInts = Field([], alias="TELEGRAM_CHAT_IDS")
+    # the Bot API's root; the tests point it at a local stand-in
+    telegram_api_base_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE_URL",
+                                       pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    mcp_allow_commands: bool = Field(False, alias="MCP_ALLOW_COMMANDS")
+    mcp_token: SecretStr | None = Field(None, alias="MCP_TOKEN")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -135,7 +146,8 @@ class Settings(BaseSettings):
         secrets = TomlConfigSettingsSource(settings_cls, toml_file=SECRETS_TOML)
         return init_settings, env_settings, dotenv_settings, secrets
 
-    _split_lists = field_validator("symbols", "timeframes", "replay_folders", mode="before")(
+    _split_lists = field_validator(
+        "symbols", "timeframes", "replay_folders", "telegram_chat_ids", mode="before")(
         lambda value: _split_csv(value)
     )
 
