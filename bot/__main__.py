@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay | telegram``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | telegram | mcp``."""
 
 from __future__ import annotations
 
@@ -176,6 +176,14 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from bot.mcp_server import serve
+
+    settings = load_settings(DATABASE_URL=_db_url(args))
+    serve(settings, http=(args.host, args.port) if args.http else None)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -216,6 +224,13 @@ def parser() -> argparse.ArgumentParser:
     telegram = sub.add_parser("telegram", help="answer and command the bots from Telegram")
     telegram.add_argument("--db", help="database URL")
     telegram.set_defaults(func=cmd_telegram)
+    mcp = sub.add_parser("mcp", help="serve the Model Context Protocol to AI agents")
+    mcp.add_argument("--db", help="database URL")
+    mcp.add_argument("--http", action="store_true",
+                     help="streamable HTTP at /mcp (needs MCP_TOKEN) instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    mcp.set_defaults(func=cmd_mcp)
     return root
 
 

@@ -53,9 +53,12 @@ def pick_bot(db: OrmSession, name: str | None) -> str:
 
 
 def plain(value: Any) -> Any:
-    """``value`` as JSON types: datetimes in ISO form, frames as lists of records."""
+    """``value`` as JSON types: datetimes in ISO form, frames (also within a dict) as lists
+    of records."""
     if isinstance(value, pd.DataFrame):
         return json.loads(value.to_json(orient="records", date_format="iso"))
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
     return json.loads(json.dumps(value, default=_iso))
 
 
