@@ -147,33 +147,30 @@ def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
         return _reading(sessions, lambda db: remote.performance(db, remote.pick_bot(db, bot)))
 
 
+COMMAND_TOOLS = {
+    CommandKind.PAUSE: "Queue PAUSE: no new entries; open plans (stops, targets) are still "
+                       "enforced.",
+    CommandKind.RESUME: "Queue RESUME: new entries again.",
+    CommandKind.CLOSE_ALL: "Queue CLOSE-ALL: pause, cancel every order and sell every position "
+                           "of the bot.",
+    CommandKind.STOP: "Queue STOP: the bot process ends after its current loop.",
+}
+
+
 def _add_command_tools(server: MCPServer, sessions: sessionmaker[OrmSession]) -> None:
-    def queue(kind: CommandKind, bot: str | None) -> dict[str, Any]:
-        def write(db: OrmSession) -> dict[str, Any]:
-            name = remote.pick_bot(db, bot)
-            return {"bot": name, "command": str(kind), "command_id": remote.queue(db, kind, name),
-                    "status": "pending"}
-        return _reading(sessions, write)
+    """One tool per remote command (``close-all`` is ``close_all``), each queueing it for the
+    named bot (or the only one) as the console's button does."""
+    def queuing(kind: CommandKind) -> Callable[[str | None], dict[str, Any]]:
+        def tool(bot: str | None = None) -> dict[str, Any]:
+            def write(db: OrmSession) -> dict[str, Any]:
+                name = remote.pick_bot(db, bot)
+                return {"bot": name, "command": str(kind), "status": "pending",
+                        "command_id": remote.queue(db, kind, name)}
+            return _reading(sessions, write)
+        return tool
 
-    @server.tool()
-    def pause(bot: str | None = None) -> dict[str, Any]:
-        """Queue PAUSE: no new entries; open plans (stops, targets) are still enforced."""
-        return queue(CommandKind.PAUSE, bot)
-
-    @server.tool()
-    def resume(bot: str | None = None) -> dict[str, Any]:
-        """Queue RESUME: new entries again."""
-        return queue(CommandKind.RESUME, bot)
-
-    @server.tool()
-    def close_all(bot: str | None = None) -> dict[str, Any]:
-        """Queue CLOSE-ALL: pause, cancel every order and sell every position of the bot."""
-        return queue(CommandKind.CLOSE_ALL, bot)
-
-    @server.tool()
-    def stop(bot: str | None = None) -> dict[str, Any]:
-        """Queue STOP: the bot process ends after its current loop."""
-        return queue(CommandKind.STOP, bot)
+    for kind, description in COMMAND_TOOLS.items():
+        server.add_tool(queuing(kind), name=kind.replace("-", "_"), description=description)
 
 
 def serve(settings: Settings, *, http: tuple[str, int] | None) -> None:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -195,18 +196,19 @@ def _reading(db: OrmSession, command: str, bot: str) -> str:
                 f"{figures['unrealized_pnl']:.2f}\n{figures['trades']} trades, "
                 f"{figures['wins']} wins, {figures['losses']} losses")
     if command == "positions":
-        rows = remote.positions(db, bot)
-        if not rows:
-            return f"{bot} is flat: no open positions."
-        return "\n".join(f"{r['symbol']}: {r['quantity']:g} @ {r['avg_price']:.2f}, mark "
-                         f"{r['mark_price']:.2f}, unrealized {r['unrealized_pnl']:.2f}"
-                         for r in rows)
-    rows = remote.recent_trades(db, bot)
-    if not rows:
-        return f"{bot} has no trades yet."
-    return "\n".join(f"{r['timestamp'][:19]} {r['action']} {r['quantity']:g} {r['symbol']} @ "
-                     f"{r['price']:.2f}, PnL {r['realized_pnl']:.2f} ({r['reason'] or '-'})"
-                     for r in rows)
+        return _listing(remote.positions(db, bot), f"{bot} is flat: no open positions.",
+                        lambda r: f"{r['symbol']}: {r['quantity']:g} @ {r['avg_price']:.2f}, "
+                                  f"mark {r['mark_price']:.2f}, unrealized "
+                                  f"{r['unrealized_pnl']:.2f}")
+    return _listing(remote.recent_trades(db, bot), f"{bot} has no trades yet.",
+                    lambda r: f"{r['timestamp'][:19]} {r['action']} {r['quantity']:g} "
+                              f"{r['symbol']} @ {r['price']:.2f}, PnL {r['realized_pnl']:.2f} "
+                              f"({r['reason'] or '-'})")
+
+
+def _listing(rows: list[dict[str, Any]], empty: str, line: Callable[[dict[str, Any]], str]
+             ) -> str:
+    return "\n".join(map(line, rows)) if rows else empty
 
 
 def build_application(settings: Settings, desk: Desk) -> Application:
