@@ -56,12 +56,25 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"({_holder(settings)}); not starting a second one", file=sys.stderr)
         return EXIT_LOCKED
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    telegram = _telegram_beside(settings)
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
         run_forever(runtime, max_iterations=args.iterations)
     finally:
+        if telegram is not None:
+            telegram.close()
         lock.release()
     return 0
+
+
+def _telegram_beside(settings):
+    """With TELEGRAM_WITH_BOT, Telegram control on a thread of the bot's process."""
+    if not settings.telegram_with_bot:
+        return None
+    from bot.telegram import build_application, desk_for, quiet_http_log, start_background
+
+    quiet_http_log()
+    return start_background(build_application(settings, desk_for(settings)))
 
 
 def _holder(settings) -> str:

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # the Bot API's root; the tests point it at a local stand-in
     telegram_api_base_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE_URL",
                                        pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # ``python -m bot run`` answers Telegram too (one bot per token: Telegram lets only one
+    # process poll a bot's updates)
+    telegram_with_bot: bool = Field(False, alias="TELEGRAM_WITH_BOT")
     mcp_allow_commands: bool = Field(False, alias="MCP_ALLOW_COMMANDS")
     mcp_token: SecretStr | None = Field(None, alias="MCP_TOKEN")
 
@@ -220,7 +223,19 @@ class Settings(BaseSettings):
             "GOOGLE_API_KEY"
         ):
             raise ValueError("LLM_PROVIDER=gemini needs GEMINI_API_KEY")
+        if self.telegram_with_bot and (problem := self.telegram_problem()):
+            raise ValueError(f"TELEGRAM_WITH_BOT=true: {problem}")
         return self
+
+    def telegram_problem(self) -> str | None:
+        """Why Telegram control cannot run with these settings, naming the setting; None
+        when it can."""
+        if self.telegram_bot_token is None:
+            return "invalid setting TELEGRAM_BOT_TOKEN: required for Telegram control"
+        if not self.telegram_chat_ids:
+            return ("invalid setting TELEGRAM_CHAT_IDS: no chat is allowed, so every message "
+                    "would be ignored; list the operators' chat ids")
+        return None
 
     @property
     def is_paper(self) -> bool:

@@ -12,10 +12,12 @@ within ``CONFIRM_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,11 +215,9 @@ def _listing(rows: list[dict[str, Any]], empty: str, line: Callable[[dict[str, A
 
 def build_application(settings: Settings, desk: Desk) -> Application:
     """The python-telegram-bot application for ``desk``, on ``TELEGRAM_API_BASE_URL``."""
-    if settings.telegram_bot_token is None:
-        raise ConfigError("invalid setting TELEGRAM_BOT_TOKEN: required for Telegram control")
-    if not settings.telegram_chat_ids:
-        raise ConfigError("invalid setting TELEGRAM_CHAT_IDS: no chat is allowed, so every "
-                          "message would be ignored; list the operators' chat ids")
+    if problem := settings.telegram_problem():
+        raise ConfigError(problem)
+    assert settings.telegram_bot_token is not None
     base = settings.telegram_api_base_url.rstrip("/")
     app = (ApplicationBuilder().token(settings.telegram_bot_token.get_secret_value())
            .base_url(f"{base}/bot").base_file_url(f"{base}/file/bot").build())
@@ -266,19 +266,62 @@ async def poll_until(app: Application, stop: asyncio.Event) -> None:
         await app.stop()
 
 
+def desk_for(settings: Settings) -> Desk:
+    from db.engine import make_engine, session_factory
+
+    return Desk(session_factory(make_engine(settings.database_url)),
+                frozenset(settings.telegram_chat_ids))
+
+
+def quiet_http_log() -> None:
+    """httpx logs every request's URL at INFO, and a Bot API URL carries the token (the
+    scrubber masks it too; this keeps the log readable)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@dataclass
+class Background:
+    """Telegram control polling on a thread of its own (next to a bot's loop, or a test)."""
+
+    thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event
+
+    def close(self, timeout: float = 30.0) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop already ended, and closed
+            self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout)
+
+
+def start_background(app: Application) -> Background:
+    """Poll for ``app`` on a daemon thread. Whatever goes wrong there is logged and ends
+    only Telegram control: a bot beside it trades on."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(poll_until(app, stop))
+        except Exception:
+            log.exception("Telegram control stopped")
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="telegram", daemon=True)
+    thread.start()
+    return Background(thread, loop, stop)
+
+
 def serve(settings: Settings) -> None:
     """``python -m bot telegram``: answer the allowed chats until SIGINT or SIGTERM."""
     from bot.secrets_filter import install_log_scrubber
-    from db.engine import make_engine, session_factory
     from db.migrate import upgrade
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_scrubber(settings.secret_values())
-    # httpx logs every request's URL, and a Bot API URL carries the token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    desk = Desk(session_factory(make_engine(settings.database_url)),
-                frozenset(settings.telegram_chat_ids))
+    quiet_http_log()
+    desk = desk_for(settings)
     app = build_application(settings, desk)  # refuses a missing token or chat list first
     upgrade(settings.database_url)
 

@@ -7,7 +7,6 @@ does nothing, and /closeall and /stop queue nothing until confirmed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from sqlalchemy import select
 
 from bot.config import load_settings
 from bot.loop import run_forever
-from bot.telegram import CONFIRM_SECONDS, Desk, build_application, poll_until
+from bot.telegram import CONFIRM_SECONDS, Desk, build_application, desk_for, start_background
 from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -50,20 +49,13 @@ def telegram_running(url: str, api: BotApiStandIn) -> Iterator[Desk]:
     """The Telegram side polling ``api`` on a thread of its own until the block ends."""
     settings = load_settings(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
                              TELEGRAM_CHAT_IDS=str(OPERATOR), TELEGRAM_API_BASE_URL=api.base_url)
-    desk = Desk(session_factory(make_engine(url)), frozenset(settings.telegram_chat_ids))
-    app = build_application(settings, desk)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete, args=(poll_until(app, stop),),
-                              daemon=True)
-    thread.start()
+    desk = desk_for(settings)
+    background = start_background(build_application(settings, desk))
     try:
         yield desk
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-        assert not thread.is_alive()
-        loop.close()
+        background.close()
+        assert not background.thread.is_alive()
 
 
 def reply(api: BotApiStandIn, chat: int, number: int,
@@ -179,6 +171,34 @@ def test_the_telegram_process_queues_for_the_operator_and_never_logs_its_token(
     assert TOKEN not in out + err and TOKEN.split(":")[1] not in out + err
 
 
+@pytest.mark.slow
+def test_a_bot_started_with_telegram_pauses_and_stops_from_the_operators_chat(
+        sqlite_url) -> None:
+    with BotApiStandIn(TOKEN) as api:
+        env = {**os.environ, "DATABASE_URL": sqlite_url,
+               "FEED": f"replay:{candle_file('BTC_USDT-5m.csv')}", "LOOP_INTERVAL_SECONDS": "0.3",
+               "TELEGRAM_WITH_BOT": "true", "TELEGRAM_BOT_TOKEN": TOKEN,
+               "TELEGRAM_CHAT_IDS": str(OPERATOR), "TELEGRAM_API_BASE_URL": api.base_url}
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            api.say(STRANGER, "/stop")
+            api.say(OPERATOR, "/pause")
+            assert "Queued pause for default" in reply(api, OPERATOR, 1, process)["text"]
+            wait_for(lambda: commands_of(sqlite_url) == [("default", "pause", "done")])
+            api.say(OPERATOR, "/stop")
+            api.press(OPERATOR, api.buttons_of(reply(api, OPERATOR, 2, process))["Yes, stop default"])
+            assert "Queued stop" in reply(api, OPERATOR, 3, process)["text"]
+            _, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 0, err
+    assert commands_of(sqlite_url) == [("default", "pause", "done"), ("default", "stop", "done")]
+    assert api.replies_to(STRANGER) == [] and TOKEN not in err
+
+
 def test_telegram_without_a_token_or_chats_names_the_setting(sqlite_url, monkeypatch,
                                                               capsys) -> None:
     from bot.__main__ import main
@@ -187,6 +207,9 @@ def test_telegram_without_a_token_or_chats_names_the_setting(sqlite_url, monkeyp
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     assert main(["telegram", "--db", sqlite_url]) == 2
+    assert "TELEGRAM_CHAT_IDS" in capsys.readouterr().err
+    monkeypatch.setenv("TELEGRAM_WITH_BOT", "true")  # refused before the bot starts
+    assert main(["run", "--db", sqlite_url]) == 2
     assert "TELEGRAM_CHAT_IDS" in capsys.readouterr().err
     monkeypatch.setenv("TELEGRAM_CHAT_IDS", "12,abc")
     assert main(["telegram", "--db", sqlite_url]) == 2
