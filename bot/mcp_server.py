@@ -16,13 +16,13 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, Field
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
@@ -33,6 +33,8 @@ from db.bots import UnknownBot
 from db.engine import make_engine, session_factory
 
 MIN_TOKEN_CHARS = 16
+# how many rows a listing returns; validated by the SDK, so a bad one is refused naming it
+Rows = Annotated[int, Field(ge=1, le=remote.MAX_ROWS)]
 INSTRUCTIONS = (
     "Tradedesk: LLM-driven crypto trading bots. Start with `fleet` to see the bots; name a "
     "bot in the other tools when there are several. Figures are in the quote currency; "
@@ -119,13 +121,13 @@ def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
         return _reading(sessions, lambda db: remote.plans(db, remote.pick_bot(db, bot)))
 
     @server.tool()
-    def trades(bot: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def trades(bot: str | None = None, limit: Rows = 20) -> list[dict[str, Any]]:
         """The newest fills (at most 100): side, size, price, fee, realized PnL, reason."""
         return _reading(sessions,
                         lambda db: remote.recent_trades(db, remote.pick_bot(db, bot), limit))
 
     @server.tool()
-    def decisions(bot: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def decisions(bot: str | None = None, limit: Rows = 20) -> list[dict[str, Any]]:
         """The newest decisions of the current session (at most 100): engine, status,
         actions, cost, latency, errors. ``trace`` shows one in full."""
         return _reading(sessions,

@@ -34,7 +34,9 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 
 from bot import remote
@@ -251,6 +253,7 @@ def build_application(settings: Settings, desk: Desk) -> Application:
 
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler(["start", "help", *READING, *QUEUEING], on_command))
+    app.add_handler(MessageHandler(filters.COMMAND, on_command))  # any other: the help
     app.add_handler(CallbackQueryHandler(on_press))
     return app
 

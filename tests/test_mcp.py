@@ -85,6 +85,18 @@ def test_command_tools_exist_only_with_mcp_allow_commands(sqlite_url) -> None:
         assert run(tool_names, build_server(settings)) == expected
 
 
+def test_a_listing_limit_outside_1_to_100_is_refused_naming_it(sqlite_url) -> None:
+    """SQLite reads LIMIT -1 as no limit at all: an agent must not get a whole history."""
+    server = build_server(load_settings(DATABASE_URL=sqlite_url))
+
+    async def talk(client: Client) -> list[Any]:
+        return [await client.call_tool(tool, {"bot": "default", "limit": limit})
+                for tool in ("trades", "decisions") for limit in (-1, 0, 101)]
+
+    for result in run(talk, server):
+        assert result.is_error and "limit" in str(result.content)
+
+
 @pytest.mark.slow
 def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
         traded: Runtime) -> None:

@@ -82,30 +82,32 @@ def test_pause_from_an_allowed_chat_pauses_the_bot_and_other_chats_do_nothing(
             assert api.replies_to(STRANGER) == [] and commands_of(sqlite_url) == []
             assert f"ignored an update from chat {STRANGER}" in caplog.text
 
+            api.say(OPERATOR, "/sell everything")  # not a command: the help, nothing queued
+            assert "/closeall [bot]" in reply(api, OPERATOR, 2)["text"]
             api.say(OPERATOR, "/pause")
-            assert "Queued pause for default" in reply(api, OPERATOR, 2)["text"]
+            assert "Queued pause for default" in reply(api, OPERATOR, 3)["text"]
             wait_for(lambda: commands_of(sqlite_url) == [("default", "pause", "done")])
             assert rt.paused
 
             # close-all: a question with buttons, nothing queued until Yes is pressed
             api.say(OPERATOR, "/closeall")
-            question = reply(api, OPERATOR, 3)
+            question = reply(api, OPERATOR, 4)
             assert "Close every position" in question["text"]
             assert len(commands_of(sqlite_url)) == 1
             buttons = api.buttons_of(question)
             yes = buttons["Yes, close-all default"]
             api.press(STRANGER, yes)  # a stranger's press is dropped like their messages
             api.press(OPERATOR, yes)
-            assert "Queued close-all" in reply(api, OPERATOR, 4)["text"]
+            assert "Queued close-all" in reply(api, OPERATOR, 5)["text"]
             wait_for(lambda: commands_of(sqlite_url)[1:] == [("default", "close-all", "done")])
 
             # stop: "confirm" alone confirms nothing; after the question it does
             api.say(OPERATOR, "/stop confirm")
-            assert "Nothing to confirm" in reply(api, OPERATOR, 5)["text"]
+            assert "Nothing to confirm" in reply(api, OPERATOR, 6)["text"]
             api.say(OPERATOR, "/stop")
-            assert "Stop default" in reply(api, OPERATOR, 6)["text"]
+            assert "Stop default" in reply(api, OPERATOR, 7)["text"]
             api.say(OPERATOR, "/stop confirm")
-            assert "Queued stop" in reply(api, OPERATOR, 7)["text"]
+            assert "Queued stop" in reply(api, OPERATOR, 8)["text"]
             loop.join(30)
             assert not loop.is_alive()
             assert commands_of(sqlite_url)[-1] == ("default", "stop", "done")
