@@ -72,25 +72,30 @@ def build_server(settings: Settings, *, http: tuple[str, int] | None = None) -> 
                 "auth": AuthSettings(issuer_url=AnyHttpUrl(base),
                                      resource_server_url=AnyHttpUrl(f"{base}/mcp"))}
     server = MCPServer("tradedesk", instructions=INSTRUCTIONS, **auth)
-    sessions = session_factory(make_engine(settings.database_url))
-    _add_read_tools(server, sessions, settings.secret_values())
+    reading = _Reader(session_factory(make_engine(settings.database_url)),
+                      settings.secret_values())
+    _add_read_tools(server, reading)
     if settings.mcp_allow_commands:
-        _add_command_tools(server, sessions)
+        _add_command_tools(server, reading)
     return server
 
 
-def _reading[T](sessions: sessionmaker[OrmSession], read: Callable[[OrmSession], T]) -> T:
-    """Run ``read`` on a fresh session; a bot that is unknown or not named is the agent's
-    mistake, said in words."""
-    try:
-        with sessions() as db:
-            return read(db)
-    except (remote.AmbiguousBot, UnknownBot) as exc:
-        raise ToolError(str(exc)) from None
+class _Reader:
+    """Runs one tool's read on a fresh session and scrubs its answer of the secrets; a bot
+    that is unknown or not named is the agent's mistake, said in words."""
+
+    def __init__(self, sessions: sessionmaker[OrmSession], secrets: list[str]) -> None:
+        self.sessions, self.secrets = sessions, secrets
+
+    def __call__[T](self, read: Callable[[OrmSession], T]) -> T:
+        try:
+            with self.sessions() as db:
+                return remote.scrubbed(read(db), self.secrets)
+        except (remote.AmbiguousBot, UnknownBot) as exc:
+            raise ToolError(str(exc)) from None
 
 
-def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
-                    secrets: list[str]) -> None:
+def _add_read_tools(server: MCPServer, reading: _Reader) -> None:
     def now() -> datetime:
         return datetime.now(UTC)
 
@@ -98,7 +103,7 @@ def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
     def fleet() -> list[dict[str, Any]]:
         """Every bot on the database: state (running, paused, stale, stopped, crashed), host,
         pid, heartbeat age, mode, venue, engine, symbols, today's net PnL, open positions."""
-        return _reading(sessions, lambda db: remote.fleet(db, now()))
+        return reading(lambda db: remote.fleet(db, now()))
 
     @server.tool()
     def status(bot: str | None = None) -> dict[str, Any]:
@@ -108,36 +113,34 @@ def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
         def read(db: OrmSession) -> dict[str, Any]:
             name = remote.pick_bot(db, bot)
             return {**remote.status(db, name, now()), "session": remote.pnl(db, name)}
-        return _reading(sessions, read)
+        return reading(read)
 
     @server.tool()
     def positions(bot: str | None = None) -> list[dict[str, Any]]:
         """Open positions valued at the latest price, with unrealized PnL."""
-        return _reading(sessions, lambda db: remote.positions(db, remote.pick_bot(db, bot)))
+        return reading(lambda db: remote.positions(db, remote.pick_bot(db, bot)))
 
     @server.tool()
     def plans(bot: str | None = None) -> list[dict[str, Any]]:
         """Active trade plans: entry, stop and target prices, size, filled size, status."""
-        return _reading(sessions, lambda db: remote.plans(db, remote.pick_bot(db, bot)))
+        return reading(lambda db: remote.plans(db, remote.pick_bot(db, bot)))
 
     @server.tool()
     def trades(bot: str | None = None, limit: Rows = 20) -> list[dict[str, Any]]:
         """The newest fills (at most 100): side, size, price, fee, realized PnL, reason."""
-        return _reading(sessions,
-                        lambda db: remote.recent_trades(db, remote.pick_bot(db, bot), limit))
+        return reading(lambda db: remote.recent_trades(db, remote.pick_bot(db, bot), limit))
 
     @server.tool()
     def decisions(bot: str | None = None, limit: Rows = 20) -> list[dict[str, Any]]:
         """The newest decisions of the current session (at most 100): engine, status,
         actions, cost, latency, errors. ``trace`` shows one in full."""
-        return _reading(sessions,
-                        lambda db: remote.decisions(db, remote.pick_bot(db, bot), limit))
+        return reading(lambda db: remote.decisions(db, remote.pick_bot(db, bot), limit))
 
     @server.tool()
     def trace(trace_id: int) -> dict[str, Any]:
         """One decision in full: prompt, raw response, decision, execution result, and the
         trades, plans and orders it caused (secrets masked)."""
-        detail = _reading(sessions, lambda db: remote.trace(db, trace_id, secrets))
+        detail = reading(lambda db: remote.trace(db, trace_id))
         if detail is None:
             raise ToolError(f"no decision trace #{trace_id}")
         return detail
@@ -146,7 +149,7 @@ def _add_read_tools(server: MCPServer, sessions: sessionmaker[OrmSession],
     def performance(bot: str | None = None) -> dict[str, Any]:
         """Per day of the bot's run and in total: trades, fees, gross and net PnL, LLM cost,
         wins, losses and win rate."""
-        return _reading(sessions, lambda db: remote.performance(db, remote.pick_bot(db, bot)))
+        return reading(lambda db: remote.performance(db, remote.pick_bot(db, bot)))
 
 
 COMMAND_TOOLS = {
@@ -159,7 +162,7 @@ COMMAND_TOOLS = {
 }
 
 
-def _add_command_tools(server: MCPServer, sessions: sessionmaker[OrmSession]) -> None:
+def _add_command_tools(server: MCPServer, reading: _Reader) -> None:
     """One tool per remote command (``close-all`` is ``close_all``), each queueing it for the
     named bot (or the only one) as the console's button does."""
     def queuing(kind: CommandKind) -> Callable[[str | None], dict[str, Any]]:
@@ -168,7 +171,7 @@ def _add_command_tools(server: MCPServer, sessions: sessionmaker[OrmSession]) ->
                 name = remote.pick_bot(db, bot)
                 return {"bot": name, "command": str(kind), "status": "pending",
                         "command_id": remote.queue(db, kind, name)}
-            return _reading(sessions, write)
+            return reading(write)
         return tool
 
     for kind, description in COMMAND_TOOLS.items():

@@ -114,12 +114,16 @@ def decisions(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]
     return plain(traces(db, info.id, limit=min(limit, MAX_ROWS))) if info else []
 
 
-def trace(db: OrmSession, trace_id: int, secrets: list[str]) -> dict[str, Any] | None:
-    """One decision with what it caused; every text field scrubbed of the secrets."""
+def trace(db: OrmSession, trace_id: int) -> dict[str, Any] | None:
+    """One decision in full, with the trades, plans and orders it caused."""
     detail = trace_detail(db, trace_id)
-    if detail is None:
-        return None
-    return json.loads(scrub(json.dumps(plain(detail)), secrets))
+    return None if detail is None else plain(detail)
+
+
+def scrubbed[T](answer: T, secrets: list[str]) -> T:
+    """``answer`` (JSON values) with every secret and request signature masked in every
+    string: what the bot stored is scrubbed already, and this makes sure of it."""
+    return json.loads(scrub(json.dumps(answer), secrets))
 
 
 def performance(db: OrmSession, bot: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from telegram.ext import (
 from bot import remote
 from bot.config import ConfigError, Settings
 from bot.model.vocabulary import CommandKind
+from bot.secrets_filter import scrub
 from db.bots import UnknownBot
 
 log = logging.getLogger("tradedesk.telegram")
@@ -86,6 +87,7 @@ class Desk:
 
     sessions: sessionmaker[OrmSession]
     allowed_chats: frozenset[int]
+    secrets: tuple[str, ...] = ()  # masked in every answer (``bot.secrets_filter``)
     clock: Callable[[], float] = time.monotonic
     questions: dict[str, Question] = field(default_factory=dict)  # by the button's nonce
 
@@ -94,6 +96,10 @@ class Desk:
 
     def answer(self, chat_id: int, command: str, args: list[str]) -> Reply:
         """The reply to ``/command args`` from ``chat_id`` (an allowed chat)."""
+        reply = self._answer(chat_id, command, args)
+        return Reply(scrub(reply.text, self.secrets), reply.buttons)
+
+    def _answer(self, chat_id: int, command: str, args: list[str]) -> Reply:
         confirm = CONFIRM_WORD in (a.lower() for a in args)
         names = [a for a in args if a.lower() != CONFIRM_WORD]
         if command in ("start", "help") or (command not in READING and command not in QUEUEING):
@@ -137,6 +143,9 @@ class Desk:
 
     def press(self, chat_id: int, data: str) -> str:
         """The answer to a press of a confirmation button (``yes:NONCE`` or ``no:NONCE``)."""
+        return scrub(self._press(chat_id, data), self.secrets)
+
+    def _press(self, chat_id: int, data: str) -> str:
         choice, _, nonce = data.partition(":")
         question = self.questions.get(nonce)
         if question is None or question.chat_id != chat_id:
@@ -273,7 +282,7 @@ def desk_for(settings: Settings) -> Desk:
     from db.engine import make_engine, session_factory
 
     return Desk(session_factory(make_engine(settings.database_url)),
-                frozenset(settings.telegram_chat_ids))
+                frozenset(settings.telegram_chat_ids), tuple(settings.secret_values()))
 
 
 def quiet_http_log() -> None:

@@ -29,6 +29,7 @@ from bot.mcp_server import build_server
 from bot.runtime import Runtime
 from bot.steps.commands import obey_commands
 from db.bots import register_bot
+from db.heartbeat import beat
 from db.models import Bot, Command, LLMTrace, Trade
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -102,10 +103,10 @@ def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
         traded: Runtime) -> None:
     settings = load_settings(DATABASE_URL=traded.settings.database_url,
                              EXCHANGE_API_KEY=SECRET)
-    with traded.db() as db:  # a trace that holds a secret: the tool must not show it
+    with traded.db() as db:  # a trace and an error that hold a secret: no tool shows it
         trace_id = db.scalars(select(LLMTrace.id).order_by(LLMTrace.id)).first()
         db.get(LLMTrace, trace_id).prompt += f" key={SECRET}"
-        db.commit()
+        beat(db, "default", datetime.now(UTC), last_error=f"venue refused {SECRET}")
         fills = db.scalar(select(Trade.id).limit(1))
     assert fills is not None
 
@@ -135,6 +136,8 @@ def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
     assert len(seen["decisions"]) == 2
     assert seen["performance"]["total"]["total_trades"] == 1
     assert [b["name"] for b in seen["fleet"]] == ["default"]
+    assert seen["fleet"][0]["last_error"] == "venue refused ***"
+    assert seen["status"]["last_error"] == "venue refused ***"
     assert "key=***" in seen["trace"]["prompt"] and SECRET not in json.dumps(seen["trace"])
     assert seen["trace"]["trades"][0]["symbol"] == BTC
     assert seen["unknown"].is_error and "no bot named 'ghost'" in str(seen["unknown"].content)

@@ -25,6 +25,7 @@ from bot.loop import run_forever
 from bot.telegram import CONFIRM_SECONDS, Desk, build_application, desk_for, start_background
 from db.bots import register_bot
 from db.engine import make_engine, session_factory
+from db.heartbeat import beat
 from db.migrate import upgrade
 from db.models import Bot, Command
 from tests.conftest import ROOT, candle_file
@@ -34,6 +35,7 @@ from tests.waiting import wait_for
 
 TOKEN = "7012345678:AAH-test-token-never-logged-0123456789"
 OPERATOR, STRANGER = 123456789, 555000111
+SECRET = "exchange-key-never-shown-4242"
 
 
 def commands_of(url: str) -> list[tuple[str, str, str]]:
@@ -124,8 +126,11 @@ def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(sqlite_u
         for name in ("alpha", "beta"):
             register_bot(db, name, datetime.now(UTC))
         db.commit()
+        beat(db, "beta", datetime.now(UTC), last_error=f"venue refused {SECRET}")
     clock = [0.0]
-    desk = Desk(sessions, frozenset({OPERATOR}), clock=lambda: clock[0])
+    desk = Desk(sessions, frozenset({OPERATOR}), (SECRET,), clock=lambda: clock[0])
+    assert "beta: " in (beta := desk.answer(OPERATOR, "status", ["beta"]).text)
+    assert "error: venue refused ***" in beta and SECRET not in beta
 
     ambiguous = desk.answer(OPERATOR, "pause", [])
     assert "alpha, beta" in ambiguous.text and commands_of(sqlite_url) == []
