@@ -43,15 +43,26 @@ TOKEN = "mcp-test-token-0123456789abcdef"
 SECRET = "exchange-key-never-shown-4242"
 
 
-@pytest.fixture
-def traded(sqlite_url: str) -> Runtime:
+def bought(url: str) -> Runtime:
     """A bot that bought 0.05 BTC on real candles and holds it."""
     buy = Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, reason="mcp test",
                                    size=0.05)])
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy]))
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy]))
     step(rt, 3)
     assert rt.book.quantity(BTC) == pytest.approx(0.05)
     return rt
+
+
+@pytest.fixture
+def traded(db_url: str) -> Runtime:
+    """``bought`` on SQLite and on PostgreSQL."""
+    return bought(db_url)
+
+
+@pytest.fixture
+def traded_sqlite(sqlite_url: str) -> Runtime:
+    """``bought`` on SQLite only: for the transports, which need no second store."""
+    return bought(sqlite_url)
 
 
 def run[T](talk: Callable[[Client], Awaitable[T]], server: Any) -> T:
@@ -167,8 +178,8 @@ def test_command_tools_queue_for_the_named_bot_only_when_allowed(traded: Runtime
 
 
 @pytest.mark.slow
-def test_stdio_serves_the_sdk_client(traded: Runtime) -> None:
-    env = {**os.environ, "DATABASE_URL": traded.settings.database_url}
+def test_stdio_serves_the_sdk_client(traded_sqlite: Runtime) -> None:
+    env = {**os.environ, "DATABASE_URL": traded_sqlite.settings.database_url}
     params = StdioServerParameters(command=sys.executable, args=["-m", "bot", "mcp"], env=env,
                                    cwd=ROOT)
 
@@ -209,10 +220,10 @@ def http_server(url: str, **env: str) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_http_needs_the_bearer_token(traded: Runtime) -> None:
+def test_http_needs_the_bearer_token(traded_sqlite: Runtime) -> None:
     hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     headers = {"Accept": "application/json, text/event-stream"}
-    with http_server(traded.settings.database_url, MCP_TOKEN=TOKEN) as url:
+    with http_server(traded_sqlite.settings.database_url, MCP_TOKEN=TOKEN) as url:
         missing = httpx.post(url, json=hello, headers=headers)
         wrong = httpx.post(url, json=hello,
                            headers={**headers, "Authorization": f"Bearer {TOKEN}x"})

@@ -119,9 +119,9 @@ def test_pause_from_an_allowed_chat_pauses_the_bot_and_other_chats_do_nothing(
         loop.join(10)
 
 
-def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(sqlite_url) -> None:
-    upgrade(sqlite_url)
-    sessions = session_factory(make_engine(sqlite_url))
+def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(db_url) -> None:
+    upgrade(db_url)
+    sessions = session_factory(make_engine(db_url))
     with sessions() as db:
         for name in ("alpha", "beta"):
             register_bot(db, name, datetime.now(UTC))
@@ -133,7 +133,7 @@ def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(sqlite_u
     assert "error: venue refused ***" in beta and SECRET not in beta
 
     ambiguous = desk.answer(OPERATOR, "pause", [])
-    assert "alpha, beta" in ambiguous.text and commands_of(sqlite_url) == []
+    assert "alpha, beta" in ambiguous.text and commands_of(db_url) == []
     assert "no bot named 'gamma'" in desk.answer(OPERATOR, "pause", ["gamma"]).text
     assert "alpha" in desk.answer(OPERATOR, "status", []).text  # the fleet, one line a bot
 
@@ -142,13 +142,13 @@ def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(sqlite_u
     clock[0] += CONFIRM_SECONDS + 1
     assert "Too late" in desk.press(OPERATOR, question.buttons[0][1])
     assert "Nothing to confirm" in desk.answer(OPERATOR, "stop", ["alpha", "confirm"]).text
-    assert commands_of(sqlite_url) == []
+    assert commands_of(db_url) == []
 
     desk.answer(OPERATOR, "closeall", ["beta"])
     assert "Nothing to confirm" in desk.answer(OPERATOR, "closeall", ["alpha", "confirm"]).text
     assert "Queued close-all for beta" in desk.answer(OPERATOR, "closeall", ["confirm", "beta"]).text
     assert "Queued pause for alpha" in desk.answer(OPERATOR, "pause", ["alpha"]).text
-    assert commands_of(sqlite_url) == [("beta", "close-all", "pending"),
+    assert commands_of(db_url) == [("beta", "close-all", "pending"),
                                        ("alpha", "pause", "pending")]
 
 
