@@ -23,6 +23,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AnyHttpUrl, Field
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
@@ -93,6 +94,8 @@ class _Reader:
                 return remote.scrubbed(read(db), self.secrets)
         except (remote.AmbiguousBot, UnknownBot) as exc:
             raise ToolError(str(exc)) from None
+        except DBAPIError as exc:
+            raise ToolError(remote.database_trouble(exc)) from None
 
 
 def _add_read_tools(server: MCPServer, reading: _Reader) -> None:

@@ -10,10 +10,12 @@ caller is told which there are (``AmbiguousBot``) rather than guessing.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.fleet import fleet_states
@@ -23,12 +25,14 @@ from db.bots import UnknownBot, bot_names, require_bot_id
 from db.commands import enqueue_command
 from db.queries import SessionInfo, open_exposure, overview_figures, session_info
 from db.queries_trading import TradeFilter, active_plans, trace_detail, traces, trades
+from db.retry import described, is_outage
 from db.stats import figures_from_rows
 
 # The commands a remote operator may queue; close and cancel need an argument picked off a
 # page, and stay the console's.
 REMOTE_COMMANDS = (CommandKind.PAUSE, CommandKind.RESUME, CommandKind.CLOSE_ALL, CommandKind.STOP)
 MAX_ROWS = 100  # a listing a phone or an agent can take in
+log = logging.getLogger("tradedesk.remote")
 
 
 class AmbiguousBot(LookupError):
@@ -37,6 +41,15 @@ class AmbiguousBot(LookupError):
     def __init__(self, names: list[str]) -> None:
         super().__init__(f"several bots run on this database; name one of: {', '.join(names)}")
         self.names = names
+
+
+def database_trouble(exc: DBAPIError) -> str:
+    """A database failure in words for a remote operator, also logged; no SQL, no
+    traceback. A command it interrupted was not queued."""
+    log.warning("remote control: %s", described(exc))
+    if is_outage(exc):
+        return f"Database unreachable ({described(exc)}); nothing was queued, try again shortly."
+    return f"Database error ({described(exc)}); nothing was queued."
 
 
 def pick_bot(db: OrmSession, name: str | None) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -96,7 +97,10 @@ class Desk:
 
     def answer(self, chat_id: int, command: str, args: list[str]) -> Reply:
         """The reply to ``/command args`` from ``chat_id`` (an allowed chat)."""
-        reply = self._answer(chat_id, command, args)
+        try:
+            reply = self._answer(chat_id, command, args)
+        except DBAPIError as exc:
+            reply = Reply(remote.database_trouble(exc))
         return Reply(scrub(reply.text, self.secrets), reply.buttons)
 
     def _answer(self, chat_id: int, command: str, args: list[str]) -> Reply:
@@ -143,7 +147,11 @@ class Desk:
 
     def press(self, chat_id: int, data: str) -> str:
         """The answer to a press of a confirmation button (``yes:NONCE`` or ``no:NONCE``)."""
-        return scrub(self._press(chat_id, data), self.secrets)
+        try:
+            text = self._press(chat_id, data)
+        except DBAPIError as exc:
+            text = remote.database_trouble(exc)
+        return scrub(text, self.secrets)
 
     def _press(self, chat_id: int, data: str) -> str:
         choice, _, nonce = data.partition(":")

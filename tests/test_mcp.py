@@ -243,3 +243,14 @@ def test_http_without_a_token_names_the_setting(sqlite_url, capsys) -> None:
 
     assert main(["mcp", "--http", "--db", sqlite_url]) == 2
     assert "MCP_TOKEN" in capsys.readouterr().err
+
+
+def test_a_database_that_fails_is_a_tool_error_in_words(tmp_path) -> None:
+    empty = f"sqlite:///{tmp_path}/empty.db"  # no schema: every query fails
+    server = build_server(load_settings(DATABASE_URL=empty))
+
+    async def talk(client: Client) -> Any:
+        return await client.call_tool("status", {})
+
+    result = run(talk, server)
+    assert result.is_error and "Database error (OperationalError" in str(result.content)

@@ -221,3 +221,10 @@ def test_telegram_without_a_token_or_chats_names_the_setting(sqlite_url, monkeyp
     monkeypatch.setenv("TELEGRAM_CHAT_IDS", "12,abc")
     assert main(["telegram", "--db", sqlite_url]) == 2
     assert "invalid setting TELEGRAM_CHAT_IDS" in capsys.readouterr().err
+
+
+def test_a_database_that_fails_is_answered_in_words(tmp_path: Path) -> None:
+    empty = f"sqlite:///{tmp_path}/empty.db"  # no schema: every query fails
+    desk = Desk(session_factory(make_engine(empty)), frozenset({OPERATOR}))
+    for command in ("status", "pause", "pnl"):
+        assert desk.answer(OPERATOR, command, []).text.startswith("Database error (")
