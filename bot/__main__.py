@@ -9,13 +9,17 @@ import os
 import signal
 import sys
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
+
+if TYPE_CHECKING:
+    from bot.telegram import Background
 
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
@@ -67,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _telegram_beside(settings):
+def _telegram_beside(settings: Settings) -> Background | None:
     """With TELEGRAM_WITH_BOT, Telegram control on a thread of the bot's process."""
     if not settings.telegram_with_bot:
         return None
