@@ -221,6 +221,11 @@ def test_telegram_without_a_token_or_chats_names_the_setting(sqlite_url, monkeyp
     monkeypatch.setenv("TELEGRAM_CHAT_IDS", "12,abc")
     assert main(["telegram", "--db", sqlite_url]) == 2
     assert "invalid setting TELEGRAM_CHAT_IDS" in capsys.readouterr().err
+    monkeypatch.setenv("TELEGRAM_CHAT_IDS", "12,-1001234567890")  # a group's id is negative
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "api.telegram.org")
+    assert main(["telegram", "--db", sqlite_url]) == 2
+    assert "invalid setting TELEGRAM_API_BASE_URL: 'api.telegram.org' is not an http(s) URL" \
+        in capsys.readouterr().err
 
 
 def test_a_database_that_fails_is_answered_in_words(tmp_path: Path) -> None:
