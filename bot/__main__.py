@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | telegram | mcp``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import os
 import signal
 import sys
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
+
+if TYPE_CHECKING:
+    from bot.telegram import Background
 
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
@@ -56,13 +60,26 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"({_holder(settings)}); not starting a second one", file=sys.stderr)
         return EXIT_LOCKED
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    telegram = _telegram_beside(settings)
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
         warn_of_oversized_balance(runtime)
         run_forever(runtime, max_iterations=args.iterations)
     finally:
+        if telegram is not None:
+            telegram.close()
         lock.release()
     return 0
+
+
+def _telegram_beside(settings: Settings) -> Background | None:
+    """With TELEGRAM_WITH_BOT, Telegram control on a thread of the bot's process."""
+    if not settings.telegram_with_bot:
+        return None
+    from bot.telegram import build_application, desk_for, quiet_http_log, start_background
+
+    quiet_http_log()
+    return start_background(build_application(settings, desk_for(settings)))
 
 
 def _holder(settings) -> str:
@@ -169,6 +186,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from bot.telegram import serve
+
+    settings = load_settings(DATABASE_URL=_db_url(args))
+    serve(settings)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from bot.mcp_server import serve
+
+    settings = load_settings(DATABASE_URL=_db_url(args))
+    serve(settings, http=(args.host, args.port) if args.http else None)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -206,6 +239,16 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--record", help="gemini: call the API for every decision and append "
                         "the answers to this file")
     replay.set_defaults(func=cmd_replay)
+    telegram = sub.add_parser("telegram", help="answer and command the bots from Telegram")
+    telegram.add_argument("--db", help="database URL")
+    telegram.set_defaults(func=cmd_telegram)
+    mcp = sub.add_parser("mcp", help="serve the Model Context Protocol to AI agents")
+    mcp.add_argument("--db", help="database URL")
+    mcp.add_argument("--http", action="store_true",
+                     help="streamable HTTP at /mcp (needs MCP_TOKEN) instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    mcp.set_defaults(func=cmd_mcp)
     return root
 
 

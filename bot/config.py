@@ -40,6 +40,7 @@ def _split_csv(value: object) -> object:
 
 
 CsvList = Annotated[list[str], NoDecode]
+CsvInts = Annotated[list[int], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -126,6 +127,18 @@ class Settings(BaseSettings):
     # folders, besides the console's data/, whose files the Replays page may read and write
     replay_folders: CsvList = Field([], alias="REPLAY_FOLDERS")
 
+    # --- remote control (``bot.telegram``, ``bot.mcp_server``)
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    # the chats whose messages are obeyed; every other chat is ignored and logged
+    telegram_chat_ids: CsvInts = Field([], alias="TELEGRAM_CHAT_IDS")
+    # the Bot API's root; the tests point it at a local stand-in
+    telegram_api_base_url: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE_URL")
+    # ``python -m bot run`` answers Telegram too (one bot per token: Telegram lets only one
+    # process poll a bot's updates)
+    telegram_with_bot: bool = Field(False, alias="TELEGRAM_WITH_BOT")
+    mcp_allow_commands: bool = Field(False, alias="MCP_ALLOW_COMMANDS")
+    mcp_token: SecretStr | None = Field(None, alias="MCP_TOKEN")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -138,7 +151,8 @@ class Settings(BaseSettings):
         secrets = TomlConfigSettingsSource(settings_cls, toml_file=SECRETS_TOML)
         return init_settings, env_settings, dotenv_settings, secrets
 
-    _split_lists = field_validator("symbols", "timeframes", "replay_folders", mode="before")(
+    _split_lists = field_validator(
+        "symbols", "timeframes", "replay_folders", "telegram_chat_ids", mode="before")(
         lambda value: _split_csv(value)
     )
 
@@ -174,6 +188,13 @@ class Settings(BaseSettings):
         raise ValueError("must be 'synthetic', 'live' or 'replay:PATH[,PATH...]'")
 
     _check_database_url = field_validator("database_url")(lambda value: check_url(value))
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _check_telegram_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL like https://api.telegram.org")
+        return value
 
     @field_validator("session_timezone")
     @classmethod
@@ -211,7 +232,19 @@ class Settings(BaseSettings):
             "GOOGLE_API_KEY"
         ):
             raise ValueError("LLM_PROVIDER=gemini needs GEMINI_API_KEY")
+        if self.telegram_with_bot and (problem := self.telegram_problem()):
+            raise ValueError(f"TELEGRAM_WITH_BOT=true: {problem}")
         return self
+
+    def telegram_problem(self) -> str | None:
+        """Why Telegram control cannot run with these settings, naming the setting; None
+        when it can."""
+        if self.telegram_bot_token is None:
+            return "invalid setting TELEGRAM_BOT_TOKEN: required for Telegram control"
+        if not self.telegram_chat_ids:
+            return ("invalid setting TELEGRAM_CHAT_IDS: no chat is allowed, so every message "
+                    "would be ignored; list the operators' chat ids")
+        return None
 
     @property
     def is_paper(self) -> bool:

@@ -45,3 +45,14 @@ def test_engines_venues_and_the_model_import_no_storage() -> None:
     assert all((ROOT / folder).is_dir() for folder in STORAGE_FREE)
     offenders = [found for folder in STORAGE_FREE for found in storage_imports(folder)]
     assert offenders == []
+
+
+REMOTE_CONTROL = ("bot/remote.py", "bot/telegram.py", "bot/mcp_server.py")
+
+
+def test_remote_control_reaches_no_venue_nor_engine() -> None:
+    """Telegram and MCP read the store and queue commands; the bot alone trades."""
+    offenders = [f"{name}:{line} imports {module}" for name in REMOTE_CONTROL
+                 for line, module in imported_modules((ROOT / name).read_text())
+                 if module.startswith(("bot.venue", "bot.engine", "ccxt"))]
+    assert offenders == []
