@@ -482,3 +482,13 @@ def test_planted_markup_is_text_on_every_page(browser, tmp_path_factory, page):
             assert PLANTED in shown, name
     finally:
         _stop_console(server)
+
+
+def test_overview_has_its_own_address(console, page):
+    """Every page in the navigation answers at /<name>, the default one too."""
+    page.goto(f"{console.url}/overview")
+    _sidebar(page)
+    page.get_by_role("heading", name="Overview").wait_for()
+    _settled(page)
+    assert page.get_by_text("Page not found", exact=False).count() == 0
+    _no_exception(page, console)
