@@ -492,3 +492,21 @@ def test_overview_has_its_own_address(console, page):
     _settled(page)
     assert page.get_by_text("Page not found", exact=False).count() == 0
     _no_exception(page, console)
+
+
+# every metric's value and label whose text is cut (an ellipsis, or wider than its box)
+CUT_METRICS_JS = """() => [...document.querySelectorAll(
+        '[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')]
+    .filter(box => [box, ...box.querySelectorAll('*')].some(
+        el => el.scrollWidth > el.clientWidth + 1))
+    .map(box => box.innerText)"""
+
+
+@pytest.mark.parametrize("name", ["overview", "trades", "fleet"])
+def test_metrics_are_not_cut_at_1400_px(console, page, name):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{console.url}/{name}")
+    _sidebar(page)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    _settled(page)
+    assert page.evaluate(CUT_METRICS_JS) == []

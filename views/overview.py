@@ -37,7 +37,8 @@ def _overview() -> None:
         equity = equity_curve(db, [info.id], info.starting_balance)
         decisions = recent_decisions(db, info.id)
     st.caption(f"Session {literal(info.label)} · all values are **{label}**")
-    cols = st.columns(7)
+    # two rows of four: seven columns cut a five-figure equity at 1400 px
+    cols = [*st.columns(4), *st.columns(4)]
     cols[0].metric(f"Equity ({label})", money(figures["equity"]),
                    delta=money(figures["equity"] - info.starting_balance))
     cols[1].metric(f"Net PnL ({label})", money(figures["net_pnl"]),
