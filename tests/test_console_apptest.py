@@ -7,6 +7,7 @@ page is exercised on each run; the browser test covers what AppTest cannot (refr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
 
 def test_trades_link_opens_the_decision(seeded_url, monkeypatch):
     at = _app(seeded_url, monkeypatch)
-    linked = _open(at, "trades").dataframe[0].value["trace_id"].dropna().astype(int).iloc[0]
+    linked = _open(at, "trades").dataframe[0].value["trace id"].dropna().astype(int).iloc[0]
     at.query_params["trace"] = str(linked)
     _open(at, "decisions")
     assert at.selectbox(key="dec_trace").value == linked
@@ -472,3 +473,26 @@ def test_the_chart_is_the_same_figure_while_nothing_new_happened(seeded_url, mon
     again = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(trace.get("name") == "Plan stop" for trace in first["data"]), "no plan drawn"
     assert again == first
+
+
+SNAKE_CASE = re.compile(r"[a-z0-9]_[a-z0-9]")
+
+
+def _headers(at: AppTest) -> list[str]:
+    """The header of every column of every table on the page, as the browser shows it: the
+    column config's label where there is one, else the frame's column name."""
+    shown = []
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns or "{}")
+        for column in table.value.columns:
+            label = config.get(str(column), {}).get("label")
+            shown.append(label or str(column))
+    return shown
+
+
+@pytest.mark.parametrize("page", [*PAGES, "replays"])
+def test_table_headers_are_words(seeded_url, monkeypatch, page):
+    at = _open(_app(seeded_url, monkeypatch), page)
+    headers = _headers(at)
+    assert headers or page in ("chart", "settings", "replays"), page
+    assert [h for h in headers if SNAKE_CASE.search(h)] == []

@@ -12,6 +12,7 @@ import streamlit as st
 
 from db.queries_trading import trace_detail, trace_filters, traces
 from views._common import current_session, no_session_notice, read_db, scrub
+from views._tables import table
 
 
 def _linked_trace() -> int | None:
@@ -40,9 +41,7 @@ if frame.empty:
     st.info("No decisions match.")
     st.stop()
 frame["errors"] = frame["errors"].map(scrub)
-st.dataframe(frame, hide_index=True,
-             column_config={"cost": st.column_config.NumberColumn(format="%.4f"),
-                            "latency_ms": st.column_config.NumberColumn(format="%.0f")})
+table(frame)
 
 times = dict(zip(frame["id"], frame["created_at"], strict=True))
 options = frame["id"].tolist()
@@ -97,8 +96,8 @@ with tabs[4]:
                 wrap_lines=True)
 with tabs[5]:
     st.caption("Plans opened or revised by this decision")
-    st.dataframe(detail["plans"], hide_index=True)
+    table(detail["plans"])
     st.caption("Orders it sent")
-    st.dataframe(detail["orders"], hide_index=True)
+    table(detail["orders"])
     st.caption("Fills it caused")
-    st.dataframe(detail["trades"], hide_index=True)
+    table(detail["trades"])

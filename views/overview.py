@@ -18,6 +18,7 @@ from views._common import (
     supervisor,
 )
 from views._equity import equity_figure
+from views._tables import table
 from views._text import literal
 
 st.header("Overview")
@@ -67,8 +68,7 @@ def _overview() -> None:
         st.subheader("Open exposure")
         if exposure:
             frame = pd.DataFrame(exposure)
-            st.dataframe(frame[["symbol", "quantity", "mark_price", "value", "unrealized_pnl"]],
-                         hide_index=True)
+            table(frame[["symbol", "quantity", "mark_price", "value", "unrealized_pnl"]])
             st.caption(f"Total {money(frame['value'].sum())} ({label})")
         else:
             st.info("Flat: no open positions.")
@@ -78,7 +78,7 @@ def _overview() -> None:
         st.info("No decisions yet.")
     else:
         decisions["outcome"] = decisions["outcome"].map(scrub)
-        st.dataframe(decisions, hide_index=True)
+        table(decisions)
 
 
 def _bot_state() -> None:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from db.queries_trading import TradeFilter, trade_symbols, trade_totals, trades
 from views._common import current_session, mode_label, money, no_session_notice, read_db
+from views._tables import table
 
 LIMIT = 5000
 
@@ -60,10 +61,8 @@ def _table() -> None:
     frame.insert(1, "decision", frame["trace_id"].map(
         lambda t: f"decisions?trace={int(t)}" if t == t and t is not None else None
     ))
-    st.dataframe(frame, hide_index=True, column_config={
+    table(frame, column_config={
         "decision": st.column_config.LinkColumn("decision", display_text=r"trace=(\d+)"),
-        "fee": st.column_config.NumberColumn(format="%.4f"),
-        "realized_pnl": st.column_config.NumberColumn(format="%.2f"),
     })
     csv = frame.drop(columns="decision").to_csv(index=False).encode()
     st.download_button("Download CSV", csv, "trades.csv", "text/csv", key="trades_csv")
