@@ -496,3 +496,16 @@ def test_table_headers_are_words(seeded_url, monkeypatch, page):
     headers = _headers(at)
     assert headers or page in ("chart", "settings", "replays"), page
     assert [h for h in headers if SNAKE_CASE.search(h)] == []
+
+
+def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypatch):
+    """'CLOSE-ALL ALL' read as a stutter, and a net PnL of -0.5 as a figure cut short."""
+    _two_bots(seeded_url)
+    at = _open(_app(seeded_url, monkeypatch), "fleet")
+    labels = [b.label for b in at.button]
+    assert "STOP every bot" in labels and "CLOSE-ALL every bot" in labels
+    assert not [label for label in labels if label.endswith(" ALL")]
+    at.button(key="fleet_close_all_all").click().run()
+    assert at.button(key="confirm_fleet").label == "Confirm CLOSE-ALL for every bot"
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["net PnL"]["type_config"]["format"] == "%.2f"

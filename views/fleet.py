@@ -80,16 +80,17 @@ def _confirmation() -> None:
         else:
             enqueue(action, bot=bot)
 
+    whom = "for every bot" if bot is None else literal(bot)
     second_click(CONFIRM_KEY, pending, QUESTIONS[action].format(who=who),
-                 f"Confirm {ACTIONS[action]} {'ALL' if bot is None else literal(bot)}", run, key="fleet")
+                 f"Confirm {ACTIONS[action]} {whom}", run, key="fleet")
 
 
 def _controls(entries: list[FleetEntry]) -> None:
     st.subheader("Commands")
     every = st.columns(2)
-    if every[0].button("STOP ALL", key="fleet_stop_all", width="stretch"):
+    if every[0].button("STOP every bot", key="fleet_stop_all", width="stretch"):
         _ask("stop", None)
-    if every[1].button("CLOSE-ALL ALL", key="fleet_close_all_all", type="primary",
+    if every[1].button("CLOSE-ALL every bot", key="fleet_close_all_all", type="primary",
                        width="stretch"):
         _ask("close-all", None)
     _confirmation()
