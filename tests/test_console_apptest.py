@@ -129,7 +129,7 @@ def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
 
 def test_trades_link_opens_the_decision(seeded_url, monkeypatch):
     at = _app(seeded_url, monkeypatch)
-    linked = _open(at, "trades").dataframe[0].value["trace id"].dropna().astype(int).iloc[0]
+    linked = _open(at, "trades").dataframe[0].value["decision #"].dropna().astype(int).iloc[0]
     at.query_params["trace"] = str(linked)
     _open(at, "decisions")
     assert at.selectbox(key="dec_trace").value == linked

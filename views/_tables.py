@@ -15,6 +15,7 @@ import streamlit as st
 # names the rules below would not word well
 HEADINGS = {
     "decision_json": "decision",
+    "trace_id": "decision #",
     "avg_price": "average price",
     "cost": "LLM cost (USD)",
     "tokens_in": "tokens in",
