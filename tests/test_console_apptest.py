@@ -509,3 +509,41 @@ def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypat
     assert at.button(key="confirm_fleet").label == "Confirm CLOSE-ALL for every bot"
     config = json.loads(at.dataframe[0].proto.columns)
     assert config["net PnL"]["type_config"]["format"] == "%.2f"
+
+
+def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
+    """The Decision tab was raw JSON and the Execution tab one unwrapped JSON line: both are
+    tables in words now, the JSON behind an expander, wrapped."""
+    from db.models import LLMTrace
+
+    decision = {"actions": [
+        {"action": "BUY", "symbol": "BTC/USDT", "size": 0.03, "order_type": "market",
+         "stop": 64000.5, "target": 66000.25, "confidence": 0.7, "reason": "trend up"},
+        {"action": "BUY", "symbol": "ETH/USDT", "quote_value": 500.0, "reason": "breakout"},
+    ], "summary": "two entries"}
+    execution = {"equity": 10012.5, "unrealized_pnl": 3.25, "exposure": 1950.0,
+                 "prices": {"BTC/USDT": 65000.0, "ETH/USDT": 2900.0}, "actions": [
+        {"action": "BUY", "symbol": "BTC/USDT", "status": "placed", "plan_id": 4,
+         "client_order_id": "tdl-17", "order_id": "P-17", "order_status": "closed",
+         "filled": 0.03},
+        {"action": "BUY", "symbol": "ETH/USDT", "status": "refused", "rule": "max_spread",
+         "detail": "spread 0.9% over 0.5%"},
+    ]}
+    _set(seeded_url, update(LLMTrace).where(LLMTrace.id == 2).values(
+        decision_json=json.dumps(decision), execution_result=json.dumps(execution)))
+    at = _app(seeded_url, monkeypatch)
+    at.query_params["trace"] = "2"
+    _open(at, "decisions")
+    tables = [t.value for t in at.dataframe]
+    actions = next(t for t in tables if "stop" in t.columns and "confidence" in t.columns)
+    assert actions["symbol"].tolist() == ["BTC/USDT", "ETH/USDT"]
+    assert actions["stop"].iloc[0] == 64000.5 and actions["reason"].iloc[1] == "breakout"
+    outcomes = next(t for t in tables if "refused because" in t.columns)
+    assert outcomes["outcome"].tolist() == ["placed", "refused"]
+    assert outcomes["filled"].iloc[0] == 0.03 and outcomes["sent as"].iloc[0] == "tdl-17"
+    assert outcomes["refused because"].iloc[1] == "max_spread: spread 0.9% over 0.5%"
+    text = _all_text(at)
+    assert "Equity after 10,012.50 · unrealized 3.25 · exposure 1,950.00" in text
+    assert [e.label for e in at.expander] == ["Raw JSON", "Raw JSON"]
+    raw = [c for c in at.code if '"rule": "max_spread"' in c.value]
+    assert raw and all(c.proto.wrap_lines for c in raw)
