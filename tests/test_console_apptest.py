@@ -547,3 +547,37 @@ def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
     assert [e.label for e in at.expander] == ["Raw JSON", "Raw JSON"]
     raw = [c for c in at.code if '"rule": "max_spread"' in c.value]
     assert raw and all(c.proto.wrap_lines for c in raw)
+
+
+def _figure(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _time(value: str):
+    """A time in the figure's JSON (naive or with its offset), as naive UTC."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
+
+
+def test_the_chart_opens_on_todays_plans_with_their_labels_clear_of_the_candles(
+        seeded_url, monkeypatch):
+    """The plan labels sat on the candles and fills at the right edge, and the default window
+    of 500 candles squeezed the day's open plan into its last few per cent."""
+    figure = _figure(_open(_app(seeded_url, monkeypatch), "chart"))
+    candles = next(t for t in figure["data"] if t["type"] == "candlestick")
+    newest = max(_time(x) for x in candles["x"])
+    fills = [_time(x) for t in figure["data"] if t.get("name", "").endswith(" fill")
+             for x in t["x"]]
+    labels = [a for a in figure["layout"]["annotations"] if a["text"].startswith("#")]
+    assert labels, "no open plan labelled"
+    left, right = (_time(x) for x in figure["layout"]["xaxis"]["range"])
+    for label in labels:  # right of every candle and fill, and inside the view
+        assert label["xanchor"] == "left" and newest < _time(label["x"]) < right, label
+        assert all(fill < _time(label["x"]) for fill in fills)
+    entry = next(t for t in figure["data"] if t.get("name") == "Plan entry")["x"]
+    gap = max(i for i, x in enumerate(entry) if x is None and i < len(entry) - 1)
+    open_plan_start = _time(entry[gap + 1])  # the last plan drawn is the open one
+    assert left <= open_plan_start
+    assert (newest - open_plan_start) / (right - left) > 0.25  # not squeezed to the edge

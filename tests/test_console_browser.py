@@ -292,8 +292,13 @@ def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     page.wait_for_function(REFRESHED_JS)
     _settled(page)
     chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the price pane's plot area
+    assert area is not None
+    # the view opens on the open plans: points before it are drawn, but clipped away
     boxes = [b for m in chart.locator(".scatterlayer .points path").all()
-             if (b := m.bounding_box())]
+             if (b := m.bounding_box()) and area["x"] < b["x"] + b["width"] / 2
+             < area["x"] + area["width"] and area["y"] < b["y"] + b["height"] / 2
+             < area["y"] + area["height"]]
     # fills are the big markers, plan levels the small ones at each version's ends; a plan
     # marker is taken away from any fill (an entry starts at its fill) and from the right
     # edge, where the open plans' labels sit
