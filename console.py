@@ -30,6 +30,7 @@ from views._text import literal
 HERE = Path(__file__).resolve().parent
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 AUTH_KEY = "_authenticated"
+HOME, HOME_PATH = "overview", "home"
 PAGES = [
     ("overview", "Overview", ":material/dashboard:"),
     ("chart", "Chart", ":material/candlestick_chart:"),
@@ -108,6 +109,14 @@ def _without_secrets(text: str, cfg: Settings) -> str:
     return scrub(text, [*cfg.secret_values(), *([password] if password else [])])
 
 
+def _home_alias(home: st.Page) -> st.Page:
+    """``/overview`` leads to the default page, which Streamlit serves only at ``/``: every
+    page then answers at ``/<name>``, as the navigation suggests. The default page's own path
+    (``HOME_PATH``) only identifies it, since two pages may not share one."""
+    return st.Page(lambda: st.switch_page(home, query_params=st.query_params.to_dict()),
+                   title=home.title, url_path=HOME, visibility="hidden")
+
+
 def main() -> None:
     st.set_page_config(page_title="Tradedesk", page_icon="📈", layout="wide")
     try:
@@ -131,11 +140,11 @@ def main() -> None:
     except OSError as exc:  # e.g. data/ not writable: the console still works without a bot
         st.warning(f"Could not start the bot process: {literal(_without_secrets(str(exc), cfg))}")
     pages = [
-        st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon, url_path=name,
-                default=name == "overview")
+        st.Page(HERE / "views" / f"{name}.py", title=title, icon=icon,
+                url_path=HOME_PATH if name == HOME else name, default=name == HOME)
         for name, title, icon in PAGES
     ]
-    page = st.navigation(pages)
+    page = st.navigation([*pages, _home_alias(pages[0])])
     render_sidebar()
     page.run()
 

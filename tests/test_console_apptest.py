@@ -7,6 +7,7 @@ page is exercised on each run; the browser test covers what AppTest cannot (refr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
 
 def test_trades_link_opens_the_decision(seeded_url, monkeypatch):
     at = _app(seeded_url, monkeypatch)
-    linked = _open(at, "trades").dataframe[0].value["trace_id"].dropna().astype(int).iloc[0]
+    linked = _open(at, "trades").dataframe[0].value["decision #"].dropna().astype(int).iloc[0]
     at.query_params["trace"] = str(linked)
     _open(at, "decisions")
     assert at.selectbox(key="dec_trace").value == linked
@@ -472,3 +473,111 @@ def test_the_chart_is_the_same_figure_while_nothing_new_happened(seeded_url, mon
     again = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(trace.get("name") == "Plan stop" for trace in first["data"]), "no plan drawn"
     assert again == first
+
+
+SNAKE_CASE = re.compile(r"[a-z0-9]_[a-z0-9]")
+
+
+def _headers(at: AppTest) -> list[str]:
+    """The header of every column of every table on the page, as the browser shows it: the
+    column config's label where there is one, else the frame's column name."""
+    shown = []
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns or "{}")
+        for column in table.value.columns:
+            label = config.get(str(column), {}).get("label")
+            shown.append(label or str(column))
+    return shown
+
+
+@pytest.mark.parametrize("page", [*PAGES, "replays"])
+def test_table_headers_are_words(seeded_url, monkeypatch, page):
+    at = _open(_app(seeded_url, monkeypatch), page)
+    headers = _headers(at)
+    assert headers or page in ("chart", "settings", "replays"), page
+    assert [h for h in headers if SNAKE_CASE.search(h)] == []
+
+
+def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypatch):
+    """'CLOSE-ALL ALL' read as a stutter, and a net PnL of -0.5 as a figure cut short."""
+    _two_bots(seeded_url)
+    at = _open(_app(seeded_url, monkeypatch), "fleet")
+    labels = [b.label for b in at.button]
+    assert "STOP every bot" in labels and "CLOSE-ALL every bot" in labels
+    assert not [label for label in labels if label.endswith(" ALL")]
+    at.button(key="fleet_close_all_all").click().run()
+    assert at.button(key="confirm_fleet").label == "Confirm CLOSE-ALL for every bot"
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["net PnL"]["type_config"]["format"] == "%.2f"
+
+
+def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
+    """The Decision tab was raw JSON and the Execution tab one unwrapped JSON line: both are
+    tables in words now, the JSON behind an expander, wrapped."""
+    from db.models import LLMTrace
+
+    decision = {"actions": [
+        {"action": "BUY", "symbol": "BTC/USDT", "size": 0.03, "order_type": "market",
+         "stop": 64000.5, "target": 66000.25, "confidence": 0.7, "reason": "trend up"},
+        {"action": "BUY", "symbol": "ETH/USDT", "quote_value": 500.0, "reason": "breakout"},
+    ], "summary": "two entries"}
+    execution = {"equity": 10012.5, "unrealized_pnl": 3.25, "exposure": 1950.0,
+                 "prices": {"BTC/USDT": 65000.0, "ETH/USDT": 2900.0}, "actions": [
+        {"action": "BUY", "symbol": "BTC/USDT", "status": "placed", "plan_id": 4,
+         "client_order_id": "tdl-17", "order_id": "P-17", "order_status": "closed",
+         "filled": 0.03},
+        {"action": "BUY", "symbol": "ETH/USDT", "status": "refused", "rule": "max_spread",
+         "detail": "spread 0.9% over 0.5%"},
+    ]}
+    _set(seeded_url, update(LLMTrace).where(LLMTrace.id == 2).values(
+        decision_json=json.dumps(decision), execution_result=json.dumps(execution)))
+    at = _app(seeded_url, monkeypatch)
+    at.query_params["trace"] = "2"
+    _open(at, "decisions")
+    tables = [t.value for t in at.dataframe]
+    actions = next(t for t in tables if "stop" in t.columns and "confidence" in t.columns)
+    assert actions["symbol"].tolist() == ["BTC/USDT", "ETH/USDT"]
+    assert actions["stop"].iloc[0] == 64000.5 and actions["reason"].iloc[1] == "breakout"
+    outcomes = next(t for t in tables if "refused because" in t.columns)
+    assert outcomes["outcome"].tolist() == ["placed", "refused"]
+    assert outcomes["filled"].iloc[0] == 0.03 and outcomes["sent as"].iloc[0] == "tdl-17"
+    assert outcomes["refused because"].iloc[1] == "max_spread: spread 0.9% over 0.5%"
+    text = _all_text(at)
+    assert "Equity after 10,012.50 · unrealized 3.25 · exposure 1,950.00" in text
+    assert [e.label for e in at.expander] == ["Raw JSON", "Raw JSON"]
+    raw = [c for c in at.code if '"rule": "max_spread"' in c.value]
+    assert raw and all(c.proto.wrap_lines for c in raw)
+
+
+def _figure(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _time(value: str):
+    """A time in the figure's JSON (naive or with its offset), as naive UTC."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
+
+
+def test_the_chart_opens_on_todays_plans_with_their_labels_clear_of_the_candles(
+        seeded_url, monkeypatch):
+    """The plan labels sat on the candles and fills at the right edge, and the default window
+    of 500 candles squeezed the day's open plan into its last few per cent."""
+    figure = _figure(_open(_app(seeded_url, monkeypatch), "chart"))
+    candles = next(t for t in figure["data"] if t["type"] == "candlestick")
+    newest = max(_time(x) for x in candles["x"])
+    fills = [_time(x) for t in figure["data"] if t.get("name", "").endswith(" fill")
+             for x in t["x"]]
+    labels = [a for a in figure["layout"]["annotations"] if a["text"].startswith("#")]
+    assert labels, "no open plan labelled"
+    left, right = (_time(x) for x in figure["layout"]["xaxis"]["range"])
+    for label in labels:  # right of every candle and fill, and inside the view
+        assert label["xanchor"] == "left" and newest < _time(label["x"]) < right, label
+        assert all(fill < _time(label["x"]) for fill in fills)
+    entry = next(t for t in figure["data"] if t.get("name") == "Plan entry")["x"]
+    gap = max(i for i, x in enumerate(entry) if x is None and i < len(entry) - 1)
+    open_plan_start = _time(entry[gap + 1])  # the last plan drawn is the open one
+    assert left <= open_plan_start
+    assert (newest - open_plan_start) / (right - left) > 0.25  # not squeezed to the edge

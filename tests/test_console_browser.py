@@ -292,8 +292,13 @@ def test_clicking_a_fill_or_plan_opens_its_decision(console, page, what):
     page.wait_for_function(REFRESHED_JS)
     _settled(page)
     chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the price pane's plot area
+    assert area is not None
+    # the view opens on the open plans: points before it are drawn, but clipped away
     boxes = [b for m in chart.locator(".scatterlayer .points path").all()
-             if (b := m.bounding_box())]
+             if (b := m.bounding_box()) and area["x"] < b["x"] + b["width"] / 2
+             < area["x"] + area["width"] and area["y"] < b["y"] + b["height"] / 2
+             < area["y"] + area["height"]]
     # fills are the big markers, plan levels the small ones at each version's ends; a plan
     # marker is taken away from any fill (an entry starts at its fill) and from the right
     # edge, where the open plans' labels sit
@@ -480,5 +485,79 @@ def test_planted_markup_is_text_on_every_page(browser, tmp_path_factory, page):
                 for link in links.all()[:5]]
             shown = page.locator("body").inner_text().replace(LINK_BREAK, "")
             assert PLANTED in shown, name
+    finally:
+        _stop_console(server)
+
+
+def test_overview_has_its_own_address(console, page):
+    """Every page in the navigation answers at /<name>, the default one too."""
+    page.goto(f"{console.url}/overview")
+    _sidebar(page)
+    page.get_by_role("heading", name="Overview").wait_for()
+    _settled(page)
+    assert page.get_by_text("Page not found", exact=False).count() == 0
+    _no_exception(page, console)
+
+
+# every metric's value and label whose text is cut (an ellipsis, or wider than its box)
+CUT_METRICS_JS = """() => [...document.querySelectorAll(
+        '[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')]
+    .filter(box => [box, ...box.querySelectorAll('*')].some(
+        el => el.scrollWidth > el.clientWidth + 1))
+    .map(box => box.innerText)"""
+
+
+@pytest.mark.parametrize("name", ["overview", "trades", "fleet"])
+def test_metrics_are_not_cut_at_1400_px(console, page, name):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{console.url}/{name}")
+    _sidebar(page)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    _settled(page)
+    assert page.evaluate(CUT_METRICS_JS) == []
+
+
+def test_a_fill_opens_its_decision_in_place(browser, tmp_path_factory, page):
+    """Trades → its decision in the same tab: the viewed replay file and the login stay (a
+    link in a new tab lost both: 'That trace is gone', or the password again on Overview)."""
+    from bot.replay import ReplayArgs, run_replay
+    from tests.conftest import candle_file
+
+    workdir = tmp_path_factory.mktemp("inplace")
+    (workdir / "data").mkdir()
+    lines = candle_file("BTC_USDT-5m.csv").read_text().splitlines()[:401]
+    cut = workdir / "BTC_USDT-5m.csv"
+    cut.write_text("\n".join(lines) + "\n")
+    run_replay(ReplayArgs(candles=[cut], db_url=f"sqlite:///{workdir / 'data' / 'replays.db'}"),
+               progress=False)
+    server = _start_console(workdir, _seeded_db(workdir), CONSOLE_REQUIRE_PASSWORD="true",
+                            CONSOLE_PASSWORD="right-horse")
+    try:
+        page.goto(server.url)
+        page.get_by_label("Password", exact=True).fill("right-horse")
+        page.get_by_role("button", name="Log in").click()
+        sidebar = _sidebar(page)
+        nav = sidebar.locator('[data-testid="stSidebarNav"]')
+        nav.get_by_text("Replays", exact=True).click()
+        page.get_by_role("button", name="Open in Overview").click()
+        sidebar.get_by_text("Viewing replay database").first.wait_for()
+        nav.get_by_text("Trades", exact=True).click()
+        page.get_by_role("heading", name="Trades").wait_for()
+        page.get_by_text("Whole run", exact=True).click()  # the run's fills, every day
+        _settled(page)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for()
+        box = table.bounding_box()
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first fill's row marker
+        page.screenshot(path=str(OUTPUT / "trades-click.png"))
+        page.get_by_role("heading", name="Decisions").wait_for()
+        page.get_by_text(re.compile(r"^#\d+ · .* · status ")).first.wait_for()
+        _settled(page)
+        text = page.locator("body").inner_text()
+        assert "That trace is gone" not in text and "Password" not in text
+        assert sidebar.get_by_text("Viewing replay database").count() == 1
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "decision-in-place.png"), full_page=True)
+        _no_exception(page, server)
     finally:
         _stop_console(server)

@@ -26,6 +26,8 @@ LEVELS = {  # column → (label, colour, dash)
 }
 EMA_COLOURS = {20: "#ffb74d", 50: "#ba68c8", 200: "#90a4ae"}
 PLAN_MARKER_SIZE, FILL_MARKER_SIZE = 5, 12
+LABEL_ROOM = 0.15  # share of the view past the newest candle, kept for the plans' labels
+FOCUS_CANDLES = 60  # the fewest candles the view opens on
 
 
 def _safe(text: object, limit: int = 160) -> str:
@@ -63,8 +65,13 @@ def build_figure(
     bollinger_bands: bool = False,
     title: str = "",
     revision: str = "",
+    focus: bool = False,
 ) -> go.Figure:
-    """``candles`` may start before ``display_start`` (indicator warm-up); that part is cut."""
+    """``candles`` may start before ``display_start`` (indicator warm-up); that part is cut.
+
+    The view opens with room right of the newest candle for the open plans' labels and, with
+    ``focus``, on the open plans (the rest stays a pan or a zoom-out away).
+    """
     close = candles["close"]
     shown = candles["timestamp"] >= display_start
     view = candles[shown]
@@ -106,7 +113,45 @@ def build_figure(
         row=2, col=1,
     )
     _style(fig, title, revision)
+    left, right = _view(view, plans, focus)
+    fig.update_xaxes(range=[left, right])
+    fig.update_yaxes(range=_price_range(view, plans, left), row=1, col=1)
     return fig
+
+
+def _open_rows(plans: pd.DataFrame | None) -> pd.DataFrame:
+    if plans is None or plans.empty:
+        return pd.DataFrame(columns=["start", "end", *LEVELS])
+    return plans[plans["plan_status"] != "closed"]
+
+
+def _view(view: pd.DataFrame, plans: pd.DataFrame | None, focus: bool):
+    """The x range the chart opens on: the window, or from a while before the open plans
+    began (at least ``FOCUS_CANDLES``), then ``LABEL_ROOM`` of it empty past the newest
+    candle, where the labels sit clear of candles and fills."""
+    times = view["timestamp"]
+    first, newest = times.iloc[0], times.iloc[-1]
+    left = first
+    since = _open_rows(plans)["start"]
+    if focus and len(since) and len(times) > FOCUS_CANDLES:
+        began = _utc(since.min())
+        left = max(first, min(began - (newest - began) * 0.6, times.iloc[-FOCUS_CANDLES]))
+    return left, newest + (newest - left) * LABEL_ROOM / (1 - LABEL_ROOM)
+
+
+def _price_range(view: pd.DataFrame, plans: pd.DataFrame | None, left) -> list[float]:
+    """The prices of the candles in view and of the open plans' levels, with a margin."""
+    shown = view[view["timestamp"] >= left]
+    levels = _open_rows(plans)[list(LEVELS)].to_numpy(dtype=float).ravel()
+    low = min(float(shown["low"].min()), *levels)
+    high = max(float(shown["high"].max()), *levels)
+    margin = (high - low) * 0.04 or abs(high) * 0.01
+    return [low - margin, high + margin]
+
+
+def _utc(value: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
 
 def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame) -> None:
@@ -156,8 +201,8 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
     for plan_id, rows in current:
         last = rows.iloc[-1]
         for column, short in (("entry", "entry"), ("stop", "SL"), ("target", "TP")):
-            fig.add_annotation(
-                x=last["end"], y=last[column], xanchor="right", yanchor="bottom", yshift=1,
+            fig.add_annotation(  # past the newest candle: nothing else is drawn there
+                x=last["end"], y=last[column], xanchor="left", yanchor="middle", xshift=4,
                 text=f"#{plan_id} {short} {last[column]:,.2f}", showarrow=False,
                 font={"size": 11, "color": LEVELS[column][1]}, row=1, col=1,
             )

@@ -1,17 +1,20 @@
-"""Chart overlays computed in pandas on the page side.
+"""Chart overlays on the page side.
 
-The console draws its own indicators instead of importing the bot's engine: pages never
-import the venue or the engine, so a console bug can't reach trading code (and vice versa).
+Pages never import the venue or the engine, so a console bug can't reach trading code (and
+vice versa); the EMA comes from ``bot.model.averages``, the definition the engine decides on,
+so the line drawn is the number a decision read.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from bot.model.averages import ema_of
+
 
 def ema(close: pd.Series, span: int) -> pd.Series:
-    """Exponential moving average seeded like most charting tools (adjust=False)."""
-    return close.ewm(span=span, adjust=False, min_periods=span).mean()
+    """The engine's EMA: seeded with the mean of the first ``span`` closes (NaN before)."""
+    return pd.Series(ema_of(close.to_numpy(dtype=float), span), index=close.index)
 
 
 def bollinger(close: pd.Series, window: int = 20, k: float = 2.0) -> pd.DataFrame:

@@ -106,6 +106,7 @@ def _chart() -> None:
     fig = build_figure(
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
+        focus=window_mode == "Latest candles",  # a picked date range is shown whole
     )
     st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
                     on_select=_remember_click, selection_mode="points")

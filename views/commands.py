@@ -6,6 +6,7 @@ import streamlit as st
 
 from db.queries import command_history
 from views._common import own_db, scrub
+from views._tables import table
 from views._text import literal
 
 st.header("Commands")
@@ -22,10 +23,7 @@ def _history() -> None:
     frame["result"] = frame["result"].map(lambda r: scrub(r) if r is not None else None)
     counts = frame["status"].value_counts()
     st.caption(" · ".join(f"{literal(name)}: {count}" for name, count in counts.items()))
-    st.dataframe(
-        frame, hide_index=True,
-        column_config={"duration_s": st.column_config.NumberColumn("took (s)", format="%.1f")},
-    )
+    table(frame)
 
 
 _history()

@@ -11,7 +11,9 @@ import json
 import streamlit as st
 
 from db.queries_trading import trace_detail, trace_filters, traces
+from views import _trace_words as trace_words
 from views._common import current_session, no_session_notice, read_db, scrub
+from views._tables import table
 
 
 def _linked_trace() -> int | None:
@@ -40,9 +42,7 @@ if frame.empty:
     st.info("No decisions match.")
     st.stop()
 frame["errors"] = frame["errors"].map(scrub)
-st.dataframe(frame, hide_index=True,
-             column_config={"cost": st.column_config.NumberColumn(format="%.4f"),
-                            "latency_ms": st.column_config.NumberColumn(format="%.0f")})
+table(frame)
 
 times = dict(zip(frame["id"], frame["created_at"], strict=True))
 options = frame["id"].tolist()
@@ -62,14 +62,17 @@ if detail is None:
     st.stop()
 
 
-def _pretty(text: str | None) -> str:
-    """Indented JSON when it parses; the raw text otherwise (still shown as text)."""
-    if not text:
-        return ""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
+def _in_words(read: trace_words.Read, nothing: str) -> None:
+    """A table of the actions and a line about the rest; the stored JSON behind an expander."""
+    if read.line:
+        st.text(scrub(read.line))
+    if not read.rows.empty:
+        table(read.rows.map(lambda v: scrub(v) if isinstance(v, str) else v))
+    elif not read.line:
+        st.text(nothing if not read.raw else "No action in words: see the raw text below.")
+    if read.raw:
+        with st.expander("Raw JSON"):
+            st.code(scrub(read.raw), language="json", wrap_lines=True)
 
 
 st.text(
@@ -80,8 +83,10 @@ st.text(
 if detail["errors"]:
     st.code(scrub("\n".join(map(str, detail["errors"]))), language=None)
 tabs = st.tabs(["Decision", "Execution", "Prompt", "Tool calls", "Raw response", "Caused"])
-tabs[0].code(scrub(_pretty(detail["decision_json"])) or "(no decision)", language="json")
-tabs[1].code(scrub(detail["execution_result"]) or "(nothing executed)", language=None)
+with tabs[0]:
+    _in_words(trace_words.decision(detail["decision_json"]), "(no decision)")
+with tabs[1]:
+    _in_words(trace_words.execution(detail["execution_result"]), "(nothing executed)")
 tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
 tabs[3].code(scrub(json.dumps(detail["tool_calls"] or [], indent=2, ensure_ascii=False)),
              language="json")
@@ -97,8 +102,8 @@ with tabs[4]:
                 wrap_lines=True)
 with tabs[5]:
     st.caption("Plans opened or revised by this decision")
-    st.dataframe(detail["plans"], hide_index=True)
+    table(detail["plans"])
     st.caption("Orders it sent")
-    st.dataframe(detail["orders"], hide_index=True)
+    table(detail["orders"])
     st.caption("Fills it caused")
-    st.dataframe(detail["trades"], hide_index=True)
+    table(detail["trades"])

@@ -14,6 +14,7 @@ import streamlit as st
 
 from bot.fleet import FleetEntry, fleet_states, totals
 from views._common import enqueue, enqueue_all, market, money, own_db, picked_bot, second_click
+from views._tables import table
 from views._text import literal
 
 CONFIRM_KEY = "_fleet_confirm"
@@ -38,7 +39,7 @@ def _table(entries: list[FleetEntry]) -> pd.DataFrame:
             "heartbeat age (s)": d["heartbeat_age_s"], "mode": d["mode"], "venue": d["venue"],
             "market": market(d["feed"]).label if d["feed"] else "—",
             "engine": d["engine"], "symbols": d["symbols"], "day": d["session_date"] or "",
-            "net PnL": round(d["net_pnl"], 2), "open positions": d["open_positions"],
+            "net PnL": d["net_pnl"], "open positions": d["open_positions"],
         })
     return pd.DataFrame(rows)
 
@@ -57,7 +58,7 @@ def _fleet() -> None:
     up.metric("Running or paused", sums["up"])
     pnl.metric("Net PnL today (all bots)", money(float(sums["net_pnl"])))
     positions.metric("Open positions", sums["open_positions"])
-    st.dataframe(_table(entries), hide_index=True, width="stretch")
+    table(_table(entries), width="stretch")
     _controls(entries)
 
 
@@ -79,16 +80,17 @@ def _confirmation() -> None:
         else:
             enqueue(action, bot=bot)
 
+    whom = "for every bot" if bot is None else literal(bot)
     second_click(CONFIRM_KEY, pending, QUESTIONS[action].format(who=who),
-                 f"Confirm {ACTIONS[action]} {'ALL' if bot is None else literal(bot)}", run, key="fleet")
+                 f"Confirm {ACTIONS[action]} {whom}", run, key="fleet")
 
 
 def _controls(entries: list[FleetEntry]) -> None:
     st.subheader("Commands")
     every = st.columns(2)
-    if every[0].button("STOP ALL", key="fleet_stop_all", width="stretch"):
+    if every[0].button("STOP every bot", key="fleet_stop_all", width="stretch"):
         _ask("stop", None)
-    if every[1].button("CLOSE-ALL ALL", key="fleet_close_all_all", type="primary",
+    if every[1].button("CLOSE-ALL every bot", key="fleet_close_all_all", type="primary",
                        width="stretch"):
         _ask("close-all", None)
     _confirmation()

@@ -18,6 +18,7 @@ from views._common import (
     supervisor,
 )
 from views._equity import equity_figure
+from views._tables import table
 from views._text import literal
 
 st.header("Overview")
@@ -37,7 +38,8 @@ def _overview() -> None:
         equity = equity_curve(db, [info.id], info.starting_balance)
         decisions = recent_decisions(db, info.id)
     st.caption(f"Session {literal(info.label)} · all values are **{label}**")
-    cols = st.columns(7)
+    # two rows of four: seven columns cut a five-figure equity at 1400 px
+    cols = [*st.columns(4), *st.columns(4)]
     cols[0].metric(f"Equity ({label})", money(figures["equity"]),
                    delta=money(figures["equity"] - info.starting_balance))
     cols[1].metric(f"Net PnL ({label})", money(figures["net_pnl"]),
@@ -66,8 +68,7 @@ def _overview() -> None:
         st.subheader("Open exposure")
         if exposure:
             frame = pd.DataFrame(exposure)
-            st.dataframe(frame[["symbol", "quantity", "mark_price", "value", "unrealized_pnl"]],
-                         hide_index=True)
+            table(frame[["symbol", "quantity", "mark_price", "value", "unrealized_pnl"]])
             st.caption(f"Total {money(frame['value'].sum())} ({label})")
         else:
             st.info("Flat: no open positions.")
@@ -77,7 +78,7 @@ def _overview() -> None:
         st.info("No decisions yet.")
     else:
         decisions["outcome"] = decisions["outcome"].map(scrub)
-        st.dataframe(decisions, hide_index=True)
+        table(decisions)
 
 
 def _bot_state() -> None:

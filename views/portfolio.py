@@ -23,6 +23,7 @@ from views._common import (
     read_db,
     second_click,
 )
+from views._tables import table
 from views._text import literal
 
 st.header("Portfolio")
@@ -65,10 +66,7 @@ def _holdings() -> None:
     if positions.empty:
         st.info("No open positions.")
     else:
-        st.dataframe(positions, hide_index=True, column_config={
-            "unrealized_pnl": st.column_config.NumberColumn(format="%.2f"),
-            "value": st.column_config.NumberColumn(format="%.2f"),
-        })
+        table(positions)
         st.caption(
             f"Unrealized PnL {positions['unrealized_pnl'].sum():,.2f} vs latest market price"
         )
@@ -82,7 +80,7 @@ def _holdings() -> None:
     if orders.empty:
         st.info("No open orders.")
         return
-    st.dataframe(orders, hide_index=True)
+    table(orders)
     for row in orders.itertuples():
         cols = st.columns([3, 1])
         price = "market" if row.price is None or row.price != row.price else f"{row.price:,.2f}"
@@ -100,7 +98,7 @@ st.subheader("Open plans")
 if plans.empty:
     st.info("No open plans.")
     st.stop()
-st.dataframe(plans, hide_index=True)
+table(plans)
 plan_id = st.selectbox(
     "Plan history", plans["id"].tolist(),
     format_func=lambda pid: f"#{pid} {plans.set_index('id').loc[pid, 'symbol']}",
@@ -108,7 +106,7 @@ plan_id = st.selectbox(
 )
 with read_db() as db:
     versions = plan_versions(db, int(plan_id))
-st.dataframe(versions, hide_index=True)
+table(versions)
 if len(versions) >= 2:
     numbers = versions["version"].tolist()
     old_col, new_col = st.columns(2)
@@ -118,4 +116,4 @@ if len(versions) >= 2:
     if diff.empty:
         st.caption("No field changed between these versions.")
     else:
-        st.dataframe(diff, hide_index=True)
+        table(diff)

@@ -36,6 +36,7 @@ from views._replay_runs import (
     confined,
     sqlite_url,
 )
+from views._tables import table
 from views._text import literal
 
 FILE_KEY = "replay_db_path"
@@ -225,11 +226,7 @@ if not rows:
     st.info("No replay run yet: start one below, or run "
             "`python -m bot replay --candles PATH --json`.")
 else:
-    st.dataframe(_run_table(rows), hide_index=True, width="stretch",
-                 column_config={"net_pnl": st.column_config.NumberColumn("net PnL",
-                                                                         format="%.2f"),
-                                "return_pct": st.column_config.NumberColumn("return %",
-                                                                            format="%.2f")})
+    table(_run_table(rows), width="stretch")
     keys = [f"{r['source']}|{r['run']}" for r in rows]
     chosen = st.selectbox("Run", keys, format_func=lambda k: k.replace("|", " · "))
     run = rows[keys.index(chosen)]

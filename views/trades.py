@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 import streamlit as st
 
 from db.queries_trading import TradeFilter, trade_symbols, trade_totals, trades
 from views._common import current_session, mode_label, money, no_session_notice, read_db
+from views._tables import table
 
 LIMIT = 5000
+TABLE_KEY, PICKED_KEY = "trades_table", "_trades_picked_decision"
 
 st.header("Trades")
 info = current_session()
@@ -38,9 +41,23 @@ where = TradeFilter(
 label = mode_label(info)
 
 
+def _remember_pick(decisions: list[int | None]) -> None:
+    """Note the picked fill's decision: the table is keyed by the rows it showed when clicked,
+    and a refresh may have brought newer fills above it since."""
+    rows = st.session_state[TABLE_KEY].selection.rows
+    decision = decisions[rows[0]] if rows else None
+    if rows and decision is None:
+        st.toast("This fill has no recorded decision.")
+    st.session_state[PICKED_KEY] = decision
+
+
 @st.fragment(run_every=15)
 def _table() -> None:
-    """New fills appear by themselves; the filters above keep their values."""
+    """New fills appear by themselves; the filters above keep their values. A picked fill
+    opens its decision in this tab, so the viewed database, the session and the login stay."""
+    picked = st.session_state.pop(PICKED_KEY, None)
+    if picked is not None:
+        st.switch_page("views/decisions.py", query_params={"trace": str(picked)})
     with read_db() as db:
         frame = trades(db, where, limit=LIMIT)
         totals = trade_totals(db, where)
@@ -57,15 +74,11 @@ def _table() -> None:
     if frame.empty:
         st.info("No trades match.")
         return
-    frame.insert(1, "decision", frame["trace_id"].map(
-        lambda t: f"decisions?trace={int(t)}" if t == t and t is not None else None
-    ))
-    st.dataframe(frame, hide_index=True, column_config={
-        "decision": st.column_config.LinkColumn("decision", display_text=r"trace=(\d+)"),
-        "fee": st.column_config.NumberColumn(format="%.4f"),
-        "realized_pnl": st.column_config.NumberColumn(format="%.2f"),
-    })
-    csv = frame.drop(columns="decision").to_csv(index=False).encode()
+    decisions = [None if t != t or t is None else int(t) for t in frame["trace_id"]]
+    st.caption("Select a fill to open the decision that caused it.")
+    table(frame, key=TABLE_KEY, on_select=partial(_remember_pick, decisions),
+          selection_mode="single-row")
+    csv = frame.to_csv(index=False).encode()
     st.download_button("Download CSV", csv, "trades.csv", "text/csv", key="trades_csv")
 
 

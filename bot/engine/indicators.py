@@ -9,7 +9,8 @@ whole history each time would be quadratic.
 pandas-ta defines the numbers (``compute`` calls it, and the tests hold the fast path to it
 bit for bit). ``summary``, which runs at every decision, uses ``fast_arrays``' kernel: the same
 recurrences (SMA-seeded EMA, Wilder's RMA, pandas' ``ewm`` update in the same float order)
-on plain arrays, because pandas-ta's per-call overhead (about 9 ms for the ten columns of a
+on plain arrays (the averages in ``bot.model.averages``, which the console's chart draws
+too), because pandas-ta's per-call overhead (about 9 ms for the ten columns of a
 150-candle frame) was a third of a replay's time. Those recurrences run as one numba kernel:
 as Python float loops they still cost 0.3 ms a decision, more than the rest of the engine.
 The first call in a process loads the compiled kernel from ``__pycache__`` (compiling it
@@ -23,11 +24,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 from pandas_ta import momentum, overlap, volatility  # pandas_ta's own __all__ exports none
 
+from bot.model.averages import compiled, ema, ewm, pairwise_sum, sma_seeded, writable
 from bot.model.candles import CandleColumns
 
 MAX_ROWS = 300
@@ -110,26 +111,12 @@ def fast_arrays(close: np.ndarray, high: np.ndarray, low: np.ndarray,
 def _rows(close: np.ndarray, high: np.ndarray, low: np.ndarray, params: IndicatorParams,
           bands: int) -> np.ndarray:
     """``_kernel``'s rows, the bands computed for the newest ``bands`` candles only."""
-    return _kernel(_writable(close), _writable(high), _writable(low), params.ema_fast,
+    return _kernel(writable(close), writable(high), writable(low), params.ema_fast,
                    params.ema_slow, params.rsi, params.macd_fast, params.macd_slow,
                    params.macd_signal, params.bb_length, float(params.bb_std), params.atr, bands)
 
 
-def _writable(values: np.ndarray) -> np.ndarray:
-    """A writable C array always: a read-only array (pandas' copy-on-write hands those out)
-    is another type to numba, and would cost a second compilation."""
-    return np.require(values, float, ("C", "W"))
-
-
-# The kernels below mirror pandas-ta and numpy operation by operation: each float result
-# is one IEEE operation on the same operands in the same order as there, so they give the
-# same bits. Hence no fastmath (it would reorder and fuse), and numpy's error model (a
-# division by zero gives inf or NaN, as numpy's does, instead of raising). cache=True
-# keeps the compiled code beside the module, so only the first run compiles.
-_jit = numba.njit(cache=True, error_model="numpy")
-
-
-@_jit
+@compiled
 def _kernel(close: np.ndarray, high: np.ndarray, low: np.ndarray, ema_fast: int,
             ema_slow: int, rsi: int, macd_fast: int, macd_slow: int, macd_signal: int,
             bb_length: int, bb_std: float, atr: int, bands: int) -> np.ndarray:
@@ -138,119 +125,35 @@ def _kernel(close: np.ndarray, high: np.ndarray, low: np.ndarray, ema_fast: int,
     ``bands`` candles: the summary reads only the last (saves a quarter of the kernel)."""
     n = len(close)
     out = np.full((_ROWS, n), np.nan)
-    out[0] = _ema(close, ema_fast)
-    out[1] = _ema(close, ema_slow)
+    out[0] = ema(close, ema_fast)
+    out[1] = ema(close, ema_slow)
     out[2] = _rsi(close, rsi)
     fast_len, slow_len = min(macd_fast, macd_slow), max(macd_fast, macd_slow)
     if n >= slow_len + macd_signal - 1:
         # the same EMA computed again gives the same bits: reuse the columns above
-        fast = out[0] if fast_len == ema_fast else _ema(close, fast_len)
-        slow = out[1] if slow_len == ema_slow else _ema(close, slow_len)
+        fast = out[0] if fast_len == ema_fast else ema(close, fast_len)
+        slow = out[1] if slow_len == ema_slow else ema(close, slow_len)
         macd = fast - slow
         first = 0
         while first < n and np.isnan(macd[first]):
             first += 1
         first = first if first < n else 0  # np.argmax of an all-False mask
         out[3] = macd
-        out[4, first:] = _ema(macd[first:], macd_signal)
+        out[4, first:] = ema(macd[first:], macd_signal)
         out[5] = macd - out[4]
     _bbands(close, bb_length, bb_std, out[6], out[7], out[8], bands)
     out[9] = _atr(high, low, close, atr)
     return out
 
 
-@_jit
-def _pairwise_sum(values: np.ndarray) -> float:
-    """numpy's float64 sum (``add.reduce``) of a contiguous array, in its order: eight
-    running sums per block of at most 128, halves above that, onto the identity 0.0."""
-    return 0.0 + _pairwise(values)
-
-
-@_jit
-def _pairwise(values: np.ndarray) -> float:
-    n = len(values)
-    if n < 8:
-        total = -0.0
-        for value in values:
-            total += value
-        return total
-    if n <= 128:  # eight scalars, not an array: an allocation per window cost more
-        r0, r1, r2, r3, r4, r5, r6, r7 = (values[0], values[1], values[2], values[3],
-                                          values[4], values[5], values[6], values[7])
-        i = 8
-        while i < n - n % 8:
-            r0 += values[i]
-            r1 += values[i + 1]
-            r2 += values[i + 2]
-            r3 += values[i + 3]
-            r4 += values[i + 4]
-            r5 += values[i + 5]
-            r6 += values[i + 6]
-            r7 += values[i + 7]
-            i += 8
-        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for k in range(i, n):
-            total += values[k]
-        return total
-    half = n // 2
-    half -= half % 8
-    return _pairwise(values[:half]) + _pairwise(values[half:])
-
-
-@_jit
-def _ewm(values: np.ndarray, com: float) -> np.ndarray:
-    """pandas' ``ewm(com=..., adjust=False).mean()``, its update written out as it is.
-
-    Takes the centre of mass because pandas converts span and alpha to it first, and the
-    alpha it then derives is what the float results depend on.
-    """
-    alpha = 1.0 / (1.0 + com)
-    factor = 1.0 - alpha
-    out = np.empty(len(values))
-    if not len(values):
-        return out
-    weighted = values[0]
-    old_wt = 1.0
-    out[0] = weighted
-    for i in range(1, len(values)):
-        cur = values[i]
-        observed = cur == cur
-        if weighted == weighted:
-            old_wt *= factor
-            if observed:
-                if weighted != cur:
-                    weighted = (old_wt * weighted + alpha * cur) / (old_wt + alpha)
-                old_wt = 1.0
-        elif observed:
-            weighted = cur
-        out[i] = weighted
-    return out
-
-
-@_jit
-def _sma_seeded(values: np.ndarray, length: int) -> np.ndarray:
-    """pandas-ta's ``presma``: the first ``length`` values replaced by their mean."""
-    seeded = values.copy()
-    seeded[length - 1] = _pairwise_sum(values[:length]) / length
-    seeded[: length - 1] = np.nan
-    return seeded
-
-
-@_jit
-def _ema(close: np.ndarray, length: int) -> np.ndarray:
-    if len(close) < length:
-        return np.full(len(close), np.nan)
-    return _ewm(_sma_seeded(close, length), (length - 1) / 2)  # ewm(span=length)
-
-
-@_jit
+@compiled
 def _rma_com(length: int) -> float:
     """Wilder's smoothing, ``ewm(alpha=1/length)``, as pandas turns it into a centre of mass."""
     alpha = 1.0 / length
     return (1 - alpha) / alpha
 
 
-@_jit
+@compiled
 def _rsi(close: np.ndarray, length: int) -> np.ndarray:
     n = len(close)
     if n < length + 1:
@@ -262,11 +165,11 @@ def _rsi(close: np.ndarray, length: int) -> np.ndarray:
         diff = close[i] - close[i - 1]
         positive[i] = 0.0 if diff < 0 else diff
         negative[i] = 0.0 if diff > 0 else diff
-    up, down = _ewm(positive, _rma_com(length)), _ewm(negative, _rma_com(length))
+    up, down = ewm(positive, _rma_com(length)), ewm(negative, _rma_com(length))
     return 100 * up / (up + np.abs(down))
 
 
-@_jit
+@compiled
 def _bbands(close: np.ndarray, length: int, width: float, lower: np.ndarray,
             mid: np.ndarray, upper: np.ndarray, newest: int) -> None:
     """Mean and population std of each of the ``newest`` last full windows, as numpy's
@@ -279,17 +182,17 @@ def _bbands(close: np.ndarray, length: int, width: float, lower: np.ndarray,
     squares = np.empty(length)
     for end in range(max(length, len(close) + 1 - newest), len(close) + 1):
         window = close[end - length:end]
-        mean = _pairwise_sum(window) / length
+        mean = pairwise_sum(window) / length
         for j in range(length):
             deviation = window[j] - mean
             squares[j] = deviation * deviation
-        std = np.sqrt(_pairwise_sum(squares) / length)
+        std = np.sqrt(pairwise_sum(squares) / length)
         mid[end - 1] = mean
         lower[end - 1] = mean - width * std
         upper[end - 1] = mean + width * std
 
 
-@_jit
+@compiled
 def _atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, length: int) -> np.ndarray:
     n = len(close)
     if n < length + 1:
@@ -302,10 +205,10 @@ def _atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, length: int) -> n
         prev = close[i - 1]
         true_range[i] = _nan_max(true_range[i], _nan_max(abs(high[i] - prev),
                                                           abs(prev - low[i])))
-    return _ewm(_sma_seeded(true_range, length), _rma_com(length))
+    return ewm(sma_seeded(true_range, length), _rma_com(length))
 
 
-@_jit
+@compiled
 def _nan_max(a: float, b: float) -> float:
     """``np.maximum``: NaN if either is NaN."""
     if a != a or b != b:
