@@ -139,6 +139,16 @@ def test_a_live_session_records_its_settings(sqlite_url: str, candles: Path) -> 
     assert record["max_open_positions"] == 3 and "prompt_version" in record
     assert session.settings_hash == settings_hash(record)
 
+    # restarted the same day with another setting: the day's session says what it trades with
+    restarted = make_runtime(sqlite_url, [candles], run_name="live-bot", MAX_OPEN_POSITIONS=4)
+    step(restarted)
+    with restarted.db() as db:
+        again = db.get(Session, restarted.session_id)
+        assert again is not None and again.settings is not None
+        assert again.id == session.id
+        assert load_json(again.settings)["max_open_positions"] == 4
+        assert again.settings_hash == settings_hash(restarted.run_settings)
+
 
 @pytest.mark.parametrize(("flags", "named"), [
     (["--start", "last tuesday"], "invalid --start: 'last tuesday' is not an ISO date"),
