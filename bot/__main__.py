@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.run_settings import REPLAY_OPTIONS, replay_overrides
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
@@ -156,22 +157,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from bot.replay import ReplayArgs, run_replay
     from bot.venue.feeds import FeedError
 
-    def when(text: str | None) -> datetime | None:
+    def when(flag: str, text: str | None) -> datetime | None:
         if not text:
             return None
-        value = datetime.fromisoformat(text)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"invalid --{flag}: {text!r} is not an ISO date or time, "
+                              "e.g. 2024-01-31 or 2024-01-31T12:00") from None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
+    start, end = when("start", args.start), when("end", args.end)
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"invalid --end: {args.end} is not after --start {args.start}")
     paths = [Path(p.strip()) for p in args.candles.split(",") if p.strip()]
     url = args.db or "sqlite:///data/replays.db"
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+    options = {flag: getattr(args, flag.replace("-", "_")) for flag in REPLAY_OPTIONS}
     try:
         summary = run_replay(
-            ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=when(args.start),
-                       end=when(args.end), balance=args.balance,
+            ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=start,
+                       end=end, balance=args.balance,
                        recording=Path(args.record or args.recording) if (
                            args.record or args.recording) else None,
-                       record=bool(args.record)),
+                       record=bool(args.record), overrides=replay_overrides(options)),
             progress=not args.json,
         )
     except FeedError as exc:
@@ -233,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--start", help="ISO time to start at")
     replay.add_argument("--end", help="ISO time to end at")
     replay.add_argument("--balance", type=float, default=10_000.0, help="starting quote balance")
+    for flag, setting in REPLAY_OPTIONS.items():  # validated as the setting is, and named
+        replay.add_argument(f"--{flag}", metavar="VALUE",
+                            help=f"the {setting} setting for this run (default: as configured)")
     replay.add_argument("--json", action="store_true", help="summary as one JSON line, no bar")
     replay.add_argument("--recording", help="gemini: replay answers recorded in this file "
                         "(new requests call the API, with a key, and are appended)")

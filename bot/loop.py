@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
+from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
 from bot.steps.commands import URGENT, obey_commands
 from bot.steps.decide import decide_and_execute
@@ -104,6 +105,7 @@ def roll_session(rt: Runtime) -> None:
         session = open_session(
             db, kind=rt.kind, run_name=rt.run_name, day=day, mode=rt.settings.trading_mode,
             venue=rt.venue.name, feed=rt.venue.market, equity=equity, now=now,
+            settings=canonical_json(rt.run_settings), settings_hash=settings_hash(rt.run_settings),
         )
         if is_stale(db, session.id):
             rebuild_stats(db, session.id, now)

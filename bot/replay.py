@@ -13,16 +13,19 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bot.config import Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
+from bot.engine.prompt import PROMPT_VERSION
 from bot.loop import Ended, drive
 from bot.model.market_size import median_candle_value, oversized_balance
+from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
@@ -47,20 +50,34 @@ class ReplayArgs:
     balance: float = 10_000.0
     recording: Path | None = None  # gemini answers: served from here, new ones appended
     record: bool = False  # ask the API every time, appending to ``recording``
+    # settings by their environment name (fees, risk caps, entry size...): they win over
+    # the environment and over the caps scaled to the balance
+    overrides: Mapping[str, object] = field(default_factory=dict)
 
-    def run_name(self) -> str:
+    def run_name(self, settings_hash: str) -> str:
+        """The files and the hash of the run's recorded settings (engine, dates, balance,
+        fees, caps...): a run with other settings is another run, never resumed as this."""
         digest = hashlib.sha256()
         for path in self.candles:
             digest.update(f"{path.name}:{path.stat().st_size}".encode())
-        digest.update(f"{self.engine}|{self.start}|{self.end}|{self.balance}".encode())
+        digest.update(settings_hash.encode())
         return "replay-" + digest.hexdigest()[:10]
+
+    def recorded_settings(self, settings: Settings) -> dict[str, Any]:
+        """What the run records it traded with: the settings, its files and its dates."""
+        return settings_record(
+            settings, prompt_version=PROMPT_VERSION,
+            feed="replay:" + ",".join(path.name for path in self.candles),
+            start=self.start.isoformat() if self.start else None,
+            end=self.end.isoformat() if self.end else None)
 
 
 def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
     """Settings for a replay: symbols from the files, money caps scaled to the balance.
 
     Caps are in quote currency; a BTC-quoted replay with a balance of 1 needs caps in BTC.
-    Anything set in the environment still wins.
+    Anything set in the environment wins over the scaled caps, and the run's own
+    ``overrides`` over both; a bad one is named with its flag.
     """
     import os
 
@@ -76,7 +93,10 @@ def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
     for name, share in scaled.items():
         if name not in os.environ:
             overrides[name] = args.balance * share
-    return load_settings(**overrides)
+    try:
+        return load_settings(**(overrides | dict(args.overrides)))
+    except ConfigError as exc:
+        raise flag_named(exc) from None
 
 
 def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
@@ -84,7 +104,8 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     settings = replay_settings(args, feed)
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
-    run_name = args.run_name()
+    run_settings = args.recorded_settings(settings)
+    run_name = args.run_name(settings_hash(run_settings))
     if args.start is not None:  # a resumed run seeks to its stored clock afterwards
         start_ms = int(args.start.timestamp() * 1000)
         while feed.now_ms() < start_ms and feed.advance():
@@ -96,7 +117,7 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         defer_clock=True,  # an iteration follows every step: its market data carries the clock
     )
     runtime = Runtime(settings=settings, db=factory, venue=venue, engine=_engine(args, settings),
-                      kind="replay", run_name=run_name)
+                      kind="replay", run_name=run_name, run_settings=run_settings)
     return runtime, feed
 
 

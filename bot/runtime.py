@@ -19,11 +19,13 @@ from bot.breaker import CircuitBreaker
 from bot.config import Settings
 from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
+from bot.engine.prompt import PROMPT_VERSION
 from bot.fleet import order_prefix
 from bot.guard import StopGuard
 from bot.mirror import StoreMirror
 from bot.model.quote import Quote
 from bot.positions import PositionBook
+from bot.run_settings import settings_record
 from bot.venue.base import TransientVenueError, Venue
 from bot.venue.paper import PaperVenue
 from db.models import utcnow
@@ -82,9 +84,14 @@ class Runtime:
     # the wall clock, which times commands as their created_at is timed (``now`` is the
     # venue's clock: a replay's is simulated)
     wall_clock: Callable[[], datetime] = utcnow
+    # what each session of this run records it traded with (``bot.run_settings``); empty:
+    # the settings as they are, with the prompt version
+    run_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)
+        if not self.run_settings:
+            self.run_settings = settings_record(self.settings, prompt_version=PROMPT_VERSION)
         if isinstance(self.venue, PaperVenue):
             self.venue.outage = self.outage
         if self.breaker is None:

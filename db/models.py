@@ -99,6 +99,10 @@ class Session(Base):
     # the market its prices came from (``Venue.market``): synthetic | live | replay:PATHS on
     # the paper venue, ``venue`` on an exchange; NULL: written before it was recorded
     feed: Mapped[str | None] = mapped_column(Text)
+    # the run's effective settings, secrets left out, as canonical JSON, and their hash
+    # (``bot.run_settings``); NULL: written before they were recorded
+    settings: Mapped[str | None] = mapped_column(Text)
+    settings_hash: Mapped[str | None] = mapped_column(String(16))
     starting_balance: Mapped[float] = mapped_column(Float, default=0.0)
     net_pnl: Mapped[float] = mapped_column(Float, default=0.0)
     total_fees: Mapped[float] = mapped_column(Float, default=0.0)

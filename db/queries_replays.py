@@ -217,6 +217,30 @@ def balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
     return warnings
 
 
+def run_settings(db: OrmSession, ids: Sequence[int]) -> dict | None:
+    """The settings the run recorded (its newest session's: a live bot restarted with other
+    settings records them on its session), or None when it recorded none: a run from before
+    they were, or a record that is not a JSON object."""
+    text = db.scalar(select(Session.settings).where(Session.id.in_(ids))
+                     .order_by(Session.id.desc()).limit(1))
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+# the figures a comparison shows side by side, in words, from a run's summary
+FIGURES = {"return_pct": "Total return %", "max_drawdown_pct": "Max drawdown %",
+           "trades": "Fills", "fees": "Fees", "final_equity": "Final equity",
+           "buy_and_hold_pct": "Buy & hold %", "net_pnl": "Net PnL", "llm_cost": "LLM cost"}
+
+
+def run_figures(summary: dict) -> dict[str, float | int]:
+    """A run's figures for a comparison, by their words (``FIGURES``), from its summary."""
+    return {words: summary[key] for key, words in FIGURES.items()}
+
+
 def _buy_and_hold(curve: list[dict]) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
     first = next((c.get("prices") for c in curve if c.get("prices")), None)
@@ -296,6 +320,14 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
         hold = starting_balance * sum(moves) / len(moves) if moves else None
         rows.append({"time": when, "equity": step.get("equity"), "buy_and_hold": hold})
     return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
+
+
+def normalised_curve(curve: pd.DataFrame, starting_balance: float) -> pd.DataFrame:
+    """An ``equity_curve`` divided by the run's starting equity (1.0 is where it started),
+    so runs of other balances share one chart."""
+    scale = starting_balance or 1.0
+    return curve.assign(equity=curve["equity"] / scale,
+                        buy_and_hold=curve["buy_and_hold"] / scale)
 
 
 def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:

@@ -33,23 +33,26 @@ def latest_session(db: OrmSession, kind: str = "live", run_name: str = "live") -
 
 def open_session(
     db: OrmSession, *, kind: str, run_name: str, day: date, mode: str, venue: str,
-    feed: str | None, equity: float, now: datetime,
+    feed: str | None, equity: float, now: datetime, settings: str | None = None,
+    settings_hash: str | None = None,
 ) -> Session:
     """Return the day's session, creating it (and its stats row) with today's equity.
 
-    ``feed`` is the market its prices come from (``Session.feed``); a bot restarted on
-    another market the same day (or the first start after the column was added) records it,
-    so the session names the market it trades on now.
+    ``feed`` is the market its prices come from (``Session.feed``), ``settings`` the run's
+    recorded settings and ``settings_hash`` their hash (``bot.run_settings``); a bot
+    restarted the same day on another market or with other settings (or the first start
+    after a column was added) records them, so the session says what it trades with now.
     """
     existing = find_session(db, kind, run_name, day)
     if existing is not None:
-        if existing.feed != feed:
+        if (existing.feed, existing.settings_hash) != (feed, settings_hash):
             existing.feed = feed
+            existing.settings, existing.settings_hash = settings, settings_hash
             db.commit()
         return existing
     session = Session(
         date=day, kind=kind, run_name=run_name, mode=mode, venue=venue, feed=feed,
-        starting_balance=equity, created_at=now,
+        settings=settings, settings_hash=settings_hash, starting_balance=equity, created_at=now,
         # a live run is named after its bot; replays belong to no bot
         bot_id=bot_id(db, run_name) if kind == "live" else None,
     )

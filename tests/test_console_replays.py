@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from bot.replay import ReplayArgs, run_replay
+from db.engine import make_engine, session_factory
+from db.queries_replays import replay_runs, run_session_ids, run_settings
 from tests.conftest import candle_file
 from tests.rendered import as_rendered
 from tests.waiting import wait_for
@@ -165,11 +168,18 @@ def test_form_starts_a_replay_process_whose_run_appears(sqlite_url, monkeypatch,
     replay_db = tmp_path / "started.db"
     at = _replays_page(sqlite_url, monkeypatch, replay_db)
     at.text_input[1].set_value(str(cut_file))
+    next(n for n in at.number_input if n.label.startswith("Taker fee")).set_value(0.0025)
+    at.date_input[1].set_value(date(2023, 1, 4))  # before the cut file ends
     next(b for b in at.button if b.label == "Start replay").click().run()
     assert not at.exception, [e.value for e in at.exception]
     logs = list((tmp_path / "data").glob("replay-*.log"))
     assert len(logs) == 1
     wait_for(lambda: '"fingerprint"' in logs[0].read_text(), timeout=180, every=0.5)
+    with session_factory(make_engine(f"sqlite:///{replay_db}"))() as db:
+        (run,) = replay_runs(db)
+        record = run_settings(db, run_session_ids(db, run["run"]))
+    assert record is not None  # the form's settings reached the run
+    assert (record["taker_fee"], record["end"]) == (0.0025, "2023-01-04T00:00:00+00:00")
 
     def done() -> bool:  # the summary is printed a moment before the process exits
         at.run()
@@ -228,3 +238,26 @@ def test_the_form_refuses_candles_outside_the_allowed_folders(sqlite_url, monkey
     assert not at.exception, [e.value for e in at.exception]
     assert any("is outside the folders replays may use" in e for e in _shown(at, "error"))
     assert not list((tmp_path / "data").glob("replay-*.log"))  # nothing started
+
+
+@pytest.mark.parametrize(("label", "value", "named"), [
+    ("Maker fee", 0.07, "invalid setting MAKER_FEE (--maker-fee): Input should be less than 0.05"),
+    ("Max open positions", 0, "MAX_OPEN_POSITIONS (--max-open-positions): Input should be greater"),
+])
+def test_form_names_a_bad_setting_and_starts_nothing(sqlite_url, monkeypatch, tmp_path,
+                                                    label, value, named):
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "started.db")
+    at.text_input[1].set_value(str(tmp_path / "BTC_USDT-5m.csv"))
+    next(n for n in at.number_input if n.label.startswith(label)).set_value(value)
+    next(b for b in at.button if b.label == "Start replay").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(named in as_rendered(e.value) for e in at.error), [e.value for e in at.error]
+    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").glob("replay-*.log"))
+
+
+def test_form_refuses_an_end_before_the_start(sqlite_url, monkeypatch, tmp_path):
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "started.db")
+    at.date_input[0].set_value(date(2023, 1, 5))
+    at.date_input[1].set_value(date(2023, 1, 4))
+    next(b for b in at.button if b.label == "Start replay").click().run()
+    assert any("must be after the start" in e.value for e in at.error)

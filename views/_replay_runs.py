@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -110,8 +111,10 @@ class Launcher:
         self._lock = threading.Lock()
         self.runs: list[Launched] = []
 
-    def start(self, paths: list[Path], db_path: Path, balance: float) -> Launched:
-        """Launch ``python -m bot replay`` detached, its output in data/replay-<name>.log."""
+    def start(self, paths: list[Path], db_path: Path, balance: float,
+              flags: Sequence[str] = ()) -> Launched:
+        """Launch ``python -m bot replay`` detached, its output in data/replay-<name>.log;
+        ``flags`` are its further options (engine, dates, fees, risk and entry settings)."""
         paths = [p.resolve() for p in paths]
         name = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{paths[0].stem}"
         data_dir = self.data_dir.resolve()
@@ -119,7 +122,7 @@ class Launcher:
         log = data_dir / f"replay-{name}.log"
         command = [sys.executable, "-m", "bot", "replay",
                    "--candles", ",".join(str(p) for p in paths),
-                   "--db", sqlite_url(db_path), "--balance", repr(float(balance)), "--json"]
+                   "--db", sqlite_url(db_path), "--balance", repr(float(balance)), *flags, "--json"]
         path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
         with open(log, "ab") as out:
             proc = subprocess.Popen(

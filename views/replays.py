@@ -13,18 +13,30 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from bot.config import ConfigError, load_settings
+from bot.run_settings import (
+    NOT_RECORDED_TEXT,
+    flag_named,
+    replay_flags,
+    replay_overrides,
+    settings_diff,
+    settings_hash,
+)
 from db.engine import engine_for, session_factory
 from db.migrate import schema_mismatch
 from db.queries_replays import (
     balance_warnings,
     equity_curve,
+    normalised_curve,
     replay_runs,
+    run_figures,
     run_progress,
     run_session_ids,
+    run_settings,
     run_summary,
 )
 from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
-from views._equity import equity_figure
+from views._equity import compare_figure, equity_figure
 from views._replay_runs import (
     DEFAULT_REPLAY_DB,
     Launched,
@@ -40,6 +52,7 @@ from views._tables import table
 from views._text import literal
 
 FILE_KEY = "replay_db_path"
+COMPARE_KEY = "compare_runs"
 GOTO_KEY = "_replay_goto"
 OPEN_IN = {"Overview": "views/overview.py", "Chart": "views/chart.py",
            "Decisions": "views/decisions.py"}
@@ -131,21 +144,109 @@ def _summary(url: str, run: dict) -> None:
                    args=(url, run["last_session_id"], page))
 
 
+def _compared(url: str, run: dict) -> tuple[dict, pd.DataFrame, dict | None]:
+    """A run's summary, its equity normalised to its start, and its recorded settings."""
+    with session_factory(engine_for(url))() as db:
+        ids = run_session_ids(db, run["run"])
+        summary = run_summary(db, ids, run["starting_balance"], run["run"])
+        curve = normalised_curve(equity_curve(db, ids, run["starting_balance"]),
+                                 run["starting_balance"])
+        return summary, curve, run_settings(db, ids)
+
+
+def _compare(rows: list[dict], keys: list[str], urls: dict[str, str]) -> None:
+    st.subheader("Compare runs")
+    picked = st.multiselect("Runs to compare", keys, key=COMPARE_KEY,
+                            format_func=lambda k: k.replace("|", " · "))
+    if len(picked) < 2:
+        st.caption("Pick two or more runs: their equity on one chart, their figures side by "
+                   "side and the settings that differ between them.")
+        return
+    runs = {key: rows[keys.index(key)] for key in picked}
+    names = [run["run"] for run in runs.values()]
+    figures: dict[str, dict[str, str]] = {}
+    curves: dict[str, pd.DataFrame] = {}
+    records: dict[str, dict | None] = {}
+    for key, run in runs.items():
+        # one run in two databases (the console's and a file) is told apart by its source
+        name = run["run"] if names.count(run["run"]) == 1 else f"{run['run']} ({run['source']})"
+        summary, curves[name], records[name] = _compared(urls[key], run)
+        figures[name] = {words: f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+                         for words, value in run_figures(summary).items()}
+        record = records[name]
+        figures[name]["Settings hash"] = (settings_hash(record) if record is not None
+                                          else NOT_RECORDED_TEXT)
+    st.plotly_chart(compare_figure(curves, height=380), width="stretch")
+    st.table(pd.DataFrame(figures))  # a few rows: a plain table, every value readable
+    st.markdown("**Settings that differ**")
+    unrecorded = [name for name, record in records.items() if record is None]
+    if unrecorded:
+        st.info(f"{literal(', '.join(unrecorded))}: {NOT_RECORDED_TEXT} (run before runs "
+                "recorded them).")
+    differ = settings_diff(records)
+    if differ:
+        st.table(pd.DataFrame(differ).set_index("setting").rename_axis("Setting"))
+    elif len(records) - len(unrecorded) >= 2:
+        st.caption("The runs recorded the same settings.")
+
+
 def _start_form(db_path: Path | None, folders: list[Path]) -> None:
     if db_path is None:
         st.info("Enter a replay database file in an allowed folder above to start a replay.")
         return
     files = [p for p in candle_files() if any(p.resolve().is_relative_to(f) for f in folders)]
+    configured = settings()
     with st.form("start_replay"):
         picked = st.multiselect("Candle files (several run in lockstep)",
                                 [str(p) for p in files], format_func=lambda p: Path(p).name)
         typed = st.text_input("…or candle file path(s), comma-separated")
-        balance = st.number_input("Starting balance (quote currency)", min_value=0.0001,
-                                  value=10_000.0, step=1000.0)
+        top = st.columns(4)
+        engine = top[0].selectbox("Engine", ["rules", "gemini"],
+                                  index=["rules", "gemini"].index(configured.llm_provider))
+        model = top[1].text_input("Model (gemini)", value=configured.llm_model)
+        start = top[2].date_input("Start (UTC, optional)", value=None)
+        end = top[3].date_input("End (UTC, optional)", value=None)
+        money_cols = st.columns(4)
+        balance = money_cols[0].number_input("Starting balance (quote currency)",
+                                             min_value=0.0001, value=10_000.0, step=1000.0)
+        maker = money_cols[1].number_input("Maker fee (fraction)", min_value=0.0,
+                                           value=configured.maker_fee, step=0.0001,
+                                           format="%.4f")
+        taker = money_cols[2].number_input("Taker fee (fraction)", min_value=0.0,
+                                           value=configured.taker_fee, step=0.0001,
+                                           format="%.4f")
+        entry = money_cols[3].number_input("Entry size (% of equity)", min_value=0.0,
+                                           value=configured.entry_value_pct, step=0.5)
+        risk = st.columns(4)
+        max_order = risk[0].number_input("Max order value (blank: 10% of the balance)",
+                                         min_value=0.0, value=None, step=100.0)
+        max_exposure = risk[1].number_input("Max total exposure (blank: 50% of the balance)",
+                                            min_value=0.0, value=None, step=100.0)
+        positions = risk[2].number_input("Max open positions", min_value=0,
+                                         value=configured.max_open_positions, step=1)
+        daily_loss = risk[3].number_input("Max daily loss %", min_value=0.0,
+                                          value=configured.max_daily_loss_pct, step=0.5)
         st.caption(f"Written to {literal(db_path)} (the replay database above).")
         submitted = st.form_submit_button("Start replay", type="primary")
     if not submitted:
         return
+    options = {"model": model.strip() or None, "maker-fee": maker, "taker-fee": taker,
+               "entry-value-pct": entry, "max-order-value": max_order,
+               "max-total-exposure": max_exposure, "max-open-positions": positions,
+               "max-daily-loss-pct": daily_loss}
+    try:  # a bad value is named here, before a process is started for it
+        load_settings(STARTING_BALANCE=balance, LLM_PROVIDER=engine,
+                      **replay_overrides(options))
+    except ConfigError as exc:
+        st.error(literal(flag_named(exc)))
+        return
+    if start is not None and end is not None and start >= end:
+        st.error(f"The end ({end}) must be after the start ({start}).")
+        return
+    flags = ["--engine", engine, *replay_flags(options)]
+    for flag, day in (("start", start), ("end", end)):
+        if day is not None:
+            flags += [f"--{flag}", day.isoformat()]
     try:
         paths = [confined(p, folders) for p in picked] + [
             confined(p.strip(), folders) for p in typed.split(",") if p.strip()]
@@ -157,7 +258,7 @@ def _start_form(db_path: Path | None, folders: list[Path]) -> None:
         st.error(f"No such candle file: {literal(', '.join(missing))}" if missing
                  else "Pick or enter at least one candle file.")
         return
-    run = _launcher().start(paths, db_path, float(balance))
+    run = _launcher().start(paths, db_path, float(balance), flags)
     st.toast(f"replay {literal(run.name)} started (pid {run.proc.pid})")
 
 
@@ -231,6 +332,8 @@ else:
     chosen = st.selectbox("Run", keys, format_func=lambda k: k.replace("|", " · "))
     run = rows[keys.index(chosen)]
     _summary(urls[chosen], run)
+    st.divider()
+    _compare(rows, keys, urls)
 
 st.divider()
 st.subheader("Start a replay")
