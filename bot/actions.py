@@ -79,6 +79,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     assert state is not None, "entries are always risk-checked"
     refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, quote)
     if refusal is not None:
+        rt.events.refused(refusal.rule, refusal.detail, rt.session_id)
         return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
     now = rt.now()
     plan = create_plan(

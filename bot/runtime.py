@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import sessionmaker
 
+from bot.alerts.sink import EventSink
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
 from bot.decision_memory import DecisionMemory
@@ -82,6 +83,8 @@ class Runtime:
     # the wall clock, which times commands as their created_at is timed (``now`` is the
     # venue's clock: a replay's is simulated)
     wall_clock: Callable[[], datetime] = utcnow
+    # the operator's notifications (``bot.alerts``); silent unless NOTIFY_URLS is set
+    events: EventSink = field(default_factory=EventSink)
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)
@@ -92,6 +95,7 @@ class Runtime:
                 self.settings.circuit_breaker_errors,
                 self.settings.circuit_breaker_cooldown_seconds,
             )
+        self.breaker.on_change = self.events.breaker_changed
 
     @property
     def venue_key(self) -> str:

@@ -44,3 +44,27 @@ def install_log_scrubber(secrets: list[str]) -> None:
     scrubber = SecretScrubber(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(scrubber)
+
+
+# hosts that name a machine, not a credential: never masked (they would garble every line)
+_PLAIN_HOST_RE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[^:]*\.[^:]*)(:\d+)?$",
+                            re.IGNORECASE)
+TOKEN_MIN_CHARS = 6
+
+
+def url_secrets(url: str) -> list[str]:
+    """A notification URL and each part of it that may be a token: user and password, a
+    host that is no machine's name (``tgram://BOTTOKEN/CHAT``), every path segment and query
+    value of TOKEN_MIN_CHARS or more. Libraries log such parts on their own."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    found = [url]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    candidates = [parts.username or "", parts.password or ""]
+    if host and not _PLAIN_HOST_RE.match(host):
+        candidates += [host, *host.split(":")]
+    candidates += [unquote(segment) for segment in parts.path.split("/")]
+    candidates += [value for _, value in parse_qsl(parts.query)]
+    found += [c for c in candidates if len(c) >= TOKEN_MIN_CHARS]
+    return list(dict.fromkeys(found))

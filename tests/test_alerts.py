@@ -1,0 +1,100 @@
+"""Notifications: the rate limit per kind, delivery through apprise to a local server from
+a real paper loop, failures counted and never raised, and the settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.alerts.batching import Batcher
+from bot.alerts.delivery import Delivery
+from bot.config import ConfigError, load_settings
+from bot.engine.schema import Action, ActionType, Decision
+from bot.model.events import Event, EventKind
+from tests.conftest import candle_file
+from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.notify_server import closed_port, notify_server
+from tests.waiting import wait_for
+
+
+def event(kind: EventKind = EventKind.FILL, text: str = "bought 1 BTC/USDT") -> Event:
+    return Event(kind, "alpha", "PAPER", text)
+
+
+def test_a_kind_sends_at_once_then_batches_a_burst_until_its_interval_passed() -> None:
+    batcher = Batcher(min_interval=30)
+    first = batcher.add(event(text="one"), now=100.0)
+    assert [m.body for m in first] == ["[PAPER] alpha: one"]
+    assert batcher.add(event(text="two"), now=101.0) == []
+    assert batcher.add(event(text="three"), now=110.0) == []
+    # another kind is not held up by the first
+    assert len(batcher.add(event(EventKind.PLAN_CLOSED, "closed"), now=111.0)) == 1
+    assert batcher.next_due() == 130.0
+    assert batcher.due(129.9) == []
+    [burst] = batcher.due(130.0)
+    assert burst.events == 2 and burst.title == "2 fill events"
+    assert burst.body == "[PAPER] alpha: two\n[PAPER] alpha: three"
+    assert batcher.next_due() is None
+    assert batcher.add(event(text="four"), now=140.0) == []  # 10 s after the burst went
+    assert [m.body for m in batcher.drain()] == ["[PAPER] alpha: four"]
+
+
+def test_delivery_posts_to_a_json_url() -> None:
+    with notify_server() as (url, received):
+        delivery = Delivery([url], min_interval=0)
+        delivery.submit(event(text="bought 0.05 BTC/USDT at 43,000"))
+        wait_for(lambda: received.containing("bought 0.05 BTC/USDT"))
+        delivery.close()
+    assert delivery.failures == 0 and delivery.sent == 1
+
+
+def test_an_undeliverable_message_is_counted_not_raised() -> None:
+    delivery = Delivery([f"json://127.0.0.1:{closed_port()}/hook"], min_interval=0,
+                        attempts=2, retry_delay=0.01)
+    delivery.submit(event())  # returns at once
+    assert wait_for(lambda: delivery.failures) == 1
+    delivery.close()
+    assert delivery.sent == 0
+
+
+def test_a_full_queue_drops_and_counts_without_waiting() -> None:
+    delivery = Delivery([f"json://127.0.0.1:{closed_port()}/hook"], min_interval=3600,
+                        capacity=1, attempts=1)
+    for _ in range(50):
+        delivery.submit(event())
+    assert delivery.failures >= 40  # the worker takes a few off the queue meanwhile
+    delivery.close()
+
+
+def test_a_paper_loop_notifies_a_fill_and_a_plan_close(sqlite_url) -> None:
+    engine = ScriptedEngine([
+        Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.05,
+                                 reason="test entry")]),
+        Decision(),
+        Decision(actions=[Action(action=ActionType.SELL, symbol="BTC/USDT",
+                                 reason="engine exit")]),
+    ])
+    with notify_server() as (url, received):
+        rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
+                          NOTIFY_URLS=url, NOTIFY_EVENTS="all", NOTIFY_MIN_INTERVAL_SECONDS=0)
+        step(rt, 5)
+        fill = wait_for(lambda: received.containing("[PAPER] default: bought 0.05 BTC/USDT at"))
+        closed = wait_for(lambda: received.containing("closed (engine exit): sold 0.05 BTC/USDT",
+                                                      "realized PnL"))
+        opened = received.containing("plan 1 opened: long 0.05 BTC/USDT", "stop", "target")
+        rt.events.close()
+    assert len(fill) == 1 and len(closed) == 1 and len(opened) == 1
+    assert rt.events.failures == 0
+
+
+def test_notify_events_are_checked_by_name() -> None:
+    with pytest.raises(ConfigError, match="NOTIFY_EVENTS: 'fills' is not an event kind"):
+        load_settings(NOTIFY_EVENTS="fills")
+    assert load_settings(NOTIFY_EVENTS="ALL").notify_events == [str(k) for k in EventKind]
+    assert EventKind.FILL not in load_settings().notify_events  # the default leaves fills out
+
+
+def test_a_bad_notify_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(NOTIFY_URLS="json://127.0.0.1/x,nosuch://tok-3f9a77c1")
+    assert "NOTIFY_URLS: URL number 2 of 2 is not an apprise URL" in str(refused.value)
+    assert "tok-3f9a77c1" not in str(refused.value)
