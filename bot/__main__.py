@@ -58,7 +58,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
-        run_forever(runtime, max_iterations=args.iterations)
+        try:
+            run_forever(runtime, max_iterations=args.iterations)
+        finally:
+            runtime.events.close()  # what waits is sent, within a few seconds
     finally:
         lock.release()
     return 0

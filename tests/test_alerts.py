@@ -3,6 +3,8 @@ a real paper loop, failures counted and never raised, and the settings."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from bot.alerts.batching import Batcher
@@ -10,8 +12,11 @@ from bot.alerts.delivery import Delivery
 from bot.config import ConfigError, load_settings
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.events import Event, EventKind
+from bot.steps.commands import obey_commands
+from db.commands import enqueue_command
 from tests.conftest import candle_file
-from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
+from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
 from tests.notify_server import closed_port, notify_server
 from tests.waiting import wait_for
 
@@ -98,3 +103,69 @@ def test_a_bad_notify_url_is_refused_without_echoing_it() -> None:
         load_settings(NOTIFY_URLS="json://127.0.0.1/x,nosuch://tok-3f9a77c1")
     assert "NOTIFY_URLS: URL number 2 of 2 is not an apprise URL" in str(refused.value)
     assert "tok-3f9a77c1" not in str(refused.value)
+
+
+def loop_with_server(sqlite_url, url: str, engine, *candles, **overrides):
+    return make_runtime(sqlite_url, list(candles) or [candle_file("BTC_USDT-5m.csv")], engine,
+                        NOTIFY_URLS=url, NOTIFY_EVENTS="all", NOTIFY_MIN_INTERVAL_SECONDS=0,
+                        **overrides)
+
+
+def test_the_breaker_tells_its_trip_and_its_recovery(sqlite_url) -> None:
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, ScriptedEngine([]), CIRCUIT_BREAKER_ERRORS=2,
+                              CIRCUIT_BREAKER_COOLDOWN_SECONDS=60)
+        assert rt.breaker is not None
+        now = rt.now()
+        rt.breaker.record_error(now)
+        rt.breaker.record_error(now)
+        wait_for(lambda: received.containing("circuit breaker tripped after 2 venue errors"))
+        assert rt.breaker.is_open(now + timedelta(seconds=59))
+        assert not rt.breaker.is_open(now + timedelta(seconds=60))
+        wait_for(lambda: received.containing("circuit breaker closed"))
+        rt.events.close()
+    assert len(received.bodies()) == 2
+
+
+def test_the_llm_cost_cap_is_told_once_a_session(sqlite_url) -> None:
+    entries = [Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.01,
+                                        reason=f"entry {n}")]) for n in range(4)]
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, CostlyEngine(entries), LLM_SESSION_COST_CAP=1,
+                              PLAN_MAX_PER_SYMBOL=5)
+        step(rt, 4)  # the first costs 1.0: the next three are refused by the cap
+        rt.events.close()
+    assert len(received.containing("the LLM cost cap reached", "no new entries today")) == 1
+
+
+def test_commands_and_the_plans_a_close_all_closes_are_told(sqlite_url) -> None:
+    engine = ScriptedEngine([Decision(actions=[Action(
+        action=ActionType.BUY, symbol="BTC/USDT", size=0.05, reason="test entry")])])
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, engine)
+        step(rt, 2)
+        with rt.db() as db:
+            enqueue_command(db, "close-all")
+            enqueue_command(db, "close", "DOGE/USDT")
+        obey_commands(rt)
+        wait_for(lambda: received.containing("command close-all done: canceled"))
+        wait_for(lambda: received.containing("command close failed: close needs a configured "
+                                             "symbol"))
+        wait_for(lambda: received.containing("plan 1 closed (close-all by operator)"))
+        rt.events.close()
+
+
+def test_each_rollover_sends_the_day_before_as_a_summary(sqlite_url, tmp_path) -> None:
+    first_clock = datetime(2023, 11, 14, 23, 30, tzinfo=UTC)
+    start_ms = int(first_clock.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 12), start_ms=start_ms)
+    engine = ScriptedEngine([Decision(actions=[Action(
+        action=ActionType.BUY, symbol="TST/USDT", size=1.0, reason="overnight")])])
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, engine, path, MAX_SPREAD_PCT=5,
+                              MAX_SLIPPAGE_PCT=5)
+        step(rt, 8)  # through midnight
+        [summary] = wait_for(lambda: received.containing("day 2023-11-14 ended: net PnL -"))
+        rt.events.close()
+    assert "1 trade(s), fees 0.10" in summary and "[PAPER] default" in summary
+    assert not received.containing("day 2023-11-15")
