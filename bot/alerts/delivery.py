@@ -19,6 +19,7 @@ import apprise
 
 from bot.alerts.batching import Batcher, Message
 from bot.model.events import Event
+from bot.secrets_filter import scrub
 
 log = logging.getLogger("tradedesk.alerts")
 QUEUE_CAPACITY = 1000
@@ -29,6 +30,7 @@ _CLOSE = object()
 class Delivery:
     def __init__(self, urls: list[str], *, min_interval: float, attempts: int = ATTEMPTS,
                  retry_delay: float = 1.0, capacity: int = QUEUE_CAPACITY,
+                 secrets: list[str] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._apprise = apprise.Apprise()
         for url in urls:
@@ -37,6 +39,9 @@ class Delivery:
         self._attempts = attempts
         self._retry_delay = retry_delay
         self._clock = clock
+        # a message quotes stored text (a command's result, a bot's last error): no secret
+        # of this process leaves it
+        self._secrets = [secret for secret in secrets or [] if len(secret) >= 4]
         self._queue: queue.Queue[object] = queue.Queue(capacity)
         self._closing = threading.Event()
         self._lock = threading.Lock()
@@ -88,7 +93,8 @@ class Delivery:
         error = "refused"
         for attempt in range(self._attempts):
             try:
-                if self._apprise.notify(body=message.body, title=message.title):
+                if self._apprise.notify(body=scrub(message.body, self._secrets),
+                                        title=scrub(message.title, self._secrets)):
                     self.sent += 1
                     return
             except Exception as exc:  # a library fault is a failed attempt, never a crash

@@ -40,7 +40,8 @@ class EventSink:
     @classmethod
     def from_settings(cls, settings: Settings) -> EventSink:
         urls = settings.notify_url_list
-        delivery = Delivery(urls, min_interval=settings.notify_min_interval_seconds) if urls else None
+        delivery = Delivery(urls, min_interval=settings.notify_min_interval_seconds,
+                            secrets=settings.secret_values()) if urls else None
         return cls(settings.bot_name, settings.trading_mode,
                    frozenset(EventKind(k) for k in settings.notify_events), delivery)
 
@@ -52,10 +53,16 @@ class EventSink:
         return self.delivery is not None and kind in self.kinds
 
     def emit(self, kind: EventKind, text: str | Callable[[], str]) -> None:
-        """Queue one event (``text`` may be a callable: worded only when the kind is wanted)."""
+        """Queue one event of this bot (``text`` may be a callable: worded only when the
+        kind is wanted)."""
         if self.delivery is not None and kind in self.kinds:
             self.delivery.submit(Event(kind, self.bot, self.mode, text if isinstance(text, str)
                                        else text()))
+
+    def tell(self, event: Event) -> None:
+        """Queue an event worded elsewhere (another bot's, for ``bot.alerts.watch``)."""
+        if self.delivery is not None and event.kind in self.kinds:
+            self.delivery.submit(event)
 
     def close(self) -> None:
         if self.delivery is not None:
