@@ -138,6 +138,15 @@ def test_the_llm_cost_cap_is_told_once_a_session(sqlite_url) -> None:
     assert len(received.containing("the LLM cost cap reached", "no new entries today")) == 1
 
 
+def test_an_engine_that_spent_its_cap_is_told_though_it_asks_for_no_entry(sqlite_url) -> None:
+    """An LLM engine stops calling at the cap (it holds): no entry reaches the risk layer."""
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, CostlyEngine([]), LLM_SESSION_COST_CAP=1)
+        step(rt, 3)
+        rt.events.close()
+    assert len(received.containing("the LLM cost cap reached", "1.0000")) == 1
+
+
 def test_commands_and_the_plans_a_close_all_closes_are_told(sqlite_url) -> None:
     engine = ScriptedEngine([Decision(actions=[Action(
         action=ActionType.BUY, symbol="BTC/USDT", size=0.05, reason="test entry")])])

@@ -17,6 +17,7 @@ from db.models import Session, TradePlan
 if TYPE_CHECKING:
     from bot.breaker import CircuitBreaker
     from bot.config import Settings
+    from bot.model.decision import DecisionContext
 
 # the risk rules whose refusal means a limit of the day was reached (``bot.risk.Rule``)
 LIMIT_RULES = {"llm_cost_cap": "the LLM cost cap", "max_daily_loss": "the daily loss limit",
@@ -116,6 +117,14 @@ class EventSink:
             self._limits_told.add((session_id, rule))
             self.emit(EventKind.LIMIT_REACHED,
                       f"{LIMIT_RULES[rule]} reached ({detail}): no new entries today")
+
+    def llm_spent(self, context: DecisionContext, cap: float) -> None:
+        """Before a decision: an LLM engine at its cap holds without asking for an entry,
+        so the risk layer never refuses one; the cap is told from the session's spend."""
+        spent = float(context.stats.get("total_llm_cost") or 0.0)
+        if self.delivery is not None and spent >= cap > 0:
+            self.refused("llm_cost_cap", f"session LLM cost {spent:.4f} of {cap:g}",
+                         context.session_id)
 
     def command_finished(self, command: str, status: str, result: str | None) -> None:
         kind = EventKind.COMMAND_DONE if status == "done" else EventKind.COMMAND_FAILED
