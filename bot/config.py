@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from bot.model.events import DEFAULT_EVENTS, EventKind
-from bot.secrets_filter import url_secrets
+from bot.secrets_filter import mask_in_logger, url_secrets
 from db.engine import DEFAULT_DATABASE_URL, check_url
 
 SECRETS_TOML = Path(".streamlit/secrets.toml")
@@ -193,6 +193,7 @@ class Settings(BaseSettings):
         import apprise
 
         urls = _split_urls(value.get_secret_value())
+        mask_in_logger("apprise", (part for url in urls for part in url_secrets(url)))
         for number, url in enumerate(urls, 1):
             if not apprise.Apprise().add(url):  # the URL itself is a secret: not echoed
                 raise ValueError(f"URL number {number} of {len(urls)} is not an apprise URL")

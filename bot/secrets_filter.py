@@ -46,6 +46,21 @@ def install_log_scrubber(secrets: list[str]) -> None:
         handler.addFilter(scrubber)
 
 
+_logger_scrubbers: dict[str, SecretScrubber] = {}
+
+
+def mask_in_logger(name: str, secrets: Iterable[str]) -> None:
+    """Scrub ``secrets`` from the records of the library logger ``name`` itself, whatever
+    handlers the process has (the console installs no scrubber); one filter per logger,
+    its secrets added to."""
+    scrubber = _logger_scrubbers.get(name)
+    if scrubber is None:
+        scrubber = _logger_scrubbers[name] = SecretScrubber([])
+        logging.getLogger(name).addFilter(scrubber)
+    known = set(scrubber.secrets)
+    scrubber.secrets += [s for s in dict.fromkeys(secrets) if len(s) >= 4 and s not in known]
+
+
 # hosts that name a machine, not a credential: never masked (they would garble every line)
 _PLAIN_HOST_RE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[^:]*\.[^:]*)(:\d+)?$",
                             re.IGNORECASE)

@@ -3,6 +3,7 @@ a real paper loop, failures counted and never raised, and the settings."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -178,3 +179,16 @@ def test_each_rollover_sends_the_day_before_as_a_summary(sqlite_url, tmp_path) -
         rt.events.close()
     assert "1 trade(s), fees 0.10" in summary and "[PAPER] default" in summary
     assert not received.containing("day 2023-11-15")
+
+
+def test_apprise_logs_no_token_of_a_url_in_any_process(caplog) -> None:
+    """The console's supervisor sends from a process with no log scrubber of its own."""
+    user, token = "usr-5d1c2e9a", "tok-77b0c4f1"
+    caplog.set_level(logging.DEBUG)
+    delivery = Delivery([f"json://{user}:{token}@127.0.0.1:{closed_port()}/hook"],
+                        min_interval=0, attempts=1)
+    delivery.submit(event())
+    wait_for(lambda: delivery.failures)
+    delivery.close()
+    assert "127.0.0.1" in caplog.text  # apprise did log the attempt
+    assert user not in caplog.text and token not in caplog.text

@@ -19,7 +19,7 @@ import apprise
 
 from bot.alerts.batching import Batcher, Message
 from bot.model.events import Event
-from bot.secrets_filter import scrub
+from bot.secrets_filter import mask_in_logger, scrub, url_secrets
 
 log = logging.getLogger("tradedesk.alerts")
 QUEUE_CAPACITY = 1000
@@ -32,16 +32,20 @@ class Delivery:
                  retry_delay: float = 1.0, capacity: int = QUEUE_CAPACITY,
                  secrets: list[str] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._apprise = apprise.Apprise()
-        for url in urls:
-            self._apprise.add(url)
         self._batcher = Batcher(min_interval)
         self._attempts = attempts
         self._retry_delay = retry_delay
         self._clock = clock
         # a message quotes stored text (a command's result, a bot's last error): no secret
         # of this process leaves it
-        self._secrets = [secret for secret in secrets or [] if len(secret) >= 4]
+        mine = [part for url in urls for part in url_secrets(url)]
+        self._secrets = [secret for secret in [*(secrets or []), *mine] if len(secret) >= 4]
+        # apprise logs its URLs' users, from the first ``add`` on, and the console has no
+        # scrubber of its own: its logger masks them in any process
+        mask_in_logger("apprise", self._secrets)
+        self._apprise = apprise.Apprise()
+        for url in urls:
+            self._apprise.add(url)
         self._queue: queue.Queue[object] = queue.Queue(capacity)
         self._closing = threading.Event()
         self._lock = threading.Lock()
