@@ -31,8 +31,9 @@ class CircuitBreaker:
             self.trips += 1
             self.on_change(self)
 
-    def record_success(self) -> None:
+    def record_success(self, now: datetime) -> None:
         self.consecutive_errors = 0
+        self.is_open(now)  # a cool-down that has ended is noticed (and told) at the next answer
 
     def is_open(self, now: datetime) -> bool:
         if self.open_until is None:

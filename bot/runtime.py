@@ -126,7 +126,7 @@ class Runtime:
             self.breaker.record_error(self.now())
             raise
         assert self.breaker is not None
-        self.breaker.record_success()
+        self.breaker.record_success(self.now())
         return result
 
     def note_error(self, where: str, exc: BaseException) -> None:

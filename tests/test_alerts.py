@@ -128,6 +128,18 @@ def test_the_breaker_tells_its_trip_and_its_recovery(sqlite_url) -> None:
     assert len(received.bodies()) == 2
 
 
+def test_the_end_of_a_cool_down_is_told_though_no_entry_asks(sqlite_url) -> None:
+    """The breaker is asked at each entry; a bot that holds still hears it closed."""
+    with notify_server() as (url, received):
+        rt = loop_with_server(sqlite_url, url, ScriptedEngine([]), CIRCUIT_BREAKER_ERRORS=1,
+                              CIRCUIT_BREAKER_COOLDOWN_SECONDS=60)
+        assert rt.breaker is not None
+        rt.breaker.record_error(rt.now())
+        step(rt, 2)  # five simulated minutes a step
+        wait_for(lambda: received.containing("circuit breaker closed"))
+        rt.events.close()
+
+
 def test_the_llm_cost_cap_is_told_once_a_session(sqlite_url) -> None:
     entries = [Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.01,
                                         reason=f"entry {n}")]) for n in range(4)]
