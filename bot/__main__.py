@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay | telegram | mcp``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | telegram | mcp | watch``."""
 
 from __future__ import annotations
 
@@ -65,7 +65,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
         warn_of_oversized_balance(runtime)
-        run_forever(runtime, max_iterations=args.iterations)
+        try:
+            run_forever(runtime, max_iterations=args.iterations)
+        finally:
+            runtime.events.close()  # what waits is sent, within a few seconds
     finally:
         if telegram is not None:
             telegram.close()
@@ -208,6 +211,36 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     settings = load_settings(DATABASE_URL=_db_url(args))
     serve(settings, http=(args.host, args.port) if args.http else None)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Alert on bots gone stale or crashed, once per incident and again on recovery."""
+    import threading
+
+    from bot.alerts.watch import FleetWatch, watch_fleet
+    from bot.secrets_filter import install_log_scrubber
+    from db.migrate import upgrade
+
+    url = _db_url(args)
+    settings = load_settings(DATABASE_URL=url)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_scrubber(settings.secret_values())
+    watch = FleetWatch.from_settings(settings)
+    if watch is None:
+        print("watch needs NOTIFY_URLS: the apprise URL(s) to alert", file=sys.stderr)
+        return EXIT_CONFIG
+    upgrade(url)
+    stop = threading.Event()
+    if args.once:
+        stop.set()  # one sweep
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        watch_fleet(session_factory(make_engine(url)), watch, every=args.every, stop=stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watch.close()
     return 0
 
 
@@ -235,6 +268,11 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--db", help="database URL")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(func=cmd_audit)
+    watch = sub.add_parser("watch", help="alert (NOTIFY_URLS) on stale or crashed bots")
+    watch.add_argument("--db", help="database URL")
+    watch.add_argument("--every", type=float, default=15.0, help="seconds between looks")
+    watch.add_argument("--once", action="store_true", help="look once, then exit")
+    watch.set_defaults(func=cmd_watch)
     replay = sub.add_parser("replay", help="run the live loop over recorded candles")
     replay.add_argument("--candles", required=True, help="candle CSV path(s), comma-separated")
     replay.add_argument("--db", help="database URL (default: sqlite:///data/replays.db)")

@@ -80,6 +80,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     target = action.target or reference * (1 + DEFAULT_TARGET_PCT / 100)
     refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, target, quote)
     if refusal is not None:
+        rt.events.refused(refusal.rule, refusal.detail, rt.session_id)
         return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
     now = rt.now()
     plan = create_plan(

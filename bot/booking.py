@@ -160,6 +160,7 @@ def book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
     rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
+    rt.events.fill_booked(fill, fee_in_quote(fill, symbol), realized, order.purpose, plan)
     return True
 
 
@@ -226,6 +227,7 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
         revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",
                     exit_reason=reason, closed_at=now)
         db.commit()
+        rt.events.plan_closed(plan, reason)
         return None
     # The plan's closing state, its exit id and the exit's journal row commit together, so
     # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.model.events import DEFAULT_EVENTS, EventKind
+from bot.secrets_filter import mask_in_logger, url_secrets
 from db.engine import DEFAULT_DATABASE_URL, check_url
 
 SECRETS_TOML = Path(".streamlit/secrets.toml")
@@ -121,6 +123,15 @@ class Settings(BaseSettings):
     # still has its stops (``bot.resting_stop``); refused at start by a venue without them
     stoploss_on_exchange: bool = Field(False, alias="STOPLOSS_ON_EXCHANGE")
 
+    # --- notifications (``bot.alerts``): comma-separated apprise URLs, a secret (they carry
+    # tokens), and the event kinds sent to them ("all" for every kind)
+    notify_urls: SecretStr | None = Field(None, alias="NOTIFY_URLS")
+    notify_events: CsvList = Field([str(k) for k in DEFAULT_EVENTS], alias="NOTIFY_EVENTS")
+    # a second message of one kind waits this long; what comes meanwhile is sent as one
+    notify_min_interval_seconds: float = Field(
+        30.0, alias="NOTIFY_MIN_INTERVAL_SECONDS", ge=0, le=86400
+    )
+
     # --- console
     console_password: SecretStr | None = Field(None, alias="CONSOLE_PASSWORD")
     console_require_password: bool = Field(False, alias="CONSOLE_REQUIRE_PASSWORD")
@@ -152,7 +163,8 @@ class Settings(BaseSettings):
         return init_settings, env_settings, dotenv_settings, secrets
 
     _split_lists = field_validator(
-        "symbols", "timeframes", "replay_folders", "telegram_chat_ids", mode="before")(
+        "symbols", "timeframes", "replay_folders", "telegram_chat_ids", "notify_events",
+        mode="before")(
         lambda value: _split_csv(value)
     )
 
@@ -176,6 +188,32 @@ class Settings(BaseSettings):
         for timeframe in value:
             if not TIMEFRAME_RE.match(timeframe):
                 raise ValueError(f"{timeframe!r} is not a timeframe like 1m, 5m, 1h or 1d")
+        return value
+
+    @field_validator("notify_events")
+    @classmethod
+    def _check_notify_events(cls, value: list[str]) -> list[str]:
+        if [v.lower() for v in value] == ["all"]:
+            return [str(k) for k in EventKind]
+        known = {str(k) for k in EventKind}
+        for name in value:
+            if name not in known:
+                raise ValueError(f"{name!r} is not an event kind; known: all, "
+                                 + ", ".join(sorted(known)))
+        return value
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _check_notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        import apprise
+
+        urls = _split_urls(value.get_secret_value())
+        mask_in_logger("apprise", (part for url in urls for part in url_secrets(url)))
+        for number, url in enumerate(urls, 1):
+            if not apprise.Apprise().add(url):  # the URL itself is a secret: not echoed
+                raise ValueError(f"URL number {number} of {len(urls)} is not an apprise URL")
         return value
 
     @field_validator("feed")
@@ -256,14 +294,25 @@ class Settings(BaseSettings):
             return []
         return [Path(p.strip()) for p in self.feed[len("replay:") :].split(",") if p.strip()]
 
+    @property
+    def notify_url_list(self) -> list[str]:
+        return _split_urls(self.notify_urls.get_secret_value()) if self.notify_urls else []
+
     def secret_values(self) -> list[str]:
-        """Every secret's plain value, for scrubbing logs, traces and pages."""
+        """Every secret's plain value, for scrubbing logs, traces and pages; a notify URL
+        also by its token parts, which a library may show on their own."""
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+        for url in self.notify_url_list:
+            values.extend(url_secrets(url))
         return values
+
+
+def _split_urls(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _describe(error: ValidationError) -> str:

@@ -76,6 +76,8 @@ class FleetEntry:
             "session_date": self.row.session_date.isoformat() if self.row.session_date else None,
             "net_pnl": round(self.row.net_pnl, 8), "open_positions": self.row.open_positions,
             "last_error": self.state.last_error,
+            # notifications the bot could not deliver (NOTIFY_URLS; None: none configured)
+            "notify_failures": (self.row.heartbeat or {}).get("notify_failures"),
         }
 
 

@@ -110,6 +110,7 @@ def roll_session(rt: Runtime) -> None:
         if is_stale(db, session.id):
             rebuild_stats(db, session.id, now)
             db.commit()
+    rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
 
@@ -125,7 +126,8 @@ def heartbeat(rt: Runtime, state: str | None = None, error: str | None = None) -
             db, rt.settings.bot_name, now,
             state=state or ("paused" if rt.paused else "running"), paused=rt.paused,
             step_durations=dict(rt.step_durations),
-            last_error=error or "\n".join(rt.errors)[-4000:] or None, **looped,
+            last_error=error or "\n".join(rt.errors)[-4000:] or None,
+            notify_failures=rt.events.failures, **looped,
         )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import sessionmaker
 
+from bot.alerts.sink import EventSink
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
 from bot.decision_memory import DecisionMemory
@@ -87,6 +88,8 @@ class Runtime:
     # what each session of this run records it traded with (``bot.run_settings``); empty:
     # the settings as they are, with the prompt version
     run_settings: dict[str, Any] = field(default_factory=dict)
+    # the operator's notifications (``bot.alerts``); silent unless NOTIFY_URLS is set
+    events: EventSink = field(default_factory=EventSink)
 
     def __post_init__(self) -> None:
         self.mirror.watch(self.db)
@@ -99,6 +102,7 @@ class Runtime:
                 self.settings.circuit_breaker_errors,
                 self.settings.circuit_breaker_cooldown_seconds,
             )
+        self.breaker.on_change = self.events.breaker_changed
 
     @property
     def venue_key(self) -> str:
@@ -129,7 +133,7 @@ class Runtime:
             self.breaker.record_error(self.now())
             raise
         assert self.breaker is not None
-        self.breaker.record_success()
+        self.breaker.record_success(self.now())
         return result
 
     def note_error(self, where: str, exc: BaseException) -> None:

@@ -44,3 +44,42 @@ def install_log_scrubber(secrets: list[str]) -> None:
     scrubber = SecretScrubber(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(scrubber)
+
+
+_logger_scrubbers: dict[str, SecretScrubber] = {}
+
+
+def mask_in_logger(name: str, secrets: Iterable[str]) -> None:
+    """Scrub ``secrets`` from the records of the library logger ``name`` itself, whatever
+    handlers the process has (the console installs no scrubber); one filter per logger,
+    its secrets added to."""
+    scrubber = _logger_scrubbers.get(name)
+    if scrubber is None:
+        scrubber = _logger_scrubbers[name] = SecretScrubber([])
+        logging.getLogger(name).addFilter(scrubber)
+    known = set(scrubber.secrets)
+    scrubber.secrets += [s for s in dict.fromkeys(secrets) if len(s) >= 4 and s not in known]
+
+
+# hosts that name a machine, not a credential: never masked (they would garble every line)
+_PLAIN_HOST_RE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[^:]*\.[^:]*)(:\d+)?$",
+                            re.IGNORECASE)
+TOKEN_MIN_CHARS = 6
+
+
+def url_secrets(url: str) -> list[str]:
+    """A notification URL and each part of it that may be a token: user and password, a
+    host that is no machine's name (``tgram://BOTTOKEN/CHAT``), every path segment and query
+    value of TOKEN_MIN_CHARS or more. Libraries log such parts on their own."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    found = [url]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    candidates = [parts.username or "", parts.password or ""]
+    if host and not _PLAIN_HOST_RE.match(host):
+        candidates += [host, *host.split(":")]
+    candidates += [unquote(segment) for segment in parts.path.split("/")]
+    candidates += [value for _, value in parse_qsl(parts.query)]
+    found += [c for c in candidates if len(c) >= TOKEN_MIN_CHARS]
+    return list(dict.fromkeys(found))

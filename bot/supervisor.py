@@ -24,9 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from db.engine import engine_for, session_factory
 from db.heartbeat import heartbeat as read_heartbeat
+
+if TYPE_CHECKING:
+    from bot.alerts.watch import FleetWatch
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,7 @@ class Supervisor:
         backoff_max_s: float = 300.0,
         stable_after_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
+        watch: FleetWatch | None = None,
     ) -> None:
         self.database_url = database_url
         self.bot_name = bot_name
@@ -137,6 +142,7 @@ class Supervisor:
         self.backoff_max_s = backoff_max_s
         self.stable_after_s = stable_after_s
         self._clock = clock
+        self.watch = watch  # told the bot's state at each tick: a crash or stale heartbeat alerts
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
         self._wanted = False  # the operator wants it running: restart it when it crashes
@@ -315,6 +321,8 @@ class Supervisor:
         with self._lock:
             if not self._wanted:
                 return "idle"
+            if self.watch is not None:
+                self.watch.observe(self.bot_name, self.state())
             now = self._clock()
             code = self.exit_code()
             alive = self.pid() is not None

@@ -379,6 +379,9 @@ class BotStatus(Base):
     step_durations: Mapped[dict | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # notifications this process could not deliver (``bot.alerts.delivery``); NULL: none
+    # were configured or the bot predates them
+    notify_failures: Mapped[int | None] = mapped_column(Integer)
 
 
 class PaperBalance(Base):

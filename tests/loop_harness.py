@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.alerts.sink import EventSink
 from bot.config import load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.rules import RulesEngine
@@ -52,7 +53,8 @@ def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str
     factory = session_factory(make_engine(db_url))
     venue = PaperVenue(feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance)
     runtime = Runtime(settings=settings, db=factory, venue=venue,
-                      engine=engine or RulesEngine(settings), kind="replay", run_name=run_name)
+                      engine=engine or RulesEngine(settings), kind="replay", run_name=run_name,
+                      events=EventSink.from_settings(settings))
     start(runtime)
     return runtime
 

@@ -135,7 +135,8 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
     factory = session_factory(make_engine(db_url))
     with factory() as db:
         beat(db, "A", NOW, state="running", pid=1, host="elsewhere", mode="PAPER",
-             venue="paper", engine="rules", symbols="BTC/USDT", loop_interval_seconds=1.0)
+             venue="paper", engine="rules", symbols="BTC/USDT", loop_interval_seconds=1.0,
+             notify_failures=2)
         bot_a = db.scalars(select(Bot).where(Bot.name == "A")).one()
         day = Session(date=NOW.date(), kind="live", run_name="A", bot_id=bot_a.id,
                       net_pnl=12.5, created_at=NOW)
@@ -148,6 +149,7 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
     assert (a["state"], a["host"], a["pid"], a["net_pnl"], a["open_positions"]) == (
         "running", "elsewhere", 1, 12.5, 1)
     assert a["heartbeat_age_s"] == 0.0
+    assert a["notify_failures"] == 2
     assert entries["default"].state.state == "stopped"
     assert totals(list(entries.values())) == {"bots": 2, "up": 1, "net_pnl": 12.5,
                                              "open_positions": 1}

@@ -39,6 +39,8 @@ MARKERS = {
     "EXCHANGE_API_PASSWORD": f"mk-expass-{RUN}",
     "GEMINI_API_KEY": f"mk-gemini-{RUN}",
     "CONSOLE_PASSWORD": f"mk-console-{RUN}",
+    # port 9 refuses at once: the bot's notifications fail and are counted
+    "NOTIFY_URLS": f"json://127.0.0.1:9/mk-notify-{RUN}",
 }
 
 

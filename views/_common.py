@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.alerts.watch import FleetWatch
 from bot.config import Settings
 from bot.secrets_filter import scrub as scrub_secrets
 from bot.supervisor import Supervisor
@@ -42,7 +43,7 @@ def settings() -> Settings:
 @st.cache_resource
 def supervisor_for(database_url: str, bot_name: str) -> Supervisor:
     """One supervisor per server and database: reruns and sessions share the bot process."""
-    return Supervisor(database_url, bot_name)
+    return Supervisor(database_url, bot_name, watch=FleetWatch.from_settings(settings()))
 
 
 def supervisor(bot: str | None = None) -> Supervisor:

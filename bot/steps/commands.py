@@ -65,6 +65,7 @@ def obey_commands(rt: Runtime) -> int:
                                        + ", ".join(sorted(HANDLERS)))
                 result = handler(rt, db, _argument(command))
                 finish_command(db, command, CommandStatus.DONE, result, rt.wall_clock())
+                rt.events.command_finished(command.command, CommandStatus.DONE, result)
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
@@ -75,6 +76,7 @@ def obey_commands(rt: Runtime) -> int:
                     rt.note_error(f"command {command.id} {command.command}", exc)
                 finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
                                rt.wall_clock())
+                rt.events.command_finished(command.command, CommandStatus.FAILED, str(exc))
         return len(batch)
 
 
@@ -157,6 +159,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
         if in_scope and plan.status != PlanStatus.CLOSED and rt.book.quantity(plan.symbol) <= 0:
             revise_plan(db, plan, f"closed: {reason}", now, status=PlanStatus.CLOSED,
                         exit_reason=reason, closed_at=now)
+            rt.events.plan_closed(plan, reason)
     db.commit()
     reconcile_with_venue(rt)
     left = {s: h.quantity for s, h in rt.book.open_items().items()

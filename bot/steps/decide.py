@@ -83,6 +83,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     outcome in one insert. One that acts is traced and committed first, so a crash while its
     orders go out leaves the decision for the restart to finish rather than to make again.
     """
+    rt.events.llm_spent(context, rt.settings.llm_session_cost_cap)
     started = time.perf_counter()
     result = _run_engine(rt, db, context)
     if result is None:
