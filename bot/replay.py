@@ -20,6 +20,7 @@ from pathlib import Path
 from bot.config import Settings, load_settings
 from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
+from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
@@ -42,7 +43,7 @@ class ReplayArgs:
     start: datetime | None = None
     end: datetime | None = None
     balance: float = 10_000.0
-    recording: Path | None = None  # gemini answers: served from here, new ones appended
+    recording: Path | None = None  # LLM answers: served from here, new ones appended
     record: bool = False  # ask the API every time, appending to ``recording``
 
     def run_name(self) -> str:
@@ -98,16 +99,14 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
 
 
 def _engine(args: ReplayArgs, settings: Settings) -> DecisionEngine:
-    """The settings' engine; Gemini with a recording when one is given.
+    """The settings' engine; an LLM serves its answers from the recording when one is given.
 
     The recording is not part of the run's name: it changes what a decision costs to
     obtain, not what it is.
     """
-    if args.engine != "gemini" or args.recording is None:
+    if args.recording is None:
         return build_engine(settings)
-    from bot.engine.gemini import GeminiEngine, Recording
-
-    return GeminiEngine(settings, recording=Recording(args.recording, refresh=args.record))
+    return build_engine(settings, Recording(args.recording, refresh=args.record))
 
 
 def run_replay(args: ReplayArgs, *, progress: bool = True,
