@@ -60,8 +60,9 @@ class AnthropicAdapter:
         return request
 
     def key(self, request: dict[str, Any]) -> str:
-        return request_hash({"provider": self.provider, "base_url": self.settings.llm_base_url,
-                             **request})
+        # Where the server lives is no part of the question: a day recorded against one
+        # host replays anywhere.
+        return request_hash({"provider": self.provider, **request})
 
     def send(self, request: dict[str, Any]) -> Message:
         return self._api().messages.create(**request)

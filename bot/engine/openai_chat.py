@@ -59,8 +59,9 @@ class OpenAIChatAdapter:
         return request
 
     def key(self, request: dict[str, Any]) -> str:
-        return request_hash({"provider": self.provider, "base_url": self.settings.llm_base_url,
-                             **request})
+        # Where the server lives is no part of the question: a day recorded against one
+        # host replays anywhere.
+        return request_hash({"provider": self.provider, **request})
 
     def send(self, request: dict[str, Any]) -> ChatCompletion:
         return self._api().chat.completions.create(**request)
