@@ -30,7 +30,7 @@ OVERLOADED = 529  # Anthropic's "overloaded": worth another attempt
 class AnthropicAdapter:
     provider = "anthropic"
     combined = True  # the decide tool rides with the read-only ones
-    temperature = None  # the SDK takes none: the model's own sampling applies
+    temperature: float | None = None  # the SDK takes none: the model's own sampling applies
 
     def __init__(self, settings: Settings, client: anthropic.Anthropic | None = None) -> None:
         self.settings = settings
