@@ -146,3 +146,16 @@ def test_settings_name_the_provider_and_its_defaults() -> None:
     assert isinstance(engine, LLMEngine) and engine.name == "openai"
     assert engine.model == "gpt-4o-mini"
     assert price_for("some-unlisted-model", "openai").source.startswith("unknown")
+
+
+def test_an_error_echoing_the_key_is_traced_without_it() -> None:
+    echo = json.dumps({"error": {"message": "Incorrect API key provided: sk-test-key-123. You "
+                                 "can find your API key at https://platform.openai.com/account"
+                                 "/api-keys.", "type": "invalid_request_error",
+                                 "param": None, "code": "invalid_api_key"}})
+    recorded = RecordedAnswers((401, echo.encode()))
+    result = make_engine(recorded).decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    errors = " ".join(result.errors)
+    assert "Incorrect API key" in errors and "***" in errors and "sk-test-key-123" not in errors
+    assert len(recorded.requests) == 1  # a 401 is not retried
