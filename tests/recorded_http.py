@@ -53,3 +53,18 @@ class RecordedAnswers:
 
     def client(self) -> Any:
         return self.http.Client(transport=self.http.MockTransport(self))
+
+
+def answers(provider: str, *names: str | tuple[int, str],
+            http: ModuleType = httpx) -> RecordedAnswers:
+    """The provider's recorded bodies in order; a bare name is served with status 200."""
+    pairs = [(200, name) if isinstance(name, str) else name for name in names]
+    return RecordedAnswers(*[(status, fixture(provider, name)) for status, name in pairs],
+                           http=http)
+
+
+def usage(provider: str, names: tuple[str, ...], tokens_in: str,
+          tokens_out: str) -> tuple[int, int]:
+    """Tokens in and out summed over these recorded bodies' ``usage`` objects."""
+    meta = [fixture_json(provider, name)["usage"] for name in names]
+    return sum(m[tokens_in] for m in meta), sum(m[tokens_out] for m in meta)

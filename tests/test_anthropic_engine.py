@@ -19,16 +19,15 @@ from bot.engine.anthropic_messages import AnthropicAdapter
 from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
 from bot.engine.schema import ActionType
-from tests.recorded_http import RecordedAnswers, fixture, fixture_json
+from tests import recorded_http
+from tests.recorded_http import RecordedAnswers, fixture_json
 from tests.test_gemini_engine import NOW, context
 
 TOOLS = {"get_candles", "get_order_book", "get_indicators"}
 
 
 def answers(*names: str | tuple[int, str]) -> RecordedAnswers:
-    pairs = [(200, name) if isinstance(name, str) else name for name in names]
-    return RecordedAnswers(*[(status, fixture("anthropic", name)) for status, name in pairs],
-                           http=httpx2)
+    return recorded_http.answers("anthropic", *names, http=httpx2)
 
 
 def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
@@ -40,8 +39,7 @@ def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
 
 
 def usage(*names: str) -> tuple[int, int]:
-    meta = [fixture_json("anthropic", name)["usage"] for name in names]
-    return sum(m["input_tokens"] for m in meta), sum(m["output_tokens"] for m in meta)
+    return recorded_http.usage("anthropic", names, "input_tokens", "output_tokens")
 
 
 def test_decision_by_the_decide_tool_is_parsed_priced_and_traced() -> None:

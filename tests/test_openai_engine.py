@@ -20,13 +20,13 @@ from bot.engine.openai_chat import OpenAIChatAdapter
 from bot.engine.pricing import price_for
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.schema import ActionType
-from tests.recorded_http import RecordedAnswers, fixture, fixture_json
+from tests import recorded_http
+from tests.recorded_http import RecordedAnswers, fixture
 from tests.test_gemini_engine import NOW, context
 
 
 def answers(*names: str | tuple[int, str]) -> RecordedAnswers:
-    pairs = [(200, name) if isinstance(name, str) else name for name in names]
-    return RecordedAnswers(*[(status, fixture("openai", name)) for status, name in pairs])
+    return recorded_http.answers("openai", *names)
 
 
 def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
@@ -38,8 +38,7 @@ def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
 
 
 def usage(*names: str) -> tuple[int, int]:
-    meta = [fixture_json("openai", name)["usage"] for name in names]
-    return sum(m["prompt_tokens"] for m in meta), sum(m["completion_tokens"] for m in meta)
+    return recorded_http.usage("openai", names, "prompt_tokens", "completion_tokens")
 
 
 def test_decision_is_parsed_priced_and_traced() -> None:
