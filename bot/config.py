@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
     # an OpenAI-compatible server (Ollama, vLLM, LM Studio, OpenRouter) or Anthropic's URL
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
-    # a model that costs nothing per token; a base URL on this machine implies it
-    llm_local: bool = Field(False, alias="LLM_LOCAL")
+    # a model that costs nothing per token; unset, a base URL on this machine implies it
+    # (false: a local proxy in front of a paid API)
+    llm_local: bool | None = Field(None, alias="LLM_LOCAL")
     llm_temperature: float = Field(0.2, alias="LLM_TEMPERATURE", ge=0, le=2)
     llm_max_output_tokens: int = Field(4096, alias="LLM_MAX_OUTPUT_TOKENS", gt=0)
     # every answer of a live run is appended here, so its day can be replayed with them;
@@ -261,8 +262,8 @@ class Settings(BaseSettings):
     @property
     def llm_is_local(self) -> bool:
         """Whether the model runs on this machine (or is flagged so): it costs nothing."""
-        if self.llm_local:
-            return True
+        if self.llm_local is not None:
+            return self.llm_local
         host = urlsplit(self.llm_base_url or "").hostname or ""
         return host in LOCAL_HOSTS or host.endswith(".localhost")
 

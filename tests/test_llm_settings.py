@@ -36,6 +36,8 @@ def test_local_is_a_base_url_on_this_machine_or_the_flag() -> None:
     assert load_settings(LLM_BASE_URL="http://127.0.0.1:8000/v1").llm_is_local
     assert not load_settings(LLM_BASE_URL="https://openrouter.ai/api/v1").llm_is_local
     assert load_settings(LLM_BASE_URL="http://gpu-box.lan:11434/v1", LLM_LOCAL="true").llm_is_local
+    # a proxy on this machine in front of a paid API is still paid for
+    assert not load_settings(LLM_BASE_URL="http://127.0.0.1:4000", LLM_LOCAL="false").llm_is_local
     assert not load_settings().llm_is_local
 
 
