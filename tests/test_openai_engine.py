@@ -158,3 +158,19 @@ def test_an_error_echoing_the_key_is_traced_without_it() -> None:
     errors = " ".join(result.errors)
     assert "Incorrect API key" in errors and "***" in errors and "sk-test-key-123" not in errors
     assert len(recorded.requests) == 1  # a 401 is not retried
+
+
+def test_a_model_refusing_a_temperature_gets_none_and_the_trace_says_so() -> None:
+    refused = json.dumps({"error": {
+        "message": "Unsupported value: 'temperature' does not support 0.2 with this model. "
+                   "Only the default (1) value is supported.",
+        "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}})
+    recorded = RecordedAnswers((400, refused.encode()), (200, fixture("openai", "tool_call.json")),
+                               (200, fixture("openai", "hold.json")))
+    result = make_engine(recorded, LLM_MODEL="o4-mini").decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    first, second, third = recorded.requests
+    assert first["temperature"] == 0.2
+    assert "temperature" not in second and "temperature" not in third
+    assert result.temperature is None
+    assert result.errors == ["the model refuses a temperature: sending none"]

@@ -3,8 +3,9 @@
 ``LLM_BASE_URL`` points it at any server speaking that API (Ollama, vLLM, LM Studio,
 OpenRouter); a local one needs no key. The decision comes back under a JSON schema
 (``response_format`` ``json_schema``); a server that refuses a schema gets JSON mode
-(``json_object``) from then on, and one that refuses tools (many local models) gets none,
-both named on the trace. Either way the answer is validated against ``Decision``.
+(``json_object``) from then on; one that refuses tools (many local models) or a
+temperature (reasoning models) gets none, each named on the trace. Either way the answer
+is validated against ``Decision``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class OpenAIChatAdapter:
 
     def request(self, conversation: list[dict[str, Any]], *, tools: bool,
                 schema: bool) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.model, "messages": list(conversation),
-                                   "temperature": self.temperature}
+        request: dict[str, Any] = {"model": self.model, "messages": list(conversation)}
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
         if tools and not self.no_tools:
             request["tools"] = [{"type": "function", "function": {
                 "name": tool.name, "description": tool.description,
@@ -123,6 +125,11 @@ class OpenAIChatAdapter:
         if not isinstance(exc, openai.BadRequestError):
             return None
         message = str(exc).lower()
+        if "temperature" in request and "temperature" in message:
+            # Reasoning models take only their default: send none from now on.
+            self.temperature = result.temperature = None
+            result.errors.append("the model refuses a temperature: sending none")
+            return {k: v for k, v in request.items() if k != "temperature"}
         if "tools" in request and "support" in message and "tool" in message:
             self.no_tools = True
             result.errors.append("the endpoint refuses tools: deciding without them")
