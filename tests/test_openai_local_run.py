@@ -118,7 +118,7 @@ def test_decisions_page_names_the_provider_and_labels_the_model_local(
         sqlite_url, tmp_path, stand_in: StandIn, monkeypatch) -> None:
     step(bot(sqlite_url, stand_in.url, tmp_path / "answers.jsonl"))
     at = _open(_app(sqlite_url, monkeypatch), "decisions")
-    (line,) = [c.value for c in at.caption if c.value.startswith("provider ")]
+    (line,) = [t.value for t in at.text if t.value.startswith("provider ")]
     assert line.startswith("provider openai · model version qwen2.5:7b · temperature 0.2 · "
                            f"prompt {PROMPT_VERSION} · request ")
     assert line.endswith("· price local (free)")

@@ -78,7 +78,8 @@ st.text(
     f"{detail['latency_ms']:.0f} ms · tokens {detail['tokens_in']}/{detail['tokens_out']}"
 )
 if detail["provider"]:  # an LLM's answer: what a rerun must match to be the same question
-    st.caption(
+    # plain text: the model version is whatever the server said, never markdown to render
+    st.text(
         f"provider {detail['provider']} · model version {detail['model_version'] or '?'} · "
         f"temperature {'none sent' if detail['temperature'] is None else detail['temperature']}"
         f" · prompt {detail['prompt_version'] or '?'} · request "
