@@ -276,7 +276,8 @@ def parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="run the live loop over recorded candles")
     replay.add_argument("--candles", required=True, help="candle CSV path(s), comma-separated")
     replay.add_argument("--db", help="database URL (default: sqlite:///data/replays.db)")
-    replay.add_argument("--engine", choices=["rules", "gemini"], default="rules")
+    replay.add_argument("--engine", choices=["rules", "gemini", "openai", "anthropic"],
+                        default="rules")
     replay.add_argument("--start", help="ISO time to start at")
     replay.add_argument("--end", help="ISO time to end at")
     replay.add_argument("--balance", type=float, default=10_000.0, help="starting quote balance")
@@ -284,9 +285,9 @@ def parser() -> argparse.ArgumentParser:
         replay.add_argument(f"--{flag}", metavar="VALUE",
                             help=f"the {setting} setting for this run (default: as configured)")
     replay.add_argument("--json", action="store_true", help="summary as one JSON line, no bar")
-    replay.add_argument("--recording", help="gemini: replay answers recorded in this file "
+    replay.add_argument("--recording", help="an LLM: replay answers recorded in this file "
                         "(new requests call the API, with a key, and are appended)")
-    replay.add_argument("--record", help="gemini: call the API for every decision and append "
+    replay.add_argument("--record", help="an LLM: call the API for every decision and append "
                         "the answers to this file")
     replay.set_defaults(func=cmd_replay)
     telegram = sub.add_parser("telegram", help="answer and command the bots from Telegram")

@@ -12,8 +12,16 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -29,6 +37,14 @@ from db.engine import DEFAULT_DATABASE_URL, check_url
 SECRETS_TOML = Path(".streamlit/secrets.toml")
 TIMEFRAME_RE = re.compile(r"^\d+[mhd]$")
 SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+
+
+# The model each provider uses when LLM_MODEL is empty.
+DEFAULT_MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini",
+                  "anthropic": "claude-sonnet-4-5"}
+# The SDK's own key variable, which it reads when LLM_API_KEY is not set.
+API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 class ConfigError(ValueError):
@@ -89,9 +105,23 @@ class Settings(BaseSettings):
     paper_volume_share: float = Field(0.1, alias="PAPER_VOLUME_SHARE", gt=0, le=1)
 
     # --- decisions
-    llm_provider: Literal["rules", "gemini"] = Field("rules", alias="LLM_PROVIDER")
-    llm_model: str = Field("gemini-2.5-flash", alias="LLM_MODEL")
+    llm_provider: Literal["rules", "gemini", "openai", "anthropic"] = Field(
+        "rules", alias="LLM_PROVIDER")
+    # empty: the provider's default (DEFAULT_MODELS); GEMINI_MODEL is the older name
+    llm_model: str = Field("", validation_alias=AliasChoices("LLM_MODEL", "GEMINI_MODEL"))
     gemini_api_key: SecretStr | None = Field(None, alias="GEMINI_API_KEY")
+    # the key of the openai or anthropic endpoint (or Gemini's); a local server needs none
+    llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
+    # an OpenAI-compatible server (Ollama, vLLM, LM Studio, OpenRouter) or Anthropic's URL
+    llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
+    # a model that costs nothing per token; unset, a base URL on this machine implies it
+    # (false: a local proxy in front of a paid API)
+    llm_local: bool | None = Field(None, alias="LLM_LOCAL")
+    llm_temperature: float = Field(0.2, alias="LLM_TEMPERATURE", ge=0, le=2)
+    llm_max_output_tokens: int = Field(4096, alias="LLM_MAX_OUTPUT_TOKENS", gt=0)
+    # every answer of a live run is appended here, so its day can be replayed with them;
+    # empty: data/llm-answers/BOT_NAME.jsonl
+    llm_recording: Path | None = Field(None, alias="LLM_RECORDING")
     llm_timeout_seconds: float = Field(60.0, alias="LLM_TIMEOUT_SECONDS", gt=0)
     llm_min_interval_seconds: float = Field(60.0, alias="LLM_MIN_INTERVAL_SECONDS", ge=0)
     llm_session_cost_cap: float = Field(5.0, alias="LLM_SESSION_COST_CAP", ge=0)
@@ -225,6 +255,16 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be 'synthetic', 'live' or 'replay:PATH[,PATH...]'")
 
+    @field_validator("llm_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:11434/v1")
+        return value.strip()
+
     _check_database_url = field_validator("database_url")(lambda value: check_url(value))
 
     @field_validator("telegram_api_base_url")
@@ -266,12 +306,17 @@ class Settings(BaseSettings):
             )
         if self.trading_mode == "LIVE" and self.exchange == "paper":
             raise ValueError("TRADING_MODE=LIVE needs EXCHANGE set to a real ccxt exchange")
-        if self.llm_provider == "gemini" and self.gemini_api_key is None and not os.environ.get(
-            "GOOGLE_API_KEY"
-        ):
+        if not self.llm_model and self.llm_provider in DEFAULT_MODELS:
+            self.llm_model = DEFAULT_MODELS[self.llm_provider]
+        if self.llm_provider == "gemini" and self.gemini_api_key is None and \
+                self.llm_api_key is None and not os.environ.get("GOOGLE_API_KEY"):
             raise ValueError("LLM_PROVIDER=gemini needs GEMINI_API_KEY")
         if self.telegram_with_bot and (problem := self.telegram_problem()):
             raise ValueError(f"TELEGRAM_WITH_BOT=true: {problem}")
+        if self.llm_provider in ("openai", "anthropic") and self.llm_api_key is None and \
+                not self.llm_base_url and not os.environ.get(API_KEY_ENV[self.llm_provider]):
+            raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs LLM_API_KEY, or "
+                             "LLM_BASE_URL of a server that needs no key")
         return self
 
     def telegram_problem(self) -> str | None:
@@ -283,6 +328,18 @@ class Settings(BaseSettings):
             return ("invalid setting TELEGRAM_CHAT_IDS: no chat is allowed, so every message "
                     "would be ignored; list the operators' chat ids")
         return None
+
+    @property
+    def llm_recording_path(self) -> Path:
+        return self.llm_recording or Path("data/llm-answers") / f"{self.bot_name}.jsonl"
+
+    @property
+    def llm_is_local(self) -> bool:
+        """Whether the model runs on this machine (or is flagged so): it costs nothing."""
+        if self.llm_local is not None:
+            return self.llm_local
+        host = urlsplit(self.llm_base_url or "").hostname or ""
+        return host in LOCAL_HOSTS or host.endswith(".localhost")
 
     @property
     def is_paper(self) -> bool:

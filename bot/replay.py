@@ -23,6 +23,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine
 from bot.engine.prompt import PROMPT_VERSION
+from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import median_candle_value, oversized_balance
 from bot.run_settings import flag_named, settings_hash, settings_record
@@ -48,7 +49,7 @@ class ReplayArgs:
     start: datetime | None = None
     end: datetime | None = None
     balance: float = 10_000.0
-    recording: Path | None = None  # gemini answers: served from here, new ones appended
+    recording: Path | None = None  # LLM answers: served from here, new ones appended
     record: bool = False  # ask the API every time, appending to ``recording``
     # settings by their environment name (fees, risk caps, entry size...): they win over
     # the environment and over the caps scaled to the balance
@@ -122,16 +123,14 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
 
 
 def _engine(args: ReplayArgs, settings: Settings) -> DecisionEngine:
-    """The settings' engine; Gemini with a recording when one is given.
+    """The settings' engine; an LLM serves its answers from the recording when one is given.
 
     The recording is not part of the run's name: it changes what a decision costs to
     obtain, not what it is.
     """
-    if args.engine != "gemini" or args.recording is None:
+    if args.recording is None:
         return build_engine(settings)
-    from bot.engine.gemini import GeminiEngine, Recording
-
-    return GeminiEngine(settings, recording=Recording(args.recording, refresh=args.record))
+    return build_engine(settings, Recording(args.recording, refresh=args.record))
 
 
 def run_replay(args: ReplayArgs, *, progress: bool = True,

@@ -333,6 +333,13 @@ class LLMTrace(Base):
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # reproducibility: who answered as which version, how, and the first request's hash
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model_version: Mapped[str | None] = mapped_column(String(128))
+    temperature: Mapped[float | None] = mapped_column(Float)
+    prompt_version: Mapped[str | None] = mapped_column(String(32))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    price_source: Mapped[str | None] = mapped_column(String(64))  # "local": costs nothing
     created_at: Mapped[datetime]
 
 

@@ -80,6 +80,15 @@ st.text(
     f"{detail['model'] or ''} · status {detail['status']} · cost {detail['cost']:.4f} · "
     f"{detail['latency_ms']:.0f} ms · tokens {detail['tokens_in']}/{detail['tokens_out']}"
 )
+if detail["provider"]:  # an LLM's answer: what a rerun must match to be the same question
+    # plain text: the model version is whatever the server said, never markdown to render
+    st.text(
+        f"provider {detail['provider']} · model version {detail['model_version'] or '?'} · "
+        f"temperature {'none sent' if detail['temperature'] is None else detail['temperature']}"
+        f" · prompt {detail['prompt_version'] or '?'} · request "
+        f"{(detail['request_hash'] or '?')[:12]} · price "
+        f"{'local (free)' if detail['price_source'] == 'local' else detail['price_source']}"
+    )
 if detail["errors"]:
     st.code(scrub("\n".join(map(str, detail["errors"]))), language=None)
 tabs = st.tabs(["Decision", "Execution", "Prompt", "Tool calls", "Raw response", "Caused"])

@@ -1,4 +1,4 @@
-"""The decision-engine contract shared by the rules engine and Gemini.
+"""The decision-engine contract shared by the rules engine and the LLMs.
 
 An engine reads a ``DecisionContext`` (``bot.model.decision``: what the bot knew at the
 instant, never the future; ``bot.decision_context`` builds it) and returns an
@@ -32,6 +32,14 @@ class EngineResult:
     cost: float = 0.0
     latency_ms: float = 0.0
     skipped: str | None = None  # why no call was made (min interval, cost cap)
+    # What makes a trace reproducible: who answered, as which model version, at which
+    # temperature, from which prompt template, and the hash of the first request.
+    provider: str | None = None
+    model_version: str | None = None
+    temperature: float | None = None
+    prompt_version: str | None = None
+    request_hash: str | None = None
+    price_source: str | None = None  # "local" for a model that costs nothing
 
 
 class DecisionEngine(Protocol):

@@ -1,9 +1,11 @@
 """What an LLM call costs, in USD, from its token counts.
 
-The session cost cap is only as good as these numbers, so an unknown model is priced at
-the most expensive known rate (the cap then trips early rather than late). List prices
-change: ``LLM_PRICES_JSON`` overrides or extends the table without a release, e.g.
+Prices come from ``genai-prices`` (a maintained table of every provider's list prices).
+``LLM_PRICES_JSON`` overrides or extends it without a release, e.g.
 ``{"gemini-2.5-flash": {"input": 0.3, "output": 2.5}}`` or ``{"my-model": [0.3, 2.5]}``.
+A local model (a base URL on this machine, or ``LLM_LOCAL``) costs nothing. The session cost
+cap is only as good as these numbers, so an unknown paid model is priced at the dearest
+known rate of its provider (the cap then trips early rather than late).
 """
 
 from __future__ import annotations
@@ -11,38 +13,36 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cache
 
-# USD per million tokens, paid tier, text, prompts up to 200k tokens; thinking tokens are
-# billed as output. Read from https://ai.google.dev/gemini-api/docs/pricing on the date
-# below (from memory of that page; not re-checked from this environment, which has no web).
-PRICES_READ_ON = "2025-11-20"
-DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    "gemini-3-pro-preview": (2.00, 12.00),
-    "gemini-2.5-pro": (1.25, 10.00),
-    "gemini-2.5-flash": (0.30, 2.50),
-    "gemini-2.5-flash-lite": (0.10, 0.40),
-    "gemini-2.0-flash": (0.10, 0.40),
-    "gemini-2.0-flash-lite": (0.075, 0.30),
-}
+from genai_prices import Usage, calc_price, data
+
 ENV_VAR = "LLM_PRICES_JSON"
+LOCAL = "local"
+UNKNOWN = "unknown model: priced at the maximum"
+# genai-prices' id of each LLM_PROVIDER
+PROVIDER_IDS = {"gemini": "google", "openai": "openai", "anthropic": "anthropic"}
+_SAMPLE = 1000  # tokens: a size inside every first tier (tiers start at 128k or more)
 
 
 @dataclass(frozen=True)
 class Price:
     input_per_m: float
     output_per_m: float
-    source: str  # "table", "LLM_PRICES_JSON", or "unknown model: priced at the maximum"
+    source: str  # "genai-prices", "LLM_PRICES_JSON", "local" or UNKNOWN
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.input_per_m + tokens_out * self.output_per_m) / 1_000_000
 
 
-def price_table() -> dict[str, tuple[float, float]]:
-    """The defaults with the environment override applied; a bad override is an error."""
-    table = dict(DEFAULT_PRICES)
+def overrides() -> dict[str, tuple[float, float]]:
+    """``LLM_PRICES_JSON`` as {model: (input, output)}; a bad value is an error naming it."""
     raw = os.environ.get(ENV_VAR, "").strip()
     if not raw:
-        return table
+        return {}
+    table: dict[str, tuple[float, float]] = {}
     try:
-        data = json.loads(raw)
-        for model, value in data.items():
+        for model, value in json.loads(raw).items():
             pair = (value["input"], value["output"]) if isinstance(value, dict) else value
             inp, out = float(pair[0]), float(pair[1])
             if inp < 0 or out < 0:
@@ -53,20 +53,61 @@ def price_table() -> dict[str, tuple[float, float]]:
     return table
 
 
-def price_for(model: str) -> Price:
-    """The longest table key the model name starts with: versioned names share a price."""
-    table = price_table()
-    source = "LLM_PRICES_JSON" if os.environ.get(ENV_VAR, "").strip() else "table"
+def price_for(model: str, provider: str = "gemini", *, base_url: str | None = None,
+              local: bool = False) -> Price:
+    """The price of ``model`` as ``provider`` serves it (through ``base_url`` if given)."""
+    if local:
+        return Price(0.0, 0.0, LOCAL)
     name = model.removeprefix("models/")
+    table = overrides()
+    # The longest key the name starts with: versioned names share a price.
     matches = [key for key in table if name == key or name.startswith(key + "-")]
     if matches:
         inp, out = table[max(matches, key=len)]
-        return Price(inp, out, source)
-    inp = max(p[0] for p in table.values())
-    out = max(p[1] for p in table.values())
-    return Price(inp, out, "unknown model: priced at the maximum")
+        return Price(inp, out, ENV_VAR)
+    listed = _listed(name, PROVIDER_IDS.get(provider, provider), base_url)
+    if listed is not None:
+        return Price(*listed, "genai-prices")
+    dearest = [*table.values(), _dearest(PROVIDER_IDS.get(provider, provider))]
+    return Price(max(p[0] for p in dearest), max(p[1] for p in dearest), UNKNOWN)
 
 
-def cost_usd(model: str, tokens_in: int, tokens_out: int) -> float:
-    price = price_for(model)
-    return (tokens_in * price.input_per_m + tokens_out * price.output_per_m) / 1_000_000
+def cost_usd(model: str, tokens_in: int, tokens_out: int, provider: str = "gemini") -> float:
+    return price_for(model, provider).cost(tokens_in, tokens_out)
+
+
+@cache
+def _listed(model: str, provider_id: str, base_url: str | None) -> tuple[float, float] | None:
+    """Per-million rates from genai-prices: by the base URL's provider first (OpenRouter
+    behind the OpenAI SDK is priced as OpenRouter), then by the provider's id."""
+    usage = Usage(input_tokens=_SAMPLE, output_tokens=_SAMPLE)
+    lookups = [lambda: calc_price(usage, model, provider_api_url=base_url)] if base_url else []
+    lookups.append(lambda: calc_price(usage, model, provider_id=provider_id))
+    for lookup in lookups:
+        try:
+            found = lookup()
+        except LookupError:
+            continue
+        return _per_million(found.input_price), _per_million(found.output_price)
+    return None
+
+
+@cache
+def _dearest(provider_id: str) -> tuple[float, float]:
+    """The highest input and output rates genai-prices lists for the provider (for an
+    unknown provider, for every provider)."""
+    providers = [p for p in data.providers if p.id == provider_id] or list(data.providers)
+    rates = [(0.0, 0.0)]
+    for provider in providers:
+        for model in provider.models:
+            try:
+                found = calc_price(Usage(input_tokens=_SAMPLE, output_tokens=_SAMPLE), model.id,
+                                   provider_id=provider.id)
+            except (LookupError, ValueError, TypeError):
+                continue
+            rates.append((_per_million(found.input_price), _per_million(found.output_price)))
+    return max(r[0] for r in rates), max(r[1] for r in rates)
+
+
+def _per_million(price: object) -> float:
+    return round(float(str(price)) * 1_000_000 / _SAMPLE, 9)

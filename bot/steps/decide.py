@@ -105,7 +105,10 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         decision_json=result.decision.model_dump_json(), errors=result.errors or None,
         status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
-        latency_ms=result.latency_ms, created_at=now,
+        latency_ms=result.latency_ms, created_at=now, provider=result.provider,
+        model_version=result.model_version, temperature=result.temperature,
+        prompt_version=result.prompt_version, request_hash=result.request_hash,
+        price_source=result.price_source,
         execution_result=None if acts else _execution_result(
             rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
     )

@@ -1,0 +1,120 @@
+"""The Anthropic provider through the real ``anthropic`` SDK against recorded bodies.
+
+The bodies in tests/fixtures/anthropic are Messages API answers, served by an
+httpx.MockTransport: the SDK's own request building and response parsing run for real. The
+decision is structured output through the ``decide`` tool.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+
+from bot.config import load_settings
+from bot.engine.anthropic_messages import AnthropicAdapter
+from bot.engine.factory import build_engine
+from bot.engine.llm import LLMEngine
+from bot.engine.schema import ActionType
+from tests import recorded_http
+from tests.recorded_http import RecordedAnswers, fixture_json
+from tests.test_gemini_engine import NOW, context
+
+TOOLS = {"get_candles", "get_order_book", "get_indicators"}
+
+
+def answers(*names: str | tuple[int, str]) -> RecordedAnswers:
+    return recorded_http.answers("anthropic", *names, http=httpx2)
+
+
+def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
+    settings = load_settings(**{"LLM_PROVIDER": "anthropic", "LLM_API_KEY": "sk-ant-test-123",
+                                "LLM_MIN_INTERVAL_SECONDS": 60, **overrides})
+    client = anthropic.Anthropic(api_key="sk-ant-test-123", base_url=settings.llm_base_url,
+                                 max_retries=0, http_client=recorded.client())
+    return LLMEngine(settings, AnthropicAdapter(settings, client), sleep=lambda _s: None)
+
+
+def usage(*names: str) -> tuple[int, int]:
+    return recorded_http.usage("anthropic", names, "input_tokens", "output_tokens")
+
+
+def test_decision_by_the_decide_tool_is_parsed_priced_and_traced() -> None:
+    recorded = answers("decision.json")
+    result = make_engine(recorded).decide(context())
+    assert result.errors == []
+    (action,) = result.decision.actions
+    assert action.action is ActionType.BUY and action.quote_value == 500 and action.stop == 21700
+    assert (result.tokens_in, result.tokens_out) == usage("decision.json")
+    # claude-sonnet-4-5 at genai-prices' $3 in / $15 out per million tokens
+    assert result.cost == pytest.approx((2851 * 3 + 142 * 15) / 1e6)
+    assert result.provider == "anthropic" and result.model_version == "claude-sonnet-4-5-20250929"
+    (request,) = recorded.requests
+    assert recorded.urls == ["https://api.anthropic.com/v1/messages"]
+    sent = recorded.headers[0]
+    assert "sk-ant-test-123" in (sent.get("x-api-key") or sent.get("authorization") or "")
+    assert request["system"] and request["max_tokens"] == 4096 and "temperature" not in request
+    assert result.temperature is None  # the trace does not claim one that was never sent
+    assert {t["name"] for t in request["tools"]} == TOOLS | {"decide"}
+    assert request["tool_choice"] == {"type": "any"}
+    assert "UPDATE_PLAN" in json.dumps(request["tools"][-1]["input_schema"])
+
+
+def test_tool_call_then_decision_runs_our_loop() -> None:
+    recorded = answers("tool_call.json", "hold.json")
+    result = make_engine(recorded).decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    (call,) = result.tool_calls
+    assert call["name"] == "get_candles" and call["args"]["limit"] == 60
+    assert call["result"]["rows"][-1][0] < NOW.isoformat()  # nothing from the future
+    _, second = recorded.requests
+    assistant, results = second["messages"][1:3]
+    assert assistant["role"] == "assistant" and assistant["content"][1]["name"] == "get_candles"
+    assert results == {"role": "user", "content": [{
+        "type": "tool_result", "tool_use_id": "toolu_01A09q90qw90lq917835lq9",
+        "content": json.dumps(call["result"])}]}
+    assert (result.tokens_in, result.tokens_out) == usage("tool_call.json", "hold.json")
+
+
+def test_the_last_round_requires_the_decide_tool() -> None:
+    recorded = answers("tool_call.json", "tool_call.json", "hold.json")
+    result = make_engine(recorded).decide(context())
+    assert len(result.tool_calls) == 2
+    last = recorded.requests[-1]
+    assert [t["name"] for t in last["tools"]] == ["decide"]
+    assert last["tool_choice"] == {"type": "tool", "name": "decide"}
+
+
+def test_rate_limit_then_success_retries() -> None:
+    recorded = answers((429, "rate_limited.json"), "decision.json")
+    result = make_engine(recorded).decide(context())
+    assert result.decision.actions[0].action is ActionType.BUY
+    assert result.errors == ["attempt 1: HTTP 429, retrying"] and len(recorded.requests) == 2
+
+
+def test_malformed_body_is_a_hold_never_a_trade() -> None:
+    recorded = answers("malformed.txt")
+    result = make_engine(recorded).decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    assert result.errors and "sk-ant-test-123" not in " ".join(result.errors)
+    assert len(recorded.requests) == 1
+
+
+def test_refusal_is_rejected_even_when_its_text_parses() -> None:
+    result = make_engine(answers("refusal.json")).decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    (answer,) = result.answers
+    assert answer["raw_response"] == fixture_json("anthropic", "refusal.json")["content"][0][
+        "text"]
+    assert [e.split(":")[0] for e in answer["errors"]] == ["refused"]
+
+
+def test_base_url_is_honoured_and_the_factory_builds_it() -> None:
+    recorded = answers("decision.json")
+    make_engine(recorded, LLM_BASE_URL="http://127.0.0.1:8089").decide(context())
+    assert recorded.urls == ["http://127.0.0.1:8089/v1/messages"]
+    engine = build_engine(load_settings(LLM_PROVIDER="anthropic", LLM_API_KEY="k"))
+    assert isinstance(engine, LLMEngine) and engine.model == "claude-sonnet-4-5"
