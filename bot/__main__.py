@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | report``."""
 
 from __future__ import annotations
 
@@ -168,6 +168,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.report import run
+
+    return run(args, _db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -205,6 +211,10 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--record", help="gemini: call the API for every decision and append "
                         "the answers to this file")
     replay.set_defaults(func=cmd_replay)
+    from bot.report import add_parser as add_report
+
+    add_report(sub)
+    sub.choices["report"].set_defaults(func=cmd_report)
     return root
 
 

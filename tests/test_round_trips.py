@@ -12,12 +12,11 @@ from sqlalchemy import select
 
 from bot.model.round_trips import TripFill, exit_reason, group_round_trips
 from bot.model.vocabulary import ExitReason
-from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.models import LLMTrace, Trade
 from db.queries_replays import run_session_ids
 from db.round_trips import round_trips, trip_fills
-from tests.conftest import candle_file
+from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -148,12 +147,9 @@ def test_exit_reasons(purpose, reason, trailed, expected) -> None:
 
 
 @pytest.mark.slow
-def test_round_trips_of_a_real_replay_add_up_to_its_booked_fills(tmp_path) -> None:
-    btc = candle_file("BTC_USDT-5m.csv")
-    cut = tmp_path / "BTC_USDT-5m.csv"
-    cut.write_text("".join(btc.read_text().splitlines(keepends=True)[:1201]))
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    summary = run_replay(ReplayArgs([cut], url), progress=False)
+def test_round_trips_of_a_real_replay_add_up_to_its_booked_fills(
+        analytics_replay) -> None:  # noqa: F811
+    url, summary = analytics_replay.url, analytics_replay.summary
     assert summary["trades"] > 4
     with session_factory(make_engine(url))() as db:
         ids = run_session_ids(db, summary["run_name"])
