@@ -4,7 +4,7 @@ and the console's Performance page shows, from one function so the two cannot di
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -72,3 +72,10 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows as plain dicts, NaN as None (JSON has no NaN)."""
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
             for row in frame.to_dict("records")]
+
+
+def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
+    """The first and last trading day of these sessions (None: no session)."""
+    first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
+                             .where(Session.id.in_(ids))).one()
+    return (first, last) if first is not None else None

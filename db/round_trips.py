@@ -80,3 +80,13 @@ def round_trip_rows(trips: Sequence[RoundTrip]) -> list[dict]:
 
 def round_trip_frame(trips: Sequence[RoundTrip]) -> pd.DataFrame:
     return pd.DataFrame(round_trip_rows(trips), columns=TRIP_COLUMNS)
+
+
+def filtered_trips(trips: Sequence[RoundTrip], symbols: Sequence[str] = (),
+                   reasons: Sequence[str] = (), outcome: str | None = None) -> list[RoundTrip]:
+    """The trips of some symbols and exit reasons (empty: all), only wins or only losses
+    (``outcome`` "win" | "loss", by net PnL; None: both)."""
+    return [t for t in trips
+            if (not symbols or t.symbol in symbols)
+            and (not reasons or (t.exit_reason is not None and t.exit_reason in reasons))
+            and (outcome is None or (t.net_pnl > 0) == (outcome == "win"))]
