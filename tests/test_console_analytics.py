@@ -5,38 +5,21 @@ same span."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from bot.__main__ import main
 from bot.model.performance import METRIC_LABELS, shown
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
+from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401  (an autouse fixture)
 
 pytestmark = pytest.mark.slow
-CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
 FIRST, LAST = "2023-01-03", "2023-01-06"  # the replay's days
 
 
-@pytest.fixture(autouse=True)
-def _console_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TRADEDESK_NO_AUTOSTART", "1")
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    yield
-    st_config.set_option("server.address", previous)
-
-
 def _page(url: str, page: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", url)
-    at = AppTest.from_file(str(CONSOLE), default_timeout=60)
-    at.run()
-    at.switch_page(f"views/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return _open(_app(url, monkeypatch), page)
 
 
 def _report(capsys, url: str, run: str, *span: str) -> dict:

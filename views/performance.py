@@ -83,7 +83,8 @@ heat = go.Figure(go.Heatmap(
     z=grid.to_numpy(), x=MONTHS, y=[str(y) for y in grid.index], colorscale="RdYlGn",
     zmid=0, text=grid.map(lambda v: "" if pd.isna(v) else f"{v:+.2f} %").to_numpy(),
     texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>"))
-heat.update_layout(height=120 + 40 * len(grid), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+heat.update_layout(height=120 + 40 * len(grid), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                   yaxis={"type": "category"})
 st.plotly_chart(heat, key="performance_months")
 
 weekly, daily = st.tabs(["By week", "By day"])
