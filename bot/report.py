@@ -10,6 +10,9 @@ import argparse
 import json
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from bot.model.performance import METRIC_LABELS, shown
 
@@ -35,6 +38,15 @@ def span_bound(text: str | None, name: str, *, end: bool = False) -> datetime | 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def check_database(url: str) -> None:
+    """A SQLite file that is not there is named, not created empty by the report's read."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+            and not path.startswith("file:") and not Path(path).exists()):
+        raise ReportInputError(f"--db: there is no database file at {path}")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="performance of a bot or a replay run over a span")
     report.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
@@ -52,6 +64,7 @@ def run(args: argparse.Namespace, url: str, bot: str) -> int:
     from db.performance import UnknownScope, report, scope_sessions
 
     try:
+        check_database(url)
         start = span_bound(args.start, "start")
         end = span_bound(args.end, "end", end=True)
         if start is not None and end is not None and end <= start:

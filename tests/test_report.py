@@ -71,3 +71,10 @@ def test_bad_input_is_named_without_a_traceback(analytics_replay, capsys, args, 
     code, out, err = report(capsys, "--db", analytics_replay.url, *run, *args)
     assert code == 2 and out == ""
     assert named in err and "Traceback" not in err
+
+
+def test_a_database_file_that_is_not_there_is_named_and_not_created(tmp_path, capsys) -> None:
+    absent = tmp_path / "absent.db"
+    code, out, err = report(capsys, "--db", f"sqlite:///{absent}")
+    assert (code, out) == (2, "") and f"no database file at {absent}" in err
+    assert not absent.exists()

@@ -3,6 +3,7 @@ here (a cost basis per symbol) and on a real replay's booked fills."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from bot.__main__ import main
+from bot.engine.schema import Action, ActionType, Decision
 from bot.model.round_trips import TripFill, exit_reason, group_round_trips
 from bot.model.vocabulary import ExitReason
 from db.engine import make_engine, session_factory
@@ -17,6 +20,9 @@ from db.models import LLMTrace, Trade
 from db.queries_replays import run_session_ids
 from db.round_trips import round_trips, trip_fills
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
+from tests.conftest import candle_file
+from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.test_commands import BTC, buy, command
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -175,3 +181,39 @@ def test_round_trips_of_a_real_replay_add_up_to_its_booked_fills(
     closed_after = [t for t in after if t.closed_at]
     assert closed_before and closed_after
     assert len(closed_before) + len(closed_after) == len(closed)
+
+
+@pytest.mark.slow
+def test_round_trips_of_the_real_loop_name_the_operators_and_engines_exits(db_url, capsys
+                                                                           ) -> None:
+    """On both stores: two buys (two plans), a partial sell and a close-all (an exit per
+    plan) make one trip of five fills; a buy closed
+    by command, a manual one; a buy the engine sells, an engine one. The report lists them."""
+    sell = Decision(actions=[Action(action=ActionType.SELL, symbol=BTC, reason="take some",
+                                    size=0.03)])
+    sell_all = Decision(actions=[Action(action=ActionType.SELL, symbol=BTC, reason="out")])
+    rt = make_runtime(db_url, [candle_file("BTC_USDT-5m.csv")],
+                      ScriptedEngine([buy(), buy(), sell]), PLAN_MAX_PER_SYMBOL=2,
+                      run_name="scripted")
+    step(rt, 3)
+    assert command(rt, "close-all").status == "done"
+    assert command(rt, "resume").status == "done"
+    rt.engine.decisions.append(buy())
+    step(rt)
+    assert command(rt, "close", BTC).status == "done"
+    rt.engine.decisions += [buy(), sell_all]
+    step(rt, 3)  # the sell's fill is booked at the step after it
+    with rt.db() as db:
+        ids = run_session_ids(db, "scripted")
+        trips = round_trips(db, ids)
+        booked = db.execute(select(Trade.realized_pnl, Trade.fee)
+                            .where(Trade.session_id.in_(ids))).all()
+    assert [(t.exit_reason, len(t.fill_ids)) for t in trips] == [
+        (ExitReason.CLOSE_ALL, 5), (ExitReason.MANUAL, 2), (ExitReason.ENGINE, 2)]
+    assert trips[0].size == pytest.approx(0.1) and trips[0].exit_size == pytest.approx(0.1)
+    assert sum(t.net_pnl for t in trips) == pytest.approx(sum(p - f for p, f in booked))
+    assert main(["report", "--db", db_url, "--run", "scripted", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [t["exit_reason"] for t in report["round_trips"]] == ["close-all", "manual", "engine"]
+    assert {t["engine"] for t in report["round_trips"]} == {"scripted"}
+    assert report["metrics"]["round_trips"] == 3
