@@ -13,6 +13,8 @@ import pytest
 
 from bot.model.performance import longest_drawdown, performance, trip_figures
 from bot.model.round_trips import RoundTrip
+from db.performance import plotted
+from db.queries_replays import MAX_CURVE_POINTS
 
 DAY0 = datetime(2026, 1, 1, 23, 0, tzinfo=UTC)
 
@@ -115,3 +117,13 @@ def test_figures_equal_empyricals_on_the_same_returns(seed: int) -> None:
         -empyrical.max_drawdown(series.pct_change().dropna()) * 100)
     assert m["total_return_pct"] == pytest.approx(
         empyrical.cum_returns_final(daily) * 100)
+
+
+def test_a_long_curve_is_thinned_for_the_browser_keeping_its_trough_and_end() -> None:
+    equity = [100.0 + (i % 7) for i in range(10 * MAX_CURVE_POINTS)]
+    equity[12_345] = 50.0  # the deepest drawdown, between two kept points
+    curve = performance(steps(equity, every=timedelta(minutes=5)), [], 0.0).equity
+    shown = plotted(curve)
+    assert len(shown) <= MAX_CURVE_POINTS + 2
+    assert shown["drawdown_pct"].min() == curve["drawdown_pct"].min()
+    assert shown["time"].iloc[-1] == curve["time"].iloc[-1]

@@ -16,7 +16,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, shown
-from db.performance import run_dates, span_performance
+from db.performance import plotted, run_dates, span_performance
 from views._common import current_session, no_session_notice, read_db
 from views._text import literal
 
@@ -61,11 +61,12 @@ for group, keys in GROUPS.items():
 if result.equity.empty:
     st.info("No equity recorded in these days.")
     st.stop()
+points = plotted(result.equity)
 curve = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
                       vertical_spacing=0.04)
-curve.add_scatter(x=result.equity["time"], y=result.equity["equity"], name="Equity",
+curve.add_scatter(x=points["time"], y=points["equity"], name="Equity",
                   mode="lines", line={"color": "#42a5f5"}, row=1, col=1)
-curve.add_scatter(x=result.equity["time"], y=result.equity["drawdown_pct"], name="Drawdown %",
+curve.add_scatter(x=points["time"], y=points["drawdown_pct"], name="Drawdown %",
                   mode="lines", fill="tozeroy", line={"color": "#ef5350"}, row=2, col=1)
 curve.update_yaxes(title_text="Equity", row=1, col=1)
 curve.update_yaxes(title_text="Below peak (%)", row=2, col=1)
