@@ -170,7 +170,9 @@ def test_round_trips_of_a_real_replay_add_up_to_its_booked_fills(
     assert sum(t.net_pnl for t in trips) == pytest.approx(summary["realized_pnl"] - summary["fees"])
     closed = [t for t in trips if t.closed_at is not None]
     assert closed and all(t.exit_reason is not None for t in closed)
-    assert {t.exit_reason for t in closed} - {ExitReason.ENGINE}  # plans' exits are named
+    # the plan step's own wording of its exits is recognised: this replay has each of them
+    assert {ExitReason.STOP, ExitReason.TRAILING, ExitReason.TARGET} <= {
+        t.exit_reason for t in closed}
     assert all(t.open_trace_id in traces and t.close_trace_id in traces for t in closed)
     assert all(t.engine == "rules" for t in trips)
     # half the span by closing time: the trips closed before and after add up to the whole
@@ -217,3 +219,14 @@ def test_round_trips_of_the_real_loop_name_the_operators_and_engines_exits(db_ur
     assert [t["exit_reason"] for t in report["round_trips"]] == ["close-all", "manual", "engine"]
     assert {t["engine"] for t in report["round_trips"]} == {"scripted"}
     assert report["metrics"]["round_trips"] == 3
+
+
+@pytest.mark.slow
+def test_a_plan_that_outlives_its_age_closes_a_max_age_trip(sqlite_url) -> None:
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([]),
+                      PLAN_MAX_AGE_MINUTES=10)
+    rt.engine.decisions.append(buy(stop=1_000.0, target=1_000_000.0))  # BTC is near 16,700
+    step(rt, 5)
+    with rt.db() as db:
+        trips = round_trips(db, run_session_ids(db, "test"))
+    assert [t.exit_reason for t in trips] == [ExitReason.MAX_AGE]
