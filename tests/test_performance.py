@@ -127,3 +127,11 @@ def test_a_long_curve_is_thinned_for_the_browser_keeping_its_trough_and_end() ->
     assert len(shown) <= MAX_CURVE_POINTS + 2
     assert shown["drawdown_pct"].min() == curve["drawdown_pct"].min()
     assert shown["time"].iloc[-1] == curve["time"].iloc[-1]
+
+
+def test_a_span_with_no_step_has_every_figure_with_no_value() -> None:
+    empty = steps([]).astype({"equity": float})
+    full = performance(steps([100, 101]), [], 0.0).metrics
+    none = performance(empty, [], 0.0).metrics
+    assert set(none) == set(full)
+    assert none["sharpe"] is None and none["total_return_pct"] is None

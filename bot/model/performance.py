@@ -22,6 +22,10 @@ from bot.model.round_trips import RoundTrip
 
 ANNUALIZATION_DAYS = 365  # crypto trades every day of the year
 PERIODS = {"day": "D", "week": "W-SUN", "month": "MS"}
+# the figures read off the equity curve (none when the span recorded no step)
+EQUITY_FIGURES = ("starting_equity", "final_equity", "total_return_pct", "days", "sharpe",
+                  "sortino", "max_drawdown_pct", "max_drawdown_hours", "exposure_time_pct",
+                  "buy_and_hold_pct")
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,9 @@ def performance(steps: pd.DataFrame, trips: Sequence[RoundTrip], llm_cost: float
             "exposure_time_pct": float((steps["exposure"].fillna(0) > 0).mean() * 100),
             "buy_and_hold_pct": buy_and_hold_pct(prices[0], prices[-1]) if prices else None,
         }
-    else:
+    else:  # nothing recorded in the span: the same keys, with no value
         opening = 0.0
-        returns = pd.Series(dtype=float)
+        metrics |= dict.fromkeys(EQUITY_FIGURES)
     metrics |= trip_stats | {
         "llm_cost": llm_cost,
         "fees_share_of_gross_pct": _share_pct(float(trip_stats["fees"] or 0.0), gross),
