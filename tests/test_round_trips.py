@@ -21,8 +21,12 @@ from db.queries_replays import run_session_ids
 from db.round_trips import round_trips, trip_fills
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 from tests.conftest import candle_file
+from tests.crafted import flat_then
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.test_commands import BTC, buy, command
+from tests.test_plans import SYMBOL as PLAN_SYMBOL
+from tests.test_plans import entry as plan_entry
+from tests.test_plans import runtime as plans_runtime
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -170,9 +174,7 @@ def test_round_trips_of_a_real_replay_add_up_to_its_booked_fills(
     assert sum(t.net_pnl for t in trips) == pytest.approx(summary["realized_pnl"] - summary["fees"])
     closed = [t for t in trips if t.closed_at is not None]
     assert closed and all(t.exit_reason is not None for t in closed)
-    # the plan step's own wording of its exits is recognised: this replay has each of them
-    assert {ExitReason.STOP, ExitReason.TRAILING, ExitReason.TARGET} <= {
-        t.exit_reason for t in closed}
+    assert {t.exit_reason for t in closed} - {ExitReason.ENGINE}  # plans' exits are named
     assert all(t.open_trace_id in traces and t.close_trace_id in traces for t in closed)
     assert all(t.engine == "rules" for t in trips)
     # half the span by closing time: the trips closed before and after add up to the whole
@@ -221,12 +223,20 @@ def test_round_trips_of_the_real_loop_name_the_operators_and_engines_exits(db_ur
     assert report["metrics"]["round_trips"] == 3
 
 
-@pytest.mark.slow
-def test_a_plan_that_outlives_its_age_closes_a_max_age_trip(sqlite_url) -> None:
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([]),
-                      PLAN_MAX_AGE_MINUTES=10)
-    rt.engine.decisions.append(buy(stop=1_000.0, target=1_000_000.0))  # BTC is near 16,700
-    step(rt, 5)
+@pytest.mark.parametrize(("after", "plan", "settings", "expected"), [
+    ([100, 100, 100, 98.5, 98.5, 98.5], {}, {}, ExitReason.STOP),
+    ([100, 100, 100, 106, 106, 106], {"target": 105.0}, {}, ExitReason.TARGET),
+    ([100, 101.5, 101.5, 99.9, 99.9, 99.9], {"stop": 97.0}, {"TRAIL_BREAKEVEN_PCT": 1.0},
+     ExitReason.TRAILING),
+    ([100] * 6, {}, {"PLAN_MAX_AGE_MINUTES": 10}, ExitReason.MAX_AGE),
+], ids=["stop", "target", "trailing", "max age"])
+def test_each_exit_of_a_plan_names_its_round_trip(sqlite_url, tmp_path, after, plan, settings,
+                                                 expected) -> None:
+    """Crafted candles (as tests/test_plans.py's) take one plan to each of its exits: the
+    plan step's wording of them is recognised."""
+    rt = plans_runtime(sqlite_url, flat_then(tmp_path / "TST_USDT-5m.csv", after),
+                       [plan_entry(**plan)], **settings)
+    step(rt, len(after))
     with rt.db() as db:
         trips = round_trips(db, run_session_ids(db, "test"))
-    assert [t.exit_reason for t in trips] == [ExitReason.MAX_AGE]
+    assert [(t.symbol, t.exit_reason) for t in trips] == [(PLAN_SYMBOL, expected)]
