@@ -61,8 +61,9 @@ def test_round_trips_view_filters_totals_and_links(analytics_replay, monkeypatch
     trips = report["round_trips"]
     table = at.dataframe[0].value
     assert len(table) == len(trips)
-    assert list(table["opened_by"][:3]) == [f"decisions?trace={t['open_trace_id']}"
-                                            for t in trips[:3]]
+    assert list(table["open_trace_id"]) == [t["open_trace_id"] for t in trips]
+    assert list(table["close_trace_id"].fillna(-1)) == [
+        -1 if t["close_trace_id"] is None else t["close_trace_id"] for t in trips]
     totals = {m.label: m.value for m in at.metric}
     assert totals["Round trips closed"] == str(report["metrics"]["round_trips"])
     assert totals["Net PnL"] == f"{report['metrics']['net_pnl']:,.2f}"

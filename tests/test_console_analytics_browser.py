@@ -1,12 +1,13 @@
 """The Round trips view and the Performance page in Chromium, over a four-day replay: the
-figures ``python -m bot report`` prints, drawn charts, a link to a trip's decision and the
-CSV download."""
+figures ``python -m bot report`` prints, drawn charts, a trip's decision opened in place and
+the CSV download."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 from tests.test_console_browser import (  # noqa: F401  (browser and page are fixtures)
     IDLE_JS,
     OUTPUT,
-    TIMEOUT_MS,
     Console,
     _no_exception,
     _settled,
@@ -26,10 +26,8 @@ from tests.test_console_browser import (  # noqa: F401  (browser and page are fi
     browser,
     page,
 )
-from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-POINTER_JS = """([x, y]) => getComputedStyle(document.elementFromPoint(x, y)).cursor === 'pointer'"""
 
 
 @pytest.fixture(scope="module")
@@ -70,24 +68,18 @@ def test_round_trips_view(replay_console, page, analytics_replay, capsys) -> Non
     assert [float(r["net_pnl"]) for r in rows] == pytest.approx(
         [t["net_pnl"] for t in report["round_trips"]])
 
-    # the second trip's "Opened by" cell is its opening decision's link
+    # a picked trip offers the decisions that opened and closed it, opened in this tab
     trip = report["round_trips"][1]
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()
     assert box is not None
     header, row = 35, 35  # the grid's header and row heights (px)
-    x, y = box["x"] + 15, box["y"] + header + row * 1.5
-    page.mouse.move(x, y)  # the grid opens a link it has seen hovered: wait for its cursor
-    page.wait_for_function(POINTER_JS, arg=[x, y])
-    page.mouse.click(x, y)
-    wanted = f"trace={trip['open_trace_id']}"
-
-    def opened():  # in place or in a new tab: either way a page of the context shows it
-        page.title()  # a round trip to the browser, so its events (a new tab) are seen
-        return next((p for p in page.context.pages if wanted in p.url), None)
-
-    opened = wait_for(opened, timeout=TIMEOUT_MS / 1000)
-    opened.get_by_role("heading", name="Decisions").wait_for()
+    page.mouse.click(box["x"] + 18, box["y"] + header + row * 1.5)  # its row marker
+    page.get_by_role("button", name=f"Open the decision that closed it "
+                                    f"(#{trip['close_trace_id']})").click()
+    page.get_by_role("heading", name="Decisions").wait_for()
+    assert f"trace={trip['close_trace_id']}" in page.url
+    page.get_by_text(re.compile(rf"^#{trip['close_trace_id']} · ")).first.wait_for()
     _no_exception(page, replay_console)
 
 
@@ -102,6 +94,8 @@ def test_performance_page_over_the_replays_days(replay_console, page, analytics_
                              ("Win rate", "win_rate_pct", f"{metrics['win_rate_pct']:,.2f} %")):
         assert _metric(page, label) == text, key
     charts = page.locator(".js-plotly-plot")
+    charts.nth(1).wait_for()  # plotly draws once its code has loaded, after the run
+    _settled(page)
     assert charts.count() == 2
     equity, months = charts.nth(0), charts.nth(1)
     equity.scroll_into_view_if_needed()

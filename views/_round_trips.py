@@ -1,6 +1,6 @@
 """The Trades page's Round trips view: a run's fills grouped from flat to flat, filterable,
-with totals over the same filter, links to the decisions that opened and closed each trip,
-and a CSV export."""
+with totals over the same filter and a CSV export. A picked trip offers the decisions that
+opened and closed it, opened in this tab so the viewed database, session and login stay."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from bot.model.performance import trip_figures
+from bot.model.round_trips import RoundTrip
 from bot.model.vocabulary import ExitReason
 from db.queries import SessionInfo
 from db.round_trips import filtered_trips, round_trip_frame, round_trips
@@ -22,10 +23,6 @@ HEADERS = {
     "fees": "Fees", "net_pnl": "Net PnL", "return_pct": "Return %",
     "exit_reason": "Exit reason", "engine": "Engine", "fills": "Fills",
 }
-
-
-def _link(trace: object) -> str | None:
-    return f"decisions?trace={int(trace)}" if isinstance(trace, int | float) and trace == trace else None
 
 
 def render_round_trips(info: SessionInfo) -> None:
@@ -54,20 +51,31 @@ def render_round_trips(info: SessionInfo) -> None:
         st.info("No round trips match.")
         return
     frame = round_trip_frame(shown)
-    frame.insert(0, "opened_by", frame["open_trace_id"].map(_link))
-    frame.insert(1, "closed_by", frame["close_trace_id"].map(_link))
     config = {key: st.column_config.Column(label) for key, label in HEADERS.items()}
     config |= {
-        "opened_by": st.column_config.LinkColumn("Opened by", display_text=r"trace=(\d+)"),
-        "closed_by": st.column_config.LinkColumn("Closed by", display_text=r"trace=(\d+)"),
-        "open_trace_id": None, "close_trace_id": None,
+        "open_trace_id": st.column_config.NumberColumn("Opened by decision", format="#%d"),
+        "close_trace_id": st.column_config.NumberColumn("Closed by decision", format="#%d"),
         "gross_pnl": st.column_config.NumberColumn("Gross PnL", format="%.2f"),
         "fees": st.column_config.NumberColumn("Fees", format="%.4f"),
         "net_pnl": st.column_config.NumberColumn("Net PnL", format="%.2f"),
         "return_pct": st.column_config.NumberColumn("Return %", format="%.3f"),
         "duration_minutes": st.column_config.NumberColumn("Held (min)", format="%.0f"),
     }
-    st.dataframe(frame, hide_index=True, column_config=config, key="trips_table")
-    csv = frame.drop(columns=["opened_by", "closed_by"]).to_csv(index=False).encode()
-    st.download_button("Download round trips CSV", csv, "round_trips.csv", "text/csv",
-                       key="trips_csv")
+    st.caption("Select a round trip to open the decisions that opened and closed it.")
+    picked = st.dataframe(frame, hide_index=True, column_config=config, key="trips_table",
+                          on_select="rerun", selection_mode="single-row")
+    rows = picked.selection.rows if picked is not None else []
+    if rows and rows[0] < len(shown):  # a pick made before a filter changed may be gone
+        _decision_buttons(shown[rows[0]])
+    st.download_button("Download round trips CSV", frame.to_csv(index=False).encode(),
+                       "round_trips.csv", "text/csv", key="trips_csv")
+
+
+def _decision_buttons(trip: RoundTrip) -> None:
+    cols = st.columns(2)
+    for col, what, trace in ((cols[0], "opened", trip.open_trace_id),
+                             (cols[1], "closed", trip.close_trace_id)):
+        if trace is None:
+            col.button(f"No decision {what} it", disabled=True, key=f"trip_{what}")
+        elif col.button(f"Open the decision that {what} it (#{trace})", key=f"trip_{what}"):
+            st.switch_page("views/decisions.py", query_params={"trace": str(trace)})
