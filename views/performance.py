@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, shown
+from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance, shown
 from db.performance import plotted, run_dates, span_performance
 from views._common import current_session, no_session_notice, read_db
 from views._text import literal
@@ -30,6 +30,44 @@ GROUPS = {
               "llm_cost_share_of_gross_pct"],
 }
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+def _equity_and_returns(figures: Performance) -> None:
+    """Equity with its underwater drawdown, the monthly heatmap, weekly and daily returns."""
+    points = plotted(figures.equity)
+    curve = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
+                          vertical_spacing=0.04)
+    curve.add_scatter(x=points["time"], y=points["equity"], name="Equity",
+                      mode="lines", line={"color": "#42a5f5"}, row=1, col=1)
+    curve.add_scatter(x=points["time"], y=points["drawdown_pct"], name="Drawdown %",
+                      mode="lines", fill="tozeroy", line={"color": "#ef5350"}, row=2, col=1)
+    curve.update_yaxes(title_text="Equity", row=1, col=1)
+    curve.update_yaxes(title_text="Below peak (%)", row=2, col=1)
+    curve.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
+                        hovermode="x unified")
+    st.plotly_chart(curve, key="performance_equity")
+
+    st.subheader("Returns by month (%)")
+    months = figures.returns["month"]
+    grid = pd.DataFrame({"year": months["period"].dt.year, "month": months["period"].dt.month,
+                         "return": months["return_pct"]}).pivot(index="year", columns="month",
+                                                                values="return")
+    grid = grid.reindex(columns=range(1, 13))
+    heat = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=MONTHS, y=[str(y) for y in grid.index], colorscale="RdYlGn",
+        zmid=0, text=grid.map(lambda v: "" if pd.isna(v) else f"{v:+.2f} %").to_numpy(),
+        texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>"))
+    heat.update_layout(height=120 + 40 * len(grid), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                       yaxis={"type": "category"})
+    st.plotly_chart(heat, key="performance_months")
+
+    weekly, daily = st.tabs(["By week", "By day"])
+    for tab, name, label in ((weekly, "week", "Week ending"), (daily, "day", "Day")):
+        table = figures.returns[name].assign(period=figures.returns[name]["period"].dt.date)
+        tab.dataframe(table, hide_index=True, column_config={
+            "period": st.column_config.DateColumn(label),
+            "equity": st.column_config.NumberColumn("Equity at close", format="%.2f"),
+            "return_pct": st.column_config.NumberColumn("Return %", format="%.2f")})
+
 
 st.header("Performance")
 info = current_session()
@@ -60,41 +98,8 @@ for group, keys in GROUPS.items():
 
 if result.equity.empty:
     st.info("No equity recorded in these days.")
-    st.stop()
-points = plotted(result.equity)
-curve = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
-                      vertical_spacing=0.04)
-curve.add_scatter(x=points["time"], y=points["equity"], name="Equity",
-                  mode="lines", line={"color": "#42a5f5"}, row=1, col=1)
-curve.add_scatter(x=points["time"], y=points["drawdown_pct"], name="Drawdown %",
-                  mode="lines", fill="tozeroy", line={"color": "#ef5350"}, row=2, col=1)
-curve.update_yaxes(title_text="Equity", row=1, col=1)
-curve.update_yaxes(title_text="Below peak (%)", row=2, col=1)
-curve.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
-                    hovermode="x unified")
-st.plotly_chart(curve, key="performance_equity")
-
-st.subheader("Returns by month (%)")
-months = result.returns["month"]
-grid = pd.DataFrame({"year": months["period"].dt.year, "month": months["period"].dt.month,
-                     "return": months["return_pct"]}).pivot(index="year", columns="month",
-                                                            values="return")
-grid = grid.reindex(columns=range(1, 13))
-heat = go.Figure(go.Heatmap(
-    z=grid.to_numpy(), x=MONTHS, y=[str(y) for y in grid.index], colorscale="RdYlGn",
-    zmid=0, text=grid.map(lambda v: "" if pd.isna(v) else f"{v:+.2f} %").to_numpy(),
-    texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>"))
-heat.update_layout(height=120 + 40 * len(grid), margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                   yaxis={"type": "category"})
-st.plotly_chart(heat, key="performance_months")
-
-weekly, daily = st.tabs(["By week", "By day"])
-for tab, name, label in ((weekly, "week", "Week ending"), (daily, "day", "Day")):
-    table = result.returns[name].assign(period=result.returns[name]["period"].dt.date)
-    tab.dataframe(table, hide_index=True, column_config={
-        "period": st.column_config.DateColumn(label),
-        "equity": st.column_config.NumberColumn("Equity at close", format="%.2f"),
-        "return_pct": st.column_config.NumberColumn("Return %", format="%.2f")})
+else:
+    _equity_and_returns(result)
 
 st.subheader("Per symbol")
 st.dataframe(result.by_symbol, hide_index=True, column_config={
