@@ -36,6 +36,7 @@ PAGES = [
     ("chart", "Chart", ":material/candlestick_chart:"),
     ("portfolio", "Portfolio", ":material/account_balance_wallet:"),
     ("trades", "Trades", ":material/receipt_long:"),
+    ("performance", "Performance", ":material/monitoring:"),
     ("decisions", "Decisions", ":material/psychology:"),
     ("replays", "Replays", ":material/history:"),
     ("fleet", "Fleet", ":material/lan:"),

@@ -1,4 +1,5 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay | telegram | mcp | watch``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | report | telegram | mcp |
+watch``."""
 
 from __future__ import annotations
 
@@ -244,6 +245,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.report import run
+
+    return run(args, _db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -300,6 +307,10 @@ def parser() -> argparse.ArgumentParser:
     mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
     mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
     mcp.set_defaults(func=cmd_mcp)
+    from bot.report import add_parser as add_report
+
+    add_report(sub)
+    sub.choices["report"].set_defaults(func=cmd_report)
     return root
 
 

@@ -349,3 +349,14 @@ def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
         return None
     _, clock, ids = best
     return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": step_count(db, ids)}
+
+
+def step_frame(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
+               end: datetime | None = None) -> pd.DataFrame:
+    """Every decided step in [start, end) at full resolution: time, equity, exposure and
+    prices, what the performance figures are computed from."""
+    rows = [{"time": when, "equity": step.get("equity"), "exposure": step.get("exposure"),
+             "prices": step.get("prices") or {}}
+            for when, step in _steps(db, ids)
+            if (start is None or when >= start) and (end is None or when < end)]
+    return pd.DataFrame(rows, columns=["time", "equity", "exposure", "prices"])

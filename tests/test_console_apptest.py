@@ -23,7 +23,8 @@ from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
-PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "fleet", "commands", "settings"]
+PAGES = ["overview", "chart", "portfolio", "trades", "performance", "decisions", "fleet", "commands",
+         "settings"]
 SECRET_MARKER = "marker-7f3a9c"
 
 

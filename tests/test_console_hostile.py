@@ -21,8 +21,8 @@ from tests.rendered import as_rendered
 from tests.test_console_apptest import _console_env  # noqa: F401 (autouse)
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console.py"
-PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "replays", "fleet", "commands",
-         "settings"]
+PAGES = ["overview", "chart", "portfolio", "trades", "performance", "decisions", "replays", "fleet",
+         "commands", "settings"]
 # markup the planted text forms when it reaches markdown unescaped (or as a bare autolink)
 FORMED = re.compile(r"(?<!\\)(\]\(https|<a href|\*\*bold\*\*|`tick)|https?://")
 MARKDOWN_KINDS = ("markdown", "caption", "header", "subheader", "title", "info", "warning",

@@ -1,4 +1,5 @@
-"""Trades: every fill, filterable, with totals over the same filter and a CSV export."""
+"""Trades: every fill, filterable, with totals over the same filter and a CSV export; or
+the run's round trips (``views/_round_trips.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 
 from db.queries_trading import TradeFilter, trade_symbols, trade_totals, trades
 from views._common import current_session, mode_label, money, no_session_notice, read_db
+from views._round_trips import render_round_trips
 from views._tables import table
 
 LIMIT = 5000
@@ -18,6 +20,10 @@ st.header("Trades")
 info = current_session()
 if info is None:
     no_session_notice()
+    st.stop()
+if st.segmented_control("View", ["Fills", "Round trips"], default="Fills",
+                        key="trades_view") == "Round trips":
+    render_round_trips(info)
     st.stop()
 
 with read_db() as db:

@@ -79,3 +79,18 @@ class TraceStatus(StrEnum):
     REJECTED = "rejected"
     ERROR = "error"
     ABANDONED = "abandoned"
+
+
+class ExitReason(StrEnum):
+    """Why a round trip ended, as a trader names it: a plan's ``stop``, ``target``,
+    ``trailing`` stop (one moved to or past the entry) or ``max age``; the ``engine``'s
+    own sell; the operator's ``close-all``; or a ``manual`` close (one symbol by command, or
+    an order of ours placed outside the bot)."""
+
+    STOP = "stop"
+    TARGET = "target"
+    TRAILING = "trailing"
+    MAX_AGE = "max age"
+    ENGINE = "engine"
+    CLOSE_ALL = "close-all"
+    MANUAL = "manual"

@@ -1,0 +1,208 @@
+"""Performance over a span: the standard figures of a strategy, from its equity and trips.
+
+Returns are daily: each UTC day's last equity against the day before's (the first day's
+against the span's opening equity). Sharpe and Sortino are empyrical's (risk-free rate 0),
+annualised over 365 days because crypto trades every day; max drawdown is empyrical's on
+every recorded step, not only day ends. Trip figures (profit factor, expectancy, win rate,
+average win and loss, holding time) count the round trips closed in the span, by net PnL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import empyrical
+import pandas as pd
+
+from bot.model.round_trips import RoundTrip
+
+ANNUALIZATION_DAYS = 365  # crypto trades every day of the year
+PERIODS = {"day": "D", "week": "W-SUN", "month": "MS"}
+# the figures read off the equity curve (none when the span recorded no step)
+EQUITY_FIGURES = ("starting_equity", "final_equity", "total_return_pct", "days", "sharpe",
+                  "sortino", "max_drawdown_pct", "max_drawdown_hours", "exposure_time_pct",
+                  "buy_and_hold_pct")
+
+
+@dataclass(frozen=True)
+class Performance:
+    metrics: dict[str, float | int | str | None]
+    equity: pd.DataFrame  # time, equity, drawdown_pct (≤ 0: below the running peak)
+    returns: dict[str, pd.DataFrame]  # per "day" | "week" | "month": period, equity, return_pct
+    by_symbol: pd.DataFrame
+
+
+def period_returns(equity: pd.Series, opening: float, rule: str) -> pd.Series:
+    """Each period's return (a fraction): its last equity against the period before's, the
+    first against ``opening``; indexed by the period (pandas ``rule``: "D", "W-SUN", "MS")."""
+    closes = equity.resample(rule).last().dropna()
+    previous = closes.shift(1)
+    if len(closes):
+        previous.iloc[0] = opening
+    return closes / previous - 1
+
+
+def period_table(equity: pd.Series, opening: float, rule: str) -> pd.DataFrame:
+    """``period_returns`` with each period's closing equity, returns in percent."""
+    returns = period_returns(equity, opening, rule)
+    closes = equity.resample(rule).last().dropna()
+    return pd.DataFrame({"period": returns.index, "equity": closes.to_numpy(),
+                         "return_pct": (returns * 100).to_numpy()})
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """How far below its running peak the equity is at each step, in percent (≤ 0)."""
+    return (equity / equity.cummax() - 1) * 100
+
+
+def longest_drawdown(equity: pd.Series) -> pd.Timedelta:
+    """The longest time spent below a peak: from the peak to the first step back at or
+    above it, or to the last step when it never got back."""
+    longest, peak_value, peak_time = pd.Timedelta(0), -math.inf, None
+    for when, value in zip(pd.DatetimeIndex(equity.index), equity.to_numpy(), strict=True):
+        if value >= peak_value:
+            if peak_time is not None:
+                longest = max(longest, when - peak_time)
+            peak_value, peak_time = value, when
+    if peak_time is not None and len(equity) and equity.iloc[-1] < peak_value:
+        longest = max(longest, equity.index[-1] - peak_time)
+    return longest
+
+
+def _finite(value: Any) -> float | None:
+    """A library figure as a float, None when it is not a number (too few returns)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _iso(when: Any) -> str | None:
+    return pd.Timestamp(when).isoformat() if when is not None else None
+
+
+def _share_pct(part: float, gross: float) -> float | None:
+    """``part`` as a percentage of a positive gross PnL; none of a loss or of nothing."""
+    return part / gross * 100 if gross > 0 else None
+
+
+def trip_figures(trips: Sequence[RoundTrip]) -> dict[str, float | int | None]:
+    """Round-trip figures over the trips that closed (by net PnL, fees included)."""
+    closed = [t for t in trips if t.closed_at is not None]
+    wins = [t.net_pnl for t in closed if t.net_pnl > 0]
+    losses = [t.net_pnl for t in closed if t.net_pnl < 0]
+    held = [t.duration.total_seconds() / 60 for t in closed if t.duration is not None]
+    return {
+        "round_trips": len(closed),
+        "win_rate_pct": len(wins) / len(closed) * 100 if closed else None,
+        "profit_factor": sum(wins) / -sum(losses) if losses else None,
+        "expectancy": sum(t.net_pnl for t in closed) / len(closed) if closed else None,
+        "avg_win": sum(wins) / len(wins) if wins else None,
+        "avg_loss": sum(losses) / len(losses) if losses else None,
+        "avg_holding_minutes": sum(held) / len(held) if held else None,
+        "gross_pnl": sum(t.gross_pnl for t in closed),
+        "fees": sum(t.fees for t in closed),
+        "net_pnl": sum(t.net_pnl for t in closed),
+    }
+
+
+def by_symbol(trips: Sequence[RoundTrip]) -> pd.DataFrame:
+    """Per symbol: closed trips, win rate, gross PnL, fees, net PnL and average return."""
+    rows = []
+    for symbol in sorted({t.symbol for t in trips}):
+        mine = [t for t in trips if t.symbol == symbol and t.closed_at is not None]
+        figures = trip_figures(mine)
+        rows.append({"symbol": symbol, "round_trips": figures["round_trips"],
+                     "win_rate_pct": figures["win_rate_pct"], "gross_pnl": figures["gross_pnl"],
+                     "fees": figures["fees"], "net_pnl": figures["net_pnl"],
+                     "avg_return_pct": (sum(t.return_pct for t in mine) / len(mine)
+                                        if mine else None)})
+    return pd.DataFrame(rows, columns=["symbol", "round_trips", "win_rate_pct", "gross_pnl",
+                                       "fees", "net_pnl", "avg_return_pct"])
+
+
+def buy_and_hold_pct(first: dict[str, float], last: dict[str, float]) -> float | None:
+    """Equal weights in every symbol from its first price in the span to its last."""
+    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
+    return sum(moves) / len(moves) * 100 if moves else None
+
+
+def performance(steps: pd.DataFrame, trips: Sequence[RoundTrip], llm_cost: float,
+                start: datetime | None = None, end: datetime | None = None) -> Performance:
+    """The figures of one span. ``steps``: time (UTC), equity, exposure and prices (a dict
+    per step) of every recorded step in the span, oldest first; ``trips``: the round trips
+    closed in it (open ones are left out of the figures)."""
+    steps = steps.dropna(subset=["equity"])
+    equity = pd.Series(steps["equity"].to_numpy(dtype=float),
+                       index=pd.DatetimeIndex(steps["time"]))
+    trip_stats = trip_figures(trips)
+    gross = float(trip_stats["gross_pnl"] or 0.0)
+    first, last = (equity.index[0], equity.index[-1]) if len(equity) else (None, None)
+    metrics: dict[str, float | int | str | None] = {
+        "start": _iso(start or first), "end": _iso(end or last),
+        "annualization_days": ANNUALIZATION_DAYS,
+    }
+    if len(equity):
+        opening, final = float(equity.iloc[0]), float(equity.iloc[-1])
+        returns = period_returns(equity, opening, "D")
+        step_returns = equity.pct_change().dropna()
+        prices = [p for p in steps["prices"] if p]
+        metrics |= {
+            "starting_equity": opening, "final_equity": final,
+            "total_return_pct": (final / opening - 1) * 100 if opening else None,
+            "days": len(returns),
+            "sharpe": _finite(empyrical.sharpe_ratio(returns, annualization=ANNUALIZATION_DAYS))
+            if len(returns) > 1 else None,
+            "sortino": _finite(empyrical.sortino_ratio(returns, annualization=ANNUALIZATION_DAYS))
+            if len(returns) > 1 else None,
+            "max_drawdown_pct": abs(_finite(empyrical.max_drawdown(step_returns)) or 0.0) * 100,
+            "max_drawdown_hours": longest_drawdown(equity).total_seconds() / 3600,
+            "exposure_time_pct": float((steps["exposure"].fillna(0) > 0).mean() * 100),
+            "buy_and_hold_pct": buy_and_hold_pct(prices[0], prices[-1]) if prices else None,
+        }
+    else:  # nothing recorded in the span: the same keys, with no value
+        opening = 0.0
+        metrics |= dict.fromkeys(EQUITY_FIGURES)
+    metrics |= trip_stats | {
+        "llm_cost": llm_cost,
+        "fees_share_of_gross_pct": _share_pct(float(trip_stats["fees"] or 0.0), gross),
+        "llm_cost_share_of_gross_pct": _share_pct(llm_cost, gross),
+    }
+    curve = pd.DataFrame({"time": equity.index, "equity": equity.to_numpy(),
+                          "drawdown_pct": drawdown(equity).to_numpy()})
+    periods = {name: period_table(equity, opening, rule) for name, rule in PERIODS.items()}
+    return Performance(metrics=metrics, equity=curve, returns=periods, by_symbol=by_symbol(trips))
+
+
+# Each figure's name in words and its unit, for the report's text and the console.
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "start": ("From", ""), "end": ("To", ""),
+    "starting_equity": ("Starting equity", "quote"), "final_equity": ("Final equity", "quote"),
+    "total_return_pct": ("Total return", "%"), "buy_and_hold_pct": ("Buy and hold", "%"),
+    "days": ("Days with returns", "days"),
+    "sharpe": ("Sharpe ratio (daily, ×√365)", ""), "sortino": ("Sortino ratio (daily, ×√365)", ""),
+    "annualization_days": ("Annualised over", "days a year"),
+    "max_drawdown_pct": ("Max drawdown", "%"), "max_drawdown_hours": ("Longest drawdown", "h"),
+    "round_trips": ("Round trips closed", ""), "win_rate_pct": ("Win rate", "%"),
+    "profit_factor": ("Profit factor", "×"), "expectancy": ("Expectancy per round trip", "quote"),
+    "avg_win": ("Average win", "quote"), "avg_loss": ("Average loss", "quote"),
+    "avg_holding_minutes": ("Average holding time", "min"),
+    "exposure_time_pct": ("Time in the market", "%"),
+    "gross_pnl": ("Gross PnL (round trips)", "quote"), "fees": ("Fees", "quote"),
+    "net_pnl": ("Net PnL after fees", "quote"), "llm_cost": ("LLM cost", "quote"),
+    "fees_share_of_gross_pct": ("Fees as share of gross PnL", "%"),
+    "llm_cost_share_of_gross_pct": ("LLM cost as share of gross PnL", "%"),
+}
+
+
+def shown(key: str, value: float | int | str | None) -> str:
+    """A figure as words show it: its unit, two decimals, "–" when there is none."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    unit = METRIC_LABELS.get(key, ("", ""))[1]
+    number = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return f"{number} {unit}".strip() if unit not in ("", "quote") else number

@@ -1,0 +1,97 @@
+"""``python -m bot report``: a bot's or a replay run's performance over a span.
+
+The figures come from ``db.performance.report``, the function the console's Performance
+page shows, so the two agree for the same span.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bot.model.performance import METRIC_LABELS, shown
+
+
+class ReportInputError(ValueError):
+    """A user's mistake in the report's arguments: named, never a traceback."""
+
+
+def span_bound(text: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """``--start``/``--end`` as an aware UTC time: a date (YYYY-MM-DD, whole days; an end
+    date counts its own day) or an ISO time (naive means UTC)."""
+    if not text:
+        return None
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ReportInputError(f"--{name} {text!r} is not a date (YYYY-MM-DD) or an ISO time"
+                               ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_database(url: str) -> None:
+    """A SQLite file that is not there is named, not created empty by the report's read."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+            and not path.startswith("file:") and not Path(path).exists()):
+        raise ReportInputError(f"--db: there is no database file at {path}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="performance of a bot or a replay run over a span")
+    report.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
+    scope = report.add_mutually_exclusive_group()
+    scope.add_argument("--bot", help="a bot's live sessions (default: BOT_NAME or 'default')")
+    scope.add_argument("--run", help="a replay run (its name, as the Replays page lists it)")
+    report.add_argument("--start", help="from this date or ISO time (UTC)")
+    report.add_argument("--end", help="to this date (inclusive) or ISO time (exclusive)")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace, url: str, bot: str) -> int:
+    """Print the report; 2 with the reason for a bad input."""
+    from db.engine import make_engine, session_factory
+    from db.performance import UnknownScope, report, scope_sessions
+
+    try:
+        check_database(url)
+        start = span_bound(args.start, "start")
+        end = span_bound(args.end, "end", end=True)
+        if start is not None and end is not None and end <= start:
+            raise ReportInputError(f"--end {args.end} is not after --start {args.start}")
+        with session_factory(make_engine(url))() as db:
+            ids = scope_sessions(db, bot=None if args.run else bot, run=args.run)
+            result = report(db, ids, start, end)
+    except (ReportInputError, UnknownScope) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(as_text(result))
+    return 0
+
+
+def as_text(result: dict) -> str:
+    width = max(len(label) for label, _ in METRIC_LABELS.values())
+    lines = [f"{METRIC_LABELS[key][0]:<{width}}  {shown(key, value)}"
+             for key, value in result["metrics"].items() if key in METRIC_LABELS]
+    if result["by_symbol"]:
+        lines += ["", "Per symbol: round trips, win rate, net PnL"]
+        lines += [f"  {row['symbol']:<12} {row['round_trips']:>5}  "
+                  f"{shown('win_rate_pct', row['win_rate_pct']):>9}  {row['net_pnl']:,.2f}"
+                  for row in result["by_symbol"]]
+    if result["by_month"]:
+        lines += ["", "Per month: return"]
+        lines += [f"  {row['period']}  {row['return_pct']:+.2f} %" for row in result["by_month"]]
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Performance of a bot or a replay run over a span: what ``python -m bot report`` prints
+and the console's Performance page shows, from one function so the two cannot disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from bot.model.performance import Performance, performance
+from db.models import LLMTrace, Session
+from db.queries_replays import MAX_CURVE_POINTS, step_frame
+from db.round_trips import round_trip_rows, round_trips
+
+
+class UnknownScope(LookupError):
+    """A bot or replay run the database has no session of."""
+
+
+def scope_sessions(db: OrmSession, *, bot: str | None = None, run: str | None = None
+                   ) -> list[int]:
+    """The sessions of a bot (its live days) or of a replay run, oldest first."""
+    kind, name = ("replay", run) if run is not None else ("live", bot or "default")
+    ids = list(db.scalars(select(Session.id).where(Session.kind == kind,
+                                                   Session.run_name == name)
+                          .order_by(Session.date, Session.id)))
+    if not ids:
+        known = sorted(db.scalars(select(Session.run_name).where(Session.kind == kind)
+                                  .distinct()))
+        what = "replay run" if kind == "replay" else "bot"
+        raise UnknownScope(f"no {what} named {name!r} in this database"
+                           + (f" (known: {', '.join(known)})" if known else ""))
+    return ids
+
+
+def llm_cost(db: OrmSession, ids: Sequence[int], start: datetime | None,
+             end: datetime | None) -> float:
+    query = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
+        LLMTrace.session_id.in_(ids))
+    if start is not None:
+        query = query.where(LLMTrace.created_at >= start)
+    if end is not None:
+        query = query.where(LLMTrace.created_at < end)
+    return float(db.scalar(query) or 0.0)
+
+
+def span_performance(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
+                     end: datetime | None = None) -> tuple[Performance, list]:
+    """The span's performance and its round trips (closed in it, or open and opened
+    before its end)."""
+    trips = round_trips(db, ids, start, end)
+    closed = [t for t in trips if t.closed_at is not None]
+    result = performance(step_frame(db, ids, start, end), closed, llm_cost(db, ids, start, end),
+                         start, end)
+    return result, trips
+
+
+def report(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
+           end: datetime | None = None) -> dict:
+    """One JSON-ready object: ``metrics``, ``round_trips``, ``by_symbol``, ``by_month``."""
+    result, trips = span_performance(db, ids, start, end)
+    return {"metrics": result.metrics, "round_trips": round_trip_rows(trips),
+            "by_symbol": _records(result.by_symbol), "by_month": _records(
+                result.returns["month"].assign(
+                    period=result.returns["month"]["period"].dt.strftime("%Y-%m")))}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain dicts, NaN as None (JSON has no NaN)."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
+    """The first and last trading day of these sessions (None: no session)."""
+    first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
+                             .where(Session.id.in_(ids))).one()
+    return (first, last) if first is not None else None
+
+
+def plotted(curve: pd.DataFrame) -> pd.DataFrame:
+    """``curve`` (time, equity, drawdown_pct) thinned to about ``MAX_CURVE_POINTS`` for the
+    browser, keeping the last step and the deepest drawdown's, so the chart shows both."""
+    stride = max(1, len(curve) // MAX_CURVE_POINTS)
+    if stride == 1:
+        return curve
+    keep = set(range(0, len(curve), stride)) | {len(curve) - 1,
+                                                int(curve["drawdown_pct"].to_numpy().argmin())}
+    return curve.iloc[sorted(keep)]

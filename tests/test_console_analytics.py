@@ -1,0 +1,79 @@
+"""The Performance page and the Trades page's Round trips view through AppTest, on a real
+multi-day replay: what they show is what ``python -m bot report --json`` prints for the
+same span."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bot.__main__ import main
+from bot.model.performance import METRIC_LABELS, shown
+from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
+from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401  (an autouse fixture)
+
+pytestmark = pytest.mark.slow
+FIRST, LAST = "2023-01-03", "2023-01-06"  # the replay's days
+
+
+def _page(url: str, page: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return _open(_app(url, monkeypatch), page)
+
+
+def _report(capsys, url: str, run: str, *span: str) -> dict:
+    assert main(["report", "--db", url, "--run", run, "--json", *span]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_performance_page_shows_the_reports_figures(analytics_replay, monkeypatch,  # noqa: F811
+                                                    capsys) -> None:
+    url, run = analytics_replay.url, analytics_replay.run_name
+    at = _page(url, "performance", monkeypatch)
+    expected = _report(capsys, url, run, "--start", FIRST, "--end", LAST)["metrics"]
+    on_page = {m.label: m.value for m in at.metric}
+    compared = {key: (on_page[METRIC_LABELS[key][0]], shown(key, expected[key]))
+                for key in expected if METRIC_LABELS.get(key, ("",))[0] in on_page}
+    assert len(compared) >= 20
+    assert all(page == report for page, report in compared.values()), compared
+    assert on_page["Round trips closed"] == str(expected["round_trips"]) != "0"
+    assert len(at.get("plotly_chart")) == 2  # equity with drawdown, months heatmap
+
+    at.date_input(key="performance_dates").set_value(("2023-01-04", "2023-01-05")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    narrower = _report(capsys, url, run, "--start", "2023-01-04", "--end", "2023-01-05")
+    on_page = {m.label: m.value for m in at.metric}
+    for key in ("total_return_pct", "sharpe", "round_trips", "max_drawdown_pct", "net_pnl"):
+        assert on_page[METRIC_LABELS[key][0]] == shown(key, narrower["metrics"][key])
+    assert narrower["metrics"]["round_trips"] < expected["round_trips"]
+    by_day = at.dataframe[1].value  # the tabs: by week, by day
+    assert len(by_day) == 2
+
+
+def test_round_trips_view_filters_totals_and_links(analytics_replay, monkeypatch,  # noqa: F811
+                                                   capsys) -> None:
+    url, run = analytics_replay.url, analytics_replay.run_name
+    at = _page(url, "trades", monkeypatch)
+    at.segmented_control(key="trades_view").set_value("Round trips").run()
+    assert not at.exception, [e.value for e in at.exception]
+    report = _report(capsys, url, run)
+    trips = report["round_trips"]
+    table = at.dataframe[0].value
+    assert len(table) == len(trips)
+    assert list(table["open_trace_id"]) == [t["open_trace_id"] for t in trips]
+    assert list(table["close_trace_id"].fillna(-1)) == [
+        -1 if t["close_trace_id"] is None else t["close_trace_id"] for t in trips]
+    totals = {m.label: m.value for m in at.metric}
+    assert totals["Round trips closed"] == str(report["metrics"]["round_trips"])
+    assert totals["Net PnL"] == f"{report['metrics']['net_pnl']:,.2f}"
+
+    at.multiselect(key="trips_reasons").set_value(["stop", "trailing"]).run()
+    at.selectbox(key="trips_outcome").set_value("losses").run()
+    stops = [t for t in trips if t["exit_reason"] in ("stop", "trailing") and t["net_pnl"] < 0]
+    table = at.dataframe[0].value
+    assert stops and len(table) == len(stops)
+    assert set(table["exit_reason"]) <= {"stop", "trailing"} and (table["net_pnl"] < 0).all()
+    totals = {m.label: m.value for m in at.metric}
+    assert totals["Net PnL"] == f"{sum(t['net_pnl'] for t in stops):,.2f}"
+    assert at.get("download_button")

@@ -1,0 +1,80 @@
+"""``python -m bot report``: the figures of a replay run as JSON or text, over any span, and
+a named error (exit 2, no traceback) for every input a user can get wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.__main__ import main
+from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def report(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["report", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_json_report_of_a_run(analytics_replay, capsys) -> None:  # noqa: F811
+    code, out, err = report(capsys, "--db", analytics_replay.url, "--run",
+                            analytics_replay.run_name, "--json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert set(result) == {"metrics", "round_trips", "by_symbol", "by_month"}
+    metrics, trips = result["metrics"], result["round_trips"]
+    closed = [t for t in trips if t["closed_at"]]
+    assert metrics["round_trips"] == len(closed) > 10
+    assert metrics["net_pnl"] == pytest.approx(sum(t["net_pnl"] for t in closed))
+    assert [row["symbol"] for row in result["by_symbol"]] == ["BTC/USDT"]
+    assert result["by_symbol"][0]["net_pnl"] == pytest.approx(metrics["net_pnl"])
+    summary = analytics_replay.summary
+    assert metrics["final_equity"] == pytest.approx(summary["final_equity"], abs=0.01)
+    assert metrics["buy_and_hold_pct"] == pytest.approx(summary["buy_and_hold_pct"], abs=1e-3)
+    assert metrics["exposure_time_pct"] == pytest.approx(summary["exposure_time_pct"], abs=0.01)
+    assert [m["period"] for m in result["by_month"]] == ["2023-01"]
+
+
+def test_a_span_reports_only_its_days(analytics_replay, capsys) -> None:  # noqa: F811
+    args = ["--db", analytics_replay.url, "--run", analytics_replay.run_name, "--json"]
+    whole = json.loads(report(capsys, *args)[1])
+    first = json.loads(report(capsys, *args, "--end", "2023-01-04")[1])
+    rest = json.loads(report(capsys, *args, "--start", "2023-01-05")[1])
+    assert first["metrics"]["end"] == "2023-01-05T00:00:00+00:00"  # the end date counts
+    assert all(t["closed_at"] < "2023-01-05" for t in first["round_trips"] if t["closed_at"])
+    assert all(t["closed_at"] >= "2023-01-05" for t in rest["round_trips"] if t["closed_at"])
+    assert (first["metrics"]["round_trips"] + rest["metrics"]["round_trips"]
+            == whole["metrics"]["round_trips"])
+
+
+def test_the_text_report_says_its_figures_in_words(analytics_replay, capsys) -> None:  # noqa: F811
+    code, out, _ = report(capsys, "--db", analytics_replay.url, "--run",
+                          analytics_replay.run_name)
+    assert code == 0
+    assert "Sharpe ratio (daily, ×√365)" in out and "Max drawdown" in out
+    assert "_" not in out.split("Per symbol")[0]  # no snake_case names
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--run", "replay-nope"], "no replay run named 'replay-nope'"),
+    (["--bot", "ghost"], "no bot named 'ghost'"),
+    (["--start", "2023-02-30"], "--start '2023-02-30' is not a date"),
+    (["--end", "yesterday"], "--end 'yesterday' is not a date"),
+    (["--start", "2023-01-05", "--end", "2023-01-04"], "--end 2023-01-04 is not after --start"),
+])
+def test_bad_input_is_named_without_a_traceback(analytics_replay, capsys, args,  # noqa: F811
+                                               named) -> None:
+    run = [] if "--run" in args or "--bot" in args else ["--run", analytics_replay.run_name]
+    code, out, err = report(capsys, "--db", analytics_replay.url, *run, *args)
+    assert code == 2 and out == ""
+    assert named in err and "Traceback" not in err
+
+
+def test_a_database_file_that_is_not_there_is_named_and_not_created(tmp_path, capsys) -> None:
+    absent = tmp_path / "absent.db"
+    code, out, err = report(capsys, "--db", f"sqlite:///{absent}")
+    assert (code, out) == (2, "") and f"no database file at {absent}" in err
+    assert not absent.exists()
