@@ -212,6 +212,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     settings = load_settings(DATABASE_URL=_db_url(args))
     serve(settings, http=(args.host, args.port) if args.http else None)
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
