@@ -92,12 +92,12 @@ def unrealized_pnl(rt: Runtime) -> float:
 
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     """The account as the risk layer judges an entry. The active plans are the ones the
-    plans step read, when no plan was written since (``StoreMirror.active_plans``; the
+    plans step read, when no plan was written since (``Store.active_plans``; the
     decision's earlier actions are committed before an entry is judged)."""
     now = rt.now()
     cache = risk_figures(db, rt.session_id)
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
-    active = rt.mirror.active_plans
+    active = rt.store.active_plans
     if active is None:
         active = active_plans(db, rt.session_ids(db))
     plans = Counter(p.symbol for p in active)

@@ -34,7 +34,7 @@ from db.models import Order, TradePlan
 from db.orders import by_client_id, by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
 from db.sessions import find_session, trading_day
-from db.trades import booked_trade_ids, record_trade
+from db.trades import record_trade
 
 log = logging.getLogger("tradedesk.fills")
 exits_log = logging.getLogger("tradedesk.plans")  # an exit is a plan's event
@@ -70,16 +70,14 @@ def fetch_window(rt: Runtime, now: datetime) -> tuple[set[str], list[dict[str, A
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
     window = {str(f["id"]) for f in fills}
-    known = rt.mirror.booked_fills & window
-    rt.mirror.booked_fills = known
+    known = rt.store.booked_in(window)
     return window, [f for f in fills if str(f["id"]) not in known]
 
 
 def unbooked_fills(rt: Runtime, db, window: set[str],
                    fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Of ``fetch_window``'s fresh fills, those no trade row books yet, oldest first."""
-    known = rt.mirror.booked_fills
-    known |= booked_trade_ids(db, rt.venue_key, window - known)
+    known = rt.store.unbooked_in(db, rt.venue_key, window)
     fresh = [f for f in fresh if str(f["id"]) not in known]
     fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
     return fresh
@@ -149,17 +147,16 @@ def book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
-        rt.mirror.booked_fills.add(trade_id)
+        rt.store.booked(trade_id)
         return False
     if plan is not None:
         _plan_after_fill(db, plan, order, quantity, now)
     # The position snapshot as of this fill commits with it: one transaction, not two.
     positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
     db.commit()
-    rt.mirror.booked_fills.add(trade_id)
+    rt.store.booked(trade_id)
     positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
-    rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
     return True
 
 

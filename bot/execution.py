@@ -23,7 +23,7 @@ from bot.venue.base import (
     journal_status,
 )
 from db.models import Order
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark, order_count
+from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
 
 log = logging.getLogger("tradedesk.execution")
 # Entries older than this (or three loop intervals) are not sent at a restart: exits are.
@@ -53,14 +53,11 @@ def _run_code(rt: Runtime) -> str:
 def next_client_order_id(rt: Runtime, db) -> str:
     """Prefix, run code and a counter: unique per run, short enough for every venue.
 
-    The counter is the journal's row count plus one. The count is read once; then the
-    orders this runtime journaled (each counted once committed) are added to it instead of
-    counting every order at every exit. A number is used only by a committed row, never
-    above the row count, so the count read after a restart continues past all of them.
+    The counter is the journal's row count plus one (``Store.next_order_number``). A number
+    is used only by a committed row, never above the row count, so the count read after a
+    restart continues past all of them.
     """
-    if rt.orders_before is None:
-        rt.orders_before = order_count(db) - rt.orders_journaled
-    return f"{rt.prefix}{_run_code(rt)}{rt.orders_before + rt.orders_journaled + 1:06d}"
+    return f"{rt.prefix}{_run_code(rt)}{rt.store.next_order_number(db):06d}"
 
 
 def decision_client_order_id(rt: Runtime, trace_id: int, index: int) -> str:
@@ -113,7 +110,6 @@ def journal_new_order(
         type=order_type, amount=amount, price=price, purpose=purpose, status="new",
         reason=reason, plan_id=plan_id, trace_id=trace_id, created_at=now, updated_at=now,
     )
-    rt.orders_journaled += 1
     return order
 
 

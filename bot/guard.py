@@ -101,7 +101,7 @@ class StopGuard:
 
     def _guard(self, rt: Runtime, stop: KnownStop) -> None:
         held = min(stop.filled_size, abs(rt.book.quantity(stop.symbol)))
-        if held <= DUST or stop.plan_id in rt.resting_stops:  # the venue holds that stop
+        if held <= DUST or stop.plan_id in rt.store.resting_stops:  # the venue holds that stop
             return
         price = float(rt.call(rt.venue.fetch_ticker, stop.symbol)["last"])
         if not stop.hit(price):
@@ -133,7 +133,7 @@ class StopGuard:
             return
         self._busy = True
         try:
-            journaled = self._journal(rt)
+            self._journal(rt)
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -141,13 +141,12 @@ class StopGuard:
             return
         finally:
             self._busy = False
-        rt.orders_journaled += journaled
         for plan_id in list(self.sent):
             self.stops.pop(plan_id, None)
         self.sent.clear()
 
-    def _journal(self, rt: Runtime) -> int:
-        now, journaled = rt.now(), 0
+    def _journal(self, rt: Runtime) -> None:
+        now = rt.now()
         with rt.db() as db:
             for sent in self.sent.values():
                 if by_client_id(db, sent.client_order_id) is None:
@@ -161,14 +160,12 @@ class StopGuard:
                         reason=sent.reason, plan_id=sent.stop.plan_id,
                         created_at=sent.sent_at, updated_at=now,
                     ))
-                    journaled += 1
                 plan = db.get(TradePlan, sent.stop.plan_id)
                 if plan is not None and plan.status == PlanStatus.OPEN:
                     revise_plan(db, plan, f"exit: {sent.reason} (sent while the database was "
                                 "down)", now, status=PlanStatus.CLOSING, exit_reason=sent.reason,
                                 exit_client_order_id=sent.client_order_id)
             db.commit()
-        return journaled
 
 
 def stop_reason(stop: float) -> str:

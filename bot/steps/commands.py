@@ -11,7 +11,6 @@ Its times are wall times, like its ``created_at``, also in a replay.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -26,12 +25,9 @@ from db.commands import (
     ArgumentTooLong,
     check_argument,
     finish_command,
-    has_pending,
     pending_commands,
-    queued_here,
     retry_later,
 )
-from db.engine import bound_engine
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
@@ -40,7 +36,6 @@ log = logging.getLogger("tradedesk.commands")
 URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
 TAKES_ARGUMENT = (CommandKind.CLOSE, CommandKind.CANCEL)
 BATCH = 200
-QUIET_POLL_SECONDS = 0.15
 
 
 class CommandError(ValueError):
@@ -49,7 +44,7 @@ class CommandError(ValueError):
 
 def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
-    if not _may_be_pending(rt):
+    if not rt.store.may_have_commands(rt.settings.bot_name):
         return 0
     try:
         rt.call(rt.venue.catch_up)
@@ -91,24 +86,6 @@ def _argument(command: Command) -> str | None:
     except ArgumentTooLong as exc:
         raise CommandError(f"{command.command} refused: {exc}") from None
     return command.argument
-
-
-def _may_be_pending(rt: Runtime) -> bool:
-    """Whether a command may wait: asked at most every QUIET_POLL_SECONDS of real time while
-    the answer is "none", and at once after this process queued one.
-
-    A replay iterates every few milliseconds and asked at every iteration; a STOP from the
-    console is still obeyed within a fraction of a second. A live bot's iterations are
-    seconds apart, so it still asks at every one.
-    """
-    asked = (time.monotonic(), queued_here())
-    if (rt.commands_none_at is not None and asked[1] == rt.commands_none_at[1]
-            and asked[0] - rt.commands_none_at[0] < QUIET_POLL_SECONDS):
-        return False
-    with bound_engine(rt.db).connect() as conn:  # the usual answer, "none", in one light query
-        pending = has_pending(conn, bot=rt.settings.bot_name)
-    rt.commands_none_at = None if pending else asked
-    return pending
 
 
 def _pause(rt: Runtime, db, argument: str | None) -> str:

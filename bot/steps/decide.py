@@ -13,7 +13,6 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Row
-from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
@@ -24,7 +23,6 @@ from bot.engine.validation import validate_decision
 from bot.model.vocabulary import TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.stats import apply_llm_cost
 from db.traces import add_trace, recorded_decision_json, set_execution_result
 
 POLL_SECONDS = 0.2
@@ -47,7 +45,7 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
                                 traced_cost=rt.decisions.session_cost(conn, rt.session_id),
-                                mirror=rt.mirror)
+                                store=rt.store)
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
             if acting is None:
@@ -109,13 +107,9 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
             rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
     )
     if result.cost:
-        with OrmSession(bind=db) as session:  # joins the trace's transaction
-            apply_llm_cost(session, rt.session_id, result.cost, now)
-            session.flush()
+        rt.store.apply_llm_cost(db, rt.session_id, result.cost, now)  # with the trace
     db.commit()
     rt.decisions.note_trace(rt.session_id, now, result.cost)
-    if result.cost:
-        rt.mirror.figures = None  # changed outside the runtime's sessions: read them again
     return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 

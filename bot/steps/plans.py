@@ -18,7 +18,7 @@ from bot.resting_stop import is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from db.models import Order, TradePlan
 from db.orders import by_client_id
-from db.plans import active_plans, revise_plan
+from db.plans import revise_plan
 from db.trades import booked_quantity
 
 # How long an entry the venue reports done may go without booked fills before its plan is
@@ -29,25 +29,25 @@ LATE_FILL_GRACE = timedelta(minutes=30)
 
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
-    journaled = rt.orders_journaled
-    read = rt.mirror.active_plans
+    journaled = rt.store.orders_journaled
+    read = rt.store.active_plans
     # The plans as last read, when none was written since: if enforcing each would change
     # nothing (the usual iteration), no session is needed to find that out again.
     if read is None or not all(is_quiet(rt, plan, now) for plan in read):
         with rt.db() as db:
-            plans = rt.mirror.active_plans = active_plans(db, rt.session_ids(db))
+            plans = rt.store.read_active_plans(db, rt.session_ids(db))
             failed = False
             for plan in plans:
                 try:
                     _enforce(rt, db, plan, now)
                 except Exception as exc:
-                    db.rollback()  # expires the plans read: they cannot be kept
-                    rt.mirror.active_plans, failed = None, True
+                    db.rollback()  # expires the plans read: the store forgets them
+                    failed = True
                     rt.note_error(f"plan {plan.id}", exc)
             db.commit()
             if not failed:  # as enforced and committed: what guards them in an outage
                 rt.guard.remember(plans)
-    if rt.orders_journaled > journaled:
+    if rt.store.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
         # before deciding too, so both decide on the same state.
