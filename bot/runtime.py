@@ -25,7 +25,6 @@ from bot.model.quote import Quote
 from bot.positions import PositionBook
 from bot.store import Store
 from bot.venue.base import TransientVenueError, Venue
-from bot.venue.paper import PaperVenue
 from db.models import utcnow
 from db.retry import Outage
 from db.trades import fills_of_sessions
@@ -72,8 +71,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.store = Store(self.db, self.kind, self.run_name)
-        if isinstance(self.venue, PaperVenue):
-            self.venue.outage = self.outage
+        self.venue.use_outage(self.outage)
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.settings.circuit_breaker_errors,
