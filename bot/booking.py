@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.execution import Placement, cancel_order, journal_new_order, next_client_order_id, send_journaled
 from bot.fleet import client_id_of
+from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType, PlanStatus, closing_side
 from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
-from bot.resting_stop import PURPOSE as RESTING
 from bot.resting_stop import cancel_resting
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
@@ -173,21 +173,21 @@ def _session_of(rt: Runtime, db, when: datetime) -> int:
 
 def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
     """Entry fills add to what the plan holds; exit fills take from it."""
-    if order.purpose == "entry":
+    if order.purpose == OrderPurpose.ENTRY:
         held = plan.filled_size + quantity
-        revise_plan(db, plan, "entry filled", now, filled_size=held, status="open"
-                    if plan.status == "pending" else plan.status)
+        revise_plan(db, plan, "entry filled", now, filled_size=held, status=PlanStatus.OPEN
+                    if plan.status == PlanStatus.PENDING else plan.status)
         return
     remaining = max(0.0, plan.filled_size - quantity)
     # a stop resting on the venue exits a plan the bot did not mark closing: its reason
-    reason = plan.exit_reason or (order.reason if order.purpose == RESTING else None)
+    reason = plan.exit_reason or (order.reason if order.purpose == OrderPurpose.STOP else None)
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
-                    filled_size=0.0, status="closed", closed_at=now, exit_reason=reason)
+                    filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
     else:
         # A partial exit re-arms the stop and target for what remains.
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,
-                    filled_size=remaining, size=remaining, status="open",
+                    filled_size=remaining, size=remaining, status=PlanStatus.OPEN,
                     exit_client_order_id=None)
 
 
@@ -215,30 +215,31 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     every other exit sell at the market too (never better than it gives).
     """
     entry = entry_of(db, plan)
-    if entry is not None and entry.status == "open":
+    if entry is not None and entry.status == OrderStatus.OPEN:
         cancel_order(rt, db, entry)
     cancel_resting(rt, db, plan)  # it holds the coins this exit sells
     held = plan_holding(rt, plan)
     if held <= DUST:
-        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",
+        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
                     exit_reason=reason, closed_at=now)
         db.commit()
         return None
     # The plan's closing state, its exit id and the exit's journal row commit together, so
     # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.
     cid = next_client_order_id(rt, db)
-    revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
+    revise_plan(db, plan, f"exit: {reason}", now, status=PlanStatus.CLOSING, exit_reason=reason)
     plan.exit_client_order_id = cid
     as_stop = stop is not None and rt.venue.is_paper
     order = journal_new_order(
-        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose="exit", reason=reason, order_type="stop" if as_stop else "market",
+        rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
+        purpose=OrderPurpose.EXIT, reason=reason,
+        order_type=OrderType.STOP if as_stop else OrderType.MARKET,
         price=stop if as_stop else None, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
         client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
     if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
-        revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")
+        revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)
     db.commit()
     return placement

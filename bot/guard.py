@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.model.vocabulary import OrderPurpose, PlanStatus
+from bot.model.vocabulary import OrderPurpose, OrderType, PlanStatus, Side, closing_side
 from bot.positions import DUST
 from bot.venue.base import DuplicateOrder, TransientVenueError, VenueError, journal_status
 from db.models import Order, TradePlan
@@ -48,7 +48,7 @@ class KnownStop:
     stop: float
 
     def hit(self, price: float) -> bool:
-        return price <= self.stop if self.side == "BUY" else price >= self.stop
+        return price <= self.stop if self.side == Side.BUY else price >= self.stop
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,11 @@ class StopGuard:
         cid = guard_client_order_id(rt, stop)
         # as ``bot.booking.exit_plan``: a stop order at the stop on the paper venue
         # (it fills at the stop or worse), a market order on an exchange
-        order_type = "stop" if rt.venue.is_paper else "market"
-        side = "sell" if stop.side == "BUY" else "buy"
+        order_type = OrderType.STOP if rt.venue.is_paper else OrderType.MARKET
+        side = closing_side(stop.side).lower()  # ccxt's
         try:
             placed = rt.call(rt.venue.create_order, stop.symbol, order_type, side, held,
-                             stop.stop if order_type == "stop" else None,
+                             stop.stop if order_type == OrderType.STOP else None,
                              {"clientOrderId": cid})
         except DuplicateOrder:
             placed = {}  # an earlier attempt reached the venue
@@ -153,9 +153,9 @@ class StopGuard:
                     db.add(Order(
                         session_id=rt.session_id, client_order_id=sent.client_order_id,
                         order_id=str(sent.placed["id"]) if sent.placed.get("id") else None,
-                        symbol=sent.stop.symbol, side="SELL" if sent.stop.side == "BUY" else "BUY",
+                        symbol=sent.stop.symbol, side=closing_side(sent.stop.side),
                         type=sent.order_type, amount=sent.amount,
-                        price=sent.stop.stop if sent.order_type == "stop" else None,
+                        price=sent.stop.stop if sent.order_type == OrderType.STOP else None,
                         purpose=OrderPurpose.EXIT, status=journal_status(sent.placed), attempts=1,
                         reason=sent.reason, plan_id=sent.stop.plan_id,
                         created_at=sent.sent_at, updated_at=now,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.fleet import client_id_of
+from bot.model.vocabulary import OrderPurpose, OrderStatus
 from bot.position_snapshot import positions_due, positions_written, write_positions
 from bot.runtime import Runtime
 from db.engine import bound_engine
@@ -42,7 +43,7 @@ def reconcile_with_venue(rt: Runtime) -> None:
          "symbol": order["symbol"], "side": order["side"].upper(),
          "type": order.get("type") or "limit", "price": order.get("price"),
          "amount": float(order["amount"]), "remaining": float(order.get("remaining") or 0.0),
-         "status": order.get("status") or "open",
+         "status": order.get("status") or OrderStatus.OPEN,
          "exchange_timestamp": _when(order.get("timestamp"))}
         for order in venue_orders]
     if not venue_orders and (rt.session_id, rows) == rt.store.open_orders and (
@@ -97,14 +98,15 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
                 db, session_id=rt.session_id, client_order_id=cid, order_id=str(order["id"]),
                 symbol=order["symbol"], side=order["side"].upper(),
                 type=order.get("type") or "limit", amount=float(order["amount"]),
-                price=order.get("price"), purpose="adopted", status="open",
+                price=order.get("price"), purpose=OrderPurpose.ADOPTED, status=OrderStatus.OPEN,
                 reason="adopted at resync: on the venue but not in the journal",
                 created_at=now, updated_at=now,
             )
-        elif known.order_id is None or known.status != "open":
-            known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
+        elif known.order_id is None or known.status != OrderStatus.OPEN:
+            known.order_id, known.status, known.updated_at = (str(order["id"]), OrderStatus.OPEN,
+                                                              now)
     # none read while none of ours is live in the journal: nothing the venue stopped listing
     for known in rt.store.live_orders(db, ids):
-        if known.status == "open" and known.order_id not in listed:
+        if known.status == OrderStatus.OPEN and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
-            known.status, known.updated_at = "closed", now
+            known.status, known.updated_at = OrderStatus.CLOSED, now

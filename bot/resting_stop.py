@@ -15,17 +15,17 @@ import logging
 
 from bot.execution import cancel_order, journal_new_order, send_journaled
 from bot.guard import stop_reason
+from bot.model.vocabulary import OrderPurpose, OrderType, closing_side
 from bot.positions import DUST
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
 from db.orders import live_order_of_plan
 
 log = logging.getLogger("tradedesk.stops")
-PURPOSE = "stop"
 
 def resting_stop(db, plan: TradePlan) -> Order | None:
     """The plan's live stop order in the journal, if any."""
-    return live_order_of_plan(db, plan.id, PURPOSE)
+    return live_order_of_plan(db, plan.id, OrderPurpose.STOP)
 
 
 def is_current(rt: Runtime, plan: TradePlan, held: float) -> bool:
@@ -49,8 +49,8 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
         cancel_order(rt, db, order)
         rt.store.resting_stops.pop(plan.id, None)
     order = journal_new_order(
-        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose=PURPOSE, reason=stop_reason(plan.stop_price), order_type="stop",
+        rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
+        purpose=OrderPurpose.STOP, reason=stop_reason(plan.stop_price), order_type=OrderType.STOP,
         price=plan.stop_price, plan_id=plan.id, trace_id=plan.trace_id,
     )
     placement = send_journaled(rt, db, order)

@@ -16,7 +16,15 @@ from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
 from bot.execution import cancel_order, own_order, place_order
-from bot.model.vocabulary import CommandKind, CommandStatus, OrderPurpose, OrderStatus, PlanStatus
+from bot.model.vocabulary import (
+    LIVE_ORDER,
+    CommandKind,
+    CommandStatus,
+    OrderPurpose,
+    OrderStatus,
+    PlanStatus,
+    Side,
+)
 from bot.positions import DUST
 from bot.reconcile import reconcile_with_venue
 from bot.runtime import Runtime
@@ -123,7 +131,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             awaited[symbol] = holding.quantity - amount
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
-            placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount,
+            placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
                                     purpose=OrderPurpose.CLOSE, reason=reason)
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
@@ -157,7 +165,7 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
         if order.order_id is None:
             # the venue took it (a duplicate client id answered) without saying its id:
             # all of it may have sold
-            sold += order.amount - booked if order.status in ("new", "open") else 0.0
+            sold += order.amount - booked if order.status in LIVE_ORDER else 0.0
             continue
         try:
             filled = float(rt.call(rt.venue.fetch_order, order.order_id, symbol)["filled"] or 0)

@@ -20,7 +20,7 @@ from bot.decision_context import build_context
 from bot.engine.base import EngineResult
 from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
-from bot.model.vocabulary import TraceStatus
+from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
 from db.traces import add_trace, recorded_decision_json, set_execution_result
@@ -133,7 +133,7 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
         except Exception as exc:
             db.rollback()
             rt.note_error(f"executing {action.action}", exc)
-            outcomes.append({"action": action.action.value, "status": "error",
+            outcomes.append({"action": action.action.value, "status": Outcome.ERROR,
                              "detail": f"{type(exc).__name__}: {exc}"})
     set_execution_result(db, trace_id, _execution_result(rt, equity, outcomes))
     db.commit()
@@ -150,7 +150,7 @@ def _execution_result(rt: Runtime, equity: float, outcomes: list[dict]) -> str:
 
 
 def _refusals(rejected: list) -> list[dict]:
-    return [{"status": "invalid", **item} for item in _jsonable(rejected)]
+    return [{"status": Outcome.INVALID, **item} for item in _jsonable(rejected)]
 
 
 def _jsonable(rejected: list) -> list[dict]:
