@@ -121,6 +121,20 @@ def test_a_plan_rolled_back_does_not_re_arm_the_read(sqlite_url, btc) -> None:
     assert rt.store.active_plans == [] and not rt.errors
 
 
+def test_plans_read_in_a_session_that_rolls_back_are_read_again(sqlite_url, btc) -> None:
+    """A rollback expires the plans its session loaded (the plans step's, when enforcing
+    one fails): the store forgets them rather than hand out expired rows."""
+    rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
+    step(rt)
+    with rt.db() as db:
+        assert rt.store.read_active_plans(db, rt.session_ids(db)) == []
+        db.commit()  # a commit that wrote no plan keeps them (a cancel's, say)
+        assert rt.store.active_plans == []
+        db.scalars(select(TradePlan)).all()  # the next plan's work, in a new transaction
+        db.rollback()
+    assert rt.store.active_plans is None
+
+
 def test_an_open_plan_is_read_again_only_when_it_must_act(sqlite_url, btc) -> None:
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]), TRAIL_BREAKEVEN_PCT=0)
     step(rt)
