@@ -43,11 +43,11 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
     stop still guards the plan, and the next iteration tries again."""
     order = resting_stop(db, plan)
     if order is not None and order.price == plan.stop_price and abs(order.amount - held) <= DUST:
-        rt.store.resting_stops[plan.id] = (plan.stop_price, held)
+        rt.store.stop_rests(plan.id, plan.stop_price, held)
         return
     if order is not None:
         cancel_order(rt, db, order)
-        rt.store.resting_stops.pop(plan.id, None)
+        rt.store.stop_lifted(plan.id)
     order = journal_new_order(
         rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
         purpose=OrderPurpose.STOP, reason=stop_reason(plan.stop_price), order_type=OrderType.STOP,
@@ -55,7 +55,7 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
     )
     placement = send_journaled(rt, db, order)
     if placement.ok:
-        rt.store.resting_stops[plan.id] = (plan.stop_price, held)
+        rt.store.stop_rests(plan.id, plan.stop_price, held)
     else:
         log.error("stop of plan %d not placed on the venue: %s", plan.id, placement.error)
 
@@ -67,4 +67,4 @@ def cancel_resting(rt: Runtime, db, plan: TradePlan) -> None:
     order = resting_stop(db, plan)
     if order is not None:
         cancel_order(rt, db, order)
-    rt.store.resting_stops.pop(plan.id, None)
+    rt.store.stop_lifted(plan.id)

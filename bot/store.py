@@ -247,6 +247,15 @@ class Store:
             self.orders_before = order_count(db) - self.orders_journaled
         return self.orders_before + self.orders_journaled + 1
 
+    def stop_rests(self, plan_id: int, stop: float, amount: float) -> None:
+        """The plan's stop rests on the venue at ``stop`` for ``amount``, as placed or found
+        in the journal (``bot.resting_stop``)."""
+        self.resting_stops[plan_id] = (stop, amount)
+
+    def stop_lifted(self, plan_id: int) -> None:
+        """The plan's resting stop was canceled: look in the journal next time."""
+        self.resting_stops.pop(plan_id, None)
+
     # --- fills ---------------------------------------------------------------------------
 
     def booked_in(self, window: set[str]) -> set[str]:
