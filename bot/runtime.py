@@ -17,7 +17,6 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
-from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
 from bot.fleet import order_prefix
 from bot.guard import StopGuard
@@ -55,8 +54,6 @@ class Runtime:
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
-    # this run's traces as the decide step knows them (``bot.decision_memory``)
-    decisions: DecisionMemory = field(default_factory=DecisionMemory, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
     # waits out a database that is unreachable, locked or full (``bot.loop.run_forever``)

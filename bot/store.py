@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, event
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
+from bot.decision_memory import DecisionMemory
 from db.commands import has_pending
 from db.decision_queries import MARKET_FIGURES, SessionCandles, newest_market, newest_trades, session_figures
 from db.engine import bound_engine
@@ -91,6 +92,8 @@ class Store:
     # seconds) with that count then: ``may_have_commands`` throttles on it
     commands_queued: int = 0
     commands_none_at: tuple[float, int] | None = None
+    # this run's traces as the decide step knows them (``bot.decision_memory``)
+    traces: DecisionMemory = field(default_factory=DecisionMemory)
     # plan id -> (stop, amount) of its stop resting on the venue, as last placed or found
     # (STOPLOSS_ON_EXCHANGE, ``bot.resting_stop``); missing means "look in the journal"
     resting_stops: dict[int, tuple[float, float]] = field(default_factory=dict)

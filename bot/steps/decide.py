@@ -44,7 +44,7 @@ def decide_and_execute(rt: Runtime) -> None:
             for s, h in rt.book.open_items().items()
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
-                                traced_cost=rt.decisions.session_cost(conn, rt.session_id),
+                                traced_cost=rt.store.traces.session_cost(conn, rt.session_id),
                                 store=rt.store)
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
@@ -70,7 +70,7 @@ def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[int, st
     and are made again. The runtime's memory of its traces spares the lookup at the clocks
     no trace can have (``bot.decision_memory``).
     """
-    return rt.decisions.recorded_at(db, rt.session_ids(db), now)
+    return rt.store.traces.recorded_at(db, rt.session_ids(db), now)
 
 
 def _decide(rt: Runtime, db: Connection, context, equity: float,
@@ -109,7 +109,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     if result.cost:
         rt.store.apply_llm_cost(db, rt.session_id, result.cost, now)  # with the trace
     db.commit()
-    rt.decisions.note_trace(rt.session_id, now, result.cost)
+    rt.store.traces.note_trace(rt.session_id, now, result.cost)
     return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 
