@@ -97,16 +97,11 @@ class Store:
     # plan id -> (stop, amount) of its stop resting on the venue, as last placed or found
     # (STOPLOSS_ON_EXCHANGE, ``bot.resting_stop``); missing means "look in the journal"
     resting_stops: dict[int, tuple[float, float]] = field(default_factory=dict)
-    # marks a Core connection whose transaction changed the session's figures
-    _figures_mark: object = field(default_factory=object, repr=False)
 
     def __post_init__(self) -> None:
         event.listen(self.sessions, "after_flush", _note_writes)
         event.listen(self.sessions, "after_commit", self._committed)
         event.listen(self.sessions, "after_rollback", self._rolled_back)
-        engine = bound_engine(self.sessions)
-        event.listen(engine, "commit", self._connection_committed)
-        event.listen(engine, "rollback", self._connection_rolled_back)
 
     # --- runs and sessions ---------------------------------------------------------------
 
@@ -200,11 +195,13 @@ class Store:
     def apply_llm_cost(self, conn: Connection, session_id: int, cost: float,
                        now: datetime) -> None:
         """Add an LLM call's cost to the session's figures in ``conn``'s transaction; the
-        kept figures are forgotten when it commits."""
+        kept figures are forgotten when ``conn`` next commits (after a rollback too: one
+        needless read). The listener is on this connection alone: one on the engine would
+        cost every statement of every connection a dispatch."""
         with Session(bind=conn) as session:  # joins the connection's transaction
             apply_llm_cost(session, session_id, cost, now)
             session.flush()
-        conn.info[self._figures_mark] = True
+        event.listen(conn, "commit", self._figures_committed, once=True)
 
     # --- snapshots -----------------------------------------------------------------------
 
@@ -308,12 +305,8 @@ class Store:
         if session.info.pop(_READ_PLANS, False):
             self.active_plans = None  # the rollback expired them
 
-    def _connection_committed(self, conn: Connection) -> None:
-        if conn.info.pop(self._figures_mark, False):
-            self.figures = None
-
-    def _connection_rolled_back(self, conn: Connection) -> None:
-        conn.info.pop(self._figures_mark, None)
+    def _figures_committed(self, _conn: Connection) -> None:
+        self.figures = None
 
 
 def market_row(fields: dict[str, Any]) -> dict[str, Any]:
