@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
-from bot.booking import fetch_window, fill_time, owning_order, unbooked_fills
+from bot.booking import fetch_window, owning_order, unbooked_fills
 from bot.positions import PositionBook
 from bot.risk import RiskState
 from bot.runtime import Runtime
@@ -42,21 +41,13 @@ def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
             for fill in unbooked_fills(rt, db, window, fresh):
                 if owning_order(rt, db, fill) is None:
                     continue  # not ours: in neither our book nor our day
-                if fill_time(fill, rollover) >= rollover:
-                    cash -= _cash_moved(fill, quote_currency(rt))
+                if fill.time(rollover) >= rollover:
+                    cash -= fill.cash_moved(quote_currency(rt))
                 else:
-                    book.apply(fill["symbol"], fill["side"], float(fill["amount"]),
-                               float(fill["price"]))
+                    book.apply(fill.symbol, fill.side, fill.amount, fill.price)
     return cash + sum(h.quantity * _market_price(rt, symbol, h.avg_price)
                       for symbol, h in book.open_items().items())
 
-
-def _cash_moved(fill: dict[str, Any], quote: str) -> float:
-    """What one fill did to the quote balance: its cost either way, and a fee paid in quote."""
-    cost = float(fill.get("cost") or float(fill["price"]) * float(fill["amount"]))
-    fee = fill.get("fee") or {}
-    paid = float(fee.get("cost") or 0.0) if fee.get("currency") in (None, quote) else 0.0
-    return (cost if fill["side"].lower() == "sell" else -cost) - paid
 
 
 def _market_price(rt: Runtime, symbol: str, fallback: float) -> float:
@@ -92,12 +83,12 @@ def unrealized_pnl(rt: Runtime) -> float:
 
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     """The account as the risk layer judges an entry. The active plans are the ones the
-    plans step read, when no plan was written since (``StoreMirror.active_plans``; the
+    plans step read, when no plan was written since (``Store.active_plans``; the
     decision's earlier actions are committed before an entry is judged)."""
     now = rt.now()
     cache = risk_figures(db, rt.session_id)
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
-    active = rt.mirror.active_plans
+    active = rt.store.active_plans
     if active is None:
         active = active_plans(db, rt.session_ids(db))
     plans = Counter(p.symbol for p in active)

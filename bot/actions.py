@@ -20,7 +20,7 @@ from bot.execution import (
     send_or_report,
 )
 from bot.model.entry_price import entry_price, fit_to_cap
-from bot.model.vocabulary import OrderPurpose, OrderStatus, PlanStatus, Side
+from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType, Outcome, PlanStatus, Side
 from bot.positions import DUST
 from bot.resting_stop import cancel_resting
 from bot.risk import RiskState, Rule, check_entry
@@ -57,7 +57,7 @@ def execute_action(
 
 def hold_outcome(action: Action) -> dict[str, Any]:
     """A HOLD does nothing: its outcome needs neither a trace nor the database."""
-    return {"action": action.action.value, "symbol": action.symbol, "status": "hold"}
+    return {"action": action.action.value, "symbol": action.symbol, "status": Outcome.HOLD}
 
 
 def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | None,
@@ -67,13 +67,13 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     journaled = by_client_id(db, cid)
     if journaled is not None:  # a redone iteration: this action was already executed
         placement = send_or_report(rt, db, journaled)
-        return {"status": "placed" if placement.ok else "failed", "plan_id": journaled.plan_id,
-                "redone": True, **placement.as_dict()}
+        return {"status": Outcome.PLACED if placement.ok else Outcome.FAILED,
+                "plan_id": journaled.plan_id, "redone": True, **placement.as_dict()}
     quote = rt.quotes.get(symbol)
     reference = entry_price(action.order_type, action.price, quote.ask if quote else None,
                             quote.last if quote else None)
     if not reference:
-        return {"status": "refused", "rule": Rule.NO_MARKET_DATA, "detail": "no price"}
+        return {"status": Outcome.REFUSED, "rule": Rule.NO_MARKET_DATA, "detail": "no price"}
     amount = fit_to_cap(action.size if action.size else (action.quote_value or 0) / reference,
                         reference, rt.settings.max_order_value)
     assert state is not None, "entries are always risk-checked"
@@ -81,7 +81,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     refusal = check_entry(rt.settings, state, symbol, Side.BUY, amount, reference, target, quote)
     if refusal is not None:
         rt.events.refused(refusal.rule, refusal.detail, rt.session_id)
-        return {"status": "refused", "rule": refusal.rule, "detail": refusal.detail}
+        return {"status": Outcome.REFUSED, "rule": refusal.rule, "detail": refusal.detail}
     now = rt.now()
     plan = create_plan(
         db, now, session_id=rt.session_id, symbol=symbol, side=Side.BUY, entry_price=reference,
@@ -91,11 +91,12 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
         entry_client_order_id=cid,
     )
     # The plan and its entry's journal row commit together: no plan without its order.
-    order_type = "limit" if action.order_type == "limit" and action.price else "market"
+    order_type = (OrderType.LIMIT if action.order_type == OrderType.LIMIT and action.price
+                  else OrderType.MARKET)
     order = journal_new_order(
         rt, db, symbol=symbol, side=Side.BUY, amount=amount, purpose=OrderPurpose.ENTRY,
         reason=action.reason,
-        order_type=order_type, price=action.price if order_type == "limit" else None,
+        order_type=order_type, price=action.price if order_type == OrderType.LIMIT else None,
         plan_id=plan.id, trace_id=trace_id, client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # the caller commits it
@@ -103,7 +104,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     if not placement.ok:
         revise_plan(db, plan, f"entry failed: {placement.error}", now, status=PlanStatus.CLOSED,
                     exit_reason=f"entry failed: {placement.error}", closed_at=now)
-    status = "placed" if placement.ok else "failed"
+    status = Outcome.PLACED if placement.ok else Outcome.FAILED
     return {"status": status, "plan_id": plan.id, **placement.as_dict()}
 
 
@@ -113,7 +114,7 @@ def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
     symbol = action.symbol or ""
     held = rt.book.quantity(symbol)
     if held <= 0:
-        return {"status": "refused", "rule": "nothing_held", "detail": f"no {symbol} held"}
+        return {"status": Outcome.REFUSED, "rule": "nothing_held", "detail": f"no {symbol} held"}
     amount = min(held, action.size or held)
     plans = active_plans(db, rt.session_ids(db), symbol)
     reason = action.reason or "engine sell"
@@ -121,11 +122,11 @@ def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
         return _sell_part(rt, db, plans, amount, reason, trace_id)
     if plans:
         results = [exit_plan(rt, db, p, reason, rt.now(), trace_id) for p in plans]
-        return {"status": "exiting", "plans": [p.id for p in plans],
+        return {"status": Outcome.EXITING, "plans": [p.id for p in plans],
                 "orders": [r.as_dict() for r in results if r is not None]}
     placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
                             purpose=OrderPurpose.EXIT, reason=action.reason, trace_id=trace_id)
-    return {"status": "placed" if placement.ok else "failed", **placement.as_dict()}
+    return {"status": Outcome.PLACED if placement.ok else Outcome.FAILED, **placement.as_dict()}
 
 
 def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: str,
@@ -151,8 +152,8 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
         sold.append(plan.id)
         if placement is not None:
             orders.append(placement.as_dict())
-    outcome: dict[str, Any] = {"status": "exiting" if sold else "refused", "plans": sold,
-                               "orders": orders}
+    outcome: dict[str, Any] = {"status": Outcome.EXITING if sold else Outcome.REFUSED,
+                               "plans": sold, "orders": orders}
     if left > DUST:  # the rest is in plans already exiting or whose entry is still filling
         outcome |= {"rule": "not_in_open_plans",
                     "detail": f"{left:g} {plans[0].symbol} of the sell is in no open plan"}
@@ -162,7 +163,7 @@ def _sell_part(rt: Runtime, db, plans: list[TradePlan], amount: float, reason: s
 def _cancel(rt: Runtime, db, action: Action) -> dict[str, Any]:
     order = own_order(rt, db, action.order_id or "")
     if order is None or order.status != OrderStatus.OPEN:
-        return {"status": "refused", "rule": "unknown_order", "detail": action.order_id}
+        return {"status": Outcome.REFUSED, "rule": "unknown_order", "detail": action.order_id}
     return {"status": cancel_order(rt, db, order), "order_id": order.order_id}
 
 
@@ -178,19 +179,19 @@ def _plan_of(rt: Runtime, db, action: Action) -> TradePlan | None:
 def _update_plan(rt: Runtime, db, action: Action) -> dict[str, Any]:
     plan = _plan_of(rt, db, action)
     if plan is None:
-        return {"status": "refused", "rule": "unknown_plan", "detail": str(action.plan_id)}
+        return {"status": Outcome.REFUSED, "rule": "unknown_plan", "detail": str(action.plan_id)}
     revise_plan(db, plan, f"updated: {action.reason}"[:500], rt.now(),
                 stop_price=action.stop or plan.stop_price,
                 target_price=action.target or plan.target_price)
-    return {"status": "updated", "plan_id": plan.id, "version": plan.version}
+    return {"status": Outcome.UPDATED, "plan_id": plan.id, "version": plan.version}
 
 
 def _close_plan(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
     plan = _plan_of(rt, db, action)
     if plan is None:
-        return {"status": "refused", "rule": "unknown_plan", "detail": str(action.plan_id)}
+        return {"status": Outcome.REFUSED, "rule": "unknown_plan", "detail": str(action.plan_id)}
     placement = exit_plan(rt, db, plan, action.reason or "closed by engine", rt.now(), trace_id)
-    return {"status": "exiting", "plan_id": plan.id,
+    return {"status": Outcome.EXITING, "plan_id": plan.id,
             **(placement.as_dict() if placement else {"detail": "nothing held"})}
 
 

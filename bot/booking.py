@@ -6,7 +6,8 @@ venues show some fills late, stamped earlier than fills already booked, and a wi
 starts at the newest booked fill never sees them. A fill is booked once per venue trade id
 (checked first, against the ids this runtime saw booked and then in one query for the rest,
 and guarded by a unique constraint so a crash between the check and the commit cannot
-double-book). Each fill's trade row, stats cache update, plan update and the position
+double-book). A fill is read from the venue's shape once, into a ``bot.model.fill.Fill``,
+and booked in that shape. Each fill's trade row, stats cache update, plan update and the position
 snapshot it leaves commit in one transaction. The fill sync step, plan enforcement and the
 operator's commands all book through ``book_new_fills``.
 
@@ -18,23 +19,24 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot.execution import Placement, cancel_order, journal_new_order, next_client_order_id, send_journaled
 from bot.fleet import client_id_of
+from bot.model.fill import Fill
+from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType, PlanStatus, closing_side
 from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
-from bot.resting_stop import PURPOSE as RESTING
 from bot.resting_stop import cancel_resting
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
 from db.orders import by_client_id, by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
 from db.sessions import find_session, trading_day
-from db.trades import booked_trade_ids, record_trade
+from db.trades import record_trade
 
 log = logging.getLogger("tradedesk.fills")
 exits_log = logging.getLogger("tradedesk.plans")  # an exit is a plan's event
@@ -59,7 +61,7 @@ def book_new_fills(rt: Runtime) -> int:
     return booked
 
 
-def fetch_window(rt: Runtime, now: datetime) -> tuple[set[str], list[dict[str, Any]]]:
+def fetch_window(rt: Runtime, now: datetime) -> tuple[set[str], list[Fill]]:
     """The venue's fill ids in the sync window, and its fills this runtime did not see booked.
 
     The window is re-read every pass: what this runtime saw booked is skipped without a
@@ -70,32 +72,24 @@ def fetch_window(rt: Runtime, now: datetime) -> tuple[set[str], list[dict[str, A
     for symbol in rt.settings.symbols:
         fills.extend(rt.call(rt.venue.fetch_my_trades, symbol, since))
     window = {str(f["id"]) for f in fills}
-    known = rt.mirror.booked_fills & window
-    rt.mirror.booked_fills = known
-    return window, [f for f in fills if str(f["id"]) not in known]
+    known = rt.store.booked_in(window)
+    return window, [Fill.from_venue(f, client_id_of(f)) for f in fills
+                    if str(f["id"]) not in known]
 
 
-def unbooked_fills(rt: Runtime, db, window: set[str],
-                   fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def unbooked_fills(rt: Runtime, db, window: set[str], fresh: list[Fill]) -> list[Fill]:
     """Of ``fetch_window``'s fresh fills, those no trade row books yet, oldest first."""
-    known = rt.mirror.booked_fills
-    known |= booked_trade_ids(db, rt.venue_key, window - known)
-    fresh = [f for f in fresh if str(f["id"]) not in known]
-    fresh.sort(key=lambda f: (f.get("timestamp") or 0, str(f["id"])))  # booked oldest first
+    known = rt.store.unbooked_in(db, rt.venue_key, window)
+    fresh = [f for f in fresh if f.trade_id not in known]
+    fresh.sort(key=lambda f: (f.timestamp_ms or 0, f.trade_id))  # booked oldest first
     return fresh
 
 
-def fill_time(fill: dict[str, Any], now: datetime) -> datetime:
-    """When the venue says the fill happened (``now`` for a venue that does not say)."""
-    stamp = fill.get("timestamp")
-    return datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
-
-
-def owning_order(rt: Runtime, db, fill: dict[str, Any]) -> tuple[Order, TradePlan | None] | None:
+def owning_order(rt: Runtime, db, fill: Fill) -> tuple[Order, TradePlan | None] | None:
     """The run's journal order a fill belongs to and that order's plan, or None for a
     foreign fill: another bot's on a shared account (its prefix, or an order of its
     sessions), or no bot's."""
-    cid = client_id_of(fill)
+    cid = fill.client_order_id
     if cid and not rt.owns(cid):
         return None
     ids = rt.session_ids(db)
@@ -104,63 +98,51 @@ def owning_order(rt: Runtime, db, fill: dict[str, Any]) -> tuple[Order, TradePla
         if found is not None:
             return found
     # Some exchanges leave the client id off a fill: its venue order id names the order.
-    order = by_venue_id(db, str(fill["order"]), ids) if fill.get("order") else None
+    order = by_venue_id(db, fill.order_id, ids) if fill.order_id else None
     if order is None:
         return None
     return order, db.get(TradePlan, order.plan_id) if order.plan_id else None
 
 
-def fee_in_quote(fill: dict[str, Any], symbol: str) -> float:
-    fee = fill.get("fee") or {}
-    cost = float(fee.get("cost") or 0.0)
-    base, quote = symbol.split("/")
-    currency = fee.get("currency")
-    if currency and currency == base:
-        return cost * float(fill["price"])
-    return cost
-
-
-def book_fill(rt: Runtime, db, fill: dict[str, Any], now: datetime) -> bool:
+def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
     """Book one venue fill of ours the window check found unbooked: its trade row, its
     stats, its plan and the position snapshot it leaves, in one transaction. False for a
     foreign fill, or one an earlier run booked."""
-    trade_id = str(fill["id"])  # not booked: book_new_fills checked the window just before
+    trade_id = fill.trade_id  # not booked: book_new_fills checked the window just before
     owner = owning_order(rt, db, fill)
     if owner is None:
         rt.skipped_foreign_fills += 1
         return False
     order, plan = owner
-    symbol, side = fill["symbol"], fill["side"].upper()
-    quantity, price = float(fill["amount"]), float(fill["price"])
+    symbol, quantity, price = fill.symbol, fill.amount, fill.price
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
-    realized = trial.apply(side, quantity, price)
-    timestamp = fill_time(fill, now)
+    realized = trial.apply(fill.side, quantity, price)
+    timestamp = fill.time(now)
     try:
         record_trade(
             db, now, session_id=_session_of(rt, db, timestamp), timestamp=timestamp,
-            symbol=symbol, action=side, quantity=quantity, price=price,
-            fee=fee_in_quote(fill, symbol), liquidity=fill.get("takerOrMaker"),
+            symbol=symbol, action=fill.side, quantity=quantity, price=price,
+            fee=fill.fee_in_quote(), liquidity=fill.liquidity,
             realized_pnl=realized,
             reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
-            trade_id=trade_id, order_id=str(fill.get("order") or order.order_id or ""),
+            trade_id=trade_id, order_id=fill.order_id or order.order_id or "",
             client_order_id=order.client_order_id, plan_id=order.plan_id,
             trace_id=order.trace_id,
         )
     except IntegrityError:
         db.rollback()
         log.info("fill %s was booked by an earlier run; skipped", trade_id)
-        rt.mirror.booked_fills.add(trade_id)
+        rt.store.booked(trade_id)
         return False
     if plan is not None:
         _plan_after_fill(db, plan, order, quantity, now)
     # The position snapshot as of this fill commits with it: one transaction, not two.
     positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
     db.commit()
-    rt.mirror.booked_fills.add(trade_id)
+    rt.store.booked(trade_id)
     positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
-    rt.last_fill_ms = max(rt.last_fill_ms, int(timestamp.timestamp() * 1000))
-    rt.events.fill_booked(fill, fee_in_quote(fill, symbol), realized, order.purpose, plan)
+    rt.events.fill_booked(fill, realized, order.purpose, plan)
     return True
 
 
@@ -177,21 +159,21 @@ def _session_of(rt: Runtime, db, when: datetime) -> int:
 
 def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
     """Entry fills add to what the plan holds; exit fills take from it."""
-    if order.purpose == "entry":
+    if order.purpose == OrderPurpose.ENTRY:
         held = plan.filled_size + quantity
-        revise_plan(db, plan, "entry filled", now, filled_size=held, status="open"
-                    if plan.status == "pending" else plan.status)
+        revise_plan(db, plan, "entry filled", now, filled_size=held, status=PlanStatus.OPEN
+                    if plan.status == PlanStatus.PENDING else plan.status)
         return
     remaining = max(0.0, plan.filled_size - quantity)
     # a stop resting on the venue exits a plan the bot did not mark closing: its reason
-    reason = plan.exit_reason or (order.reason if order.purpose == RESTING else None)
+    reason = plan.exit_reason or (order.reason if order.purpose == OrderPurpose.STOP else None)
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
-                    filled_size=0.0, status="closed", closed_at=now, exit_reason=reason)
+                    filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
     else:
         # A partial exit re-arms the stop and target for what remains.
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,
-                    filled_size=remaining, size=remaining, status="open",
+                    filled_size=remaining, size=remaining, status=PlanStatus.OPEN,
                     exit_client_order_id=None)
 
 
@@ -219,12 +201,12 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     every other exit sell at the market too (never better than it gives).
     """
     entry = entry_of(db, plan)
-    if entry is not None and entry.status == "open":
+    if entry is not None and entry.status == OrderStatus.OPEN:
         cancel_order(rt, db, entry)
     cancel_resting(rt, db, plan)  # it holds the coins this exit sells
     held = plan_holding(rt, plan)
     if held <= DUST:
-        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status="closed",
+        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
                     exit_reason=reason, closed_at=now)
         db.commit()
         rt.events.plan_closed(plan, reason)
@@ -232,18 +214,19 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     # The plan's closing state, its exit id and the exit's journal row commit together, so
     # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.
     cid = next_client_order_id(rt, db)
-    revise_plan(db, plan, f"exit: {reason}", now, status="closing", exit_reason=reason)
+    revise_plan(db, plan, f"exit: {reason}", now, status=PlanStatus.CLOSING, exit_reason=reason)
     plan.exit_client_order_id = cid
     as_stop = stop is not None and rt.venue.is_paper
     order = journal_new_order(
-        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose="exit", reason=reason, order_type="stop" if as_stop else "market",
+        rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
+        purpose=OrderPurpose.EXIT, reason=reason,
+        order_type=OrderType.STOP if as_stop else OrderType.MARKET,
         price=stop if as_stop else None, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
         client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
     if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
-        revise_plan(db, plan, f"exit failed: {placement.error}", now, status="open")
+        revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)
     db.commit()
     return placement

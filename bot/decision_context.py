@@ -1,5 +1,5 @@
 """Build the ``DecisionContext`` an engine decides on, from the database alone (or the
-copies of its rows the runtime keeps, ``bot.mirror``).
+copies of its rows the runtime's store keeps, ``bot.store``).
 
 The engine must see what the bot knew at ``now`` and nothing later: the queries in
 ``db.decision_queries`` enforce that, and this module assembles their answers. The decide
@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session as DbSession
 
 from bot.config import Settings
-from bot.mirror import StoreMirror
 from bot.model.decision import DecisionContext, MarketView
+from bot.store import Store
 from db import decision_queries as q
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
@@ -37,14 +37,14 @@ def build_context(
     *,
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
-    mirror: StoreMirror | None = None,
+    store: Store | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
     ``traced_cost``: the session's summed trace cost, when the caller keeps it (see
     ``db.decision_queries.session_stats``).
-    ``mirror``: the copies of its rows kept by the runtime whose session ``session_id`` is
-    (``bot.mirror``): what it holds is not read again, and what is read here is kept in it.
+    ``store``: the store of the runtime whose session ``session_id`` is (``bot.store``):
+    what it keeps is not read again, and what is read here is kept in it.
     A hold step while flat then reads nothing at all.
     """
     if now.tzinfo is None:
@@ -53,67 +53,43 @@ def build_context(
     reader = db.connection() if isinstance(db, DbSession) else db
     markets: dict[str, MarketView] = {}
     frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
-                             now, candle_limit, _candles(reader, session_id, mirror))
+                             now, candle_limit,
+                             None if store is None else store.session_candles(reader, session_id))
     for symbol in settings.symbols:
-        newest = None
-        if mirror is not None:
-            key = (session_id, symbol)
-            if key not in mirror.market_rows:
-                mirror.market_rows[key] = q.newest_market(reader, session_id, symbol)
-            newest = mirror.market_rows[key]
+        newest = None if store is None else store.newest_market(reader, session_id, symbol)
         markets[symbol] = _market_view(
             symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
-    stats = q.session_stats(reader, session_id, traced_cost, _figures(reader, session_id, mirror))
+    stats = q.session_stats(reader, session_id, traced_cost,
+                            None if store is None else store.session_figures(reader, session_id))
     return DecisionContext(
         now=now,
         session_id=session_id,
         symbols=list(settings.symbols),
         markets=markets,
-        positions=_positions(reader, session_id, mirror),
-        open_orders=_open_orders(reader, session_id, mirror),
-        open_plans=_open_plans(reader, session_id, mirror),
-        recent_trades=_recent_trades(reader, session_id, now, stats["total_trades"], mirror),
+        positions=_positions(reader, session_id, store),
+        open_orders=_open_orders(reader, session_id, store),
+        open_plans=_open_plans(reader, session_id, store),
+        recent_trades=_recent_trades(reader, session_id, now, stats["total_trades"], store),
         stats=stats,
         equity=equity,
         quote_balance=quote_balance,
     )
 
 
-def _candles(reader: Connection, session_id: int,
-             mirror: StoreMirror | None) -> q.SessionCandles | None:
-    """The session's candles the mirror keeps, read whole the first time."""
-    if mirror is None:
-        return None
-    if mirror.candles is None or mirror.candles[0] != session_id:
-        mirror.candles = (session_id, q.SessionCandles.read(reader, session_id))
-    return mirror.candles[1]
-
-
-def _figures(reader: Connection, session_id: int, mirror: StoreMirror | None) -> Row | None:
-    """The session's figures the mirror keeps, read when it keeps none."""
-    if mirror is None:
-        return None
-    if mirror.figures is None or mirror.figures[0] != session_id:
-        figures = q.session_figures(reader, session_id)
-        mirror.figures = None if figures is None else (session_id, figures)
-        return figures
-    return mirror.figures[1]
-
-
 def _positions(reader: Connection, session_id: int,
-               mirror: StoreMirror | None) -> list[dict[str, Any]]:
-    """No positions while the mirrored snapshot holds none: held rows carry the time of their
-    last write, which the mirror does not keep, so those are read."""
-    if mirror is not None and mirror.positions == (session_id, []):
+               store: Store | None) -> list[dict[str, Any]]:
+    """No positions while the kept snapshot holds none: held rows carry the time of their
+    last write, which the store does not keep, so those are read."""
+    if store is not None and store.positions == (session_id, []):
         return []
     return q.positions(reader, session_id)
 
 
 def _open_orders(reader: Connection, session_id: int,
-                 mirror: StoreMirror | None) -> list[dict[str, Any]]:
-    """The mirrored snapshot when it is the session's, as the table returns it (REAL
+                 store: Store | None) -> list[dict[str, Any]]:
+    """The kept snapshot when it is the session's, as the table returns it (REAL
     columns come back as floats), in the order it was written (the ids' order)."""
-    snapshot = mirror.open_orders if mirror is not None else None
+    snapshot = store.open_orders if store is not None else None
     if snapshot is None or snapshot[0] != session_id:
         return q.open_orders(reader, session_id)
     return [{name: float(row[name]) if name in _FLOAT_FIELDS and row[name] is not None
@@ -124,24 +100,19 @@ _FLOAT_FIELDS = frozenset({"price", "amount", "remaining"})
 
 
 def _open_plans(reader: Connection, session_id: int,
-                mirror: StoreMirror | None) -> list[dict[str, Any]]:
+                store: Store | None) -> list[dict[str, Any]]:
     """The run's active plans the plans step loaded, while none was written since."""
-    plans = mirror.active_plans if mirror is not None else None
+    plans = store.active_plans if store is not None else None
     if plans is None:
         return q.open_plans(reader, session_id)
     return [{name: getattr(plan, name) for name in q.PLAN_FIELDS} for plan in plans]
 
 
 def _recent_trades(reader: Connection, session_id: int, now: datetime, count: int,
-                   mirror: StoreMirror | None) -> list[dict[str, Any]]:
-    """``count``: the session's trades as its figures count them; the fills kept are read
-    again once it is not the count they were read at."""
-    newest = None
-    if mirror is not None:
-        if mirror.newest_trades is None or mirror.newest_trades[:2] != (session_id, count):
-            mirror.newest_trades = (session_id, count,
-                                    q.newest_trades(reader, session_id, RECENT_TRADES))
-        newest = mirror.newest_trades[2]
+                   store: Store | None) -> list[dict[str, Any]]:
+    """``count``: the session's trades as its figures count them (``Store.newest_trades``)."""
+    newest = None if store is None else store.newest_trades(reader, session_id, count,
+                                                             RECENT_TRADES)
     return q.recent_trades(reader, session_id, now, RECENT_TRADES, newest)
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType
 from bot.runtime import Runtime
 from bot.venue.base import (
     DuplicateOrder,
@@ -23,7 +24,7 @@ from bot.venue.base import (
     journal_status,
 )
 from db.models import Order
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark, order_count
+from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
 
 log = logging.getLogger("tradedesk.execution")
 # Entries older than this (or three loop intervals) are not sent at a restart: exits are.
@@ -35,7 +36,7 @@ class Placement:
     ok: bool
     client_order_id: str
     order_id: str | None = None
-    status: str = "new"
+    status: str = OrderStatus.NEW
     filled: float = 0.0
     error: str | None = None
 
@@ -53,14 +54,11 @@ def _run_code(rt: Runtime) -> str:
 def next_client_order_id(rt: Runtime, db) -> str:
     """Prefix, run code and a counter: unique per run, short enough for every venue.
 
-    The counter is the journal's row count plus one. The count is read once; then the
-    orders this runtime journaled (each counted once committed) are added to it instead of
-    counting every order at every exit. A number is used only by a committed row, never
-    above the row count, so the count read after a restart continues past all of them.
+    The counter is the journal's row count plus one (``Store.next_order_number``). A number
+    is used only by a committed row, never above the row count, so the count read after a
+    restart continues past all of them.
     """
-    if rt.orders_before is None:
-        rt.orders_before = order_count(db) - rt.orders_journaled
-    return f"{rt.prefix}{_run_code(rt)}{rt.orders_before + rt.orders_journaled + 1:06d}"
+    return f"{rt.prefix}{_run_code(rt)}{rt.store.next_order_number(db):06d}"
 
 
 def decision_client_order_id(rt: Runtime, trace_id: int, index: int) -> str:
@@ -76,7 +74,7 @@ def decision_client_order_id(rt: Runtime, trace_id: int, index: int) -> str:
 
 def place_order(
     rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
-    order_type: str = "market", price: float | None = None, plan_id: int | None = None,
+    order_type: str = OrderType.MARKET, price: float | None = None, plan_id: int | None = None,
     trace_id: int | None = None, client_order_id: str | None = None,
 ) -> Placement:
     """Journal the order (committed) and send it; see ``journal_new_order`` for reuse."""
@@ -90,7 +88,7 @@ def place_order(
 
 def journal_new_order(
     rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
-    order_type: str = "market", price: float | None = None, plan_id: int | None = None,
+    order_type: str = OrderType.MARKET, price: float | None = None, plan_id: int | None = None,
     trace_id: int | None = None, client_order_id: str | None = None,
     looked_up: bool = False,
 ) -> Order:
@@ -110,18 +108,17 @@ def journal_new_order(
         return existing
     order = journal_order(
         db, session_id=rt.session_id, client_order_id=cid, symbol=symbol, side=side.upper(),
-        type=order_type, amount=amount, price=price, purpose=purpose, status="new",
+        type=order_type, amount=amount, price=price, purpose=purpose, status=OrderStatus.NEW,
         reason=reason, plan_id=plan_id, trace_id=trace_id, created_at=now, updated_at=now,
     )
-    rt.orders_journaled += 1
     return order
 
 
 def send_or_report(rt: Runtime, db, order: Order) -> Placement:
     """Send an order still ``new``; one already sent reports its journaled state."""
-    if order.status == "new":
+    if order.status == OrderStatus.NEW:
         return send_journaled(rt, db, order)
-    ok = order.status not in ("rejected", "failed")
+    ok = order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED)
     return Placement(ok, order.client_order_id, order.order_id, order.status, 0.0,
                      None if ok else order.error)
 
@@ -137,12 +134,12 @@ def resume_unsent_orders(rt: Runtime) -> int:
     now = rt.now()
     too_old = timedelta(seconds=max(STALE_ENTRY_SECONDS, 3 * rt.settings.loop_interval_seconds))
     with rt.db() as db:
-        unsent = [o for o in live_orders(db, rt.session_ids(db)) if o.status == "new"]
+        unsent = [o for o in live_orders(db, rt.session_ids(db)) if o.status == OrderStatus.NEW]
         for order in unsent:
-            if order.purpose == "entry" and now - order.created_at > too_old:
+            if order.purpose == OrderPurpose.ENTRY and now - order.created_at > too_old:
                 # An entry decided long ago is not the decision of now; if the venue did get
                 # it, resync adopts it as open and fill sync books its fills by client id.
-                mark(order, now, status="failed",
+                mark(order, now, status=OrderStatus.FAILED,
                      error="left unsent by a crash and too old to send at restart")
                 db.commit()
                 continue
@@ -180,8 +177,9 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
                 order.amount, order.price, {"clientOrderId": order.client_order_id},
             )
         except DuplicateOrder:
-            mark(order, rt.now(), status="open", error="already placed (duplicate client id)")
-            return Placement(True, order.client_order_id, order.order_id, "open")
+            mark(order, rt.now(), status=OrderStatus.OPEN,
+                 error="already placed (duplicate client id)")
+            return Placement(True, order.client_order_id, order.order_id, OrderStatus.OPEN)
         except TransientVenueError as exc:
             last_error = f"{type(exc).__name__}: {exc}"
             log.warning("attempt %d/%d for %s failed: %s", attempt, attempts,
@@ -190,14 +188,16 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
                 time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
             continue
         except (OrderRejected, VenueError) as exc:
-            mark(order, rt.now(), status="rejected", error=str(exc))
-            return Placement(False, order.client_order_id, status="rejected", error=str(exc))
+            mark(order, rt.now(), status=OrderStatus.REJECTED, error=str(exc))
+            return Placement(False, order.client_order_id, status=OrderStatus.REJECTED,
+                             error=str(exc))
         status = journal_status(placed)
         mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,
                          float(placed.get("filled") or 0.0))
-    mark(order, rt.now(), status="failed", error=f"gave up after {attempts} attempts: {last_error}")
-    return Placement(False, order.client_order_id, status="failed",
+    mark(order, rt.now(), status=OrderStatus.FAILED,
+         error=f"gave up after {attempts} attempts: {last_error}")
+    return Placement(False, order.client_order_id, status=OrderStatus.FAILED,
                      error=f"gave up after {attempts} attempts: {last_error}")
 
 
@@ -215,6 +215,6 @@ def cancel_order(rt: Runtime, db, order: Order) -> str:
         outcome = "canceled"
     except OrderNotFound:
         outcome = "already gone"
-    mark(order, rt.now(), status="canceled")
+    mark(order, rt.now(), status=OrderStatus.CANCELED)
     db.commit()
     return outcome

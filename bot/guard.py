@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.model.vocabulary import OrderPurpose, PlanStatus
+from bot.model.vocabulary import OrderPurpose, OrderType, PlanStatus, Side, closing_side
 from bot.positions import DUST
 from bot.venue.base import DuplicateOrder, TransientVenueError, VenueError, journal_status
 from db.models import Order, TradePlan
@@ -48,7 +48,7 @@ class KnownStop:
     stop: float
 
     def hit(self, price: float) -> bool:
-        return price <= self.stop if self.side == "BUY" else price >= self.stop
+        return price <= self.stop if self.side == Side.BUY else price >= self.stop
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class StopGuard:
 
     def _guard(self, rt: Runtime, stop: KnownStop) -> None:
         held = min(stop.filled_size, abs(rt.book.quantity(stop.symbol)))
-        if held <= DUST or stop.plan_id in rt.resting_stops:  # the venue holds that stop
+        if held <= DUST or stop.plan_id in rt.store.resting_stops:  # the venue holds that stop
             return
         price = float(rt.call(rt.venue.fetch_ticker, stop.symbol)["last"])
         if not stop.hit(price):
@@ -109,11 +109,11 @@ class StopGuard:
         cid = guard_client_order_id(rt, stop)
         # as ``bot.booking.exit_plan``: a stop order at the stop on the paper venue
         # (it fills at the stop or worse), a market order on an exchange
-        order_type = "stop" if rt.venue.is_paper else "market"
-        side = "sell" if stop.side == "BUY" else "buy"
+        order_type = OrderType.STOP if rt.venue.is_paper else OrderType.MARKET
+        side = closing_side(stop.side).lower()  # ccxt's
         try:
             placed = rt.call(rt.venue.create_order, stop.symbol, order_type, side, held,
-                             stop.stop if order_type == "stop" else None,
+                             stop.stop if order_type == OrderType.STOP else None,
                              {"clientOrderId": cid})
         except DuplicateOrder:
             placed = {}  # an earlier attempt reached the venue
@@ -133,7 +133,7 @@ class StopGuard:
             return
         self._busy = True
         try:
-            journaled = self._journal(rt)
+            self._journal(rt)
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -141,34 +141,31 @@ class StopGuard:
             return
         finally:
             self._busy = False
-        rt.orders_journaled += journaled
         for plan_id in list(self.sent):
             self.stops.pop(plan_id, None)
         self.sent.clear()
 
-    def _journal(self, rt: Runtime) -> int:
-        now, journaled = rt.now(), 0
+    def _journal(self, rt: Runtime) -> None:
+        now = rt.now()
         with rt.db() as db:
             for sent in self.sent.values():
                 if by_client_id(db, sent.client_order_id) is None:
                     db.add(Order(
                         session_id=rt.session_id, client_order_id=sent.client_order_id,
                         order_id=str(sent.placed["id"]) if sent.placed.get("id") else None,
-                        symbol=sent.stop.symbol, side="SELL" if sent.stop.side == "BUY" else "BUY",
+                        symbol=sent.stop.symbol, side=closing_side(sent.stop.side),
                         type=sent.order_type, amount=sent.amount,
-                        price=sent.stop.stop if sent.order_type == "stop" else None,
+                        price=sent.stop.stop if sent.order_type == OrderType.STOP else None,
                         purpose=OrderPurpose.EXIT, status=journal_status(sent.placed), attempts=1,
                         reason=sent.reason, plan_id=sent.stop.plan_id,
                         created_at=sent.sent_at, updated_at=now,
                     ))
-                    journaled += 1
                 plan = db.get(TradePlan, sent.stop.plan_id)
                 if plan is not None and plan.status == PlanStatus.OPEN:
                     revise_plan(db, plan, f"exit: {sent.reason} (sent while the database was "
                                 "down)", now, status=PlanStatus.CLOSING, exit_reason=sent.reason,
                                 exit_client_order_id=sent.client_order_id)
             db.commit()
-        return journaled
 
 
 def stop_reason(stop: float) -> str:

@@ -1,7 +1,7 @@
 """The position snapshot: the session's ``positions`` rows, kept as the runtime's book says.
 
 Written by whichever step's transaction changes or re-times the book (market data, resync,
-a booked fill), and mirrored once that transaction commits, so an unchanged snapshot costs
+a booked fill), and kept by the store once that transaction commits, so an unchanged snapshot costs
 no statement.
 """
 
@@ -26,11 +26,11 @@ def write_positions(
     """
     held = held_positions(book or rt.book)
     snapshot = (rt.session_id, held)
-    if snapshot != rt.mirror.positions:
+    if snapshot != rt.store.positions:
         replace_positions(db, rt.session_id, [
             {"symbol": symbol, "quantity": quantity, "avg_price": avg_price,
              "exchange_timestamp": now} for symbol, quantity, avg_price in held])
-    elif held and rt.mirror.positions_at != now:
+    elif held and rt.store.positions_at != now:
         stamp_positions(db, rt.session_id, now)
     return snapshot
 
@@ -38,15 +38,15 @@ def write_positions(
 def positions_due(rt: Runtime, now: datetime) -> bool:
     """Whether ``write_positions`` (of the runtime's book) would write anything now."""
     held = held_positions(rt.book)
-    return (rt.session_id, held) != rt.mirror.positions or bool(
-        held and rt.mirror.positions_at != now)
+    return (rt.session_id, held) != rt.store.positions or bool(
+        held and rt.store.positions_at != now)
 
 
 def positions_written(
     rt: Runtime, snapshot: tuple[int, list[tuple[str, float, float]]], now: datetime
 ) -> None:
-    """Mirror a position snapshot ``write_positions`` wrote as of ``now``, once committed."""
-    rt.mirror.positions, rt.mirror.positions_at = snapshot, now
+    """Keep a position snapshot ``write_positions`` wrote as of ``now``, once committed."""
+    rt.store.positions_written(snapshot, now)
 
 
 def held_positions(book: PositionBook) -> list[tuple[str, float, float]]:

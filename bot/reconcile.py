@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.fleet import client_id_of
+from bot.model.vocabulary import OrderPurpose, OrderStatus
 from bot.position_snapshot import positions_due, positions_written, write_positions
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.orders import any_live_order, by_client_id, journal_order, live_orders
+from db.orders import by_client_id, journal_order
 from db.snapshots import replace_open_orders
 
 log = logging.getLogger("tradedesk.resync")
@@ -42,11 +43,11 @@ def reconcile_with_venue(rt: Runtime) -> None:
          "symbol": order["symbol"], "side": order["side"].upper(),
          "type": order.get("type") or "limit", "price": order.get("price"),
          "amount": float(order["amount"]), "remaining": float(order.get("remaining") or 0.0),
-         "status": order.get("status") or "open",
+         "status": order.get("status") or OrderStatus.OPEN,
          "exchange_timestamp": _when(order.get("timestamp"))}
         for order in venue_orders]
-    if not venue_orders and (rt.session_id, rows) == rt.mirror.open_orders and (
-            not _may_be_live(rt)):
+    if not venue_orders and (rt.session_id, rows) == rt.store.open_orders and (
+            not rt.store.may_have_live_orders(rt.session_id)):
         # The usual iteration: none of ours is open on the venue or live in the journal, so
         # there is nothing to reconcile and the order snapshot stands. The positions were
         # written as of now by the market-data step's transaction (``positions_due``), so
@@ -61,18 +62,8 @@ def reconcile_with_venue(rt: Runtime) -> None:
         open_orders = write_open_orders(rt, db, rows)
         positions = write_positions(rt, db, now)
         db.commit()
-    rt.mirror.open_orders = open_orders
+    rt.store.open_orders_written(open_orders)
     positions_written(rt, positions, now)
-
-
-def _may_be_live(rt: Runtime) -> bool:
-    """Whether an order of the run may be live in the journal. The mirror's flag, which a
-    commit that wrote orders raises; then checked with one light read, since the usual
-    order (a market order) was done before that commit: no session to find it closed."""
-    if rt.mirror.orders_may_be_live:
-        with bound_engine(rt.db).connect() as conn:
-            rt.mirror.orders_may_be_live = any_live_order(conn, rt.session_ids(conn))
-    return rt.mirror.orders_may_be_live
 
 
 def write_open_orders(
@@ -80,10 +71,10 @@ def write_open_orders(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Replace the session's open-order snapshot with ``rows``, unless it already is that.
 
-    Returns what to mirror once the caller's transaction commits.
+    Returns what the store keeps once the caller's transaction commits.
     """
     snapshot = (rt.session_id, rows)
-    if snapshot != rt.mirror.open_orders:
+    if snapshot != rt.store.open_orders:
         replace_open_orders(db, rt.session_id, rows)
     return snapshot
 
@@ -107,17 +98,15 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
                 db, session_id=rt.session_id, client_order_id=cid, order_id=str(order["id"]),
                 symbol=order["symbol"], side=order["side"].upper(),
                 type=order.get("type") or "limit", amount=float(order["amount"]),
-                price=order.get("price"), purpose="adopted", status="open",
+                price=order.get("price"), purpose=OrderPurpose.ADOPTED, status=OrderStatus.OPEN,
                 reason="adopted at resync: on the venue but not in the journal",
                 created_at=now, updated_at=now,
             )
-        elif known.order_id is None or known.status != "open":
-            known.order_id, known.status, known.updated_at = str(order["id"]), "open", now
-    if not rt.mirror.orders_may_be_live:
-        return  # none of ours is live in the journal: nothing the venue stopped listing
-    live = live_orders(db, ids)
-    rt.mirror.orders_may_be_live = bool(live)
-    for known in live:
-        if known.status == "open" and known.order_id not in listed:
+        elif known.order_id is None or known.status != OrderStatus.OPEN:
+            known.order_id, known.status, known.updated_at = (str(order["id"]), OrderStatus.OPEN,
+                                                              now)
+    # none read while none of ours is live in the journal: nothing the venue stopped listing
+    for known in rt.store.live_orders(db, ids):
+        if known.status == OrderStatus.OPEN and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
-            known.status, known.updated_at = "closed", now
+            known.status, known.updated_at = OrderStatus.CLOSED, now

@@ -15,17 +15,17 @@ import logging
 
 from bot.execution import cancel_order, journal_new_order, send_journaled
 from bot.guard import stop_reason
+from bot.model.vocabulary import OrderPurpose, OrderType, closing_side
 from bot.positions import DUST
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
 from db.orders import live_order_of_plan
 
 log = logging.getLogger("tradedesk.stops")
-PURPOSE = "stop"
 
 def resting_stop(db, plan: TradePlan) -> Order | None:
     """The plan's live stop order in the journal, if any."""
-    return live_order_of_plan(db, plan.id, PURPOSE)
+    return live_order_of_plan(db, plan.id, OrderPurpose.STOP)
 
 
 def is_current(rt: Runtime, plan: TradePlan, held: float) -> bool:
@@ -33,7 +33,7 @@ def is_current(rt: Runtime, plan: TradePlan, held: float) -> bool:
     its stop and size (always, with the setting off): the plan step's quiet check."""
     if not rt.settings.stoploss_on_exchange:
         return True
-    known = rt.resting_stops.get(plan.id)
+    known = rt.store.resting_stops.get(plan.id)
     return known is not None and known[0] == plan.stop_price and abs(known[1] - held) <= DUST
 
 
@@ -43,19 +43,19 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
     stop still guards the plan, and the next iteration tries again."""
     order = resting_stop(db, plan)
     if order is not None and order.price == plan.stop_price and abs(order.amount - held) <= DUST:
-        rt.resting_stops[plan.id] = (plan.stop_price, held)
+        rt.store.stop_rests(plan.id, plan.stop_price, held)
         return
     if order is not None:
         cancel_order(rt, db, order)
-        rt.resting_stops.pop(plan.id, None)
+        rt.store.stop_lifted(plan.id)
     order = journal_new_order(
-        rt, db, symbol=plan.symbol, side="SELL" if plan.side == "BUY" else "BUY", amount=held,
-        purpose=PURPOSE, reason=stop_reason(plan.stop_price), order_type="stop",
+        rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
+        purpose=OrderPurpose.STOP, reason=stop_reason(plan.stop_price), order_type=OrderType.STOP,
         price=plan.stop_price, plan_id=plan.id, trace_id=plan.trace_id,
     )
     placement = send_journaled(rt, db, order)
     if placement.ok:
-        rt.resting_stops[plan.id] = (plan.stop_price, held)
+        rt.store.stop_rests(plan.id, plan.stop_price, held)
     else:
         log.error("stop of plan %d not placed on the venue: %s", plan.id, placement.error)
 
@@ -67,4 +67,4 @@ def cancel_resting(rt: Runtime, db, plan: TradePlan) -> None:
     order = resting_stop(db, plan)
     if order is not None:
         cancel_order(rt, db, order)
-    rt.resting_stops.pop(plan.id, None)
+    rt.store.stop_lifted(plan.id)

@@ -18,20 +18,17 @@ from sqlalchemy.orm import sessionmaker
 from bot.alerts.sink import EventSink
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
-from bot.decision_memory import DecisionMemory
 from bot.engine.base import DecisionEngine
 from bot.engine.prompt import PROMPT_VERSION
 from bot.fleet import order_prefix
 from bot.guard import StopGuard
-from bot.mirror import StoreMirror
 from bot.model.quote import Quote
 from bot.positions import PositionBook
 from bot.run_settings import settings_record
+from bot.store import Store
 from bot.venue.base import TransientVenueError, Venue
-from bot.venue.paper import PaperVenue
 from db.models import utcnow
 from db.retry import Outage
-from db.sessions import run_session_ids
 from db.trades import fills_of_sessions
 
 if TYPE_CHECKING:
@@ -53,35 +50,19 @@ class Runtime:
     session_day: Any = None
     book: PositionBook = field(default_factory=PositionBook)
     quotes: dict[str, Quote] = field(default_factory=dict)
-    mirror: StoreMirror = field(default_factory=StoreMirror)
     breaker: CircuitBreaker | None = None
     paused: bool = False
     stop_requested: bool = False
-    last_fill_ms: int = 0
-    # orders this runtime added to the journal: a step that may send some compares it before
-    # and after, instead of counting the journal's rows twice
-    orders_journaled: int = 0
-    # the journal's row count less ``orders_journaled``, read once (``bot.execution``)
-    orders_before: int | None = None
     skipped_foreign_fills: int = 0
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
-    _run_sessions: list[int] = field(default_factory=list, repr=False)
-    # this run's traces as the decide step knows them (``bot.decision_memory``)
-    decisions: DecisionMemory = field(default_factory=DecisionMemory, repr=False)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
     # waits out a database that is unreachable, locked or full (``bot.loop.run_forever``)
     outage: Outage = field(default_factory=Outage)
     # the open plans' stops, guarded while an outage is waited out (``bot.guard``)
     guard: StopGuard = field(default_factory=StopGuard)
-    # plan id -> (stop, amount) of its stop resting on the venue, as last placed or found
-    # (STOPLOSS_ON_EXCHANGE, ``bot.resting_stop``); missing means "look in the journal"
-    resting_stops: dict[int, tuple[float, float]] = field(default_factory=dict)
-    # when a poll last found no command pending (monotonic seconds) and how many commands
-    # this process had queued by then; ``bot.steps.commands`` throttles on it
-    commands_none_at: tuple[float, int] | None = None
     # the wall clock, which times commands as their created_at is timed (``now`` is the
     # venue's clock: a replay's is simulated)
     wall_clock: Callable[[], datetime] = utcnow
@@ -90,13 +71,14 @@ class Runtime:
     run_settings: dict[str, Any] = field(default_factory=dict)
     # the operator's notifications (``bot.alerts``); silent unless NOTIFY_URLS is set
     events: EventSink = field(default_factory=EventSink)
+    # every copy of its rows and every counter over them (``bot.store``), on ``db``
+    store: Store = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.mirror.watch(self.db)
+        self.store = Store(self.db, self.kind, self.run_name)
         if not self.run_settings:
             self.run_settings = settings_record(self.settings, prompt_version=PROMPT_VERSION)
-        if isinstance(self.venue, PaperVenue):
-            self.venue.outage = self.outage
+        self.venue.use_outage(self.outage)
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.settings.circuit_breaker_errors,
@@ -142,19 +124,11 @@ class Runtime:
         self.errors.append(message)
 
     def session_ids(self, db) -> list[int]:
-        """Every session of this run; re-read only when the current session is not among them.
-
-        Sessions of a run are only opened by this runtime's day roll, and several steps ask
-        at every iteration: the query was a measurable share of a replay.
-        """
-        if self.session_id not in self._run_sessions:
-            self._run_sessions = run_session_ids(db, self.kind, self.run_name)
-        return list(self._run_sessions)
+        """Every session of this run (``Store.session_ids``)."""
+        return self.store.session_ids(db, self.session_id)
 
     def load_book(self) -> None:
         """Fold every fill of this run into the position book, oldest first."""
         with self.db() as db:
             rows = fills_of_sessions(db, self.session_ids(db))
         self.book = PositionBook.from_fills([(r[0], r[1], r[2], r[3]) for r in rows])
-        if rows:
-            self.last_fill_ms = max(int(r[4].timestamp() * 1000) for r in rows)

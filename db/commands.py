@@ -58,20 +58,8 @@ def enqueue_for_all(db: OrmSession, command: str, argument: str | None = None) -
     return {name: row.id for name, row in rows.items()}
 
 
-_queued_here = 0
-
-
-def queued_here() -> int:
-    """How many commands this process has queued: a bot that throttles its polling (see
-    ``bot.steps.commands``) asks again at once after one of these, and within its throttle
-    for those of other processes."""
-    return _queued_here
-
-
 def _add(db: OrmSession, command: str, argument: str | None, bot: str) -> Command:
-    global _queued_here
     check_argument(argument)
-    _queued_here += 1
     row = Command(command=command.strip().lower(), argument=argument, status="pending",
                   bot_id=require_bot_id(db, bot))
     db.add(row)

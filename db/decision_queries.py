@@ -225,7 +225,7 @@ def candle_frames(
     arrays, and a frame is built only for a reader that asks for one. The cut at ``now`` is
     the same as the SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
 
-    ``store``: the session's candles as the caller keeps them (``bot.mirror``), when it
+    ``store``: the session's candles as the caller keeps them (``bot.store``), when it
     adds every candle it stores to them: no top-up then.
     """
     if store is None:

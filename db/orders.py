@@ -13,9 +13,8 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.model.vocabulary import LIVE_ORDER
 from db.models import Order, Trade, TradePlan
-
-LIVE_STATUSES = ("new", "open")
 
 
 def journal_order(db: OrmSession, **fields: object) -> Order:
@@ -35,7 +34,7 @@ _WITH_PLAN_BY_CLIENT_ID = (select(Order, TradePlan)
                            .outerjoin(TradePlan, Order.plan_id == TradePlan.id)
                            .where(Order.client_order_id == bindparam("client_order_id"),
                                   _OF_SESSIONS))
-_LIVE = select(Order).where(_OF_SESSIONS, Order.status.in_(LIVE_STATUSES))
+_LIVE = select(Order).where(_OF_SESSIONS, Order.status.in_(LIVE_ORDER))
 
 
 def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
@@ -72,7 +71,7 @@ def order_count(db: OrmSession) -> int:
 
 
 _LIVE_OF_PLAN = (select(Order).where(Order.purpose == bindparam("purpose"),
-                                     Order.status.in_(LIVE_STATUSES),
+                                     Order.status.in_(LIVE_ORDER),
                                      Order.plan_id == bindparam("plan_id"))
                  .order_by(Order.id.desc()).limit(1))
 
@@ -85,7 +84,7 @@ def live_order_of_plan(db: OrmSession, plan_id: int, purpose: str) -> Order | No
 _ORDERS = Order.__table__
 _ANY_LIVE = (select(_ORDERS.c.id)
              .where(_ORDERS.c.session_id.in_(bindparam("session_ids", expanding=True)),
-                    _ORDERS.c.status.in_(LIVE_STATUSES)).limit(1))
+                    _ORDERS.c.status.in_(LIVE_ORDER)).limit(1))
 
 
 def any_live_order(conn: Connection, session_ids: list[int]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import bot_id
@@ -63,7 +63,7 @@ def open_session(
     return session
 
 
-def run_session_ids(db: OrmSession, kind: str, run_name: str) -> list[int]:
+def run_session_ids(db: OrmSession | Connection, kind: str, run_name: str) -> list[int]:
     """Every session of one run: plans, orders and positions carry over across days."""
     return list(
         db.scalars(select(Session.id).where(Session.kind == kind, Session.run_name == run_name))

@@ -154,7 +154,7 @@ def risk_figures(db: OrmSession, session_id: int) -> Row | None:
 
 # Set in the writing session's ``info``: ``_add``'s UPDATEs are table statements the unit
 # of work does not see, so this is how a session listener learns that the transaction
-# changed the figures (``bot.mirror``).
+# changed the figures (``bot.store``).
 WROTE_FIGURES = "wrote session figures"
 
 

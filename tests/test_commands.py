@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot import store as store_module
 from bot.config import load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
 from bot.loop import run_forever
 from bot.runtime import Runtime
-from bot.steps import commands as commands_step
 from bot.steps.commands import obey_commands
 from bot.venue.feeds import SyntheticFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
-from db.engine import make_engine, session_factory
+from db.engine import bound_engine, make_engine, session_factory
 from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
 from db.paper_store import PaperStore
 from tests.conftest import candle_file
@@ -119,23 +119,24 @@ def stop_bot(rt: Runtime, bot: threading.Thread) -> None:
 def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
         sqlite_url, monkeypatch) -> None:
     """A replay asks "anything pending?" at most every QUIET_POLL_SECONDS of real time, but a
-    command this process queued is seen at once."""
+    command its own store queued is seen at once."""
     clock = [1000.0]
-    monkeypatch.setattr(commands_step.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: clock[0])
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")])
     assert obey_commands(rt) == 0  # asks, finds none
-    with rt.db() as db:  # as the console would: another process, another connection
+    other = session_factory(bound_engine(rt.db))
+    with other() as db:  # as the console would: another process, another connection
         bot = db.scalar(select(Bot.id).where(Bot.name == rt.settings.bot_name))
         db.add(Command(command="pause", status="pending", bot_id=bot))
         db.commit()
-    clock[0] += commands_step.QUIET_POLL_SECONDS / 2
+    clock[0] += store_module.QUIET_POLL_SECONDS / 2
     assert obey_commands(rt) == 0 and not rt.paused  # within the interval: not asked
-    clock[0] += commands_step.QUIET_POLL_SECONDS / 2
+    clock[0] += store_module.QUIET_POLL_SECONDS / 2
     assert obey_commands(rt) == 1 and rt.paused
     assert obey_commands(rt) == 0  # asks again after handling some, finds none
     with rt.db() as db:
         enqueue_command(db, "resume")
-    assert obey_commands(rt) == 1 and not rt.paused  # queued here: seen at once
+    assert obey_commands(rt) == 1 and not rt.paused  # queued by its store: seen at once
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
-"""What the decide step takes from the runtime's mirror (bot/mirror.py) is what the
+"""What the decide step takes from the runtime's store (bot/store.py) is what the
 database holds.
 
-The context is built twice at each step, through the runtime's mirror and from the
+The context is built twice at each step, through the runtime's store and from the
 database alone, and must come out the same; a restarted runtime starts with none kept.
 """
 
@@ -15,13 +15,13 @@ from bot.engine.schema import Action, ActionType, Decision
 from db.decision_queries import SessionCandles, newest_market, newest_trades, recent_trades
 from tests.conftest import candle_file
 from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
-from tests.test_mirror import SYMBOL, buy
+from tests.test_runtime_store import SYMBOL, buy
 
 
 def _contexts(rt):
     with rt.db() as db:
         args = (db, rt.settings, rt.session_id, rt.now(), 1000.0, 500.0)
-        return build_context(*args, mirror=rt.mirror), build_context(*args)
+        return build_context(*args, store=rt.store), build_context(*args)
 
 
 def _resting_buy() -> Decision:
@@ -32,7 +32,7 @@ def _resting_buy() -> Decision:
 
 def test_the_mirrored_rows_are_the_queried_ones(sqlite_url: str) -> None:
     """Through entries, their fills, a resting order and exits, the context built with the
-    runtime's mirror is the one built from the database alone."""
+    runtime's store is the one built from the database alone."""
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine(
         [buy(), Decision(), _resting_buy(), Decision(), buy(0.02), Decision(),
          Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL,
@@ -92,12 +92,12 @@ def test_the_newest_ticker_row_kept_is_the_stored_one_across_a_restart(sqlite_ur
     step(rt, 3)
     key = (rt.session_id, SYMBOL)
     with rt.db() as db:
-        assert rt.mirror.market_rows[key] == newest_market(db.connection(), *key)
+        assert rt.store.market_rows[key] == newest_market(db.connection(), *key)
     restarted = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
-    assert restarted.mirror.market_rows == {}  # read again, not trusted from before
+    assert restarted.store.market_rows == {}  # read again, not trusted from before
     step(restarted, 2)
     with restarted.db() as db:
-        assert restarted.mirror.market_rows[key] == newest_market(db.connection(), *key)
+        assert restarted.store.market_rows[key] == newest_market(db.connection(), *key)
 
 
 def test_a_new_days_candles_are_kept_from_their_first_write(sqlite_url, monkeypatch) -> None:
@@ -114,5 +114,5 @@ def test_a_new_days_candles_are_kept_from_their_first_write(sqlite_url, monkeypa
     while rt.session_id == first:
         step(rt)
     mirrored, fresh = _contexts(rt)
-    assert rt.mirror.candles[0] == rt.session_id
+    assert rt.store.candles[0] == rt.session_id
     assert _candles(mirrored) == _candles(fresh) and len(fresh.markets[SYMBOL].candles["5m"])

@@ -231,6 +231,15 @@ def test_outage_by_venue_clock(sqlite_url, candles) -> None:
     assert venue.injected["outage"] == 1
 
 
+def test_a_wrapped_paper_venue_waits_out_outages_with_the_runtime(sqlite_url, candles) -> None:
+    """The runtime hands its outage waiter to its venue through the venue contract, so a
+    paper venue behind a wrapper counts and backs off with the runtime's, as one alone does
+    (its account is in the bot's database)."""
+    rt, venue = faulty_runtime(sqlite_url, candles, FaultRates())
+    assert isinstance(venue.inner, PaperVenue)
+    assert venue.inner.outage is rt.outage
+
+
 def test_parse_fault_spec() -> None:
     rates, seed = FaultRates.parse("uniform=0.2,late_calls=5,seed=4")
     assert seed == 4 and rates.late_calls == 5 and rates.transient_before == 0.2

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.alerts.delivery import Delivery
 from bot.model.events import Event, EventKind
+from bot.model.fill import Fill
+from bot.model.vocabulary import OrderPurpose, PlanStatus, Side
 from db.models import Session, TradePlan
 
 if TYPE_CHECKING:
@@ -71,27 +73,27 @@ class EventSink:
 
     # --- the hooks, one call each in the code where it happens
 
-    def fill_booked(self, fill: dict[str, Any], fee: float, realized: float,
-                    purpose: str | None, plan: TradePlan | None) -> None:
+    def fill_booked(self, fill: Fill, realized: float, purpose: str | None,
+                    plan: TradePlan | None) -> None:
         """A venue fill was booked: told as a fill, and as its plan's opening or closing."""
         if self.delivery is None:
             return
-        symbol, side = fill["symbol"], fill["side"].upper()
-        quantity, price = float(fill["amount"]), float(fill["price"])
+        symbol, side, quantity, price = fill.symbol, fill.side, fill.amount, fill.price
+        fee = fill.fee_in_quote()
         quote = symbol.split("/")[-1]
         self.emit(EventKind.FILL, lambda: (
-            f"{'bought' if side == 'BUY' else 'sold'} {amount(quantity)} {symbol} at "
+            f"{'bought' if side is Side.BUY else 'sold'} {amount(quantity)} {symbol} at "
             f"{amount(price)} (fee {fee:,.4f} {quote}"
-            + (f", realized PnL {money(realized, quote)}" if side == "SELL" else "") + ")"))
+            + (f", realized PnL {money(realized, quote)}" if side is Side.SELL else "") + ")"))
         if plan is None:
             return
-        if purpose == "entry" and plan.filled_size <= quantity * (1 + 1e-9):
+        if purpose == OrderPurpose.ENTRY and plan.filled_size <= quantity * (1 + 1e-9):
             self.emit(EventKind.PLAN_OPENED, lambda: (
                 f"plan {plan.id} opened: {'long' if plan.side == 'BUY' else 'short'} "
                 f"{amount(quantity)} {symbol} at {amount(price)}, stop "
                 f"{amount(plan.stop_price)}, target {amount(plan.target_price)}"
                 + (f" ({plan.reason})" if plan.reason else "")))
-        elif purpose != "entry" and plan.status == "closed":
+        elif purpose != OrderPurpose.ENTRY and plan.status == PlanStatus.CLOSED:
             self.emit(EventKind.PLAN_CLOSED, lambda: (
                 f"plan {plan.id} closed ({plan.exit_reason or 'exit'}): sold "
                 f"{amount(quantity)} {symbol} at {amount(price)}, realized PnL "

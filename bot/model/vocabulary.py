@@ -23,14 +23,29 @@ class OrderStatus(StrEnum):
     FAILED = "failed"
 
 
+# an order the venue may still fill: journaled and not yet sent, or sent and open
+LIVE_ORDER = (OrderStatus.NEW, OrderStatus.OPEN)
+
+
 class OrderPurpose(StrEnum):
-    """Why an order was sent: a plan's entry or exit, a close by command, or an order of
-    ours found on the venue that the journal did not know."""
+    """Why an order was sent: a plan's entry or exit, a close by command, a plan's stop
+    resting on the venue (STOPLOSS_ON_EXCHANGE), or an order of ours found on the venue
+    that the journal did not know."""
 
     ENTRY = "entry"
     EXIT = "exit"
     CLOSE = "close"
+    STOP = "stop"
     ADOPTED = "adopted"
+
+
+class OrderType(StrEnum):
+    """How an order trades: at the market, resting at its limit, or a stop that becomes a
+    market order once the price reaches it."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
 
 
 class Side(StrEnum):
@@ -41,6 +56,11 @@ class Side(StrEnum):
     SELL = "SELL"
 
 
+def closing_side(side: str) -> Side:
+    """The side of the order that closes a plan or position opened on ``side``."""
+    return Side.SELL if side == Side.BUY else Side.BUY
+
+
 class PlanStatus(StrEnum):
     """A trade plan: ``pending`` until its entry fills, ``open`` while held, ``closing``
     while its exit is under way, ``closed`` at the end."""
@@ -49,6 +69,19 @@ class PlanStatus(StrEnum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    """What became of one action of a decision, as its trace records it."""
+
+    HOLD = "hold"
+    PLACED = "placed"
+    FAILED = "failed"
+    REFUSED = "refused"
+    EXITING = "exiting"
+    UPDATED = "updated"
+    INVALID = "invalid"
+    ERROR = "error"
 
 
 class CommandKind(StrEnum):

@@ -11,13 +11,20 @@ Its times are wall times, like its ``created_at``, also in a replay.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
 from bot.execution import cancel_order, own_order, place_order
-from bot.model.vocabulary import CommandKind, CommandStatus, OrderPurpose, OrderStatus, PlanStatus
+from bot.model.vocabulary import (
+    LIVE_ORDER,
+    CommandKind,
+    CommandStatus,
+    OrderPurpose,
+    OrderStatus,
+    PlanStatus,
+    Side,
+)
 from bot.positions import DUST
 from bot.reconcile import reconcile_with_venue
 from bot.runtime import Runtime
@@ -26,12 +33,9 @@ from db.commands import (
     ArgumentTooLong,
     check_argument,
     finish_command,
-    has_pending,
     pending_commands,
-    queued_here,
     retry_later,
 )
-from db.engine import bound_engine
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
@@ -40,7 +44,6 @@ log = logging.getLogger("tradedesk.commands")
 URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
 TAKES_ARGUMENT = (CommandKind.CLOSE, CommandKind.CANCEL)
 BATCH = 200
-QUIET_POLL_SECONDS = 0.15
 
 
 class CommandError(ValueError):
@@ -49,7 +52,7 @@ class CommandError(ValueError):
 
 def obey_commands(rt: Runtime) -> int:
     """Work through pending commands; returns how many were handled."""
-    if not _may_be_pending(rt):
+    if not rt.store.may_have_commands(rt.settings.bot_name):
         return 0
     try:
         rt.call(rt.venue.catch_up)
@@ -95,24 +98,6 @@ def _argument(command: Command) -> str | None:
     return command.argument
 
 
-def _may_be_pending(rt: Runtime) -> bool:
-    """Whether a command may wait: asked at most every QUIET_POLL_SECONDS of real time while
-    the answer is "none", and at once after this process queued one.
-
-    A replay iterates every few milliseconds and asked at every iteration; a STOP from the
-    console is still obeyed within a fraction of a second. A live bot's iterations are
-    seconds apart, so it still asks at every one.
-    """
-    asked = (time.monotonic(), queued_here())
-    if (rt.commands_none_at is not None and asked[1] == rt.commands_none_at[1]
-            and asked[0] - rt.commands_none_at[0] < QUIET_POLL_SECONDS):
-        return False
-    with bound_engine(rt.db).connect() as conn:  # the usual answer, "none", in one light query
-        pending = has_pending(conn, bot=rt.settings.bot_name)
-    rt.commands_none_at = None if pending else asked
-    return pending
-
-
 def _pause(rt: Runtime, db, argument: str | None) -> str:
     rt.paused = True
     return "paused: no new entries; open plans are still enforced"
@@ -148,7 +133,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             awaited[symbol] = holding.quantity - amount
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
-            placement = place_order(rt, db, symbol=symbol, side="SELL", amount=amount,
+            placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
                                     purpose=OrderPurpose.CLOSE, reason=reason)
             if not placement.ok:
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
@@ -183,7 +168,7 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
         if order.order_id is None:
             # the venue took it (a duplicate client id answered) without saying its id:
             # all of it may have sold
-            sold += order.amount - booked if order.status in ("new", "open") else 0.0
+            sold += order.amount - booked if order.status in LIVE_ORDER else 0.0
             continue
         try:
             filled = float(rt.call(rt.venue.fetch_order, order.order_id, symbol)["filled"] or 0)

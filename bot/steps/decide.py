@@ -13,7 +13,6 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Row
-from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
@@ -21,10 +20,9 @@ from bot.decision_context import build_context
 from bot.engine.base import EngineResult
 from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
-from bot.model.vocabulary import TraceStatus
+from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.stats import apply_llm_cost
 from db.traces import add_trace, recorded_decision_json, set_execution_result
 
 POLL_SECONDS = 0.2
@@ -46,8 +44,8 @@ def decide_and_execute(rt: Runtime) -> None:
             for s, h in rt.book.open_items().items()
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
-                                traced_cost=rt.decisions.session_cost(conn, rt.session_id),
-                                mirror=rt.mirror)
+                                traced_cost=rt.store.traces.session_cost(conn, rt.session_id),
+                                store=rt.store)
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
             if acting is None:
@@ -72,7 +70,7 @@ def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[int, st
     and are made again. The runtime's memory of its traces spares the lookup at the clocks
     no trace can have (``bot.decision_memory``).
     """
-    return rt.decisions.recorded_at(db, rt.session_ids(db), now)
+    return rt.store.traces.recorded_at(db, rt.session_ids(db), now)
 
 
 def _decide(rt: Runtime, db: Connection, context, equity: float,
@@ -113,13 +111,9 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
             rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
     )
     if result.cost:
-        with OrmSession(bind=db) as session:  # joins the trace's transaction
-            apply_llm_cost(session, rt.session_id, result.cost, now)
-            session.flush()
+        rt.store.apply_llm_cost(db, rt.session_id, result.cost, now)  # with the trace
     db.commit()
-    rt.decisions.note_trace(rt.session_id, now, result.cost)
-    if result.cost:
-        rt.mirror.figures = None  # changed outside the runtime's sessions: read them again
+    rt.store.traces.note_trace(rt.session_id, now, result.cost)
     return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 
@@ -143,7 +137,7 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
         except Exception as exc:
             db.rollback()
             rt.note_error(f"executing {action.action}", exc)
-            outcomes.append({"action": action.action.value, "status": "error",
+            outcomes.append({"action": action.action.value, "status": Outcome.ERROR,
                              "detail": f"{type(exc).__name__}: {exc}"})
     set_execution_result(db, trace_id, _execution_result(rt, equity, outcomes))
     db.commit()
@@ -160,7 +154,7 @@ def _execution_result(rt: Runtime, equity: float, outcomes: list[dict]) -> str:
 
 
 def _refusals(rejected: list) -> list[dict]:
-    return [{"status": "invalid", **item} for item in _jsonable(rejected)]
+    return [{"status": Outcome.INVALID, **item} for item in _jsonable(rejected)]
 
 
 def _jsonable(rejected: list) -> list[dict]:

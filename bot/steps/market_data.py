@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from bot.mirror import CandleKey, CandleTip
 from bot.model.quote import Quote
 from bot.position_snapshot import positions_written, write_positions
 from bot.runtime import Runtime
+from bot.store import CandleKey, CandleTip
 from db.engine import bound_engine
-from db.market import add_candles, add_snapshots, new_candles, newest_candle
+from db.market import add_candles, add_snapshots, new_candles
 
 log = logging.getLogger("tradedesk.market")
 BOOK_DEPTH = 20
@@ -41,7 +41,7 @@ def book_figures(book: dict) -> tuple[float | None, float | None, float | None, 
 class _Writes:
     """The step's rows, gathered over the symbols so each table takes one statement a step
     however many symbols run, and the newest candles and ticker rows to mirror once they
-    are committed."""
+    are committed (``Store.market_written``)."""
 
     snapshots: list[dict[str, object]] = field(default_factory=list)
     candles: list[dict[str, object]] = field(default_factory=list)
@@ -69,10 +69,10 @@ def fetch_market_data(rt: Runtime) -> None:
         positions = write_positions(rt, conn, now)
     clock_saved()
     positions_written(rt, positions, now)
-    rt.mirror.note_candles(rt.session_id, writes.candles,
-                           [(s, tf) for s in rt.settings.symbols for tf in rt.settings.timeframes])
-    rt.mirror.candle_tips.update(writes.tips)
-    rt.mirror.note_market(rt.session_id, writes.tickers)
+    rt.store.market_written(
+        rt.session_id, writes.candles,
+        [(s, tf) for s in rt.settings.symbols for tf in rt.settings.timeframes],
+        writes.tips, writes.tickers)
 
 
 def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
@@ -96,7 +96,7 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
     base_rows: list = []
     for index, timeframe in enumerate(rt.settings.timeframes):
         key = (rt.session_id, symbol, timeframe)
-        stored = _stored_tip(rt, conn, key)
+        stored = rt.store.candle_tip(conn, key)
         after = stored[0] if stored is not None else None
         since = int(after.timestamp() * 1000) + 1 if after else None
         rows = rt.call(
@@ -120,16 +120,6 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
         extremes_from_ms=int(unchecked[0][0]) if unchecked else None,
         last_candle_ms=int(base_rows[-1][0]) if base_rows else None,
     )
-
-
-def _stored_tip(rt: Runtime, conn: Connection, key: CandleKey) -> CandleTip:
-    """The newest stored candle: read once per session and series, then mirrored.
-
-    Only this step writes candles, so after the first read the mirror is the table's tip.
-    """
-    if key not in rt.mirror.candle_tips:
-        rt.mirror.candle_tips[key] = newest_candle(conn, *key)
-    return rt.mirror.candle_tips[key]
 
 
 def _unchecked(previous: Quote | None, rows: list) -> list:

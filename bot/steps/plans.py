@@ -13,41 +13,44 @@ from datetime import datetime, timedelta
 from bot.booking import book_new_fills, entry_of, exit_plan, plan_holding
 from bot.execution import cancel_order
 from bot.guard import stop_reason
+from bot.model.vocabulary import LIVE_ORDER, OrderStatus, PlanStatus, Side
 from bot.positions import DUST
 from bot.resting_stop import is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from db.models import Order, TradePlan
 from db.orders import by_client_id
-from db.plans import active_plans, revise_plan
+from db.plans import revise_plan
 from db.trades import booked_quantity
 
 # How long an entry the venue reports done may go without booked fills before its plan is
 # written off: venues show fills late, and a plan closed meanwhile leaves the position that
 # then arrives without a stop (and frees the symbol for a second entry).
 LATE_FILL_GRACE = timedelta(minutes=30)
+# an entry in these states fills no more
+DEAD_ENTRY = (OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.CANCELED, OrderStatus.CLOSED)
 
 
 def enforce_plans(rt: Runtime) -> None:
     now = rt.now()
-    journaled = rt.orders_journaled
-    read = rt.mirror.active_plans
+    journaled = rt.store.orders_journaled
+    read = rt.store.active_plans
     # The plans as last read, when none was written since: if enforcing each would change
     # nothing (the usual iteration), no session is needed to find that out again.
     if read is None or not all(is_quiet(rt, plan, now) for plan in read):
         with rt.db() as db:
-            plans = rt.mirror.active_plans = active_plans(db, rt.session_ids(db))
+            plans = rt.store.read_active_plans(db, rt.session_ids(db))
             failed = False
             for plan in plans:
                 try:
                     _enforce(rt, db, plan, now)
                 except Exception as exc:
-                    db.rollback()  # expires the plans read: they cannot be kept
-                    rt.mirror.active_plans, failed = None, True
+                    db.rollback()  # expires the plans read: the store forgets them
+                    failed = True
                     rt.note_error(f"plan {plan.id}", exc)
             db.commit()
             if not failed:  # as enforced and committed: what guards them in an outage
                 rt.guard.remember(plans)
-    if rt.orders_journaled > journaled:
+    if rt.store.orders_journaled > journaled:
         # Book the exits' fills now, so the engine decides on what is really held rather
         # than on a plan still "closing"; a restart redoing this iteration books them
         # before deciding too, so both decide on the same state.
@@ -63,7 +66,7 @@ def is_quiet(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
 
     Built from the predicates ``_enforce`` acts on, so the two cannot disagree.
     """
-    if plan.status != "open":
+    if plan.status != PlanStatus.OPEN:
         return False
     quote = rt.quotes.get(plan.symbol)
     if quote is None:
@@ -75,10 +78,10 @@ def is_quiet(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
 
 def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     quote = rt.quotes.get(plan.symbol)
-    if plan.status == "pending":
+    if plan.status == PlanStatus.PENDING:
         _enforce_pending(rt, db, plan, entry_of(db, plan), _expired(rt, plan, now), now)
         return
-    if plan.status == "closing":
+    if plan.status == PlanStatus.CLOSING:
         _check_exit(rt, db, plan, now)
         return
     if quote is None:
@@ -86,8 +89,8 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     held = plan_holding(rt, plan)
     if held <= DUST:
         entry = entry_of(db, plan)
-        if entry is None or entry.status not in ("new", "open"):
-            revise_plan(db, plan, "closed: nothing held", now, status="closed",
+        if entry is None or entry.status not in LIVE_ORDER:
+            revise_plan(db, plan, "closed: nothing held", now, status=PlanStatus.CLOSED,
                         exit_reason=plan.exit_reason or "nothing held", closed_at=now)
         return
     _maybe_trail(rt, db, plan, quote.last, now)
@@ -107,7 +110,7 @@ def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
                  now: datetime) -> tuple[str, float | None] | None:
     """Why an open plan must exit now (stop, target, age) and the stop when it was hit,
     or None."""
-    long = plan.side == "BUY"
+    long = plan.side == Side.BUY
     low, high = quote.last, quote.last
     opened_ms = int(plan.opened_at.timestamp() * 1000)
     if quote.extremes_from_ms is not None and opened_ms <= quote.extremes_from_ms:
@@ -125,24 +128,24 @@ def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
 def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool, now) -> None:
     quote = rt.quotes.get(plan.symbol)
     stop_passed = quote is not None and (
-        quote.last <= plan.stop_price if plan.side == "BUY" else quote.last >= plan.stop_price
+        quote.last <= plan.stop_price if plan.side == Side.BUY else quote.last >= plan.stop_price
     )
-    entry_dead = entry is None or entry.status in ("rejected", "failed", "canceled", "closed")
-    if (entry is not None and entry.status == "closed" and plan.filled_size <= DUST
+    entry_dead = entry is None or entry.status in DEAD_ENTRY
+    if (entry is not None and entry.status == OrderStatus.CLOSED and plan.filled_size <= DUST
             and now - entry.updated_at < LATE_FILL_GRACE):
         return  # done on the venue, fills not booked yet: wait for them (see LATE_FILL_GRACE)
     if entry_dead and plan.filled_size <= DUST:
-        revise_plan(db, plan, "closed: entry never filled", now, status="closed",
+        revise_plan(db, plan, "closed: entry never filled", now, status=PlanStatus.CLOSED,
                     exit_reason="entry never filled", closed_at=now)
     elif expired or stop_passed:
-        if entry is not None and entry.status == "open":
+        if entry is not None and entry.status == OrderStatus.OPEN:
             cancel_order(rt, db, entry)
         why = "entry expired" if expired else "stop passed before entry filled"
         if plan.filled_size <= DUST:
-            revise_plan(db, plan, f"closed: {why}", now, status="closed", exit_reason=why,
+            revise_plan(db, plan, f"closed: {why}", now, status=PlanStatus.CLOSED, exit_reason=why,
                         closed_at=now)
         else:
-            revise_plan(db, plan, f"entry cancelled: {why}", now, status="open",
+            revise_plan(db, plan, f"entry cancelled: {why}", now, status=PlanStatus.OPEN,
                         size=plan.filled_size)
 
 
@@ -150,7 +153,7 @@ def _maybe_trail(rt: Runtime, db, plan: TradePlan, price: float, now: datetime) 
     """Move the stop to breakeven once the gain passes TRAIL_BREAKEVEN_PCT."""
     gain = _trail_gain(rt, plan, price)
     if gain is not None:
-        better = plan.stop_price < plan.entry_price if plan.side == "BUY" else (
+        better = plan.stop_price < plan.entry_price if plan.side == Side.BUY else (
             plan.stop_price > plan.entry_price)
         if better:
             revise_plan(db, plan, f"trailed stop to breakeven after {gain:.2f}% gain", now,
@@ -165,7 +168,7 @@ def _trail_gain(rt: Runtime, plan: TradePlan, price: float) -> float | None:
     if pct <= 0 or plan.trail_armed:
         return None
     gain = (price / plan.entry_price - 1) * 100
-    if plan.side != "BUY":
+    if plan.side != Side.BUY:
         gain = -gain
     return gain if gain >= pct else None
 
@@ -177,14 +180,14 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     loop intervals), because re-arming it then would sell the same coins twice.
     """
     order = by_client_id(db, plan.exit_client_order_id) if plan.exit_client_order_id else None
-    if order is not None and order.status in ("new", "open"):
+    if order is not None and order.status in LIVE_ORDER:
         return
     if plan_holding(rt, plan) <= DUST:
-        revise_plan(db, plan, "closed", now, status="closed", closed_at=now)
+        revise_plan(db, plan, "closed", now, status=PlanStatus.CLOSED, closed_at=now)
         return
-    if order is not None and order.status == "closed":
+    if order is not None and order.status == OrderStatus.CLOSED:
         booked = booked_quantity(db, order.client_order_id)
         grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
         if booked + DUST < order.amount and now - order.updated_at < grace:
             return
-    revise_plan(db, plan, "exit did not complete; re-armed", now, status="open")
+    revise_plan(db, plan, "exit did not complete; re-armed", now, status=PlanStatus.OPEN)

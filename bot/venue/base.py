@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -48,6 +48,15 @@ def journal_status(placed: dict[str, Any]) -> str:
 
 def nothing_to_save() -> None:
     """What ``carry_clock`` returns when it wrote no clock: nothing to note after the commit."""
+
+
+T = TypeVar("T")
+
+
+class StoreRetry(Protocol):
+    """Runs a touch of a store, waiting out the store's outages (``db.retry.Outage``)."""
+
+    def run(self, what: str, touch: Callable[[], T]) -> T: ...
 
 
 @runtime_checkable
@@ -94,6 +103,11 @@ class Venue(Protocol):
         returns what to call once it committed. Real venues have no clock to write.
         """
         ...
+
+    def use_outage(self, outage: StoreRetry) -> None:
+        """Wait out the database's outages with the runtime's ``outage`` when the venue keeps
+        its account there (the paper venue), so one count and one backoff cover both; a
+        venue with no store of its own ignores it."""
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]: ...
 

@@ -19,7 +19,7 @@ import ccxt
 from bot.clock import SteadyClock
 from bot.config import ConfigError
 from bot.secrets_filter import scrub
-from bot.venue.base import TransientVenueError, VenueError, nothing_to_save
+from bot.venue.base import StoreRetry, TransientVenueError, VenueError, nothing_to_save
 from bot.venue.ccxt_errors import to_venue_error
 from bot.venue.ccxt_orders import prepare_order, with_client_order_id
 
@@ -163,6 +163,9 @@ class CcxtVenue:
 
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return nothing_to_save
+
+    def use_outage(self, outage: StoreRetry) -> None:
+        """The exchange keeps the account: no store of its own."""
 
     # --- the single path of every ccxt call
 

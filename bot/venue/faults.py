@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.venue.base import OrderRejected, TransientVenueError, Venue
+from bot.venue.base import OrderRejected, StoreRetry, TransientVenueError, Venue
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -149,6 +149,9 @@ class FaultyVenue:
 
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         return self.inner.carry_clock(conn)
+
+    def use_outage(self, outage: StoreRetry) -> None:
+        self.inner.use_outage(outage)
 
     def describe_fill_model(self) -> dict[str, Any]:
         return self.inner.describe_fill_model()

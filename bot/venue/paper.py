@@ -44,9 +44,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from bot.model.paper import FillState, OrderState
-from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, VenueError, nothing_to_save
+from bot.venue.base import (
+    DuplicateOrder,
+    OrderNotFound,
+    OrderRejected,
+    StoreRetry,
+    VenueError,
+    nothing_to_save,
+)
 from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
-from bot.venue.paper_account import AccountStore, OpenStore, StoreRetry, Unretried
+from bot.venue.paper_account import AccountStore, OpenStore, Unretried
 from bot.venue.paper_model import (
     limit_trades_through,
     order_dict,
@@ -91,8 +98,7 @@ class PaperVenue:
         self.store = store
         # the account lives in the bot's database: an outage of it holds the simulated
         # exchange up (as latency) instead of losing a fill it has made; the runtime shares
-        # its own (``Runtime``), so one count and one backoff cover both; a venue on its own
-        # runs each touch once
+        # its own (``use_outage``); a venue on its own runs each touch once
         self.outage: StoreRetry = Unretried()
         self._tag = f"{zlib.crc32(self.account.encode()):08x}"
         self.orders: dict[str, OrderState] = {}
@@ -177,6 +183,9 @@ class PaperVenue:
         what traded meanwhile, as ``advance`` does); a replayed one stays where it is."""
         if not isinstance(self.feed, ReplayFeed):
             self.advance()
+
+    def use_outage(self, outage: StoreRetry) -> None:
+        self.outage = outage
 
     def carry_clock(self, conn: Connection) -> Callable[[], None]:
         """Write the clock a deferred ``advance`` left unsaved in ``conn``'s transaction;

@@ -50,12 +50,6 @@ class AccountStore(Protocol):
 OpenStore = Callable[[str], AccountStore]
 
 
-class StoreRetry(Protocol):
-    """Runs a touch of the store, waiting out the store's outages."""
-
-    def run(self, what: str, touch: Callable[[], T]) -> T: ...
-
-
 class Unretried:
     """Runs each touch once: for a venue whose store's outages its caller handles."""
 
