@@ -186,3 +186,27 @@ def test_a_database_error_on_the_console_hides_the_url_password(monkeypatch) -> 
     shown = _all_text(at) + _rendered(at)
     assert "The database cannot be used" in shown
     assert password not in shown and MARKERS["EXCHANGE_API_KEY"] not in shown
+
+
+def test_tracebacks_and_stacks_in_log_records_are_scrubbed() -> None:
+    import io
+    import logging
+
+    secret = MARKERS["EXCHANGE_API_SECRET"]
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(SecretScrubber([secret]))
+    log = logging.getLogger(f"tradedesk.test-scrub-{RUN}")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise RuntimeError(f"the token `{secret}` was rejected")
+        except RuntimeError:
+            log.exception("failed", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert "RuntimeError: the token `***` was rejected" in text  # the traceback is kept
+    assert "Stack (most recent call last)" in text
+    assert secret not in text
