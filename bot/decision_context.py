@@ -38,6 +38,7 @@ def build_context(
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
     mirror: StoreMirror | None = None,
+    books: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
@@ -46,6 +47,7 @@ def build_context(
     ``mirror``: the copies of its rows kept by the runtime whose session ``session_id`` is
     (``bot.mirror``): what it holds is not read again, and what is read here is kept in it.
     A hold step while flat then reads nothing at all.
+    ``books``: each symbol's order book of this iteration (the market-data step's quotes).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
@@ -62,7 +64,8 @@ def build_context(
                 mirror.market_rows[key] = q.newest_market(reader, session_id, symbol)
             newest = mirror.market_rows[key]
         markets[symbol] = _market_view(
-            symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
+            symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol],
+            (books or {}).get(symbol, {}))
     stats = q.session_stats(reader, session_id, traced_cost, _figures(reader, session_id, mirror))
     return DecisionContext(
         now=now,
@@ -146,7 +149,8 @@ def _recent_trades(reader: Connection, session_id: int, now: datetime, count: in
 
 
 def _market_view(
-    symbol: str, ticker: dict | None, candles: Mapping[str, pd.DataFrame]
+    symbol: str, ticker: dict | None, candles: Mapping[str, pd.DataFrame],
+    book: Mapping[str, Any],
 ) -> MarketView:
     """Without a ticker the last close stands in for the price (NaN when there is none).
 
@@ -167,4 +171,5 @@ def _market_view(
         spread_pct=ticker.get("spread_pct") if ticker else None,
         ob_imbalance=ticker.get("ob_imbalance") if ticker else None,
         candles=candles,
+        book=book,
     )

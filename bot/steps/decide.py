@@ -47,7 +47,8 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
                                 traced_cost=rt.decisions.session_cost(conn, rt.session_id),
-                                mirror=rt.mirror)
+                                mirror=rt.mirror,
+                                books={s: quote.book for s, quote in rt.quotes.items()})
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
             if acting is None:
