@@ -581,3 +581,13 @@ def test_the_chart_opens_on_todays_plans_with_their_labels_clear_of_the_candles(
     open_plan_start = _time(entry[gap + 1])  # the last plan drawn is the open one
     assert left <= open_plan_start
     assert (newest - open_plan_start) / (right - left) > 0.25  # not squeezed to the edge
+
+
+def test_the_charts_ema_lines_are_the_engines_spans(seeded_url, monkeypatch):
+    """The EMA toggle draws the spans the rules engine decides on (12 and 26)."""
+    from bot.engine.indicators import DEFAULT_PARAMS
+
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    names = {trace.get("name") for trace in
+             json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert {f"EMA {DEFAULT_PARAMS.ema_fast}", f"EMA {DEFAULT_PARAMS.ema_slow}"} <= names, names

@@ -261,7 +261,7 @@ def test_chart_screenshot(console, page):
     chart = page.locator(".js-plotly-plot").first
     chart.wait_for()
     chart.locator(".boxlayer path").first.wait_for()
-    for label in ("Plan entry", "BUY fill", "EMA 20", "Bollinger (20, 2)"):
+    for label in ("Plan entry", "BUY fill", "EMA 12", "Bollinger (20, 2)"):
         chart.get_by_text(label, exact=True).first.wait_for()
     _settled(page)
     OUTPUT.mkdir(exist_ok=True)
