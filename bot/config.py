@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -257,12 +258,16 @@ class Settings(BaseSettings):
         return [Path(p.strip()) for p in self.feed[len("replay:") :].split(",") if p.strip()]
 
     def secret_values(self) -> list[str]:
-        """Every secret's plain value, for scrubbing logs, traces and pages."""
+        """Every secret's plain value, for scrubbing logs, traces and pages: the secret
+        settings and DATABASE_URL's password (as written, and decoded)."""
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+        written = urlsplit(self.database_url).password  # percent-encoded as written
+        if written:
+            values.extend(sorted({written, unquote(written)}, key=len, reverse=True))
         return values
 
 
