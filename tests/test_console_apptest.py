@@ -540,7 +540,7 @@ def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
     assert actions["stop"].iloc[0] == 64000.5 and actions["reason"].iloc[1] == "breakout"
     outcomes = next(t for t in tables if "refused because" in t.columns)
     assert outcomes["outcome"].tolist() == ["placed", "refused"]
-    assert outcomes["filled"].iloc[0] == 0.03 and outcomes["sent as"].iloc[0] == "tdl-17"
+    assert outcomes["filled"].iloc[0] == "0.03" and outcomes["sent as"].iloc[0] == "tdl-17"
     assert outcomes["refused because"].iloc[1] == "max_spread: spread 0.9% over 0.5%"
     text = _all_text(at)
     assert "Equity after 10,012.50 · unrealized 3.25 · exposure 1,950.00" in text
