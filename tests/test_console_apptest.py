@@ -499,7 +499,8 @@ def test_table_headers_are_words(seeded_url, monkeypatch, page):
 
 
 def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypatch):
-    """'CLOSE-ALL ALL' read as a stutter, and a net PnL of -0.5 as a figure cut short."""
+    """The fleet's buttons name their target in words ('CLOSE-ALL every bot', no label
+    ending in ' ALL'), and net PnL shows in cents (-0.50, not -0.5)."""
     _two_bots(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "fleet")
     labels = [b.label for b in at.button]
@@ -512,8 +513,8 @@ def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypat
 
 
 def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
-    """The Decision tab was raw JSON and the Execution tab one unwrapped JSON line: both are
-    tables in words now, the JSON behind an expander, wrapped."""
+    """The Decision and Execution tabs are tables in words, each with its JSON behind an
+    expander, wrapped."""
     from db.models import LLMTrace
 
     decision = {"actions": [

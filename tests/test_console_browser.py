@@ -518,8 +518,8 @@ def test_metrics_are_not_cut_at_1400_px(console, page, name):
 
 
 def test_a_fill_opens_its_decision_in_place(browser, tmp_path_factory, page):
-    """Trades → its decision in the same tab: the viewed replay file and the login stay (a
-    link in a new tab lost both: 'That trace is gone', or the password again on Overview)."""
+    """Trades → a fill's decision opens in the same tab, with the viewed replay file and the
+    login kept: the trace is found and no password is asked again."""
     from bot.replay import ReplayArgs, run_replay
     from tests.conftest import candle_file
 
