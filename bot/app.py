@@ -8,7 +8,7 @@ from functools import partial
 from bot.alerts.sink import EventSink
 from bot.config import Settings
 from bot.engine.factory import build_engine
-from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
+from bot.model.market_size import SIZING_CANDLES, balance_warnings
 from bot.model.timeframes import timeframe_delta
 from bot.notify import CommandListener
 from bot.runtime import Runtime
@@ -39,16 +39,15 @@ def warn_of_oversized_balance(rt: Runtime) -> list[str]:
     if not rt.settings.is_paper:
         return []
     timeframe = min(rt.settings.timeframes, key=timeframe_delta)
-    warnings = []
+    markets = []
     for symbol in rt.settings.symbols:
         try:
             candles = rt.venue.fetch_ohlcv(symbol, timeframe, limit=SIZING_CANDLES)
         except VenueError as exc:  # the loop names a market that does not answer
             log.info("no candles of %s to size the balance against: %s", symbol, exc)
             continue
-        warning = oversized_balance(rt.settings.starting_balance, symbol, timeframe,
-                                    median_candle_value((c[4], c[5]) for c in candles))
-        if warning:
-            log.warning(warning)
-            warnings.append(warning)
+        markets.append((symbol, timeframe, [(c[4], c[5]) for c in candles]))
+    warnings = balance_warnings(rt.settings.starting_balance, markets)
+    for warning in warnings:
+        log.warning(warning)
     return warnings

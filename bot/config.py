@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -356,8 +356,9 @@ class Settings(BaseSettings):
         return _split_urls(self.notify_urls.get_secret_value()) if self.notify_urls else []
 
     def secret_values(self) -> list[str]:
-        """Every secret's plain value, for scrubbing logs, traces and pages; a notify URL
-        also by its token parts, which a library may show on their own."""
+        """Every secret's plain value, for scrubbing logs, traces and pages: the secret
+        settings, DATABASE_URL's password (as written, and decoded), and a notify URL also by
+        its token parts, which a library may show on their own."""
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -365,6 +366,9 @@ class Settings(BaseSettings):
                 values.append(value.get_secret_value())
         for url in self.notify_url_list:
             values.extend(url_secrets(url))
+        written = urlsplit(self.database_url).password  # percent-encoded as written
+        if written:
+            values.extend(sorted({written, unquote(written)}, key=len, reverse=True))
         return values
 
 

@@ -38,6 +38,7 @@ def build_context(
     candle_limit: int = CONTEXT_CANDLES,
     traced_cost: float | None = None,
     store: Store | None = None,
+    books: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DecisionContext:
     """Everything the engines may know at ``now``; ``now`` must be aware UTC.
 
@@ -46,6 +47,7 @@ def build_context(
     ``store``: the store of the runtime whose session ``session_id`` is (``bot.store``):
     what it keeps is not read again, and what is read here is kept in it.
     A hold step while flat then reads nothing at all.
+    ``books``: each symbol's order book of this iteration (the market-data step's quotes).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware UTC")
@@ -58,7 +60,8 @@ def build_context(
     for symbol in settings.symbols:
         newest = None if store is None else store.newest_market(reader, session_id, symbol)
         markets[symbol] = _market_view(
-            symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol])
+            symbol, q.latest_market(reader, session_id, symbol, now, newest), frames[symbol],
+            (books or {}).get(symbol, {}))
     stats = q.session_stats(reader, session_id, traced_cost,
                             None if store is None else store.session_figures(reader, session_id))
     return DecisionContext(
@@ -117,7 +120,8 @@ def _recent_trades(reader: Connection, session_id: int, now: datetime, count: in
 
 
 def _market_view(
-    symbol: str, ticker: dict | None, candles: Mapping[str, pd.DataFrame]
+    symbol: str, ticker: dict | None, candles: Mapping[str, pd.DataFrame],
+    book: Mapping[str, Any],
 ) -> MarketView:
     """Without a ticker the last close stands in for the price (NaN when there is none).
 
@@ -138,4 +142,5 @@ def _market_view(
         spread_pct=ticker.get("spread_pct") if ticker else None,
         ob_imbalance=ticker.get("ob_imbalance") if ticker else None,
         candles=candles,
+        book=book,
     )

@@ -23,7 +23,7 @@ from bot.model.vocabulary import CommandKind
 from bot.secrets_filter import scrub
 from db.bots import UnknownBot, bot_names, require_bot_id
 from db.commands import enqueue_command
-from db.queries import SessionInfo, open_exposure, overview_figures, session_info
+from db.queries import open_exposure, overview_figures, session_info
 from db.queries_trading import TradeFilter, active_plans, trace_detail, traces, trades
 from db.retry import described, is_outage
 from db.stats import figures_from_rows
@@ -91,31 +91,27 @@ def status(db: OrmSession, bot: str, now: datetime) -> dict[str, Any]:
     return next(entry for entry in fleet(db, now) if entry["name"] == bot)
 
 
-def _session(db: OrmSession, bot: str) -> SessionInfo | None:
-    return session_info(db, bot=bot)
-
-
 def pnl(db: OrmSession, bot: str) -> dict[str, Any] | None:
     """The current session's figures as the Overview shows them; None before any session."""
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     if info is None:
         return None
     return {"session": info.label, "mode": info.mode, **overview_figures(db, info)}
 
 
 def positions(db: OrmSession, bot: str) -> list[dict[str, Any]]:
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     return plain(open_exposure(db, info.id)) if info else []
 
 
 def plans(db: OrmSession, bot: str) -> list[dict[str, Any]]:
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     return plain(active_plans(db, info.run_session_ids)) if info else []
 
 
 def recent_trades(db: OrmSession, bot: str, limit: int = 10) -> list[dict[str, Any]]:
     """Newest first, across the bot's run."""
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     if info is None:
         return []
     return plain(trades(db, TradeFilter(info.run_session_ids), limit=min(limit, MAX_ROWS)))
@@ -123,7 +119,7 @@ def recent_trades(db: OrmSession, bot: str, limit: int = 10) -> list[dict[str, A
 
 def decisions(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]:
     """The current session's decision list, newest first (no prompts)."""
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     return plain(traces(db, info.id, limit=min(limit, MAX_ROWS))) if info else []
 
 
@@ -142,7 +138,7 @@ def scrubbed[T](answer: T, secrets: list[str]) -> T:
 def performance(db: OrmSession, bot: str) -> dict[str, Any]:
     """Per day of the bot's run and in total: trades, fees, gross and net PnL, LLM cost,
     wins and losses, from the rows themselves (``db.stats``)."""
-    info = _session(db, bot)
+    info = session_info(db, bot=bot)
     days = []
     for session_id in info.run_session_ids if info else ():
         figures = figures_from_rows(db, session_id).as_dict()

@@ -25,7 +25,7 @@ from bot.engine.factory import build_engine
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
-from bot.model.market_size import median_candle_value, oversized_balance
+from bot.model.market_size import balance_warnings
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
@@ -145,7 +145,9 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     sums the step timings there, so what it measures is this loop and not a copy of it.
     """
     rt, feed = build_replay(args)
-    warnings = balance_warnings(feed, rt.settings.starting_balance)
+    warnings = balance_warnings(rt.settings.starting_balance, (
+        (symbol, feed.base_timeframe, feed.all_rows(symbol)[:, [4, 5]].tolist())
+        for symbol in feed.symbols))
     for warning in warnings:
         log.warning(warning)
     with rt.db() as db:
@@ -161,14 +163,6 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
     return summarize(rt) | {"warnings": warnings}
-
-
-def balance_warnings(feed: ReplayFeed, balance: float) -> list[str]:
-    """What is wrong with the starting balance for these files' markets, in words."""
-    found = (oversized_balance(balance, symbol, feed.base_timeframe, median_candle_value(
-        zip(feed.all_rows(symbol)[:, 4], feed.all_rows(symbol)[:, 5], strict=True)))
-             for symbol in feed.symbols)
-    return [warning for warning in found if warning]
 
 
 def finish(rt: Runtime) -> None:

@@ -6,6 +6,11 @@ rule that refused, so the trace shows exactly why an action did not trade.
 An entry's target is the one its plan will carry: the engine's, or the plan's default
 target when the engine gave none. A careful trader enters no trade whose exit cannot pay
 its costs, so that default target is held to MIN_TARGET_FEE_MULTIPLE like any other.
+
+An engine's UPDATE_PLAN may move an open plan's target inside those costs: the rule asks
+whether a trade is worth entering, and once in, the entry's fees and book walk are spent
+whatever the target; where to take profit is an exit's question, and exits are never
+refused.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from enum import StrEnum
 from bot.config import Settings
 from bot.model.entry_price import within_cap
 from bot.model.quote import Quote
-from bot.model.round_trip import min_target_distance_pct, round_trip_fees_pct
+from bot.model.round_trip import (
+    book_slippage_pct,
+    min_target_distance_pct,
+    round_trip_cost_pct,
+    round_trip_fees_pct,
+    spread_pct,
+)
 
 
 class Rule(StrEnum):
@@ -64,24 +75,6 @@ class Refusal:
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.detail}"
-
-
-def book_slippage_pct(book: dict, side: str, amount: float) -> float | None:
-    """Average fill price walking the book, as % worse than the best level."""
-    levels = book.get("asks" if side == "BUY" else "bids") or []
-    if not levels:
-        return None
-    best, remaining, cost = levels[0][0], amount, 0.0
-    for price, size in levels:
-        take = min(remaining, size)
-        cost += take * price
-        remaining -= take
-        if remaining <= 0:
-            break
-    if remaining > 0:
-        return float("inf")
-    average = cost / amount
-    return abs(average / best - 1) * 100
 
 
 def book_fill_within(book: dict, side: str, amount: float, cap_pct: float) -> float:
@@ -159,10 +152,9 @@ def _check_market(
     age = (state.now - quote.timestamp).total_seconds()
     if age > settings.stale_ticker_seconds:
         return Refusal(Rule.STALE_TICKER, f"{symbol} quote is {age:.0f}s old")
-    if quote.bid and quote.ask:
-        spread = (quote.ask - quote.bid) / ((quote.ask + quote.bid) / 2) * 100
-        if spread > settings.max_spread_pct:
-            return Refusal(Rule.MAX_SPREAD_PCT, f"spread {spread:.3f}% > {settings.max_spread_pct}%")
+    spread = spread_pct(quote.bid, quote.ask)
+    if spread is not None and spread > settings.max_spread_pct:
+        return Refusal(Rule.MAX_SPREAD_PCT, f"spread {spread:.3f}% > {settings.max_spread_pct}%")
     slippage = book_slippage_pct(quote.book, side, amount)
     if slippage is not None and slippage > settings.max_slippage_pct:
         cap = settings.max_slippage_pct
@@ -183,7 +175,7 @@ def _check_target(
     multiple = settings.min_target_fee_multiple
     if multiple <= 0:
         return None
-    slippage = round_trip_slippage_pct(quote, amount)
+    slippage = round_trip_cost_pct(quote.bid, quote.ask, quote.book, amount)
     need = min_target_distance_pct(multiple, settings.taker_fee, slippage)
     distance = (target / price - 1) * 100
     if distance >= need:
@@ -192,15 +184,6 @@ def _check_target(
     return Refusal(
         Rule.MIN_TARGET_FEE_MULTIPLE,
         f"target {distance:.3f}% above the entry is within {multiple:g} x the round trip's "
-        f"costs {fees + slippage:.3f}% (fees {fees:.3f}%, spread and book {slippage:.3f}%) "
-        f"= {need:.3f}%",
+        f"costs {fees + slippage:.3f}% (fees {fees:.3f}%, half the spread and the book "
+        f"{slippage:.3f}%) = {need:.3f}%",
     )
-
-
-def round_trip_slippage_pct(quote: Quote, amount: float) -> float:
-    """What the spread and walking the book in and out for ``amount`` cost, % of the price."""
-    spread = 0.0
-    if quote.bid and quote.ask:
-        spread = (quote.ask - quote.bid) / ((quote.ask + quote.bid) / 2) * 100
-    walks = (book_slippage_pct(quote.book, side, amount) for side in ("BUY", "SELL"))
-    return spread + sum(walk or 0.0 for walk in walks)

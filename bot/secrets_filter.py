@@ -26,8 +26,15 @@ def scrub(text: object, secrets: Iterable[str]) -> str:
 
 
 class SecretScrubber(logging.Filter):
-    """Scrubs every log record; secrets shorter than 4 characters are left alone, since
-    masking them would garble every line without protecting anything."""
+    """Scrubs every log record: its message, its traceback and its stack. Secrets shorter
+    than 4 characters are left alone, since masking them would garble every line without
+    protecting anything.
+
+    An exception's text often quotes what was refused (a rejected token, a signed URL), so
+    the traceback is formatted here, scrubbed into ``exc_text`` (which formatters print as
+    it is) and ``exc_info`` dropped, so no handler formats the raw exception again."""
+
+    _formatter = logging.Formatter()
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
@@ -37,6 +44,13 @@ class SecretScrubber(logging.Filter):
         if self.secrets:
             record.msg = scrub(record.getMessage(), self.secrets)
             record.args = ()
+            if record.exc_info:
+                record.exc_text = self._formatter.formatException(record.exc_info)
+                record.exc_info = None
+            if record.exc_text:
+                record.exc_text = scrub(record.exc_text, self.secrets)
+            if record.stack_info:
+                record.stack_info = scrub(record.stack_info, self.secrets)
         return True
 
 

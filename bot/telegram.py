@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -51,6 +52,9 @@ log = logging.getLogger("tradedesk.telegram")
 CONFIRM_SECONDS = 60.0
 CONFIRM_WORD = "confirm"
 MAX_MESSAGE_CHARS = 4000  # Telegram refuses messages over 4096 characters
+FIRST_RETRY_SECONDS, LONGEST_RETRY_SECONDS = 1.0, 60.0  # a Bot API that does not answer
+TOKEN_REJECTED = ("invalid setting TELEGRAM_BOT_TOKEN: rejected by the Bot API "
+                  "(ask @BotFather for the bot's token)")
 QUEUEING = {"pause": CommandKind.PAUSE, "resume": CommandKind.RESUME,
             "closeall": CommandKind.CLOSE_ALL, "stop": CommandKind.STOP}
 CONFIRMED = {CommandKind.CLOSE_ALL: "Close every position and cancel every order of {bot}?",
@@ -253,7 +257,10 @@ def build_application(settings: Settings, desk: Desk) -> Application:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text:
             return
-        command = message.text.split()[0][1:].split("@")[0].lower()
+        command, _, addressee = message.text.split()[0][1:].partition("@")
+        if addressee and addressee.lower() != (context.bot.username or "").lower():
+            return  # "/pause@other_bot" in a group: another bot's command
+        command = command.lower()
         reply = await asyncio.to_thread(desk.answer, chat.id, command, list(context.args or []))
         markup = InlineKeyboardMarkup(
             [[InlineKeyboardButton(label, callback_data=data) for label, data in reply.buttons]]
@@ -276,11 +283,34 @@ def build_application(settings: Settings, desk: Desk) -> Application:
 
 
 async def poll_until(app: Application, stop: asyncio.Event) -> None:
-    """Answer updates until ``stop`` is set, then shut the application down cleanly."""
+    """Answer updates until ``stop`` is set, then shut the application down cleanly.
+
+    A Bot API that cannot be reached at the start (getMe, deleteWebhook) is tried again,
+    waiting twice as long each time up to ``LONGEST_RETRY_SECONDS``, until ``stop``; once
+    polling, python-telegram-bot rides out outages itself. The retries are ours rather than
+    ``bootstrap_retries=-1``, whose loop does not see ``stop``. A rejected token is a
+    ConfigError naming the setting (python-telegram-bot's own message quotes the token)."""
+    wait = FIRST_RETRY_SECONDS
+    while not stop.is_set():
+        try:
+            await _poll(app, stop)
+            return
+        except InvalidToken:
+            raise ConfigError(TOKEN_REJECTED) from None
+        except NetworkError as exc:  # TimedOut included
+            log.warning("Telegram Bot API unreachable (%s); trying again in %.0f s", exc, wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        wait = min(2 * wait, LONGEST_RETRY_SECONDS)
+
+
+async def _poll(app: Application, stop: asyncio.Event) -> None:
     async with app:
-        await app.start()
         assert app.updater is not None
+        # Polling first, as ``run_polling`` does: if its bootstrap fails the application is
+        # not running yet, so leaving the block can shut it down for the next try.
         await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        await app.start()
         await stop.wait()
         await app.updater.stop()
         await app.stop()
@@ -322,6 +352,8 @@ def start_background(app: Application) -> Background:
     def run() -> None:
         try:
             loop.run_until_complete(poll_until(app, stop))
+        except ConfigError as exc:
+            log.error("Telegram control stopped: %s", exc)
         except Exception:
             log.exception("Telegram control stopped")
         finally:

@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
+from bot.model.market_size import SIZING_CANDLES, balance_warnings
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
 
@@ -191,30 +191,29 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     return asdict(summary)
 
 
-def balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float) -> list[str]:
+def run_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
+                         ) -> list[str]:
     """``bot.model.market_size``'s warnings for a run: its balance against the first
-    SIZING_CANDLES candles its first session stored of each symbol (shortest timeframe)."""
+    SIZING_CANDLES candles it stored of each symbol (shortest timeframe), as its replay
+    sized them from its file."""
     if not ids:
         return []
-    first = min(ids)
     shortest: dict[str, str] = {}
     for symbol, timeframe in db.execute(select(OHLCV.symbol, OHLCV.timeframe)
-                                        .where(OHLCV.session_id == first).distinct()):
+                                        .where(OHLCV.session_id.in_(ids)).distinct()):
         if symbol not in shortest or timeframe_delta(timeframe) < timeframe_delta(
                 shortest[symbol]):
             shortest[symbol] = timeframe
-    warnings = []
+    markets = []
     for symbol, timeframe in sorted(shortest.items()):
+        # a candle stored by two sessions is counted once
         candles = db.execute(
-            select(OHLCV.close, OHLCV.volume)
-            .where(OHLCV.session_id == first, OHLCV.symbol == symbol,
+            select(func.min(OHLCV.close), func.min(OHLCV.volume))
+            .where(OHLCV.session_id.in_(ids), OHLCV.symbol == symbol,
                    OHLCV.timeframe == timeframe)
-            .order_by(OHLCV.timestamp).limit(SIZING_CANDLES)).all()
-        warning = oversized_balance(starting_balance, symbol, timeframe,
-                                    median_candle_value(candles))
-        if warning:
-            warnings.append(warning)
-    return warnings
+            .group_by(OHLCV.timestamp).order_by(OHLCV.timestamp).limit(SIZING_CANDLES)).all()
+        markets.append((symbol, timeframe, [(close, volume) for close, volume in candles]))
+    return balance_warnings(starting_balance, markets)
 
 
 def run_settings(db: OrmSession, ids: Sequence[int]) -> dict | None:

@@ -28,7 +28,8 @@ def _fixture(name: str) -> dict[str, Any]:
 
 
 class BotApiStandIn:
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, port: int = 0) -> None:
+        """``port`` 0 takes any free port; a test that starts the bot first passes one."""
         self.token = token
         self.updates: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []  # sendMessage / editMessageText parameters
@@ -36,7 +37,7 @@ class BotApiStandIn:
         self._next_update = 815_000_001
         self._next_message = 100
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

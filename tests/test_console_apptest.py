@@ -500,7 +500,8 @@ def test_table_headers_are_words(seeded_url, monkeypatch, page):
 
 
 def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypatch):
-    """'CLOSE-ALL ALL' read as a stutter, and a net PnL of -0.5 as a figure cut short."""
+    """The fleet's buttons name their target in words ('CLOSE-ALL every bot', no label
+    ending in ' ALL'), and net PnL shows in cents (-0.50, not -0.5)."""
     _two_bots(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "fleet")
     labels = [b.label for b in at.button]
@@ -513,8 +514,8 @@ def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypat
 
 
 def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
-    """The Decision tab was raw JSON and the Execution tab one unwrapped JSON line: both are
-    tables in words now, the JSON behind an expander, wrapped."""
+    """The Decision and Execution tabs are tables in words, each with its JSON behind an
+    expander, wrapped."""
     from db.models import LLMTrace
 
     decision = {"actions": [
@@ -541,7 +542,7 @@ def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
     assert actions["stop"].iloc[0] == 64000.5 and actions["reason"].iloc[1] == "breakout"
     outcomes = next(t for t in tables if "refused because" in t.columns)
     assert outcomes["outcome"].tolist() == ["placed", "refused"]
-    assert outcomes["filled"].iloc[0] == 0.03 and outcomes["sent as"].iloc[0] == "tdl-17"
+    assert outcomes["filled"].iloc[0] == "0.03" and outcomes["sent as"].iloc[0] == "tdl-17"
     assert outcomes["refused because"].iloc[1] == "max_spread: spread 0.9% over 0.5%"
     text = _all_text(at)
     assert "Equity after 10,012.50 · unrealized 3.25 · exposure 1,950.00" in text
@@ -582,3 +583,13 @@ def test_the_chart_opens_on_todays_plans_with_their_labels_clear_of_the_candles(
     open_plan_start = _time(entry[gap + 1])  # the last plan drawn is the open one
     assert left <= open_plan_start
     assert (newest - open_plan_start) / (right - left) > 0.25  # not squeezed to the edge
+
+
+def test_the_charts_ema_lines_are_the_engines_spans(seeded_url, monkeypatch):
+    """The EMA toggle draws the spans the rules engine decides on (12 and 26)."""
+    from bot.engine.indicators import DEFAULT_PARAMS
+
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    names = {trace.get("name") for trace in
+             json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert {f"EMA {DEFAULT_PARAMS.ema_fast}", f"EMA {DEFAULT_PARAMS.ema_slow}"} <= names, names

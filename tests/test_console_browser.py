@@ -262,7 +262,7 @@ def test_chart_screenshot(console, page):
     chart = page.locator(".js-plotly-plot").first
     chart.wait_for()
     chart.locator(".boxlayer path").first.wait_for()
-    for label in ("Plan entry", "BUY fill", "EMA 20", "Bollinger (20, 2)"):
+    for label in ("Plan entry", "BUY fill", "EMA 12", "Bollinger (20, 2)"):
         chart.get_by_text(label, exact=True).first.wait_for()
     _settled(page)
     OUTPUT.mkdir(exist_ok=True)
@@ -519,8 +519,8 @@ def test_metrics_are_not_cut_at_1400_px(console, page, name):
 
 
 def test_a_fill_opens_its_decision_in_place(browser, tmp_path_factory, page):
-    """Trades → its decision in the same tab: the viewed replay file and the login stay (a
-    link in a new tab lost both: 'That trace is gone', or the password again on Overview)."""
+    """Trades → a fill's decision opens in the same tab, with the viewed replay file and the
+    login kept: the trace is found and no password is asked again."""
     from bot.replay import ReplayArgs, run_replay
     from tests.conftest import candle_file
 

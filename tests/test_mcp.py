@@ -8,11 +8,13 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -196,6 +198,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def listening_addresses(port: int) -> set[str]:
+    """Every local address a socket listens on ``port`` at (Linux's /proc/net tables)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(socket.inet_ntoa(struct.pack("<I", int(address, 16)))
+                          if len(address) == 8 else f"ipv6 {address}")
+    return found
+
+
 @contextmanager
 def http_server(url: str, **env: str) -> Iterator[str]:
     """``python -m bot mcp --http`` on a free port; its /mcp URL once it answers."""
@@ -224,6 +239,8 @@ def test_http_needs_the_bearer_token(traded_sqlite: Runtime) -> None:
     hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     headers = {"Accept": "application/json, text/event-stream"}
     with http_server(traded_sqlite.settings.database_url, MCP_TOKEN=TOKEN) as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert listening_addresses(port) == {"127.0.0.1"}  # loopback only, by default
         missing = httpx.post(url, json=hello, headers=headers)
         wrong = httpx.post(url, json=hello,
                            headers={**headers, "Authorization": f"Bearer {TOKEN}x"})

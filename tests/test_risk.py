@@ -16,7 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.engine.schema import Action, ActionType, Decision
-from bot.risk import Rule, book_slippage_pct
+from bot.model.round_trip import (
+    book_slippage_pct,
+    min_target_distance_pct,
+    round_trip_cost_pct,
+    spread_pct,
+)
+from bot.risk import Rule
 from bot.runtime import Runtime
 from bot.steps.decide import decide_and_execute
 from bot.steps.market_data import fetch_market_data
@@ -365,3 +371,47 @@ def test_the_rules_engine_sets_targets_its_entries_pass(sqlite_url, multiple: fl
         plan = db.scalars(select(TradePlan)).one()
     fees_pct = 2 * rt.settings.taker_fee * 100
     assert (plan.target_price / plan.entry_price - 1) * 100 > multiple * fees_pct
+
+
+def test_the_rules_engines_entry_passes_on_a_book_its_size_walks(sqlite_url) -> None:
+    """An entry of 1,000,000 USDT (5% of 20M) walks the paper book well past its best
+    level: the engine aims past that walk's cost, as the risk layer charges it, so its
+    entry is placed and not refused by MIN_TARGET_FEE_MULTIPLE."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], STARTING_BALANCE=20_000_000,
+                      MAX_ORDER_VALUE=1e9, MAX_TOTAL_EXPOSURE=1e10, MAX_SLIPPAGE_PCT=5)
+    step(rt)
+    outcome = last_outcome(rt)
+    assert outcome["action"] == "BUY" and outcome["status"] == "placed", outcome
+    quote = rt.quotes[BTC]
+    with rt.db() as db:
+        plan = db.scalars(select(TradePlan)).one()
+    walk = book_slippage_pct(quote.book, "BUY", plan.size) or 0.0
+    assert walk > (spread_pct(quote.bid, quote.ask) or 0)  # thin: the walk in costs more
+    # than the whole spread
+    need = min_target_distance_pct(3, rt.settings.taker_fee,
+                                   round_trip_cost_pct(quote.bid, quote.ask, quote.book, plan.size))
+    assert (plan.target_price / quote.ask - 1) * 100 >= need
+
+
+def test_the_fee_rule_charges_the_spread_once_from_an_entry_at_the_ask() -> None:
+    """An entry at the ask has paid half the spread already: the rule charges the exit's
+    half, not the whole spread again. Spread 0.2% and fees 0.2% on a deep book: a target
+    1% above the ask lies beyond 3 x (0.2% + 0.1%) = 0.9%, and one 0.85% above does not."""
+    from datetime import UTC, datetime
+
+    from bot.config import load_settings
+    from bot.model.quote import Quote
+    from bot.risk import RiskState, check_entry
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    settings = load_settings(MAX_SPREAD_PCT=1)
+    state = RiskState(now=now, equity=10_000, start_of_day_equity=10_000, session_net_pnl=0,
+                      llm_cost=0, exposure_by_symbol={}, active_plans_by_symbol={},
+                      breaker_open=False, paused=False)
+    deep = {"bids": [[99.9, 1e6]], "asks": [[100.1, 1e6]]}
+    quote = Quote(last=100.0, bid=99.9, ask=100.1, timestamp=now, book=deep,
+                  low_since_check=100.0, high_since_check=100.0)
+    assert check_entry(settings, state, BTC, "BUY", 1.0, 100.1, 100.1 * 1.01, quote) is None
+    refusal = check_entry(settings, state, BTC, "BUY", 1.0, 100.1, 100.1 * 1.0085, quote)
+    assert refusal is not None and refusal.rule is Rule.MIN_TARGET_FEE_MULTIPLE
+    assert refusal.detail.endswith("= 0.900%"), refusal.detail

@@ -188,3 +188,43 @@ def test_a_database_error_on_the_console_hides_the_url_password(monkeypatch) -> 
     shown = _all_text(at) + _rendered(at)
     assert "The database cannot be used" in shown
     assert password not in shown and MARKERS["EXCHANGE_API_KEY"] not in shown
+
+
+def test_tracebacks_and_stacks_in_log_records_are_scrubbed() -> None:
+    import io
+    import logging
+
+    secret = MARKERS["EXCHANGE_API_SECRET"]
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(SecretScrubber([secret]))
+    log = logging.getLogger(f"tradedesk.test-scrub-{RUN}")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise RuntimeError(f"the token `{secret}` was rejected")
+        except RuntimeError:
+            log.exception("failed", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert "RuntimeError: the token `***` was rejected" in text  # the traceback is kept
+    assert "Stack (most recent call last)" in text
+    assert secret not in text
+
+
+def test_the_database_urls_password_is_a_secret_value(monkeypatch) -> None:
+    """A password in DATABASE_URL is masked like any secret setting: the log scrubber and
+    the pages mask what ``secret_values`` lists (percent-encoded or not)."""
+    from bot.config import load_settings
+
+    password = f"pg-{RUN}/+x"
+    encoded = "pg-" + RUN + "%2F%2Bx"
+    settings = load_settings(DATABASE_URL=f"postgresql://trader:{encoded}@db.example:5432/td")
+    values = settings.secret_values()
+    assert password in values and encoded in values
+    line = scrub(f"connect to postgresql://trader:{encoded}@db.example failed ({password})",
+                 values)
+    assert password not in line and encoded not in line
+    assert load_settings(DATABASE_URL="sqlite:///data/x.db").secret_values() == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -119,6 +120,40 @@ def test_pause_from_an_allowed_chat_pauses_the_bot_and_other_chats_do_nothing(
         loop.join(10)
 
 
+@pytest.mark.slow
+def test_a_command_addressed_to_another_bot_is_not_ours(sqlite_url) -> None:
+    upgrade(sqlite_url)
+    with BotApiStandIn(TOKEN) as api, telegram_running(sqlite_url, api):
+        api.say(OPERATOR, "/pause@someone_else_bot")
+        api.say(OPERATOR, "/status@TradeDesk_Test_Bot")  # ours, whatever the case
+        assert "default: " in reply(api, OPERATOR, 1)["text"]
+        api.say(OPERATOR, "/pause@tradedesk_test_bot")
+        assert "Queued pause for default" in reply(api, OPERATOR, 2)["text"]
+    assert commands_of(sqlite_url) == [("default", "pause", "pending")]
+
+
+@pytest.mark.slow
+def test_telegram_control_waits_for_a_bot_api_unreachable_at_its_start(
+        sqlite_url, caplog) -> None:
+    upgrade(sqlite_url)
+    with socket.socket() as probe:  # a free port, closed: nothing answers there yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings(DATABASE_URL=sqlite_url, TELEGRAM_BOT_TOKEN=TOKEN,
+                             TELEGRAM_CHAT_IDS=str(OPERATOR),
+                             TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}")
+    background = start_background(build_application(settings, desk_for(settings)))
+    try:
+        wait_for(lambda: "Telegram Bot API unreachable" in caplog.text, every=0.05)
+        with BotApiStandIn(TOKEN, port) as api:
+            api.say(OPERATOR, "/status")
+            assert "default: " in reply(api, OPERATOR, 1)["text"]
+            background.close()
+        assert not background.thread.is_alive()
+    finally:
+        background.close()
+
+
 def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(db_url) -> None:
     upgrade(db_url)
     sessions = session_factory(make_engine(db_url))
@@ -226,6 +261,30 @@ def test_telegram_without_a_token_or_chats_names_the_setting(sqlite_url, monkeyp
     assert main(["telegram", "--db", sqlite_url]) == 2
     assert "invalid setting TELEGRAM_API_BASE_URL: 'api.telegram.org' is not an http(s) URL" \
         in capsys.readouterr().err
+
+
+def test_a_token_the_bot_api_rejects_is_named_and_never_shown(sqlite_url, monkeypatch,
+                                                              capsys, caplog) -> None:
+    from bot.__main__ import main
+
+    with BotApiStandIn("7000000001:AAH-the-token-the-api-knows-000000") as api:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("TELEGRAM_CHAT_IDS", str(OPERATOR))
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", api.base_url)
+        assert main(["telegram", "--db", sqlite_url]) == 2
+        err = capsys.readouterr().err
+        assert "TELEGRAM_BOT_TOKEN" in err and "rejected by the Bot API" in err
+        assert "Traceback" not in err
+
+        # beside a bot (TELEGRAM_WITH_BOT) the same refusal is logged and ends only Telegram
+        settings = load_settings(DATABASE_URL=sqlite_url)
+        background = start_background(build_application(settings, desk_for(settings)))
+        background.thread.join(60)
+        assert not background.thread.is_alive()
+    assert "TELEGRAM_BOT_TOKEN" in caplog.text and "rejected by the Bot API" in caplog.text
+    assert "Traceback" not in caplog.text
+    for shown in (err, caplog.text):
+        assert TOKEN not in shown and TOKEN.split(":")[1] not in shown
 
 
 def test_a_database_that_fails_is_answered_in_words(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
 from views._indicators import bollinger, ema
 
 UP, DOWN = "#26a69a", "#ef5350"
@@ -24,7 +25,7 @@ LEVELS = {  # column → (label, colour, dash)
     "stop": ("Plan stop", "#ef5350", "dot"),
     "target": ("Plan target", "#66bb6a", "dash"),
 }
-EMA_COLOURS = {20: "#ffb74d", 50: "#ba68c8", 200: "#90a4ae"}
+EMA_COLOURS = {EMA_FAST_SPAN: "#ffb74d", EMA_SLOW_SPAN: "#ba68c8", 200: "#90a4ae"}
 PLAN_MARKER_SIZE, FILL_MARKER_SIZE = 5, 12
 LABEL_ROOM = 0.15  # share of the view past the newest candle, kept for the plans' labels
 FOCUS_CANDLES = 60  # the fewest candles the view opens on

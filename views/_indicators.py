@@ -1,8 +1,10 @@
 """Chart overlays on the page side.
 
 Pages never import the venue or the engine, so a console bug can't reach trading code (and
-vice versa); the EMA comes from ``bot.model.averages``, the definition the engine decides on,
-so the line drawn is the number a decision read.
+vice versa); the EMA comes from ``bot.model.averages``, the definition and the spans (12 and
+26) the engine decides on. The engine computes it over its newest 300 candles and the chart
+over its whole frame: the two seeds differ, and by the newest candle the difference has
+faded below a billionth of the price (``tests/test_shared_ema.py``).
 """
 
 from __future__ import annotations

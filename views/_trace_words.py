@@ -76,17 +76,24 @@ def execution(text: str | None) -> Read:
 
 def _outcome(item: dict) -> dict[str, Any]:
     orders = item.get("orders") if isinstance(item.get("orders"), list) else []
-    first = next((o for o in orders if isinstance(o, dict)), {})
+    sent = [o for o in orders if isinstance(o, dict)]  # an exit across plans sends several
     plans = item.get("plans")
     why = ": ".join(str(part) for part in (item.get("rule"), item.get("detail") or
                                            item.get("error")) if part)
+
+    def order_field(key: str) -> str | None:
+        """The action's own value, else every order's, as text either way."""
+        if item.get(key) is not None:
+            return _text(item[key])
+        return ", ".join(str(o[key]) for o in sent if o.get(key) is not None) or None
+
     return {
         "action": item.get("action"), "symbol": item.get("symbol"),
         "outcome": item.get("status"),
-        "sent as": item.get("client_order_id") or first.get("client_order_id"),
-        "venue order": item.get("order_id") or first.get("order_id"),
-        "order status": item.get("order_status") or first.get("order_status"),
-        "filled": item.get("filled", first.get("filled")),
+        "sent as": order_field("client_order_id"),
+        "venue order": order_field("order_id"),
+        "order status": order_field("order_status"),
+        "filled": order_field("filled"),
         # text either way: one plan's id, or several an exit sold
         "plan": _text(item.get("plan_id")) if plans is None else ", ".join(map(str, plans)),
         "refused because": why or None,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
+from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
 from bot.model.timeframes import timeframe_delta
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
 from views._chart_figure import build_figure, clicked_trace
@@ -66,7 +67,8 @@ else:
     limit = LATEST_CHOICES[-1]
 
 toggles = st.columns(5)
-show_ema = toggles[0].toggle("EMA 20/50", value=True, key="chart_ema")
+show_ema = toggles[0].toggle(f"EMA {EMA_FAST_SPAN}/{EMA_SLOW_SPAN} (the engine's)", value=True,
+                             key="chart_ema")
 show_ema200 = toggles[1].toggle("EMA 200", value=False, key="chart_ema200")
 show_bb = toggles[2].toggle("Bollinger", value=True, key="chart_bb")
 show_plans = toggles[3].toggle("Plans", value=True, key="chart_plans")
@@ -101,7 +103,7 @@ def _chart() -> None:
                  if show_plans else None)
         trades = (fills(db, info.run_session_ids, symbol, first_shown, window_end)
                   if show_fills else None)
-    spans = ([20, 50] if show_ema else []) + ([200] if show_ema200 else [])
+    spans = ([EMA_FAST_SPAN, EMA_SLOW_SPAN] if show_ema else []) + ([200] if show_ema200 else [])
     title = f"{symbol} · {timeframe} · {mode_label(info)} · {market(session_feed(info)).label}"
     fig = build_figure(
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,

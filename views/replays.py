@@ -25,10 +25,10 @@ from bot.run_settings import (
 from db.engine import engine_for, session_factory
 from db.migrate import schema_mismatch
 from db.queries_replays import (
-    balance_warnings,
     equity_curve,
     normalised_curve,
     replay_runs,
+    run_balance_warnings,
     run_figures,
     run_progress,
     run_session_ids,
@@ -121,7 +121,7 @@ def _summary(url: str, run: dict) -> None:
         ids = run_session_ids(db, run["run"])
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
-        warnings = balance_warnings(db, ids, run["starting_balance"])
+        warnings = run_balance_warnings(db, ids, run["starting_balance"])
     st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
     st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "

@@ -28,7 +28,16 @@ import numpy as np
 import pandas as pd
 from pandas_ta import momentum, overlap, volatility  # pandas_ta's own __all__ exports none
 
-from bot.model.averages import compiled, ema, ewm, pairwise_sum, sma_seeded, writable
+from bot.model.averages import (
+    EMA_FAST_SPAN,
+    EMA_SLOW_SPAN,
+    compiled,
+    ema,
+    ewm,
+    pairwise_sum,
+    sma_seeded,
+    writable,
+)
 from bot.model.candles import CandleColumns
 
 MAX_ROWS = 300
@@ -39,8 +48,8 @@ _EPSILON = sys.float_info.epsilon
 class IndicatorParams:
     """Lengths of the indicators; the defaults are the textbook ones."""
 
-    ema_fast: int = 12
-    ema_slow: int = 26
+    ema_fast: int = EMA_FAST_SPAN
+    ema_slow: int = EMA_SLOW_SPAN
     rsi: int = 14
     macd_fast: int = 12
     macd_slow: int = 26

@@ -20,7 +20,11 @@ from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext, MarketView, candle_columns
 from bot.model.entry_price import entry_price
-from bot.model.round_trip import min_target_distance_pct
+from bot.model.round_trip import (
+    min_target_distance_pct,
+    round_trip_cost_pct,
+    round_trip_fees_pct,
+)
 from bot.model.timeframes import timeframe_delta
 
 
@@ -34,9 +38,9 @@ class RulesParams:
     trail_atr: float = 1.5  # ... to this distance below the price
     min_stop_step_atr: float = 0.1  # smaller moves are not worth a plan version
     min_stop_fees: float = 2.0  # the stop is at least this many round-trip fees away
-    # the target clears the risk layer's MIN_TARGET_FEE_MULTIPLE of the spread and fees
-    # by this factor more: room for the book walk and rounding the view does not show
-    target_cost_headroom: float = 1.1
+    # the target clears the risk layer's MIN_TARGET_FEE_MULTIPLE of the round trip's costs
+    # by this factor more: room for rounding the target to 8 significant digits
+    target_cost_headroom: float = 1.001
 
 
 class RulesEngine:
@@ -123,11 +127,13 @@ class RulesEngine:
         # min_stop_fees round trips, nor the target closer to the entry than the risk layer
         # lets through (MIN_TARGET_FEE_MULTIPLE); the target keeps the reward-to-risk ratio.
         entry = entry_price("market", None, view.ask, price)
+        size = _sig_down(value / entry)
         reward_per_risk = p.target_atr / p.stop_atr
+        costs = round_trip_cost_pct(view.bid, view.ask, view.book, size)
         need = min_target_distance_pct(self.settings.min_target_fee_multiple,
-                                       self.settings.taker_fee, view.spread_pct or 0.0)
+                                       self.settings.taker_fee, costs)
         least_target = entry * (1 + need * p.target_cost_headroom / 100)
-        round_trip = 2 * self.settings.taker_fee * price
+        round_trip = round_trip_fees_pct(self.settings.taker_fee) / 100 * price
         risk = max(p.stop_atr * atr, p.min_stop_fees * round_trip,
                    (least_target - price) / reward_per_risk)
         stop, target = _sig(price - risk), _sig(price + risk * reward_per_risk)
@@ -136,7 +142,7 @@ class RulesEngine:
             symbol=view.symbol,
             # valued at the price the risk layer values it at, and rounded down: an entry
             # sized at MAX_ORDER_VALUE is then not refused by it
-            size=_sig_down(value / entry),
+            size=size,
             order_type="market",
             stop=stop,
             target=target,

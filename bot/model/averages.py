@@ -20,6 +20,10 @@ import numpy as np
 # first run compiles.
 compiled = numba.njit(cache=True, error_model="numpy")
 
+# The spans of the EMAs the engine's trend signal compares (``IndicatorParams``), which the
+# console's chart draws beside its decisions.
+EMA_FAST_SPAN, EMA_SLOW_SPAN = 12, 26
+
 
 @compiled
 def pairwise_sum(values: np.ndarray) -> float:

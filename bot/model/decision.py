@@ -7,7 +7,7 @@ which reads it and nothing else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,9 @@ class MarketView:
     ob_imbalance: float | None
     candles: Mapping[str, pd.DataFrame]  # timeframe -> closed candles, oldest first
     # columns: timestamp (aware UTC), open, high, low, close, volume
+    # The order book an entry would walk (ccxt's bids/asks), so that an engine prices its
+    # round trip as the risk layer does (``bot.model.round_trip.round_trip_cost_pct``).
+    book: Mapping[str, Any] = field(default_factory=dict)
 
 
 def candle_columns(view: MarketView, timeframe: str) -> CandleColumns | None:

@@ -4,10 +4,15 @@ STARTING_BALANCE is read in the pair's quote currency: 10,000 is 10,000 USDT on 
 but 10,000 BTC on ETH/BTC, and entries sized as a share of it then exceed anything the book
 holds. A balance this many times the median value a symbol trades per candle is far beyond
 its market: an entry of ENTRY_VALUE_PCT (5%) of it is then half a candle's trading or more.
+
+The market is sized on a run's first SIZING_CANDLES candles of its shortest timeframe:
+what a bot reads at its start, a replay's file from its first row, and the candles a
+replay run stored from its first, so that a replay's summary and the Replays page agree.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Iterable
 
@@ -34,3 +39,12 @@ def oversized_balance(balance: float, symbol: str, timeframe: str,
             f"is {times} the median value {symbol} trades per {timeframe} candle "
             f"({candle_value:,.6g} {quote}): entries sized from it are larger than the market "
             f"could fill; start with a balance in {quote} the market can trade")
+
+
+def balance_warnings(balance: float, markets: Iterable[tuple[str, str, Iterable[tuple[float, float]]]]
+                     ) -> list[str]:
+    """The warnings for ``balance`` over ``markets`` (symbol, timeframe, and its candles'
+    closes and volumes oldest first), each sized on its first SIZING_CANDLES candles."""
+    found = (oversized_balance(balance, symbol, timeframe, median_candle_value(
+        itertools.islice(candles, SIZING_CANDLES))) for symbol, timeframe, candles in markets)
+    return [warning for warning in found if warning]

@@ -45,7 +45,8 @@ def decide_and_execute(rt: Runtime) -> None:
         )
         context = build_context(conn, rt.settings, rt.session_id, now, equity, cash,
                                 traced_cost=rt.store.traces.session_cost(conn, rt.session_id),
-                                store=rt.store)
+                                store=rt.store,
+                                books={s: quote.book for s, quote in rt.quotes.items()})
         if recorded is None:
             acting = _decide(rt, conn, context, equity, now)
             if acting is None:

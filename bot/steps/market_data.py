@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from bot.model.quote import Quote
+from bot.model.round_trip import spread_pct
 from bot.position_snapshot import positions_written, write_positions
 from bot.runtime import Runtime
 from bot.store import CandleKey, CandleTip
@@ -83,12 +84,11 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
     bid = bid if bid is not None else ticker.get("bid")
     ask = ask if ask is not None else ticker.get("ask")
     last = float(ticker.get("last") or ticker.get("close") or ((bid or 0) + (ask or 0)) / 2)
-    spread_pct = (ask - bid) / ((ask + bid) / 2) * 100 if bid and ask else None
     stamp = ticker.get("timestamp")
     when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else now
     row = {
         "session_id": rt.session_id, "symbol": symbol, "timestamp": when, "price": last,
-        "bid": bid, "ask": ask, "volume": ticker.get("baseVolume"), "spread_pct": spread_pct,
+        "bid": bid, "ask": ask, "volume": ticker.get("baseVolume"), "spread_pct": spread_pct(bid, ask),
         "bid_size": bid_size, "ask_size": ask_size, "ob_imbalance": imbalance,
     }
     writes.snapshots.append(row)
