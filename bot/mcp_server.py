@@ -150,9 +150,17 @@ def _add_read_tools(server: MCPServer, reading: _Reader) -> None:
 
     @server.tool()
     def performance(bot: str | None = None) -> dict[str, Any]:
-        """Per day of the bot's run and in total: trades, fees, gross and net PnL, LLM cost,
-        wins, losses and win rate."""
+        """The bot's figures over its run (total return, Sharpe, Sortino, max drawdown,
+        profit factor, win rate, fees and LLM cost as shares of gross PnL, buy-and-hold...),
+        per symbol and per month; and per day and in total: trades, fees, gross and net PnL,
+        LLM cost, wins, losses and win rate."""
         return reading(lambda db: remote.performance(db, remote.pick_bot(db, bot)))
+
+    @server.tool()
+    def round_trips(bot: str | None = None, limit: Rows = 20) -> list[dict[str, Any]]:
+        """The bot's newest round trips, entry through last exit: symbol, times, size,
+        average entry and exit, gross and net PnL, fees, return, exit reason, decisions."""
+        return reading(lambda db: remote.round_trips(db, remote.pick_bot(db, bot), limit))
 
 
 COMMAND_TOOLS = {

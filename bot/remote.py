@@ -23,6 +23,7 @@ from bot.model.vocabulary import CommandKind
 from bot.secrets_filter import scrub
 from db.bots import UnknownBot, bot_names, require_bot_id
 from db.commands import enqueue_command
+from db.performance import report
 from db.queries import open_exposure, overview_figures, session_info
 from db.queries_trading import TradeFilter, active_plans, trace_detail, traces, trades
 from db.retry import described, is_outage
@@ -136,8 +137,10 @@ def scrubbed[T](answer: T, secrets: list[str]) -> T:
 
 
 def performance(db: OrmSession, bot: str) -> dict[str, Any]:
-    """Per day of the bot's run and in total: trades, fees, gross and net PnL, LLM cost,
-    wins and losses, from the rows themselves (``db.stats``)."""
+    """The bot's figures over its whole run as ``python -m bot report`` prints them
+    (``metrics``, ``by_symbol``, ``by_month``; the round trips are their own tool), and per
+    day and in total: trades, fees, gross and net PnL, LLM cost, wins and losses, from the
+    rows themselves (``db.stats``)."""
     info = session_info(db, bot=bot)
     days = []
     for session_id in info.run_session_ids if info else ():
@@ -151,7 +154,18 @@ def performance(db: OrmSession, bot: str) -> dict[str, Any]:
                          "net_pnl", "wins", "losses")}
     decided = total["wins"] + total["losses"]
     total["win_rate"] = total["wins"] / decided if decided else 0.0
-    return {"bot": bot, "days": days, "total": total}
+    figures = report(db, info.run_session_ids) if info and days else {}
+    figures.pop("round_trips", None)
+    return {"bot": bot, **plain(figures), "days": days, "total": total}
+
+
+def round_trips(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The bot's newest ``limit`` round trips (entry through last exit, ``db.round_trips``),
+    newest last."""
+    info = session_info(db, bot=bot)
+    if info is None or not info.run_session_ids:
+        return []
+    return plain(report(db, info.run_session_ids)["round_trips"][-limit:])
 
 
 def queue(db: OrmSession, kind: CommandKind, bot: str) -> int:

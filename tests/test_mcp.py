@@ -39,7 +39,7 @@ from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
 READ_TOOLS = {"fleet", "status", "positions", "plans", "trades", "decisions", "trace",
-              "performance"}
+              "performance", "round_trips"}
 COMMAND_TOOLS = {"pause", "resume", "close_all", "stop"}
 TOKEN = "mcp-test-token-0123456789abcdef"
 SECRET = "exchange-key-never-shown-4242"
@@ -135,6 +135,7 @@ def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
             "decisions": await answer(client, "decisions", limit=2),
             "trace": await answer(client, "trace", trace_id=trace_id),
             "performance": await answer(client, "performance"),
+            "round_trips": await answer(client, "round_trips"),
             "fleet": await answer(client, "fleet"),
             "unknown": await client.call_tool("status", {"bot": "ghost"}),
         }
@@ -148,6 +149,9 @@ def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
     assert [t["action"] for t in seen["trades"]] == ["BUY"]
     assert len(seen["decisions"]) == 2
     assert seen["performance"]["total"]["total_trades"] == 1
+    assert "total_return_pct" in seen["performance"]["metrics"]
+    assert [(t["symbol"], t["closed_at"], t["fills"]) for t in seen["round_trips"]] == [
+        (BTC, None, 1)]
     assert [b["name"] for b in seen["fleet"]] == ["default"]
     assert seen["fleet"][0]["last_error"] == "venue refused ***"
     assert seen["status"]["last_error"] == "venue refused ***"
