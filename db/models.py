@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -324,12 +325,27 @@ class LLMTrace(Base):
     decision_json: Mapped[str | None] = mapped_column(Text)
     errors: Mapped[list | None]
     execution_result: Mapped[str | None] = mapped_column(Text)
+    # The prompt and the answer decided on as ``trace_blobs`` keys (``db.traces``); a row
+    # that has one keeps its ``prompt`` / ``raw_response`` empty.
+    prompt_hash: Mapped[str | None] = mapped_column(String(64))
+    response_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok|rejected|error|abandoned
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime]
+
+
+class TraceBlob(Base):
+    """A prompt or an LLM answer, stored once however many traces repeat it: keyed by the
+    SHA-256 of its text, held zlib-compressed."""
+
+    __tablename__ = "trace_blobs"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)  # characters of the text
 
 
 class SessionStatsCache(Base):

@@ -82,7 +82,12 @@ if detail["errors"]:
 tabs = st.tabs(["Decision", "Execution", "Prompt", "Tool calls", "Raw response", "Caused"])
 tabs[0].code(scrub(_pretty(detail["decision_json"])) or "(no decision)", language="json")
 tabs[1].code(scrub(detail["execution_result"]) or "(nothing executed)", language=None)
-tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
+if detail["prompt"]:
+    tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
+else:
+    tabs[2].info("The rules engine sends no prompt: it decides on the indicators its "
+                 "decision's summary shows." if detail["engine"] == "rules"
+                 else "No prompt was sent.")
 tabs[3].code(scrub(json.dumps(detail["tool_calls"] or [], indent=2, ensure_ascii=False)),
              language="json")
 with tabs[4]:
