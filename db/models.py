@@ -337,6 +337,21 @@ class LLMTrace(Base):
     created_at: Mapped[datetime]
 
 
+class EquityStep(Base):
+    """The account after one decided step, as its trace's ``execution_result`` states it,
+    in a narrow row: a run's equity curve and summary read these, never the traces."""
+
+    __tablename__ = "equity_steps"
+    __table_args__ = (Index("ix_equity_steps_session_created", "session_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    created_at: Mapped[datetime]
+    equity: Mapped[float] = mapped_column(Float)
+    exposure: Mapped[float] = mapped_column(Float)
+    prices: Mapped[str] = mapped_column(Text)  # JSON {symbol: last price}
+
+
 class TraceBlob(Base):
     """A prompt or an LLM answer, stored once however many traces repeat it: keyed by the
     SHA-256 of its text, held zlib-compressed."""

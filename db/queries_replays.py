@@ -5,7 +5,7 @@ import the venue or the engine (``bot.replay`` does); ``bot.replay.summarize`` c
 ``run_summary`` so the CLI's last JSON line and the page cannot disagree. Everything a run
 needs is in its rows: its steps in ``market_data`` (every step writes its ticker, at its
 simulated time, whether or not a decision was made), fills in ``trades``, an equity point
-per decided step in ``llm_traces.execution_result``, the files it replays in
+per decided step in ``equity_steps`` (never the traces: they are wide), the files it replays in
 ``paper_clock.feed``.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
 from bot.model.timeframes import timeframe_delta
-from db.models import OHLCV, LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
+from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -116,42 +116,36 @@ def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | 
     return sum(total * worth.get(currency, 0.0) for currency, total in balances)
 
 
-def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
-    """Each decided step's execution result (equity, exposure, prices) with its simulated time.
+def _steps(db: OrmSession, ids: Sequence[int]) -> list:
+    """Each decided step's account (time, equity, exposure, prices as JSON), oldest first:
+    narrow rows, so a year of steps reads in a moment."""
+    return list(db.execute(
+        select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure, EquityStep.prices)
+        .where(EquityStep.session_id.in_(ids)).order_by(EquityStep.id)
+    ))
 
-    A result that is not the loop's JSON object (a row written by hand or by another tool)
-    is no step: the curves and the pages that draw them must survive it.
-    """
-    rows = db.execute(
-        select(LLMTrace.created_at, LLMTrace.execution_result)
-        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
-        .order_by(LLMTrace.id)
-    )
-    steps = []
-    for when, result in rows:
-        assert result is not None  # the query leaves NULL results out
-        try:
-            step = json.loads(result)
-        except ValueError:
-            continue
-        if isinstance(step, dict):
-            steps.append((when, step))
-    return steps
+
+def _prices(prices: str) -> dict[str, float]:
+    """A step's prices; text that is not a JSON object (a row written by hand or by another
+    tool) is none: the curves and the pages that draw them must survive it."""
+    try:
+        found = json.loads(prices)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def last_step(db: OrmSession, ids: Sequence[int]) -> dict:
-    """The newest step's execution result (equity, exposure, prices) of these sessions; {}
-    when none was recorded (or it is not the loop's JSON object)."""
-    last = db.scalar(
-        select(LLMTrace.execution_result)
-        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
-        .order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(1)
-    )
-    try:
-        step = json.loads(last) if last else {}
-    except ValueError:
+    """The newest step's account (equity, exposure, prices) of these sessions; {} when none
+    was recorded."""
+    last = db.execute(
+        select(EquityStep.equity, EquityStep.exposure, EquityStep.prices)
+        .where(EquityStep.session_id.in_(ids))
+        .order_by(EquityStep.created_at.desc(), EquityStep.id.desc()).limit(1)
+    ).first()
+    if last is None:
         return {}
-    return step if isinstance(step, dict) else {}
+    return {"equity": last.equity, "exposure": last.exposure, "prices": _prices(last.prices)}
 
 
 def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
@@ -161,11 +155,11 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     Net PnL and return are after LLM cost, since that is what a strategy costs to run.
     """
     fills = _fills(db, ids)
-    curve = [step for _, step in _steps(db, ids)]
+    steps = _steps(db, ids)
     llm_cost = float(db.scalar(
         select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
     ) or 0.0)
-    equity = [c.get("equity", 0.0) for c in curve]
+    equity = [step.equity for step in steps]
     final_equity = account_equity(db, run_name, ids)
     if final_equity is None:
         final_equity = equity[-1] if equity else starting_balance
@@ -174,7 +168,7 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     for value in equity:
         peak = max(peak, value)
         drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
-    exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
+    exposed = sum(1 for step in steps if step.exposure > 0)
     summary = ReplaySummary(
         run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
@@ -184,8 +178,8 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         trades=len(fills), win_rate=round(
             sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
         max_drawdown_pct=round(drawdown, 4),
-        exposure_time_pct=round(exposed / len(curve) * 100, 2) if curve else 0.0,
-        buy_and_hold_pct=round(_buy_and_hold(curve), 4), fingerprint=fingerprint(fills),
+        exposure_time_pct=round(exposed / len(steps) * 100, 2) if steps else 0.0,
+        buy_and_hold_pct=round(_buy_and_hold(steps), 4), fingerprint=fingerprint(fills),
         final_equity=round(final_equity, 8),
     )
     return asdict(summary)
@@ -217,10 +211,14 @@ def balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
     return warnings
 
 
-def _buy_and_hold(curve: list[dict]) -> float:
+def _first_prices(steps: Iterable) -> dict[str, float]:
+    """The first step's prices that name any, {} if none does."""
+    return next((found for found in (_prices(step.prices) for step in steps) if found), {})
+
+
+def _buy_and_hold(steps: list) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
-    first = next((c.get("prices") for c in curve if c.get("prices")), None)
-    last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
+    first, last = _first_prices(steps), _first_prices(reversed(steps))
     if not first or not last:
         return 0.0
     moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
@@ -286,15 +284,15 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     """
     steps = _steps(db, ids)
     stride = max(1, len(steps) // MAX_CURVE_POINTS)
-    first = next((s.get("prices") for _, s in steps if s.get("prices")), None) or {}
+    first = _first_prices(steps)
     rows = []
-    for i, (when, step) in enumerate(steps):
+    for i, step in enumerate(steps):
         if i % stride and i != len(steps) - 1:
             continue
-        prices = step.get("prices") or {}
+        prices = _prices(step.prices)
         moves = [prices[s] / first[s] for s in first if s in prices and first[s]]
         hold = starting_balance * sum(moves) / len(moves) if moves else None
-        rows.append({"time": when, "equity": step.get("equity"), "buy_and_hold": hold})
+        rows.append({"time": step.created_at, "equity": step.equity, "buy_and_hold": hold})
     return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
 
 

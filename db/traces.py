@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -14,10 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
 from db.core import insert_one, table_of
-from db.models import LLMTrace, TraceBlob
+from db.models import EquityStep, LLMTrace, TraceBlob
 
 _TRACES = table_of(LLMTrace)
 _BLOBS = table_of(TraceBlob)
+_STEPS = table_of(EquityStep)
 # One trace is written and then completed at every decision: statements on the table,
 # built once, skip the ORM unit of work (nothing reads the trace back as an object).
 _ADD = insert(_TRACES)
@@ -52,6 +54,18 @@ def add_trace(db: OrmSession | Connection, **fields: object) -> int:
 def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
     """Record what a traced decision's execution did, uncommitted."""
     db.execute(_SET_RESULT, {"trace_id": trace_id, "result": result})
+
+
+_ADD_STEP = insert(_STEPS)
+
+
+def add_equity_step(db: OrmSession | Connection, session_id: int, created_at: datetime,
+                    equity: float, exposure: float, prices: Mapping[str, float]) -> None:
+    """Record the account a decided step left (``db.queries_replays`` reads the curve and the
+    summary from these rows), uncommitted: in the transaction of the trace's result."""
+    db.execute(_ADD_STEP, {"session_id": session_id, "created_at": created_at,
+                           "equity": equity, "exposure": exposure,
+                           "prices": json.dumps(dict(prices))})
 
 
 def _answer_by_hash(db: OrmSession | Connection, answer: object) -> object:
