@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | prune``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import UTC
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, load_settings
+from bot.prune import add_parser as add_prune_parser
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
@@ -169,6 +170,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bot.prune import run_prune
+
+    return run_prune(_db_url(args), args.days, args.dry_run)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -206,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--record", help="gemini: call the API for every decision and append "
                         "the answers to this file")
     replay.set_defaults(func=cmd_replay)
+    add_prune_parser(sub, cmd_prune)
     return root
 
 
