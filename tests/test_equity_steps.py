@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,7 @@ from db.models import EquityStep, LLMTrace
 from db.queries_replays import equity_curve, run_session_ids, run_summary
 from tests.conftest import database_at
 from tests.test_replay import write_candles
-
-T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+from tests.test_trace_blobs import T0, add_session
 
 
 def test_a_run_reads_the_same_with_its_traces_emptied(tmp_path) -> None:
@@ -54,11 +53,7 @@ def traced_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with database_at(request, tmp_path, "0006d_trace_blobs") as url:
         engine = make_engine(url)
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
-                "net_pnl, total_fees, total_llm_cost, total_trades, created_at) VALUES "
-                "(:d, 'replay', 'r1', 'PAPER', 'paper', 1000, 0, 0, 0, 0, :t)"),
-                {"d": date(2026, 12, 6), "t": T0})
+            add_session(conn, "replay", "r1")
             results = [json.dumps({"equity": 1000.0, "exposure": 0.0,
                                    "prices": {"BTC/USDT": 100.0}, "actions": []}),
                        "executed by hand", None,

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -22,6 +22,15 @@ PROMPT = "system: trade well\n\n" + "BTC/USDT 5m candles\n" + "100,101,99,100.5,
 ANSWER = '{"actions": [{"action": "HOLD", "reason": "nothing to do"}], "summary": "flat"}'
 
 
+def add_session(conn: Connection, kind: str = "live", run_name: str = "live") -> None:
+    """Session 1, as any revision since 0002 stores it."""
+    conn.execute(text(
+        "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
+        "net_pnl, total_fees, total_llm_cost, total_trades, created_at) VALUES "
+        "(:d, :k, :r, 'PAPER', 'paper', 1000, 0, 0, 0, 0, :t)"),
+        {"d": date(2026, 12, 6), "k": kind, "r": run_name, "t": T0})
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database at the revision before ``trace_blobs``, holding one trace with its text
@@ -29,11 +38,7 @@ def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with database_at(request, tmp_path, BEFORE) as url:
         engine = make_engine(url)
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
-                "net_pnl, total_fees, total_llm_cost, total_trades, created_at) VALUES "
-                "(:d, 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, :t)"),
-                {"d": date(2026, 12, 6), "t": T0})
+            add_session(conn)
             conn.execute(text(
                 "INSERT INTO llm_traces (session_id, engine, model, prompt, raw_response, "
                 "answers, status, tokens_in, tokens_out, cost, latency_ms, created_at) VALUES "
@@ -79,11 +84,7 @@ def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
     engine = make_engine(sqlite_url)
     try:
         with session_factory(engine)() as db:
-            db.execute(text(
-                "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
-                "net_pnl, total_fees, total_llm_cost, total_trades, created_at) VALUES "
-                "(:d, 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, :t)"),
-                {"d": date(2026, 12, 6), "t": T0})
+            add_session(db.connection())
             trace_id = add_trace(db, session_id=1, engine="rules", model="rules-v1",
                                  prompt="", raw_response=None, created_at=T0)
             db.commit()
