@@ -472,3 +472,28 @@ def test_the_chart_is_the_same_figure_while_nothing_new_happened(seeded_url, mon
     again = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert any(trace.get("name") == "Plan stop" for trace in first["data"]), "no plan drawn"
     assert again == first
+
+
+def test_a_rules_trace_says_it_sent_no_prompt(seeded_url, monkeypatch):
+    """The rules engine stores no prompt: its Prompt tab says so; an LLM's prompt, stored
+    once in the blobs, is shown in full."""
+    from db.models import LLMTrace
+    from db.traces import store_blob
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        rules_id, llm_id = db.scalars(select(LLMTrace.id).order_by(LLMTrace.id).limit(2)).all()
+        db.execute(update(LLMTrace).where(LLMTrace.id == rules_id)
+                   .values(engine="rules", prompt="", raw_response=None))
+        db.execute(update(LLMTrace).where(LLMTrace.id == llm_id)
+                   .values(engine="gemini", prompt="", prompt_hash=store_blob(
+                       db, "the stored prompt of the LLM")))
+        db.commit()
+    engine.dispose()
+    for trace_id, shown in ((rules_id, "The rules engine sends no prompt"),
+                            (llm_id, "the stored prompt of the LLM")):
+        at = _app(seeded_url, monkeypatch)
+        at.query_params["trace"] = str(trace_id)
+        _open(at, "decisions")
+        assert at.selectbox(key="dec_trace").value == trace_id
+        assert shown in _all_text(at)
