@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, median_candle_value, oversized_balance
@@ -116,13 +116,33 @@ def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | 
     return sum(total * worth.get(currency, 0.0) for currency, total in balances)
 
 
-def _steps(db: OrmSession, ids: Sequence[int]) -> list:
-    """Each decided step's account (time, equity, exposure, prices as JSON), oldest first:
-    narrow rows, so a year of steps reads in a moment."""
-    return list(db.execute(
-        select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure, EquityStep.prices)
-        .where(EquityStep.session_id.in_(ids)).order_by(EquityStep.id)
-    ))
+def _in_run(ids: Sequence[int]):
+    return EquityStep.session_id.in_(ids)
+
+
+def _step_figures(db: OrmSession, ids: Sequence[int]) -> tuple[int, int, float]:
+    """Steps, steps holding exposure, and the largest drawdown from a running peak (%), of
+    a run's equity steps: the database computes them, so a year of steps costs no rows."""
+    peak = func.max(EquityStep.equity).over(order_by=EquityStep.id)
+    steps = select(EquityStep.equity, EquityStep.exposure, peak.label("peak")).where(
+        _in_run(ids)).subquery()
+    count, exposed, drawdown = db.execute(select(
+        func.count(), func.coalesce(func.sum(case((steps.c.exposure > 0, 1), else_=0)), 0),
+        func.coalesce(func.max(case((steps.c.peak > 0, (steps.c.peak - steps.c.equity)
+                                     / steps.c.peak * 100), else_=0.0)), 0.0),
+    )).one()
+    return int(count), int(exposed), float(drawdown)
+
+
+def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[str, float]:
+    """The first (or newest) step's prices that name any; {} if none does."""
+    order = EquityStep.id.desc() if newest else EquityStep.id
+    for prices in db.scalars(select(EquityStep.prices).where(
+            _in_run(ids), EquityStep.prices != "{}").order_by(order).limit(8)):
+        found = _prices(prices)
+        if found:
+            return found
+    return {}
 
 
 def _prices(prices: str) -> dict[str, float]:
@@ -155,20 +175,15 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     Net PnL and return are after LLM cost, since that is what a strategy costs to run.
     """
     fills = _fills(db, ids)
-    steps = _steps(db, ids)
+    steps, exposed, drawdown = _step_figures(db, ids)
     llm_cost = float(db.scalar(
         select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
     ) or 0.0)
-    equity = [step.equity for step in steps]
     final_equity = account_equity(db, run_name, ids)
     if final_equity is None:
-        final_equity = equity[-1] if equity else starting_balance
+        final_equity = db.scalar(select(EquityStep.equity).where(_in_run(ids))
+                                 .order_by(EquityStep.id.desc()).limit(1)) or starting_balance
     closes = [t for t in fills if t.realized_pnl != 0]
-    peak, drawdown = float("-inf"), 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
-    exposed = sum(1 for step in steps if step.exposure > 0)
     summary = ReplaySummary(
         run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
@@ -178,8 +193,8 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         trades=len(fills), win_rate=round(
             sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
         max_drawdown_pct=round(drawdown, 4),
-        exposure_time_pct=round(exposed / len(steps) * 100, 2) if steps else 0.0,
-        buy_and_hold_pct=round(_buy_and_hold(steps), 4), fingerprint=fingerprint(fills),
+        exposure_time_pct=round(exposed / steps * 100, 2) if steps else 0.0,
+        buy_and_hold_pct=round(_buy_and_hold(db, ids), 4), fingerprint=fingerprint(fills),
         final_equity=round(final_equity, 8),
     )
     return asdict(summary)
@@ -211,14 +226,9 @@ def balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
     return warnings
 
 
-def _first_prices(steps: Iterable) -> dict[str, float]:
-    """The first step's prices that name any, {} if none does."""
-    return next((found for found in (_prices(step.prices) for step in steps) if found), {})
-
-
-def _buy_and_hold(steps: list) -> float:
+def _buy_and_hold(db: OrmSession, ids: Sequence[int]) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
-    first, last = _first_prices(steps), _first_prices(reversed(steps))
+    first, last = _edge_prices(db, ids, newest=False), _edge_prices(db, ids, newest=True)
     if not first or not last:
         return 0.0
     moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
@@ -282,13 +292,17 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     Buy-and-hold is equal weights bought at each symbol's first price, like the summary's
     percentage; long runs are thinned to ``MAX_CURVE_POINTS`` (always keeping the last).
     """
-    steps = _steps(db, ids)
-    stride = max(1, len(steps) // MAX_CURVE_POINTS)
-    first = _first_prices(steps)
+    count = int(db.scalar(select(func.count()).where(_in_run(ids))) or 0)
+    stride = max(1, count // MAX_CURVE_POINTS)
+    number = func.row_number().over(order_by=EquityStep.id)
+    numbered = select(EquityStep.created_at, EquityStep.equity, EquityStep.prices,
+                      number.label("number")).where(_in_run(ids)).subquery()
+    steps = db.execute(select(numbered).where(
+        or_((numbered.c.number - 1) % stride == 0, numbered.c.number == count))
+        .order_by(numbered.c.number))
+    first = _edge_prices(db, ids, newest=False)
     rows = []
-    for i, step in enumerate(steps):
-        if i % stride and i != len(steps) - 1:
-            continue
+    for step in steps:
         prices = _prices(step.prices)
         moves = [prices[s] / first[s] for s in first if s in prices and first[s]]
         hold = starting_balance * sum(moves) / len(moves) if moves else None
