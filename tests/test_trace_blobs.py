@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, func, select, text
 
+from bot.engine.schema import Action, ActionType, Decision
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import LLMTrace, TraceBlob
 from db.queries_trading import trace_detail
 from db.traces import add_trace
 from tests.conftest import database_at
+from tests.loop_harness import ScriptedEngine, make_runtime, step
+from tests.test_replay import write_candles
 
 BEFORE = "0005_replay_finished"
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
@@ -93,3 +96,20 @@ def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
             assert detail is not None and detail["prompt"] == "" and detail["raw_response"] is None
     finally:
         engine.dispose()
+
+
+def test_a_traced_decision_stores_no_empty_fields_and_reads_back_whole(sqlite_url, tmp_path):
+    """The trace keeps what the decision said; its unset fields (None, their default) are
+    not written, and the decision a restart carries out reads back the same."""
+    decision = Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.01,
+                                        stop=21000.0, target=23000.0, reason="scripted")],
+                        summary="one entry")
+    candles = write_candles(tmp_path / "BTC_USDT-5m.csv", [22000.0 + i for i in range(210)])
+    rt = make_runtime(sqlite_url, [candles], ScriptedEngine([decision]), MAX_SPREAD_PCT=5,
+                      MAX_SLIPPAGE_PCT=5, MIN_TARGET_FEE_MULTIPLE=0)
+    step(rt, 2)
+    with rt.db() as db:
+        first, second = db.scalars(select(LLMTrace.decision_json).order_by(LLMTrace.id)).all()
+    assert first is not None and second is not None
+    assert "null" not in first and "null" not in second
+    assert Decision.model_validate_json(first) == decision
