@@ -1,5 +1,5 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay | report | telegram | mcp |
-watch``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | report | prune |
+telegram | mcp | watch``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.prune import add_parser as add_prune_parser
 from bot.run_settings import REPLAY_OPTIONS, replay_overrides
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
 from db.migrate import DatabaseError, shown
@@ -252,6 +253,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run(args, _db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bot.prune import run_prune
+
+    return run_prune(_db_url(args), args.days, args.dry_run)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -312,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_report(sub)
     sub.choices["report"].set_defaults(func=cmd_report)
+    add_prune_parser(sub, cmd_prune)
     return root
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # --- store and identity
     database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     bot_name: str = Field("default", alias="BOT_NAME", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # full traces and ticks are kept this many days; older ones are thinned (db.retention)
+    # by the bot at each rollover and by ``python -m bot prune``. 0 keeps everything.
+    retain_days: int = Field(0, alias="RETAIN_DAYS", ge=0, le=100_000)
 
     # --- mode and venue
     trading_mode: Literal["PAPER", "LIVE"] = Field("PAPER", alias="TRADING_MODE")

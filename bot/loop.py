@@ -13,12 +13,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
+from bot.prune import prune_days
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
 from bot.steps.commands import URGENT, obey_commands
@@ -113,6 +114,19 @@ def roll_session(rt: Runtime) -> None:
     rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
+    if rt.settings.retain_days and rt.kind != "replay":
+        retain(rt, day)
+
+
+def retain(rt: Runtime, today: date) -> None:
+    """Thin what is older than RETAIN_DAYS, once a day at the rollover (and at start). A
+    replay's clock is not the calendar's, so only a live run does it; a failure is an error
+    of the day, not of the loop."""
+    try:
+        with rt.db() as db:
+            prune_days(db, today, rt.settings.retain_days)
+    except Exception as exc:
+        rt.note_error("retention", exc)
 
 
 def heartbeat(rt: Runtime, state: str | None = None, error: str | None = None) -> None:

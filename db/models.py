@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -328,6 +329,10 @@ class LLMTrace(Base):
     decision_json: Mapped[str | None] = mapped_column(Text)
     errors: Mapped[list | None]
     execution_result: Mapped[str | None] = mapped_column(Text)
+    # The prompt and the answer decided on as ``trace_blobs`` keys (``db.traces``); a row
+    # that has one keeps its ``prompt`` / ``raw_response`` empty.
+    prompt_hash: Mapped[str | None] = mapped_column(String(64))
+    response_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok|rejected|error|abandoned
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
@@ -341,6 +346,32 @@ class LLMTrace(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     price_source: Mapped[str | None] = mapped_column(String(64))  # "local": costs nothing
     created_at: Mapped[datetime]
+
+
+class EquityStep(Base):
+    """The account after one decided step, as its trace's ``execution_result`` states it,
+    in a narrow row: a run's equity curve and summary read these, never the traces."""
+
+    __tablename__ = "equity_steps"
+    __table_args__ = (Index("ix_equity_steps_session_created", "session_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    created_at: Mapped[datetime]
+    equity: Mapped[float] = mapped_column(Float)
+    exposure: Mapped[float] = mapped_column(Float)
+    prices: Mapped[str] = mapped_column(Text)  # JSON {symbol: last price}
+
+
+class TraceBlob(Base):
+    """A prompt or an LLM answer, stored once however many traces repeat it: keyed by the
+    SHA-256 of its text, held zlib-compressed."""
+
+    __tablename__ = "trace_blobs"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)  # characters of the text
 
 
 class SessionStatsCache(Base):

@@ -5,7 +5,7 @@ import the venue or the engine (``bot.replay`` does); ``bot.replay.summarize`` c
 ``run_summary`` so the CLI's last JSON line and the page cannot disagree. Everything a run
 needs is in its rows: its steps in ``market_data`` (every step writes its ticker, at its
 simulated time, whether or not a decision was made), fills in ``trades``, an equity point
-per decided step in ``llm_traces.execution_result``, the files it replays in
+per decided step in ``equity_steps`` (never the traces: they are wide), the files it replays in
 ``paper_clock.feed``.
 """
 
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, balance_warnings
 from bot.model.timeframes import timeframe_delta
-from db.models import OHLCV, LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
+from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
 
 MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -116,42 +116,56 @@ def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | 
     return sum(total * worth.get(currency, 0.0) for currency, total in balances)
 
 
-def _steps(db: OrmSession, ids: Sequence[int]) -> list[tuple[datetime, dict]]:
-    """Each decided step's execution result (equity, exposure, prices) with its simulated time.
+def _in_run(ids: Sequence[int]):
+    return EquityStep.session_id.in_(ids)
 
-    A result that is not the loop's JSON object (a row written by hand or by another tool)
-    is no step: the curves and the pages that draw them must survive it.
-    """
-    rows = db.execute(
-        select(LLMTrace.created_at, LLMTrace.execution_result)
-        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
-        .order_by(LLMTrace.id)
-    )
-    steps = []
-    for when, result in rows:
-        assert result is not None  # the query leaves NULL results out
-        try:
-            step = json.loads(result)
-        except ValueError:
-            continue
-        if isinstance(step, dict):
-            steps.append((when, step))
-    return steps
+
+def _step_figures(db: OrmSession, ids: Sequence[int]) -> tuple[int, int, float]:
+    """Steps, steps holding exposure, and the largest drawdown from a running peak (%), of
+    a run's equity steps: the database computes them, so a year of steps costs no rows."""
+    peak = func.max(EquityStep.equity).over(order_by=EquityStep.id)
+    steps = select(EquityStep.equity, EquityStep.exposure, peak.label("peak")).where(
+        _in_run(ids)).subquery()
+    count, exposed, drawdown = db.execute(select(
+        func.count(), func.coalesce(func.sum(case((steps.c.exposure > 0, 1), else_=0)), 0),
+        func.coalesce(func.max(case((steps.c.peak > 0, (steps.c.peak - steps.c.equity)
+                                     / steps.c.peak * 100), else_=0.0)), 0.0),
+    )).one()
+    return int(count), int(exposed), float(drawdown)
+
+
+def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[str, float]:
+    """The first (or newest) step's prices that name any; {} if none does."""
+    order = EquityStep.id.desc() if newest else EquityStep.id
+    for prices in db.scalars(select(EquityStep.prices).where(
+            _in_run(ids), EquityStep.prices != "{}").order_by(order).limit(8)):
+        found = _prices(prices)
+        if found:
+            return found
+    return {}
+
+
+def _prices(prices: str) -> dict[str, float]:
+    """A step's prices; text that is not a JSON object (a row written by hand or by another
+    tool) is none: the curves and the pages that draw them must survive it."""
+    try:
+        found = json.loads(prices)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def last_step(db: OrmSession, ids: Sequence[int]) -> dict:
-    """The newest step's execution result (equity, exposure, prices) of these sessions; {}
-    when none was recorded (or it is not the loop's JSON object)."""
-    last = db.scalar(
-        select(LLMTrace.execution_result)
-        .where(LLMTrace.session_id.in_(ids), LLMTrace.execution_result.is_not(None))
-        .order_by(LLMTrace.created_at.desc(), LLMTrace.id.desc()).limit(1)
-    )
-    try:
-        step = json.loads(last) if last else {}
-    except ValueError:
+    """The newest step's account (equity, exposure, prices) of these sessions; {} when none
+    was recorded."""
+    last = db.execute(
+        select(EquityStep.equity, EquityStep.exposure, EquityStep.prices)
+        .where(EquityStep.session_id.in_(ids))
+        .order_by(EquityStep.created_at.desc(), EquityStep.id.desc()).limit(1)
+    ).first()
+    if last is None:
         return {}
-    return step if isinstance(step, dict) else {}
+    return {"equity": last.equity, "exposure": last.exposure, "prices": _prices(last.prices)}
 
 
 def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
@@ -161,20 +175,15 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     Net PnL and return are after LLM cost, since that is what a strategy costs to run.
     """
     fills = _fills(db, ids)
-    curve = [step for _, step in _steps(db, ids)]
+    steps, exposed, drawdown = _step_figures(db, ids)
     llm_cost = float(db.scalar(
         select(func.coalesce(func.sum(Session.total_llm_cost), 0.0)).where(Session.id.in_(ids))
     ) or 0.0)
-    equity = [c.get("equity", 0.0) for c in curve]
     final_equity = account_equity(db, run_name, ids)
     if final_equity is None:
-        final_equity = equity[-1] if equity else starting_balance
+        final_equity = db.scalar(select(EquityStep.equity).where(_in_run(ids))
+                                 .order_by(EquityStep.id.desc()).limit(1)) or starting_balance
     closes = [t for t in fills if t.realized_pnl != 0]
-    peak, drawdown = float("-inf"), 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = max(drawdown, (peak - value) / peak * 100 if peak > 0 else 0.0)
-    exposed = sum(1 for c in curve if c.get("exposure", 0) > 0)
     summary = ReplaySummary(
         run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
@@ -184,8 +193,8 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
         trades=len(fills), win_rate=round(
             sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
         max_drawdown_pct=round(drawdown, 4),
-        exposure_time_pct=round(exposed / len(curve) * 100, 2) if curve else 0.0,
-        buy_and_hold_pct=round(_buy_and_hold(curve), 4), fingerprint=fingerprint(fills),
+        exposure_time_pct=round(exposed / steps * 100, 2) if steps else 0.0,
+        buy_and_hold_pct=round(_buy_and_hold(db, ids), 4), fingerprint=fingerprint(fills),
         final_equity=round(final_equity, 8),
     )
     return asdict(summary)
@@ -240,10 +249,9 @@ def run_figures(summary: dict) -> dict[str, float | int]:
     return {words: summary[key] for key, words in FIGURES.items()}
 
 
-def _buy_and_hold(curve: list[dict]) -> float:
+def _buy_and_hold(db: OrmSession, ids: Sequence[int]) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
-    first = next((c.get("prices") for c in curve if c.get("prices")), None)
-    last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
+    first, last = _edge_prices(db, ids, newest=False), _edge_prices(db, ids, newest=True)
     if not first or not last:
         return 0.0
     moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
@@ -307,17 +315,21 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     Buy-and-hold is equal weights bought at each symbol's first price, like the summary's
     percentage; long runs are thinned to ``MAX_CURVE_POINTS`` (always keeping the last).
     """
-    steps = _steps(db, ids)
-    stride = max(1, len(steps) // MAX_CURVE_POINTS)
-    first = next((s.get("prices") for _, s in steps if s.get("prices")), None) or {}
+    count = int(db.scalar(select(func.count()).where(_in_run(ids))) or 0)
+    stride = max(1, count // MAX_CURVE_POINTS)
+    number = func.row_number().over(order_by=EquityStep.id)
+    numbered = select(EquityStep.created_at, EquityStep.equity, EquityStep.prices,
+                      number.label("number")).where(_in_run(ids)).subquery()
+    steps = db.execute(select(numbered).where(
+        or_((numbered.c.number - 1) % stride == 0, numbered.c.number == count))
+        .order_by(numbered.c.number))
+    first = _edge_prices(db, ids, newest=False)
     rows = []
-    for i, (when, step) in enumerate(steps):
-        if i % stride and i != len(steps) - 1:
-            continue
-        prices = step.get("prices") or {}
+    for step in steps:
+        prices = _prices(step.prices)
         moves = [prices[s] / first[s] for s in first if s in prices and first[s]]
         hold = starting_balance * sum(moves) / len(moves) if moves else None
-        rows.append({"time": when, "equity": step.get("equity"), "buy_and_hold": hold})
+        rows.append({"time": step.created_at, "equity": step.equity, "buy_and_hold": hold})
     return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
 
 
@@ -354,8 +366,13 @@ def step_frame(db: OrmSession, ids: Sequence[int], start: datetime | None = None
                end: datetime | None = None) -> pd.DataFrame:
     """Every decided step in [start, end) at full resolution: time, equity, exposure and
     prices, what the performance figures are computed from."""
-    rows = [{"time": when, "equity": step.get("equity"), "exposure": step.get("exposure"),
-             "prices": step.get("prices") or {}}
-            for when, step in _steps(db, ids)
-            if (start is None or when >= start) and (end is None or when < end)]
+    query = select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure,
+                   EquityStep.prices).where(_in_run(ids))
+    if start is not None:
+        query = query.where(EquityStep.created_at >= start)
+    if end is not None:
+        query = query.where(EquityStep.created_at < end)
+    rows = [{"time": step.created_at, "equity": step.equity, "exposure": step.exposure,
+             "prices": _prices(step.prices)}
+            for step in db.execute(query.order_by(EquityStep.created_at, EquityStep.id))]
     return pd.DataFrame(rows, columns=["time", "equity", "exposure", "prices"])

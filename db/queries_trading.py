@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
 from db.plans import ACTIVE
+from db.traces import trace_texts
 
 TRADE_COLUMNS = ["id", "timestamp", "symbol", "action", "quantity", "price", "fee",
                  "realized_pnl", "liquidity", "reason", "trade_id", "order_id", "plan_id",
@@ -228,6 +229,7 @@ def trace_detail(db: OrmSession, trace_id: int) -> dict | None:
     if trace is None:
         return None
     detail = {c.key: getattr(trace, c.key) for c in LLMTrace.__table__.columns}
+    detail |= trace_texts(db, detail)
     detail["trades"] = pd.DataFrame(
         db.execute(
             select(*(getattr(Trade, c) for c in TRADE_COLUMNS))

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
 from db.core import insert_one, table_of
-from db.models import LLMTrace
+from db.models import EquityStep, LLMTrace, TraceBlob
 
 _TRACES = table_of(LLMTrace)
+_BLOBS = table_of(TraceBlob)
+_STEPS = table_of(EquityStep)
 # One trace is written and then completed at every decision: statements on the table,
 # built once, skip the ORM unit of work (nothing reads the trace back as an object).
 _ADD = insert(_TRACES)
@@ -18,14 +27,92 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
                .values(execution_result=bindparam("result")))
 
 
+_ADD_BLOB = {
+    "sqlite": sqlite_insert(_BLOBS).on_conflict_do_nothing(index_elements=["hash"]),
+    "postgresql": postgresql_insert(_BLOBS).on_conflict_do_nothing(index_elements=["hash"]),
+}
+
+
 def add_trace(db: OrmSession | Connection, **fields: object) -> int:
-    """Insert a trace, uncommitted; returns its id."""
+    """Insert a trace, uncommitted; returns its id.
+
+    Its prompt and answers go to ``trace_blobs`` (stored once, compressed) and the row
+    names them: ``prompt_hash``, ``response_hash``, and each answer's ``response_hash``.
+    """
+    prompt, response = fields.pop("prompt", None), fields.pop("raw_response", None)
+    fields["prompt"] = ""
+    if isinstance(prompt, str) and prompt:
+        fields["prompt_hash"] = store_blob(db, prompt)
+    if isinstance(response, str) and response:
+        fields["response_hash"] = store_blob(db, response)
+    answers = fields.get("answers")
+    if isinstance(answers, list):
+        fields["answers"] = [_answer_by_hash(db, answer) for answer in answers]
     return insert_one(db, _ADD, fields)
 
 
 def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
     """Record what a traced decision's execution did, uncommitted."""
     db.execute(_SET_RESULT, {"trace_id": trace_id, "result": result})
+
+
+_ADD_STEP = insert(_STEPS)
+
+
+def add_equity_step(db: OrmSession | Connection, session_id: int, created_at: datetime,
+                    equity: float, exposure: float, prices: Mapping[str, float]) -> None:
+    """Record the account a decided step left (``db.queries_replays`` reads the curve and the
+    summary from these rows), uncommitted: in the transaction of the trace's result."""
+    db.execute(_ADD_STEP, {"session_id": session_id, "created_at": created_at,
+                           "equity": equity, "exposure": exposure,
+                           "prices": json.dumps(dict(prices))})
+
+
+def _answer_by_hash(db: OrmSession | Connection, answer: object) -> object:
+    if not isinstance(answer, dict) or not isinstance(answer.get("raw_response"), str):
+        return answer
+    stored = {k: v for k, v in answer.items() if k != "raw_response"}
+    return {**stored, "response_hash": store_blob(db, answer["raw_response"])}
+
+
+def store_blob(db: OrmSession | Connection, text: str) -> str:
+    """Store ``text`` once (uncommitted) and return its key: a text seen before is not
+    written again, by this bot or another."""
+    data = text.encode()
+    key = hashlib.sha256(data).hexdigest()
+    dialect = (db.get_bind() if isinstance(db, OrmSession) else db).dialect.name
+    db.execute(_ADD_BLOB[dialect], {"hash": key, "data": zlib.compress(data, 6),
+                                    "size": len(text)})
+    return key
+
+
+_BLOB_DATA = select(_BLOBS.c.hash, _BLOBS.c.data).where(
+    _BLOBS.c.hash.in_(bindparam("keys", expanding=True)))
+
+
+def trace_texts(db: OrmSession | Connection, trace: Mapping[str, Any]) -> dict[str, Any]:
+    """A trace's prompt, answer and answers as text, whether the row holds them inline
+    (rows written before ``trace_blobs``) or by hash."""
+    answers = trace.get("answers")
+    listed = [a for a in answers or [] if isinstance(a, dict)]
+    keys = {key for key in (trace.get("prompt_hash"), trace.get("response_hash"),
+                            *(a.get("response_hash") for a in listed)) if isinstance(key, str)}
+    texts: dict[str, str] = {key: zlib.decompress(data).decode() for key, data in
+                             db.execute(_BLOB_DATA, {"keys": sorted(keys)})} if keys else {}
+
+    def answer_text(answer: object) -> object:
+        if not isinstance(answer, dict) or "response_hash" not in answer:
+            return answer
+        rest = {k: v for k, v in answer.items() if k != "response_hash"}
+        return {**rest, "raw_response": texts.get(answer["response_hash"], "")}
+
+    prompt_hash, response_hash = trace.get("prompt_hash"), trace.get("response_hash")
+    return {
+        "prompt": texts[prompt_hash] if prompt_hash in texts else trace.get("prompt") or "",
+        "raw_response": texts[response_hash] if response_hash in texts
+        else trace.get("raw_response"),
+        "answers": None if answers is None else [answer_text(a) for a in answers],
+    }
 
 
 # Built once and selecting two plain columns: it runs at every decision and almost always

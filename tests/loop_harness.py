@@ -45,7 +45,7 @@ class CostlyEngine(ScriptedEngine):
 
 
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
-                 **settings_overrides: object) -> Runtime:
+                 kind: str = "replay", **settings_overrides: object) -> Runtime:
     feed = ReplayFeed(candles)
     symbols = ",".join(feed.symbols)
     settings = load_settings(DATABASE_URL=db_url, SYMBOLS=symbols, TIMEFRAMES="5m,1h",
@@ -53,7 +53,7 @@ def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str
     factory = session_factory(make_engine(db_url))
     venue = PaperVenue(feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance)
     runtime = Runtime(settings=settings, db=factory, venue=venue,
-                      engine=engine or RulesEngine(settings), kind="replay", run_name=run_name,
+                      engine=engine or RulesEngine(settings), kind=kind, run_name=run_name,
                       events=EventSink.from_settings(settings))
     start(runtime)
     return runtime

@@ -593,3 +593,28 @@ def test_the_charts_ema_lines_are_the_engines_spans(seeded_url, monkeypatch):
     names = {trace.get("name") for trace in
              json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
     assert {f"EMA {DEFAULT_PARAMS.ema_fast}", f"EMA {DEFAULT_PARAMS.ema_slow}"} <= names, names
+
+
+def test_a_rules_trace_says_it_sent_no_prompt(seeded_url, monkeypatch):
+    """The rules engine stores no prompt: its Prompt tab says so; an LLM's prompt, stored
+    once in the blobs, is shown in full."""
+    from db.models import LLMTrace
+    from db.traces import store_blob
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        rules_id, llm_id = db.scalars(select(LLMTrace.id).order_by(LLMTrace.id).limit(2)).all()
+        db.execute(update(LLMTrace).where(LLMTrace.id == rules_id)
+                   .values(engine="rules", prompt="", raw_response=None))
+        db.execute(update(LLMTrace).where(LLMTrace.id == llm_id)
+                   .values(engine="gemini", prompt="", prompt_hash=store_blob(
+                       db, "the stored prompt of the LLM")))
+        db.commit()
+    engine.dispose()
+    for trace_id, shown in ((rules_id, "The rules engine sends no prompt"),
+                            (llm_id, "the stored prompt of the LLM")):
+        at = _app(seeded_url, monkeypatch)
+        at.query_params["trace"] = str(trace_id)
+        _open(at, "decisions")
+        assert at.selectbox(key="dec_trace").value == trace_id
+        assert shown in _all_text(at)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.engine.pricing import cost_usd
 from bot.runtime import Runtime
 from db.models import LLMTrace, Order, SessionStatsCache
+from db.traces import trace_texts
 from tests.conftest import candle_file
 from tests.loop_harness import make_runtime, step
 from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401
@@ -44,9 +45,14 @@ def gemini_runtime(url: str, *answers: str) -> tuple[Runtime, Recorder]:
 
 
 def only_trace(rt: Runtime) -> LLMTrace:
+    """The one trace, its prompt and answers read back from the blobs as the console does."""
     with rt.db() as db:
         (trace,) = db.scalars(select(LLMTrace)).all()
+        texts = trace_texts(db, {c.key: getattr(trace, c.key)
+                                 for c in LLMTrace.__table__.columns})
         db.expunge(trace)
+    for name, text in texts.items():
+        setattr(trace, name, text)
     return trace
 
 

@@ -96,7 +96,9 @@ def test_enters_quickly_on_a_synthetic_rising_1m_market() -> None:
     result = RulesEngine(settings).decide(context)
     assert result.decision.actions[0].action is ActionType.BUY
     assert result.engine == "rules" and result.model == "rules-v1" and result.cost == 0
-    assert "prompt v1" in result.prompt and "1m indicators" in result.prompt
+    # it sends no prompt, so it stores none: its summary states the indicators it used
+    assert result.prompt == "" and result.raw_response is None
+    assert "1m ema" in result.decision.summary and "rsi" in result.decision.summary
 
 
 def test_holds_without_enough_candles() -> None:

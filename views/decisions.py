@@ -96,7 +96,12 @@ with tabs[0]:
     _in_words(trace_words.decision(detail["decision_json"]), "(no decision)")
 with tabs[1]:
     _in_words(trace_words.execution(detail["execution_result"]), "(nothing executed)")
-tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
+if detail["prompt"]:
+    tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
+else:
+    tabs[2].info("The rules engine sends no prompt: it decides on the indicators its "
+                 "decision's summary shows." if detail["engine"] == "rules"
+                 else "No prompt was sent.")
 tabs[3].code(scrub(json.dumps(detail["tool_calls"] or [], indent=2, ensure_ascii=False)),
              language="json")
 with tabs[4]:

@@ -1,8 +1,9 @@
 """The deterministic engine: long-only trend and bounce entries with ATR stops and targets.
 
 It is the default engine (no key, no network, no cost) and the baseline the LLM has to
-beat, so it reads the same context and records the same rendered prompt as the LLM: a
-trace of either engine reads the same way. Same context in, same decision out.
+beat, so it reads the same context as the LLM. It sends no prompt and so records none: its
+trace keeps the decision, whose summary states the indicators each symbol's choice turned
+on. Same context in, same decision out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from bot.config import Settings
 from bot.engine import indicators
 from bot.engine.base import EngineResult
-from bot.engine.prompt import render_prompt
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext, MarketView, candle_columns
 from bot.model.entry_price import entry_price
@@ -65,14 +65,10 @@ class RulesEngine:
         summary = "; ".join(notes)[:4000]
         if not actions:
             actions = [Action(action=ActionType.HOLD, reason=summary[:2000] or "no market")]
-        decision = Decision(actions=actions, summary=summary)
-        prompt = render_prompt(context, self.settings)
         return EngineResult(
-            decision=decision,
+            decision=Decision(actions=actions, summary=summary),
             engine=self.name,
             model=self.model,
-            prompt=prompt.text,
-            raw_response=decision.model_dump_json(),
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
@@ -113,8 +109,7 @@ class RulesEngine:
         trend = (ind["ema_fast"] > ind["ema_slow"] and ind["macd_hist"] > 0
                  and ind["rsi"] < p.rsi_overbought)
         bounce = ind["rsi_prev"] < p.rsi_oversold and ind["rsi"] > ind["rsi_prev"]
-        state = (f"{tf} ema {ind['ema_fast']}/{ind['ema_slow']} macd_hist {ind['macd_hist']} "
-                 f"rsi {ind['rsi']}")
+        state = _state(tf, ind)
         if not (trend or bounce):
             return [], f"no entry ({state})"
         value = context.equity * self.settings.entry_value_pct / 100
@@ -176,8 +171,15 @@ class RulesEngine:
                     action=ActionType.UPDATE_PLAN, symbol=plan["symbol"], plan_id=plan["id"],
                     stop=new_stop,
                     reason=f"in profit: trail stop {stop} -> {new_stop} ({p.trail_atr} ATR)"))
-        note = "; ".join(a.reason for a in actions) or f"plan held ({len(plans)} open)"
+        note = ("; ".join(a.reason for a in actions)
+                or f"plan held ({len(plans)} open; {_state(tf, ind)})")
         return actions, note
+
+
+def _state(tf: str, ind: dict[str, Any]) -> str:
+    """The indicators a decision turns on, as its summary states them."""
+    return (f"{tf} ema {ind['ema_fast']}/{ind['ema_slow']} macd_hist {ind['macd_hist']} "
+            f"rsi {ind['rsi']}")
 
 
 @lru_cache(maxsize=64)

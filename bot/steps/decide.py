@@ -13,6 +13,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Row
+from sqlalchemy.orm import Session as OrmSession
 
 from bot.account import exposure_by_symbol, quote_balance, risk_state, unrealized_pnl
 from bot.actions import execute_action, hold_outcome
@@ -23,7 +24,12 @@ from bot.engine.validation import validate_decision
 from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
-from db.traces import add_trace, recorded_decision_json, set_execution_result
+from db.traces import (
+    add_equity_step,
+    add_trace,
+    recorded_decision_json,
+    set_execution_result,
+)
 
 POLL_SECONDS = 0.2
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -59,7 +65,7 @@ def decide_and_execute(rt: Runtime) -> None:
             trace_id, validated = recorded.id, None
             decision = Decision.model_validate_json(recorded_decision_json(conn, trace_id))
     with rt.db() as db:
-        _execute(rt, db, trace_id, decision, context, equity, validated)
+        _execute(rt, db, trace_id, now, decision, context, equity, validated)
 
 
 def recorded_decision(rt: Runtime, db: Connection, now: datetime) -> Row[int, str | None] | None:
@@ -97,20 +103,25 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         return None
     valid, rejected = validate_decision(result.decision, context, rt.settings)
     acts = any(action.action is not ActionType.HOLD for action in valid)
+    account = None if acts else _account(
+        rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid])
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
         prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
         answers=result.answers or None,
-        decision_json=result.decision.model_dump_json(), errors=result.errors or None,
+        # every field that may be None defaults to None: the unset ones need no bytes
+        decision_json=result.decision.model_dump_json(exclude_none=True),
+        errors=result.errors or None,
         status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
         latency_ms=result.latency_ms, created_at=now, provider=result.provider,
         model_version=result.model_version, temperature=result.temperature,
         prompt_version=result.prompt_version, request_hash=result.request_hash,
         price_source=result.price_source,
-        execution_result=None if acts else _execution_result(
-            rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid]),
+        execution_result=None if account is None else json.dumps(account, default=str),
     )
+    if account is not None:
+        _add_step(db, rt, now, account)
     if result.cost:
         rt.store.apply_llm_cost(db, rt.session_id, result.cost, now)  # with the trace
     db.commit()
@@ -118,7 +129,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     return (trace_id, result.decision, (valid, rejected)) if acts else None
 
 
-def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
+def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, context,
              equity: float, validated: tuple[list, list] | None = None) -> None:
     """Validate, risk-check and execute a traced decision; its outcome lands on the trace.
 
@@ -140,18 +151,22 @@ def _execute(rt: Runtime, db, trace_id: int, decision: Decision, context,
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": Outcome.ERROR,
                              "detail": f"{type(exc).__name__}: {exc}"})
-    set_execution_result(db, trace_id, _execution_result(rt, equity, outcomes))
+    account = _account(rt, equity, outcomes)
+    set_execution_result(db, trace_id, json.dumps(account, default=str))
+    _add_step(db, rt, now, account)
     db.commit()
 
 
-def _execution_result(rt: Runtime, equity: float, outcomes: list[dict]) -> str:
+def _account(rt: Runtime, equity: float, outcomes: list[dict]) -> dict:
     """The trace's ``execution_result``: the account as the decision left it, and outcomes."""
-    return json.dumps(
-        {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
-         "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
-         "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes},
-        default=str,
-    )
+    return {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
+            "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
+            "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes}
+
+
+def _add_step(db: OrmSession | Connection, rt: Runtime, now: datetime, account: dict) -> None:
+    add_equity_step(db, rt.session_id, now, account["equity"], account["exposure"],
+                    account["prices"])
 
 
 def _refusals(rejected: list) -> list[dict]:

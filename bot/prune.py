@@ -1,0 +1,65 @@
+"""``python -m bot prune``: thin what is older than the kept days (``db.retention``), and the
+bot's own pass at each rollover."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy.orm import Session as OrmSession
+
+from bot.config import ConfigError, load_settings
+from db.engine import make_engine, session_factory
+from db.retention import Pruned, prune
+
+log = logging.getLogger(__name__)
+
+
+def cutoff(today: date, days: int) -> date:
+    """The first day kept in full: today and the ``days - 1`` before it."""
+    return today - timedelta(days=days - 1)
+
+
+def prune_days(db: OrmSession, today: date, days: int, *, dry_run: bool = False) -> Pruned:
+    """Thin what is older than the ``days`` kept up to ``today``."""
+    pruned = prune(db, cutoff(today, days), dry_run=dry_run)
+    log.info("retention (%d days%s): %s", days, ", dry run" if dry_run else "",
+             pruned.as_dict())
+    return pruned
+
+
+def today() -> date:
+    """The calendar day in UTC (a test's fake clock replaces it)."""
+    return datetime.now(UTC).date()
+
+
+def run_prune(url: str, days: int | None, dry_run: bool) -> int:
+    """The command: prints what went (or would) as one JSON line."""
+    if days is None:
+        days = load_settings().retain_days
+        if not days:
+            raise ConfigError("prune: give --days N, or set RETAIN_DAYS (0 keeps everything)")
+    if days < 1:
+        raise ConfigError(f"prune: --days must be at least 1, not {days}")
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as db:
+            pruned = prune_days(db, today(), days, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    print(json.dumps({"days": days, "dry_run": dry_run, **pruned.as_dict()}))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction,
+               command: Callable[[argparse.Namespace], int]) -> None:
+    """Register ``prune`` on the bot's command line; ``command`` runs it."""
+    found = sub.add_parser("prune", help="thin traces and ticks older than the kept days")
+    found.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
+    found.add_argument("--days", type=int, help="days kept in full (default: RETAIN_DAYS)")
+    found.add_argument("--dry-run", action="store_true",
+                       help="count what would go; delete nothing")
+    found.set_defaults(func=command)

@@ -1,0 +1,115 @@
+"""Retention: full traces and ticks for the kept days; what is older is thinned.
+
+A session older than the cut keeps every trace that caused something (an order, a fill, a
+plan), its last tick of each symbol (the day's closing prices), its candles, fills, plans,
+equity steps and the day's aggregates; its other traces (holds, refusals, abandoned
+decisions) and ticks go, then the prompts and answers no kept trace names. Never thinned:
+a session holding an active plan, and a replay run not finished (or with no clock to say
+so), whose resume reads its traces at the clock it stopped at. A finished replay keeps its
+ticks too: they are its step count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Delete, Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session as OrmSession
+
+from db.core import table_of
+from db.models import (
+    LLMTrace,
+    MarketData,
+    Order,
+    PaperClock,
+    Session,
+    TraceBlob,
+    Trade,
+    TradePlan,
+)
+from db.plans import ACTIVE
+
+_TRACES = table_of(LLMTrace)
+_TICKS = table_of(MarketData)
+_BLOBS = table_of(TraceBlob)
+BLOB_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Pruned:
+    sessions: int
+    traces: int
+    market_data: int
+    blobs: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _old_sessions(before: date) -> Select:
+    """Sessions dated before ``before`` that nothing still running needs."""
+    finished = select(PaperClock.account).where(PaperClock.finished_at.is_not(None))
+    active = select(TradePlan.session_id).where(TradePlan.status.in_(ACTIVE))
+    return select(Session.id).where(
+        Session.date < before, Session.id.not_in(active),
+        or_(Session.kind != "replay", Session.run_name.in_(finished)))
+
+
+def _unneeded_traces(sessions: Select) -> Select:
+    caused = [select(Order.trace_id).where(Order.trace_id.is_not(None)),
+              select(Trade.trace_id).where(Trade.trace_id.is_not(None)),
+              select(TradePlan.trace_id).where(TradePlan.trace_id.is_not(None))]
+    return select(LLMTrace.id).where(LLMTrace.session_id.in_(sessions),
+                                     *(LLMTrace.id.not_in(ids) for ids in caused))
+
+
+def _unneeded_ticks(sessions: Select) -> Select:
+    live = select(Session.id).where(Session.id.in_(sessions), Session.kind != "replay")
+    last = (select(func.max(MarketData.id)).where(MarketData.session_id.in_(live))
+            .group_by(MarketData.session_id, MarketData.symbol))
+    return select(MarketData.id).where(
+        and_(MarketData.session_id.in_(live), MarketData.id.not_in(last)))
+
+
+def _count(db: OrmSession, ids: Select) -> int:
+    return int(db.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+
+
+def prune(db: OrmSession, before: date, *, dry_run: bool = False) -> Pruned:
+    """Thin what is dated before ``before`` (committed unless ``dry_run``); what it removes,
+    or would."""
+    sessions = _old_sessions(before)
+    traces, ticks = _unneeded_traces(sessions), _unneeded_ticks(sessions)
+    counted = _count(db, sessions)
+    if dry_run:
+        return Pruned(counted, _count(db, traces), _count(db, ticks), 0)
+    # an IN over a derived list: SQLite and PostgreSQL both delete from the selected ids
+    gone_traces = _deleted(db, delete(_TRACES).where(_TRACES.c.id.in_(traces)))
+    gone_ticks = _deleted(db, delete(_TICKS).where(_TICKS.c.id.in_(ticks)))
+    gone_blobs = _drop_unnamed_blobs(db)
+    db.commit()
+    return Pruned(counted, gone_traces, gone_ticks, gone_blobs)
+
+
+def _deleted(db: OrmSession, statement: Delete) -> int:
+    # Session.execute is typed as returning a Result, but a Core delete's is a CursorResult.
+    return cast(CursorResult[Any], db.execute(statement)).rowcount
+
+
+def _drop_unnamed_blobs(db: OrmSession) -> int:
+    """Delete the prompts and answers no trace names any more (answers name theirs inside
+    their JSON, so the names are gathered here)."""
+    named: set[str] = set()
+    for prompt, response, answers in db.execute(
+            select(LLMTrace.prompt_hash, LLMTrace.response_hash, LLMTrace.answers)
+            .where(or_(LLMTrace.prompt_hash.is_not(None), LLMTrace.response_hash.is_not(None),
+                       LLMTrace.answers.is_not(None)))):
+        named.update(key for key in (prompt, response) if key)
+        named.update(a["response_hash"] for a in answers or []
+                     if isinstance(a, dict) and isinstance(a.get("response_hash"), str))
+    unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
+    for start in range(0, len(unnamed), BLOB_BATCH):
+        db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
+    return len(unnamed)

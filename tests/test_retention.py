@@ -1,0 +1,163 @@
+"""Retention: traces and ticks older than the kept days are thinned, never what caused an
+order, what an active plan or an unfinished replay needs, nor the day's aggregates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from bot.__main__ import main
+from db.engine import make_engine, session_factory
+from db.models import (
+    EquityStep,
+    LLMTrace,
+    MarketData,
+    Order,
+    PaperClock,
+    Session,
+    TraceBlob,
+    TradePlan,
+)
+from db.traces import add_trace
+from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
+from tests.loop_harness import make_runtime, step
+
+TODAY = date(2026, 12, 6)  # the fake clock: every prune here is given its day
+OLD = TODAY - timedelta(days=10)
+TICKS = 5
+
+
+def _session(db: OrmSession, day: date, kind: str = "live", run_name: str = "live") -> int:
+    session = Session(date=day, kind=kind, run_name=run_name, starting_balance=1000.0,
+                      created_at=datetime.combine(day, time(), UTC))
+    db.add(session)
+    db.flush()
+    at = datetime.combine(day, time(12), UTC)
+    for k in range(TICKS):
+        for symbol in ("BTC/USDT", "ETH/USDT"):
+            db.add(MarketData(session_id=session.id, symbol=symbol, price=100.0 + k,
+                              timestamp=at + timedelta(minutes=k)))
+    for k in range(3):  # holds: nothing refers to them
+        add_trace(db, session_id=session.id, engine="gemini", prompt=f"session {session.id} hold {k}",
+                  raw_response='{"actions": []}', created_at=at + timedelta(minutes=k),
+                  execution_result=json.dumps({"equity": 1000.0}))
+        db.add(EquityStep(session_id=session.id, created_at=at + timedelta(minutes=k),
+                          equity=1000.0, exposure=0.0, prices="{}"))
+    return session.id
+
+
+def _ordering_trace(db: OrmSession, session_id: int, day: date, plan_status: str) -> int:
+    """A trace that sent an entry and opened a plan (``plan_status``)."""
+    at = datetime.combine(day, time(13), UTC)
+    trace_id = add_trace(db, session_id=session_id, engine="gemini", prompt=f"{day} buy",
+                         raw_response='{"actions": [{"action": "BUY"}]}', created_at=at)
+    plan = TradePlan(session_id=session_id, symbol="BTC/USDT", side="BUY", entry_price=100.0,
+                     stop_price=95.0, target_price=110.0, size=1.0, status=plan_status,
+                     trace_id=trace_id, opened_at=at)
+    db.add(plan)
+    db.flush()
+    db.add(Order(session_id=session_id, client_order_id=f"td-{session_id}", symbol="BTC/USDT",
+                 side="buy", type="market", amount=1.0, purpose="entry", status="closed",
+                 plan_id=plan.id, trace_id=trace_id, created_at=at, updated_at=at))
+    return trace_id
+
+
+@pytest.fixture
+def history(db_url: str) -> dict[str, int]:
+    """Old days of every kind, and today."""
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids = {
+            "old": _session(db, OLD),
+            "old_active_plan": _session(db, OLD + timedelta(days=1)),
+            "old_finished_replay": _session(db, OLD, "replay", "replay-done"),
+            "old_unfinished_replay": _session(db, OLD, "replay", "replay-running"),
+            "today": _session(db, TODAY),
+        }
+        ids["old_order_trace"] = _ordering_trace(db, ids["old"], OLD, "closed")
+        _ordering_trace(db, ids["old_active_plan"], OLD + timedelta(days=1), "open")
+        db.add_all([PaperClock(account="replay-done", now_ms=0, feed="",
+                               finished_at=datetime.combine(OLD, time(), UTC)),
+                    PaperClock(account="replay-running", now_ms=0, feed="")])
+        db.commit()
+    engine.dispose()
+    return ids
+
+
+def _kept(url: str) -> dict[int, tuple[int, int, int]]:
+    """Per session: traces, ticks, equity steps."""
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        def per_session(model) -> dict[int, int]:
+            return dict(db.execute(select(model.session_id, func.count())  # type: ignore[attr-defined]
+                                   .group_by(model.session_id)).tuples().all())
+        traces, ticks, steps = (per_session(m) for m in (LLMTrace, MarketData, EquityStep))
+        sessions = db.scalars(select(Session.id)).all()
+    engine.dispose()
+    return {s: (traces.get(s, 0), ticks.get(s, 0), steps.get(s, 0)) for s in sessions}
+
+
+def test_prune_thins_old_days_and_keeps_what_is_needed(db_url, history, capsys, monkeypatch):
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    before = _kept(db_url)
+    assert main(["prune", "--db", db_url, "--days", "3", "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    # the old live day and the finished replay: their holds; the live day's ticks
+    assert dry == {"days": 3, "dry_run": True, "sessions": 2, "traces": 6,
+                   "market_data": 2 * TICKS - 2, "blobs": 0}
+    assert _kept(db_url) == before  # a dry run deletes nothing
+
+    assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    # and the 6 holds' prompts; the answer they share with the kept holds stays
+    assert done == {**dry, "dry_run": False, "blobs": 6}
+    after = _kept(db_url)
+    old = history["old"]
+    assert after[old] == (1, 2, 3)  # the trace that ordered, the last tick per symbol, steps
+    # a finished replay keeps its ticks (its step count) and its steps (its curve)
+    assert after[history["old_finished_replay"]] == (0, 2 * TICKS, 3)
+    for kept in ("old_active_plan", "old_unfinished_replay", "today"):
+        assert after[history[kept]] == before[history[kept]], kept
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        assert db.get(LLMTrace, history["old_order_trace"]) is not None
+        last = db.scalars(select(MarketData.price).where(MarketData.session_id == old)).all()
+        assert last == [100.0 + TICKS - 1] * 2  # the day's closing prices
+        named = {h for row in db.execute(select(LLMTrace.prompt_hash, LLMTrace.response_hash))
+                 for h in row if h}
+        assert set(db.scalars(select(TraceBlob.hash))) == named
+    engine.dispose()
+
+    assert main(["prune", "--db", db_url, "--days", "3"]) == 0  # a second pass finds nothing
+    assert json.loads(capsys.readouterr().out) == {**done, "traces": 0, "market_data": 0,
+                                                   "blobs": 0}
+
+
+def test_prune_without_days_is_refused_in_words(sqlite_url, capsys) -> None:
+    assert main(["prune", "--db", sqlite_url]) == 2
+    assert "--days" in capsys.readouterr().err
+    assert main(["prune", "--db", sqlite_url, "--days", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_a_live_bot_thins_at_the_rollover(sqlite_url, tmp_path) -> None:
+    """A live run on a simulated clock (the fake clock) crossing midnight: the day that
+    falls out of RETAIN_DAYS is thinned at the rollover, not before."""
+    first_clock = datetime(2023, 11, 14, 23, 30, tzinfo=UTC)
+    start_ms = int(first_clock.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 12), start_ms=start_ms)
+    rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=2)
+    with rt.db() as db:  # another bot's day, kept while it is within the two days
+        other = _session(db, first_clock.date() - timedelta(days=1), run_name="other")
+        db.commit()
+    step(rt, 6)  # 23:30 ... 23:55
+    assert _kept(sqlite_url)[other] == (3, 2 * TICKS, 3)
+    step(rt, 2)  # midnight: a new day, and the day before yesterday is out of the two
+    assert rt.session_day == first_clock.date() + timedelta(days=1)
+    assert _kept(sqlite_url)[other] == (0, 2, 3)
