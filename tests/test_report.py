@@ -24,7 +24,7 @@ def test_the_json_report_of_a_run(analytics_replay, capsys) -> None:  # noqa: F8
                             analytics_replay.run_name, "--json")
     assert (code, err) == (0, "")
     result = json.loads(out)
-    assert set(result) == {"metrics", "round_trips", "by_symbol", "by_month"}
+    assert set(result) == {"metrics", "round_trips", "by_symbol", "by_month", "scorecard"}
     metrics, trips = result["metrics"], result["round_trips"]
     closed = [t for t in trips if t["closed_at"]]
     assert metrics["round_trips"] == len(closed) > 10

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import main
 from bot.model.scorecard import (
     DecisionRecord,
     outcomes,
@@ -73,11 +74,11 @@ def test_forward_returns_hits_and_pending_match_the_hand_computed(tmp_path) -> N
     card = scorecard(found)
     rows = {(r["action"], r["confidence"]): r for r in card.by_call}
     assert rows[("BUY", "0.7–0.9")]["count"] == 2
-    assert rows[("BUY", "0.7–0.9")]["hit_rate_pct_1h"] == pytest.approx(50.0)
-    assert rows[("BUY", "0.7–0.9")]["avg_forward_pct_1h"] == pytest.approx(0.0)
-    assert rows[("SELL", "0.9–1.0")]["hit_rate_pct_1h"] == pytest.approx(100.0)
-    assert rows[("HOLD", "not given")]["hit_rate_pct_1h"] is None
-    assert rows[("HOLD", "not given")]["avg_forward_pct_1h"] is None  # pending only
+    assert rows[("BUY", "0.7–0.9")]["hit_rate_1h_pct"] == pytest.approx(50.0)
+    assert rows[("BUY", "0.7–0.9")]["avg_forward_1h_pct"] == pytest.approx(0.0)
+    assert rows[("SELL", "0.9–1.0")]["hit_rate_1h_pct"] == pytest.approx(100.0)
+    assert rows[("HOLD", "not given")]["hit_rate_1h_pct"] is None
+    assert rows[("HOLD", "not given")]["avg_forward_1h_pct"] is None  # pending only
     assert card.pending == {"1h": 1, "4h": 4, "24h": 4}
     assert card.cost == pytest.approx(1.0)
     assert card.cost_per_decision == pytest.approx(0.25)
@@ -99,7 +100,7 @@ def test_forward_returns_hits_and_pending_match_the_hand_computed(tmp_path) -> N
 
 
 @pytest.mark.slow
-def test_a_replays_decisions_are_scored_from_its_stored_candles(tmp_path) -> None:
+def test_a_replays_decisions_are_scored_from_its_stored_candles(tmp_path, capsys) -> None:
     # after the warm-up at 100, closes 101, 102, ... 159: the first decision sees 100, the
     # k-th the close 100 + k; an hour later (12 candles) the close is 112 + k.
     path = flat_then(tmp_path / "BTC_USDT-5m.csv", [100.0 + i for i in range(1, 60)])
@@ -122,6 +123,16 @@ def test_a_replays_decisions_are_scored_from_its_stored_candles(tmp_path) -> Non
     assert found[-1].scored is not None and found[-1].scored.reference_price == 159.0
     assert card.pending == {"1h": 12, "4h": 48, "24h": 60}
     assert WARMUP == 200
+
+    # python -m bot report shows the same scorecard, as JSON and in words
+    with session_factory(make_engine(url))() as db:
+        run = _only_run(db)
+    assert main(["report", "--db", url, "--run", run, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["scorecard"]
+    assert shown["decisions"] == 60 and shown["pending"] == card.pending
+    assert main(["report", "--db", url, "--run", run]) == 0
+    text = capsys.readouterr().out
+    assert "Scorecard: 60 decisions" in text and "pending (no candle yet): 1h 12" in text
 
 
 def _only_run(db) -> str:

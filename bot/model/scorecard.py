@@ -287,8 +287,8 @@ def _by_call(scored: Sequence[ScoredCall]) -> list[dict]:
             group = Group()
             for member in members:
                 group.add(member, horizon)
-            row[f"hit_rate_pct_{horizon}"] = group.hit_rate_pct
-            row[f"avg_forward_pct_{horizon}"] = group.avg_forward_pct
+            row[f"hit_rate_{horizon}_pct"] = group.hit_rate_pct
+            row[f"avg_forward_{horizon}_pct"] = group.avg_forward_pct
         rows.append(row)
     return rows
 
