@@ -13,6 +13,7 @@ import streamlit as st
 from db.queries_trading import trace_detail, trace_filters, traces
 from views import _trace_words as trace_words
 from views._common import current_session, no_session_notice, read_db, scrub
+from views._scorecard import show_scorecard
 from views._tables import table
 
 
@@ -27,6 +28,9 @@ info = current_session()
 if info is None:
     no_session_notice()
     st.stop()
+
+with st.expander("Scorecard: what the decisions' calls did after them, and what they cost"):
+    show_scorecard(info)
 
 with read_db() as db:
     options = trace_filters(db, info.id)
