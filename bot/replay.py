@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.engine.base import DecisionEngine
-from bot.engine.factory import build_engine
+from bot.engine.factory import build_engine, build_shadow
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
@@ -118,7 +118,8 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         defer_clock=True,  # an iteration follows every step: its market data carries the clock
     )
     runtime = Runtime(settings=settings, db=factory, venue=venue, engine=_engine(args, settings),
-                      kind="replay", run_name=run_name, run_settings=run_settings)
+                      shadow=build_shadow(settings), kind="replay", run_name=run_name,
+                      run_settings=run_settings)
     return runtime, feed
 
 

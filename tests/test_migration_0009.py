@@ -1,0 +1,41 @@
+"""Migration 0009: the shadow decision column arrives empty on the traces before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from db.engine import make_engine
+from db.migrate import upgrade
+from tests.conftest import database_at
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_at(request, tmp_path, "0008_trace_provider") as url:
+        yield url
+
+
+def test_old_traces_keep_null_and_new_ones_take_a_shadow(db_at_0008: str) -> None:
+    engine = make_engine(db_at_0008)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
+            "net_pnl, total_fees, total_llm_cost, total_trades, created_at, bot_id) VALUES "
+            "('2026-12-06', 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, "
+            "'2026-12-06 10:00:00+00:00', (SELECT id FROM bots WHERE name = 'default'))"))
+        conn.execute(text(
+            "INSERT INTO llm_traces (session_id, engine, model, prompt, status, tokens_in, "
+            "tokens_out, cost, latency_ms, created_at) VALUES ((SELECT max(id) FROM sessions), "
+            "'openai', 'gpt-4o-mini', 'p', 'ok', 1, 1, 0.1, 5, '2026-12-06 10:00:00+00:00')"))
+    upgrade(db_at_0008)
+    with engine.begin() as conn:
+        assert conn.scalar(text("SELECT shadow_decision FROM llm_traces")) is None
+        conn.execute(text("UPDATE llm_traces SET shadow_decision = :d"),
+                     {"d": '{"actions":[{"action":"HOLD"}]}'})
+        assert conn.scalar(text("SELECT shadow_decision FROM llm_traces")) == \
+            '{"actions":[{"action":"HOLD"}]}'
+    engine.dispose()
