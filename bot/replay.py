@@ -31,6 +31,7 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
+from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.paper_store import PaperStore
@@ -161,7 +162,11 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
             bar.finish()
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
-    return summarize(rt) | {"warnings": warnings}
+    with rt.db() as db:
+        contamination = run_contamination(db, rt.session_ids(db))
+    if contamination:
+        log.warning(contamination)
+    return summarize(rt) | {"warnings": warnings, "contamination": contamination}
 
 
 def balance_warnings(feed: ReplayFeed, balance: float) -> list[str]:

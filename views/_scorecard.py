@@ -7,17 +7,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from db.contamination import run_contamination
 from db.queries import SessionInfo
 from db.scorecard import span_scorecard
 from views._common import read_db
 from views._span import picked_span
 from views._tables import table
+from views._text import literal
 
 
 def show_scorecard(info: SessionInfo) -> None:
     _, _, start, end = picked_span(info, "scorecard_dates")
     with read_db() as db:
         card = span_scorecard(db, info.run_session_ids, start, end)
+        contamination = run_contamination(db, info.run_session_ids)
+    if contamination and info.kind == "replay":
+        st.warning(literal(contamination))
     if not card.decisions:
         st.info("No decisions in these days.")
         return
