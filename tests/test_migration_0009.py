@@ -11,6 +11,7 @@ from sqlalchemy import text
 from db.engine import make_engine
 from db.migrate import upgrade
 from tests.conftest import database_at
+from tests.test_migration_0008 import add_old_trace
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -22,15 +23,7 @@ def db_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_old_traces_keep_null_and_new_ones_take_a_shadow(db_at_0008: str) -> None:
     engine = make_engine(db_at_0008)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
-            "net_pnl, total_fees, total_llm_cost, total_trades, created_at, bot_id) VALUES "
-            "('2026-12-06', 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, "
-            "'2026-12-06 10:00:00+00:00', (SELECT id FROM bots WHERE name = 'default'))"))
-        conn.execute(text(
-            "INSERT INTO llm_traces (session_id, engine, model, prompt, status, tokens_in, "
-            "tokens_out, cost, latency_ms, created_at) VALUES ((SELECT max(id) FROM sessions), "
-            "'openai', 'gpt-4o-mini', 'p', 'ok', 1, 1, 0.1, 5, '2026-12-06 10:00:00+00:00')"))
+        add_old_trace(conn)
     upgrade(db_at_0008)
     with engine.begin() as conn:
         assert conn.scalar(text("SELECT shadow_decision FROM llm_traces")) is None

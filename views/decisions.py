@@ -98,6 +98,10 @@ if detail["errors"]:
 tabs = st.tabs(["Decision", "Execution", "Prompt", "Tool calls", "Raw response", "Caused"])
 with tabs[0]:
     _in_words(trace_words.decision(detail["decision_json"]), "(no decision)")
+    if detail["shadow_decision"]:
+        st.caption("The rules engine's shadow decision on the same context: recorded and "
+                   "scored, never executed")
+        _in_words(trace_words.decision(detail["shadow_decision"]), "(no decision)")
 with tabs[1]:
     _in_words(trace_words.execution(detail["execution_result"]), "(nothing executed)")
 tabs[2].code(scrub(detail["prompt"]), language=None, wrap_lines=True)
