@@ -84,6 +84,9 @@ def test_decisions_page_scorecard_shows_the_reports_scorecard(  # noqa: F811
     url, run = analytics_replay.url, analytics_replay.run_name
     at = _page(url, "decisions", monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
+    assert not at.metric  # scored only when asked
+    at.toggle(key="dec_scorecard").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
     card = _report(capsys, url, run, "--start", FIRST, "--end", LAST)["scorecard"]
     on_page = {m.label: m.value for m in at.metric}
     assert on_page["Decisions"] == f"{card['decisions']:,} over {card['days']} days"

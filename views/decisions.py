@@ -29,7 +29,9 @@ if info is None:
     no_session_notice()
     st.stop()
 
-with st.expander("Scorecard: what the decisions' calls did after them, and what they cost"):
+# scoring reads every candle and fill of the run: only when asked, so the traces stay quick
+if st.toggle("Scorecard: what the decisions' calls did after them, and what they cost",
+             key="dec_scorecard"):
     show_scorecard(info)
 
 with read_db() as db:
