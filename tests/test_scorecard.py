@@ -100,11 +100,12 @@ def test_forward_returns_hits_and_pending_match_the_hand_computed(tmp_path) -> N
 
 
 @pytest.mark.slow
-def test_a_replays_decisions_are_scored_from_its_stored_candles(tmp_path, capsys) -> None:
+def test_a_replays_decisions_are_scored_from_its_stored_candles(db_url, tmp_path,
+                                                                capsys) -> None:
     # after the warm-up at 100, closes 101, 102, ... 159: the first decision sees 100, the
     # k-th the close 100 + k; an hour later (12 candles) the close is 112 + k.
     path = flat_then(tmp_path / "BTC_USDT-5m.csv", [100.0 + i for i in range(1, 60)])
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+    url = db_url
     run_replay(ReplayArgs([path], url), progress=False)
     with session_factory(make_engine(url))() as db:
         ids = scope_sessions(db, run=_only_run(db))
