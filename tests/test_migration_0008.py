@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -36,11 +36,17 @@ def add_old_trace(conn: Connection) -> None:
         "'2026-12-06 10:00:00+00:00')"))
 
 
-def test_old_traces_keep_null_and_new_ones_take_the_columns(db_at_0005: str) -> None:
-    engine = make_engine(db_at_0005)
+def upgraded_with_old_trace(url: str) -> Engine:
+    """The database at ``url`` with a trace written before, upgraded to the head."""
+    engine = make_engine(url)
     with engine.begin() as conn:
         add_old_trace(conn)
-    upgrade(db_at_0005)
+    upgrade(url)
+    return engine
+
+
+def test_old_traces_keep_null_and_new_ones_take_the_columns(db_at_0005: str) -> None:
+    engine = upgraded_with_old_trace(db_at_0005)
     with engine.begin() as conn:
         old = conn.execute(text(f"SELECT {', '.join(COLUMNS)} FROM llm_traces")).one()
         assert tuple(old) == (None,) * len(COLUMNS)

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from db.engine import make_engine
-from db.migrate import upgrade
 from tests.conftest import database_at
-from tests.test_migration_0008 import add_old_trace
+from tests.test_migration_0008 import upgraded_with_old_trace
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -21,10 +19,7 @@ def db_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_old_traces_keep_null_and_new_ones_take_a_shadow(db_at_0008: str) -> None:
-    engine = make_engine(db_at_0008)
-    with engine.begin() as conn:
-        add_old_trace(conn)
-    upgrade(db_at_0008)
+    engine = upgraded_with_old_trace(db_at_0008)
     with engine.begin() as conn:
         assert conn.scalar(text("SELECT shadow_decision FROM llm_traces")) is None
         conn.execute(text("UPDATE llm_traces SET shadow_decision = :d"),
