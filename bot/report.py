@@ -112,7 +112,8 @@ def scorecard_text(card: dict) -> list[str]:
     average forward return per horizon; "—" where nothing is scored yet) and the LLM against
     its shadow."""
     lines = [
-        f"Scorecard: {card['decisions']} decisions over {card['days']} days",
+        f"Scorecard: {card['decisions']} decisions over {card['days']} "
+        f"day{'' if card['days'] == 1 else 's'}",
         f"  LLM cost {card['cost']:.4f} (per decision {card['cost_per_decision']:.4f}, "
         f"per day {card['cost_per_day']:.4f}), tokens per decision "
         f"{card['tokens_per_decision']:.0f}",

@@ -58,15 +58,17 @@ def test_forward_returns_hits_and_pending_match_the_hand_computed(tmp_path) -> N
         DecisionRecord(3, at[13], _decision("BUY", 0.75), cost=0.25),
         # at row 30: an hour later no candle has closed yet: pending, never 0
         DecisionRecord(4, at[30], _decision("HOLD"), cost=0.0),
+        # a symbol with no candles: not priced, so not pending either
+        DecisionRecord(5, at[30], _decision("HOLD", symbol="ETH/USDT"), cost=0.0),
     ]
     found = outcomes(records, _series(path), {1: (12.5, 0)})
     forward = [o.scored.forward["1h"] if o.scored else "none" for o in found]
     assert forward[0] == pytest.approx(10.0)
     assert forward[1] == pytest.approx(-10.0)
     assert forward[2] == pytest.approx(-10.0)
-    assert forward[3] is None
+    assert forward[3] is None and forward[4] is None
     assert [o.scored.hit("1h") if o.scored else "none" for o in found] == [True, True, False,
-                                                                            None]
+                                                                            None, None]
     assert found[0].net_of_cost == pytest.approx(12.5 - 0.5)
     # 4 h after row 0 is row 48: past the file's end, so pending
     assert found[0].scored is not None and found[0].scored.forward["4h"] is None
@@ -79,12 +81,13 @@ def test_forward_returns_hits_and_pending_match_the_hand_computed(tmp_path) -> N
     assert rows[("SELL", "0.9–1.0")]["hit_rate_1h_pct"] == pytest.approx(100.0)
     assert rows[("HOLD", "not given")]["hit_rate_1h_pct"] is None
     assert rows[("HOLD", "not given")]["avg_forward_1h_pct"] is None  # pending only
-    assert card.pending == {"1h": 1, "4h": 4, "24h": 4}
+    assert rows[("HOLD", "not given")]["count"] == 2
+    assert card.pending == {"1h": 1, "4h": 4, "24h": 4}  # decision 5 waits for nothing
     assert card.cost == pytest.approx(1.0)
-    assert card.cost_per_decision == pytest.approx(0.25)
+    assert card.cost_per_decision == pytest.approx(1.0 / 5)
     # the file starts at 22:10 UTC: decision 4 (row 30, 00:45) falls on the next day
     assert card.days == 2 and card.cost_per_day == pytest.approx(0.5)
-    assert card.tokens_per_decision == pytest.approx((120 + 60) / 4)
+    assert card.tokens_per_decision == pytest.approx((120 + 60) / 5)
     assert card.realized_net_of_cost == pytest.approx(12.5 - 1.0)
 
     # LLM against shadow on decisions 1 and 2 over 1 h: the LLM's BUY of 1000 earns +100,

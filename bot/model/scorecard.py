@@ -267,7 +267,10 @@ def scorecard(found: Sequence[DecisionOutcome]) -> Scorecard:
     card.realized_pnl = sum(o.realized_pnl for o in found)
     card.realized_net_of_cost = card.realized_pnl - cost
     scored = [o.scored for o in found if o.scored is not None]
-    card.pending = {h: sum(1 for s in scored if s.forward[h] is None) for h in HORIZONS}
+    # pending: priced at the decision, its horizon not reached yet (a call on no symbol, or
+    # one with no candle, is not waiting for anything)
+    priced = [s for s in scored if s.reference_price is not None]
+    card.pending = {h: sum(1 for s in priced if s.forward[h] is None) for h in HORIZONS}
     card.by_call = _by_call(scored)
     shadowed = [o for o in found if o.scored is not None and o.shadow is not None]
     if shadowed:
