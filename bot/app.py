@@ -7,7 +7,7 @@ from functools import partial
 
 from bot.alerts.sink import EventSink
 from bot.config import Settings
-from bot.engine.factory import build_engine
+from bot.engine.factory import build_engine, build_shadow
 from bot.model.market_size import SIZING_CANDLES, balance_warnings
 from bot.model.timeframes import timeframe_delta
 from bot.notify import CommandListener
@@ -27,7 +27,8 @@ def build_runtime(settings: Settings) -> Runtime:
     factory = session_factory(make_engine(settings.database_url))
     venue = build_venue(settings, partial(PaperStore, factory))
     return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
-                   run_name=settings.bot_name, events=EventSink.from_settings(settings),
+                   shadow=build_shadow(settings), run_name=settings.bot_name,
+                   events=EventSink.from_settings(settings),
                    command_listener=CommandListener.for_url(settings.database_url,
                                                             settings.bot_name))
 

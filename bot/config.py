@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -128,6 +129,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(60.0, alias="LLM_TIMEOUT_SECONDS", gt=0)
     llm_min_interval_seconds: float = Field(60.0, alias="LLM_MIN_INTERVAL_SECONDS", ge=0)
     llm_session_cost_cap: float = Field(5.0, alias="LLM_SESSION_COST_CAP", ge=0)
+    # the model's training cutoff, over the built-in table (bot/model/training_cutoffs.py)
+    llm_training_cutoff: date | None = Field(None, alias="LLM_TRAINING_CUTOFF")
     prompt_token_budget: int = Field(3000, alias="PROMPT_TOKEN_BUDGET", gt=200)
     entry_value_pct: float = Field(5.0, alias="ENTRY_VALUE_PCT", gt=0, le=100)
 

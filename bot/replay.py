@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.engine.base import DecisionEngine
-from bot.engine.factory import build_engine
+from bot.engine.factory import build_engine, build_shadow
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
@@ -31,6 +31,7 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
+from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.paper_store import PaperStore
@@ -118,7 +119,8 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
         defer_clock=True,  # an iteration follows every step: its market data carries the clock
     )
     runtime = Runtime(settings=settings, db=factory, venue=venue, engine=_engine(args, settings),
-                      kind="replay", run_name=run_name, run_settings=run_settings)
+                      shadow=build_shadow(settings), kind="replay", run_name=run_name,
+                      run_settings=run_settings)
     return runtime, feed
 
 
@@ -162,7 +164,11 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
             bar.finish()
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
-    return summarize(rt) | {"warnings": warnings}
+    with rt.db() as db:
+        contamination = run_contamination(db, rt.session_ids(db))
+    if contamination:
+        log.warning(contamination)
+    return summarize(rt) | {"warnings": warnings, "contamination": contamination}
 
 
 def finish(rt: Runtime) -> None:

@@ -94,4 +94,48 @@ def as_text(result: dict) -> str:
     if result["by_month"]:
         lines += ["", "Per month: return"]
         lines += [f"  {row['period']}  {row['return_pct']:+.2f} %" for row in result["by_month"]]
+    if result.get("scorecard", {}).get("decisions"):
+        lines += ["", *scorecard_text(result["scorecard"])]
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.2f} %"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} %"
+
+
+def scorecard_text(card: dict) -> list[str]:
+    """The scorecard in words: cost and tokens, calls by action and confidence (hit rate and
+    average forward return per horizon; "—" where nothing is scored yet) and the LLM against
+    its shadow."""
+    lines = [
+        f"Scorecard: {card['decisions']} decisions over {card['days']} "
+        f"day{'' if card['days'] == 1 else 's'}",
+        f"  LLM cost {card['cost']:.4f} (per decision {card['cost_per_decision']:.4f}, "
+        f"per day {card['cost_per_day']:.4f}), tokens per decision "
+        f"{card['tokens_per_decision']:.0f}",
+        f"  realized PnL of the trips they opened {card['realized_pnl']:,.2f}, net of LLM "
+        f"cost {card['realized_net_of_cost']:,.2f}",
+        "  pending (no candle yet): " + ", ".join(
+            f"{horizon} {count}" for horizon, count in card["pending"].items()),
+        "  Action  confidence  count  hit rate / average forward return, per horizon",
+    ]
+    for row in card["by_call"]:
+        horizons = "  ".join(
+            f"{h}: {_rate(row[f'hit_rate_{h}_pct'])} / {_pct(row[f'avg_forward_{h}_pct'])}"
+            for h in card["pending"])
+        lines.append(f"  {row['action']:<6}  {row['confidence']:<10}  {row['count']:>5}  "
+                     f"{horizons}")
+    if card["versus_shadow"]:
+        lines.append("  LLM against the rules shadow (forward PnL on the size asked, "
+                     "hit rate; LLM net of its cost)")
+        lines += [f"  {row['horizon']:>4}: LLM {row['llm_forward_pnl']:,.2f} "
+                  f"({_rate(row['llm_hit_rate_pct'])}), shadow "
+                  f"{row['shadow_forward_pnl']:,.2f} ({_rate(row['shadow_hit_rate_pct'])}), "
+                  f"LLM net of cost {row['llm_net_of_cost']:,.2f}, edge over the shadow "
+                  f"{row['llm_edge_net_of_cost']:,.2f}"
+                  for row in card["versus_shadow"]]
+    return lines

@@ -45,6 +45,8 @@ class Runtime:
     venue: Venue
     engine: DecisionEngine
     kind: str = "live"
+    # decides beside an LLM on the same context, recorded on its trace, never executed
+    shadow: DecisionEngine | None = None
     run_name: str = "live"
     session_id: int = 0
     session_day: Any = None

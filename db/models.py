@@ -345,6 +345,8 @@ class LLMTrace(Base):
     prompt_version: Mapped[str | None] = mapped_column(String(32))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     price_source: Mapped[str | None] = mapped_column(String(64))  # "local": costs nothing
+    # the rules engine's decision on the same context as an LLM's, recorded, never executed
+    shadow_decision: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 

@@ -14,6 +14,7 @@ from bot.model.performance import Performance, performance
 from db.models import LLMTrace, Session
 from db.queries_replays import MAX_CURVE_POINTS, step_frame
 from db.round_trips import round_trip_rows, round_trips
+from db.scorecard import span_scorecard
 
 
 class UnknownScope(LookupError):
@@ -60,9 +61,11 @@ def span_performance(db: OrmSession, ids: Sequence[int], start: datetime | None 
 
 def report(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
            end: datetime | None = None) -> dict:
-    """One JSON-ready object: ``metrics``, ``round_trips``, ``by_symbol``, ``by_month``."""
+    """One JSON-ready object: ``metrics``, ``round_trips``, ``by_symbol``, ``by_month`` and
+    the decisions' ``scorecard``."""
     result, trips = span_performance(db, ids, start, end)
     return {"metrics": result.metrics, "round_trips": round_trip_rows(trips),
+            "scorecard": span_scorecard(db, ids, start, end).as_dict(),
             "by_symbol": _records(result.by_symbol), "by_month": _records(
                 result.returns["month"].assign(
                     period=result.returns["month"]["period"].dt.strftime("%Y-%m")))}

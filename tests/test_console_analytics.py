@@ -77,3 +77,21 @@ def test_round_trips_view_filters_totals_and_links(analytics_replay, monkeypatch
     totals = {m.label: m.value for m in at.metric}
     assert totals["Net PnL"] == f"{sum(t['net_pnl'] for t in stops):,.2f}"
     assert at.get("download_button")
+
+
+def test_decisions_page_scorecard_shows_the_reports_scorecard(  # noqa: F811
+        analytics_replay, monkeypatch, capsys) -> None:  # noqa: F811
+    url, run = analytics_replay.url, analytics_replay.run_name
+    at = _page(url, "decisions", monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.metric  # scored only when asked
+    at.toggle(key="dec_scorecard").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    card = _report(capsys, url, run, "--start", FIRST, "--end", LAST)["scorecard"]
+    on_page = {m.label: m.value for m in at.metric}
+    assert on_page["Decisions"] == f"{card['decisions']:,} over {card['days']} days"
+    assert on_page["LLM cost per day (USD)"] == f"{card['cost_per_day']:.4f}"
+    by_call = at.dataframe[0].value
+    assert list(by_call["action"]) == [row["action"] for row in card["by_call"]]
+    assert list(by_call["count"]) == [row["count"] for row in card["by_call"]]
+    assert sum(by_call["count"]) == card["decisions"] > 0

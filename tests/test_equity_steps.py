@@ -39,7 +39,8 @@ def test_a_run_reads_the_same_with_its_traces_emptied(tmp_path) -> None:
             db.execute(update(LLMTrace).values(execution_result=None))
             db.commit()
             again = {**run_summary(db, ids, 10_000.0, summary["run_name"]),
-                     "warnings": summary["warnings"]}
+                     "warnings": summary["warnings"],
+                     "contamination": summary["contamination"]}
             assert again == summary
             assert equity_curve(db, ids, 10_000.0).equals(curve)
     finally:

@@ -20,7 +20,10 @@ from sqlalchemy import create_engine, select
 
 from bot.engine import anthropic_messages, openai_chat
 from bot.replay import ReplayArgs, run_replay
+from db.engine import make_engine, session_factory
 from db.models import LLMTrace
+from db.performance import scope_sessions
+from db.scorecard import span_scorecard
 from tests.recorded_http import fixture
 from tests.test_replay import write_candles
 
@@ -68,6 +71,11 @@ def test_a_recorded_replay_trades_traces_and_replays_without_a_call(
     with create_engine(f"sqlite:///{first_db}").connect() as db:
         providers = set(db.scalars(select(LLMTrace.provider)).all())
     assert providers == {provider}
+    with session_factory(make_engine(f"sqlite:///{first_db}"))() as db:  # ...and scores
+        card = span_scorecard(db, scope_sessions(db, run=first["run_name"]))
+    assert card.decisions == len(live) and card.cost == pytest.approx(first["llm_cost"])
+    assert {row["action"] for row in card.by_call} >= {"BUY"}
+    assert card.versus_shadow and card.versus_shadow[0]["decisions"] == len(live)
 
     replayed: list[str] = []
     monkeypatch.setattr(module, "make_client", _factory(sdk, http, replayed, None))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, text
 
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -22,20 +22,31 @@ def db_at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_old_traces_keep_null_and_new_ones_take_the_columns(db_at_0005: str) -> None:
-    engine = make_engine(db_at_0005)
+def add_old_trace(conn: Connection) -> None:
+    """A session and one trace with only the columns every schema since 0002 has."""
+    conn.execute(text(
+        "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
+        "net_pnl, total_fees, total_llm_cost, total_trades, created_at, bot_id) VALUES "
+        "('2026-12-06', 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, "
+        "'2026-12-06 10:00:00+00:00', (SELECT id FROM bots WHERE name = 'default'))"))
+    conn.execute(text(
+        "INSERT INTO llm_traces (session_id, engine, model, prompt, status, tokens_in, "
+        "tokens_out, cost, latency_ms, created_at) VALUES ((SELECT max(id) FROM sessions), "
+        "'gemini', 'gemini-2.5-flash', 'p', 'ok', 1, 1, 0.1, 5, "
+        "'2026-12-06 10:00:00+00:00')"))
+
+
+def upgraded_with_old_trace(url: str) -> Engine:
+    """The database at ``url`` with a trace written before, upgraded to the head."""
+    engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, "
-            "net_pnl, total_fees, total_llm_cost, total_trades, created_at, bot_id) VALUES "
-            "('2026-12-06', 'live', 'live', 'PAPER', 'paper', 1000, 0, 0, 0, 0, "
-            "'2026-12-06 10:00:00+00:00', (SELECT id FROM bots WHERE name = 'default'))"))
-        conn.execute(text(
-            "INSERT INTO llm_traces (session_id, engine, model, prompt, status, tokens_in, "
-            "tokens_out, cost, latency_ms, created_at) VALUES ((SELECT max(id) FROM sessions), "
-            "'gemini', 'gemini-2.5-flash', 'p', 'ok', 1, 1, 0.1, 5, "
-            "'2026-12-06 10:00:00+00:00')"))
-    upgrade(db_at_0005)
+        add_old_trace(conn)
+    upgrade(url)
+    return engine
+
+
+def test_old_traces_keep_null_and_new_ones_take_the_columns(db_at_0005: str) -> None:
+    engine = upgraded_with_old_trace(db_at_0005)
     with engine.begin() as conn:
         old = conn.execute(text(f"SELECT {', '.join(COLUMNS)} FROM llm_traces")).one()
         assert tuple(old) == (None,) * len(COLUMNS)

@@ -24,7 +24,7 @@ def test_the_json_report_of_a_run(analytics_replay, capsys) -> None:  # noqa: F8
                             analytics_replay.run_name, "--json")
     assert (code, err) == (0, "")
     result = json.loads(out)
-    assert set(result) == {"metrics", "round_trips", "by_symbol", "by_month"}
+    assert set(result) == {"metrics", "round_trips", "by_symbol", "by_month", "scorecard"}
     metrics, trips = result["metrics"], result["round_trips"]
     closed = [t for t in trips if t["closed_at"]]
     assert metrics["round_trips"] == len(closed) > 10
@@ -36,6 +36,11 @@ def test_the_json_report_of_a_run(analytics_replay, capsys) -> None:  # noqa: F8
     assert metrics["buy_and_hold_pct"] == pytest.approx(summary["buy_and_hold_pct"], abs=1e-3)
     assert metrics["exposure_time_pct"] == pytest.approx(summary["exposure_time_pct"], abs=0.01)
     assert [m["period"] for m in result["by_month"]] == ["2023-01"]
+    # every trip the rules engine opened is its decision's: their closed trips' net PnL
+    card = result["scorecard"]
+    assert card["decisions"] > 0 and card["realized_pnl"] == pytest.approx(
+        sum(t["net_pnl"] for t in closed if t["open_trace_id"] is not None))
+    assert card["realized_pnl"] == pytest.approx(metrics["net_pnl"])
 
 
 def test_a_span_reports_only_its_days(analytics_replay, capsys) -> None:  # noqa: F811

@@ -13,6 +13,7 @@ import streamlit as st
 from db.queries_trading import trace_detail, trace_filters, traces
 from views import _trace_words as trace_words
 from views._common import current_session, no_session_notice, read_db, scrub
+from views._scorecard import show_scorecard
 from views._tables import table
 
 
@@ -27,6 +28,11 @@ info = current_session()
 if info is None:
     no_session_notice()
     st.stop()
+
+# scoring reads every candle and fill of the run: only when asked, so the traces stay quick
+if st.toggle("Scorecard: what the decisions' calls did after them, and what they cost",
+             key="dec_scorecard"):
+    show_scorecard(info)
 
 with read_db() as db:
     options = trace_filters(db, info.id)
@@ -94,6 +100,10 @@ if detail["errors"]:
 tabs = st.tabs(["Decision", "Execution", "Prompt", "Tool calls", "Raw response", "Caused"])
 with tabs[0]:
     _in_words(trace_words.decision(detail["decision_json"]), "(no decision)")
+    if detail["shadow_decision"]:
+        st.caption("The rules engine's shadow decision on the same context: recorded and "
+                   "scored, never executed")
+        _in_words(trace_words.decision(detail["shadow_decision"]), "(no decision)")
 with tabs[1]:
     _in_words(trace_words.execution(detail["execution_result"]), "(nothing executed)")
 if detail["prompt"]:

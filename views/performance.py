@@ -8,16 +8,15 @@ date range governs every chart and figure on it. The figures come from
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance, shown
-from db.performance import plotted, run_dates, span_performance
+from db.performance import plotted, span_performance
 from views._common import current_session, no_session_notice, read_db
+from views._span import picked_span
 from views._text import literal
 
 GROUPS = {
@@ -74,18 +73,11 @@ info = current_session()
 if info is None:
     no_session_notice()
     st.stop()
-with read_db() as db:
-    days = run_dates(db, info.run_session_ids)
-assert days is not None  # the session picked is one of them
-picked = st.date_input("Dates (UTC)", value=days, min_value=days[0], max_value=days[1],
-                       key="performance_dates")
-chosen = picked if isinstance(picked, tuple) and picked else (days[0], days[1])
-start = datetime.combine(chosen[0], time.min, UTC)
-end = datetime.combine(chosen[-1] + timedelta(days=1), time.min, UTC)
+first_day, last_day, start, end = picked_span(info, "performance_dates")
 with read_db() as db:
     result, trips = span_performance(db, info.run_session_ids, start, end)
 st.caption(f"{'Replay run' if info.kind == 'replay' else 'Bot'} {literal(info.run_name)}, "
-           f"{chosen[0]} to {chosen[-1]} (UTC). Returns are daily; Sharpe and Sortino use a "
+           f"{first_day} to {last_day} (UTC). Returns are daily; Sharpe and Sortino use a "
            f"risk-free rate of 0 and are annualised over {ANNUALIZATION_DAYS} days (crypto "
            "trades every day). Round-trip figures count the trips closed in the span, net of "
            "fees. Money is in the quote currency.")

@@ -22,6 +22,7 @@ from bot.run_settings import (
     settings_diff,
     settings_hash,
 )
+from db.contamination import run_contamination
 from db.engine import engine_for, session_factory
 from db.migrate import schema_mismatch
 from db.queries_replays import (
@@ -122,12 +123,15 @@ def _summary(url: str, run: dict) -> None:
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
         warnings = run_balance_warnings(db, ids, run["starting_balance"])
+        contamination = run_contamination(db, ids)
     st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
     st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "
                f"starting balance {money(run['starting_balance'])} · "
                f"fingerprint {literal(summary['fingerprint'])}")
     for warning in warnings:
         st.warning(literal(warning))
+    if contamination:
+        st.warning(literal(contamination))
     per_row = 5  # nine figures in one row cut a four-digit PnL short
     cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
     for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):

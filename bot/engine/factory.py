@@ -31,3 +31,13 @@ def build_engine(settings: Settings, recording: Recording | None = None) -> Deci
     from bot.engine.anthropic_messages import AnthropicAdapter
 
     return LLMEngine(settings, AnthropicAdapter(settings), recording=recording)
+
+
+def build_shadow(settings: Settings) -> DecisionEngine | None:
+    """The engine that decides beside an LLM on the same context, for the scorecard: the
+    rules engine, free and deterministic. The rules engine itself has no shadow."""
+    if settings.llm_provider == "rules":
+        return None
+    from bot.engine.rules import RulesEngine
+
+    return RulesEngine(settings)

@@ -117,7 +117,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         latency_ms=result.latency_ms, created_at=now, provider=result.provider,
         model_version=result.model_version, temperature=result.temperature,
         prompt_version=result.prompt_version, request_hash=result.request_hash,
-        price_source=result.price_source,
+        price_source=result.price_source, shadow_decision=_shadow_decision(rt, context),
         execution_result=None if account is None else json.dumps(account, default=str),
     )
     if account is not None:
@@ -127,6 +127,18 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     db.commit()
     rt.store.traces.note_trace(rt.session_id, now, result.cost)
     return (trace_id, result.decision, (valid, rejected)) if acts else None
+
+
+def _shadow_decision(rt: Runtime, context) -> str | None:
+    """The shadow engine's decision on the same context, as JSON for the trace; it is only
+    recorded and scored, never executed. A shadow that fails costs the decision nothing."""
+    if rt.shadow is None:
+        return None
+    try:
+        return rt.shadow.decide(context).decision.model_dump_json()
+    except Exception as exc:
+        rt.note_error("shadow engine", exc)
+        return None
 
 
 def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, context,
