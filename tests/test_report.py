@@ -63,6 +63,7 @@ def test_the_text_report_says_its_figures_in_words(analytics_replay, capsys) -> 
     (["--bot", "ghost"], "no bot named 'ghost'"),
     (["--start", "2023-02-30"], "--start '2023-02-30' is not a date"),
     (["--end", "yesterday"], "--end 'yesterday' is not a date"),
+    (["--end", "9999-12-31"], "--end '9999-12-31' is past the last date"),
     (["--start", "2023-01-05", "--end", "2023-01-04"], "--end 2023-01-04 is not after --start"),
 ])
 def test_bad_input_is_named_without_a_traceback(analytics_replay, capsys, args,  # noqa: F811
