@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, balance_warnings
+from bot.model.performance import buy_and_hold_pct
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, LLMTrace, MarketData, PaperBalance, PaperClock, Session, Trade
 
@@ -244,10 +245,7 @@ def _buy_and_hold(curve: list[dict]) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
     first = next((c.get("prices") for c in curve if c.get("prices")), None)
     last = next((c.get("prices") for c in reversed(curve) if c.get("prices")), None)
-    if not first or not last:
-        return 0.0
-    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
-    return sum(moves) / len(moves) * 100 if moves else 0.0
+    return (buy_and_hold_pct(first, last) if first and last else None) or 0.0
 
 
 def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
