@@ -230,9 +230,11 @@ def run_settings(db: OrmSession, ids: Sequence[int]) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-# the figures a comparison shows side by side, in words, from a run's summary
-FIGURES = {"return_pct": "Total return %", "max_drawdown_pct": "Max drawdown %",
-           "trades": "Fills", "fees": "Fees", "final_equity": "Final equity",
+# the figures a comparison shows side by side, in words, from a run's summary; return and
+# equity are the paper account's after LLM cost, so their words are not the Performance
+# page's (its total return leaves LLM cost out, its equity is each step's before deciding)
+FIGURES = {"return_pct": "Return after LLM cost %", "max_drawdown_pct": "Max drawdown %",
+           "trades": "Fills", "fees": "Fees", "final_equity": "Final account equity",
            "buy_and_hold_pct": "Buy & hold %", "net_pnl": "Net PnL", "llm_cost": "LLM cost"}
 
 
