@@ -35,6 +35,9 @@ def span_bound(text: str | None, name: str, *, end: bool = False) -> datetime | 
     except ValueError:
         raise ReportInputError(f"--{name} {text!r} is not a date (YYYY-MM-DD) or an ISO time"
                                ) from None
+    except OverflowError:  # the day after 9999-12-31, the end of a whole last day
+        raise ReportInputError(f"--{name} {text!r} is past the last date a report can span"
+                               ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

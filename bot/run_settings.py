@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -67,7 +68,18 @@ def settings_record(settings: Settings, **extra: Any) -> dict[str, Any]:
     record = settings.model_dump(
         mode="json", exclude={name for name in Settings.model_fields
                               if _is_secret(name) or name in NOT_RECORDED})
-    return record | extra
+    return {name: _password_masked(value) for name, value in record.items()} | extra
+
+
+def _password_masked(value: Any) -> Any:
+    """A URL's password as ``***`` (a proxy's URL may carry one); any other value as is."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    parts = urlsplit(value)
+    if not parts.scheme or parts.password is None:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def settings_hash(record: Mapping[str, Any]) -> str:

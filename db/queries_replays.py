@@ -24,6 +24,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, balance_warnings
+from bot.model.performance import buy_and_hold_pct
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
 
@@ -238,9 +239,11 @@ def run_settings(db: OrmSession, ids: Sequence[int]) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-# the figures a comparison shows side by side, in words, from a run's summary
-FIGURES = {"return_pct": "Total return %", "max_drawdown_pct": "Max drawdown %",
-           "trades": "Fills", "fees": "Fees", "final_equity": "Final equity",
+# the figures a comparison shows side by side, in words, from a run's summary; return and
+# equity are the paper account's after LLM cost, so their words are not the Performance
+# page's (its total return leaves LLM cost out, its equity is each step's before deciding)
+FIGURES = {"return_pct": "Return after LLM cost %", "max_drawdown_pct": "Max drawdown %",
+           "trades": "Fills", "fees": "Fees", "final_equity": "Final account equity",
            "buy_and_hold_pct": "Buy & hold %", "net_pnl": "Net PnL", "llm_cost": "LLM cost"}
 
 
@@ -252,10 +255,7 @@ def run_figures(summary: dict) -> dict[str, float | int]:
 def _buy_and_hold(db: OrmSession, ids: Sequence[int]) -> float:
     """Equal weights in every symbol from the first price to the last, in percent."""
     first, last = _edge_prices(db, ids, newest=False), _edge_prices(db, ids, newest=True)
-    if not first or not last:
-        return 0.0
-    moves = [last[s] / first[s] - 1 for s in first if s in last and first[s]]
-    return sum(moves) / len(moves) * 100 if moves else 0.0
+    return (buy_and_hold_pct(first, last) if first and last else None) or 0.0
 
 
 def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:

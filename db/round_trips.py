@@ -85,8 +85,10 @@ def round_trip_frame(trips: Sequence[RoundTrip]) -> pd.DataFrame:
 def filtered_trips(trips: Sequence[RoundTrip], symbols: Sequence[str] = (),
                    reasons: Sequence[str] = (), outcome: str | None = None) -> list[RoundTrip]:
     """The trips of some symbols and exit reasons (empty: all), only wins or only losses
-    (``outcome`` "win" | "loss", by net PnL; None: both)."""
+    (``outcome`` "win" | "loss": closed trips by net PnL, as ``trip_figures`` counts them;
+    None: every trip, open ones too)."""
     return [t for t in trips
             if (not symbols or t.symbol in symbols)
             and (not reasons or (t.exit_reason is not None and t.exit_reason in reasons))
-            and (outcome is None or (t.net_pnl > 0) == (outcome == "win"))]
+            and (outcome is None or (t.closed_at is not None and t.net_pnl != 0
+                                     and (t.net_pnl > 0) == (outcome == "win")))]

@@ -83,6 +83,20 @@ def test_select_appears_only_under_db() -> None:
     assert offenders == []
 
 
+DATAFRAME = re.compile(r"\bst\.dataframe\(")
+
+
+def test_pages_show_their_tables_through_one_function() -> None:
+    """Every page's table goes through ``views._tables.table``, which words its headers and
+    formats its money alike everywhere."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in sources("views", "console.py")
+                 if path.name != "_tables.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if DATAFRAME.search(line)]
+    assert offenders == []
+
+
 REMOTE_CONTROL = ("bot/remote.py", "bot/telegram.py", "bot/mcp_server.py")
 
 

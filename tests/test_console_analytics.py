@@ -61,8 +61,8 @@ def test_round_trips_view_filters_totals_and_links(analytics_replay, monkeypatch
     trips = report["round_trips"]
     table = at.dataframe[0].value
     assert len(table) == len(trips)
-    assert list(table["open_trace_id"]) == [t["open_trace_id"] for t in trips]
-    assert list(table["close_trace_id"].fillna(-1)) == [
+    assert list(table["open trace id"]) == [t["open_trace_id"] for t in trips]
+    assert list(table["close trace id"].fillna(-1)) == [
         -1 if t["close_trace_id"] is None else t["close_trace_id"] for t in trips]
     totals = {m.label: m.value for m in at.metric}
     assert totals["Round trips closed"] == str(report["metrics"]["round_trips"])
@@ -73,7 +73,7 @@ def test_round_trips_view_filters_totals_and_links(analytics_replay, monkeypatch
     stops = [t for t in trips if t["exit_reason"] in ("stop", "trailing") and t["net_pnl"] < 0]
     table = at.dataframe[0].value
     assert stops and len(table) == len(stops)
-    assert set(table["exit_reason"]) <= {"stop", "trailing"} and (table["net_pnl"] < 0).all()
+    assert set(table["exit reason"]) <= {"stop", "trailing"} and (table["net PnL"] < 0).all()
     totals = {m.label: m.value for m in at.metric}
     assert totals["Net PnL"] == f"{sum(t['net_pnl'] for t in stops):,.2f}"
     assert at.get("download_button")

@@ -78,8 +78,8 @@ def test_two_replays_compare_with_their_settings_difference(browser, page, tmp_p
         figures = {cells[0]: cells[1:] for cells in figures}
         rows = {cells[0]: cells[1:] for cells in rows}
         assert figures[""] == [cheap["run_name"], dear["run_name"]]  # the header
-        for words, key in (("Fees", "fees"), ("Final equity", "final_equity"),
-                           ("Total return %", "return_pct")):
+        for words, key in (("Fees", "fees"), ("Final account equity", "final_equity"),
+                           ("Return after LLM cost %", "return_pct")):
             assert figures[words] == [f"{cheap[key]:,.2f}", f"{dear[key]:,.2f}"]
         assert figures["Fills"] == [f"{cheap['trades']:,}", f"{dear['trades']:,}"]
         assert rows["Maker fee"] == ["0.001", "0.003"]

@@ -4,10 +4,17 @@ a named error (exit 2, no traceback) for every input a user can get wrong."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+from sqlalchemy import func, select, update
 
 from bot.__main__ import main
+from bot.model.performance import METRIC_LABELS
+from db.engine import make_engine, session_factory
+from db.models import LLMTrace, Session
+from db.performance import report as span_report
+from db.queries_replays import run_figures, run_session_ids, run_summary
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -68,6 +75,7 @@ def test_the_text_report_says_its_figures_in_words(analytics_replay, capsys) -> 
     (["--bot", "ghost"], "no bot named 'ghost'"),
     (["--start", "2023-02-30"], "--start '2023-02-30' is not a date"),
     (["--end", "yesterday"], "--end 'yesterday' is not a date"),
+    (["--end", "9999-12-31"], "--end '9999-12-31' is past the last date"),
     (["--start", "2023-01-05", "--end", "2023-01-04"], "--end 2023-01-04 is not after --start"),
 ])
 def test_bad_input_is_named_without_a_traceback(analytics_replay, capsys, args,  # noqa: F811
@@ -83,3 +91,28 @@ def test_a_database_file_that_is_not_there_is_named_and_not_created(tmp_path, ca
     code, out, err = report(capsys, "--db", f"sqlite:///{absent}")
     assert (code, out) == (2, "") and f"no database file at {absent}" in err
     assert not absent.exists()
+
+
+def test_a_comparison_figure_named_as_a_report_figure_is_that_figure(
+        analytics_replay, tmp_path) -> None:  # noqa: F811
+    """The Replays comparison and the report (the Performance page) never show one name
+    with two figures for the same run: here with an LLM cost, which the report's total
+    return leaves out."""
+    copy = tmp_path / "replays.db"
+    shutil.copy(analytics_replay.url.removeprefix("sqlite:///"), copy)
+    with session_factory(make_engine(f"sqlite:///{copy}"))() as db:
+        ids = run_session_ids(db, analytics_replay.run_name)
+        trace = db.scalar(select(func.min(LLMTrace.id)).where(LLMTrace.session_id.in_(ids)))
+        db.execute(update(LLMTrace).where(LLMTrace.id == trace).values(cost=25.0))
+        db.execute(update(Session).where(Session.id == ids[0]).values(total_llm_cost=25.0))
+        db.commit()
+        figures = run_figures(run_summary(db, ids, 10_000.0, analytics_replay.run_name))
+        metrics = span_report(db, ids)["metrics"]
+    words = {(f"{label} %" if unit == "%" else label): key
+             for key, (label, unit) in METRIC_LABELS.items()}
+    shared = {name: (value, metrics[words[name]]) for name, value in figures.items()
+              if name in words}
+    assert "LLM cost" in shared
+    assert {name: pair for name, pair in shared.items()
+            if pair[1] is None or abs(pair[0] - pair[1]) > 1e-3} == {}
+

@@ -18,7 +18,7 @@ from bot.model.vocabulary import ExitReason
 from db.engine import make_engine, session_factory
 from db.models import LLMTrace, Trade
 from db.queries_replays import run_session_ids
-from db.round_trips import round_trips, trip_fills
+from db.round_trips import filtered_trips, round_trips, trip_fills
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 from tests.conftest import candle_file
 from tests.crafted import flat_then
@@ -127,6 +127,21 @@ def test_a_round_trip_by_hand() -> None:
     assert trip.duration == timedelta(hours=3)
     assert (trip.exit_reason, trip.open_trace_id, trip.close_trace_id) == (ExitReason.STOP, 7, 9)
     assert trip.engine == "rules"
+
+
+def test_wins_and_losses_are_closed_trips_only() -> None:
+    """A trip still open (its entry fee makes its net PnL negative) is neither a win nor a
+    loss, and neither is one that closed at exactly nothing."""
+    def trip(first: int, sell: float | None) -> list[TripFill]:
+        fills = [TripFill(first, f"S{first}/USDT", "BUY", 1, 100, 0 if sell == 100 else 1, T0)]
+        if sell is not None:
+            fills.append(TripFill(first + 1, f"S{first}/USDT", "SELL", 1, sell, 0,
+                                  T0 + timedelta(hours=1), "exit"))
+        return fills
+    trips = group_round_trips([*trip(1, 110), *trip(3, 90), *trip(5, None), *trip(7, 100)])
+    assert [t.symbol for t in filtered_trips(trips, outcome="win")] == ["S1/USDT"]
+    assert [t.symbol for t in filtered_trips(trips, outcome="loss")] == ["S3/USDT"]
+    assert len(filtered_trips(trips)) == 4
 
 
 def test_a_fill_that_flips_the_position_closes_one_trip_and_opens_the_next() -> None:

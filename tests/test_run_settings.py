@@ -57,6 +57,17 @@ def test_the_record_holds_the_settings_and_no_secret(secrets_configured: dict[st
     assert "database_url" not in record  # a URL may carry a password
 
 
+def test_a_password_in_a_recorded_url_is_masked() -> None:
+    """A URL setting other than the database's (an LLM proxy's) may carry a password: the
+    record keeps the URL, never the password."""
+    settings = load_settings(LLM_BASE_URL="https://team:proxy-pw-31c9@llm.example/v1")
+    stored = canonical_json(settings_record(settings))
+    assert "proxy-pw-31c9" not in stored
+    assert settings_record(settings)["llm_base_url"] == "https://team:***@llm.example/v1"
+    plain = load_settings(LLM_BASE_URL="http://localhost:11434/v1")
+    assert settings_record(plain)["llm_base_url"] == "http://localhost:11434/v1"
+
+
 def test_the_hash_is_of_the_canonical_record() -> None:
     record = settings_record(load_settings(), prompt_version="v1")
     reordered = dict(reversed(list(record.items())))

@@ -14,15 +14,9 @@ from bot.model.vocabulary import ExitReason
 from db.queries import SessionInfo
 from db.round_trips import filtered_trips, round_trip_frame, round_trips
 from views._common import money, read_db
+from views._tables import table
 
 OUTCOMES = {"all": None, "wins": "win", "losses": "loss"}
-HEADERS = {
-    "symbol": "Symbol", "direction": "Side", "opened_at": "Opened (UTC)",
-    "closed_at": "Closed (UTC)", "duration_minutes": "Held (min)", "size": "Size",
-    "avg_entry": "Avg entry", "avg_exit": "Avg exit", "gross_pnl": "Gross PnL",
-    "fees": "Fees", "net_pnl": "Net PnL", "return_pct": "Return %",
-    "exit_reason": "Exit reason", "engine": "Engine", "fills": "Fills",
-}
 
 
 def render_round_trips(info: SessionInfo) -> None:
@@ -51,19 +45,19 @@ def render_round_trips(info: SessionInfo) -> None:
         st.info("No round trips match.")
         return
     frame = round_trip_frame(shown)
-    config = {key: st.column_config.Column(label) for key, label in HEADERS.items()}
-    config |= {
-        "open_trace_id": st.column_config.NumberColumn("Opened by decision", format="#%d"),
-        "close_trace_id": st.column_config.NumberColumn("Closed by decision", format="#%d"),
-        "gross_pnl": st.column_config.NumberColumn("Gross PnL", format="%.2f"),
-        "fees": st.column_config.NumberColumn("Fees", format="%.4f"),
-        "net_pnl": st.column_config.NumberColumn("Net PnL", format="%.2f"),
-        "return_pct": st.column_config.NumberColumn("Return %", format="%.3f"),
-        "duration_minutes": st.column_config.NumberColumn("Held (min)", format="%.0f"),
+    config = {  # the headers ``table`` would not word well enough
+        "direction": st.column_config.Column("side"),
+        "opened_at": st.column_config.Column("opened (UTC)"),
+        "closed_at": st.column_config.Column("closed (UTC)"),
+        "open_trace_id": st.column_config.NumberColumn("opened by decision", format="#%d"),
+        "close_trace_id": st.column_config.NumberColumn("closed by decision", format="#%d"),
+        "fees": st.column_config.NumberColumn(format="%.4f"),
+        "return_pct": st.column_config.NumberColumn(format="%.3f"),
+        "duration_minutes": st.column_config.NumberColumn("held (min)", format="%.0f"),
     }
     st.caption("Select a round trip to open the decisions that opened and closed it.")
-    picked = st.dataframe(frame, hide_index=True, column_config=config, key="trips_table",
-                          on_select="rerun", selection_mode="single-row")
+    picked = table(frame, column_config=config, key="trips_table", on_select="rerun",
+                   selection_mode="single-row")
     rows = picked.selection.rows if picked is not None else []
     if rows and rows[0] < len(shown):  # a pick made before a filter changed may be gone
         _decision_buttons(shown[rows[0]])

@@ -30,7 +30,7 @@ MONEY = st.column_config.NumberColumn(format="%.2f")
 # formats by the shown heading: every money figure with two decimals, on every page
 FORMATS: dict[str, Any] = {
     "value": MONEY, "notional": MONEY, "unrealized PnL": MONEY, "realized PnL": MONEY,
-    "net PnL": MONEY, "fee": st.column_config.NumberColumn(format="%.4f"),
+    "net PnL": MONEY, "gross PnL": MONEY, "fees": MONEY, "fee": st.column_config.NumberColumn(format="%.4f"),
     "LLM cost (USD)": st.column_config.NumberColumn(format="%.4f"),
     "latency (ms)": st.column_config.NumberColumn(format="%.0f"),
     "took (s)": st.column_config.NumberColumn(format="%.1f"),

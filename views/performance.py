@@ -17,6 +17,7 @@ from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance
 from db.performance import plotted, span_performance
 from views._common import current_session, no_session_notice, read_db
 from views._span import picked_span
+from views._tables import table
 from views._text import literal
 
 GROUPS = {
@@ -61,11 +62,11 @@ def _equity_and_returns(figures: Performance) -> None:
 
     weekly, daily = st.tabs(["By week", "By day"])
     for tab, name, label in ((weekly, "week", "Week ending"), (daily, "day", "Day")):
-        table = figures.returns[name].assign(period=figures.returns[name]["period"].dt.date)
-        tab.dataframe(table, hide_index=True, column_config={
-            "period": st.column_config.DateColumn(label),
-            "equity": st.column_config.NumberColumn("Equity at close", format="%.2f"),
-            "return_pct": st.column_config.NumberColumn("Return %", format="%.2f")})
+        returns = figures.returns[name].assign(period=figures.returns[name]["period"].dt.date)
+        with tab:
+            table(returns, column_config={
+                "period": st.column_config.DateColumn(label),
+                "equity": st.column_config.NumberColumn("Equity at close", format="%.2f")})
 
 
 st.header("Performance")
@@ -94,14 +95,10 @@ else:
     _equity_and_returns(result)
 
 st.subheader("Per symbol")
-st.dataframe(result.by_symbol, hide_index=True, column_config={
-    "symbol": st.column_config.Column("Symbol"),
-    "round_trips": st.column_config.NumberColumn("Round trips closed"),
-    "win_rate_pct": st.column_config.NumberColumn("Win rate %", format="%.1f"),
-    "gross_pnl": st.column_config.NumberColumn("Gross PnL", format="%.2f"),
-    "fees": st.column_config.NumberColumn("Fees", format="%.2f"),
-    "net_pnl": st.column_config.NumberColumn("Net PnL", format="%.2f"),
-    "avg_return_pct": st.column_config.NumberColumn("Average return %", format="%.3f")})
+table(result.by_symbol, column_config={
+    "round_trips": st.column_config.NumberColumn("round trips closed"),
+    "win_rate_pct": st.column_config.NumberColumn(format="%.1f"),
+    "avg_return_pct": st.column_config.NumberColumn(format="%.3f")})
 open_trips = [t for t in trips if t.closed_at is None]
 if open_trips:
     st.caption(f"{len(open_trips)} round trip(s) still open at the end of the span are not "

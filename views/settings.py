@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from views._common import scrub, settings
+from views._tables import table
 
 GROUPS = {
     "Mode and venue": ["trading_mode", "live_trading_confirmed", "exchange", "exchange_sandbox",
@@ -65,6 +66,6 @@ for title, names in groups.items():
         for n in names if n in fields
     ]
     # tall enough for every row: a scrolling settings table hides the risk caps
-    st.dataframe(pd.DataFrame(rows), hide_index=True, height=36 * (len(rows) + 1) + 4)
+    table(pd.DataFrame(rows), height=36 * (len(rows) + 1) + 4)
 st.caption("Read from the environment, .env and .streamlit/secrets.toml when the page loaded. "
            "Change them there and restart the bot; the console cannot edit them.")
