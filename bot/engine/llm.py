@@ -250,12 +250,15 @@ def _counted(reply: Reply, result: EngineResult) -> Reply:
 
 def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], bool]:
     """The answer's decision, its errors and whether it parsed cleanly; the answer joins
-    ``result.answers``, so one asked again is still on the trace."""
+    ``result.answers``, so one asked again is still on the trace. An answer the provider
+    marks blocked or cut short is not acted on, though what came of it may parse."""
     if reply.refusal is not None:
         decision, parse_errors = hold("the model refused"), [f"refused: {reply.refusal}"]
+    elif reply.errors:
+        decision, parse_errors = hold("the answer was blocked or cut short"), []
     else:
         decision, parse_errors = parse_decision(reply.text)
     errors = [*reply.errors, *parse_errors]
     result.raw_response = reply.text
     result.answers.append({"raw_response": reply.text, "errors": errors})
-    return decision, errors, not parse_errors
+    return decision, errors, not errors
