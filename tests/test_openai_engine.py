@@ -160,6 +160,23 @@ def test_an_error_echoing_the_key_is_traced_without_it() -> None:
     assert len(recorded.requests) == 1  # a 401 is not retried
 
 
+def test_a_key_the_sdk_took_from_its_own_variable_is_scrubbed_too(monkeypatch) -> None:
+    """Without LLM_API_KEY the SDK sends OPENAI_API_KEY: a proxy's error echoing it in full
+    reaches the trace only masked."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-4567")
+    echo = json.dumps({"error": {"message": "Authentication Error, Invalid proxy server token "
+                                 "passed. Received API Key = sk-env-key-4567",
+                                 "type": "auth_error", "param": None, "code": "401"}})
+    recorded = RecordedAnswers((401, echo.encode()))
+    settings = load_settings(LLM_PROVIDER="openai", LLM_BASE_URL="https://llm.example.com/v1")
+    client = openai.OpenAI(base_url=settings.llm_base_url, max_retries=0,
+                           http_client=recorded.client())
+    result = LLMEngine(settings, OpenAIChatAdapter(settings, client)).decide(context())
+    assert recorded.headers[0]["authorization"] == "Bearer sk-env-key-4567"
+    errors = " ".join(result.errors)
+    assert "Received API Key" in errors and "sk-env-key-4567" not in errors
+
+
 def test_a_model_refusing_a_temperature_gets_none_and_the_trace_says_so() -> None:
     refused = json.dumps({"error": {
         "message": "Unsupported value: 'temperature' does not support 0.2 with this model. "
