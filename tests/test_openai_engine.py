@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from bot.config import load_settings
+from bot.config import ConfigError, load_settings
 from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
 from bot.engine.openai_chat import OpenAIChatAdapter
@@ -175,6 +175,14 @@ def test_a_key_the_sdk_took_from_its_own_variable_is_scrubbed_too(monkeypatch) -
     assert recorded.headers[0]["authorization"] == "Bearer sk-env-key-4567"
     errors = " ".join(result.errors)
     assert "Received API Key" in errors and "sk-env-key-4567" not in errors
+
+
+def test_a_bad_llm_prices_json_stops_startup_instead_of_each_decision(monkeypatch) -> None:
+    """The engine is priced once when it is built: a bad table is a setting error naming
+    it, not an exception out of every decision into the loop."""
+    monkeypatch.setenv("LLM_PRICES_JSON", '{"gpt-4o-mini": {"input": 1}}')
+    with pytest.raises(ConfigError, match="invalid LLM_PRICES_JSON"):
+        build_engine(load_settings(LLM_PROVIDER="openai", LLM_API_KEY="k"))
 
 
 def test_a_model_refusing_a_temperature_gets_none_and_the_trace_says_so() -> None:
