@@ -219,8 +219,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Alert on bots gone stale or crashed, once per incident and again on recovery."""
     import threading
+    from pathlib import Path
 
-    from bot.alerts.watch import FleetWatch, watch_fleet
+    from bot.alerts.watch import FleetWatch, load_incidents, save_incidents, watch_fleet
     from bot.secrets_filter import install_log_scrubber
     from db.migrate import upgrade
 
@@ -229,7 +230,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_scrubber(settings.secret_values())
-    watch = FleetWatch.from_settings(settings)
+    # a look from cron is a new process: the incidents it told wait in a file for the next
+    state = Path(args.state)
+    watch = FleetWatch.from_settings(settings, load_incidents(state) if args.once else None)
     if watch is None:
         print("watch needs NOTIFY_URLS: the apprise URL(s) to alert", file=sys.stderr)
         return EXIT_CONFIG
@@ -244,6 +247,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         pass
     finally:
         watch.close()
+        if args.once:
+            save_incidents(state, watch.down)
     return 0
 
 
@@ -287,6 +292,8 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--db", help="database URL")
     watch.add_argument("--every", type=float, default=15.0, help="seconds between looks")
     watch.add_argument("--once", action="store_true", help="look once, then exit")
+    watch.add_argument("--state", default="data/watch-incidents.json",
+                       help="where --once keeps the incidents it told for its next look")
     watch.set_defaults(func=cmd_watch)
     replay = sub.add_parser("replay", help="run the live loop over recorded candles")
     replay.add_argument("--candles", required=True, help="candle CSV path(s), comma-separated")

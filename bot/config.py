@@ -44,7 +44,8 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 DEFAULT_MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini",
                   "anthropic": "claude-sonnet-4-5"}
 # The SDK's own key variable, which it reads when LLM_API_KEY is not set.
-API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+API_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+               "gemini": "GOOGLE_API_KEY"}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
@@ -315,7 +316,7 @@ class Settings(BaseSettings):
         if not self.llm_model and self.llm_provider in DEFAULT_MODELS:
             self.llm_model = DEFAULT_MODELS[self.llm_provider]
         if self.llm_provider == "gemini" and self.gemini_api_key is None and \
-                self.llm_api_key is None and not os.environ.get("GOOGLE_API_KEY"):
+                self.llm_api_key is None and not os.environ.get(API_KEY_ENV["gemini"]):
             raise ValueError("LLM_PROVIDER=gemini needs GEMINI_API_KEY")
         if self.telegram_with_bot and (problem := self.telegram_problem()):
             raise ValueError(f"TELEGRAM_WITH_BOT=true: {problem}")
@@ -363,8 +364,9 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for scrubbing logs, traces and pages: the secret
-        settings, DATABASE_URL's password (as written, and decoded), and a notify URL also by
-        its token parts, which a library may show on their own."""
+        settings, the LLM SDKs' own key variables, DATABASE_URL's password (as written, and
+        decoded), and a notify URL also by its token parts, which a library may show on their
+        own."""
         values = []
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -372,6 +374,7 @@ class Settings(BaseSettings):
                 values.append(value.get_secret_value())
         for url in self.notify_url_list:
             values.extend(url_secrets(url))
+        values.extend(os.environ[name] for name in API_KEY_ENV.values() if os.environ.get(name))
         written = urlsplit(self.database_url).password  # percent-encoded as written
         if written:
             values.extend(sorted({written, unquote(written)}, key=len, reverse=True))

@@ -10,11 +10,15 @@ import pytest
 
 from bot.alerts.batching import Batcher
 from bot.alerts.delivery import Delivery
+from bot.alerts.sink import EventSink
 from bot.config import ConfigError, load_settings
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.events import Event, EventKind
+from bot.model.fill import Fill
+from bot.model.vocabulary import OrderPurpose, Side
 from bot.steps.commands import obey_commands
 from db.commands import enqueue_command
+from db.models import TradePlan
 from tests.conftest import candle_file
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
@@ -204,3 +208,19 @@ def test_apprise_logs_no_token_of_a_url_in_any_process(caplog) -> None:
     delivery.close()
     assert "127.0.0.1" in caplog.text  # apprise did log the attempt
     assert user not in caplog.text and token not in caplog.text
+
+
+def test_a_message_that_cannot_be_worded_is_counted_never_raised_into_the_loop() -> None:
+    """The hooks word a message on the loop's thread: a value the wording cannot format (a
+    plan without its stop and target) costs that message, not the booking that told it."""
+    fill = Fill(trade_id="t1", symbol="BTC/USDT", side=Side.BUY, amount=0.05, price=43_000.0,
+                cost=None, fee_cost=2.15, fee_currency="USDT", timestamp_ms=None, order_id="o1",
+                client_order_id="td-1", liquidity="taker")
+    plan = TradePlan(id=7, symbol="BTC/USDT", side="BUY", entry_price=43_000.0,
+                     stop_price=None, target_price=None, size=0.05, filled_size=0.05)
+    with notify_server() as (url, received):
+        sink = EventSink("alpha", "PAPER", frozenset(EventKind), Delivery([url], min_interval=0))
+        sink.fill_booked(fill, 0.0, OrderPurpose.ENTRY, plan)
+        wait_for(lambda: received.containing("[PAPER] alpha: bought 0.05 BTC/USDT at 43,000"))
+        sink.close()
+    assert sink.failures == 1 and not received.containing("plan 7 opened")

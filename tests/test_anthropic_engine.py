@@ -118,3 +118,15 @@ def test_base_url_is_honoured_and_the_factory_builds_it() -> None:
     assert recorded.urls == ["http://127.0.0.1:8089/v1/messages"]
     engine = build_engine(load_settings(LLM_PROVIDER="anthropic", LLM_API_KEY="k"))
     assert isinstance(engine, LLMEngine) and engine.model == "claude-sonnet-4-5"
+
+
+def test_a_decision_cut_off_at_max_tokens_is_a_hold_never_a_trade() -> None:
+    """The API hands back what the model wrote of the decide tool's input before the limit:
+    an answer cut short is traced with its stop reason, never acted on."""
+    body = fixture_json("anthropic", "decision.json")
+    body["stop_reason"] = "max_tokens"
+    del body["content"][0]["input"]["summary"]  # what the limit left unwritten
+    recorded = RecordedAnswers((200, json.dumps(body).encode()), http=httpx2)
+    result = make_engine(recorded).decide(context())
+    assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
+    assert result.errors == ["stop reason max_tokens"]

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from bot.config import load_settings
+from bot.config import ConfigError, load_settings
 from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
 from bot.engine.openai_chat import OpenAIChatAdapter
@@ -158,6 +158,31 @@ def test_an_error_echoing_the_key_is_traced_without_it() -> None:
     errors = " ".join(result.errors)
     assert "Incorrect API key" in errors and "***" in errors and "sk-test-key-123" not in errors
     assert len(recorded.requests) == 1  # a 401 is not retried
+
+
+def test_a_key_the_sdk_took_from_its_own_variable_is_scrubbed_too(monkeypatch) -> None:
+    """Without LLM_API_KEY the SDK sends OPENAI_API_KEY: a proxy's error echoing it in full
+    reaches the trace only masked."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-4567")
+    echo = json.dumps({"error": {"message": "Authentication Error, Invalid proxy server token "
+                                 "passed. Received API Key = sk-env-key-4567",
+                                 "type": "auth_error", "param": None, "code": "401"}})
+    recorded = RecordedAnswers((401, echo.encode()))
+    settings = load_settings(LLM_PROVIDER="openai", LLM_BASE_URL="https://llm.example.com/v1")
+    client = openai.OpenAI(base_url=settings.llm_base_url, max_retries=0,
+                           http_client=recorded.client())
+    result = LLMEngine(settings, OpenAIChatAdapter(settings, client)).decide(context())
+    assert recorded.headers[0]["authorization"] == "Bearer sk-env-key-4567"
+    errors = " ".join(result.errors)
+    assert "Received API Key" in errors and "sk-env-key-4567" not in errors
+
+
+def test_a_bad_llm_prices_json_stops_startup_instead_of_each_decision(monkeypatch) -> None:
+    """The engine is priced once when it is built: a bad table is a setting error naming
+    it, not an exception out of every decision into the loop."""
+    monkeypatch.setenv("LLM_PRICES_JSON", '{"gpt-4o-mini": {"input": 1}}')
+    with pytest.raises(ConfigError, match="invalid LLM_PRICES_JSON"):
+        build_engine(load_settings(LLM_PROVIDER="openai", LLM_API_KEY="k"))
 
 
 def test_a_model_refusing_a_temperature_gets_none_and_the_trace_says_so() -> None:

@@ -92,6 +92,25 @@ def test_watch_once_notifies_a_stale_bot(sqlite_url, monkeypatch) -> None:
         wait_for(lambda: received.containing("[PAPER] gamma: heartbeat stale: last heartbeat"))
 
 
+def test_watch_once_from_cron_tells_an_incident_once_and_its_end(sqlite_url,
+                                                                  monkeypatch) -> None:
+    """Each ``--once`` is a new process: the incidents it told are kept in a file
+    (``--state``, by default under data/) for the next run."""
+    upgrade(sqlite_url)
+    factory = session_factory(make_engine(sqlite_url))
+    beat_at(factory, "gamma", datetime.now(UTC) - timedelta(hours=2), host="elsewhere", pid=1)
+    with notify_server() as (url, received):
+        monkeypatch.setenv("NOTIFY_URLS", url)
+        for _ in range(3):
+            assert main(["watch", "--db", sqlite_url, "--once"]) == 0
+        beat_at(factory, "gamma", datetime.now(UTC), host="elsewhere", pid=1)
+        assert main(["watch", "--db", sqlite_url, "--once"]) == 0
+        assert main(["watch", "--db", sqlite_url, "--once"]) == 0
+        wait_for(lambda: received.containing("gamma: is running again (it was stale)"))
+    assert len(received.containing("gamma: heartbeat stale")) == 1
+    assert len(received.containing("gamma: is running again")) == 1
+
+
 def test_watch_without_urls_says_what_it_needs(sqlite_url, monkeypatch, capsys) -> None:
     monkeypatch.delenv("NOTIFY_URLS", raising=False)
     assert main(["watch", "--db", sqlite_url, "--once"]) == 2

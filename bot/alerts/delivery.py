@@ -65,7 +65,7 @@ class Delivery:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self._failed(f"the queue is full ({self._queue.maxsize}); dropped a {event.kind}")
+            self.lost(f"the queue is full ({self._queue.maxsize}); dropped a {event.kind}")
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what waits, within ``timeout`` seconds: an ending bot is not held up longer."""
@@ -105,10 +105,11 @@ class Delivery:
                 error = type(exc).__name__
             if attempt + 1 < self._attempts and not self._closing.is_set():
                 self._closing.wait(self._retry_delay * 2 ** attempt)
-        self._failed(f"a {message.kind} message was not delivered after "
-                     f"{self._attempts} attempt(s) ({error})")
+        self.lost(f"a {message.kind} message was not delivered after "
+                  f"{self._attempts} attempt(s) ({error})")
 
-    def _failed(self, what: str) -> None:
+    def lost(self, what: str) -> None:
+        """Count and log a message that is not delivered (``what`` names it, never its text)."""
         with self._lock:
             self._failures += 1
         log.warning("notification failed: %s", what)

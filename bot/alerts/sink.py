@@ -58,9 +58,14 @@ class EventSink:
     def emit(self, kind: EventKind, text: str | Callable[[], str]) -> None:
         """Queue one event of this bot (``text`` may be a callable: worded only when the
         kind is wanted)."""
-        if self.delivery is not None and kind in self.kinds:
-            self.delivery.submit(Event(kind, self.bot, self.mode, text if isinstance(text, str)
-                                       else text()))
+        if self.delivery is None or kind not in self.kinds:
+            return
+        try:
+            worded = text if isinstance(text, str) else text()
+        except Exception as exc:  # the loop's thread words it: a message lost, never the loop
+            self.delivery.lost(f"a {kind} message could not be worded ({type(exc).__name__})")
+            return
+        self.delivery.submit(Event(kind, self.bot, self.mode, worded))
 
     def tell(self, event: Event) -> None:
         """Queue an event worded elsewhere (another bot's, for ``bot.alerts.watch``)."""

@@ -2,15 +2,18 @@
 
 ``FleetWatch`` turns each look at a bot's state into an alert once per incident (stale or
 crashed) and another when the bot is back; the console's supervisor feeds it the bot it
-runs, and ``python -m bot watch`` (``watch_fleet``) every bot of a database.
+runs, and ``python -m bot watch`` (``watch_fleet``) every bot of a database. A one-look
+watch (``--once``, from cron) keeps the incidents it told in a file for its next look.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
@@ -36,16 +39,19 @@ def down_text(state: BotState) -> str:
 
 
 class FleetWatch:
-    def __init__(self, tell: Callable[[Event], None], sink: EventSink | None = None) -> None:
+    def __init__(self, tell: Callable[[Event], None], sink: EventSink | None = None,
+                 down: dict[str, str] | None = None) -> None:
         self.tell = tell
         self.sink = sink  # closed with the watch
-        self._down: dict[str, str] = {}  # bot name -> the state its incident began with
+        # bot name -> the state its incident began with (``down``: told by an earlier look)
+        self.down: dict[str, str] = dict(down or {})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FleetWatch | None:
+    def from_settings(cls, settings: Settings,
+                      down: dict[str, str] | None = None) -> FleetWatch | None:
         """A watch that notifies through NOTIFY_URLS; None when none is set."""
         sink = EventSink.from_settings(settings)
-        return cls(sink.tell, sink) if sink.delivery is not None else None
+        return cls(sink.tell, sink, down) if sink.delivery is not None else None
 
     def close(self) -> None:
         if self.sink is not None:
@@ -53,15 +59,15 @@ class FleetWatch:
 
     def observe(self, name: str, state: BotState) -> None:
         """One look at ``name``: a new incident, its end, or nothing to say."""
-        began = self._down.get(name)
+        began = self.down.get(name)
         mode = state.mode or "?"
         if state.state in DOWN_STATES:
             if began is None:
-                self._down[name] = state.state
+                self.down[name] = state.state
                 self.tell(Event(EventKind.BOT_DOWN, name, mode, down_text(state)))
             return
         if began is not None:
-            del self._down[name]
+            del self.down[name]
             self.tell(Event(EventKind.BOT_RECOVERED, name, mode,
                             f"is {state.state} again (it was {began})"))
 
@@ -71,6 +77,20 @@ class FleetWatch:
             entries = fleet_states(session, now)
         for entry in entries:
             self.observe(entry.row.name, entry.state)
+
+
+def load_incidents(path: Path) -> dict[str, str]:
+    """The incidents an earlier look told; none when the file is missing or unreadable."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def save_incidents(path: Path, down: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(down, sort_keys=True), encoding="utf-8")
 
 
 def watch_fleet(db: sessionmaker, watch: FleetWatch, *, every: float = WATCH_EVERY_SECONDS,

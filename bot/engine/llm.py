@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.engine.base import EngineResult
 from bot.engine.pricing import price_for
 from bot.engine.prompt import PROMPT_VERSION, render_prompt
@@ -127,6 +127,13 @@ class LLMEngine:
         self.recording = recording
         self._last_call: datetime | None = None
         self._spent: dict[int, float] = {}
+        # priced once, at startup: a bad LLM_PRICES_JSON is a setting error, not a crash of
+        # every decision
+        try:
+            self.price = price_for(self.model, self.name, base_url=settings.llm_base_url,
+                                   local=settings.llm_is_local)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     # ------------------------------------------------------------------ public
     def decide(self, context: DecisionContext) -> EngineResult:
@@ -137,12 +144,10 @@ class LLMEngine:
         self._last_call = context.now
         started = time.perf_counter()
         prompt = render_prompt(context, self.settings, tools=self.tools)
-        price = price_for(self.model, self.name, base_url=self.settings.llm_base_url,
-                          local=self.settings.llm_is_local)
         result = EngineResult(decision=hold("no decision"), engine=self.name, model=self.model,
                               prompt=prompt.text, provider=self.name,
                               temperature=self.adapter.temperature,
-                              prompt_version=PROMPT_VERSION, price_source=price.source)
+                              prompt_version=PROMPT_VERSION, price_source=self.price.source)
         if prompt.cut:
             result.errors.append("prompt cut to fit the budget: " + "; ".join(prompt.cut))
         try:
@@ -152,7 +157,7 @@ class LLMEngine:
             result.errors.append(scrub(f"{type(exc).__name__}: {exc}",
                                        self.settings.secret_values())[:1000])
         result.latency_ms = (time.perf_counter() - started) * 1000
-        result.cost = price.cost(result.tokens_in, result.tokens_out)
+        result.cost = self.price.cost(result.tokens_in, result.tokens_out)
         self._spent[context.session_id] = self._spent.get(context.session_id, 0.0) + result.cost
         return result
 
@@ -250,12 +255,15 @@ def _counted(reply: Reply, result: EngineResult) -> Reply:
 
 def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], bool]:
     """The answer's decision, its errors and whether it parsed cleanly; the answer joins
-    ``result.answers``, so one asked again is still on the trace."""
+    ``result.answers``, so one asked again is still on the trace. An answer the provider
+    marks blocked or cut short is not acted on, though what came of it may parse."""
     if reply.refusal is not None:
         decision, parse_errors = hold("the model refused"), [f"refused: {reply.refusal}"]
+    elif reply.errors:
+        decision, parse_errors = hold("the answer was blocked or cut short"), []
     else:
         decision, parse_errors = parse_decision(reply.text)
     errors = [*reply.errors, *parse_errors]
     result.raw_response = reply.text
     result.answers.append({"raw_response": reply.text, "errors": errors})
-    return decision, errors, not parse_errors
+    return decision, errors, not errors
