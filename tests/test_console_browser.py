@@ -542,6 +542,8 @@ def test_a_fill_opens_its_decision_in_place(browser, tmp_path_factory, page):
         nav.get_by_text("Replays", exact=True).click()
         page.get_by_role("button", name="Open in Overview").click()
         sidebar.get_by_text("Viewing replay database").first.wait_for()
+        page.get_by_role("heading", name="Overview").wait_for()
+        _settled(page)  # a click while the Overview still runs may be lost to its rerun
         nav.get_by_text("Trades", exact=True).click()
         page.get_by_role("heading", name="Trades").wait_for()
         page.get_by_text("Whole run", exact=True).click()  # the run's fills, every day
