@@ -1,0 +1,65 @@
+"""``python -m bot replay-live``: a live paper day on an OpenAI-compatible stand-in server,
+replayed from its stored candles and LLM recording, and diffed against what happened live.
+
+The live run is the real loop, paper venue and SQLite, asking the stand-in over the network
+(``tests/test_openai_local_run.py``); the replay is the real replay over the candle files
+the command writes from the live session, served from the live run's recording.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.__main__ import main
+from bot.config import load_settings
+from bot.engine.factory import build_engine
+from db.engine import make_engine, session_factory
+from db.migrate import upgrade
+from db.models import Session
+from tests.conftest import candle_file
+from tests.loop_harness import make_runtime, step
+from tests.test_openai_local_run import LLM, StandIn, stand_in  # noqa: F401
+
+BOT = "livebot"
+
+
+def live_day(url: str, base_url: str, recording: Path, steps: int) -> str:
+    """A live paper bot over ``steps`` candles; the day its session is on."""
+    overrides = {**LLM, "LLM_BASE_URL": base_url, "LLM_RECORDING": str(recording),
+                 "BOT_NAME": BOT}
+    engine = build_engine(load_settings(**overrides, SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h"))
+    upgrade(url)
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], engine, kind="live", run_name=BOT,
+                      **overrides)
+    step(rt, steps)
+    with session_factory(make_engine(url))() as db:
+        (session,) = db.scalars(select(Session)).all()
+    return session.date.isoformat()
+
+
+@pytest.mark.slow
+def test_a_live_day_replays_to_the_same_decisions_and_fills(
+        tmp_path, stand_in: StandIn, capsys) -> None:  # noqa: F811
+    url, recording = f"sqlite:///{tmp_path / 'live.db'}", tmp_path / "answers.jsonl"
+    day = live_day(url, stand_in.url, recording, steps=3)
+    asked = len(stand_in.requests)
+    assert asked == 3
+
+    assert main(["replay-live", "--db", url, "--bot", BOT, "--day", day, "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert len(stand_in.requests) == asked  # every answer came from the recording
+    decisions = diff["decisions"]
+    assert (decisions["live"], decisions["replay"], decisions["same"]) == (3, 3, 3)
+    assert {tuple(s["live"]) for s in decisions["steps"]} >= {("BUY BTC/USDT",)}
+    assert diff["fills"]["live"] == diff["fills"]["replay"] > 0
+    assert diff["fills"]["words"] == ["the same fills"]
+    assert diff["pnl"]["live"] == diff["pnl"]["replay"]
+    assert diff["pnl"]["words"] == "the same net PnL"
+
+    assert main(["replay-live", "--db", url, "--bot", BOT, "--day", day]) == 0
+    text = capsys.readouterr().out
+    assert f"{BOT} on {day}: live vs replay" in text and "decisions: 3 live, 3 replay, 3 the same" in text
