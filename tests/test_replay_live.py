@@ -9,6 +9,7 @@ the command writes from the live session, served from the live run's recording.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ from sqlalchemy import select
 from bot.__main__ import main
 from bot.config import load_settings
 from bot.engine.factory import build_engine
+from bot.live_diff import diff_decisions, diff_fills, diff_pnl
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import Session
+from db.models import Session, Trade
 from tests.conftest import candle_file
 from tests.loop_harness import make_runtime, step
 from tests.test_openai_local_run import LLM, StandIn, stand_in  # noqa: F401
@@ -63,3 +65,43 @@ def test_a_live_day_replays_to_the_same_decisions_and_fills(
     assert main(["replay-live", "--db", url, "--bot", BOT, "--day", day]) == 0
     text = capsys.readouterr().out
     assert f"{BOT} on {day}: live vs replay" in text and "decisions: 3 live, 3 replay, 3 the same" in text
+
+    # bad input is named, exit 2, no traceback
+    for argv, named in (
+            (["--bot", "nobody", "--day", day], "unknown bot 'nobody'"),
+            (["--bot", BOT, "--day", "2001-01-01"], f"bot '{BOT}' has no live session on 2001-01-01"),
+            (["--bot", BOT, "--day", day, "--recording", str(tmp_path / "none.jsonl")],
+             "no LLM recording at"),
+            (["--bot", BOT, "--day", "yesterday"], "--day 'yesterday' is not a date")):
+        assert main(["replay-live", "--db", url, *argv]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "Traceback" not in err
+
+
+def fill(when: str, side: str, size: float, price: float, pnl: float = 0.0) -> Trade:
+    return Trade(timestamp=datetime.fromisoformat(when), symbol="BTC/USDT", action=side,
+                 quantity=size, price=price, fee=size * price * 0.001, realized_pnl=pnl)
+
+
+def test_differences_are_worded_by_their_cause() -> None:
+    buy, hold = '{"actions": [{"action": "BUY", "symbol": "BTC/USDT"}]}', '{"actions": []}'
+    at = datetime.fromisoformat
+    decided = diff_decisions(
+        [(at("2026-01-01T10:05:00+00:00"), buy), (at("2026-01-01T10:07:30+00:00"), hold),
+         (at("2026-01-01T10:10:00+00:00"), hold)],
+        [(at("2026-01-01T10:05:00+00:00"), buy), (at("2026-01-01T10:10:00+00:00"), buy)],
+        300_000)
+    assert decided["same"] == 1
+    assert [s["words"] for s in decided["steps"]] == [
+        "same",
+        "decision at 10:07:30 missing in the replay: the live loop decided between candles "
+        "(or again on the same candle)",
+        "decision at 10:10:00 differs: live HOLD, replay BUY BTC/USDT (the context differed: "
+        "fills, positions or the candles seen at that time)"]
+    filled = diff_fills([fill("2026-01-01T10:05:01+00:00", "BUY", 0.01, 100.02)],
+                        [fill("2026-01-01T10:05:00+00:00", "BUY", 0.01, 100.0)])
+    assert filled["words"] == ["fill 1 price differs by 0.02%: live fills at the venue's book, "
+                               "the replay at the candle"]
+    pnl = diff_pnl([fill("2026-01-01T11:00:00+00:00", "SELL", 0.01, 101.0, pnl=0.0098)],
+                   [fill("2026-01-01T11:00:00+00:00", "SELL", 0.01, 101.0, pnl=0.01)])
+    assert pnl["words"].startswith("net PnL differs by +0.0002 (realized +0.0002, fees +0.0000)")
