@@ -146,15 +146,23 @@ def _candle(when: datetime, base_ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def diff_decisions(live: list[tuple[datetime, str | None]],
-                   replay: list[tuple[datetime, str | None]], base_ms: int) -> dict[str, Any]:
+Decided = tuple[datetime, str | None, str | None]  # time, decision JSON, request hash
+
+
+def diff_decisions(live: list[Decided], replay: list[Decided], base_ms: int) -> dict[str, Any]:
     """Decisions matched by the candle they followed: the same actions, different ones, or
-    one side's alone (latency: the live loop decides between candles, or more than once)."""
+    one side's alone (latency: the live loop decides between candles, or more than once).
+
+    A replay decision whose first request live never sent was not served from the recording:
+    its prompt differed (other candles, positions or balance), so the model was asked anew.
+    """
+    sent = {request for _, _, request in live if request}
+    asked_anew = sum(1 for _, _, request in replay if request and request not in sent)
     replayed: dict[datetime, list[list[str]]] = {}
-    for when, decision in replay:
+    for when, decision, _ in replay:
         replayed.setdefault(_candle(when, base_ms), []).append(_actions(decision))
     steps, same = [], 0
-    for when, decision in live:
+    for when, decision, _ in live:
         at = _candle(when, base_ms)
         live_actions = _actions(decision)
         queue = replayed.get(at)
@@ -182,7 +190,11 @@ def diff_decisions(live: list[tuple[datetime, str | None]],
                           "words": f"decision at {at.strftime('%H:%M:%S')} only in the replay: "
                                    "the live loop was not deciding at that candle's close"})
     steps.sort(key=lambda s: s["time"])
-    return {"live": len(live), "replay": len(replay), "same": same, "steps": steps}
+    words = [] if not asked_anew else [
+        f"{asked_anew} replay decision(s) not served from the recording: their prompt differed "
+        "from live's (other candles, positions or balance), so the model was asked anew"]
+    return {"live": len(live), "replay": len(replay), "same": same, "asked_anew": asked_anew,
+            "steps": steps, "words": words}
 
 
 def diff_fills(live: list[Trade], replay: list[Trade]) -> dict[str, Any]:
@@ -239,6 +251,7 @@ def format_diff(diff: dict[str, Any]) -> str:
     lines = [f"{diff['bot']} on {diff['day']}: live vs replay",
              f"decisions: {d['live']} live, {d['replay']} replay, {d['same']} the same"]
     lines += [f"  {s['time']}  {s['words']}" for s in d["steps"] if s["words"] != "same"]
+    lines += [f"  {w}" for w in d["words"]]
     lines.append(f"fills: {f['live']} live {f['sides_live']}, {f['replay']} replay "
                  f"{f['sides_replay']}")
     lines += [f"  {w}" for w in f["words"]]

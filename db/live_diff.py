@@ -29,10 +29,12 @@ def day_sessions(db: OrmSession, kind: str, day: object) -> list[Session]:
     return list(db.scalars(select(Session).where(Session.kind == kind, Session.date == day)))
 
 
-def decisions(db: OrmSession, session_ids: Sequence[int]) -> list[tuple[datetime, str | None]]:
-    """(time, decision JSON) of every decision of the sessions, oldest first."""
-    return [(when, decision) for when, decision in db.execute(
-        select(LLMTrace.created_at, LLMTrace.decision_json)
+def decisions(db: OrmSession,
+              session_ids: Sequence[int]) -> list[tuple[datetime, str | None, str | None]]:
+    """(time, decision JSON, first request's hash) of every decision of the sessions, oldest
+    first."""
+    return [(when, decision, request) for when, decision, request in db.execute(
+        select(LLMTrace.created_at, LLMTrace.decision_json, LLMTrace.request_hash)
         .where(LLMTrace.session_id.in_(session_ids)).order_by(LLMTrace.created_at, LLMTrace.id))]
 
 

@@ -56,6 +56,7 @@ def test_a_live_day_replays_to_the_same_decisions_and_fills(
     assert len(stand_in.requests) == asked  # every answer came from the recording
     decisions = diff["decisions"]
     assert (decisions["live"], decisions["replay"], decisions["same"]) == (3, 3, 3)
+    assert decisions["asked_anew"] == 0 and decisions["words"] == []
     assert {tuple(s["live"]) for s in decisions["steps"]} >= {("BUY BTC/USDT",)}
     assert diff["fills"]["live"] == diff["fills"]["replay"] > 0
     assert diff["fills"]["words"] == ["the same fills"]
@@ -87,11 +88,14 @@ def test_differences_are_worded_by_their_cause() -> None:
     buy, hold = '{"actions": [{"action": "BUY", "symbol": "BTC/USDT"}]}', '{"actions": []}'
     at = datetime.fromisoformat
     decided = diff_decisions(
-        [(at("2026-01-01T10:05:00+00:00"), buy), (at("2026-01-01T10:07:30+00:00"), hold),
-         (at("2026-01-01T10:10:00+00:00"), hold)],
-        [(at("2026-01-01T10:05:00+00:00"), buy), (at("2026-01-01T10:10:00+00:00"), buy)],
+        [(at("2026-01-01T10:05:00+00:00"), buy, "a"), (at("2026-01-01T10:07:30+00:00"), hold, "b"),
+         (at("2026-01-01T10:10:00+00:00"), hold, "c")],
+        [(at("2026-01-01T10:05:00+00:00"), buy, "a"), (at("2026-01-01T10:10:00+00:00"), buy, "d")],
         300_000)
-    assert decided["same"] == 1
+    assert decided["same"] == 1 and decided["asked_anew"] == 1
+    assert decided["words"] == [
+        "1 replay decision(s) not served from the recording: their prompt differed from live's "
+        "(other candles, positions or balance), so the model was asked anew"]
     assert [s["words"] for s in decided["steps"]] == [
         "same",
         "decision at 10:07:30 missing in the replay: the live loop decided between candles "
