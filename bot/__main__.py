@@ -1,5 +1,5 @@
-"""Command line: ``python -m bot run | command | bots | audit | replay | report | prune |
-telegram | mcp | watch``."""
+"""Command line: ``python -m bot run | command | bots | audit | replay | replay-live | report |
+prune | telegram | mcp | watch``."""
 
 from __future__ import annotations
 
@@ -264,6 +264,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return run_prune(_db_url(args), args.days, args.dry_run)
 
 
+def cmd_replay_live(args: argparse.Namespace) -> int:
+    from bot.live_diff import run_replay_live
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+    return run_replay_live(_db_url(args), args)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
@@ -327,6 +334,14 @@ def parser() -> argparse.ArgumentParser:
     add_report(sub)
     sub.choices["report"].set_defaults(func=cmd_report)
     add_prune_parser(sub, cmd_prune)
+    live = sub.add_parser("replay-live", help="replay a live day and diff it against live")
+    live.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
+    live.add_argument("--bot", required=True, help="the live bot's name")
+    live.add_argument("--day", required=True, help="the live day, YYYY-MM-DD")
+    live.add_argument("--recording", help="the LLM answers to serve (default: the live run's "
+                      "LLM_RECORDING)")
+    live.add_argument("--json", action="store_true", help="the diff as one JSON line")
+    live.set_defaults(func=cmd_replay_live)
     return root
 
 
