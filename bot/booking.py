@@ -27,7 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from bot.execution import Placement, cancel_order, journal_new_order, next_client_order_id, send_journaled
 from bot.fleet import client_id_of
 from bot.model.fill import Fill
-from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType, PlanStatus, closing_side
+from bot.model.vocabulary import (
+    LIVE_ORDER,
+    OrderPurpose,
+    OrderStatus,
+    OrderType,
+    PlanStatus,
+    closing_side,
+)
 from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
 from bot.resting_stop import cancel_resting
@@ -170,8 +177,15 @@ def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: da
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
                     filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
+    elif order.status in LIVE_ORDER:
+        # The order still works on the venue (a venue fills an order in several trades, and
+        # shows them one by one): the plan keeps it as its exit, else plan enforcement would
+        # send a second one for coins this one is still selling. Once the order is done with
+        # a rest unsold, the plan step re-arms a closing plan (``_check_exit``).
+        revise_plan(db, plan, "partial exit; the rest of its order still working", now,
+                    filled_size=remaining)
     else:
-        # A partial exit re-arms the stop and target for what remains.
+        # A partial exit whose order is done re-arms the stop and target for what remains.
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,
                     filled_size=remaining, size=remaining, status=PlanStatus.OPEN,
                     exit_client_order_id=None)

@@ -1,0 +1,88 @@
+"""An exit that fills in parts: the real paper venue, store and loop over crafted candles.
+
+A limit exit rests and fills across candles (``volume_share`` of each candle's volume), as
+a real exchange's exit may fill in several trades that the fill sync sees one at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.execution import next_client_order_id, place_order
+from bot.model.vocabulary import OrderPurpose, OrderType, PlanStatus, Side
+from bot.runtime import Runtime
+from db.models import Order
+from db.plans import revise_plan
+from tests.crafted import WARMUP, flat_then
+from tests.loop_harness import step
+from tests.test_plans import SYMBOL, entry, fills, runtime, the_plan
+
+LIMIT = 100.5
+
+
+def sells(rt: Runtime, plan_id: int) -> list[tuple[str, str]]:
+    """The plan's sell orders in the journal: client id and type."""
+    with rt.db() as db:
+        return [(o.client_order_id, o.type) for o in db.scalars(
+            select(Order).where(Order.plan_id == plan_id, Order.side == Side.SELL)
+            .order_by(Order.id))]
+
+
+def exiting_in_parts(url: str, tmp_path: Path, wicks: list[int]) -> tuple[Runtime, int, str]:
+    """A plan of 2 past its age, exiting through a limit sell of 2 that fills one unit on
+    each candle of ``wicks`` (volume 10 at a share of 0.1); the runtime, plan id, exit id."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12, volume=10.0,
+                     wicks={WARMUP + i: (101.0, 99.98) for i in wicks})
+    rt = runtime(url, path, [entry(size=2.0)], PLAN_MAX_AGE_MINUTES=20)
+    step(rt, 2)
+    plan = the_plan(rt)
+    assert plan.filled_size == pytest.approx(2.0)
+    with rt.db() as db:  # the plan's exit as a limit, marked as exit_plan marks one
+        plan = db.merge(plan)
+        cid = next_client_order_id(rt, db)
+        revise_plan(db, plan, "exit: take profit", rt.now(), status=PlanStatus.CLOSING,
+                    exit_reason="take profit")
+        plan.exit_client_order_id = cid
+        assert place_order(rt, db, symbol=SYMBOL, side=Side.SELL, amount=2.0,
+                           purpose=OrderPurpose.EXIT, reason="take profit", plan_id=plan.id,
+                           order_type=OrderType.LIMIT, price=LIMIT, client_order_id=cid).ok
+    return rt, plan.id, cid
+
+
+def test_a_partly_filled_exit_still_working_is_not_doubled(sqlite_url, tmp_path: Path) -> None:
+    """The exit's first part is booked while its rest still rests on the venue: the plan
+    keeps exiting through that order, and no second exit is sent for the rest, though the
+    plan is past its age (which exits an open plan at once)."""
+    rt, plan_id, cid = exiting_in_parts(sqlite_url, tmp_path, wicks=[6, 9])
+    step(rt, 6)  # the first wick fills half of the exit; its rest rests
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0)]
+    assert sells(rt, plan_id) == [(cid, OrderType.LIMIT)], "a second exit was sent"
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.CLOSING and plan.exit_client_order_id == cid
+    assert plan.filled_size == pytest.approx(1.0)
+    step(rt, 4)  # the second wick fills the rest
+    assert sells(rt, plan_id) == [(cid, OrderType.LIMIT)], "a second exit was sent"
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0), pytest.approx(1.0)]
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.CLOSED and plan.exit_reason == "take profit"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+def test_a_partly_filled_exit_that_ends_re_arms_the_plan_for_the_rest(
+        sqlite_url, tmp_path: Path) -> None:
+    """Once the partly filled exit is off the venue, the plan is re-armed and exits the rest."""
+    rt, plan_id, cid = exiting_in_parts(sqlite_url, tmp_path, wicks=[6])
+    step(rt, 6)
+    assert the_plan(rt).status == PlanStatus.CLOSING
+    (order,) = [o for o in rt.venue.fetch_open_orders(SYMBOL) if o["clientOrderId"] == cid]
+    rt.venue.cancel_order(order["id"], SYMBOL)  # it expires on the venue with its rest
+    step(rt, 3)
+    (first, second) = sells(rt, plan_id)
+    assert first == (cid, OrderType.LIMIT) and second[1] == OrderType.MARKET
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0), pytest.approx(1.0)]
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.CLOSED and plan.exit_reason.startswith("plan older than")
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
