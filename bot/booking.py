@@ -43,7 +43,7 @@ from db.models import Order, TradePlan
 from db.orders import by_client_id, by_venue_id, with_plan_by_client_id
 from db.plans import revise_plan
 from db.sessions import find_session, trading_day
-from db.trades import record_trade
+from db.trades import booked_quantity, record_trade
 
 log = logging.getLogger("tradedesk.fills")
 exits_log = logging.getLogger("tradedesk.plans")  # an exit is a plan's event
@@ -177,11 +177,10 @@ def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: da
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
                     filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
-    elif order.status in LIVE_ORDER:
-        # The order still works on the venue (a venue fills an order in several trades, and
-        # shows them one by one): the plan keeps it as its exit, else plan enforcement would
-        # send a second one for coins this one is still selling. Once the order is done with
-        # a rest unsold, the plan step re-arms a closing plan (``_check_exit``).
+    elif _may_still_sell(db, order):
+        # The plan keeps the order as its exit, else plan enforcement would send a second
+        # one for coins this one is selling or sold. Once the order is done with a rest
+        # unsold, the plan step re-arms a closing plan (``_check_exit``).
         revise_plan(db, plan, "partial exit; the rest of its order still working", now,
                     filled_size=remaining)
     else:
@@ -189,6 +188,17 @@ def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: da
         revise_plan(db, plan, "partial exit; re-armed for the rest", now,
                     filled_size=remaining, size=remaining, status=PlanStatus.OPEN,
                     exit_client_order_id=None)
+
+
+def _may_still_sell(db, order: Order) -> bool:
+    """Whether an exit order may have sold more than its booked fills: it still works on the
+    venue, or it is done with fills not shown yet (a venue fills an order in several trades
+    and may show them one by one, after the order itself). A closed order whose rest the
+    venue dropped looks the same until ``_check_exit``'s grace has passed."""
+    if order.status in LIVE_ORDER:
+        return True
+    return (order.status == OrderStatus.CLOSED
+            and booked_quantity(db, order.client_order_id) + DUST < order.amount)
 
 
 def entry_of(db, plan: TradePlan) -> Order | None:

@@ -86,3 +86,42 @@ def test_a_partly_filled_exit_that_ends_re_arms_the_plan_for_the_rest(
     plan = the_plan(rt)
     assert plan.status == PlanStatus.CLOSED and plan.exit_reason.startswith("plan older than")
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+class HeldBack:
+    """The real paper venue, with the fills named in ``hidden`` left out of its trade list:
+    an exchange showing an order's trades late, after the order itself is done."""
+
+    def __init__(self, venue) -> None:
+        self.venue, self.hidden = venue, set[str]()
+
+    def __getattr__(self, name: str):
+        return getattr(self.venue, name)
+
+    def fetch_my_trades(self, symbol: str, since: int | None = None, limit: int | None = None):
+        return [t for t in self.venue.fetch_my_trades(symbol, since, limit)
+                if str(t["id"]) not in self.hidden]
+
+
+def test_an_exit_done_with_fills_still_unseen_is_not_doubled(sqlite_url, tmp_path: Path) -> None:
+    """The exit is done on the venue (all of it sold) but the fill sync has seen only its
+    first part: the plan waits for the rest rather than exiting what was already sold."""
+    rt, plan_id, cid = exiting_in_parts(sqlite_url, tmp_path, wicks=[6, 7])
+    venue = HeldBack(rt.venue)
+    rt.venue = venue  # type: ignore[assignment]
+    while not [t for t in venue.venue.fetch_my_trades(SYMBOL) if t["side"] == "sell"]:
+        step(rt)
+    venue.hidden = {str(t["id"]) for t in venue.venue.fetch_my_trades(SYMBOL)
+                    if t["side"] == "sell"}  # the first part, shown late
+    step(rt)  # the second part fills the exit
+    (first, second) = [t for t in venue.venue.fetch_my_trades(SYMBOL) if t["side"] == "sell"]
+    venue.hidden = {str(second["id"])}  # the first part shows; the second is still unseen
+    step(rt)
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0)]
+    assert sells(rt, plan_id) == [(cid, OrderType.LIMIT)], "a second exit was sent"
+    venue.hidden = set()
+    step(rt)
+    assert sells(rt, plan_id) == [(cid, OrderType.LIMIT)], "a second exit was sent"
+    assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0), pytest.approx(1.0)]
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.CLOSED and plan.exit_reason == "take profit"
