@@ -33,6 +33,7 @@ from bot.steps.commands import obey_commands
 from db.bots import register_bot
 from db.heartbeat import beat
 from db.models import Bot, Command, LLMTrace, Trade
+from db.traces import store_blob, trace_texts
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.waiting import wait_for
@@ -118,7 +119,9 @@ def test_read_tools_answer_from_the_store_and_commands_are_absent_by_default(
                              EXCHANGE_API_KEY=SECRET)
     with traded.db() as db:  # a trace and an error that hold a secret: no tool shows it
         trace_id = db.scalars(select(LLMTrace.id).order_by(LLMTrace.id)).first()
-        db.get(LLMTrace, trace_id).prompt += f" key={SECRET}"
+        trace = db.get(LLMTrace, trace_id)
+        shown = trace_texts(db, {"prompt": trace.prompt, "prompt_hash": trace.prompt_hash})
+        trace.prompt_hash = store_blob(db, f"{shown['prompt']} key={SECRET}")  # as stored
         beat(db, "default", datetime.now(UTC), last_error=f"venue refused {SECRET}")
         fills = db.scalar(select(Trade.id).limit(1))
     assert fills is not None
@@ -179,7 +182,9 @@ def test_command_tools_queue_for_the_named_bot_only_when_allowed(traded: Runtime
     assert seen["ambiguous"].is_error and "default, other" in str(seen["ambiguous"].content)
     assert seen["paused"]["bot"] == "default"
     assert commands_of(traded) == [("default", "pause", "pending")]
-    assert obey_commands(traded) == 1 and traded.paused  # the real bot carries it out
+    # the real bot carries it out, at its next poll: a command queued by another process's
+    # store waits out the bot's quiet-poll throttle (bot.store.QUIET_POLL_SECONDS)
+    assert wait_for(lambda: obey_commands(traded)) == 1 and traded.paused
     assert commands_of(traded) == [("default", "pause", "done")]
 
 

@@ -190,7 +190,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "avg_win": ("Average win", "quote"), "avg_loss": ("Average loss", "quote"),
     "avg_holding_minutes": ("Average holding time", "min"),
     "exposure_time_pct": ("Time in the market", "%"),
-    "gross_pnl": ("Gross PnL (round trips)", "quote"), "fees": ("Fees", "quote"),
+    "gross_pnl": ("Gross PnL (round trips)", "quote"), "fees": ("Fees (round trips)", "quote"),
     "net_pnl": ("Net PnL after fees", "quote"), "llm_cost": ("LLM cost", "quote"),
     "fees_share_of_gross_pct": ("Fees as share of gross PnL", "%"),
     "llm_cost_share_of_gross_pct": ("LLM cost as share of gross PnL", "%"),
