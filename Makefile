@@ -36,7 +36,7 @@ test: test-deps ## set up, start PostgreSQL, install Chromium, run the whole sui
 
 # The edit-run loop: no browser, no PostgreSQL (neither is started or installed), no slow
 # tests (bot subprocesses, long replays). Markers are declared in pyproject.toml.
-test-fast: setup ## the suite without browser, PostgreSQL and slow tests (under a minute)
+test-fast: setup ## the suite without browser, PostgreSQL and slow tests (under two minutes)
 	$(PY) -m pytest -m "not browser and not postgres and not slow" $(PYTEST_ARGS)
 
 lint: setup ## ruff check, then pyright on bot/ and db/ (configured in pyproject.toml)
