@@ -71,7 +71,8 @@ def test_the_supervisor_tells_of_the_crash_of_its_bot_and_its_restart(sqlite_url
     assert supervisor.tick() == "crashed: restart in 2s"
     assert supervisor.tick() == "waiting"
     assert [(e.kind, e.bot) for e in told] == [(EventKind.BOT_DOWN, "default")]
-    supervisor.command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    # a bot that runs until it is stopped: it waits for a signal, not for a time
+    supervisor.command = [sys.executable, "-c", "import signal; signal.pause()"]
     clock[0] += 2
     assert supervisor.tick() == "restarted"
     try:
