@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.config import load_settings
 from bot.decision_context import build_context
-from bot.engine.prompt import estimate_tokens, render_prompt
+from bot.engine.prompt import PROMPT_VERSION, estimate_tokens, render_prompt
 from bot.engine.rules import RulesEngine
 from bot.model.candles import StoredCandles
 from db.engine import make_engine, session_factory
@@ -70,15 +70,21 @@ def test_no_future_data_enters_the_context(sqlite_url: str) -> None:
 
 def test_prompt_fits_the_budget_and_says_what_was_cut(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
-    settings = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h", PROMPT_TOKEN_BUDGET=1200)
+    settings = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h", PROMPT_TOKEN_BUDGET=820)
     with session_factory(engine)() as db:
         context = build_context(db, settings, seed(db), NOW, equity=10_000, quote_balance=9_000)
     engine.dispose()
+    whole = render_prompt(context, settings, budget=10**6)
     prompt = render_prompt(context, settings)
-    assert prompt.tokens <= 1200
+    assert whole.tokens > 820 and not whole.cut
+    assert prompt.tokens <= 820
     assert prompt.cut and "oldest candles" in prompt.cut[0]
-    assert "Omitted to fit the token budget" in prompt.user and "prompt v1" in prompt.user
-    assert prompt.user.rindex("11:55") > prompt.user.index("5m candles")  # newest kept
+    assert "Omitted to fit the token budget" in prompt.user
+    assert f"prompt {PROMPT_VERSION}" in prompt.user
+    # the newest 5m candle (11:55, close 275, high and low 36 bp away) is kept; the oldest
+    # rows went first
+    assert "rows to 11:55:\n" in prompt.user and "\n275,36,36,1\n1h:" in prompt.user
+    assert "\n260,38,38,1\n" in whole.user and "\n260,38,38,1\n" not in prompt.user
     assert estimate_tokens("12345 abcd") == 5 + 2
 
 

@@ -23,6 +23,7 @@ from bot.config import load_settings
 from bot.engine.factory import build_engine
 from bot.engine.gemini import GeminiEngine
 from bot.engine.pricing import cost_usd, price_for
+from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.rules import RulesEngine
 from bot.engine.schema import ActionType
 from bot.model.decision import DecisionContext, MarketView
@@ -96,7 +97,7 @@ def test_json_decision_is_parsed_priced_and_recorded() -> None:
     # Priced at Gemini 2.5 Flash's published $0.30 in / $2.50 out per million tokens.
     assert result.cost == pytest.approx((2412 * 0.30 + 491 * 2.50) / 1e6)
     assert result.model == "gemini-2.5-flash" and result.engine == "gemini"
-    assert "prompt v1" in result.prompt and result.latency_ms > 0
+    assert f"prompt {PROMPT_VERSION}" in result.prompt and result.latency_ms > 0
     assert recorder.urls[0].endswith("models/gemini-2.5-flash:generateContent")
 
 

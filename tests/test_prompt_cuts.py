@@ -18,7 +18,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.engine import prompt
 from bot.model.candles import CandleColumns, StoredCandles
-from bot.model.decision import DecisionContext, MarketView, candle_columns
+from bot.model.decision import DecisionContext, MarketView
 from tests.conftest import candle_file
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)
@@ -29,19 +29,20 @@ def _reference(context: DecisionContext, settings: Settings, budget: int) -> pro
     version = prompt.PROMPT_VERSION
     system, system_tokens = prompt._system(settings.entry_value_pct, settings.max_order_value,
                                            False, version)
-    series = [prompt._Series(f"{symbol} {tf}",
-                             prompt._series_lines(f"{symbol} {tf}", candle_columns(view, tf)))
-              for symbol, view in context.markets.items() for tf in settings.timeframes]
-    trades = list(prompt._trade_lines(context.recent_trades).text)
+    decimals = prompt._decimals(context, settings)
+    series = prompt._candle_series(context, settings, decimals)
+    trades = list(prompt._trade_lines(context.recent_trades, decimals,
+                                      prompt._day(context.now)).text)
     dropped_trades = 0
-    fixed = prompt._fixed_parts(context, settings)
+    fixed = prompt._fixed_parts(context, settings, decimals)
 
     def render(note: str) -> str:
         return prompt._render_user(fixed, prompt._markets_text(fixed, series),
                                    "\n".join(trades) or "none", note, version)
 
-    excess = (system_tokens + prompt.estimate_tokens(render("")) + prompt.NOTE_RESERVE_TOKENS
-              - budget)
+    excess = system_tokens + prompt.estimate_tokens(render("")) - budget
+    if excess > 0:
+        excess += prompt.NOTE_RESERVE_TOKENS
 
     def drop_candles(floor: int) -> None:
         nonlocal excess
@@ -124,3 +125,16 @@ def test_measured_cuts_equal_rendered_cuts(trades: int) -> None:
             assert got == _reference(context, settings, budget), (end, budget)
             assert got.tokens == (prompt.estimate_tokens(got.system)
                                   + prompt.estimate_tokens(got.user))
+
+
+def test_a_prompt_that_fits_whole_is_never_cut() -> None:
+    """The room kept for the "omitted" note is only wanted once something is omitted: a
+    prompt whose every part fits is sent whole, up to its last token of budget."""
+    candles = pd.read_csv(candle_file("BTC_USDT-5m.csv")).iloc[:700]
+    settings = load_settings(SYMBOLS="BTC/USDT,ETH/USDT", TIMEFRAMES="5m,1h")
+    context = _context(candles, 700, 20)
+    whole = prompt.render_prompt(context, settings, budget=10**6)
+    for budget in range(whole.tokens, whole.tokens + prompt.NOTE_RESERVE_TOKENS + 2):
+        assert prompt.render_prompt(context, settings, budget=budget) == whole, budget
+    cut = prompt.render_prompt(context, settings, budget=whole.tokens - 1)
+    assert cut.cut and cut.tokens <= whole.tokens - 1
