@@ -24,7 +24,7 @@ from bot.store import Store
 from db import decision_queries as q
 
 CONTEXT_CANDLES = 150  # enough for every indicator's warm-up; the prompt shows fewer
-RECENT_TRADES = 6  # the prompt shows these; the session totals sum up the rest
+RECENT_TRADES = 5  # the prompt shows these; the session totals sum up the rest
 
 
 def build_context(

@@ -64,6 +64,23 @@ def test_decision_is_parsed_priced_and_traced() -> None:
         "get_candles", "get_order_book", "get_indicators"}
 
 
+def test_a_prompt_cut_to_the_budget_is_sent_saying_so_and_traced() -> None:
+    """The budget cut is the safety net: what it dropped is stated in the prompt the model
+    reads and in the trace's errors, and the decision is still asked and parsed."""
+    whole = make_engine(answers("decision.json")).decide(context())
+    assert whole.errors == [] and "Omitted" not in whole.prompt
+    recorded = answers("decision.json")
+    result = make_engine(recorded, PROMPT_TOKEN_BUDGET=750).decide(context())
+    (error,) = result.errors
+    assert error.startswith("prompt cut to fit the budget: BTC/USDT 5m: ")
+    assert error.endswith(" oldest candles")
+    (request,) = recorded.requests
+    sent = request["messages"][1]["content"]
+    assert "Omitted to fit the token budget: BTC/USDT 5m: " in sent and sent in result.prompt
+    assert result.prompt.count("\n") < whole.prompt.count("\n")
+    assert [a.action for a in result.decision.actions] == [ActionType.BUY]
+
+
 def test_tool_call_then_decision_runs_our_loop() -> None:
     recorded = answers("tool_call.json", "hold.json")
     result = make_engine(recorded).decide(context())

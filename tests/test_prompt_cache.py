@@ -66,3 +66,21 @@ def test_lines_of_changed_candles_are_not_reused() -> None:
     kept = prompt.render_prompt(after, settings)
     prompt._LAST_SERIES.clear()
     assert kept == prompt.render_prompt(after, settings)
+
+
+def test_a_window_moving_across_a_gap_marks_the_row_before_it() -> None:
+    """The row before a gap carries its time once the candle after the gap closes: the
+    kept window's newest line changes then, and must not be reused as it was."""
+    candles = pd.read_csv(candle_file("BTC_USDT-5m.csv")).iloc[:200].drop(index=[100, 130])
+    settings = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m,1h")
+    prompt._LAST_SERIES.clear()
+    marked = 0
+    for end in range(60, 160):
+        context = _context(candles, end, end - end % 12)
+        kept = prompt.render_prompt(context, settings)
+        prompt._LAST_SERIES.clear()
+        fresh = prompt.render_prompt(context, settings)
+        assert kept == fresh, end
+        marked += "\n@" in fresh.user
+        prompt.render_prompt(context, settings)  # leave this decision's lines kept
+    assert marked > prompt.BASE_ROWS  # the gaps were in the window, marked

@@ -133,7 +133,6 @@ def _system(entry_value_pct: float, max_order_value: float, tools: bool,
     """The system prompt and its tokens: the same text at every decision of a bot."""
     tools_text = load_template("tools", version).template.strip() if tools else ""
     text = _fill("system", version, {
-        "version": version,
         "entry_value_pct": _num(entry_value_pct),
         "max_order_value": _num(max_order_value),
         "tools": tools_text,
