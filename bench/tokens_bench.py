@@ -1,14 +1,16 @@
 """Input tokens per decision for 1 and 5 symbols, and how often the budget cuts the prompt.
 
-Issue 5 sets a default budget of 3,000 input tokens for five symbols. This replays the
+Issue 5 sets a default budget of 3,000 input tokens for five symbols, and issue 20 has
+their whole context fit it, the cut staying as a safety net. This replays the
 first candles of real data with the rules engine into a fresh SQLite file, then rebuilds
 the decision context at sampled decision times from that database (``build_context``, as
-the loop does) and measures the prompt with ``estimate_input_tokens`` (without and with the
+the loop does) and measures the prompt with ``render_prompt`` (without and with the
 Gemini tool declarations), plus what ``render_prompt`` had to cut to stay in budget.
 
 Five symbols: only four candle files exist and they do not overlap in time, so the five
 are copies of ``BTC_USDT-5m.csv`` at different price scales (digits are tokens, so the
-scale matters), replayed in lockstep. ``uncut`` is the prompt with no budget at all.
+scale matters), replayed in lockstep. ``uncut`` is the prompt with no budget at all (its
+mean and its largest).
 
     .venv/bin/python bench/tokens_bench.py [--steps 300] [--every 10] [--json]
 """
@@ -62,7 +64,7 @@ def measure(files: list[Path], folder: Path, steps: int, every: int) -> dict:
                max_steps=steps)
     settings = seen[0]
     engine = make_engine(url)
-    tokens, with_tools, uncut, cut_prompts, cut_candles = [], [], [], 0, []
+    tokens, with_tools, uncut, cut_prompts, cut_candles, cut_with_tools = [], [], [], 0, [], 0
     with session_factory(engine)() as db:
         traces = list(db.execute(select(LLMTrace.session_id, LLMTrace.created_at,
                                         LLMTrace.execution_result).order_by(LLMTrace.id)))
@@ -71,7 +73,9 @@ def measure(files: list[Path], folder: Path, steps: int, every: int) -> dict:
             equity = float(result.get("equity", settings.starting_balance))
             context = build_context(db, settings, session_id, when, equity, equity)
             tokens.append(estimate_input_tokens(context, settings))
-            with_tools.append(estimate_input_tokens(context, settings, tools=True))
+            tooled = render_prompt(context, settings, tools=True)
+            with_tools.append(tooled.tokens)
+            cut_with_tools += bool(tooled.cut)
             prompt = render_prompt(context, settings)
             uncut.append(render_prompt(context, settings, budget=10**9).tokens)
             if prompt.cut:
@@ -85,8 +89,9 @@ def measure(files: list[Path], folder: Path, steps: int, every: int) -> dict:
         "tokens_mean": round(statistics.mean(tokens)), "tokens_min": min(tokens),
         "tokens_max": max(tokens), "tokens_with_tools_mean": round(statistics.mean(with_tools)),
         "tokens_per_symbol": round(statistics.mean(tokens) / len(files)),
-        "tokens_uncut_mean": round(statistics.mean(uncut)),
+        "tokens_uncut_mean": round(statistics.mean(uncut)), "tokens_uncut_max": max(uncut),
         "prompts_cut_pct": round(cut_prompts / len(tokens) * 100, 1),
+        "prompts_cut_with_tools_pct": round(cut_with_tools / len(tokens) * 100, 1),
         "candles_cut_mean": round(statistics.mean(cut_candles), 1),
     }
 
@@ -112,8 +117,9 @@ def main() -> int:
                   f"{result['tokens_mean']} input tokens per decision (min {result['tokens_min']}, "
                   f"max {result['tokens_max']}; {result['tokens_with_tools_mean']} with the "
                   f"tool declarations), {result['tokens_per_symbol']} per symbol, "
-                  f"{result['tokens_uncut_mean']} uncut; budget "
-                  f"{result['budget']}: {result['prompts_cut_pct']} % of prompts cut, "
+                  f"{result['tokens_uncut_mean']} uncut (max {result['tokens_uncut_max']}); budget "
+                  f"{result['budget']}: {result['prompts_cut_pct']} % of prompts cut "
+                  f"({result['prompts_cut_with_tools_pct']} % with the tools), "
                   f"{result['candles_cut_mean']} candles cut on average "
                   f"({result['decisions']} decisions measured)")
     return 0
