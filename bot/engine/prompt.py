@@ -7,10 +7,11 @@ Digits are most of a trading prompt's tokens, so the numbers are encoded compact
 at five significant digits of the symbol's price, one table row per candle with its close
 and its high and low as basis points from that close (a candle opens at about the previous
 close), volumes at three digits, and the candles' times stated once per table. Each
-timeframe shows its indicators, a line summing up all its candles in the context, and only
-its newest candles as rows: the shortest timeframe the last ``BASE_ROWS``, the longer ones
-the last ``HIGHER_ROWS`` (their older history is in their summary line). Five symbols then
-fit the default budget whole.
+timeframe shows its indicators on one line and only its newest candles as rows: the
+shortest timeframe the last ``BASE_ROWS``, the longer ones the last ``HIGHER_ROWS``. The
+longest also sums up all its candles in the context (range, change, mean volume), which the
+older candles of every timeframe fall within. Five symbols then fit the default budget
+whole.
 
 When the context still does not fit the budget, the oldest candles and then the oldest
 trades are dropped first (the newest data matters most to a decision), and what was dropped
@@ -286,7 +287,7 @@ class _Fixed:
 
 def row_limit(timeframe: str, timeframes: list[str] | tuple[str, ...]) -> int:
     """Candle rows a timeframe shows: the shortest the most, as its rows are the newest
-    detail; a longer one's older candles say what its summary line says."""
+    detail; a longer one's rows before them are summed up by the longest's range."""
     shortest = min(timeframes, key=timeframe_delta)
     return BASE_ROWS if timeframe == shortest else HIGHER_ROWS
 
