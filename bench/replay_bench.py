@@ -8,6 +8,11 @@ real loop, every table written) and sums ``rt.step_durations`` after each iterat
     .venv/bin/python bench/replay_bench.py                 # both cases, whole files
     .venv/bin/python bench/replay_bench.py --steps 1000    # the first 1000 candles
     .venv/bin/python bench/replay_bench.py --case btc --profile /tmp/replay.prof
+    .venv/bin/python bench/replay_bench.py --case long --long 105000   # a year of random walk
+
+The ``long`` case replays a random walk of 5-minute candles calibrated on
+``BTC_USDT-5m.csv`` (``bench/storage_bench.py`` draws it) and prints the steps/s of each
+tenth of the run, so a step that grows slower with history shows as a falling line.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import argparse
 import cProfile
 import json
 import logging
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,10 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.random_walk import random_walk  # noqa: E402
 from bot.replay import ReplayArgs, run_replay  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 
-CANDLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "candles"
+ROOT = Path(__file__).resolve().parents[1]
+CANDLES = ROOT.parent / "shared" / "data" / "candles"
 CASES: dict[str, tuple[list[str], float, float]] = {
     # name: files, starting balance (quote currency), goal in seconds for the whole files
     "btc": (["BTC_USDT-5m.csv"], 10_000.0, 20.0),
@@ -35,16 +44,20 @@ CASES: dict[str, tuple[list[str], float, float]] = {
 }
 
 
-def bench(name: str, steps: int | None, profile: Path | None) -> dict:
-    files, balance, goal = CASES[name]
+def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict:
+    files, balance, goal = CASES[name] if name != "long" else ([], 10_000.0, 60.0)
     totals: dict[str, float] = defaultdict(float)
+    ended_at: list[float] = []
 
     def observe(rt: Runtime) -> None:
+        ended_at.append(time.perf_counter())
         for step, ms in rt.step_durations.items():
             totals[step] += ms
 
     with tempfile.TemporaryDirectory(prefix="replay-bench-") as folder:
-        args = ReplayArgs(candles=[CANDLES / f for f in files],
+        paths = ([random_walk(Path(folder) / "BTC_USDT-5m.csv", long)] if name == "long"
+                 else [CANDLES / f for f in files])
+        args = ReplayArgs(candles=paths,
                           db_url=f"sqlite:///{folder}/bench.db", balance=balance)
         profiler = cProfile.Profile() if profile else None
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -68,20 +81,51 @@ def bench(name: str, steps: int | None, profile: Path | None) -> dict:
         "steps_pct": {step: round(ms / loop_ms * 100, 1) for step, ms in totals.items()},
         "outside_steps_ms": round(elapsed * 1000 - loop_ms),
         "trades": summary["trades"], "fingerprint": summary["fingerprint"],
+        "tenths_steps_per_s": _tenths(started, ended_at),
     }
+
+
+def _tenths(started: float, ended_at: list[float]) -> list[float]:
+    """Steps per second over each tenth of the run's steps."""
+    marks = [started, *ended_at]
+    size = max(1, len(ended_at) // 10)
+    return [round(size / (marks[i + size] - marks[i]), 1)
+            for i in range(0, len(ended_at) - size + 1, size)][:10]
+
+
+# Issue 20 measured freqtrade's backtest of a similar EMA/RSI strategy on BTC_USDT-5m.csv on
+# this machine, end to end (its CLI, data loading and report included).
+FREQTRADE_END_TO_END_S = (12.0, 17.0)
+
+
+def cli_seconds(name: str) -> float:
+    """Wall time of ``python -m bot replay`` on the case's whole files, as a user runs it:
+    interpreter start, imports, migrations, the replay and its summary."""
+    files, balance, _ = CASES[name]
+    with tempfile.TemporaryDirectory(prefix="replay-cli-") as folder:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bot", "replay",
+                        "--candles", ",".join(str(CANDLES / f) for f in files),
+                        "--db", f"sqlite:///{folder}/cli.db", "--balance", str(balance),
+                        "--json"], cwd=ROOT, check=True, capture_output=True)
+        return time.perf_counter() - started
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--case", choices=[*CASES, "long", "all"], default="all")
+    parser.add_argument("--long", type=int, default=105_000,
+                        help="random-walk candles of the long case (default: a year)")
     parser.add_argument("--steps", type=int, help="stop after this many candles")
     parser.add_argument("--profile", type=Path, help="write cProfile stats here (one case)")
     parser.add_argument("--json", action="store_true", help="one JSON object per case")
+    parser.add_argument("--cli", action="store_true",
+                        help="also time `python -m bot replay` end to end on BTC_USDT-5m.csv")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = list(CASES) if options.case == "all" else [options.case]
     for name in names:
-        result = bench(name, options.steps, options.profile)
+        result = bench(name, options.steps, options.profile, options.long)
         if options.json:
             print(json.dumps(result))
             continue
@@ -93,6 +137,15 @@ def main() -> int:
         for step, ms in sorted(result["steps_ms"].items(), key=lambda kv: -kv[1]):
             print(f"  {step:<12} {ms / 1000:8.2f} s  {result['steps_pct'][step]:5.1f} %")
         print(f"  {'(outside)':<12} {result['outside_steps_ms'] / 1000:8.2f} s")
+        print("  steps/s by tenth of the run: "
+              + " ".join(f"{rate:.0f}" for rate in result["tenths_steps_per_s"]))
+    if options.cli:
+        seconds = cli_seconds("btc")
+        low, high = FREQTRADE_END_TO_END_S
+        installed = "installed" if shutil.which("freqtrade") else "not installed here"
+        print(f"python -m bot replay BTC_USDT-5m.csv end to end: {seconds:.1f} s; freqtrade's "
+              f"backtest of the same candles took {low:.0f}-{high:.0f} s end to end on this "
+              f"machine (issue 20; freqtrade {installed})")
     return 0
 
 

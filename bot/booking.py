@@ -39,8 +39,16 @@ from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
 from bot.resting_stop import cancel_resting
 from bot.runtime import Runtime
+from bot.venue.base import OrderNotFound
 from db.models import Order, TradePlan
-from db.orders import by_client_id, by_venue_id, with_plan_by_client_id
+from db.orders import (
+    by_client_id,
+    by_venue_id,
+    exits_of_plan,
+    live_order_of_plan,
+    mark,
+    with_plan_by_client_id,
+)
 from db.plans import revise_plan
 from db.sessions import find_session, trading_day
 from db.trades import booked_quantity, record_trade
@@ -177,10 +185,12 @@ def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: da
     if remaining <= DUST * max(1.0, plan.size):
         revise_plan(db, plan, f"exit filled: {reason or 'exit'}", now,
                     filled_size=0.0, status=PlanStatus.CLOSED, closed_at=now, exit_reason=reason)
-    elif _may_still_sell(db, order):
-        # The plan keeps the order as its exit, else plan enforcement would send a second
-        # one for coins this one is selling or sold. Once the order is done with a rest
-        # unsold, the plan step re-arms a closing plan (``_check_exit``).
+    elif _may_still_sell(db, order) or any(_may_still_sell(db, sell)
+                                           for sell in exits_of_plan(db, plan.id)):
+        # The plan keeps exiting through the orders it has, else plan enforcement would
+        # send another for coins one of them is selling or sold (the exit, or a part's
+        # sell the exit took off the venue). Once they are done with a rest unsold, the
+        # plan step re-arms a closing plan (``_check_exit``).
         revise_plan(db, plan, "partial exit; the rest of its order still working", now,
                     filled_size=remaining)
     else:
@@ -213,6 +223,27 @@ def plan_holding(rt: Runtime, plan: TradePlan) -> float:
     return max(0.0, min(plan.filled_size, held))
 
 
+def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
+    """Take off the venue the plan's sells of a part (``bot.actions``) still working; what
+    they sold that no booked fill shows yet. The plan's exit sells the rest only: those
+    orders hold coins the exit would be refused for, or sell them a second time."""
+    unseen = 0.0
+    while (order := live_order_of_plan(db, plan.id, OrderPurpose.EXIT)) is not None:
+        cancel_order(rt, db, order)
+        if order.order_id is None:
+            continue  # never sent: it sold nothing
+        try:
+            sold = float(rt.call(rt.venue.fetch_order, order.order_id, order.symbol)
+                         .get("filled") or 0.0)
+        except OrderNotFound:
+            sold = 0.0
+        late = sold - booked_quantity(db, order.client_order_id)
+        if late > DUST:  # done having sold, like an order whose fills show late
+            mark(order, rt.now(), status=OrderStatus.CLOSED)
+            unseen += late
+    return unseen
+
+
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
               trace_id: int | None = None, stop: float | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market.
@@ -228,7 +259,7 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     if entry is not None and entry.status == OrderStatus.OPEN:
         cancel_order(rt, db, entry)
     cancel_resting(rt, db, plan)  # it holds the coins this exit sells
-    held = plan_holding(rt, plan)
+    held = plan_holding(rt, plan) - _lift_part_sells(rt, db, plan)
     if held <= DUST:
         revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
                     exit_reason=reason, closed_at=now)

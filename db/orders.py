@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.model.vocabulary import LIVE_ORDER
+from bot.model.vocabulary import LIVE_ORDER, OrderPurpose
 from db.models import Order, Trade, TradePlan
 
 
@@ -79,6 +79,15 @@ _LIVE_OF_PLAN = (select(Order).where(Order.purpose == bindparam("purpose"),
 def live_order_of_plan(db: OrmSession, plan_id: int, purpose: str) -> Order | None:
     """The plan's newest live order with this purpose (its resting stop), if any."""
     return db.scalars(_LIVE_OF_PLAN, {"purpose": purpose, "plan_id": plan_id}).first()
+
+
+_EXITS_OF_PLAN = (select(Order).where(Order.plan_id == bindparam("plan_id"),
+                                      Order.purpose == OrderPurpose.EXIT).order_by(Order.id))
+
+
+def exits_of_plan(db: OrmSession, plan_id: int) -> list[Order]:
+    """Every sell the bot sent to exit the plan or a part of it, oldest first."""
+    return list(db.scalars(_EXITS_OF_PLAN, {"plan_id": plan_id}))
 
 
 _ORDERS = Order.__table__

@@ -125,3 +125,68 @@ def test_an_exit_done_with_fills_still_unseen_is_not_doubled(sqlite_url, tmp_pat
     assert [t.quantity for t in fills(rt, "SELL")] == [pytest.approx(1.0), pytest.approx(1.0)]
     plan = the_plan(rt)
     assert plan.status == PlanStatus.CLOSED and plan.exit_reason == "take profit"
+
+
+def test_a_plan_exiting_while_a_part_of_it_is_still_being_sold_sells_only_the_rest(
+        sqlite_url, tmp_path: Path) -> None:
+    """An engine's sell of part of a plan (``_sell_part``) may still be working when the plan
+    itself exits (here: past its age). The exit takes the part's order off the venue and
+    sells what the plan still holds: never the part a second time, and never refused for
+    coins the part's order holds."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12, volume=10.0)
+    rt = runtime(sqlite_url, path, [entry(size=2.0)], PLAN_MAX_AGE_MINUTES=20)
+    step(rt, 2)
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.OPEN and plan.filled_size == pytest.approx(2.0)
+    with rt.db() as db:  # the part's sell rests on the venue, as a slow market sell would
+        part = place_order(rt, db, symbol=SYMBOL, side=Side.SELL, amount=1.0,
+                           purpose=OrderPurpose.EXIT, reason="engine sell", plan_id=plan.id,
+                           order_type=OrderType.LIMIT, price=LIMIT)
+        assert part.ok
+    step(rt, 6)  # the plan ages out
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.CLOSED, f"the exit did not go through: {plan.status}"
+    assert not rt.venue.fetch_open_orders(SYMBOL), "the part's sell still rests"
+    assert sum(t.quantity for t in fills(rt, "SELL")) == pytest.approx(2.0)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+def test_a_plan_exiting_does_not_sell_again_what_its_part_sell_sold_unseen(
+        sqlite_url, tmp_path: Path) -> None:
+    """The part's sell has sold some, which the fill sync has not seen yet, when the plan
+    exits: the exit sells what is left after it, and the late fill closes the plan."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 14, volume=10.0,
+                     wicks={WARMUP + 3: (101.0, 99.98)})
+    rt = runtime(sqlite_url, path, [entry(size=2.0)], PLAN_MAX_AGE_MINUTES=40)
+    venue = HeldBack(rt.venue)
+    rt.venue = venue  # type: ignore[assignment]
+    step(rt, 2)
+    plan = the_plan(rt)
+    assert plan.status == PlanStatus.OPEN and plan.filled_size == pytest.approx(2.0)
+    with rt.db() as db:
+        assert place_order(rt, db, symbol=SYMBOL, side=Side.SELL, amount=1.5,
+                           purpose=OrderPurpose.EXIT, reason="engine sell", plan_id=plan.id,
+                           order_type=OrderType.LIMIT, price=LIMIT).ok
+    while not (sold := [t for t in venue.venue.fetch_my_trades(SYMBOL) if t["side"] == "sell"]):
+        venue.hidden = set()
+        step(rt)
+        venue.hidden = {str(t["id"]) for t in venue.venue.fetch_my_trades(SYMBOL)
+                        if t["side"] == "sell"}
+    assert [t["amount"] for t in sold] == [pytest.approx(1.0)]
+    assert not fills(rt, "SELL"), "the part's fill is meant to be still unseen"
+    for _ in range(10):  # the plan ages out and exits
+        step(rt)
+        if the_plan(rt).status != PlanStatus.OPEN:
+            break
+    with rt.db() as db:
+        sent = [(o.amount, o.type) for o in db.scalars(
+            select(Order).where(Order.plan_id == plan.id, Order.side == Side.SELL)
+            .order_by(Order.id))]
+    assert sent == [(1.5, OrderType.LIMIT), (pytest.approx(1.0), OrderType.MARKET)], \
+        "the exit is to sell what the part's sell left: 2 held, 1 sold unseen"
+    venue.hidden = set()
+    step(rt, 2)
+    assert sorted(t.quantity for t in fills(rt, "SELL")) == [pytest.approx(1.0)] * 2
+    assert the_plan(rt).status == PlanStatus.CLOSED
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not rt.venue.fetch_open_orders(SYMBOL)

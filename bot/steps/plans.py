@@ -18,7 +18,7 @@ from bot.positions import DUST
 from bot.resting_stop import is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from db.models import Order, TradePlan
-from db.orders import by_client_id
+from db.orders import exits_of_plan
 from db.plans import revise_plan
 from db.trades import booked_quantity
 
@@ -179,15 +179,15 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     An exit the venue reports done but whose fills are not booked yet is waited for (a few
     loop intervals), because re-arming it then would sell the same coins twice.
     """
-    order = by_client_id(db, plan.exit_client_order_id) if plan.exit_client_order_id else None
-    if order is not None and order.status in LIVE_ORDER:
+    sells = exits_of_plan(db, plan.id)  # its exit, and any part's sell it took off the venue
+    if any(order.status in LIVE_ORDER for order in sells):
         return
     if plan_holding(rt, plan) <= DUST:
         revise_plan(db, plan, "closed", now, status=PlanStatus.CLOSED, closed_at=now)
         return
-    if order is not None and order.status == OrderStatus.CLOSED:
-        booked = booked_quantity(db, order.client_order_id)
-        grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
-        if booked + DUST < order.amount and now - order.updated_at < grace:
-            return
+    grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
+    if any(order.status == OrderStatus.CLOSED and now - order.updated_at < grace
+           and booked_quantity(db, order.client_order_id) + DUST < order.amount
+           for order in sells):
+        return
     revise_plan(db, plan, "exit did not complete; re-armed", now, status=PlanStatus.OPEN)
