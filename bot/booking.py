@@ -51,7 +51,7 @@ from db.orders import (
 )
 from db.plans import revise_plan
 from db.sessions import find_session, trading_day
-from db.trades import booked_quantity, record_trade
+from db.trades import booked_quantity, plan_fills, record_trade
 
 log = logging.getLogger("tradedesk.fills")
 exits_log = logging.getLogger("tradedesk.plans")  # an exit is a plan's event
@@ -157,7 +157,8 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
     rt.store.booked(trade_id)
     positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
-    rt.events.fill_booked(fill, realized, order.purpose, plan)
+    rt.events.fill_booked(fill, realized, order.purpose, plan, closed_by=lambda: plan_fills(
+        db, order.plan_id or 0, fill.side))
     return True
 
 

@@ -49,6 +49,19 @@ def booked_quantity(db: OrmSession, client_order_id: str) -> float:
     return db.execute(_BOOKED_QUANTITY, {"client_order_id": client_order_id}).scalar_one()
 
 
+_PLAN_SALES = select(
+    func.count(_TRADES.c.id), func.coalesce(func.sum(_TRADES.c.quantity), 0.0),
+    func.coalesce(func.sum(_TRADES.c.quantity * _TRADES.c.price), 0.0),
+    func.coalesce(func.sum(_TRADES.c.realized_pnl), 0.0),
+).where(_TRADES.c.plan_id == bindparam("plan_id"), _TRADES.c.action == bindparam("side"))
+
+
+def plan_fills(db: OrmSession, plan_id: int, side: str) -> Row[int, float, float, float]:
+    """The plan's booked fills on one side: how many, their quantity, their value in quote
+    and their realized PnL (a plan closed in parts told as a whole)."""
+    return db.execute(_PLAN_SALES, {"plan_id": plan_id, "side": side}).one()
+
+
 def fills_of_sessions(db: OrmSession, session_ids: list[int]) -> list[Row]:
     """The sessions' fills, oldest first: (symbol, action, quantity, price, timestamp) each,
     what a position book is folded from."""

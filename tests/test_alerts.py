@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.alerts.batching import Batcher
 from bot.alerts.delivery import Delivery
@@ -18,7 +19,7 @@ from bot.model.fill import Fill
 from bot.model.vocabulary import OrderPurpose, Side
 from bot.steps.commands import obey_commands
 from db.commands import enqueue_command
-from db.models import TradePlan
+from db.models import Trade, TradePlan
 from tests.conftest import candle_file
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import CostlyEngine, ScriptedEngine, make_runtime, step
@@ -94,6 +95,33 @@ def test_a_paper_loop_notifies_a_fill_and_a_plan_close(sqlite_url) -> None:
         rt.events.close()
     assert len(fill) == 1 and len(closed) == 1 and len(opened) == 1
     assert rt.events.failures == 0
+
+
+def test_a_plan_sold_in_parts_is_told_closed_with_all_it_sold(sqlite_url) -> None:
+    """The engine sells part of its plan, then the rest: the close names everything the
+    plan sold, at its average price, and the realized PnL of both sales."""
+    engine = ScriptedEngine([
+        Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.05,
+                                 reason="test entry")]),
+        Decision(actions=[Action(action=ActionType.SELL, symbol="BTC/USDT", size=0.02,
+                                 reason="take some")]),
+        Decision(actions=[Action(action=ActionType.SELL, symbol="BTC/USDT",
+                                 reason="engine exit")]),
+    ])
+    with notify_server() as (url, received):
+        rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
+                          NOTIFY_URLS=url, NOTIFY_EVENTS="all", NOTIFY_MIN_INTERVAL_SECONDS=0)
+        step(rt, 6)
+        (closed,) = wait_for(lambda: received.containing("plan 1 closed"))
+        rt.events.close()
+    with rt.db() as db:
+        sells = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
+    assert [round(t.quantity, 8) for t in sells] == [0.02, 0.03]
+    average = sum(t.quantity * t.price for t in sells) / 0.05
+    realized = sum(t.realized_pnl for t in sells)
+    assert "sold 0.05 BTC/USDT in 2 fills" in closed, closed
+    assert f"at {average:,.8g}" in closed, closed
+    assert f"realized PnL {realized:+,.2f} USDT" in closed, closed
 
 
 def test_notify_events_are_checked_by_name() -> None:

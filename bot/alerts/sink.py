@@ -34,6 +34,15 @@ def money(value: float, currency: str = "") -> str:
     return f"{value:+,.2f}{' ' + currency if currency else ''}"
 
 
+def _closed_words(plan: TradePlan, symbol: str, quote: str,
+                  sold: tuple[int, float, float, float]) -> str:
+    fills, quantity, value, realized = sold
+    return (f"plan {plan.id} closed ({plan.exit_reason or 'exit'}): sold {amount(quantity)} "
+            f"{symbol}" + (f" in {fills} fills" if fills > 1 else "")
+            + f" at {amount(value / quantity if quantity else 0.0)}, realized PnL "
+            f"{money(realized, quote)}")
+
+
 class EventSink:
     def __init__(self, bot: str = "", mode: str = "PAPER", kinds: frozenset[EventKind] = frozenset(),
                  delivery: Delivery | None = None) -> None:
@@ -79,8 +88,14 @@ class EventSink:
     # --- the hooks, one call each in the code where it happens
 
     def fill_booked(self, fill: Fill, realized: float, purpose: str | None,
-                    plan: TradePlan | None) -> None:
-        """A venue fill was booked: told as a fill, and as its plan's opening or closing."""
+                    plan: TradePlan | None,
+                    closed_by: Callable[[], tuple[int, float, float, float]] | None = None,
+                    ) -> None:
+        """A venue fill was booked: told as a fill, and as its plan's opening or closing.
+
+        ``closed_by``: the plan's fills on this fill's side (count, quantity, value,
+        realized PnL), read only when a close is told: a plan sold in parts closes with
+        all it sold, not its last fill."""
         if self.delivery is None:
             return
         symbol, side, quantity, price = fill.symbol, fill.side, fill.amount, fill.price
@@ -99,10 +114,9 @@ class EventSink:
                 f"{amount(plan.stop_price)}, target {amount(plan.target_price)}"
                 + (f" ({plan.reason})" if plan.reason else "")))
         elif purpose != OrderPurpose.ENTRY and plan.status == PlanStatus.CLOSED:
-            self.emit(EventKind.PLAN_CLOSED, lambda: (
-                f"plan {plan.id} closed ({plan.exit_reason or 'exit'}): sold "
-                f"{amount(quantity)} {symbol} at {amount(price)}, realized PnL "
-                f"{money(realized, quote)}"))
+            self.emit(EventKind.PLAN_CLOSED, lambda: _closed_words(
+                plan, symbol, quote, closed_by() if closed_by else (1, quantity,
+                                                                     quantity * price, realized)))
 
     def plan_closed(self, plan: TradePlan, reason: str) -> None:
         """A plan closed without a fill of its own (nothing held, or flattened by a command)."""
