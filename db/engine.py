@@ -17,6 +17,11 @@ from sqlalchemy.orm import sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tradedesk.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# libpq's: a server that accepts and never answers fails the attempt (and the retry loop
+# goes on) instead of holding it for ever; keepalives find a connection whose peer is gone.
+# A URL that names one of them keeps its own.
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+                         "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def normalize_url(url: str) -> str:
@@ -76,7 +81,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True,
+                         connect_args={name: value for name, value in POSTGRES_CONNECT_ARGS.items()
+                                       if name not in parsed.query})
 
 
 @cache

@@ -12,6 +12,7 @@ import threading
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to ``target``. ``cut`` drops every open connection and
     refuses new ones (accepted, then closed at once, as a restarting server does);
+    ``stall`` accepts new ones and never answers (a server or network gone silent);
     ``restore`` forwards again."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -20,6 +21,8 @@ class TcpProxy:
         self.port: int = self._listener.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._stalled = False
+        self._held: list[socket.socket] = []  # accepted while stalled: never answered
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closed = False
@@ -42,12 +45,18 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def stall(self) -> None:
+        self._stalled = True
+
     def restore(self) -> None:
+        self._stalled = False
         self._up.set()
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        for sock in self._held:
+            sock.close()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -56,6 +65,9 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._stalled:
+                self._held.append(client)
+                continue
             if not self._up.is_set():
                 self.refused += 1
                 client.close()

@@ -285,6 +285,18 @@ def test_one_shot_command_on_a_down_database_is_not_a_bad_setting(proxy, postgre
 
 
 
+def test_a_database_that_never_answers_is_unreachable_not_a_hang(proxy, postgres_url) -> None:
+    """A server (or network) that accepts the connection and then says nothing: the
+    connection attempt gives up after its timeout, so a command ends and a bot's retry
+    loop goes on, rather than waiting on the socket for ever."""
+    proxy.stall()
+    done = subprocess.run([sys.executable, "-m", "bot", "bots", "--db",
+                           proxy.url_for(postgres_url)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("database unreachable: ") and "Traceback" not in done.stderr
+
+
 def test_console_says_database_unreachable_in_words(proxy, postgres_url, monkeypatch) -> None:
     """Down at the first run, and down under an open page: words, never a traceback."""
     from streamlit import config as st_config
