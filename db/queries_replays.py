@@ -29,7 +29,7 @@ from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
 from db.replay_runs import finished_summary
 
-MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
+MAX_CURVE_POINTS = 1000  # a year of 5m steps is 100k points: the browser gets a stride
 
 
 class Fill(Protocol):
@@ -62,6 +62,7 @@ class ReplaySummary:
 
 
 SUMMARY_FIELDS = {field.name for field in fields(ReplaySummary)}
+RECORD_FIELDS = SUMMARY_FIELDS | {"warnings"}
 
 
 def fingerprint(fills: Iterable[Fill]) -> str:
@@ -140,13 +141,21 @@ def _step_figures(db: OrmSession, ids: Sequence[int]) -> tuple[int, int, float]:
 
 
 def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[str, float]:
-    """The first (or newest) step's prices that name any; {} if none does."""
+    """The first (or newest) step's prices that name any, among the 8 at that edge that
+    name something; {} if none does. Read session by session from that edge: ordering the
+    whole run's steps by id would walk past every other run's."""
     order = EquityStep.id.desc() if newest else EquityStep.id
-    for prices in db.scalars(select(EquityStep.prices).where(
-            _in_run(ids), EquityStep.prices != "{}").order_by(order).limit(8)):
-        found = _prices(prices)
-        if found:
-            return found
+    left = 8
+    for session_id in reversed(ids) if newest else ids:
+        for prices in db.scalars(select(EquityStep.prices).where(
+                EquityStep.session_id == session_id, EquityStep.prices != "{}")
+                .order_by(order).limit(left)):
+            found = _prices(prices)
+            if found:
+                return found
+            left -= 1
+            if not left:
+                return {}
     return {}
 
 
@@ -177,14 +186,28 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
                 run_name: str) -> dict:
     """The replay summary (net PnL, return, drawdown, buy-and-hold, fingerprint...).
 
-    A finished run's is the one recorded as it finished (``db.replay_runs``): its rows no
+    A finished run's is the one recorded as it finished (``finished_record``): its rows no
     longer change, and reading a year of them costs half a second. A run still going, or
-    one recorded before its summary's fields were what they are, is computed.
+    one recorded with other fields than these, is computed.
     """
+    recorded = _recorded(db, run_name)
+    if recorded is None:
+        return computed_summary(db, ids, starting_balance, run_name)
+    return {key: value for key, value in recorded.items() if key in SUMMARY_FIELDS}
+
+
+def finished_record(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                    run_name: str) -> dict:
+    """What a run records as it finishes: its summary and its balance warnings."""
+    return (computed_summary(db, ids, starting_balance, run_name)
+            | {"warnings": computed_balance_warnings(db, ids, starting_balance)})
+
+
+def _recorded(db: OrmSession, run_name: str) -> dict | None:
+    """The finished run's record, unless it holds other fields than ``finished_record``
+    writes (one recorded by another version of it)."""
     recorded = finished_summary(db, run_name)
-    if recorded is not None and recorded.keys() == SUMMARY_FIELDS:
-        return recorded
-    return computed_summary(db, ids, starting_balance, run_name)
+    return recorded if recorded is not None and recorded.keys() == RECORD_FIELDS else None
 
 
 def computed_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
@@ -219,11 +242,20 @@ def computed_summary(db: OrmSession, ids: Sequence[int], starting_balance: float
     return asdict(summary)
 
 
-def run_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
-                         ) -> list[str]:
-    """``bot.model.market_size``'s warnings for a run: its balance against the first
-    SIZING_CANDLES candles it stored of each symbol (shortest timeframe), as its replay
-    sized them from its file."""
+def run_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                         run_name: str) -> list[str]:
+    """``bot.model.market_size``'s warnings for a run: a finished run's as it recorded them
+    (``finished_record``), else computed (``computed_balance_warnings``)."""
+    recorded = _recorded(db, run_name)
+    if recorded is None:
+        return computed_balance_warnings(db, ids, starting_balance)
+    return [str(warning) for warning in recorded["warnings"]]
+
+
+def computed_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
+                              ) -> list[str]:
+    """The run's balance against the first SIZING_CANDLES candles it stored of each symbol
+    (shortest timeframe), as its replay sized them from its file."""
     if not ids:
         return []
     shortest: dict[str, str] = {}
@@ -297,8 +329,7 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
         start = float(db.scalar(select(Session.starting_balance).where(Session.id == first_id))
                       or 0.0)
         last = last_step(db, ids)
-        figures = finished_summary(db, run_name) or _running_figures(db, run_name, ids, start,
-                                                                     last)
+        figures = _recorded(db, run_name) or _running_figures(db, run_name, ids, start, last)
         clock = clocks.get(run_name)
         out.append({
             "run": run_name, "from": first_day, "to": last_day, "days": int(days),
@@ -347,11 +378,12 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     spaced steps, each one lookup (numbering the steps reads them all: a quarter of a second
     for a year). An id another run wrote in between is a point less.
     """
-    count = int(db.scalar(select(func.count()).where(_in_run(ids))) or 0)
+    first, last = _edge_id(db, ids, newest=False), _edge_id(db, ids, newest=True)
+    if first is None or last is None:
+        return pd.DataFrame(columns=["time", "equity", "buy_and_hold"])
     query = select(EquityStep.created_at, EquityStep.equity, EquityStep.prices).where(
         _in_run(ids))
-    if count > MAX_CURVE_POINTS:
-        first, last = _edge_id(db, ids, newest=False), _edge_id(db, ids, newest=True)
+    if last - first >= MAX_CURVE_POINTS:
         query = query.where(EquityStep.id.in_(sorted({
             first + (last - first) * k // (MAX_CURVE_POINTS - 1)
             for k in range(MAX_CURVE_POINTS)})))
@@ -366,15 +398,15 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
 
 
-def _edge_id(db: OrmSession, ids: Sequence[int], *, newest: bool) -> int:
+def _edge_id(db: OrmSession, ids: Sequence[int], *, newest: bool) -> int | None:
     """The id of the run's first (or newest) step, from the first (or last) of its sessions
-    holding one: each is a look at one session's steps, not at the run's."""
+    holding one: a look at one session's steps, not at the run's. None: it has none."""
     edge = func.max(EquityStep.id) if newest else func.min(EquityStep.id)
     for session_id in reversed(ids) if newest else ids:
         found = db.scalar(select(edge).where(EquityStep.session_id == session_id))
         if found is not None:
             return int(found)
-    raise LookupError("the run has no step")  # never: called only when it counts some
+    return None
 
 
 def normalised_curve(curve: pd.DataFrame, starting_balance: float) -> pd.DataFrame:

@@ -20,7 +20,8 @@ def run_finished_at(db: OrmSession, run_name: str) -> datetime | None:
 
 
 def mark_finished(db: OrmSession, run_name: str, now: datetime, summary: dict) -> None:
-    """Record that the run reached its end, with its summary then, committed together."""
+    """Record that the run reached its end, with its summary then (whatever its reader
+    wants kept: ``db.queries_replays.finished_record``), committed together."""
     db.execute(update(PaperClock).where(PaperClock.account == run_name)
                .values(finished_at=now, summary=json.dumps(summary)))
     db.commit()

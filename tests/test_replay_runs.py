@@ -159,7 +159,7 @@ def _clock_summary(url: str) -> str | None:
     return recorded
 
 
-def test_a_finished_run_records_its_summary_as_its_rows_give_it(cut: Path, uninterrupted: dict,
+def test_a_finished_run_records_its_summary_and_warnings_as_its_rows_give_them(cut: Path, uninterrupted: dict,
                                                                 tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     summary = run_replay(ReplayArgs([cut], url), progress=False)
@@ -174,7 +174,7 @@ def test_a_finished_run_records_its_summary_as_its_rows_give_it(cut: Path, unint
         ids = run_session_ids(db, summary["run_name"])
         computed = run_summary(db, ids, 10_000.0, summary["run_name"])
     engine.dispose()
-    assert computed == json.loads(recorded)
+    assert computed | {"warnings": summary["warnings"]} == json.loads(recorded)
 
 
 def test_a_finished_run_reads_as_it_finished_whatever_its_rows_become(cut: Path,
