@@ -295,7 +295,7 @@ def _app(path: Path, view: str) -> AppTest:
     return at
 
 
-def render_times(paths: list[Path], runs: int) -> list[dict[str, float]]:
+def render_times(paths: list[Path], runs: int, views: list[str]) -> list[dict[str, float]]:
     """Best ms of ``runs`` reruns of each page through console.py, for each database.
 
     The databases take turns run by run, so a slow moment of the machine hits both alike;
@@ -306,7 +306,7 @@ def render_times(paths: list[Path], runs: int) -> list[dict[str, float]]:
     os.environ["TRADEDESK_NO_AUTOSTART"] = "1"
     st_config.set_option("server.address", "127.0.0.1")
     out: list[dict[str, float]] = [{} for _ in paths]
-    for page in VIEWS:
+    for page in views:
         apps = [_app(path, page) for path in paths]
         samples: list[list[float]] = [[] for _ in paths]
         for _ in range(runs):
@@ -324,15 +324,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed reruns per page")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the databases")
+    parser.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS),
+                        metavar="VIEW", help="time only these views (default: all)")
     args = parser.parse_args()
     small = database("1day", 0, args.rebuild)
     large = database("year", HISTORY_DAYS, args.rebuild)
     for name, path in (("1-day", small), ("year", large)):
         print(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in counts(path).items()))
-    one, year = render_times([small, large], args.runs)
+    one, year = render_times([small, large], args.runs, args.views)
     print(f"\n{'page':<18}{'1-day ms':>10}{'year ms':>10}{'ratio':>8}")
     worst = 0.0
-    for page in VIEWS:
+    for page in args.views:
         ratio = year[page] / one[page]
         worst = max(worst, ratio)
         flag = "" if ratio <= 1.5 else "  > 1.5"
