@@ -1,14 +1,16 @@
 """Console page render time on a 1-day database and on one with a year of history.
 
-``python bench/console_bench.py [--runs N] [--rebuild]``. Both databases hold the same
-seeded current day (tests/console_seed.py) plus bulk rows at the same density per day: the
-1-day one for today only, the year one for 364 more days of live sessions of the same bot
-(over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a finished replay run of
-5-minute steps as the rules engine writes it (a tick, a trace and an equity step a step):
-one day of it in the 1-day database, a year (105k steps) in the other. The only difference
-is history, so a page or view whose time grows with it reads outside its session or
-without a LIMIT; the goal is a ratio of at most 1.5. Besides every page, two views: the
-Replays page with its run's summary and equity curve, and Trades over the whole run.
+``python bench/console_bench.py [--runs N] [--rebuild] [--views VIEW ...]``. Both databases
+hold the same seeded current day (tests/console_seed.py) plus bulk rows at the same density
+per day: the 1-day one for today only, the year one for 364 more days of live sessions of
+the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a replay run of
+5-minute steps as the rules engine writes it (a tick, a trace, an equity step and its
+candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
+it in the 1-day database, a year (105k steps) in the other. The only difference is
+history, so a page or view whose time grows with it reads outside its session or without a
+LIMIT; the goal is a ratio of at most 1.5. Besides every page as it opens (the Replays
+page with its run's summary and equity curve), three views: Trades over the whole run, and
+Chart and the Decisions scorecard over the widest dates they allow (the whole history).
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.

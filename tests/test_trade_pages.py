@@ -35,8 +35,8 @@ def _fills(db, rng: random.Random) -> list[int]:
     return ids
 
 
-def test_every_page_is_its_slice_of_all_the_fills_newest_first(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
+def test_every_page_is_its_slice_of_all_the_fills_newest_first(db_url: str) -> None:
+    engine = make_engine(db_url)
     with session_factory(engine)() as db:
         ids = _fills(db, random.Random(5))
         for where in (TradeFilter(tuple(ids)), TradeFilter(tuple(ids), symbols=("ETH/USDT",)),
