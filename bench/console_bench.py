@@ -14,6 +14,12 @@ Chart and the Decisions scorecard over the widest dates they allow (the whole hi
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
+
+Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
+table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
+whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
+2.26 before); Performance (21.9) and the scorecard over the whole history (48.8) fold the
+whole span they are asked for and are not flat.
 """
 
 from __future__ import annotations
