@@ -333,6 +333,9 @@ def test_trades_shows_a_page_of_fills_and_totals_over_all_of_them(sqlite_url, mo
     assert len(last) == total - 2 * PAGE_ROWS
     assert last["timestamp"].iloc[0] <= frame["timestamp"].iloc[-1]
     assert not set(last["id"]) & set(frame["id"])
+    at.selectbox(key="trades_side").set_value("SELL").run()  # one page now: the first
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.dataframe[0].value["action"]) == {"SELL"}
 
 
 def test_picked_bot_scopes_pages_and_commands(seeded_url, monkeypatch):
