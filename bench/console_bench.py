@@ -1,17 +1,25 @@
 """Console page render time on a 1-day database and on one with a year of history.
 
-``python bench/console_bench.py [--runs N] [--rebuild]``. Both databases hold the same
-seeded current day (tests/console_seed.py) plus bulk rows at the same density per day: the
-1-day one for today only, the year one for 364 more days of live sessions of the same bot
-(over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a finished replay run of
-5-minute steps as the rules engine writes it (a tick, a trace and an equity step a step):
-one day of it in the 1-day database, a year (105k steps) in the other. The only difference
-is history, so a page or view whose time grows with it reads outside its session or
-without a LIMIT; the goal is a ratio of at most 1.5. Besides every page, two views: the
-Replays page with its run's summary and equity curve, and Trades over the whole run.
+``python bench/console_bench.py [--runs N] [--rebuild] [--views VIEW ...]``. Both databases
+hold the same seeded current day (tests/console_seed.py) plus bulk rows at the same density
+per day: the 1-day one for today only, the year one for 364 more days of live sessions of
+the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a replay run of
+5-minute steps as the rules engine writes it (a tick, a trace, an equity step and its
+candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
+it in the 1-day database, a year (105k steps) in the other. The only difference is
+history, so a page or view whose time grows with it reads outside its session or without a
+LIMIT; the goal is a ratio of at most 1.5. Besides every page as it opens (the Replays
+page with its run's summary and equity curve), three views: Trades over the whole run, and
+Chart and the Decisions scorecard over the widest dates they allow (the whole history).
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
+
+Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
+table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
+whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
+2.26 before); Performance (21.9) and the scorecard over the whole history (48.8) fold the
+whole span they are asked for and are not flat.
 """
 
 from __future__ import annotations
@@ -23,25 +31,53 @@ import random
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
 from db.bots import DEFAULT_BOT  # noqa: E402
+from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
+from db.queries_replays import finished_record, run_session_ids  # noqa: E402
+from db.replay_runs import mark_finished  # noqa: E402
 from tests.console_seed import seed_console_db  # noqa: E402
 
 BENCH_DIR = ROOT / "data" / "bench"
-PAGES = ["overview", "chart", "portfolio", "trades", "decisions", "commands", "settings"]
-# view name: (page, toggles switched on) besides each page as it opens
-VIEWS: dict[str, tuple[str, dict[str, bool]]] = {
-    **{page: (page, {}) for page in PAGES},
-    "replays": ("replays", {}),
-    "trades whole run": ("trades", {"trades_run": True}),
+PAGES = ["overview", "chart", "portfolio", "trades", "performance", "decisions", "fleet",
+         "commands", "settings", "replays"]
+
+
+def _whole_span(key: str) -> Callable[[AppTest], None]:
+    """Pick the widest dates the date input ``key`` allows: all the run's history."""
+    def pick(at: AppTest) -> None:
+        dates = at.date_input(key=key)
+        dates.set_value((dates.min, dates.max)).run()
+    return pick
+
+
+def _chart_range(at: AppTest) -> None:
+    at.radio(key="chart_window").set_value("Date range").run()
+    _whole_span("chart_dates")(at)
+
+
+def _scorecard(at: AppTest) -> None:
+    at.toggle(key="dec_scorecard").set_value(True).run()
+    _whole_span("scorecard_dates")(at)
+
+
+# view name: (page, what is set on it) besides each page as it opens
+VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
+    **{page: (page, None) for page in PAGES},
+    "trades whole run": ("trades", lambda at: at.toggle(key="trades_run").set_value(True).run()),
+    "chart date range": ("chart", _chart_range),
+    "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 2  # in the cached files' names: a database built for another layout is not reused
+BUILD = 3  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -135,7 +171,8 @@ def _add_fills(cur: sqlite3.Cursor, fills: list[tuple]) -> None:
 def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float,
                 trade_no: int) -> tuple[float, int]:
     """One simulated day of the bench replay run: a session, and per 5-minute step a tick,
-    a trace (no prompt: the rules engine sends none) and an equity step; some fills."""
+    a trace (no prompt: the rules engine sends none), an equity step and its candle (5m,
+    and 1h every hour); some fills."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     cur.execute(
         "INSERT INTO sessions (date, kind, run_name, mode, venue, starting_balance, net_pnl, "
@@ -143,11 +180,15 @@ def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float
         "VALUES (?, 'replay', ?, 'PAPER', 'paper', 10000, 0, 0, 0, 0, ?)",
         (day.isoformat(), REPLAY_RUN, _stamp(start)))
     session_id = cur.lastrowid
-    ticks, traces = [], []
+    ticks, traces, candles = [], [], []
     for k in range(86_400 // REPLAY_STEP_S):
-        price *= 1 + rng.gauss(0, 0.002)
+        opened, price = price, price * (1 + rng.gauss(0, 0.002))
         when = _stamp(start + timedelta(seconds=k * REPLAY_STEP_S))
         ticks.append((session_id, "BTC/USDT", when, price, price * 0.9999, price * 1.0001))
+        for timeframe in ("5m", "1h")[:1 + (k % 12 == 0)]:
+            candles.append((session_id, "BTC/USDT", timeframe, when, opened,
+                            max(opened, price) * 1.001, min(opened, price) * 0.999, price,
+                            rng.uniform(10, 900)))
         result = {"equity": 10_000 + rng.gauss(0, 50), "exposure": rng.choice([0, 0, 500]),
                   "prices": {"BTC/USDT": price}, "actions": [{"action": "HOLD"}]}
         traces.append((session_id, "rules", "rules-v1", "", None, None,
@@ -155,6 +196,8 @@ def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float
                        json.dumps(result), "ok", 0, 0, 0.0, 1.0, when))
     cur.executemany("INSERT INTO market_data (session_id, symbol, timestamp, price, bid, ask) "
                     "VALUES (?,?,?,?,?,?)", ticks)
+    cur.executemany("INSERT INTO ohlcv (session_id, symbol, timeframe, timestamp, open, high, "
+                    "low, close, volume) VALUES (?,?,?,?,?,?,?,?,?)", candles)
     _add_traces(cur, traces)
     fills = []
     for k in range(REPLAY_FILLS_PER_DAY):
@@ -178,13 +221,21 @@ def _replay_run(con: sqlite3.Connection, last_day: date, days: int, rng: random.
         if back % 30 == 0:
             con.commit()
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
-    cur.execute("INSERT INTO paper_clock (account, now_ms, seq, feed, finished_at) "
-                "VALUES (?, ?, 0, ?, ?)", (REPLAY_RUN, int(end.timestamp() * 1000),
-                                           json.dumps({"paths": ["BTC_USDT-5m.csv"]}),
-                                           _stamp(end)))
+    cur.execute("INSERT INTO paper_clock (account, now_ms, seq, feed) VALUES (?, ?, 0, ?)",
+                (REPLAY_RUN, int(end.timestamp() * 1000),
+                 json.dumps({"paths": ["BTC_USDT-5m.csv"]})))
     cur.execute("INSERT INTO paper_balances (account, currency, total, used) "
                 "VALUES (?, 'USDT', 10000, 0)", (REPLAY_RUN,))
     con.commit()
+
+
+def _finish_replay(url: str, end: datetime) -> None:
+    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does."""
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        ids = run_session_ids(db, REPLAY_RUN)
+        mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
+    engine.dispose()
 
 
 def build(path: Path, history_days: int) -> None:
@@ -212,6 +263,7 @@ def build(path: Path, history_days: int) -> None:
             con.commit()
     con.commit()
     _replay_run(con, today - timedelta(days=400), history_days + 1, rng)
+    _finish_replay(url, datetime.combine(today - timedelta(days=399), datetime.min.time(), UTC))
     cur.execute("ANALYZE")
     con.close()
 
@@ -236,24 +288,22 @@ def counts(path: Path) -> dict[str, int]:
         con.close()
 
 
-def _app(path: Path, view: str):
+def _app(path: Path, view: str) -> AppTest:
     """console.py on ``path`` with ``view`` open and warmed up (imports, caches, engine)."""
-    from streamlit.testing.v1 import AppTest
-
-    page, toggles = VIEWS[view]
+    page, setup = VIEWS[view]
     os.environ["DATABASE_URL"] = f"sqlite:///{path}"
     at = AppTest.from_file(str(ROOT / "console.py"), default_timeout=120)
     at.run()
     at.switch_page(f"views/{page}.py").run()
-    for key, on in toggles.items():
-        at.toggle(key=key).set_value(on).run()
+    if setup is not None:
+        setup(at)
     at.run()
     if at.exception:
         raise RuntimeError(f"{page} failed on {path}: {[e.value for e in at.exception]}")
     return at
 
 
-def render_times(paths: list[Path], runs: int) -> list[dict[str, float]]:
+def render_times(paths: list[Path], runs: int, views: list[str]) -> list[dict[str, float]]:
     """Best ms of ``runs`` reruns of each page through console.py, for each database.
 
     The databases take turns run by run, so a slow moment of the machine hits both alike;
@@ -264,7 +314,7 @@ def render_times(paths: list[Path], runs: int) -> list[dict[str, float]]:
     os.environ["TRADEDESK_NO_AUTOSTART"] = "1"
     st_config.set_option("server.address", "127.0.0.1")
     out: list[dict[str, float]] = [{} for _ in paths]
-    for page in VIEWS:
+    for page in views:
         apps = [_app(path, page) for path in paths]
         samples: list[list[float]] = [[] for _ in paths]
         for _ in range(runs):
@@ -282,15 +332,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed reruns per page")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the databases")
+    parser.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS),
+                        metavar="VIEW", help="time only these views (default: all)")
     args = parser.parse_args()
     small = database("1day", 0, args.rebuild)
     large = database("year", HISTORY_DAYS, args.rebuild)
     for name, path in (("1-day", small), ("year", large)):
         print(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in counts(path).items()))
-    one, year = render_times([small, large], args.runs)
+    one, year = render_times([small, large], args.runs, args.views)
     print(f"\n{'page':<18}{'1-day ms':>10}{'year ms':>10}{'ratio':>8}")
     worst = 0.0
-    for page in VIEWS:
+    for page in args.views:
         ratio = year[page] / one[page]
         worst = max(worst, ratio)
         flag = "" if ratio <= 1.5 else "  > 1.5"

@@ -35,7 +35,7 @@ from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.paper_store import PaperStore
-from db.queries_replays import run_summary
+from db.queries_replays import finished_record, run_summary
 from db.replay_runs import mark_finished, run_finished_at
 
 HOUR_MS = 3_600_000
@@ -172,7 +172,8 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
 
 
 def finish(rt: Runtime) -> None:
-    """Close a run that reached its end: book its last step's fills, then mark it finished.
+    """Close a run that reached its end: book its last step's fills, then mark it finished
+    with its summary and warnings, which are what it reads as from then on.
 
     The loop books a step's entry fills at the next step's fill sync, which the last step
     has none of: unbooked, they were booked by whichever later run redid that step, so a
@@ -181,7 +182,9 @@ def finish(rt: Runtime) -> None:
     """
     sync_fills(rt)
     with rt.db() as db:
-        mark_finished(db, rt.run_name, datetime.now(UTC))
+        record = finished_record(db, rt.session_ids(db), rt.settings.starting_balance,
+                                 rt.run_name)
+        mark_finished(db, rt.run_name, datetime.now(UTC), record)
 
 
 class SimulatedClock:

@@ -490,3 +490,5 @@ class PaperClock(Base):
     feed: Mapped[str] = mapped_column(Text, default="")
     # a replay run that reached the end of its candles (or --end): it is not run again
     finished_at: Mapped[datetime | None]
+    # its summary (``db.queries_replays.run_summary``) as JSON, recorded as it finished
+    summary: Mapped[str | None] = mapped_column(Text)

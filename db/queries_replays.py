@@ -14,21 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.market_size import SIZING_CANDLES, balance_warnings
 from bot.model.performance import buy_and_hold_pct
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
+from db.replay_runs import finished_summary
 
-MAX_CURVE_POINTS = 4000  # a year of 5m steps is 100k points: the browser gets a stride
+MAX_CURVE_POINTS = 1000  # a year of 5m steps is 100k points: the browser gets a stride
 
 
 class Fill(Protocol):
@@ -58,6 +59,10 @@ class ReplaySummary:
     buy_and_hold_pct: float
     fingerprint: str
     final_equity: float
+
+
+SUMMARY_FIELDS = {field.name for field in fields(ReplaySummary)}
+RECORD_FIELDS = SUMMARY_FIELDS | {"warnings"}
 
 
 def fingerprint(fills: Iterable[Fill]) -> str:
@@ -136,13 +141,21 @@ def _step_figures(db: OrmSession, ids: Sequence[int]) -> tuple[int, int, float]:
 
 
 def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[str, float]:
-    """The first (or newest) step's prices that name any; {} if none does."""
+    """The first (or newest) step's prices that name any, among the 8 at that edge that
+    name something; {} if none does. Read session by session from that edge: ordering the
+    whole run's steps by id would walk past every other run's."""
     order = EquityStep.id.desc() if newest else EquityStep.id
-    for prices in db.scalars(select(EquityStep.prices).where(
-            _in_run(ids), EquityStep.prices != "{}").order_by(order).limit(8)):
-        found = _prices(prices)
-        if found:
-            return found
+    left = 8
+    for session_id in reversed(ids) if newest else ids:
+        for prices in db.scalars(select(EquityStep.prices).where(
+                EquityStep.session_id == session_id, EquityStep.prices != "{}")
+                .order_by(order).limit(left)):
+            found = _prices(prices)
+            if found:
+                return found
+            left -= 1
+            if not left:
+                return {}
     return {}
 
 
@@ -173,6 +186,34 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
                 run_name: str) -> dict:
     """The replay summary (net PnL, return, drawdown, buy-and-hold, fingerprint...).
 
+    A finished run's is the one recorded as it finished (``finished_record``): its rows no
+    longer change, and reading a year of them costs half a second. A run still going, or
+    one recorded with other fields than these, is computed.
+    """
+    recorded = _recorded(db, run_name)
+    if recorded is None:
+        return computed_summary(db, ids, starting_balance, run_name)
+    return {key: value for key, value in recorded.items() if key in SUMMARY_FIELDS}
+
+
+def finished_record(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                    run_name: str) -> dict:
+    """What a run records as it finishes: its summary and its balance warnings."""
+    return (computed_summary(db, ids, starting_balance, run_name)
+            | {"warnings": computed_balance_warnings(db, ids, starting_balance)})
+
+
+def _recorded(db: OrmSession, run_name: str) -> dict | None:
+    """The finished run's record, unless it holds other fields than ``finished_record``
+    writes (one recorded by another version of it)."""
+    recorded = finished_summary(db, run_name)
+    return recorded if recorded is not None and recorded.keys() == RECORD_FIELDS else None
+
+
+def computed_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                     run_name: str) -> dict:
+    """The replay summary computed from the run's rows.
+
     Net PnL and return are after LLM cost, since that is what a strategy costs to run.
     """
     fills = _fills(db, ids)
@@ -201,11 +242,20 @@ def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
     return asdict(summary)
 
 
-def run_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
-                         ) -> list[str]:
-    """``bot.model.market_size``'s warnings for a run: its balance against the first
-    SIZING_CANDLES candles it stored of each symbol (shortest timeframe), as its replay
-    sized them from its file."""
+def run_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float,
+                         run_name: str) -> list[str]:
+    """``bot.model.market_size``'s warnings for a run: a finished run's as it recorded them
+    (``finished_record``), else computed (``computed_balance_warnings``)."""
+    recorded = _recorded(db, run_name)
+    if recorded is None:
+        return computed_balance_warnings(db, ids, starting_balance)
+    return [str(warning) for warning in recorded["warnings"]]
+
+
+def computed_balance_warnings(db: OrmSession, ids: Sequence[int], starting_balance: float
+                              ) -> list[str]:
+    """The run's balance against the first SIZING_CANDLES candles it stored of each symbol
+    (shortest timeframe), as its replay sized them from its file."""
     if not ids:
         return []
     shortest: dict[str, str] = {}
@@ -261,8 +311,9 @@ def _buy_and_hold(db: OrmSession, ids: Sequence[int]) -> float:
 def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
     """Replay runs, newest first, each with its period, files, symbols and headline figures.
 
-    Runs are few and small next to their rows; each one costs a handful of indexed queries
-    plus its fills (for the fingerprint), never a scan of market data.
+    Runs are few and small next to their rows; a finished one costs a handful of indexed
+    queries and its recorded summary, one still going its fills (for the fingerprint) and
+    its step count too.
     """
     runs = db.execute(
         select(Session.run_name, func.min(Session.id), func.min(Session.date),
@@ -278,25 +329,34 @@ def replay_runs(db: OrmSession, limit: int = 50) -> list[dict]:
         start = float(db.scalar(select(Session.starting_balance).where(Session.id == first_id))
                       or 0.0)
         last = last_step(db, ids)
-        steps = step_count(db, ids)
-        llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
-                                   .where(Session.id.in_(ids))) or 0.0)
-        fills = _fills(db, ids)
-        final = account_equity(db, run_name, ids)
-        if final is None:
-            final = float(last.get("equity", start))
+        figures = _recorded(db, run_name) or _running_figures(db, run_name, ids, start, last)
         clock = clocks.get(run_name)
         out.append({
             "run": run_name, "from": first_day, "to": last_day, "days": int(days),
-            "candles": steps, "files": ", ".join(Path(p).name for p in feed_paths(clock)),
+            "candles": figures["candles"],
+            "files": ", ".join(Path(p).name for p in feed_paths(clock)),
             "symbols": ", ".join(sorted(last.get("prices") or {})),
-            "trades": len(fills),
-            "net_pnl": round(final - start - llm_cost, 8),
-            "return_pct": round((final - llm_cost) / start * 100 - 100, 4) if start else 0.0,
-            "fingerprint": fingerprint(fills), "starting_balance": start,
-            "last_session_id": ids[-1] if ids else first_id,
+            "trades": figures["trades"], "net_pnl": figures["net_pnl"],
+            "return_pct": figures["return_pct"], "fingerprint": figures["fingerprint"],
+            "starting_balance": start, "last_session_id": ids[-1] if ids else first_id,
         })
     return out
+
+
+def _running_figures(db: OrmSession, run_name: str, ids: Sequence[int], start: float,
+                     last: dict) -> dict:
+    """What the list shows of a run not finished, from its rows: as its summary names them,
+    without the summary's drawdown and buy-and-hold (the list shows neither)."""
+    llm_cost = float(db.scalar(select(func.coalesce(func.sum(Session.total_llm_cost), 0.0))
+                               .where(Session.id.in_(ids))) or 0.0)
+    fills = _fills(db, ids)
+    final = account_equity(db, run_name, ids)
+    if final is None:
+        final = float(last.get("equity", start))
+    return {"candles": step_count(db, ids), "trades": len(fills),
+            "net_pnl": round(final - start - llm_cost, 8),
+            "return_pct": round((final - llm_cost) / start * 100 - 100, 4) if start else 0.0,
+            "fingerprint": fingerprint(fills)}
 
 
 def feed_paths(clock: PaperClock | None) -> list[str]:
@@ -313,24 +373,40 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     """Equity per step against buy-and-hold of the same symbols with the same money.
 
     Buy-and-hold is equal weights bought at each symbol's first price, like the summary's
-    percentage; long runs are thinned to ``MAX_CURVE_POINTS`` (always keeping the last).
+    percentage. A long run is thinned to about ``MAX_CURVE_POINTS`` steps at evenly spaced
+    row ids from its first to its last: a run writes its steps in order, so these are evenly
+    spaced steps, each one lookup (numbering the steps reads them all: a quarter of a second
+    for a year). An id another run wrote in between is a point less.
     """
-    count = int(db.scalar(select(func.count()).where(_in_run(ids))) or 0)
-    stride = max(1, count // MAX_CURVE_POINTS)
-    number = func.row_number().over(order_by=EquityStep.id)
-    numbered = select(EquityStep.created_at, EquityStep.equity, EquityStep.prices,
-                      number.label("number")).where(_in_run(ids)).subquery()
-    steps = db.execute(select(numbered).where(
-        or_((numbered.c.number - 1) % stride == 0, numbered.c.number == count))
-        .order_by(numbered.c.number))
-    first = _edge_prices(db, ids, newest=False)
+    first, last = _edge_id(db, ids, newest=False), _edge_id(db, ids, newest=True)
+    if first is None or last is None:
+        return pd.DataFrame(columns=["time", "equity", "buy_and_hold"])
+    query = select(EquityStep.created_at, EquityStep.equity, EquityStep.prices).where(
+        _in_run(ids))
+    if last - first >= MAX_CURVE_POINTS:
+        query = query.where(EquityStep.id.in_(sorted({
+            first + (last - first) * k // (MAX_CURVE_POINTS - 1)
+            for k in range(MAX_CURVE_POINTS)})))
+    first_prices = _edge_prices(db, ids, newest=False)
     rows = []
-    for step in steps:
+    for step in db.execute(query.order_by(EquityStep.id)):
         prices = _prices(step.prices)
-        moves = [prices[s] / first[s] for s in first if s in prices and first[s]]
+        moves = [prices[s] / first_prices[s] for s in first_prices
+                 if s in prices and first_prices[s]]
         hold = starting_balance * sum(moves) / len(moves) if moves else None
         rows.append({"time": step.created_at, "equity": step.equity, "buy_and_hold": hold})
     return pd.DataFrame(rows, columns=["time", "equity", "buy_and_hold"])
+
+
+def _edge_id(db: OrmSession, ids: Sequence[int], *, newest: bool) -> int | None:
+    """The id of the run's first (or newest) step, from the first (or last) of its sessions
+    holding one: a look at one session's steps, not at the run's. None: it has none."""
+    edge = func.max(EquityStep.id) if newest else func.min(EquityStep.id)
+    for session_id in reversed(ids) if newest else ids:
+        found = db.scalar(select(edge).where(EquityStep.session_id == session_id))
+        if found is not None:
+            return int(found)
+    return None
 
 
 def normalised_curve(curve: pd.DataFrame, starting_balance: float) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -113,10 +113,44 @@ def trade_symbols(db: OrmSession, session_ids: Sequence[int]) -> list[str]:
     )
 
 
-def trades(db: OrmSession, where: TradeFilter, limit: int = 5000) -> pd.DataFrame:
+def trades(db: OrmSession, where: TradeFilter, limit: int = 5000,
+           offset: int = 0) -> pd.DataFrame:
+    """The fills matching ``where``, newest first: ``limit`` of them after the ``offset``
+    newest, read from the sessions that can hold them (``_holding_newest``)."""
+    held = replace(where, session_ids=_holding_newest(db, where, offset + limit))
     query = select(*(getattr(Trade, c) for c in TRADE_COLUMNS))
-    query = where.apply(query).order_by(Trade.timestamp.desc(), Trade.id.desc()).limit(limit)
-    return pd.DataFrame(db.execute(query).all(), columns=TRADE_COLUMNS)
+    query = held.apply(query).order_by(Trade.timestamp.desc(), Trade.id.desc())
+    return pd.DataFrame(db.execute(query.offset(offset).limit(limit)).all(),
+                        columns=TRADE_COLUMNS)
+
+
+def _holding_newest(db: OrmSession, where: TradeFilter, wanted: int) -> tuple[int, ...]:
+    """The sessions that may hold the ``wanted`` newest fills matching ``where``.
+
+    Sorting a year of a run's fills to show its newest page costs more than the page: the
+    newest sessions (by their newest fill) that hold ``wanted`` fills between them set the
+    cutoff (their oldest fill), and only sessions with a fill at or after it can hold one
+    of the newest. Counted from the index of session, symbol and time.
+    """
+    spans = sorted(db.execute(where.apply(
+        select(Trade.session_id, func.count(), func.min(Trade.timestamp),
+               func.max(Trade.timestamp)).group_by(Trade.session_id))).all(),
+        key=lambda span: span[3], reverse=True)
+    held, cutoff = 0, None
+    for _, count, oldest, _ in spans:
+        held += count
+        cutoff = oldest if cutoff is None else min(cutoff, oldest)
+        if held >= wanted:
+            break
+    return tuple(session_id for session_id, _, _, newest in spans
+                 if cutoff is None or newest >= cutoff)
+
+
+def all_trades(db: OrmSession, where: TradeFilter) -> pd.DataFrame:
+    """Every fill matching ``where``, newest first: what the Trades page's download holds."""
+    query = where.apply(select(*(getattr(Trade, c) for c in TRADE_COLUMNS)))
+    return pd.DataFrame(db.execute(query.order_by(Trade.timestamp.desc(), Trade.id.desc()))
+                        .all(), columns=TRADE_COLUMNS)
 
 
 def trade_totals(db: OrmSession, where: TradeFilter) -> dict[str, float | int]:

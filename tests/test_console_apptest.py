@@ -297,6 +297,47 @@ def test_trade_filters_and_totals(seeded_url, monkeypatch):
     assert len(at.get("download_button")) == 1
 
 
+def test_trades_shows_a_page_of_fills_and_totals_over_all_of_them(sqlite_url, monkeypatch):
+    """A year of a run is 20k fills: the table shows a page of the newest, the totals and
+    the download cover every fill of the filter."""
+    from datetime import timedelta
+
+    from db.models import Trade
+
+    PAGE_ROWS = 500  # views/trades.py's (importing a page runs it)
+    seeded = seed_console_db(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db:
+        before = db.query(Trade).filter_by(session_id=seeded.session_id).count()
+        fees = sum(t.fee for t in db.query(Trade).filter_by(session_id=seeded.session_id))
+        extra = 2 * PAGE_ROWS + 7
+        db.add_all(Trade(session_id=seeded.session_id, symbol="BTC/USDT", action="BUY",
+                         quantity=0.01, price=60_000.0, fee=0.5, realized_pnl=1.0,
+                         timestamp=seeded.now - timedelta(days=1, seconds=k), venue="paper",
+                         trade_id=f"bulk-{k}", reason="bulk")
+                   for k in range(extra))
+        db.commit()
+    engine.dispose()
+    at = _open(_app(sqlite_url, monkeypatch), "trades")
+    total = before + extra
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Fills"] == f"{total:,}"
+    assert float(re.sub(r"[^0-9.]", "", shown["Fees"])) == pytest.approx(fees + extra * 0.5,
+                                                                          abs=0.01)
+    frame = at.dataframe[0].value
+    assert len(frame) == PAGE_ROWS
+    assert frame["timestamp"].is_monotonic_decreasing
+    assert at.get("download_button")[0].proto.label == f"Download CSV (all {total:,} fills)"
+    at.number_input(key="trades_page").set_value(3).run()
+    last = at.dataframe[0].value
+    assert len(last) == total - 2 * PAGE_ROWS
+    assert last["timestamp"].iloc[0] <= frame["timestamp"].iloc[-1]
+    assert not set(last["id"]) & set(frame["id"])
+    at.selectbox(key="trades_side").set_value("SELL").run()  # one page now: the first
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.dataframe[0].value["action"]) == {"SELL"}
+
+
 def test_picked_bot_scopes_pages_and_commands(seeded_url, monkeypatch):
     from datetime import UTC, datetime
 

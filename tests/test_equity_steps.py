@@ -14,7 +14,13 @@ from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import EquityStep, LLMTrace
-from db.queries_replays import equity_curve, run_session_ids, run_summary
+from db.queries_replays import (
+    MAX_CURVE_POINTS,
+    computed_summary,
+    equity_curve,
+    run_session_ids,
+    run_summary,
+)
 from tests.conftest import database_at
 from tests.test_replay import write_candles
 from tests.test_trace_blobs import T0, add_session
@@ -38,7 +44,7 @@ def test_a_run_reads_the_same_with_its_traces_emptied(tmp_path) -> None:
             assert [s.equity for s in steps] == [json.loads(t)["equity"] for t in traced]
             db.execute(update(LLMTrace).values(execution_result=None))
             db.commit()
-            again = {**run_summary(db, ids, 10_000.0, summary["run_name"]),
+            again = {**computed_summary(db, ids, 10_000.0, summary["run_name"]),
                      "warnings": summary["warnings"],
                      "contamination": summary["contamination"]}
             assert again == summary
@@ -87,3 +93,25 @@ def test_the_upgrade_fills_equity_steps_from_the_traces(traced_db) -> None:
             assert summary["max_drawdown_pct"] == pytest.approx(1.0)
     finally:
         engine.dispose()
+
+
+def test_a_long_curve_is_thinned_to_evenly_spaced_steps_keeping_its_first_and_last(
+        sqlite_url: str) -> None:
+    """Two days of a run, another run's steps written in between: the curve keeps about
+    MAX_CURVE_POINTS of the run's own steps, in order, its first and last among them."""
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        for name in ("day 1", "other", "day 2"):
+            add_session(conn, "replay", name)
+        rows = [{"s": 1 if k < 5000 else 3, "t": str(T0 + timedelta(minutes=5 * k)),
+                 "e": 1000.0 + k, "p": '{"BTC/USDT": 100.0}'} for k in range(10_000)]
+        rows[4990:4990] = [{"s": 2, "t": str(T0), "e": 1.0, "p": "{}"}] * 300
+        conn.execute(text("INSERT INTO equity_steps (session_id, created_at, equity, exposure, "
+                          "prices) VALUES (:s, :t, :e, 0, :p)"), rows)
+    with session_factory(engine)() as db:
+        curve = equity_curve(db, [1, 3], 1000.0)
+    engine.dispose()
+    assert MAX_CURVE_POINTS * 0.9 < len(curve) <= MAX_CURVE_POINTS
+    assert curve["equity"].iloc[0] == 1000.0 and curve["equity"].iloc[-1] == 10_999.0
+    assert curve["time"].is_monotonic_increasing
+    assert curve["equity"].diff().dropna().max() <= 10_300 // MAX_CURVE_POINTS + 2

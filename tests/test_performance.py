@@ -121,7 +121,7 @@ def test_figures_equal_empyricals_on_the_same_returns(seed: int) -> None:
 
 def test_a_long_curve_is_thinned_for_the_browser_keeping_its_trough_and_end() -> None:
     equity = [100.0 + (i % 7) for i in range(10 * MAX_CURVE_POINTS)]
-    equity[12_345] = 50.0  # the deepest drawdown, between two kept points
+    equity[3 * MAX_CURVE_POINTS + 5] = 50.0  # the deepest drawdown, between two kept points
     curve = performance(steps(equity, every=timedelta(minutes=5)), [], 0.0).equity
     shown = plotted(curve)
     assert len(shown) <= MAX_CURVE_POINTS + 2

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.account import quote_balance
 from bot.replay import ReplayArgs, run_replay
@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import LLMTrace, MarketData, Order, PaperClock, Trade
+from db.queries_replays import replay_runs, run_session_ids, run_summary
 from tests.conftest import ROOT
 from tests.test_kill import Crash, cut_file
 
@@ -148,3 +149,48 @@ def test_the_summary_of_a_paused_replay_counts_its_steps_and_values_its_account(
     account = quote_balance(rt) + sum(holding.quantity * rt.quotes[symbol].last
                                       for symbol, holding in rt.book.open_items().items())
     assert summary["final_equity"] == round(account, 8)
+
+
+def _clock_summary(url: str) -> str | None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        recorded = conn.scalar(text("SELECT summary FROM paper_clock"))
+    engine.dispose()
+    return recorded
+
+
+def test_a_finished_run_records_its_summary_and_warnings_as_its_rows_give_them(cut: Path, uninterrupted: dict,
+                                                                tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    summary = run_replay(ReplayArgs([cut], url), progress=False)
+    recorded = _clock_summary(url)
+    assert recorded is not None, "the finished run recorded no summary"
+    assert json.loads(recorded) == {key: summary[key] for key in json.loads(recorded)}
+    assert json.loads(recorded)["fingerprint"] == uninterrupted["fingerprint"]
+    engine = make_engine(url)
+    with engine.begin() as conn:  # without the record, the summary is computed from the rows
+        conn.execute(text("UPDATE paper_clock SET summary = NULL"))
+    with session_factory(engine)() as db:
+        ids = run_session_ids(db, summary["run_name"])
+        computed = run_summary(db, ids, 10_000.0, summary["run_name"])
+    engine.dispose()
+    assert computed | {"warnings": summary["warnings"]} == json.loads(recorded)
+
+
+def test_a_finished_run_reads_as_it_finished_whatever_its_rows_become(cut: Path,
+                                                                      tmp_path) -> None:
+    """The page and the CLI read a finished run's recorded summary, not its rows: a year of
+    them costs half a second a look, and they no longer change."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    summary = run_replay(ReplayArgs([cut], url), progress=False)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # rows no replay writes after its end: the record stands
+        conn.execute(text("DELETE FROM trades"))
+    with session_factory(engine)() as db:
+        ids = run_session_ids(db, summary["run_name"])
+        assert run_summary(db, ids, 10_000.0, summary["run_name"]) == {
+            key: summary[key] for key in summary if key not in ("warnings", "contamination")}
+        listed = replay_runs(db)[0]
+    engine.dispose()
+    assert (listed["fingerprint"], listed["trades"], listed["candles"]) == (
+        summary["fingerprint"], summary["trades"], summary["candles"])

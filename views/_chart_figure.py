@@ -105,10 +105,13 @@ def build_figure(
             side = fills[fills["action"] == action]
             if not side.empty:
                 fig.add_trace(_fill_trace(side, action, symbol, colour), row=1, col=1)
-    volume_colours = [UP if c >= o else DOWN for o, c in zip(view["open"], view["close"],
-                                                             strict=True)]
+    # rising candles 1, falling 0 on a two-colour scale: a list of colour names would be
+    # checked name by name (a third of a second for 5,000 candles)
+    rising = (view["close"] >= view["open"]).astype(int).to_numpy()
     fig.add_trace(
-        go.Bar(x=view["timestamp"], y=view["volume"], name="Volume", marker_color=volume_colours,
+        go.Bar(x=view["timestamp"], y=view["volume"], name="Volume",
+               marker={"color": rising, "colorscale": [[0, DOWN], [1, UP]], "cmin": 0,
+                       "cmax": 1},
                marker_line_width=0, opacity=0.6, showlegend=False,
                hovertemplate="Volume: %{y:,.4f}<extra></extra>"),
         row=2, col=1,

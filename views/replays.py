@@ -122,7 +122,7 @@ def _summary(url: str, run: dict) -> None:
         ids = run_session_ids(db, run["run"])
         summary = run_summary(db, ids, run["starting_balance"], run["run"])
         curve = equity_curve(db, ids, run["starting_balance"])
-        warnings = run_balance_warnings(db, ids, run["starting_balance"])
+        warnings = run_balance_warnings(db, ids, run["starting_balance"], run["run"])
         contamination = run_contamination(db, ids)
     st.subheader(f"{literal(run['run'])} · {literal(run['files'] or run['symbols'])}")
     st.caption(f"{literal(run['from'])} → {literal(run['to'])} · {summary['candles']:,} steps · "

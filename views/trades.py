@@ -1,5 +1,5 @@
-"""Trades: every fill, filterable, with totals over the same filter and a CSV export; or
-the run's round trips (``views/_round_trips.py``)."""
+"""Trades: every fill, filterable, a page of them at a time, with totals over the whole
+filter and a CSV export of all of it; or the run's round trips (``views/_round_trips.py``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from functools import partial
 
 import streamlit as st
 
-from db.queries_trading import TradeFilter, trade_symbols, trade_totals, trades
+from db.queries_trading import TradeFilter, all_trades, trade_symbols, trade_totals, trades
 from views._common import current_session, mode_label, money, no_session_notice, read_db
 from views._round_trips import render_round_trips
 from views._tables import table
 
-LIMIT = 5000
-TABLE_KEY, PICKED_KEY = "trades_table", "_trades_picked_decision"
+PAGE_ROWS = 500  # a year of a run is 20k fills: the table shows a page, the totals all
+TABLE_KEY, PICKED_KEY, PAGE_KEY = "trades_table", "_trades_picked_decision", "trades_page"
 
 st.header("Trades")
 info = current_session()
@@ -65,27 +65,38 @@ def _table() -> None:
     if picked is not None:
         st.switch_page("views/decisions.py", query_params={"trace": str(picked)})
     with read_db() as db:
-        frame = trades(db, where, limit=LIMIT)
         totals = trade_totals(db, where)
+        pages = max(1, -(-totals["count"] // PAGE_ROWS))
+        page = min(int(st.session_state.get(PAGE_KEY, 1)), pages)
+        if PAGE_KEY in st.session_state:  # fewer pages than before: the last one is shown
+            st.session_state[PAGE_KEY] = page
+        frame = trades(db, where, limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS)
     metrics = st.columns(5)
     metrics[0].metric("Fills", f"{totals['count']:,}")
     metrics[1].metric(f"Notional ({label})", money(totals["notional"]))
     metrics[2].metric("Fees", money(totals["fees"]))
     metrics[3].metric(f"Realized PnL ({label})", money(totals["realized_pnl"]))
     metrics[4].metric("After fees", money(totals["net_pnl"]))
-    if totals["count"] > LIMIT:
-        st.warning(
-            f"Showing the newest {LIMIT:,} of {totals['count']:,} fills; totals cover all."
-        )
     if frame.empty:
         st.info("No trades match.")
         return
+    if pages > 1:
+        st.number_input(f"Page (of {pages:,}, {PAGE_ROWS:,} fills each, newest first)",
+                        min_value=1, max_value=pages, key=PAGE_KEY)
+        st.caption(f"Fills {(page - 1) * PAGE_ROWS + 1:,}–{(page - 1) * PAGE_ROWS + len(frame):,}"
+                   f" of {totals['count']:,}; the totals above cover all of them.")
     decisions = [None if t != t or t is None else int(t) for t in frame["trace_id"]]
     st.caption("Select a fill to open the decision that caused it.")
     table(frame, key=TABLE_KEY, on_select=partial(_remember_pick, decisions),
           selection_mode="single-row")
-    csv = frame.to_csv(index=False).encode()
-    st.download_button("Download CSV", csv, "trades.csv", "text/csv", key="trades_csv")
+    st.download_button(f"Download CSV (all {totals['count']:,} fills)", partial(_csv, where),
+                       "trades.csv", "text/csv", key="trades_csv")
+
+
+def _csv(where: TradeFilter) -> bytes:
+    """Every fill of the filter, read when the download is asked for, not at every render."""
+    with read_db() as db:
+        return all_trades(db, where).to_csv(index=False).encode()
 
 
 _table()
