@@ -47,10 +47,12 @@ CASES: dict[str, tuple[list[str], float, float]] = {
 def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict:
     files, balance, goal = CASES[name] if name != "long" else ([], 10_000.0, 60.0)
     totals: dict[str, float] = defaultdict(float)
-    ended_at: list[float] = []
+    ended_at: list[float] = []  # CPU seconds of this process after each iteration
+    per_step: list[dict[str, float]] = []
 
     def observe(rt: Runtime) -> None:
-        ended_at.append(time.perf_counter())
+        ended_at.append(time.process_time())
+        per_step.append(dict(rt.step_durations))
         for step, ms in rt.step_durations.items():
             totals[step] += ms
 
@@ -81,16 +83,27 @@ def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict
         "steps_pct": {step: round(ms / loop_ms * 100, 1) for step, ms in totals.items()},
         "outside_steps_ms": round(elapsed * 1000 - loop_ms),
         "trades": summary["trades"], "fingerprint": summary["fingerprint"],
-        "tenths_steps_per_s": _tenths(started, ended_at),
+        "tenths_cpu_steps_per_s": _tenths(cpu_started, ended_at),
+        "tenths_step_ms": _tenths_by_step(per_step),
     }
 
 
 def _tenths(started: float, ended_at: list[float]) -> list[float]:
-    """Steps per second over each tenth of the run's steps."""
+    """Steps per CPU second over each tenth of the run's steps (CPU time: a machine busy
+    with other work slows the wall clock, not the work a step does)."""
     marks = [started, *ended_at]
     size = max(1, len(ended_at) // 10)
-    return [round(size / (marks[i + size] - marks[i]), 1)
+    return [round(size / max(marks[i + size] - marks[i], 1e-9), 1)
             for i in range(0, len(ended_at) - size + 1, size)][:10]
+
+
+def _tenths_by_step(per_step: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Each loop step's mean milliseconds over each tenth of the run: the step whose time
+    grows with the history shows as a rising row."""
+    size = max(1, len(per_step) // 10)
+    names = sorted({name for durations in per_step for name in durations})
+    return {name: [round(sum(d.get(name, 0.0) for d in per_step[i:i + size]) / size, 3)
+                   for i in range(0, len(per_step) - size + 1, size)][:10] for name in names}
 
 
 # Issue 20 measured freqtrade's backtest of a similar EMA/RSI strategy on BTC_USDT-5m.csv on
@@ -137,8 +150,10 @@ def main() -> int:
         for step, ms in sorted(result["steps_ms"].items(), key=lambda kv: -kv[1]):
             print(f"  {step:<12} {ms / 1000:8.2f} s  {result['steps_pct'][step]:5.1f} %")
         print(f"  {'(outside)':<12} {result['outside_steps_ms'] / 1000:8.2f} s")
-        print("  steps/s by tenth of the run: "
-              + " ".join(f"{rate:.0f}" for rate in result["tenths_steps_per_s"]))
+        print("  steps per CPU second by tenth of the run: "
+              + " ".join(f"{rate:.0f}" for rate in result["tenths_cpu_steps_per_s"]))
+        for step, means in result["tenths_step_ms"].items():
+            print(f"    {step:<12} ms/step by tenth: " + " ".join(f"{ms:.2f}" for ms in means))
     if options.cli:
         seconds = cli_seconds("btc")
         low, high = FREQTRADE_END_TO_END_S
