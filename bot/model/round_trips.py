@@ -133,7 +133,7 @@ def group_round_trips(fills: Iterable[TripFill]) -> list[RoundTrip]:
             fee = fee_left if part >= left else fill.fee * part / fill.quantity
             trip.gross_pnl += holding.apply(fill.side, part, fill.price)
             trip.fees += fee
-            if fill.id not in trip.fill_ids:
+            if not trip.fill_ids or trip.fill_ids[-1] != fill.id:  # not `in`: trips run long
                 trip.fill_ids.append(fill.id)
             if adds:
                 trip.size += part
