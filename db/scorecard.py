@@ -10,7 +10,7 @@ stored timeframe.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -48,23 +48,39 @@ def decision_records(db: OrmSession, ids: Sequence[int], start: datetime | None 
             for r in db.execute(query)]
 
 
-def candle_series(db: OrmSession, ids: Sequence[int],
-                  until: datetime | None = None) -> dict[str, PriceSeries]:
-    """Each symbol's closes from its shortest stored timeframe, up to ``until``."""
-    timeframes: dict[str, set[str]] = defaultdict(set)
-    for symbol, timeframe in db.execute(select(OHLCV.symbol, OHLCV.timeframe)
-                                        .where(OHLCV.session_id.in_(ids)).distinct()):
-        timeframes[symbol].add(timeframe)
-    found = {}
-    for symbol, names in timeframes.items():
-        shortest = min(names, key=timeframe_delta)
-        query = select(OHLCV.timestamp, OHLCV.close).where(
-            OHLCV.session_id.in_(ids), OHLCV.symbol == symbol, OHLCV.timeframe == shortest)
-        if until is not None:
-            query = query.where(OHLCV.timestamp < until)
-        found[symbol] = price_series([(t, c) for t, c in db.execute(query)],
-                                     timeframe_delta(shortest))
-    return found
+class CandleSeries(Mapping[str, PriceSeries]):
+    """Each symbol's closes from its shortest stored timeframe, up to ``until``, read the
+    first time a call names the symbol: a span's decisions name few of the stored symbols
+    (HOLDs name none), and a year of 5-minute candles is 105k rows a symbol."""
+
+    def __init__(self, db: OrmSession, ids: Sequence[int], until: datetime | None = None
+                 ) -> None:
+        self._db, self._ids, self._until = db, ids, until
+        timeframes: dict[str, set[str]] = defaultdict(set)
+        for symbol, timeframe in db.execute(select(OHLCV.symbol, OHLCV.timeframe)
+                                            .where(OHLCV.session_id.in_(ids)).distinct()):
+            timeframes[symbol].add(timeframe)
+        self._shortest = {symbol: min(names, key=timeframe_delta)
+                          for symbol, names in timeframes.items()}
+        self._read: dict[str, PriceSeries] = {}
+
+    def __getitem__(self, symbol: str) -> PriceSeries:
+        if symbol not in self._read:
+            shortest = self._shortest[symbol]
+            query = select(OHLCV.timestamp, OHLCV.close).where(
+                OHLCV.session_id.in_(self._ids), OHLCV.symbol == symbol,
+                OHLCV.timeframe == shortest)
+            if self._until is not None:
+                query = query.where(OHLCV.timestamp < self._until)
+            self._read[symbol] = price_series([(t, c) for t, c in self._db.execute(query)],
+                                              timeframe_delta(shortest))
+        return self._read[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shortest)
+
+    def __len__(self) -> int:
+        return len(self._shortest)
 
 
 def realized_by_decision(db: OrmSession, ids: Sequence[int]) -> dict[int, tuple[float, int]]:
@@ -86,7 +102,7 @@ def decision_outcomes(db: OrmSession, ids: Sequence[int], start: datetime | None
                       end: datetime | None = None) -> list[DecisionOutcome]:
     """Each decision of the span with its forward returns, its shadow's and its realized
     PnL."""
-    series = candle_series(db, ids, None if end is None else end + max(HORIZONS.values()))
+    series = CandleSeries(db, ids, None if end is None else end + max(HORIZONS.values()))
     only = next(iter(series)) if len(series) == 1 else None
     return outcomes(decision_records(db, ids, start, end), series,
                     realized_by_decision(db, ids), fallback_symbol=only)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from bot.__main__ import main
 from bot.model.scorecard import (
@@ -19,6 +20,7 @@ from bot.model.scorecard import (
 )
 from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
+from db.models import OHLCV, LLMTrace, Session
 from db.performance import scope_sessions
 from db.scorecard import decision_outcomes, span_scorecard
 from tests.crafted import DEFAULT_START_MS, FIVE_MIN_MS, WARMUP, flat_then, write_path
@@ -146,3 +148,37 @@ def _only_run(db) -> str:
     names = set(db.scalars(select(Session.run_name)))
     assert len(names) == 1
     return names.pop()
+
+
+def test_only_the_symbols_the_calls_name_have_their_candles_read(sqlite_url) -> None:
+    """Two symbols stored, the decisions call BTC only (or no symbol): BTC is scored from its
+    candles and ETH's candles are never read (a year of them is 105k rows)."""
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db:
+        session = Session(date=START.date(), kind="replay", run_name="two-symbols")
+        db.add(session)
+        db.flush()
+        for k in range(30):  # closes 100, 101, ...: the 5 m candle opened at START + k·5 min
+            for symbol, close in (("BTC/USDT", 100.0 + k), ("ETH/USDT", 50.0)):
+                db.add(OHLCV(session_id=session.id, symbol=symbol, timeframe="5m",
+                             timestamp=START + k * FIVE, open=close, high=close, low=close,
+                             close=close, volume=1.0))
+        for decision in ({"actions": [{"action": "BUY", "symbol": "BTC/USDT"}]},
+                         {"actions": []}):
+            db.add(LLMTrace(session_id=session.id, engine="rules", prompt="", status="ok",
+                            decision_json=json.dumps(decision), tokens_in=0, tokens_out=0,
+                            cost=0.0, latency_ms=0.0, created_at=START + 10 * FIVE))
+        db.commit()
+        statements: list[tuple] = []
+        event.listen(engine, "before_cursor_execute",
+                     lambda _c, _cur, sql, params, _ctx, _many: statements.append(
+                         (sql, params)))
+        found = decision_outcomes(db, [session.id])
+    # at START + 50 min the last closed candle opened at START + 45 min (close 109); an hour
+    # later the one opened at START + 1 h 45 min (close 121)
+    assert found[0].scored is not None and found[0].scored.reference_price == 109.0
+    assert found[0].scored.forward["1h"] == pytest.approx((121 / 109 - 1) * 100)
+    assert found[1].scored is not None and found[1].scored.reference_price is None
+    read = [params for sql, params in statements if "ohlcv.close" in sql]
+    assert any("BTC/USDT" in params for params in read)
+    assert not any("ETH/USDT" in params for params in read)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -170,7 +170,7 @@ class DecisionOutcome:
 
 
 def score_call(call: Call | None, moment: datetime,
-               series: dict[str, PriceSeries]) -> ScoredCall | None:
+               series: Mapping[str, PriceSeries]) -> ScoredCall | None:
     if call is None:
         return None
     found = series.get(call.symbol) if call.symbol else None
@@ -179,7 +179,7 @@ def score_call(call: Call | None, moment: datetime,
                       found.price_at(moment) if found else None)
 
 
-def outcomes(records: Sequence[DecisionRecord], series: dict[str, PriceSeries],
+def outcomes(records: Sequence[DecisionRecord], series: Mapping[str, PriceSeries],
              realized: dict[int, tuple[float, int]] | None = None,
              fallback_symbol: str | None = None) -> list[DecisionOutcome]:
     """Each decision's outcome; ``realized`` maps a trace id to the (net PnL of its closed
