@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.performance import Performance, performance
+from db.equity_figures import equity_figures
 from db.models import LLMTrace, Session
-from db.queries_replays import MAX_CURVE_POINTS, step_frame
 from db.round_trips import round_trip_rows, round_trips
 from db.scorecard import span_scorecard
 
@@ -54,8 +54,8 @@ def span_performance(db: OrmSession, ids: Sequence[int], start: datetime | None 
     before its end)."""
     trips = round_trips(db, ids, start, end)
     closed = [t for t in trips if t.closed_at is not None]
-    result = performance(step_frame(db, ids, start, end), closed, llm_cost(db, ids, start, end),
-                         start, end)
+    result = performance(equity_figures(db, ids, start, end), closed,
+                         llm_cost(db, ids, start, end), start, end)
     return result, trips
 
 
@@ -82,14 +82,3 @@ def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
     first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
                              .where(Session.id.in_(ids))).one()
     return (first, last) if first is not None else None
-
-
-def plotted(curve: pd.DataFrame) -> pd.DataFrame:
-    """``curve`` (time, equity, drawdown_pct) thinned to about ``MAX_CURVE_POINTS`` for the
-    browser, keeping the last step and the deepest drawdown's, so the chart shows both."""
-    stride = max(1, len(curve) // MAX_CURVE_POINTS)
-    if stride == 1:
-        return curve
-    keep = set(range(0, len(curve), stride)) | {len(curve) - 1,
-                                                int(curve["drawdown_pct"].to_numpy().argmin())}
-    return curve.iloc[sorted(keep)]

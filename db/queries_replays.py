@@ -436,19 +436,3 @@ def run_progress(db: OrmSession, paths: Sequence[str]) -> dict | None:
         return None
     _, clock, ids = best
     return {"run": clock.account, "now_ms": int(clock.now_ms), "steps": step_count(db, ids)}
-
-
-def step_frame(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
-               end: datetime | None = None) -> pd.DataFrame:
-    """Every decided step in [start, end) at full resolution: time, equity, exposure and
-    prices, what the performance figures are computed from."""
-    query = select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure,
-                   EquityStep.prices).where(_in_run(ids))
-    if start is not None:
-        query = query.where(EquityStep.created_at >= start)
-    if end is not None:
-        query = query.where(EquityStep.created_at < end)
-    rows = [{"time": step.created_at, "equity": step.equity, "exposure": step.exposure,
-             "prices": _prices(step.prices)}
-            for step in db.execute(query.order_by(EquityStep.created_at, EquityStep.id))]
-    return pd.DataFrame(rows, columns=["time", "equity", "exposure", "prices"])

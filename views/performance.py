@@ -14,7 +14,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance, shown
-from db.performance import plotted, span_performance
+from db.performance import span_performance
 from views._common import current_session, no_session_notice, read_db
 from views._span import picked_span
 from views._tables import table
@@ -33,7 +33,7 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _equity_and_returns(figures: Performance) -> None:
     """Equity with its underwater drawdown, the monthly heatmap, weekly and daily returns."""
-    points = plotted(figures.equity)
+    points = figures.equity
     curve = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
                           vertical_spacing=0.04)
     curve.add_scatter(x=points["time"], y=points["equity"], name="Equity",

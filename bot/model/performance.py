@@ -2,9 +2,11 @@
 
 Returns are daily: each UTC day's last equity against the day before's (the first day's
 against the span's opening equity). Sharpe and Sortino are empyrical's (risk-free rate 0),
-annualised over 365 days because crypto trades every day; max drawdown is empyrical's on
-every recorded step, not only day ends. Trip figures (profit factor, expectancy, win rate,
-average win and loss, holding time) count the round trips closed in the span, by net PnL.
+annualised over 365 days because crypto trades every day; max drawdown is the deepest fall
+below a running peak over every recorded step (empyrical's definition), not only day ends:
+the database computes it and the other step figures (``db.equity_figures``). Trip figures
+(profit factor, expectancy, win rate, average win and loss, holding time) count the round
+trips closed in the span, by net PnL.
 """
 
 from __future__ import annotations
@@ -29,9 +31,27 @@ EQUITY_FIGURES = ("starting_equity", "final_equity", "total_return_pct", "days",
 
 
 @dataclass(frozen=True)
+class EquityFigures:
+    """What the figures need of a span's recorded steps (at least one)."""
+
+    closes: pd.Series  # each UTC day's last equity, indexed by the day (midnight UTC)
+    opening: float  # the span's first step's equity
+    final: float
+    max_drawdown_pct: float  # the deepest fall below a running peak over every step (≥ 0)
+    max_drawdown_hours: float  # the longest time from a peak until back at it (or the end)
+    exposure_time_pct: float  # share of steps with an open exposure
+    first: datetime  # the first and last step's time
+    last: datetime
+    first_prices: dict[str, float]  # the first and last step's prices that name any
+    last_prices: dict[str, float]
+    curve: pd.DataFrame  # time, equity, drawdown_pct (≤ 0) of about 1,000 steps, for charts
+
+
+@dataclass(frozen=True)
 class Performance:
     metrics: dict[str, float | int | str | None]
     equity: pd.DataFrame  # time, equity, drawdown_pct (≤ 0: below the running peak)
+                          # of about 1,000 steps, the last and the deepest among them
     returns: dict[str, pd.DataFrame]  # per "day" | "week" | "month": period, equity, return_pct
     by_symbol: pd.DataFrame
 
@@ -52,25 +72,6 @@ def period_table(equity: pd.Series, opening: float, rule: str) -> pd.DataFrame:
     closes = equity.resample(rule).last().dropna()
     return pd.DataFrame({"period": returns.index, "equity": closes.to_numpy(),
                          "return_pct": (returns * 100).to_numpy()})
-
-
-def drawdown(equity: pd.Series) -> pd.Series:
-    """How far below its running peak the equity is at each step, in percent (≤ 0)."""
-    return (equity / equity.cummax() - 1) * 100
-
-
-def longest_drawdown(equity: pd.Series) -> pd.Timedelta:
-    """The longest time spent below a peak: from the peak to the first step back at or
-    above it, or to the last step when it never got back."""
-    longest, peak_value, peak_time = pd.Timedelta(0), -math.inf, None
-    for when, value in zip(pd.DatetimeIndex(equity.index), equity.to_numpy(), strict=True):
-        if value >= peak_value:
-            if peak_time is not None:
-                longest = max(longest, when - peak_time)
-            peak_value, peak_time = value, when
-    if peak_time is not None and len(equity) and equity.iloc[-1] < peak_value:
-        longest = max(longest, equity.index[-1] - peak_time)
-    return longest
 
 
 def _finite(value: Any) -> float | None:
@@ -129,50 +130,46 @@ def buy_and_hold_pct(first: dict[str, float], last: dict[str, float]) -> float |
     return sum(moves) / len(moves) * 100 if moves else None
 
 
-def performance(steps: pd.DataFrame, trips: Sequence[RoundTrip], llm_cost: float,
+def performance(equity: EquityFigures | None, trips: Sequence[RoundTrip], llm_cost: float,
                 start: datetime | None = None, end: datetime | None = None) -> Performance:
-    """The figures of one span. ``steps``: time (UTC), equity, exposure and prices (a dict
-    per step) of every recorded step in the span, oldest first; ``trips``: the round trips
-    closed in it (open ones are left out of the figures)."""
-    steps = steps.dropna(subset=["equity"])
-    equity = pd.Series(steps["equity"].to_numpy(dtype=float),
-                       index=pd.DatetimeIndex(steps["time"]))
+    """The figures of one span. ``equity``: what its recorded steps come to (None: it
+    recorded none); ``trips``: the round trips closed in it (open ones are left out of the
+    figures)."""
     trip_stats = trip_figures(trips)
     gross = float(trip_stats["gross_pnl"] or 0.0)
-    first, last = (equity.index[0], equity.index[-1]) if len(equity) else (None, None)
     metrics: dict[str, float | int | str | None] = {
-        "start": _iso(start or first), "end": _iso(end or last),
+        "start": _iso(start or (equity.first if equity else None)),
+        "end": _iso(end or (equity.last if equity else None)),
         "annualization_days": ANNUALIZATION_DAYS,
     }
-    if len(equity):
-        opening, final = float(equity.iloc[0]), float(equity.iloc[-1])
-        returns = period_returns(equity, opening, "D")
-        step_returns = equity.pct_change().dropna()
-        prices = [p for p in steps["prices"] if p]
+    if equity is not None:
+        opening, closes = equity.opening, equity.closes
+        returns = period_returns(closes, opening, "D")
         metrics |= {
-            "starting_equity": opening, "final_equity": final,
-            "total_return_pct": (final / opening - 1) * 100 if opening else None,
+            "starting_equity": opening, "final_equity": equity.final,
+            "total_return_pct": (equity.final / opening - 1) * 100 if opening else None,
             "days": len(returns),
             "sharpe": _finite(empyrical.sharpe_ratio(returns, annualization=ANNUALIZATION_DAYS))
             if len(returns) > 1 else None,
             "sortino": _finite(empyrical.sortino_ratio(returns, annualization=ANNUALIZATION_DAYS))
             if len(returns) > 1 else None,
-            "max_drawdown_pct": abs(_finite(empyrical.max_drawdown(step_returns)) or 0.0) * 100,
-            "max_drawdown_hours": longest_drawdown(equity).total_seconds() / 3600,
-            "exposure_time_pct": float((steps["exposure"].fillna(0) > 0).mean() * 100),
-            "buy_and_hold_pct": buy_and_hold_pct(prices[0], prices[-1]) if prices else None,
+            "max_drawdown_pct": equity.max_drawdown_pct,
+            "max_drawdown_hours": equity.max_drawdown_hours,
+            "exposure_time_pct": equity.exposure_time_pct,
+            "buy_and_hold_pct": buy_and_hold_pct(equity.first_prices, equity.last_prices)
+            if equity.first_prices else None,
         }
+        curve = equity.curve
     else:  # nothing recorded in the span: the same keys, with no value
-        opening = 0.0
+        opening, closes = 0.0, pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
         metrics |= dict.fromkeys(EQUITY_FIGURES)
+        curve = pd.DataFrame(columns=["time", "equity", "drawdown_pct"])
     metrics |= trip_stats | {
         "llm_cost": llm_cost,
         "fees_share_of_gross_pct": _share_pct(float(trip_stats["fees"] or 0.0), gross),
         "llm_cost_share_of_gross_pct": _share_pct(llm_cost, gross),
     }
-    curve = pd.DataFrame({"time": equity.index, "equity": equity.to_numpy(),
-                          "drawdown_pct": drawdown(equity).to_numpy()})
-    periods = {name: period_table(equity, opening, rule) for name, rule in PERIODS.items()}
+    periods = {name: period_table(closes, opening, rule) for name, rule in PERIODS.items()}
     return Performance(metrics=metrics, equity=curve, returns=periods, by_symbol=by_symbol(trips))
 
 
