@@ -37,13 +37,13 @@ def _span(query: Select, ids: Sequence[int], start: datetime | None,
 def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
                    end: datetime | None = None) -> EquityFigures | None:
     """The span's equity figures; None when it recorded no step."""
-    rows = _curve_and_totals(db, ids, start, end)
+    rows = _kept_steps(db, ids, start, end)
     if not rows:
         return None
     totals = rows[0]
     return EquityFigures(
-        closes=_daily_closes(db, ids, start, end), opening=float(totals.opening),
-        final=float(totals.final), max_drawdown_pct=abs(float(totals.deepest or 0.0)) * 100,
+        closes=_daily_closes(rows), opening=float(totals.opening), final=float(totals.final),
+        max_drawdown_pct=abs(float(totals.deepest or 0.0)) * 100,
         max_drawdown_hours=_longest_drawdown(db, ids, start, end, totals.last,
                                              totals.final < totals.top)
         .total_seconds() / 3600,
@@ -52,12 +52,16 @@ def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = 
         last_prices=_edge_prices(db, ids, start, end, newest=True), curve=_curve(rows))
 
 
-def _curve_and_totals(db: OrmSession, ids: Sequence[int], start: datetime | None,
-                      end: datetime | None) -> list:
-    """About ``MAX_CURVE_POINTS`` evenly spaced steps, the last and those at the deepest
-    drawdown, in order, each carrying the span's totals: one pass over the steps."""
+def _kept_steps(db: OrmSession, ids: Sequence[int], start: datetime | None,
+                end: datetime | None) -> list:
+    """In one pass over the span's steps, in order: each day's last, about
+    ``MAX_CURVE_POINTS`` evenly spaced ones, the last and those at the deepest drawdown,
+    each carrying the span's totals."""
     steps = _span(select(
         EquityStep.created_at, EquityStep.equity, EquityStep.exposure,
+        _day(db).label("day"),
+        func.row_number().over(partition_by=_day(db), order_by=(
+            EquityStep.created_at.desc(), EquityStep.id.desc())).label("latest"),
         func.max(EquityStep.equity).over(order_by=IN_ORDER).label("peak"),
         func.row_number().over(order_by=IN_ORDER).label("rn"),
         func.count().over().label("n")), ids, start, end).subquery()
@@ -74,7 +78,7 @@ def _curve_and_totals(db: OrmSession, ids: Sequence[int], start: datetime | None
         func.max(steps.c.created_at).over(**everything).label("last")).subquery()
     stride = case((figures.c.n >= MAX_CURVE_POINTS, figures.c.n / MAX_CURVE_POINTS), else_=1)
     return list(db.execute(select(figures).where(or_(
-        (figures.c.rn - 1) % stride == 0, figures.c.rn == figures.c.n,
+        figures.c.latest == 1, (figures.c.rn - 1) % stride == 0, figures.c.rn == figures.c.n,
         figures.c.fall == figures.c.deepest)).order_by(figures.c.rn)))
 
 
@@ -85,19 +89,11 @@ def _day(db: OrmSession):
     return func.date(EquityStep.created_at)
 
 
-def _daily_closes(db: OrmSession, ids: Sequence[int], start: datetime | None,
-                  end: datetime | None) -> pd.Series:
+def _daily_closes(rows: list) -> pd.Series:
     """Each UTC day's last equity, indexed by the day (midnight UTC)."""
-    day = _day(db)
-    latest = func.row_number().over(partition_by=day,
-                                    order_by=(EquityStep.created_at.desc(), EquityStep.id.desc()))
-    ranked = _span(select(day.label("day"), EquityStep.equity, latest.label("latest")),
-                   ids, start, end).subquery()
-    rows = db.execute(select(ranked.c.day, ranked.c.equity).where(ranked.c.latest == 1)
-                      .order_by(ranked.c.day)).all()
-    return pd.Series([float(e) for _, e in rows],
-                     index=pd.DatetimeIndex([pd.Timestamp(str(d), tz="UTC") for d, _ in rows]),
-                     dtype=float)
+    closes = [row for row in rows if row.latest == 1]
+    return pd.Series([float(row.equity) for row in closes], dtype=float, index=pd.DatetimeIndex(
+        [pd.Timestamp(str(row.day), tz="UTC") for row in closes]))
 
 
 def _longest_drawdown(db: OrmSession, ids: Sequence[int], start: datetime | None,
@@ -109,20 +105,20 @@ def _longest_drawdown(db: OrmSession, ids: Sequence[int], start: datetime | None
                          prior.label("prior")), ids, start, end).subquery()
     peaks = select(steps.c.created_at, type_coerce(
         func.lag(steps.c.created_at).over(order_by=(steps.c.created_at, steps.c.id)),
-        UtcDateTime()).label("previous")).where(
-        or_(steps.c.prior.is_(None), steps.c.equity >= steps.c.prior)).subquery()
+        UtcDateTime()).label("previous"), func.max(steps.c.created_at).over().label("last_peak")
+    ).where(or_(steps.c.prior.is_(None), steps.c.equity >= steps.c.prior)).subquery()
     if db.get_bind().dialect.name == "postgresql":
         gap = extract("epoch", peaks.c.created_at - peaks.c.previous)
     else:
         gap = func.julianday(peaks.c.created_at) - func.julianday(peaks.c.previous)
-    # the database ranks the gaps, Python measures the few longest exactly
-    widest = db.execute(select(peaks.c.previous, peaks.c.created_at)
-                        .where(peaks.c.previous.is_not(None)).order_by(gap.desc()).limit(4)).all()
-    longest = max((later - earlier for earlier, later in widest), default=timedelta(0))
-    if below_at_end:
-        last_peak = db.scalar(select(func.max(peaks.c.created_at)))
-        if last_peak is not None:
-            longest = max(longest, last - last_peak)
+    # the database ranks the gaps, Python measures the few longest exactly; the first peak
+    # (no gap) comes last, so there is always a row to carry the last peak's time
+    widest = db.execute(select(peaks.c.previous, peaks.c.created_at, peaks.c.last_peak)
+                        .order_by(gap.desc().nulls_last()).limit(4)).all()
+    longest = max((later - earlier for earlier, later, _ in widest if earlier is not None),
+                  default=timedelta(0))
+    if below_at_end and widest:
+        longest = max(longest, last - widest[0].last_peak)
     return longest
 
 
@@ -144,16 +140,18 @@ def _edge_prices(db: OrmSession, ids: Sequence[int], start: datetime | None,
 
 
 def _curve(rows: list) -> pd.DataFrame:
-    """Time, equity and drawdown (%, ≤ 0) of the steps kept for a chart; of the steps at the
-    deepest drawdown only the first is kept beside the evenly spaced ones."""
+    """Time, equity and drawdown (%, ≤ 0) of the evenly spaced steps, the last and the first
+    at the deepest drawdown, for a chart."""
     count = rows[0].n
     stride = max(1, count // MAX_CURVE_POINTS)
     deepest_seen = False
     points = []
     for row in rows:
-        if not ((row.rn - 1) % stride == 0 or row.rn == count) and deepest_seen:
+        at_deepest = row.deepest is not None and row.fall == row.deepest
+        if not ((row.rn - 1) % stride == 0 or row.rn == count
+                or (at_deepest and not deepest_seen)):
             continue
-        deepest_seen = deepest_seen or (row.deepest is not None and row.fall == row.deepest)
+        deepest_seen = deepest_seen or at_deepest
         points.append({"time": row.created_at, "equity": float(row.equity),
                        "drawdown_pct": (row.equity / row.peak - 1) * 100 if row.peak > 0
                        else math.nan})
