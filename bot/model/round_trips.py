@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.model.vocabulary import ExitReason, OrderPurpose, Side
 from bot.positions import Holding
@@ -26,9 +27,9 @@ OPERATOR_WORDS = "by operator"  # a close of one symbol by command
 RESTING_STOP = "stop"  # the purpose of a stop resting on the venue (bot/resting_stop.py)
 
 
-@dataclass(frozen=True)
-class TripFill:
-    """One booked fill, with what its order and plan say about why it was sent."""
+class TripFill(NamedTuple):
+    """One booked fill, with what its order and plan say about why it was sent (a tuple: a
+    run's year holds tens of thousands, built on every read)."""
 
     id: int
     symbol: str
