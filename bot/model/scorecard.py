@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.engine.schema import ActionType
 
@@ -108,9 +109,9 @@ def confidence_bucket(confidence: float | None) -> str:
     return next(label for label, low in CONFIDENCE_BUCKETS if confidence >= low)
 
 
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One traced decision as the scorecard reads it."""
+class DecisionRecord(NamedTuple):
+    """One traced decision as the scorecard reads it (a tuple: a year holds 52k, built on
+    every read)."""
 
     trace_id: int
     created_at: datetime
