@@ -50,8 +50,9 @@ class EquityFigures:
 @dataclass(frozen=True)
 class Performance:
     metrics: dict[str, float | int | str | None]
-    equity: pd.DataFrame  # time, equity, drawdown_pct (≤ 0: below the running peak)
-                          # of about 1,000 steps, the last and the deepest among them
+    # time, equity, drawdown_pct (≤ 0: below the running peak) of about 1,000 steps, the
+    # last and the deepest among them
+    equity: pd.DataFrame
     returns: dict[str, pd.DataFrame]  # per "day" | "week" | "month": period, equity, return_pct
     by_symbol: pd.DataFrame
 
