@@ -237,6 +237,8 @@ class Order(Base):
     """
 
     __tablename__ = "orders"
+    # the live ones (new, open) are few: found by status, not by reading every order
+    __table_args__ = (Index("ix_orders_status_session", "status", "session_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
