@@ -59,8 +59,6 @@ def _instructions(url: str, lookup) -> int:
 
 
 def test_live_order_lookups_do_not_grow_with_the_orders_a_run_finished(tmp_path) -> None:
-
-
     costs = {}
     for name, days in (("day", 1), ("year", 365)):
         url = f"sqlite:///{tmp_path / name}.db"
