@@ -94,7 +94,7 @@ def _kept(url: str) -> dict[int, tuple[int, int, int]]:
     with session_factory(engine)() as db:
         def per_session(model) -> dict[int, int]:
             return dict(db.execute(select(model.session_id, func.count())  # type: ignore[attr-defined]
-                                   .group_by(model.session_id)).tuples().all())
+                                   .group_by(model.session_id)).all())
         traces, ticks, steps = (per_session(m) for m in (LLMTrace, MarketData, EquityStep))
         sessions = db.scalars(select(Session.id)).all()
     engine.dispose()
