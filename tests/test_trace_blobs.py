@@ -83,6 +83,27 @@ def test_repeated_texts_are_stored_once_compressed_and_old_rows_still_read(old_d
         engine.dispose()
 
 
+def test_a_prompts_system_part_is_stored_once_apart_and_reads_back_whole(sqlite_url) -> None:
+    """Decisions whose context differs share their system part's blob: each stores only
+    its context, and the trace reads back the whole prompt."""
+    system, contexts = PROMPT.split("\n\n", 1)[0], [f"BTC/USDT last {p}" for p in (1, 2, 3)]
+    engine = make_engine(sqlite_url)
+    try:
+        with session_factory(engine)() as db:
+            add_session(db.connection())
+            ids = [add_trace(db, session_id=1, engine="gemini", prompt_system=system,
+                             prompt=f"{system}\n\n{context}", created_at=T0)
+                   for context in contexts]
+            db.commit()
+            sizes = sorted(db.scalars(select(TraceBlob.size)))
+            assert sizes == sorted([len(system), *map(len, contexts)])  # the system part once
+            for trace_id, context in zip(ids, contexts, strict=True):
+                detail = trace_detail(db, trace_id)
+                assert detail is not None and detail["prompt"] == f"{system}\n\n{context}"
+    finally:
+        engine.dispose()
+
+
 def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
     engine = make_engine(sqlite_url)
     try:

@@ -107,7 +107,8 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid])
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
-        prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
+        prompt=result.prompt, prompt_system=result.prompt_system, tool_calls=result.tool_calls,
+        raw_response=result.raw_response,
         answers=result.answers or None,
         # every field that may be None defaults to None: the unset ones need no bytes
         decision_json=result.decision.model_dump_json(exclude_none=True),
