@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -121,7 +122,8 @@ def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
 
 def test_a_traced_decision_stores_no_empty_fields_and_reads_back_whole(sqlite_url, tmp_path):
     """The trace keeps what the decision said; its unset fields (None, their default) are
-    not written, and the decision a restart carries out reads back the same."""
+    not written, and the decision a restart carries out reads back the same. What it did is
+    compact JSON (no blank after a separator)."""
     decision = Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.01,
                                         stop=21000.0, target=23000.0, reason="scripted")],
                         summary="one entry")
@@ -131,6 +133,9 @@ def test_a_traced_decision_stores_no_empty_fields_and_reads_back_whole(sqlite_ur
     step(rt, 2)
     with rt.db() as db:
         first, second = db.scalars(select(LLMTrace.decision_json).order_by(LLMTrace.id)).all()
+        results = db.scalars(select(LLMTrace.execution_result)).all()
+    assert len(results) == 2 and all(
+        r is not None and r == json.dumps(json.loads(r), separators=(",", ":")) for r in results)
     assert first is not None and second is not None
     assert "null" not in first and "null" not in second
     assert Decision.model_validate_json(first) == decision
