@@ -20,7 +20,7 @@ from tests.test_migration_0008 import add_old_trace
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_at(request, tmp_path, "0011_shadow_decision") as url:
+    with database_at(request, tmp_path, "0013_live_orders_index") as url:
         yield url
 
 

@@ -1,7 +1,7 @@
 """compact storage: candles keyed by what makes them unique; a prompt's system part apart
 
-Revision ID: 0012_compact_storage
-Revises: 0011_shadow_decision
+Revision ID: 0014_compact_storage
+Revises: 0013_live_orders_index
 Create Date: 2026-12-07 02:20:00
 
 ``ohlcv`` loses its surrogate ``id``: its primary key becomes the unique key it had
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_compact_storage"
-down_revision: str | Sequence[str] | None = "0011_shadow_decision"
+revision: str = "0014_compact_storage"
+down_revision: str | Sequence[str] | None = "0013_live_orders_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
