@@ -29,7 +29,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 CANDLES = HERE.parent / "shared" / "data" / "candles"
 STEPS_PER_DAY = 86_400 // 10
-FIVE_MINUTES_MS = 300_000
 
 
 def _parse() -> argparse.Namespace:
@@ -45,13 +44,13 @@ def _parse() -> argparse.Namespace:
 
 OPTIONS = _parse()
 sys.path.insert(0, str(OPTIONS.repo.resolve()))
+sys.path.insert(1, str(HERE))  # this checkout's bench helpers, whichever bot/ is measured
 
 import httpx2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from google import genai  # noqa: E402
 from google.genai import types  # noqa: E402
 
+from bench.random_walk import random_walk  # noqa: E402
 from bot.engine import gemini  # noqa: E402
 from bot.replay import ReplayArgs, run_replay  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
@@ -73,11 +72,12 @@ def _stored_bytes(path: Path) -> int:
 
 
 def _tables(path: Path) -> dict[str, int]:
-    """Bytes per table and index, where SQLite was built with the dbstat table."""
+    """Bytes of each table and index (its pages), largest first, where SQLite was built with
+    the ``dbstat`` table (Python's 3.40.1 here is); else none are printed."""
     with sqlite3.connect(path) as conn:
         try:
             rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name "
-                                "ORDER BY 2 DESC LIMIT 6").fetchall()
+                                "ORDER BY 2 DESC").fetchall()
         except sqlite3.OperationalError:
             return {}
     return {name: int(size) for name, size in rows}
@@ -101,29 +101,6 @@ def replay_size(files: list[Path], engine: str, steps: int | None, balance: floa
             "bytes": written, "bytes_per_step": round(written / done),
             "mb_per_day": round(written / done * STEPS_PER_DAY / 1e6, 2),
             "fingerprint": summary["fingerprint"], "tables": tables}
-
-
-def random_walk(path: Path, candles: int, seed: int = 20) -> Path:
-    """5-minute candles whose moves, wicks and volumes are drawn like BTC_USDT-5m.csv's."""
-    source = pd.read_csv(CANDLES / "BTC_USDT-5m.csv")
-    moves = np.diff(np.log(source["close"].to_numpy()))
-    body_top = np.maximum(source["open"], source["close"]).to_numpy()
-    body_low = np.minimum(source["open"], source["close"]).to_numpy()
-    upper = source["high"].to_numpy() / body_top - 1
-    lower = 1 - source["low"].to_numpy() / body_low
-    rng = np.random.default_rng(seed)
-    close = source["close"].iloc[0] * np.exp(np.cumsum(
-        rng.normal(moves.mean(), moves.std(), candles)))
-    opened = np.concatenate([[source["close"].iloc[0]], close[:-1]])
-    pick = rng.integers(0, len(source), candles)
-    high = np.maximum(opened, close) * (1 + upper[pick])
-    low = np.minimum(opened, close) * (1 - lower[pick])
-    start = int(source["timestamp"].iloc[0])
-    pd.DataFrame({"timestamp": start + np.arange(candles) * FIVE_MINUTES_MS,
-                  "open": opened.round(2), "high": high.round(2), "low": low.round(2),
-                  "close": close.round(2),
-                  "volume": source["volume"].to_numpy()[pick]}).to_csv(path, index=False)
-    return path
 
 
 def main() -> None:
@@ -150,9 +127,9 @@ def main() -> None:
               f"{case['mb_per_day']} MB/day at a 10 s loop, fingerprint {case['fingerprint']}")
         if "mb" in case:
             print(f"  database {case['mb']} MB; {case['mb_per_100k_steps']} MB per 100,000 steps")
-        if case["tables"]:
-            print("  largest: " + ", ".join(f"{name} {size / 1e6:.2f} MB"
-                                            for name, size in case["tables"].items()))
+        for name, size in case["tables"].items():
+            if size > case["bytes"] / 100:  # the tables that hold what a step writes
+                print(f"  {name:<40} {size / 1e6:9.2f} MB {size / case['steps']:9,.0f} B/step")
 
 
 if __name__ == "__main__":

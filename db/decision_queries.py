@@ -8,7 +8,7 @@ leak the future into a decision.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -216,11 +216,11 @@ def candle_frames(
     db: Reader, session_id: int, symbols: list[str], timeframes: list[str], now: datetime,
     limit: int, store: SessionCandles | None = None,
 ) -> dict[str, StoredCandles]:
-    """``closed_candles`` for every symbol and timeframe, topped up with one query.
+    """``closed_candles`` for every symbol and timeframe, topped up with one query a series.
 
     Stored candles never change (the loop only inserts newer ones), so each session's
-    candles are kept in memory per database engine and only rows with a higher id are read
-    at each decision. Reading the whole window into a new DataFrame at every step was the
+    candles are kept in memory per database engine and only each series' newer rows are
+    read at each decision. Reading the whole window into a new DataFrame at every step was the
     largest cost of a replay after the indicators; the window is now handed out as column
     arrays, and a frame is built only for a reader that asks for one. The cut at ``now`` is
     the same as the SQL one: a candle is returned only once ``timestamp + timeframe <= now``.
@@ -229,7 +229,7 @@ def candle_frames(
     adds every candle it stores to them: no top-up then.
     """
     if store is None:
-        store = _session_candles(db, session_id)
+        store = _session_candles(db, session_id, [(s, tf) for s in symbols for tf in timeframes])
     return {symbol: StoredCandles({tf: store.columns(symbol, tf, now - timeframe_delta(tf),
                                                      limit) for tf in timeframes})
             for symbol in symbols}
@@ -271,39 +271,37 @@ class _Series:
 
 _EMPTY = _Series()
 _OHLCV = _table(OHLCV)
-_CANDLE_ROWS = select(*_columns(OHLCV, "id symbol timeframe timestamp open high low close volume"))
-_SESSION_CANDLES = (_CANDLE_ROWS.where(_OHLCV.c.session_id == _SESSION)
-                    .order_by(_OHLCV.c.id))
-# A top-up reads the few rows stored since the previous one: found by the id range. Compared
-# as ``session_id + 0`` so that no index applies to it: else SQLite prefers the session's
-# index, and walks all of the session's candles (a day's, growing) at every decision.
-_NEWER_CANDLES = (_CANDLE_ROWS.where(_OHLCV.c.session_id + 0 == _SESSION,
-                                     _OHLCV.c.id > bindparam("last_id"))
-                  .order_by(_OHLCV.c.id))
+_CANDLE_ROWS = select(*_columns(OHLCV, "symbol timeframe timestamp open high low close volume"))
+_SESSION_CANDLES = _CANDLE_ROWS.where(_OHLCV.c.session_id == _SESSION)
+# A top-up reads one series' rows newer than the newest it holds: a range of the table's key.
+_NEWER_CANDLES = _CANDLE_ROWS.where(
+    _OHLCV.c.session_id == _SESSION, _OHLCV.c.symbol == bindparam("symbol"),
+    _OHLCV.c.timeframe == bindparam("timeframe"), _OHLCV.c.timestamp > bindparam("after"))
 
 
 class SessionCandles:
     """One session's stored candles, per symbol and timeframe, in time order."""
 
     def __init__(self) -> None:
-        self.last_id = 0
         self.series: dict[tuple[str, str], _Series] = {}
 
     @classmethod
     def read(cls, db: Reader, session_id: int) -> SessionCandles:
         """Every candle the session has stored."""
         store = cls()
-        store.top_up(db, session_id)
+        store._add(db.execute(_SESSION_CANDLES, {"session_id": session_id}))
         return store
 
-    def top_up(self, db: Reader, session_id: int) -> None:
-        """Add the rows stored since the last read (by id); the first read takes them all
-        through the session's index."""
-        rows = db.execute(_NEWER_CANDLES if self.last_id else _SESSION_CANDLES,
-                          {"session_id": session_id, "last_id": self.last_id}).all()
-        if rows:
-            self._add(row[1:] for row in rows)
-            self.last_id = rows[-1][0]
+    def top_up(self, db: Reader, session_id: int, series: Iterable[tuple[str, str]]) -> None:
+        """Add each (symbol, timeframe) series' rows newer than the newest held, all of it
+        the first time. Nothing older arrives after a read: the loop only stores candles
+        newer than a series' newest (``db.market.new_candles``)."""
+        for symbol, timeframe in series:
+            held = self.series.get((symbol, timeframe))
+            after = _EPOCH if held is None or not held.size else \
+                _EPOCH + timedelta(microseconds=int(held.stamps[held.size - 1]))
+            self._add(db.execute(_NEWER_CANDLES, {"session_id": session_id, "symbol": symbol,
+                                                  "timeframe": timeframe, "after": after}))
 
     def add_stored(self, rows: list[dict[str, Any]]) -> None:
         """Add candles just stored (``ohlcv`` column → value each), in the order stored."""
@@ -329,11 +327,12 @@ class SessionCandles:
 _CACHES: WeakKeyDictionary[Engine, dict[int, SessionCandles]] = WeakKeyDictionary()
 
 
-def _session_candles(db: Reader, session_id: int) -> SessionCandles:
+def _session_candles(db: Reader, session_id: int,
+                     series: list[tuple[str, str]]) -> SessionCandles:
     """The engine's cache for one session, topped up to the newest stored candle.
 
     Keyed on the engine object so two databases (tests, a console opening a replay file)
-    never share candles. Ids only grow: there is one writer, and candles are never deleted.
+    never share candles. There is one writer, and candles are never deleted.
     """
     bind = db.get_bind() if isinstance(db, DbSession) else db
     engine = bind if isinstance(bind, Engine) else bind.engine
@@ -341,7 +340,7 @@ def _session_candles(db: Reader, session_id: int) -> SessionCandles:
     store = sessions.get(session_id)
     if store is None:
         store = sessions[session_id] = SessionCandles()
-    store.top_up(db, session_id)
+    store.top_up(db, session_id, series)
     return store
 
 

@@ -57,8 +57,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 
 
+SQLITE_PAGE_SIZE = 8192
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # Takes effect on a new file only, so before WAL (which fixes the page size): a prompt's
+    # blob (~1.4 kB compressed) took a 4 kB page for two; 8 kB pages hold five, and every
+    # table's pages waste less of their end.
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -237,6 +237,8 @@ class Order(Base):
     """
 
     __tablename__ = "orders"
+    # the live ones (new, open) are few: found by status, not by reading every order
+    __table_args__ = (Index("ix_orders_status_session", "status", "session_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
@@ -277,16 +279,16 @@ class MarketData(Base):
 
 
 class OHLCV(Base):
-    __tablename__ = "ohlcv"
-    __table_args__ = (
-        UniqueConstraint("session_id", "symbol", "timeframe", "timestamp", name="uq_ohlcv_candle"),
-    )
+    """A candle, keyed by what makes it unique. On SQLite the table is its key's b-tree
+    (``WITHOUT ROWID``): no row id, and no separate unique index repeating the key."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
-    symbol: Mapped[str] = mapped_column(String(32))
-    timeframe: Mapped[str] = mapped_column(String(8))
-    timestamp: Mapped[datetime]
+    __tablename__ = "ohlcv"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(primary_key=True)
     open: Mapped[float] = mapped_column(Float)
     high: Mapped[float] = mapped_column(Float)
     low: Mapped[float] = mapped_column(Float)
@@ -330,8 +332,11 @@ class LLMTrace(Base):
     errors: Mapped[list | None]
     execution_result: Mapped[str | None] = mapped_column(Text)
     # The prompt and the answer decided on as ``trace_blobs`` keys (``db.traces``); a row
-    # that has one keeps its ``prompt`` / ``raw_response`` empty.
+    # that has one keeps its ``prompt`` / ``raw_response`` empty. ``system_hash``: the
+    # prompt's system part, the same at every decision, stored apart; ``prompt_hash`` then
+    # names the rest (the prompt is the two joined by a blank line).
     prompt_hash: Mapped[str | None] = mapped_column(String(64))
+    system_hash: Mapped[str | None] = mapped_column(String(64))
     response_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok|rejected|error|abandoned
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)

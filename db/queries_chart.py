@@ -22,7 +22,7 @@ MAX_CANDLES = 5000
 
 
 def chart_choices(db: OrmSession, run_ids: Sequence[int]) -> dict[str, list[str]]:
-    """Symbol → timeframes that have candles (an index-only scan of the unique key).
+    """Symbol → timeframes that have candles (a scan of the candles' key, which leads with the session).
 
     The newest session of the run answers first: every day re-caches the candles the bot
     trades, and scanning a year of a run's keys cost 50 ms on every chart rerun. The whole

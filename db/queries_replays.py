@@ -111,9 +111,9 @@ def account_equity(db: OrmSession, account: str, ids: Sequence[int]) -> float | 
     newest = (select(func.max(MarketData.id)).where(MarketData.session_id.in_(ids))
               .group_by(MarketData.symbol))
     prices = dict(db.execute(select(MarketData.symbol, MarketData.price)
-                             .where(MarketData.id.in_(newest))).tuples().all())
+                             .where(MarketData.id.in_(newest))).all())
     balances = db.execute(select(PaperBalance.currency, PaperBalance.total)
-                          .where(PaperBalance.account == account)).tuples().all()
+                          .where(PaperBalance.account == account)).all()
     if not prices or not balances:
         return None
     quote = next(iter(prices)).partition("/")[2]

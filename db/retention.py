@@ -102,11 +102,12 @@ def _drop_unnamed_blobs(db: OrmSession) -> int:
     """Delete the prompts and answers no trace names any more (answers name theirs inside
     their JSON, so the names are gathered here)."""
     named: set[str] = set()
-    for prompt, response, answers in db.execute(
-            select(LLMTrace.prompt_hash, LLMTrace.response_hash, LLMTrace.answers)
-            .where(or_(LLMTrace.prompt_hash.is_not(None), LLMTrace.response_hash.is_not(None),
-                       LLMTrace.answers.is_not(None)))):
-        named.update(key for key in (prompt, response) if key)
+    for prompt, system, response, answers in db.execute(
+            select(LLMTrace.prompt_hash, LLMTrace.system_hash, LLMTrace.response_hash,
+                   LLMTrace.answers)
+            .where(or_(LLMTrace.prompt_hash.is_not(None), LLMTrace.system_hash.is_not(None),
+                       LLMTrace.response_hash.is_not(None), LLMTrace.answers.is_not(None)))):
+        named.update(key for key in (prompt, system, response) if key)
         named.update(a["response_hash"] for a in answers or []
                      if isinstance(a, dict) and isinstance(a.get("response_hash"), str))
     unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]

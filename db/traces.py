@@ -27,6 +27,8 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
                .values(execution_result=bindparam("result")))
 
 
+# between a prompt's system part and the rest (``bot.engine.prompt.RenderedPrompt.text``)
+SYSTEM_JOIN = "\n\n"
 _ADD_BLOB = {
     "sqlite": sqlite_insert(_BLOBS).on_conflict_do_nothing(index_elements=["hash"]),
     "postgresql": postgresql_insert(_BLOBS).on_conflict_do_nothing(index_elements=["hash"]),
@@ -38,9 +40,18 @@ def add_trace(db: OrmSession | Connection, **fields: object) -> int:
 
     Its prompt and answers go to ``trace_blobs`` (stored once, compressed) and the row
     names them: ``prompt_hash``, ``response_hash``, and each answer's ``response_hash``.
+    ``prompt_system``: the system part the prompt begins with (then a blank line), the same
+    at every decision; it is stored apart (``system_hash``) and ``prompt_hash`` names the
+    rest, so a decision stores only what changed and each blob stays small enough to share
+    its page.
     """
     prompt, response = fields.pop("prompt", None), fields.pop("raw_response", None)
+    system = fields.pop("prompt_system", None)
     fields["prompt"] = ""
+    if isinstance(prompt, str) and isinstance(system, str) and system and \
+            prompt.startswith(system + SYSTEM_JOIN):
+        fields["system_hash"] = store_blob(db, system)
+        prompt = prompt[len(system) + len(SYSTEM_JOIN):]
     if isinstance(prompt, str) and prompt:
         fields["prompt_hash"] = store_blob(db, prompt)
     if isinstance(response, str) and response:
@@ -95,8 +106,9 @@ def trace_texts(db: OrmSession | Connection, trace: Mapping[str, Any]) -> dict[s
     (rows written before ``trace_blobs``) or by hash."""
     answers = trace.get("answers")
     listed = [a for a in answers or [] if isinstance(a, dict)]
-    keys = {key for key in (trace.get("prompt_hash"), trace.get("response_hash"),
-                            *(a.get("response_hash") for a in listed)) if isinstance(key, str)}
+    keys = {key for key in (trace.get("prompt_hash"), trace.get("system_hash"),
+                            trace.get("response_hash"), *(a.get("response_hash") for a in listed))
+            if isinstance(key, str)}
     texts: dict[str, str] = {key: zlib.decompress(data).decode() for key, data in
                              db.execute(_BLOB_DATA, {"keys": sorted(keys)})} if keys else {}
 
@@ -107,8 +119,12 @@ def trace_texts(db: OrmSession | Connection, trace: Mapping[str, Any]) -> dict[s
         return {**rest, "raw_response": texts.get(answer["response_hash"], "")}
 
     prompt_hash, response_hash = trace.get("prompt_hash"), trace.get("response_hash")
+    prompt = texts[prompt_hash] if prompt_hash in texts else trace.get("prompt") or ""
+    system_hash = trace.get("system_hash")
+    if system_hash in texts:
+        prompt = texts[system_hash] + SYSTEM_JOIN + prompt
     return {
-        "prompt": texts[prompt_hash] if prompt_hash in texts else trace.get("prompt") or "",
+        "prompt": prompt,
         "raw_response": texts[response_hash] if response_hash in texts
         else trace.get("raw_response"),
         "answers": None if answers is None else [answer_text(a) for a in answers],

@@ -109,8 +109,7 @@ def test_a_plan_sold_in_parts_is_told_closed_with_all_it_sold(sqlite_url) -> Non
                                  reason="engine exit")]),
     ])
     with notify_server() as (url, received):
-        rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
-                          NOTIFY_URLS=url, NOTIFY_EVENTS="all", NOTIFY_MIN_INTERVAL_SECONDS=0)
+        rt = loop_with_server(sqlite_url, url, engine)
         step(rt, 6)
         (closed,) = wait_for(lambda: received.containing("plan 1 closed"))
         rt.events.close()

@@ -22,6 +22,7 @@ from db.models import (
     TraceBlob,
     TradePlan,
 )
+from db.queries_trading import trace_detail
 from db.traces import add_trace
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import make_runtime, step
@@ -29,6 +30,7 @@ from tests.loop_harness import make_runtime, step
 TODAY = date(2026, 12, 6)  # the fake clock: every prune here is given its day
 OLD = TODAY - timedelta(days=10)
 TICKS = 5
+SYSTEM = "You trade BTC/USDT.\n\nAnswer in JSON."  # every prompt's system part, stored once
 
 
 def _session(db: OrmSession, day: date, kind: str = "live", run_name: str = "live") -> int:
@@ -42,7 +44,8 @@ def _session(db: OrmSession, day: date, kind: str = "live", run_name: str = "liv
             db.add(MarketData(session_id=session.id, symbol=symbol, price=100.0 + k,
                               timestamp=at + timedelta(minutes=k)))
     for k in range(3):  # holds: nothing refers to them
-        add_trace(db, session_id=session.id, engine="gemini", prompt=f"session {session.id} hold {k}",
+        add_trace(db, session_id=session.id, engine="gemini", prompt_system=SYSTEM,
+                  prompt=f"{SYSTEM}\n\nsession {session.id} hold {k}",
                   raw_response='{"actions": []}', created_at=at + timedelta(minutes=k),
                   execution_result=json.dumps({"equity": 1000.0}))
         db.add(EquityStep(session_id=session.id, created_at=at + timedelta(minutes=k),
@@ -53,7 +56,8 @@ def _session(db: OrmSession, day: date, kind: str = "live", run_name: str = "liv
 def _ordering_trace(db: OrmSession, session_id: int, day: date, plan_status: str) -> int:
     """A trace that sent an entry and opened a plan (``plan_status``)."""
     at = datetime.combine(day, time(13), UTC)
-    trace_id = add_trace(db, session_id=session_id, engine="gemini", prompt=f"{day} buy",
+    trace_id = add_trace(db, session_id=session_id, engine="gemini", prompt_system=SYSTEM,
+                         prompt=f"{SYSTEM}\n\n{day} buy",
                          raw_response='{"actions": [{"action": "BUY"}]}', created_at=at)
     plan = TradePlan(session_id=session_id, symbol="BTC/USDT", side="BUY", entry_price=100.0,
                      stop_price=95.0, target_price=110.0, size=1.0, status=plan_status,
@@ -94,7 +98,7 @@ def _kept(url: str) -> dict[int, tuple[int, int, int]]:
     with session_factory(engine)() as db:
         def per_session(model) -> dict[int, int]:
             return dict(db.execute(select(model.session_id, func.count())  # type: ignore[attr-defined]
-                                   .group_by(model.session_id)).tuples().all())
+                                   .group_by(model.session_id)).all())
         traces, ticks, steps = (per_session(m) for m in (LLMTrace, MarketData, EquityStep))
         sessions = db.scalars(select(Session.id)).all()
     engine.dispose()
@@ -129,9 +133,11 @@ def test_prune_thins_old_days_and_keeps_what_is_needed(db_url, history, capsys, 
         assert db.get(LLMTrace, history["old_order_trace"]) is not None
         last = db.scalars(select(MarketData.price).where(MarketData.session_id == old)).all()
         assert last == [100.0 + TICKS - 1] * 2  # the day's closing prices
-        named = {h for row in db.execute(select(LLMTrace.prompt_hash, LLMTrace.response_hash))
-                 for h in row if h}
+        named = {h for row in db.execute(select(LLMTrace.prompt_hash, LLMTrace.system_hash,
+                                                LLMTrace.response_hash)) for h in row if h}
         assert set(db.scalars(select(TraceBlob.hash))) == named
+        kept = trace_detail(db, history["old_order_trace"])  # the system part it shares stays
+        assert kept is not None and kept["prompt"] == f"{SYSTEM}\n\n{OLD} buy"
     engine.dispose()
 
     assert main(["prune", "--db", db_url, "--days", "3"]) == 0  # a second pass finds nothing

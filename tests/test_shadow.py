@@ -49,6 +49,7 @@ def test_the_shadow_decides_beside_the_llm_is_recorded_and_never_executed(
         fills = db.scalar(select(func.count()).select_from(Trade))
     assert len(traces) == len(calls) > 400
     assert all(t.shadow_decision is not None for t in traces)
+    assert not any("null" in t.shadow_decision for t in traces)  # unset fields: no bytes
     shadow_buys = [t for t in traces
                    if any(a["action"] == "BUY"
                           for a in json.loads(t.shadow_decision)["actions"])]

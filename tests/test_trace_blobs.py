@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -83,6 +84,27 @@ def test_repeated_texts_are_stored_once_compressed_and_old_rows_still_read(old_d
         engine.dispose()
 
 
+def test_a_prompts_system_part_is_stored_once_apart_and_reads_back_whole(sqlite_url) -> None:
+    """Decisions whose context differs share their system part's blob: each stores only
+    its context, and the trace reads back the whole prompt."""
+    system, contexts = PROMPT.split("\n\n", 1)[0], [f"BTC/USDT last {p}" for p in (1, 2, 3)]
+    engine = make_engine(sqlite_url)
+    try:
+        with session_factory(engine)() as db:
+            add_session(db.connection())
+            ids = [add_trace(db, session_id=1, engine="gemini", prompt_system=system,
+                             prompt=f"{system}\n\n{context}", created_at=T0)
+                   for context in contexts]
+            db.commit()
+            sizes = sorted(db.scalars(select(TraceBlob.size)))
+            assert sizes == sorted([len(system), *map(len, contexts)])  # the system part once
+            for trace_id, context in zip(ids, contexts, strict=True):
+                detail = trace_detail(db, trace_id)
+                assert detail is not None and detail["prompt"] == f"{system}\n\n{context}"
+    finally:
+        engine.dispose()
+
+
 def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
     engine = make_engine(sqlite_url)
     try:
@@ -100,7 +122,8 @@ def test_a_trace_without_a_prompt_writes_no_blob(sqlite_url) -> None:
 
 def test_a_traced_decision_stores_no_empty_fields_and_reads_back_whole(sqlite_url, tmp_path):
     """The trace keeps what the decision said; its unset fields (None, their default) are
-    not written, and the decision a restart carries out reads back the same."""
+    not written, and the decision a restart carries out reads back the same. What it did is
+    compact JSON (no blank after a separator)."""
     decision = Decision(actions=[Action(action=ActionType.BUY, symbol="BTC/USDT", size=0.01,
                                         stop=21000.0, target=23000.0, reason="scripted")],
                         summary="one entry")
@@ -110,6 +133,9 @@ def test_a_traced_decision_stores_no_empty_fields_and_reads_back_whole(sqlite_ur
     step(rt, 2)
     with rt.db() as db:
         first, second = db.scalars(select(LLMTrace.decision_json).order_by(LLMTrace.id)).all()
+        results = db.scalars(select(LLMTrace.execution_result)).all()
+    assert len(results) == 2 and all(
+        r is not None and r == json.dumps(json.loads(r), separators=(",", ":")) for r in results)
     assert first is not None and second is not None
     assert "null" not in first and "null" not in second
     assert Decision.model_validate_json(first) == decision

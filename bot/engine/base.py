@@ -21,6 +21,8 @@ class EngineResult:
     engine: str
     model: str | None = None
     prompt: str = ""
+    # the system part ``prompt`` begins with, the same at every decision: stored once
+    prompt_system: str = ""
     raw_response: str | None = None  # the answer the decision was taken from
     # Every text answer the model gave, in order, each as {"raw_response", "errors"}: an
     # answer asked again is kept beside the one that replaced it.

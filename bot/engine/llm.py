@@ -145,7 +145,8 @@ class LLMEngine:
         started = time.perf_counter()
         prompt = render_prompt(context, self.settings, tools=self.tools)
         result = EngineResult(decision=hold("no decision"), engine=self.name, model=self.model,
-                              prompt=prompt.text, provider=self.name,
+                              prompt=prompt.text, prompt_system=prompt.system,
+                              provider=self.name,
                               temperature=self.adapter.temperature,
                               prompt_version=PROMPT_VERSION, price_source=self.price.source)
         if prompt.cut:

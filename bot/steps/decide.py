@@ -107,7 +107,8 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid])
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
-        prompt=result.prompt, tool_calls=result.tool_calls, raw_response=result.raw_response,
+        prompt=result.prompt, prompt_system=result.prompt_system, tool_calls=result.tool_calls,
+        raw_response=result.raw_response,
         answers=result.answers or None,
         # every field that may be None defaults to None: the unset ones need no bytes
         decision_json=result.decision.model_dump_json(exclude_none=True),
@@ -118,7 +119,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         model_version=result.model_version, temperature=result.temperature,
         prompt_version=result.prompt_version, request_hash=result.request_hash,
         price_source=result.price_source, shadow_decision=_shadow_decision(rt, context),
-        execution_result=None if account is None else json.dumps(account, default=str),
+        execution_result=None if account is None else _result_json(account),
     )
     if account is not None:
         _add_step(db, rt, now, account)
@@ -135,7 +136,7 @@ def _shadow_decision(rt: Runtime, context) -> str | None:
     if rt.shadow is None:
         return None
     try:
-        return rt.shadow.decide(context).decision.model_dump_json()
+        return rt.shadow.decide(context).decision.model_dump_json(exclude_none=True)
     except Exception as exc:
         rt.note_error("shadow engine", exc)
         return None
@@ -164,7 +165,7 @@ def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, 
             outcomes.append({"action": action.action.value, "status": Outcome.ERROR,
                              "detail": f"{type(exc).__name__}: {exc}"})
     account = _account(rt, equity, outcomes)
-    set_execution_result(db, trace_id, json.dumps(account, default=str))
+    set_execution_result(db, trace_id, _result_json(account))
     _add_step(db, rt, now, account)
     db.commit()
 
@@ -174,6 +175,11 @@ def _account(rt: Runtime, equity: float, outcomes: list[dict]) -> dict:
     return {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
             "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
             "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes}
+
+
+def _result_json(account: dict) -> str:
+    """The ``execution_result`` as stored: compact JSON, one written at every step."""
+    return json.dumps(account, default=str, separators=(",", ":"))
 
 
 def _add_step(db: OrmSession | Connection, rt: Runtime, now: datetime, account: dict) -> None:

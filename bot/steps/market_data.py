@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
+from bot.decision_context import CONTEXT_CANDLES
 from bot.model.quote import Quote
 from bot.model.round_trip import spread_pct
 from bot.position_snapshot import positions_written, write_positions
@@ -23,7 +24,11 @@ from db.market import add_candles, add_snapshots, new_candles
 log = logging.getLogger("tradedesk.market")
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
-FIRST_FETCH_CANDLES = 500
+# A session's first fetch of a series: the decision's window, the chart's warm-up (its EMA
+# 200 settles from a run's first candle) and the candle still forming. Every day's session
+# stores it again, so its size is most of the candles' bytes of a year.
+CHART_WARMUP = 200
+FIRST_FETCH_CANDLES = max(CONTEXT_CANDLES, CHART_WARMUP) + 1
 
 
 def book_figures(book: dict) -> tuple[float | None, float | None, float | None, float | None, float | None]:
