@@ -9,8 +9,8 @@ from datetime import date
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.training_cutoffs import contamination_warning
-from db.performance import run_dates
 from db.queries_replays import run_settings
+from db.sessions import run_dates
 
 
 def run_contamination(db: OrmSession, ids: Sequence[int]) -> str | None:

@@ -4,7 +4,7 @@ and the console's Performance page shows, from one function so the two cannot di
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -77,8 +77,3 @@ def _records(frame: pd.DataFrame) -> list[dict]:
             for row in frame.to_dict("records")]
 
 
-def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
-    """The first and last trading day of these sessions (None: no session)."""
-    first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
-                             .where(Session.id.in_(ids))).one()
-    return (first, last) if first is not None else None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import bot_id
@@ -82,3 +83,10 @@ def run_sessions(db: OrmSession, kind: str, run_name: str) -> list[Session]:
         select(Session).where(Session.kind == kind, Session.run_name == run_name)
         .order_by(Session.date)
     ))
+
+
+def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
+    """The first and last trading day of these sessions (None: no session)."""
+    first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
+                             .where(Session.id.in_(ids))).one()
+    return (first, last) if first is not None else None

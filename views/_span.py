@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
-from db.performance import run_dates
 from db.queries import SessionInfo
+from db.sessions import run_dates
 from views._common import read_db
 
 
