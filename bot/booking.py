@@ -45,7 +45,6 @@ from db.orders import (
     by_client_id,
     by_venue_id,
     exits_of_plan,
-    live_order_of_plan,
     mark,
     with_plan_by_client_id,
 )
@@ -225,24 +224,44 @@ def plan_holding(rt: Runtime, plan: TradePlan) -> float:
 
 
 def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
-    """Take off the venue the plan's sells of a part (``bot.actions``) still working; what
-    they sold that no booked fill shows yet. The plan's exit sells the rest only: those
-    orders hold coins the exit would be refused for, or sell them a second time."""
+    """Take off the venue the plan's other sells still working (an engine's sell of a part,
+    ``bot.actions``); what the plan's sells sold that no booked fill shows yet. The plan's
+    exit sells the rest only: those orders hold coins the exit would be refused for, or
+    would sell a second time. A sell already cancelled (a close-all cancels every order
+    first) is asked too: it may have sold before it was."""
     unseen = 0.0
-    while (order := live_order_of_plan(db, plan.id, OrderPurpose.EXIT)) is not None:
-        cancel_order(rt, db, order)
+    for order in exits_of_plan(db, plan.id):
+        booked = booked_quantity(db, order.client_order_id)
+        if booked + DUST >= order.amount:
+            continue
+        if order.order_id is None and order.status in LIVE_ORDER:
+            order.order_id = _venue_id(rt, order)
+            if order.order_id is None:  # not open on the venue: it may have sold it all
+                mark(order, rt.now(), status=OrderStatus.CLOSED)
+                unseen += order.amount - booked
+                continue
         if order.order_id is None:
-            continue  # never sent: it sold nothing
+            continue  # it never reached the venue
+        if order.status in LIVE_ORDER:
+            cancel_order(rt, db, order)
         try:
             sold = float(rt.call(rt.venue.fetch_order, order.order_id, order.symbol)
                          .get("filled") or 0.0)
         except OrderNotFound:
-            sold = 0.0
-        late = sold - booked_quantity(db, order.client_order_id)
-        if late > DUST:  # done having sold, like an order whose fills show late
+            continue  # a venue that no longer shows it shows its fills to the sync
+        if sold - booked > DUST:  # done having sold, like an order whose fills show late
             mark(order, rt.now(), status=OrderStatus.CLOSED)
-            unseen += late
+            unseen += sold - booked
     return unseen
+
+
+def _venue_id(rt: Runtime, order: Order) -> str | None:
+    """The venue's id of a journal order sent without learning it (a retry answered as a
+    duplicate), found by its client id among the venue's open orders."""
+    for listed in rt.call(rt.venue.fetch_open_orders, order.symbol):
+        if client_id_of(listed) == order.client_order_id:
+            return str(listed["id"])
+    return None
 
 
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from bot.execution import next_client_order_id, place_order
 from bot.model.vocabulary import OrderPurpose, OrderType, PlanStatus, Side
 from bot.runtime import Runtime
+from bot.steps.commands import obey_commands
+from db.commands import enqueue_command
 from db.models import Order
 from db.plans import revise_plan
 from tests.crafted import WARMUP, flat_then
@@ -190,3 +192,69 @@ def test_a_plan_exiting_does_not_sell_again_what_its_part_sell_sold_unseen(
     assert the_plan(rt).status == PlanStatus.CLOSED
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
     assert not rt.venue.fetch_open_orders(SYMBOL)
+
+
+def _with_part_sold_unseen(url: str, tmp_path: Path, **settings) -> tuple[Runtime, HeldBack,
+                                                                           int]:
+    """A plan of 2 whose part's sell of 1.5 (a resting limit) has sold 1 that the fill
+    sync has not seen yet; the runtime, its venue and the plan id."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 14, volume=10.0,
+                     wicks={WARMUP + 3: (101.0, 99.98)})
+    rt = runtime(url, path, [entry(size=2.0)], **settings)
+    venue = HeldBack(rt.venue)
+    rt.venue = venue  # type: ignore[assignment]
+    step(rt, 2)
+    plan = the_plan(rt)
+    with rt.db() as db:
+        assert place_order(rt, db, symbol=SYMBOL, side=Side.SELL, amount=1.5,
+                           purpose=OrderPurpose.EXIT, reason="engine sell", plan_id=plan.id,
+                           order_type=OrderType.LIMIT, price=LIMIT).ok
+    while not [t for t in venue.venue.fetch_my_trades(SYMBOL) if t["side"] == "sell"]:
+        step(rt)
+        venue.hidden = {str(t["id"]) for t in venue.venue.fetch_my_trades(SYMBOL)
+                        if t["side"] == "sell"}
+    assert not fills(rt, "SELL")
+    return rt, venue, plan.id
+
+
+def _sent_after_the_part(rt: Runtime, plan_id: int) -> list[float]:
+    with rt.db() as db:
+        return [o.amount for o in db.scalars(
+            select(Order).where(Order.side == Side.SELL).order_by(Order.id))][1:]
+
+
+def test_a_close_all_does_not_sell_again_what_a_cancelled_part_sell_sold_unseen(
+        sqlite_url, tmp_path: Path) -> None:
+    """Close-all cancels every order first, the part's sell too: the plan's exit still
+    counts what that sell sold before it was cancelled."""
+    rt, venue, plan_id = _with_part_sold_unseen(sqlite_url, tmp_path)
+    with rt.db() as db:
+        enqueue_command(db, "close-all")
+    obey_commands(rt)
+    assert _sent_after_the_part(rt, plan_id) == [pytest.approx(1.0)], \
+        "2 held, 1 sold by the part's sell unseen: the rest is 1"
+    venue.hidden = set()
+    step(rt, 2)
+    assert sorted(t.quantity for t in fills(rt, "SELL")) == [pytest.approx(1.0)] * 2
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert the_plan(rt).status == PlanStatus.CLOSED
+
+
+def test_a_part_sell_whose_venue_id_is_unknown_is_found_by_its_client_id(
+        sqlite_url, tmp_path: Path) -> None:
+    """A sell answered as a duplicate on its retry is journaled open with no venue id until
+    the next resync; a close-all in that window finds it among the venue's open orders by
+    its client id, takes it off, and the plan's exit sells what it left."""
+    rt, venue, plan_id = _with_part_sold_unseen(sqlite_url, tmp_path)
+    with rt.db() as db:
+        part = db.scalars(select(Order).where(Order.side == Side.SELL)).one()
+        part.order_id = None
+        enqueue_command(db, "close-all")
+        db.commit()
+    obey_commands(rt)
+    assert _sent_after_the_part(rt, plan_id) == [pytest.approx(1.0)]
+    assert not venue.venue.fetch_open_orders(SYMBOL), "the part's sell still rests"
+    venue.hidden = set()
+    step(rt, 2)
+    assert sorted(t.quantity for t in fills(rt, "SELL")) == [pytest.approx(1.0)] * 2
+    assert the_plan(rt).status == PlanStatus.CLOSED
