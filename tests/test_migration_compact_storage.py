@@ -1,4 +1,4 @@
-"""Migration 0012: candles keep every row under their natural key, with no index beside
+"""Migration 0014: candles keep every row under their natural key, with no index beside
 the table on SQLite; traces gain an empty ``system_hash``."""
 
 from __future__ import annotations
@@ -19,26 +19,26 @@ from tests.test_migration_0008 import add_old_trace
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_before(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with database_at(request, tmp_path, "0013_live_orders_index") as url:
         yield url
 
 
 def candle(session_id: int, minute: int, close: float) -> dict[str, object]:
-    """A 5-minute candle's row, as the loop writes it (the id, before 0012, is the table's)."""
+    """A 5-minute candle's row, as the loop writes it (the id, before 0014, is the table's)."""
     return {"session_id": session_id, "symbol": "BTC/USDT", "timeframe": "5m",
             "timestamp": datetime(2026, 12, 6, 10, minute, tzinfo=UTC), "open": 1.0,
             "high": 2.0, "low": 0.5, "close": close, "volume": 7.0}
 
 
-def test_candles_keep_their_rows_keyed_by_symbol_timeframe_and_time(db_at_0011: str) -> None:
-    engine = make_engine(db_at_0011)
+def test_candles_keep_their_rows_keyed_by_symbol_timeframe_and_time(db_before: str) -> None:
+    engine = make_engine(db_before)
     with engine.begin() as conn:
         add_old_trace(conn)
         session_id = conn.scalar(text("SELECT max(id) FROM sessions"))
         conn.execute(insert(OHLCV), [candle(session_id, minute, close)
                                      for minute, close in ((5, 101.5), (0, 100.25))])
-    upgrade(db_at_0011)
+    upgrade(db_before)
     with engine.begin() as conn:
         rows = conn.execute(select(OHLCV.timestamp, OHLCV.close).order_by(OHLCV.timestamp)).all()
         assert [tuple(r) for r in rows] == [
