@@ -186,8 +186,9 @@ class Store:
 
     def newest_trades(self, reader: Connection, session_id: int, count: int,
                       limit: int) -> list[dict[str, Any]]:
-        """The session's newest fills; ``count``: its trades as its figures count them, the
-        fills kept are read again once it is not the count they were read at."""
+        """The newest fills of the session's day and the run's day before it; ``count``: the
+        session's trades as its figures count them, the fills kept are read again once it is
+        not the count they were read at (the day before's fills no longer change)."""
         if self.trades_read is None or self.trades_read[:2] != (session_id, count):
             self.trades_read = (session_id, count, newest_trades(reader, session_id, limit))
         return self.trades_read[2]

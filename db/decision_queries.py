@@ -78,9 +78,15 @@ _OPEN_PLANS = (select(*_columns(TradePlan, " ".join(PLAN_FIELDS)))
                                           for index, status in enumerate(ACTIVE)]),
                       (_PLAN.c.session_id + 0).in_(_RUN_OF_SESSION))
                .order_by(_PLAN.c.id))
+# The session's day and the run's day before it: just after midnight the new day has no
+# fills yet, and an engine must still see the evening's.
+_TODAY_AND_DAY_BEFORE = (select(_RUN.c.id).where(
+    _SESSIONS.c.id == _SESSION, _RUN.c.kind == _SESSIONS.c.kind,
+    _RUN.c.run_name == _SESSIONS.c.run_name, _RUN.c.date <= _SESSIONS.c.date)
+    .order_by(_RUN.c.date.desc()).limit(2))
 _NEWEST_TRADES = (select(*_columns(Trade, "timestamp symbol action quantity price fee "
                                           "realized_pnl reason plan_id"))
-                  .where(_TRADE.c.session_id == _SESSION)
+                  .where(_TRADE.c.session_id.in_(_TODAY_AND_DAY_BEFORE))
                   .order_by(_TRADE.c.timestamp.desc(), _TRADE.c.id.desc())
                   .limit(bindparam("limit", type_=Integer)))
 _RECENT_TRADES = _NEWEST_TRADES.where(_TRADE.c.timestamp <= _NOW)
@@ -128,7 +134,7 @@ def recent_trades(
 ) -> list[dict[str, Any]]:
     """The newest fills up to ``now``, returned oldest first (the order a prompt reads).
 
-    ``newest``: the session's newest ``limit`` fills (``newest_trades``), when the caller
+    ``newest``: the newest ``limit`` fills (``newest_trades``), when the caller
     keeps them; they are the answer unless one was booked with a time after ``now``.
     """
     if newest is not None and (not newest or newest[0]["timestamp"] <= now):
@@ -141,7 +147,8 @@ def recent_trades(
 
 
 def newest_trades(db: Reader, session_id: int, limit: int) -> list[dict[str, Any]]:
-    """The session's newest ``limit`` fills whatever their time, newest first."""
+    """The newest ``limit`` fills of the session's day and the run's day before it, whatever
+    their time, newest first."""
     return _dicts(db, _NEWEST_TRADES, {"session_id": session_id, "limit": limit})
 
 

@@ -10,6 +10,7 @@ from bot.decision_context import build_context
 from bot.engine.prompt import PROMPT_VERSION, estimate_tokens, render_prompt
 from bot.engine.rules import RulesEngine
 from bot.model.candles import StoredCandles
+from bot.store import Store
 from db.engine import make_engine, session_factory
 from db.models import OHLCV, MarketData, Position, Trade, TradePlan
 from db.models import Session as TradingSession
@@ -102,3 +103,35 @@ def test_stored_columns_render_as_their_frames_would(sqlite_url: str) -> None:
     assert render_prompt(as_frames, settings) == render_prompt(context, settings)
     rules = RulesEngine(settings)
     assert rules.decide(as_frames).decision == rules.decide(context).decision
+
+
+def test_recent_trades_reach_back_over_midnight(db_url: str) -> None:
+    """Just after midnight the new day's session has no fills yet; the engine must still see
+    the fills of the evening before (its own run's only), with or without the bot's store."""
+    engine = make_engine(db_url)
+    settings = load_settings(SYMBOLS="BTC/USDT", TIMEFRAMES="5m")
+    midnight = datetime(2024, 3, 2, tzinfo=UTC)
+    with session_factory(engine)() as db:
+        days = {}
+        for run, day in (("alpha", date(2024, 2, 28)), ("alpha", date(2024, 3, 1)),
+                         ("alpha", date(2024, 3, 2)), ("beta", date(2024, 3, 2))):
+            days[run, day] = TradingSession(kind="live", run_name=run, date=day,
+                                            starting_balance=10_000.0)
+            db.add(days[run, day])
+        db.flush()
+        fills = ((("alpha", date(2024, 2, 28)), -2 * 24 * 60, 90.0),
+                 (("alpha", date(2024, 3, 1)), -10, 100.0), (("alpha", date(2024, 3, 1)), -5, 101.0),
+                 (("beta", date(2024, 3, 2)), 1, 555.0))
+        for index, (key, minutes, price) in enumerate(fills):
+            db.add(Trade(session_id=days[key].id, timestamp=midnight + timedelta(minutes=minutes),
+                         symbol="BTC/USDT", action="BUY", quantity=0.1, price=price,
+                         trade_id=f"f{index}"))
+        db.commit()
+        today = days["alpha", date(2024, 3, 2)].id
+        now = midnight + timedelta(minutes=5)
+        seen = [[t["price"] for t in build_context(db, settings, today, now, equity=10_000,
+                                                   quote_balance=9_000, store=store).recent_trades]
+                for store in (None, Store(session_factory(engine), "live", "alpha"))]
+    engine.dispose()
+    # today's and the day before's fills, oldest first; not the other bot's, not older days'
+    assert seen == [[100.0, 101.0], [100.0, 101.0]]
