@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import make_engine
-from db.migrate import upgrade
+from db.migrate import alembic_config, upgrade
 from db.models import OHLCV
+from db.traces import SYSTEM_JOIN, add_trace, trace_texts
 from tests.conftest import database_at
 from tests.test_migration_0008 import add_old_trace
 
@@ -56,4 +58,26 @@ def test_candles_keep_their_rows_keyed_by_symbol_timeframe_and_time(db_before: s
                 "SELECT sql FROM sqlite_master WHERE name = 'ohlcv'"))
     with pytest.raises(IntegrityError), engine.begin() as conn:  # a candle is stored once
         conn.execute(insert(OHLCV), candle(session_id, 5, 1.0))
+    engine.dispose()
+
+
+def test_a_downgrade_keeps_each_prompt_whole(db_before: str) -> None:
+    """Before 0014 a trace's prompt is one text; going back must not drop its system part
+    with the column that names it."""
+    upgrade(db_before)
+    engine = make_engine(db_before)
+    system, rest = "You are a careful trader.", "BTC/USDT 5m rows to 11:55: ..."
+    with engine.begin() as conn:
+        add_old_trace(conn)
+        session_id = conn.scalar(text("SELECT max(id) FROM sessions"))
+        trace_id = add_trace(conn, session_id=session_id, engine="gemini", model="m",
+                             status="ok", tokens_in=1, tokens_out=1, cost=0.0, latency_ms=1.0,
+                             created_at=datetime(2026, 12, 6, 10, tzinfo=UTC),
+                             prompt=system + SYSTEM_JOIN + rest, prompt_system=system)
+    command.downgrade(alembic_config(db_before), "0013_live_orders_index")
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT * FROM llm_traces WHERE id = :id"),
+                           {"id": trace_id}).mappings().one()
+        assert "system_hash" not in row
+        assert trace_texts(conn, row)["prompt"] == system + SYSTEM_JOIN + rest
     engine.dispose()

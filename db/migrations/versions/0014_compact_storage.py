@@ -13,9 +13,11 @@ copied into the new table; PostgreSQL drops the column and the constraint and ad
 ``llm_traces.system_hash`` names the ``trace_blobs`` row of a prompt's system part, the
 same at every decision of a bot, so it is stored once; the trace's ``prompt_hash`` then
 names the rest. Rows written before keep NULL and read as they did. The column is
-nullable with no default, so SQLite adds it in place (see 0003).
+nullable with no default, so SQLite adds it in place (see 0003). A downgrade puts each
+split prompt back whole, inline in the trace's ``prompt``.
 """
 
+import zlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -28,6 +30,7 @@ depends_on: str | Sequence[str] | None = None
 
 KEY = ("session_id", "symbol", "timeframe", "timestamp")
 VALUES = ("open", "high", "low", "close", "volume")
+SYSTEM_JOIN = "\n\n"  # between a prompt's system part and the rest, as ``db.traces`` joins them
 
 
 def _candle_columns() -> list[sa.Column]:
@@ -54,7 +57,30 @@ def upgrade() -> None:
     op.create_primary_key("ohlcv_pkey", "ohlcv", list(KEY))
 
 
+def _inline_split_prompts() -> None:
+    """Give each trace whose prompt is split its whole prompt back, inline (the column before
+    0014 held it; ``trace_blobs`` rows stay for the answers that name them). A chunk of
+    traces at a time: a year of prompts does not fit in memory."""
+    conn = op.get_bind()
+    ids = conn.scalars(sa.text("SELECT id FROM llm_traces WHERE system_hash IS NOT NULL")).all()
+    read = sa.text(
+        "SELECT t.id, s.data, p.data, t.prompt FROM llm_traces t "
+        "JOIN trace_blobs s ON s.hash = t.system_hash "
+        "LEFT JOIN trace_blobs p ON p.hash = t.prompt_hash WHERE t.id IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(read, {"ids": ids[start:start + 500]}).all()
+        if rows:
+                conn.execute(sa.text("UPDATE llm_traces SET prompt = :prompt, prompt_hash = NULL "
+                                 "WHERE id = :id"),
+                         [{"id": trace_id, "prompt": zlib.decompress(system).decode()
+                           + SYSTEM_JOIN
+                           + (zlib.decompress(rest).decode() if rest is not None else prompt or "")}
+                          for trace_id, system, rest, prompt in rows])
+
+
 def downgrade() -> None:
+    _inline_split_prompts()
     with op.batch_alter_table("llm_traces", recreate="never") as batch_op:
         batch_op.drop_column("system_hash")
     if op.get_bind().dialect.name == "sqlite":
