@@ -119,9 +119,11 @@ class EventSink:
                                                                      quantity * price, realized)))
 
     def plan_closed(self, plan: TradePlan, reason: str) -> None:
-        """A plan closed without a fill of its own (nothing held, or flattened by a command)."""
+        """A plan closed without a fill of its own (nothing held, or flattened by a command,
+        whose sale is told as its own fill): no exit price to tell, so the entry's is named
+        as the entry's."""
         self.emit(EventKind.PLAN_CLOSED, lambda: (
-            f"plan {plan.id} on {plan.symbol} closed ({reason}) at entry "
+            f"plan {plan.id} on {plan.symbol} closed ({reason}); it entered at "
             f"{amount(plan.entry_price)}"))
 
     def breaker_changed(self, breaker: CircuitBreaker) -> None:
