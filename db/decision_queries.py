@@ -263,13 +263,6 @@ class _Series:
             self.stamps[:end] = self.stamps[:end][order]
             self.values[:, :end] = self.values[:, :end][:, order]
         self.size = end
-        stamps = self.stamps[:end]
-        if end > 1 and not np.all(stamps[1:] > stamps[:-1]):
-            # one candle stored by two sessions of the run (before each stored it once)
-            unique = np.concatenate(([True], stamps[1:] != stamps[:-1]))
-            self.size = int(unique.sum())
-            self.stamps[: self.size] = stamps[unique]
-            self.values[:, : self.size] = self.values[:, :end][:, unique]
 
     def keep_newest(self, keep: int) -> None:
         start = max(0, self.size - keep)
@@ -331,6 +324,7 @@ class SessionCandles:
                 break
         store = cls()
         for key in {*own, *earlier}:
+            # once each: in a database older than this, every day stored its warm-up again
             history = sorted({row[0]: row for row in earlier.get(key, ())}.values())
             history = history[-keep:] if keep else []
             store.series.setdefault(key, _Series()).append([*history, *own.get(key, ())])

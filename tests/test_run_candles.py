@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from bot.decision_context import CONTEXT_CANDLES
 from bot.steps.market_data import FIRST_FETCH_CANDLES
+from db import decision_queries as q
+from db.engine import make_engine, session_factory
 from db.models import OHLCV, Session
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -162,3 +164,28 @@ def test_a_bot_restarted_after_a_gap_longer_than_the_warm_up_fetches_it_whole(
     rows = _file_rows(before, after)
     for context in engine.contexts:
         _assert_same_candles(_seen(context, "5m"), _expected(rows, context.now, FIVE_MIN_MS))
+
+
+def test_a_run_stored_before_this_reads_each_candle_once(sqlite_url):
+    """A database of a run whose every day stored its warm-up again: the next day's
+    decision reads each candle once, the previous day's history before its own."""
+    start = MIDNIGHT - timedelta(minutes=5 * 30)  # the candles are numbered from here
+    factory = session_factory(make_engine(sqlite_url))
+
+    def candles(session_id: int, stamps: range) -> list[dict]:
+        return [{"session_id": session_id, "symbol": SYMBOL, "timeframe": "5m",
+                 "timestamp": start + timedelta(minutes=5 * i), "open": i, "high": i + 1,
+                 "low": i - 1, "close": i + 0.5, "volume": 1.0} for i in stamps]
+
+    with factory() as db:
+        days = [Session(date=MIDNIGHT.date() - timedelta(days=back), kind="live",
+                        run_name="old", starting_balance=1.0) for back in (2, 1, 0)]
+        db.add_all(days)
+        db.flush()
+        db.execute(insert(OHLCV), candles(days[0].id, range(0, 30)))
+        db.execute(insert(OHLCV), candles(days[1].id, range(10, 35)))  # its warm-up again
+        db.execute(insert(OHLCV), candles(days[2].id, range(25, 40)))
+        db.commit()
+        now = start + timedelta(minutes=5 * 40)
+        frame = q.candle_frames(db, days[2].id, [SYMBOL], ["5m"], now, 38)[SYMBOL]["5m"]
+    assert list(frame["open"]) == [float(i) for i in range(2, 40)]
