@@ -21,6 +21,7 @@ from bot.steps.market_data import FIRST_FETCH_CANDLES
 from db import decision_queries as q
 from db.engine import make_engine, session_factory
 from db.models import OHLCV, Session
+from db.queries_chart import chart_choices
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -189,3 +190,22 @@ def test_a_run_stored_before_this_reads_each_candle_once(sqlite_url):
         now = start + timedelta(minutes=5 * 40)
         frame = q.candle_frames(db, days[2].id, [SYMBOL], ["5m"], now, 38)[SYMBOL]["5m"]
     assert list(frame["open"]) == [float(i) for i in range(2, 40)]
+
+
+def test_the_chart_offers_a_timeframe_the_newest_session_has_not_stored_yet(sqlite_url):
+    """A day's session stores a 1d candle only once one closes during it: the chart still
+    offers the run's 1d candles while the newest session holds none."""
+    factory = session_factory(make_engine(sqlite_url))
+    with factory() as db:
+        days = [Session(date=MIDNIGHT.date() - timedelta(days=back), kind="live",
+                        run_name="chart", starting_balance=1.0) for back in (1, 0)]
+        db.add_all(days)
+        db.flush()
+        rows = [(days[0].id, "1d", MIDNIGHT - timedelta(days=1)),
+                (days[0].id, "5m", MIDNIGHT - timedelta(minutes=5)), (days[1].id, "5m", MIDNIGHT)]
+        db.execute(insert(OHLCV), [
+            {"session_id": session_id, "symbol": SYMBOL, "timeframe": timeframe,
+             "timestamp": when, "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}
+            for session_id, timeframe, when in rows])
+        db.commit()
+        assert chart_choices(db, [day.id for day in days]) == {SYMBOL: ["5m", "1d"]}
