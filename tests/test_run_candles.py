@@ -22,6 +22,7 @@ from db import decision_queries as q
 from db.engine import make_engine, session_factory
 from db.models import OHLCV, Session
 from db.queries_chart import chart_choices
+from db.retention import prune
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -209,3 +210,17 @@ def test_the_chart_offers_a_timeframe_the_newest_session_has_not_stored_yet(sqli
             for session_id, timeframe, when in rows])
         db.commit()
         assert chart_choices(db, [day.id for day in days]) == {SYMBOL: ["5m", "1d"]}
+
+
+def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, tmp_path):
+    """The day before holds the warm-up of the next day's decisions and replay-live: the
+    retention prune thins its traces and ticks, never its candles."""
+    start_ms = MIDNIGHT_MS - (WARMUP + 4) * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", _closes(WARMUP + 12), start_ms=start_ms)
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([]), kind="live", run_name="kept")
+    step(rt, 8)
+    stored = _stored_per_session(rt, "5m")
+    with rt.db() as db:
+        pruned = prune(db, MIDNIGHT.date() + timedelta(days=1))
+    assert pruned.sessions == 2 and pruned.traces > 0
+    assert _stored_per_session(rt, "5m") == stored == [WARMUP + 3, 4]
