@@ -54,9 +54,10 @@ def build_context(
     # a connection is cheaper per statement than the session (decision_queries)
     reader = db.connection() if isinstance(db, DbSession) else db
     markets: dict[str, MarketView] = {}
-    frames = q.candle_frames(reader, session_id, list(settings.symbols), list(settings.timeframes),
-                             now, candle_limit,
-                             None if store is None else store.session_candles(reader, session_id))
+    series = [(symbol, tf) for symbol in settings.symbols for tf in settings.timeframes]
+    frames = q.candle_frames(
+        reader, session_id, list(settings.symbols), list(settings.timeframes), now, candle_limit,
+        None if store is None else store.session_candles(reader, session_id, series, candle_limit))
     for symbol in settings.symbols:
         newest = None if store is None else store.newest_market(reader, session_id, symbol)
         markets[symbol] = _market_view(

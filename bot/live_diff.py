@@ -1,9 +1,10 @@
 """Replay one live day and diff it against what happened live.
 
-The live session's stored candles (its shortest timeframe per symbol, warm-up included)
-are written as replay candle files, replayed with the live run's recorded settings and its
-LLM recording into a scratch database, and the two days are compared: decisions matched by
-the candle they followed, fills, realized PnL, fees and net PnL, each difference in words.
+The live session's candles (its shortest timeframe per symbol, with the warm-up its run
+stored before them) are written as replay candle files, replayed with the live run's
+recorded settings and its LLM recording into a scratch database, and the two days are
+compared: decisions matched by the candle they followed, fills, realized PnL, fees and net
+PnL, each difference in words.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.replay import ReplayArgs, run_replay
+from bot.steps.market_data import FIRST_FETCH_CANDLES
 from bot.venue.feeds import FeedError, timeframe_ms
 from bot.venue.feeds.candle_files import HEADER
 from db.bots import bot_id
@@ -60,7 +62,7 @@ def load_live_day(url: str, bot: str, day: date) -> LiveDay:
         if not session.settings:
             raise LiveDiffError(f"the live session of {bot!r} on {day.isoformat()} recorded "
                                 "no settings (written before they were): it cannot be replayed")
-        series = stored_candles(db, session.id)
+        series = stored_candles(db, session.id, FIRST_FETCH_CANDLES)
         made = decisions(db, [session.id])
     shortest: dict[str, tuple[str, list[tuple]]] = {}
     for (symbol, timeframe), rows in series.items():

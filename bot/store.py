@@ -31,11 +31,12 @@ from db.models import Command, Order, SessionStatsCache, TradePlan
 from db.models import Session as TradingSession
 from db.orders import any_live_order, live_orders, order_count
 from db.plans import active_plans
-from db.sessions import run_session_ids
+from db.sessions import earlier_session_ids, run_session_ids
 from db.stats import WROTE_FIGURES, apply_llm_cost
 from db.trades import booked_trade_ids
 
-# (trading session id, symbol, timeframe): the newest stored candle as
+# (trading session id, symbol, timeframe): the run's newest stored candle as the session
+# knows it (its own newest, else the previous session's) as
 # (timestamp, open, high, low, close, volume), or None when none is stored
 CandleKey = tuple[int, str, str]
 CandleTip = tuple[datetime, Any, Any, Any, Any, Any] | None
@@ -78,12 +79,15 @@ class Store:
     # (trading session id, its figures as ``db.decision_queries.session_figures`` returns
     # them) as last read, until a transaction that changed them commits
     figures: tuple[int, Row] | None = None
-    # (trading session id, its stored candles of the series the loop stores): read whole the
-    # first time, or begun by ``market_written`` when the session had none, then kept by it,
-    # the market-data step being their only writer
+    # (trading session id, the candles of the series the loop stores that its decisions
+    # rely on: ``SessionCandles.read``'s), read the first time, then kept by
+    # ``market_written``, the market-data step being their only writer; a new day's
+    # session carries them over, trimmed to what its decisions read
     candles: tuple[int, SessionCandles] | None = None
     # every session of the run, as last read (sessions are only opened by the day roll)
     run_sessions: list[int] = field(default_factory=list)
+    # (trading session id, the run's session before it) as last read
+    previous: tuple[int, int | None] | None = None
     # orders of the journal before this runtime's (read once), and those its sessions
     # committed since: the client order id counter (``bot.execution``)
     orders_before: int | None = None
@@ -117,22 +121,36 @@ class Store:
     # --- market data ---------------------------------------------------------------------
 
     def candle_tip(self, conn: Connection, key: CandleKey) -> CandleTip:
-        """The newest stored candle: read once per session and series, then kept.
+        """The run's newest stored candle of the series: the session's own newest, else
+        (a new day's session) its previous session's, where the run's candles go on; read
+        once per session and series, then kept.
 
         Only the market-data step writes candles, and it hands them to ``market_written``.
         """
         if key not in self.candle_tips:
-            self.candle_tips[key] = newest_candle(conn, *key)
+            session_id, symbol, timeframe = key
+            tip = newest_candle(conn, *key)
+            previous = None if tip is not None else self._previous_session(conn, session_id)
+            if previous is not None:
+                before = (previous, symbol, timeframe)
+                tip = self.candle_tips[before] if before in self.candle_tips else \
+                    newest_candle(conn, *before)
+            self.candle_tips[key] = tip
         return self.candle_tips[key]
 
+    def _previous_session(self, conn: Connection, session_id: int) -> int | None:
+        if self.previous is None or self.previous[0] != session_id:
+            earlier = earlier_session_ids(conn, session_id, limit=1)
+            self.previous = (session_id, earlier[0] if earlier else None)
+        return self.previous[1]
+
     def market_written(self, session_id: int, candles: list[dict[str, Any]],
-                       series: list[tuple[str, str]], tips: dict[CandleKey, CandleTip],
+                       tips: dict[CandleKey, CandleTip],
                        tickers: dict[str, dict[str, Any]]) -> None:
         """What a committed transaction of the market-data step inserted: candle rows
-        (``ohlcv`` column → value each, in the order inserted) of the (symbol, timeframe)
-        ``series`` the loop stores, the series' new tips, and ticker rows (symbol → the
-        columns written)."""
-        self._note_candles(session_id, candles, series)
+        (``ohlcv`` column → value each, in the order inserted), the series' new tips, and
+        ticker rows (symbol → the columns written)."""
+        self._note_candles(candles)
         self.candle_tips.update(tips)
         self._note_market(session_id, tickers)
 
@@ -147,18 +165,11 @@ class Store:
                 if known is None or row["timestamp"] >= known["timestamp"]:
                     self.market_rows[key] = market_row(row)
 
-    def _note_candles(self, session_id: int, rows: list[dict[str, Any]],
-                      series: list[tuple[str, str]]) -> None:
-        """The session's kept candles gain ``rows``. A session none of whose series had a
-        candle stored (the tips before these rows say so: a new day's) begins them with
-        these rows, sparing the decide step a read of the hundreds the first fetch stores;
-        called before recording these rows' tips."""
-        if self.candles is None or self.candles[0] != session_id:
-            if not all(self.candle_tips.get((session_id, *key), _UNKNOWN) is None
-                       for key in series):
-                return
-            self.candles = (session_id, SessionCandles())
-        self.candles[1].add_stored(rows)
+    def _note_candles(self, rows: list[dict[str, Any]]) -> None:
+        """The kept candles gain ``rows``, whichever session of the run stored them; none
+        kept yet: the decide step reads them, these rows with them."""
+        if self.candles is not None:
+            self.candles[1].add_stored(rows)
 
     # --- what the decision reads ---------------------------------------------------------
 
@@ -170,10 +181,16 @@ class Store:
             self.market_rows[key] = newest_market(reader, session_id, symbol)
         return self.market_rows[key]
 
-    def session_candles(self, reader: Connection, session_id: int) -> SessionCandles:
-        """The session's stored candles, read whole the first time."""
-        if self.candles is None or self.candles[0] != session_id:
-            self.candles = (session_id, SessionCandles.read(reader, session_id))
+    def session_candles(self, reader: Connection, session_id: int,
+                        series: list[tuple[str, str]], keep: int) -> SessionCandles:
+        """The candles the session's decisions read (``SessionCandles.read``: its own and
+        the newest ``keep`` before them of each of ``series``), read the first time; a new
+        session of the run takes over the kept ones, trimmed to the newest ``keep``."""
+        if self.candles is None:
+            self.candles = (session_id, SessionCandles.read(reader, session_id, keep, series))
+        elif self.candles[0] != session_id:
+            self.candles[1].trim(keep)
+            self.candles = (session_id, self.candles[1])
         return self.candles[1]
 
     def session_figures(self, reader: Connection, session_id: int) -> Row | None:
@@ -318,7 +335,6 @@ def market_row(fields: dict[str, Any]) -> dict[str, Any]:
                for name in MARKET_FIGURES}}
 
 
-_UNKNOWN = object()  # a candle tip not read yet
 _WROTE_ORDERS, _WROTE_PLANS = "store: wrote orders", "store: wrote plans"
 _NEW_ORDERS, _NEW_COMMANDS = "store: new orders", "store: new commands"
 _READ_PLANS = "store: read the active plans"

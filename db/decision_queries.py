@@ -30,6 +30,7 @@ from db.models import (
 )
 from db.models import Session as TradingSession
 from db.plans import ACTIVE
+from db.sessions import earlier_session_ids
 from db.traces import traced_cost as traced_cost_of
 
 # Statements are built once with bound parameters and select plain table columns: building
@@ -226,7 +227,8 @@ def candle_frames(
     """``closed_candles`` for every symbol and timeframe, topped up with one query a series.
 
     Stored candles never change (the loop only inserts newer ones), so each session's
-    candles are kept in memory per database engine and only each series' newer rows are
+    candles (with the run's history before them, ``SessionCandles.read``) are kept in
+    memory per database engine and only each series' newer rows are
     read at each decision. Reading the whole window into a new DataFrame at every step was the
     largest cost of a replay after the indicators; the window is now handed out as column
     arrays, and a frame is built only for a reader that asks for one. The cut at ``now`` is
@@ -236,7 +238,8 @@ def candle_frames(
     adds every candle it stores to them: no top-up then.
     """
     if store is None:
-        store = _session_candles(db, session_id, [(s, tf) for s in symbols for tf in timeframes])
+        store = _session_candles(db, session_id, [(s, tf) for s in symbols for tf in timeframes],
+                                 limit)
     return {symbol: StoredCandles({tf: store.columns(symbol, tf, now - timeframe_delta(tf),
                                                      limit) for tf in timeframes})
             for symbol in symbols}
@@ -268,6 +271,13 @@ class _Series:
             self.values[:, :end] = self.values[:, :end][:, order]
         self.size = end
 
+    def keep_newest(self, keep: int) -> None:
+        start = max(0, self.size - keep)
+        if start:
+            self.stamps[: self.size - start] = self.stamps[start: self.size].copy()
+            self.values[:, : self.size - start] = self.values[:, start: self.size].copy()
+            self.size -= start
+
     def columns(self, cutoff_us: int, limit: int) -> CandleColumns:
         """Copies, not views: a backfill reorders the arrays in place."""
         stop = int(np.searchsorted(self.stamps[: self.size], cutoff_us, side="right"))
@@ -293,10 +303,38 @@ class SessionCandles:
         self.series: dict[tuple[str, str], _Series] = {}
 
     @classmethod
-    def read(cls, db: Reader, session_id: int) -> SessionCandles:
-        """Every candle the session has stored."""
+    def read(cls, db: Reader, session_id: int, keep: int,
+             series: Iterable[tuple[str, str]] | None = None) -> SessionCandles:
+        """The candles the session relies on: its own and, before its first, the newest
+        ``keep`` of each series (``series``, else those it stored) its run's earlier sessions
+        stored, as the session would hold had its first fetch stored ``keep`` of them again.
+
+        A session stores only the candles newer than the run's (``bot.steps``'s market
+        data), so that history is in the sessions before it, newest first; the walk stops
+        at a session that stored none of a series, after which the run fetched it whole.
+        """
+        own = _grouped(db.execute(_SESSION_CANDLES, {"session_id": session_id}))
+        wanted = set(own if series is None else series)
+        earlier: dict[tuple[str, str], list[tuple]] = {}
+        for earlier_id in earlier_session_ids(db, session_id) if wanted else ():
+            stored = _grouped(db.execute(_SESSION_CANDLES, {"session_id": earlier_id}))
+            for key in list(wanted):
+                first = own[key][0][0] if own.get(key) else None
+                rows = [row for row in stored.get(key, ()) if first is None or row[0] < first]
+                if not rows:
+                    wanted.discard(key)
+                    continue
+                earlier.setdefault(key, []).extend(rows)
+                if len(earlier[key]) >= keep:
+                    wanted.discard(key)
+            if not wanted:
+                break
         store = cls()
-        store._add(db.execute(_SESSION_CANDLES, {"session_id": session_id}))
+        for key in {*own, *earlier}:
+            # once each: in a database older than this, every day stored its warm-up again
+            history = sorted({row[0]: row for row in earlier.get(key, ())}.values())
+            history = history[-keep:] if keep else []
+            store.series.setdefault(key, _Series()).append([*history, *own.get(key, ())])
         return store
 
     def top_up(self, db: Reader, session_id: int, series: Iterable[tuple[str, str]]) -> None:
@@ -317,13 +355,21 @@ class SessionCandles:
 
     def _add(self, rows: Iterable[Sequence[Any]]) -> None:
         """(symbol, timeframe, timestamp, open, high, low, close, volume) rows."""
-        grouped: dict[tuple[str, str], list] = {}
-        for row in rows:
-            grouped.setdefault((row[0], row[1]), []).append(
-                (_micros(row[2]), row[3], row[4], row[5], row[6], row[7]))
-        for key, batch in grouped.items():
-            batch.sort(key=lambda r: r[0])
+        for key, batch in _grouped(rows).items():
             self.series.setdefault(key, _Series()).append(batch)
+
+    def rows(self) -> dict[tuple[str, str], list[tuple]]:
+        """Every series' candles as (timestamp, open, high, low, close, volume), oldest
+        first."""
+        return {key: [(_EPOCH + timedelta(microseconds=int(stamp)), *map(float, values))
+                      for stamp, values in zip(series.stamps[: series.size],
+                                               series.values[:, : series.size].T, strict=True)]
+                for key, series in self.series.items()}
+
+    def trim(self, keep: int) -> None:
+        """Forget all but each series' newest ``keep`` candles."""
+        for series in self.series.values():
+            series.keep_newest(keep)
 
     def columns(self, symbol: str, timeframe: str, cutoff: datetime,
                 limit: int) -> CandleColumns:
@@ -331,12 +377,26 @@ class SessionCandles:
         return series.columns(_micros(cutoff), limit)
 
 
+def _grouped(rows: Iterable[Sequence[Any]]
+             ) -> dict[tuple[str, str], list[tuple[int, float, float, float, float, float]]]:
+    """(symbol, timeframe, timestamp, o, h, l, c, v) rows by series, as (µs, o, h, l, c, v)
+    in time order."""
+    grouped: dict[tuple[str, str], list] = {}
+    for row in rows:
+        grouped.setdefault((row[0], row[1]), []).append(
+            (_micros(row[2]), row[3], row[4], row[5], row[6], row[7]))
+    for batch in grouped.values():
+        batch.sort(key=lambda r: r[0])
+    return grouped
+
+
 _CACHES: WeakKeyDictionary[Engine, dict[int, SessionCandles]] = WeakKeyDictionary()
 
 
-def _session_candles(db: Reader, session_id: int,
-                     series: list[tuple[str, str]]) -> SessionCandles:
-    """The engine's cache for one session, topped up to the newest stored candle.
+def _session_candles(db: Reader, session_id: int, series: list[tuple[str, str]],
+                     keep: int) -> SessionCandles:
+    """The engine's cache for one session (``SessionCandles.read``), topped up to the
+    newest stored candle.
 
     Keyed on the engine object so two databases (tests, a console opening a replay file)
     never share candles. There is one writer, and candles are never deleted.
@@ -346,7 +406,7 @@ def _session_candles(db: Reader, session_id: int,
     sessions = _CACHES.setdefault(engine, {})
     store = sessions.get(session_id)
     if store is None:
-        store = sessions[session_id] = SessionCandles()
+        store = sessions[session_id] = SessionCandles.read(db, session_id, keep, series)
     store.top_up(db, session_id, series)
     return store
 

@@ -8,20 +8,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.models import OHLCV, LLMTrace, Session, Trade
+from db.decision_queries import SessionCandles
+from db.models import LLMTrace, Session, Trade
 
 
-def stored_candles(db: OrmSession, session_id: int) -> dict[tuple[str, str], list[tuple]]:
-    """The session's stored candles by (symbol, timeframe): (timestamp, o, h, l, c, v) rows,
+def stored_candles(db: OrmSession, session_id: int,
+                   warmup: int) -> dict[tuple[str, str], list[tuple]]:
+    """The candles the session saw, by (symbol, timeframe): its own and the ``warmup`` its
+    run stored before them (``SessionCandles.read``), as (timestamp, o, h, l, c, v) rows,
     oldest first."""
-    rows = db.execute(
-        select(OHLCV.symbol, OHLCV.timeframe, OHLCV.timestamp, OHLCV.open, OHLCV.high,
-               OHLCV.low, OHLCV.close, OHLCV.volume)
-        .where(OHLCV.session_id == session_id).order_by(OHLCV.timestamp)).all()
-    series: dict[tuple[str, str], list[tuple]] = {}
-    for symbol, timeframe, *candle in rows:
-        series.setdefault((symbol, timeframe), []).append(tuple(candle))
-    return series
+    return SessionCandles.read(db, session_id, warmup).rows()
 
 
 def day_sessions(db: OrmSession, kind: str, day: object) -> list[Session]:

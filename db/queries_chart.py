@@ -2,8 +2,9 @@
 
 Months of 1m candles would freeze a browser, so candles are windowed on the server: either
 the latest N or a date range, always capped. Candles, plans and fills are read across all
-sessions of the run because a plan opened yesterday is still live today and each day's
-session re-caches overlapping candles (duplicates are dropped, the newest session wins).
+sessions of the run because a plan opened yesterday is still live today and a day's session
+stores only the candles newer than the run's (a run's older databases hold overlapping ones:
+duplicates are dropped, the newest session wins).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from bot.model.candles import CANDLE_COLUMNS
 from db.models import OHLCV, Trade, TradePlan, TradePlanVersion
 
 MAX_CANDLES = 5000
+RECENT_SESSIONS = 8
 
 
 def chart_choices(db: OrmSession, run_ids: Sequence[int]) -> dict[str, list[str]]:
     """Symbol → timeframes that have candles (a scan of the candles' key, which leads with the session).
 
-    The newest session of the run answers first: every day re-caches the candles the bot
-    trades, and scanning a year of a run's keys cost 50 ms on every chart rerun. The whole
-    run is only scanned when that session has no candle yet (a day just opened).
+    The run's newest RECENT_SESSIONS sessions answer first: a day's session stores the
+    candles of every timeframe that closed during it (a week's, for ``1w``), and scanning a
+    year of a run's keys cost 50 ms on every chart rerun. The whole run is only scanned
+    when those have no candle yet.
     """
     rows: Sequence[Row[str, str]] = []
-    for ids in (sorted(run_ids)[-1:], run_ids):
+    for ids in (sorted(run_ids)[-RECENT_SESSIONS:], run_ids):
         rows = db.execute(
             select(OHLCV.symbol, OHLCV.timeframe).where(OHLCV.session_id.in_(ids)).distinct()
         ).all()

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
 
 from db.bots import bot_id
 from db.models import Session, SessionStatsCache
@@ -69,6 +70,19 @@ def run_session_ids(db: OrmSession | Connection, kind: str, run_name: str) -> li
     return list(
         db.scalars(select(Session.id).where(Session.kind == kind, Session.run_name == run_name))
     )
+
+
+def earlier_session_ids(db: OrmSession | Connection, session_id: int,
+                        limit: int | None = None) -> list[int]:
+    """The sessions of ``session_id``'s run dated before it, newest first: where its candles'
+    history is (a session stores only the candles newer than the run's, ``bot.steps``'s
+    market data)."""
+    this = aliased(Session)
+    return list(db.scalars(
+        select(Session.id)
+        .join(this, and_(this.id == session_id, Session.kind == this.kind,
+                         Session.run_name == this.run_name, Session.date < this.date))
+        .order_by(Session.date.desc()).limit(limit)))
 
 
 def runs(db: OrmSession) -> list[tuple[str, str]]:

@@ -45,13 +45,17 @@ class CostlyEngine(ScriptedEngine):
 
 
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
-                 kind: str = "replay", **settings_overrides: object) -> Runtime:
+                 kind: str = "replay", account: str | None = None,
+                 **settings_overrides: object) -> Runtime:
+    """``account``: the paper account's name (the run's, unless given: a restart with
+    another goes on from its own clock)."""
     feed = ReplayFeed(candles)
     symbols = ",".join(feed.symbols)
     settings = load_settings(DATABASE_URL=db_url, SYMBOLS=symbols, TIMEFRAMES="5m,1h",
                              **settings_overrides)
     factory = session_factory(make_engine(db_url))
-    venue = PaperVenue(feed, PaperStore(factory, run_name), starting_balance=settings.starting_balance)
+    venue = PaperVenue(feed, PaperStore(factory, account or run_name),
+                       starting_balance=settings.starting_balance)
     runtime = Runtime(settings=settings, db=factory, venue=venue,
                       engine=engine or RulesEngine(settings), kind=kind, run_name=run_name,
                       events=EventSink.from_settings(settings))

@@ -101,8 +101,9 @@ def test_the_newest_ticker_row_kept_is_the_stored_one_across_a_restart(sqlite_ur
 
 
 def test_a_new_days_candles_are_kept_from_their_first_write(sqlite_url, monkeypatch) -> None:
-    """The day's first fetch stores hundreds of candles in a session that had none: the
-    mirror begins its candles with them, and the decide step reads none."""
+    """The day's first fetch stores only the candles after the run's newest, in a session
+    that had none: the mirror carries the run's candles over to it, and the decide step
+    reads none."""
     rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([]))
     step(rt)
     first = rt.session_id
@@ -113,6 +114,7 @@ def test_a_new_days_candles_are_kept_from_their_first_write(sqlite_url, monkeypa
     monkeypatch.setattr(SessionCandles, "read", classmethod(no_read))
     while rt.session_id == first:
         step(rt)
+    monkeypatch.undo()  # the context built without the store reads them
     mirrored, fresh = _contexts(rt)
     assert rt.store.candles[0] == rt.session_id
     assert _candles(mirrored) == _candles(fresh) and len(fresh.markets[SYMBOL].candles["5m"])

@@ -237,6 +237,46 @@ def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
     _same_fills(summary, uninterrupted)
 
 
+def _crash_on_the_new_day(when: str) -> Callable[[Runtime], None]:
+    """Crash a runtime in the new day's first step: before its first candle is fetched (the
+    new session has none: the restart goes on from the previous session's), or once it is
+    stored, before the decision reads the run's candles."""
+
+    def arm(rt: Runtime) -> None:
+        first_day = rt.session_id
+        target = rt.venue if when == "before storing" else rt.store
+        name = "fetch_ohlcv" if when == "before storing" else "market_written"
+        real = getattr(target, name)
+
+        def crashing(*args, **kwargs):
+            if when == "before storing" and rt.session_id != first_day:
+                raise Crash("the new day's session opened, no candle stored")
+            done = real(*args, **kwargs)
+            if rt.session_id != first_day:
+                raise Crash("the new day's first candles stored, not decided on")
+            return done
+
+        setattr(target, name, crashing)
+
+    return arm
+
+
+@pytest.mark.parametrize("when", ["before storing", "after storing"])
+def test_a_run_killed_across_a_day_boundary_resumes_to_the_same_fills(
+    short_cut, uninterrupted, tmp_path, when: str
+) -> None:
+    """The cut crosses midnight 175 steps in; each runtime armed crashes at the new day's
+    first step, the next resumes on the run's candles (each stored once)."""
+    args = ReplayArgs([short_cut], f"sqlite:///{tmp_path / 'crash.db'}")
+    summary = run_crashing(args, _crash_on_the_new_day(when), restarts=1)
+    _same_fills(summary, uninterrupted)
+    with sqlite3.connect(tmp_path / "crash.db") as db:
+        days = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        twice = db.execute("SELECT count(*) FROM (SELECT 1 FROM ohlcv GROUP BY symbol, "
+                           "timeframe, timestamp HAVING count(*) > 1)").fetchone()[0]
+    assert (days, twice) == (2, 0)
+
+
 def test_restart_resends_an_unsent_exit_but_not_a_stale_entry(sqlite_url) -> None:
     """Journal rows left ``new`` by a crash: a non-entry goes out, an hour-old entry does not."""
     from sqlalchemy import select

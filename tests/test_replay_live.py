@@ -109,3 +109,23 @@ def test_differences_are_worded_by_their_cause() -> None:
     pnl = diff_pnl([fill("2026-01-01T11:00:00+00:00", "SELL", 0.01, 101.0, pnl=0.0098)],
                    [fill("2026-01-01T11:00:00+00:00", "SELL", 0.01, 101.0, pnl=0.01)])
     assert pnl["words"].startswith("net PnL differs by +0.0002 (realized +0.0002, fees +0.0000)")
+
+
+@pytest.mark.slow
+def test_a_live_bots_second_day_replays_from_the_warm_up_its_first_day_stored(
+        tmp_path, capsys) -> None:
+    """The second day's session stores only its own candles; the files replay-live writes
+    still hold the warm-up before them (from the first day's session), so the replay decides
+    at every step the live day did."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade(url)
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], kind="live", run_name=BOT,
+                      BOT_NAME=BOT)
+    step(rt, 180)  # the file's first step is 09:25: midnight is 175 steps in
+    with session_factory(make_engine(url))() as db:
+        first, second = db.scalars(select(Session).order_by(Session.date)).all()
+    assert main(["replay-live", "--db", url, "--bot", BOT, "--day", second.date.isoformat(),
+                 "--json"]) == 0
+    decisions = json.loads(capsys.readouterr().out)["decisions"]
+    assert decisions["live"] == decisions["replay"] == 5
+    assert decisions["same"] == 5, decisions["words"]

@@ -76,8 +76,9 @@ def test_cached_candles_equal_the_query_as_candles_arrive(tmp_path) -> None:
 
     with session_factory(engine)() as db:
         ids = []
-        for day in (1, 2):
-            session = TradingSession(date=date(2024, 3, day), starting_balance=1.0)
+        for day in (1, 2):  # two runs: a session of one reads no candles of the other
+            session = TradingSession(date=date(2024, 3, day), run_name=f"run {day}",
+                                     starting_balance=1.0)
             db.add(session)
             db.flush()
             ids.append(session.id)

@@ -1,4 +1,4 @@
-"""Step 1: ticker and top of book into ``market_data``; new candles into ``ohlcv``.
+"""Step 1: ticker and top of book into ``market_data``; the run's new candles into ``ohlcv``.
 
 Its transaction, the first of an iteration, also carries the step's bookkeeping: a replay's
 clock and the position snapshot as of now, which would each cost a transaction of their own.
@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from bot.decision_context import CONTEXT_CANDLES
 from bot.model.quote import Quote
 from bot.model.round_trip import spread_pct
+from bot.model.timeframes import timeframe_delta
 from bot.position_snapshot import positions_written, write_positions
 from bot.runtime import Runtime
 from bot.store import CandleKey, CandleTip
@@ -24,9 +25,11 @@ from db.market import add_candles, add_snapshots, new_candles
 log = logging.getLogger("tradedesk.market")
 BOOK_DEPTH = 20
 IMBALANCE_LEVELS = 10
-# A session's first fetch of a series: the decision's window, the chart's warm-up (its EMA
-# 200 settles from a run's first candle) and the candle still forming. Every day's session
-# stores it again, so its size is most of the candles' bytes of a year.
+# A run's first fetch of a series: the decision's window, the chart's warm-up (its EMA 200
+# settles from a run's first candle) and one more. A new day's session goes on from the
+# run's newest candle (its previous session's), so the run stores each candle once; after
+# a gap longer than the warm-up (a bot restarted days later) the series is fetched whole
+# again, rather than everything missed.
 CHART_WARMUP = 200
 FIRST_FETCH_CANDLES = max(CONTEXT_CANDLES, CHART_WARMUP) + 1
 
@@ -75,10 +78,7 @@ def fetch_market_data(rt: Runtime) -> None:
         positions = write_positions(rt, conn, now)
     clock_saved()
     positions_written(rt, positions, now)
-    rt.store.market_written(
-        rt.session_id, writes.candles,
-        [(s, tf) for s in rt.settings.symbols for tf in rt.settings.timeframes],
-        writes.tips, writes.tickers)
+    rt.store.market_written(rt.session_id, writes.candles, writes.tips, writes.tickers)
 
 
 def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
@@ -103,10 +103,11 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
         key = (rt.session_id, symbol, timeframe)
         stored = rt.store.candle_tip(conn, key)
         after = stored[0] if stored is not None else None
-        since = int(after.timestamp() * 1000) + 1 if after else None
+        whole = after is None or now - after > FIRST_FETCH_CANDLES * timeframe_delta(timeframe)
         rows = rt.call(
-            rt.venue.fetch_ohlcv, symbol, timeframe, since,
-            None if after else FIRST_FETCH_CANDLES,
+            rt.venue.fetch_ohlcv, symbol, timeframe,
+            None if whole or after is None else int(after.timestamp() * 1000) + 1,
+            FIRST_FETCH_CANDLES if whole else None,
         )
         new = new_candles(rt.session_id, symbol, timeframe, rows, after)
         if new:
@@ -116,7 +117,8 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
                                 volume)
         if index == 0:
             base_rows = rows if stored is None else [
-                [int(stored[0].timestamp() * 1000), *stored[1:]], *rows]
+                [int(stored[0].timestamp() * 1000), *stored[1:]],
+                *(row for row in rows if row[0] > stored[0].timestamp() * 1000)]
     unchecked = _unchecked(rt.quotes.get(symbol), base_rows)
     rt.quotes[symbol] = Quote(
         last=last, bid=bid, ask=ask, timestamp=when, book=book,
