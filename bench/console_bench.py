@@ -18,9 +18,10 @@ would take an hour) and cached under data/bench/. Each page is rendered by the r
 Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
 table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
 whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
-2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) and the scorecard over the whole
-history (48.8, then 23.6: 56 / 1,322 ms) fold the whole span they are asked for and are not
-flat.
+2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) folds the whole span it is asked
+for and is not flat; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms)
+sums its scores from the days the bot rolled up (``db.decision_scores``, which the build
+writes as the bot and the upgrade do) but still folds the run's fills for its realized PnL.
 """
 
 from __future__ import annotations
