@@ -18,9 +18,10 @@ would take an hour) and cached under data/bench/. Each page is rendered by the r
 Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
 table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
 whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
-2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) and the scorecard over the whole
-history (48.8, then 23.6: 56 / 1,322 ms) fold the whole span they are asked for and are not
-flat.
+2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) folds the whole span it is asked
+for and is not flat; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms)
+sums its scores from the days the bot rolled up (``db.decision_scores``, which the build
+writes as the bot and the upgrade do) but still folds the run's fills for its realized PnL.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.queries_replays import finished_record, run_session_ids  # noqa: E402
 from db.replay_runs import mark_finished  # noqa: E402
+from db.scorecard import settle_all  # noqa: E402
 from tests.console_seed import seed_console_db  # noqa: E402
 
 BENCH_DIR = ROOT / "data" / "bench"
@@ -78,7 +80,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 4  # in the cached files' names: a database built for another layout is not reused
+BUILD = 6  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -231,11 +233,15 @@ def _replay_run(con: sqlite3.Connection, last_day: date, days: int, rng: random.
 
 
 def _finish_replay(url: str, end: datetime) -> None:
-    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does."""
+    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does, and roll
+    up every run's settled decisions, as the bot does at each rollover (and the upgrade to
+    0016 does for a database stored before)."""
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, REPLAY_RUN)
         mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
+        settle_all(db)
+        db.commit()
     engine.dispose()
 
 

@@ -22,6 +22,7 @@ from bot.execution import resume_unsent_orders
 from bot.prune import prune_days
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
+from bot.score_rollup import roll_up_scores
 from bot.steps.commands import URGENT, obey_commands
 from bot.steps.decide import decide_and_execute
 from bot.steps.fill_sync import sync_fills
@@ -114,6 +115,7 @@ def roll_session(rt: Runtime) -> None:
     rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
+    roll_up_scores(rt)
     if rt.settings.retain_days and rt.kind != "replay":
         retain(rt, day)
 

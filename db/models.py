@@ -370,6 +370,63 @@ class EquityStep(Base):
     prices: Mapped[str] = mapped_column(Text)  # JSON {symbol: last price}
 
 
+class DecisionScoreDay(Base):
+    """A day's rolled-up decisions of a session (``db.decision_scores``), their figures that
+    add up (``bot.model.scorecard.Tally``): how many, their LLM cost and tokens, how many an
+    LLM's shadow also called and their cost, and per horizon those still pending. A day
+    rolled up in two goes has two rows; the scorecard of a span sums them."""
+
+    __tablename__ = "decision_score_days"
+    __table_args__ = (Index("ix_decision_score_days_session_day", "session_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    day: Mapped[date] = mapped_column(Date)  # the decisions' UTC day
+    decisions: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[float] = mapped_column(Float)
+    tokens: Mapped[int] = mapped_column(Integer)
+    shadowed: Mapped[int] = mapped_column(Integer)
+    shadowed_cost: Mapped[float] = mapped_column(Float)
+    pending_1h: Mapped[int] = mapped_column(Integer)
+    pending_4h: Mapped[int] = mapped_column(Integer)
+    pending_24h: Mapped[int] = mapped_column(Integer)
+
+
+class DecisionScoreGroup(Base):
+    """One group of a day's rolled-up calls over one horizon (``bot.model.scorecard.Group``):
+    ``side`` "call" (by action and confidence bucket), "llm" or "shadow" (the LLM's calls and
+    its shadow's on the decisions that have both; action and confidence empty)."""
+
+    __tablename__ = "decision_score_groups"
+    __table_args__ = (Index("ix_decision_score_groups_session_day", "session_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    day: Mapped[date] = mapped_column(Date)
+    side: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[str] = mapped_column(String(16))
+    horizon: Mapped[str] = mapped_column(String(8))
+    count: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer)
+    hits: Mapped[int] = mapped_column(Integer)
+    directional: Mapped[int] = mapped_column(Integer)
+    forward_sum: Mapped[float] = mapped_column(Float)
+    forward_pnl: Mapped[float] = mapped_column(Float)
+
+
+class DecisionScoreTip(Base):
+    """How far a run's decisions are rolled up: every trace of the run (abandoned ones aside)
+    created before ``through`` is counted in its session's ``decision_score_days`` and
+    ``decision_score_groups``; those after are scored from their traces when read."""
+
+    __tablename__ = "decision_score_tips"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    run_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    through: Mapped[datetime]
+
+
 class TraceBlob(Base):
     """A prompt or an LLM answer, stored once however many traces repeat it: keyed by the
     SHA-256 of its text, held zlib-compressed."""

@@ -95,3 +95,44 @@ def test_decisions_page_scorecard_shows_the_reports_scorecard(  # noqa: F811
     assert list(by_call["action"]) == [row["action"] for row in card["by_call"]]
     assert list(by_call["count"]) == [row["count"] for row in card["by_call"]]
     assert sum(by_call["count"]) == card["decisions"] > 0
+
+
+def test_decisions_page_scorecard_from_the_rollup_is_the_raw_rows_scorecard(  # noqa: F811
+        analytics_replay, monkeypatch) -> None:  # noqa: F811
+    """The replay rolled its settled days up at each rollover; the page, which sums them,
+    shows what scoring every trace from its candles gives."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from bot.model.scorecard import scorecard
+    from db.engine import make_engine, session_factory
+    from db.models import DecisionScoreDay
+    from db.scorecard import decision_outcomes
+    from db.sessions import run_session_ids
+    from views._tables import heading
+
+    url, run = analytics_replay.url, analytics_replay.run_name
+    with session_factory(make_engine(url))() as db:
+        ids = run_session_ids(db, "replay", run)
+        rolled = db.scalar(select(func.sum(DecisionScoreDay.decisions))
+                           .where(DecisionScoreDay.session_id.in_(ids)))
+        start = datetime.fromisoformat(FIRST).replace(tzinfo=UTC)
+        raw = scorecard(decision_outcomes(
+            db, ids, start, datetime.fromisoformat(LAST).replace(tzinfo=UTC) + timedelta(days=1)))
+    assert rolled and raw.decisions > rolled > 0  # some days rolled up, the last ones not
+    at = _page(url, "decisions", monkeypatch)
+    at.toggle(key="dec_scorecard").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    on_page = {m.label: m.value for m in at.metric}
+    assert on_page["Decisions"] == f"{raw.decisions:,} over {raw.days} days"
+    assert on_page["LLM cost (USD)"] == f"{raw.cost:.4f}"
+    assert on_page["Realized PnL of what they opened, net of LLM cost"] == \
+        f"{raw.realized_net_of_cost:,.2f}"
+    by_call = at.dataframe[0].value
+    assert list(by_call["action"]) == [row["action"] for row in raw.by_call]
+    assert list(by_call["count"]) == [row["count"] for row in raw.by_call]
+    for key in ("hit_rate_1h_pct", "avg_forward_4h_pct", "avg_forward_24h_pct"):
+        shown = [None if value != value else round(value, 6) for value in by_call[heading(key)]]
+        assert shown == [None if row[key] is None else round(row[key], 6)
+                         for row in raw.by_call], key

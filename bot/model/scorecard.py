@@ -18,7 +18,7 @@ import bisect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from bot.engine.schema import ActionType
@@ -120,6 +120,7 @@ class DecisionRecord(NamedTuple):
     tokens_in: int = 0
     tokens_out: int = 0
     shadow_json: str | None = None
+    session_id: int | None = None
 
 
 @dataclass
@@ -199,7 +200,7 @@ def outcomes(records: Sequence[DecisionRecord], series: Mapping[str, PriceSeries
 
 @dataclass
 class Group:
-    """Figures of a group of scored calls over one horizon."""
+    """Figures of a group of scored calls over one horizon; groups add up."""
 
     count: int = 0
     scored: int = 0  # with a forward return (not pending)
@@ -221,6 +222,14 @@ class Group:
             self.hits += hit
         self.forward_pnl += item.forward_pnl(horizon) or 0.0
 
+    def merge(self, other: Group) -> None:
+        self.count += other.count
+        self.scored += other.scored
+        self.hits += other.hits
+        self.directional += other.directional
+        self.forward_sum += other.forward_sum
+        self.forward_pnl += other.forward_pnl
+
     @property
     def hit_rate_pct(self) -> float | None:
         return self.hits / self.directional * 100 if self.directional else None
@@ -228,6 +237,76 @@ class Group:
     @property
     def avg_forward_pct(self) -> float | None:
         return self.forward_sum / self.scored if self.scored else None
+
+
+def _per_horizon() -> dict[str, Group]:
+    return {horizon: Group() for horizon in HORIZONS}
+
+
+@dataclass
+class Tally:
+    """The scorecard's figures before any is divided: each adds up over decisions, so a
+    span's tally is that of its decisions rolled up (summed by the database,
+    ``db.decision_scores``) merged with that of the rest."""
+
+    decisions: int = 0
+    cost: float = 0.0
+    tokens: int = 0
+    days: set[date] = field(default_factory=set)
+    realized_pnl: float = 0.0
+    # priced at the decision, a horizon not reached yet
+    pending: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HORIZONS, 0))
+    # (action, confidence bucket): per horizon
+    by_call: dict[tuple[str, str], dict[str, Group]] = field(default_factory=dict)
+    # the decisions with a call and a shadow's: their cost, the LLM's calls, the shadow's
+    shadowed: int = 0
+    shadowed_cost: float = 0.0
+    llm: dict[str, Group] = field(default_factory=_per_horizon)
+    shadow: dict[str, Group] = field(default_factory=_per_horizon)
+
+    def add(self, outcome: DecisionOutcome) -> None:
+        record, scored, shadow = outcome.record, outcome.scored, outcome.shadow
+        self.decisions += 1
+        self.cost += record.cost
+        self.tokens += record.tokens_in + record.tokens_out
+        self.days.add(record.created_at.date())
+        self.realized_pnl += outcome.realized_pnl
+        if scored is None:
+            return
+        # pending: priced at the decision, its horizon not reached yet (a call on no symbol,
+        # or one with no candle, is not waiting for anything)
+        for horizon in HORIZONS:
+            self.pending[horizon] += (scored.reference_price is not None
+                                      and scored.forward[horizon] is None)
+        groups = self.by_call.setdefault(
+            (scored.call.action.value, confidence_bucket(scored.call.confidence)),
+            _per_horizon())
+        for horizon, group in groups.items():
+            group.add(scored, horizon)
+        if shadow is None:
+            return
+        self.shadowed += 1
+        self.shadowed_cost += record.cost
+        for horizon in HORIZONS:
+            self.llm[horizon].add(scored, horizon)
+            self.shadow[horizon].add(shadow, horizon)
+
+    def merge(self, other: Tally) -> None:
+        self.decisions += other.decisions
+        self.cost += other.cost
+        self.tokens += other.tokens
+        self.days |= other.days
+        self.realized_pnl += other.realized_pnl
+        for horizon in HORIZONS:
+            self.pending[horizon] += other.pending[horizon]
+            self.llm[horizon].merge(other.llm[horizon])
+            self.shadow[horizon].merge(other.shadow[horizon])
+        for key, groups in other.by_call.items():
+            mine = self.by_call.setdefault(key, _per_horizon())
+            for horizon, group in groups.items():
+                mine[horizon].merge(group)
+        self.shadowed += other.shadowed
+        self.shadowed_cost += other.shadowed_cost
 
 
 @dataclass
@@ -253,44 +332,45 @@ class Scorecard:
                 "realized_net_of_cost": self.realized_net_of_cost, "pending": self.pending}
 
 
-def scorecard(found: Sequence[DecisionOutcome]) -> Scorecard:
-    """Figures over the decisions given: by action and confidence bucket per horizon, the
-    LLM against its shadow, cost and tokens."""
-    card = Scorecard(decisions=len(found))
-    cost = sum(o.record.cost for o in found)
-    days = len({o.record.created_at.date() for o in found})
-    card.cost, card.days = cost, days
-    if found:
-        card.cost_per_decision = cost / len(found)
-        card.cost_per_day = cost / days
-        card.tokens_per_decision = sum(
-            o.record.tokens_in + o.record.tokens_out for o in found) / len(found)
-    card.realized_pnl = sum(o.realized_pnl for o in found)
-    card.realized_net_of_cost = card.realized_pnl - cost
-    scored = [o.scored for o in found if o.scored is not None]
-    # pending: priced at the decision, its horizon not reached yet (a call on no symbol, or
-    # one with no candle, is not waiting for anything)
-    priced = [s for s in scored if s.reference_price is not None]
-    card.pending = {h: sum(1 for s in priced if s.forward[h] is None) for h in HORIZONS}
-    card.by_call = _by_call(scored)
-    shadowed = [o for o in found if o.scored is not None and o.shadow is not None]
-    if shadowed:
-        card.versus_shadow = _versus_shadow(shadowed)
+def tally(found: Sequence[DecisionOutcome]) -> Tally:
+    counted = Tally()
+    for outcome in found:
+        counted.add(outcome)
+    return counted
+
+
+def scorecard(found: Sequence[DecisionOutcome], rolled: Tally | None = None) -> Scorecard:
+    """Figures over the decisions given (and those ``rolled`` up): by action and confidence
+    bucket per horizon, the LLM against its shadow, cost and tokens."""
+    counted = tally(found)
+    if rolled is not None:
+        counted.merge(rolled)
+    return card_of(counted)
+
+
+def card_of(counted: Tally) -> Scorecard:
+    card = Scorecard(decisions=counted.decisions, cost=counted.cost, days=len(counted.days),
+                     pending=dict(counted.pending), realized_pnl=counted.realized_pnl,
+                     realized_net_of_cost=counted.realized_pnl - counted.cost)
+    if counted.decisions:
+        card.cost_per_decision = counted.cost / counted.decisions
+        card.cost_per_day = counted.cost / card.days
+        card.tokens_per_decision = counted.tokens / counted.decisions
+    card.by_call = _by_call(counted.by_call)
+    if counted.shadowed:
+        card.versus_shadow = _versus_shadow(counted)
     return card
 
 
-def _by_call(scored: Sequence[ScoredCall]) -> list[dict]:
-    keys = sorted({(s.call.action.value, confidence_bucket(s.call.confidence)) for s in scored},
-                  key=lambda k: (list(ActionType).index(ActionType(k[0])), _bucket_order(k[1])))
+def _by_call(groups: dict[tuple[str, str], dict[str, Group]]) -> list[dict]:
+    keys = sorted(groups, key=lambda k: (list(ActionType).index(ActionType(k[0])),
+                                         _bucket_order(k[1])))
     rows = []
     for action, bucket in keys:
-        members = [s for s in scored
-                   if s.call.action == action and confidence_bucket(s.call.confidence) == bucket]
-        row: dict = {"action": action, "confidence": bucket, "count": len(members)}
-        for horizon in HORIZONS:
-            group = Group()
-            for member in members:
-                group.add(member, horizon)
+        per_horizon = groups[(action, bucket)]
+        row: dict = {"action": action, "confidence": bucket,
+                     "count": next(iter(per_horizon.values())).count}
+        for horizon, group in per_horizon.items():
             row[f"hit_rate_{horizon}_pct"] = group.hit_rate_pct
             row[f"avg_forward_{horizon}_pct"] = group.avg_forward_pct
         rows.append(row)
@@ -302,20 +382,16 @@ def _bucket_order(label: str) -> int:
     return labels.index(label)
 
 
-def _versus_shadow(shadowed: Sequence[DecisionOutcome]) -> list[dict]:
+def _versus_shadow(counted: Tally) -> list[dict]:
     """Per horizon, the LLM's calls and the shadow's on the same decisions: hit rate,
     average directional forward return, forward PnL on the asked size, and the LLM's net
     of its cost (the shadow costs nothing)."""
-    cost = sum(o.record.cost for o in shadowed)
+    cost = counted.shadowed_cost
     rows = []
     for horizon in HORIZONS:
-        llm, shadow = Group(), Group()
-        for outcome in shadowed:
-            assert outcome.scored is not None and outcome.shadow is not None
-            llm.add(outcome.scored, horizon)
-            shadow.add(outcome.shadow, horizon)
+        llm, shadow = counted.llm[horizon], counted.shadow[horizon]
         rows.append({
-            "horizon": horizon, "decisions": len(shadowed),
+            "horizon": horizon, "decisions": counted.shadowed,
             "llm_directional": llm.directional, "shadow_directional": shadow.directional,
             "llm_hit_rate_pct": llm.hit_rate_pct, "shadow_hit_rate_pct": shadow.hit_rate_pct,
             "llm_forward_pnl": llm.forward_pnl, "shadow_forward_pnl": shadow.forward_pnl,
