@@ -54,6 +54,7 @@ def test_a_rules_trace_row_stores_no_figure_twice(tmp_path: Path) -> None:
     for row in rows:
         result = json.loads(row["execution_result"])
         assert not set(STEP_FIGURES) & set(result), result  # the equity step's
+        assert "null" not in row["execution_result"]
         assert result.get("unrealized_pnl", 1.0) != 0.0  # a zero is the default
         unrealized += "unrealized_pnl" in result
         decision = json.loads(row["decision_json"])
@@ -150,6 +151,12 @@ def test_an_old_row_and_a_new_row_read_the_same(db_url: str, tmp_path: Path) -> 
         assert len(stored[new_id]["execution_result"]) < len(stored[old_id]["execution_result"])
         assert len(stored[new_id]["decision_json"]) < len(stored[old_id]["decision_json"])
         new, old = _as_read(db, new_id), _as_read(db, old_id)
+    # a HOLD of no symbol names none now: the one difference, which every reader reads alike
+    assert new["result"]["actions"] == [{"action": "HOLD", "status": "hold"}]
+    assert old["result"]["actions"] == [{"action": "HOLD", "symbol": None, "status": "hold"}]
+    assert json.loads(new["remote"].pop("execution_result"))["actions"] == new["result"]["actions"]
+    assert json.loads(old["remote"].pop("execution_result"))["actions"] == old["result"]["actions"]
+    new["result"]["actions"] = old["result"]["actions"]
     assert new == old
     assert old["recorded"] == hold
     assert old["result"]["equity"] > 0 and old["result"]["prices"] == {"BTC/USDT": 21348.9}
