@@ -36,6 +36,7 @@ from bot.replay import ReplayArgs, run_replay  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.models import LLMTrace  # noqa: E402
+from db.traces import execution_result  # noqa: E402
 
 CANDLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "candles"
 FIVE = {"BTC_USDT": 1.0, "ETH_USDT": 0.07, "SOL_USDT": 0.0021, "XRP_USDT": 2e-5,
@@ -69,7 +70,7 @@ def measure(files: list[Path], folder: Path, steps: int, every: int) -> dict:
         traces = list(db.execute(select(LLMTrace.session_id, LLMTrace.created_at,
                                         LLMTrace.execution_result).order_by(LLMTrace.id)))
         for session_id, when, execution in traces[::every]:
-            result = json.loads(execution or "{}")
+            result = json.loads(execution_result(db, session_id, when, execution) or "{}")
             equity = float(result.get("equity", settings.starting_balance))
             context = build_context(db, settings, session_id, when, equity, equity)
             tokens.append(estimate_input_tokens(context, settings))

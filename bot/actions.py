@@ -56,8 +56,10 @@ def execute_action(
 
 
 def hold_outcome(action: Action) -> dict[str, Any]:
-    """A HOLD does nothing: its outcome needs neither a trace nor the database."""
-    return {"action": action.action.value, "symbol": action.symbol, "status": Outcome.HOLD}
+    """A HOLD does nothing: its outcome needs neither a trace nor the database. A HOLD of
+    no symbol (the rules engine's, most steps) names none: a trace stores no null."""
+    symbol = {} if action.symbol is None else {"symbol": action.symbol}
+    return {"action": action.action.value, **symbol, "status": Outcome.HOLD}
 
 
 def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | None,

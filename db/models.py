@@ -58,7 +58,9 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UtcDateTime(), dict: JSON, list: JSON}
+    # None is SQL NULL rather than the JSON text 'null': it needs no bytes, and reads the same
+    type_annotation_map = {datetime: UtcDateTime(), dict: JSON(none_as_null=True),
+                           list: JSON(none_as_null=True)}
 
 
 class Bot(Base):
@@ -328,8 +330,11 @@ class LLMTrace(Base):
     raw_response: Mapped[str | None] = mapped_column(Text)  # the answer decided on
     # Every answer of an LLM asked more than once or not: [{"raw_response", "errors"}, ...]
     answers: Mapped[list | None]
+    # compact: ``Decision.stored_json``; ``db.traces.decision_text`` reads it whole
     decision_json: Mapped[str | None] = mapped_column(Text)
     errors: Mapped[list | None]
+    # each action's outcome; the account's figures are its equity step's
+    # (``db.traces.execution_result`` reads them together; rows written before hold them)
     execution_result: Mapped[str | None] = mapped_column(Text)
     # The prompt and the answer decided on as ``trace_blobs`` keys (``db.traces``); a row
     # that has one keeps its ``prompt`` / ``raw_response`` empty. ``system_hash``: the
@@ -356,8 +361,9 @@ class LLMTrace(Base):
 
 
 class EquityStep(Base):
-    """The account after one decided step, as its trace's ``execution_result`` states it,
-    in a narrow row: a run's equity curve and summary read these, never the traces."""
+    """The account after one decided step, in a narrow row: a run's equity curve and
+    summary read these, never the traces, and its trace's ``execution_result`` leaves these
+    figures to it."""
 
     __tablename__ = "equity_steps"
     __table_args__ = (Index("ix_equity_steps_session_created", "session_id", "created_at"),)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
 from db.plans import ACTIVE
-from db.traces import trace_texts
+from db.traces import decision_text, execution_result, trace_texts
 
 TRADE_COLUMNS = ["id", "timestamp", "symbol", "action", "quantity", "price", "fee",
                  "realized_pnl", "liquidity", "reason", "trade_id", "order_id", "plan_id",
@@ -264,6 +264,11 @@ def trace_detail(db: OrmSession, trace_id: int) -> dict | None:
         return None
     detail = {c.key: getattr(trace, c.key) for c in LLMTrace.__table__.columns}
     detail |= trace_texts(db, detail)
+    detail["decision_json"] = decision_text(trace.decision_json)
+    detail["shadow_decision"] = decision_text(trace.shadow_decision)
+    detail["execution_result"] = execution_result(db, trace.session_id, trace.created_at,
+                                                  trace.execution_result)
+    detail["tool_calls"] = trace.tool_calls or []  # none called: NULL since, [] before
     detail["trades"] = pd.DataFrame(
         db.execute(
             select(*(getattr(Trade, c) for c in TRADE_COLUMNS))

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.engine.schema import Decision
 from db.core import insert_one, table_of
 from db.models import EquityStep, LLMTrace, TraceBlob
 
@@ -68,6 +69,8 @@ def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
 
 
 _ADD_STEP = insert(_STEPS)
+# The figures of a decided step its equity step holds: its trace's result leaves them out.
+STEP_FIGURES = ("equity", "exposure", "prices")
 
 
 def add_equity_step(db: OrmSession | Connection, session_id: int, created_at: datetime,
@@ -144,6 +147,47 @@ def traced_at(db: OrmSession | Connection, session_ids: list[int],
     """The newest decision (id, execution result) traced at exactly ``now`` in these
     sessions, abandoned ones aside."""
     return db.execute(_TRACED_AT, {"session_ids": session_ids, "now": now}).first()
+
+
+_STEP_AT = (select(_STEPS.c.equity, _STEPS.c.exposure, _STEPS.c.prices)
+            .where(_STEPS.c.session_id == bindparam("session_id"),
+                   _STEPS.c.created_at == bindparam("created_at"))
+            .order_by(_STEPS.c.id.desc()).limit(1))
+
+
+def execution_result(db: OrmSession | Connection, session_id: int, created_at: datetime,
+                     stored: str | None) -> str | None:
+    """A trace's execution result as its readers take it: the account the decision left
+    (equity, unrealized PnL, exposure, prices), then each action's outcome.
+
+    A result written since ``equity_steps`` leaves the step's figures to its equity step
+    (the same session and clock) and an unrealized PnL of zero unsaid; one written before
+    states them itself. Text that is no such result is returned as it is.
+    """
+    try:
+        result = json.loads(stored) if stored else None
+    except ValueError:
+        return stored
+    if not isinstance(result, dict) or "equity" in result:
+        return stored
+    step = db.execute(_STEP_AT, {"session_id": session_id, "created_at": created_at}).first()
+    if step is None:
+        return stored
+    return json.dumps({"equity": step.equity, "unrealized_pnl": result.pop("unrealized_pnl", 0.0),
+                       "exposure": step.exposure, "prices": json.loads(step.prices), **result},
+                      separators=(",", ":"))
+
+
+def decision_text(stored: str | None) -> str | None:
+    """A trace's decision (or shadow decision) as its readers take it: every field but the
+    None ones, each action with its reason (``Decision.stored_json`` leaves out the defaults
+    and a reason that is the summary). Text that is no decision is returned as it is."""
+    if not stored:
+        return stored
+    try:
+        return Decision.from_stored(stored).model_dump_json(exclude_none=True)
+    except (ValueError, AttributeError, TypeError):
+        return stored
 
 
 _DECISION_JSON = select(_TRACES.c.decision_json).where(_TRACES.c.id == bindparam("trace_id"))

@@ -22,6 +22,7 @@ from db.models import LLMTrace, Session, SessionStatsCache, Trade
 from db.queries import overview_figures, session_info
 from db.queries_replays import equity_curve, run_summary
 from db.sessions import trading_day
+from db.traces import execution_result
 from tests.conftest import candle_file
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -120,8 +121,9 @@ def test_each_day_starts_where_the_day_before_ended_while_holding(sqlite_url, tm
         trades = list(db.scalars(select(Trade).order_by(Trade.id)))
         points: dict[int, list[tuple[datetime, dict]]] = {}
         for trace in db.scalars(select(LLMTrace).order_by(LLMTrace.id)):
-            points.setdefault(trace.session_id, []).append(
-                (trace.created_at, json.loads(trace.execution_result)))
+            points.setdefault(trace.session_id, []).append((trace.created_at, json.loads(
+                execution_result(db, trace.session_id, trace.created_at,
+                                 trace.execution_result))))
         caches = {c.session_id: c.start_of_day_equity for c in db.scalars(select(SessionStatsCache))}
         overview = {s.id: overview_figures(db, session_info(db, s.id)) for s in sessions}
         curves = {s.id: equity_curve(db, [s.id], s.starting_balance) for s in sessions}

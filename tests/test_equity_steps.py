@@ -41,7 +41,7 @@ def test_a_run_reads_the_same_with_its_traces_emptied(tmp_path) -> None:
             traced = db.scalars(select(LLMTrace.execution_result)
                                 .where(LLMTrace.execution_result.is_not(None))).all()
             assert len(steps) == len(traced) == len(curve) > 50
-            assert [s.equity for s in steps] == [json.loads(t)["equity"] for t in traced]
+            assert not any("equity" in json.loads(t) for t in traced)  # the steps hold it
             db.execute(update(LLMTrace).values(execution_result=None))
             db.commit()
             again = {**computed_summary(db, ids, 10_000.0, summary["run_name"]),

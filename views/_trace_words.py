@@ -1,8 +1,9 @@
 """A trace's decision and execution as an operator reads them: one row per action, in words.
 
-The loop stores both as JSON (``llm_traces.decision_json`` and ``execution_result``, the
-latter as ``bot.steps.decide`` writes it). Anything else, an older row or a foreign one, is
-read as far as it goes; the Decisions page keeps the raw text behind an expander.
+The loop stores both as JSON (``llm_traces.decision_json`` and ``execution_result``); these
+read them as ``db.queries_trading.trace_detail`` hands them over, whole (the decision with
+every field, the result with the account its equity step holds). Anything else, a foreign
+row, is read as far as it goes; the Decisions page keeps the raw text behind an expander.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ else:
     tabs[2].info("The rules engine sends no prompt: it decides on the indicators its "
                  "decision's summary shows." if detail["engine"] == "rules"
                  else "No prompt was sent.")
-tabs[3].code(scrub(json.dumps(detail["tool_calls"] or [], indent=2, ensure_ascii=False)),
+tabs[3].code(scrub(json.dumps(detail["tool_calls"], indent=2, ensure_ascii=False)),
              language="json")
 with tabs[4]:
     answers = detail["answers"] or []  # an LLM asked again keeps every answer, in order

@@ -7,6 +7,7 @@ what fails, with the reason, so nothing unchecked ever reaches the risk layer.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -39,6 +40,29 @@ class Action(BaseModel):
 class Decision(BaseModel):
     actions: list[Action] = Field(default_factory=list)
     summary: str = Field(default="", max_length=4000)
+
+    def stored_json(self) -> str:
+        """The decision as a trace stores it: compact, each fact once. Fields at their
+        default are left out, and so is an action's reason when it is the summary (a lone
+        HOLD's usually is); any other reason is written, even an empty one, so that
+        ``from_stored`` reads the same decision back."""
+        stored = self.model_dump(mode="json", exclude_defaults=True)
+        for action, item in zip(self.actions, stored.get("actions", []), strict=True):
+            if action.reason == self.summary:
+                item.pop("reason", None)
+            else:
+                item["reason"] = action.reason
+        return json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_stored(cls, text: str) -> Decision:
+        """The decision a trace stored, whether ``stored_json`` wrote it or it was written
+        before with every field but the None ones (each action then has its reason)."""
+        stored = json.loads(text)
+        summary = stored.get("summary", "")
+        for item in stored.get("actions", []):
+            item.setdefault("reason", summary)
+        return cls.model_validate(stored)
 
 
 HOLD = Decision(actions=[Action(action=ActionType.HOLD, reason="no decision")])

@@ -25,6 +25,7 @@ from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
 from db.traces import (
+    STEP_FIGURES,
     add_equity_step,
     add_trace,
     recorded_decision_json,
@@ -63,7 +64,7 @@ def decide_and_execute(rt: Runtime) -> None:
             # decision (its entries keep their client ids, so what already went out is not
             # sent twice).
             trace_id, validated = recorded.id, None
-            decision = Decision.model_validate_json(recorded_decision_json(conn, trace_id))
+            decision = Decision.from_stored(recorded_decision_json(conn, trace_id))
     with rt.db() as db:
         _execute(rt, db, trace_id, now, decision, context, equity, validated)
 
@@ -107,11 +108,10 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid])
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
-        prompt=result.prompt, prompt_system=result.prompt_system, tool_calls=result.tool_calls,
-        raw_response=result.raw_response,
-        answers=result.answers or None,
-        # every field that may be None defaults to None: the unset ones need no bytes
-        decision_json=result.decision.model_dump_json(exclude_none=True),
+        prompt=result.prompt, prompt_system=result.prompt_system,
+        # what is empty is SQL NULL: it needs no bytes, and every reader reads it as empty
+        tool_calls=result.tool_calls or None, raw_response=result.raw_response,
+        answers=result.answers or None, decision_json=result.decision.stored_json(),
         errors=result.errors or None,
         status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
@@ -136,7 +136,7 @@ def _shadow_decision(rt: Runtime, context) -> str | None:
     if rt.shadow is None:
         return None
     try:
-        return rt.shadow.decide(context).decision.model_dump_json(exclude_none=True)
+        return rt.shadow.decide(context).decision.stored_json()
     except Exception as exc:
         rt.note_error("shadow engine", exc)
         return None
@@ -171,15 +171,21 @@ def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, 
 
 
 def _account(rt: Runtime, equity: float, outcomes: list[dict]) -> dict:
-    """The trace's ``execution_result``: the account as the decision left it, and outcomes."""
+    """The account as the decision left it, and each action's outcome: the step's equity
+    step and its trace's ``execution_result`` store it between them."""
     return {"equity": round(equity, 8), "unrealized_pnl": round(unrealized_pnl(rt), 8),
             "exposure": round(sum(exposure_by_symbol(rt).values()), 8),
             "prices": {s: q.last for s, q in rt.quotes.items()}, "actions": outcomes}
 
 
 def _result_json(account: dict) -> str:
-    """The ``execution_result`` as stored: compact JSON, one written at every step."""
-    return json.dumps(account, default=str, separators=(",", ":"))
+    """The ``execution_result`` as stored: compact JSON, one written at every step. The
+    figures the step's equity step holds are left to it (``db.traces.execution_result``
+    puts them back for the readers), and so is an unrealized PnL of zero."""
+    stored = {key: value for key, value in account.items() if key not in STEP_FIGURES}
+    if not stored["unrealized_pnl"]:
+        del stored["unrealized_pnl"]
+    return json.dumps(stored, default=str, separators=(",", ":"))
 
 
 def _add_step(db: OrmSession | Connection, rt: Runtime, now: datetime, account: dict) -> None:
