@@ -44,6 +44,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from db.bots import DEFAULT_BOT  # noqa: E402
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
+from db.performance_rollups import roll_up_every_run  # noqa: E402
 from db.queries_replays import finished_record, run_session_ids  # noqa: E402
 from db.replay_runs import mark_finished  # noqa: E402
 from tests.console_seed import seed_console_db  # noqa: E402
@@ -78,7 +79,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 4  # in the cached files' names: a database built for another layout is not reused
+BUILD = 5  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -231,11 +232,14 @@ def _replay_run(con: sqlite3.Connection, last_day: date, days: int, rng: random.
 
 
 def _finish_replay(url: str, end: datetime) -> None:
-    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does."""
+    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does, and
+    write every closed session's performance rollup, as the bot does as each one closes
+    (and the upgrade does for the sessions a database already holds)."""
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, REPLAY_RUN)
         mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
+        roll_up_every_run(db)
     engine.dispose()
 
 

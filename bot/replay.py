@@ -26,6 +26,7 @@ from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
+from bot.performance_rollup import roll_up
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
@@ -181,6 +182,7 @@ def finish(rt: Runtime) -> None:
     before the mark redoes the last step, which books nothing twice.
     """
     sync_fills(rt)
+    roll_up(rt, finished=True)
     with rt.db() as db:
         record = finished_record(db, rt.session_ids(db), rt.settings.starting_balance,
                                  rt.run_name)

@@ -381,6 +381,19 @@ class TraceBlob(Base):
     size: Mapped[int] = mapped_column(Integer)  # characters of the text
 
 
+class PerformanceRollup(Base):
+    """A closed session's equity steps and closed round trips, digested
+    (``bot.model.step_digest``, ``bot.model.trip_tally``): the Performance page composes a
+    run's figures from these and the open day's rows. Written when the session closes, in
+    session order (a session's trips need the open trips the one before left)."""
+
+    __tablename__ = "performance_rollups"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    steps: Mapped[str | None] = mapped_column(Text)  # a StepDigest as JSON; None: no step
+    trips: Mapped[str] = mapped_column(Text)  # per-symbol TripTally and the carry, as JSON
+
+
 class SessionStatsCache(Base):
     """The session's aggregates for a fast restart; always equal to a rebuild from rows."""
 
