@@ -14,13 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.model.performance import by_symbol, trip_figures
+from bot.model.performance import buy_and_hold_pct, by_symbol, trip_figures
+from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.models import EquityStep, PerformanceRollup, Session, Trade
 from db.performance import span_performance
 from db.performance_rollups import in_order, roll_up_closed, roll_up_every_run, rolled_prefix
+from db.queries_replays import run_session_ids
 from db.round_trips import round_trips
+from tests.conftest import candle_file
 from tests.test_performance import reference
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -88,11 +91,12 @@ def record(db, events: list[tuple]) -> list[int]:
 def assert_composed_equals_rows(db, ids: list[int], start: datetime | None,
                                 end: datetime | None) -> None:
     result, still_open = span_performance(db, ids, start, end)
-    rows = db.execute(select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure)
-                      .where(EquityStep.session_id.in_(ids),
-                             EquityStep.created_at >= (start or DAY0 - timedelta(days=1)),
-                             EquityStep.created_at < (end or DAY0 + timedelta(days=999)))
-                      .order_by(EquityStep.created_at, EquityStep.id)).all()
+    query = select(EquityStep.created_at, EquityStep.equity, EquityStep.exposure,
+                   EquityStep.prices).where(
+        EquityStep.session_id.in_(ids))
+    if start is not None and end is not None:
+        query = query.where(EquityStep.created_at >= start, EquityStep.created_at < end)
+    rows = db.execute(query.order_by(EquityStep.created_at, EquityStep.id)).all()
     m = result.metrics
     if rows:
         times, equity, exposure = ([r[k] for r in rows] for k in range(3))
@@ -102,7 +106,8 @@ def assert_composed_equals_rows(db, ids: list[int], start: datetime | None,
         assert m["max_drawdown_hours"] == expected["max_drawdown_hours"]
         assert m["exposure_time_pct"] == pytest.approx(expected["exposure_time_pct"])
         assert list(result.returns["day"]["equity"]) == list(expected["closes"])
-        assert m["buy_and_hold_pct"] == pytest.approx((equity[-1] / equity[0] - 1) * 100)
+        priced = [json.loads(r.prices) for r in rows if json.loads(r.prices)]
+        assert m["buy_and_hold_pct"] == pytest.approx(buy_and_hold_pct(priced[0], priced[-1]))
     else:
         assert m["final_equity"] is None
     trips = round_trips(db, ids, start, end)
@@ -182,4 +187,33 @@ def test_rollups_on_both_stores_and_an_upgrade_backfills_them(db_url) -> None:
         assert dict(db.execute(select(PerformanceRollup.session_id,
                                       PerformanceRollup.trips)).all()) == written
         assert db.scalar(select(func.count()).select_from(PerformanceRollup)) == len(ids) - 1
+    engine.dispose()
+
+
+def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
+    """A real replay cut short on its third day: the two days it rolled over are rolled up
+    (the open one is not), as a backfill after the fact would write them, and the run's
+    figures from them equal its rows'; finishing it rolls up the last day too."""
+    cut = tmp_path / "BTC_USDT-5m.csv"
+    lines = candle_file("BTC_USDT-5m.csv").read_text().splitlines(keepends=True)
+    cut.write_text("".join(lines[:3 * 288 + 1]))
+    url = f"sqlite:///{tmp_path / 'replays.db'}"
+    summary = run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        ids = run_session_ids(db, summary["run_name"])
+        written = dict(db.execute(select(PerformanceRollup.session_id,
+                                         PerformanceRollup.trips)).all())
+        assert sorted(written) == in_order(db, ids)[:-1] and len(ids) == 3
+        assert_composed_equals_rows(db, ids, None, None)
+        db.query(PerformanceRollup).delete()
+        db.commit()
+        assert roll_up_every_run(db) == 2
+        assert dict(db.execute(select(PerformanceRollup.session_id,
+                                      PerformanceRollup.trips)).all()) == written
+    run_replay(ReplayArgs([cut], url), progress=False)
+    with session_factory(engine)() as db:
+        ids = run_session_ids(db, summary["run_name"])
+        assert len(rolled_prefix(db, in_order(db, ids))) == len(ids)
+        assert_composed_equals_rows(db, ids, None, None)
     engine.dispose()

@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from bot.model.performance import EquityFigures
 
-CURVE_POINTS_PER_DAY = 24  # a closed day's evenly spaced points on the run's curve
+CURVE_POINTS_PER_DAY = 4  # a closed day's evenly spaced points: a year's ~1,000 on the curve
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 class Step(NamedTuple):
@@ -39,11 +41,11 @@ class Step(NamedTuple):
 class Record:
     """A step at or above every earlier step of its session."""
 
-    at: datetime
+    at: int  # microseconds since the epoch (a year's digests read thousands of them)
     equity: float
     low_before: float | None  # the lowest step of the session before it (None: the first)
     deepest_from: float | None  # the deepest fall against the day's running peak, from it on
-    widest_from: float  # the longest time (s) between consecutive records, from it on
+    widest_from: int  # the longest time (µs) between consecutive records, from it on
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class StepDigest:
     first_prices: dict[str, float]
     last_prices: dict[str, float]
     records: list[Record]
-    # (time, equity, the day's running peak) of evenly spaced steps, its lowest and its last
-    points: list[tuple[datetime, float, float]] = field(default_factory=list)
+    # (time in µs since the epoch, equity, the day's running peak) of evenly spaced steps,
+    # its lowest and its last
+    points: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def top(self) -> float:
@@ -75,8 +78,8 @@ class StepDigest:
     def from_json(cls, text: str) -> StepDigest:
         raw = json.loads(text)
         raw["first"], raw["last"] = _time(raw["first"]), _time(raw["last"])
-        raw["records"] = [Record(**(r | {"at": _time(r["at"])})) for r in raw["records"]]
-        raw["points"] = [(_time(t), e, p) for t, e, p in raw["points"]]
+        raw["records"] = [Record(**r) for r in raw["records"]]
+        raw["points"] = [tuple(point) for point in raw["points"]]
         return cls(**raw)
 
 
@@ -88,6 +91,10 @@ def _iso(when: Any) -> str:
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _micros(when: datetime) -> int:
+    return (when - EPOCH) // MICROSECOND
 
 
 def _fall(equity: float, peak: float) -> float | None:
@@ -116,7 +123,7 @@ def digest(steps: Sequence[Step], prices: Callable[[str], dict[str, float]],
         closes[step.created_at.date().isoformat()] = step.equity
     records: list[Record] = []
     deepest: float | None = None
-    widest = 0.0
+    widest = 0
     end = len(steps)
     for r in range(len(record_at) - 1, -1, -1):
         k = record_at[r]
@@ -125,8 +132,8 @@ def digest(steps: Sequence[Step], prices: Callable[[str], dict[str, float]],
         end = k
         if r + 1 < len(record_at):
             gap = steps[record_at[r + 1]].created_at - steps[k].created_at
-            widest = max(widest, gap.total_seconds())
-        records.append(Record(at=steps[k].created_at, equity=steps[k].equity,
+            widest = max(widest, gap // MICROSECOND)
+        records.append(Record(at=_micros(steps[k].created_at), equity=steps[k].equity,
                               low_before=lows_before[k],
                               deepest_from=deepest, widest_from=widest))
     records.reverse()
@@ -139,7 +146,7 @@ def digest(steps: Sequence[Step], prices: Callable[[str], dict[str, float]],
         final=steps[-1].equity, low=steps[lowest].equity, closes=closes,
         first_prices=_edge_prices(steps, prices), last_prices=_edge_prices(steps[::-1], prices),
         records=records,
-        points=[(steps[i].created_at, steps[i].equity, peaks[i]) for i in kept])
+        points=[(_micros(steps[i].created_at), steps[i].equity, peaks[i]) for i in kept])
 
 
 def _edge_prices(steps: Iterable[Step], prices: Callable[[str], dict[str, float]]
@@ -157,11 +164,11 @@ def compose(digests: Sequence[StepDigest], max_points: int) -> EquityFigures | N
     if not digests:
         return None
     peak: float | None = None
-    peak_at: datetime | None = None
+    peak_at: int | None = None  # µs since the epoch
     deepest: float | None = None
-    longest = timedelta(0)
+    longest = 0  # µs
     closes: dict[str, float] = {}
-    curve: list[tuple[datetime, float, float]] = []
+    curve: list[tuple[int, float, float]] = []
     for part in digests:
         reached = next((r for r in part.records if peak is None or r.equity >= peak), None)
         if reached is None:  # the whole day below the carried peak
@@ -173,7 +180,7 @@ def compose(digests: Sequence[StepDigest], max_points: int) -> EquityFigures | N
             deepest = _deeper(deepest, reached.deepest_from)
             if peak_at is not None:
                 longest = max(longest, reached.at - peak_at)
-            longest = max(longest, timedelta(seconds=reached.widest_from))
+            longest = max(longest, reached.widest_from)
             peak_at = part.records[-1].at
         carried = peak
         peak = part.top if peak is None else max(peak, part.top)
@@ -183,14 +190,14 @@ def compose(digests: Sequence[StepDigest], max_points: int) -> EquityFigures | N
     first, last = digests[0], digests[-1]
     assert peak is not None and peak_at is not None
     if last.final < peak:
-        longest = max(longest, last.last - peak_at)
+        longest = max(longest, _micros(last.last) - peak_at)
     days = sorted(closes)
     return EquityFigures(
         closes=pd.Series([closes[d] for d in days], dtype=float, index=pd.DatetimeIndex(
             [pd.Timestamp(d, tz="UTC") for d in days])),
         opening=first.opening, final=last.final,
         max_drawdown_pct=abs(deepest or 0.0) * 100,
-        max_drawdown_hours=longest.total_seconds() / 3600,
+        max_drawdown_hours=longest / 3_600_000_000,
         exposure_time_pct=sum(d.exposed for d in digests) / sum(d.count for d in digests) * 100,
         first=first.first, last=last.last,
         first_prices=next((d.first_prices for d in digests if d.first_prices), {}),
@@ -198,7 +205,7 @@ def compose(digests: Sequence[StepDigest], max_points: int) -> EquityFigures | N
         curve=_curve(curve, max_points))
 
 
-def _curve(points: list[tuple[datetime, float, float]], max_points: int) -> pd.DataFrame:
+def _curve(points: list[tuple[int, float, float]], max_points: int) -> pd.DataFrame:
     """About ``max_points`` evenly spaced points, the last and the first at the deepest
     fall, with each one's drawdown (%, ≤ 0) against the run's running peak."""
     falls = [_fall(equity, peak) for _, equity, peak in points]
@@ -208,7 +215,9 @@ def _curve(points: list[tuple[datetime, float, float]], max_points: int) -> pd.D
     stride = max(1, len(points) // max_points)
     kept = [k for k in range(len(points))
             if k % stride == 0 or k == len(points) - 1 or k == at_deepest]
-    return pd.DataFrame([{"time": points[k][0], "equity": float(points[k][1]),
-                          "drawdown_pct": (points[k][1] / points[k][2] - 1) * 100
-                          if points[k][2] > 0 else float("nan")} for k in kept],
-                        columns=["time", "equity", "drawdown_pct"])
+    return pd.DataFrame({
+        "time": pd.to_datetime([points[k][0] for k in kept], unit="us", utc=True),
+        "equity": [float(points[k][1]) for k in kept],
+        "drawdown_pct": [(points[k][1] / points[k][2] - 1) * 100 if points[k][2] > 0
+                         else float("nan") for k in kept]},
+        columns=["time", "equity", "drawdown_pct"])
