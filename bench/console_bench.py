@@ -8,9 +8,12 @@ the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a re
 candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
 it in the 1-day database, a year (105k steps) in the other. The only difference is
 history, so a page or view whose time grows with it reads outside its session or without a
-LIMIT; the goal is a ratio of at most 1.5. Besides every page as it opens (the Replays
-page with its run's summary and equity curve), three views: Trades over the whole run, and
-Chart and the Decisions scorecard over the widest dates they allow (the whole history).
+LIMIT; the goal is a ratio of at most 1.5. The closed sessions' performance rollups are
+written after the bulk rows by the function the upgrade backfills them with
+(``db.performance_rollups.roll_up_every_run``), as a bot writes them day by day. Besides
+every page as it opens (the Replays page with its run's summary and equity curve), three
+views: Trades over the whole run, and Chart and the Decisions scorecard over the widest
+dates they allow (the whole history).
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
@@ -18,9 +21,9 @@ would take an hour) and cached under data/bench/. Each page is rendered by the r
 Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
 table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
 whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
-2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) and the scorecard over the whole
-history (48.8, then 23.6: 56 / 1,322 ms) fold the whole span they are asked for and are not
-flat.
+2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) then composed from per-day
+rollups; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms) folds the
+whole span it is asked for and is not flat.
 """
 
 from __future__ import annotations
