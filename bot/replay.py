@@ -174,7 +174,8 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
 
 def finish(rt: Runtime) -> None:
     """Close a run that reached its end: book its last step's fills, then mark it finished
-    with its summary and warnings, which are what it reads as from then on.
+    with its summary and warnings, which are what it reads as from then on, and roll up
+    its last day (``bot.performance_rollup``).
 
     The loop books a step's entry fills at the next step's fill sync, which the last step
     has none of: unbooked, they were booked by whichever later run redid that step, so a
@@ -182,11 +183,11 @@ def finish(rt: Runtime) -> None:
     before the mark redoes the last step, which books nothing twice.
     """
     sync_fills(rt)
-    roll_up(rt, finished=True)
     with rt.db() as db:
         record = finished_record(db, rt.session_ids(db), rt.settings.starting_balance,
                                  rt.run_name)
         mark_finished(db, rt.run_name, datetime.now(UTC), record)
+    roll_up(rt, finished=True)  # after the mark: a run killed before it redoes its last step
 
 
 class SimulatedClock:

@@ -391,7 +391,10 @@ class PerformanceRollup(Base):
 
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
     steps: Mapped[str | None] = mapped_column(Text)  # a StepDigest as JSON; None: no step
-    trips: Mapped[str] = mapped_column(Text)  # per-symbol TripTally and the carry, as JSON
+    trips: Mapped[str] = mapped_column(Text)  # per-symbol TripTally and the open trips, JSON
+    llm_cost: Mapped[float] = mapped_column(Float)  # of its traces, and their first and last
+    llm_first: Mapped[datetime | None]
+    llm_last: Mapped[datetime | None]
 
 
 class SessionStatsCache(Base):

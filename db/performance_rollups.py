@@ -14,18 +14,19 @@ rolled-up session the span cuts through.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from itertools import groupby
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.performance import EquityFigures
 from bot.model.round_trips import RoundTrip, group_round_trips
 from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
-from db.models import EquityStep, PerformanceRollup, Session
+from db.models import EquityStep, LLMTrace, PerformanceRollup, Session
 from db.queries_replays import MAX_CURVE_POINTS, _prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
@@ -38,6 +39,9 @@ class Rollup:
     steps: StepDigest | None
     trips: dict[str, TripTally]
     still_open: list[RoundTrip]
+    llm_cost: float
+    llm_first: datetime | None
+    llm_last: datetime | None
 
 
 def in_order(db: OrmSession, ids: Sequence[int]) -> list[int]:
@@ -55,10 +59,25 @@ def rolled_prefix(db: OrmSession, ordered: Sequence[int]) -> list[Rollup]:
         row = rows.get(session_id)
         if row is None:
             break
-        tallies, still_open = tally_from_json(row.trips)
-        out.append(Rollup(session_id, StepDigest.from_json(row.steps) if row.steps else None,
-                          tallies, still_open))
+        steps, tallies, still_open = _parsed(row.steps, row.trips)
+        out.append(Rollup(session_id, steps, tallies, still_open, row.llm_cost, row.llm_first,
+                          row.llm_last))
     return out
+
+
+@lru_cache(maxsize=8192)
+def _parsed(steps: str | None, trips: str
+            ) -> tuple[StepDigest | None, dict[str, TripTally], list[RoundTrip]]:
+    """A rollup read from its row, kept by its text: a closed day's rollup does not change,
+    and parsing a year of them is most of what the page costs (its open trips are copied
+    before folding goes on from them: ``_fresh``)."""
+    tallies, still_open = tally_from_json(trips)
+    return StepDigest.from_json(steps) if steps else None, tallies, still_open
+
+
+def _fresh(trip: RoundTrip) -> RoundTrip:
+    """A copy of an open trip that folding can go on in."""
+    return replace(trip, fill_ids=list(trip.fill_ids), holding=replace(trip.holding))
 
 
 def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = None) -> int:
@@ -82,10 +101,14 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
         trips = group_round_trips(trip_fills(db, [session_id]), carried)
         carried = [t for t in trips if t.closed_at is None]
         steps = _steps(db, [session_id], None, None).get(session_id)
+        cost, first, last = db.execute(
+            select(func.coalesce(func.sum(LLMTrace.cost), 0.0), func.min(LLMTrace.created_at),
+                   func.max(LLMTrace.created_at)).where(LLMTrace.session_id == session_id)).one()
         db.add(PerformanceRollup(
             session_id=session_id,
             steps=digest(steps, _prices).to_json() if steps else None,
-            trips=tally_json(tally(trips), carried)))
+            trips=tally_json(tally(trips), carried), llm_cost=float(cost), llm_first=first,
+            llm_last=last))
         written += 1
     db.commit()
     return written
@@ -155,10 +178,33 @@ def span_trips(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup],
                 return tally(trips), [t for t in trips if t.closed_at is None]
             if inside:
                 tallies.append({symbol: one})
-    carried = rolled[-1].still_open if rolled else []
+    carried = [_fresh(t) for t in rolled[-1].still_open] if rolled else []
     live = [t for t in group_round_trips(trip_fills(db, ordered[len(rolled):]), carried)
             if in_span(t, start, end)]
     return merged([*tallies, tally(live)]), [t for t in live if t.closed_at is None]
+
+
+
+def span_llm_cost(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup],
+                  start: datetime | None, end: datetime | None) -> float:
+    """The LLM cost of the span's traces: closed days' sums where the span holds all of a
+    day's traces, the rows of the rest."""
+    total, from_rows = 0.0, list(ordered[len(rolled):])
+    for rollup in rolled:
+        inside = _within(rollup.llm_first, rollup.llm_last, start, end)
+        if inside:
+            total += rollup.llm_cost
+        elif inside is None:
+            from_rows.append(rollup.session_id)
+    if not from_rows:
+        return total
+    query = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
+        LLMTrace.session_id.in_(from_rows))
+    if start is not None:
+        query = query.where(LLMTrace.created_at >= start)
+    if end is not None:
+        query = query.where(LLMTrace.created_at < end)
+    return total + float(db.scalar(query) or 0.0)
 
 
 def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = None,

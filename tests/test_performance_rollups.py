@@ -18,7 +18,7 @@ from bot.model.performance import buy_and_hold_pct, by_symbol, trip_figures
 from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import EquityStep, PerformanceRollup, Session, Trade
+from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, Trade
 from db.performance import span_performance
 from db.performance_rollups import in_order, roll_up_closed, roll_up_every_run, rolled_prefix
 from db.queries_replays import run_session_ids
@@ -72,6 +72,7 @@ def record(db, events: list[tuple]) -> list[int]:
             _, equity, exposure, _ = event
             db.add(EquityStep(session_id=session(day), created_at=now, equity=equity,
                               exposure=exposure, prices=json.dumps({"BTC/USDT": equity})))
+            db.add(LLMTrace(session_id=session(day), created_at=now, cost=equity / 1000))
             continue
         _, symbol, side, quantity, price, booked_late, _ = event
         fill = Trade(session_id=session(day), timestamp=now, symbol=symbol, action=side,
@@ -110,6 +111,11 @@ def assert_composed_equals_rows(db, ids: list[int], start: datetime | None,
         assert m["buy_and_hold_pct"] == pytest.approx(buy_and_hold_pct(priced[0], priced[-1]))
     else:
         assert m["final_equity"] is None
+    cost = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
+        LLMTrace.session_id.in_(ids))
+    if start is not None and end is not None:
+        cost = cost.where(LLMTrace.created_at >= start, LLMTrace.created_at < end)
+    assert m["llm_cost"] == pytest.approx(db.scalar(cost), rel=1e-9, abs=1e-12)
     trips = round_trips(db, ids, start, end)
     closed = [t for t in trips if t.closed_at is not None]
     expected_trips = trip_figures(closed)

@@ -7,8 +7,8 @@ Create Date: 2026-12-07 04:40:00
 The Performance page folded a run's every equity step and fill at each look: on a year of
 history, 11x its time on a day. A closed session's steps and fills no longer change, so
 ``performance_rollups`` keeps, per session, its steps digested and its closed round trips
-tallied per symbol (``db.performance_rollups``); the page composes them with the open
-day's rows. The upgrade writes them for every run's closed sessions (all but its newest,
+tallied per symbol, and its traces' LLM cost (``db.performance_rollups``); the page
+composes them with the open day's rows. The upgrade writes them for every run's closed sessions (all but its newest,
 all of a finished replay) with the code the bot writes them with, so an existing database
 reads fast without a rebuild; a session left without one is read from its rows.
 """
@@ -31,6 +31,9 @@ def upgrade() -> None:
         sa.Column("session_id", sa.Integer(), sa.ForeignKey("sessions.id"), primary_key=True),
         sa.Column("steps", sa.Text(), nullable=True),
         sa.Column("trips", sa.Text(), nullable=False),
+        sa.Column("llm_cost", sa.Float(), nullable=False),
+        sa.Column("llm_first", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("llm_last", sa.DateTime(timezone=True), nullable=True),
     )
     from db.performance_rollups import roll_up_every_run
 
