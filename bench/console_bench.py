@@ -8,9 +8,12 @@ the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a re
 candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
 it in the 1-day database, a year (105k steps) in the other. The only difference is
 history, so a page or view whose time grows with it reads outside its session or without a
-LIMIT; the goal is a ratio of at most 1.5. Besides every page as it opens (the Replays
-page with its run's summary and equity curve), three views: Trades over the whole run, and
-Chart and the Decisions scorecard over the widest dates they allow (the whole history).
+LIMIT; the goal is a ratio of at most 1.5. The closed sessions' performance rollups are
+written after the bulk rows by the function the upgrade backfills them with
+(``db.performance_rollups.roll_up_every_run``), as a bot writes them day by day. Besides
+every page as it opens (the Replays page with its run's summary and equity curve), three
+views: Trades over the whole run, and Chart and the Decisions scorecard over the widest
+dates they allow (the whole history).
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
@@ -18,10 +21,10 @@ would take an hour) and cached under data/bench/. Each page is rendered by the r
 Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
 table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
 whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
-2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) folds the whole span it is asked
-for and is not flat; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms)
-sums its scores from the days the bot rolled up (``db.decision_scores``, which the build
-writes as the bot and the upgrade do) but still folds the run's fills for its realized PnL.
+2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) then composed from per-day
+rollups; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms) sums its
+scores from the days the bot rolled up (``db.decision_scores``) but still folds the run's
+fills for its realized PnL. The build writes both rollups as the bot and the upgrade do.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from db.bots import DEFAULT_BOT  # noqa: E402
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
+from db.performance_rollups import roll_up_every_run  # noqa: E402
 from db.queries_replays import finished_record, run_session_ids  # noqa: E402
 from db.replay_runs import mark_finished  # noqa: E402
 from db.scorecard import settle_all  # noqa: E402
@@ -80,7 +84,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 6  # in the cached files' names: a database built for another layout is not reused
+BUILD = 7  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -233,13 +237,15 @@ def _replay_run(con: sqlite3.Connection, last_day: date, days: int, rng: random.
 
 
 def _finish_replay(url: str, end: datetime) -> None:
-    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does, and roll
-    up every run's settled decisions, as the bot does at each rollover (and the upgrade to
-    0016 does for a database stored before)."""
+    """Mark the bench run finished with its summary, as ``bot.replay.finish`` does, and
+    write every closed session's performance rollup and every run's settled decision
+    scores, as the bot does as each day closes (and the upgrade does for a database stored
+    before)."""
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, REPLAY_RUN)
         mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
+        roll_up_every_run(db)
         settle_all(db)
         db.commit()
     engine.dispose()

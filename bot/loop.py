@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
+from bot.performance_rollup import roll_up
 from bot.prune import prune_days
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
@@ -115,6 +116,7 @@ def roll_session(rt: Runtime) -> None:
     rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
+    roll_up(rt)
     roll_up_scores(rt)
     if rt.settings.retain_days and rt.kind != "replay":
         retain(rt, day)

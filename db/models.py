@@ -444,6 +444,22 @@ class TraceBlob(Base):
     size: Mapped[int] = mapped_column(Integer)  # characters of the text
 
 
+class PerformanceRollup(Base):
+    """A closed session's equity steps and closed round trips, digested
+    (``bot.model.step_digest``, ``bot.model.trip_tally``): the Performance page composes a
+    run's figures from these and the open day's rows. Written when the session closes, in
+    session order (a session's trips need the open trips the one before left)."""
+
+    __tablename__ = "performance_rollups"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    steps: Mapped[str | None] = mapped_column(Text)  # a StepDigest as JSON; None: no step
+    trips: Mapped[str] = mapped_column(Text)  # per-symbol TripTally and the open trips, JSON
+    llm_cost: Mapped[float] = mapped_column(Float)  # of its traces, and their first and last
+    llm_first: Mapped[datetime | None]
+    llm_last: Mapped[datetime | None]
+
+
 class SessionStatsCache(Base):
     """The session's aggregates for a fast restart; always equal to a rebuild from rows."""
 

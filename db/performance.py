@@ -7,12 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.performance import Performance, performance
-from db.equity_figures import equity_figures
-from db.models import LLMTrace, Session
+from bot.model.round_trips import RoundTrip
+from db.models import Session
+from db.performance_rollups import (
+    in_order,
+    rolled_prefix,
+    span_equity,
+    span_llm_cost,
+    span_trips,
+)
 from db.round_trips import round_trip_rows, round_trips
 from db.scorecard import span_scorecard
 
@@ -37,34 +44,26 @@ def scope_sessions(db: OrmSession, *, bot: str | None = None, run: str | None = 
     return ids
 
 
-def llm_cost(db: OrmSession, ids: Sequence[int], start: datetime | None,
-             end: datetime | None) -> float:
-    query = select(func.coalesce(func.sum(LLMTrace.cost), 0.0)).where(
-        LLMTrace.session_id.in_(ids))
-    if start is not None:
-        query = query.where(LLMTrace.created_at >= start)
-    if end is not None:
-        query = query.where(LLMTrace.created_at < end)
-    return float(db.scalar(query) or 0.0)
-
-
 def span_performance(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
-                     end: datetime | None = None) -> tuple[Performance, list]:
-    """The span's performance and its round trips (closed in it, or open and opened
-    before its end)."""
-    trips = round_trips(db, ids, start, end)
-    closed = [t for t in trips if t.closed_at is not None]
-    result = performance(equity_figures(db, ids, start, end), closed,
-                         llm_cost(db, ids, start, end), start, end)
-    return result, trips
+                     end: datetime | None = None) -> tuple[Performance, list[RoundTrip]]:
+    """The span's performance and the round trips still open at its end that opened
+    before it, composed from the closed sessions' rollups and the rest's rows
+    (``db.performance_rollups``)."""
+    ordered = in_order(db, ids)
+    rolled = rolled_prefix(db, ordered)
+    tallies, still_open = span_trips(db, ordered, rolled, start, end)
+    result = performance(span_equity(db, ordered, rolled, start, end), tallies,
+                         span_llm_cost(db, ordered, rolled, start, end), start, end)
+    return result, still_open
 
 
 def report(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
            end: datetime | None = None) -> dict:
     """One JSON-ready object: ``metrics``, ``round_trips``, ``by_symbol``, ``by_month`` and
     the decisions' ``scorecard``."""
-    result, trips = span_performance(db, ids, start, end)
-    return {"metrics": result.metrics, "round_trips": round_trip_rows(trips),
+    result, _ = span_performance(db, ids, start, end)
+    return {"metrics": result.metrics,
+            "round_trips": round_trip_rows(round_trips(db, ids, start, end)),
             "scorecard": span_scorecard(db, ids, start, end).as_dict(),
             "by_symbol": _records(result.by_symbol), "by_month": _records(
                 result.returns["month"].assign(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.round_trips import RoundTrip, TripFill, group_round_trips, stop_was_trailed
@@ -23,9 +23,10 @@ TRIP_COLUMNS = ["symbol", "direction", "opened_at", "closed_at", "duration_minut
                 "exit_reason", "engine", "open_trace_id", "close_trace_id", "fills"]
 
 
-def trip_fills(db: OrmSession, session_ids: Sequence[int]) -> list[TripFill]:
-    """Every fill of these sessions in booking order, with its order's purpose, its plan's
-    trail and its decision's engine."""
+def trip_fills(db: OrmSession, session_ids: Sequence[int],
+               which: ColumnElement[bool] | None = None) -> list[TripFill]:
+    """Every fill of these sessions (those of them ``which`` picks) in booking order, with
+    its order's purpose, its plan's trail and its decision's engine."""
     rows = db.execute(
         select(Trade.id, Trade.symbol, Trade.action, Trade.quantity, Trade.price, Trade.fee,
                Trade.timestamp, Order.purpose, Trade.reason, Trade.trace_id, LLMTrace.engine,
@@ -34,7 +35,7 @@ def trip_fills(db: OrmSession, session_ids: Sequence[int]) -> list[TripFill]:
         .outerjoin(Order, Order.client_order_id == Trade.client_order_id)
         .outerjoin(TradePlan, TradePlan.id == Trade.plan_id)
         .outerjoin(LLMTrace, LLMTrace.id == Trade.trace_id)
-        .where(Trade.session_id.in_(session_ids))
+        .where(Trade.session_id.in_(session_ids), *(() if which is None else (which,)))
         .order_by(Trade.id)
     ).all()
     return [
@@ -52,10 +53,10 @@ def round_trips(db: OrmSession, session_ids: Sequence[int], start: datetime | No
     """The round trips of a run (its sessions) in [start, end): closed in it, or still open
     and opened before its end."""
     trips = group_round_trips(trip_fills(db, session_ids))
-    return [t for t in trips if _in_span(t, start, end)]
+    return [t for t in trips if in_span(t, start, end)]
 
 
-def _in_span(trip: RoundTrip, start: datetime | None, end: datetime | None) -> bool:
+def in_span(trip: RoundTrip, start: datetime | None, end: datetime | None) -> bool:
     if trip.closed_at is None:
         return end is None or trip.opened_at < end
     return (start is None or trip.closed_at >= start) and (end is None or trip.closed_at < end)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from bot.model.performance import EquityFigures, performance, trip_figures
 from bot.model.round_trips import RoundTrip
 from db.engine import make_engine, session_factory
-from db.equity_figures import equity_figures
 from db.models import EquityStep, Session
+from db.performance_rollups import equity_figures
 from db.queries_replays import MAX_CURVE_POINTS
 
 DAY0 = datetime(2026, 1, 1, 23, 0, tzinfo=UTC)

@@ -7,13 +7,14 @@ import json
 import shutil
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.__main__ import main
 from bot.model.performance import METRIC_LABELS
 from db.engine import make_engine, session_factory
-from db.models import LLMTrace, Session
+from db.models import LLMTrace, PerformanceRollup, Session
 from db.performance import report as span_report
+from db.performance_rollups import roll_up_every_run
 from db.queries_replays import run_figures, run_session_ids, run_summary
 from tests.analytics_replay import analytics_replay  # noqa: F401  (a fixture)
 
@@ -105,7 +106,9 @@ def test_a_comparison_figure_named_as_a_report_figure_is_that_figure(
         trace = db.scalar(select(func.min(LLMTrace.id)).where(LLMTrace.session_id.in_(ids)))
         db.execute(update(LLMTrace).where(LLMTrace.id == trace).values(cost=25.0))
         db.execute(update(Session).where(Session.id == ids[0]).values(total_llm_cost=25.0))
+        db.execute(delete(PerformanceRollup))  # rolled up as if the cost had been recorded
         db.commit()
+        roll_up_every_run(db)
         figures = run_figures(run_summary(db, ids, 10_000.0, analytics_replay.run_name))
         metrics = span_report(db, ids)["metrics"]
     words = {(f"{label} %" if unit == "%" else label): key

@@ -76,7 +76,7 @@ if info is None:
     st.stop()
 first_day, last_day, start, end = picked_span(info, "performance_dates")
 with read_db() as db:
-    result, trips = span_performance(db, info.run_session_ids, start, end)
+    result, open_trips = span_performance(db, info.run_session_ids, start, end)
 st.caption(f"{'Replay run' if info.kind == 'replay' else 'Bot'} {literal(info.run_name)}, "
            f"{first_day} to {last_day} (UTC). Returns are daily; Sharpe and Sortino use a "
            f"risk-free rate of 0 and are annualised over {ANNUALIZATION_DAYS} days (crypto "
@@ -99,7 +99,6 @@ table(result.by_symbol, column_config={
     "round_trips": st.column_config.NumberColumn("round trips closed"),
     "win_rate_pct": st.column_config.NumberColumn(format="%.1f"),
     "avg_return_pct": st.column_config.NumberColumn(format="%.3f")})
-open_trips = [t for t in trips if t.closed_at is None]
 if open_trips:
     st.caption(f"{len(open_trips)} round trip(s) still open at the end of the span are not "
                "counted in the figures.")

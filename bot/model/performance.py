@@ -4,7 +4,7 @@ Returns are daily: each UTC day's last equity against the day before's (the firs
 against the span's opening equity). Sharpe and Sortino are empyrical's (risk-free rate 0),
 annualised over 365 days because crypto trades every day; max drawdown is the deepest fall
 below a running peak over every recorded step (empyrical's definition), not only day ends:
-the database computes it and the other step figures (``db.equity_figures``). Trip figures
+the step figures compose from per-session digests (``bot.model.step_digest``). Trip figures
 (profit factor, expectancy, win rate, average win and loss, holding time) count the round
 trips closed in the span, by net PnL.
 """
@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from bot.model.round_trips import RoundTrip
+from bot.model.trip_tally import TripTally, tally
 
 ANNUALIZATION_DAYS = 365  # crypto trades every day of the year
 PERIODS = {"day": "D", "week": "W-SUN", "month": "MS"}
@@ -89,37 +90,51 @@ def _share_pct(part: float, gross: float) -> float | None:
     return part / gross * 100 if gross > 0 else None
 
 
-def trip_figures(trips: Sequence[RoundTrip]) -> dict[str, float | int | None]:
-    """Round-trip figures over the trips that closed (by net PnL, fees included)."""
-    closed = [t for t in trips if t.closed_at is not None]
-    wins = [t.net_pnl for t in closed if t.net_pnl > 0]
-    losses = [t.net_pnl for t in closed if t.net_pnl < 0]
-    held = [t.duration.total_seconds() / 60 for t in closed if t.duration is not None]
+Trips = Sequence[RoundTrip] | dict[str, TripTally]  # trips, or their per-symbol tallies
+
+
+def _tallies(trips: Trips) -> dict[str, TripTally]:
+    return trips if isinstance(trips, dict) else tally(trips)
+
+
+def _figures(total: TripTally) -> dict[str, float | int | None]:
     return {
-        "round_trips": len(closed),
-        "win_rate_pct": len(wins) / len(closed) * 100 if closed else None,
-        "profit_factor": sum(wins) / -sum(losses) if losses else None,
-        "expectancy": sum(t.net_pnl for t in closed) / len(closed) if closed else None,
-        "avg_win": sum(wins) / len(wins) if wins else None,
-        "avg_loss": sum(losses) / len(losses) if losses else None,
-        "avg_holding_minutes": sum(held) / len(held) if held else None,
-        "gross_pnl": sum(t.gross_pnl for t in closed),
-        "fees": sum(t.fees for t in closed),
-        "net_pnl": sum(t.net_pnl for t in closed),
+        "round_trips": total.count,
+        "win_rate_pct": total.wins / total.count * 100 if total.count else None,
+        "profit_factor": total.win_sum / -total.loss_sum if total.losses else None,
+        "expectancy": total.net / total.count if total.count else None,
+        "avg_win": total.win_sum / total.wins if total.wins else None,
+        "avg_loss": total.loss_sum / total.losses if total.losses else None,
+        "avg_holding_minutes": total.held_minutes / total.held if total.held else None,
+        "gross_pnl": total.gross,
+        "fees": total.fees,
+        "net_pnl": total.net,
     }
 
 
-def by_symbol(trips: Sequence[RoundTrip]) -> pd.DataFrame:
+def trip_figures(trips: Trips) -> dict[str, float | int | None]:
+    """Round-trip figures over the trips that closed (by net PnL, fees included)."""
+    return _figures(_total(_tallies(trips)))
+
+
+def _total(tallies: dict[str, TripTally]) -> TripTally:
+    total = TripTally()
+    for one in tallies.values():
+        total.add(one)
+    return total
+
+
+def by_symbol(trips: Trips) -> pd.DataFrame:
     """Per symbol: closed trips, win rate, gross PnL, fees, net PnL and average return."""
+    tallies = _tallies(trips)
     rows = []
-    for symbol in sorted({t.symbol for t in trips}):
-        mine = [t for t in trips if t.symbol == symbol and t.closed_at is not None]
-        figures = trip_figures(mine)
+    for symbol in sorted(tallies):
+        mine = tallies[symbol]
+        figures = _figures(mine)
         rows.append({"symbol": symbol, "round_trips": figures["round_trips"],
                      "win_rate_pct": figures["win_rate_pct"], "gross_pnl": figures["gross_pnl"],
                      "fees": figures["fees"], "net_pnl": figures["net_pnl"],
-                     "avg_return_pct": (sum(t.return_pct for t in mine) / len(mine)
-                                        if mine else None)})
+                     "avg_return_pct": mine.return_pct_sum / mine.count if mine.count else None})
     return pd.DataFrame(rows, columns=["symbol", "round_trips", "win_rate_pct", "gross_pnl",
                                        "fees", "net_pnl", "avg_return_pct"])
 
@@ -130,11 +145,12 @@ def buy_and_hold_pct(first: dict[str, float], last: dict[str, float]) -> float |
     return sum(moves) / len(moves) * 100 if moves else None
 
 
-def performance(equity: EquityFigures | None, trips: Sequence[RoundTrip], llm_cost: float,
+def performance(equity: EquityFigures | None, trips: Trips, llm_cost: float,
                 start: datetime | None = None, end: datetime | None = None) -> Performance:
     """The figures of one span. ``equity``: what its recorded steps come to (None: it
     recorded none); ``trips``: the round trips closed in it (open ones are left out of the
-    figures)."""
+    figures) or their tallies."""
+    trips = _tallies(trips)
     trip_stats = trip_figures(trips)
     gross = float(trip_stats["gross_pnl"] or 0.0)
     metrics: dict[str, float | int | str | None] = {

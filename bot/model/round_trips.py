@@ -64,6 +64,8 @@ class RoundTrip:
     open_trace_id: int | None = None
     close_trace_id: int | None = None
     fill_ids: list[int] = field(default_factory=list)
+    # the symbol's holding while the trip is open: what a later fill folds against
+    holding: Holding = field(default_factory=Holding, repr=False, compare=False)
 
     @property
     def net_pnl(self) -> float:
@@ -116,18 +118,21 @@ def stop_was_trailed(side: str, entry_price: float, stop_price: float,
     return stop_price >= entry_price if side == Side.BUY else stop_price <= entry_price
 
 
-def group_round_trips(fills: Iterable[TripFill]) -> list[RoundTrip]:
-    """Fold fills (in booking order) into round trips, ordered by when they opened."""
-    trips: list[RoundTrip] = []
-    held: dict[str, Holding] = {}
-    current: dict[str, RoundTrip] = {}
+def group_round_trips(fills: Iterable[TripFill], still_open: Iterable[RoundTrip] = ()
+                      ) -> list[RoundTrip]:
+    """Fold fills (in booking order) into round trips, ordered by when they opened.
+    ``still_open``: the trips the fills before these left open (with their holdings),
+    which these fills go on from; they come first in the result."""
+    trips = [trip for trip in still_open if trip.closed_at is None]
+    current = {trip.symbol: trip for trip in trips}
+    held = {trip.symbol: trip.holding for trip in trips}
     for fill in fills:
         left, fee_left = fill.quantity, fill.fee
         while left > 0:
             holding = held.setdefault(fill.symbol, Holding())
             trip = current.get(fill.symbol)
             if trip is None:
-                trip = current[fill.symbol] = _opened(fill)
+                trip = current[fill.symbol] = _opened(fill, holding)
                 trips.append(trip)
             adds = holding.quantity == 0 or (holding.quantity > 0) == (fill.side == Side.BUY)
             part = left if adds else min(left, abs(holding.quantity))
@@ -153,6 +158,7 @@ def group_round_trips(fills: Iterable[TripFill]) -> list[RoundTrip]:
     return trips
 
 
-def _opened(fill: TripFill) -> RoundTrip:
+def _opened(fill: TripFill, holding: Holding) -> RoundTrip:
     return RoundTrip(symbol=fill.symbol, direction="long" if fill.side == Side.BUY else "short",
-                     opened_at=fill.timestamp, engine=fill.engine, open_trace_id=fill.trace_id)
+                     opened_at=fill.timestamp, engine=fill.engine, open_trace_id=fill.trace_id,
+                     holding=holding)

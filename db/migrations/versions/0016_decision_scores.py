@@ -1,7 +1,7 @@
 """decision scores: the scorecard's rollup, each day's settled decisions summed
 
 Revision ID: 0016_decision_scores
-Revises: 0014_compact_storage
+Revises: 0015_performance_rollups
 Create Date: 2026-12-07 04:20:00
 
 ``decision_score_days`` and ``decision_score_groups`` hold each session's days of decisions
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_decision_scores"
-down_revision: str | Sequence[str] | None = "0014_compact_storage"
+down_revision: str | Sequence[str] | None = "0015_performance_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
