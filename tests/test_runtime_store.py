@@ -127,7 +127,7 @@ def test_plans_read_in_a_session_that_rolls_back_are_read_again(sqlite_url, btc)
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
     step(rt)
     with rt.db() as db:
-        assert rt.store.read_active_plans(db, rt.session_ids(db)) == []
+        assert rt.store.read_active_plans(db, rt.session_id) == []
         db.commit()  # a commit that wrote no plan keeps them (a cancel's, say)
         assert rt.store.active_plans == []
         db.scalars(select(TradePlan)).all()  # the next plan's work, in a new transaction
