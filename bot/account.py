@@ -90,7 +90,7 @@ def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
     active = rt.store.active_plans
     if active is None:
-        active = active_plans(db, rt.session_ids(db))
+        active = active_plans(db, rt.session_id)
     plans = Counter(p.symbol for p in active)
     assert rt.breaker is not None
     return RiskState(

@@ -118,7 +118,7 @@ def _sell(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
     if held <= 0:
         return {"status": Outcome.REFUSED, "rule": "nothing_held", "detail": f"no {symbol} held"}
     amount = min(held, action.size or held)
-    plans = active_plans(db, rt.session_ids(db), symbol)
+    plans = active_plans(db, rt.session_id, symbol)
     reason = action.reason or "engine sell"
     if plans and amount + DUST < sum(plan_holding(rt, p) for p in plans):
         return _sell_part(rt, db, plans, amount, reason, trace_id)

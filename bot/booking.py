@@ -106,13 +106,12 @@ def owning_order(rt: Runtime, db, fill: Fill) -> tuple[Order, TradePlan | None] 
     cid = fill.client_order_id
     if cid and not rt.owns(cid):
         return None
-    ids = rt.session_ids(db)
     if cid:
-        found = with_plan_by_client_id(db, cid, ids)
+        found = with_plan_by_client_id(db, cid, rt.session_id)
         if found is not None:
             return found
     # Some exchanges leave the client id off a fill: its venue order id names the order.
-    order = by_venue_id(db, fill.order_id, ids) if fill.order_id else None
+    order = by_venue_id(db, fill.order_id, rt.session_id) if fill.order_id else None
     if order is None:
         return None
     return order, db.get(TradePlan, order.plan_id) if order.plan_id else None

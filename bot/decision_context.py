@@ -82,11 +82,15 @@ def build_context(
 
 def _positions(reader: Connection, session_id: int,
                store: Store | None) -> list[dict[str, Any]]:
-    """No positions while the kept snapshot holds none: held rows carry the time of their
-    last write, which the store does not keep, so those are read."""
-    if store is not None and store.positions == (session_id, []):
-        return []
-    return q.positions(reader, session_id)
+    """The kept snapshot when it is the session's, as the table returns it: by symbol,
+    each row with the clock it was last written as of (``Store.positions_at``)."""
+    kept = store.positions if store is not None else None
+    if kept is None or kept[0] != session_id:
+        return q.positions(reader, session_id)
+    assert store is not None
+    return [{"symbol": symbol, "quantity": float(quantity), "avg_price": float(avg_price),
+             "exchange_timestamp": store.positions_at}
+            for symbol, quantity, avg_price in sorted(kept[1])]
 
 
 def _open_orders(reader: Connection, session_id: int,

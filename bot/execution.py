@@ -134,7 +134,7 @@ def resume_unsent_orders(rt: Runtime) -> int:
     now = rt.now()
     too_old = timedelta(seconds=max(STALE_ENTRY_SECONDS, 3 * rt.settings.loop_interval_seconds))
     with rt.db() as db:
-        unsent = [o for o in live_orders(db, rt.session_ids(db)) if o.status == OrderStatus.NEW]
+        unsent = [o for o in live_orders(db, rt.session_id) if o.status == OrderStatus.NEW]
         for order in unsent:
             if order.purpose == OrderPurpose.ENTRY and now - order.created_at > too_old:
                 # An entry decided long ago is not the decision of now; if the venue did get
@@ -204,7 +204,7 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
 def own_order(rt: Runtime, db, order_id: str) -> Order | None:
     """The run's journal order with this venue id, if it carries our prefix; None for any
     other, such as another bot's order on a shared account: never ours to cancel."""
-    order = by_venue_id(db, order_id, rt.session_ids(db))
+    order = by_venue_id(db, order_id, rt.session_id)
     return order if order is not None and rt.owns(order.client_order_id) else None
 
 

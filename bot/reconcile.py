@@ -106,7 +106,7 @@ def _reconcile_journal(rt: Runtime, db, venue_orders: list[dict[str, Any]], now:
             known.order_id, known.status, known.updated_at = (str(order["id"]), OrderStatus.OPEN,
                                                               now)
     # none read while none of ours is live in the journal: nothing the venue stopped listing
-    for known in rt.store.live_orders(db, ids):
+    for known in rt.store.live_orders(db, rt.session_id):
         if known.status == OrderStatus.OPEN and known.order_id not in listed:
             log.info("order %s is no longer open on the venue; its fills settle it", known.order_id)
             known.status, known.updated_at = OrderStatus.CLOSED, now

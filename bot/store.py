@@ -240,22 +240,22 @@ class Store:
         market order) was done before that commit."""
         if self.orders_may_be_live:
             with bound_engine(self.sessions).connect() as conn:
-                self.orders_may_be_live = any_live_order(conn, self.session_ids(conn, current))
+                self.orders_may_be_live = any_live_order(conn, current)
         return self.orders_may_be_live
 
-    def live_orders(self, db: Session, session_ids: list[int]) -> list[Order]:
+    def live_orders(self, db: Session, current: int) -> list[Order]:
         """The run's live journal orders; none read while none may be live."""
         if not self.orders_may_be_live:
             return []
-        live = live_orders(db, session_ids)
+        live = live_orders(db, current)
         self.orders_may_be_live = bool(live)
         return live
 
-    def read_active_plans(self, db: Session, session_ids: list[int]) -> list[TradePlan]:
+    def read_active_plans(self, db: Session, current: int) -> list[TradePlan]:
         """The run's active plans, read in ``db`` and kept until a commit writes plans or
         ``db`` rolls back."""
         db.info[_READ_PLANS] = True
-        self.active_plans = active_plans(db, session_ids)
+        self.active_plans = active_plans(db, current)
         return self.active_plans
 
     def next_order_number(self, db: Session) -> int:

@@ -30,7 +30,7 @@ from db.models import (
 )
 from db.models import Session as TradingSession
 from db.plans import ACTIVE
-from db.sessions import earlier_session_ids
+from db.sessions import earlier_session_ids, of_run
 from db.traces import traced_cost as traced_cost_of
 
 # Statements are built once with bound parameters and select plain table columns: building
@@ -63,21 +63,17 @@ ORDER_FIELDS = ("order_id", "client_order_id", "symbol", "side", "type", "price"
                 "remaining", "status")
 _OPEN_ORDERS = (select(*_columns(OpenOrder, " ".join(ORDER_FIELDS)))
                 .where(_ORD.c.session_id == _SESSION).order_by(_ORD.c.id))
-# Every session of the run that ``session_id`` belongs to (none for an unknown id).
-_RUN_OF_SESSION = select(_RUN.c.id).where(
-    _SESSIONS.c.id == _SESSION, _RUN.c.kind == _SESSIONS.c.kind,
-    _RUN.c.run_name == _SESSIONS.c.run_name)
 # The columns of a plan the context shows, also read off the plans step's loaded plans.
 PLAN_FIELDS = ("id", "symbol", "side", "entry_price", "stop_price", "target_price", "size",
                "filled_size", "status", "version", "reason", "opened_at")
-# Found through the status index (few plans are active) rather than the session's, which
-# walked every plan of the run, a growing number; ``session_id + 0`` keeps SQLite to that.
+# Found through the status index (few plans are active), each checked for its run
+# (``of_run``), rather than through the session's, which walked every plan of the run.
 # The statuses are one bound parameter each: a list makes an expanding IN, which SQLAlchemy
 # renders anew at each execution (half the cost of running this query).
 _OPEN_PLANS = (select(*_columns(TradePlan, " ".join(PLAN_FIELDS)))
                .where(_PLAN.c.status.in_([bindparam(f"active_{index}", status)
                                           for index, status in enumerate(ACTIVE)]),
-                      (_PLAN.c.session_id + 0).in_(_RUN_OF_SESSION))
+                      of_run(_PLAN.c.session_id))
                .order_by(_PLAN.c.id))
 # The session's day and the run's day before it: just after midnight the new day has no
 # fills yet, and an engine must still see the evening's.

@@ -3,7 +3,8 @@
 The journal holds every bot's and every replay's orders. A lookup by venue order id, and a
 fill's lookup by client order id, is scoped to the sessions of the run asking: on an
 exchange account shared by several bots, an id can name another bot's order, which this
-bot must never book, cancel or sell.
+bot must never book, cancel or sell. A lookup names its run by one of the run's sessions
+(``db.sessions.of_run``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.vocabulary import LIVE_ORDER, OrderPurpose
 from db.models import Order, Trade, TradePlan
+from db.sessions import of_run
 
 
 def journal_order(db: OrmSession, **fields: object) -> Order:
@@ -27,14 +29,14 @@ def journal_order(db: OrmSession, **fields: object) -> Order:
 # Built once: the loop looks orders up at every iteration, and building a select cost
 # more than running it.
 _BY_CLIENT_ID = select(Order).where(Order.client_order_id == bindparam("client_order_id"))
-_OF_SESSIONS = Order.session_id.in_(bindparam("session_ids", expanding=True))
-_BY_VENUE_ID = (select(Order).where(Order.order_id == bindparam("order_id"), _OF_SESSIONS)
+_OF_RUN = of_run(Order.session_id)
+_BY_VENUE_ID = (select(Order).where(Order.order_id == bindparam("order_id"), _OF_RUN)
                 .limit(1))
 _WITH_PLAN_BY_CLIENT_ID = (select(Order, TradePlan)
                            .outerjoin(TradePlan, Order.plan_id == TradePlan.id)
                            .where(Order.client_order_id == bindparam("client_order_id"),
-                                  _OF_SESSIONS))
-_LIVE = select(Order).where(_OF_SESSIONS, Order.status.in_(LIVE_ORDER))
+                                  _OF_RUN))
+_LIVE = select(Order).where(_OF_RUN, Order.status.in_(LIVE_ORDER))
 
 
 def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
@@ -43,23 +45,24 @@ def by_client_id(db: OrmSession, client_order_id: str) -> Order | None:
 
 
 def with_plan_by_client_id(
-    db: OrmSession, client_order_id: str, session_ids: list[int]
+    db: OrmSession, client_order_id: str, session_id: int
 ) -> tuple[Order, TradePlan | None] | None:
-    """The sessions' order and its plan (None for an order without one) in one query: a
-    fill is booked against both."""
+    """The run's order and its plan (None for an order without one) in one query: a fill
+    is booked against both."""
     row = db.execute(_WITH_PLAN_BY_CLIENT_ID, {"client_order_id": client_order_id,
-                                               "session_ids": session_ids}).one_or_none()
+                                               "session_id": session_id}).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
-def by_venue_id(db: OrmSession, order_id: str, session_ids: list[int]) -> Order | None:
-    """The sessions' order with this venue id; None for an order of another run."""
+def by_venue_id(db: OrmSession, order_id: str, session_id: int) -> Order | None:
+    """The run's order with this venue id; None for an order of another run."""
     return db.scalars(_BY_VENUE_ID, {"order_id": order_id,
-                                     "session_ids": session_ids}).one_or_none()
+                                     "session_id": session_id}).one_or_none()
 
 
-def live_orders(db: OrmSession, session_ids: list[int]) -> list[Order]:
-    return list(db.scalars(_LIVE, {"session_ids": session_ids}))
+def live_orders(db: OrmSession, session_id: int) -> list[Order]:
+    """The run's orders that are new or open."""
+    return list(db.scalars(_LIVE, {"session_id": session_id}))
 
 
 _COUNT = select(func.count(Order.id))
@@ -92,26 +95,25 @@ def exits_of_plan(db: OrmSession, plan_id: int) -> list[Order]:
 
 _ORDERS = Order.__table__
 _ANY_LIVE = (select(_ORDERS.c.id)
-             .where(_ORDERS.c.session_id.in_(bindparam("session_ids", expanding=True)),
-                    _ORDERS.c.status.in_(LIVE_ORDER)).limit(1))
+             .where(of_run(_ORDERS.c.session_id), _ORDERS.c.status.in_(LIVE_ORDER)).limit(1))
 
 
-def any_live_order(conn: Connection, session_ids: list[int]) -> bool:
-    """Whether any of the sessions' orders is live: one light read, no rows loaded."""
-    return conn.execute(_ANY_LIVE, {"session_ids": session_ids}).first() is not None
+def any_live_order(conn: Connection, session_id: int) -> bool:
+    """Whether any of the run's orders is live: one light read, no rows loaded."""
+    return conn.execute(_ANY_LIVE, {"session_id": session_id}).first() is not None
 
 
-def unbooked_sells(db: OrmSession, session_ids: list[int], symbol: str,
+def unbooked_sells(db: OrmSession, session_id: int, symbol: str,
                    since: datetime) -> list[tuple[Order, float]]:
-    """The sessions' SELL orders of ``symbol`` touched since ``since`` that their booked
+    """The run's SELL orders of ``symbol`` touched since ``since`` that their booked
     trades do not cover, each with what is booked of it: what the venue may have sold
     without the bot having seen the fill yet."""
     booked = (select(func.coalesce(func.sum(Trade.quantity), 0.0))
               .where(Trade.client_order_id == Order.client_order_id).scalar_subquery())
     rows = db.execute(select(Order, booked).where(
-        Order.session_id.in_(session_ids), Order.symbol == symbol, Order.side == "SELL",
+        _OF_RUN, Order.symbol == symbol, Order.side == "SELL",
         Order.updated_at >= since, booked < Order.amount,
-    )).all()
+    ), {"session_id": session_id}).all()
     return [(order, float(done)) for order, done in rows]
 
 

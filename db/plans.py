@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.core import table_of
 from db.models import TradePlan, TradePlanVersion
+from db.sessions import of_run
 
 ACTIVE = ("pending", "open", "closing")
 
@@ -51,17 +52,16 @@ def revise_plan(db: OrmSession, plan: TradePlan, change: str, now: datetime, **f
 
 # Built once: plans are enforced at every iteration, and building the select cost more
 # than running it.
-_ACTIVE = select(TradePlan).where(
-    TradePlan.session_id.in_(bindparam("session_ids", expanding=True)),
-    TradePlan.status.in_(ACTIVE))
+_ACTIVE = select(TradePlan).where(of_run(TradePlan.session_id), TradePlan.status.in_(ACTIVE))
 _ACTIVE_ALL = _ACTIVE.order_by(TradePlan.id)
 _ACTIVE_OF_SYMBOL = _ACTIVE.where(TradePlan.symbol == bindparam("symbol")).order_by(TradePlan.id)
 
 
-def active_plans(db: OrmSession, session_ids: list[int], symbol: str | None = None) -> list[TradePlan]:
+def active_plans(db: OrmSession, session_id: int, symbol: str | None = None) -> list[TradePlan]:
+    """The active plans of the run that session ``session_id`` belongs to (``of_run``)."""
     if symbol is None:
-        return list(db.scalars(_ACTIVE_ALL, {"session_ids": session_ids}))
-    return list(db.scalars(_ACTIVE_OF_SYMBOL, {"session_ids": session_ids, "symbol": symbol}))
+        return list(db.scalars(_ACTIVE_ALL, {"session_id": session_id}))
+    return list(db.scalars(_ACTIVE_OF_SYMBOL, {"session_id": session_id, "symbol": symbol}))
 
 
 def active_filled_plans(db: OrmSession, session_ids: list[int]) -> list[TradePlan]:

@@ -6,12 +6,28 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import aliased
 
 from db.bots import bot_id
 from db.models import Session, SessionStatsCache
+
+_SESSIONS = Session.__table__
+_OF_RUN, _ASKING = _SESSIONS.alias("of_run"), _SESSIONS.alias("asking")
+
+
+def of_run(session_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    """Whether a row's ``session_id`` is a session of the run that the bound
+    ``session_id`` parameter's session belongs to.
+
+    Checked on each row the rest of the query finds, two primary-key reads each, so a
+    lookup of the run's few live orders or active plans reads as much on a year of
+    sessions as on a day's: binding the run's session ids (one a day) made it grow.
+    """
+    return exists().where(_OF_RUN.c.id == session_id, _ASKING.c.id == bindparam("session_id"),
+                          _OF_RUN.c.kind == _ASKING.c.kind,
+                          _OF_RUN.c.run_name == _ASKING.c.run_name)
 
 
 def trading_day(now: datetime, timezone: str) -> date:

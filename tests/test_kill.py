@@ -217,7 +217,7 @@ def test_crash_after_a_wick_is_fetched_and_before_plans_are_checked(
         from db.plans import active_plans
 
         with rt.db() as db:
-            plans_open = [p for p in active_plans(db, rt.session_ids(db)) if p.status == "open"]
+            plans_open = [p for p in active_plans(db, rt.session_id) if p.status == "open"]
         for plan in plans_open:
             quote = rt.quotes.get(plan.symbol)
             if quote is None or quote.extremes_from_ms is None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot.decision_context import _positions
 from bot.engine.schema import Action, ActionType, Decision
 from bot.steps.plans import enforce_plans, is_quiet
 from bot.steps.resync import resync_orders_and_positions
+from db.decision_queries import positions
 from db.engine import bound_engine
 from db.market import newest_candle
 from db.models import Position, TradePlan
@@ -51,6 +53,18 @@ def test_a_restart_reads_what_the_mirror_held_and_writes_the_same(sqlite_url, bt
     assert again.store.positions == rt.store.positions
     assert {tip[0] for tip in again.store.candle_tips.values()} != {
         tip[0] for tip in rt.store.candle_tips.values()}  # it moved on from there
+
+
+def test_the_positions_a_decision_reads_off_the_store_are_the_stored_ones(sqlite_url, btc) -> None:
+    rt = make_runtime(sqlite_url, [btc], ScriptedEngine([buy()]))
+    with bound_engine(rt.db).connect() as conn:
+        for held in (False, True, True):  # flat, then the fill's rows, then restamped
+            step(rt)
+            stored = positions(conn, rt.session_id)
+            assert bool(stored) == held
+            kept = _positions(conn, rt.session_id, rt.store)
+            assert [str(row) for row in kept] == [str(row) for row in stored]
+            conn.rollback()  # the next read sees the next step's rows
 
 
 def test_unchanged_positions_are_restamped_not_rewritten(sqlite_url, btc) -> None:
@@ -127,7 +141,7 @@ def test_plans_read_in_a_session_that_rolls_back_are_read_again(sqlite_url, btc)
     rt = make_runtime(sqlite_url, [btc], ScriptedEngine([]))
     step(rt)
     with rt.db() as db:
-        assert rt.store.read_active_plans(db, rt.session_ids(db)) == []
+        assert rt.store.read_active_plans(db, rt.session_id) == []
         db.commit()  # a commit that wrote no plan keeps them (a cancel's, say)
         assert rt.store.active_plans == []
         db.scalars(select(TradePlan)).all()  # the next plan's work, in a new transaction

@@ -111,13 +111,12 @@ def _resume(rt: Runtime, db, argument: str | None) -> str:
 def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> str:
     """Cancel our orders, close plans and flatten positions for ``symbols`` (None: all)."""
     now = rt.now()
-    ids = rt.session_ids(db)
     canceled = 0
-    for order in live_orders(db, ids):
+    for order in live_orders(db, rt.session_id):
         if order.order_id and (symbols is None or order.symbol in symbols):
             cancel_order(rt, db, order)
             canceled += 1
-    plans = [p for p in active_plans(db, ids) if symbols is None or p.symbol in symbols]
+    plans = [p for p in active_plans(db, rt.session_id) if symbols is None or p.symbol in symbols]
     for plan in plans:
         if plan.status != PlanStatus.CLOSING:  # a closing plan's exit is under way: not sold twice
             exit_plan(rt, db, plan, reason, now)
@@ -139,7 +138,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
     book_new_fills(rt)
-    for plan in active_plans(db, ids):
+    for plan in active_plans(db, rt.session_id):
         in_scope = symbols is None or plan.symbol in symbols
         if in_scope and plan.status != PlanStatus.CLOSED and rt.book.quantity(plan.symbol) <= 0:
             revise_plan(db, plan, f"closed: {reason}", now, status=PlanStatus.CLOSED,
@@ -164,7 +163,7 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
     again would sell what is not ours (another bot's, on a shared account)."""
     since = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
     sold = 0.0
-    for order, booked in unbooked_sells(db, rt.session_ids(db), symbol, since):
+    for order, booked in unbooked_sells(db, rt.session_id, symbol, since):
         if order.order_id is None:
             # the venue took it (a duplicate client id answered) without saying its id:
             # all of it may have sold
@@ -208,7 +207,7 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
 
 def _stop(rt: Runtime, db, argument: str | None) -> str:
     canceled = 0
-    for order in live_orders(db, rt.session_ids(db)):
+    for order in live_orders(db, rt.session_id):
         if order.purpose == OrderPurpose.ENTRY and order.order_id:
             cancel_order(rt, db, order)
             canceled += 1

@@ -38,7 +38,7 @@ def enforce_plans(rt: Runtime) -> None:
     # nothing (the usual iteration), no session is needed to find that out again.
     if read is None or not all(is_quiet(rt, plan, now) for plan in read):
         with rt.db() as db:
-            plans = rt.store.read_active_plans(db, rt.session_ids(db))
+            plans = rt.store.read_active_plans(db, rt.session_id)
             failed = False
             for plan in plans:
                 try:
