@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
 from db.plans import ACTIVE
-from db.traces import decision_text, execution_result, trace_texts
+from db.traces import decision_text, execution_result, outcomes_of, trace_texts
 
 TRADE_COLUMNS = ["id", "timestamp", "symbol", "action", "quantity", "price", "fee",
                  "realized_pnl", "liquidity", "reason", "trade_id", "order_id", "plan_id",
@@ -234,7 +234,7 @@ def outcome_summary(execution_result: object) -> str:
         result = json.loads(execution_result)
     except ValueError:
         return execution_result[:120]
-    outcomes = result.get("actions") if isinstance(result, dict) else None
+    outcomes = outcomes_of(result) if isinstance(result, dict) else None
     if not isinstance(outcomes, list):
         return execution_result[:120]
     parts = []

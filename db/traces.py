@@ -71,6 +71,9 @@ def set_execution_result(db: OrmSession, trace_id: int, result: str) -> None:
 _ADD_STEP = insert(_STEPS)
 # The figures of a decided step its equity step holds: its trace's result leaves them out.
 STEP_FIGURES = ("equity", "exposure", "prices")
+# The outcomes of a decision that is one HOLD of no symbol, most steps of the rules engine:
+# a result that names no outcomes has these.
+LONE_HOLD: list[dict[str, str]] = [{"action": "HOLD", "status": "hold"}]
 
 
 def add_equity_step(db: OrmSession | Connection, session_id: int, created_at: datetime,
@@ -161,8 +164,9 @@ def execution_result(db: OrmSession | Connection, session_id: int, created_at: d
     (equity, unrealized PnL, exposure, prices), then each action's outcome.
 
     A result written since ``equity_steps`` leaves the step's figures to its equity step
-    (the same session and clock) and an unrealized PnL of zero unsaid; one written before
-    states them itself. Text that is no such result is returned as it is.
+    (the same session and clock), an unrealized PnL of zero unsaid and the outcomes of a
+    lone HOLD (``LONE_HOLD``) unnamed; one written before states them itself. Text that is
+    no such result is returned as it is.
     """
     try:
         result = json.loads(stored) if stored else None
@@ -171,11 +175,16 @@ def execution_result(db: OrmSession | Connection, session_id: int, created_at: d
     if not isinstance(result, dict) or "equity" in result:
         return stored
     step = db.execute(_STEP_AT, {"session_id": session_id, "created_at": created_at}).first()
-    if step is None:
-        return stored
-    return json.dumps({"equity": step.equity, "unrealized_pnl": result.pop("unrealized_pnl", 0.0),
-                       "exposure": step.exposure, "prices": json.loads(step.prices), **result},
+    figures = {} if step is None else {
+        "equity": step.equity, "unrealized_pnl": result.pop("unrealized_pnl", 0.0),
+        "exposure": step.exposure, "prices": json.loads(step.prices)}
+    return json.dumps({**figures, **result, "actions": outcomes_of(result)},
                       separators=(",", ":"))
+
+
+def outcomes_of(result: Mapping[str, Any]) -> Any:
+    """A stored result's outcomes: a result naming none is a lone HOLD's."""
+    return result.get("actions", LONE_HOLD)
 
 
 def decision_text(stored: str | None) -> str | None:

@@ -19,7 +19,7 @@ from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.models import EquityStep, LLMTrace, UtcDateTime
 from db.queries import recent_decisions
-from db.queries_trading import trace_detail, traces
+from db.queries_trading import outcome_summary, trace_detail, traces
 from db.traces import recorded_decision_json
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.test_replay import write_candles
@@ -58,6 +58,8 @@ def test_a_rules_trace_row_stores_no_figure_twice(tmp_path: Path) -> None:
         assert result.get("unrealized_pnl", 1.0) != 0.0  # a zero is the default
         unrealized += "unrealized_pnl" in result
         decision = json.loads(row["decision_json"])
+        if decision["actions"] == [{"action": "HOLD"}]:  # a lone HOLD's outcome goes unsaid
+            assert "actions" not in result, result
         assert decision["summary"]
         for action in decision["actions"]:
             assert action.get("reason") != decision["summary"], row["decision_json"]
@@ -83,6 +85,8 @@ def test_a_rules_trace_row_stores_no_figure_twice(tmp_path: Path) -> None:
                     holds += 1
                     assert decision.actions[0].reason == decision.summary
                     assert decision.actions[0].order_type == "market"
+                    assert read["actions"] == [{"action": "HOLD", "status": "hold"}], read
+                    assert outcome_summary(row["execution_result"]) == "HOLD"
             assert holds > 0
     finally:
         engine.dispose()

@@ -25,6 +25,7 @@ from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from db.engine import bound_engine
 from db.traces import (
+    LONE_HOLD,
     STEP_FIGURES,
     add_equity_step,
     add_trace,
@@ -181,10 +182,13 @@ def _account(rt: Runtime, equity: float, outcomes: list[dict]) -> dict:
 def _result_json(account: dict) -> str:
     """The ``execution_result`` as stored: compact JSON, one written at every step. The
     figures the step's equity step holds are left to it (``db.traces.execution_result``
-    puts them back for the readers), and so is an unrealized PnL of zero."""
+    puts them back for the readers), and so are an unrealized PnL of zero and the outcomes
+    of a lone HOLD (``LONE_HOLD``)."""
     stored = {key: value for key, value in account.items() if key not in STEP_FIGURES}
     if not stored["unrealized_pnl"]:
         del stored["unrealized_pnl"]
+    if stored["actions"] == LONE_HOLD:
+        del stored["actions"]
     return json.dumps(stored, default=str, separators=(",", ":"))
 
 
