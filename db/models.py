@@ -256,7 +256,7 @@ class Order(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
-    plan_id: Mapped[int | None] = mapped_column(ForeignKey("trade_plans.id"))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("trade_plans.id"), index=True)
     trace_id: Mapped[int | None] = mapped_column(ForeignKey("llm_traces.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -13,7 +13,7 @@ from bot.engine.schema import Action, ActionType, Decision
 from db.engine import bound_engine, make_engine, session_factory
 from db.migrate import upgrade
 from db.models import Order, Session
-from db.orders import any_live_order, live_order_of_plan, live_orders
+from db.orders import any_live_order, exits_of_plan, live_order_of_plan, live_orders
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 
@@ -72,7 +72,8 @@ def test_live_order_lookups_do_not_grow_with_the_orders_a_run_finished(tmp_path)
         costs[name] = [_instructions(url, lambda db, sid=current: live_orders(db, sid)),
                        _instructions(url, lambda db, sid=current: any_live_order(
                            db.connection(), sid)),
-                       _instructions(url, lambda db: live_order_of_plan(db, 1, "stop"))]
+                       _instructions(url, lambda db: live_order_of_plan(db, 1, "stop")),
+                       _instructions(url, lambda db: exits_of_plan(db, 1))]
     # none of the 10,950 orders the year finished is read, nor any of its 365 sessions but
     # the live orders' own and the one asking
     assert costs["year"] == costs["day"], costs
