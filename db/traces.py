@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.engine.schema import Decision
+from bot.engine.schema import Action, Decision
 from db.core import insert_one, table_of
 from db.models import EquityStep, LLMTrace, TraceBlob
 
@@ -194,9 +194,21 @@ def decision_text(stored: str | None) -> str | None:
     if not stored:
         return stored
     try:
+        if not _decision_fields_only(json.loads(stored)):
+            return stored  # a foreign row: shown as written, nothing it says dropped
         return Decision.from_stored(stored).model_dump_json(exclude_none=True)
     except (ValueError, AttributeError, TypeError):
         return stored
+
+
+def _decision_fields_only(stored: object) -> bool:
+    """Whether ``stored`` names only a decision's fields and its actions only an action's:
+    the model ignores any other, which a rebuilt text would then leave out."""
+    if not isinstance(stored, dict) or not set(stored) <= set(Decision.model_fields):
+        return False
+    actions = stored.get("actions", [])
+    return isinstance(actions, list) and all(
+        isinstance(item, dict) and set(item) <= set(Action.model_fields) for item in actions)
 
 
 _DECISION_JSON = select(_TRACES.c.decision_json).where(_TRACES.c.id == bindparam("trace_id"))

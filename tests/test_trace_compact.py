@@ -20,7 +20,7 @@ from db.engine import make_engine, session_factory
 from db.models import EquityStep, LLMTrace, UtcDateTime
 from db.queries import recent_decisions
 from db.queries_trading import outcome_summary, trace_detail, traces
-from db.traces import recorded_decision_json
+from db.traces import decision_text, recorded_decision_json
 from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.test_replay import write_candles
 from views import _trace_words as trace_words
@@ -211,3 +211,13 @@ def test_a_decision_reads_back_the_same_from_its_compact_form() -> None:
         assert Decision.from_stored(stored) == decision, stored
         # a row written before (every field but the None ones) reads as it did
         assert Decision.from_stored(decision.model_dump_json(exclude_none=True)) == decision
+
+
+def test_a_foreign_decision_reads_as_written() -> None:
+    """A row the loop did not write (a key no decision has, an action's unknown field) is
+    shown as stored: rebuilt through the model, what it says beyond a decision would go."""
+    for foreign in ('{"reason": "<b>why</b>"}', '{"actions": [{"action": "HOLD", "why": "x"}]}',
+                    '["not", "an", "object"]'):
+        assert decision_text(foreign) == foreign
+    assert json.loads(decision_text('{"actions":[{"action":"HOLD"}],"summary":"s"}')) == {
+        "actions": [{"action": "HOLD", "order_type": "market", "reason": "s"}], "summary": "s"}
