@@ -10,15 +10,18 @@ the rows.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.models import PerformanceRollup, Trade
+
+SPAN_CHUNK = 16  # sessions read at a time, newest first, to find the newest page's
 
 # What the Trades page sums over fills: count, notional, fees, realized PnL, wins, losses.
 FILL_SUMS = (
@@ -29,20 +32,6 @@ FILL_SUMS = (
     func.coalesce(func.sum(case((Trade.realized_pnl > 0, 1), else_=0)), 0),
     func.coalesce(func.sum(case((Trade.realized_pnl < 0, 1), else_=0)), 0),
 )
-
-
-@dataclass(frozen=True)
-class FillTotals:
-    session_id: int
-    count: int
-    notional: float
-    fees: float
-    realized: float
-    wins: int
-    losses: int
-    first: datetime | None  # its oldest and newest fill; None: no fill
-    last: datetime | None
-    symbols: tuple[str, ...]
 
 
 def fill_in(db: OrmSession, rollup: PerformanceRollup) -> None:
@@ -68,15 +57,45 @@ def fill_in_missing(db: OrmSession) -> int:
     return len(missing)
 
 
-def rolled_fills(db: OrmSession, session_ids: Sequence[int]) -> list[FillTotals]:
-    """The fill totals of those of these sessions that have them."""
+def rolled_ids(db: OrmSession, session_ids: Sequence[int]) -> tuple[int, ...]:
+    """Those of these sessions whose fill totals are written."""
+    return tuple(db.scalars(select(PerformanceRollup.session_id).where(
+        PerformanceRollup.session_id.in_(session_ids),
+        PerformanceRollup.fill_count.is_not(None))))
+
+
+def rolled_sums(db: OrmSession, rolled: Sequence[int]) -> tuple[int, float, float, float,
+                                                                   int, int]:
+    """The fill totals of these sessions summed: count, notional, fees, realized PnL, wins
+    and losses."""
     r = PerformanceRollup
-    rows = db.execute(select(
-        r.session_id, r.fill_count, r.fill_notional, r.fill_fees, r.fill_realized,
-        r.fill_wins, r.fill_losses, r.fill_first, r.fill_last, r.fill_symbols)
-        .where(r.session_id.in_(session_ids), r.fill_count.is_not(None))).all()
-    return [FillTotals(row.session_id, int(row.fill_count), float(row.fill_notional or 0.0),
-                       float(row.fill_fees or 0.0), float(row.fill_realized or 0.0),
-                       int(row.fill_wins or 0), int(row.fill_losses or 0), row.fill_first,
-                       row.fill_last, tuple(json.loads(row.fill_symbols or "[]")))
-            for row in rows]
+    sums: tuple[Any, ...] = tuple(db.execute(select(
+        *(func.coalesce(func.sum(column), 0) for column in (
+            r.fill_count, r.fill_notional, r.fill_fees, r.fill_realized, r.fill_wins,
+            r.fill_losses))).where(r.session_id.in_(rolled))).one())
+    count, notional, fees, realized, wins, losses = sums
+    return (int(count), float(notional), float(fees), float(realized), int(wins),
+            int(losses))
+
+
+def rolled_symbols(db: OrmSession, rolled: Sequence[int]) -> set[str]:
+    """The symbols these sessions filled (most days' lists are alike: each is parsed once)."""
+    return {symbol for text in db.scalars(
+        select(PerformanceRollup.fill_symbols).where(
+            PerformanceRollup.session_id.in_(rolled)).distinct())
+            for symbol in json.loads(text or "[]")}
+
+
+def rolled_spans(db: OrmSession, rolled: Sequence[int]
+                 ) -> Iterator[tuple[int, int, datetime, datetime]]:
+    """These sessions' fill count, oldest and newest fill, newest first, read a few at a
+    time: the newest page of a run needs the newest few sessions of it."""
+    r = PerformanceRollup
+    query = select(r.session_id, r.fill_count, r.fill_first, r.fill_last).where(
+        r.session_id.in_(rolled), r.fill_count > 0).order_by(r.fill_last.desc(),
+                                                             r.session_id.desc())
+    for offset in itertools.count(0, SPAN_CHUNK):
+        rows: list[Any] = list(db.execute(query.offset(offset).limit(SPAN_CHUNK)))
+        yield from ((row[0], row[1], row[2], row[3]) for row in rows)
+        if len(rows) < SPAN_CHUNK:
+            return

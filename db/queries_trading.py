@@ -7,6 +7,7 @@ agree with the table even when the table is truncated.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from db.fill_totals import FILL_SUMS, FillTotals, rolled_fills
+from db.fill_totals import FILL_SUMS, rolled_ids, rolled_spans, rolled_sums, rolled_symbols
 from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
 from db.plans import ACTIVE
 from db.traces import decision_text, execution_result, outcomes_of, trace_texts
@@ -112,18 +113,18 @@ class TradeFilter:
 
 
 def _rolled_and_rest(db: OrmSession, where: TradeFilter
-                     ) -> tuple[list[FillTotals], TradeFilter | None]:
-    """The fill totals of closed sessions that stand for their rows under ``where``, and the
+                     ) -> tuple[tuple[int, ...], TradeFilter | None]:
+    """The closed sessions whose fill totals stand for their rows under ``where``, and the
     filter over the rest (None: nothing is left to read)."""
-    rolled = rolled_fills(db, where.session_ids) if where.whole_sessions else []
-    done = {totals.session_id for totals in rolled}
+    rolled = rolled_ids(db, where.session_ids) if where.whole_sessions else ()
+    done = set(rolled)
     rest = tuple(session_id for session_id in where.session_ids if session_id not in done)
     return rolled, replace(where, session_ids=rest) if rest else None
 
 
 def trade_symbols(db: OrmSession, session_ids: Sequence[int]) -> list[str]:
     rolled, rest = _rolled_and_rest(db, TradeFilter(tuple(session_ids)))
-    symbols = {symbol for totals in rolled for symbol in totals.symbols}
+    symbols = rolled_symbols(db, rolled) if rolled else set()
     if rest is not None:
         symbols.update(db.scalars(rest.apply(select(Trade.symbol).distinct())))
     return sorted(symbols)
@@ -150,22 +151,22 @@ def _holding_newest(db: OrmSession, where: TradeFilter, wanted: int) -> tuple[in
     closed sessions' fill totals when ``where`` holds their every fill.
     """
     rolled, rest = _rolled_and_rest(db, where)
-    spans: list[tuple[int, int, datetime, datetime]] = [
-        (t.session_id, t.count, t.first, t.last) for t in rolled
-        if t.first is not None and t.last is not None]
-    if rest is not None:
-        spans.extend((row[0], row[1], row[2], row[3]) for row in db.execute(rest.apply(
+    read: list[tuple[int, int, datetime, datetime]] = [] if rest is None else [
+        (row[0], row[1], row[2], row[3]) for row in db.execute(rest.apply(
             select(Trade.session_id, func.count(), func.min(Trade.timestamp),
-                   func.max(Trade.timestamp)).group_by(Trade.session_id))))
-    spans.sort(key=lambda span: span[3], reverse=True)
-    held, cutoff = 0, None
-    for _, count, oldest, _ in spans:
-        held += count
-        cutoff = oldest if cutoff is None else min(cutoff, oldest)
-        if held >= wanted:
-            break
-    return tuple(session_id for session_id, _, _, newest in spans
-                 if cutoff is None or newest >= cutoff)
+                   func.max(Trade.timestamp)).group_by(Trade.session_id)))]
+    read.sort(key=lambda span: span[3], reverse=True)
+    spans = heapq.merge(read, rolled_spans(db, rolled) if rolled else (),
+                        key=lambda span: span[3], reverse=True)
+    held, cutoff, holding = 0, None, []
+    for session_id, count, oldest, newest in spans:
+        if held >= wanted and cutoff is not None and newest < cutoff:
+            break  # newest first: no later session reaches the cutoff
+        holding.append(session_id)
+        if held < wanted:
+            held += count
+            cutoff = oldest if cutoff is None else min(cutoff, oldest)
+    return tuple(holding)
 
 
 def all_trades(db: OrmSession, where: TradeFilter) -> pd.DataFrame:
@@ -182,9 +183,11 @@ def trade_totals(db: OrmSession, where: TradeFilter) -> dict[str, float | int]:
     count, notional, fees, pnl, wins, losses = (
         db.execute(rest.apply(select(*FILL_SUMS))).one() if rest is not None
         else (0, 0.0, 0.0, 0.0, 0, 0))
-    for t in rolled:
-        count, notional, fees = count + t.count, notional + t.notional, fees + t.fees
-        pnl, wins, losses = pnl + t.realized, wins + t.wins, losses + t.losses
+    if rolled:
+        more = rolled_sums(db, rolled)
+        count, notional, fees, pnl = count + more[0], notional + more[1], fees + more[2], \
+            pnl + more[3]
+        wins, losses = wins + more[4], losses + more[5]
     return {
         "count": int(count), "notional": float(notional), "fees": float(fees),
         "realized_pnl": float(pnl), "net_pnl": float(pnl) - float(fees),
