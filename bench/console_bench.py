@@ -84,7 +84,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 7  # in the cached files' names: a database built for another layout is not reused
+BUILD = 8  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27

@@ -445,7 +445,7 @@ class TraceBlob(Base):
 
 
 class PerformanceRollup(Base):
-    """A closed session's equity steps and closed round trips, digested
+    """A closed session's equity steps and closed round trips, digested, and its fills' totals
     (``bot.model.step_digest``, ``bot.model.trip_tally``): the Performance page composes a
     run's figures from these and the open day's rows. Written when the session closes, in
     session order (a session's trips need the open trips the one before left)."""
@@ -458,6 +458,17 @@ class PerformanceRollup(Base):
     llm_cost: Mapped[float] = mapped_column(Float)  # of its traces, and their first and last
     llm_first: Mapped[datetime | None]
     llm_last: Mapped[datetime | None]
+    # Its fills' totals, as the Trades page sums them (``db.fill_totals``); None: not yet
+    # written (read from its rows).
+    fill_count: Mapped[int | None]
+    fill_notional: Mapped[float | None] = mapped_column(Float)
+    fill_fees: Mapped[float | None] = mapped_column(Float)
+    fill_realized: Mapped[float | None] = mapped_column(Float)
+    fill_wins: Mapped[int | None]
+    fill_losses: Mapped[int | None]
+    fill_first: Mapped[datetime | None]
+    fill_last: Mapped[datetime | None]
+    fill_symbols: Mapped[str | None] = mapped_column(Text)  # its distinct symbols, JSON list
 
 
 class SessionStatsCache(Base):

@@ -26,6 +26,7 @@ from bot.model.performance import EquityFigures
 from bot.model.round_trips import RoundTrip, group_round_trips
 from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
+from db.fill_totals import fill_in, fill_in_missing
 from db.models import EquityStep, LLMTrace, PerformanceRollup, Session
 from db.queries_replays import MAX_CURVE_POINTS, _prices
 from db.replay_runs import run_finished_at
@@ -104,11 +105,13 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
         cost, first, last = db.execute(
             select(func.coalesce(func.sum(LLMTrace.cost), 0.0), func.min(LLMTrace.created_at),
                    func.max(LLMTrace.created_at)).where(LLMTrace.session_id == session_id)).one()
-        db.add(PerformanceRollup(
+        rollup = PerformanceRollup(
             session_id=session_id,
             steps=digest(steps, _prices).to_json() if steps else None,
             trips=tally_json(tally(trips), carried), llm_cost=float(cost), llm_first=first,
-            llm_last=last))
+            llm_last=last)
+        fill_in(db, rollup)
+        db.add(rollup)
         written += 1
     db.commit()
     return written
@@ -216,10 +219,12 @@ def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = 
 
 def roll_up_every_run(db: OrmSession) -> int:
     """Write the missing rollups of every run's closed sessions: all but its newest, or all
-    of a finished replay (the upgrade's backfill, and the bench's after its bulk rows)."""
+    of a finished replay, and the fill totals of rollups written without them (the
+    upgrade's backfill, and the bench's after its bulk rows)."""
     written = 0
     for kind, run_name in runs(db):
         ids = run_session_ids(db, kind, run_name)
         finished = kind == "replay" and run_finished_at(db, run_name) is not None
         written += roll_up_closed(db, ids, None if finished else in_order(db, ids)[-1])
+    fill_in_missing(db)
     return written

@@ -7,15 +7,17 @@ agree with the table even when the table is truncated.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as OrmSession
 
+from db.fill_totals import FILL_SUMS, rolled_ids, rolled_spans, rolled_sums, rolled_symbols
 from db.models import LLMTrace, OpenOrder, Order, Trade, TradePlan, TradePlanVersion
 from db.plans import ACTIVE
 from db.traces import decision_text, execution_result, outcomes_of, trace_texts
@@ -103,14 +105,29 @@ class TradeFilter:
         return query
 
 
+    @property
+    def whole_sessions(self) -> bool:
+        """Whether it holds every fill of its sessions: closed ones' totals stand for them."""
+        return not (self.symbols or self.side or self.start is not None
+                    or self.end is not None or self.reason_contains)
+
+
+def _rolled_and_rest(db: OrmSession, where: TradeFilter
+                     ) -> tuple[tuple[int, ...], TradeFilter | None]:
+    """The closed sessions whose fill totals stand for their rows under ``where``, and the
+    filter over the rest (None: nothing is left to read)."""
+    rolled = rolled_ids(db, where.session_ids) if where.whole_sessions else ()
+    done = set(rolled)
+    rest = tuple(session_id for session_id in where.session_ids if session_id not in done)
+    return rolled, replace(where, session_ids=rest) if rest else None
+
+
 def trade_symbols(db: OrmSession, session_ids: Sequence[int]) -> list[str]:
-    return list(
-        db.scalars(
-            select(Trade.symbol).where(Trade.session_id.in_(session_ids)).distinct().order_by(
-                Trade.symbol
-            )
-        )
-    )
+    rolled, rest = _rolled_and_rest(db, TradeFilter(tuple(session_ids)))
+    symbols = rolled_symbols(db, rolled) if rolled else set()
+    if rest is not None:
+        symbols.update(db.scalars(rest.apply(select(Trade.symbol).distinct())))
+    return sorted(symbols)
 
 
 def trades(db: OrmSession, where: TradeFilter, limit: int = 5000,
@@ -130,20 +147,26 @@ def _holding_newest(db: OrmSession, where: TradeFilter, wanted: int) -> tuple[in
     Sorting a year of a run's fills to show its newest page costs more than the page: the
     newest sessions (by their newest fill) that hold ``wanted`` fills between them set the
     cutoff (their oldest fill), and only sessions with a fill at or after it can hold one
-    of the newest. Counted from the index of session, symbol and time.
+    of the newest. Counted from the index of session, symbol and time, or taken from the
+    closed sessions' fill totals when ``where`` holds their every fill.
     """
-    spans = sorted(db.execute(where.apply(
-        select(Trade.session_id, func.count(), func.min(Trade.timestamp),
-               func.max(Trade.timestamp)).group_by(Trade.session_id))).all(),
-        key=lambda span: span[3], reverse=True)
-    held, cutoff = 0, None
-    for _, count, oldest, _ in spans:
-        held += count
-        cutoff = oldest if cutoff is None else min(cutoff, oldest)
-        if held >= wanted:
-            break
-    return tuple(session_id for session_id, _, _, newest in spans
-                 if cutoff is None or newest >= cutoff)
+    rolled, rest = _rolled_and_rest(db, where)
+    read: list[tuple[int, int, datetime, datetime]] = [] if rest is None else [
+        (row[0], row[1], row[2], row[3]) for row in db.execute(rest.apply(
+            select(Trade.session_id, func.count(), func.min(Trade.timestamp),
+                   func.max(Trade.timestamp)).group_by(Trade.session_id)))]
+    read.sort(key=lambda span: span[3], reverse=True)
+    spans = heapq.merge(read, rolled_spans(db, rolled) if rolled else (),
+                        key=lambda span: span[3], reverse=True)
+    held, cutoff, holding = 0, None, []
+    for session_id, count, oldest, newest in spans:
+        if held >= wanted and cutoff is not None and newest < cutoff:
+            break  # newest first: no later session reaches the cutoff
+        holding.append(session_id)
+        if held < wanted:
+            held += count
+            cutoff = oldest if cutoff is None else min(cutoff, oldest)
+    return tuple(holding)
 
 
 def all_trades(db: OrmSession, where: TradeFilter) -> pd.DataFrame:
@@ -154,15 +177,17 @@ def all_trades(db: OrmSession, where: TradeFilter) -> pd.DataFrame:
 
 
 def trade_totals(db: OrmSession, where: TradeFilter) -> dict[str, float | int]:
-    query = select(
-        func.count(Trade.id),
-        func.coalesce(func.sum(Trade.quantity * Trade.price), 0.0),
-        func.coalesce(func.sum(Trade.fee), 0.0),
-        func.coalesce(func.sum(Trade.realized_pnl), 0.0),
-        func.coalesce(func.sum(case((Trade.realized_pnl > 0, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((Trade.realized_pnl < 0, 1), else_=0)), 0),
-    )
-    count, notional, fees, pnl, wins, losses = db.execute(where.apply(query)).one()
+    """The fills' totals: closed sessions' from their fill totals where they stand for the
+    rows (``_rolled_and_rest``), summed with the rows of the rest."""
+    rolled, rest = _rolled_and_rest(db, where)
+    count, notional, fees, pnl, wins, losses = (
+        db.execute(rest.apply(select(*FILL_SUMS))).one() if rest is not None
+        else (0, 0.0, 0.0, 0.0, 0, 0))
+    if rolled:
+        more = rolled_sums(db, rolled)
+        count, notional, fees, pnl = count + more[0], notional + more[1], fees + more[2], \
+            pnl + more[3]
+        wins, losses = wins + more[4], losses + more[5]
     return {
         "count": int(count), "notional": float(notional), "fees": float(fees),
         "realized_pnl": float(pnl), "net_pnl": float(pnl) - float(fees),

@@ -8,16 +8,17 @@ The Performance page folded a run's every equity step and fill at each look: on 
 history, 11x its time on a day. A closed session's steps and fills no longer change, so
 ``performance_rollups`` keeps, per session, its steps digested and its closed round trips
 tallied per symbol, and its traces' LLM cost (``db.performance_rollups``); the page
-composes them with the open day's rows. The upgrade writes them for every run's closed sessions (all but its newest,
-all of a finished replay) with the code the bot writes them with, so an existing database
-reads fast without a rebuild; a session left without one is read from its rows.
+composes them with the open day's rows. They are written for every run's closed sessions
+(all but its newest, all of a finished replay) with the code the bot writes them with, so
+an existing database reads fast without a rebuild; a session left without one is read
+from its rows. That backfill runs in the newest migration that changes the rollups
+(0018_fill_totals): it writes rows of today's model, which this table does not have yet.
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session as OrmSession
 
 revision: str = "0015_performance_rollups"
 down_revision: str | Sequence[str] | None = "0014_compact_storage"
@@ -35,10 +36,6 @@ def upgrade() -> None:
         sa.Column("llm_first", sa.DateTime(timezone=True), nullable=True),
         sa.Column("llm_last", sa.DateTime(timezone=True), nullable=True),
     )
-    from db.performance_rollups import roll_up_every_run
-
-    with OrmSession(bind=op.get_bind()) as db:
-        roll_up_every_run(db)
 
 
 def downgrade() -> None:
