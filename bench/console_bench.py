@@ -18,13 +18,11 @@ Databases are built once with raw ``executemany`` in big transactions (the ORM r
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
 
-Measured 2026-12-07 (2-core Intel Xeon shared with other work; README, Replay, has the
-table): every page within 1.21, Replays 1.23 (56 / 69 ms; 8.91 before), Trades over the
-whole run 1.73 (32 / 56 ms; 4.51 before), Chart over the whole history 1.82 (96 / 175 ms;
-2.26 before); Performance (21.9, then 11.6: 71 / 820 ms) then composed from per-day
-rollups; the scorecard over the whole history (48.8, then 23.6: 56 / 1,322 ms) sums its
-scores from the days the bot rolled up (``db.decision_scores``) but still folds the run's
-fills for its realized PnL. The build writes both rollups as the bot and the upgrade do.
+Measured 2026-12-07 on a clean clone of main (2-core Intel Xeon shared with other work;
+README, Replay, has the table): every page within 1.18, Performance 1.39 and Trades over
+the whole run 1.40 (read from per-session rollups), Chart over the whole history 1.72 and
+the scorecard over it 5.59 (its realized PnL still folds the run's fills). The build
+writes the rollups as the bot and the upgrade do.
 """
 
 from __future__ import annotations
