@@ -19,11 +19,10 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
-from bot.performance_rollup import roll_up
 from bot.prune import prune_days
+from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
-from bot.score_rollup import roll_up_scores
 from bot.steps.commands import URGENT, obey_commands
 from bot.steps.decide import decide_and_execute
 from bot.steps.fill_sync import sync_fills

@@ -26,7 +26,7 @@ from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
-from bot.performance_rollup import roll_up
+from bot.rollups import roll_up
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
@@ -175,7 +175,7 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
 def finish(rt: Runtime) -> None:
     """Close a run that reached its end: book its last step's fills, then mark it finished
     with its summary and warnings, which are what it reads as from then on, and roll up
-    its last day (``bot.performance_rollup``).
+    its last day (``bot.rollups``).
 
     The loop books a step's entry fills at the next step's fill sync, which the last step
     has none of: unbooked, they were booked by whichever later run redid that step, so a
