@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import BotStatus, Command, Session
+from db.models import OHLCV, BotStatus, Command, Session
 from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
@@ -277,6 +278,31 @@ def test_chart_date_window_and_toggles(seeded_url, monkeypatch):
     assert not at.exception
     layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert layout["title"]["text"] == "ETH/USDT · 1h · PAPER · SIMULATED market"
+
+
+def test_a_date_range_longer_than_the_chart_draws_says_what_it_shows(seeded_url, monkeypatch):
+    """A range holding more candles than the chart draws shows its newest ones; the page
+    says so rather than pass them off as the whole range."""
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        session_id = db.scalar(select(Session.id).order_by(Session.id.desc()))
+        end = db.scalar(select(func.min(OHLCV.timestamp)).where(
+            OHLCV.symbol == "BTC/USDT", OHLCV.timeframe == "5m"))
+        db.execute(insert(OHLCV), [
+            {"session_id": session_id, "symbol": "BTC/USDT", "timeframe": "5m",
+             "timestamp": end - timedelta(minutes=5 * n), "open": 100.0, "high": 101.0,
+             "low": 99.0, "close": 100.0, "volume": 1.0} for n in range(1, 5_200)])
+        db.commit()
+    engine.dispose()
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    at.radio(key="chart_window").set_value("Date range").run()
+    dates = at.date_input(key="chart_dates")
+    dates.set_value((dates.min, dates.max)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    words = _all_text(at)
+    assert "more than 5,000 5m candles" in words and "the newest 5,000" in words, words
+    at.selectbox(key="chart_tf").set_value("1h").run()  # a range it draws whole: no word
+    assert "more than 5,000" not in _all_text(at)
 
 
 def test_plan_version_diff(seeded_url, monkeypatch):

@@ -113,6 +113,11 @@ def _chart() -> None:
     st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
                     on_select=_remember_click, selection_mode="points")
     shown = int((frame["timestamp"] >= first_shown).sum())
+    before = frame.loc[frame["timestamp"] < first_shown, "timestamp"]
+    if start is not None and not before.empty and before.max() >= start:
+        st.info(f"This range holds more than {limit:,} {timeframe} candles: the chart draws "
+                f"the newest {limit:,}, from {first_shown:%Y-%m-%d %H:%M} UTC. A longer "
+                "timeframe or a shorter range shows it whole.")
     st.caption(
         f"{shown} candles from {first_shown:%Y-%m-%d %H:%M} to {last_shown:%Y-%m-%d %H:%M} UTC"
         f" · {0 if plans is None else plans['plan_id'].nunique()} plans"
