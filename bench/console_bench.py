@@ -8,9 +8,9 @@ the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a re
 candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
 it in the 1-day database, a year (105k steps) in the other. The only difference is
 history, so a page or view whose time grows with it reads outside its session or without a
-LIMIT; the goal is a ratio of at most 1.5. The closed sessions' performance rollups are
-written after the bulk rows by the function the upgrade backfills them with
-(``db.performance_rollups.roll_up_every_run``), as a bot writes them day by day. Besides
+LIMIT; the goal is a ratio of at most 1.5. The closed sessions' rollups are written after
+the bulk rows by the function the upgrade backfills them with (``db.backfill``), as a bot
+writes them day by day. Besides
 every page as it opens (the Replays page with its run's summary and equity curve), three
 views: Trades over the whole run, and Chart and the Decisions scorecard over the widest
 dates they allow (the whole history).
@@ -43,13 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from db.backfill import roll_up_stored  # noqa: E402
 from db.bots import DEFAULT_BOT  # noqa: E402
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-from db.performance_rollups import roll_up_every_run  # noqa: E402
 from db.queries_replays import finished_record, run_session_ids  # noqa: E402
 from db.replay_runs import mark_finished  # noqa: E402
-from db.scorecard import settle_all  # noqa: E402
 from tests.console_seed import seed_console_db  # noqa: E402
 
 BENCH_DIR = ROOT / "data" / "bench"
@@ -243,8 +242,7 @@ def _finish_replay(url: str, end: datetime) -> None:
     with session_factory(engine)() as db:
         ids = run_session_ids(db, REPLAY_RUN)
         mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
-        roll_up_every_run(db)
-        settle_all(db)
+        roll_up_stored(db)
         db.commit()
     engine.dispose()
 
