@@ -19,8 +19,9 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import groupby
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
 
 from bot.model.performance import EquityFigures
 from bot.model.round_trips import RoundTrip, group_round_trips
@@ -115,6 +116,30 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
         written += 1
     db.commit()
     return written
+
+
+_ROLLED = select(PerformanceRollup.session_id).where(
+    PerformanceRollup.session_id == bindparam("session_id"))
+
+
+def void_from(db: OrmSession, session_id: int) -> None:
+    """Delete the run's rollups from ``session_id``'s on, if it has one (uncommitted).
+
+    A fill booked into a closed session (the sync sees a fill of the day's last step after
+    the rollover, or a restarted bot the fills of the days it was down) changes that day's
+    figures and the open trips each later day's go on from. The run's figures are read from
+    the rows of the sessions without a rollup, and the next rollup writes them again.
+    """
+    if db.execute(_ROLLED, {"session_id": session_id}).first() is None:
+        return
+    this = aliased(Session)
+    later = (select(Session.id)
+             .join(this, and_(this.id == session_id, Session.kind == this.kind,
+                              Session.run_name == this.run_name))
+             .where(or_(Session.date > this.date,
+                        and_(Session.date == this.date, Session.id >= this.id))))
+    db.execute(delete(PerformanceRollup).where(PerformanceRollup.session_id.in_(later)),
+               execution_options={"synchronize_session": False})
 
 
 def _steps(db: OrmSession, ids: Sequence[int], start: datetime | None,
