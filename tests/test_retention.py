@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session as OrmSession
 from bot.__main__ import main
 from db.engine import make_engine, session_factory
 from db.models import (
+    DecisionScoreTip,
     EquityStep,
     LLMTrace,
     MarketData,
     Order,
     PaperClock,
+    PerformanceRollup,
     Session,
     TraceBlob,
     TradePlan,
@@ -83,6 +85,10 @@ def history(db_url: str) -> dict[str, int]:
             "today": _session(db, TODAY),
         }
         ids["old_order_trace"] = _ordering_trace(db, ids["old"], OLD, "closed")
+        midnight = datetime.combine(TODAY, time(), UTC)
+        for name, kind, run in (("old", "live", "live"), ("old_active_plan", "live", "live"),
+                                ("old_finished_replay", "replay", "replay-done")):
+            _rolled(db, ids[name], kind, run, midnight)
         _ordering_trace(db, ids["old_active_plan"], OLD + timedelta(days=1), "open")
         db.add_all([PaperClock(account="replay-done", now_ms=0, feed="",
                                finished_at=datetime.combine(OLD, time(), UTC)),
@@ -161,9 +167,58 @@ def test_a_live_bot_thins_at_the_rollover(sqlite_url, tmp_path) -> None:
     rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=2)
     with rt.db() as db:  # another bot's day, kept while it is within the two days
         other = _session(db, first_clock.date() - timedelta(days=1), run_name="other")
+        _session(db, first_clock.date(), run_name="other")
+        _rolled(db, other, "live", "other", first_clock)
         db.commit()
     step(rt, 6)  # 23:30 ... 23:55
     assert _kept(sqlite_url)[other] == (3, 2 * TICKS, 3)
     step(rt, 2)  # midnight: a new day, and the day before yesterday is out of the two
     assert rt.session_day == first_clock.date() + timedelta(days=1)
     assert _kept(sqlite_url)[other] == (0, 2, 3)
+
+
+def _rolled(db: OrmSession, session_id: int, kind: str, run_name: str,
+            scored_through: datetime) -> None:
+    """The session's day rolled up, and its run's decisions scored up to ``scored_through``,
+    as the bot leaves them at a rollover."""
+    db.add(PerformanceRollup(session_id=session_id, steps=None, trips='{"symbols": {}, "open": []}',
+                             llm_cost=0.0))
+    db.merge(DecisionScoreTip(kind=kind, run_name=run_name, through=scored_through))
+
+
+def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, capsys, monkeypatch):
+    """At 02:00 UTC a New York bot's open session is dated yesterday: a prune keeping one
+    day (today, in UTC) must not thin the day the bot is trading in."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        closed = _session(db, TODAY - timedelta(days=2), run_name="new-york")
+        open_day = _session(db, TODAY - timedelta(days=1), run_name="new-york")
+        _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
+    after = _kept(db_url)
+    assert after[open_day] == (3, 2 * TICKS, 3)
+    assert after[closed] == (0, 2, 3)
+
+
+def test_decisions_not_yet_scored_are_kept(db_url, capsys, monkeypatch):
+    """The scorecard rolls a run's decisions up once their horizons have passed; a trace
+    after the run's tip is still to be scored from, so retention keeps it."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        old = _session(db, OLD)
+        _session(db, TODAY)
+        # the tip between the old day's second hold (12:01) and its third (12:02)
+        _rolled(db, old, "live", "live", datetime.combine(OLD, time(12, 1, 30), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["traces"] == 2
+    assert _kept(db_url)[old] == (1, 2, 3)
