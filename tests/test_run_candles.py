@@ -214,7 +214,8 @@ def test_the_chart_offers_a_timeframe_the_newest_session_has_not_stored_yet(sqli
 
 def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, tmp_path):
     """The day before holds the warm-up of the next day's decisions and replay-live: the
-    retention prune thins its traces and ticks, never its candles."""
+    retention prune thins its ticks (and its scored traces), never its candles. The open day
+    is not rolled up, so nothing of it is thinned."""
     start_ms = MIDNIGHT_MS - (WARMUP + 4) * FIVE_MIN_MS
     path = write_path(tmp_path / "TST_USDT-5m.csv", _closes(WARMUP + 12), start_ms=start_ms)
     rt = make_runtime(sqlite_url, [path], ScriptedEngine([]), kind="live", run_name="kept")
@@ -222,5 +223,5 @@ def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, t
     stored = _stored_per_session(rt, "5m")
     with rt.db() as db:
         pruned = prune(db, MIDNIGHT.date() + timedelta(days=1))
-    assert pruned.sessions == 2 and pruned.traces > 0
+    assert pruned.sessions == 1 and pruned.market_data > 0
     assert _stored_per_session(rt, "5m") == stored == [WARMUP + 3, 4]
