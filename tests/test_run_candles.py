@@ -225,3 +225,31 @@ def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, t
         pruned = prune(db, MIDNIGHT.date() + timedelta(days=1))
     assert pruned.sessions == 1 and pruned.market_data > 0
     assert _stored_per_session(rt, "5m") == stored == [WARMUP + 3, 4]
+
+
+def test_a_series_closing_less_often_than_a_day_keeps_its_history_across_restarts(
+        sqlite_url, tmp_path):
+    """A 2d candle closes every other day, so every other session stores none of it: a
+    runtime started again (a resumed replay, a restarted bot) still sees the series' newest
+    candles, those the file gives by then, and stores none of them twice."""
+    days = 2 * 24 * HOUR_MS
+    warmup = 8 * 288  # from a 2d boundary: whole buckets only
+    start_ms = MIDNIGHT_MS - warmup * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", _closes(warmup + 800), start_ms=start_ms)
+    rows = _file_rows(path)
+    engine = ScriptedEngine([])
+
+    def started():
+        return make_runtime(sqlite_url, [path], engine, kind="replay", run_name="sparse",
+                            warmup=warmup, TIMEFRAMES="5m,2d")
+
+    rt = started()
+    for k in range(700):  # the third day restarts after a day that stored none
+        if k and k % 100 == 0:
+            rt = started()
+        step(rt)
+        context = engine.contexts[-1]
+        expected = _expected(rows, context.now, days)
+        assert len(expected) >= 3
+        _assert_same_candles(_seen(context, "2d"), expected)
+    assert _stored_twice(rt) == []
