@@ -90,18 +90,20 @@ def candles(
     if end is not None:
         window = window.where(OHLCV.timestamp < end)
     # newest `limit` of the window; duplicates across sessions may shrink it a little
-    shown = _frame(db.execute(window.order_by(OHLCV.timestamp.desc()).limit(limit)).all())
+    shown = candle_frame(db.execute(window.order_by(OHLCV.timestamp.desc()).limit(limit)).all())
     if shown.empty:
         return shown, None
     first = shown["timestamp"].iloc[0].to_pydatetime()
     if warmup > 0:
         before = base.where(OHLCV.timestamp < first).order_by(OHLCV.timestamp.desc()).limit(warmup)
-        earlier = _frame(db.execute(before).all())
+        earlier = candle_frame(db.execute(before).all())
         shown = pd.concat([earlier, shown]) if not earlier.empty else shown
     return shown.reset_index(drop=True), first
 
 
-def _frame(rows: Sequence) -> pd.DataFrame:
+def candle_frame(rows: Sequence) -> pd.DataFrame:
+    """Candle rows (with their session_id last) ascending, one per timestamp: the newest
+    session's."""
     frame = pd.DataFrame(rows, columns=[*CANDLE_COLUMNS, "session_id"])
     if frame.empty:
         return frame.drop(columns="session_id")
@@ -119,12 +121,14 @@ def plan_steps(
     start: datetime,
     end: datetime,
     now: datetime,
+    *,
+    open_at_end: bool = False,
 ) -> pd.DataFrame:
     """One row per plan version alive in [start, end]: its levels and when they applied.
 
     A version applies from its own ``created_at`` until the next version, the plan's close,
     or, for an open plan, ``now`` (or its own time when later); drawing the rows in order
-    gives the plan's step line.
+    gives the plan's step line. ``open_at_end`` keeps only the plans still open at ``end``.
     """
     plans = db.execute(
         select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at,
@@ -132,7 +136,8 @@ def plan_steps(
             TradePlan.session_id.in_(run_ids),
             TradePlan.symbol == symbol,
             TradePlan.opened_at <= end,
-            or_(TradePlan.closed_at.is_(None), TradePlan.closed_at >= start),
+            or_(TradePlan.closed_at.is_(None),
+                TradePlan.closed_at >= (end if open_at_end else start)),
         )
     ).all()
     columns = ["plan_id", "side", "plan_status", "version", "entry", "stop", "target", "size",
