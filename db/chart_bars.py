@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Integer, and_, cast, extract, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
@@ -31,6 +41,7 @@ BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")
 BAR_ORIGIN = 345_600  # 1970-01-05 00:00 UTC, a Monday; a multiple of every bar up to a day
 BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+PIECE_COLUMNS = ["bucket", "first", "last", "open", "high", "low", "close", "volume"]
 FILL_COLUMNS = ["timestamp", "action", "fills", "quantity", "price", "fee", "realized_pnl",
                 "trace_id"]
 
@@ -115,25 +126,23 @@ def bar_candles(
     Returns the frame (timestamp = the bar's start) and the first bar meant for display.
     """
     first_bar = bar_start(start, bar)
-    since = first_bar - warmup * timeframe_delta(bar)
-    rows = OHLCV.timeframe == timeframe
-    if source != timeframe:
-        first, last = candle_span(db, run_ids, symbol, source)
-        if first is not None and last is not None:
-            after = last + timeframe_delta(source)
-            rows = or_(and_(OHLCV.timeframe == source, OHLCV.timestamp >= first,
-                            OHLCV.timestamp < after),
-                       and_(rows, or_(OHLCV.timestamp < first, OHLCV.timestamp >= after)))
-    where = and_(OHLCV.session_id.in_(run_ids), OHLCV.symbol == symbol, rows,
-                 OHLCV.timestamp >= since, OHLCV.timestamp < end)
-    pieces = _pieces(db, where, symbol, bar)
+    stretches = _stretches(db, run_ids, symbol, timeframe, source,
+                           first_bar - warmup * timeframe_delta(bar), end)
+    if not stretches:
+        return pd.DataFrame(columns=BAR_COLUMNS), None
+    pieces = _pieces(db, _candles_in(run_ids, symbol, stretches), symbol, bar)
+    overlapped = _overlapped(pieces)
+    if overlapped:
+        stamps = _stamps(pd.Series(overlapped), bar)
+        since = stamps.min().to_pydatetime()
+        until = (stamps.max() + timeframe_delta(bar)).to_pydatetime()
+        clipped = [(kind, max(lo, since), min(hi, until)) for kind, lo, hi in stretches
+                   if max(lo, since) < min(hi, until)]
+        pieces = _joined([pieces[~pieces["bucket"].isin(overlapped)],
+                          _rows_of(db, _candles_in(run_ids, symbol, clipped), bar, overlapped)])
     if pieces.empty:
         return pd.DataFrame(columns=BAR_COLUMNS), None
-    overlapped = _overlapped(pieces)
-    parts = [pieces[~pieces["bucket"].isin(overlapped)]]
-    if overlapped:
-        parts.append(_rows_of(db, where, bar, overlapped))
-    frame = _roll_up(pd.concat(parts, ignore_index=True))
+    frame = _roll_up(pieces)
     frame["timestamp"] = _stamps(frame.pop("bucket"), bar)
     frame = frame[BAR_COLUMNS]
     shown = frame["timestamp"] >= first_bar
@@ -142,31 +151,59 @@ def bar_candles(
     return frame, frame.loc[shown, "timestamp"].iloc[0].to_pydatetime()
 
 
-def _pieces(db: OrmSession, where: ColumnElement[bool], symbol: str, bar: str) -> pd.DataFrame:
-    """Each session's share of each bar, per timeframe rolled up from: its first and last
-    time, open and close (the first and last rows, found by their key), high, low, volume."""
+def _stretches(
+    db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str, source: str,
+    since: datetime, end: datetime,
+) -> list[tuple[str, datetime, datetime]]:
+    """The candles [since, end) is rolled up from, as stretches of one timeframe each: the
+    source's where it is stored, the chosen one's before and after."""
+    stretches = [(timeframe, since, end)]
+    if source != timeframe:
+        first, last = candle_span(db, run_ids, symbol, source)
+        if first is not None and last is not None:
+            after = last + timeframe_delta(source)
+            stretches = [(timeframe, since, min(end, first)),
+                         (source, max(since, first), min(end, after)),
+                         (timeframe, max(since, after), end)]
+    return [(kind, lo, hi) for kind, lo, hi in stretches if lo < hi]
+
+
+def _candles_in(run_ids: Sequence[int], symbol: str,
+                stretches: list[tuple[str, datetime, datetime]]) -> list[ColumnElement[bool]]:
+    """The run's candles of each stretch: a range of the candles' key each."""
+    return [and_(OHLCV.session_id.in_(run_ids), OHLCV.symbol == symbol,
+                 OHLCV.timeframe == kind, OHLCV.timestamp >= lo, OHLCV.timestamp < hi)
+            for kind, lo, hi in stretches]
+
+
+def _pieces(db: OrmSession, reads: list[ColumnElement[bool]], symbol: str,
+            bar: str) -> pd.DataFrame:
+    """Each session's share of each bar: its first and last time (in seconds), open and
+    close (the first and last rows, found by their key), high, low and volume; the
+    stretches' shares in one statement."""
     bucket = _bucket(db, OHLCV.timestamp, bar)
-    per = (select(OHLCV.session_id, OHLCV.timeframe, bucket.label("bucket"),
-                  func.min(OHLCV.timestamp).label("first"),
-                  func.max(OHLCV.timestamp).label("last"),
-                  func.max(OHLCV.high).label("high"), func.min(OHLCV.low).label("low"),
-                  func.sum(OHLCV.volume).label("volume"))
-           .where(where).group_by(OHLCV.session_id, OHLCV.timeframe, bucket).subquery())
+    shares = [select(OHLCV.session_id, OHLCV.timeframe, bucket.label("bucket"),
+                     func.min(OHLCV.timestamp).label("first"),
+                     func.max(OHLCV.timestamp).label("last"),
+                     func.max(OHLCV.high).label("high"), func.min(OHLCV.low).label("low"),
+                     func.sum(OHLCV.volume).label("volume"))
+              .where(read).group_by(OHLCV.session_id, OHLCV.timeframe, bucket)
+              for read in reads]
+    per = (shares[0] if len(shares) == 1 else union_all(*shares)).subquery()
     opened, closed = aliased(OHLCV), aliased(OHLCV)
 
     def row_at(candle, when) -> ColumnElement[bool]:
         return and_(candle.session_id == per.c.session_id, candle.symbol == symbol,
                     candle.timeframe == per.c.timeframe, candle.timestamp == when)
 
-    rows = db.execute(
-        select(per.c.bucket, per.c.first, per.c.last, opened.open, per.c.high, per.c.low,
-               closed.close, per.c.volume)
+    rows = db.execute(  # first and last as seconds: parsing times costs more than the query
+        select(per.c.bucket, _epoch(db, per.c.first), _epoch(db, per.c.last), opened.open,
+               per.c.high, per.c.low, closed.close, per.c.volume)
         .select_from(per)
         .join(opened, row_at(opened, per.c.first))
         .join(closed, row_at(closed, per.c.last))
     ).all()
-    return pd.DataFrame(rows, columns=["bucket", "first", "last", "open", "high", "low",
-                                       "close", "volume"])
+    return pd.DataFrame([tuple(row) for row in rows], columns=PIECE_COLUMNS)
 
 
 def _overlapped(pieces: pd.DataFrame) -> list[int]:
@@ -176,18 +213,27 @@ def _overlapped(pieces: pd.DataFrame) -> list[int]:
     return sorted(ordered.loc[ordered["first"] <= ended, "bucket"].unique().tolist())
 
 
-def _rows_of(db: OrmSession, where: ColumnElement[bool], bar: str,
+def _rows_of(db: OrmSession, reads: list[ColumnElement[bool]], bar: str,
              buckets: list[int]) -> pd.DataFrame:
-    """The bars ``buckets`` as pieces of one candle each, the newest session's winning."""
-    length = timeframe_delta(bar)
-    spans = [and_(OHLCV.timestamp >= stamp, OHLCV.timestamp < stamp + length)
-             for stamp in _stamps(pd.Series(buckets), bar).dt.to_pydatetime()]
-    frame = candle_frame(db.execute(
+    """The bars ``buckets`` from the candles of ``reads`` (from the first bar to the last),
+    as pieces of one candle each, the newest session's winning."""
+    frame = candle_frame(db.execute(union_all(*(
         select(OHLCV.timestamp, OHLCV.open, OHLCV.high, OHLCV.low, OHLCV.close, OHLCV.volume,
-               OHLCV.session_id).where(where, or_(*spans))
-    ).all())
-    since_origin = frame["timestamp"] - pd.Timestamp(BAR_ORIGIN, unit="s", tz=UTC)
-    return frame.assign(bucket=since_origin // timeframe_delta(bar), first=frame["timestamp"])
+               OHLCV.session_id).where(read) for read in reads))).all())
+    if frame.empty:
+        return frame
+    seconds = (frame["timestamp"] - pd.Timestamp(0, tz=UTC)) // timedelta(seconds=1)
+    frame = frame.assign(bucket=(seconds - BAR_ORIGIN) // _seconds(bar), first=seconds)
+    return frame[frame["bucket"].isin(buckets)]
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Pieces of bars in one frame, its prices numbers (an empty part's columns are not)."""
+    kept = [part for part in parts if not part.empty]
+    if not kept:
+        return pd.DataFrame(columns=PIECE_COLUMNS)
+    frame = pd.concat(kept, ignore_index=True)
+    return frame.astype({c: float for c in ("open", "high", "low", "close", "volume")})
 
 
 def _roll_up(pieces: pd.DataFrame) -> pd.DataFrame:
@@ -219,8 +265,9 @@ def bar_fills(
         .select_from(per).join(Trade, Trade.id == per.c.last_id)
         .order_by(per.c.bucket, per.c.action)
     ).all()
-    frame = pd.DataFrame(rows, columns=["bucket", "action", "fills", "quantity", "notional",
-                                        "fee", "realized_pnl", "trace_id"])
+    frame = pd.DataFrame([tuple(row) for row in rows],
+                         columns=["bucket", "action", "fills", "quantity", "notional", "fee",
+                                  "realized_pnl", "trace_id"])
     frame["timestamp"] = _stamps(frame.pop("bucket"), bar)
     frame["price"] = frame.pop("notional") / frame["quantity"]
     return frame[FILL_COLUMNS]
