@@ -292,8 +292,12 @@ def _a_year_before_the_seeded_day(url: str) -> int:
             OHLCV.symbol == "BTC/USDT", OHLCV.timeframe == "5m"))
         first = (seeded - timedelta(days=365)).replace(hour=0, minute=0)
         rows, hours = [], []
+
+        def price_at(n: int) -> float:
+            return 60_000 + 3_000 * math.sin(n / 2_000) + 40 * math.sin(n / 7)
+
         for n in range(int((seeded - first) / timedelta(minutes=5))):
-            price = 60_000 + 3_000 * math.sin(n / 2_000) + 40 * math.sin(n / 7)
+            price = price_at(n)
             row = {"session_id": session_id, "symbol": "BTC/USDT", "timeframe": "5m",
                    "timestamp": first + timedelta(minutes=5 * n), "open": price,
                    "high": price + 25, "low": price - 25, "close": price + 5, "volume": 1.0}
@@ -307,7 +311,7 @@ def _a_year_before_the_seeded_day(url: str) -> int:
         db.execute(insert(Trade), [
             {"session_id": session_id, "timestamp": first + timedelta(days=day, hours=7),
              "symbol": "BTC/USDT", "action": "BUY" if day % 3 else "SELL", "quantity": 0.01,
-             "price": 60_000.0 + day, "fee": 0.6, "realized_pnl": 0.0, "venue": "paper",
+             "price": price_at(day * 288 + 84), "fee": 0.6, "realized_pnl": 0.0, "venue": "paper",
              "trade_id": f"Y{day}"} for day in range(365)])
         db.commit()
         fills = db.scalar(select(func.count()).select_from(Trade).where(

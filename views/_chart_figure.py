@@ -251,8 +251,8 @@ def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
         marker={"symbol": symbol, "size": FILL_MARKER_SIZE, "color": colour,
                 "line": {"width": 1, "color": "#ffffff"}},
         hovertemplate=(
-            f"<b>{action}</b> %{{customdata[0]:,}} fills in the {bar} bar from %{{x}}"
-            "<br>size %{customdata[1]:.6g} at %{y:,.2f} on average"
+            f"<b>{action}</b> fills in the {bar} bar from %{{x}}: %{{customdata[0]:,}}"
+            "<br>size %{customdata[1]:.6~g} at %{y:,.2f} on average"
             "<br>fees %{customdata[2]:,.4f} · PnL %{customdata[3]:,.2f}"
             "<br><i>click: open the decision of its last fill</i><extra></extra>"
         ),

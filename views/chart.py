@@ -191,10 +191,10 @@ def _bars(bar: str, source: str) -> None:
     past = f" and the {timeframe} ones past them" if source != timeframe else ""
     shown = int((frame["timestamp"] >= first_shown).sum())
     fill_words = "fills hidden" if trades is None else (
-        f"{int(trades['fills'].sum()):,} fills as {len(trades):,} markers, one per bar and "
-        "side: its hover sums them, a click opens the decision of its last fill")
+        f"fills: {int(trades['fills'].sum()):,} as {len(trades):,} markers, one per bar and "
+        "side (its hover sums them, a click opens the decision of its last fill)")
     plan_words = "plans hidden" if plans is None else (
-        f"{plans['plan_id'].nunique()} plans open at the range's end drawn, {hidden:,} "
+        f"plans: {plans['plan_id'].nunique()} open at the range's end drawn, {hidden:,} "
         "closed within it not drawn")
     st.caption(
         f"{shown} {bar} bars from {first_shown:%Y-%m-%d %H:%M} to "
