@@ -225,16 +225,11 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
 def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
     custom = list(zip(side["quantity"], side["fee"], side["reason"].map(_safe),
                       side["realized_pnl"], side["trace_id"].map(_trace_id), strict=True))
-    return go.Scatter(
-        x=side["timestamp"], y=side["price"], name=f"{action} fill", mode="markers",
-        customdata=custom,
-        marker={"symbol": symbol, "size": FILL_MARKER_SIZE, "color": colour,
-                "line": {"width": 1, "color": "#ffffff"}},
-        hovertemplate=(
-            f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
-            " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
-            "<br><i>click: open its decision</i><extra></extra>"
-        ),
+    return _fill_markers(
+        side, f"{action} fill", symbol, colour, custom,
+        f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
+        " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
+        "<br><i>click: open its decision</i><extra></extra>",
     )
 
 
@@ -245,17 +240,23 @@ def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
     custom = np.column_stack([side["fills"], side["quantity"], side["fee"],
                               side["realized_pnl"], side["trace_id"]]).astype(object)
     custom[pd.isna(custom[:, 4]), 4] = None
+    return _fill_markers(
+        side, f"{action} fills per {bar} bar", symbol, colour, custom,
+        f"<b>{action}</b> fills in the {bar} bar from %{{x}}: %{{customdata[0]:,}}"
+        "<br>size %{customdata[1]:.6~g} at %{y:,.2f} on average"
+        "<br>fees %{customdata[2]:,.4f} · PnL %{customdata[3]:,.2f}"
+        "<br><i>click: open the decision of its last fill</i><extra></extra>",
+    )
+
+
+def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str, custom,
+                  hovertemplate: str) -> go.Scatter:
+    """Fill markers at their price, their decision's trace id last in ``custom``."""
     return go.Scatter(
-        x=side["timestamp"], y=side["price"], name=f"{action} fills per {bar} bar",
-        mode="markers", customdata=custom,
+        x=side["timestamp"], y=side["price"], name=name, mode="markers", customdata=custom,
         marker={"symbol": symbol, "size": FILL_MARKER_SIZE, "color": colour,
                 "line": {"width": 1, "color": "#ffffff"}},
-        hovertemplate=(
-            f"<b>{action}</b> fills in the {bar} bar from %{{x}}: %{{customdata[0]:,}}"
-            "<br>size %{customdata[1]:.6~g} at %{y:,.2f} on average"
-            "<br>fees %{customdata[2]:,.4f} · PnL %{customdata[3]:,.2f}"
-            "<br><i>click: open the decision of its last fill</i><extra></extra>"
-        ),
+        hovertemplate=hovertemplate,
     )
 
 
