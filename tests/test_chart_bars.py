@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from db.chart_bars import (
     BAR_CAP,
@@ -25,7 +25,7 @@ from db.chart_bars import (
     wide_bar,
 )
 from db.engine import make_engine, session_factory
-from db.models import OHLCV, Session, Trade, TradePlan
+from db.models import OHLCV, LLMTrace, Session, Trade, TradePlan
 
 SYMBOL = "TST/USDT"
 FIRST_DAY = datetime(2024, 3, 6, tzinfo=UTC)  # a Wednesday: the first week is cut
@@ -81,6 +81,12 @@ def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
                     "session_id": ids[(row["timestamp"] - FIRST_DAY).days], "timeframe": "1h"}
                    for row in hourly.to_dict("records")]
         db.execute(insert(OHLCV), [{**row, "symbol": SYMBOL} for row in stored])
+        traces = []
+        for _ in range(7):
+            trace = LLMTrace(session_id=ids[0], created_at=FIRST_DAY)
+            db.add(trace)
+            db.flush()
+            traces.append(trace.id)
         fills = []
         for n in range(300):
             when = FIRST_DAY + timedelta(seconds=rng.uniform(0, DAYS * 86_400 - 1))
@@ -88,8 +94,9 @@ def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
                           "symbol": SYMBOL, "action": rng.choice(["BUY", "SELL"]),
                           "quantity": rng.uniform(0.1, 2), "price": rng.uniform(90, 110),
                           "fee": rng.uniform(0, 0.1), "realized_pnl": rng.gauss(0, 1),
-                          "venue": "paper", "trade_id": f"T{n}", "trace_id": None})
-        db.execute(insert(Trade), fills)
+                          "venue": "paper", "trade_id": f"T{n}",
+                          "trace_id": traces[n % 7] if n % 5 else None})
+        db.execute(insert(Trade), fills)  # ids in list order: the list is the booking order
         db.commit()
     engine.dispose()
     return ids, truth, fills
@@ -167,13 +174,18 @@ def test_fills_per_bar_add_up_to_the_raw_fills(stored, bar):
         (want["notional"] / want["quantity"]).tolist(), rel=1e-9)
 
 
-def test_a_bars_marker_opens_its_last_fills_decision(stored):
-    db, ids, _, _ = stored
-    last = db.scalars(select(Trade).order_by(Trade.id.desc()).limit(1)).one()
-    last.trace_id = None
-    db.flush()
-    got = bar_fills(db, ids, SYMBOL, "1w", FIRST_DAY, FIRST_DAY + timedelta(days=DAYS))
-    assert got["trace_id"].isna().any()  # the bar of the last fill opens nothing: it has none
+@pytest.mark.parametrize("bar", ["4h", "1w"])
+def test_a_bars_marker_opens_its_last_fills_decision(stored, bar):
+    """A click on a bar's marker opens the decision of the bar's last-booked fill of that
+    side (none when that fill has no decision)."""
+    db, ids, _, fills = stored
+    got = bar_fills(db, ids, SYMBOL, bar, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS))
+    last: dict[tuple, int | None] = {}
+    for fill in fills:  # booked in this order
+        last[(bar_start(fill["timestamp"], bar), fill["action"])] = fill["trace_id"]
+    assert {(t.to_pydatetime(), a): (None if pd.isna(trace) else int(trace))
+            for t, a, trace in zip(got["timestamp"], got["action"], got["trace_id"],
+                                   strict=True)} == last
 
 
 def test_a_range_is_drawn_whole_at_the_shortest_bar_that_fits():
