@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     and_,
@@ -77,7 +78,7 @@ def _epoch(db: OrmSession, column) -> ColumnElement[int]:
     """Whole seconds since the epoch of a stored UTC time, floored."""
     if db.get_bind().dialect.name == "sqlite":  # naive UTC text
         return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(extract("epoch", column)), Integer)
+    return cast(func.floor(extract("epoch", column)), BigInteger)  # INTEGER ends in 2038
 
 
 def _bucket(db: OrmSession, column, bar: str) -> ColumnElement[int]:
