@@ -280,9 +280,9 @@ def test_chart_date_window_and_toggles(seeded_url, monkeypatch):
     assert layout["title"]["text"] == "ETH/USDT · 1h · PAPER · SIMULATED market"
 
 
-def _a_year_before_the_seeded_day(url: str) -> int:
+def _a_year_before_the_seeded_day(url: str) -> tuple[int, float]:
     """A year of BTC/USDT 5m candles and the 1h ones rolled up from them, before the seeded
-    ones, and a fill a day; returns the run's BTC/USDT fills."""
+    ones, and a fill a day; returns the count and size of the run's BTC/USDT fills."""
     import math
 
     engine = make_engine(url)
@@ -314,17 +314,17 @@ def _a_year_before_the_seeded_day(url: str) -> int:
              "price": price_at(day * 288 + 84), "fee": 0.6, "realized_pnl": 0.0, "venue": "paper",
              "trade_id": f"Y{day}"} for day in range(365)])
         db.commit()
-        fills = db.scalar(select(func.count()).select_from(Trade).where(
-            Trade.symbol == "BTC/USDT")) or 0
+        fills = db.execute(select(func.count(), func.sum(Trade.quantity)).where(
+            Trade.symbol == "BTC/USDT")).one()
     engine.dispose()
-    return fills
+    return fills[0], fills[1]
 
 
 def test_a_years_date_range_is_drawn_whole_as_coarser_bars(seeded_url, monkeypatch):
     """A range holding more candles than the chart draws one by one is drawn whole, as the
     shortest bar that fits, and the page says so; its fills are one marker per bar and side
     that add up to the raw fills. A short range draws its candles as before."""
-    fills = _a_year_before_the_seeded_day(seeded_url)
+    fills, size = _a_year_before_the_seeded_day(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "chart")
     at.radio(key="chart_window").set_value("Date range").run()
     dates = at.date_input(key="chart_dates")
@@ -336,10 +336,11 @@ def test_a_years_date_range_is_drawn_whole_as_coarser_bars(seeded_url, monkeypat
     assert _time(bars[0]).date() == dates.min and _time(bars[-1]).date() == dates.max
     words = _all_text(at)
     assert "Drawn as 1d bars" in words and "5m candles than the 1,000" in words, words
-    assert "rolled up from the stored 1h candles and the 5m ones past them" in words
+    assert "rolled up from the stored 1h candles (and the 5m ones where no 1h" in words
     markers = [t for t in figure["data"] if t.get("name", "").endswith(" fills per 1d bar")]
     assert {t["name"] for t in markers} == {"BUY fills per 1d bar", "SELL fills per 1d bar"}
     assert sum(c[0] for t in markers for c in t["customdata"]) == fills
+    assert sum(c[1] for t in markers for c in t["customdata"]) == pytest.approx(size)
     names = {t.get("name") for t in figure["data"]}
     assert {"EMA 12 of 1d bars", "Bollinger (20, 2) of 1d bars"} <= names, names
     assert figure["layout"]["title"]["text"].startswith("BTC/USDT · 5m as 1d bars · ")

@@ -182,13 +182,14 @@ def _bars(bar: str, source: str) -> None:
         frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}|{bar}", bar=bar,
     ))
-    days = (end - start).days
+    days = f"{(end - start).days:,} day" + ("s" if (end - start).days > 1 else "")
     whole_days = int(BAR_CAP * timeframe_delta(timeframe) / timedelta(days=1))
     shorter = (f"A range of at most {whole_days} days, or “Latest candles”, draws them"
                if whole_days else "“Latest candles” draws them")
-    st.info(f"Drawn as {bar} bars: the {days:,} days picked hold more {timeframe} candles "
+    st.info(f"Drawn as {bar} bars: the {days} picked hold more {timeframe} candles "
             f"than the {BAR_CAP:,} the chart draws one by one. {shorter} one by one.")
-    past = f" and the {timeframe} ones past them" if source != timeframe else ""
+    past = (f" (and the {timeframe} ones where no {source} one is stored)"
+            if source != timeframe else "")
     shown = int((frame["timestamp"] >= first_shown).sum())
     fill_words = "fills hidden" if trades is None else (
         f"fills: {int(trades['fills'].sum()):,} as {len(trades):,} markers, one per bar and "
