@@ -36,12 +36,15 @@ from sqlalchemy.orm import aliased
 
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, Trade, TradePlan
+from db.performance_rollups import in_order
 from db.queries_chart import candle_frame, candle_span
 
 BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")
 BAR_ORIGIN = 345_600  # 1970-01-05 00:00 UTC, a Monday; a multiple of every bar up to a day
 BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+CLOSED_PIECES_KEPT = 64  # ranges whose closed sessions' pieces a console process keeps
+_closed_pieces: dict[tuple, pd.DataFrame] = {}
 PIECE_COLUMNS = ["bucket", "first", "last", "open", "high", "low", "close", "volume"]
 FILL_COLUMNS = ["timestamp", "action", "fills", "quantity", "price", "fee", "realized_pnl",
                 "trace_id"]
@@ -131,7 +134,7 @@ def bar_candles(
                            first_bar - warmup * timeframe_delta(bar), end)
     if not stretches:
         return pd.DataFrame(columns=BAR_COLUMNS), None
-    pieces = _pieces(db, _candles_in(run_ids, symbol, stretches), symbol, bar)
+    pieces = _run_pieces(db, run_ids, symbol, stretches, bar)
     overlapped = _overlapped(pieces)
     if overlapped:
         stamps = _stamps(pd.Series(overlapped), bar)
@@ -167,6 +170,24 @@ def _stretches(
                          (source, max(since, first), min(end, after)),
                          (timeframe, max(since, after), end)]
     return [(kind, lo, hi) for kind, lo, hi in stretches if lo < hi]
+
+
+def _run_pieces(db: OrmSession, run_ids: Sequence[int], symbol: str,
+                stretches: list[tuple[str, datetime, datetime]], bar: str) -> pd.DataFrame:
+    """The pieces of the run's bars: its closed sessions' are kept per console process (a
+    run writes candles into its newest session only), its newest session's are read each
+    time, so a refresh of a year reads a day. Kept by the stretches too: a new source
+    candle (an hour, for 1h) reads them anew."""
+    *closed, newest = in_order(db, run_ids)
+    key = (str(db.get_bind().engine.url), tuple(closed), symbol, tuple(stretches), bar)
+    kept = _closed_pieces.get(key)
+    if kept is None:
+        kept = (_pieces(db, _candles_in(closed, symbol, stretches), symbol, bar) if closed
+                else pd.DataFrame(columns=PIECE_COLUMNS))
+        while len(_closed_pieces) >= CLOSED_PIECES_KEPT:
+            _closed_pieces.pop(next(iter(_closed_pieces)), None)
+        _closed_pieces[key] = kept
+    return _joined([kept, _pieces(db, _candles_in([newest], symbol, stretches), symbol, bar)])
 
 
 def _candles_in(run_ids: Sequence[int], symbol: str,

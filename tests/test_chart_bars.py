@@ -140,6 +140,25 @@ def test_bars_are_the_resampled_candles(stored, bar, source):
     _assert_same_bars(frame, want)
 
 
+def test_a_candle_the_newest_session_stores_is_in_the_next_read(stored):
+    """The closed sessions' share of the bars is kept between reads; the newest session's,
+    where the bot writes, is read each time."""
+    db, ids, truth, _ = stored
+    start, end = FIRST_DAY, FIRST_DAY + timedelta(days=DAYS + 1)
+    before, _ = bar_candles(db, ids, SYMBOL, "5m", "1d", "1h", start=start, end=end)
+    _assert_same_bars(before, _reference(truth, "1d", start, end))
+    later = _walk(random.Random(9), [end - timedelta(days=1) + n * FIVE_MIN
+                                     for n in range(30)], 120.0)
+    db.execute(insert(OHLCV), [{**row, "session_id": ids[-1], "symbol": SYMBOL,
+                                "timeframe": "5m"} for row in later])
+    db.flush()
+    grown = pd.concat([truth, pd.DataFrame(later).assign(
+        timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True))], ignore_index=True)
+    after, _ = bar_candles(db, ids, SYMBOL, "5m", "1d", "1h", start=start, end=end)
+    assert len(after) == len(before) + 1
+    _assert_same_bars(after, _reference(grown, "1d", start, end))
+
+
 def test_a_cut_range_keeps_its_warmup_bars_before_the_first_shown(stored):
     db, ids, truth, _ = stored
     start, end = FIRST_DAY + timedelta(days=5), FIRST_DAY + timedelta(days=9)
