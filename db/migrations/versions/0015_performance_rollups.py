@@ -12,7 +12,7 @@ composes them with the open day's rows. They are written for every run's closed 
 (all but its newest, all of a finished replay) with the code the bot writes them with, so
 an existing database reads fast without a rebuild; a session left without one is read
 from its rows. That backfill runs in the newest migration that changes the rollups
-(0018_fill_totals): it writes rows of today's model, which this table does not have yet.
+(0019_trip_results): it writes rows of today's model, which this table does not have yet.
 """
 
 from collections.abc import Sequence
