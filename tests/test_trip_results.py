@@ -5,9 +5,8 @@ the raw fills, and the scorecard of the raw rows (every fill of the run folded).
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from alembic import command
@@ -25,80 +24,57 @@ from db.performance_rollups import roll_up_closed, roll_up_every_run
 from db.queries_replays import run_session_ids
 from db.scorecard import decision_outcomes, realized_of, settle_scores, span_scorecard
 from tests.conftest import candle_file
+from tests.test_performance_rollups import DAY0, record, steps_
 
-DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
-RUNS = itertools.count()
-
-# a decision (trace), then fills that may carry one of the decisions made so far
-traces_ = st.tuples(st.just("trace"), st.integers(60, 6 * 3600))
+# fills as the performance rollups' test draws them, but a quantity of 0 closes what is held
 fills_ = st.tuples(st.just("fill"), st.sampled_from(["BTC/USDT", "ETH/USDT"]),
-                   st.sampled_from(["BUY", "SELL"]), st.sampled_from([1.0, 2.0, 3.0]),
+                   st.sampled_from(["BUY", "SELL"]), st.sampled_from([0.0, 1.0, 2.0, 3.0]),
                    st.sampled_from([90.0, 100.0, 110.0]),
-                   st.one_of(st.none(), st.integers(0, 5)),  # how many decisions back
-                   st.booleans(),  # booked late: in the next day's session
-                   st.integers(60, 6 * 3600))
+                   st.sampled_from([False, False, False, True]),  # booked late
+                   st.integers(60, 9 * 3600))
 
 
-def record(db, events: list[tuple]) -> tuple[list[int], int]:
-    """A replay run of these events, one session per UTC day from DAY0 and one more holding
-    the candles of the day after the last event (so the decisions of the last event day are
-    settled), constant 5-minute candles of BTC/USDT throughout; returns the run's sessions,
-    oldest first, and the day after the last."""
-    run, now, sessions, number = f"trips-{next(RUNS)}", DAY0, {}, itertools.count()
-    traces: list[int] = []
-    late: list[tuple[int, Trade]] = []
-
-    def session(day: int) -> int:
-        if day not in sessions:
-            row = Session(date=(DAY0 + timedelta(days=day)).date(), kind="replay",
-                          run_name=run, mode="PAPER", venue="paper", starting_balance=100.0,
-                          created_at=DAY0 + timedelta(days=day))
-            db.add(row)
-            db.flush()
-            sessions[day] = row.id
-        return sessions[day]
-
-    def book_late(before_day: int) -> None:
-        while late and late[0][0] < before_day:
-            day, fill = late.pop(0)
-            fill.session_id = session(day + 1)
-            db.add(fill)
-            db.flush()
-
+def closing(events: list[tuple]) -> list[tuple]:
+    """The events with each fill of quantity 0 made the one that flattens its symbol (in the
+    order drawn; one booked late may land elsewhere), or a buy of 1 when flat: trips close
+    often, across days."""
+    held: dict[str, float] = {}
+    out = []
     for event in events:
-        now += timedelta(seconds=event[-1])
-        day = (now - DAY0).days
-        book_late(day)
-        if event[0] == "trace":
-            trace = LLMTrace(session_id=session(day), engine="rules", prompt="", status="ok",
-                             decision_json=json.dumps({"actions": [{"action": "BUY"}]}),
-                             tokens_in=0, tokens_out=0, cost=0.01, latency_ms=1.0,
-                             created_at=now)
-            db.add(trace)
-            db.flush()
-            traces.append(trace.id)
-            continue
-        _, symbol, side, quantity, price, back, booked_late, _ = event
-        fill = Trade(session_id=session(day), timestamp=now, symbol=symbol, action=side,
-                     quantity=quantity, price=price, fee=quantity * price * 0.001,
-                     venue="paper", trade_id=f"{run}-{next(number)}",
-                     trace_id=traces[-1 - back] if back is not None and back < len(traces)
-                     else None)
-        if booked_late:
-            late.append((day, fill))
-        else:
-            db.add(fill)
-            db.flush()
-    last = (now - DAY0).days + 1
-    book_late(last)
-    candles = [{"session_id": session(int((k * FIVE).total_seconds() // 86_400)),
-                "symbol": "BTC/USDT", "timeframe": "5m", "timestamp": DAY0 + k * FIVE,
-                "open": 100.0, "high": 100.0, "low": 100.0, "close": 100.0, "volume": 1.0}
-               for k in range((last + 1) * 288)]
-    db.execute(insert(table_of(OHLCV)), candles)
+        if event[0] == "fill":
+            _, symbol, side, quantity, *rest = event
+            if quantity == 0:
+                side = "SELL" if held.get(symbol, 0.0) > 0 else "BUY"
+                quantity = abs(held.get(symbol, 0.0)) or 1.0
+            held[symbol] = held.get(symbol, 0.0) + (quantity if side == "BUY" else -quantity)
+            event = ("fill", symbol, side, quantity, *rest)
+        out.append(event)
+    return out
+
+
+def link(db, ids: list[int], backs: list[int | None]) -> None:
+    """Give the run's fills, in booking order, the decision ``back`` decisions before the
+    latest traced by the fill's time, or the first (None: none, an order placed outside the
+    bot)."""
+    traced = list(db.execute(select(LLMTrace.id, LLMTrace.created_at)
+                             .where(LLMTrace.session_id.in_(ids)).order_by(LLMTrace.created_at)))
+    fills = db.scalars(select(Trade).where(Trade.session_id.in_(ids)).order_by(Trade.id))
+    for fill, back in zip(fills, itertools.cycle(backs or [None])):
+        before = [trace_id for trace_id, at in traced if at <= fill.timestamp]
+        fill.trace_id = before[max(-1 - back, -len(before))] if back is not None and before \
+            else None
     db.commit()
-    return [sessions[d] for d in sorted(sessions)], last
+
+
+def candles(db, ids: list[int], days: int) -> None:
+    """Constant 5-minute BTC/USDT candles for the run's first ``days`` days (in its last
+    session): the decisions are settled up to a day before their end."""
+    db.execute(insert(table_of(OHLCV)), [
+        {"session_id": ids[-1], "symbol": "BTC/USDT", "timeframe": "5m",
+         "timestamp": DAY0 + k * FIVE, "open": 100.0, "high": 100.0, "low": 100.0,
+         "close": 100.0, "volume": 1.0} for k in range(days * 288)])
+    db.commit()
 
 
 def reference(db, ids: list[int]) -> tuple[dict[tuple[int, int], float], Counter[int]]:
@@ -174,17 +150,20 @@ def assert_realized_is_the_reference(db, ids: list[int], spans) -> None:
             assert outcome.open_trips == still_open.get(trace_id, 0), trace_id
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.one_of(traces_, fills_), min_size=1, max_size=40), st.booleans(),
-       st.integers(0, 4 * 86_400), st.integers(0, 4 * 86_400))
+@given(st.lists(st.one_of(steps_, fills_, fills_), min_size=12, max_size=60),
+       st.lists(st.sampled_from([0, 0, 0, 1, 3, None]), min_size=1, max_size=40), st.booleans(),
+       st.integers(1, 6), st.integers(0, 5 * 86_400), st.integers(0, 5 * 86_400))
 def test_rolled_up_realized_pnl_equals_the_reference_for_spans_cut_anywhere(
-        db_session, events, finished, cut, length) -> None:
-    """Trips held across days, flips, fills of no decision, fills booked in the session after
-    their day; every closed session rolled up (all of them when finished), the decisions
-    settled up to a day before the last candle: spans of whole days, cut anywhere, from and
-    to the run's ends."""
-    ids, _ = record(db_session, events)
+        db_session, events, backs, finished, days, cut, length) -> None:
+    """Trips held across days, flips, fills of no decision or of one days before, fills
+    booked in the session after their day; every closed session rolled up (all of them when
+    finished), the decisions settled up to anywhere: spans of whole days, cut anywhere,
+    from and to the run's ends."""
+    ids = record(db_session, closing(events))
+    link(db_session, ids, backs)
+    candles(db_session, ids, days)
     roll_up_closed(db_session, ids, None if finished else ids[-1])
     settle_scores(db_session, "replay", db_session.get_one(Session, ids[0]).run_name)
     db_session.commit()
@@ -196,22 +175,24 @@ def test_rolled_up_realized_pnl_equals_the_reference_for_spans_cut_anywhere(
 
 def test_a_trip_opened_by_one_decision_closes_days_later_in_a_flip(db_session) -> None:
     """Decision A buys 3 on day 0; decision B sells 1 on day 1 and 4 on day 2, which closes
-    A's trip (+10 on 1, +20 on 2, less fees) and opens B's short of 2, still open: A's
-    realized PnL is in day 2's rollup row, B's trip is open at the end."""
-    events = [("trace", 3600), ("fill", "BTC/USDT", "BUY", 3.0, 100.0, 0, False, 60),
-              ("trace", 86_400), ("fill", "BTC/USDT", "SELL", 1.0, 110.0, 0, False, 60),
-              ("fill", "BTC/USDT", "SELL", 4.0, 110.0, 0, False, 86_400)]
-    ids, _ = record(db_session, events)
+    A's trip (+10 on 1, +20 on 2, less fees) and opens B's short of 2, still open on day 3:
+    A's realized PnL is in day 2's rollup row, B's trip is open at the end."""
+    events = [("step", 100.0, 0.0, 3600), ("fill", "BTC/USDT", "BUY", 3.0, 100.0, False, 60),
+              ("step", 100.0, 1.0, 86_400), ("fill", "BTC/USDT", "SELL", 1.0, 110.0, False, 60),
+              ("fill", "BTC/USDT", "SELL", 4.0, 110.0, False, 86_400),
+              ("step", 100.0, 1.0, 86_400)]
+    ids = record(db_session, events)
+    link(db_session, ids, [0])
     assert roll_up_closed(db_session, ids, ids[-1]) == 3
-    a, b = sorted(_decided(db_session, ids))
-    fees = 0.3 + 0.11 + 0.44 * 2 / 4
+    a, b, c = sorted(_decided(db_session, ids))
+    fees = 0.3 + 0.1 + 0.4 * 2 / 4  # the recorder's fee: 0.1 a unit
     assert db_session.execute(select(TripResult.session_id, TripResult.open_trace_id,
                                      TripResult.net)).all() == [
         (ids[2], a, pytest.approx(30.0 - fees))]
     found = {o.record.trace_id: (o.realized_pnl, o.open_trips) for o in decision_outcomes(
         db_session, ids, realized=realized_of(db_session, ids).by_decision(db_session, None,
                                                                             None))}
-    assert found == {a: (pytest.approx(30.0 - fees), 0), b: (0.0, 1)}
+    assert found == {a: (pytest.approx(30.0 - fees), 0), b: (0.0, 1), c: (0.0, 0)}
     assert span_scorecard(db_session, ids).realized_pnl == pytest.approx(30.0 - fees)
 
 
