@@ -81,7 +81,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 8  # in the cached files' names: a database built for another layout is not reused
+BUILD = 9  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -135,6 +135,7 @@ def _bulk_day(cur: sqlite3.Cursor, session_id: int, day: date, rng: random.Rando
                        '{"action": "HOLD"}', None, json.dumps(result), "ok", 900, 40,
                        0.0004, rng.uniform(5, 900),
                        _stamp(start + timedelta(seconds=k * TRACE_EVERY_S))))
+    first_trace = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM llm_traces").fetchone()[0]
     _add_traces(cur, traces)
     fills = []
     for k in range(TRADES_PER_DAY):
@@ -142,10 +143,12 @@ def _bulk_day(cur: sqlite3.Cursor, session_id: int, day: date, rng: random.Rando
         symbol = rng.choice(SYMBOLS)
         price = BASE_PRICE[symbol] * (1 + rng.uniform(-0.05, 0.05))
         qty = 500 / price
-        fills.append((session_id, _stamp(start + timedelta(seconds=k * 1_400 + 7)), symbol,
+        second = k * 1_400 + 7  # each fill carries the decision traced just before it
+        fills.append((session_id, _stamp(start + timedelta(seconds=second)), symbol,
                       "BUY" if k % 2 == 0 else "SELL", qty, price, qty * price * 0.001,
                       "taker", 0.0 if k % 2 == 0 else rng.gauss(0, 5), "bench fill", "paper",
-                      f"B{trade_no:08d}", f"BO{trade_no:08d}", f"td-b-{trade_no}"))
+                      f"B{trade_no:08d}", f"BO{trade_no:08d}", f"td-b-{trade_no}",
+                      first_trace + second // TRACE_EVERY_S))
     _add_fills(cur, fills)
     return trade_no
 
@@ -166,10 +169,11 @@ def _add_traces(cur: sqlite3.Cursor, traces: list[tuple]) -> None:
 
 
 def _add_fills(cur: sqlite3.Cursor, fills: list[tuple]) -> None:
+    """Fills, each with the trace of the decision it came from (None: none)."""
     cur.executemany(
         "INSERT INTO trades (session_id, timestamp, symbol, action, quantity, price, fee, "
-        "liquidity, realized_pnl, reason, venue, trade_id, order_id, client_order_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
+        "liquidity, realized_pnl, reason, venue, trade_id, order_id, client_order_id, "
+        "trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
 
 
 def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float,
@@ -211,7 +215,7 @@ def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float
                       "BTC/USDT", "BUY" if k % 2 == 0 else "SELL", qty, price,
                       qty * price * 0.001, "taker", 0.0 if k % 2 == 0 else rng.gauss(0, 5),
                       "bench fill", f"paper:replay:{REPLAY_RUN}", f"R{trade_no:08d}",
-                      f"RO{trade_no:08d}", f"td-r-{trade_no}"))
+                      f"RO{trade_no:08d}", f"td-r-{trade_no}", None))
     _add_fills(cur, fills)
     return price, trade_no
 

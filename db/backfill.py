@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session as OrmSession
 
-from db.performance_rollups import roll_up_every_run
+from db.performance_rollups import add_every_result, roll_up_every_run
 from db.scorecard import settle_all
 
 
 def roll_up_stored(db: OrmSession) -> None:
-    """Write every run's missing performance rollups, fill totals and decision scores
-    (flushed, uncommitted)."""
+    """Write every run's missing performance rollups, fill totals, trip results and decision
+    scores (flushed, uncommitted)."""
+    add_every_result(db)
     roll_up_every_run(db)
     settle_all(db)
     db.flush()
