@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -193,15 +194,21 @@ def test_rollups_on_both_stores_and_an_upgrade_backfills_them(db_url) -> None:
     engine.dispose()
 
 
-def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
-    """A real replay cut short on its third day: the two days it rolled over are rolled up
-    (the open one is not), as a backfill after the fact would write them, and the run's
-    figures from them equal its rows'; finishing it rolls up the last day too."""
+def replay_cut_short(tmp_path) -> tuple[Path, str, dict]:
+    """A real replay of three days of ``BTC_USDT-5m.csv`` into a new SQLite file, stopped
+    after its second: its file, the database's URL and the run's summary."""
     cut = tmp_path / "BTC_USDT-5m.csv"
     lines = candle_file("BTC_USDT-5m.csv").read_text().splitlines(keepends=True)
     cut.write_text("".join(lines[:3 * 288 + 1]))
     url = f"sqlite:///{tmp_path / 'replays.db'}"
-    summary = run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+    return cut, url, run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+
+
+def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
+    """A real replay cut short on its third day: the two days it rolled over are rolled up
+    (the open one is not), as a backfill after the fact would write them, and the run's
+    figures from them equal its rows'; finishing it rolls up the last day too."""
+    cut, url, summary = replay_cut_short(tmp_path)
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, summary["run_name"])

@@ -23,8 +23,7 @@ from db.models import OHLCV, LLMTrace, Session, Trade, TripResult
 from db.performance_rollups import roll_up_closed, roll_up_every_run
 from db.queries_replays import run_session_ids
 from db.scorecard import decision_outcomes, realized_of, settle_scores, span_scorecard
-from tests.conftest import candle_file
-from tests.test_performance_rollups import DAY0, record, steps_
+from tests.test_performance_rollups import DAY0, record, replay_cut_short, steps_
 
 FIVE = timedelta(minutes=5)
 # fills as the performance rollups' test draws them, but a quantity of 0 closes what is held
@@ -201,11 +200,7 @@ def test_the_loop_rolls_trips_up_as_days_end_and_the_upgrade_backfills_them(tmp_
     hold their trips' results, the reference's, and the realized PnL of spans cut anywhere
     is the reference's; the upgrade's backfill writes the same rows; finishing the run
     rolls up its last day too."""
-    cut = tmp_path / "BTC_USDT-5m.csv"
-    lines = candle_file("BTC_USDT-5m.csv").read_text().splitlines(keepends=True)
-    cut.write_text("".join(lines[:3 * 288 + 1]))
-    url = f"sqlite:///{tmp_path / 'replays.db'}"
-    summary = run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+    cut, url, summary = replay_cut_short(tmp_path)
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, summary["run_name"])
