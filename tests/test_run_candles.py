@@ -126,14 +126,19 @@ def test_a_run_over_a_day_boundary_stores_each_candle_once_and_decides_on_the_sa
         _assert_same_candles(_seen(context, "1h"), _expected(rows, context.now, HOUR_MS))
 
 
-@pytest.mark.parametrize(("gap", "whole"), [(24, False), (3 * 288, True)],
-                         ids=["two-hours-later", "three-days-later"])
+EXCHANGE_DEFAULT_LIMIT = 100  # candles OKX answers a request naming no limit with
+
+
+@pytest.mark.parametrize(("gap", "whole"), [(24, False), (144, False), (3 * 288, True)],
+                         ids=["two-hours-later", "twelve-hours-later", "three-days-later"])
 def test_a_bot_restarted_after_a_gap_longer_than_the_warm_up_fetches_it_whole(
         sqlite_url, tmp_path, gap, whole):
-    """A live bot stops at 23:00 and starts again ``gap`` candles later, on another day. Two
-    hours later it goes on from its newest candle; days later (more candles missed than the
-    warm-up) it fetches the warm-up whole, as a run's first session does. Either way its
-    decisions see the newest closed candles."""
+    """A live bot stops at 23:00 and starts again ``gap`` candles later, on another day. Hours
+    later it goes on from its newest candle, asking for every candle it missed (an exchange
+    answers a request naming no limit with its default: OKX's 100, fewer than twelve hours
+    of 5m candles); days later (more candles missed than the warm-up) it fetches the warm-up
+    whole, as a run's first session does. Either way its decisions see the newest closed
+    candles."""
     closes = _closes(WARMUP + 3 + gap + 5)
     first_ms = MIDNIGHT_MS - HOUR_MS - (WARMUP + 2) * FIVE_MIN_MS  # its last step is 23:00
     (tmp_path / "before").mkdir()
@@ -153,14 +158,17 @@ def test_a_bot_restarted_after_a_gap_longer_than_the_warm_up_fetches_it_whole(
     fetch = rt.venue.fetch_ohlcv
 
     def spied(symbol, timeframe="5m", since=None, limit=None):
+        """The venue answering as an exchange does: from ``since`` on, at most ``limit``
+        candles, or its default when none is named."""
         fetches.append((timeframe, since, limit))
-        return fetch(symbol, timeframe, since, limit)
+        rows = fetch(symbol, timeframe, since, None if since is not None else limit)
+        return rows if since is None else rows[:limit or EXCHANGE_DEFAULT_LIMIT]
 
     rt.venue.fetch_ohlcv = spied  # type: ignore[method-assign]
     step(rt, 3)
     assert rt.now() > MIDNIGHT
     first_fetch = next(f for f in fetches if f[0] == "5m")
-    assert first_fetch[1:] == ((None, FIRST_FETCH_CANDLES) if whole else (tip_ms + 1, None))
+    assert first_fetch[1:] == ((None, FIRST_FETCH_CANDLES) if whole else (tip_ms + 1, gap + 2))
     assert _stored_twice(rt) == []
     assert _stored_per_session(rt, "5m") == [WARMUP + 2, WARMUP + 2 if whole else gap + 2]
     rows = _file_rows(before, after)
