@@ -34,6 +34,7 @@ from db.models import (
     TradePlan,
 )
 from db.plans import ACTIVE
+from db.traces import lock_blobs
 
 _TRACES = table_of(LLMTrace)
 _TICKS = table_of(MarketData)
@@ -114,8 +115,19 @@ def _deleted(db: OrmSession, statement: Delete) -> int:
 
 
 def _drop_unnamed_blobs(db: OrmSession) -> int:
-    """Delete the prompts and answers no trace names any more (answers name theirs inside
-    their JSON, so the names are gathered here)."""
+    """Delete the prompts and answers no trace names any more, holding off the traces being
+    written (``lock_blobs``) from before the names are read until the prune commits."""
+    lock_blobs(db, alone=True)
+    named = _named_hashes(db)
+    unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
+    for start in range(0, len(unnamed), BLOB_BATCH):
+        db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
+    return len(unnamed)
+
+
+def _named_hashes(db: OrmSession) -> set[str]:
+    """Every blob key a trace names (answers name theirs inside their JSON, so the names are
+    gathered here)."""
     named: set[str] = set()
     for prompt, system, response, answers in db.execute(
             select(LLMTrace.prompt_hash, LLMTrace.system_hash, LLMTrace.response_hash,
@@ -125,7 +137,4 @@ def _drop_unnamed_blobs(db: OrmSession) -> int:
         named.update(key for key in (prompt, system, response) if key)
         named.update(a["response_hash"] for a in answers or []
                      if isinstance(a, dict) and isinstance(a.get("response_hash"), str))
-    unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
-    for start in range(0, len(unnamed), BLOB_BATCH):
-        db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
-    return len(unnamed)
+    return named
