@@ -8,9 +8,9 @@ the same bot (over 2M market_data, 500k ohlcv, 20k trades, 50k traces), and a re
 candles a step), finished as ``bot.replay`` finishes one (its summary recorded): one day of
 it in the 1-day database, a year (105k steps) in the other. The only difference is
 history, so a page or view whose time grows with it reads outside its session or without a
-LIMIT; the goal is a ratio of at most 1.5. The closed sessions' performance rollups are
-written after the bulk rows by the function the upgrade backfills them with
-(``db.performance_rollups.roll_up_every_run``), as a bot writes them day by day. Besides
+LIMIT; the goal is a ratio of at most 1.5. The closed sessions' rollups are written after
+the bulk rows by the function the upgrade backfills them with (``db.backfill``), as a bot
+writes them day by day. Besides
 every page as it opens (the Replays page with its run's summary and equity curve), three
 views: Trades over the whole run, and Chart and the Decisions scorecard over the widest
 dates they allow (the whole history).
@@ -43,13 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from db.backfill import roll_up_stored  # noqa: E402
 from db.bots import DEFAULT_BOT  # noqa: E402
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-from db.performance_rollups import roll_up_every_run  # noqa: E402
 from db.queries_replays import finished_record, run_session_ids  # noqa: E402
 from db.replay_runs import mark_finished  # noqa: E402
-from db.scorecard import settle_all  # noqa: E402
 from tests.console_seed import seed_console_db  # noqa: E402
 
 BENCH_DIR = ROOT / "data" / "bench"
@@ -82,7 +81,7 @@ VIEWS: dict[str, tuple[str, Callable[[AppTest], None] | None]] = {
     "chart date range": ("chart", _chart_range),
     "decisions scorecard": ("decisions", _scorecard),
 }
-BUILD = 8  # in the cached files' names: a database built for another layout is not reused
+BUILD = 9  # in the cached files' names: a database built for another layout is not reused
 REPLAY_RUN = "replay-bench"
 REPLAY_STEP_S = 300
 REPLAY_FILLS_PER_DAY = 27
@@ -136,6 +135,7 @@ def _bulk_day(cur: sqlite3.Cursor, session_id: int, day: date, rng: random.Rando
                        '{"action": "HOLD"}', None, json.dumps(result), "ok", 900, 40,
                        0.0004, rng.uniform(5, 900),
                        _stamp(start + timedelta(seconds=k * TRACE_EVERY_S))))
+    first_trace = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM llm_traces").fetchone()[0]
     _add_traces(cur, traces)
     fills = []
     for k in range(TRADES_PER_DAY):
@@ -143,10 +143,12 @@ def _bulk_day(cur: sqlite3.Cursor, session_id: int, day: date, rng: random.Rando
         symbol = rng.choice(SYMBOLS)
         price = BASE_PRICE[symbol] * (1 + rng.uniform(-0.05, 0.05))
         qty = 500 / price
-        fills.append((session_id, _stamp(start + timedelta(seconds=k * 1_400 + 7)), symbol,
+        second = k * 1_400 + 7  # each fill carries the decision traced just before it
+        fills.append((session_id, _stamp(start + timedelta(seconds=second)), symbol,
                       "BUY" if k % 2 == 0 else "SELL", qty, price, qty * price * 0.001,
                       "taker", 0.0 if k % 2 == 0 else rng.gauss(0, 5), "bench fill", "paper",
-                      f"B{trade_no:08d}", f"BO{trade_no:08d}", f"td-b-{trade_no}"))
+                      f"B{trade_no:08d}", f"BO{trade_no:08d}", f"td-b-{trade_no}",
+                      first_trace + second // TRACE_EVERY_S))
     _add_fills(cur, fills)
     return trade_no
 
@@ -167,10 +169,11 @@ def _add_traces(cur: sqlite3.Cursor, traces: list[tuple]) -> None:
 
 
 def _add_fills(cur: sqlite3.Cursor, fills: list[tuple]) -> None:
+    """Fills, each with the trace of the decision it came from (None: none)."""
     cur.executemany(
         "INSERT INTO trades (session_id, timestamp, symbol, action, quantity, price, fee, "
-        "liquidity, realized_pnl, reason, venue, trade_id, order_id, client_order_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
+        "liquidity, realized_pnl, reason, venue, trade_id, order_id, client_order_id, "
+        "trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", fills)
 
 
 def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float,
@@ -212,7 +215,7 @@ def _replay_day(cur: sqlite3.Cursor, day: date, rng: random.Random, price: float
                       "BTC/USDT", "BUY" if k % 2 == 0 else "SELL", qty, price,
                       qty * price * 0.001, "taker", 0.0 if k % 2 == 0 else rng.gauss(0, 5),
                       "bench fill", f"paper:replay:{REPLAY_RUN}", f"R{trade_no:08d}",
-                      f"RO{trade_no:08d}", f"td-r-{trade_no}"))
+                      f"RO{trade_no:08d}", f"td-r-{trade_no}", None))
     _add_fills(cur, fills)
     return price, trade_no
 
@@ -243,8 +246,7 @@ def _finish_replay(url: str, end: datetime) -> None:
     with session_factory(engine)() as db:
         ids = run_session_ids(db, REPLAY_RUN)
         mark_finished(db, REPLAY_RUN, end, finished_record(db, ids, 10_000.0, REPLAY_RUN))
-        roll_up_every_run(db)
-        settle_all(db)
+        roll_up_stored(db)
         db.commit()
     engine.dispose()
 

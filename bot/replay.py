@@ -26,7 +26,7 @@ from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
-from bot.rollups import roll_up
+from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
@@ -165,6 +165,8 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
             bar.finish()
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
+    else:
+        roll_up_finished(rt)  # a kill after the mark left them unwritten: idempotent
     with rt.db() as db:
         contamination = run_contamination(db, rt.session_ids(db))
     if contamination:
@@ -175,7 +177,7 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
 def finish(rt: Runtime) -> None:
     """Close a run that reached its end: book its last step's fills, then mark it finished
     with its summary and warnings, which are what it reads as from then on, and roll up
-    its last day (``bot.rollups``).
+    its last day and its decisions (``bot.rollups``).
 
     The loop books a step's entry fills at the next step's fill sync, which the last step
     has none of: unbooked, they were booked by whichever later run redid that step, so a
@@ -187,7 +189,14 @@ def finish(rt: Runtime) -> None:
         record = finished_record(db, rt.session_ids(db), rt.settings.starting_balance,
                                  rt.run_name)
         mark_finished(db, rt.run_name, datetime.now(UTC), record)
-    roll_up(rt, finished=True)  # after the mark: a run killed before it redoes its last step
+    roll_up_finished(rt)  # after the mark: a run killed before it redoes its last step
+
+
+def roll_up_finished(rt: Runtime) -> None:
+    """A finished run's rollups: its every day's (the last one's too), and its decisions
+    scored as far as its candles reach. Each writes only what is missing."""
+    roll_up(rt, finished=True)
+    roll_up_scores(rt)
 
 
 class SimulatedClock:

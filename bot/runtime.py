@@ -75,9 +75,12 @@ class Runtime:
     events: EventSink = field(default_factory=EventSink)
     # every copy of its rows and every counter over them (``bot.store``), on ``db``
     store: Store = field(init=False, repr=False)
+    # the secret values a trace's text is masked of (``Settings.secret_values``)
+    secrets: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.store = Store(self.db, self.kind, self.run_name)
+        self.secrets = self.settings.secret_values()
         if not self.run_settings:
             self.run_settings = settings_record(self.settings, prompt_version=PROMPT_VERSION)
         self.venue.use_outage(self.outage)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 # Signed query strings (exchange requests echoed in errors) are replayable for a short
@@ -23,6 +24,17 @@ def scrub(text: object, secrets: Iterable[str]) -> str:
         if secret:
             out = out.replace(secret, MASK)
     return SIGNATURE_RE.sub(lambda m: f"{m.group(1)}={MASK}", out)
+
+
+def scrub_deep(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` (JSON-like: strings in lists and dicts) with every string scrubbed."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, list):
+        return [scrub_deep(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: scrub_deep(item, secrets) for key, item in value.items()}
+    return value
 
 
 class SecretScrubber(logging.Filter):

@@ -26,7 +26,7 @@ from bot.decision_memory import DecisionMemory
 from db.commands import has_pending
 from db.decision_queries import MARKET_FIGURES, SessionCandles, newest_market, newest_trades, session_figures
 from db.engine import bound_engine
-from db.market import newest_candle
+from db.market import newest_candle, newest_candle_of
 from db.models import Command, Order, SessionStatsCache, TradePlan
 from db.models import Session as TradingSession
 from db.orders import any_live_order, live_orders, order_count
@@ -86,8 +86,8 @@ class Store:
     candles: tuple[int, SessionCandles] | None = None
     # every session of the run, as last read (sessions are only opened by the day roll)
     run_sessions: list[int] = field(default_factory=list)
-    # (trading session id, the run's session before it) as last read
-    previous: tuple[int, int | None] | None = None
+    # (trading session id, the run's sessions before it, newest first) as last read
+    earlier: tuple[int, list[int]] | None = None
     # orders of the journal before this runtime's (read once), and those its sessions
     # committed since: the client order id counter (``bot.execution``)
     orders_before: int | None = None
@@ -122,27 +122,29 @@ class Store:
 
     def candle_tip(self, conn: Connection, key: CandleKey) -> CandleTip:
         """The run's newest stored candle of the series: the session's own newest, else
-        (a new day's session) its previous session's, where the run's candles go on; read
-        once per session and series, then kept.
+        (a new day's session) its earlier sessions', where the run's candles go on: the
+        previous session's as this runtime knew it, or read from all of them (a series
+        that closes less often than a day has sessions that stored none of it); read once
+        per session and series, then kept.
 
         Only the market-data step writes candles, and it hands them to ``market_written``.
         """
         if key not in self.candle_tips:
             session_id, symbol, timeframe = key
             tip = newest_candle(conn, *key)
-            previous = None if tip is not None else self._previous_session(conn, session_id)
-            if previous is not None:
-                before = (previous, symbol, timeframe)
-                tip = self.candle_tips[before] if before in self.candle_tips else \
-                    newest_candle(conn, *before)
+            if tip is None:
+                earlier = self._earlier_sessions(conn, session_id)
+                tip = self.candle_tips.get((earlier[0], symbol, timeframe)) if earlier else None
+                if tip is None:
+                    tip = newest_candle_of(conn, earlier, symbol, timeframe)
             self.candle_tips[key] = tip
         return self.candle_tips[key]
 
-    def _previous_session(self, conn: Connection, session_id: int) -> int | None:
-        if self.previous is None or self.previous[0] != session_id:
-            earlier = earlier_session_ids(conn, session_id, limit=1)
-            self.previous = (session_id, earlier[0] if earlier else None)
-        return self.previous[1]
+    def _earlier_sessions(self, conn: Connection, session_id: int) -> list[int]:
+        """The run's sessions before ``session_id``, newest first (kept for the session)."""
+        if self.earlier is None or self.earlier[0] != session_id:
+            self.earlier = (session_id, earlier_session_ids(conn, session_id))
+        return self.earlier[1]
 
     def market_written(self, session_id: int, candles: list[dict[str, Any]],
                        tips: dict[CandleKey, CandleTip],

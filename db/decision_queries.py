@@ -286,6 +286,13 @@ _EMPTY = _Series()
 _OHLCV = _table(OHLCV)
 _CANDLE_ROWS = select(*_columns(OHLCV, "symbol timeframe timestamp open high low close volume"))
 _SESSION_CANDLES = _CANDLE_ROWS.where(_OHLCV.c.session_id == _SESSION)
+# The newest ``keep`` of one series before a time, over several sessions (a run's earlier).
+_SERIES_BEFORE = (_CANDLE_ROWS.where(
+    _OHLCV.c.session_id.in_(bindparam("session_ids", expanding=True)),
+    _OHLCV.c.symbol == bindparam("symbol"), _OHLCV.c.timeframe == bindparam("timeframe"),
+    _OHLCV.c.timestamp < bindparam("before"))
+    .order_by(_OHLCV.c.timestamp.desc()).limit(bindparam("keep")))
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 # A top-up reads one series' rows newer than the newest it holds: a range of the table's key.
 _NEWER_CANDLES = _CANDLE_ROWS.where(
     _OHLCV.c.session_id == _SESSION, _OHLCV.c.symbol == bindparam("symbol"),
@@ -306,25 +313,39 @@ class SessionCandles:
         stored, as the session would hold had its first fetch stored ``keep`` of them again.
 
         A session stores only the candles newer than the run's (``bot.steps``'s market
-        data), so that history is in the sessions before it, newest first; the walk stops
-        at a session that stored none of a series, after which the run fetched it whole.
+        data), so that history is in the sessions before it, newest first, read a session
+        at a time. A series that closes less often than a session (2d, 1w) has sessions
+        that stored none of it: from the first such one, its history is read by series,
+        over all the earlier sessions at once.
         """
         own = _grouped(db.execute(_SESSION_CANDLES, {"session_id": session_id}))
         wanted = set(own if series is None else series)
         earlier: dict[tuple[str, str], list[tuple]] = {}
-        for earlier_id in earlier_session_ids(db, session_id) if wanted else ():
+        earlier_ids = earlier_session_ids(db, session_id) if wanted else []
+        sparse: set[tuple[str, str]] = set()
+        for earlier_id in earlier_ids:
             stored = _grouped(db.execute(_SESSION_CANDLES, {"session_id": earlier_id}))
             for key in list(wanted):
-                first = own[key][0][0] if own.get(key) else None
-                rows = [row for row in stored.get(key, ()) if first is None or row[0] < first]
+                rows = [row for row in stored.get(key, ())
+                        if not own.get(key) or row[0] < own[key][0][0]]
                 if not rows:
                     wanted.discard(key)
+                    sparse.add(key)
                     continue
                 earlier.setdefault(key, []).extend(rows)
                 if len(earlier[key]) >= keep:
                     wanted.discard(key)
             if not wanted:
                 break
+        for symbol, timeframe in sparse:
+            held = [row[0] for row in (*earlier.get((symbol, timeframe), ()),
+                                       *own.get((symbol, timeframe), ()))]
+            before = _EPOCH + timedelta(microseconds=int(min(held))) if held else _NEVER
+            found = _grouped(db.execute(_SERIES_BEFORE, {
+                "session_ids": earlier_ids, "symbol": symbol, "timeframe": timeframe,
+                "before": before, "keep": keep}))
+            earlier.setdefault((symbol, timeframe), []).extend(
+                found.get((symbol, timeframe), ()))
         store = cls()
         for key in {*own, *earlier}:
             # once each: in a database older than this, every day stored its warm-up again

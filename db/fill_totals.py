@@ -3,9 +3,9 @@ whole run sums them with the rows of the sessions that have none (the open one),
 costs a day's fills and one small row per closed session however long the run.
 
 Written with the rollup as a session closes (``db.performance_rollups.roll_up_closed``):
-a closed session's fills no longer change (a late fill is booked in the open session).
-They stand only for a session's every fill: a filter on symbol, side, time or reason reads
-the rows.
+a fill booked into a closed session later deletes its rollup
+(``db.performance_rollups.void_from``), to be written again. They stand only for a
+session's every fill: a filter on symbol, side, time or reason reads the rows.
 """
 
 from __future__ import annotations

@@ -42,6 +42,23 @@ def newest_candle(
                                        "timeframe": timeframe}).first()
 
 
+_NEWEST_OF_SESSIONS = (select(*_NEWEST_CANDLE.selected_columns)
+                       .where(_CANDLES.c.session_id.in_(bindparam("session_ids", expanding=True)),
+                              _CANDLES.c.symbol == bindparam("symbol"),
+                              _CANDLES.c.timeframe == bindparam("timeframe"))
+                       .order_by(_CANDLES.c.timestamp.desc()).limit(1))
+
+
+def newest_candle_of(
+    conn: Connection, session_ids: list[int], symbol: str, timeframe: str
+) -> Row[datetime, float, float, float, float, float] | None:
+    """``newest_candle`` over several sessions (a run's earlier ones)."""
+    if not session_ids:
+        return None
+    return conn.execute(_NEWEST_OF_SESSIONS, {"session_ids": session_ids, "symbol": symbol,
+                                              "timeframe": timeframe}).first()
+
+
 def new_candles(
     session_id: int, symbol: str, timeframe: str, rows: list[list[float]], after: datetime | None,
 ) -> list[dict[str, object]]:

@@ -16,7 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 
+from db.backfill import roll_up_stored
 from db.engine import is_sqlite, make_engine, normalize_url
 from db.retry import is_outage
 
@@ -38,9 +40,11 @@ def head_revision(url: str) -> str:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head() or ""
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+def current_revision(bind: Engine | Connection) -> str | None:
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return current_revision(conn)
+    return MigrationContext.configure(bind).get_current_revision()
 
 
 def schema_mismatch(engine: Engine, url: str) -> str | None:
@@ -133,6 +137,11 @@ def _upgrade(url: str, revision: str) -> None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            if revision == "head" and current != current_revision(conn):
+                # the newest code's rollups of the rows stored before, in the same
+                # transaction: the schema lands with them or not at all
+                with OrmSession(bind=conn) as db:
+                    roll_up_stored(db)
     finally:
         probe.dispose()
         engine.dispose()

@@ -471,6 +471,20 @@ class PerformanceRollup(Base):
     fill_symbols: Mapped[str | None] = mapped_column(Text)  # its distinct symbols, JSON list
 
 
+class TripResult(Base):
+    """The net PnL (after fees) of the round trips a closed session's fills closed, summed
+    per decision (trace) that opened them, with the decision's time: the scorecard's realized
+    PnL of a span's decisions sums these rows rather than folding every fill of the run
+    (``db.trip_results``). Written with the session's performance rollup."""
+
+    __tablename__ = "trip_results"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    open_trace_id: Mapped[int] = mapped_column(ForeignKey("llm_traces.id"), primary_key=True)
+    decided_at: Mapped[datetime]  # the opening trace's created_at
+    net: Mapped[float] = mapped_column(Float)
+
+
 class SessionStatsCache(Base):
     """The session's aggregates for a fast restart; always equal to a rebuild from rows."""
 

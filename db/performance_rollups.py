@@ -19,19 +19,21 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import groupby
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
 
 from bot.model.performance import EquityFigures
 from bot.model.round_trips import RoundTrip, group_round_trips
 from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
 from db.fill_totals import fill_in, fill_in_missing
-from db.models import EquityStep, LLMTrace, PerformanceRollup, Session
+from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, TripResult
 from db.queries_replays import MAX_CURVE_POINTS, _prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
 from db.sessions import run_session_ids, runs
+from db.trip_results import add_results
 
 
 @dataclass(frozen=True)
@@ -81,26 +83,49 @@ def _fresh(trip: RoundTrip) -> RoundTrip:
     return replace(trip, fill_ids=list(trip.fill_ids), holding=replace(trip.holding))
 
 
+def _with_rollup(db: OrmSession, ordered: Sequence[int]) -> set[int]:
+    return set(db.scalars(select(PerformanceRollup.session_id)
+                          .where(PerformanceRollup.session_id.in_(ordered))))
+
+
+def _leading(ordered: Sequence[int], have: set[int]) -> int:
+    """How many of ``ordered`` come before the first not in ``have``."""
+    return next((k for k, session_id in enumerate(ordered) if session_id not in have),
+                len(ordered))
+
+
+def _left_open(db: OrmSession, session_id: int) -> list[RoundTrip]:
+    """The trips a rolled-up session left open, with their holdings, freshly parsed: folding
+    goes on in them."""
+    return tally_from_json(db.get_one(PerformanceRollup, session_id).trips)[1]
+
+
+def rolled_open(db: OrmSession, ordered: Sequence[int]) -> tuple[int, list[RoundTrip]]:
+    """How many of these sessions (oldest first) lead with a rollup, and the trips the last
+    of them left open: what the fills of the sessions after fold on from."""
+    done = _leading(ordered, _with_rollup(db, ordered))
+    return done, _left_open(db, ordered[done - 1]) if done else []
+
+
 def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = None) -> int:
     """Write the missing rollups of a run's sessions up to (not including) ``open_id``
-    (None: all of them, a finished run), oldest first; returns how many were written."""
+    (None: all of them, a finished run), oldest first, with the results of the trips each
+    closed per opening decision (``db.trip_results``); returns how many were written."""
     ordered = in_order(db, ids)
     if open_id in ordered:
         ordered = ordered[:ordered.index(open_id)]
-    have = set(db.scalars(select(PerformanceRollup.session_id)
-                          .where(PerformanceRollup.session_id.in_(ordered))))
-    done = next((k for k, session_id in enumerate(ordered) if session_id not in have),
-                len(ordered))
-    carried = tally_from_json(db.get_one(PerformanceRollup, ordered[done - 1]).trips)[1] \
-        if done else []
+    have = _with_rollup(db, ordered)
+    done = _leading(ordered, have)
+    carried = _left_open(db, ordered[done - 1]) if done else []
     written = 0
     for k in range(done, len(ordered)):
         session_id = ordered[k]
         if session_id in have:
-            carried = tally_from_json(db.get_one(PerformanceRollup, session_id).trips)[1]
+            carried = _left_open(db, session_id)
             continue
         trips = group_round_trips(trip_fills(db, [session_id]), carried)
         carried = [t for t in trips if t.closed_at is None]
+        add_results(db, session_id, trips)
         steps = _steps(db, [session_id], None, None).get(session_id)
         cost, first, last = db.execute(
             select(func.coalesce(func.sum(LLMTrace.cost), 0.0), func.min(LLMTrace.created_at),
@@ -115,6 +140,32 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
         written += 1
     db.commit()
     return written
+
+
+_ROLLED = select(PerformanceRollup.session_id).where(
+    PerformanceRollup.session_id == bindparam("session_id"))
+
+
+def void_from(db: OrmSession, session_id: int) -> None:
+    """Delete the run's rollups and trip results from ``session_id``'s on, if it has a
+    rollup (uncommitted).
+
+    A fill booked into a closed session (the sync sees a fill of the day's last step after
+    the rollover, or a restarted bot the fills of the days it was down) changes that day's
+    figures and the open trips each later day's go on from. The run's figures are read from
+    the rows of the sessions without a rollup, and the next rollup writes them again.
+    """
+    if db.execute(_ROLLED, {"session_id": session_id}).first() is None:
+        return
+    this = aliased(Session)
+    later = (select(Session.id)
+             .join(this, and_(this.id == session_id, Session.kind == this.kind,
+                              Session.run_name == this.run_name))
+             .where(or_(Session.date > this.date,
+                        and_(Session.date == this.date, Session.id >= this.id))))
+    for rolled in (PerformanceRollup, TripResult):
+        db.execute(delete(rolled).where(rolled.session_id.in_(later)),
+                   execution_options={"synchronize_session": False})
 
 
 def _steps(db: OrmSession, ids: Sequence[int], start: datetime | None,
@@ -215,6 +266,29 @@ def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = 
     """The span's step figures (``span_equity``); None when it recorded no step."""
     ordered = in_order(db, ids)
     return span_equity(db, ordered, rolled_prefix(db, ordered), start, end)
+
+
+def add_every_result(db: OrmSession) -> int:
+    """Write the trip results of the rollups written before they were kept (a run with
+    rollups and no result is folded in order, each rolled session's results added; a run
+    with results has had them written with its rollups); flushed, uncommitted; returns the
+    sessions written for."""
+    written = 0
+    resulted = set(db.scalars(select(TripResult.session_id).distinct()))
+    for kind, run_name in runs(db):
+        ordered = in_order(db, run_session_ids(db, kind, run_name))
+        have = _with_rollup(db, ordered)
+        if not have or have & resulted:
+            continue
+        carried: list[RoundTrip] = []
+        for session_id in ordered[:max(k + 1 for k, s in enumerate(ordered) if s in have)]:
+            trips = group_round_trips(trip_fills(db, [session_id]), carried)
+            carried = [t for t in trips if t.closed_at is None]
+            if session_id in have:
+                add_results(db, session_id, trips)
+                written += 1
+    db.flush()
+    return written
 
 
 def roll_up_every_run(db: OrmSession) -> int:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, ScalarSelect, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.candles import CANDLE_COLUMNS
-from db.models import OHLCV, Trade, TradePlan, TradePlanVersion
+from db.models import OHLCV, Session, Trade, TradePlan, TradePlanVersion
 
 MAX_CANDLES = 5000
 RECENT_SESSIONS = 8
@@ -57,11 +57,16 @@ def _timeframe_seconds(timeframe: str) -> int:
 def candle_span(
     db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str
 ) -> tuple[datetime | None, datetime | None]:
-    row = db.execute(
-        select(func.min(OHLCV.timestamp), func.max(OHLCV.timestamp)).where(
-            OHLCV.session_id.in_(run_ids), OHLCV.symbol == symbol, OHLCV.timeframe == timeframe
-        )
-    ).one()
+    """The run's first and last candle of ``timeframe``: each session's, found at the ends
+    of its range of the candles' key (a scan of a year of 5m keys took 30 ms)."""
+    def edge(extreme) -> ScalarSelect:
+        return select(extreme(OHLCV.timestamp)).where(
+            OHLCV.session_id == Session.id, OHLCV.symbol == symbol,
+            OHLCV.timeframe == timeframe).scalar_subquery()
+
+    per = select(edge(func.min).label("first"), edge(func.max).label("last")).where(
+        Session.id.in_(run_ids)).subquery()
+    row = db.execute(select(func.min(per.c.first), func.max(per.c.last))).one()
     return row[0], row[1]
 
 
@@ -90,18 +95,20 @@ def candles(
     if end is not None:
         window = window.where(OHLCV.timestamp < end)
     # newest `limit` of the window; duplicates across sessions may shrink it a little
-    shown = _frame(db.execute(window.order_by(OHLCV.timestamp.desc()).limit(limit)).all())
+    shown = candle_frame(db.execute(window.order_by(OHLCV.timestamp.desc()).limit(limit)).all())
     if shown.empty:
         return shown, None
     first = shown["timestamp"].iloc[0].to_pydatetime()
     if warmup > 0:
         before = base.where(OHLCV.timestamp < first).order_by(OHLCV.timestamp.desc()).limit(warmup)
-        earlier = _frame(db.execute(before).all())
+        earlier = candle_frame(db.execute(before).all())
         shown = pd.concat([earlier, shown]) if not earlier.empty else shown
     return shown.reset_index(drop=True), first
 
 
-def _frame(rows: Sequence) -> pd.DataFrame:
+def candle_frame(rows: Sequence) -> pd.DataFrame:
+    """Candle rows (with their session_id last) ascending, one per timestamp: the newest
+    session's."""
     frame = pd.DataFrame(rows, columns=[*CANDLE_COLUMNS, "session_id"])
     if frame.empty:
         return frame.drop(columns="session_id")
@@ -119,12 +126,14 @@ def plan_steps(
     start: datetime,
     end: datetime,
     now: datetime,
+    *,
+    open_at_end: bool = False,
 ) -> pd.DataFrame:
     """One row per plan version alive in [start, end]: its levels and when they applied.
 
     A version applies from its own ``created_at`` until the next version, the plan's close,
     or, for an open plan, ``now`` (or its own time when later); drawing the rows in order
-    gives the plan's step line.
+    gives the plan's step line. ``open_at_end`` keeps only the plans still open at ``end``.
     """
     plans = db.execute(
         select(TradePlan.id, TradePlan.side, TradePlan.status, TradePlan.closed_at,
@@ -132,7 +141,8 @@ def plan_steps(
             TradePlan.session_id.in_(run_ids),
             TradePlan.symbol == symbol,
             TradePlan.opened_at <= end,
-            or_(TradePlan.closed_at.is_(None), TradePlan.closed_at >= start),
+            or_(TradePlan.closed_at.is_(None),
+                TradePlan.closed_at >= (end if open_at_end else start)),
         )
     ).all()
     columns = ["plan_id", "side", "plan_status", "version", "entry", "stop", "target", "size",

@@ -5,8 +5,9 @@ plan), its last tick of each symbol (the day's closing prices), its candles, fil
 equity steps and the day's aggregates; its other traces (holds, refusals, abandoned
 decisions) and ticks go, then the prompts and answers no kept trace names. Never thinned:
 a session holding an active plan, and a replay run not finished (or with no clock to say
-so), whose resume reads its traces at the clock it stopped at. A finished replay keeps its
-ticks too: they are its step count.
+so), whose resume reads its traces at the clock it stopped at, a day not rolled up yet, and
+a trace the scorecard has not scored yet. A finished replay keeps its ticks too: they are
+its step count.
 """
 
 from __future__ import annotations
@@ -15,21 +16,25 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, Select, and_, delete, func, or_, select
+from sqlalchemy import CursorResult, Delete, Select, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
 
 from db.core import table_of
 from db.models import (
+    DecisionScoreTip,
     LLMTrace,
     MarketData,
     Order,
     PaperClock,
+    PerformanceRollup,
     Session,
     TraceBlob,
     Trade,
     TradePlan,
 )
 from db.plans import ACTIVE
+from db.traces import lock_blobs
 
 _TRACES = table_of(LLMTrace)
 _TICKS = table_of(MarketData)
@@ -49,19 +54,30 @@ class Pruned:
 
 
 def _old_sessions(before: date) -> Select:
-    """Sessions dated before ``before`` that nothing still running needs."""
+    """Sessions dated before ``before`` that nothing still running needs, and whose day is
+    rolled up: its figures are read from the rollup from then on. A day without one is
+    still open (a bot west of UTC trades in yesterday's date at 02:00 UTC) or not yet
+    rolled up, and is kept whole."""
     finished = select(PaperClock.account).where(PaperClock.finished_at.is_not(None))
     active = select(TradePlan.session_id).where(TradePlan.status.in_(ACTIVE))
     return select(Session.id).where(
         Session.date < before, Session.id.not_in(active),
+        Session.id.in_(select(PerformanceRollup.session_id)),
         or_(Session.kind != "replay", Session.run_name.in_(finished)))
 
 
 def _unneeded_traces(sessions: Select) -> Select:
+    """The traces of ``sessions`` that caused nothing and whose decisions are scored (before
+    their run's tip, ``db.decision_scores``): a later one is still read to score it."""
     caused = [select(Order.trace_id).where(Order.trace_id.is_not(None)),
               select(Trade.trace_id).where(Trade.trace_id.is_not(None)),
               select(TradePlan.trace_id).where(TradePlan.trace_id.is_not(None))]
-    return select(LLMTrace.id).where(LLMTrace.session_id.in_(sessions),
+    of_trace = aliased(Session)
+    scored = exists().where(of_trace.id == LLMTrace.session_id,
+                            DecisionScoreTip.kind == of_trace.kind,
+                            DecisionScoreTip.run_name == of_trace.run_name,
+                            LLMTrace.created_at < DecisionScoreTip.through)
+    return select(LLMTrace.id).where(LLMTrace.session_id.in_(sessions), scored,
                                      *(LLMTrace.id.not_in(ids) for ids in caused))
 
 
@@ -99,8 +115,19 @@ def _deleted(db: OrmSession, statement: Delete) -> int:
 
 
 def _drop_unnamed_blobs(db: OrmSession) -> int:
-    """Delete the prompts and answers no trace names any more (answers name theirs inside
-    their JSON, so the names are gathered here)."""
+    """Delete the prompts and answers no trace names any more, holding off the traces being
+    written (``lock_blobs``) from before the names are read until the prune commits."""
+    lock_blobs(db, alone=True)
+    named = _named_hashes(db)
+    unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
+    for start in range(0, len(unnamed), BLOB_BATCH):
+        db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
+    return len(unnamed)
+
+
+def _named_hashes(db: OrmSession) -> set[str]:
+    """Every blob key a trace names (answers name theirs inside their JSON, so the names are
+    gathered here)."""
     named: set[str] = set()
     for prompt, system, response, answers in db.execute(
             select(LLMTrace.prompt_hash, LLMTrace.system_hash, LLMTrace.response_hash,
@@ -110,7 +137,4 @@ def _drop_unnamed_blobs(db: OrmSession) -> int:
         named.update(key for key in (prompt, system, response) if key)
         named.update(a["response_hash"] for a in answers or []
                      if isinstance(a, dict) and isinstance(a.get("response_hash"), str))
-    unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
-    for start in range(0, len(unnamed), BLOB_BATCH):
-        db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
-    return len(unnamed)
+    return named

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.model.round_trips import RoundTrip, group_round_trips
 from bot.model.scorecard import (
     HORIZONS,
     DecisionOutcome,
@@ -30,8 +32,10 @@ from bot.model.timeframes import timeframe_delta
 from bot.model.vocabulary import TraceStatus
 from db.decision_scores import add_days, rolled_tally, rolled_through, set_tip, tip_of
 from db.models import OHLCV, LLMTrace, Session, Trade
-from db.round_trips import round_trips
+from db.performance_rollups import in_order, rolled_open
+from db.round_trips import trip_fills
 from db.sessions import run_session_ids
+from db.trip_results import rolled_by_decision, rolled_total
 
 
 def decision_records(db: OrmSession | Connection, ids: Sequence[int],
@@ -87,15 +91,19 @@ class CandleSeries(Mapping[str, PriceSeries]):
         return len(self._shortest)
 
 
-def realized_by_decision(db: OrmSession, ids: Sequence[int]) -> dict[int, tuple[float, int]]:
-    """Per trace: the net PnL (after fees) of the round trips it opened that have closed, and
-    how many it opened are still open. A trip is opened by the decision its first fill
-    carries, so with no fill carrying one there is nothing to fold."""
+def realized_by_decision(db: OrmSession, ids: Sequence[int], carried: Sequence[RoundTrip] = ()
+                         ) -> dict[int, tuple[float, int]]:
+    """Per trace: the net PnL (after fees) of the round trips it opened that these sessions'
+    fills closed, and how many it opened are still open; folded on from the trips
+    ``carried`` (those the sessions before left open). A trip is opened by the decision its
+    first fill carries, so with no fill or carried trip carrying one there is nothing to
+    fold."""
     found: dict[int, tuple[float, int]] = {}
-    if db.scalar(select(Trade.id).where(Trade.session_id.in_(ids), Trade.trace_id.is_not(None))
-                 .limit(1)) is None:
+    if all(trip.open_trace_id is None for trip in carried) and db.scalar(
+            select(Trade.id).where(Trade.session_id.in_(ids), Trade.trace_id.is_not(None))
+            .limit(1)) is None:
         return found
-    for trip in round_trips(db, ids):
+    for trip in group_round_trips(trip_fills(db, ids), carried):
         if trip.open_trace_id is None:
             continue
         pnl, still_open = found.get(trip.open_trace_id, (0.0, 0))
@@ -104,6 +112,42 @@ def realized_by_decision(db: OrmSession, ids: Sequence[int]) -> dict[int, tuple[
         else:
             found[trip.open_trace_id] = (pnl + trip.net_pnl, still_open)
     return found
+
+
+@dataclass(frozen=True)
+class Realized:
+    """A run's realized PnL per opening decision, as the scorecard reads it: ``rolled``, the
+    sessions whose trips are rolled up per decision (``db.trip_results``), and ``live``, per
+    decision, the net PnL of the trips closed after them and how many it opened are still
+    open, folded from the later sessions' fills on from the trips the last rollup left
+    open."""
+
+    rolled: Sequence[int]
+    live: dict[int, tuple[float, int]]
+
+    def total(self, db: OrmSession, ids: Sequence[int], start: datetime | None,
+              end: datetime) -> float:
+        """The realized PnL of the decisions in [start, end)."""
+        return rolled_total(db, self.rolled, start, end) + _live_between(
+            db, ids, self.live, start, end)
+
+    def by_decision(self, db: OrmSession, start: datetime | None,
+                    end: datetime | None) -> dict[int, tuple[float, int]]:
+        """Per decision of [start, end) (and of the live trips): its realized PnL and how
+        many trips it opened are still open."""
+        found = dict(self.live)
+        for trace_id, net in rolled_by_decision(db, self.rolled, start, end).items():
+            pnl, still_open = found.get(trace_id, (0.0, 0))
+            found[trace_id] = (pnl + net, still_open)
+        return found
+
+
+def realized_of(db: OrmSession, ids: Sequence[int]) -> Realized:
+    """A run's realized PnL: its rolled-up sessions' results, and the trips of the sessions
+    after them (the open day) folded on from those the last rollup left open."""
+    ordered = in_order(db, ids)
+    done, carried = rolled_open(db, ordered)
+    return Realized(ordered[:done], realized_by_decision(db, ordered[done:], carried))
 
 
 def decision_outcomes(db: OrmSession, ids: Sequence[int], start: datetime | None = None,
@@ -149,7 +193,7 @@ def span_scorecard(db: OrmSession, ids: Sequence[int], start: datetime | None = 
     rollup tip summed by the database (``db.decision_scores``), the rest (a day the span
     cuts, the traces from the tip on) scored from their traces and the candles of their
     days on."""
-    realized = realized_by_decision(db, ids)
+    realized = realized_of(db, ids)
     tip = rolled_through(db, ids)
     first = None if start is None else _day_from(start)
     last = tip if end is None else min(end, tip) if tip is not None else None
@@ -162,9 +206,8 @@ def span_scorecard(db: OrmSession, ids: Sequence[int], start: datetime | None = 
         return scorecard(_raw(db, ids, start, end, realized))
     rolled = rolled_tally(db, ids, first, last_day)
     rolled_end = tip if last == tip else _midnight(last_day + timedelta(days=1))
-    rolled.realized_pnl = _realized_between(db, ids, realized,
-                                            None if first is None else _midnight(first),
-                                            rolled_end)
+    rolled.realized_pnl = realized.total(db, ids, None if first is None else _midnight(first),
+                                         rolled_end)
     found = [*(_raw(db, ids, start, _midnight(first), realized) if first is not None else []),
              *_raw(db, ids, rolled_end, end, realized)]
     return scorecard(found, rolled)
@@ -181,17 +224,18 @@ def _day_from(moment: datetime) -> date:
 
 
 def _raw(db: OrmSession, ids: Sequence[int], start: datetime | None, end: datetime | None,
-         realized: dict[int, tuple[float, int]]) -> list[DecisionOutcome]:
+         realized: Realized) -> list[DecisionOutcome]:
     """The span's decisions scored from their traces, priced from the candles of their days
     on."""
     if start is not None and end is not None and start >= end:
         return []
-    return decision_outcomes(db, ids, start, end, sessions_from(db, ids, start), realized)
+    return decision_outcomes(db, ids, start, end, sessions_from(db, ids, start),
+                             realized.by_decision(db, start, end))
 
 
-def _realized_between(db: OrmSession, ids: Sequence[int],
-                      realized: dict[int, tuple[float, int]], start: datetime | None, end: datetime) -> float:
-    """The realized PnL of the decisions in [start, end) that opened round trips."""
+def _live_between(db: OrmSession, ids: Sequence[int], realized: dict[int, tuple[float, int]],
+                  start: datetime | None, end: datetime) -> float:
+    """The realized PnL of ``realized``'s decisions in [start, end)."""
     opened = sorted(realized)
     total = 0.0
     for at in range(0, len(opened), TRACE_CHUNK):

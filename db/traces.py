@@ -49,6 +49,8 @@ def add_trace(db: OrmSession | Connection, **fields: object) -> int:
     prompt, response = fields.pop("prompt", None), fields.pop("raw_response", None)
     system = fields.pop("prompt_system", None)
     fields["prompt"] = ""
+    if prompt or response or fields.get("answers"):
+        lock_blobs(db)
     if isinstance(prompt, str) and isinstance(system, str) and system and \
             prompt.startswith(system + SYSTEM_JOIN):
         fields["system_hash"] = store_blob(db, system)
@@ -94,13 +96,39 @@ def _answer_by_hash(db: OrmSession | Connection, answer: object) -> object:
 
 def store_blob(db: OrmSession | Connection, text: str) -> str:
     """Store ``text`` once (uncommitted) and return its key: a text seen before is not
-    written again, by this bot or another."""
+    written again, by this bot or another. The trace naming it is written under
+    ``lock_blobs``."""
     data = text.encode()
     key = hashlib.sha256(data).hexdigest()
-    dialect = (db.get_bind() if isinstance(db, OrmSession) else db).dialect.name
-    db.execute(_ADD_BLOB[dialect], {"hash": key, "data": zlib.compress(data, 6),
-                                    "size": len(text)})
+    db.execute(_ADD_BLOB[_dialect(db)], {"hash": key, "data": zlib.compress(data, 6),
+                                         "size": len(text)})
     return key
+
+
+def _dialect(db: OrmSession | Connection) -> str:
+    return (db.get_bind() if isinstance(db, OrmSession) else db).dialect.name
+
+
+# one key per database: every trace writer shares it, a prune's drop of blobs holds it alone
+BLOBS_LOCK_KEY = int.from_bytes(b"tdblobs.", "big", signed=True)
+_LOCK_BLOBS = {False: select(func.pg_advisory_xact_lock_shared(BLOBS_LOCK_KEY)),
+               True: select(func.pg_advisory_xact_lock(BLOBS_LOCK_KEY))}
+
+
+def lock_blobs(db: OrmSession | Connection, *, alone: bool = False) -> None:
+    """Hold ``trace_blobs`` against a prune until this transaction ends (PostgreSQL).
+
+    Storing a blob that is there already writes and locks nothing, so under READ COMMITTED
+    a prune that read the names before the trace naming it committed would delete the blob
+    from under that trace. A writer holds the lock shared from its first blob to its commit
+    (writers never wait for each other), and a prune holds it ``alone`` from before it reads
+    the names to its commit: it waits for the traces being written and sees them, and a
+    writer that comes during it waits, then finds the blob gone and stores it anew. SQLite
+    needs none: it has one writer at a time, and a prune takes the write lock with its
+    first delete, before it reads the names.
+    """
+    if _dialect(db) == "postgresql":
+        db.execute(_LOCK_BLOBS[alone])
 
 
 _BLOB_DATA = select(_BLOBS.c.hash, _BLOBS.c.data).where(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.core import insert_one, table_of
 from db.models import Trade
+from db.performance_rollups import void_from
 from db.stats import apply_trade
 
 _TRADES = table_of(Trade)
@@ -34,9 +35,11 @@ def booked_trade_ids(db: OrmSession, venue: str, trade_ids: set[str]) -> set[str
 def record_trade(db: OrmSession, now: datetime, **fields: Any) -> int:
     """Insert one fill's row (``fields``: the ``trades`` columns) and add it to its session's
     stats, uncommitted; returns the row id. Raises IntegrityError, before writing anything,
-    for a fill (venue, trade_id) already booked."""
+    for a fill (venue, trade_id) already booked. A session already rolled up is rolled up
+    again (``db.performance_rollups.void_from``)."""
     row_id = insert_one(db, _ADD, fields)
     apply_trade(db, fields["session_id"], row_id, fields["fee"], fields["realized_pnl"], now)
+    void_from(db, fields["session_id"])
     return row_id
 
 

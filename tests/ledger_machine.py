@@ -49,6 +49,8 @@ from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsCache, Trade
 from db.paper_store import PaperStore
+from db.performance import span_performance
+from db.queries_trading import TradeFilter, trade_totals
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 
 SYMBOL = "BTC/USDT"
@@ -536,11 +538,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 self._expect("fill_booked", f.id in booked,
                              f"{b.name}'s fill {f.id} at {_iso(f.timestamp_ms, zone)} is not "
                              f"booked after a clean iteration at {_iso(b.clean_clock_ms, zone)}")
-        # positions, realized PnL and fees: a rebuild from the booked fills, average cost
+        # positions, realized PnL and fees: a rebuild from the booked fills, average cost;
+        # a round trip runs from a BUY on a flat book to the fill that flattens it
         quantity, average = 0.0, 0.0
         realized: dict[str, float] = {}
+        trip_net: float | None = None
+        closed_trips: list[float] = []
         for t in sorted(view.trades, key=lambda t: t.id):
             pnl = 0.0
+            trip_net = (trip_net or 0.0) - t.fee
             if t.action == "BUY":
                 if quantity + t.quantity > 0:
                     average = (average * quantity + t.price * t.quantity) / (quantity + t.quantity)
@@ -548,9 +554,12 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 closing = min(t.quantity, quantity)
                 pnl = (t.price - average) * closing
+                trip_net += pnl
                 quantity -= t.quantity
                 if abs(quantity) <= 1e-12:
                     quantity, average = 0.0, 0.0
+                    closed_trips.append(trip_net)
+                    trip_net = None
             realized[t.trade_id] = pnl
             self._expect("realized_pnl", _close(t.realized_pnl, pnl, 1e-6),
                          f"{b.name}'s trade {t.trade_id} realized {t.realized_pnl}; average "
@@ -584,10 +593,36 @@ class LedgerMachine(RuleBasedStateMachine):
             self._expect("session_net_pnl", _close(net, gross - fees - cache.total_llm_cost),
                          f"{b.name}'s session {sid} net_pnl {net}; its trades give "
                          f"{gross - fees - cache.total_llm_cost}")
+        self._check_rollups(b, view, realized, closed_trips)
         self._check_start_equity(b, view, ordered, zone)
         self._check_orders(b, view, fills)
         self._check_decisions(b, view)
         self._check_commands(b, view)
+
+    def _check_rollups(self, b: BotState, view: StoreView, realized: dict[str, float],
+                       closed_trips: list[float]) -> None:
+        """The run's figures as the console reads them, from the closed days' rollups
+        (``db.fill_totals``, ``db.performance_rollups``) and the open day's rows, equal the
+        reference ledger's: across crashes, midnights and the other bot."""
+        ids = tuple(view.session_days)
+        if not ids:
+            return
+        with b.rt.db() as db:
+            totals = trade_totals(db, TradeFilter(session_ids=ids))
+            metrics = span_performance(db, list(ids))[0].metrics
+        pnl = list(realized.values())
+        expected = (len(view.trades), sum(t.fee for t in view.trades), sum(pnl),
+                    sum(1 for v in pnl if v > 1e-12), sum(1 for v in pnl if v < -1e-12))
+        got = (totals["count"], totals["fees"], totals["realized_pnl"], totals["wins"],
+               totals["losses"])
+        self._expect("trade_totals", _same(got, expected),
+                     f"{b.name}'s Trades totals over the run are {got}; its trades give "
+                     f"{expected}")
+        got_trips = (metrics["round_trips"], metrics["net_pnl"])
+        expected_trips = (len(closed_trips), sum(closed_trips))
+        self._expect("round_trips", _same(got_trips, expected_trips),
+                     f"{b.name}'s Performance shows {got_trips} (closed round trips, net PnL);"
+                     f" its trades give {expected_trips}")
 
     def _check_start_equity(self, b: BotState, view: StoreView, ordered: list,
                             zone: ZoneInfo) -> None:

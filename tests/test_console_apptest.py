@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import OHLCV, BotStatus, Command, Session
+from db.models import OHLCV, BotStatus, Command, Session, Trade
 from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
@@ -280,29 +280,77 @@ def test_chart_date_window_and_toggles(seeded_url, monkeypatch):
     assert layout["title"]["text"] == "ETH/USDT · 1h · PAPER · SIMULATED market"
 
 
-def test_a_date_range_longer_than_the_chart_draws_says_what_it_shows(seeded_url, monkeypatch):
-    """A range holding more candles than the chart draws shows its newest ones; the page
-    says so rather than pass them off as the whole range."""
-    engine = make_engine(seeded_url)
+def _a_year_before_the_seeded_day(url: str) -> tuple[int, float]:
+    """A year of BTC/USDT 5m candles and the 1h ones rolled up from them, before the seeded
+    ones, and a fill a day; returns the count and size of the run's BTC/USDT fills."""
+    import math
+
+    engine = make_engine(url)
     with session_factory(engine)() as db:
         session_id = db.scalar(select(Session.id).order_by(Session.id.desc()))
-        end = db.scalar(select(func.min(OHLCV.timestamp)).where(
+        seeded = db.scalar(select(func.min(OHLCV.timestamp)).where(
             OHLCV.symbol == "BTC/USDT", OHLCV.timeframe == "5m"))
-        db.execute(insert(OHLCV), [
-            {"session_id": session_id, "symbol": "BTC/USDT", "timeframe": "5m",
-             "timestamp": end - timedelta(minutes=5 * n), "open": 100.0, "high": 101.0,
-             "low": 99.0, "close": 100.0, "volume": 1.0} for n in range(1, 5_200)])
+        first = (seeded - timedelta(days=365)).replace(hour=0, minute=0)
+        rows, hours = [], []
+
+        def price_at(n: int) -> float:
+            return 60_000 + 3_000 * math.sin(n / 2_000) + 40 * math.sin(n / 7)
+
+        for n in range(int((seeded - first) / timedelta(minutes=5))):
+            price = price_at(n)
+            row = {"session_id": session_id, "symbol": "BTC/USDT", "timeframe": "5m",
+                   "timestamp": first + timedelta(minutes=5 * n), "open": price,
+                   "high": price + 25, "low": price - 25, "close": price + 5, "volume": 1.0}
+            rows.append(row)
+            if n % 12 == 11:
+                hour = rows[-12:]
+                hours.append({**hour[0], "timeframe": "1h", "close": hour[-1]["close"],
+                              "high": max(r["high"] for r in hour),
+                              "low": min(r["low"] for r in hour), "volume": 12.0})
+        db.execute(insert(OHLCV), rows + hours)
+        db.execute(insert(Trade), [
+            {"session_id": session_id, "timestamp": first + timedelta(days=day, hours=7),
+             "symbol": "BTC/USDT", "action": "BUY" if day % 3 else "SELL", "quantity": 0.01,
+             "price": price_at(day * 288 + 84), "fee": 0.6, "realized_pnl": 0.0, "venue": "paper",
+             "trade_id": f"Y{day}"} for day in range(365)])
         db.commit()
+        fills = db.execute(select(func.count(), func.sum(Trade.quantity)).where(
+            Trade.symbol == "BTC/USDT")).one()
     engine.dispose()
+    return fills[0], fills[1]
+
+
+def test_a_years_date_range_is_drawn_whole_as_coarser_bars(seeded_url, monkeypatch):
+    """A range holding more candles than the chart draws one by one is drawn whole, as the
+    shortest bar that fits, and the page says so; its fills are one marker per bar and side
+    that add up to the raw fills. A short range draws its candles as before."""
+    fills, size = _a_year_before_the_seeded_day(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "chart")
     at.radio(key="chart_window").set_value("Date range").run()
     dates = at.date_input(key="chart_dates")
     dates.set_value((dates.min, dates.max)).run()
     assert not at.exception, [e.value for e in at.exception]
+    figure = _figure(at)
+    bars = next(t for t in figure["data"] if t["type"] == "candlestick")["x"]
+    assert 365 <= len(bars) <= 368  # whole: a day a bar, the first at the range's start
+    assert _time(bars[0]).date() == dates.min and _time(bars[-1]).date() == dates.max
     words = _all_text(at)
-    assert "more than 5,000 5m candles" in words and "the newest 5,000" in words, words
-    at.selectbox(key="chart_tf").set_value("1h").run()  # a range it draws whole: no word
-    assert "more than 5,000" not in _all_text(at)
+    assert "Drawn as 1d bars" in words and "5m candles than the 1,000" in words, words
+    assert "rolled up from the stored 1h candles (and the 5m ones where no 1h" in words
+    markers = [t for t in figure["data"] if t.get("name", "").endswith(" fills per 1d bar")]
+    assert {t["name"] for t in markers} == {"BUY fills per 1d bar", "SELL fills per 1d bar"}
+    assert sum(c[0] for t in markers for c in t["customdata"]) == fills
+    assert sum(c[1] for t in markers for c in t["customdata"]) == pytest.approx(size)
+    names = {t.get("name") for t in figure["data"]}
+    assert {"EMA 12 of 1d bars", "Bollinger (20, 2) of 1d bars"} <= names, names
+    assert figure["layout"]["title"]["text"].startswith("BTC/USDT · 5m as 1d bars · ")
+
+    dates.set_value((dates.max - timedelta(days=1), dates.max)).run()  # drawn one by one
+    words = _all_text(at)
+    assert "Drawn as" not in words
+    candles = next(t for t in _figure(at)["data"] if t["type"] == "candlestick")["x"]
+    assert 288 < len(candles) <= 576
+    assert any(t.get("name") == "BUY fill" for t in _figure(at)["data"])
 
 
 def test_plan_version_diff(seeded_url, monkeypatch):

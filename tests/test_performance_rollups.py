@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -193,15 +194,21 @@ def test_rollups_on_both_stores_and_an_upgrade_backfills_them(db_url) -> None:
     engine.dispose()
 
 
-def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
-    """A real replay cut short on its third day: the two days it rolled over are rolled up
-    (the open one is not), as a backfill after the fact would write them, and the run's
-    figures from them equal its rows'; finishing it rolls up the last day too."""
+def replay_cut_short(tmp_path) -> tuple[Path, str, dict]:
+    """A real replay of three days of ``BTC_USDT-5m.csv`` into a new SQLite file, stopped
+    after its second: its file, the database's URL and the run's summary."""
     cut = tmp_path / "BTC_USDT-5m.csv"
     lines = candle_file("BTC_USDT-5m.csv").read_text().splitlines(keepends=True)
     cut.write_text("".join(lines[:3 * 288 + 1]))
     url = f"sqlite:///{tmp_path / 'replays.db'}"
-    summary = run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+    return cut, url, run_replay(ReplayArgs([cut], url), progress=False, max_steps=2 * 288)
+
+
+def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
+    """A real replay cut short on its third day: the two days it rolled over are rolled up
+    (the open one is not), as a backfill after the fact would write them, and the run's
+    figures from them equal its rows'; finishing it rolls up the last day too."""
+    cut, url, summary = replay_cut_short(tmp_path)
     engine = make_engine(url)
     with session_factory(engine)() as db:
         ids = run_session_ids(db, summary["run_name"])
@@ -220,3 +227,41 @@ def test_the_loop_rolls_up_each_day_as_it_ends(tmp_path) -> None:
         assert len(rolled_prefix(db, in_order(db, ids))) == len(ids)
         assert_composed_equals_rows(db, ids, None, None)
     engine.dispose()
+
+
+def test_a_fill_booked_into_a_rolled_up_day_is_counted(db_url, tmp_path) -> None:
+    """A BUY decided at a day's last step fills there, and the next step's fill sync books it
+    into that day (its timestamp's), after the rollover has rolled the day up. The run's
+    Trades totals and round trips, read through the rollups, are its rows'."""
+    from bot.engine.schema import Action, ActionType, Decision
+    from db.queries_trading import TradeFilter, trade_totals
+    from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
+    from tests.loop_harness import ScriptedEngine, make_runtime, step
+
+    first = datetime(2023, 11, 14, 23, 30, tzinfo=UTC)
+    start_ms = int(first.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    candles = write_path(tmp_path / "TST_USDT-5m.csv",
+                         [100.0] * (WARMUP + 5) + [100.0 + k * 0.1 for k in range(600)],
+                         start_ms=start_ms)
+    engine = ScriptedEngine([])
+    rt = make_runtime(db_url, [candles], engine, kind="live", run_name="late",
+                      MAX_SPREAD_PCT=5, MAX_SLIPPAGE_PCT=5, TRAIL_BREAKEVEN_PCT=0)
+    step(rt, 5)  # 23:30 .. 23:50
+    engine.decisions = [Decision(actions=[Action(action=ActionType.BUY, symbol="TST/USDT",
+                                                 size=1.0, stop=90.0, target=200.0)])]
+    step(rt, 3)  # the BUY at 23:55; the rollover at 00:00, then its fill booked
+    engine.decisions = [Decision(actions=[Action(action=ActionType.SELL, symbol="TST/USDT")])]
+    step(rt, 300)  # past the next midnight: the day of the SELL is rolled up too
+    with rt.db() as db:
+        ids = rt.session_ids(db)
+        rows = list(db.scalars(select(Trade).where(Trade.session_id.in_(ids))))
+        assert [t.action for t in rows] == ["BUY", "SELL"]
+        assert db.scalar(select(func.count()).select_from(PerformanceRollup)
+                         .where(PerformanceRollup.session_id.in_(ids))) == 2
+        totals = trade_totals(db, TradeFilter(session_ids=tuple(ids)))
+        metrics = span_performance(db, ids)[0].metrics
+    fees = sum(t.fee for t in rows)
+    assert (totals["count"], totals["fees"]) == (2, pytest.approx(fees))
+    assert totals["realized_pnl"] == pytest.approx(sum(t.realized_pnl for t in rows))
+    assert metrics["round_trips"] == 1
+    assert metrics["net_pnl"] == pytest.approx(sum(t.realized_pnl for t in rows) - fees)

@@ -18,7 +18,7 @@ from bot.replay import ReplayArgs, run_replay
 from bot.runtime import Runtime
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
-from db.models import LLMTrace, MarketData, Order, PaperClock, Trade
+from db.models import LLMTrace, MarketData, Order, PaperClock, PerformanceRollup, Trade
 from db.queries_replays import replay_runs, run_session_ids, run_summary
 from tests.conftest import ROOT
 from tests.test_kill import Crash, cut_file
@@ -194,3 +194,30 @@ def test_a_finished_run_reads_as_it_finished_whatever_its_rows_become(cut: Path,
     engine.dispose()
     assert (listed["fingerprint"], listed["trades"], listed["candles"]) == (
         summary["fingerprint"], summary["trades"], summary["candles"])
+
+
+def test_a_run_killed_as_it_finished_is_rolled_up_when_run_again(cut: Path, tmp_path,
+                                                                 monkeypatch) -> None:
+    """A kill after the finished mark, before the last day's rollup and scores: run again,
+    the finished run only prints its summary, and writes what it left unwritten."""
+    import bot.replay
+
+    def killed(rt: Runtime, **_: object) -> None:
+        raise Crash
+
+    args = ReplayArgs([cut], f"sqlite:///{tmp_path / 'finishing.db'}")
+    monkeypatch.setattr(bot.replay, "roll_up", killed)
+    with pytest.raises(Crash):
+        run_replay(args, progress=False)
+    monkeypatch.undo()
+    rows = _rows(args.db_url)
+    run_replay(args, progress=False)
+    assert _rows(args.db_url) == rows, "the finished run was stepped again"
+    engine = make_engine(args.db_url)
+    with session_factory(engine)() as db:
+        sessions = db.scalars(select(PaperClock.account)).all()
+        assert len(sessions) == 1
+        ids = run_session_ids(db, sessions[0])
+        rolled = db.scalars(select(PerformanceRollup.session_id)).all()
+    engine.dispose()
+    assert sorted(rolled) == sorted(ids)

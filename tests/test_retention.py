@@ -4,20 +4,25 @@ order, what an active plan or an unfinished replay needs, nor the day's aggregat
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.__main__ import main
+from db import retention
 from db.engine import make_engine, session_factory
 from db.models import (
+    DecisionScoreTip,
     EquityStep,
     LLMTrace,
     MarketData,
     Order,
     PaperClock,
+    PerformanceRollup,
     Session,
     TraceBlob,
     TradePlan,
@@ -26,6 +31,7 @@ from db.queries_trading import trace_detail
 from db.traces import add_trace
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import make_runtime, step
+from tests.waiting import wait_for
 
 TODAY = date(2026, 12, 6)  # the fake clock: every prune here is given its day
 OLD = TODAY - timedelta(days=10)
@@ -83,6 +89,10 @@ def history(db_url: str) -> dict[str, int]:
             "today": _session(db, TODAY),
         }
         ids["old_order_trace"] = _ordering_trace(db, ids["old"], OLD, "closed")
+        midnight = datetime.combine(TODAY, time(), UTC)
+        for name, kind, run in (("old", "live", "live"), ("old_active_plan", "live", "live"),
+                                ("old_finished_replay", "replay", "replay-done")):
+            _rolled(db, ids[name], kind, run, midnight)
         _ordering_trace(db, ids["old_active_plan"], OLD + timedelta(days=1), "open")
         db.add_all([PaperClock(account="replay-done", now_ms=0, feed="",
                                finished_at=datetime.combine(OLD, time(), UTC)),
@@ -161,9 +171,149 @@ def test_a_live_bot_thins_at_the_rollover(sqlite_url, tmp_path) -> None:
     rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=2)
     with rt.db() as db:  # another bot's day, kept while it is within the two days
         other = _session(db, first_clock.date() - timedelta(days=1), run_name="other")
+        _session(db, first_clock.date(), run_name="other")
+        _rolled(db, other, "live", "other", first_clock)
         db.commit()
     step(rt, 6)  # 23:30 ... 23:55
     assert _kept(sqlite_url)[other] == (3, 2 * TICKS, 3)
     step(rt, 2)  # midnight: a new day, and the day before yesterday is out of the two
     assert rt.session_day == first_clock.date() + timedelta(days=1)
     assert _kept(sqlite_url)[other] == (0, 2, 3)
+
+
+def _rolled(db: OrmSession, session_id: int, kind: str, run_name: str,
+            scored_through: datetime) -> None:
+    """The session's day rolled up, and its run's decisions scored up to ``scored_through``,
+    as the bot leaves them at a rollover."""
+    db.add(PerformanceRollup(session_id=session_id, steps=None, trips='{"symbols": {}, "open": []}',
+                             llm_cost=0.0))
+    db.merge(DecisionScoreTip(kind=kind, run_name=run_name, through=scored_through))
+
+
+def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, capsys, monkeypatch):
+    """At 02:00 UTC a New York bot's open session is dated yesterday: a prune keeping one
+    day (today, in UTC) must not thin the day the bot is trading in."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        closed = _session(db, TODAY - timedelta(days=2), run_name="new-york")
+        open_day = _session(db, TODAY - timedelta(days=1), run_name="new-york")
+        _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
+    after = _kept(db_url)
+    assert after[open_day] == (3, 2 * TICKS, 3)
+    assert after[closed] == (0, 2, 3)
+
+
+def test_decisions_not_yet_scored_are_kept(db_url, capsys, monkeypatch):
+    """The scorecard rolls a run's decisions up once their horizons have passed; a trace
+    after the run's tip is still to be scored from, so retention keeps it."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        old = _session(db, OLD)
+        _session(db, TODAY)
+        # the tip between the old day's second hold (12:01) and its third (12:02)
+        _rolled(db, old, "live", "live", datetime.combine(OLD, time(12, 1, 30), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["traces"] == 2
+    assert _kept(db_url)[old] == (1, 2, 3)
+
+
+def _names_held(db: OrmSession) -> set[str]:
+    """Every blob key a trace names: its prompt, system part, answer and answers."""
+    named: set[str] = set()
+    for *keys, answers in db.execute(select(LLMTrace.prompt_hash, LLMTrace.system_hash,
+                                            LLMTrace.response_hash, LLMTrace.answers)):
+        named.update(key for key in keys if key)
+        named.update(a["response_hash"] for a in answers or [] if "response_hash" in a)
+    return named
+
+
+def _trace_again(conn: Connection, session_id: int, context: str, answer: str) -> None:
+    """Another bot's decision, written as the bot writes one (``bot.steps.decide``)."""
+    add_trace(conn, session_id=session_id, engine="gemini", prompt_system=SYSTEM,
+              prompt=f"{SYSTEM}\n\n{context}", raw_response='{"actions": []}',
+              answers=[{"raw_response": answer, "errors": []}],
+              created_at=datetime.combine(TODAY, time(12), UTC))
+    conn.commit()
+
+
+def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monkeypatch):
+    """Bot B stores a decision whose prompt and answer are blobs only thinned traces name
+    (its insert of each finds it there and writes nothing) just after a prune has read the
+    names: the prune must not delete them from under B's trace.
+
+    PostgreSQL: B commits from its own connection at that moment, or waits for the prune
+    and then stores them anew. SQLite: B finds the one write lock taken (``busy_timeout``
+    0: it cannot wait), so it writes once the prune has committed."""
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        old = _session(db, OLD)
+        today = _session(db, TODAY, run_name="bot-b")
+        _rolled(db, old, "live", "live", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    # texts only the old day's holds stored: B's prompt's context and its answer
+    context, answer = f"session {old} hold 0", f"session {old} hold 1"
+    postgres = engine.dialect.name == "postgresql"
+    writer = make_engine(db_url)
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        with writer.connect() as conn:
+            if postgres:
+                outcome["pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            else:
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                _trace_again(conn, today, context, answer)
+            except OperationalError as exc:
+                outcome["error"] = exc
+
+    def b_waits() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.scalar(text("SELECT count(*) FROM pg_locks WHERE pid = :p "
+                                         "AND NOT granted"), {"p": outcome["pid"]}))
+
+    thread = threading.Thread(target=write, daemon=True)
+    read_names = retention._named_hashes
+
+    def names_then_b_writes(db: OrmSession) -> set[str]:
+        named = read_names(db)
+        thread.start()
+        if postgres:  # B commits, or is held back by the prune: then the prune goes on
+            wait_for(lambda: "pid" in outcome and (not thread.is_alive() or b_waits()))
+        else:
+            thread.join(60)
+        return named
+
+    monkeypatch.setattr(retention, "_named_hashes", names_then_b_writes)
+    try:
+        with session_factory(engine)() as db:
+            assert retention.prune(db, TODAY - timedelta(days=2)).traces == 3
+        thread.join(60)
+        assert not thread.is_alive()
+        if "error" in outcome:  # SQLite: the write lock was the prune's until it committed
+            assert not postgres and "locked" in str(outcome["error"]), outcome["error"]
+            with writer.connect() as conn:
+                _trace_again(conn, today, context, answer)
+        with session_factory(engine)() as db:
+            named = _names_held(db)
+            assert len(named) == 3 + 2 + 2  # today's holds (contexts, system, answer), B's two
+            assert named - set(db.scalars(select(TraceBlob.hash))) == set()
+            trace = db.scalars(select(LLMTrace.id).where(LLMTrace.session_id == today)
+                               .order_by(LLMTrace.id.desc())).first()
+            detail = trace_detail(db, trace)
+            assert detail is not None and detail["prompt"] == f"{SYSTEM}\n\n{context}"
+            assert detail["answers"] == [{"raw_response": answer, "errors": []}]
+    finally:
+        writer.dispose()
+        engine.dispose()

@@ -126,14 +126,19 @@ def test_a_run_over_a_day_boundary_stores_each_candle_once_and_decides_on_the_sa
         _assert_same_candles(_seen(context, "1h"), _expected(rows, context.now, HOUR_MS))
 
 
-@pytest.mark.parametrize(("gap", "whole"), [(24, False), (3 * 288, True)],
-                         ids=["two-hours-later", "three-days-later"])
+EXCHANGE_DEFAULT_LIMIT = 100  # candles OKX answers a request naming no limit with
+
+
+@pytest.mark.parametrize(("gap", "whole"), [(24, False), (144, False), (3 * 288, True)],
+                         ids=["two-hours-later", "twelve-hours-later", "three-days-later"])
 def test_a_bot_restarted_after_a_gap_longer_than_the_warm_up_fetches_it_whole(
         sqlite_url, tmp_path, gap, whole):
-    """A live bot stops at 23:00 and starts again ``gap`` candles later, on another day. Two
-    hours later it goes on from its newest candle; days later (more candles missed than the
-    warm-up) it fetches the warm-up whole, as a run's first session does. Either way its
-    decisions see the newest closed candles."""
+    """A live bot stops at 23:00 and starts again ``gap`` candles later, on another day. Hours
+    later it goes on from its newest candle, asking for every candle it missed (an exchange
+    answers a request naming no limit with its default: OKX's 100, fewer than twelve hours
+    of 5m candles); days later (more candles missed than the warm-up) it fetches the warm-up
+    whole, as a run's first session does. Either way its decisions see the newest closed
+    candles."""
     closes = _closes(WARMUP + 3 + gap + 5)
     first_ms = MIDNIGHT_MS - HOUR_MS - (WARMUP + 2) * FIVE_MIN_MS  # its last step is 23:00
     (tmp_path / "before").mkdir()
@@ -153,14 +158,17 @@ def test_a_bot_restarted_after_a_gap_longer_than_the_warm_up_fetches_it_whole(
     fetch = rt.venue.fetch_ohlcv
 
     def spied(symbol, timeframe="5m", since=None, limit=None):
+        """The venue answering as an exchange does: from ``since`` on, at most ``limit``
+        candles, or its default when none is named."""
         fetches.append((timeframe, since, limit))
-        return fetch(symbol, timeframe, since, limit)
+        rows = fetch(symbol, timeframe, since, None if since is not None else limit)
+        return rows if since is None else rows[:limit or EXCHANGE_DEFAULT_LIMIT]
 
     rt.venue.fetch_ohlcv = spied  # type: ignore[method-assign]
     step(rt, 3)
     assert rt.now() > MIDNIGHT
     first_fetch = next(f for f in fetches if f[0] == "5m")
-    assert first_fetch[1:] == ((None, FIRST_FETCH_CANDLES) if whole else (tip_ms + 1, None))
+    assert first_fetch[1:] == ((None, FIRST_FETCH_CANDLES) if whole else (tip_ms + 1, gap + 2))
     assert _stored_twice(rt) == []
     assert _stored_per_session(rt, "5m") == [WARMUP + 2, WARMUP + 2 if whole else gap + 2]
     rows = _file_rows(before, after)
@@ -214,7 +222,8 @@ def test_the_chart_offers_a_timeframe_the_newest_session_has_not_stored_yet(sqli
 
 def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, tmp_path):
     """The day before holds the warm-up of the next day's decisions and replay-live: the
-    retention prune thins its traces and ticks, never its candles."""
+    retention prune thins its ticks (and its scored traces), never its candles. The open day
+    is not rolled up, so nothing of it is thinned."""
     start_ms = MIDNIGHT_MS - (WARMUP + 4) * FIVE_MIN_MS
     path = write_path(tmp_path / "TST_USDT-5m.csv", _closes(WARMUP + 12), start_ms=start_ms)
     rt = make_runtime(sqlite_url, [path], ScriptedEngine([]), kind="live", run_name="kept")
@@ -222,5 +231,33 @@ def test_thinning_the_old_days_keeps_the_candles_a_later_day_reads(sqlite_url, t
     stored = _stored_per_session(rt, "5m")
     with rt.db() as db:
         pruned = prune(db, MIDNIGHT.date() + timedelta(days=1))
-    assert pruned.sessions == 2 and pruned.traces > 0
+    assert pruned.sessions == 1 and pruned.market_data > 0
     assert _stored_per_session(rt, "5m") == stored == [WARMUP + 3, 4]
+
+
+def test_a_series_closing_less_often_than_a_day_keeps_its_history_across_restarts(
+        sqlite_url, tmp_path):
+    """A 2d candle closes every other day, so every other session stores none of it: a
+    runtime started again (a resumed replay, a restarted bot) still sees the series' newest
+    candles, those the file gives by then, and stores none of them twice."""
+    days = 2 * 24 * HOUR_MS
+    warmup = 8 * 288  # from a 2d boundary: whole buckets only
+    start_ms = MIDNIGHT_MS - warmup * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", _closes(warmup + 800), start_ms=start_ms)
+    rows = _file_rows(path)
+    engine = ScriptedEngine([])
+
+    def started():
+        return make_runtime(sqlite_url, [path], engine, kind="replay", run_name="sparse",
+                            warmup=warmup, TIMEFRAMES="5m,2d")
+
+    rt = started()
+    for k in range(700):  # the third day restarts after a day that stored none
+        if k and k % 100 == 0:
+            rt = started()
+        step(rt)
+        context = engine.contexts[-1]
+        expected = _expected(rows, context.now, days)
+        assert len(expected) >= 3
+        _assert_same_candles(_seen(context, "2d"), expected)
+    assert _stored_twice(rt) == []

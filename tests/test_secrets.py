@@ -12,15 +12,16 @@ import os
 import subprocess
 import sys
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, Text, column, inspect, select, table, update
+from sqlalchemy import JSON, String, Text, column, inspect, select, table, update
 
 from bot.secrets_filter import MASK, SecretScrubber, scrub
 from db.engine import make_engine, session_factory
-from db.models import BotStatus, Command, LLMTrace
+from db.models import BotStatus, Command, LLMTrace, TraceBlob
 from tests.conftest import ROOT, candle_file
 from tests.console_seed import seed_console_db
 from tests.test_console_apptest import (  # noqa: F401 (_console_env: autouse fixture)
@@ -61,7 +62,8 @@ def run_bot(tmp_path: Path, db_url: str, *args: str, **extra: str) -> subprocess
 
 
 def database_text(url: str) -> str:
-    """Every string column of every row of every table, as one text to search."""
+    """Every string and JSON column of every row of every table, and every stored prompt and
+    answer (compressed in ``trace_blobs``), as one text to search."""
     engine = make_engine(url)
     parts: list[str] = []
     try:
@@ -69,11 +71,13 @@ def database_text(url: str) -> str:
         with engine.connect() as conn:
             for name in inspector.get_table_names():
                 columns = [c["name"] for c in inspector.get_columns(name)
-                           if isinstance(c["type"], String | Text)]
+                           if isinstance(c["type"], String | Text | JSON)]
                 if not columns:
                     continue
                 rows = conn.execute(select(*table(name, *map(column, columns)).c)).all()
                 parts.extend(str(v) for row in rows for v in row if v is not None)
+            parts.extend(zlib.decompress(data).decode()
+                         for data in conn.execute(select(TraceBlob.data)).scalars())
     finally:
         engine.dispose()
     return "\n".join(parts)
@@ -228,3 +232,32 @@ def test_the_database_urls_password_is_a_secret_value(monkeypatch) -> None:
                  values)
     assert password not in line and encoded not in line
     assert load_settings(DATABASE_URL="sqlite:///data/x.db").secret_values() == []
+
+
+def test_a_secret_an_llm_was_shown_or_answers_is_masked_in_its_trace(sqlite_url, tmp_path):
+    """A secret value that reaches a prompt, an answer or a tool result (a key pasted into
+    a strategy note, a model echoing what it saw) is stored masked, blobs included."""
+    from bot.engine.base import EngineResult
+    from bot.engine.schema import Decision
+    from tests.crafted import WARMUP, write_path
+    from tests.loop_harness import make_runtime, step
+
+    secret = MARKERS["GEMINI_API_KEY"]
+
+    class Echoing:
+        name = "gemini"
+
+        def decide(self, context):
+            return EngineResult(
+                decision=Decision(), engine="gemini", provider="google",
+                prompt=f"You trade. Note: {secret}", prompt_system=f"system {secret}",
+                raw_response=f"my key is {secret}",
+                answers=[{"raw_response": f"answer {secret}", "errors": [f"error {secret}"]}],
+                tool_calls=[{"name": "candles", "result": f"tool saw {secret}"}])
+
+    path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 5))
+    rt = make_runtime(sqlite_url, [path], Echoing(), run_name="secrets", GEMINI_API_KEY=secret)
+    step(rt, 2)
+    text = database_text(sqlite_url)
+    assert "my key is" in text and "tool saw" in text  # the scan reads what was stored
+    assert found(text) == []

@@ -125,3 +125,21 @@ def test_an_exit_is_never_rejected_for_lack_of_coins(db_url: str) -> None:
         lambda s: s.engine_action("alpha", "sell_all", 0.0, 0.5, -0.003, 0),
         lambda s: s.step(1),
     ])
+
+
+@pytest.mark.slow
+def test_a_round_trip_held_across_midnight_counts_once_in_the_run(db_url: str) -> None:
+    """The run's figures read from the closed days' rollups: a trip opened before Tokyo's
+    midnight, closed after it and after a crash, is one closed trip with its whole net PnL
+    once the day it closed is rolled up too, and its fills count once in the Trades totals.
+    Dropping the trip a rollup carries into the next day loses it."""
+    day = [lambda s: s.step(12)] * 25  # past the next midnight: the trip's close rolled up
+    for invariant in ("round_trips", "trade_totals"):
+        replay(db_url, invariant, [
+            lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+            lambda s: s.step(1), lambda s: s.step(3),
+            lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+            lambda s: s.step(12), lambda s: s.crash("alpha", None), lambda s: s.step(1),
+            lambda s: s.engine_action("alpha", "sell_all", 0.0, 0.5, -0.003, 0),
+            lambda s: s.step(3), *day,
+        ])

@@ -5,6 +5,8 @@ plans, not one trace per plan, so hundreds of plans stay a handful of traces. Ho
 that came from the bot or an LLM is HTML-escaped: plotly renders a subset of HTML in hovers.
 Plan and fill points carry the id of the decision trace that caused them as the last item
 of their ``customdata``, so a click on one can open that decision (``clicked_trace``).
+Drawn as coarser bars (a wide range), the overlays are named for the bars they are computed
+over, and each fill marker sums a bar's fills of one side, opening its last fill's decision.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -67,12 +70,16 @@ def build_figure(
     title: str = "",
     revision: str = "",
     focus: bool = False,
+    bar: str | None = None,
 ) -> go.Figure:
     """``candles`` may start before ``display_start`` (indicator warm-up); that part is cut.
 
     The view opens with room right of the newest candle for the open plans' labels and, with
-    ``focus``, on the open plans (the rest stays a pan or a zoom-out away).
+    ``focus``, on the open plans (the rest stays a pan or a zoom-out away). With ``bar``, the
+    candles are bars of that length and ``fills`` are summed per bar and side
+    (``db.chart_bars.bar_fills``).
     """
+    of_bars = f" of {bar} bars" if bar else ""
     close = candles["close"]
     shown = candles["timestamp"] >= display_start
     view = candles[shown]
@@ -88,10 +95,10 @@ def build_figure(
         row=1, col=1,
     )
     if bollinger_bands:
-        _add_bollinger(fig, candles["timestamp"][shown], bollinger(close)[shown])
+        _add_bollinger(fig, candles["timestamp"][shown], bollinger(close)[shown], of_bars)
     for span in ema_spans:
         fig.add_trace(
-            go.Scatter(x=view["timestamp"], y=ema(close, span)[shown], name=f"EMA {span}",
+            go.Scatter(x=view["timestamp"], y=ema(close, span)[shown], name=f"EMA {span}{of_bars}",
                        mode="lines", line={"width": 1.4, "color": EMA_COLOURS.get(span)},
                        hovertemplate=f"EMA {span}: %{{y:,.2f}}<extra></extra>"),
             row=1, col=1,
@@ -104,7 +111,9 @@ def build_figure(
         for action, symbol, colour in (("BUY", "triangle-up", UP), ("SELL", "triangle-down", DOWN)):
             side = fills[fills["action"] == action]
             if not side.empty:
-                fig.add_trace(_fill_trace(side, action, symbol, colour), row=1, col=1)
+                trace = (_fill_trace(side, action, symbol, colour) if bar is None
+                         else _bar_fill_trace(side, action, symbol, colour, bar))
+                fig.add_trace(trace, row=1, col=1)
     # rising candles 1, falling 0 on a two-colour scale: a list of colour names would be
     # checked name by name (a third of a second for 5,000 candles)
     rising = (view["close"] >= view["open"]).astype(int).to_numpy()
@@ -158,9 +167,10 @@ def _utc(value: object) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
 
-def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame) -> None:
+def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame, of_bars: str) -> None:
     line = {"width": 1, "color": "rgba(144,202,249,0.7)"}
-    fig.add_trace(go.Scatter(x=x, y=bands["upper"], name="Bollinger (20, 2)", mode="lines",
+    fig.add_trace(go.Scatter(x=x, y=bands["upper"], name=f"Bollinger (20, 2){of_bars}",
+                             mode="lines",
                              line=line, legendgroup="bb", hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=bands["lower"], name="BB lower", mode="lines", line=line,
                              fill="tonexty", fillcolor="rgba(144,202,249,0.08)",
@@ -215,16 +225,38 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
 def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
     custom = list(zip(side["quantity"], side["fee"], side["reason"].map(_safe),
                       side["realized_pnl"], side["trace_id"].map(_trace_id), strict=True))
+    return _fill_markers(
+        side, f"{action} fill", symbol, colour, custom,
+        f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
+        " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
+        "<br><i>click: open its decision</i><extra></extra>",
+    )
+
+
+def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
+                    bar: str) -> go.Scatter:
+    """One marker per bar: at the fills' average price, summing them in its hover."""
+    # one array, not a list of rows: plotly checks a list item by item (a year has ~700)
+    custom = np.column_stack([side["fills"], side["quantity"], side["fee"],
+                              side["realized_pnl"], side["trace_id"]]).astype(object)
+    custom[pd.isna(custom[:, 4]), 4] = None
+    return _fill_markers(
+        side, f"{action} fills per {bar} bar", symbol, colour, custom,
+        f"<b>{action}</b> fills in the {bar} bar from %{{x}}: %{{customdata[0]:,}}"
+        "<br>size %{customdata[1]:.6~g} at %{y:,.2f} on average"
+        "<br>fees %{customdata[2]:,.4f} · PnL %{customdata[3]:,.2f}"
+        "<br><i>click: open the decision of its last fill</i><extra></extra>",
+    )
+
+
+def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str, custom,
+                  hovertemplate: str) -> go.Scatter:
+    """Fill markers at their price, their decision's trace id last in ``custom``."""
     return go.Scatter(
-        x=side["timestamp"], y=side["price"], name=f"{action} fill", mode="markers",
-        customdata=custom,
+        x=side["timestamp"], y=side["price"], name=name, mode="markers", customdata=custom,
         marker={"symbol": symbol, "size": FILL_MARKER_SIZE, "color": colour,
                 "line": {"width": 1, "color": "#ffffff"}},
-        hovertemplate=(
-            f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
-            " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
-            "<br><i>click: open its decision</i><extra></extra>"
-        ),
+        hovertemplate=hovertemplate,
     )
 
 

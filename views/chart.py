@@ -2,7 +2,9 @@
 
 Pickers sit outside the auto-refreshing fragment so a refresh keeps the operator's choices;
 the figure's ``uirevision`` keeps their zoom. Only the chosen window is queried. A click on
-a fill or a plan line opens the decision that caused it.
+a fill or a plan line opens the decision that caused it. A date range holding more candles
+than the chart draws one by one is drawn whole as coarser bars (``db.chart_bars``), its
+fills summed per bar and only the plans open at its end drawn; the page says so.
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ import streamlit as st
 
 from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
 from bot.model.timeframes import timeframe_delta
+from db.chart_bars import (
+    BAR_CAP,
+    bar_candles,
+    bar_fills,
+    holds_more_than,
+    plans_closed_within,
+    wide_bar,
+)
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
 from views._chart_figure import build_figure, clicked_trace
 from views._common import (
@@ -49,6 +59,8 @@ window_mode = pick_window.radio(
 )
 start: datetime | None = None
 end: datetime | None = None
+first: datetime | None = None
+last: datetime | None = None
 limit = 500
 if window_mode == "Latest candles":
     limit = st.select_slider("Candles", LATEST_CHOICES, value=500, key="chart_limit")
@@ -81,11 +93,33 @@ def _remember_click() -> None:
     st.session_state[CLICKED_KEY] = clicked_trace(st.session_state.get(CHART_KEY))
 
 
+def _wide() -> tuple[str, str] | None:
+    """The bar and the stored timeframe a picked range is drawn at, when it holds more
+    candles than the chart draws one by one (asked at each refresh: a range grows)."""
+    if start is None or end is None or first is None or last is None:
+        return None
+    with read_db() as db:
+        if not holds_more_than(db, info.run_session_ids, symbol, timeframe, start, end,
+                               BAR_CAP):
+            return None
+    span = min(end, last + timeframe_delta(timeframe)) - max(start, first)
+    return wide_bar(timeframe, choices[symbol], span)
+
+
+def _show(fig) -> None:
+    st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
+                    on_select=_remember_click, selection_mode="points")
+
+
 @st.fragment(run_every=15)
 def _chart() -> None:
     clicked = st.session_state.pop(CLICKED_KEY, None)
     if clicked is not None:
         st.switch_page("views/decisions.py", query_params={"trace": str(clicked)})
+    wide = _wide()
+    if wide is not None:
+        _bars(*wide)
+        return
     with read_db() as db:
         frame, first_shown = candles(
             db, info.run_session_ids, symbol, timeframe, start=start, end=end, limit=limit,
@@ -110,8 +144,7 @@ def _chart() -> None:
         title=title, revision=f"{symbol}|{timeframe}|{window_mode}",
         focus=window_mode == "Latest candles",  # a picked date range is shown whole
     )
-    st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
-                    on_select=_remember_click, selection_mode="points")
+    _show(fig)
     shown = int((frame["timestamp"] >= first_shown).sum())
     before = frame.loc[frame["timestamp"] < first_shown, "timestamp"]
     if start is not None and not before.empty and before.max() >= start:
@@ -122,6 +155,53 @@ def _chart() -> None:
         f"{shown} candles from {first_shown:%Y-%m-%d %H:%M} to {last_shown:%Y-%m-%d %H:%M} UTC"
         f" · {0 if plans is None else plans['plan_id'].nunique()} plans"
         f" · {0 if trades is None else len(trades)} fills · {mode_label(info)} values"
+    )
+
+
+def _bars(bar: str, source: str) -> None:
+    """The picked range whole, as ``bar`` bars rolled up from the stored ``source`` candles."""
+    assert start is not None and end is not None
+    with read_db() as db:
+        frame, first_shown = bar_candles(db, info.run_session_ids, symbol, timeframe, bar,
+                                         source, start=start, end=end, warmup=WARMUP)
+        if frame.empty or first_shown is None:
+            st.info("No candles in this window.")
+            return
+        last_shown = frame["timestamp"].iloc[-1].to_pydatetime()
+        newest = min(last_shown + timeframe_delta(bar), end)
+        plans = (plan_steps(db, info.run_session_ids, symbol, first_shown, end, newest,
+                            open_at_end=True) if show_plans else None)
+        hidden = (plans_closed_within(db, info.run_session_ids, symbol, first_shown, end)
+                  if show_plans else 0)
+        trades = (bar_fills(db, info.run_session_ids, symbol, bar, first_shown, end)
+                  if show_fills else None)
+    spans = ([EMA_FAST_SPAN, EMA_SLOW_SPAN] if show_ema else []) + ([200] if show_ema200 else [])
+    title = (f"{symbol} · {timeframe} as {bar} bars · {mode_label(info)} · "
+             f"{market(session_feed(info)).label}")
+    _show(build_figure(
+        frame, first_shown, plans=plans, fills=trades, ema_spans=spans, bollinger_bands=show_bb,
+        title=title, revision=f"{symbol}|{timeframe}|{window_mode}|{bar}", bar=bar,
+    ))
+    days = f"{(end - start).days:,} day" + ("s" if (end - start).days > 1 else "")
+    whole_days = int(BAR_CAP * timeframe_delta(timeframe) / timedelta(days=1))
+    shorter = (f"A range of at most {whole_days} days, or “Latest candles”, draws them"
+               if whole_days else "“Latest candles” draws them")
+    st.info(f"Drawn as {bar} bars: the {days} picked hold more {timeframe} candles "
+            f"than the {BAR_CAP:,} the chart draws one by one. {shorter} one by one.")
+    past = (f" (and the {timeframe} ones where no {source} one is stored)"
+            if source != timeframe else "")
+    shown = int((frame["timestamp"] >= first_shown).sum())
+    fill_words = "fills hidden" if trades is None else (
+        f"fills: {int(trades['fills'].sum()):,} as {len(trades):,} markers, one per bar and "
+        "side (its hover sums them, a click opens the decision of its last fill)")
+    plan_words = "plans hidden" if plans is None else (
+        f"plans: {plans['plan_id'].nunique()} open at the range's end drawn, {hidden:,} "
+        "closed within it not drawn")
+    st.caption(
+        f"{shown} {bar} bars from {first_shown:%Y-%m-%d %H:%M} to "
+        f"{last_shown:%Y-%m-%d %H:%M} UTC, rolled up from the stored {source} candles{past}"
+        f" · EMA and Bollinger over the {bar} bars · {fill_words} · {plan_words}"
+        f" · {mode_label(info)} values"
     )
 
 

@@ -23,6 +23,7 @@ from bot.engine.schema import ActionType, Decision
 from bot.engine.validation import validate_decision
 from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
+from bot.secrets_filter import scrub, scrub_deep
 from db.engine import bound_engine
 from db.traces import (
     LONE_HOLD,
@@ -107,13 +108,18 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     acts = any(action.action is not ActionType.HOLD for action in valid)
     account = None if acts else _account(
         rt, equity, _refusals(rejected) + [hold_outcome(action) for action in valid])
+    # a secret that reached the model's text (a key pasted into a note, echoed back) is
+    # stored masked, as logs and pages show it
+    secrets = rt.secrets
     trace_id = add_trace(
         db, session_id=rt.session_id, engine=result.engine, model=result.model,
-        prompt=result.prompt, prompt_system=result.prompt_system,
+        prompt=scrub(result.prompt, secrets), prompt_system=scrub(result.prompt_system, secrets),
         # what is empty is SQL NULL: it needs no bytes, and every reader reads it as empty
-        tool_calls=result.tool_calls or None, raw_response=result.raw_response,
-        answers=result.answers or None, decision_json=result.decision.stored_json(),
-        errors=result.errors or None,
+        tool_calls=scrub_deep(result.tool_calls, secrets) or None,
+        raw_response=None if result.raw_response is None else scrub(result.raw_response, secrets),
+        answers=scrub_deep(result.answers, secrets) or None,
+        decision_json=scrub(result.decision.stored_json(), secrets),
+        errors=scrub_deep(result.errors, secrets) or None,
         status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
         latency_ms=result.latency_ms, created_at=now, provider=result.provider,

@@ -103,12 +103,13 @@ def _fetch_symbol(rt: Runtime, conn: Connection, symbol: str, now: datetime,
         key = (rt.session_id, symbol, timeframe)
         stored = rt.store.candle_tip(conn, key)
         after = stored[0] if stored is not None else None
-        whole = after is None or now - after > FIRST_FETCH_CANDLES * timeframe_delta(timeframe)
-        rows = rt.call(
-            rt.venue.fetch_ohlcv, symbol, timeframe,
-            None if whole or after is None else int(after.timestamp() * 1000) + 1,
-            FIRST_FETCH_CANDLES if whole else None,
-        )
+        since, limit = None, FIRST_FETCH_CANDLES
+        if after is not None and now - after <= FIRST_FETCH_CANDLES * timeframe_delta(timeframe):
+            # on from the newest candle, naming how many it missed (and one more): an
+            # exchange answers a request naming none with its default, OKX's 100 candles
+            since = int(after.timestamp() * 1000) + 1
+            limit = (now - after) // timeframe_delta(timeframe) + 1
+        rows = rt.call(rt.venue.fetch_ohlcv, symbol, timeframe, since, limit)
         new = new_candles(rt.session_id, symbol, timeframe, rows, after)
         if new:
             writes.candles.extend(new)

@@ -9,10 +9,9 @@ history, 11x its time on a day. A closed session's steps and fills no longer cha
 ``performance_rollups`` keeps, per session, its steps digested and its closed round trips
 tallied per symbol, and its traces' LLM cost (``db.performance_rollups``); the page
 composes them with the open day's rows. They are written for every run's closed sessions
-(all but its newest, all of a finished replay) with the code the bot writes them with, so
-an existing database reads fast without a rebuild; a session left without one is read
-from its rows. That backfill runs in the newest migration that changes the rollups
-(0018_fill_totals): it writes rows of today's model, which this table does not have yet.
+(all but its newest, all of a finished replay) at the end of the upgrade to the newest
+schema, with the code the bot writes them with (``db.backfill``), so an existing database
+reads fast without a rebuild; a session left without one is read from its rows.
 """
 
 from collections.abc import Sequence

@@ -7,9 +7,9 @@ Create Date: 2026-12-07 04:20:00
 ``decision_score_days`` and ``decision_score_groups`` hold each session's days of decisions
 whose horizons are all settled, summed (``db.decision_scores``), and
 ``decision_score_tips`` how far each run is rolled up; the scorecard of a span is then a
-GROUP BY over a few rows a day. Every run already stored is rolled up
-here, from its traces and candles, by the code the bot rolls up with at each rollover
-(``db.scorecard.settle_scores``), so a database of a year of decisions reads flat at once.
+GROUP BY over a few rows a day. Every run already stored is rolled up at the end of the
+upgrade to the newest schema (``db.backfill``), by the code the bot rolls up with at each
+rollover, so a database of a year of decisions reads flat at once.
 """
 
 from collections.abc import Sequence
@@ -65,9 +65,6 @@ def upgrade() -> None:
         sa.Column("through", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", "run_name"),
     )
-    from db.scorecard import settle_all  # the bot's own scoring, as it rolls up
-
-    settle_all(op.get_bind())
 
 
 def downgrade() -> None:

@@ -8,15 +8,14 @@ The Trades page over a whole run summed, counted and grouped every fill of the r
 look: on a year of history, 1.7x its time on a day. A closed session's fills no longer
 change, so its rollup keeps their count, notional, fees, realized PnL, wins, losses, first
 and last time and symbols (``db.fill_totals``); the page sums them with the open day's
-rows. The upgrade writes every run's missing rollups (those of 0015 too: its backfill runs
-here, with the model it writes) and the fill totals of the rollups written before.
+rows. The fill totals of the rollups written before, and every run's missing rollups, are
+written at the end of the upgrade to the newest schema (``db.backfill``).
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session as OrmSession
 
 revision: str = "0018_fill_totals"
 down_revision: str | Sequence[str] | None = "0017_orders_plan_index"
@@ -35,10 +34,6 @@ def upgrade() -> None:
     with op.batch_alter_table("performance_rollups") as batch:
         for name, kind in COLUMNS.items():
             batch.add_column(sa.Column(name, kind(), nullable=True))
-    from db.performance_rollups import roll_up_every_run
-
-    with OrmSession(bind=op.get_bind()) as db:
-        roll_up_every_run(db)
 
 
 def downgrade() -> None:
