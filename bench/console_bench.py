@@ -18,11 +18,9 @@ Databases are built once with raw ``executemany`` in big transactions (the ORM r
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.
 
-Measured 2026-12-07 on a clean clone of main (2-core Intel Xeon shared with other work;
-README, Replay, has the table): every page within 1.18, Performance 1.39 and Trades over
-the whole run 1.40 (read from per-session rollups), Chart over the whole history 1.72 and
-the scorecard over it 5.59 (its realized PnL still folds the run's fills). The build
-writes the rollups as the bot and the upgrade do.
+Measured 2026-12-07 on a clean clone of main at ``79cb25c`` (2-core Intel Xeon, quiet;
+README, Replay, has the table): every page within 1.22, and the views over a year within
+1.42: Trades over the whole run 1.42, Performance 1.31, Chart 1.35, the scorecard 1.25.
 """
 
 from __future__ import annotations
