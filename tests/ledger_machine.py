@@ -51,6 +51,7 @@ from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsC
 from db.paper_store import PaperStore
 from db.performance import span_performance
 from db.queries_trading import TradeFilter, trade_totals
+from db.scorecard import realized_of
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 
 SYMBOL = "BTC/USDT"
@@ -544,8 +545,13 @@ class LedgerMachine(RuleBasedStateMachine):
         realized: dict[str, float] = {}
         trip_net: float | None = None
         closed_trips: list[float] = []
+        # per decision that opened trips (its first fill's): their closed net, those open
+        by_opener: dict[int, tuple[float, int]] = {}
+        opener: int | None = None
         for t in sorted(view.trades, key=lambda t: t.id):
             pnl = 0.0
+            if trip_net is None:
+                opener = t.trace_id
             trip_net = (trip_net or 0.0) - t.fee
             if t.action == "BUY":
                 if quantity + t.quantity > 0:
@@ -559,6 +565,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 if abs(quantity) <= 1e-12:
                     quantity, average = 0.0, 0.0
                     closed_trips.append(trip_net)
+                    if opener is not None:
+                        net, still_open = by_opener.get(opener, (0.0, 0))
+                        by_opener[opener] = (net + trip_net, still_open)
                     trip_net = None
             realized[t.trade_id] = pnl
             self._expect("realized_pnl", _close(t.realized_pnl, pnl, 1e-6),
@@ -593,23 +602,31 @@ class LedgerMachine(RuleBasedStateMachine):
             self._expect("session_net_pnl", _close(net, gross - fees - cache.total_llm_cost),
                          f"{b.name}'s session {sid} net_pnl {net}; its trades give "
                          f"{gross - fees - cache.total_llm_cost}")
-        self._check_rollups(b, view, realized, closed_trips)
+        if trip_net is not None and opener is not None:
+            net, still_open = by_opener.get(opener, (0.0, 0))
+            by_opener[opener] = (net, still_open + 1)
+        self._check_rollups(b, view, realized, closed_trips, by_opener)
         self._check_start_equity(b, view, ordered, zone)
         self._check_orders(b, view, fills)
         self._check_decisions(b, view)
         self._check_commands(b, view)
 
     def _check_rollups(self, b: BotState, view: StoreView, realized: dict[str, float],
-                       closed_trips: list[float]) -> None:
+                       closed_trips: list[float],
+                       by_opener: dict[int, tuple[float, int]]) -> None:
         """The run's figures as the console reads them, from the closed days' rollups
-        (``db.fill_totals``, ``db.performance_rollups``) and the open day's rows, equal the
-        reference ledger's: across crashes, midnights and the other bot."""
+        (``db.fill_totals``, ``db.performance_rollups``, ``db.trip_results``) and the open
+        day's rows, equal the reference ledger's: across crashes, midnights and the other
+        bot."""
         ids = tuple(view.session_days)
         if not ids:
             return
         with b.rt.db() as db:
             totals = trade_totals(db, TradeFilter(session_ids=ids))
             metrics = span_performance(db, list(ids))[0].metrics
+            scored = realized_of(db, list(ids))
+            per_decision = scored.by_decision(db, None, None)
+            scored_total = scored.total(db, list(ids), None, datetime.max.replace(tzinfo=UTC))
         pnl = list(realized.values())
         expected = (len(view.trades), sum(t.fee for t in view.trades), sum(pnl),
                     sum(1 for v in pnl if v > 1e-12), sum(1 for v in pnl if v < -1e-12))
@@ -623,6 +640,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self._expect("round_trips", _same(got_trips, expected_trips),
                      f"{b.name}'s Performance shows {got_trips} (closed round trips, net PnL);"
                      f" its trades give {expected_trips}")
+        got_decisions = {trace_id: figures for trace_id, figures in per_decision.items()
+                         if figures != (0.0, 0)}
+        self._expect("realized_by_decision",
+                     got_decisions.keys() == by_opener.keys() and all(
+                         _same(got_decisions[k], by_opener[k]) for k in by_opener)
+                     and _same((scored_total,), (sum(n for n, _ in by_opener.values()),)),
+                     f"{b.name}'s scorecard gives its decisions {got_decisions} (realized, "
+                     f"trips open), {scored_total} in all; its trades give {by_opener}")
 
     def _check_start_equity(self, b: BotState, view: StoreView, ordered: list,
                             zone: ZoneInfo) -> None:

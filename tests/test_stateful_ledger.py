@@ -131,10 +131,11 @@ def test_an_exit_is_never_rejected_for_lack_of_coins(db_url: str) -> None:
 def test_a_round_trip_held_across_midnight_counts_once_in_the_run(db_url: str) -> None:
     """The run's figures read from the closed days' rollups: a trip opened before Tokyo's
     midnight, closed after it and after a crash, is one closed trip with its whole net PnL
-    once the day it closed is rolled up too, and its fills count once in the Trades totals.
-    Dropping the trip a rollup carries into the next day loses it."""
+    once the day it closed is rolled up too, its fills count once in the Trades totals, and
+    the scorecard credits its net PnL to the decision that opened it. Dropping the trip a
+    rollup carries into the next day loses it."""
     day = [lambda s: s.step(12)] * 25  # past the next midnight: the trip's close rolled up
-    for invariant in ("round_trips", "trade_totals"):
+    for invariant in ("round_trips", "trade_totals", "realized_by_decision"):
         replay(db_url, invariant, [
             lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
             lambda s: s.step(1), lambda s: s.step(3),
