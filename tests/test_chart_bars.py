@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from db.chart_bars import (
     BAR_CAP,
@@ -138,6 +138,18 @@ def test_bars_are_the_resampled_candles(stored, bar, source):
     want = _reference(truth, bar, start, end)
     assert first == want["timestamp"].iloc[0].to_pydatetime()
     _assert_same_bars(frame, want)
+
+
+@pytest.mark.parametrize("bar", ["4h", "1d", "1w"])
+def test_days_the_source_was_not_stored_are_rolled_up_from_the_candles(stored, bar):
+    """A run that stopped storing 1h candles for two days (its timeframes changed, then
+    changed back) draws those days from its 5m candles, not as a hole."""
+    db, ids, truth, _ = stored
+    db.execute(delete(OHLCV).where(OHLCV.session_id.in_(ids[5:7]), OHLCV.timeframe == "1h"))
+    db.flush()
+    start, end = FIRST_DAY, FIRST_DAY + timedelta(days=DAYS)
+    frame, _ = bar_candles(db, ids, SYMBOL, "5m", bar, "1h", start=start, end=end)
+    _assert_same_bars(frame, _reference(truth, bar, start, end))
 
 
 def test_a_candle_the_newest_session_stores_is_in_the_next_read(stored):
