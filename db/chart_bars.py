@@ -43,6 +43,7 @@ BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")
 BAR_ORIGIN = 345_600  # 1970-01-05 00:00 UTC, a Monday; a multiple of every bar up to a day
 BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+JOINED_GAP = timedelta(days=1)  # a source's gap shorter than this is the exchange's
 CLOSED_PIECES_KEPT = 64  # ranges whose closed sessions' pieces a console process keeps
 _closed_pieces: dict[tuple, pd.DataFrame] = {}
 PIECE_COLUMNS = ["bucket", "first", "last", "open", "high", "low", "close", "volume"]
@@ -175,13 +176,16 @@ def _stretches(
 
 def _stored(db: OrmSession, run_ids: Sequence[int], symbol: str,
             timeframe: str) -> list[tuple[datetime, datetime]]:
-    """The spans [first, after the last) the run stores ``timeframe`` candles over without a
-    gap: its sessions' spans, joined where one goes on from (or over) another. A session
-    stores a series without a gap (a restart the same day goes on from its newest candle)."""
+    """The spans [first, after the last) the run stores ``timeframe`` candles over: its
+    sessions' spans, joined where one goes on from (or over) another, or leaves less than a
+    day out. A session stores a series without a gap (a restart the same day goes on from
+    its newest candle); a gap of hours is the exchange's (an hour without trades has no
+    candle of any timeframe), and joining it keeps the stretches few (SQLite compounds at
+    most 500 SELECTs)."""
     step = timeframe_delta(timeframe)
     spans: list[tuple[datetime, datetime]] = []
     for first, last in session_spans(db, run_ids, symbol, timeframe):
-        if spans and first <= spans[-1][1]:
+        if spans and first < spans[-1][1] + JOINED_GAP:
             spans[-1] = (spans[-1][0], max(spans[-1][1], last + step))
         else:
             spans.append((first, last + step))

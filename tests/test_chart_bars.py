@@ -152,6 +152,34 @@ def test_days_the_source_was_not_stored_are_rolled_up_from_the_candles(stored, b
     _assert_same_bars(frame, _reference(truth, bar, start, end))
 
 
+def test_a_source_missing_the_hour_at_each_days_start_is_read_whole(db_url):
+    """A year of an illiquid pair whose exchange has no 1h candle (and no 5m one) for the
+    first hour of each day: the bars are the 1h candles' days, read in a few stretches
+    (one a session's edge ran past SQLite's 500 compound SELECTs)."""
+    rng = random.Random(11)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids, rows = [], []
+        for day in range(260):
+            session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
+                              run_name="thin", mode="PAPER", venue="paper",
+                              starting_balance=1_000.0)
+            db.add(session)
+            db.flush()
+            ids.append(session.id)
+            hours = [FIRST_DAY + timedelta(days=day, hours=h) for h in range(1, 24)]
+            rows += [{**row, "session_id": session.id, "symbol": SYMBOL, "timeframe": "1h"}
+                     for row in _walk(rng, hours, 100.0)]
+        db.execute(insert(OHLCV), rows)
+        db.flush()
+        start, end = FIRST_DAY, FIRST_DAY + timedelta(days=260)
+        frame, _ = bar_candles(db, ids, SYMBOL, "5m", "1d", "1h", start=start, end=end)
+        hourly = pd.DataFrame(rows).assign(
+            timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True))
+        _assert_same_bars(frame, _reference(hourly, "1d", start, end))
+    engine.dispose()
+
+
 def test_a_candle_the_newest_session_stores_is_in_the_next_read(stored):
     """The closed sessions' share of the bars is kept between reads; the newest session's,
     where the bot writes, is read each time."""
