@@ -49,6 +49,15 @@ def _walk(rng: random.Random, times: list[datetime], start: float) -> list[dict]
     return rows
 
 
+def _day_session(db, day: int, run_name: str) -> int:
+    """A new session of ``run_name`` for the ``day``-th day from ``FIRST_DAY``."""
+    session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
+                      run_name=run_name, mode="PAPER", venue="paper", starting_balance=1_000.0)
+    db.add(session)
+    db.flush()
+    return session.id
+
+
 def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
     """A run of a session a day: its 5m candles, 1h ones rolled up from them over part of
     the run, a stretch of 5m stored twice, and fills. Returns the run's ids, the 5m candles
@@ -56,14 +65,7 @@ def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
     rng = random.Random(5)
     engine = make_engine(url)
     with session_factory(engine)() as db:
-        ids = []
-        for day in range(DAYS):
-            session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
-                              run_name="bars", mode="PAPER", venue="paper",
-                              starting_balance=1_000.0)
-            db.add(session)
-            db.flush()
-            ids.append(session.id)
+        ids = [_day_session(db, day, "bars") for day in range(DAYS)]
         times = [FIRST_DAY + i * FIVE_MIN for i in range(DAYS * 288)]
         candles = _walk(rng, times, 100.0)
         stored = [{**row, "session_id": ids[i // 288], "timeframe": "5m"}
@@ -161,14 +163,9 @@ def test_a_source_missing_the_hour_at_each_days_start_is_read_whole(db_url):
     with session_factory(engine)() as db:
         ids, rows = [], []
         for day in range(260):
-            session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
-                              run_name="thin", mode="PAPER", venue="paper",
-                              starting_balance=1_000.0)
-            db.add(session)
-            db.flush()
-            ids.append(session.id)
+            ids.append(_day_session(db, day, "thin"))
             hours = [FIRST_DAY + timedelta(days=day, hours=h) for h in range(1, 24)]
-            rows += [{**row, "session_id": session.id, "symbol": SYMBOL, "timeframe": "1h"}
+            rows += [{**row, "session_id": ids[-1], "symbol": SYMBOL, "timeframe": "1h"}
                      for row in _walk(rng, hours, 100.0)]
         db.execute(insert(OHLCV), rows)
         db.flush()
