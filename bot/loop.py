@@ -127,7 +127,8 @@ def retain(rt: Runtime, today: date) -> None:
     of the day, not of the loop."""
     try:
         with rt.db() as db:
-            prune_days(db, today, rt.settings.retain_days)
+            prune_days(db, today, rt.settings.retain_days,
+                       rt.settings.trade_sync_cutoff_minutes)
     except Exception as exc:
         rt.note_error("retention", exc)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,16 +17,22 @@ from db.engine import make_engine, session_factory
 from db.retention import Pruned, prune
 
 log = logging.getLogger(__name__)
+MINUTES_A_DAY = 1440
 
 
-def cutoff(today: date, days: int) -> date:
-    """The first day kept in full: today and the ``days - 1`` before it."""
-    return today - timedelta(days=days - 1)
+def cutoff(today: date, days: int, sync_minutes: int) -> date:
+    """The first day kept in full: today and the ``days - 1`` before it, and every day the
+    fill sync can still book a fill into (it looks ``sync_minutes`` back: a day ended less
+    than that ago). A fill booked into a closed day voids its rollup, which is written
+    again from its rows: its decisions thinned by then would be missing from it."""
+    return today - timedelta(days=max(days - 1, math.ceil(sync_minutes / MINUTES_A_DAY)))
 
 
-def prune_days(db: OrmSession, today: date, days: int, *, dry_run: bool = False) -> Pruned:
-    """Thin what is older than the ``days`` kept up to ``today``."""
-    pruned = prune(db, cutoff(today, days), dry_run=dry_run)
+def prune_days(db: OrmSession, today: date, days: int, sync_minutes: int, *,
+               dry_run: bool = False) -> Pruned:
+    """Thin what is older than the ``days`` kept up to ``today`` (and the fill sync's
+    ``sync_minutes`` back)."""
+    pruned = prune(db, cutoff(today, days, sync_minutes), dry_run=dry_run)
     log.info("retention (%d days%s): %s", days, ", dry run" if dry_run else "",
              pruned.as_dict())
     return pruned
@@ -38,8 +45,9 @@ def today() -> date:
 
 def run_prune(url: str, days: int | None, dry_run: bool) -> int:
     """The command: prints what went (or would) as one JSON line."""
+    settings = load_settings()
     if days is None:
-        days = load_settings().retain_days
+        days = settings.retain_days
         if not days:
             raise ConfigError("prune: give --days N, or set RETAIN_DAYS (0 keeps everything)")
     if days < 1:
@@ -47,7 +55,8 @@ def run_prune(url: str, days: int | None, dry_run: bool) -> int:
     engine = make_engine(url)
     try:
         with session_factory(engine)() as db:
-            pruned = prune_days(db, today(), days, dry_run=dry_run)
+            pruned = prune_days(db, today(), days, settings.trade_sync_cutoff_minutes,
+                                dry_run=dry_run)
     finally:
         engine.dispose()
     print(json.dumps({"days": days, "dry_run": dry_run, **pruned.as_dict()}))

@@ -37,12 +37,13 @@ from sqlalchemy.orm import aliased
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, Trade, TradePlan
 from db.performance_rollups import in_order
-from db.queries_chart import candle_frame, candle_span
+from db.queries_chart import candle_frame, session_spans
 
 BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")
 BAR_ORIGIN = 345_600  # 1970-01-05 00:00 UTC, a Monday; a multiple of every bar up to a day
 BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+JOINED_GAP = timedelta(days=1)  # a source's gap shorter than this is the exchange's
 CLOSED_PIECES_KEPT = 64  # ranges whose closed sessions' pieces a console process keeps
 _closed_pieces: dict[tuple, pd.DataFrame] = {}
 PIECE_COLUMNS = ["bucket", "first", "last", "open", "high", "low", "close", "volume"]
@@ -124,8 +125,9 @@ def bar_candles(
 ) -> tuple[pd.DataFrame, datetime | None]:
     """Bars of ``bar`` over [start, end), plus ``warmup`` earlier ones so indicators start
     settled: open of the first candle, highest high, lowest low, close of the last, summed
-    volume. They are rolled up from ``source`` candles and, before and after the stored
-    ``source`` ones (its newest bar is still forming), from ``timeframe`` ones.
+    volume. They are rolled up from ``source`` candles and, where the run stores none (before
+    its first, after its newest, whose bar is still forming, and between), from
+    ``timeframe`` ones.
 
     Returns the frame (timestamp = the bar's start) and the first bar meant for display.
     """
@@ -160,16 +162,34 @@ def _stretches(
     since: datetime, end: datetime,
 ) -> list[tuple[str, datetime, datetime]]:
     """The candles [since, end) is rolled up from, as stretches of one timeframe each: the
-    source's where it is stored, the chosen one's before and after."""
-    stretches = [(timeframe, since, end)]
+    source's where it is stored, the chosen one's before, after and between (days a run
+    stored no source candle: its timeframes changed and changed back)."""
+    stretches, at = [], since
     if source != timeframe:
-        first, last = candle_span(db, run_ids, symbol, source)
-        if first is not None and last is not None:
-            after = last + timeframe_delta(source)
-            stretches = [(timeframe, since, min(end, first)),
-                         (source, max(since, first), min(end, after)),
-                         (timeframe, max(since, after), end)]
+        for first, after in _stored(db, run_ids, symbol, source):
+            stretches += [(timeframe, at, min(end, first)),
+                          (source, max(at, first), min(end, after))]
+            at = max(at, after)
+    stretches.append((timeframe, at, end))
     return [(kind, lo, hi) for kind, lo, hi in stretches if lo < hi]
+
+
+def _stored(db: OrmSession, run_ids: Sequence[int], symbol: str,
+            timeframe: str) -> list[tuple[datetime, datetime]]:
+    """The spans [first, after the last) the run stores ``timeframe`` candles over: its
+    sessions' spans, joined where one goes on from (or over) another, or leaves less than a
+    day out. A session stores a series without a gap (a restart the same day goes on from
+    its newest candle); a gap of hours is the exchange's (an hour without trades has no
+    candle of any timeframe), and joining it keeps the stretches few (SQLite compounds at
+    most 500 SELECTs)."""
+    step = timeframe_delta(timeframe)
+    spans: list[tuple[datetime, datetime]] = []
+    for first, last in session_spans(db, run_ids, symbol, timeframe):
+        if spans and first < spans[-1][1] + JOINED_GAP:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], last + step))
+        else:
+            spans.append((first, last + step))
+    return spans
 
 
 def _run_pieces(db: OrmSession, run_ids: Sequence[int], symbol: str,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Row, ScalarSelect, func, or_, select
+from sqlalchemy import Row, ScalarSelect, Subquery, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.candles import CANDLE_COLUMNS
@@ -54,20 +54,36 @@ def _timeframe_seconds(timeframe: str) -> int:
         return 0
 
 
-def candle_span(
-    db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str
-) -> tuple[datetime | None, datetime | None]:
-    """The run's first and last candle of ``timeframe``: each session's, found at the ends
+def _session_edges(run_ids: Sequence[int], symbol: str, timeframe: str) -> Subquery:
+    """Each session's first and last candle of ``timeframe`` (NULL: none), found at the ends
     of its range of the candles' key (a scan of a year of 5m keys took 30 ms)."""
     def edge(extreme) -> ScalarSelect:
         return select(extreme(OHLCV.timestamp)).where(
             OHLCV.session_id == Session.id, OHLCV.symbol == symbol,
             OHLCV.timeframe == timeframe).scalar_subquery()
 
-    per = select(edge(func.min).label("first"), edge(func.max).label("last")).where(
+    return select(edge(func.min).label("first"), edge(func.max).label("last")).where(
         Session.id.in_(run_ids)).subquery()
+
+
+def candle_span(
+    db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str
+) -> tuple[datetime | None, datetime | None]:
+    """The run's first and last candle of ``timeframe``."""
+    per = _session_edges(run_ids, symbol, timeframe)
     row = db.execute(select(func.min(per.c.first), func.max(per.c.last))).one()
     return row[0], row[1]
+
+
+def session_spans(
+    db: OrmSession, run_ids: Sequence[int], symbol: str, timeframe: str
+) -> list[tuple[datetime, datetime]]:
+    """Each session's first and last candle of ``timeframe``, earliest first (sessions
+    without one left out)."""
+    per = _session_edges(run_ids, symbol, timeframe)
+    return [(first, last) for first, last in db.execute(
+        select(per.c.first, per.c.last).where(per.c.first.is_not(None))
+        .order_by(per.c.first))]
 
 
 def candles(

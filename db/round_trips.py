@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.round_trips import RoundTrip, TripFill, group_round_trips, stop_was_trailed
-from db.models import LLMTrace, Order, Trade, TradePlan
+from db.models import LLMTrace, Order, Session, Trade, TradePlan
 
 # The columns of ``round_trip_frame``, in the order the console and the report show them.
 TRIP_COLUMNS = ["symbol", "direction", "opened_at", "closed_at", "duration_minutes", "size",
@@ -25,8 +25,13 @@ TRIP_COLUMNS = ["symbol", "direction", "opened_at", "closed_at", "duration_minut
 
 def trip_fills(db: OrmSession, session_ids: Sequence[int],
                which: ColumnElement[bool] | None = None) -> list[TripFill]:
-    """Every fill of these sessions (those of them ``which`` picks) in booking order, with
-    its order's purpose, its plan's trail and its decision's engine."""
+    """Every fill of these sessions (those of them ``which`` picks), day by day and in
+    booking order within a day, with its order's purpose, its plan's trail and its
+    decision's engine.
+
+    Day by day, as a rollup folds them (``db.performance_rollups``): a fill the sync sees
+    late is booked into the session of its day, after fills of the days since (its id is
+    newer), and it happened before them."""
     rows = db.execute(
         select(Trade.id, Trade.symbol, Trade.action, Trade.quantity, Trade.price, Trade.fee,
                Trade.timestamp, Order.purpose, Trade.reason, Trade.trace_id, LLMTrace.engine,
@@ -35,8 +40,9 @@ def trip_fills(db: OrmSession, session_ids: Sequence[int],
         .outerjoin(Order, Order.client_order_id == Trade.client_order_id)
         .outerjoin(TradePlan, TradePlan.id == Trade.plan_id)
         .outerjoin(LLMTrace, LLMTrace.id == Trade.trace_id)
+        .join(Session, Session.id == Trade.session_id)
         .where(Trade.session_id.in_(session_ids), *(() if which is None else (which,)))
-        .order_by(Trade.id)
+        .order_by(Session.date, Session.id, Trade.id)
     ).all()
     return [
         TripFill(id=r.id, symbol=r.symbol, side=r.action, quantity=r.quantity, price=r.price,

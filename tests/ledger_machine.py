@@ -539,36 +539,20 @@ class LedgerMachine(RuleBasedStateMachine):
                 self._expect("fill_booked", f.id in booked,
                              f"{b.name}'s fill {f.id} at {_iso(f.timestamp_ms, zone)} is not "
                              f"booked after a clean iteration at {_iso(b.clean_clock_ms, zone)}")
-        # positions, realized PnL and fees: a rebuild from the booked fills, average cost;
-        # a round trip runs from a BUY on a flat book to the fill that flattens it
+        # positions, realized PnL and fees: a rebuild from the booked fills, average cost
         quantity, average = 0.0, 0.0
         realized: dict[str, float] = {}
-        trip_net: float | None = None
-        closed_trips: list[float] = []
-        # per decision that opened trips (its first fill's): their closed net, those open
-        by_opener: dict[int, tuple[float, int]] = {}
-        opener: int | None = None
         for t in sorted(view.trades, key=lambda t: t.id):
             pnl = 0.0
-            if trip_net is None:
-                opener = t.trace_id
-            trip_net = (trip_net or 0.0) - t.fee
             if t.action == "BUY":
                 if quantity + t.quantity > 0:
                     average = (average * quantity + t.price * t.quantity) / (quantity + t.quantity)
                 quantity += t.quantity
             else:
-                closing = min(t.quantity, quantity)
-                pnl = (t.price - average) * closing
-                trip_net += pnl
+                pnl = (t.price - average) * min(t.quantity, quantity)
                 quantity -= t.quantity
                 if abs(quantity) <= 1e-12:
                     quantity, average = 0.0, 0.0
-                    closed_trips.append(trip_net)
-                    if opener is not None:
-                        net, still_open = by_opener.get(opener, (0.0, 0))
-                        by_opener[opener] = (net + trip_net, still_open)
-                    trip_net = None
             realized[t.trade_id] = pnl
             self._expect("realized_pnl", _close(t.realized_pnl, pnl, 1e-6),
                          f"{b.name}'s trade {t.trade_id} realized {t.realized_pnl}; average "
@@ -602,9 +586,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self._expect("session_net_pnl", _close(net, gross - fees - cache.total_llm_cost),
                          f"{b.name}'s session {sid} net_pnl {net}; its trades give "
                          f"{gross - fees - cache.total_llm_cost}")
-        if trip_net is not None and opener is not None:
-            net, still_open = by_opener.get(opener, (0.0, 0))
-            by_opener[opener] = (net, still_open + 1)
+        closed_trips, by_opener = _trips(view)
         self._check_rollups(b, view, realized, closed_trips, by_opener)
         self._check_start_equity(b, view, ordered, zone)
         self._check_orders(b, view, fills)
@@ -787,6 +769,41 @@ def _local_day(ms: int, zone: ZoneInfo) -> date:
 
 def _iso(ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).isoformat()
+
+
+def _trips(view: StoreView) -> tuple[list[float], dict[int, tuple[float, int]]]:
+    """The net PnL of each closed round trip, and per decision that opened trips (its first
+    fill's) their closed net and how many are open: the booked fills folded day by day (a
+    fill the sync saw late is booked into its day after the fills of the days since), by
+    average cost; a trip runs from a BUY on a flat book to the fill that flattens it."""
+    quantity, average = 0.0, 0.0
+    trip_net: float | None = None
+    closed_trips: list[float] = []
+    by_opener: dict[int, tuple[float, int]] = {}
+    opener: int | None = None
+    for t in sorted(view.trades, key=lambda t: (view.session_days[t.session_id],
+                                                 t.session_id, t.id)):
+        if trip_net is None:
+            opener = t.trace_id
+        trip_net = (trip_net or 0.0) - t.fee
+        if t.action == "BUY":
+            if quantity + t.quantity > 0:
+                average = (average * quantity + t.price * t.quantity) / (quantity + t.quantity)
+            quantity += t.quantity
+            continue
+        trip_net += (t.price - average) * min(t.quantity, quantity)
+        quantity -= t.quantity
+        if abs(quantity) <= 1e-12:
+            quantity, average = 0.0, 0.0
+            closed_trips.append(trip_net)
+            if opener is not None:
+                net, still_open = by_opener.get(opener, (0.0, 0))
+                by_opener[opener] = (net + trip_net, still_open)
+            trip_net = None
+    if trip_net is not None and opener is not None:
+        net, still_open = by_opener.get(opener, (0.0, 0))
+        by_opener[opener] = (net, still_open + 1)
+    return closed_trips, by_opener
 
 
 @dataclass

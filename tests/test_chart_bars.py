@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from db.chart_bars import (
     BAR_CAP,
@@ -49,6 +49,15 @@ def _walk(rng: random.Random, times: list[datetime], start: float) -> list[dict]
     return rows
 
 
+def _day_session(db, day: int, run_name: str) -> int:
+    """A new session of ``run_name`` for the ``day``-th day from ``FIRST_DAY``."""
+    session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
+                      run_name=run_name, mode="PAPER", venue="paper", starting_balance=1_000.0)
+    db.add(session)
+    db.flush()
+    return session.id
+
+
 def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
     """A run of a session a day: its 5m candles, 1h ones rolled up from them over part of
     the run, a stretch of 5m stored twice, and fills. Returns the run's ids, the 5m candles
@@ -56,14 +65,7 @@ def _store(url: str) -> tuple[list[int], pd.DataFrame, list[dict]]:
     rng = random.Random(5)
     engine = make_engine(url)
     with session_factory(engine)() as db:
-        ids = []
-        for day in range(DAYS):
-            session = Session(date=(FIRST_DAY + timedelta(days=day)).date(), kind="live",
-                              run_name="bars", mode="PAPER", venue="paper",
-                              starting_balance=1_000.0)
-            db.add(session)
-            db.flush()
-            ids.append(session.id)
+        ids = [_day_session(db, day, "bars") for day in range(DAYS)]
         times = [FIRST_DAY + i * FIVE_MIN for i in range(DAYS * 288)]
         candles = _walk(rng, times, 100.0)
         stored = [{**row, "session_id": ids[i // 288], "timeframe": "5m"}
@@ -138,6 +140,41 @@ def test_bars_are_the_resampled_candles(stored, bar, source):
     want = _reference(truth, bar, start, end)
     assert first == want["timestamp"].iloc[0].to_pydatetime()
     _assert_same_bars(frame, want)
+
+
+@pytest.mark.parametrize("bar", ["4h", "1d", "1w"])
+def test_days_the_source_was_not_stored_are_rolled_up_from_the_candles(stored, bar):
+    """A run that stopped storing 1h candles for two days (its timeframes changed, then
+    changed back) draws those days from its 5m candles, not as a hole."""
+    db, ids, truth, _ = stored
+    db.execute(delete(OHLCV).where(OHLCV.session_id.in_(ids[5:7]), OHLCV.timeframe == "1h"))
+    db.flush()
+    start, end = FIRST_DAY, FIRST_DAY + timedelta(days=DAYS)
+    frame, _ = bar_candles(db, ids, SYMBOL, "5m", bar, "1h", start=start, end=end)
+    _assert_same_bars(frame, _reference(truth, bar, start, end))
+
+
+def test_a_source_missing_the_hour_at_each_days_start_is_read_whole(db_url):
+    """A year of an illiquid pair whose exchange has no 1h candle (and no 5m one) for the
+    first hour of each day: the bars are the 1h candles' days, read in a few stretches
+    (one a session's edge ran past SQLite's 500 compound SELECTs)."""
+    rng = random.Random(11)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids, rows = [], []
+        for day in range(260):
+            ids.append(_day_session(db, day, "thin"))
+            hours = [FIRST_DAY + timedelta(days=day, hours=h) for h in range(1, 24)]
+            rows += [{**row, "session_id": ids[-1], "symbol": SYMBOL, "timeframe": "1h"}
+                     for row in _walk(rng, hours, 100.0)]
+        db.execute(insert(OHLCV), rows)
+        db.flush()
+        start, end = FIRST_DAY, FIRST_DAY + timedelta(days=260)
+        frame, _ = bar_candles(db, ids, SYMBOL, "5m", "1d", "1h", start=start, end=end)
+        hourly = pd.DataFrame(rows).assign(
+            timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True))
+        _assert_same_bars(frame, _reference(hourly, "1d", start, end))
+    engine.dispose()
 
 
 def test_a_candle_the_newest_session_stores_is_in_the_next_read(stored):

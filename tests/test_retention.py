@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
@@ -27,8 +27,11 @@ from db.models import (
     TraceBlob,
     TradePlan,
 )
+from db.performance import span_performance
+from db.performance_rollups import roll_up_closed
 from db.queries_trading import trace_detail
 from db.traces import add_trace
+from db.trades import record_trade
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
 from tests.loop_harness import make_runtime, step
 from tests.waiting import wait_for
@@ -207,6 +210,37 @@ def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, capsys, monk
     after = _kept(db_url)
     assert after[open_day] == (3, 2 * TICKS, 3)
     assert after[closed] == (0, 2, 3)
+
+
+def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, capsys,
+                                                                     monkeypatch):
+    """Keeping one day thins yesterday at today's start, but the fill sync books a fill of
+    yesterday's last step it sees only now (TRADE_SYNC_CUTOFF_MINUTES reaches back a day)
+    into yesterday's session, which voids its rollup: the rollup written again must not
+    lose the cost of the decisions that were thinned, so yesterday is kept until the sync
+    can no longer book into it."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        yesterday = _session(db, TODAY - timedelta(days=1))
+        ids = [yesterday, _session(db, TODAY)]
+        db.execute(update(LLMTrace).where(LLMTrace.session_id == yesterday).values(cost=0.5))
+        assert roll_up_closed(db, ids, ids[-1]) == 1
+        db.merge(DecisionScoreTip(kind="live", run_name="live",
+                                  through=datetime.combine(TODAY, time(), UTC)))
+        db.commit()
+        assert main(["prune", "--db", db_url, "--days", "1"]) == 0
+        capsys.readouterr()
+        record_trade(db, datetime.combine(TODAY, time(0, 1), UTC), session_id=yesterday,
+                     timestamp=datetime.combine(TODAY, time(), UTC) - timedelta(seconds=30),
+                     symbol="BTC/USDT", action="BUY", quantity=1.0, price=100.0, fee=0.1,
+                     realized_pnl=0.0, venue="paper", trade_id="seen-late")
+        db.commit()
+        assert roll_up_closed(db, ids, ids[-1]) == 1
+        assert span_performance(db, ids)[0].metrics["llm_cost"] == pytest.approx(3 * 0.5)
+    engine.dispose()
 
 
 def test_decisions_not_yet_scored_are_kept(db_url, capsys, monkeypatch):

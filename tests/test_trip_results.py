@@ -20,9 +20,11 @@ from db.core import table_of
 from db.engine import make_engine, session_factory
 from db.migrate import alembic_config, upgrade
 from db.models import OHLCV, LLMTrace, Session, Trade, TripResult
+from db.performance import span_performance
 from db.performance_rollups import roll_up_closed, roll_up_every_run
 from db.queries_replays import run_session_ids
 from db.scorecard import decision_outcomes, realized_of, settle_scores, span_scorecard
+from db.trades import record_trade
 from tests.test_performance_rollups import DAY0, record, replay_cut_short, steps_
 
 FIVE = timedelta(minutes=5)
@@ -193,6 +195,47 @@ def test_a_trip_opened_by_one_decision_closes_days_later_in_a_flip(db_session) -
                                                                             None))}
     assert found == {a: (pytest.approx(30.0 - fees), 0), b: (0.0, 1), c: (0.0, 0)}
     assert span_scorecard(db_session, ids).realized_pnl == pytest.approx(30.0 - fees)
+
+
+def test_a_fill_booked_into_its_rolled_up_day_after_the_next_days_fill(db_session) -> None:
+    """Decision A bought 1 on day 0; its stop sold it at 23:59 on day 1, a fill the sync saw
+    only after decision C's buy on day 2 was booked: the sale is booked into day 1's session
+    (rolled up, so voided), after C's buy. On the venue A's trip closed (+10 less fees) and
+    C's opened; the scorecard and Performance say so before day 2 is rolled up and after,
+    rather than fold the buy into A's trip until the day ends and then change their minds."""
+    events = [("step", 100.0, 0.0, 3600), ("fill", "BTC/USDT", "BUY", 1.0, 100.0, False, 60),
+              ("step", 100.0, 1.0, 86_400), ("step", 100.0, 1.0, 86_400)]
+    ids = record(db_session, events)
+    link(db_session, ids, [0])
+    a, _, c = sorted(_decided(db_session, ids))
+    assert roll_up_closed(db_session, ids, ids[-1]) == 2
+    for session_id, day, side, price, trace_id, trade_id in (
+            (ids[2], timedelta(days=2, minutes=1), "BUY", 120.0, c, "day-2-buy"),
+            (ids[1], timedelta(days=1, hours=23, minutes=59), "SELL", 110.0, a, "late-stop")):
+        record_trade(db_session, DAY0 + timedelta(days=2, minutes=2), session_id=session_id,
+                     timestamp=DAY0 + day, symbol="BTC/USDT", action=side, quantity=1.0,
+                     price=price, fee=0.1, realized_pnl=0.0, venue="paper", trade_id=trade_id,
+                     trace_id=trace_id)
+    db_session.commit()
+    net = 110.0 - 100.0 - 0.1 - 0.1  # the recorder's fee: 0.1 a unit
+
+    def figures() -> tuple:
+        by_decision = realized_of(db_session, ids).by_decision(db_session, None, None)
+        performance, still_open = span_performance(db_session, ids)
+        return (span_scorecard(db_session, ids).realized_pnl, by_decision.get(a),
+                by_decision.get(c), performance.metrics["round_trips"],
+                performance.metrics["net_pnl"], [t.open_trace_id for t in still_open])
+
+    assert figures() == (pytest.approx(net), (pytest.approx(net), 0), (0.0, 1), 1,
+                         pytest.approx(net), [c])
+    day3 = Session(date=(DAY0 + timedelta(days=3)).date(), kind="replay",
+                   run_name=db_session.get_one(Session, ids[0]).run_name, mode="PAPER",
+                   venue="paper", starting_balance=100.0)
+    db_session.add(day3)
+    db_session.flush()
+    assert roll_up_closed(db_session, [*ids, day3.id], day3.id) == 2  # days 1 and 2 again
+    assert figures() == (pytest.approx(net), (pytest.approx(net), 0), (0.0, 1), 1,
+                         pytest.approx(net), [c])
 
 
 def test_the_loop_rolls_trips_up_as_days_end_and_the_upgrade_backfills_them(tmp_path) -> None:
