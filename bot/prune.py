@@ -38,9 +38,13 @@ def prune_days(db: OrmSession, today: date, days: int, sync_minutes: int, *,
     return pruned
 
 
+EARLIEST_ZONE = timedelta(hours=-12)  # UTC-12: where a calendar day ends last
+
+
 def today() -> date:
-    """The calendar day in UTC (a test's fake clock replaces it)."""
-    return datetime.now(UTC).date()
+    """The earliest calendar day anywhere now: the command knows no bot's time zone, and a
+    bot west of UTC still trades in (or its fill sync books into) a day UTC has left."""
+    return (datetime.now(UTC) + EARLIEST_ZONE).date()
 
 
 def run_prune(url: str, days: int | None, dry_run: bool) -> int:

@@ -243,6 +243,34 @@ def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, caps
     engine.dispose()
 
 
+def test_the_command_keeps_the_days_a_bot_west_of_utc_can_still_book_into(
+        db_url, capsys, monkeypatch):
+    """``python -m bot prune`` at 02:00 UTC on TODAY: a New York bot trades in yesterday's
+    date, and the day before ended 21 hours ago, so its fill sync can still book into it.
+    The command knows no bot's time zone: keeping one day (and the sync's), it keeps both."""
+    import bot.prune
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # the fake clock
+            return datetime.combine(TODAY, time(2), UTC)
+
+    monkeypatch.setattr(bot.prune, "datetime", Clock)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        older = _session(db, TODAY - timedelta(days=3), run_name="new-york")
+        ended = _session(db, TODAY - timedelta(days=2), run_name="new-york")
+        _session(db, TODAY - timedelta(days=1), run_name="new-york")
+        for closed in (older, ended):
+            _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
+    after = _kept(db_url)
+    assert after[ended] == (3, 2 * TICKS, 3)
+    assert after[older] == (0, 2, 3)
+
+
 def test_decisions_not_yet_scored_are_kept(db_url, capsys, monkeypatch):
     """The scorecard rolls a run's decisions up once their horizons have passed; a trace
     after the run's tip is still to be scored from, so retention keeps it."""
