@@ -29,7 +29,7 @@ from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
 from db.fill_totals import fill_in, fill_in_missing
 from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, TripResult
-from db.queries_replays import MAX_CURVE_POINTS, _prices
+from db.queries_replays import MAX_CURVE_POINTS, step_prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
 from db.sessions import run_session_ids, runs
@@ -132,7 +132,7 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
                    func.max(LLMTrace.created_at)).where(LLMTrace.session_id == session_id)).one()
         rollup = PerformanceRollup(
             session_id=session_id,
-            steps=digest(steps, _prices).to_json() if steps else None,
+            steps=digest(steps, step_prices).to_json() if steps else None,
             trips=tally_json(tally(trips), carried), llm_cost=float(cost), llm_first=first,
             llm_last=last)
         fill_in(db, rollup)
@@ -211,7 +211,7 @@ def span_equity(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup]
         elif inside is None:
             from_rows.append(rollup.session_id)
     if from_rows:
-        digests += [digest(steps, _prices, thin=False)
+        digests += [digest(steps, step_prices, thin=False)
                     for steps in _steps(db, from_rows, start, end).values()]
     digests.sort(key=lambda d: d.first)
     return compose(digests, MAX_CURVE_POINTS)
