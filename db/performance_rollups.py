@@ -269,10 +269,10 @@ def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = 
 
 
 def add_every_result(db: OrmSession) -> int:
-    """Write the trip results of the rollups written before they were kept (a run with
-    rollups and no result is folded in order, each rolled session's results added; a run
-    with results has had them written with its rollups); flushed, uncommitted; returns the
-    sessions written for."""
+    """Write the trip results of rollups that have none (a database whose rollups predate
+    ``trip_results``): a run with rollups and no result is folded in order, each rolled
+    session's results added; a run with results has them written with its rollups. Flushed,
+    uncommitted; returns the sessions written for."""
     written = 0
     resulted = set(db.scalars(select(TripResult.session_id).distinct()))
     for kind, run_name in runs(db):
