@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    SQLColumnExpression,
     and_,
     cast,
     extract,
@@ -78,14 +79,15 @@ def bar_start(when: datetime, bar: str) -> datetime:
     return datetime.fromtimestamp(epoch - (epoch - BAR_ORIGIN) % seconds, UTC)
 
 
-def _epoch(db: OrmSession, column) -> ColumnElement[int]:
+def _epoch(db: OrmSession, column: SQLColumnExpression[datetime]) -> ColumnElement[int]:
     """Whole seconds since the epoch of a stored UTC time, floored."""
     if db.get_bind().dialect.name == "sqlite":  # naive UTC text
         return cast(func.strftime("%s", column), Integer)
     return cast(func.floor(extract("epoch", column)), BigInteger)  # INTEGER ends in 2038
 
 
-def _bucket(db: OrmSession, column, bar: str) -> ColumnElement[int]:
+def _bucket(db: OrmSession, column: SQLColumnExpression[datetime], bar: str
+            ) -> ColumnElement[int]:
     """The bar's number since ``BAR_ORIGIN``. Its constants are literals: PostgreSQL takes
     an expression in GROUP BY for the selected one only when both read the same."""
     origin = literal_column(str(BAR_ORIGIN), Integer)
@@ -234,7 +236,7 @@ def _pieces(db: OrmSession, reads: list[ColumnElement[bool]], symbol: str,
     per = (shares[0] if len(shares) == 1 else union_all(*shares)).subquery()
     opened, closed = aliased(OHLCV), aliased(OHLCV)
 
-    def row_at(candle, when) -> ColumnElement[bool]:
+    def row_at(candle: type[OHLCV], when: ColumnElement[datetime]) -> ColumnElement[bool]:
         return and_(candle.session_id == per.c.session_id, candle.symbol == symbol,
                     candle.timeframe == per.c.timeframe, candle.timestamp == when)
 
