@@ -142,7 +142,7 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
     return written
 
 
-_ROLLED = select(PerformanceRollup.session_id).where(
+_HAS_ROLLUP = select(PerformanceRollup.session_id).where(
     PerformanceRollup.session_id == bindparam("session_id"))
 
 
@@ -155,7 +155,7 @@ def void_from(db: OrmSession, session_id: int) -> None:
     figures and the open trips each later day's go on from. The run's figures are read from
     the rows of the sessions without a rollup, and the next rollup writes them again.
     """
-    if db.execute(_ROLLED, {"session_id": session_id}).first() is None:
+    if db.execute(_HAS_ROLLUP, {"session_id": session_id}).first() is None:
         return
     this = aliased(Session)
     later = (select(Session.id)
