@@ -210,7 +210,7 @@ def _new_york_pruned(db_url: str, days_back: tuple[int, ...]
     return ids, _kept(db_url)
 
 
-def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, capsys, monkeypatch):
+def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, monkeypatch):
     """At 02:00 UTC a New York bot's open session is dated yesterday: a prune keeping one
     day (today, in UTC) must not thin the day the bot is trading in."""
     import bot.prune
@@ -253,7 +253,7 @@ def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, caps
 
 
 def test_the_command_keeps_the_days_a_bot_west_of_utc_can_still_book_into(
-        db_url, capsys, monkeypatch):
+        db_url, monkeypatch):
     """``python -m bot prune`` at 02:00 UTC on TODAY: a New York bot trades in yesterday's
     date, and the day before ended 21 hours ago, so its fill sync can still book into it.
     The command knows no bot's time zone: keeping one day (and the sync's), it keeps both."""
