@@ -38,8 +38,8 @@ from sqlalchemy.orm import aliased
 from bot.model.candles import CANDLE_COLUMNS
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, Trade, TradePlan
-from db.performance_rollups import in_order
 from db.queries_chart import candle_frame, session_spans
+from db.sessions import in_order
 
 BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")

@@ -32,7 +32,7 @@ from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, TripResu
 from db.queries_replays import MAX_CURVE_POINTS, step_prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
-from db.sessions import run_session_ids, runs
+from db.sessions import in_order, run_session_ids, runs
 from db.trip_results import add_results
 
 
@@ -45,12 +45,6 @@ class Rollup:
     llm_cost: float
     llm_first: datetime | None
     llm_last: datetime | None
-
-
-def in_order(db: OrmSession, ids: Sequence[int]) -> list[int]:
-    """These sessions oldest first, as their steps and fills were recorded."""
-    return list(db.scalars(select(Session.id).where(Session.id.in_(ids))
-                           .order_by(Session.date, Session.id)))
 
 
 def rolled_prefix(db: OrmSession, ordered: Sequence[int]) -> list[Rollup]:
