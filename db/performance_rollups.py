@@ -6,9 +6,11 @@ A rollup holds the session's steps digested (``bot.model.step_digest``) and the 
 trips its fills closed, tallied per symbol, with the trips left open and their holdings,
 which the next day's fills fold on from (``bot.model.trip_tally``). A run's rollups are
 a prefix of its sessions (oldest first): the trips of a day need the open trips of the day
-before. Sessions past the prefix (the
-open one, or all of a run no rollup was written for) are read from their rows, as is a
-rolled-up session the span cuts through.
+before. Sessions past the prefix (the open one, or all of a run no rollup was written for)
+are read from their rows, as is a rolled-up session the span cuts through. The trips a
+session closed are also kept per opening decision, for the scorecard (``db.trip_results``),
+and a fill booked into a rolled-up session voids the run's rollups from its day on
+(``void_from``), to be written again.
 """
 
 from __future__ import annotations
