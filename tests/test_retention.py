@@ -345,7 +345,7 @@ def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monke
                                          "AND NOT granted"), {"p": outcome["pid"]}))
 
     thread = threading.Thread(target=write, daemon=True)
-    read_names = retention._named_hashes
+    read_names = retention.named_hashes
 
     def names_then_b_writes(db: OrmSession) -> set[str]:
         named = read_names(db)
@@ -356,7 +356,7 @@ def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monke
             thread.join(60)
         return named
 
-    monkeypatch.setattr(retention, "_named_hashes", names_then_b_writes)
+    monkeypatch.setattr(retention, "named_hashes", names_then_b_writes)
     try:
         with session_factory(engine)() as db:
             assert retention.prune(db, TODAY - timedelta(days=2)).traces == 3
