@@ -10,10 +10,9 @@ it in the 1-day database, a year (105k steps) in the other. The only difference 
 history, so a page or view whose time grows with it reads outside its session or without a
 LIMIT; the goal is a ratio of at most 1.5. The closed sessions' rollups are written after
 the bulk rows by the function the upgrade backfills them with (``db.backfill``), as a bot
-writes them day by day. Besides
-every page as it opens (the Replays page with its run's summary and equity curve), three
-views: Trades over the whole run, and Chart and the Decisions scorecard over the widest
-dates they allow (the whole history).
+writes them day by day. Besides every page as it opens (the Replays page with its run's
+summary and equity curve), three views: Trades over the whole run, and Chart and the
+Decisions scorecard over the widest dates they allow (the whole history).
 Databases are built once with raw ``executemany`` in big transactions (the ORM row by row
 would take an hour) and cached under data/bench/. Each page is rendered by the real
 ``console.py`` through Streamlit's AppTest, server side only, with no bot started.

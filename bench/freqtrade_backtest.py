@@ -78,6 +78,8 @@ def offline(markets: dict) -> None:
 
 
 def backtest(candles: Path, markets: Path) -> None:
+    """Freqtrade's CLI backtest of ``candles`` (a ``PAIR-5m.csv`` of ours) in a scratch user
+    folder, the exchange's markets read from ``markets``."""
     offline(recorded_markets(markets))
     from freqtrade.main import main  # freqtrade's CLI, in this process
 

@@ -135,6 +135,7 @@ def freqtrade_seconds(python: str) -> float:
 
 
 def _timed(command: list[str]) -> float:
+    """Wall time of ``command`` run from the repository's root, its output kept out."""
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - started

@@ -18,6 +18,7 @@ from db.retention import Pruned, prune
 
 log = logging.getLogger(__name__)
 MINUTES_A_DAY = 1440
+EARLIEST_ZONE = timedelta(hours=-12)  # UTC-12: where a calendar day ends last
 
 
 def cutoff(today: date, days: int, sync_minutes: int) -> date:
@@ -36,9 +37,6 @@ def prune_days(db: OrmSession, today: date, days: int, sync_minutes: int, *,
     log.info("retention (%d days%s): %s", days, ", dry run" if dry_run else "",
              pruned.as_dict())
     return pruned
-
-
-EARLIEST_ZONE = timedelta(hours=-12)  # UTC-12: where a calendar day ends last
 
 
 def today() -> date:

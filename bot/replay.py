@@ -166,7 +166,9 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
         if ended in (Ended.FEED_ENDED, Ended.UNTIL):
             finish(rt)
     else:
-        roll_up_finished(rt)  # a kill after the mark left them unwritten: idempotent
+        # a kill between the mark and its rollups leaves them unwritten; each call writes
+        # only what is missing
+        roll_up_finished(rt)
     with rt.db() as db:
         contamination = run_contamination(db, rt.session_ids(db))
     if contamination:

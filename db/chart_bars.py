@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    SQLColumnExpression,
     and_,
     cast,
     extract,
@@ -34,15 +35,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
+from bot.model.candles import CANDLE_COLUMNS
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, Trade, TradePlan
-from db.performance_rollups import in_order
 from db.queries_chart import candle_frame, session_spans
+from db.sessions import in_order
 
 BAR_CAP = 1_000  # candles a chart draws one by one: about three days of 5m ones
 BARS = ("15m", "30m", "1h", "2h", "4h", "1d", "1w")
 BAR_ORIGIN = 345_600  # 1970-01-05 00:00 UTC, a Monday; a multiple of every bar up to a day
-BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 JOINED_GAP = timedelta(days=1)  # a source's gap shorter than this is the exchange's
 CLOSED_PIECES_KEPT = 64  # ranges whose closed sessions' pieces a console process keeps
 _closed_pieces: dict[tuple, pd.DataFrame] = {}
@@ -78,14 +79,15 @@ def bar_start(when: datetime, bar: str) -> datetime:
     return datetime.fromtimestamp(epoch - (epoch - BAR_ORIGIN) % seconds, UTC)
 
 
-def _epoch(db: OrmSession, column) -> ColumnElement[int]:
+def _epoch(db: OrmSession, column: SQLColumnExpression[datetime]) -> ColumnElement[int]:
     """Whole seconds since the epoch of a stored UTC time, floored."""
     if db.get_bind().dialect.name == "sqlite":  # naive UTC text
         return cast(func.strftime("%s", column), Integer)
     return cast(func.floor(extract("epoch", column)), BigInteger)  # INTEGER ends in 2038
 
 
-def _bucket(db: OrmSession, column, bar: str) -> ColumnElement[int]:
+def _bucket(db: OrmSession, column: SQLColumnExpression[datetime], bar: str
+            ) -> ColumnElement[int]:
     """The bar's number since ``BAR_ORIGIN``. Its constants are literals: PostgreSQL takes
     an expression in GROUP BY for the selected one only when both read the same."""
     origin = literal_column(str(BAR_ORIGIN), Integer)
@@ -135,7 +137,7 @@ def bar_candles(
     stretches = _stretches(db, run_ids, symbol, timeframe, source,
                            first_bar - warmup * timeframe_delta(bar), end)
     if not stretches:
-        return pd.DataFrame(columns=BAR_COLUMNS), None
+        return pd.DataFrame(columns=CANDLE_COLUMNS), None
     pieces = _run_pieces(db, run_ids, symbol, stretches, bar)
     overlapped = _overlapped(pieces)
     if overlapped:
@@ -147,13 +149,13 @@ def bar_candles(
         pieces = _joined([pieces[~pieces["bucket"].isin(overlapped)],
                           _rows_of(db, _candles_in(run_ids, symbol, clipped), bar, overlapped)])
     if pieces.empty:
-        return pd.DataFrame(columns=BAR_COLUMNS), None
+        return pd.DataFrame(columns=CANDLE_COLUMNS), None
     frame = _roll_up(pieces)
     frame["timestamp"] = _stamps(frame.pop("bucket"), bar)
-    frame = frame[BAR_COLUMNS]
+    frame = frame[CANDLE_COLUMNS]
     shown = frame["timestamp"] >= first_bar
     if not shown.any():
-        return pd.DataFrame(columns=BAR_COLUMNS), None
+        return pd.DataFrame(columns=CANDLE_COLUMNS), None
     return frame, frame.loc[shown, "timestamp"].iloc[0].to_pydatetime()
 
 
@@ -234,7 +236,7 @@ def _pieces(db: OrmSession, reads: list[ColumnElement[bool]], symbol: str,
     per = (shares[0] if len(shares) == 1 else union_all(*shares)).subquery()
     opened, closed = aliased(OHLCV), aliased(OHLCV)
 
-    def row_at(candle, when) -> ColumnElement[bool]:
+    def row_at(candle: type[OHLCV], when: ColumnElement[datetime]) -> ColumnElement[bool]:
         return and_(candle.session_id == per.c.session_id, candle.symbol == symbol,
                     candle.timeframe == per.c.timeframe, candle.timestamp == when)
 

@@ -14,7 +14,6 @@ from bot.model.performance import Performance, performance
 from bot.model.round_trips import RoundTrip
 from db.models import Session
 from db.performance_rollups import (
-    in_order,
     rolled_prefix,
     span_equity,
     span_llm_cost,
@@ -22,6 +21,7 @@ from db.performance_rollups import (
 )
 from db.round_trips import round_trip_rows, round_trips
 from db.scorecard import span_scorecard
+from db.sessions import in_order
 
 
 class UnknownScope(LookupError):

@@ -6,9 +6,11 @@ A rollup holds the session's steps digested (``bot.model.step_digest``) and the 
 trips its fills closed, tallied per symbol, with the trips left open and their holdings,
 which the next day's fills fold on from (``bot.model.trip_tally``). A run's rollups are
 a prefix of its sessions (oldest first): the trips of a day need the open trips of the day
-before. Sessions past the prefix (the
-open one, or all of a run no rollup was written for) are read from their rows, as is a
-rolled-up session the span cuts through.
+before. Sessions past the prefix (the open one, or all of a run no rollup was written for)
+are read from their rows, as is a rolled-up session the span cuts through. The trips a
+session closed are also kept per opening decision, for the scorecard (``db.trip_results``),
+and a fill booked into a rolled-up session voids the run's rollups from its day on
+(``void_from``), to be written again.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
 from db.fill_totals import fill_in, fill_in_missing
 from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, TripResult
-from db.queries_replays import MAX_CURVE_POINTS, _prices
+from db.queries_replays import MAX_CURVE_POINTS, step_prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
-from db.sessions import run_session_ids, runs
+from db.sessions import in_order, run_session_ids, runs
 from db.trip_results import add_results
 
 
@@ -45,12 +47,6 @@ class Rollup:
     llm_cost: float
     llm_first: datetime | None
     llm_last: datetime | None
-
-
-def in_order(db: OrmSession, ids: Sequence[int]) -> list[int]:
-    """These sessions oldest first, as their steps and fills were recorded."""
-    return list(db.scalars(select(Session.id).where(Session.id.in_(ids))
-                           .order_by(Session.date, Session.id)))
 
 
 def rolled_prefix(db: OrmSession, ordered: Sequence[int]) -> list[Rollup]:
@@ -132,7 +128,7 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
                    func.max(LLMTrace.created_at)).where(LLMTrace.session_id == session_id)).one()
         rollup = PerformanceRollup(
             session_id=session_id,
-            steps=digest(steps, _prices).to_json() if steps else None,
+            steps=digest(steps, step_prices).to_json() if steps else None,
             trips=tally_json(tally(trips), carried), llm_cost=float(cost), llm_first=first,
             llm_last=last)
         fill_in(db, rollup)
@@ -142,7 +138,7 @@ def roll_up_closed(db: OrmSession, ids: Sequence[int], open_id: int | None = Non
     return written
 
 
-_ROLLED = select(PerformanceRollup.session_id).where(
+_HAS_ROLLUP = select(PerformanceRollup.session_id).where(
     PerformanceRollup.session_id == bindparam("session_id"))
 
 
@@ -155,7 +151,7 @@ def void_from(db: OrmSession, session_id: int) -> None:
     figures and the open trips each later day's go on from. The run's figures are read from
     the rows of the sessions without a rollup, and the next rollup writes them again.
     """
-    if db.execute(_ROLLED, {"session_id": session_id}).first() is None:
+    if db.execute(_HAS_ROLLUP, {"session_id": session_id}).first() is None:
         return
     this = aliased(Session)
     later = (select(Session.id)
@@ -211,7 +207,7 @@ def span_equity(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup]
         elif inside is None:
             from_rows.append(rollup.session_id)
     if from_rows:
-        digests += [digest(steps, _prices, thin=False)
+        digests += [digest(steps, step_prices, thin=False)
                     for steps in _steps(db, from_rows, start, end).values()]
     digests.sort(key=lambda d: d.first)
     return compose(digests, MAX_CURVE_POINTS)
@@ -269,10 +265,10 @@ def equity_figures(db: OrmSession, ids: Sequence[int], start: datetime | None = 
 
 
 def add_every_result(db: OrmSession) -> int:
-    """Write the trip results of the rollups written before they were kept (a run with
-    rollups and no result is folded in order, each rolled session's results added; a run
-    with results has had them written with its rollups); flushed, uncommitted; returns the
-    sessions written for."""
+    """Write the trip results of rollups that have none (a database whose rollups predate
+    ``trip_results``): a run with rollups and no result is folded in order, each rolled
+    session's results added; a run with results has them written with its rollups. Flushed,
+    uncommitted; returns the sessions written for."""
     written = 0
     resulted = set(db.scalars(select(TripResult.session_id).distinct()))
     for kind, run_name in runs(db):

@@ -150,7 +150,7 @@ def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[st
         for prices in db.scalars(select(EquityStep.prices).where(
                 EquityStep.session_id == session_id, EquityStep.prices != "{}")
                 .order_by(order).limit(left)):
-            found = _prices(prices)
+            found = step_prices(prices)
             if found:
                 return found
             left -= 1
@@ -159,7 +159,7 @@ def _edge_prices(db: OrmSession, ids: Sequence[int], *, newest: bool) -> dict[st
     return {}
 
 
-def _prices(prices: str) -> dict[str, float]:
+def step_prices(prices: str) -> dict[str, float]:
     """A step's prices; text that is not a JSON object (a row written by hand or by another
     tool) is none: the curves and the pages that draw them must survive it."""
     try:
@@ -179,7 +179,7 @@ def last_step(db: OrmSession, ids: Sequence[int]) -> dict:
     ).first()
     if last is None:
         return {}
-    return {"equity": last.equity, "exposure": last.exposure, "prices": _prices(last.prices)}
+    return {"equity": last.equity, "exposure": last.exposure, "prices": step_prices(last.prices)}
 
 
 def run_summary(db: OrmSession, ids: Sequence[int], starting_balance: float,
@@ -390,7 +390,7 @@ def equity_curve(db: OrmSession, ids: Sequence[int], starting_balance: float) ->
     first_prices = _edge_prices(db, ids, newest=False)
     rows = []
     for step in db.execute(query.order_by(EquityStep.id)):
-        prices = _prices(step.prices)
+        prices = step_prices(step.prices)
         moves = [prices[s] / first_prices[s] for s in first_prices
                  if s in prices and first_prices[s]]
         hold = starting_balance * sum(moves) / len(moves) if moves else None

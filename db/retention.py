@@ -118,14 +118,14 @@ def _drop_unnamed_blobs(db: OrmSession) -> int:
     """Delete the prompts and answers no trace names any more, holding off the traces being
     written (``lock_blobs``) from before the names are read until the prune commits."""
     lock_blobs(db, alone=True)
-    named = _named_hashes(db)
+    named = named_hashes(db)
     unnamed = [key for key in db.scalars(select(TraceBlob.hash)) if key not in named]
     for start in range(0, len(unnamed), BLOB_BATCH):
         db.execute(delete(_BLOBS).where(_BLOBS.c.hash.in_(unnamed[start:start + BLOB_BATCH])))
     return len(unnamed)
 
 
-def _named_hashes(db: OrmSession) -> set[str]:
+def named_hashes(db: OrmSession) -> set[str]:
     """Every blob key a trace names (answers name theirs inside their JSON, so the names are
     gathered here)."""
     named: set[str] = set()

@@ -32,9 +32,9 @@ from bot.model.timeframes import timeframe_delta
 from bot.model.vocabulary import TraceStatus
 from db.decision_scores import add_days, rolled_tally, rolled_through, set_tip, tip_of
 from db.models import OHLCV, LLMTrace, Session, Trade
-from db.performance_rollups import in_order, rolled_open
+from db.performance_rollups import rolled_open
 from db.round_trips import trip_fills
-from db.sessions import run_session_ids
+from db.sessions import in_order, run_session_ids
 from db.trip_results import rolled_by_decision, rolled_total
 
 

@@ -115,6 +115,12 @@ def run_sessions(db: OrmSession, kind: str, run_name: str) -> list[Session]:
     ))
 
 
+def in_order(db: OrmSession, ids: Sequence[int]) -> list[int]:
+    """These sessions oldest first, as their steps and fills were recorded."""
+    return list(db.scalars(select(Session.id).where(Session.id.in_(ids))
+                           .order_by(Session.date, Session.id)))
+
+
 def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
     """The first and last trading day of these sessions (None: no session)."""
     first, last = db.execute(select(func.min(Session.date), func.max(Session.date))

@@ -45,7 +45,7 @@ def add_results(db: OrmSession, session_id: int, trips: Sequence[RoundTrip]) -> 
         db.execute(insert(_RESULTS), rows)
 
 
-def _of(sessions: Sequence[int], start: datetime | None,
+def _decided_within(sessions: Sequence[int], start: datetime | None,
         end: datetime | None) -> list[ColumnElement[bool]]:
     """The rows of these sessions whose decision lies in [start, end)."""
     where: list[ColumnElement[bool]] = [_RESULTS.c.session_id.in_(sessions)]
@@ -62,7 +62,7 @@ def rolled_total(db: OrmSession, sessions: Sequence[int], start: datetime | None
     if not sessions:
         return 0.0
     return float(db.scalar(select(func.coalesce(func.sum(_RESULTS.c.net), 0.0))
-                           .where(*_of(sessions, start, end))) or 0.0)
+                           .where(*_decided_within(sessions, start, end))) or 0.0)
 
 
 def rolled_by_decision(db: OrmSession, sessions: Sequence[int], start: datetime | None,
@@ -72,4 +72,4 @@ def rolled_by_decision(db: OrmSession, sessions: Sequence[int], start: datetime 
         return {}
     return {trace_id: float(net) for trace_id, net in db.execute(
         select(_RESULTS.c.open_trace_id, func.sum(_RESULTS.c.net))
-        .where(*_of(sessions, start, end)).group_by(_RESULTS.c.open_trace_id))}
+        .where(*_decided_within(sessions, start, end)).group_by(_RESULTS.c.open_trace_id))}

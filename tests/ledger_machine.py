@@ -540,23 +540,15 @@ class LedgerMachine(RuleBasedStateMachine):
                              f"{b.name}'s fill {f.id} at {_iso(f.timestamp_ms, zone)} is not "
                              f"booked after a clean iteration at {_iso(b.clean_clock_ms, zone)}")
         # positions, realized PnL and fees: a rebuild from the booked fills, average cost
-        quantity, average = 0.0, 0.0
+        held = AverageCost()
         realized: dict[str, float] = {}
         for t in sorted(view.trades, key=lambda t: t.id):
-            pnl = 0.0
-            if t.action == "BUY":
-                if quantity + t.quantity > 0:
-                    average = (average * quantity + t.price * t.quantity) / (quantity + t.quantity)
-                quantity += t.quantity
-            else:
-                pnl = (t.price - average) * min(t.quantity, quantity)
-                quantity -= t.quantity
-                if abs(quantity) <= 1e-12:
-                    quantity, average = 0.0, 0.0
+            pnl = held.book(t)
             realized[t.trade_id] = pnl
             self._expect("realized_pnl", _close(t.realized_pnl, pnl, 1e-6),
                          f"{b.name}'s trade {t.trade_id} realized {t.realized_pnl}; average "
                          f"cost gives {pnl}")
+        quantity, average = held.quantity, held.average
         self._expect("never_short", quantity >= -1e-9,
                      f"{b.name} sold more than it bought: {quantity}")
         book = b.rt.book.quantity(SYMBOL)
@@ -771,12 +763,34 @@ def _iso(ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).isoformat()
 
 
+@dataclass
+class AverageCost:
+    """One symbol's long book by average cost, as the bot books it."""
+
+    quantity: float = 0.0
+    average: float = 0.0
+
+    def book(self, t: Trade) -> float:
+        """Add the fill ``t``; returns the PnL it realizes (a sale's, against the average)."""
+        if t.action == "BUY":
+            if self.quantity + t.quantity > 0:
+                self.average = ((self.average * self.quantity + t.price * t.quantity)
+                                / (self.quantity + t.quantity))
+            self.quantity += t.quantity
+            return 0.0
+        pnl = (t.price - self.average) * min(t.quantity, self.quantity)
+        self.quantity -= t.quantity
+        if abs(self.quantity) <= 1e-12:  # flat: the next buy starts a new average
+            self.quantity, self.average = 0.0, 0.0
+        return pnl
+
+
 def _trips(view: StoreView) -> tuple[list[float], dict[int, tuple[float, int]]]:
     """The net PnL of each closed round trip, and per decision that opened trips (its first
     fill's) their closed net and how many are open: the booked fills folded day by day (a
     fill the sync saw late is booked into its day after the fills of the days since), by
     average cost; a trip runs from a BUY on a flat book to the fill that flattens it."""
-    quantity, average = 0.0, 0.0
+    held = AverageCost()
     trip_net: float | None = None
     closed_trips: list[float] = []
     by_opener: dict[int, tuple[float, int]] = {}
@@ -785,16 +799,8 @@ def _trips(view: StoreView) -> tuple[list[float], dict[int, tuple[float, int]]]:
                                                  t.session_id, t.id)):
         if trip_net is None:
             opener = t.trace_id
-        trip_net = (trip_net or 0.0) - t.fee
-        if t.action == "BUY":
-            if quantity + t.quantity > 0:
-                average = (average * quantity + t.price * t.quantity) / (quantity + t.quantity)
-            quantity += t.quantity
-            continue
-        trip_net += (t.price - average) * min(t.quantity, quantity)
-        quantity -= t.quantity
-        if abs(quantity) <= 1e-12:
-            quantity, average = 0.0, 0.0
+        trip_net = (trip_net or 0.0) - t.fee + held.book(t)
+        if t.action != "BUY" and held.quantity == 0.0:
             closed_trips.append(trip_net)
             if opener is not None:
                 net, still_open = by_opener.get(opener, (0.0, 0))

@@ -130,8 +130,8 @@ def test_the_bot_never_imports_streamlit() -> None:
 
 def test_migrations_import_nothing_of_the_application() -> None:
     """A migration runs on the schema of its own revision, while the application's models
-    and functions follow the newest one: a backfill calling them broke the upgrade of an
-    older database as soon as a later revision added a column they read. What a new table
+    and functions follow the newest one: a backfill calling them breaks the upgrade of an
+    older database as soon as a later revision adds a column they read. What a new table
     holds for the rows already stored is written at the head, after the upgrade
     (``db.backfill``)."""
     versions = sources("db/migrations/versions")

@@ -7,6 +7,7 @@ page is exercised on each run; the browser test covers what AppTest cannot (refr
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -283,8 +284,6 @@ def test_chart_date_window_and_toggles(seeded_url, monkeypatch):
 def _a_year_before_the_seeded_day(url: str) -> tuple[int, float]:
     """A year of BTC/USDT 5m candles and the 1h ones rolled up from them, before the seeded
     ones, and a fill a day; returns the count and size of the run's BTC/USDT fills."""
-    import math
-
     engine = make_engine(url)
     with session_factory(engine)() as db:
         session_id = db.scalar(select(Session.id).order_by(Session.id.desc()))
@@ -323,7 +322,7 @@ def _a_year_before_the_seeded_day(url: str) -> tuple[int, float]:
 def test_a_years_date_range_is_drawn_whole_as_coarser_bars(seeded_url, monkeypatch):
     """A range holding more candles than the chart draws one by one is drawn whole, as the
     shortest bar that fits, and the page says so; its fills are one marker per bar and side
-    that add up to the raw fills. A short range draws its candles as before."""
+    that add up to the raw fills. A short range draws its candles one by one."""
     fills, size = _a_year_before_the_seeded_day(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "chart")
     at.radio(key="chart_window").set_value("Date range").run()

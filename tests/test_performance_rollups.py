@@ -22,9 +22,10 @@ from db.engine import make_engine, session_factory
 from db.migrate import alembic_config, upgrade
 from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, Trade
 from db.performance import span_performance
-from db.performance_rollups import in_order, roll_up_closed, roll_up_every_run, rolled_prefix
+from db.performance_rollups import roll_up_closed, roll_up_every_run, rolled_prefix
 from db.queries_replays import run_session_ids
 from db.round_trips import round_trips
+from db.sessions import in_order
 from tests.conftest import candle_file
 from tests.test_performance import reference
 

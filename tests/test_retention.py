@@ -193,21 +193,30 @@ def _rolled(db: OrmSession, session_id: int, kind: str, run_name: str,
     db.merge(DecisionScoreTip(kind=kind, run_name=run_name, through=scored_through))
 
 
-def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, capsys, monkeypatch):
+def _new_york_pruned(db_url: str, days_back: tuple[int, ...]
+                     ) -> tuple[list[int], dict[int, tuple[int, int, int]]]:
+    """A New York bot's sessions dated ``days_back`` days before TODAY (oldest first), each
+    rolled up but the newest (the day it trades in), then ``python -m bot prune --days 1``:
+    the sessions' ids and what each kept (``_kept``)."""
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids = [_session(db, TODAY - timedelta(days=back), run_name="new-york")
+               for back in days_back]
+        for closed in ids[:-1]:
+            _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    engine.dispose()
+    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
+    return ids, _kept(db_url)
+
+
+def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, monkeypatch):
     """At 02:00 UTC a New York bot's open session is dated yesterday: a prune keeping one
     day (today, in UTC) must not thin the day the bot is trading in."""
     import bot.prune
 
     monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
-    engine = make_engine(db_url)
-    with session_factory(engine)() as db:
-        closed = _session(db, TODAY - timedelta(days=2), run_name="new-york")
-        open_day = _session(db, TODAY - timedelta(days=1), run_name="new-york")
-        _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
-        db.commit()
-    engine.dispose()
-    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
-    after = _kept(db_url)
+    (closed, open_day), after = _new_york_pruned(db_url, days_back=(2, 1))
     assert after[open_day] == (3, 2 * TICKS, 3)
     assert after[closed] == (0, 2, 3)
 
@@ -244,7 +253,7 @@ def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, caps
 
 
 def test_the_command_keeps_the_days_a_bot_west_of_utc_can_still_book_into(
-        db_url, capsys, monkeypatch):
+        db_url, monkeypatch):
     """``python -m bot prune`` at 02:00 UTC on TODAY: a New York bot trades in yesterday's
     date, and the day before ended 21 hours ago, so its fill sync can still book into it.
     The command knows no bot's time zone: keeping one day (and the sync's), it keeps both."""
@@ -256,17 +265,7 @@ def test_the_command_keeps_the_days_a_bot_west_of_utc_can_still_book_into(
             return datetime.combine(TODAY, time(2), UTC)
 
     monkeypatch.setattr(bot.prune, "datetime", Clock)
-    engine = make_engine(db_url)
-    with session_factory(engine)() as db:
-        older = _session(db, TODAY - timedelta(days=3), run_name="new-york")
-        ended = _session(db, TODAY - timedelta(days=2), run_name="new-york")
-        _session(db, TODAY - timedelta(days=1), run_name="new-york")
-        for closed in (older, ended):
-            _rolled(db, closed, "live", "new-york", datetime.combine(TODAY, time(), UTC))
-        db.commit()
-    engine.dispose()
-    assert main(["prune", "--db", db_url, "--days", "1"]) == 0
-    after = _kept(db_url)
+    (older, ended, _), after = _new_york_pruned(db_url, days_back=(3, 2, 1))
     assert after[ended] == (3, 2 * TICKS, 3)
     assert after[older] == (0, 2, 3)
 
@@ -346,7 +345,7 @@ def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monke
                                          "AND NOT granted"), {"p": outcome["pid"]}))
 
     thread = threading.Thread(target=write, daemon=True)
-    read_names = retention._named_hashes
+    read_names = retention.named_hashes
 
     def names_then_b_writes(db: OrmSession) -> set[str]:
         named = read_names(db)
@@ -357,7 +356,7 @@ def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monke
             thread.join(60)
         return named
 
-    monkeypatch.setattr(retention, "_named_hashes", names_then_b_writes)
+    monkeypatch.setattr(retention, "named_hashes", names_then_b_writes)
     try:
         with session_factory(engine)() as db:
             assert retention.prune(db, TODAY - timedelta(days=2)).traces == 3

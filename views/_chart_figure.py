@@ -249,8 +249,8 @@ def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
     )
 
 
-def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str, custom,
-                  hovertemplate: str) -> go.Scatter:
+def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str,
+                  custom: Sequence[tuple[object, ...]] | np.ndarray, hovertemplate: str) -> go.Scatter:
     """Fill markers at their price, their decision's trace id last in ``custom``."""
     return go.Scatter(
         x=side["timestamp"], y=side["price"], name=name, mode="markers", customdata=custom,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
@@ -59,16 +60,16 @@ window_mode = pick_window.radio(
 )
 start: datetime | None = None
 end: datetime | None = None
-first: datetime | None = None
-last: datetime | None = None
+first_candle: datetime | None = None
+last_candle: datetime | None = None
 limit = 500
 if window_mode == "Latest candles":
     limit = st.select_slider("Candles", LATEST_CHOICES, value=500, key="chart_limit")
 else:
     with read_db() as db:
-        first, last = candle_span(db, info.run_session_ids, symbol, timeframe)
-    last_day = (last or datetime.now(UTC)).date()
-    first_day = (first or datetime.now(UTC)).date()
+        first_candle, last_candle = candle_span(db, info.run_session_ids, symbol, timeframe)
+    last_day = (last_candle or datetime.now(UTC)).date()
+    first_day = (first_candle or datetime.now(UTC)).date()
     picked = st.date_input(
         "Dates (UTC)", value=(max(first_day, last_day - timedelta(days=2)), last_day),
         min_value=first_day, max_value=last_day, key="chart_dates",
@@ -96,17 +97,17 @@ def _remember_click() -> None:
 def _wide() -> tuple[str, str] | None:
     """The bar and the stored timeframe a picked range is drawn at, when it holds more
     candles than the chart draws one by one (asked at each refresh: a range grows)."""
-    if start is None or end is None or first is None or last is None:
+    if start is None or end is None or first_candle is None or last_candle is None:
         return None
     with read_db() as db:
         if not holds_more_than(db, info.run_session_ids, symbol, timeframe, start, end,
                                BAR_CAP):
             return None
-    span = min(end, last + timeframe_delta(timeframe)) - max(start, first)
+    span = min(end, last_candle + timeframe_delta(timeframe)) - max(start, first_candle)
     return wide_bar(timeframe, choices[symbol], span)
 
 
-def _show(fig) -> None:
+def _show(fig: go.Figure) -> None:
     st.plotly_chart(fig, key=CHART_KEY, config={"displaylogo": False},
                     on_select=_remember_click, selection_mode="points")
 
