@@ -255,6 +255,15 @@ def session_feed(info: SessionInfo) -> str:
     return info.feed or ("replay" if info.kind == "replay" else own_feed())
 
 
+def session_or_stop() -> SessionInfo:
+    """The session the page shows; with none yet, the notice, and the page stops here."""
+    info = current_session()
+    if info is None:
+        no_session_notice()
+        st.stop()
+    return info
+
+
 def no_session_notice() -> None:
     """Tell the operator, and rerun the page by itself once the bot has opened a session."""
     st.info("No trading session in this database yet: start the bot to create one.")

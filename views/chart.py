@@ -27,13 +27,12 @@ from db.chart_bars import (
 from db.queries_chart import candle_span, candles, chart_choices, fills, plan_steps
 from views._chart_figure import build_figure, clicked_trace
 from views._common import (
-    current_session,
     market,
     mode_label,
-    no_session_notice,
     read_db,
     rerun_when,
     session_feed,
+    session_or_stop,
 )
 
 WARMUP = 200  # enough candles before the window for EMA 200 / Bollinger 20 to settle
@@ -41,10 +40,7 @@ LATEST_CHOICES = (100, 250, 500, 1000, 2000, 5000)
 CHART_KEY, CLICKED_KEY = "price_chart", "_chart_clicked_trace"
 
 st.header("Chart")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 with read_db() as db:
     choices = chart_choices(db, info.run_session_ids)
 if not choices:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from db.queries_trading import trace_detail, trace_filters, traces
 from views import _trace_words as trace_words
-from views._common import current_session, no_session_notice, read_db, scrub
+from views._common import read_db, scrub, session_or_stop
 from views._scorecard import show_scorecard
 from views._tables import table
 
@@ -24,10 +24,7 @@ def _linked_trace() -> int | None:
 
 
 st.header("Decisions")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 
 # scoring reads every candle and fill of the run: only when asked, so the traces stay quick
 if st.toggle("Scorecard: what the decisions' calls did after them, and what they cost",

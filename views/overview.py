@@ -9,12 +9,11 @@ import streamlit as st
 from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
 from db.queries_replays import equity_curve
 from views._common import (
-    current_session,
     mode_label,
     money,
-    no_session_notice,
     read_db,
     scrub,
+    session_or_stop,
     supervisor,
 )
 from views._equity import equity_figure
@@ -22,10 +21,7 @@ from views._tables import table
 from views._text import literal
 
 st.header("Overview")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 
 
 @st.fragment(run_every=10)

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance, shown
 from db.performance import span_performance
-from views._common import current_session, no_session_notice, read_db
+from views._common import read_db, session_or_stop
 from views._span import picked_span
 from views._tables import table
 from views._text import literal
@@ -70,10 +70,7 @@ def _equity_and_returns(figures: Performance) -> None:
 
 
 st.header("Performance")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 first_day, last_day, start, end = picked_span(info, "performance_dates")
 with read_db() as db:
     result, open_trips = span_performance(db, info.run_session_ids, start, end)

@@ -16,21 +16,17 @@ from views._common import (
     CONFIRM_KEY,
     ask,
     command_target,
-    current_session,
     enqueue,
     mode_label,
-    no_session_notice,
     read_db,
     second_click,
+    session_or_stop,
 )
 from views._tables import table
 from views._text import literal
 
 st.header("Portfolio")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 label = mode_label(info)
 target = command_target()
 

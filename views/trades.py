@@ -9,7 +9,7 @@ from functools import partial
 import streamlit as st
 
 from db.queries_trading import TradeFilter, all_trades, trade_symbols, trade_totals, trades
-from views._common import current_session, mode_label, money, no_session_notice, read_db
+from views._common import mode_label, money, read_db, session_or_stop
 from views._round_trips import render_round_trips
 from views._tables import table
 
@@ -17,10 +17,7 @@ PAGE_ROWS = 500  # a year of a run is 20k fills: the table shows a page, the tot
 TABLE_KEY, PICKED_KEY, PAGE_KEY = "trades_table", "_trades_picked_decision", "trades_page"
 
 st.header("Trades")
-info = current_session()
-if info is None:
-    no_session_notice()
-    st.stop()
+info = session_or_stop()
 if st.segmented_control("View", ["Fills", "Round trips"], default="Fills",
                         key="trades_view") == "Round trips":
     render_round_trips(info)
