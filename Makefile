@@ -39,7 +39,7 @@ test: test-deps ## set up, start PostgreSQL, install Chromium, run the whole sui
 test-fast: setup ## the suite without browser, PostgreSQL and slow tests (under two minutes)
 	$(PY) -m pytest -m "not browser and not postgres and not slow" $(PYTEST_ARGS)
 
-lint: setup ## ruff check, then pyright on bot/ and db/ (configured in pyproject.toml)
+lint: setup ## ruff check, then pyright on bot/, db/ and the console (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pyright
 

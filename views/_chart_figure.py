@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +43,10 @@ def _safe(text: object, limit: int = 160) -> str:
 
 
 def _trace_id(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
+    """A trace id cell: a number, or None, NaN or NA where the point has no decision."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not pd.isna(value):
+        return int(value)
+    return None
 
 
 def clicked_trace(event: object) -> int | None:
@@ -61,7 +66,7 @@ def clicked_trace(event: object) -> int | None:
 
 def build_figure(
     candles: pd.DataFrame,
-    display_start: pd.Timestamp,
+    display_start: datetime,
     *,
     plans: pd.DataFrame | None = None,
     fills: pd.DataFrame | None = None,
@@ -162,7 +167,7 @@ def _price_range(view: pd.DataFrame, plans: pd.DataFrame | None, left) -> list[f
     return [low - margin, high + margin]
 
 
-def _utc(value: object) -> pd.Timestamp:
+def _utc(value: Any) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 

@@ -182,7 +182,7 @@ def ask(wanted: object) -> None:
 
 
 def second_click(state_key: str, wanted: object, question: str, label: str,
-                 run: Callable[[], None], key: str) -> None:
+                 run: Callable[[], object], key: str) -> None:
     """The confirmation step of a destructive control, shown only after the first click
     (which stored ``wanted`` under ``state_key``); it names exactly what will happen,
     because a misclick on CLOSE-ALL in a live account sells everything at market."""

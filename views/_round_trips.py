@@ -26,7 +26,7 @@ def render_round_trips(info: SessionInfo) -> None:
     symbols = cols[0].multiselect("Symbol", sorted({t.symbol for t in trips}), key="trips_symbols")
     reasons = cols[1].multiselect("Exit reason", [str(r) for r in ExitReason], key="trips_reasons")
     outcome = cols[2].selectbox("Result", list(OUTCOMES), key="trips_outcome")
-    dates = cols[3].date_input("Closed (UTC)", value=(), key="trips_dates")
+    dates = cols[3].date_input("Closed (UTC)", value=[], key="trips_dates")
     if isinstance(dates, tuple) and len(dates) == 2:
         start = datetime.combine(dates[0], time.min, UTC)
         end = datetime.combine(dates[1] + timedelta(days=1), time.min, UTC)

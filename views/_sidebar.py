@@ -193,7 +193,7 @@ def _process_controls(target: CommandTarget) -> None:
         ask(("proc_restart", bot))
     if bot:
         _confirm("proc_stop", bot, f"Terminate bot {bot}'s process now?", "Confirm stop",
-                 lambda: supervisor_of(bot).stop() and None)
+                 lambda: supervisor_of(bot).stop())
         _confirm("proc_restart", bot, f"Restart bot {bot}'s process?", "Confirm restart",
                  lambda: _restart(supervisor_of(bot)))
 
@@ -220,12 +220,13 @@ def _command_controls(target: CommandTarget) -> None:
         ask(("stop", bot))
     if bot:
         _confirm("close-all", bot, f"Close every position of bot {bot} at market and cancel "
-                 "every order?", "Confirm CLOSE-ALL", lambda: enqueue("close-all", bot=bot) and None)
+                 "every order?", "Confirm CLOSE-ALL", lambda: enqueue("close-all", bot=bot))
         _confirm("stop", bot, f"Stop bot {bot} after this loop?", "Confirm STOP",
-                 lambda: enqueue("stop", bot=bot) and None)
+                 lambda: enqueue("stop", bot=bot))
 
 
-def _confirm(action: str, bot: str, question: str, label: str, run: Callable[[], None]) -> None:
+def _confirm(action: str, bot: str, question: str, label: str,
+             run: Callable[[], object]) -> None:
     """The second click, only for the bot the first one was for (the view may have changed)."""
     second_click(CONFIRM_KEY, (action, bot), question, label, run, key=action)
 

@@ -76,8 +76,8 @@ def execution(text: str | None) -> Read:
 
 
 def _outcome(item: dict) -> dict[str, Any]:
-    orders = item.get("orders") if isinstance(item.get("orders"), list) else []
-    sent = [o for o in orders if isinstance(o, dict)]  # an exit across plans sends several
+    orders = item.get("orders")  # an exit across plans sends several
+    sent = [o for o in orders if isinstance(o, dict)] if isinstance(orders, list) else []
     plans = item.get("plans")
     why = ": ".join(str(part) for part in (item.get("rule"), item.get("detail") or
                                            item.get("error")) if part)

@@ -58,6 +58,8 @@ trace_id = st.selectbox(
     else f"#{tid}",
     key="dec_trace",
 )
+if trace_id is None:  # the options are never empty; a selectbox is typed as maybe None
+    st.stop()
 with read_db() as db:
     detail = trace_detail(db, int(trace_id))
 if detail is None:

@@ -69,7 +69,7 @@ def _holdings() -> None:
         for row in positions.itertuples():
             cols = st.columns([3, 1])
             cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
-            _two_click(cols[1], "Close", "close", row.symbol,
+            _two_click(cols[1], "Close", "close", str(row.symbol),
                        f"Close bot {literal(target.bot)}'s whole {literal(row.symbol)} position "
                        f"({row.quantity:+.6g}) at market?")
     st.subheader("Open orders")
@@ -79,9 +79,10 @@ def _holdings() -> None:
     table(orders)
     for row in orders.itertuples():
         cols = st.columns([3, 1])
-        price = "market" if row.price is None or row.price != row.price else f"{row.price:,.2f}"
+        limit = row.price  # None or NaN for a market order
+        price = f"{limit:,.2f}" if isinstance(limit, int | float) and limit == limit else "market"
         cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
-        _two_click(cols[1], "Cancel", "cancel", row.order_id,
+        _two_click(cols[1], "Cancel", "cancel", str(row.order_id),
                    f"Cancel bot {literal(target.bot)}'s order {literal(row.order_id)} "
                    f"({row.side} {row.remaining:g} {literal(row.symbol)} @ {price})?")
 
@@ -100,6 +101,8 @@ plan_id = st.selectbox(
     format_func=lambda pid: f"#{pid} {plans.set_index('id').loc[pid, 'symbol']}",
     key="portfolio_plan",
 )
+if plan_id is None:  # the options are never empty; a selectbox is typed as maybe None
+    st.stop()
 with read_db() as db:
     versions = plan_versions(db, int(plan_id))
 table(versions)
@@ -108,8 +111,9 @@ if len(versions) >= 2:
     old_col, new_col = st.columns(2)
     old = old_col.selectbox("From version", numbers[:-1], index=len(numbers) - 2, key="diff_old")
     new = new_col.selectbox("To version", [n for n in numbers if n > old], key="diff_new")
-    diff = version_diff(versions, int(old), int(new))
-    if diff.empty:
-        st.caption("No field changed between these versions.")
-    else:
-        table(diff)
+    if old is not None and new is not None:  # never empty here; typed as maybe None
+        diff = version_diff(versions, int(old), int(new))
+        if diff.empty:
+            st.caption("No field changed between these versions.")
+        else:
+            table(diff)

@@ -28,7 +28,7 @@ with read_db() as db:
 cols = st.columns([2, 1, 2, 2, 1])
 picked_symbols = cols[0].multiselect("Symbol", symbols, key="trades_symbols")
 side = cols[1].selectbox("Side", ["all", "BUY", "SELL"], key="trades_side")
-dates = cols[2].date_input("Dates (UTC)", value=(), key="trades_dates")
+dates = cols[2].date_input("Dates (UTC)", value=[], key="trades_dates")
 reason = cols[3].text_input("Reason contains", key="trades_reason")
 whole_run = cols[4].toggle("Whole run", value=False, key="trades_run",
                            help="all days of this run, not only the selected session")
@@ -63,7 +63,7 @@ def _table() -> None:
         st.switch_page("views/decisions.py", query_params={"trace": str(picked)})
     with read_db() as db:
         totals = trade_totals(db, where)
-        pages = max(1, -(-totals["count"] // PAGE_ROWS))
+        pages = max(1, -(-int(totals["count"]) // PAGE_ROWS))
         page = min(int(st.session_state.get(PAGE_KEY, 1)), pages)
         if PAGE_KEY in st.session_state:  # fewer pages than before: the last one is shown
             st.session_state[PAGE_KEY] = page
