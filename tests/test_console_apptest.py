@@ -253,6 +253,17 @@ def test_the_bots_market_wins_over_the_consoles_settings(seeded_url, monkeypatch
                for w in warnings), warnings
 
 
+def test_the_chart_draws_with_no_plan_level_to_fit(seeded_url, monkeypatch):
+    """With the Plans toggle off (as with no plan open: a finished replay, a bot that has not
+    bought yet) the price axis fits the candles alone: the chart is drawn, not an error."""
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    at.toggle(key="chart_plans").set_value(False).run()
+    assert not at.exception
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    low, high = layout["yaxis"]["range"]
+    assert low < high
+
+
 def test_a_replay_sessions_chart_says_replayed(seeded_url, monkeypatch):
     _set(seeded_url, update(Session).values(kind="replay", run_name="r1", bot_id=None))
     at = _open(_app(seeded_url, monkeypatch), "chart")

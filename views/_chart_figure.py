@@ -161,8 +161,8 @@ def _price_range(view: pd.DataFrame, plans: pd.DataFrame | None, left) -> list[f
     """The prices of the candles in view and of the open plans' levels, with a margin."""
     shown = view[view["timestamp"] >= left]
     levels = _open_rows(plans)[list(LEVELS)].to_numpy(dtype=float).ravel()
-    low = min(float(shown["low"].min()), *levels)
-    high = max(float(shown["high"].max()), *levels)
+    low = min([float(shown["low"].min()), *levels])  # no open plan: the candles alone
+    high = max([float(shown["high"].max()), *levels])
     margin = (high - low) * 0.04 or abs(high) * 0.01
     return [low - margin, high + margin]
 
