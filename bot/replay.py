@@ -58,11 +58,14 @@ class ReplayArgs:
     overrides: Mapping[str, object] = field(default_factory=dict)
 
     def run_name(self, settings_hash: str) -> str:
-        """The files and the hash of the run's recorded settings (engine, dates, balance,
-        fees, caps...): a run with other settings is another run, never resumed as this."""
+        """The files' names and contents and the hash of the run's recorded settings (engine,
+        dates, balance, fees, caps...): a run with other settings, or a file corrected in
+        place to the same size, is another run, never resumed or summarized as this."""
         digest = hashlib.sha256()
         for path in self.candles:
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+            with path.open("rb") as candles:
+                content = hashlib.file_digest(candles, "sha256").hexdigest()
+            digest.update(f"{path.name}:{content}".encode())
         digest.update(settings_hash.encode())
         return "replay-" + digest.hexdigest()[:10]
 

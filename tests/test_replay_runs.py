@@ -221,3 +221,33 @@ def test_a_run_killed_as_it_finished_is_rolled_up_when_run_again(cut: Path, tmp_
         rolled = db.scalars(select(PerformanceRollup.session_id)).all()
     engine.dispose()
     assert sorted(rolled) == sorted(ids)
+
+
+def _edited_in_place(cut: Path, folder: Path) -> Path:
+    """A copy of ``cut`` whose last close is another price of the same length, inside its
+    candle's range: a corrected file of the same name and size."""
+    edited = folder / cut.parent.name / cut.name
+    edited.parent.mkdir(parents=True, exist_ok=True)
+    lines = cut.read_text().splitlines(keepends=True)
+    stamp, opened, high, low, close, volume = lines[-1].rstrip("\n").split(",")
+    width = len(close)
+    other = next(text for step in range(1, 1000) for price in (float(close) - step / 10,
+                                                               float(close) + step / 10)
+                 if float(low) <= price <= float(high)
+                 and len(text := f"{price:.1f}".removesuffix(".0")) == width
+                 and text != close)
+    lines[-1] = ",".join((stamp, opened, high, low, other, volume)) + "\n"
+    edited.write_text("".join(lines))
+    assert edited.stat().st_size == cut.stat().st_size
+    return edited
+
+
+def test_a_file_corrected_in_place_is_replayed_anew(cut: Path, tmp_path) -> None:
+    """A file corrected to the same name and size is other candles: its replay is a run of
+    its own, never the earlier file's finished run summarized again."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    before = _replay_cli(cut, url)
+    edited = _edited_in_place(cut, tmp_path / "edited")
+    fresh = _replay_cli(edited, f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert fresh["buy_and_hold_pct"] != before["buy_and_hold_pct"], "the edit must show"
+    assert _replay_cli(edited, url) == fresh
