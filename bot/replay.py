@@ -26,12 +26,14 @@ from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
+from bot.model.vocabulary import RunKind
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
+from db.bots import register_bot
 from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -112,6 +114,12 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     factory = session_factory(make_engine(settings.database_url))
     run_settings = args.recorded_settings(settings)
     run_name = args.run_name(settings_hash(run_settings))
+    # The run answers to its own name, never to BOT_NAME: in a database a live bot runs
+    # on, that is the bot's, whose commands and heartbeat a replay must not take.
+    settings = settings.model_copy(update={"bot_name": run_name})
+    with factory() as db:
+        register_bot(db, run_name, datetime.now(UTC), kind=RunKind.REPLAY)
+        db.commit()
     if args.start is not None:  # a resumed run seeks to its stored clock afterwards
         start_ms = int(args.start.timestamp() * 1000)
         while feed.now_ms() < start_ms and feed.advance():
@@ -159,6 +167,9 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     with rt.db() as db:
         finished = run_finished_at(db, rt.run_name) is not None
     if not finished:
+        if progress:
+            sys.stderr.write(f"replay run {rt.run_name} (stop it: python -m bot command stop "
+                             f"--bot {rt.run_name} --db URL)\n")
         end_ms = int(args.end.timestamp() * 1000) if args.end else None
         total = min(feed.remaining_steps(end_ms) + 1, max_steps or sys.maxsize)
         bar = _Progress(total) if progress and sys.stderr.isatty() else None

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
+from bot.model.vocabulary import RunKind
 from db.models import Bot, BotStatus, Position, Session
 
 DEFAULT_BOT = "default"
@@ -29,23 +30,28 @@ def bot_id(db: OrmSession, name: str) -> int | None:
 
 
 def require_bot_id(db: OrmSession, name: str) -> int:
-    """The bot's id, or UnknownBot naming the bots that do exist."""
+    """The id of the bot or replay run named ``name``, or UnknownBot naming those that exist."""
     found = bot_id(db, name)
     if found is None:
         known = ", ".join(bot_names(db)) or "none"
-        raise UnknownBot(f"no bot named {name!r} in this database (bots: {known})")
+        replays = bot_names(db, RunKind.REPLAY)
+        runs = f"; replay runs: {', '.join(replays)}" if replays else ""
+        raise UnknownBot(f"no bot named {name!r} in this database (bots: {known}{runs})")
     return found
 
 
-def bot_names(db: OrmSession) -> list[str]:
-    return list(db.scalars(select(Bot.name).order_by(Bot.name)))
+def bot_names(db: OrmSession, kind: RunKind = RunKind.LIVE) -> list[str]:
+    """The fleet's bots by name (or, with ``kind``, the replay runs that take commands)."""
+    return list(db.scalars(select(Bot.name).where(Bot.kind == kind).order_by(Bot.name)))
 
 
-def register_bot(db: OrmSession, name: str, now: datetime, **fields: object) -> Bot:
-    """Create or resume the bot's row and mark it seen now (no commit: the caller's unit)."""
+def register_bot(db: OrmSession, name: str, now: datetime, *, kind: RunKind | None = None,
+                 **fields: object) -> Bot:
+    """Create or resume the bot's row and mark it seen now (no commit: the caller's unit).
+    ``kind`` is given by whoever first registers a replay run; a beat keeps the row's."""
     row = db.scalars(select(Bot).where(Bot.name == name)).one_or_none()
     if row is None:
-        row = Bot(name=name, created_at=now)
+        row = Bot(name=name, created_at=now, kind=kind or RunKind.LIVE)
         db.add(row)
     for key in BOT_FIELDS:
         if key in fields:
@@ -78,7 +84,8 @@ class FleetRow:
 
 
 def fleet(db: OrmSession) -> list[FleetRow]:
-    """Every registered bot by name, with its heartbeat, newest session's PnL and positions.
+    """Every live bot by name (replay runs are no bots of the fleet), with its heartbeat,
+    newest session's PnL and positions.
 
     Positions are the newest live session's snapshot (the loop rewrites it there), so older
     days' snapshots do not count twice.
@@ -108,7 +115,7 @@ def fleet(db: OrmSession) -> list[FleetRow]:
         for row in db.scalars(select(BotStatus))
     }
     rows = []
-    for bot in db.scalars(select(Bot).order_by(Bot.name)):
+    for bot in db.scalars(select(Bot).where(Bot.kind == RunKind.LIVE).order_by(Bot.name)):
         day = current.get(bot.id)
         rows.append(FleetRow(
             name=bot.name, mode=bot.mode, venue=bot.venue, engine=bot.engine,

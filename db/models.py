@@ -83,6 +83,8 @@ class Bot(Base):
     last_seen_at: Mapped[datetime | None]
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    # a replay registers under its run name to take its commands; the fleet is the live ones
+    kind: Mapped[str] = mapped_column(String(16), default="live", server_default="live")
 
 
 class Session(Base):

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,20 @@ from sqlalchemy import func, select, text
 from bot.account import quote_balance
 from bot.replay import ReplayArgs, run_replay
 from bot.runtime import Runtime
+from db.bots import DEFAULT_BOT, bot_names, fleet
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
-from db.models import LLMTrace, MarketData, Order, PaperClock, PerformanceRollup, Trade
+from db.heartbeat import beat, heartbeat
+from db.migrate import upgrade
+from db.models import (
+    Command,
+    LLMTrace,
+    MarketData,
+    Order,
+    PaperClock,
+    PerformanceRollup,
+    Trade,
+)
 from db.queries_replays import replay_runs, run_session_ids, run_summary
 from tests.conftest import ROOT
 from tests.test_kill import Crash, cut_file
@@ -251,3 +263,32 @@ def test_a_file_corrected_in_place_is_replayed_anew(cut: Path, tmp_path) -> None
     fresh = _replay_cli(edited, f"sqlite:///{tmp_path / 'fresh.db'}")
     assert fresh["buy_and_hold_pct"] != before["buy_and_hold_pct"], "the edit must show"
     assert _replay_cli(edited, url) == fresh
+
+
+def test_a_replay_into_a_bots_database_leaves_the_bot_alone(cut: Path, uninterrupted: dict,
+                                                           tmp_path, monkeypatch) -> None:
+    """A replay written into the database a live bot runs on, under the same BOT_NAME (the
+    default), is not that bot: the bot's pending close-all stays the bot's to carry out,
+    its heartbeat and its paused flag are untouched, the fleet lists the bot alone, and the
+    replay trades as it does in a database of its own."""
+    monkeypatch.delenv("BOT_NAME", raising=False)
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    seen = datetime(2026, 1, 2, tzinfo=UTC)
+    with factory() as db:
+        beat(db, DEFAULT_BOT, seen, pid=4242, host="trader", state="running", mode="PAPER",
+             venue="paper", engine="rules", symbols="BTC/USDT", paused=False)
+        command_id = enqueue_command(db, "close-all", bot=DEFAULT_BOT)
+    summary = run_replay(ReplayArgs([cut], url), progress=False)
+    assert summary["fingerprint"] == uninterrupted["fingerprint"]
+    with factory() as db:
+        command = db.get(Command, command_id)
+        assert (command.status, command.result) == ("pending", None)
+        status = heartbeat(db, DEFAULT_BOT)
+        assert status is not None
+        assert (status["pid"], status["state"], status["paused"]) == (4242, "running", False)
+        assert bot_names(db) == [DEFAULT_BOT]
+        assert [row.name for row in fleet(db)] == [DEFAULT_BOT]
+    engine.dispose()

@@ -9,6 +9,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class RunKind(StrEnum):
+    """What runs under a name in ``bots``: a live bot (paper or LIVE), or a replay, which
+    answers the commands addressed to its run name and is no bot of the fleet."""
+
+    LIVE = "live"
+    REPLAY = "replay"
+
+
 class OrderStatus(StrEnum):
     """An order in the journal (``orders``): journaled ``new``, then sent and ``open``, and
     in the end ``closed`` (filled), ``canceled``, ``rejected`` by the venue, ``expired`` on
