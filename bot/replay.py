@@ -32,6 +32,7 @@ from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
+from db.bots import trades_live
 from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -107,6 +108,13 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     settings = replay_settings(args, feed)
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
+    with factory() as db:
+        if trades_live(db, settings.bot_name):
+            raise ConfigError(
+                f"bot {settings.bot_name!r} trades live on this database: a replay on it "
+                "would take that bot's commands (a close-all sold on the replay's account) "
+                "and beat as it; replay into a database of its own (--db, by default "
+                "data/replays.db)")
     run_settings = args.recorded_settings(settings)
     run_name = args.run_name(settings_hash(run_settings))
     if args.start is not None:  # a resumed run seeks to its stored clock afterwards

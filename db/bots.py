@@ -138,6 +138,15 @@ def session_scope(name: str) -> ColumnElement[bool]:
     return or_(mine, and_(Session.bot_id.is_(None), Session.kind == "replay"))
 
 
+def trades_live(db: OrmSession, name: str) -> bool:
+    """Whether the bot has a live session here: a replay under its name would obey its
+    commands and beat as it."""
+    return db.scalar(
+        select(Session.id).join(Bot, Bot.id == Session.bot_id)
+        .where(Bot.name == name, Session.kind == "live").limit(1)
+    ) is not None
+
+
 def session_bot(db: OrmSession, session_id: int) -> str | None:
     """The name of the bot a session belongs to; None for a replay (no bot's)."""
     return db.scalar(
