@@ -34,7 +34,7 @@ from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
 from db.retry import described, is_outage
-from db.sessions import find_session, open_session, trading_day
+from db.sessions import find_session, open_session, run_session_ids, trading_day
 from db.stats import is_stale, rebuild_stats
 
 log = logging.getLogger("tradedesk.loop")
@@ -155,7 +155,10 @@ def start(rt: Runtime) -> None:
     now = datetime.now(UTC)
     with rt.db() as db:
         row = status_row(db, rt.settings.bot_name)
-        rt.paused = bool(row.paused)
+        # a replay's pause is its run's: a new run on the name's row starts unpaused,
+        # whatever the run before it was left as
+        resumed = rt.kind == "live" or bool(run_session_ids(db, rt.kind, rt.run_name))
+        rt.paused = bool(row.paused) and resumed
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
             state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,
