@@ -4,7 +4,7 @@ The console starts a bot as its own child with the console's environment (its ex
 keys and mode); a bot on another machine runs with that machine's. Started here it would
 trade under the console's account, and Stop or Restart can signal no process there, so its
 process controls are disabled, saying where it runs; its commands still go through the
-table.
+table. The console's own bot keeps them: it runs with the console's environment.
 """
 
 from __future__ import annotations
@@ -30,18 +30,23 @@ PROCESS_BUTTONS = ("proc_start", "proc_stop", "proc_restart")
 
 
 def _alpha_on(url: str, host: str, state: str) -> None:
+    """Bot alpha, with the seeded sessions, last seen on ``host``; the console's own bot
+    ``default`` too."""
     engine = make_engine(url)
     with session_factory(engine)() as db:
         now = datetime.now(UTC)
         alpha = register_bot(db, "alpha", now)
         db.execute(update(Session).values(run_name="alpha", bot_id=alpha.id))
         beat(db, "alpha", now, state=state, host=host, pid=4242, mode="LIVE", venue="kraken")
+        beat(db, "default", now, state="stopped", host=host, pid=4243)
     engine.dispose()
 
 
 def test_a_bot_on_another_machine_has_no_process_controls_here(seeded_url, monkeypatch):  # noqa: F811
     _alpha_on(seeded_url, "machine-2", "stopped")
     at = _app(seeded_url, monkeypatch)
+    for key in PROCESS_BUTTONS:  # its own bot, with its own settings, wherever it last beat
+        assert not at.button(key=key).disabled, key
     at.selectbox(key="picked_bot").set_value("alpha").run()
     for key in PROCESS_BUTTONS:
         assert at.button(key=key).disabled, key

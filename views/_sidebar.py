@@ -174,10 +174,12 @@ def _state_caption(state: BotState) -> str:
 
 
 def _process_target(target: CommandTarget) -> CommandTarget:
-    """The bot whose process this console may start and signal: not one whose heartbeat
-    names another machine. Started here it would run with this console's environment (its
-    exchange, keys and mode), not that machine's, and no process of it here takes a signal."""
-    if target.bot is None:
+    """The bot whose process this console may start and signal: its own bot, or another
+    whose heartbeat does not name another machine. Started here that one would run with
+    this console's environment (its exchange, keys and mode), not that machine's, and no
+    process of it here takes a signal. (The console's own bot runs with the console's
+    environment wherever it last beat: a container's host name changes at each start.)"""
+    if target.bot is None or target.bot == settings().bot_name:
         return target
     with own_db() as db:
         beat = heartbeat(db, target.bot)
