@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.model.vocabulary import CommandKind
 from bot.prune import add_parser as add_prune_parser
 from bot.run_settings import REPLAY_OPTIONS, replay_overrides
 from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
+# what the commands that act on one thing need, named when it is missing
+COMMAND_ARGUMENTS = {CommandKind.CLOSE: "a symbol (e.g. BTC/USDT)",
+                     CommandKind.CANCEL: "an order id"}
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -106,6 +110,10 @@ def cmd_command(args: argparse.Namespace) -> int:
         check_argument(args.argument)
     except ArgumentTooLong as exc:
         print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    if args.name in COMMAND_ARGUMENTS and not args.argument:
+        print(f"{args.name} needs {COMMAND_ARGUMENTS[args.name]}: python -m bot command "
+              f"{args.name} ARGUMENT; nothing was queued", file=sys.stderr)
         return EXIT_CONFIG
     url = _db_url(args)
     upgrade(url)
@@ -280,7 +288,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--iterations", type=int, help="stop after N iterations")
     run.set_defaults(func=cmd_run)
     command = sub.add_parser("command", help="queue an operator command")
-    command.add_argument("name", help="stop | close-all | pause | resume | close | cancel")
+    command.add_argument("name", type=str.lower, choices=[str(kind) for kind in CommandKind],
+                         help="stop | close-all | pause | resume | close | cancel")
     command.add_argument("argument", nargs="?", help="symbol for close, order id for cancel")
     command.add_argument("--db", help="database URL")
     target = command.add_mutually_exclusive_group()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import bot_id
-from db.models import Session, SessionStatsCache
+from db.models import EquityStep, Session, SessionStatsCache
 
 _SESSIONS = Session.__table__
 _OF_RUN, _ASKING = _SESSIONS.alias("of_run"), _SESSIONS.alias("asking")
@@ -126,3 +126,20 @@ def run_dates(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
     first, last = db.execute(select(func.min(Session.date), func.max(Session.date))
                              .where(Session.id.in_(ids))).one()
     return (first, last) if first is not None else None
+
+
+def run_utc_days(db: OrmSession, ids: Sequence[int]) -> tuple[date, date] | None:
+    """The UTC days these sessions' steps fall on: their trading days, widened to the UTC
+    day of the first and the last step (a day in SESSION_TIMEZONE runs into the UTC day
+    before or after it). Two lookups on the steps' index: the first session's first step,
+    the last session's last."""
+    days = run_dates(db, ids)
+    if days is None:
+        return None
+    ordered = in_order(db, ids)
+    first = db.scalar(select(func.min(EquityStep.created_at))
+                      .where(EquityStep.session_id == ordered[0]))
+    last = db.scalar(select(func.max(EquityStep.created_at))
+                     .where(EquityStep.session_id == ordered[-1]))
+    return (min(days[0], first.date()) if first else days[0],
+            max(days[1], last.date()) if last else days[1])

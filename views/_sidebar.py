@@ -7,6 +7,7 @@ tracked in the session and their progress refreshes on its own until done or fai
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import streamlit as st
@@ -75,7 +76,7 @@ def render_sidebar() -> None:
         _bot_state(supervisor_of(target.bot))
         if target.bot is None:
             st.info(target.reason, icon=":material/block:")
-        _process_controls(target)
+        _process_controls(_process_target(target))
         _command_controls(target)
         _command_progress()
 
@@ -170,6 +171,24 @@ def _state_caption(state: BotState) -> str:
     if state.engine:
         parts.append(f"engine {literal(state.engine)}")
     return " · ".join(parts) or "no heartbeat yet"
+
+
+def _process_target(target: CommandTarget) -> CommandTarget:
+    """The bot whose process this console may start and signal: its own bot, or another
+    whose heartbeat does not name another machine. Started here that one would run with
+    this console's environment (its exchange, keys and mode), not that machine's, and no
+    process of it here takes a signal. (The console's own bot runs with the console's
+    environment wherever it last beat: a container's host name changes at each start.)"""
+    if target.bot is None or target.bot == settings().bot_name:
+        return target
+    with own_db() as db:
+        beat = heartbeat(db, target.bot)
+    host, here = (beat or {}).get("host"), socket.gethostname()
+    if host and host != here:
+        return CommandTarget(None, f"Bot {literal(target.bot)} runs on {literal(host)}: this "
+                                   f"console starts and signals only the bots of its own "
+                                   f"machine ({literal(here)}). The commands below reach it.")
+    return target
 
 
 def _process_controls(target: CommandTarget) -> None:

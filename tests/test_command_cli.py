@@ -1,0 +1,44 @@
+"""``python -m bot command`` names a command no bot knows, or a close or cancel without its
+symbol or order id, and queues nothing: a mistyped close-all (``closeall``, as Telegram
+spells it) was queued, said "queued" with exit 0, and only failed later at the bot, while
+the operator believed the positions were being closed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.__main__ import main
+from db.engine import make_engine, session_factory
+from db.models import Command
+from tests.loop_harness import make_runtime, step
+from tests.test_kill import cut_file
+
+
+def _exit_code(argv: list[str]) -> int:
+    """``main``'s exit code, argparse's own refusals (SystemExit) included."""
+    try:
+        return main(argv)
+    except SystemExit as exited:
+        return int(exited.code or 0)
+
+
+def _queued(url: str) -> int:
+    with session_factory(make_engine(url))() as db:
+        return db.scalar(select(func.count()).select_from(Command)) or 0
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["closeall"], "'closeall'"),
+    (["close"], "close needs a symbol"),
+    (["cancel"], "cancel needs an order id"),
+])
+def test_a_command_no_bot_can_carry_out_is_named_and_not_queued(
+        sqlite_url, tmp_path, capsys, argv: list[str], named: str) -> None:
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    code = _exit_code(["command", *argv, "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err, err
+    assert _queued(sqlite_url) == 0
+    assert _exit_code(["command", "close-all", "--db", sqlite_url]) == 0  # the right one
+    assert _queued(sqlite_url) == 1
