@@ -26,14 +26,13 @@ from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
-from bot.model.vocabulary import RunKind
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import flag_named, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
-from db.bots import register_bot
+from db.bots import register_replay
 from db.contamination import run_contamination
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -118,7 +117,7 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     # on, that is the bot's, whose commands and heartbeat a replay must not take.
     settings = settings.model_copy(update={"bot_name": run_name})
     with factory() as db:
-        register_bot(db, run_name, datetime.now(UTC), kind=RunKind.REPLAY)
+        register_replay(db, run_name, datetime.now(UTC))
         db.commit()
     if args.start is not None:  # a resumed run seeks to its stored clock afterwards
         start_ms = int(args.start.timestamp() * 1000)

@@ -25,6 +25,14 @@ class UnknownBot(LookupError):
     """A command or a page named a bot that is not registered in this database."""
 
 
+def register_replay(db: OrmSession, run_name: str, now: datetime) -> None:
+    """Register a replay run under its name, to take the commands addressed to it, apart
+    from the fleet's bots (no commit: the caller's unit); its beats keep the kind."""
+    if bot_id(db, run_name) is None:
+        db.add(Bot(name=run_name, created_at=now, kind=RunKind.REPLAY))
+        db.flush()
+
+
 def bot_id(db: OrmSession, name: str) -> int | None:
     return db.scalar(select(Bot.id).where(Bot.name == name))
 
@@ -45,13 +53,11 @@ def bot_names(db: OrmSession, kind: RunKind = RunKind.LIVE) -> list[str]:
     return list(db.scalars(select(Bot.name).where(Bot.kind == kind).order_by(Bot.name)))
 
 
-def register_bot(db: OrmSession, name: str, now: datetime, *, kind: RunKind | None = None,
-                 **fields: object) -> Bot:
-    """Create or resume the bot's row and mark it seen now (no commit: the caller's unit).
-    ``kind`` is given by whoever first registers a replay run; a beat keeps the row's."""
+def register_bot(db: OrmSession, name: str, now: datetime, **fields: object) -> Bot:
+    """Create or resume the bot's row and mark it seen now (no commit: the caller's unit)."""
     row = db.scalars(select(Bot).where(Bot.name == name)).one_or_none()
     if row is None:
-        row = Bot(name=name, created_at=now, kind=kind or RunKind.LIVE)
+        row = Bot(name=name, created_at=now, kind=RunKind.LIVE)
         db.add(row)
     for key in BOT_FIELDS:
         if key in fields:
