@@ -28,6 +28,7 @@ from bot.model.performance import buy_and_hold_pct
 from bot.model.timeframes import timeframe_delta
 from db.models import OHLCV, EquityStep, MarketData, PaperBalance, PaperClock, Session, Trade
 from db.replay_runs import finished_summary
+from db.round_trips import round_trips
 
 MAX_CURVE_POINTS = 1000  # a year of 5m steps is 100k points: the browser gets a stride
 
@@ -52,8 +53,9 @@ class ReplaySummary:
     realized_pnl: float
     fees: float
     llm_cost: float
-    trades: int
-    win_rate: float
+    trades: int  # fills
+    round_trips: int  # closed, flat to flat
+    win_rate: float  # of the closed round trips, after fees (the report's)
     max_drawdown_pct: float
     exposure_time_pct: float
     buy_and_hold_pct: float
@@ -214,7 +216,9 @@ def computed_summary(db: OrmSession, ids: Sequence[int], starting_balance: float
                      run_name: str) -> dict:
     """The replay summary computed from the run's rows.
 
-    Net PnL and return are after LLM cost, since that is what a strategy costs to run.
+    Net PnL and return are after LLM cost, since that is what a strategy costs to run; the
+    win rate is the share of closed round trips that made money after fees, as the report's
+    and the Performance page's.
     """
     fills = _fills(db, ids)
     steps, exposed, drawdown = _step_figures(db, ids)
@@ -225,15 +229,15 @@ def computed_summary(db: OrmSession, ids: Sequence[int], starting_balance: float
     if final_equity is None:
         final_equity = db.scalar(select(EquityStep.equity).where(_in_run(ids))
                                  .order_by(EquityStep.id.desc()).limit(1)) or starting_balance
-    closes = [t for t in fills if t.realized_pnl != 0]
+    closed = [trip for trip in round_trips(db, ids) if trip.closed_at is not None]
     summary = ReplaySummary(
         run_name=run_name, candles=step_count(db, ids),
         net_pnl=round(final_equity - starting_balance - llm_cost, 8),
         return_pct=round((final_equity - llm_cost) / starting_balance * 100 - 100, 4),
         realized_pnl=round(sum(t.realized_pnl for t in fills), 8),
         fees=round(sum(t.fee for t in fills), 8), llm_cost=round(llm_cost, 8),
-        trades=len(fills), win_rate=round(
-            sum(1 for t in closes if t.realized_pnl > 0) / len(closes) * 100, 2) if closes else 0.0,
+        trades=len(fills), round_trips=len(closed), win_rate=round(
+            sum(trip.won for trip in closed) / len(closed) * 100, 2) if closed else 0.0,
         max_drawdown_pct=round(drawdown, 4),
         exposure_time_pct=round(exposed / steps * 100, 2) if steps else 0.0,
         buy_and_hold_pct=round(_buy_and_hold(db, ids), 4), fingerprint=fingerprint(fills),

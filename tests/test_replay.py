@@ -187,3 +187,39 @@ def test_the_bot_warns_at_start_of_a_balance_far_beyond_its_market(
     assert len(warnings) == warned
     if warned:
         assert "10,000 BTC" in warnings[0] and "ETH/BTC" in warnings[0]
+
+
+def _trip_wins(fills: list[Trade]) -> tuple[int, int]:
+    """Closed round trips and the ones that made money after fees, folded by hand: a trip
+    runs from flat to flat on its symbol, long only (spot)."""
+    held: dict[str, float] = {}
+    net: dict[str, float] = {}
+    closed = won = 0
+    for fill in fills:
+        signed = fill.quantity if fill.action == "BUY" else -fill.quantity
+        cash = -fill.quantity * fill.price if fill.action == "BUY" else fill.quantity * fill.price
+        held[fill.symbol] = held.get(fill.symbol, 0.0) + signed
+        net[fill.symbol] = net.get(fill.symbol, 0.0) + cash - fill.fee
+        if abs(held[fill.symbol]) < 1e-9:
+            closed += 1
+            won += net.pop(fill.symbol) > 0
+            held[fill.symbol] = 0.0
+    return closed, won
+
+
+def test_the_win_rate_counts_round_trips_won_after_fees(tmp_path) -> None:
+    """The summary's win rate is the report's and the Performance page's: the share of
+    closed round trips whose net PnL, fees taken, is above zero. A trip that sold above its
+    entry but not by its fees is a loss."""
+    btc = candle_file("BTC_USDT-5m.csv")
+    cut = tmp_path / "BTC_USDT-5m.csv"
+    cut.write_text("".join(btc.read_text().splitlines(keepends=True)[:3001]))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    summary = run_replay(ReplayArgs([cut], url), progress=False)
+    rt, _ = build_replay(ReplayArgs([cut], url))
+    with rt.db() as db:
+        fills = list(db.scalars(select(Trade).order_by(Trade.id)))
+    closed, won = _trip_wins(fills)
+    assert closed >= 20
+    assert summary["round_trips"] == closed
+    assert summary["win_rate"] == pytest.approx(won / closed * 100, abs=0.01)

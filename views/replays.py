@@ -59,8 +59,8 @@ OPEN_IN = {"Overview": "views/overview.py", "Chart": "views/chart.py",
            "Decisions": "views/decisions.py"}
 SUMMARY_LABELS = {
     "net_pnl": "Net PnL", "return_pct": "Return %", "buy_and_hold_pct": "Buy & hold %",
-    "max_drawdown_pct": "Max drawdown %", "trades": "Trades", "win_rate": "Win rate %",
-    "fees": "Fees", "llm_cost": "LLM cost", "exposure_time_pct": "Exposure time %",
+    "max_drawdown_pct": "Max drawdown %", "trades": "Trades", "round_trips": "Round trips",
+    "win_rate": "Win rate %", "fees": "Fees", "llm_cost": "LLM cost", "exposure_time_pct": "Exposure time %",
 }
 
 
