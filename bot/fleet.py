@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
+from bot.model.figures import figure
 from bot.supervisor import BotState, classify, pid_alive
 from db.bots import DEFAULT_BOT, FleetRow, fleet
 
@@ -116,7 +117,7 @@ def format_table(entries: list[FleetEntry]) -> str:
         d = e.as_dict()
         age = "-" if d["heartbeat_age_s"] is None else f"{d['heartbeat_age_s']:.0f}s"
         lines.append((d["name"], d["state"], d["host"] or "-", str(d["pid"] or "-"), age,
-                      d["mode"], d["venue"], f"{d['net_pnl']:.2f}", str(d["open_positions"])))
+                      d["mode"], d["venue"], figure(d["net_pnl"]), str(d["open_positions"])))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
                      for line in lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot.model.figures import figure
 from bot.model.performance import METRIC_LABELS, shown
 
 
@@ -92,7 +93,7 @@ def as_text(result: dict) -> str:
     if result["by_symbol"]:
         lines += ["", "Per symbol: round trips, win rate, net PnL"]
         lines += [f"  {row['symbol']:<12} {row['round_trips']:>5}  "
-                  f"{shown('win_rate_pct', row['win_rate_pct']):>9}  {row['net_pnl']:,.2f}"
+                  f"{shown('win_rate_pct', row['win_rate_pct']):>9}  {figure(row['net_pnl'])}"
                   for row in result["by_symbol"]]
     if result["by_month"]:
         lines += ["", "Per month: return"]
@@ -120,8 +121,8 @@ def scorecard_text(card: dict) -> list[str]:
         f"  LLM cost {card['cost']:.4f} (per decision {card['cost_per_decision']:.4f}, "
         f"per day {card['cost_per_day']:.4f}), tokens per decision "
         f"{card['tokens_per_decision']:.0f}",
-        f"  realized PnL of the trips they opened {card['realized_pnl']:,.2f}, net of LLM "
-        f"cost {card['realized_net_of_cost']:,.2f}",
+        f"  realized PnL of the trips they opened {figure(card['realized_pnl'])}, net of LLM "
+        f"cost {figure(card['realized_net_of_cost'])}",
         "  pending (no candle yet): " + ", ".join(
             f"{horizon} {count}" for horizon, count in card["pending"].items()),
         "  Action  confidence  count  hit rate / average forward return, per horizon",
@@ -135,10 +136,10 @@ def scorecard_text(card: dict) -> list[str]:
     if card["versus_shadow"]:
         lines.append("  LLM against the rules shadow (forward PnL on the size asked, "
                      "hit rate; LLM net of its cost)")
-        lines += [f"  {row['horizon']:>4}: LLM {row['llm_forward_pnl']:,.2f} "
+        lines += [f"  {row['horizon']:>4}: LLM {figure(row['llm_forward_pnl'])} "
                   f"({_rate(row['llm_hit_rate_pct'])}), shadow "
-                  f"{row['shadow_forward_pnl']:,.2f} ({_rate(row['shadow_hit_rate_pct'])}), "
-                  f"LLM net of cost {row['llm_net_of_cost']:,.2f}, edge over the shadow "
-                  f"{row['llm_edge_net_of_cost']:,.2f}"
+                  f"{figure(row['shadow_forward_pnl'])} ({_rate(row['shadow_hit_rate_pct'])}), "
+                  f"LLM net of cost {figure(row['llm_net_of_cost'])}, edge over the shadow "
+                  f"{figure(row['llm_edge_net_of_cost'])}"
                   for row in card["versus_shadow"]]
     return lines

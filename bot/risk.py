@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from bot.config import Settings
 from bot.model.entry_price import within_cap
+from bot.model.figures import figure
 from bot.model.quote import Quote
 from bot.model.round_trip import (
     book_slippage_pct,
@@ -119,15 +120,15 @@ def check_entry(
         (state.llm_cost >= settings.llm_session_cost_cap > 0, Rule.LLM_COST_CAP,
          f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),
         (value < settings.min_notional, Rule.MIN_NOTIONAL,
-         f"order value {value:.2f} below {settings.min_notional}"),
+         f"order value {figure(value)} below {settings.min_notional}"),
         (not within_cap(value, settings.max_order_value), Rule.MAX_ORDER_VALUE,
-         f"order value {value:.2f} above {settings.max_order_value}"),
+         f"order value {figure(value)} above {settings.max_order_value}"),
         (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
          Rule.MAX_TOTAL_EXPOSURE,
-         f"exposure would be {sum(state.exposure_by_symbol.values()) + value:.2f}"
+         f"exposure would be {figure(sum(state.exposure_by_symbol.values()) + value)}"
          f" > {settings.max_total_exposure}"),
         (-state.session_net_pnl >= settings.max_daily_loss, Rule.MAX_DAILY_LOSS,
-         f"today's loss {-state.session_net_pnl:.2f} reached {settings.max_daily_loss}"),
+         f"today's loss {figure(-state.session_net_pnl)} reached {settings.max_daily_loss}"),
         (state.start_of_day_equity > 0 and -state.session_net_pnl / state.start_of_day_equity
          * 100 >= settings.max_daily_loss_pct, Rule.MAX_DAILY_LOSS_PCT,
          f"today's loss reached {settings.max_daily_loss_pct}% of start-of-day equity"),

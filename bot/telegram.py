@@ -43,6 +43,7 @@ from telegram.ext import (
 
 from bot import remote
 from bot.config import ConfigError, Settings
+from bot.model.figures import figure
 from bot.model.vocabulary import CommandKind
 from bot.secrets_filter import scrub
 from db.bots import UnknownBot
@@ -202,7 +203,7 @@ def _fleet_text(db: OrmSession, only: str | None = None) -> str:
             continue
         age = bot["heartbeat_age_s"]
         lines.append(f"{bot['name']}: {bot['state']}, {bot['mode']} on {bot['venue']}, "
-                     f"net PnL {bot['net_pnl']:.2f}, {bot['open_positions']} open"
+                     f"net PnL {figure(bot['net_pnl'])}, {bot['open_positions']} open"
                      + ("" if age is None else f", heartbeat {age:.0f} s ago")
                      + (f", error: {bot['last_error']}" if bot["last_error"] else ""))
     return "\n".join(lines)
@@ -216,18 +217,18 @@ def _reading(db: OrmSession, command: str, bot: str) -> str:
         if figures is None:
             return f"{bot} has no session yet."
         return (f"{bot} · {figures['session']} ({figures['mode']})\n"
-                f"equity {figures['equity']:.2f}, net PnL {figures['net_pnl']:.2f} "
-                f"(fees {figures['fees']:.2f}, LLM {figures['llm_cost']:.2f}), unrealized "
-                f"{figures['unrealized_pnl']:.2f}\n{figures['trades']} trades, "
+                f"equity {figure(figures['equity'])}, net PnL {figure(figures['net_pnl'])} "
+                f"(fees {figure(figures['fees'])}, LLM {figure(figures['llm_cost'])}), unrealized "
+                f"{figure(figures['unrealized_pnl'])}\n{figures['trades']} trades, "
                 f"{figures['wins']} wins, {figures['losses']} losses")
     if command == "positions":
         return _listing(remote.positions(db, bot), f"{bot} is flat: no open positions.",
-                        lambda r: f"{r['symbol']}: {r['quantity']:g} @ {r['avg_price']:.2f}, "
-                                  f"mark {r['mark_price']:.2f}, unrealized "
-                                  f"{r['unrealized_pnl']:.2f}")
+                        lambda r: f"{r['symbol']}: {r['quantity']:g} @ {figure(r['avg_price'])}, "
+                                  f"mark {figure(r['mark_price'])}, unrealized "
+                                  f"{figure(r['unrealized_pnl'])}")
     return _listing(remote.recent_trades(db, bot), f"{bot} has no trades yet.",
                     lambda r: f"{r['timestamp'][:19]} {r['action']} {r['quantity']:g} "
-                              f"{r['symbol']} @ {r['price']:.2f}, PnL {r['realized_pnl']:.2f} "
+                              f"{r['symbol']} @ {figure(r['price'])}, PnL {figure(r['realized_pnl'])} "
                               f"({r['reason'] or '-'})")
 
 

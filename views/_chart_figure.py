@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
+from bot.model.figures import figure
 from views._indicators import bollinger, ema
 
 UP, DOWN = "#26a69a", "#ef5350"
@@ -222,7 +223,7 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
         for column, short in (("entry", "entry"), ("stop", "SL"), ("target", "TP")):
             fig.add_annotation(  # past the newest candle: nothing else is drawn there
                 x=last["end"], y=last[column], xanchor="left", yanchor="middle", xshift=4,
-                text=f"#{plan_id} {short} {last[column]:,.2f}", showarrow=False,
+                text=f"#{plan_id} {short} {figure(last[column])}", showarrow=False,
                 font={"size": 11, "color": LEVELS[column][1]}, row=1, col=1,
             )
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.alerts.watch import FleetWatch
 from bot.config import Settings
+from bot.model.figures import figure
 from bot.secrets_filter import scrub as scrub_secrets
 from bot.supervisor import Supervisor
 from db.bots import session_bot
@@ -205,7 +206,7 @@ def scrub(text: object) -> str:
 
 
 def money(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.2f}"
+    return "—" if value is None else figure(value)
 
 
 def mode_label(info: SessionInfo | None = None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from bot.model.figures import figure
 from db.contamination import run_contamination
 from db.queries import SessionInfo
 from db.scorecard import span_scorecard
@@ -34,7 +35,7 @@ def show_scorecard(info: SessionInfo) -> None:
     figures[0].metric("LLM cost per decision (USD)", f"{card.cost_per_decision or 0:.4f}")
     figures[1].metric("LLM cost per day (USD)", f"{card.cost_per_day or 0:.4f}")
     figures[2].metric("Realized PnL of what they opened, net of LLM cost",
-                      f"{card.realized_net_of_cost:,.2f}")
+                      figure(card.realized_net_of_cost))
     st.caption(
         "Each decision is scored by its call (its first BUY or SELL, else its first action) "
         "on that symbol's return from the decision's time over 1 h, 4 h and 24 h, from the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from bot.model.figures import figure
 from db.queries import open_exposure
 from db.queries_trading import active_plans, open_orders, plan_versions, version_diff
 from views._common import (
@@ -64,14 +65,15 @@ def _holdings() -> None:
     else:
         table(positions)
         st.caption(
-            f"Unrealized PnL {positions['unrealized_pnl'].sum():,.2f} vs latest market price"
+            f"Unrealized PnL {figure(positions['unrealized_pnl'].sum())} vs latest market price"
         )
-        for row in positions.itertuples():
+        for symbol, quantity, avg_price in zip(positions["symbol"], positions["quantity"],
+                                               positions["avg_price"], strict=True):
             cols = st.columns([3, 1])
-            cols[0].text(f"{row.symbol}: {row.quantity:+.6g} @ {row.avg_price:,.2f}")
-            _two_click(cols[1], "Close", "close", str(row.symbol),
-                       f"Close bot {literal(target.bot)}'s whole {literal(row.symbol)} position "
-                       f"({row.quantity:+.6g}) at market?")
+            cols[0].text(f"{symbol}: {quantity:+.6g} @ {figure(avg_price)}")
+            _two_click(cols[1], "Close", "close", str(symbol),
+                       f"Close bot {literal(target.bot)}'s whole {literal(symbol)} position "
+                       f"({quantity:+.6g}) at market?")
     st.subheader("Open orders")
     if orders.empty:
         st.info("No open orders.")
@@ -80,7 +82,7 @@ def _holdings() -> None:
     for row in orders.itertuples():
         cols = st.columns([3, 1])
         limit = row.price  # None or NaN for a market order
-        price = f"{limit:,.2f}" if isinstance(limit, int | float) and limit == limit else "market"
+        price = figure(limit) if isinstance(limit, int | float) and limit == limit else "market"
         cols[0].text(f"{row.order_id} {row.side} {row.remaining:g} {row.symbol} @ {price}")
         _two_click(cols[1], "Cancel", "cancel", str(row.order_id),
                    f"Cancel bot {literal(target.bot)}'s order {literal(row.order_id)} "

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from bot.config import ConfigError, load_settings
+from bot.model.figures import figure
 from bot.run_settings import (
     NOT_RECORDED_TEXT,
     flag_named,
@@ -136,7 +137,7 @@ def _summary(url: str, run: dict) -> None:
     cols = [col for _ in range(0, len(SUMMARY_LABELS), per_row) for col in st.columns(per_row)]
     for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
         value = summary[key]
-        col.metric(label, f"{value:,}" if isinstance(value, int) else f"{value:,.2f}")
+        col.metric(label, f"{value:,}" if isinstance(value, int) else figure(value))
     if curve.empty:
         st.info("No step recorded yet.")
     else:
@@ -175,7 +176,7 @@ def _compare(rows: list[dict], keys: list[str], urls: dict[str, str]) -> None:
         # one run in two databases (the console's and a file) is told apart by its source
         name = run["run"] if names.count(run["run"]) == 1 else f"{run['run']} ({run['source']})"
         summary, curves[name], records[name] = _compared(urls[key], run)
-        figures[name] = {words: f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+        figures[name] = {words: f"{value:,}" if isinstance(value, int) else figure(value)
                          for words, value in run_figures(summary).items()}
         record = records[name]
         figures[name]["Settings hash"] = (settings_hash(record) if record is not None

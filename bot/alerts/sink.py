@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.alerts.delivery import Delivery
 from bot.model.events import Event, EventKind
+from bot.model.figures import figure
 from bot.model.fill import Fill
 from bot.model.vocabulary import OrderPurpose, PlanStatus, Side
 from db.models import Session, TradePlan
@@ -31,7 +32,7 @@ def amount(value: float) -> str:
 
 
 def money(value: float, currency: str = "") -> str:
-    return f"{value:+,.2f}{' ' + currency if currency else ''}"
+    return f"{figure(value, sign=True)}{' ' + currency if currency else ''}"
 
 
 def _closed_words(plan: TradePlan, symbol: str, quote: str,
@@ -162,8 +163,8 @@ class EventSink:
             if session is None:
                 return
             start = session.starting_balance
-            share = f" ({session.net_pnl / start * 100:+.2f}% of {start:,.2f})" if start else ""
+            share = f" ({session.net_pnl / start * 100:+.2f}% of {figure(start)})" if start else ""
             self.emit(EventKind.DAILY_SUMMARY, (
                 f"day {day.isoformat()} ended: net PnL {money(session.net_pnl)}{share}, "
-                f"{session.total_trades} trade(s), fees {session.total_fees:,.2f}, "
+                f"{session.total_trades} trade(s), fees {figure(session.total_fees)}, "
                 f"LLM cost {session.total_llm_cost:,.4f}"))

@@ -20,6 +20,7 @@ from bot.engine.base import EngineResult
 from bot.engine.schema import Action, ActionType, Decision
 from bot.model.decision import DecisionContext, MarketView, candle_columns
 from bot.model.entry_price import entry_price
+from bot.model.figures import figure
 from bot.model.round_trip import (
     min_target_distance_pct,
     round_trip_cost_pct,
@@ -115,7 +116,7 @@ class RulesEngine:
         value = context.equity * self.settings.entry_value_pct / 100
         value = min(value, self.settings.max_order_value, context.quote_balance)
         if value < max(self.settings.min_notional, 1e-9):
-            return [], f"signal but only {value:.2f} quote available ({state})"
+            return [], f"signal but only {figure(value)} quote available ({state})"
         atr = ind["atr"]
         # On quiet short candles 1.5 ATR can be smaller than the round trip's fees, and a
         # target inside the fees is a guaranteed loss: the stop is never tighter than

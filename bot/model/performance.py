@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from bot.model.figures import figure
 from bot.model.round_trips import RoundTrip
 from bot.model.trip_tally import TripTally, tally
 
@@ -213,11 +214,13 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
 
 
 def shown(key: str, value: float | int | str | None) -> str:
-    """A figure as words show it: its unit, two decimals, "–" when there is none."""
+    """A figure as words show it: its unit, two decimals (a sum of quote currency as
+    ``figure`` shows it), "–" when there is none."""
     if value is None:
         return "–"
     if isinstance(value, str):
         return value
     unit = METRIC_LABELS.get(key, ("", ""))[1]
-    number = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    number = (f"{value:,}" if isinstance(value, int) else figure(value) if unit == "quote"
+              else f"{value:,.2f}")
     return f"{number} {unit}".strip() if unit not in ("", "quote") else number

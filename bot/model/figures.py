@@ -1,0 +1,28 @@
+"""Sums and prices as people read them, in any quote currency.
+
+Two decimals suit dollars; a BTC-quoted market's prices (ETH/BTC near 0.05) and a 1 BTC
+account's PnL and fees (thousandths) read 0.05 and 0.00 to two decimals, whatever they
+are. Below one, a figure keeps four significant digits instead (at most eight decimals,
+a satoshi), and no more trailing zeros than two decimals need.
+"""
+
+from __future__ import annotations
+
+import math
+
+SIGNIFICANT = 4
+MAX_DECIMALS = 8
+
+
+def figure(value: float, *, sign: bool = False) -> str:
+    """``value`` with thousands separators: two decimals from 1 up, four significant digits
+    below; ``sign``: a + before a positive figure (a change, a PnL)."""
+    plus = "+" if sign else ""
+    size = abs(value)
+    if size == 0 or size >= 1 or not math.isfinite(value):
+        return f"{value:{plus},.2f}"
+    decimals = min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(size)))
+    text = f"{value:{plus},.{decimals}f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"{whole}.{fraction}"
