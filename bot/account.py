@@ -46,7 +46,7 @@ def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
                 if fill.time(rollover) >= rollover:
                     cash -= fill.cash_moved(quote_currency(rt))
                 else:
-                    book.apply(fill.symbol, fill.side, fill.amount, fill.price)
+                    book.apply(fill.symbol, fill.side, fill.held_change(), fill.price)
     return cash + sum(h.quantity * _market_price(rt, symbol, h.avg_price)
                       for symbol, h in book.open_items().items())
 

@@ -127,7 +127,7 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
         rt.skipped_foreign_fills += 1
         return False
     order, plan = owner
-    symbol, quantity, price = fill.symbol, fill.amount, fill.price
+    symbol, quantity, price = fill.symbol, fill.held_change(), fill.price
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(fill.side, quantity, price)
     timestamp = fill.time(now)
