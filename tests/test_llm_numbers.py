@@ -8,24 +8,16 @@ dropped with their fields named on the trace's errors.
 
 from __future__ import annotations
 
-import openai
-
-from bot.config import load_settings
-from bot.engine.llm import LLMEngine
-from bot.engine.openai_chat import OpenAIChatAdapter
 from bot.engine.schema import ActionType
-from tests.recorded_http import answers
 from tests.test_gemini_engine import context
+from tests.test_openai_engine import answers, make_engine
 
 
 def test_booleans_for_a_plan_id_and_a_size_are_rejected_and_traced() -> None:
-    recorded = answers("openai", "ollama_booleans.json")
-    settings = load_settings(LLM_PROVIDER="openai", LLM_MODEL="qwen2.5:7b",
-                             LLM_BASE_URL="http://127.0.0.1:11434/v1")
-    adapter = OpenAIChatAdapter(settings)
-    adapter._client = openai.OpenAI(api_key="no-key", base_url=settings.llm_base_url,
-                                    http_client=recorded.client())
-    result = LLMEngine(settings, adapter).decide(context())
+    recorded = answers("ollama_booleans.json")
+    engine = make_engine(recorded, LLM_MODEL="qwen2.5:7b",
+                         LLM_BASE_URL="http://127.0.0.1:11434/v1")
+    result = engine.decide(context())
     assert [a.action for a in result.decision.actions] == [ActionType.HOLD], \
         result.decision.actions
     assert result.errors == ["action 0: invalid plan_id", "action 1: invalid size"]
