@@ -6,11 +6,13 @@ import copy
 from collections import Counter
 from datetime import datetime
 
-from bot.booking import fetch_window, owning_order, unbooked_fills
-from bot.positions import PositionBook
+from bot.booking import entry_of, fetch_window, owning_order, unbooked_fills
+from bot.model.vocabulary import LIVE_ORDER, PlanStatus
+from bot.positions import DUST, PositionBook
 from bot.risk import RiskState
 from bot.runtime import Runtime
 from bot.venue.base import VenueError
+from db.models import TradePlan
 from db.plans import active_plans
 from db.stats import risk_figures
 
@@ -44,7 +46,7 @@ def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
                 if fill.time(rollover) >= rollover:
                     cash -= fill.cash_moved(quote_currency(rt))
                 else:
-                    book.apply(fill.symbol, fill.side, fill.amount, fill.price)
+                    book.apply(fill.symbol, fill.side, fill.held_change(), fill.price)
     return cash + sum(h.quantity * _market_price(rt, symbol, h.avg_price)
                       for symbol, h in book.open_items().items())
 
@@ -81,6 +83,29 @@ def unrealized_pnl(rt: Runtime) -> float:
     return total
 
 
+def _entries_not_held(db, plans: list[TradePlan]) -> dict[str, float]:
+    """The value of what the plans' entries may still buy beyond their booked fills, by
+    symbol: an entry not booked yet (one placed earlier in the same decision fills at once
+    but is booked at the next iteration) and the rest of a limit entry still resting. The
+    caps judge an entry against these as against a holding: each may become one."""
+    committed: dict[str, float] = {}
+    for plan in plans:
+        rest = plan.size - plan.filled_size
+        if rest <= DUST:
+            continue
+        if plan.status != PlanStatus.PENDING:
+            entry = entry_of(db, plan) if plan.status == PlanStatus.OPEN else None
+            if entry is None or entry.status not in LIVE_ORDER:
+                continue
+        committed[plan.symbol] = committed.get(plan.symbol, 0.0) + rest * plan.entry_price
+    return committed
+
+
+def _committed(held: dict[str, float], entries: dict[str, float]) -> dict[str, float]:
+    return {symbol: held.get(symbol, 0.0) + entries.get(symbol, 0.0)
+            for symbol in held.keys() | entries.keys()}
+
+
 def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     """The account as the risk layer judges an entry. The active plans are the ones the
     plans step read, when no plan was written since (``Store.active_plans``; the
@@ -98,6 +123,7 @@ def risk_state(rt: Runtime, db, equity: float) -> RiskState:
         start_of_day_equity=cache.start_of_day_equity if cache else equity,
         session_net_pnl=realized + unrealized_pnl(rt),
         llm_cost=cache.total_llm_cost if cache else 0.0,
-        exposure_by_symbol=exposure_by_symbol(rt), active_plans_by_symbol=dict(plans),
+        exposure_by_symbol=_committed(exposure_by_symbol(rt), _entries_not_held(db, active)),
+        active_plans_by_symbol=dict(plans),
         breaker_open=rt.breaker.is_open(now), paused=rt.paused,
     )

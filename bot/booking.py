@@ -127,7 +127,7 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
         rt.skipped_foreign_fills += 1
         return False
     order, plan = owner
-    symbol, quantity, price = fill.symbol, fill.amount, fill.price
+    symbol, quantity, price = fill.symbol, fill.held_change(), fill.price
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(fill.side, quantity, price)
     timestamp = fill.time(now)
@@ -227,9 +227,10 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
     ``bot.actions``); what the plan's sells sold that no booked fill shows yet. The plan's
     exit sells the rest only: those orders hold coins the exit would be refused for, or
     would sell a second time. A sell already cancelled (a close-all cancels every order
-    first) is asked too: it may have sold before it was."""
+    first) is asked too: it may have sold before it was; so is the plan's resting stop,
+    which the exit cancels first and which may be gone because it sold the plan."""
     unseen = 0.0
-    for order in exits_of_plan(db, plan.id):
+    for order in exits_of_plan(db, plan.id, stops=True):
         booked = booked_quantity(db, order.client_order_id)
         if booked + DUST >= order.amount:
             continue

@@ -88,9 +88,16 @@ _EXITS_OF_PLAN = (select(Order).where(Order.plan_id == bindparam("plan_id"),
                                       Order.purpose == OrderPurpose.EXIT).order_by(Order.id))
 
 
-def exits_of_plan(db: OrmSession, plan_id: int) -> list[Order]:
-    """Every sell the bot sent to exit the plan or a part of it, oldest first."""
-    return list(db.scalars(_EXITS_OF_PLAN, {"plan_id": plan_id}))
+def exits_of_plan(db: OrmSession, plan_id: int, *, stops: bool = False) -> list[Order]:
+    """Every sell the bot sent to exit the plan or a part of it, oldest first; ``stops``:
+    and every stop it rested on the venue for it, which sells the plan when it fills."""
+    query = _SELLS_OF_PLAN if stops else _EXITS_OF_PLAN
+    return list(db.scalars(query, {"plan_id": plan_id}))
+
+
+_SELLS_OF_PLAN = (select(Order).where(
+    Order.plan_id == bindparam("plan_id"),
+    Order.purpose.in_((OrderPurpose.EXIT, OrderPurpose.STOP))).order_by(Order.id))
 
 
 _ORDERS = Order.__table__

@@ -46,17 +46,19 @@ class CostlyEngine(ScriptedEngine):
 
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
                  kind: str = "replay", account: str | None = None, warmup: int = 200,
+                 venue_class: type[PaperVenue] = PaperVenue,
                  **settings_overrides: object) -> Runtime:
     """``account``: the paper account's name (the run's, unless given: a restart with
     another goes on from its own clock); ``warmup``: the file's candles before the first
-    step; ``settings_overrides`` win over the defaults here (TIMEFRAMES 5m,1h)."""
+    step; ``venue_class``: the paper venue or an exchange modelled on it; and
+    ``settings_overrides`` win over the defaults here (TIMEFRAMES 5m,1h)."""
     feed = ReplayFeed(candles, warmup=warmup)
     symbols = ",".join(feed.symbols)
     settings = load_settings(**({"DATABASE_URL": db_url, "SYMBOLS": symbols,
                                  "TIMEFRAMES": "5m,1h"} | settings_overrides))
     factory = session_factory(make_engine(db_url))
-    venue = PaperVenue(feed, PaperStore(factory, account or run_name),
-                       starting_balance=settings.starting_balance)
+    venue = venue_class(feed, PaperStore(factory, account or run_name),
+                        starting_balance=settings.starting_balance)
     runtime = Runtime(settings=settings, db=factory, venue=venue,
                       engine=engine or RulesEngine(settings), kind=kind, run_name=run_name,
                       events=EventSink.from_settings(settings))

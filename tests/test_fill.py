@@ -20,6 +20,7 @@ def test_a_ccxt_fill_reads_into_its_fields() -> None:
     assert fill.time(NOW) == datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
     assert fill.fee_in_quote() == 0.01 * 0.05  # paid in the base currency: valued at the price
     assert fill.cash_moved("BTC") == 0.1  # a sell brings its cost in; the fee was not in BTC
+    assert fill.held_change() == 2.01  # the 2 ETH sold and the 0.01 ETH of its fee left us
 
 
 def test_a_fill_that_says_little_takes_the_defaults() -> None:
@@ -29,3 +30,4 @@ def test_a_fill_that_says_little_takes_the_defaults() -> None:
     assert fill.time(NOW) == NOW  # a venue that does not say when: the sync's clock
     assert fill.fee_in_quote() == 0.0
     assert fill.cash_moved("USDT") == -50.0  # no cost given: price times amount, paid out
+    assert fill.held_change() == 0.5  # no fee in the coin: all of it is ours

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class ActionType(StrEnum):
@@ -35,6 +35,16 @@ class Action(BaseModel):
     plan_id: int | None = Field(default=None, description="For UPDATE_PLAN and CLOSE_PLAN")
     reason: str = Field(default="", max_length=2000)
     confidence: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("size", "quote_value", "price", "stop", "target", "plan_id", "confidence",
+                     mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        """pydantic reads ``true`` as 1: a plan_id of true would name plan 1 and a size of
+        true buy one coin, neither of which the model wrote."""
+        if isinstance(value, bool):
+            raise ValueError("a boolean is not a number")
+        return value
 
 
 class Decision(BaseModel):

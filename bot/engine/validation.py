@@ -126,10 +126,11 @@ def validate_decision(
     valid: list[Action] = []
     rejected: list[Rejection] = []
     bought: set[str] = set()
+    sold: dict[str, float] = {}  # what the decision's SELLs before this one sell, by symbol
     for action in decision.actions[:MAX_ACTIONS]:
         action = _with(action, {"reason": sanitize(action.reason)})
         try:
-            checked = _check(action, context, settings)
+            checked = _check(action, context, settings, sold)
         except _Invalid as exc:
             rejected.append({"action": action.model_dump(mode="json"), "reason": str(exc)})
             continue
@@ -139,6 +140,8 @@ def validate_decision(
                                  "reason": "a second BUY of the same symbol in one decision"})
                 continue
             bought.add(str(checked.symbol))
+        if checked.action is ActionType.SELL:
+            sold[str(checked.symbol)] = sold.get(str(checked.symbol), 0.0) + (checked.size or 0.0)
         valid.append(checked)
     for action in decision.actions[MAX_ACTIONS:]:
         rejected.append({"action": action.model_dump(mode="json"),
@@ -150,12 +153,13 @@ class _Invalid(ValueError):
     """One rule an action breaks; the message is the rejection reason."""
 
 
-def _check(action: Action, context: DecisionContext, settings: Settings) -> Action:
+def _check(action: Action, context: DecisionContext, settings: Settings,
+           sold: dict[str, float]) -> Action:
     match action.action:
         case ActionType.HOLD:
             return _with(action, {"size": None, "quote_value": None})
         case ActionType.BUY | ActionType.SELL:
-            return _check_order(action, context, settings)
+            return _check_order(action, context, settings, sold.get(str(action.symbol), 0.0))
         case ActionType.CANCEL:
             ids = {o.get(k) for o in context.open_orders for k in ("order_id", "client_order_id")}
             if not action.order_id or action.order_id not in ids - {None}:
@@ -166,7 +170,12 @@ def _check(action: Action, context: DecisionContext, settings: Settings) -> Acti
     raise _Invalid(f"unknown action {action.action!r}")
 
 
-def _check_order(action: Action, context: DecisionContext, settings: Settings) -> Action:
+def _check_order(action: Action, context: DecisionContext, settings: Settings,
+                 sold: float) -> Action:
+    """``sold``: what the decision's earlier SELLs of the symbol sell. The fills of this
+    decision are booked at the next iteration, so the position of the context is the one
+    they all share: a SELL beyond what they left would sell what is not ours (another
+    bot's coins on a shared account)."""
     symbol = action.symbol
     if symbol not in settings.symbols or symbol not in context.markets:
         raise _Invalid(f"symbol {symbol!r} is not configured")
@@ -185,13 +194,18 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings) -
             raise _Invalid(f"limit price {action.price} is too far from last {last}")
     entry = entry_price(order_type, action.price, context.markets[symbol].ask, last)
     size = _size(action, entry)
-    held = _position_quantity(context, symbol)
+    position = _position_quantity(context, symbol)
+    held = position - sold
     if action.action is ActionType.SELL:
-        if held <= 0:
-            raise _Invalid("no position to sell: short selling is not supported on spot")
+        if held <= position * 1e-9:
+            raise _Invalid("no position to sell: short selling is not supported on spot"
+                           if sold == 0 else f"the decision's SELLs before it sell the "
+                           f"whole position {position}")
         size = held if size is None else size
-        if size > held * (1 + 1e-9):
-            raise _Invalid(f"sell size {size} exceeds the position {held}")
+        if size > held + position * 1e-9:
+            raise _Invalid(f"sell size {size} exceeds the position {held}" if sold == 0
+                           else f"sell size {size} exceeds the {held} of the position "
+                           f"{position} its decision's SELLs before it leave")
     if size is None:
         raise _Invalid("a BUY needs a size or a quote_value")
     if not _positive(size):

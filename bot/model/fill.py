@@ -53,6 +53,16 @@ class Fill:
             return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
         return default
 
+    def held_change(self) -> float:
+        """The base quantity the fill moved into our hands (a buy) or out of them (a sell):
+        its amount, less a fee paid in the base currency on a buy (Bybit's spot charges a
+        buy's fee in the coin bought) or more on a sell. The books hold what the account
+        holds, so an exit sized from them sells no coin that is not there."""
+        base = self.symbol.split("/")[0]
+        if not self.fee_currency or self.fee_currency != base:
+            return self.amount
+        return self.amount - self.fee_cost if self.side is Side.BUY else self.amount + self.fee_cost
+
     def fee_in_quote(self) -> float:
         """The fee in the quote currency: a fee paid in the base currency is valued at the
         fill's price."""

@@ -33,6 +33,14 @@ def _precise(rounded: str | None) -> float:
     return float(rounded)
 
 
+def _without_noise(amount: float) -> float:
+    """``amount`` to 15 significant digits. ccxt cuts an amount down to the market's step,
+    and a holding summed from fills carries the sum's float noise (0.1 + 0.7 is
+    0.7999999999999999): cut as it is, it sells a step less and leaves dust below the
+    market's minimum that no later order can sell. No market's step is that fine."""
+    return float(f"{amount:.15g}")
+
+
 def _limit(market: dict[str, Any], kind: str) -> float | None:
     value = ((market.get("limits") or {}).get(kind) or {}).get("min")
     return float(value) if value else None
@@ -57,7 +65,7 @@ def prepare_order(
     params = dict(params or {})
     client_order_id = params.get(CLIENT_ORDER_ID)
     try:
-        rounded_amount = _precise(exchange.amount_to_precision(symbol, amount))
+        rounded_amount = _precise(exchange.amount_to_precision(symbol, _without_noise(amount)))
     except ccxt.InvalidOrder:  # rounds to zero: smaller than one lot
         rounded_amount = 0.0
     rounded_price = (
