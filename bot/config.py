@@ -215,6 +215,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{symbol!r} is not BASE/QUOTE in capitals, e.g. BTC/USDT")
         if len(set(value)) != len(value):
             raise ValueError("a symbol is listed twice")
+        # cash, equity and every cap are counted in the symbols' one quote currency
+        quote = value[0].split("/")[1]
+        other = next((symbol for symbol in value if symbol.split("/")[1] != quote), None)
+        if other is not None:
+            raise ValueError(f"the symbols must share one quote currency (caps and equity are "
+                             f"counted in it): {value[0]} is quoted in {quote}, {other} is "
+                             f"quoted in {other.split('/')[1]}")
         return value
 
     @field_validator("timeframes")

@@ -110,3 +110,15 @@ def test_a_bad_database_url_exits_2_with_its_name(monkeypatch: pytest.MonkeyPatc
     err = capsys.readouterr().err
     assert "invalid setting DATABASE_URL: 'mysql' databases are not supported" in err
     assert "pw" not in err and "Traceback" not in err
+
+
+def test_symbols_of_two_quote_currencies_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cash, equity and every cap are counted in one quote currency (the symbols'): with
+    BTC/USDT and ETH/BTC side by side, an ETH/BTC order's value in BTC would be held to caps
+    in USDT (MAX_ORDER_VALUE 1000 lets 1000 BTC through) and its exposure added to dollars."""
+    monkeypatch.setenv("SYMBOLS", "BTC/USDT,ETH/BTC")
+    with pytest.raises(ConfigError, match="invalid setting SYMBOLS:.*one quote currency.*"
+                                          "ETH/BTC is quoted in BTC"):
+        load_settings()
+    monkeypatch.setenv("SYMBOLS", "ETH/BTC,LTC/BTC")
+    assert load_settings().symbols == ["ETH/BTC", "LTC/BTC"]

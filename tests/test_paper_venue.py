@@ -282,14 +282,14 @@ def test_from_settings_builds_each_feed(sqlite_url: str) -> None:
                                       partial(PaperStore, sessions))
     assert replay.feed.kind == "replay" and replay.fetch_balance()["total"] == {"USDT": 10_000.0}
     synthetic = PaperVenue.from_settings(
-        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"),
+        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/USDT"),
         partial(PaperStore, sessions))
     assert synthetic.feed.kind == "synthetic"
-    assert synthetic.fetch_balance()["total"] == {"BTC": 10_000.0, "USDT": 10_000.0}
+    assert synthetic.fetch_balance()["total"] == {"USDT": 10_000.0}
     synthetic.create_order(SYMBOL, "market", "buy", 0.01)
     tape = synthetic.fetch_ohlcv(SYMBOL, "1m", limit=50)
     restarted = PaperVenue.from_settings(
-        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/BTC"),
+        load_settings(FEED="synthetic", BOT_NAME="synth", SYMBOLS="BTC/USDT,ETH/USDT"),
         partial(PaperStore, sessions))
     assert restarted.fetch_ohlcv(SYMBOL, "1m", limit=50)[: len(tape) - 5] == tape[: len(tape) - 5]
     assert restarted.fetch_balance()["total"] == synthetic.fetch_balance()["total"]
