@@ -102,7 +102,8 @@ def _holder(settings) -> str:
 
 def cmd_command(args: argparse.Namespace) -> int:
     """Queue for one bot (--bot, else BOT_NAME, else ``default``) or one row per bot (--all)."""
-    from db.bots import UnknownBot
+    from bot.model.vocabulary import RunKind
+    from db.bots import UnknownBot, bot_names, has_run
     from db.commands import ArgumentTooLong, check_argument, enqueue_command, enqueue_for_all
     from db.migrate import upgrade
 
@@ -128,6 +129,11 @@ def cmd_command(args: argparse.Namespace) -> int:
             except UnknownBot as exc:
                 print(str(exc), file=sys.stderr)
                 return EXIT_CONFIG
+            if not has_run(db, bot):
+                replays = bot_names(db, RunKind.REPLAY)
+                print(f"bot {bot!r} has never run on this database: the command waits for it"
+                      + (f" (replay runs: {', '.join(replays)}; --bot names one)"
+                         if replays else ""), file=sys.stderr)
     for bot, command_id in queued.items():
         print(f"queued command {command_id} for bot {bot}: {words}")
     return 0

@@ -48,6 +48,12 @@ def require_bot_id(db: OrmSession, name: str) -> int:
     return found
 
 
+def has_run(db: OrmSession, name: str) -> bool:
+    """Whether the bot or replay run ``name`` ever beat on this database (a fresh database
+    registers ``default`` before any bot runs on it)."""
+    return db.scalar(select(Bot.last_seen_at).where(Bot.name == name)) is not None
+
+
 def bot_names(db: OrmSession, kind: RunKind = RunKind.LIVE) -> list[str]:
     """The fleet's bots by name (or, with ``kind``, the replay runs that take commands)."""
     return list(db.scalars(select(Bot.name).where(Bot.kind == kind).order_by(Bot.name)))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.__main__ import main
+from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.models import Command
 from tests.loop_harness import make_runtime, step
@@ -42,3 +43,18 @@ def test_a_command_no_bot_can_carry_out_is_named_and_not_queued(
     assert _queued(sqlite_url) == 0
     assert _exit_code(["command", "close-all", "--db", sqlite_url]) == 0  # the right one
     assert _queued(sqlite_url) == 1
+
+
+def test_a_command_for_a_bot_that_never_ran_says_so_and_names_the_replays(
+        sqlite_url, tmp_path, capsys) -> None:
+    """A replay answers to its run name: ``command stop`` with no ``--bot`` is queued for
+    ``default``, which never ran on a replays database; the operator is told so and given
+    the runs that would obey."""
+    summary = run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url), progress=False)
+    assert main(["command", "stop", "--db", sqlite_url]) == 0
+    err = capsys.readouterr().err
+    assert "bot 'default' has never run on this database" in err, err
+    assert f"replay runs: {summary['run_name']}" in err, err
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    assert main(["command", "pause", "--db", sqlite_url]) == 0
+    assert capsys.readouterr().err == ""
