@@ -24,7 +24,7 @@ from bot.secrets_filter import scrub
 from db.bots import UnknownBot, bot_names, require_bot_id
 from db.commands import enqueue_command
 from db.performance import report
-from db.queries import open_exposure, overview_figures, session_info
+from db.queries import SessionInfo, open_exposure, overview_figures, session_info
 from db.queries_trading import TradeFilter, active_plans, trace_detail, traces, trades
 from db.retry import described, is_outage
 from db.stats import figures_from_rows
@@ -92,27 +92,35 @@ def status(db: OrmSession, bot: str, now: datetime) -> dict[str, Any]:
     return next(entry for entry in fleet(db, now) if entry["name"] == bot)
 
 
+def _live_session(db: OrmSession, bot: str) -> SessionInfo | None:
+    """The bot's newest live session. The console falls back to a replay for a bot with
+    none, and labels it so; a remote answer names the bot alone, so a replay's holdings,
+    plans and PnL would read as the bot's own."""
+    info = session_info(db, bot=bot)
+    return info if info is not None and info.kind == "live" else None
+
+
 def pnl(db: OrmSession, bot: str) -> dict[str, Any] | None:
     """The current session's figures as the Overview shows them; None before any session."""
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     if info is None:
         return None
     return {"session": info.label, "mode": info.mode, **overview_figures(db, info)}
 
 
 def positions(db: OrmSession, bot: str) -> list[dict[str, Any]]:
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     return plain(open_exposure(db, info.id)) if info else []
 
 
 def plans(db: OrmSession, bot: str) -> list[dict[str, Any]]:
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     return plain(active_plans(db, info.run_session_ids)) if info else []
 
 
 def recent_trades(db: OrmSession, bot: str, limit: int = 10) -> list[dict[str, Any]]:
     """Newest first, across the bot's run."""
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     if info is None:
         return []
     return plain(trades(db, TradeFilter(info.run_session_ids), limit=min(limit, MAX_ROWS)))
@@ -120,7 +128,7 @@ def recent_trades(db: OrmSession, bot: str, limit: int = 10) -> list[dict[str, A
 
 def decisions(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]:
     """The current session's decision list, newest first (no prompts)."""
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     return plain(traces(db, info.id, limit=min(limit, MAX_ROWS))) if info else []
 
 
@@ -141,7 +149,7 @@ def performance(db: OrmSession, bot: str) -> dict[str, Any]:
     (``metrics``, ``by_symbol``, ``by_month``; the round trips are their own tool), and per
     day and in total: trades, fees, gross and net PnL, LLM cost, wins and losses, from the
     rows themselves (``db.stats``)."""
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     days = []
     for session_id in info.run_session_ids if info else ():
         figures = figures_from_rows(db, session_id).as_dict()
@@ -162,7 +170,7 @@ def performance(db: OrmSession, bot: str) -> dict[str, Any]:
 def round_trips(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]:
     """The bot's newest ``limit`` round trips (entry through last exit, ``db.round_trips``),
     newest last."""
-    info = session_info(db, bot=bot)
+    info = _live_session(db, bot)
     if info is None or not info.run_session_ids:
         return []
     return plain(report(db, info.run_session_ids)["round_trips"][-limit:])

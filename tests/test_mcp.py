@@ -50,7 +50,8 @@ def bought(url: str) -> Runtime:
     """A bot that bought 0.05 BTC on real candles and holds it."""
     buy = Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, reason="mcp test",
                                    size=0.05)])
-    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy]))
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], ScriptedEngine([buy]), kind="live",
+                      run_name="default")
     step(rt, 3)
     assert rt.book.quantity(BTC) == pytest.approx(0.05)
     return rt
