@@ -550,6 +550,18 @@ def test_a_replay_session_commands_no_bot(seeded_url, monkeypatch):
     _no_bot_to_command(at, "replay run r1")
 
 
+def test_a_replays_overview_shows_no_bots_state_as_its_own(seeded_url, monkeypatch):
+    """The live bot's state, heartbeat, loops and engine under a replay's figures read as
+    the replay's own (a finished replay 'running', 'loop 33')."""
+    at = _app(seeded_url, monkeypatch)
+    assert {m.label: m.value for m in at.metric}["State"] == "running"  # a live session's bot
+    _set(seeded_url, update(Session).values(kind="replay", run_name="r1", bot_id=None))
+    at = _app(seeded_url, monkeypatch)
+    labels = {m.label for m in at.metric}
+    assert "Equity (PAPER)" in labels
+    assert not labels & {"State", "Heartbeat", "Loops", "Engine"}, labels
+
+
 def test_a_replay_databases_session_commands_no_bot(seeded_url, tmp_path, monkeypatch):
     """A live-looking session in a replay file is not this console's bot's, whatever its
     bot is called there."""

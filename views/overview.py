@@ -9,6 +9,7 @@ import streamlit as st
 from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
 from db.queries_replays import equity_curve
 from views._common import (
+    command_target,
     mode_label,
     money,
     read_db,
@@ -78,7 +79,12 @@ def _overview() -> None:
 
 
 def _bot_state() -> None:
-    state = supervisor().state()
+    """The state of the bot that runs the shown session; a replay has none, and the console's
+    bot's state under a replay's figures would read as the replay's own."""
+    bot = command_target().bot
+    if bot is None:
+        return
+    state = supervisor(bot).state()
     st.subheader("Bot")
     cols = st.columns(4)
     cols[0].metric("State", literal(state.state))
