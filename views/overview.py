@@ -46,7 +46,8 @@ def _overview() -> None:
     cols[4].metric("LLM cost", money(figures["llm_cost"]))
     cols[5].metric("Trades", f"{figures['trades']:,}")
     cols[6].metric("Win rate", f"{figures['win_rate']:.0%}",
-                   help=f"{figures['wins']} wins / {figures['losses']} losses (closing fills)")
+                   help=f"{figures['wins']} won / {figures['round_trips']} round trips closed "
+                        "in this session, after fees (as Performance)")
     left, right = st.columns([3, 2])
     with left:
         equity_tab, cost_tab = st.tabs(["Equity vs buy-and-hold", "PnL vs LLM cost"])
