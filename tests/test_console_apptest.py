@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
@@ -548,6 +548,15 @@ def test_a_replay_session_commands_no_bot(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
     assert "BTC/USDT: +0.04" in _all_text(at)  # the replay's positions are shown
     _no_bot_to_command(at, "replay run r1")
+
+
+def test_the_overviews_win_rate_is_blank_until_a_round_trip_closes(seeded_url, monkeypatch):
+    """Bought and still holding: no trip has won or lost yet, which 0% would say they all did."""
+    _set(seeded_url, delete(Trade).where(Trade.action == "SELL"))
+    at = _app(seeded_url, monkeypatch)
+    win_rate = next(m for m in at.metric if m.label == "Win rate")
+    assert win_rate.value == "—"
+    assert "no round trip closed" in win_rate.help
 
 
 def test_a_replays_overview_shows_no_bots_state_as_its_own(seeded_url, monkeypatch):

@@ -45,9 +45,11 @@ def _overview() -> None:
     cols[3].metric("Fees", money(figures["fees"]))
     cols[4].metric("LLM cost", money(figures["llm_cost"]))
     cols[5].metric("Trades", f"{figures['trades']:,}")
-    cols[6].metric("Win rate", f"{figures['win_rate']:.0%}",
+    win_rate = figures["win_rate"]
+    cols[6].metric("Win rate", "—" if win_rate is None else f"{win_rate:.0%}",
                    help=f"{figures['wins']} won / {figures['round_trips']} round trips closed "
-                        "in this session, after fees (as Performance)")
+                        "in this session, after fees (as Performance)" if win_rate is not None
+                   else "no round trip closed in this session yet")
     left, right = st.columns([3, 2])
     with left:
         equity_tab, cost_tab = st.tabs(["Equity vs buy-and-hold", "PnL vs LLM cost"])
