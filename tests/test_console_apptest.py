@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import OHLCV, BotStatus, Command, Session, Trade
+from db.models import OHLCV, BotStatus, Command, MarketData, Position, Session, Trade
 from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
@@ -548,6 +548,39 @@ def test_a_replay_session_commands_no_bot(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
     assert "BTC/USDT: +0.04" in _all_text(at)  # the replay's positions are shown
     _no_bot_to_command(at, "replay run r1")
+
+
+def _shown(at: AppTest, heading: str) -> list[tuple[float, str]]:
+    """Each value of the column ``heading`` of the page's tables, with the text the browser
+    draws for it (the column's printf format; none: the value as it is)."""
+    out = []
+    for frame in at.dataframe:
+        if heading in frame.value.columns:
+            config = json.loads(frame.proto.columns or "{}").get(heading, {})
+            pattern = config.get("type_config", {}).get("format", "%s")
+            out += [(float(v), pattern % v) for v in frame.value[heading] if v == v and v]
+    return out
+
+
+def test_a_btc_quoted_accounts_sums_are_not_cut_to_zero_in_tables(seeded_url, monkeypatch):
+    """A 1 BTC account's fees, PnL and position values are thousandths: two decimals drew
+    every one as 0.00 (or 0.0000 for a fee). The largest of a column keeps four significant
+    digits, as the metrics above the tables do."""
+    scale = 1e-6  # BTC/USDT near 40,000 becomes a pair quoted near 0.04 BTC
+    _set(seeded_url,
+         update(Trade).values(price=Trade.price * scale, fee=Trade.fee * scale,
+                              realized_pnl=Trade.realized_pnl * scale),
+         update(Position).values(avg_price=Position.avg_price * scale),
+         update(MarketData).values(price=MarketData.price * scale, bid=MarketData.bid * scale,
+                                   ask=MarketData.ask * scale))
+    at = _app(seeded_url, monkeypatch)
+    checked = {"value": _shown(at, "value"), "unrealized PnL": _shown(at, "unrealized PnL")}
+    _open(at, "trades")
+    checked |= {"fee": _shown(at, "fee"), "realized PnL": _shown(at, "realized PnL")}
+    for heading, cells in checked.items():
+        assert cells, heading
+        value, text = max(cells, key=lambda cell: abs(cell[0]))
+        assert float(text) == pytest.approx(value, rel=1e-3), (heading, value, text)
 
 
 def test_the_overviews_win_rate_is_blank_until_a_round_trip_closes(seeded_url, monkeypatch):
