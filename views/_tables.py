@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bot.model.figures import decimals
+from bot.model.figures import decimals_for
 
 # names the rules below would not word well
 HEADINGS = {
@@ -57,8 +57,7 @@ def money_column(values: pd.Series, label: str | None = None, least: int = 2) ->
     """The format of a column of sums: ``least`` decimals, or as many as keep its largest
     figure's four significant digits when that is below one (``figure``'s rule): a 1 BTC
     account's fees and PnL are thousandths, which two decimals draw as 0.00."""
-    size = float(pd.to_numeric(values, errors="coerce").abs().max())  # NaN when empty: 2
-    return st.column_config.NumberColumn(label, format=f"%.{max(least, decimals(size))}f")
+    return st.column_config.NumberColumn(label, format=f"%.{decimals_for(values, least)}f")
 
 
 def table(frame: pd.DataFrame, column_config: dict[str, Any] | None = None,

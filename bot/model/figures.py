@@ -9,6 +9,8 @@ a satoshi), and no more trailing zeros than two decimals need.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from numbers import Real
 
 SIGNIFICANT = 4
 MAX_DECIMALS = 8
@@ -20,6 +22,14 @@ def decimals(size: float) -> int:
     if size == 0 or abs(size) >= 1 or not math.isfinite(size):
         return 2
     return min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(abs(size))))
+
+
+def decimals_for(values: Iterable[object], least: int = 2) -> int:
+    """The decimals a column of figures (a table's, a chart's axis) is shown with: ``least``,
+    or as many as keep its largest figure's four significant digits when that is below one
+    (a BTC-quoted pair's prices, a 1 BTC account's fees), so they do not all read 0.00."""
+    sizes = [abs(float(v)) for v in values if isinstance(v, Real) and v == v]
+    return max(least, decimals(max(sizes, default=0.0)))
 
 
 def figure(value: float, *, sign: bool = False) -> str:
