@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from bot.model.figures import figure
 from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
@@ -80,7 +81,7 @@ def test_two_replays_compare_with_their_settings_difference(browser, page, tmp_p
         assert figures[""] == [cheap["run_name"], dear["run_name"]]  # the header
         for words, key in (("Fees", "fees"), ("Final account equity", "final_equity"),
                            ("Return after LLM cost %", "return_pct")):
-            assert figures[words] == [f"{cheap[key]:,.2f}", f"{dear[key]:,.2f}"]
+            assert figures[words] == [figure(cheap[key]), figure(dear[key])]
         assert figures["Fills"] == [f"{cheap['trades']:,}", f"{dear['trades']:,}"]
         assert rows["Maker fee"] == ["0.001", "0.003"]
         assert rows["Taker fee"] == ["0.001", "0.003"]
