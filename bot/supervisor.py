@@ -325,11 +325,18 @@ class Supervisor:
                 self.watch.observe(self.bot_name, self.state())
             now = self._clock()
             code = self.exit_code()
-            alive = self.pid() is not None
+            alive = self.pid() is not None or self._heartbeat_pid() is not None
             if alive:
                 if self._failures and now - self._started_at >= self.stable_after_s:
                     self._failures = 0
                 return "ok"
+            if self._proc is None and (self.heartbeat() or {}).get("state") == "stopped":
+                # a bot not started here leaves no exit code: its heartbeat tells its STOP
+                self._wanted = False
+                self._forget()
+                log.warning("bot %s stopped; not restarting", self.bot_name)
+                self.last_exit = "stopped cleanly (a process this console did not start)"
+                return "exited"
             if code == 0 or code in NO_RESTART_EXIT_CODES:
                 self._wanted = False
                 self._forget()

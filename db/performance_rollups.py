@@ -30,7 +30,7 @@ from bot.model.round_trips import RoundTrip, group_round_trips
 from bot.model.step_digest import Step, StepDigest, compose, digest
 from bot.model.trip_tally import TripTally, merged, tally, tally_from_json, tally_json
 from db.fill_totals import fill_in, fill_in_missing
-from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, TripResult
+from db.models import EquityStep, LLMTrace, PerformanceRollup, Session, Trade, TripResult
 from db.queries_replays import MAX_CURVE_POINTS, step_prices
 from db.replay_runs import run_finished_at
 from db.round_trips import in_span, round_trips, trip_fills
@@ -233,6 +233,24 @@ def span_trips(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup],
             if in_span(t, start, end)]
     return merged([*tallies, tally(live)]), [t for t in live if t.closed_at is None]
 
+
+
+def session_trips(db: OrmSession, ids: Sequence[int], session_id: int) -> TripTally:
+    """The round trips one session of the run ``ids`` closed (their last fill booked in it),
+    summed over its symbols: a rolled-up session's from its rollup, another's folded from
+    the fills after the last rollup, on from the trips it left open."""
+    ordered = in_order(db, ids)
+    rolled = rolled_prefix(db, ordered)
+    mine = next((rollup.trips for rollup in rolled if rollup.session_id == session_id), None)
+    if mine is None:
+        carried = [_fresh(t) for t in rolled[-1].still_open] if rolled else []
+        booked = set(db.scalars(select(Trade.id).where(Trade.session_id == session_id)))
+        trips = group_round_trips(trip_fills(db, ordered[len(rolled):]), carried)
+        mine = tally(t for t in trips if t.fill_ids and t.fill_ids[-1] in booked)
+    total = TripTally()
+    for one in mine.values():
+        total.add(one)
+    return total
 
 
 def span_llm_cost(db: OrmSession, ordered: Sequence[int], rolled: Sequence[Rollup],

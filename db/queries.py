@@ -9,6 +9,7 @@ and ``queries_trading`` to keep each module small.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
 from db.models import Bot, Command, LLMTrace, MarketData, Position, Session, Trade
+from db.performance_rollups import session_trips
 from db.queries_replays import last_step
 from db.queries_trading import action_summary, outcome_summary
 from db.stats import figures_from_rows
@@ -98,19 +100,21 @@ def latest_prices(db: OrmSession, session_id: int, symbols: list[str]) -> dict[s
     return prices
 
 
-def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int]:
+def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, Any]:
     """Session totals from the rows themselves (not the cache), so the page cannot drift.
 
     Equity is the account as the loop recorded it at its newest step, the same figure as the
     equity curve's last point and a replay's final equity (the session's starting equity
     until a step is recorded): the unrealized PnL counts since each entry, not since the
     day began, so it cannot be added to a start that already values holdings at the market.
+    The win rate is of the round trips the session closed, after fees, as Performance's
+    (None before one closes).
     """
     figures = figures_from_rows(db, info.id)
     decisions = db.scalar(select(func.count(LLMTrace.id)).where(LLMTrace.session_id == info.id))
     unrealized = sum(row["unrealized_pnl"] for row in open_exposure(db, info.id))
     gross, fees, llm_cost = figures.gross_pnl, figures.total_fees, figures.total_llm_cost
-    decided = figures.wins + figures.losses
+    trips = session_trips(db, info.run_session_ids, info.id)
     return {
         "trades": figures.total_trades,
         "fees": fees,
@@ -120,9 +124,10 @@ def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, float | int
         "net_pnl": gross - fees - llm_cost,
         "unrealized_pnl": unrealized,
         "equity": float(last_step(db, [info.id]).get("equity", info.starting_balance)),
-        "win_rate": (figures.wins / decided) if decided else 0.0,
-        "wins": figures.wins,
-        "losses": figures.losses,
+        "win_rate": (trips.wins / trips.count) if trips.count else None,
+        "round_trips": trips.count,
+        "wins": trips.wins,
+        "losses": trips.losses,
     }
 
 

@@ -5,6 +5,7 @@ same span."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -136,3 +137,35 @@ def test_decisions_page_scorecard_from_the_rollup_is_the_raw_rows_scorecard(  # 
         shown = [None if value != value else round(value, 6) for value in by_call[heading(key)]]
         assert shown == [None if row[key] is None else round(row[key], 6)
                          for row in raw.by_call], key
+
+
+def test_overviews_win_rate_is_the_days_round_trips_after_fees(
+        analytics_replay, monkeypatch, capsys, tmp_path) -> None:  # noqa: F811
+    """Each day's Overview shows the win rate the report (and Performance) give that day: of
+    the round trips closed, after fees. Closing fills in profit before fees read higher."""
+    from sqlalchemy import select
+
+    from db.engine import make_engine, session_factory
+    from db.models import Session
+    from views._common import SESSION_PICK_KEY
+
+    url, run = analytics_replay.url, analytics_replay.run_name
+    unrolled = f"sqlite:///{tmp_path / 'unrolled.db'}"  # as a live run's days before rollover
+    with sqlite3.connect(url.split("///", 1)[1]) as source, \
+            sqlite3.connect(unrolled.split("///", 1)[1]) as copy:
+        source.backup(copy)
+        copy.execute("DELETE FROM performance_rollups")
+    with session_factory(make_engine(url))() as db:
+        days = db.execute(select(Session.id, Session.date).where(Session.run_name == run)).all()
+    reported = [f"{(metrics['win_rate_pct'] or 0) / 100:.0%}" for metrics in (
+        _report(capsys, url, run, "--start", str(day), "--end", str(day))["metrics"]
+        for _, day in days)]
+    assert len(days) >= 4
+    for database in (url, unrolled):
+        shown_rates = []
+        for session_id, _ in days:
+            at = _app(database, monkeypatch)
+            at.session_state[SESSION_PICK_KEY] = session_id
+            at.run()
+            shown_rates.append({m.label: m.value for m in at.metric}["Win rate"])
+        assert shown_rates == reported, database

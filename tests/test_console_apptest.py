@@ -6,6 +6,7 @@ page is exercised on each run; the browser test covers what AppTest cannot (refr
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -13,14 +14,26 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+import plotly.io as plotly_io
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
-from db.models import OHLCV, BotStatus, Command, Session, Trade
+from db.models import (
+    OHLCV,
+    BotStatus,
+    Command,
+    MarketData,
+    Position,
+    Session,
+    Trade,
+    TradePlan,
+    TradePlanVersion,
+)
 from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
@@ -548,6 +561,100 @@ def test_a_replay_session_commands_no_bot(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
     assert "BTC/USDT: +0.04" in _all_text(at)  # the replay's positions are shown
     _no_bot_to_command(at, "replay run r1")
+
+
+def _shown(at: AppTest, heading: str) -> list[tuple[float, str]]:
+    """Each value of the column ``heading`` of the page's tables, with the text the browser
+    draws for it (the column's printf format; none: the value as it is)."""
+    out = []
+    for frame in at.dataframe:
+        if heading in frame.value.columns:
+            config = json.loads(frame.proto.columns or "{}").get(heading, {})
+            pattern = config.get("type_config", {}).get("format", "%s")
+            out += [(float(v), pattern % v) for v in frame.value[heading] if v == v and v]
+    return out
+
+
+def _quoted_in_btc(url: str, scale: float = 1e-6) -> None:
+    """The seeded run as a BTC-quoted pair's: BTC/USDT near 40,000 is priced near 0.04."""
+    _set(url,
+         update(Trade).values(price=Trade.price * scale, fee=Trade.fee * scale,
+                              realized_pnl=Trade.realized_pnl * scale),
+         update(Position).values(avg_price=Position.avg_price * scale),
+         update(MarketData).values(price=MarketData.price * scale, bid=MarketData.bid * scale,
+                                   ask=MarketData.ask * scale),
+         update(OHLCV).values(open=OHLCV.open * scale, high=OHLCV.high * scale,
+                              low=OHLCV.low * scale, close=OHLCV.close * scale),
+         *(update(table).values(entry_price=table.entry_price * scale,
+                                stop_price=table.stop_price * scale,
+                                target_price=table.target_price * scale)
+           for table in (TradePlan, TradePlanVersion)))
+
+
+def test_a_btc_quoted_accounts_sums_are_not_cut_to_zero_in_tables(seeded_url, monkeypatch):
+    """A 1 BTC account's fees, PnL and position values are thousandths: two decimals drew
+    every one as 0.00 (or 0.0000 for a fee). The largest of a column keeps four significant
+    digits, as the metrics above the tables do."""
+    _quoted_in_btc(seeded_url)
+    at = _app(seeded_url, monkeypatch)
+    checked = {"value": _shown(at, "value"), "unrealized PnL": _shown(at, "unrealized PnL")}
+    _open(at, "trades")
+    checked |= {"fee": _shown(at, "fee"), "realized PnL": _shown(at, "realized PnL")}
+    for heading, cells in checked.items():
+        assert cells, heading
+        value, text = max(cells, key=lambda cell: abs(cell[0]))
+        assert float(text) == pytest.approx(value, rel=1e-3), (heading, value, text)
+
+
+def test_a_btc_quoted_chart_keeps_its_prices_digits(seeded_url, monkeypatch):
+    """ETH/BTC near 0.10 drew every price tick, candle, EMA, plan level and fill at two
+    decimals: 0.10, 0.10, 0.10, 0.11, and a fill's fee and PnL as 0.0000 and -0.00."""
+    _quoted_in_btc(seeded_url)
+    at = _open(_app(seeded_url, monkeypatch), "chart")
+    figure = plotly_io.from_json(at.get("plotly_chart")[0].proto.spec)
+    highs = next(trace for trace in figure.data if trace.type == "candlestick").high
+    if isinstance(highs, dict):  # plotly sends a numeric array as typed bytes
+        highs = np.frombuffer(base64.b64decode(highs["bdata"]), dtype=highs["dtype"])
+    top = float(max(highs))
+
+    def kept(pattern: str, value: float) -> bool:  # a d3 ",.Nf" reads as Python's
+        return float(format(value, pattern).replace(",", "")) == pytest.approx(value, rel=1e-3)
+
+    assert kept(figure.layout.yaxis.tickformat, top)
+    templates = {trace.name: trace.hovertemplate or "" for trace in figure.data}
+    prices = [re.search(r"%\{y:([^}]+)\}", text).group(1) for name, text in templates.items()
+              if "%{y:" in text and not name.startswith("Volume")]
+    assert len(prices) >= 5  # two EMAs, three plan levels, the fills
+    assert all(kept(pattern, top) for pattern in prices), prices
+    fills = [trace for trace in figure.data if trace.name.endswith(" fill")]
+    assert fills
+    for trace in fills:
+        fee = re.search(r"fee %\{customdata\[1\]:([^}]+)\}", trace.hovertemplate).group(1)
+        pnl = re.search(r"PnL %\{customdata\[3\]:([^}]+)\}", trace.hovertemplate).group(1)
+        for pattern, column in ((fee, 1), (pnl, 3)):
+            largest = max((float(row[column]) for row in trace.customdata), key=abs)
+            assert not largest or kept(pattern, largest), (trace.name, pattern, largest)
+
+
+def test_the_overviews_win_rate_is_blank_until_a_round_trip_closes(seeded_url, monkeypatch):
+    """Bought and still holding: no trip has won or lost yet, which 0% would say they all did."""
+    _set(seeded_url, delete(Trade).where(Trade.action == "SELL"))
+    at = _app(seeded_url, monkeypatch)
+    win_rate = next(m for m in at.metric if m.label == "Win rate")
+    assert win_rate.value == "—"
+    assert "no round trip closed" in win_rate.help
+
+
+def test_a_replays_overview_shows_no_bots_state_as_its_own(seeded_url, monkeypatch):
+    """The live bot's state, heartbeat, loops and engine under a replay's figures read as
+    the replay's own (a finished replay 'running', 'loop 33')."""
+    at = _app(seeded_url, monkeypatch)
+    assert {m.label: m.value for m in at.metric}["State"] == "running"  # a live session's bot
+    _set(seeded_url, update(Session).values(kind="replay", run_name="r1", bot_id=None))
+    at = _app(seeded_url, monkeypatch)
+    labels = {m.label for m in at.metric}
+    assert "Equity (PAPER)" in labels
+    assert not labels & {"State", "Heartbeat", "Loops", "Engine"}, labels
 
 
 def test_a_replay_databases_session_commands_no_bot(seeded_url, tmp_path, monkeypatch):

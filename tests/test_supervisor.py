@@ -6,12 +6,16 @@ the supervisor's own logic; the bot's real CLI is covered by the process tests.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.supervisor import Supervisor, classify
+from db.engine import make_engine, session_factory
+from db.heartbeat import beat
 from tests.waiting import wait_for
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -99,3 +103,32 @@ def test_stop_terminates_and_forgets(sqlite_url, tmp_path):
     assert supervisor.stop(timeout_s=5)
     assert supervisor.pid() is None and not supervisor.pid_file.exists()
     assert supervisor.tick() == "idle"  # an operator stop is never undone by the watchdog
+
+
+def test_a_bot_started_elsewhere_is_watched_not_restarted_after_its_stop(sqlite_url, tmp_path):
+    """The console adopts a bot already running on this machine (``python -m bot run`` from
+    a shell): while it runs no restart is pending, and once it stops (a STOP command) the
+    console does not start another one in its place."""
+    outside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "bot", "run"])
+    try:
+        with session_factory(make_engine(sqlite_url))() as db:
+            beat(db, "default", datetime.now(UTC), state="running", host=socket.gethostname(),
+                 pid=outside.pid, loop_interval_seconds=10.0)
+        clock = FakeClock()
+        supervisor = Supervisor(sqlite_url, data_dir=tmp_path / "data", clock=clock,
+                                command=[sys.executable, "-c", "raise SystemExit(1)"])
+        assert supervisor.ensure_running() == outside.pid
+        assert supervisor.tick() == "ok"
+        assert supervisor.restart_pending_in is None
+        outside.terminate()
+        outside.wait(10)
+        with session_factory(make_engine(sqlite_url))() as db:
+            beat(db, "default", datetime.now(UTC), state="stopped")
+        assert supervisor.tick() == "exited"
+        clock.now += 600
+        assert supervisor.tick() == "idle"
+        assert supervisor.exit_code() is None  # no process of ours was started
+        assert "stopped" in (supervisor.last_exit or "")
+    finally:
+        outside.kill()
+        outside.wait(10)

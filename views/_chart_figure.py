@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bot.model.averages import EMA_FAST_SPAN, EMA_SLOW_SPAN
-from bot.model.figures import figure
+from bot.model.figures import decimals_for, figure
 from views._indicators import bollinger, ema
 
 UP, DOWN = "#26a69a", "#ef5350"
@@ -87,6 +87,7 @@ def build_figure(
     """
     of_bars = f" of {bar} bars" if bar else ""
     close = candles["close"]
+    price = f",.{decimals_for(candles['high'])}f"  # ETH/BTC near 0.1 needs four decimals
     shown = candles["timestamp"] >= display_start
     view = candles[shown]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
@@ -106,19 +107,19 @@ def build_figure(
         fig.add_trace(
             go.Scatter(x=view["timestamp"], y=ema(close, span)[shown], name=f"EMA {span}{of_bars}",
                        mode="lines", line={"width": 1.4, "color": EMA_COLOURS.get(span)},
-                       hovertemplate=f"EMA {span}: %{{y:,.2f}}<extra></extra>"),
+                       hovertemplate=f"EMA {span}: %{{y:{price}}}<extra></extra>"),
             row=1, col=1,
         )
     if plans is not None and not plans.empty:
         for column, (label, colour, dash) in LEVELS.items():
-            fig.add_trace(_plan_trace(plans, column, label, colour, dash), row=1, col=1)
+            fig.add_trace(_plan_trace(plans, column, label, colour, dash, price), row=1, col=1)
         _label_open_plans(fig, plans)
     if fills is not None and not fills.empty:
         for action, symbol, colour in (("BUY", "triangle-up", UP), ("SELL", "triangle-down", DOWN)):
             side = fills[fills["action"] == action]
             if not side.empty:
-                trace = (_fill_trace(side, action, symbol, colour) if bar is None
-                         else _bar_fill_trace(side, action, symbol, colour, bar))
+                trace = (_fill_trace(side, action, symbol, colour, price) if bar is None
+                         else _bar_fill_trace(side, action, symbol, colour, bar, price))
                 fig.add_trace(trace, row=1, col=1)
     # rising candles 1, falling 0 on a two-colour scale: a list of colour names would be
     # checked name by name (a third of a second for 5,000 candles)
@@ -131,7 +132,7 @@ def build_figure(
                hovertemplate="Volume: %{y:,.4f}<extra></extra>"),
         row=2, col=1,
     )
-    _style(fig, title, revision)
+    _style(fig, title, revision, price)
     left, right = _view(view, plans, focus)
     fig.update_xaxes(range=[left, right])
     fig.update_yaxes(range=_price_range(view, plans, left), row=1, col=1)
@@ -188,7 +189,8 @@ def _add_bollinger(fig: go.Figure, x: pd.Series, bands: pd.DataFrame, of_bars: s
                   row=1, col=1)
 
 
-def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash: str):
+def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash: str,
+                price: str):
     """Each version is a flat segment; consecutive versions join as a step, plans are gapped."""
     xs: list = []
     ys: list = []
@@ -208,7 +210,7 @@ def _plan_trace(plans: pd.DataFrame, column: str, label: str, colour: str, dash:
         line={"color": colour, "width": 1.6, "dash": dash, "shape": "hv"},
         marker={"size": PLAN_MARKER_SIZE, "color": colour},
         hovertemplate=(
-            f"{label}: %{{y:,.2f}}<br>plan #%{{customdata[0]}} v%{{customdata[1]}} "
+            f"{label}: %{{y:{price}}}<br>plan #%{{customdata[0]}} v%{{customdata[1]}} "
             "%{customdata[2]} size %{customdata[4]}<br>%{customdata[3]}"
             "<br><i>click: open its decision</i><extra></extra>"
         ),
@@ -228,19 +230,21 @@ def _label_open_plans(fig: go.Figure, plans: pd.DataFrame) -> None:
             )
 
 
-def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str) -> go.Scatter:
+def _fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
+                price: str) -> go.Scatter:
     custom = list(zip(side["quantity"], side["fee"], side["reason"].map(_safe),
                       side["realized_pnl"], side["trace_id"].map(_trace_id), strict=True))
     return _fill_markers(
         side, f"{action} fill", symbol, colour, custom,
-        f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:,.2f}}<br>fee %{{customdata[1]:,.4f}}"
-        " · PnL %{customdata[3]:,.2f}<br>%{customdata[2]}"
+        f"<b>{action}</b> %{{customdata[0]:.6g}} @ %{{y:{price}}}<br>fee "
+        f"%{{customdata[1]:{_sums(side['fee'], 4)}}} · PnL "
+        f"%{{customdata[3]:{_sums(side['realized_pnl'])}}}<br>%{{customdata[2]}}"
         "<br><i>click: open its decision</i><extra></extra>",
     )
 
 
 def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
-                    bar: str) -> go.Scatter:
+                    bar: str, price: str) -> go.Scatter:
     """One marker per bar: at the fills' average price, summing them in its hover."""
     # one array, not a list of rows: plotly checks a list item by item (a year has ~700)
     custom = np.column_stack([side["fills"], side["quantity"], side["fee"],
@@ -249,10 +253,16 @@ def _bar_fill_trace(side: pd.DataFrame, action: str, symbol: str, colour: str,
     return _fill_markers(
         side, f"{action} fills per {bar} bar", symbol, colour, custom,
         f"<b>{action}</b> fills in the {bar} bar from %{{x}}: %{{customdata[0]:,}}"
-        "<br>size %{customdata[1]:.6~g} at %{y:,.2f} on average"
-        "<br>fees %{customdata[2]:,.4f} · PnL %{customdata[3]:,.2f}"
+        f"<br>size %{{customdata[1]:.6~g}} at %{{y:{price}}} on average"
+        f"<br>fees %{{customdata[2]:{_sums(side['fee'], 4)}}} · PnL "
+        f"%{{customdata[3]:{_sums(side['realized_pnl'])}}}"
         "<br><i>click: open the decision of its last fill</i><extra></extra>",
     )
+
+
+def _sums(values: pd.Series, least: int = 2) -> str:
+    """The d3 format of a hover's fees or PnL: a 1 BTC account's are thousandths."""
+    return f",.{decimals_for(values, least)}f"
 
 
 def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str,
@@ -266,7 +276,7 @@ def _fill_markers(side: pd.DataFrame, name: str, symbol: str, colour: str,
     )
 
 
-def _style(fig: go.Figure, title: str, revision: str) -> None:
+def _style(fig: go.Figure, title: str, revision: str, price: str) -> None:
     fig.update_layout(
         title={"text": _safe(title, 200), "x": 0.01, "font": {"size": 15}},
         height=720,
@@ -278,5 +288,5 @@ def _style(fig: go.Figure, title: str, revision: str) -> None:
         xaxis_rangeslider_visible=False,
         bargap=0.1,
     )
-    fig.update_yaxes(title_text="Price", row=1, col=1, tickformat=",.2f", side="right")
+    fig.update_yaxes(title_text="Price", row=1, col=1, tickformat=price, side="right")
     fig.update_yaxes(title_text="Volume", row=2, col=1, side="right", showgrid=False)

@@ -14,7 +14,7 @@ from bot.model.vocabulary import ExitReason
 from db.queries import SessionInfo
 from db.round_trips import filtered_trips, round_trip_frame, round_trips
 from views._common import money, read_db
-from views._tables import table
+from views._tables import money_column, table
 
 OUTCOMES = {"all": None, "wins": "win", "losses": "loss"}
 
@@ -51,7 +51,7 @@ def render_round_trips(info: SessionInfo) -> None:
         "closed_at": st.column_config.Column("closed (UTC)"),
         "open_trace_id": st.column_config.NumberColumn("opened by decision", format="#%d"),
         "close_trace_id": st.column_config.NumberColumn("closed by decision", format="#%d"),
-        "fees": st.column_config.NumberColumn(format="%.4f"),
+        "fees": money_column(frame["fees"], least=4),
         "return_pct": st.column_config.NumberColumn(format="%.3f"),
         "duration_minutes": st.column_config.NumberColumn("held (min)", format="%.0f"),
     }

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from bot.model.figures import decimals_for
+
 # names the rules below would not word well
 HEADINGS = {
     "decision_json": "decision",
@@ -26,11 +28,11 @@ HEADINGS = {
 _UNITS = ((re.compile(r"_pct$"), " (%)"), (re.compile(r"_ms$"), " (ms)"),
           (re.compile(r"_s$"), " (s)"), (re.compile(r"_at$"), ""))
 _WORDS = {"pnl": "PnL", "llm": "LLM", "avg": "average", "qty": "quantity"}
-MONEY = st.column_config.NumberColumn(format="%.2f")
-# formats by the shown heading: every money figure with two decimals, on every page
+# sums of the quote currency by the shown heading, with their fewest decimals (``money_column``)
+MONEY_DECIMALS = {"value": 2, "notional": 2, "unrealized PnL": 2, "realized PnL": 2,
+                  "net PnL": 2, "gross PnL": 2, "fees": 2, "fee": 4}
+# formats of the other figures by the shown heading, on every page
 FORMATS: dict[str, Any] = {
-    "value": MONEY, "notional": MONEY, "unrealized PnL": MONEY, "realized PnL": MONEY,
-    "net PnL": MONEY, "gross PnL": MONEY, "fees": MONEY, "fee": st.column_config.NumberColumn(format="%.4f"),
     "LLM cost (USD)": st.column_config.NumberColumn(format="%.4f"),
     "latency (ms)": st.column_config.NumberColumn(format="%.0f"),
     "took (s)": st.column_config.NumberColumn(format="%.1f"),
@@ -51,11 +53,20 @@ def heading(name: object) -> str:
     return " ".join(_WORDS.get(word, word) for word in text.split("_")) + unit
 
 
+def money_column(values: pd.Series, label: str | None = None, least: int = 2) -> Any:
+    """The format of a column of sums: ``least`` decimals, or as many as keep its largest
+    figure's four significant digits when that is below one (``figure``'s rule): a 1 BTC
+    account's fees and PnL are thousandths, which two decimals draw as 0.00."""
+    return st.column_config.NumberColumn(label, format=f"%.{decimals_for(values, least)}f")
+
+
 def table(frame: pd.DataFrame, column_config: dict[str, Any] | None = None,
           **options: Any) -> Any:
     """``st.dataframe`` of ``frame`` with worded headers; ``column_config`` is keyed by the
     frame's own column names, as the caller knows them."""
     shown = frame.rename(columns=heading)
     config = {name: FORMATS[name] for name in shown.columns if name in FORMATS}
+    config.update({name: money_column(shown[name], least=least)
+                   for name, least in MONEY_DECIMALS.items() if name in shown.columns})
     config.update({heading(name): value for name, value in (column_config or {}).items()})
     return st.dataframe(shown, hide_index=True, column_config=config, **options)

@@ -9,6 +9,7 @@ import streamlit as st
 from db.queries import open_exposure, overview_figures, pnl_vs_cost, recent_decisions
 from db.queries_replays import equity_curve
 from views._common import (
+    command_target,
     mode_label,
     money,
     read_db,
@@ -44,8 +45,11 @@ def _overview() -> None:
     cols[3].metric("Fees", money(figures["fees"]))
     cols[4].metric("LLM cost", money(figures["llm_cost"]))
     cols[5].metric("Trades", f"{figures['trades']:,}")
-    cols[6].metric("Win rate", f"{figures['win_rate']:.0%}",
-                   help=f"{figures['wins']} wins / {figures['losses']} losses (closing fills)")
+    win_rate = figures["win_rate"]
+    cols[6].metric("Win rate", "—" if win_rate is None else f"{win_rate:.0%}",
+                   help=f"{figures['wins']} won / {figures['round_trips']} round trips closed "
+                        "in this session, after fees (as Performance)" if win_rate is not None
+                   else "no round trip closed in this session yet")
     left, right = st.columns([3, 2])
     with left:
         equity_tab, cost_tab = st.tabs(["Equity vs buy-and-hold", "PnL vs LLM cost"])
@@ -78,7 +82,12 @@ def _overview() -> None:
 
 
 def _bot_state() -> None:
-    state = supervisor().state()
+    """The state of the bot that runs the shown session; a replay has none, and the console's
+    bot's state under a replay's figures would read as the replay's own."""
+    bot = command_target().bot
+    if bot is None:
+        return
+    state = supervisor(bot).state()
     st.subheader("Bot")
     cols = st.columns(4)
     cols[0].metric("State", literal(state.state))

@@ -17,7 +17,7 @@ from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance
 from db.performance import span_performance
 from views._common import read_db, session_or_stop
 from views._span import picked_span
-from views._tables import table
+from views._tables import money_column, table
 from views._text import literal
 
 GROUPS = {
@@ -66,7 +66,7 @@ def _equity_and_returns(figures: Performance) -> None:
         with tab:
             table(returns, column_config={
                 "period": st.column_config.DateColumn(label),
-                "equity": st.column_config.NumberColumn("Equity at close", format="%.2f")})
+                "equity": money_column(returns["equity"], "Equity at close")})
 
 
 st.header("Performance")

@@ -9,20 +9,37 @@ a satoshi), and no more trailing zeros than two decimals need.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from numbers import Real
 
 SIGNIFICANT = 4
 MAX_DECIMALS = 8
+
+
+def decimals(size: float) -> int:
+    """The decimals a figure of this size is shown with: two from 1 up (and for 0), below
+    as many as keep four significant digits."""
+    if size == 0 or abs(size) >= 1 or not math.isfinite(size):
+        return 2
+    return min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(abs(size))))
+
+
+def decimals_for(values: Iterable[object], least: int = 2) -> int:
+    """The decimals a column of figures (a table's, a chart's axis) is shown with: ``least``,
+    or as many as keep its largest figure's four significant digits when that is below one
+    (a BTC-quoted pair's prices, a 1 BTC account's fees), so they do not all read 0.00."""
+    sizes = [abs(float(v)) for v in values if isinstance(v, Real) and v == v]
+    return max(least, decimals(max(sizes, default=0.0)))
 
 
 def figure(value: float, *, sign: bool = False) -> str:
     """``value`` with thousands separators: two decimals from 1 up, four significant digits
     below; ``sign``: a + before a positive figure (a change, a PnL)."""
     plus = "+" if sign else ""
-    size = abs(value)
-    if size == 0 or size >= 1 or not math.isfinite(value):
+    places = decimals(value)
+    if places == 2:
         return f"{value:{plus},.2f}"
-    decimals = min(MAX_DECIMALS, SIGNIFICANT - 1 - math.floor(math.log10(size)))
-    text = f"{value:{plus},.{decimals}f}"
+    text = f"{value:{plus},.{places}f}"
     whole, _, fraction = text.partition(".")
     fraction = fraction.rstrip("0").ljust(2, "0")
     return f"{whole}.{fraction}"
