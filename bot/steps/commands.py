@@ -36,6 +36,7 @@ from db.commands import (
     pending_commands,
     retry_later,
 )
+from db.heartbeat import keep_paused
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
@@ -98,13 +99,20 @@ def _argument(command: Command) -> str | None:
     return command.argument
 
 
+def _set_paused(rt: Runtime, db, paused: bool) -> None:
+    """Pause or resume, on the bot's status row too (committed with the command), so a bot
+    killed before its next heartbeat starts again as the command left it."""
+    rt.paused = paused
+    keep_paused(db, rt.settings.bot_name, paused)
+
+
 def _pause(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = True
+    _set_paused(rt, db, True)
     return "paused: no new entries; open plans are still enforced"
 
 
 def _resume(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = False
+    _set_paused(rt, db, False)
     return "resumed"
 
 
@@ -184,7 +192,10 @@ def _free_base(rt: Runtime, symbol: str) -> float:
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = True  # first: a close-all that must wait out a fault buys nothing meanwhile
+    # first, committed: a close-all that waits out a fault, or that a kill interrupts (the
+    # restarted bot decides before it takes its commands again), buys nothing meanwhile
+    _set_paused(rt, db, True)
+    db.commit()
     result = _close_symbols(rt, db, None, "close-all by operator")
     return result + "; paused until resume"
 
