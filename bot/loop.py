@@ -34,7 +34,7 @@ from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
 from db.retry import described, is_outage
-from db.sessions import find_session, open_session, trading_day
+from db.sessions import find_session, latest_session, open_session, trading_day
 from db.stats import is_stale, rebuild_stats
 
 log = logging.getLogger("tradedesk.loop")
@@ -156,6 +156,8 @@ def start(rt: Runtime) -> None:
     with rt.db() as db:
         row = status_row(db, rt.settings.bot_name)
         rt.paused = bool(row.paused)
+        last = latest_session(db, rt.kind, rt.run_name)  # the run ran, and synced, since
+        rt.fills_synced_at = None if last is None else last.created_at
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
             state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,

@@ -125,3 +125,37 @@ def test_a_stop_goes_to_a_ccxt_exchange_as_its_stop_loss_order() -> None:
     params = sent[0].params()
     assert params["ordertype"] == "stop-loss" and params["price"] == "60"
     assert params["cl_ord_id"] == CLIENT_ID and params["type"] == "sell"
+
+
+def test_a_stop_filled_days_before_the_restart_is_booked_and_not_placed_again(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """The bot is down for two days, longer than TRADE_SYNC_CUTOFF_MINUTES (one day), while
+    its resting stop fills on the venue early in the outage. The restarted bot books that
+    fill (its own order, in its journal) and closes the plan; it does not rest a second stop
+    for coins the venue sold two days ago."""
+    days = 2 * 288
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.5] * (4 + days))
+    rt = runtime(sqlite_url, path, [entry(stop=STOP)], **ON)
+    step(rt, 3)
+    (resting,) = resting_on_venue(rt)
+    del rt  # the bot dies
+
+    venue = PaperVenue(ReplayFeed([path]),
+                       PaperStore(session_factory(make_engine(sqlite_url)), "test"))
+    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
+        assert venue.advance()
+    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    for _ in range(days):  # the venue goes on for two days; no bot looks
+        assert venue.advance()
+    assert venue.feed.now_ms() - filled.timestamp_ms > 24 * 3_600_000
+
+    rt = runtime(sqlite_url, path, [], **ON)
+    step(rt, 2)
+    plan = the_plan(rt)
+    with rt.db() as db:
+        sells = list(db.scalars(select(Trade).where(Trade.action == "SELL")))
+    assert [t.trade_id for t in sells] == [filled.id]
+    assert plan.status == "closed" and plan.exit_reason == f"stop hit at {STOP:g}"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not resting_on_venue(rt)
+    assert [o.client_order_id for o in journal(rt, "stop")] == [resting["clientOrderId"]]
