@@ -314,3 +314,37 @@ def test_console_says_database_unreachable_in_words(proxy, postgres_url, monkeyp
         assert "tradedesk:tradedesk@" not in shown
         proxy.restore()
     st_config.set_option("server.address", previous)
+
+
+def test_a_close_all_meeting_a_locked_database_waits_and_is_carried_out(
+        sqlite_url, tmp_path) -> None:
+    """SQLite is locked for one statement in the middle of a close-all (as it journals the
+    plan's exit). That is an outage, not a refusal: the close-all stays pending and the
+    next pass carries it out; it is never marked failed with the position still open."""
+    from bot.steps.commands import obey_commands
+    from db.commands import enqueue_command
+    from db.models import Command
+    from tests.crafted import flat_then
+    from tests.loop_harness import step
+    from tests.test_plans import SYMBOL, entry, runtime
+
+    rt = runtime(sqlite_url, flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 10),
+                 [entry(stop=95.0)])
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) > 0
+    with rt.db() as db:
+        command_id = enqueue_command(db, "close-all", bot=rt.settings.bot_name)
+
+    def locked() -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    on_statement(rt, "INSERT INTO orders", 1, locked)
+    obey_commands(rt)
+    with rt.db() as db:
+        command = db.get(Command, command_id)
+        assert command is not None and (command.status, rt.paused) == ("pending", True), (
+            command.result)
+    obey_commands(rt)
+    with rt.db() as db:
+        command = db.get(Command, command_id)
+        assert command is not None and command.status == "done", command.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)

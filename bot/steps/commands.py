@@ -40,6 +40,7 @@ from db.heartbeat import keep_paused
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
+from db.retry import described, is_outage
 
 log = logging.getLogger("tradedesk.commands")
 URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
@@ -73,9 +74,14 @@ def obey_commands(rt: Runtime) -> int:
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
-                retry_later(db, db.get(Command, command.id), str(exc))
+                retry_later(db, db.get(Command, command.id), f"a venue fault: {exc}")
             except Exception as exc:
                 db.rollback()
+                if is_outage(exc):  # so will the database (locked, restarting): not refused
+                    rt.note_error(f"command {command.id} {command.command}", exc)
+                    retry_later(db, db.get(Command, command.id),
+                                f"a database outage: {described(exc)}")
+                    continue
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
                 finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
