@@ -213,13 +213,17 @@ def own_order(rt: Runtime, db, order_id: str) -> Order | None:
     return order if order is not None and rt.owns(order.client_order_id) else None
 
 
+CANCELED, GONE = "canceled", "already gone"  # what ``cancel_order`` found
+
+
 def cancel_order(rt: Runtime, db, order: Order) -> str:
-    """Cancel one of our orders; an order the venue no longer knows counts as gone."""
+    """Cancel one of our orders; an order the venue no longer knows counts as gone (it may
+    have filled first: ``GONE``)."""
     try:
         rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
-        outcome = "canceled"
+        outcome = CANCELED
     except OrderNotFound:
-        outcome = "already gone"
+        outcome = GONE
     mark(order, rt.now(), status=OrderStatus.CANCELED)
     db.commit()
     return outcome

@@ -159,3 +159,56 @@ def test_a_stop_filled_days_before_the_restart_is_booked_and_not_placed_again(
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
     assert not resting_on_venue(rt)
     assert [o.client_order_id for o in journal(rt, "stop")] == [resting["clientOrderId"]]
+
+
+class StopFillsFirst(PaperVenue):
+    """The paper exchange, where a resting stop fills at its price just before a cancel of
+    it arrives (while ``racing``): the cancel finds it gone, as an exchange's would."""
+
+    racing = False
+
+    def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        order = self.orders.get(id)
+        if self.racing and order is not None and order.type == "stop" and order.status == "open":
+            fill = self._fill(order, order.stop_price or 0.0, order.remaining, "taker")
+            self._refresh_used()
+            self._persist([order], [fill])
+        return super().cancel_order(id, symbol)
+
+
+@pytest.mark.parametrize("late_calls", [0, 2], ids=["fill-shown-at-once", "fill-shown-late"])
+def test_a_stop_that_fills_as_it_is_replaced_is_not_placed_again(
+        sqlite_url: str, tmp_path: Path, late_calls: int) -> None:
+    """The plan's stop moves, and its resting stop fills just before the bot's cancel of it
+    arrives: the cancel answers "not found". The coins are sold; the bot must not rest the
+    moved stop for them (on an account shared with another bot it would sell that bot's
+    coins), also while the exchange shows the fill a loop or two later (within three loop
+    intervals: one loop is a candle here), and the fill sync closes the plan with the
+    stop's fill."""
+    from bot.venue.faults import FaultRates, FaultyVenue
+    from tests.loop_harness import ScriptedEngine, make_runtime
+    from tests.test_plans import LOOSE
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 16)
+    update = Decision(actions=[Action(action=ActionType.UPDATE_PLAN, plan_id=1, stop=97.5,
+                                      target=110.0, reason="wider stop")])
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=STOP)]),
+                      venue_class=StopFillsFirst, LOOP_INTERVAL_SECONDS=300, **{**LOOSE, **ON})
+    exchange = rt.venue
+    assert isinstance(exchange, StopFillsFirst)
+    if late_calls:
+        rt.venue = FaultyVenue(exchange, FaultRates(late_fill=1.0, late_calls=late_calls))
+    for _ in range(8):
+        step(rt)
+        if resting_on_venue(rt):
+            break
+    (first,) = resting_on_venue(rt)
+    exchange.racing = True
+    assert isinstance(rt.engine, ScriptedEngine)
+    rt.engine.decisions.append(update)
+    step(rt, 3 + late_calls)  # the update; the raced replacement; the fill booked
+    assert [o.client_order_id for o in journal(rt, "stop")] == [first["clientOrderId"]]
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == f"stop hit at {STOP:g}"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not resting_on_venue(rt)
