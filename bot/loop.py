@@ -19,7 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
-from bot.prune import prune_days
+from bot.prune import earliest_day, prune_days
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
@@ -118,13 +118,14 @@ def roll_session(rt: Runtime) -> None:
     roll_up(rt)
     roll_up_scores(rt)
     if rt.settings.retain_days and rt.kind != "replay":
-        retain(rt, day)
+        retain(rt, earliest_day(now))
 
 
 def retain(rt: Runtime, today: date) -> None:
-    """Thin what is older than RETAIN_DAYS, once a day at the rollover (and at start). A
-    replay's clock is not the calendar's, so only a live run does it; a failure is an error
-    of the day, not of the loop."""
+    """Thin what is older than RETAIN_DAYS, once a day at the rollover (and at start),
+    counting from ``today``, the earliest calendar day anywhere (``bot.prune.earliest_day``):
+    other bots' days are thinned too. A replay's clock is not the calendar's, so only a live
+    run does it; a failure is an error of the day, not of the loop."""
     try:
         with rt.db() as db:
             prune_days(db, today, rt.settings.retain_days,
