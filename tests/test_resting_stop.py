@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.audit import audit
 from bot.config import ConfigError, load_settings
 from bot.engine.schema import Action, ActionType, Decision
+from bot.model.paper import FillState
 from bot.runtime import Runtime
 from bot.venue.ccxt_venue import CcxtVenue, supports_stop_orders
 from bot.venue.feeds import ReplayFeed
@@ -44,6 +45,16 @@ def the_plan(rt: Runtime) -> TradePlan:
         return db.scalars(select(TradePlan)).one()
 
 
+def venue_alone_through_the_stop(url: str, path: Path) -> tuple[PaperVenue, FillState]:
+    """No bot runs: the venue alone steps the run's account as the market falls through the
+    stop; the venue, and the stop's fill."""
+    venue = PaperVenue(ReplayFeed([path]), PaperStore(session_factory(make_engine(url)), "test"))
+    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
+        assert venue.advance()
+    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    return venue, filled
+
+
 def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_once(
         sqlite_url: str, tmp_path: Path) -> None:
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.5] * 4)
@@ -60,12 +71,7 @@ def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_o
     assert len(journal(rt, "stop")) == 1
     del rt  # and dies again
 
-    # no bot runs: the venue alone steps as the market falls through the stop
-    venue = PaperVenue(ReplayFeed([path]),
-                       PaperStore(session_factory(make_engine(sqlite_url)), "test"))
-    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
-        assert venue.advance()
-    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    venue, filled = venue_alone_through_the_stop(sqlite_url, path)
     assert filled.client_order_id == resting["clientOrderId"] and filled.price <= STOP
 
     rt = runtime(sqlite_url, path, [], **ON)
@@ -140,11 +146,7 @@ def test_a_stop_filled_days_before_the_restart_is_booked_and_not_placed_again(
     (resting,) = resting_on_venue(rt)
     del rt  # the bot dies
 
-    venue = PaperVenue(ReplayFeed([path]),
-                       PaperStore(session_factory(make_engine(sqlite_url)), "test"))
-    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
-        assert venue.advance()
-    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    venue, filled = venue_alone_through_the_stop(sqlite_url, path)
     for _ in range(days):  # the venue goes on for two days; no bot looks
         assert venue.advance()
     assert venue.feed.now_ms() - filled.timestamp_ms > 24 * 3_600_000
