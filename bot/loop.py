@@ -285,6 +285,12 @@ def _has_untried(rt: Runtime) -> bool:
         return has_pending(conn, bot=rt.settings.bot_name, untried=True)
 
 
+def obey_during_sleep(rt: Runtime) -> None:
+    """Commands that arrive between iterations: carried out at once, at the market caught up
+    to now, in the day of now (rolled first when midnight passed in the sleep)."""
+    obey_commands(rt, roll=roll_session)
+
+
 def _sleep_watching_commands(rt: Runtime) -> None:
     """Sleep one loop interval, obeying commands as they arrive."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
@@ -292,7 +298,7 @@ def _sleep_watching_commands(rt: Runtime) -> None:
         waiting = rt.outage.run("command poll", lambda: _has_untried(rt))
         if waiting:
             try:
-                obey_commands(rt)
+                obey_during_sleep(rt)
             except Exception as exc:
                 rt.note_error("commands", exc)
             rt.outage.run("heartbeat", lambda: heartbeat(rt))

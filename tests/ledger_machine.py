@@ -39,9 +39,8 @@ import bot.loop
 from bot.config import Settings, load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
-from bot.loop import heartbeat, run_iteration, start
+from bot.loop import heartbeat, obey_during_sleep, run_iteration, start
 from bot.runtime import Runtime
-from bot.steps.commands import obey_commands
 from bot.venue.faults import FaultRates, FaultyVenue
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
@@ -406,7 +405,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with b.rt.db() as db:
             b.commands.append(enqueue_command(db, command, argument, bot=b.name))
         if during_sleep and not b.stopped:
-            obey_commands(b.rt)
+            obey_during_sleep(b.rt)
             heartbeat(b.rt)
             if b.rt.stop_requested:
                 b.stopped = True
@@ -458,7 +457,7 @@ class LedgerMachine(RuleBasedStateMachine):
         tap = b.rt.venue
         tap.crash_after_create = mid_command
         try:
-            obey_commands(b.rt)
+            obey_during_sleep(b.rt)
         finally:
             tap.crash_after_create = False
         if b.rt.stop_requested:  # a stop carried out ends the process before any kill

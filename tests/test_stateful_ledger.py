@@ -170,3 +170,15 @@ def test_a_close_all_killed_midway_keeps_the_bot_paused(db_url: str) -> None:
         lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
         lambda s: s.step(1),
     ])
+
+
+def test_a_close_all_in_the_sleep_past_midnight_books_into_the_new_day(db_url: str) -> None:
+    """Alpha (Asia/Tokyo) holds a position at 23:55; the clock reaches midnight and a
+    close-all arrives while alpha sleeps, before its next iteration rolls the day. The sale
+    at 00:00 belongs to the new day: it was booked into the day before (whose figures it
+    moved), and the new day started from an account that had already sold."""
+    replay(db_url, "fill_in_its_day", [
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.operator("alpha", "close-all", True),
+    ])

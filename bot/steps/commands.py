@@ -52,14 +52,21 @@ class CommandError(ValueError):
     """The command cannot be carried out as given; its text becomes the result."""
 
 
-def obey_commands(rt: Runtime) -> int:
-    """Work through pending commands; returns how many were handled."""
+def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) -> int:
+    """Work through pending commands; returns how many were handled.
+
+    ``roll``: rolls the session to the day of the market as caught up (``bot.loop`` between
+    iterations: a day begun in the sleep is opened before the commands trade in it, so their
+    fills book into it and it starts from the account as midnight left it).
+    """
     if not rt.store.may_have_commands(rt.settings.bot_name):
         return 0
     try:
         rt.call(rt.venue.catch_up)
     except Exception as exc:  # a stop or close-all is still carried out, on the last market
         rt.note_error("catching the market up for commands", exc)
+    if roll is not None:
+        roll(rt)
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
