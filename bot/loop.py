@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
+from bot.position_snapshot import positions_written, write_positions
 from bot.prune import earliest_day, prune_days
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import canonical_json, settings_hash
@@ -113,8 +114,15 @@ def roll_session(rt: Runtime) -> None:
             rebuild_stats(db, session.id, now)
             db.commit()
     rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
+    rolled = rt.session_day is not None
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
+    if rolled:  # the run's positions, in the new day's snapshot from its start (a rollover
+        # in the sleep is followed by commands, not by the steps that write them)
+        with rt.db() as db:
+            positions = write_positions(rt, db, now)
+            db.commit()
+        positions_written(rt, positions, now)
     roll_up(rt)
     roll_up_scores(rt)
     if rt.settings.retain_days and rt.kind != "replay":

@@ -182,3 +182,14 @@ def test_a_close_all_in_the_sleep_past_midnight_books_into_the_new_day(db_url: s
         *[lambda s: s.step(1)] * 6,
         lambda s: s.operator("alpha", "close-all", True),
     ])
+
+
+def test_a_day_rolled_in_the_sleep_carries_the_positions_at_once(db_url: str) -> None:
+    """Alpha holds a position as midnight passes in its sleep; a pause arrives and the
+    sleep rolls the day before carrying it out. The new day's position snapshot holds the
+    position from the rollover on, not from the next iteration's steps."""
+    replay(db_url, "positions_equal_fills", [
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.operator("alpha", "pause", True),
+    ])
