@@ -57,7 +57,10 @@ exits_log = logging.getLogger("tradedesk.plans")  # an exit is a plan's event
 
 
 def sync_window_start_ms(rt: Runtime, now: datetime) -> int:
-    cutoff = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
+    """TRADE_SYNC_CUTOFF_MINUTES before now, or before the last whole sync when that is
+    older (``Runtime.fills_synced_at``)."""
+    synced = now if rt.fills_synced_at is None else min(now, rt.fills_synced_at)
+    cutoff = synced - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
     return int(cutoff.timestamp() * 1000)
 
 
@@ -65,13 +68,13 @@ def book_new_fills(rt: Runtime) -> int:
     """Book new fills; returns how many were booked."""
     now = rt.now()
     window, fresh = fetch_window(rt, now)
-    if not fresh:
-        return 0
     booked = 0
-    with rt.db() as db:
-        for fill in unbooked_fills(rt, db, window, fresh):
-            if book_fill(rt, db, fill, now):
-                booked += 1
+    if fresh:
+        with rt.db() as db:
+            for fill in unbooked_fills(rt, db, window, fresh):
+                if book_fill(rt, db, fill, now):
+                    booked += 1
+    rt.fills_synced_at = now
     return booked
 
 

@@ -24,7 +24,7 @@ from bot.venue.base import (
     journal_status,
 )
 from db.models import Order
-from db.orders import by_client_id, by_venue_id, journal_order, live_orders, mark
+from db.orders import by_client_id, by_venue_id, journal_order, mark
 
 log = logging.getLogger("tradedesk.execution")
 # Entries older than this (or three loop intervals) are not sent at a restart: exits are.
@@ -124,17 +124,22 @@ def send_or_report(rt: Runtime, db, order: Order) -> Placement:
 
 
 def resume_unsent_orders(rt: Runtime) -> int:
-    """Re-send journal orders a crash left ``new`` (journaled, maybe never sent).
+    """Re-send journal orders left ``new`` (journaled, maybe never sent): by a crash, found
+    at the start, or by a commit of the send's outcome that failed (the database locked or
+    down), found at the next resync; the venue may have been down too, so nothing went out.
 
     They go out with their own client order id, so an order the venue did receive answers
     DuplicateOrder and is marked open (resync and fill sync settle it); one it never
     received is placed now. An entry too old to be today's decision is marked failed instead.
     Returns how many unsent orders were found.
     """
+    if not rt.store.orders_may_be_live:  # the usual iteration: no session needed
+        return 0
     now = rt.now()
     too_old = timedelta(seconds=max(STALE_ENTRY_SECONDS, 3 * rt.settings.loop_interval_seconds))
     with rt.db() as db:
-        unsent = [o for o in live_orders(db, rt.session_id) if o.status == OrderStatus.NEW]
+        unsent = [o for o in rt.store.live_orders(db, rt.session_id)
+                  if o.status == OrderStatus.NEW]
         for order in unsent:
             if order.purpose == OrderPurpose.ENTRY and now - order.created_at > too_old:
                 # An entry decided long ago is not the decision of now; if the venue did get
@@ -208,13 +213,17 @@ def own_order(rt: Runtime, db, order_id: str) -> Order | None:
     return order if order is not None and rt.owns(order.client_order_id) else None
 
 
+CANCELED, GONE = "canceled", "already gone"  # what ``cancel_order`` found
+
+
 def cancel_order(rt: Runtime, db, order: Order) -> str:
-    """Cancel one of our orders; an order the venue no longer knows counts as gone."""
+    """Cancel one of our orders; an order the venue no longer knows counts as gone (it may
+    have filled first: ``GONE``)."""
     try:
         rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
-        outcome = "canceled"
+        outcome = CANCELED
     except OrderNotFound:
-        outcome = "already gone"
+        outcome = GONE
     mark(order, rt.now(), status=OrderStatus.CANCELED)
     db.commit()
     return outcome

@@ -19,7 +19,8 @@ from typing import NamedTuple, Protocol
 
 from bot.account import start_of_day_equity
 from bot.execution import resume_unsent_orders
-from bot.prune import prune_days
+from bot.position_snapshot import positions_written, write_positions
+from bot.prune import earliest_day, prune_days
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
@@ -34,7 +35,7 @@ from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
 from db.retry import described, is_outage
-from db.sessions import find_session, open_session, trading_day
+from db.sessions import find_session, latest_session, open_session, trading_day
 from db.stats import is_stale, rebuild_stats
 
 log = logging.getLogger("tradedesk.loop")
@@ -113,18 +114,26 @@ def roll_session(rt: Runtime) -> None:
             rebuild_stats(db, session.id, now)
             db.commit()
     rt.events.day_rolled(rt.db, rt.session_id, rt.session_day)  # the day before, if any
+    rolled = rt.session_day is not None
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
+    if rolled:  # the run's positions, in the new day's snapshot from its start (a rollover
+        # in the sleep is followed by commands, not by the steps that write them)
+        with rt.db() as db:
+            positions = write_positions(rt, db, now)
+            db.commit()
+        positions_written(rt, positions, now)
     roll_up(rt)
     roll_up_scores(rt)
     if rt.settings.retain_days and rt.kind != "replay":
-        retain(rt, day)
+        retain(rt, earliest_day(now))
 
 
 def retain(rt: Runtime, today: date) -> None:
-    """Thin what is older than RETAIN_DAYS, once a day at the rollover (and at start). A
-    replay's clock is not the calendar's, so only a live run does it; a failure is an error
-    of the day, not of the loop."""
+    """Thin what is older than RETAIN_DAYS, once a day at the rollover (and at start),
+    counting from ``today``, the earliest calendar day anywhere (``bot.prune.earliest_day``):
+    other bots' days are thinned too. A replay's clock is not the calendar's, so only a live
+    run does it; a failure is an error of the day, not of the loop."""
     try:
         with rt.db() as db:
             prune_days(db, today, rt.settings.retain_days,
@@ -156,6 +165,8 @@ def start(rt: Runtime) -> None:
     with rt.db() as db:
         row = status_row(db, rt.settings.bot_name)
         rt.paused = bool(row.paused)
+        last = latest_session(db, rt.kind, rt.run_name)  # the run ran, and synced, since
+        rt.fills_synced_at = None if last is None else last.created_at
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
             state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,
@@ -282,6 +293,12 @@ def _has_untried(rt: Runtime) -> bool:
         return has_pending(conn, bot=rt.settings.bot_name, untried=True)
 
 
+def obey_during_sleep(rt: Runtime) -> None:
+    """Commands that arrive between iterations: carried out at once, at the market caught up
+    to now, in the day of now (rolled first when midnight passed in the sleep)."""
+    obey_commands(rt, roll=roll_session)
+
+
 def _sleep_watching_commands(rt: Runtime) -> None:
     """Sleep one loop interval, obeying commands as they arrive."""
     deadline = time.monotonic() + rt.settings.loop_interval_seconds
@@ -289,7 +306,7 @@ def _sleep_watching_commands(rt: Runtime) -> None:
         waiting = rt.outage.run("command poll", lambda: _has_untried(rt))
         if waiting:
             try:
-                obey_commands(rt)
+                obey_during_sleep(rt)
             except Exception as exc:
                 rt.note_error("commands", exc)
             rt.outage.run("heartbeat", lambda: heartbeat(rt))

@@ -39,10 +39,16 @@ def prune_days(db: OrmSession, today: date, days: int, sync_minutes: int, *,
     return pruned
 
 
+def earliest_day(now: datetime) -> date:
+    """The earliest calendar day anywhere at ``now``: a prune knows no bot's time zone (the
+    command's, and a bot's own at its rollover, which thins every bot's days), and a bot
+    west of UTC still trades in (or its fill sync books into) a day UTC has left."""
+    return (now.astimezone(UTC) + EARLIEST_ZONE).date()
+
+
 def today() -> date:
-    """The earliest calendar day anywhere now: the command knows no bot's time zone, and a
-    bot west of UTC still trades in (or its fill sync books into) a day UTC has left."""
-    return (datetime.now(UTC) + EARLIEST_ZONE).date()
+    """The command's day: the earliest calendar day anywhere now."""
+    return earliest_day(datetime.now(UTC))
 
 
 def run_prune(url: str, days: int | None, dry_run: bool) -> int:

@@ -12,14 +12,16 @@ the journal (resync keeps the journal in step with the venue) and does not place
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from bot.execution import cancel_order, journal_new_order, send_journaled
+from bot.execution import GONE, cancel_order, journal_new_order, send_journaled
 from bot.guard import stop_reason
-from bot.model.vocabulary import OrderPurpose, OrderType, closing_side
+from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType, closing_side
 from bot.positions import DUST
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
-from db.orders import live_order_of_plan
+from db.orders import exits_of_plan, live_order_of_plan, mark
+from db.trades import booked_quantity
 
 log = logging.getLogger("tradedesk.stops")
 
@@ -46,8 +48,14 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
         rt.store.stop_rests(plan.id, plan.stop_price, held)
         return
     if order is not None:
-        cancel_order(rt, db, order)
+        gone = cancel_order(rt, db, order) == GONE
         rt.store.stop_lifted(plan.id)
+        if gone:  # it may have sold the plan as it was replaced: see ``_sold_unseen``
+            mark(order, rt.now(), status=OrderStatus.CLOSED)
+            db.commit()
+            return
+    elif _sold_unseen(rt, db, plan):
+        return
     order = journal_new_order(
         rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
         purpose=OrderPurpose.STOP, reason=stop_reason(plan.stop_price), order_type=OrderType.STOP,
@@ -58,6 +66,19 @@ def keep_resting(rt: Runtime, db, plan: TradePlan, held: float) -> None:
         rt.store.stop_rests(plan.id, plan.stop_price, held)
     else:
         log.error("stop of plan %d not placed on the venue: %s", plan.id, placement.error)
+
+
+def _sold_unseen(rt: Runtime, db, plan: TradePlan) -> bool:
+    """Whether a stop of the plan that left the venue lately (filled, or found gone as it
+    was replaced) may have sold what no booked fill shows yet: the fill sync books it (and
+    closes the plan) first; a stop for those coins again would sell what is not the plan's
+    (another bot's, on a shared account). A few loop intervals on, it was not a fill."""
+    grace = timedelta(seconds=3 * rt.settings.loop_interval_seconds)
+    now = rt.now()
+    return any(order.purpose == OrderPurpose.STOP and order.status == OrderStatus.CLOSED
+               and now - order.updated_at < grace
+               and booked_quantity(db, order.client_order_id) + DUST < order.amount
+               for order in exits_of_plan(db, plan.id, stops=True))
 
 
 def cancel_resting(rt: Runtime, db, plan: TradePlan) -> None:

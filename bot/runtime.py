@@ -56,6 +56,10 @@ class Runtime:
     paused: bool = False
     stop_requested: bool = False
     skipped_foreign_fills: int = 0
+    # the clock of the last fill sync that read its whole window (at start: when the run's
+    # newest session opened); the next window reaches TRADE_SYNC_CUTOFF_MINUTES before it,
+    # so a bot or venue down longer than that still books every fill of ours
+    fills_synced_at: datetime | None = None
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None

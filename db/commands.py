@@ -121,9 +121,10 @@ def has_pending(
     return db.scalar(query.limit(1)) is not None
 
 
-def retry_later(db: OrmSession, command: Command, error: str) -> None:
-    """Leave ``command`` pending after a venue fault, saying why: it is tried again."""
-    command.result = f"retrying after a venue fault: {error}"[:MAX_RESULT_CHARS]
+def retry_later(db: OrmSession, command: Command, fault: str) -> None:
+    """Leave ``command`` pending after a fault of the venue or the database, saying which
+    (``fault``): it is tried again."""
+    command.result = f"retrying after {fault}"[:MAX_RESULT_CHARS]
     db.commit()
 
 

@@ -20,6 +20,12 @@ def status_row(db: OrmSession, name: str) -> BotStatus:
     return row
 
 
+def keep_paused(db: OrmSession, name: str, paused: bool) -> None:
+    """Record, uncommitted, whether the bot is paused: a restart takes it from this row, so
+    a pause commits with the command that made it, not with the next heartbeat."""
+    status_row(db, name).paused = paused
+
+
 def heartbeat(db: OrmSession, bot_name: str) -> dict | None:
     """The bot's heartbeat row as a dict (the supervisor and the sidebar turn it into a state)."""
     row = db.scalars(select(BotStatus).where(BotStatus.name == bot_name)).one_or_none()

@@ -39,9 +39,8 @@ import bot.loop
 from bot.config import Settings, load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
-from bot.loop import heartbeat, run_iteration, start
+from bot.loop import heartbeat, obey_during_sleep, run_iteration, start
 from bot.runtime import Runtime
-from bot.steps.commands import obey_commands
 from bot.venue.faults import FaultRates, FaultyVenue
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
@@ -217,6 +216,9 @@ class BotState:
     engine: IntentEngine
     faulty: bool = False
     stopped: bool = False
+    # close-alls the bot began (killed while carrying one out): each pauses it from then on,
+    # done or not, as a close-all pauses the bot before it starts
+    begun: set[int] = field(default_factory=set)
     clean_clock_ms: int = 0  # clock of the last iteration that synced fills without faults
     sessions_seen: set[int] = field(default_factory=set)
     checked_asks: int = 0
@@ -352,7 +354,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with b.rt.db() as db:
             for c in db.scalars(select(Command).where(Command.id.in_(b.commands))
                                 .order_by(Command.id)):
-                if c.status != "done":
+                if c.status != "done" and c.id not in b.begun:
                     continue
                 if c.command in ("pause", "close-all"):
                     paused = f"command {c.id} {c.command}"
@@ -403,7 +405,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with b.rt.db() as db:
             b.commands.append(enqueue_command(db, command, argument, bot=b.name))
         if during_sleep and not b.stopped:
-            obey_commands(b.rt)
+            obey_during_sleep(b.rt)
             heartbeat(b.rt)
             if b.rt.stop_requested:
                 b.stopped = True
@@ -419,10 +421,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.ended)
     @rule(bot_key=st.sampled_from(["alpha", "beta"]),
           point=st.sampled_from([None, "fill_sync", "plans", "decide", "commands",
-                                 "after-send"]))
+                                 "after-send", "after-command", "in-command"]))
     def crash(self, bot_key: str, point: str | None) -> None:
-        """Kill the bot (between iterations, before one of its steps, or right after the
-        venue accepted an order) and start it again from the database."""
+        """Kill the bot (between iterations, before one of its steps, right after the venue
+        accepted an order, right after the bot carried out its pending commands during the
+        sleep and before its heartbeat, or right after the venue accepted the first order
+        those commands sent) and start it again from the database."""
         b = self.bots[bot_key]
         if b.stopped:
             return
@@ -432,6 +436,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 tap.crash_after_create = True
                 self._iterate(b)
                 tap.crash_after_create = False
+            elif point in ("after-command", "in-command"):
+                self._obey_then_crash(b, mid_command=point == "in-command")
             elif point is not None:
                 self._iterate(b, crash_before=point)
         except Crash:
@@ -440,6 +446,24 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self._rebuild(b)
         self._count()
+
+    def _obey_then_crash(self, b: BotState, *, mid_command: bool) -> None:
+        """The bot takes its pending commands during the sleep and is killed before its
+        heartbeat (``mid_command``: as soon as the venue accepts an order they send)."""
+        with b.rt.db() as db:
+            b.begun |= {c.id for c in db.scalars(select(Command).where(
+                Command.id.in_(b.commands), Command.status == "pending",
+                Command.command == "close-all"))}
+        tap = b.rt.venue
+        tap.crash_after_create = mid_command
+        try:
+            obey_during_sleep(b.rt)
+        finally:
+            tap.crash_after_create = False
+        if b.rt.stop_requested:  # a stop carried out ends the process before any kill
+            b.stopped = True
+            return
+        raise Crash("killed after the commands, before the heartbeat")
 
     @rule(bot_key=st.sampled_from(["alpha", "beta"]), on=st.booleans())
     def faults(self, bot_key: str, on: bool) -> None:

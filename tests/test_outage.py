@@ -314,3 +314,91 @@ def test_console_says_database_unreachable_in_words(proxy, postgres_url, monkeyp
         assert "tradedesk:tradedesk@" not in shown
         proxy.restore()
     st_config.set_option("server.address", previous)
+
+
+def test_a_close_all_meeting_a_locked_database_waits_and_is_carried_out(
+        sqlite_url, tmp_path) -> None:
+    """SQLite is locked for one statement in the middle of a close-all (as it journals the
+    plan's exit). That is an outage, not a refusal: the close-all stays pending and the
+    next pass carries it out; it is never marked failed with the position still open."""
+    from bot.steps.commands import obey_commands
+    from db.commands import enqueue_command
+    from db.models import Command
+    from tests.crafted import flat_then
+    from tests.loop_harness import step
+    from tests.test_plans import SYMBOL, entry, runtime
+
+    rt = runtime(sqlite_url, flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 10),
+                 [entry(stop=95.0)])
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) > 0
+    with rt.db() as db:
+        command_id = enqueue_command(db, "close-all", bot=rt.settings.bot_name)
+
+    def locked() -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    on_statement(rt, "INSERT INTO orders", 1, locked)
+    obey_commands(rt)
+    with rt.db() as db:
+        command = db.get(Command, command_id)
+        assert command is not None and (command.status, rt.paused) == ("pending", True), (
+            command.result)
+    obey_commands(rt)
+    with rt.db() as db:
+        command = db.get(Command, command_id)
+        assert command is not None and command.status == "done", command.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+
+
+def test_an_exit_left_unsent_by_a_venue_fault_and_a_lock_is_sent_again(
+        sqlite_url, tmp_path) -> None:
+    """The plan's stop is hit while the venue refuses every order (its exit is journaled,
+    then given up) and SQLite is locked for the statement that would record the give-up:
+    the exit stays in the journal as never sent and the plan as closing. Once both answer,
+    the exit goes out (with its own client order id) and the plan closes; it does not wait
+    for a restart, its stop unguarded meanwhile."""
+    from bot.loop import run_iteration
+    from bot.venue.base import TransientVenueError
+    from bot.venue.paper import PaperVenue
+    from db.models import Order, TradePlan
+    from tests.crafted import flat_then
+    from tests.loop_harness import ScriptedEngine, make_runtime, step
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    class SendsRefused(PaperVenue):
+        """The paper exchange, timing out on every order while ``down``."""
+
+        down = False
+
+        def create_order(self, *args, **kwargs):
+            if self.down:
+                raise TransientVenueError("timeout (the exchange is not answering)")
+            return super().create_order(*args, **kwargs)
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 4 + [98.5] * 8)
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=99.0)]),
+                      venue_class=SendsRefused, **LOOSE)
+    venue = rt.venue
+    assert isinstance(venue, SendsRefused)
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) > 0
+    venue.down = True
+
+    def locked() -> None:
+        raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    on_statement(rt, "UPDATE orders", 1, locked)
+    with rt.db() as db:
+        for _ in range(6):
+            run_iteration(rt)
+            venue.advance()
+            if db.scalars(select(Order).where(Order.purpose == "exit")).first() is not None:
+                break
+        (exit_order,) = db.scalars(select(Order).where(Order.purpose == "exit"))
+        assert exit_order.status == "new"
+    venue.down = False
+    step(rt, 2)
+    with rt.db() as db:
+        plan = db.scalars(select(TradePlan)).one()
+        sells = list(db.scalars(select(Trade).where(Trade.action == "SELL")))
+    assert plan.status == "closed" and len(sells) == 1
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.audit import audit
 from bot.config import ConfigError, load_settings
 from bot.engine.schema import Action, ActionType, Decision
+from bot.model.paper import FillState
 from bot.runtime import Runtime
 from bot.venue.ccxt_venue import CcxtVenue, supports_stop_orders
 from bot.venue.feeds import ReplayFeed
@@ -44,6 +45,16 @@ def the_plan(rt: Runtime) -> TradePlan:
         return db.scalars(select(TradePlan)).one()
 
 
+def venue_alone_through_the_stop(url: str, path: Path) -> tuple[PaperVenue, FillState]:
+    """No bot runs: the venue alone steps the run's account as the market falls through the
+    stop; the venue, and the stop's fill."""
+    venue = PaperVenue(ReplayFeed([path]), PaperStore(session_factory(make_engine(url)), "test"))
+    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
+        assert venue.advance()
+    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    return venue, filled
+
+
 def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_once(
         sqlite_url: str, tmp_path: Path) -> None:
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.5] * 4)
@@ -60,12 +71,7 @@ def test_a_resting_stop_fills_while_no_bot_runs_and_the_restarted_bot_books_it_o
     assert len(journal(rt, "stop")) == 1
     del rt  # and dies again
 
-    # no bot runs: the venue alone steps as the market falls through the stop
-    venue = PaperVenue(ReplayFeed([path]),
-                       PaperStore(session_factory(make_engine(sqlite_url)), "test"))
-    while venue.fetch_ticker(SYMBOL)["last"] > STOP:
-        assert venue.advance()
-    (filled,) = [f for f in venue.fills if f.side == "sell"]
+    venue, filled = venue_alone_through_the_stop(sqlite_url, path)
     assert filled.client_order_id == resting["clientOrderId"] and filled.price <= STOP
 
     rt = runtime(sqlite_url, path, [], **ON)
@@ -125,3 +131,86 @@ def test_a_stop_goes_to_a_ccxt_exchange_as_its_stop_loss_order() -> None:
     params = sent[0].params()
     assert params["ordertype"] == "stop-loss" and params["price"] == "60"
     assert params["cl_ord_id"] == CLIENT_ID and params["type"] == "sell"
+
+
+def test_a_stop_filled_days_before_the_restart_is_booked_and_not_placed_again(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """The bot is down for two days, longer than TRADE_SYNC_CUTOFF_MINUTES (one day), while
+    its resting stop fills on the venue early in the outage. The restarted bot books that
+    fill (its own order, in its journal) and closes the plan; it does not rest a second stop
+    for coins the venue sold two days ago."""
+    days = 2 * 288
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.5] * (4 + days))
+    rt = runtime(sqlite_url, path, [entry(stop=STOP)], **ON)
+    step(rt, 3)
+    (resting,) = resting_on_venue(rt)
+    del rt  # the bot dies
+
+    venue, filled = venue_alone_through_the_stop(sqlite_url, path)
+    for _ in range(days):  # the venue goes on for two days; no bot looks
+        assert venue.advance()
+    assert venue.feed.now_ms() - filled.timestamp_ms > 24 * 3_600_000
+
+    rt = runtime(sqlite_url, path, [], **ON)
+    step(rt, 2)
+    plan = the_plan(rt)
+    with rt.db() as db:
+        sells = list(db.scalars(select(Trade).where(Trade.action == "SELL")))
+    assert [t.trade_id for t in sells] == [filled.id]
+    assert plan.status == "closed" and plan.exit_reason == f"stop hit at {STOP:g}"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not resting_on_venue(rt)
+    assert [o.client_order_id for o in journal(rt, "stop")] == [resting["clientOrderId"]]
+
+
+class StopFillsFirst(PaperVenue):
+    """The paper exchange, where a resting stop fills at its price just before a cancel of
+    it arrives (while ``racing``): the cancel finds it gone, as an exchange's would."""
+
+    racing = False
+
+    def cancel_order(self, id: str, symbol: str | None = None) -> dict[str, Any]:
+        order = self.orders.get(id)
+        if self.racing and order is not None and order.type == "stop" and order.status == "open":
+            fill = self._fill(order, order.stop_price or 0.0, order.remaining, "taker")
+            self._refresh_used()
+            self._persist([order], [fill])
+        return super().cancel_order(id, symbol)
+
+
+@pytest.mark.parametrize("late_calls", [0, 2], ids=["fill-shown-at-once", "fill-shown-late"])
+def test_a_stop_that_fills_as_it_is_replaced_is_not_placed_again(
+        sqlite_url: str, tmp_path: Path, late_calls: int) -> None:
+    """The plan's stop moves, and its resting stop fills just before the bot's cancel of it
+    arrives: the cancel answers "not found". The coins are sold; the bot must not rest the
+    moved stop for them (on an account shared with another bot it would sell that bot's
+    coins), also while the exchange shows the fill a loop or two later (within three loop
+    intervals: one loop is a candle here), and the fill sync closes the plan with the
+    stop's fill."""
+    from bot.venue.faults import FaultRates, FaultyVenue
+    from tests.loop_harness import ScriptedEngine, make_runtime
+    from tests.test_plans import LOOSE
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 16)
+    update = Decision(actions=[Action(action=ActionType.UPDATE_PLAN, plan_id=1, stop=97.5,
+                                      target=110.0, reason="wider stop")])
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=STOP)]),
+                      venue_class=StopFillsFirst, LOOP_INTERVAL_SECONDS=300, **{**LOOSE, **ON})
+    exchange = rt.venue
+    assert isinstance(exchange, StopFillsFirst)
+    if late_calls:
+        rt.venue = FaultyVenue(exchange, FaultRates(late_fill=1.0, late_calls=late_calls))
+    for _ in range(8):
+        step(rt)
+        if resting_on_venue(rt):
+            break
+    (first,) = resting_on_venue(rt)
+    exchange.racing = True
+    assert isinstance(rt.engine, ScriptedEngine)
+    rt.engine.decisions.append(update)
+    step(rt, 3 + late_calls)  # the update; the raced replacement; the fill booked
+    assert [o.client_order_id for o in journal(rt, "stop")] == [first["clientOrderId"]]
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == f"stop hit at {STOP:g}"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)
+    assert not resting_on_venue(rt)

@@ -167,20 +167,23 @@ def test_prune_without_days_is_refused_in_words(sqlite_url, capsys) -> None:
 
 def test_a_live_bot_thins_at_the_rollover(sqlite_url, tmp_path) -> None:
     """A live run on a simulated clock (the fake clock) crossing midnight: the day that
-    falls out of RETAIN_DAYS is thinned at the rollover, not before."""
-    first_clock = datetime(2023, 11, 14, 23, 30, tzinfo=UTC)
+    falls out of RETAIN_DAYS is thinned at the rollover, not before. The bot runs at UTC-12,
+    where the earliest calendar day anywhere, which a prune counts from, begins."""
+    first_clock = datetime(2023, 11, 15, 11, 30, tzinfo=UTC)  # 23:30 on the 14th at UTC-12
+    day = date(2023, 11, 14)
     start_ms = int(first_clock.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
     path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 12), start_ms=start_ms)
-    rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=2)
+    rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=2,
+                      SESSION_TIMEZONE="Etc/GMT+12")
     with rt.db() as db:  # another bot's day, kept while it is within the two days
-        other = _session(db, first_clock.date() - timedelta(days=1), run_name="other")
-        _session(db, first_clock.date(), run_name="other")
+        other = _session(db, day - timedelta(days=1), run_name="other")
+        _session(db, day, run_name="other")
         _rolled(db, other, "live", "other", first_clock)
         db.commit()
     step(rt, 6)  # 23:30 ... 23:55
     assert _kept(sqlite_url)[other] == (3, 2 * TICKS, 3)
     step(rt, 2)  # midnight: a new day, and the day before yesterday is out of the two
-    assert rt.session_day == first_clock.date() + timedelta(days=1)
+    assert rt.session_day == day + timedelta(days=1)
     assert _kept(sqlite_url)[other] == (0, 2, 3)
 
 
@@ -378,3 +381,25 @@ def test_a_trace_written_while_a_prune_reads_names_keeps_its_blobs(db_url, monke
     finally:
         writer.dispose()
         engine.dispose()
+
+
+def test_a_bot_east_of_utc_keeps_a_day_a_bot_west_of_it_can_still_book_into(
+        sqlite_url, tmp_path) -> None:
+    """A Tokyo bot keeping one day rolls over at 15:00 UTC. A New York bot on the same
+    database ended its day 10 hours before (05:00 UTC): its fill sync can still book a fill
+    into that day for 14 hours, so the Tokyo bot's prune must not thin it (the day's rollup,
+    written again after such a fill, would lose its thinned decisions' LLM cost). It knows
+    no other bot's time zone: it counts days as ``python -m bot prune`` does."""
+    first_clock = datetime(2023, 11, 14, 14, 30, tzinfo=UTC)  # 23:30 in Tokyo
+    start_ms = int(first_clock.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    path = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 12), start_ms=start_ms)
+    rt = make_runtime(sqlite_url, [path], kind="live", run_name="live", RETAIN_DAYS=1,
+                      SESSION_TIMEZONE="Asia/Tokyo")
+    with rt.db() as db:  # New York's day of 2023-11-13 ended at 05:00 UTC on the 14th
+        ended = _session(db, date(2023, 11, 13), run_name="new-york")
+        _session(db, date(2023, 11, 14), run_name="new-york")
+        _rolled(db, ended, "live", "new-york", first_clock)
+        db.commit()
+    step(rt, 8)  # past midnight in Tokyo: the bot's rollover, and its prune
+    assert rt.session_day == date(2023, 11, 15)
+    assert _kept(sqlite_url)[ended] == (3, 2 * TICKS, 3)

@@ -144,3 +144,52 @@ def test_a_round_trip_held_across_midnight_counts_once_in_the_run(db_url: str) -
             lambda s: s.engine_action("alpha", "sell_all", 0.0, 0.5, -0.003, 0),
             lambda s: s.step(3), *day,
         ])
+
+
+def test_a_pause_carried_out_holds_after_a_kill_before_the_heartbeat(db_url: str) -> None:
+    """Alpha carries out a pause during its sleep and is killed before its next heartbeat:
+    the pause is done, and the restarted bot must still be paused (the heartbeat row was
+    where a pause was kept, and it was written only after the command's commit)."""
+    replay(db_url, "no_entry_while_paused", [
+        lambda s: s.operator("alpha", "pause", False),
+        lambda s: s.crash("alpha", "after-command"),
+        lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+        lambda s: s.step(1),
+    ])
+
+
+def test_a_close_all_killed_midway_keeps_the_bot_paused(db_url: str) -> None:
+    """Alpha is killed while its close-all sells: the command is still pending, and the
+    restarted bot decides before it takes its commands again. A close-all pauses the bot
+    before it starts, so that decision must enter nothing."""
+    replay(db_url, "no_entry_while_paused", [
+        lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+        lambda s: s.step(1), lambda s: s.step(1),
+        lambda s: s.operator("alpha", "close-all", False),
+        lambda s: s.crash("alpha", "in-command"),
+        lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+        lambda s: s.step(1),
+    ])
+
+
+def test_a_close_all_in_the_sleep_past_midnight_books_into_the_new_day(db_url: str) -> None:
+    """Alpha (Asia/Tokyo) holds a position at 23:55; the clock reaches midnight and a
+    close-all arrives while alpha sleeps, before its next iteration rolls the day. The sale
+    at 00:00 belongs to the new day: it was booked into the day before (whose figures it
+    moved), and the new day started from an account that had already sold."""
+    replay(db_url, "fill_in_its_day", [
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.operator("alpha", "close-all", True),
+    ])
+
+
+def test_a_day_rolled_in_the_sleep_carries_the_positions_at_once(db_url: str) -> None:
+    """Alpha holds a position as midnight passes in its sleep; a pause arrives and the
+    sleep rolls the day before carrying it out. The new day's position snapshot holds the
+    position from the rollover on, not from the next iteration's steps."""
+    replay(db_url, "positions_equal_fills", [
+        lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.operator("alpha", "pause", True),
+    ])

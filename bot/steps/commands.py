@@ -36,9 +36,11 @@ from db.commands import (
     pending_commands,
     retry_later,
 )
+from db.heartbeat import keep_paused
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
+from db.retry import described, is_outage
 
 log = logging.getLogger("tradedesk.commands")
 URGENT = (CommandKind.CLOSE_ALL, CommandKind.STOP, CommandKind.CLOSE)
@@ -50,14 +52,21 @@ class CommandError(ValueError):
     """The command cannot be carried out as given; its text becomes the result."""
 
 
-def obey_commands(rt: Runtime) -> int:
-    """Work through pending commands; returns how many were handled."""
+def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) -> int:
+    """Work through pending commands; returns how many were handled.
+
+    ``roll``: rolls the session to the day of the market as caught up (``bot.loop`` between
+    iterations: a day begun in the sleep is opened before the commands trade in it, so their
+    fills book into it and it starts from the account as midnight left it).
+    """
     if not rt.store.may_have_commands(rt.settings.bot_name):
         return 0
     try:
         rt.call(rt.venue.catch_up)
     except Exception as exc:  # a stop or close-all is still carried out, on the last market
         rt.note_error("catching the market up for commands", exc)
+    if roll is not None:
+        roll(rt)
     with rt.db() as db:
         batch = pending_commands(db, BATCH, rt.settings.bot_name)
         for command in batch:
@@ -72,9 +81,14 @@ def obey_commands(rt: Runtime) -> int:
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
-                retry_later(db, db.get(Command, command.id), str(exc))
+                retry_later(db, db.get(Command, command.id), f"a venue fault: {exc}")
             except Exception as exc:
                 db.rollback()
+                if is_outage(exc):  # so will the database (locked, restarting): not refused
+                    rt.note_error(f"command {command.id} {command.command}", exc)
+                    retry_later(db, db.get(Command, command.id),
+                                f"a database outage: {described(exc)}")
+                    continue
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
                 finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
@@ -98,13 +112,20 @@ def _argument(command: Command) -> str | None:
     return command.argument
 
 
+def _set_paused(rt: Runtime, db, paused: bool) -> None:
+    """Pause or resume, on the bot's status row too (committed with the command), so a bot
+    killed before its next heartbeat starts again as the command left it."""
+    rt.paused = paused
+    keep_paused(db, rt.settings.bot_name, paused)
+
+
 def _pause(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = True
+    _set_paused(rt, db, True)
     return "paused: no new entries; open plans are still enforced"
 
 
 def _resume(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = False
+    _set_paused(rt, db, False)
     return "resumed"
 
 
@@ -184,7 +205,10 @@ def _free_base(rt: Runtime, symbol: str) -> float:
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
-    rt.paused = True  # first: a close-all that must wait out a fault buys nothing meanwhile
+    # first, committed: a close-all that waits out a fault, or that a kill interrupts (the
+    # restarted bot decides before it takes its commands again), buys nothing meanwhile
+    _set_paused(rt, db, True)
+    db.commit()
     result = _close_symbols(rt, db, None, "close-all by operator")
     return result + "; paused until resume"
 
