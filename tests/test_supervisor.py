@@ -109,7 +109,7 @@ def test_a_bot_started_elsewhere_is_watched_not_restarted_after_its_stop(sqlite_
     """The console adopts a bot already running on this machine (``python -m bot run`` from
     a shell): while it runs no restart is pending, and once it stops (a STOP command) the
     console does not start another one in its place."""
-    outside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "bot", "run"])
+    outside = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()", "bot", "run"])
     try:
         with session_factory(make_engine(sqlite_url))() as db:
             beat(db, "default", datetime.now(UTC), state="running", host=socket.gethostname(),
