@@ -1,6 +1,6 @@
 """Bad input never stalls the loop, corrupts a database, or renders as markup.
 
-A flood of 10,000 commands (valid, unknown, malformed) is worked off oldest first within a
+A flood of 2,000 commands (valid, unknown, malformed) is worked off oldest first within a
 bounded number of iterations; a database that is not ours, or that cannot be written, is
 refused with a message naming it and left untouched; a hostile trace shows on the Decisions
 page as text, never as markdown or HTML.
@@ -27,7 +27,7 @@ from tests.conftest import ROOT, candle_file
 from tests.loop_harness import make_runtime
 from tests.test_console_apptest import _app, _console_env, _open  # noqa: F401 (autouse)
 
-FLOOD = 10_000
+FLOOD = 2_000  # ten batches of the commands step
 MIXED = [("pause", None), ("resume", None), ("close", "NOT/ASYMBOL"), ("cancel", None),
          ("cancel", "no-such-order"), ("close", ""), ("close", "x" * MAX_ARGUMENT_CHARS), ("resume", "extra")]
 
