@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
-from bot.execution import cancel_order, own_order, place_order
+from bot.execution import cancel_order, own_order, place_order, withdraw_unsent
 from bot.model.vocabulary import (
     LIVE_ORDER,
     CommandKind,
@@ -134,8 +134,15 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     now = rt.now()
     canceled = 0
     for order in live_orders(db, rt.session_id):
-        if order.order_id and (symbols is None or order.symbol in symbols):
+        if symbols is not None and order.symbol not in symbols:
+            continue
+        if order.order_id:
             cancel_order(rt, db, order)
+            canceled += 1
+        elif order.purpose == OrderPurpose.ENTRY:
+            # left unsent: the next iteration would send it after its plan is closed here
+            # (an exit left unsent is sent, and what it may sell is awaited: _sold_unseen)
+            withdraw_unsent(rt, db, order, reason)
             canceled += 1
     plans = [p for p in active_plans(db, rt.session_id) if symbols is None or p.symbol in symbols]
     for plan in plans:
@@ -232,9 +239,13 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
 def _stop(rt: Runtime, db, argument: str | None) -> str:
     canceled = 0
     for order in live_orders(db, rt.session_id):
-        if order.purpose == OrderPurpose.ENTRY and order.order_id:
+        if order.purpose != OrderPurpose.ENTRY:
+            continue
+        if order.order_id:
             cancel_order(rt, db, order)
-            canceled += 1
+        else:
+            withdraw_unsent(rt, db, order, "stop")
+        canceled += 1
     rt.stop_requested = True
     return f"canceled {canceled} open entry order(s); stopping"
 
