@@ -89,8 +89,13 @@ def fleet(db: OrmSession, now: datetime) -> list[dict[str, Any]]:
 
 
 def status(db: OrmSession, bot: str, now: datetime) -> dict[str, Any]:
-    """The bot's fleet line (state, heartbeat age, mode, venue, last error)."""
-    return next(entry for entry in fleet(db, now) if entry["name"] == bot)
+    """The bot's fleet line (state, heartbeat age, mode, venue, last error); UnknownBot for
+    a replay run, which takes commands under its name but is no bot of the fleet."""
+    found = next((entry for entry in fleet(db, now) if entry["name"] == bot), None)
+    if found is None:
+        raise UnknownBot(f"{bot!r} is a replay run, not a bot of the fleet: it has no state "
+                         "(the console's Replays page shows its figures)")
+    return found
 
 
 def _live_session(db: OrmSession, bot: str) -> SessionInfo | None:

@@ -63,3 +63,24 @@ def test_mcps_performance_counts_wins_of_round_trips_after_fees(sqlite_url, tmp_
     assert (day["wins"], day["losses"]) == (0, 1)
     assert (answer["total"]["wins"], answer["total"]["losses"]) == (0, 1)
     assert answer["total"]["win_rate"] == 0
+
+
+def test_the_status_of_a_replay_run_is_said_in_words(sqlite_url, tmp_path) -> None:
+    """A replay run takes commands under its name, so a remote operator may name it; it is
+    no bot of the fleet and has no state. MCP's ``status`` of it failed with a bare
+    StopIteration, and Telegram's /status answered an empty text, which the Bot API refuses
+    (the operator got nothing back)."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from bot.telegram import Desk
+    from db.bots import UnknownBot
+
+    run = run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url), progress=False)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db, pytest.raises(UnknownBot, match=run["run_name"]):
+        remote.status(db, run["run_name"], datetime.now(UTC))
+    reply = Desk(session_factory(engine), frozenset({1})).answer(1, "status", [run["run_name"]])
+    engine.dispose()
+    assert run["run_name"] in reply.text and "replay" in reply.text, reply.text
