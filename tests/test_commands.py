@@ -370,3 +370,41 @@ def test_a_close_all_withdraws_an_entry_left_unsent(sqlite_url, tmp_path, venue_
     assert buys == [], "the entry bought after the close-all"
     assert venue.fetch_open_orders() == [] and rt.book.quantity(SYMBOL) == 0
     assert plan.status == "closed" and rt.paused
+
+
+def test_a_close_all_the_book_cannot_take_at_once_sells_the_rest_at_the_next_iterations(
+        sqlite_url, tmp_path) -> None:
+    """A market too thin for the position (the paper venue fills a market order only within
+    its slippage cap) sells part of it. The close-all failed ("positions still open") and was
+    never tried again, and the plan, its exit incomplete, was re-armed with its old stop and
+    target: the position the operator closed stayed open. The close-all now waits, as for a
+    venue fault, and sells the rest at the next iterations until the bot is flat."""
+    from tests.crafted import DEFAULT_START_MS, FIVE_MIN_MS, WARMUP
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    path = tmp_path / "TST_USDT-5m.csv"
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(WARMUP + 60):  # the market dries up after the entry
+        volume = 50.0 if i < WARMUP + 2 else 0.005
+        lines.append(f"{DEFAULT_START_MS + i * FIVE_MIN_MS},100,100.02,99.98,100,{volume}")
+    path.write_text("\n".join(lines) + "\n")
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=50.0, target=200.0)]),
+                      **LOOSE)
+    step(rt, 30)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+        assert row is not None and row.status == "pending", row.result
+        assert "still open" in (row.result or "")
+    assert 0 < rt.book.quantity(SYMBOL) < 1.0 and rt.paused
+    step(rt, 6)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+        plans = db.scalars(select(TradePlan)).all()
+        bought = db.scalars(select(Trade).where(Trade.action == "BUY")).all()
+    assert row is not None and row.status == "done", row.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert [p.status for p in plans] == ["closed"] and len(bought) == 1 and rt.paused
