@@ -18,7 +18,13 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.model.vocabulary import CommandKind
 from bot.prune import add_parser as add_prune_parser
 from bot.run_settings import REPLAY_OPTIONS, replay_overrides
-from db.engine import DEFAULT_DATABASE_URL, check_url, make_engine, session_factory
+from db.engine import (
+    DEFAULT_DATABASE_URL,
+    check_url,
+    make_engine,
+    missing_sqlite_file,
+    session_factory,
+)
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
 
@@ -40,6 +46,18 @@ def _db_url(args: argparse.Namespace) -> str:
         return check_url(url)
     except ValueError as exc:
         raise ConfigError(f"invalid setting DATABASE_URL: {exc}") from None
+
+
+def _existing_db_url(args: argparse.Namespace) -> str:
+    """``_db_url`` for a command that reads or commands a store the bots run on: a SQLite
+    file that is not there is a mistyped path, named, not a fresh database made there (a
+    stop queued in it would reach no bot)."""
+    url = _db_url(args)
+    if (missing := missing_sqlite_file(url)) is not None:
+        source = "--db" if getattr(args, "db", None) else "DATABASE_URL"
+        raise ConfigError(f"{source}: there is no database file at {missing}; a bot's "
+                          "first run (python -m bot run) creates it")
+    return url
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -116,7 +134,7 @@ def cmd_command(args: argparse.Namespace) -> int:
         print(f"{args.name} needs {COMMAND_ARGUMENTS[args.name]}: python -m bot command "
               f"{args.name} ARGUMENT; nothing was queued", file=sys.stderr)
         return EXIT_CONFIG
-    url = _db_url(args)
+    url = _existing_db_url(args)
     upgrade(url)
     words = f"{args.name} {args.argument or ''}".rstrip()
     with session_factory(make_engine(url))() as db:
@@ -145,7 +163,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
     from bot.fleet import fleet_states, format_table
     from db.migrate import upgrade
 
-    url = _db_url(args)
+    url = _existing_db_url(args)
     upgrade(url)  # a single-bot database is listed as its 'default' bot, not an error
     with session_factory(make_engine(url))() as db:
         entries = fleet_states(db, datetime.now(UTC))
@@ -159,7 +177,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from bot.audit import as_json, audit
 
-    with session_factory(make_engine(_db_url(args)))() as db:
+    with session_factory(make_engine(_existing_db_url(args)))() as db:
         report = as_json(audit(db))
     if args.json:
         print(json.dumps(report))
@@ -217,7 +235,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_telegram(args: argparse.Namespace) -> int:
     from bot.telegram import serve
 
-    settings = load_settings(DATABASE_URL=_db_url(args))
+    settings = load_settings(DATABASE_URL=_existing_db_url(args))
     serve(settings)
     return 0
 
@@ -225,7 +243,7 @@ def cmd_telegram(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from bot.mcp_server import serve
 
-    settings = load_settings(DATABASE_URL=_db_url(args))
+    settings = load_settings(DATABASE_URL=_existing_db_url(args))
     serve(settings, http=(args.host, args.port) if args.http else None)
     return 0
 
@@ -239,7 +257,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from bot.secrets_filter import install_log_scrubber
     from db.migrate import upgrade
 
-    url = _db_url(args)
+    url = _existing_db_url(args)
     settings = load_settings(DATABASE_URL=url)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -275,7 +293,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from bot.prune import run_prune
 
-    return run_prune(_db_url(args), args.days, args.dry_run)
+    return run_prune(_existing_db_url(args), args.days, args.dry_run)
 
 
 def cmd_replay_live(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from bot.runtime import Runtime
 from bot.venue.base import VenueError
 from db.models import TradePlan
 from db.plans import active_plans
-from db.stats import risk_figures
+from db.stats import carried_unrealized, risk_figures
 
 
 def quote_currency(rt: Runtime) -> str:
@@ -113,6 +113,8 @@ def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     now = rt.now()
     cache = risk_figures(db, rt.session_id)
     realized = (cache.gross_pnl - cache.total_fees - cache.total_llm_cost) if cache else 0.0
+    # today's: the unrealized PnL the holdings carried into the day had is yesterday's
+    today = realized + unrealized_pnl(rt) - carried_unrealized(db, rt.session_id)
     active = rt.store.active_plans
     if active is None:
         active = active_plans(db, rt.session_id)
@@ -121,7 +123,7 @@ def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     return RiskState(
         now=now, equity=equity,
         start_of_day_equity=cache.start_of_day_equity if cache else equity,
-        session_net_pnl=realized + unrealized_pnl(rt),
+        session_net_pnl=today,
         llm_cost=cache.total_llm_cost if cache else 0.0,
         exposure_by_symbol=_committed(exposure_by_symbol(rt), _entries_not_held(db, active)),
         active_plans_by_symbol=dict(plans),

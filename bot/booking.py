@@ -24,7 +24,14 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.execution import Placement, cancel_order, journal_new_order, next_client_order_id, send_journaled
+from bot.execution import (
+    Placement,
+    cancel_order,
+    journal_new_order,
+    next_client_order_id,
+    send_journaled,
+    venue_id_of,
+)
 from bot.fleet import client_id_of
 from bot.model.fill import Fill
 from bot.model.vocabulary import (
@@ -238,7 +245,7 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
         if booked + DUST >= order.amount:
             continue
         if order.order_id is None and order.status in LIVE_ORDER:
-            order.order_id = _venue_id(rt, order)
+            order.order_id = venue_id_of(rt, order)
             if order.order_id is None:  # not open on the venue: it may have sold it all
                 mark(order, rt.now(), status=OrderStatus.CLOSED)
                 unseen += order.amount - booked
@@ -256,15 +263,6 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
             mark(order, rt.now(), status=OrderStatus.CLOSED)
             unseen += sold - booked
     return unseen
-
-
-def _venue_id(rt: Runtime, order: Order) -> str | None:
-    """The venue's id of a journal order sent without learning it (a retry answered as a
-    duplicate), found by its client id among the venue's open orders."""
-    for listed in rt.call(rt.venue.fetch_open_orders, order.symbol):
-        if client_id_of(listed) == order.client_order_id:
-            return str(listed["id"])
-    return None
 
 
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.fleet import client_id_of
 from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType
 from bot.runtime import Runtime
 from bot.venue.base import (
@@ -214,6 +215,28 @@ def own_order(rt: Runtime, db, order_id: str) -> Order | None:
 
 
 CANCELED, GONE = "canceled", "already gone"  # what ``cancel_order`` found
+
+
+def venue_id_of(rt: Runtime, order: Order) -> str | None:
+    """The venue's id of a journal order sent without learning it (a retry answered as a
+    duplicate, a send that timed out), found by its client id among the venue's open
+    orders."""
+    for listed in rt.call(rt.venue.fetch_open_orders, order.symbol):
+        if client_id_of(listed) == order.client_order_id:
+            return str(listed["id"])
+    return None
+
+
+def withdraw_unsent(rt: Runtime, db, order: Order, why: str) -> str:
+    """Take back a journal order left ``new`` (its send's outcome never recorded), which
+    ``resume_unsent_orders`` would send at the next iteration: cancelled on the venue when
+    it took the order after all, else marked cancelled so it is never sent."""
+    order.order_id = venue_id_of(rt, order)
+    if order.order_id is not None:
+        return cancel_order(rt, db, order)
+    mark(order, rt.now(), status=OrderStatus.CANCELED, error=f"never sent: withdrawn by {why}")
+    db.commit()
+    return CANCELED
 
 
 def cancel_order(rt: Runtime, db, order: Order) -> str:

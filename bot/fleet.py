@@ -99,12 +99,20 @@ def fleet_states(db: OrmSession, now: datetime) -> list[FleetEntry]:
     return entries
 
 
-def totals(entries: list[FleetEntry]) -> dict[str, float | int]:
-    """Across the fleet: bots, bots up, net PnL of their current days, open positions."""
+def totals(entries: list[FleetEntry]) -> dict[str, Any]:
+    """Across the fleet: bots, bots up, net PnL of their current days per quote currency
+    (a bot counts its PnL in its symbols' one quote currency: BTC and USDT do not add up),
+    open positions."""
+    pnl: dict[str, float] = {}
+    for entry in entries:
+        if entry.row.session_date is not None:
+            # "" for a bot that has not said its symbols yet
+            quote = entry.row.symbols.split(",")[0].partition("/")[2].strip()
+            pnl[quote] = round(pnl.get(quote, 0.0) + entry.row.net_pnl, 8)
     return {
         "bots": len(entries),
         "up": sum(1 for e in entries if e.state.state in ("running", "paused", "starting")),
-        "net_pnl": round(sum(e.row.net_pnl for e in entries), 8),
+        "net_pnl": pnl,
         "open_positions": sum(e.row.open_positions for e in entries),
     }
 

@@ -24,6 +24,7 @@ from bot.secrets_filter import scrub
 from db.bots import UnknownBot, bot_names, require_bot_id
 from db.commands import enqueue_command
 from db.performance import report
+from db.performance_rollups import session_trips
 from db.queries import SessionInfo, open_exposure, overview_figures, session_info
 from db.queries_trading import TradeFilter, active_plans, trace_detail, traces, trades
 from db.retry import described, is_outage
@@ -88,8 +89,13 @@ def fleet(db: OrmSession, now: datetime) -> list[dict[str, Any]]:
 
 
 def status(db: OrmSession, bot: str, now: datetime) -> dict[str, Any]:
-    """The bot's fleet line (state, heartbeat age, mode, venue, last error)."""
-    return next(entry for entry in fleet(db, now) if entry["name"] == bot)
+    """The bot's fleet line (state, heartbeat age, mode, venue, last error); UnknownBot for
+    a replay run, which takes commands under its name but is no bot of the fleet."""
+    found = next((entry for entry in fleet(db, now) if entry["name"] == bot), None)
+    if found is None:
+        raise UnknownBot(f"{bot!r} is a replay run, not a bot of the fleet: it has no state "
+                         "(the console's Replays page shows its figures)")
+    return found
 
 
 def _live_session(db: OrmSession, bot: str) -> SessionInfo | None:
@@ -147,22 +153,27 @@ def scrubbed[T](answer: T, secrets: list[str]) -> T:
 def performance(db: OrmSession, bot: str) -> dict[str, Any]:
     """The bot's figures over its whole run as ``python -m bot report`` prints them
     (``metrics``, ``by_symbol``, ``by_month``; the round trips are their own tool), and per
-    day and in total: trades, fees, gross and net PnL, LLM cost, wins and losses, from the
-    rows themselves (``db.stats``)."""
+    day and in total: trades, fees, gross and net PnL, LLM cost, from the rows themselves
+    (``db.stats``), and the round trips each day closed, won and lost after fees, as the
+    Overview counts them (``session_trips``); the win rate is None before one closes."""
     info = _live_session(db, bot)
+    run = info.run_session_ids if info else ()
     days = []
-    for session_id in info.run_session_ids if info else ():
+    for session_id in run:
         figures = figures_from_rows(db, session_id).as_dict()
         figures.pop("last_trade_row_id")
         figures["net_pnl"] = figures["gross_pnl"] - figures["total_fees"] - figures[
             "total_llm_cost"]
+        trips = session_trips(db, run, session_id)
+        figures.update(round_trips=trips.count, wins=trips.wins, losses=trips.losses)
         days.append({"session_id": session_id, **figures})
-    total: dict[str, float] = {key: sum(day[key] for day in days)
-             for key in ("total_trades", "total_fees", "gross_pnl", "total_llm_cost",
-                         "net_pnl", "wins", "losses")}
-    decided = total["wins"] + total["losses"]
-    total["win_rate"] = total["wins"] / decided if decided else 0.0
-    figures = report(db, info.run_session_ids) if info and days else {}
+    total: dict[str, float | None] = {
+        key: sum(day[key] for day in days)
+        for key in ("total_trades", "total_fees", "gross_pnl", "total_llm_cost", "net_pnl",
+                    "round_trips", "wins", "losses")}
+    trips_closed = total["round_trips"] or 0
+    total["win_rate"] = (total["wins"] or 0) / trips_closed if trips_closed else None
+    figures = report(db, run) if days else {}
     figures.pop("round_trips", None)
     return {"bot": bot, **plain(figures), "days": days, "total": total}
 

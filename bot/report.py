@@ -10,9 +10,6 @@ import argparse
 import json
 import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from bot.model.figures import figure
 from bot.model.performance import METRIC_LABELS, shown
@@ -42,15 +39,6 @@ def span_bound(text: str | None, name: str, *, end: bool = False) -> datetime | 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def check_database(url: str) -> None:
-    """A SQLite file that is not there is named, not created empty by the report's read."""
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
-            and not path.startswith("file:") and not Path(path).exists()):
-        raise ReportInputError(f"--db: there is no database file at {path}")
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="performance of a bot or a replay run over a span")
     report.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
@@ -64,11 +52,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, url: str, bot: str) -> int:
     """Print the report; 2 with the reason for a bad input."""
-    from db.engine import make_engine, session_factory
+    from db.engine import make_engine, missing_sqlite_file, session_factory
     from db.performance import UnknownScope, report, scope_sessions
 
     try:
-        check_database(url)
+        if (missing := missing_sqlite_file(url)) is not None:
+            raise ReportInputError(f"--db: there is no database file at {missing}")
         start = span_bound(args.start, "start")
         end = span_bound(args.end, "end", end=True)
         if start is not None and end is not None and end <= start:

@@ -61,7 +61,8 @@ class RiskState:
     now: datetime
     equity: float
     start_of_day_equity: float
-    session_net_pnl: float  # realized − fees − LLM cost, plus unrealized
+    # today's: realized − fees − LLM cost, plus the change in unrealized since the day began
+    session_net_pnl: float
     llm_cost: float
     exposure_by_symbol: dict[str, float]
     active_plans_by_symbol: dict[str, int]

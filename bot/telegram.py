@@ -211,6 +211,7 @@ def _fleet_text(db: OrmSession, only: str | None = None) -> str:
 
 def _reading(db: OrmSession, command: str, bot: str) -> str:
     if command == "status":
+        remote.status(db, bot, datetime.now(UTC))  # a replay run's name: said, no empty text
         return _fleet_text(db, bot)
     if command == "pnl":
         figures = remote.pnl(db, bot)

@@ -53,6 +53,18 @@ def check_url(url: str) -> str:
     return url
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite file ``url`` names that is not there, else None. A command that
+    reads or commands an existing store names it, rather than creating an empty one where a
+    mistyped path points (only ``run`` and ``replay`` start a store)."""
+    parsed = make_url(normalize_url(url))
+    path = parsed.database or ""
+    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+            and not path.startswith("file:") and not Path(path).exists()):
+        return path
+    return None
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 

@@ -13,7 +13,7 @@ from sqlalchemy import Float, Integer, Row, bindparam, case, func, select, updat
 from sqlalchemy.orm import Session as OrmSession
 
 from db.core import table_of
-from db.models import LLMTrace, Session, SessionStatsCache, Trade
+from db.models import LLMTrace, MarketData, Position, Session, SessionStatsCache, Trade
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,36 @@ def risk_figures(db: OrmSession, session_id: int) -> Row | None:
     """The cache's gross_pnl, total_fees, total_llm_cost and start_of_day_equity (None when
     the session has no cache row): what the risk layer judges an entry on."""
     return db.connection().execute(_RISK_FIGURES, {"of_session": session_id}).first()
+
+
+def carried_unrealized(db: OrmSession, session_id: int) -> float:
+    """The unrealized PnL a day started with: the holdings its run's day before ended with
+    (that session's position snapshot) at the day's first prices (its first tick of each
+    symbol, else the day before's last), less their average cost. The day's own PnL is its
+    realized PnL plus the unrealized PnL now less this, as its starting equity counts it."""
+    day = db.get(Session, session_id)
+    if day is None:
+        return 0.0
+    before = db.scalar(select(Session.id).where(
+        Session.kind == day.kind, Session.run_name == day.run_name, Session.date < day.date,
+    ).order_by(Session.date.desc()).limit(1))
+    if before is None:
+        return 0.0
+    total = 0.0
+    for symbol, quantity, average in db.execute(
+            select(Position.symbol, Position.quantity, Position.avg_price)
+            .where(Position.session_id == before, Position.quantity != 0)):
+        price = _tick(db, session_id, symbol, first=True) or _tick(db, before, symbol,
+                                                                    first=False)
+        if price is not None:
+            total += quantity * (price - average)
+    return total
+
+
+def _tick(db: OrmSession, session_id: int, symbol: str, *, first: bool) -> float | None:
+    order = MarketData.timestamp.asc() if first else MarketData.timestamp.desc()
+    return db.scalar(select(MarketData.price).where(
+        MarketData.session_id == session_id, MarketData.symbol == symbol).order_by(order).limit(1))
 
 
 # Set in the writing session's ``info``: ``_add``'s UPDATEs are table statements the unit

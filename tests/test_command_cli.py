@@ -58,3 +58,27 @@ def test_a_command_for_a_bot_that_never_ran_says_so_and_names_the_replays(
     step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
     assert main(["command", "pause", "--db", sqlite_url]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["command", "stop"], ["command", "close-all", "--all"], ["bots"], ["audit"],
+    ["prune", "--days", "3"], ["watch", "--once"], ["telegram"], ["mcp", "--http"],
+], ids=lambda argv: " ".join(argv))
+def test_a_database_file_that_is_not_there_is_named_not_created(
+        sqlite_url, tmp_path, capsys, monkeypatch, argv: list[str]) -> None:
+    """A mistyped ``--db`` path (tradedsk.db for tradedesk.db) is named, exit 2, and no file
+    is made: ``command stop`` created a fresh database there, queued the stop in it and
+    exited 0, while the bot on the real database went on trading; ``audit`` and ``prune``
+    left an empty file and said "no such table"."""
+    monkeypatch.setenv("NOTIFY_URLS", "json://127.0.0.1:9/watch")  # watch runs with one
+    # telegram and mcp, without their tokens, would stop on those: the file is named first
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("MCP_TOKEN", raising=False)
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    typo = tmp_path / "typo" / "tradedsk.db"
+    code = _exit_code([*argv, "--db", f"sqlite:///{typo}"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"there is no database file at {typo}" in err and "Traceback" not in err, err
+    assert not typo.parent.exists()
+    assert _queued(sqlite_url) == 0

@@ -306,3 +306,105 @@ def test_a_close_all_does_not_sell_again_what_an_exit_already_sold(sqlite_url, m
     with rt.db() as db:
         booked = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
     assert len(booked) == 1 and rt.book.quantity(BTC) == 0
+
+
+@pytest.mark.parametrize("venue_took_it", [False, True], ids=["never sent", "taken, unanswered"])
+def test_a_close_all_withdraws_an_entry_left_unsent(sqlite_url, tmp_path, venue_took_it) -> None:
+    """An entry the venue timed out on, whose give-up a locked database did not record,
+    stays in the journal as never sent, to be sent again at the next iteration. A close-all
+    in the sleep between withdraws it: the entry is not sent after the close-all (it bought
+    a position whose plan the close-all had closed, so no stop guarded it, in a bot paused
+    until resume), and one the venue did take (it timed out answering) is cancelled there
+    instead of resting to fill later."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.loop import obey_during_sleep, run_iteration
+    from bot.venue.base import TransientVenueError
+    from tests.crafted import flat_then
+    from tests.test_outage import on_statement
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    class TimesOut(PaperVenue):
+        """The paper exchange, timing out on every order while ``down`` (after taking it,
+        with ``venue_took_it``)."""
+
+        down = False
+
+        def create_order(self, *args, **kwargs):
+            if not self.down:
+                return super().create_order(*args, **kwargs)
+            if venue_took_it:
+                super().create_order(*args, **kwargs)
+            raise TransientVenueError("timeout (the exchange is not answering)")
+
+    # a limit below the market: the order rests on the venue, as an entry in flight does
+    limit = entry(stop=90.0, target=120.0, order_type="limit", price=99.0)
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6 + [98.0] * 6)
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([limit]), venue_class=TimesOut,
+                      ORDER_MAX_ATTEMPTS=1, **LOOSE)
+    venue = rt.venue
+    assert isinstance(venue, TimesOut)
+    venue.down = True
+
+    def locked() -> None:
+        raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    on_statement(rt, "UPDATE orders", 1, locked)
+    run_iteration(rt)
+    with rt.db() as db:
+        (unsent,) = db.scalars(select(Order).where(Order.purpose == "entry"))
+        assert unsent.status == "new" and unsent.order_id is None
+    venue.down = False
+    rt.errors.clear()
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    obey_during_sleep(rt)  # on the same clock: the entry is still the decision of now
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+    assert row is not None and row.status == "done", row.result
+    step(rt, 8)  # the market falls through the limit
+    with rt.db() as db:
+        buys = db.scalars(select(Trade).where(Trade.action == "BUY")).all()
+        plan = db.scalars(select(TradePlan)).one()
+    assert buys == [], "the entry bought after the close-all"
+    assert venue.fetch_open_orders() == [] and rt.book.quantity(SYMBOL) == 0
+    assert plan.status == "closed" and rt.paused
+
+
+def test_a_close_all_the_book_cannot_take_at_once_sells_the_rest_at_the_next_iterations(
+        sqlite_url, tmp_path) -> None:
+    """A market too thin for the position (the paper venue fills a market order only within
+    its slippage cap) sells part of it. The close-all failed ("positions still open") and was
+    never tried again, and the plan, its exit incomplete, was re-armed with its old stop and
+    target: the position the operator closed stayed open. The close-all now waits, as for a
+    venue fault, and sells the rest at the next iterations until the bot is flat."""
+    from tests.crafted import DEFAULT_START_MS, FIVE_MIN_MS, WARMUP
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    path = tmp_path / "TST_USDT-5m.csv"
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(WARMUP + 60):  # the market dries up after the entry
+        volume = 50.0 if i < WARMUP + 2 else 0.005
+        lines.append(f"{DEFAULT_START_MS + i * FIVE_MIN_MS},100,100.02,99.98,100,{volume}")
+    path.write_text("\n".join(lines) + "\n")
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=50.0, target=200.0)]),
+                      **LOOSE)
+    step(rt, 30)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+        assert row is not None and row.status == "pending", row.result
+        assert "still open" in (row.result or "")
+    assert 0 < rt.book.quantity(SYMBOL) < 1.0 and rt.paused
+    step(rt, 6)
+    with rt.db() as db:
+        row = db.get(Command, close_all)
+        plans = db.scalars(select(TradePlan)).all()
+        bought = db.scalars(select(Trade).where(Trade.action == "BUY")).all()
+    assert row is not None and row.status == "done", row.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert [p.status for p in plans] == ["closed"] and len(bought) == 1 and rt.paused

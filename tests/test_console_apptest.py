@@ -502,11 +502,20 @@ def test_a_link_opens_the_named_bot(seeded_url, monkeypatch):
 
 
 def test_fleet_lists_every_bot_and_commands_one(seeded_url, monkeypatch):
+    from db.models import Bot
+
     _two_bots(seeded_url)
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:  # as the bot's heartbeat writes it
+        db.scalars(select(Bot).where(Bot.name == "default")).one().symbols = "BTC/USDT"
+        db.commit()
+    engine.dispose()
     at = _open(_app(seeded_url, monkeypatch), "fleet")
     table = at.dataframe[0].value
     assert sorted(table["bot"]) == ["alpha", "default"]
-    assert {m.label: m.value for m in at.metric}["Bots"] == "2"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Bots"] == "2"
+    assert metrics["Net PnL today (all bots)"].endswith(" USDT")  # counted in its currency
     at.button(key="fleet_stop_alpha").click().run()
     assert _pending_by_bot(seeded_url) == []  # the first click only asks
     assert "Stop bot alpha" in _all_text(at)

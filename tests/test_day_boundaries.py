@@ -190,3 +190,35 @@ def test_a_venue_fault_at_midnight_delays_the_new_day_rather_than_guessing_its_e
         bought = db.scalars(select(Trade)).one()
     assert day2.starting_balance == pytest.approx(
         10_000.0 - bought.quantity * bought.price - bought.fee + bought.quantity * 100.0)
+
+
+@pytest.mark.parametrize("move", ["gained before midnight", "lost before midnight"])
+def test_the_daily_loss_caps_count_the_day_from_its_start_not_from_the_entry(
+        db_url, tmp_path, move):
+    """A position bought yesterday and carried over midnight: the daily loss caps judge
+    today's loss, from the market at the rollover, as the day's starting equity does. They
+    counted the unrealized PnL since the entry as today's: a gain made before midnight hid a
+    loss today above MAX_DAILY_LOSS (the bot bought again), and a loss made before midnight
+    refused every entry today, where nothing was lost."""
+    first = datetime(2023, 11, 14, 23, 45, tzinfo=UTC)  # midnight is the 4th step
+    start_ms = int(first.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    # 23:45 buys 9 at 100; the market stands at midnight at 110 (or 90) and at 00:05 at 100
+    at_midnight, at_five = (110.0, 100.0) if move == "gained before midnight" else (90.0, 90.0)
+    closes = [100.0] * WARMUP + [at_midnight] * 3 + [at_five] * 3
+    path = write_path(tmp_path / "TST_USDT-5m.csv", closes, start_ms=start_ms)
+    engine = ScriptedEngine([_buy(9.0), HOLD, HOLD, HOLD, _buy(1.0)])
+    rt = make_runtime(db_url, [path], engine, PLAN_MAX_PER_SYMBOL=2, MAX_DAILY_LOSS=50,
+                      MAX_DAILY_LOSS_PCT=50, **LOOSE)
+    step(rt, 6)  # 23:45 … 00:10, which books what 00:05 bought
+    with rt.db() as db:
+        last = db.scalars(select(LLMTrace).order_by(LLMTrace.id.desc()).offset(1)).first()
+        assert last is not None
+        outcome = execution_result(db, last.session_id, last.created_at,
+                                   last.execution_result) or ""
+        bought = list(db.scalars(select(Trade).where(Trade.action == "BUY")))
+    if move == "gained before midnight":  # today lost 9 x 10 = 90 > 50
+        assert "max_daily_loss" in outcome, outcome
+        assert len(bought) == 1
+    else:  # the market has not moved today
+        assert "max_daily_loss" not in outcome, outcome
+        assert len(bought) == 2

@@ -151,10 +151,27 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
     assert a["heartbeat_age_s"] == 0.0
     assert a["notify_failures"] == 2
     assert entries["default"].state.state == "stopped"
-    assert totals(list(entries.values())) == {"bots": 2, "up": 1, "net_pnl": 12.5,
+    assert totals(list(entries.values())) == {"bots": 2, "up": 1, "net_pnl": {"USDT": 12.5},
                                              "open_positions": 1}
     later = fleet_states(factory(), NOW.replace(hour=13))
     assert {e.row.name: e.state.state for e in later}["A"] == "stale"
+
+
+def test_the_fleets_pnl_is_summed_per_quote_currency(db_url: str) -> None:
+    """A bot trading ETH/BTC counts its PnL in BTC: the Fleet page's net PnL of all bots
+    added it to the USDT bots' as if both were one currency (12.5 USDT and 0.002 BTC read
+    12.502); each quote currency is summed on its own."""
+    with session_factory(make_engine(db_url))() as db:
+        for name, symbols, net in (("usdt", "BTC/USDT,ETH/USDT", 12.5), ("usdt2", "SOL/USDT", 1.0),
+                                   ("btc", "ETH/BTC", 0.002)):
+            beat(db, name, NOW, state="running", pid=1, host="elsewhere", mode="PAPER",
+                 venue="paper", engine="rules", symbols=symbols, loop_interval_seconds=1.0)
+            bot = db.scalars(select(Bot).where(Bot.name == name)).one()
+            db.add(Session(date=NOW.date(), kind="live", run_name=name, bot_id=bot.id,
+                           net_pnl=net, created_at=NOW))
+        db.commit()
+        entries = fleet_states(db, NOW)
+    assert totals(entries)["net_pnl"] == {"USDT": 13.5, "BTC": 0.002}
 
 
 # --- three bot processes on one PostgreSQL

@@ -29,3 +29,58 @@ def test_a_bot_with_no_live_session_reads_as_having_none(sqlite_url, tmp_path) -
         figures = remote.pnl(db, DEFAULT_BOT)
         assert figures is not None and "/default" in figures["session"]
     engine.dispose()
+
+
+def test_mcps_performance_counts_wins_of_round_trips_after_fees(sqlite_url, tmp_path) -> None:
+    """MCP's ``performance`` tells, per day and in total, wins, losses and a win rate beside
+    the report's metrics. A round trip that sold above its entry but not by its fees lost
+    money: it counted as a win (a closing fill in profit before fees), a 100% win rate in
+    the same answer whose metrics read 0%, as the Overview and Telegram's /pnl did before
+    they read the session's round trips."""
+    from sqlalchemy import select
+
+    from bot.engine.schema import Action, ActionType, Decision
+    from db.models import Trade
+    from tests.crafted import flat_then
+    from tests.loop_harness import ScriptedEngine
+    from tests.test_plans import LOOSE, SYMBOL
+
+    buy = Decision(actions=[Action(action=ActionType.BUY, symbol=SYMBOL, size=1.0, stop=90.0,
+                                   target=120.0, reason="in")])
+    sell = Decision(actions=[Action(action=ActionType.SELL, symbol=SYMBOL, reason="out")])
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.2, 100.2, 100.2])
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([buy, sell]), kind="live",
+                      run_name=DEFAULT_BOT, **LOOSE)
+    step(rt, 3)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db:
+        (entry, exit_) = db.scalars(select(Trade).order_by(Trade.id))
+        assert 0 < exit_.realized_pnl < entry.fee + exit_.fee, "a trip won before fees only"
+        answer = remote.performance(db, DEFAULT_BOT)
+    engine.dispose()
+    assert answer["metrics"]["win_rate_pct"] == 0
+    (day,) = answer["days"]
+    assert (day["wins"], day["losses"]) == (0, 1)
+    assert (answer["total"]["wins"], answer["total"]["losses"]) == (0, 1)
+    assert answer["total"]["win_rate"] == 0
+
+
+def test_the_status_of_a_replay_run_is_said_in_words(sqlite_url, tmp_path) -> None:
+    """A replay run takes commands under its name, so a remote operator may name it; it is
+    no bot of the fleet and has no state. MCP's ``status`` of it failed with a bare
+    StopIteration, and Telegram's /status answered an empty text, which the Bot API refuses
+    (the operator got nothing back)."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from bot.telegram import Desk
+    from db.bots import UnknownBot
+
+    run = run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url), progress=False)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db, pytest.raises(UnknownBot, match=run["run_name"]):
+        remote.status(db, run["run_name"], datetime.now(UTC))
+    reply = Desk(session_factory(engine), frozenset({1})).answer(1, "status", [run["run_name"]])
+    engine.dispose()
+    assert run["run_name"] in reply.text and "replay" in reply.text, reply.text

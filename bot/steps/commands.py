@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
-from bot.execution import cancel_order, own_order, place_order
+from bot.execution import cancel_order, own_order, place_order, withdraw_unsent
 from bot.model.vocabulary import (
     LIVE_ORDER,
     CommandKind,
@@ -52,6 +52,12 @@ class CommandError(ValueError):
     """The command cannot be carried out as given; its text becomes the result."""
 
 
+class PartlyClosed(RuntimeError):
+    """A close sold part of what it closes and the market took no more (the paper venue
+    fills a market order only within its slippage cap): the command waits, as for a venue
+    fault, and sells the rest at the next iteration."""
+
+
 def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) -> int:
     """Work through pending commands; returns how many were handled.
 
@@ -82,6 +88,9 @@ def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) ->
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
                 retry_later(db, db.get(Command, command.id), f"a venue fault: {exc}")
+            except PartlyClosed as exc:  # the market takes the rest later: not refused
+                db.rollback()
+                retry_later(db, db.get(Command, command.id), str(exc))
             except Exception as exc:
                 db.rollback()
                 if is_outage(exc):  # so will the database (locked, restarting): not refused
@@ -132,10 +141,18 @@ def _resume(rt: Runtime, db, argument: str | None) -> str:
 def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> str:
     """Cancel our orders, close plans and flatten positions for ``symbols`` (None: all)."""
     now = rt.now()
+    held_before = {s: h.quantity for s, h in rt.book.open_items().items()}
     canceled = 0
     for order in live_orders(db, rt.session_id):
-        if order.order_id and (symbols is None or order.symbol in symbols):
+        if symbols is not None and order.symbol not in symbols:
+            continue
+        if order.order_id:
             cancel_order(rt, db, order)
+            canceled += 1
+        elif order.purpose == OrderPurpose.ENTRY:
+            # left unsent: the next iteration would send it after its plan is closed here
+            # (an exit left unsent is sent, and what it may sell is awaited: _sold_unseen)
+            withdraw_unsent(rt, db, order, reason)
             canceled += 1
     plans = [p for p in active_plans(db, rt.session_id) if symbols is None or p.symbol in symbols]
     for plan in plans:
@@ -159,6 +176,8 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
     book_new_fills(rt)
+    db.commit()
+    db.expire_all()  # the fill sync revised the plans in its own session: read them afresh
     for plan in active_plans(db, rt.session_id):
         in_scope = symbols is None or plan.symbol in symbols
         if in_scope and plan.status != PlanStatus.CLOSED and rt.book.quantity(plan.symbol) <= 0:
@@ -171,6 +190,8 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             if (symbols is None or s in symbols)
             and h.quantity - awaited.get(s, 0.0) > DUST * max(1.0, h.quantity)}
     if left:
+        if any(quantity < held_before.get(s, 0.0) - DUST for s, quantity in left.items()):
+            raise PartlyClosed(f"sold part, the market took no more; still open: {left}")
         raise RuntimeError(f"positions still open after closing: {left}")
     waiting = {s: q for s, q in awaited.items() if rt.book.quantity(s) > DUST}
     return (f"canceled {canceled} order(s), closed {len(plans)} plan(s), "
@@ -232,9 +253,13 @@ def _cancel(rt: Runtime, db, argument: str | None) -> str:
 def _stop(rt: Runtime, db, argument: str | None) -> str:
     canceled = 0
     for order in live_orders(db, rt.session_id):
-        if order.purpose == OrderPurpose.ENTRY and order.order_id:
+        if order.purpose != OrderPurpose.ENTRY:
+            continue
+        if order.order_id:
             cancel_order(rt, db, order)
-            canceled += 1
+        else:
+            withdraw_unsent(rt, db, order, "stop")
+        canceled += 1
     rt.stop_requested = True
     return f"canceled {canceled} open entry order(s); stopping"
 
