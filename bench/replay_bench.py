@@ -25,6 +25,7 @@ import argparse
 import cProfile
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -52,9 +53,11 @@ def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict
     totals: dict[str, float] = defaultdict(float)
     ended_at: list[float] = []  # CPU seconds of this process after each iteration
     per_step: list[dict[str, float]] = []
+    clock: list[str] = []  # each step's simulated time, as the store writes it
 
     def observe(rt: Runtime) -> None:
         ended_at.append(time.process_time())
+        clock.append(rt.now().strftime(STORED_TIME))
         per_step.append(dict(rt.step_durations))
         for step, ms in rt.step_durations.items():
             totals[step] += ms
@@ -74,6 +77,7 @@ def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict
             profiler.dump_stats(str(profile))
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        acting = _acting_steps(Path(folder) / "bench.db", cpu_started, ended_at, clock)
     candles = summary["candles"]
     loop_ms = sum(totals.values())
     return {
@@ -88,7 +92,34 @@ def bench(name: str, steps: int | None, profile: Path | None, long: int) -> dict
         "trades": summary["trades"], "fingerprint": summary["fingerprint"],
         "tenths_cpu_steps_per_s": _tenths(cpu_started, ended_at),
         "tenths_step_ms": _tenths_by_step(per_step),
+        "acting": acting,
     }
+
+
+STORED_TIME = "%Y-%m-%d %H:%M:%S.%f"
+# the steps whose rows go beyond a quiet step's (a trace, a ticker, an equity step, candles)
+ACTING_TIMES = """
+    SELECT timestamp FROM trades UNION SELECT created_at FROM orders
+    UNION SELECT created_at FROM trade_plan_versions
+    UNION SELECT created_at FROM llm_traces WHERE decision_json NOT LIKE '%"action":"HOLD"%'
+"""
+
+
+def _acting_steps(database: Path, started: float, ended_at: list[float],
+                  clock: list[str]) -> dict[str, float]:
+    """The steps that act (an order, a fill, a plan version, a decision other than HOLD),
+    their share of the steps and of the loop's CPU time, and the steps per CPU second a
+    replay would reach if it spent nothing at all on the other, quiet steps: the ceiling of
+    running the loop only where something can change."""
+    with sqlite3.connect(database) as conn:
+        times = {row[0] for row in conn.execute(ACTING_TIMES)}
+    marks = [started, *ended_at]
+    cpu = [marks[i + 1] - marks[i] for i in range(len(ended_at))]
+    acting_cpu = sum(c for c, at in zip(cpu, clock, strict=True) if at in times)
+    count = sum(at in times for at in clock)
+    return {"steps": count, "steps_pct": round(count / max(len(clock), 1) * 100, 1),
+            "cpu_pct": round(acting_cpu / max(sum(cpu), 1e-9) * 100, 1),
+            "ceiling_steps_per_cpu_s": round(len(clock) / max(acting_cpu, 1e-9))}
 
 
 def _tenths(started: float, ended_at: list[float]) -> list[float]:
@@ -174,6 +205,10 @@ def main() -> int:
               + " ".join(f"{rate:.0f}" for rate in result["tenths_cpu_steps_per_s"]))
         for step, means in result["tenths_step_ms"].items():
             print(f"    {step:<12} ms/step by tenth: " + " ".join(f"{ms:.2f}" for ms in means))
+        acting = result["acting"]
+        print(f"  steps that act: {acting['steps']} ({acting['steps_pct']} % of the steps, "
+              f"{acting['cpu_pct']} % of the CPU); with every other step free, "
+              f"{acting['ceiling_steps_per_cpu_s']} steps per CPU second")
     if options.cli:
         seconds = cli_seconds("btc")
         print(f"python -m bot replay BTC_USDT-5m.csv end to end: {seconds:.1f} s")
