@@ -32,6 +32,7 @@ from bot.execution import (
     send_journaled,
     venue_id_of,
 )
+from bot.fees import fee_in_quote
 from bot.fleet import client_id_of
 from bot.model.fill import Fill
 from bot.model.vocabulary import (
@@ -141,11 +142,12 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
     trial = copy.copy(rt.book.holdings.get(symbol)) or Holding()
     realized = trial.apply(fill.side, quantity, price)
     timestamp = fill.time(now)
+    fee = fee_in_quote(rt, fill)
     try:
         record_trade(
             db, now, session_id=_session_of(rt, db, timestamp), timestamp=timestamp,
             symbol=symbol, action=fill.side, quantity=quantity, price=price,
-            fee=fill.fee_in_quote(), liquidity=fill.liquidity,
+            fee=fee, liquidity=fill.liquidity,
             realized_pnl=realized,
             reason=order.reason or (plan.reason if plan else None), venue=rt.venue_key,
             trade_id=trade_id, order_id=fill.order_id or order.order_id or "",
@@ -165,7 +167,7 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
     rt.store.booked(trade_id)
     positions_written(rt, positions, now)
     rt.book.holdings[symbol] = trial
-    rt.events.fill_booked(fill, realized, order.purpose, plan, closed_by=lambda: plan_fills(
+    rt.events.fill_booked(fill, realized, fee, order.purpose, plan, closed_by=lambda: plan_fills(
         db, order.plan_id or 0, fill.side))
     return True
 

@@ -151,11 +151,19 @@ def heartbeat(rt: Runtime, state: str | None = None, error: str | None = None) -
     with rt.db() as db:
         beat(
             db, rt.settings.bot_name, now,
-            state=state or ("paused" if rt.paused else "running"), paused=rt.paused,
+            state=state or _loop_state(rt), paused=rt.paused,
             step_durations=dict(rt.step_durations),
             last_error=error or "\n".join(rt.errors)[-4000:] or None,
             notify_failures=rt.events.failures, **looped,
         )
+
+
+def _loop_state(rt: Runtime) -> str:
+    """The state an iteration's beat writes: a STOP carried out is kept (its command wrote
+    it, ``db.heartbeat.keep_stopped``), not beaten back to running before the bot exits."""
+    if rt.stop_requested:
+        return "stopped"
+    return "paused" if rt.paused else "running"
 
 
 def start(rt: Runtime) -> None:

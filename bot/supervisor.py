@@ -5,7 +5,8 @@ restart must not touch a loop that holds orders. The console (or a CLI) starts
 ``python -m bot run`` detached in its own session, remembers the pid in a file under
 ``data/`` (so another console process finds it), and tells states apart from the heartbeat
 the bot writes every loop. A crash is restarted with exponential backoff while a watchdog
-supervises; a clean exit (after a STOP command) is left alone.
+supervises; a clean exit is left alone, and so is a bot that carried out a STOP command
+and was killed before it could exit (the STOP commits to its heartbeat row).
 """
 
 from __future__ import annotations
@@ -269,7 +270,8 @@ class Supervisor:
         if mine is not None and row is not None and row.get("pid") not in (None, mine):
             # a restarted child has not beaten yet; the row still names the dead one
             state = replace(state, state="starting", pid=mine, process_alive=True)
-        elif state.state == "stopped" and code not in (None, 0):
+        elif (state.state == "stopped" and code not in (None, 0)
+              and not self._stop_carried_out(row)):
             # our child died before (or without) writing a heartbeat: say so, with its log
             state = replace(state, state="crashed", last_error=self.log_tail())
         return state
@@ -295,6 +297,14 @@ class Supervisor:
             return None
         return pid_alive(int(row["pid"]))
 
+    def _stop_carried_out(self, row: dict | None) -> bool:
+        """Whether the heartbeat row says the bot carried out a STOP: stopped, and written by
+        our child when there is one (not by a bot from before it, which would say the same
+        of a child that died before its first beat)."""
+        if row is None or row.get("state") != "stopped":
+            return False
+        return self._proc is None or row.get("pid") == self._proc.pid
+
     def exit_code(self) -> int | None:
         with self._lock:
             return None if self._proc is None else self._proc.poll()
@@ -316,7 +326,8 @@ class Supervisor:
 
         A non-zero exit or a 'crashed' heartbeat while the operator wants the bot up is
         retried after base × 2^failures seconds (capped); a run that stayed up for
-        ``stable_after_s`` resets the count. Exit code 0 is a deliberate stop: left alone.
+        ``stable_after_s`` resets the count. Exit code 0 is a deliberate stop: left alone, as
+        is a heartbeat row our child left stopped (it carried out a STOP, then was killed).
         """
         with self._lock:
             if not self._wanted:
@@ -330,19 +341,22 @@ class Supervisor:
                 if self._failures and now - self._started_at >= self.stable_after_s:
                     self._failures = 0
                 return "ok"
-            if self._proc is None and (self.heartbeat() or {}).get("state") == "stopped":
-                # a bot not started here leaves no exit code: its heartbeat tells its STOP
-                self._wanted = False
-                self._forget()
-                log.warning("bot %s stopped; not restarting", self.bot_name)
-                self.last_exit = "stopped cleanly (a process this console did not start)"
-                return "exited"
             if code == 0 or code in NO_RESTART_EXIT_CODES:
                 self._wanted = False
                 self._forget()
                 reason = NO_RESTART_EXIT_CODES.get(code, "stopped cleanly")
                 log.warning("bot exited with %s (%s); not restarting", code, reason)
                 self.last_exit = f"exit {code}: {reason} (see {self.log_file})"
+                return "exited"
+            if self._stop_carried_out(self.heartbeat()):
+                # a bot not started here leaves no exit code, and one killed after its STOP
+                # a crash's: its heartbeat row tells the STOP, which it commits
+                self._wanted = False
+                self.last_exit = ("stopped cleanly (a process this console did not start)"
+                                  if self._proc is None else f"stopped by its STOP command, "
+                                  f"then ended with exit {code} (see {self.log_file})")
+                self._forget()
+                log.warning("bot %s stopped; not restarting", self.bot_name)
                 return "exited"
             if self._next_restart_at is None:
                 self.last_exit = f"exit {code}: crashed (see {self.log_file})"

@@ -26,6 +26,13 @@ def keep_paused(db: OrmSession, name: str, paused: bool) -> None:
     status_row(db, name).paused = paused
 
 
+def keep_stopped(db: OrmSession, name: str) -> None:
+    """Record, uncommitted, that the operator's STOP was carried out: it commits with the
+    command, so a bot killed after it, before or while it exits, is left stopped by its
+    supervisor (``bot.supervisor.Supervisor.tick``) instead of restarted."""
+    status_row(db, name).state = "stopped"
+
+
 def heartbeat(db: OrmSession, bot_name: str) -> dict | None:
     """The bot's heartbeat row as a dict (the supervisor and the sidebar turn it into a state)."""
     row = db.scalars(select(BotStatus).where(BotStatus.name == bot_name)).one_or_none()

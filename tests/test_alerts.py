@@ -248,7 +248,7 @@ def test_a_message_that_cannot_be_worded_is_counted_never_raised_into_the_loop()
                      stop_price=None, target_price=None, size=0.05, filled_size=0.05)
     with notify_server() as (url, received):
         sink = EventSink("alpha", "PAPER", frozenset(EventKind), Delivery([url], min_interval=0))
-        sink.fill_booked(fill, 0.0, OrderPurpose.ENTRY, plan)
+        sink.fill_booked(fill, 0.0, 2.15, OrderPurpose.ENTRY, plan)
         wait_for(lambda: received.containing("[PAPER] alpha: bought 0.05 BTC/USDT at 43,000"))
         sink.close()
     assert sink.failures == 1 and not received.containing("plan 7 opened")

@@ -14,13 +14,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit import config as st_config
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 from streamlit.testing.v1 import AppTest
 
 from bot.replay import ReplayArgs, run_replay
 from db.engine import make_engine, session_factory
 from db.queries_replays import replay_runs, run_session_ids, run_settings
 from tests.conftest import candle_file
+from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 from tests.waiting import wait_for
 
@@ -96,8 +100,7 @@ def test_replay_file_run_is_listed_with_its_summary(sqlite_url, monkeypatch, tmp
     assert not at.exception, [e.value for e in at.exception]
     assert [h.value for h in at.header] == ["Chart"]
     assert any("Viewing replay database" in i.value for i in at.sidebar.info)
-    session = at.sidebar.selectbox(key="session_pick")
-    assert "replay/" + summary["run_name"] in session.format_func(session.value)
+    assert "replay/" + summary["run_name"] in _picked_session(at)
     at.switch_page("views/decisions.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.sidebar.button(key="db_back").click().run()
@@ -265,3 +268,46 @@ def test_form_refuses_an_end_before_the_start(sqlite_url, monkeypatch, tmp_path)
     at.date_input[1].set_value(date(2023, 1, 4))
     next(b for b in at.button if b.label == "Start replay").click().run()
     assert any("must be after the start" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_open_in_overview_keeps_its_pick_when_a_fragment_rerun_crosses_it(
+        sqlite_url, monkeypatch, tmp_path, cut_file):
+    """The browser's timed fragment reruns (the sidebar's every few seconds) carry the values
+    of every widget it holds. One sent just after the click on "Open in Overview" reaches
+    the server while the click's run works, and Streamlit merges it into that run's switch
+    to Overview: the switch's rerun takes its widget values. It carried the sidebar's old
+    session pick, the live session, which won about one click in four in Chromium: the
+    Overview showed the live session, with its bot's controls. The browser's message is
+    delivered here at that moment (just before the switch), through Streamlit's own
+    request queue."""
+    seed_console_db(sqlite_url)
+    run_replay(ReplayArgs(candles=[cut_file], db_url=sqlite_url), progress=False)
+    at = _replays_page(sqlite_url, monkeypatch, tmp_path / "absent.db")
+    assert "live/" in _picked_session(at)
+    held = at._tree.get_widget_states()  # what the browser holds until the click's run shows
+    switch_page = st.switch_page
+
+    def crossed_by_a_fragment_rerun(page, **kwargs):
+        ctx = get_script_run_ctx()
+        assert ctx is not None
+        ctx.script_requests.request_rerun(RerunData(
+            fragment_id="a sidebar fragment", widget_states=held,
+            page_script_hash=ctx.page_script_hash))
+        switch_page(page, **kwargs)
+
+    monkeypatch.setattr(st, "switch_page", crossed_by_a_fragment_rerun)
+    at.button(key="open_Overview").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [h.value for h in at.header] == ["Overview"]
+    opened = _picked_session(at)
+    assert "replay/" in opened
+    assert any(opened in as_rendered(c.value) for c in at.main.caption)  # the run's figures
+    stop = at.sidebar.button(key="cmd_stop")
+    assert stop.disabled and "replay run" in stop.help
+
+
+def _picked_session(at: AppTest) -> str:
+    """The label of the session the sidebar's picker shows."""
+    picker = next(s for s in at.sidebar.selectbox if s.label == "Session")
+    return picker.format_func(picker.value)

@@ -6,6 +6,8 @@ the supervisor's own logic; the bot's real CLI is covered by the process tests.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,9 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.loop import heartbeat
+from bot.model.vocabulary import CommandKind
+from bot.steps.commands import obey_commands
 from bot.supervisor import Supervisor, classify
+from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
 from db.heartbeat import beat
+from tests.conftest import candle_file
+from tests.loop_harness import make_runtime
 from tests.waiting import wait_for
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -132,3 +140,32 @@ def test_a_bot_started_elsewhere_is_watched_not_restarted_after_its_stop(sqlite_
     finally:
         outside.kill()
         outside.wait(10)
+
+
+@pytest.mark.parametrize("beaten", [False, True], ids=["before-the-beat", "after-the-beat"])
+def test_a_bot_killed_after_its_stop_stays_stopped(sqlite_url, tmp_path, beaten):
+    """The operator's STOP carried out (the real command step; ``beaten``: and the heartbeat
+    that ends its iteration), then the process killed before it could exit: the supervisor
+    that started it does not start another against the operator's intent."""
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], kind="live",
+                      run_name="live")
+    clock = FakeClock()
+    supervisor = Supervisor(sqlite_url, data_dir=tmp_path / "data", clock=clock, command=[
+        sys.executable, "-c", "import signal; signal.pause()", "bot", "run"])
+    pid = supervisor.start()
+    with rt.db() as db:  # the bot's own beat, as ``bot.loop.start`` writes it in the child
+        beat(db, rt.settings.bot_name, datetime.now(UTC), state="running", pid=pid,
+             host=socket.gethostname(), loop_interval_seconds=10.0)
+        enqueue_command(db, CommandKind.STOP, bot=rt.settings.bot_name)
+        db.commit()
+    assert supervisor.tick() == "ok"
+    assert obey_commands(rt) == 1 and rt.stop_requested
+    if beaten:
+        heartbeat(rt)  # the iteration's beat; the loop beats "stopped" and exits after it
+    os.kill(pid, signal.SIGKILL)
+    assert _wait_exit(supervisor) == -signal.SIGKILL
+    assert supervisor.tick() == "exited"
+    assert supervisor.state().state == "stopped"
+    clock.now += 600
+    assert supervisor.tick() == "idle" and supervisor.pid() is None
+    assert "STOP" in (supervisor.last_exit or "")

@@ -29,7 +29,8 @@ from db.retry import described, is_outage
 from views._text import literal
 
 SETTINGS_KEY = "_settings"
-SESSION_PICK_KEY = "session_pick"
+SESSION_PICK_KEY = "session_pick"  # the session the pages show: set by ``pick_session`` only
+PICKER_GENERATION_KEY = "_session_picker_generation"  # counts ``pick_session``'s picks
 DATABASE_PICK_KEY = "database_pick"  # a replay database opened read-only (Replays page)
 PICKED_BOT_KEY = "picked_bot"
 TRACKED_KEY = "tracked_commands"
@@ -101,6 +102,28 @@ def unreachable(url: str, exc: BaseException) -> NoReturn:
     st.error(f"Database unreachable: {shown(url)} ({scrub(described(exc))}). The page "
              "shows it again once the database answers; the bot waits for it and resumes.")
     st.stop()
+
+
+def pick_session(session_id: int | None) -> None:
+    """Show ``session_id`` on every page (None: the picked bot's newest), from a callback.
+
+    The sidebar's picker is rebuilt as a new widget for it. Every rerun the browser asks
+    for carries the values of its widgets, a sidebar fragment's timed one too, and
+    Streamlit merges one sent before the browser saw this pick into the page switch that
+    follows (the switch's rerun takes the pending request's widget values). Those values
+    are the old picker's, and no widget's value is the pick: only the picker's change
+    callback and this function set it.
+    """
+    if session_id is None:
+        st.session_state.pop(SESSION_PICK_KEY, None)
+    else:
+        st.session_state[SESSION_PICK_KEY] = session_id
+    st.session_state[PICKER_GENERATION_KEY] = st.session_state.get(PICKER_GENERATION_KEY, 0) + 1
+
+
+def picker_key() -> str:
+    """The key of the sidebar's session picker: a new one after each ``pick_session``."""
+    return f"session_picker_{st.session_state.get(PICKER_GENERATION_KEY, 0)}"
 
 
 def current_session() -> SessionInfo | None:

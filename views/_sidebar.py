@@ -30,7 +30,9 @@ from views._common import (
     market,
     own_db,
     own_feed,
+    pick_session,
     picked_bot,
+    picker_key,
     read_db,
     scrub,
     second_click,
@@ -126,9 +128,14 @@ def _session_picker() -> None:
     labels = {s["id"]: s["label"] for s in sessions}
     if st.session_state.get(SESSION_PICK_KEY) not in labels:
         st.session_state[SESSION_PICK_KEY] = sessions[0]["id"]  # newest of the picked bot
-    st.selectbox(
-        "Session", options=list(labels), format_func=labels.__getitem__, key=SESSION_PICK_KEY
-    )
+    key = picker_key()  # the picker shows the pick; its own value never is the pick
+    st.session_state[key] = st.session_state[SESSION_PICK_KEY]
+    st.selectbox("Session", options=list(labels), format_func=labels.__getitem__, key=key,
+                 on_change=_session_picked, args=(key,))
+
+
+def _session_picked(key: str) -> None:
+    st.session_state[SESSION_PICK_KEY] = st.session_state[key]
 
 
 def _viewed_database() -> None:
@@ -142,7 +149,7 @@ def _viewed_database() -> None:
 
 def _view_own_database() -> None:
     st.session_state.pop(DATABASE_PICK_KEY, None)
-    st.session_state.pop(SESSION_PICK_KEY, None)
+    pick_session(None)
 
 
 @st.fragment(run_every=5)

@@ -37,7 +37,7 @@ from db.queries_replays import (
     run_settings,
     run_summary,
 )
-from views._common import DATABASE_PICK_KEY, SESSION_PICK_KEY, money, settings
+from views._common import DATABASE_PICK_KEY, money, pick_session, settings
 from views._equity import compare_figure, equity_figure
 from views._replay_runs import (
     DEFAULT_REPLAY_DB,
@@ -107,7 +107,7 @@ def _open_run(url: str, session_id: int, page: str) -> None:
         st.session_state.pop(DATABASE_PICK_KEY, None)
     else:
         st.session_state[DATABASE_PICK_KEY] = url
-    st.session_state[SESSION_PICK_KEY] = session_id
+    pick_session(session_id)
     st.session_state[GOTO_KEY] = OPEN_IN[page]
 
 

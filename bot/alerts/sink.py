@@ -88,7 +88,7 @@ class EventSink:
 
     # --- the hooks, one call each in the code where it happens
 
-    def fill_booked(self, fill: Fill, realized: float, purpose: str | None,
+    def fill_booked(self, fill: Fill, realized: float, fee: float, purpose: str | None,
                     plan: TradePlan | None,
                     closed_by: Callable[[], tuple[int, float, float, float]] | None = None,
                     ) -> None:
@@ -96,11 +96,10 @@ class EventSink:
 
         ``closed_by``: the plan's fills on this fill's side (count, quantity, value,
         realized PnL), read only when a close is told: a plan sold in parts closes with
-        all it sold, not its last fill."""
+        all it sold, not its last fill. ``fee``: the fill's fee in quote, as booked."""
         if self.delivery is None:
             return
         symbol, side, quantity, price = fill.symbol, fill.side, fill.amount, fill.price
-        fee = fill.fee_in_quote()
         quote = symbol.split("/")[-1]
         self.emit(EventKind.FILL, lambda: (
             f"{'bought' if side is Side.BUY else 'sold'} {amount(quantity)} {symbol} at "

@@ -63,12 +63,22 @@ class Fill:
             return self.amount
         return self.amount - self.fee_cost if self.side is Side.BUY else self.amount + self.fee_cost
 
-    def fee_in_quote(self) -> float:
+    def third_fee_currency(self) -> str | None:
+        """The fee's currency when it is neither the symbol's base nor its quote (binance's
+        BNB, with its fee discount on), else None."""
+        if self.fee_currency is None or not self.fee_cost:
+            return None
+        return None if self.fee_currency in self.symbol.split("/") else self.fee_currency
+
+    def fee_in_quote(self, fee_price: float = 0.0) -> float:
         """The fee in the quote currency: a fee paid in the base currency is valued at the
-        fill's price."""
+        fill's price, one paid in a third currency at ``fee_price`` (that currency's price in
+        quote; ``bot.fees`` finds it, or says why it books nothing)."""
         base = self.symbol.split("/")[0]
         if self.fee_currency and self.fee_currency == base:
             return self.fee_cost * self.price
+        if self.third_fee_currency() is not None:
+            return self.fee_cost * fee_price
         return self.fee_cost
 
     def cash_moved(self, quote: str) -> float:

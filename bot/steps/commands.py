@@ -36,7 +36,7 @@ from db.commands import (
     pending_commands,
     retry_later,
 )
-from db.heartbeat import keep_paused
+from db.heartbeat import keep_paused, keep_stopped
 from db.models import Command
 from db.orders import live_orders, unbooked_sells
 from db.plans import active_plans, revise_plan
@@ -261,6 +261,7 @@ def _stop(rt: Runtime, db, argument: str | None) -> str:
             withdraw_unsent(rt, db, order, "stop")
         canceled += 1
     rt.stop_requested = True
+    keep_stopped(db, rt.settings.bot_name)
     return f"canceled {canceled} open entry order(s); stopping"
 
 
