@@ -105,7 +105,9 @@ def _add_read_tools(server: MCPServer, reading: _Reader) -> None:
     @server.tool()
     def fleet() -> list[dict[str, Any]]:
         """Every bot on the database: state (running, paused, stale, stopped, crashed), host,
-        pid, heartbeat age, mode, venue, engine, symbols, today's net PnL, open positions."""
+        pid, heartbeat age, mode, venue, engine, symbols, the net PnL of its newest day
+        (``session_date``; ``day_is_today`` false: it has no session today in its
+        SESSION_TIMEZONE, and the figure is its last day's), open positions."""
         return reading(lambda db: remote.fleet(db, now()))
 
     @server.tool()
