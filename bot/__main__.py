@@ -121,9 +121,10 @@ def _holder(settings) -> str:
 def cmd_command(args: argparse.Namespace) -> int:
     """Queue for one bot (--bot, else BOT_NAME, else ``default``) or one row per bot (--all)."""
     from bot.model.vocabulary import RunKind
-    from db.bots import UnknownBot, bot_names, has_run
+    from db.bots import UnknownBot, bot_names, has_run, require_bot_id
     from db.commands import ArgumentTooLong, check_argument, enqueue_command, enqueue_for_all
     from db.migrate import upgrade
+    from db.orders import cancel_refusal
 
     try:
         check_argument(args.argument)
@@ -134,6 +135,10 @@ def cmd_command(args: argparse.Namespace) -> int:
         print(f"{args.name} needs {COMMAND_ARGUMENTS[args.name]}: python -m bot command "
               f"{args.name} ARGUMENT; nothing was queued", file=sys.stderr)
         return EXIT_CONFIG
+    if args.name == CommandKind.CANCEL and args.all:
+        print("cancel names one bot's order: give its bot with --bot, not --all; nothing "
+              "was queued", file=sys.stderr)
+        return EXIT_CONFIG
     url = _existing_db_url(args)
     upgrade(url)
     words = f"{args.name} {args.argument or ''}".rstrip()
@@ -143,10 +148,16 @@ def cmd_command(args: argparse.Namespace) -> int:
         else:
             bot = args.bot or os.environ.get("BOT_NAME") or "default"
             try:
-                queued = {bot: enqueue_command(db, args.name, args.argument, bot)}
+                require_bot_id(db, bot)
             except UnknownBot as exc:
                 print(str(exc), file=sys.stderr)
                 return EXIT_CONFIG
+            refusal = (cancel_refusal(db, bot, args.argument.strip())
+                       if args.name == CommandKind.CANCEL and args.argument else None)
+            if refusal:
+                print(f"{refusal}; nothing was queued", file=sys.stderr)
+                return EXIT_CONFIG
+            queued = {bot: enqueue_command(db, args.name, args.argument, bot)}
             if not has_run(db, bot):
                 replays = bot_names(db, RunKind.REPLAY)
                 print(f"bot {bot!r} has never run on this database: the command waits for it"
@@ -303,7 +314,21 @@ def cmd_replay_live(args: argparse.Namespace) -> int:
     return run_replay_live(_db_url(args), args)
 
 
-def parser() -> argparse.ArgumentParser:
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line. A subcommand's positionals may also follow its options
+    (``command close --db URL BTC/USDT``): argparse takes them only before, unless its
+    parser reads them intermixed, which a parser of subcommands cannot."""
+    root, subcommands = parser()
+    args, extras = root.parse_known_args(argv)
+    if not extras:
+        return args
+    words = sys.argv[1:] if argv is None else argv
+    # the root takes no option but --help, so the subcommand is the first word
+    return subcommands[words[0]].parse_intermixed_args(words[1:])
+
+
+def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The root parser, and each subcommand's by its name."""
     root = argparse.ArgumentParser(prog="python -m bot", description="Tradedesk bot")
     sub = root.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the trading loop in the foreground")
@@ -375,11 +400,11 @@ def parser() -> argparse.ArgumentParser:
                       "LLM_RECORDING)")
     live.add_argument("--json", action="store_true", help="the diff as one JSON line")
     live.set_defaults(func=cmd_replay_live)
-    return root
+    return root, sub.choices
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.model.figures import figure
 from bot.supervisor import BotState, classify, pid_alive
 from db.bots import DEFAULT_BOT, FleetRow, fleet
+from db.sessions import trading_day
 
 PREFIX_ROOT = "td"
 PREFIX_MAX = 12  # CLIENT_ORDER_PREFIX's own limit
@@ -63,6 +64,9 @@ class FleetEntry:
 
     row: FleetRow
     state: BotState
+    # whether the bot's newest day is today in its SESSION_TIMEZONE; only such a day's PnL
+    # is the bot's today (a bot stopped days ago shows its last day, said to be so)
+    day_is_today: bool
 
     def as_dict(self) -> dict:
         return {
@@ -75,6 +79,7 @@ class FleetEntry:
             # where its prices come from, as the bot last recorded it (None: not yet)
             "feed": (self.row.heartbeat or {}).get("feed"),
             "session_date": self.row.session_date.isoformat() if self.row.session_date else None,
+            "day_is_today": self.day_is_today,
             "net_pnl": round(self.row.net_pnl, 8), "open_positions": self.row.open_positions,
             "last_error": self.state.last_error,
             # notifications the bot could not deliver (NOTIFY_URLS; None: none configured)
@@ -95,17 +100,19 @@ def fleet_states(db: OrmSession, now: datetime) -> list[FleetEntry]:
         alive = None
         if beat and beat.get("pid") and beat.get("host") == here:
             alive = pid_alive(int(beat["pid"]))
-        entries.append(FleetEntry(row=row, state=classify(beat, now, process_alive=alive)))
+        today = trading_day(now, row.session_timezone)
+        entries.append(FleetEntry(row=row, state=classify(beat, now, process_alive=alive),
+                                  day_is_today=row.session_date == today))
     return entries
 
 
 def totals(entries: list[FleetEntry]) -> dict[str, Any]:
-    """Across the fleet: bots, bots up, net PnL of their current days per quote currency
-    (a bot counts its PnL in its symbols' one quote currency: BTC and USDT do not add up),
-    open positions."""
+    """Across the fleet: bots, bots up, net PnL today per quote currency (a bot counts its
+    PnL in its symbols' one quote currency: BTC and USDT do not add up; a bot with no
+    session today adds nothing), open positions."""
     pnl: dict[str, float] = {}
     for entry in entries:
-        if entry.row.session_date is not None:
+        if entry.day_is_today:
             # "" for a bot that has not said its symbols yet
             quote = entry.row.symbols.split(",")[0].partition("/")[2].strip()
             pnl[quote] = round(pnl.get(quote, 0.0) + entry.row.net_pnl, 8)
@@ -119,13 +126,15 @@ def totals(entries: list[FleetEntry]) -> dict[str, Any]:
 
 def format_table(entries: list[FleetEntry]) -> str:
     """Plain columns for a terminal."""
-    header = ("NAME", "STATE", "HOST", "PID", "AGE", "MODE", "VENUE", "NET PNL", "POS")
+    header = ("NAME", "STATE", "HOST", "PID", "AGE", "MODE", "VENUE", "DAY", "NET PNL", "POS")
     lines: list[tuple[str, ...]] = [header]
     for e in entries:
         d = e.as_dict()
         age = "-" if d["heartbeat_age_s"] is None else f"{d['heartbeat_age_s']:.0f}s"
+        # the day its net PnL is of: a bot with no session today shows its last day's date
+        day = "today" if d["day_is_today"] else (d["session_date"] or "-")
         lines.append((d["name"], d["state"], d["host"] or "-", str(d["pid"] or "-"), age,
-                      d["mode"], d["venue"], figure(d["net_pnl"]), str(d["open_positions"])))
+                      d["mode"], d["venue"], day, figure(d["net_pnl"]), str(d["open_positions"])))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
                      for line in lines)

@@ -83,7 +83,8 @@ def build_server(settings: Settings, *, http: tuple[str, int] | None = None) -> 
 
 class _Reader:
     """Runs one tool's read on a fresh session and scrubs its answer of the secrets; a bot
-    that is unknown or not named is the agent's mistake, said in words."""
+    that is unknown or not named, or a record that is not the bot's, is the agent's
+    mistake, said in words."""
 
     def __init__(self, sessions: sessionmaker[OrmSession], secrets: list[str]) -> None:
         self.sessions, self.secrets = sessions, secrets
@@ -92,7 +93,7 @@ class _Reader:
         try:
             with self.sessions() as db:
                 return remote.scrubbed(read(db), self.secrets)
-        except (remote.AmbiguousBot, UnknownBot) as exc:
+        except (remote.AmbiguousBot, remote.NotTheBots, UnknownBot) as exc:
             raise ToolError(str(exc)) from None
         except DBAPIError as exc:
             raise ToolError(remote.database_trouble(exc)) from None
@@ -105,7 +106,9 @@ def _add_read_tools(server: MCPServer, reading: _Reader) -> None:
     @server.tool()
     def fleet() -> list[dict[str, Any]]:
         """Every bot on the database: state (running, paused, stale, stopped, crashed), host,
-        pid, heartbeat age, mode, venue, engine, symbols, today's net PnL, open positions."""
+        pid, heartbeat age, mode, venue, engine, symbols, the net PnL of its newest day
+        (``session_date``; ``day_is_today`` false: it has no session today in its
+        SESSION_TIMEZONE, and the figure is its last day's), open positions."""
         return reading(lambda db: remote.fleet(db, now()))
 
     @server.tool()
@@ -140,10 +143,11 @@ def _add_read_tools(server: MCPServer, reading: _Reader) -> None:
         return reading(lambda db: remote.decisions(db, remote.pick_bot(db, bot), limit))
 
     @server.tool()
-    def trace(trace_id: int) -> dict[str, Any]:
-        """One decision in full: prompt, raw response, decision, execution result, and the
-        trades, plans and orders it caused (secrets masked)."""
-        detail = reading(lambda db: remote.trace(db, trace_id))
+    def trace(trace_id: int, bot: str | None = None) -> dict[str, Any]:
+        """One of the bot's decisions in full: prompt, raw response, decision, execution
+        result, and the trades, plans and orders it caused (secrets masked). Another bot's
+        or a replay's trace is refused, saying whose it is."""
+        detail = reading(lambda db: remote.trace(db, remote.pick_bot(db, bot), trace_id))
         if detail is None:
             raise ToolError(f"no decision trace #{trace_id}")
         return detail

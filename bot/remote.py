@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session as OrmSession
 from bot.fleet import fleet_states
 from bot.model.vocabulary import CommandKind
 from bot.secrets_filter import scrub
-from db.bots import UnknownBot, bot_names, require_bot_id
+from db.bots import UnknownBot, bot_names, require_bot_id, session_bot
 from db.commands import enqueue_command
 from db.performance import report
 from db.performance_rollups import session_trips
@@ -35,6 +35,10 @@ from db.stats import figures_from_rows
 REMOTE_COMMANDS = (CommandKind.PAUSE, CommandKind.RESUME, CommandKind.CLOSE_ALL, CommandKind.STOP)
 MAX_ROWS = 100  # a listing a phone or an agent can take in
 log = logging.getLogger("tradedesk.remote")
+
+
+class NotTheBots(LookupError):
+    """A record named by its id is another bot's, or a replay's, not the named bot's."""
 
 
 class AmbiguousBot(LookupError):
@@ -138,10 +142,28 @@ def decisions(db: OrmSession, bot: str, limit: int = 20) -> list[dict[str, Any]]
     return plain(traces(db, info.id, limit=min(limit, MAX_ROWS))) if info else []
 
 
-def trace(db: OrmSession, trace_id: int) -> dict[str, Any] | None:
-    """One decision in full, with the trades, plans and orders it caused."""
+def trace(db: OrmSession, bot: str, trace_id: int) -> dict[str, Any] | None:
+    """One of the bot's decisions in full, with the trades, plans and orders it caused;
+    None when there is no such trace, ``NotTheBots`` when it is another bot's or a
+    replay's (an id is any run's, and would read as this bot's)."""
     detail = trace_detail(db, trace_id)
-    return None if detail is None else plain(detail)
+    if detail is None:
+        return None
+    info = _live_session(db, bot)
+    if info is None or detail["session_id"] not in info.run_session_ids:
+        raise NotTheBots(f"decision trace #{trace_id} "
+                         f"{_whose(db, detail['session_id'])}, not of bot {bot!r}")
+    return plain(detail)
+
+
+def _whose(db: OrmSession, session_id: int) -> str:
+    """Whose run a session is, in words: a bot's (to be named to read it) or a replay's."""
+    info = session_info(db, session_id)
+    if info is None or info.kind != "live":
+        return (f"is of a replay run ({info.run_name if info else 'gone'}); the console's "
+                "Replays page shows it")
+    owner = session_bot(db, session_id) or info.run_name
+    return f"is of bot {owner!r} (name that bot to read it)"
 
 
 def scrubbed[T](answer: T, secrets: list[str]) -> T:

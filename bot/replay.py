@@ -27,7 +27,7 @@ from bot.engine.recording import Recording
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
 from bot.rollups import roll_up, roll_up_scores
-from bot.run_settings import flag_named, settings_hash, settings_record
+from bot.run_settings import flag_named, option_origins, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
 from bot.venue.feeds import ReplayFeed, timeframe_ms
@@ -41,6 +41,9 @@ from db.queries_replays import finished_record, run_summary
 from db.replay_runs import mark_finished, run_finished_at
 
 HOUR_MS = 3_600_000
+# the money caps a replay scales to its balance, as shares of it (unless set otherwise)
+CAPS_SCALED = {"MIN_NOTIONAL": 0.001, "MAX_ORDER_VALUE": 0.1, "MAX_TOTAL_EXPOSURE": 0.5,
+               "MAX_DAILY_LOSS": 0.05}
 log = logging.getLogger(__name__)
 
 
@@ -84,26 +87,29 @@ def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
 
     Caps are in quote currency; a BTC-quoted replay with a balance of 1 needs caps in BTC.
     Anything set in the environment wins over the scaled caps, and the run's own
-    ``overrides`` over both; a bad one is named with its flag.
+    ``overrides`` over both. What the user gave is checked before the caps are scaled from
+    it, so a bad balance is said once, by its flag, not as caps they never set; a bad one
+    is named with its flag, and a scaled cap with the balance it came from.
     """
     import os
 
     base = feed.base_timeframe
     timeframes = [base] + (["1h"] if timeframe_ms(base) < HOUR_MS else [])
-    overrides: dict[str, object] = {
+    given = {
         "DATABASE_URL": args.db_url, "SYMBOLS": ",".join(feed.symbols),
         "TIMEFRAMES": ",".join(timeframes), "STARTING_BALANCE": args.balance,
         "LLM_PROVIDER": args.engine, "EXCHANGE": "paper",
-    }
-    scaled = {"MIN_NOTIONAL": 0.001, "MAX_ORDER_VALUE": 0.1, "MAX_TOTAL_EXPOSURE": 0.5,
-              "MAX_DAILY_LOSS": 0.05}
-    for name, share in scaled.items():
-        if name not in os.environ:
-            overrides[name] = args.balance * share
+    } | dict(args.overrides)
+    origins = option_origins(args.overrides) | {"STARTING_BALANCE": f"--balance {args.balance:g}"}
+    scaled = {name: args.balance * share for name, share in CAPS_SCALED.items()
+              if name not in os.environ and name not in args.overrides}
+    scaled_origins = {name: f"{CAPS_SCALED[name]:.1%} of --balance {args.balance:g}"
+                      .replace(".0%", "%") for name in scaled}
     try:
-        return load_settings(**(overrides | dict(args.overrides)))
+        load_settings(**given)
+        return load_settings(**(given | scaled))
     except ConfigError as exc:
-        raise flag_named(exc) from None
+        raise flag_named(exc, origins | scaled_origins) from None
 
 
 def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:

@@ -143,11 +143,18 @@ def replay_flags(options: Mapping[str, Any]) -> list[str]:
             for part in (f"--{flag}", str(value))]
 
 
-def flag_named(error: ConfigError) -> ConfigError:
-    """The error with each replay option's setting named by its flag too."""
-    message = str(error)
-    for flag, setting in REPLAY_OPTIONS.items():
-        message = message.replace(f"invalid setting {setting}:",
-                                  f"invalid setting {setting} (--{flag}):")
-    return ConfigError(message)
+def option_origins(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Setting -> the flag that sets it, for the replay options among ``settings``."""
+    flags = {setting: flag for flag, setting in REPLAY_OPTIONS.items()}
+    return {name: f"--{flags[name]}" for name in settings if name in flags}
 
+
+def flag_named(error: ConfigError, origins: Mapping[str, str]) -> ConfigError:
+    """The error with each setting named by where its value came from too (``origins``:
+    setting -> a flag, or words such as ``10% of --balance 5``), so a setting the user
+    never wrote is traced back to what they did write."""
+    message = str(error)
+    for setting, origin in origins.items():
+        message = message.replace(f"invalid setting {setting}:",
+                                  f"invalid setting {setting} ({origin}):")
+    return ConfigError(message)

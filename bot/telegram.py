@@ -195,18 +195,27 @@ def _queued(db: OrmSession, kind: CommandKind, bot: str) -> str:
     return f"Queued {kind} for {bot} (command #{command_id}); the bot carries it out."
 
 
-def _fleet_text(db: OrmSession, only: str | None = None) -> str:
+def _fleet_text(db: OrmSession, only: str | None = None, *, now: datetime | None = None) -> str:
     """One line per bot (or only ``only``'s): state, mode, venue, PnL, heartbeat."""
     lines = []
-    for bot in remote.fleet(db, datetime.now(UTC)):
+    for bot in remote.fleet(db, now or datetime.now(UTC)):
         if only is not None and bot["name"] != only:
             continue
         age = bot["heartbeat_age_s"]
         lines.append(f"{bot['name']}: {bot['state']}, {bot['mode']} on {bot['venue']}, "
-                     f"net PnL {figure(bot['net_pnl'])}, {bot['open_positions']} open"
+                     f"{_day_pnl(bot)}, {bot['open_positions']} open"
                      + ("" if age is None else f", heartbeat {age:.0f} s ago")
                      + (f", error: {bot['last_error']}" if bot["last_error"] else ""))
     return "\n".join(lines)
+
+
+def _day_pnl(bot: dict[str, Any]) -> str:
+    """The bot's net PnL, said of its day: today's, or its last day's when it has no session
+    today (in its SESSION_TIMEZONE)."""
+    if bot["session_date"] is None:
+        return "no trading day yet"
+    day = "today" if bot["day_is_today"] else f"on its last day {bot['session_date']}"
+    return f"net PnL {figure(bot['net_pnl'])} {day}"
 
 
 def _reading(db: OrmSession, command: str, bot: str) -> str:

@@ -7,6 +7,7 @@ already beats registers and refreshes the bot without knowing about the fleet.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -88,6 +89,9 @@ class FleetRow:
     last_seen_at: datetime | None
     heartbeat: dict | None  # the bot_status columns, for bot.supervisor.classify
     session_date: date | None
+    # the SESSION_TIMEZONE its newest day was recorded with (UTC, the default, when that
+    # day predates recorded settings): whether that day is today is a day in this zone
+    session_timezone: str
     net_pnl: float
     open_positions: int
 
@@ -110,7 +114,7 @@ def fleet(db: OrmSession) -> list[FleetRow]:
     )
     current = {
         r.bot_id: r for r in db.execute(
-            select(newest.c.bot_id, Session.id, Session.date, Session.net_pnl)
+            select(newest.c.bot_id, Session.id, Session.date, Session.net_pnl, Session.settings)
             .join(Session, Session.id == newest.c.session_id)
         )
     }
@@ -134,10 +138,18 @@ def fleet(db: OrmSession) -> list[FleetRow]:
             symbols=bot.symbols, host=bot.host, pid=bot.pid, created_at=bot.created_at,
             last_seen_at=bot.last_seen_at, heartbeat=beats.get(bot.name),
             session_date=day.date if day else None,
+            session_timezone=recorded_timezone(day.settings if day else None),
             net_pnl=float(day.net_pnl) if day else 0.0,
             open_positions=int(positions.get(day.id, 0)) if day else 0,
         ))
     return rows
+
+
+def recorded_timezone(settings: str | None) -> str:
+    """The SESSION_TIMEZONE of a session's recorded settings (``sessions.settings``); UTC,
+    the setting's default, for a session recorded without them."""
+    record = json.loads(settings) if settings else {}
+    return str(record.get("session_timezone") or "UTC")
 
 
 def bot_session_ids(db: OrmSession, name: str) -> list[int]:

@@ -14,9 +14,11 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.model.vocabulary import LIVE_ORDER, OrderPurpose
+from bot.model.vocabulary import LIVE_ORDER, OrderPurpose, OrderStatus, RunKind
 from db.models import Order, Trade, TradePlan
-from db.sessions import of_run
+from db.sessions import latest_session, of_run
+
+MAX_LISTED = 10  # open orders named in a refused cancel
 
 
 def journal_order(db: OrmSession, **fields: object) -> Order:
@@ -58,6 +60,23 @@ def by_venue_id(db: OrmSession, order_id: str, session_id: int) -> Order | None:
     """The run's order with this venue id; None for an order of another run."""
     return db.scalars(_BY_VENUE_ID, {"order_id": order_id,
                                      "session_id": session_id}).one_or_none()
+
+
+def cancel_refusal(db: OrmSession, bot: str, order_id: str) -> str | None:
+    """Why ``bot`` would refuse to cancel ``order_id`` (the venue's id, as the Portfolio page
+    lists it), said before the command is queued; None when the bot's live run has it open.
+    The bot cancels only an open order of its own run; a mistyped id, another bot's or
+    one already gone would only fail later, at the bot."""
+    session = latest_session(db, RunKind.LIVE, bot)
+    order = None if session is None else by_venue_id(db, order_id, session.id)
+    if order is None:
+        listed = [o.order_id for o in live_orders(db, session.id) if o.order_id] if session else []
+        shown = ", ".join(listed[:MAX_LISTED]) + (", ..." if len(listed) > MAX_LISTED else "")
+        return (f"no order of bot {bot!r} has id {order_id!r} (its orders open: "
+                f"{shown or 'none'}); cancel takes the venue's order id of one of them")
+    if order.status != OrderStatus.OPEN:
+        return f"order {order_id} of bot {bot!r} is {order.status}, not open"
+    return None
 
 
 def live_orders(db: OrmSession, session_id: int) -> list[Order]:

@@ -10,10 +10,13 @@ from sqlalchemy import func, select
 
 from bot.__main__ import main
 from bot.replay import ReplayArgs, run_replay
+from bot.steps.commands import obey_commands
 from db.engine import make_engine, session_factory
 from db.models import Command
+from db.orders import live_orders
 from tests.loop_harness import make_runtime, step
 from tests.test_kill import cut_file
+from tests.waiting import wait_for
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -82,3 +85,58 @@ def test_a_database_file_that_is_not_there_is_named_not_created(
     assert f"there is no database file at {typo}" in err and "Traceback" not in err, err
     assert not typo.parent.exists()
     assert _queued(sqlite_url) == 0
+
+
+def _resting_limit(url: str, path, name: str) -> tuple:
+    """A live bot named ``name`` whose limit buy rests open below the market."""
+    from bot.engine.schema import Action, ActionType, Decision
+    from tests.loop_harness import ScriptedEngine
+
+    rt = make_runtime(url, [path], ScriptedEngine([]), kind="live", run_name=name)
+    step(rt)
+    rt.engine.decisions.append(Decision(actions=[Action(
+        action=ActionType.BUY, symbol="BTC/USDT", reason="rests", size=0.05,
+        order_type="limit", price=round(rt.quotes["BTC/USDT"].last * 0.9, 1))]))
+    step(rt)
+    with rt.db() as db:
+        (order,) = live_orders(db, rt.session_id)
+    assert order.status == "open" and order.order_id
+    return rt, order.order_id
+
+
+def test_a_cancel_of_an_order_the_bot_has_not_open_is_refused_at_the_command_line(
+        sqlite_url, tmp_path, capsys) -> None:
+    """``command cancel abc`` was queued (exit 0) for an order id the bot cannot have, and
+    failed only later at the bot. The command line checks the store: the id must be an open
+    order of the named bot's own run, not another bot's, not one already gone; it says
+    which orders are open. ``--all`` cannot cancel one bot's order."""
+    path = cut_file(tmp_path, 210)
+    rt, own = _resting_limit(sqlite_url, path, "default")
+    _, others = _resting_limit(sqlite_url, path, "other")
+
+    def refused(*argv: str) -> str:
+        assert _exit_code(["command", *argv, "--db", sqlite_url]) == 2
+        return capsys.readouterr().err
+
+    said = refused("cancel", "abc")
+    assert "no order of bot 'default' has id 'abc'" in said and f"open: {own}" in said, said
+    assert "no order of bot 'default' has id" in refused("cancel", others, "--bot", "default")
+    assert "one bot's" in refused("cancel", own, "--all")
+    assert _queued(sqlite_url) == 0
+    assert _exit_code(["command", "cancel", own, "--db", sqlite_url]) == 0
+    # the bot carries it out, at its next poll (a command queued by another process's
+    # store waits out the bot's quiet-poll throttle)
+    assert wait_for(lambda: obey_commands(rt)) == 1
+    assert f"order {own} of bot 'default' is canceled, not open" in refused("cancel", own)
+    assert _queued(sqlite_url) == 1
+
+
+def test_a_symbol_after_the_options_is_the_commands_argument(sqlite_url, tmp_path) -> None:
+    """``command close --db URL BTC/USDT`` was refused by argparse ("unrecognized
+    arguments"): the argument may come anywhere a positional may."""
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    assert _exit_code(["command", "close", "--db", sqlite_url, "BTC/USDT"]) == 0
+    with session_factory(make_engine(sqlite_url))() as db:
+        assert [(c.command, c.argument) for c in db.scalars(select(Command))] == [
+            ("close", "BTC/USDT")]
+    assert _exit_code(["command", "close", "--db", sqlite_url, "BTC/USDT", "extra"]) == 2

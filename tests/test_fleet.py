@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from bot.config import load_settings
 from bot.fleet import fleet_states, order_prefix, prefix_for, totals
 from bot.notify import CommandListener
+from bot.telegram import _fleet_text
 from db.bots import UnknownBot, register_bot
 from db.commands import enqueue_command, enqueue_for_all, has_pending, pending_commands
 from db.engine import make_engine, session_factory
@@ -172,6 +173,35 @@ def test_the_fleets_pnl_is_summed_per_quote_currency(db_url: str) -> None:
         db.commit()
         entries = fleet_states(db, NOW)
     assert totals(entries)["net_pnl"] == {"USDT": 13.5, "BTC": 0.002}
+
+
+def test_a_bot_without_a_session_today_adds_nothing_to_todays_pnl(db_url: str) -> None:
+    """The fleet's net PnL today summed each bot's newest day, today or not: a bot stopped
+    three days ago added its last day's PnL to today's. Today is each bot's trading day in
+    its SESSION_TIMEZONE (20:00 UTC is already tomorrow in Tokyo); a bot's older last day is
+    still listed, labeled as its last day."""
+    now = datetime(2026, 11, 25, 20, tzinfo=UTC)
+    days = (("today", "UTC", date(2026, 11, 25), 10.0),
+            ("stopped", "UTC", date(2026, 11, 22), 100.0),
+            ("tokyo", "Asia/Tokyo", date(2026, 11, 26), 1.0),
+            ("tokyo_yesterday", "Asia/Tokyo", date(2026, 11, 25), 1000.0))
+    with session_factory(make_engine(db_url))() as db:
+        for name, zone, day, net in days:
+            beat(db, name, now, state="stopped", pid=1, host="elsewhere", mode="PAPER",
+                 venue="paper", engine="rules", symbols="BTC/USDT", loop_interval_seconds=1.0)
+            bot = db.scalars(select(Bot).where(Bot.name == name)).one()
+            db.add(Session(date=day, kind="live", run_name=name, bot_id=bot.id, net_pnl=net,
+                           created_at=now, settings=json.dumps({"session_timezone": zone})))
+        db.commit()
+        entries = fleet_states(db, now)
+        listed = {line.split(":")[0]: line for line in _fleet_text(db, now=now).splitlines()}
+    assert totals(entries)["net_pnl"] == {"USDT": 11.0}
+    rows = {e.row.name: e.as_dict() for e in entries}
+    assert {name: row["day_is_today"] for name, row in rows.items() if name != "default"} == {
+        "today": True, "stopped": False, "tokyo": True, "tokyo_yesterday": False}
+    assert rows["stopped"]["net_pnl"] == 100.0  # its last day's, said to be so
+    assert "net PnL 100.00 on its last day 2026-11-22" in listed["stopped"]
+    assert "net PnL 10.00 today" in listed["today"]
 
 
 # --- three bot processes on one PostgreSQL

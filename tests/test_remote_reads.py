@@ -84,3 +84,53 @@ def test_the_status_of_a_replay_run_is_said_in_words(sqlite_url, tmp_path) -> No
     reply = Desk(session_factory(engine), frozenset({1})).answer(1, "status", [run["run_name"]])
     engine.dispose()
     assert run["run_name"] in reply.text and "replay" in reply.text, reply.text
+
+
+def test_mcp_serves_a_trace_only_under_the_bot_whose_decision_it_is(sqlite_url, tmp_path) -> None:
+    """Every remote read is of the named bot's own live sessions, but MCP's ``trace`` served
+    any trace id: another bot's decision, or a replay's, read as this bot's. Each is refused
+    in words, saying whose it is; the bot's own is served, and with several bots one is
+    named."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bot.config import load_settings
+    from bot.mcp_server import build_server
+    from db.bots import register_bot
+    from db.models import LLMTrace, Session
+    from tests.test_mcp import answer, run
+
+    run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url), progress=False)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db:  # as its first heartbeat does
+        register_bot(db, "other", datetime.now(UTC))
+        db.commit()
+    for name in (DEFAULT_BOT, "other"):
+        step(make_runtime(sqlite_url, [cut_file(tmp_path, 205)], kind="live", run_name=name))
+    with session_factory(engine)() as db:
+        first = {run_name: trace_id for run_name, trace_id in db.execute(
+            select(Session.run_name, LLMTrace.id).join(Session, Session.id == LLMTrace.session_id)
+            .order_by(LLMTrace.id.desc()))}
+    engine.dispose()
+    replay = next(tid for run_name, tid in first.items() if run_name.startswith("replay-"))
+
+    async def talk(client):
+        return {
+            "own": await answer(client, "trace", trace_id=first[DEFAULT_BOT], bot=DEFAULT_BOT),
+            "other": await client.call_tool("trace", {"trace_id": first["other"],
+                                                      "bot": DEFAULT_BOT}),
+            "replay": await client.call_tool("trace", {"trace_id": replay, "bot": DEFAULT_BOT}),
+            "unnamed": await client.call_tool("trace", {"trace_id": first[DEFAULT_BOT]}),
+            "missing": await client.call_tool("trace", {"trace_id": 10**6, "bot": "other"}),
+        }
+
+    seen = run(talk, build_server(load_settings(DATABASE_URL=sqlite_url)))
+    assert seen["own"]["id"] == first[DEFAULT_BOT]
+    said = {key: str(seen[key].content) for key in ("other", "replay", "unnamed", "missing")}
+    assert all(seen[key].is_error for key in said), said
+    assert f"decision trace #{first['other']} is of bot 'other'" in said["other"]
+    assert "not of bot 'default'" in said["other"]
+    assert f"decision trace #{replay} is of a replay run" in said["replay"]
+    assert "default, other" in said["unnamed"]  # two bots: which one is asked
+    assert "no decision trace #1000000" in said["missing"]

@@ -178,3 +178,27 @@ def test_bad_replay_options_are_named_without_a_traceback(
     assert code == 2
     assert named in err
     assert "Traceback" not in err
+
+
+def test_a_bad_balance_is_named_by_its_flag_not_by_the_caps_derived_from_it(
+        tmp_path: Path, candles: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The money caps a replay scales to its balance were reported as invalid settings the
+    user never set (MAX_ORDER_VALUE named as if --max-order-value were given, MIN_NOTIONAL):
+    the balance is what is wrong, said once by its flag; a cap derived from a valid balance
+    that still fails (a balance so small that 10% of it is 0) names the flag it came from."""
+    def refused(balance: str) -> str:
+        code = main(["replay", "--candles", str(candles), "--db",
+                     f"sqlite:///{tmp_path / 'r.db'}", "--json", "--balance", balance])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        return err
+
+    negative = refused("-5")
+    assert "invalid setting STARTING_BALANCE (--balance -5): Input should be greater than 0" \
+        in negative
+    assert not [name for name in ("MAX_ORDER_VALUE", "MAX_TOTAL_EXPOSURE", "MAX_DAILY_LOSS",
+                                  "MIN_NOTIONAL", "--max-") if name in negative]
+    tiny = refused("5e-324")  # positive, but 10% of it rounds to 0
+    assert "invalid setting MAX_ORDER_VALUE (10% of --balance 4.94066e-324): Input should be " \
+        "greater than 0" in tiny
+    assert "STARTING_BALANCE" not in tiny and "--max-order-value" not in tiny

@@ -38,10 +38,18 @@ def _table(entries: list[FleetEntry]) -> pd.DataFrame:
             "bot": d["name"], "state": d["state"], "host": d["host"] or "", "pid": d["pid"],
             "heartbeat age (s)": d["heartbeat_age_s"], "mode": d["mode"], "venue": d["venue"],
             "market": market(d["feed"]).label if d["feed"] else "—",
-            "engine": d["engine"], "symbols": d["symbols"], "day": d["session_date"] or "",
+            "engine": d["engine"], "symbols": d["symbols"], "day": _day(d),
             "net PnL": d["net_pnl"], "open positions": d["open_positions"],
         })
     return pd.DataFrame(rows)
+
+
+def _day(bot: dict) -> str:
+    """The day the row's net PnL is of: today, or the bot's last day when it has none today
+    (in its SESSION_TIMEZONE), so a stopped bot's figure does not read as today's."""
+    if not bot["session_date"]:
+        return ""
+    return f"{bot['session_date']} ({'today' if bot['day_is_today'] else 'last day'})"
 
 
 @st.fragment(run_every=5)

@@ -18,6 +18,7 @@ from bot.model.figures import figure
 from bot.run_settings import (
     NOT_RECORDED_TEXT,
     flag_named,
+    option_origins,
     replay_flags,
     replay_overrides,
     settings_diff,
@@ -243,7 +244,7 @@ def _start_form(db_path: Path | None, folders: list[Path]) -> None:
         load_settings(STARTING_BALANCE=balance, LLM_PROVIDER=engine,
                       **replay_overrides(options))
     except ConfigError as exc:
-        st.error(literal(flag_named(exc)))
+        st.error(literal(flag_named(exc, option_origins(replay_overrides(options)))))
         return
     if start is not None and end is not None and start >= end:
         st.error(f"The end ({end}) must be after the start ({start}).")

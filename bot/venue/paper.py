@@ -18,7 +18,9 @@ Fill model (also returned by ``describe_fill_model()`` for the console):
   when the step's candle (what traded since the previous step) already traded through it is
   judged against that candle at once: this is how the bot's plan stops, which it watches
   between steps and sends when it sees them hit, fill at what the market gave when it
-  passed the stop rather than at the price of the later moment the bot looked.
+  passed the stop rather than at the price of the later moment the bot looked. A
+  ``catch_up`` between steps (a command in the loop's sleep) does not narrow that candle:
+  it is what traded since the previous ``advance``.
 * Fees are charged in the quote currency on every fill (``maker_fee``/``taker_fee``).
   A buy whose cost plus fee exceeds the free quote balance, or a sell of more base than is
   free, is rejected with ``InsufficientFunds`` as an exchange would. Resting orders reserve
@@ -52,7 +54,16 @@ from bot.venue.base import (
     VenueError,
     nothing_to_save,
 )
-from bot.venue.feeds import Feed, FeedError, LiveFeed, ReplayFeed, SyntheticFeed, iso_ms
+from bot.venue.feeds import (
+    Candle,
+    Feed,
+    FeedError,
+    LiveFeed,
+    ReplayFeed,
+    SyntheticFeed,
+    iso_ms,
+    merge_candles,
+)
 from bot.venue.paper_account import AccountStore, OpenStore, Unretried
 from bot.venue.paper_model import (
     limit_trades_through,
@@ -107,6 +118,12 @@ class PaperVenue:
         self.balances: dict[str, list[float]] = {}
         self._client_ids: set[str] = set()
         self._open: list[str] = []
+        # Per symbol, once a catch-up (a command between iterations) has stepped the feed,
+        # whose current candle then covers only the time since that catch-up: what the
+        # catch-ups since the last ``advance`` stepped through, and what traded since the
+        # step before the last ``advance`` ended (see ``_traded_since_look``).
+        self._caught_up: dict[str, Candle | None] = {}
+        self._since_look: dict[str, Candle | None] = {}
         snapshot = self.store.load()
         if snapshot is None:
             self.seq = 0
@@ -159,6 +176,14 @@ class PaperVenue:
 
     def advance(self) -> bool:
         """Move the feed one step and match resting orders against what traded in it."""
+        caught_up, self._caught_up = self._caught_up, {}
+        if not self._step():
+            return False
+        self._since_look = {symbol: _joined(candle, self.feed.current_candle(symbol))
+                            for symbol, candle in caught_up.items()}
+        return True
+
+    def _step(self) -> bool:
         if not self.feed.advance():
             return False
         changed: list[OrderState] = []
@@ -181,8 +206,24 @@ class PaperVenue:
     def catch_up(self) -> None:
         """A synthetic or live market steps to the wall clock (matching resting orders on
         what traded meanwhile, as ``advance`` does); a replayed one stays where it is."""
-        if not isinstance(self.feed, ReplayFeed):
-            self.advance()
+        if isinstance(self.feed, ReplayFeed):
+            return
+        looked = {symbol: self._traded_since_look(symbol) for symbol in self.feed.symbols}
+        if not self._step():
+            return
+        for symbol, candle in looked.items():
+            now = self.feed.current_candle(symbol)
+            self._caught_up[symbol] = _joined(self._caught_up.get(symbol), now)
+            self._since_look[symbol] = _joined(candle, now)
+
+    def _traded_since_look(self, symbol: str) -> Candle | None:
+        """What traded since the step before the loop's last look at the market: the span
+        whose candles show the loop a stop hit, so the span its stop order is judged
+        against. A command's catch-up in the sleep does not narrow it to the time since
+        the command: the dip the loop then sees came before."""
+        if symbol in self._since_look:
+            return self._since_look[symbol]
+        return self.feed.current_candle(symbol)
 
     def use_outage(self, outage: StoreRetry) -> None:
         self.outage = outage
@@ -388,7 +429,7 @@ class PaperVenue:
         elif order.status == "open":
             self._open.append(order.id)
         self._refresh_used()
-        candle = self.feed.current_candle(order.symbol) if order.type == "stop" else None
+        candle = self._traded_since_look(order.symbol) if order.type == "stop" else None
         if candle is not None:  # see the module docstring: a stop already traded through
             fills.extend(self._match(order, candle, {}))
         return fills
@@ -496,3 +537,9 @@ class PaperVenue:
 
 
 __all__ = ["FeedError", "InsufficientFunds", "PaperVenue"]
+
+
+def _joined(earlier: Candle | None, later: Candle | None) -> Candle | None:
+    """Two consecutive spans' candles as one (None: nothing traded in either)."""
+    parts = [candle for candle in (earlier, later) if candle is not None]
+    return merge_candles(parts) if parts else None

@@ -18,7 +18,15 @@ One module per job: ``base`` (the protocol, its error, shapes and timeframes),
 
 from __future__ import annotations
 
-from bot.venue.feeds.base import Book, Candle, Feed, FeedError, iso_ms, timeframe_ms
+from bot.venue.feeds.base import (
+    Book,
+    Candle,
+    Feed,
+    FeedError,
+    iso_ms,
+    merge_candles,
+    timeframe_ms,
+)
 from bot.venue.feeds.candle_files import load_candles, parse_candle_name
 from bot.venue.feeds.live import LiveFeed
 from bot.venue.feeds.replay import ReplayFeed
@@ -26,5 +34,5 @@ from bot.venue.feeds.synthetic import SyntheticFeed, price_level
 
 __all__ = [
     "Book", "Candle", "Feed", "FeedError", "LiveFeed", "ReplayFeed", "SyntheticFeed", "iso_ms",
-    "load_candles", "parse_candle_name", "price_level", "timeframe_ms",
+    "load_candles", "merge_candles", "parse_candle_name", "price_level", "timeframe_ms",
 ]

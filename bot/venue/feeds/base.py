@@ -27,6 +27,12 @@ def timeframe_ms(timeframe: str) -> int:
     return int(timeframe[:-1]) * UNIT_MS[unit]
 
 
+def merge_candles(candles: list[Candle]) -> Candle:
+    """Consecutive candles as one: the first open, the extremes, the last close, the volume."""
+    return [candles[0][0], candles[0][1], max(c[2] for c in candles),
+            min(c[3] for c in candles), candles[-1][4], sum(c[5] for c in candles)]
+
+
 @runtime_checkable
 class Feed(Protocol):
     """What the paper venue needs from a market: a clock, closed candles, a book, a ticker."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.clock import SteadyClock
 from bot.venue.base import TransientVenueError, VenueError
-from bot.venue.feeds.base import Book, Candle, FeedError, timeframe_ms
+from bot.venue.feeds.base import Book, Candle, FeedError, merge_candles, timeframe_ms
 
 
 class LiveFeed:
@@ -67,7 +67,7 @@ class LiveFeed:
                 self._current[symbol] = None
                 continue
             fresh = [c for c in closed if c[0] > self._last_seen.get(symbol, closed[-1][0])]
-            self._current[symbol] = _merge(fresh) if fresh else None
+            self._current[symbol] = merge_candles(fresh) if fresh else None
             if closed:
                 self._last_seen[symbol] = int(closed[-1][0])
         return True
@@ -100,8 +100,3 @@ class LiveFeed:
 
     def descriptor(self) -> dict[str, Any]:
         return {"kind": self.kind, "exchange": self.exchange_id}
-
-
-def _merge(candles: list[Candle]) -> Candle:
-    return [candles[0][0], candles[0][1], max(c[2] for c in candles),
-            min(c[3] for c in candles), candles[-1][4], sum(c[5] for c in candles)]
