@@ -408,3 +408,52 @@ def test_a_close_all_the_book_cannot_take_at_once_sells_the_rest_at_the_next_ite
     assert row is not None and row.status == "done", row.result
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
     assert [p.status for p in plans] == ["closed"] and len(bought) == 1 and rt.paused
+
+
+
+@pytest.mark.parametrize("command", ["close", "close-all"])
+def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
+        sqlite_url, tmp_path, command) -> None:
+    """The venue times out on the close's sell (every attempt). That is a venue fault, not
+    a refusal: the command stays pending and sells at the next iteration. It failed
+    ('could not flatten'), and the plan, its exit failed, was re-armed with its old stop and
+    target: the position the operator closed stayed open, and after a 'close' the bot went
+    on trading the symbol."""
+    from bot.venue.base import TransientVenueError
+    from tests.crafted import flat_then
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    class SendsRefused(PaperVenue):
+        """The paper exchange, timing out on every order while ``down``."""
+
+        down = False
+
+        def create_order(self, *args, **kwargs):
+            if self.down:
+                raise TransientVenueError("timeout (the exchange is not answering)")
+            return super().create_order(*args, **kwargs)
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12)
+    engine = ScriptedEngine([entry(stop=90.0, target=120.0)])
+    rt = make_runtime(sqlite_url, [path], engine, venue_class=SendsRefused,
+                      ORDER_MAX_ATTEMPTS=2, **LOOSE)
+    venue = rt.venue
+    assert isinstance(venue, SendsRefused)
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    venue.down = True
+    with rt.db() as db:
+        queued = enqueue_command(db, command, SYMBOL if command == "close" else None)
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, queued)
+        assert row is not None and row.status == "pending", row.result
+        assert "timeout" in (row.result or "")
+    venue.down = False
+    step(rt, 1)
+    with rt.db() as db:
+        row = db.get(Command, queued)
+        plans = db.scalars(select(TradePlan)).all()
+    assert row is not None and row.status == "done", row.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert [p.status for p in plans] == ["closed"]
