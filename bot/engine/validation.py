@@ -228,7 +228,10 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings,
         # cannot exist, so they are dropped rather than half-honoured.
         update |= {"stop": None, "target": None}
     else:
-        _check_sides(action.action, entry, action.stop, action.target)
+        # A limit above the market fills at once, at the market: the stop must lie below
+        # that too, or the plan is stopped out as it opens.
+        _check_sides(action.action, entry, None, action.target)
+        _check_sides(action.action, min(entry, last), action.stop, None)
     return _with(action, update)
 
 
