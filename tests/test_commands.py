@@ -419,19 +419,9 @@ def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
     ('could not flatten'), and the plan, its exit failed, was re-armed with its old stop and
     target: the position the operator closed stayed open, and after a 'close' the bot went
     on trading the symbol."""
-    from bot.venue.base import TransientVenueError
     from tests.crafted import flat_then
+    from tests.loop_harness import SendsRefused
     from tests.test_plans import LOOSE, SYMBOL, entry
-
-    class SendsRefused(PaperVenue):
-        """The paper exchange, timing out on every order while ``down``."""
-
-        down = False
-
-        def create_order(self, *args, **kwargs):
-            if self.down:
-                raise TransientVenueError("timeout (the exchange is not answering)")
-            return super().create_order(*args, **kwargs)
 
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12)
     engine = ScriptedEngine([entry(stop=90.0, target=120.0)])

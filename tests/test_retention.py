@@ -225,6 +225,18 @@ def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, monkeypatch)
     assert after[closed] == (0, 2, 3)
 
 
+def _costed_day_rolled_up(db: OrmSession, day: date) -> list[int]:
+    """A live day whose three holds cost 0.5 each, rolled up and scored, and today: the
+    two sessions' ids."""
+    ids = [_session(db, day), _session(db, TODAY)]
+    db.execute(update(LLMTrace).where(LLMTrace.session_id == ids[0]).values(cost=0.5))
+    assert roll_up_closed(db, ids, ids[-1]) == 1
+    db.merge(DecisionScoreTip(kind="live", run_name="live",
+                              through=datetime.combine(TODAY, time(), UTC)))
+    db.commit()
+    return ids
+
+
 def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, capsys,
                                                                      monkeypatch):
     """Keeping one day thins yesterday at today's start, but the fill sync books a fill of
@@ -237,13 +249,8 @@ def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, caps
     monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
     engine = make_engine(db_url)
     with session_factory(engine)() as db:
-        yesterday = _session(db, TODAY - timedelta(days=1))
-        ids = [yesterday, _session(db, TODAY)]
-        db.execute(update(LLMTrace).where(LLMTrace.session_id == yesterday).values(cost=0.5))
-        assert roll_up_closed(db, ids, ids[-1]) == 1
-        db.merge(DecisionScoreTip(kind="live", run_name="live",
-                                  through=datetime.combine(TODAY, time(), UTC)))
-        db.commit()
+        ids = _costed_day_rolled_up(db, TODAY - timedelta(days=1))
+        yesterday = ids[0]
         assert main(["prune", "--db", db_url, "--days", "1"]) == 0
         capsys.readouterr()
         record_trade(db, datetime.combine(TODAY, time(0, 1), UTC), session_id=yesterday,
@@ -415,13 +422,8 @@ def test_a_thinned_days_llm_cost_stays_in_its_figures(db_url, capsys, monkeypatc
     monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
     engine = make_engine(db_url)
     with session_factory(engine)() as db:
-        old = _session(db, OLD)
-        ids = [old, _session(db, TODAY)]
-        db.execute(update(LLMTrace).where(LLMTrace.session_id == old).values(cost=0.5))
-        assert roll_up_closed(db, ids, ids[-1]) == 1
-        db.merge(DecisionScoreTip(kind="live", run_name="live",
-                                  through=datetime.combine(TODAY, time(), UTC)))
-        db.commit()
+        ids = _costed_day_rolled_up(db, OLD)
+        old = ids[0]
         info = session_info(db, old)
         assert info is not None
         before = overview_figures(db, info)
