@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import store as store_module
 from bot.config import load_settings
@@ -24,7 +24,16 @@ from bot.venue.feeds import SyntheticFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import bound_engine, make_engine, session_factory
-from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
+from db.models import (
+    Bot,
+    BotStatus,
+    Command,
+    LLMTrace,
+    Order,
+    SessionStatsCache,
+    Trade,
+    TradePlan,
+)
 from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -166,6 +175,54 @@ def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlit
         wait_for(lambda: status_of(rt, resume) == "done", every=0.05)
         assert not rt.paused
         stop_bot(rt, bot)
+    finally:
+        engine.release.set()
+        rt.stop_requested = True
+        bot.join(10)
+
+
+class SlowCostlyEngine(SlowEngine):
+    """A slow LLM call that costs 1.0 once it answers, as a priced model's does."""
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        result = super().decide(context)
+        result.cost, result.tokens_in, result.tokens_out = 1.0, 2000, 80
+        return result
+
+
+@pytest.mark.slow
+def test_a_decision_abandoned_for_a_close_all_still_counts_what_its_call_cost(
+        sqlite_url) -> None:
+    """A close-all abandons the decision an LLM is still thinking over, but the call goes on
+    and the provider charges it. Its trace kept a cost of 0 for ever: the session's LLM cost,
+    its net PnL and its cost cap left it out. Once the call answers, its cost and tokens are
+    booked on its trace and in the session's figures, though the bot is paused."""
+    engine = SlowCostlyEngine([])
+    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
+                      LOOP_INTERVAL_SECONDS=1)
+    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
+    bot.start()
+    try:
+        assert engine.called.wait(20), "the engine was never asked"
+        with rt.db() as db:
+            close_all = enqueue_command(db, "close-all")
+        wait_for(lambda: status_of(rt, close_all) == "done", every=0.05)
+        with rt.db() as db:
+            abandoned = db.scalars(select(LLMTrace)).one()
+        assert abandoned.status == "abandoned" and abandoned.cost == 0
+        engine.release.set()  # the call answers; the next iteration books what it cost
+
+        def booked() -> LLMTrace | None:
+            with rt.db() as db:
+                trace = db.get(LLMTrace, abandoned.id)
+                return trace if trace is not None and trace.cost > 0 else None
+        trace = wait_for(booked, timeout=30, every=0.05)
+        assert (trace.cost, trace.tokens_in, trace.tokens_out) == (1.0, 2000, 80)
+        stop_bot(rt, bot)
+        with rt.db() as db:
+            traced = db.scalar(select(func.sum(LLMTrace.cost)))
+            cached = db.get(SessionStatsCache, rt.session_id)
+        assert cached is not None and cached.total_llm_cost == pytest.approx(traced)
     finally:
         engine.release.set()
         rt.stop_requested = True
