@@ -148,19 +148,32 @@ def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
     assert obey_commands(rt) == 1 and not rt.paused  # queued by its store: seen at once
 
 
+def thinking_bot(url: str, engine: SlowEngine, loop_interval: int
+                 ) -> tuple[Runtime, threading.Thread]:
+    """A bot looping on its thread, every ``loop_interval`` seconds, with a slow engine."""
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], engine,
+                      LOOP_INTERVAL_SECONDS=loop_interval)
+    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
+    bot.start()
+    return rt, bot
+
+
+def close_all_while_thinking(rt: Runtime, engine: SlowEngine) -> int:
+    """A close-all queued while the engine thinks, once the bot has taken it; its id."""
+    assert engine.called.wait(20), "the engine was never asked"
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    # the decision is still blocked: close-all can only end here by not waiting for it
+    wait_for(lambda: status_of(rt, close_all) != "pending", every=0.05)
+    return close_all
+
+
 @pytest.mark.slow
 def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:
     engine = SlowEngine([buy()])
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
-                      LOOP_INTERVAL_SECONDS=3600)
-    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
-    bot.start()
+    rt, bot = thinking_bot(sqlite_url, engine, loop_interval=3600)
     try:
-        assert engine.called.wait(20), "the engine was never asked"
-        with rt.db() as db:
-            close_all = enqueue_command(db, "close-all")
-        # the decision is still blocked: close-all can only end here by not waiting for it
-        wait_for(lambda: status_of(rt, close_all) != "pending", every=0.05)
+        close_all = close_all_while_thinking(rt, engine)
         assert status_of(rt, close_all) == "done" and not engine.release.is_set()
         with rt.db() as db:
             trace = db.scalars(select(LLMTrace)).one()
@@ -198,15 +211,9 @@ def test_a_decision_abandoned_for_a_close_all_still_counts_what_its_call_cost(
     its net PnL and its cost cap left it out. Once the call answers, its cost and tokens are
     booked on its trace and in the session's figures, though the bot is paused."""
     engine = SlowCostlyEngine([])
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
-                      LOOP_INTERVAL_SECONDS=1)
-    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
-    bot.start()
+    rt, bot = thinking_bot(sqlite_url, engine, loop_interval=1)
     try:
-        assert engine.called.wait(20), "the engine was never asked"
-        with rt.db() as db:
-            close_all = enqueue_command(db, "close-all")
-        wait_for(lambda: status_of(rt, close_all) == "done", every=0.05)
+        assert status_of(rt, close_all_while_thinking(rt, engine)) == "done"
         with rt.db() as db:
             abandoned = db.scalars(select(LLMTrace)).one()
         assert abandoned.status == "abandoned" and abandoned.cost == 0
