@@ -25,7 +25,7 @@ from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import canonical_json, settings_hash
 from bot.runtime import Runtime
 from bot.steps.commands import URGENT, obey_commands
-from bot.steps.decide import decide_and_execute
+from bot.steps.decide import book_abandoned_calls, decide_and_execute
 from bot.steps.fill_sync import sync_fills
 from bot.steps.market_data import fetch_market_data
 from bot.steps.plans import enforce_plans
@@ -66,6 +66,11 @@ def run_iteration(rt: Runtime) -> None:
     """One pass of the loop: roll the day if needed, then every step in order."""
     rt.errors.clear()
     roll_session(rt)
+    if rt.abandoned_calls:
+        try:
+            book_abandoned_calls(rt)
+        except Exception as exc:
+            rt.note_error("booking abandoned LLM calls", exc)
     for step in STEPS:
         if step.decides and (rt.paused or rt.stop_requested):
             continue

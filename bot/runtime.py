@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.alerts.sink import EventSink
 from bot.breaker import CircuitBreaker
 from bot.config import Settings
-from bot.engine.base import DecisionEngine
+from bot.engine.base import DecisionEngine, EngineResult
 from bot.engine.prompt import PROMPT_VERSION
 from bot.fleet import order_prefix
 from bot.guard import StopGuard
@@ -63,6 +64,9 @@ class Runtime:
     step_durations: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     urgent_check: Callable[[], bool] | None = None
+    # the engine calls an urgent command abandoned, still running: (session id, trace id,
+    # call), their cost booked on the trace once they answer (``bot.steps.decide``)
+    abandoned_calls: list[tuple[int, int, Future[EngineResult]]] = field(default_factory=list)
     # waits for a command's NOTIFY between iterations (PostgreSQL); None: poll only
     command_listener: CommandListener | None = None
     # waits out a database that is unreachable, locked or full (``bot.loop.run_forever``)

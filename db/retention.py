@@ -3,7 +3,9 @@
 A session older than the cut keeps every trace that caused something (an order, a fill, a
 plan), its last tick of each symbol (the day's closing prices), its candles, fills, plans,
 equity steps and the day's aggregates; its other traces (holds, refusals, abandoned
-decisions) and ticks go, then the prompts and answers no kept trace names. Never thinned:
+decisions) and ticks go, then the prompts and answers no kept trace names. A trace that
+cost something keeps its row, its prompt and answers dropped: the day's LLM cost, which its
+figures are read from (the Overview, the MCP tools, a span cutting the day), stays whole. Never thinned:
 a session holding an active plan, and a replay run not finished (or with no clock to say
 so), whose resume reads its traces at the clock it stopped at, a day not rolled up yet, and
 a trace the scorecard has not scored yet. A finished replay keeps its ticks too: they are
@@ -16,7 +18,20 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, Select, and_, delete, exists, func, or_, select
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Select,
+    Update,
+    and_,
+    delete,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
@@ -81,6 +96,21 @@ def _unneeded_traces(sessions: Select) -> Select:
                                      *(LLMTrace.id.not_in(ids) for ids in caused))
 
 
+_COSTED = LLMTrace.cost > 0
+# what a costed trace keeps no more: its prompt and answers (the blobs they name go)
+_CONTENT = (LLMTrace.prompt_hash, LLMTrace.system_hash, LLMTrace.response_hash,
+            LLMTrace.answers, LLMTrace.tool_calls, LLMTrace.raw_response)
+
+
+def _dropped_traces(traces: Select) -> Select:
+    return traces.where(or_(LLMTrace.cost.is_(None), ~_COSTED))
+
+
+def _stripped_traces(traces: Select) -> Select:
+    """The costed ones of ``traces`` that still hold a prompt or an answer."""
+    return traces.where(_COSTED, or_(*(column.is_not(None) for column in _CONTENT)))
+
+
 def _unneeded_ticks(sessions: Select) -> Select:
     live = select(Session.id).where(Session.id.in_(sessions), Session.kind != "replay")
     last = (select(func.max(MarketData.id)).where(MarketData.session_id.in_(live))
@@ -98,18 +128,21 @@ def prune(db: OrmSession, before: date, *, dry_run: bool = False) -> Pruned:
     or would."""
     sessions = _old_sessions(before)
     traces, ticks = _unneeded_traces(sessions), _unneeded_ticks(sessions)
+    dropped, stripped = _dropped_traces(traces), _stripped_traces(traces)
     counted = _count(db, sessions)
     if dry_run:
-        return Pruned(counted, _count(db, traces), _count(db, ticks), 0)
+        return Pruned(counted, _count(db, dropped) + _count(db, stripped), _count(db, ticks), 0)
     # an IN over a derived list: SQLite and PostgreSQL both delete from the selected ids
-    gone_traces = _deleted(db, delete(_TRACES).where(_TRACES.c.id.in_(traces)))
+    gone_traces = _deleted(db, update(_TRACES).where(_TRACES.c.id.in_(stripped)).values(
+        {column.key: null() for column in _CONTENT} | {"prompt": ""}))
+    gone_traces += _deleted(db, delete(_TRACES).where(_TRACES.c.id.in_(dropped)))
     gone_ticks = _deleted(db, delete(_TICKS).where(_TICKS.c.id.in_(ticks)))
     gone_blobs = _drop_unnamed_blobs(db)
     db.commit()
     return Pruned(counted, gone_traces, gone_ticks, gone_blobs)
 
 
-def _deleted(db: OrmSession, statement: Delete) -> int:
+def _deleted(db: OrmSession, statement: Delete | Update) -> int:
     # Session.execute is typed as returning a Result, but a Core delete's is a CursorResult.
     return cast(CursorResult[Any], db.execute(statement)).rowcount
 

@@ -28,6 +28,19 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
                .values(execution_result=bindparam("result")))
 
 
+_SET_SPENT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
+              .values(cost=bindparam("spent"), tokens_in=bindparam("spent_in"),
+                      tokens_out=bindparam("spent_out")))
+
+
+def set_spent(db: OrmSession | Connection, trace_id: int, cost: float, tokens_in: int,
+              tokens_out: int) -> None:
+    """Record what a decision's engine call cost, uncommitted: an abandoned decision's call
+    answers after its trace was written."""
+    db.execute(_SET_SPENT, {"trace_id": trace_id, "spent": cost, "spent_in": tokens_in,
+                            "spent_out": tokens_out})
+
+
 # between a prompt's system part and the rest (``bot.engine.prompt.RenderedPrompt.text``)
 SYSTEM_JOIN = "\n\n"
 _ADD_BLOB = {

@@ -11,6 +11,7 @@ from bot.engine.rules import RulesEngine
 from bot.engine.schema import Decision
 from bot.loop import run_iteration, start
 from bot.runtime import Runtime
+from bot.venue.base import TransientVenueError
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
@@ -42,6 +43,17 @@ class CostlyEngine(ScriptedEngine):
         result = super().decide(context)
         result.cost = 1.0
         return result
+
+
+class SendsRefused(PaperVenue):
+    """The paper exchange, timing out on every order while ``down``."""
+
+    down = False
+
+    def create_order(self, *args, **kwargs):
+        if self.down:
+            raise TransientVenueError("timeout (the exchange is not answering)")
+        return super().create_order(*args, **kwargs)
 
 
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import store as store_module
 from bot.config import load_settings
@@ -24,7 +24,16 @@ from bot.venue.feeds import SyntheticFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import bound_engine, make_engine, session_factory
-from db.models import Bot, BotStatus, Command, LLMTrace, Order, Trade, TradePlan
+from db.models import (
+    Bot,
+    BotStatus,
+    Command,
+    LLMTrace,
+    Order,
+    SessionStatsCache,
+    Trade,
+    TradePlan,
+)
 from db.paper_store import PaperStore
 from tests.conftest import candle_file
 from tests.loop_harness import ScriptedEngine, make_runtime, step
@@ -139,19 +148,32 @@ def test_polls_for_commands_of_other_processes_at_most_every_quiet_interval(
     assert obey_commands(rt) == 1 and not rt.paused  # queued by its store: seen at once
 
 
+def thinking_bot(url: str, engine: SlowEngine, loop_interval: int
+                 ) -> tuple[Runtime, threading.Thread]:
+    """A bot looping on its thread, every ``loop_interval`` seconds, with a slow engine."""
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], engine,
+                      LOOP_INTERVAL_SECONDS=loop_interval)
+    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
+    bot.start()
+    return rt, bot
+
+
+def close_all_while_thinking(rt: Runtime, engine: SlowEngine) -> int:
+    """A close-all queued while the engine thinks, once the bot has taken it; its id."""
+    assert engine.called.wait(20), "the engine was never asked"
+    with rt.db() as db:
+        close_all = enqueue_command(db, "close-all")
+    # the decision is still blocked: close-all can only end here by not waiting for it
+    wait_for(lambda: status_of(rt, close_all) != "pending", every=0.05)
+    return close_all
+
+
 @pytest.mark.slow
 def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlite_url) -> None:
     engine = SlowEngine([buy()])
-    rt = make_runtime(sqlite_url, [candle_file("BTC_USDT-5m.csv")], engine,
-                      LOOP_INTERVAL_SECONDS=3600)
-    bot = threading.Thread(target=run_forever, args=(rt,), daemon=True)
-    bot.start()
+    rt, bot = thinking_bot(sqlite_url, engine, loop_interval=3600)
     try:
-        assert engine.called.wait(20), "the engine was never asked"
-        with rt.db() as db:
-            close_all = enqueue_command(db, "close-all")
-        # the decision is still blocked: close-all can only end here by not waiting for it
-        wait_for(lambda: status_of(rt, close_all) != "pending", every=0.05)
+        close_all = close_all_while_thinking(rt, engine)
         assert status_of(rt, close_all) == "done" and not engine.release.is_set()
         with rt.db() as db:
             trace = db.scalars(select(LLMTrace)).one()
@@ -166,6 +188,48 @@ def test_close_all_abandons_a_slow_decision_and_sleeping_bot_obeys_at_once(sqlit
         wait_for(lambda: status_of(rt, resume) == "done", every=0.05)
         assert not rt.paused
         stop_bot(rt, bot)
+    finally:
+        engine.release.set()
+        rt.stop_requested = True
+        bot.join(10)
+
+
+class SlowCostlyEngine(SlowEngine):
+    """A slow LLM call that costs 1.0 once it answers, as a priced model's does."""
+
+    def decide(self, context: DecisionContext) -> EngineResult:
+        result = super().decide(context)
+        result.cost, result.tokens_in, result.tokens_out = 1.0, 2000, 80
+        return result
+
+
+@pytest.mark.slow
+def test_a_decision_abandoned_for_a_close_all_still_counts_what_its_call_cost(
+        sqlite_url) -> None:
+    """A close-all abandons the decision an LLM is still thinking over, but the call goes on
+    and the provider charges it. Its trace kept a cost of 0 for ever: the session's LLM cost,
+    its net PnL and its cost cap left it out. Once the call answers, its cost and tokens are
+    booked on its trace and in the session's figures, though the bot is paused."""
+    engine = SlowCostlyEngine([])
+    rt, bot = thinking_bot(sqlite_url, engine, loop_interval=1)
+    try:
+        assert status_of(rt, close_all_while_thinking(rt, engine)) == "done"
+        with rt.db() as db:
+            abandoned = db.scalars(select(LLMTrace)).one()
+        assert abandoned.status == "abandoned" and abandoned.cost == 0
+        engine.release.set()  # the call answers; the next iteration books what it cost
+
+        def booked() -> LLMTrace | None:
+            with rt.db() as db:
+                trace = db.get(LLMTrace, abandoned.id)
+                return trace if trace is not None and trace.cost > 0 else None
+        trace = wait_for(booked, timeout=30, every=0.05)
+        assert (trace.cost, trace.tokens_in, trace.tokens_out) == (1.0, 2000, 80)
+        stop_bot(rt, bot)
+        with rt.db() as db:
+            traced = db.scalar(select(func.sum(LLMTrace.cost)))
+            cached = db.get(SessionStatsCache, rt.session_id)
+        assert cached is not None and cached.total_llm_cost == pytest.approx(traced)
     finally:
         engine.release.set()
         rt.stop_requested = True
@@ -408,3 +472,42 @@ def test_a_close_all_the_book_cannot_take_at_once_sells_the_rest_at_the_next_ite
     assert row is not None and row.status == "done", row.result
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
     assert [p.status for p in plans] == ["closed"] and len(bought) == 1 and rt.paused
+
+
+
+@pytest.mark.parametrize("command", ["close", "close-all"])
+def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
+        sqlite_url, tmp_path, command) -> None:
+    """The venue times out on the close's sell (every attempt). That is a venue fault, not
+    a refusal: the command stays pending and sells at the next iteration. It failed
+    ('could not flatten'), and the plan, its exit failed, was re-armed with its old stop and
+    target: the position the operator closed stayed open, and after a 'close' the bot went
+    on trading the symbol."""
+    from tests.crafted import flat_then
+    from tests.loop_harness import SendsRefused
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12)
+    engine = ScriptedEngine([entry(stop=90.0, target=120.0)])
+    rt = make_runtime(sqlite_url, [path], engine, venue_class=SendsRefused,
+                      ORDER_MAX_ATTEMPTS=2, **LOOSE)
+    venue = rt.venue
+    assert isinstance(venue, SendsRefused)
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    venue.down = True
+    with rt.db() as db:
+        queued = enqueue_command(db, command, SYMBOL if command == "close" else None)
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, queued)
+        assert row is not None and row.status == "pending", row.result
+        assert "timeout" in (row.result or "")
+    venue.down = False
+    step(rt, 1)
+    with rt.db() as db:
+        row = db.get(Command, queued)
+        plans = db.scalars(select(TradePlan)).all()
+    assert row is not None and row.status == "done", row.result
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert [p.status for p in plans] == ["closed"]

@@ -859,3 +859,35 @@ def test_a_rules_trace_says_it_sent_no_prompt(seeded_url, monkeypatch):
         _open(at, "decisions")
         assert at.selectbox(key="dec_trace").value == trace_id
         assert shown in _all_text(at)
+
+
+def test_a_past_day_of_a_bot_closes_and_cancels_nothing(seeded_url, monkeypatch):
+    """Yesterday's session shows the positions and orders as that day left them. Its Close
+    queued 'close BTC/USDT' for the bot, which sells whatever BTC the bot holds now (a new
+    entry of today's, of another size than the +0.04 the question named); its Cancel, an
+    order of yesterday's snapshot. A past day's rows command nothing; the bot's controls
+    in the sidebar (pause, close-all) still reach it."""
+    from datetime import UTC, datetime
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:
+        seeded = db.scalars(select(Session)).one()
+        today = seeded.date
+        seeded.date = today - timedelta(days=1)
+        db.flush()
+        db.add(Session(date=today, kind=seeded.kind, run_name=seeded.run_name,
+                       bot_id=seeded.bot_id, mode=seeded.mode, venue=seeded.venue,
+                       feed=seeded.feed, starting_balance=seeded.starting_balance,
+                       created_at=datetime.now(UTC)))
+        db.commit()
+        yesterday = seeded.id
+    engine.dispose()
+    at = _app(seeded_url, monkeypatch)
+    at.selectbox(key="session_pick").set_value(yesterday).run()
+    _open(at, "portfolio")
+    assert "BTC/USDT: +0.04" in _all_text(at)  # yesterday's position, as the day left it
+    for key in ("close_BTC/USDT", "cancel_O-9001"):
+        assert at.button(key=key).disabled, key
+        assert "trades in" in at.button(key=key).help, key
+    assert not at.button(key="cmd_pause").disabled
+    assert _pending(seeded_url) == []

@@ -358,22 +358,10 @@ def test_an_exit_left_unsent_by_a_venue_fault_and_a_lock_is_sent_again(
     the exit goes out (with its own client order id) and the plan closes; it does not wait
     for a restart, its stop unguarded meanwhile."""
     from bot.loop import run_iteration
-    from bot.venue.base import TransientVenueError
-    from bot.venue.paper import PaperVenue
     from db.models import Order, TradePlan
     from tests.crafted import flat_then
-    from tests.loop_harness import ScriptedEngine, make_runtime, step
+    from tests.loop_harness import ScriptedEngine, SendsRefused, make_runtime, step
     from tests.test_plans import LOOSE, SYMBOL, entry
-
-    class SendsRefused(PaperVenue):
-        """The paper exchange, timing out on every order while ``down``."""
-
-        down = False
-
-        def create_order(self, *args, **kwargs):
-            if self.down:
-                raise TransientVenueError("timeout (the exchange is not answering)")
-            return super().create_order(*args, **kwargs)
 
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 4 + [98.5] * 8)
     rt = make_runtime(sqlite_url, [path], ScriptedEngine([entry(stop=99.0)]),

@@ -29,6 +29,7 @@ from db.models import (
 )
 from db.performance import span_performance
 from db.performance_rollups import roll_up_closed
+from db.queries import overview_figures, session_info
 from db.queries_trading import trace_detail
 from db.traces import add_trace
 from db.trades import record_trade
@@ -224,6 +225,18 @@ def test_the_open_day_of_a_bot_west_of_utc_is_never_thinned(db_url, monkeypatch)
     assert after[closed] == (0, 2, 3)
 
 
+def _costed_day_rolled_up(db: OrmSession, day: date) -> list[int]:
+    """A live day whose three holds cost 0.5 each, rolled up and scored, and today: the
+    two sessions' ids."""
+    ids = [_session(db, day), _session(db, TODAY)]
+    db.execute(update(LLMTrace).where(LLMTrace.session_id == ids[0]).values(cost=0.5))
+    assert roll_up_closed(db, ids, ids[-1]) == 1
+    db.merge(DecisionScoreTip(kind="live", run_name="live",
+                              through=datetime.combine(TODAY, time(), UTC)))
+    db.commit()
+    return ids
+
+
 def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, capsys,
                                                                      monkeypatch):
     """Keeping one day thins yesterday at today's start, but the fill sync books a fill of
@@ -236,13 +249,8 @@ def test_a_day_the_fill_sync_can_still_book_into_keeps_its_llm_cost(db_url, caps
     monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
     engine = make_engine(db_url)
     with session_factory(engine)() as db:
-        yesterday = _session(db, TODAY - timedelta(days=1))
-        ids = [yesterday, _session(db, TODAY)]
-        db.execute(update(LLMTrace).where(LLMTrace.session_id == yesterday).values(cost=0.5))
-        assert roll_up_closed(db, ids, ids[-1]) == 1
-        db.merge(DecisionScoreTip(kind="live", run_name="live",
-                                  through=datetime.combine(TODAY, time(), UTC)))
-        db.commit()
+        ids = _costed_day_rolled_up(db, TODAY - timedelta(days=1))
+        yesterday = ids[0]
         assert main(["prune", "--db", db_url, "--days", "1"]) == 0
         capsys.readouterr()
         record_trade(db, datetime.combine(TODAY, time(0, 1), UTC), session_id=yesterday,
@@ -403,3 +411,34 @@ def test_a_bot_east_of_utc_keeps_a_day_a_bot_west_of_it_can_still_book_into(
     step(rt, 8)  # past midnight in Tokyo: the bot's rollover, and its prune
     assert rt.session_day == date(2023, 11, 15)
     assert _kept(sqlite_url)[ended] == (3, 2 * TICKS, 3)
+
+
+def test_a_thinned_days_llm_cost_stays_in_its_figures(db_url, capsys, monkeypatch):
+    """An LLM's holds cost money as its trades do. A thinned day's Overview (and the MCP
+    performance tool, which reads the same rows) still counts what its decisions cost: the
+    day's net PnL does not rise by the cost of the holds the prune removed."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids = _costed_day_rolled_up(db, OLD)
+        old = ids[0]
+        info = session_info(db, old)
+        assert info is not None
+        before = overview_figures(db, info)
+        assert before["llm_cost"] == pytest.approx(3 * 0.5)
+        assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+        assert json.loads(capsys.readouterr().out)["traces"] == 3
+        db.expire_all()
+        after = overview_figures(db, info)
+        assert after["llm_cost"] == pytest.approx(before["llm_cost"])
+        assert after["net_pnl"] == pytest.approx(before["net_pnl"])
+        assert span_performance(db, ids)[0].metrics["llm_cost"] == pytest.approx(3 * 0.5)
+        # thinned all the same: their prompts and answers are gone, and a second pass
+        # finds nothing more to do
+        assert db.scalar(select(func.count()).select_from(LLMTrace).where(
+            LLMTrace.session_id == old, LLMTrace.prompt_hash.is_not(None))) == 0
+        assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+        assert json.loads(capsys.readouterr().out)["traces"] == 0
+    engine.dispose()

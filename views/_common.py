@@ -167,6 +167,27 @@ def command_target() -> CommandTarget:
     return CommandTarget(owner)
 
 
+def row_command_target(info: SessionInfo) -> CommandTarget:
+    """Which bot, if any, the controls of the shown session's positions and orders act on.
+
+    Those are the rows as the session's day left them: a past day's BTC position is not
+    what a 'close BTC/USDT' sells now (the bot's holding of today), nor is its order list
+    the bot's, so only the bot's newest day commands its rows.
+    """
+    target = command_target()
+    if target.bot is None:
+        return target
+    with read_db() as db:
+        newest = session_info(db, bot=target.bot)
+    if newest is not None and newest.id != info.id:
+        return CommandTarget(None, f"Session #{info.id} is {info.date} of bot "
+                                   f"{literal(target.bot)}, which trades in {newest.date} "
+                                   f"(#{newest.id}) now: these positions and orders are as "
+                                   "that day left them. Pick its newest session to close or "
+                                   "cancel.")
+    return target
+
+
 def file_name(url: str) -> str:
     """The file of a SQLite URL (plain or ``file:...?mode=ro``), as the operator knows it."""
     return url.split("file:", 1)[-1].split("///", 1)[-1].split("?", 1)[0]

@@ -65,7 +65,8 @@ def _fleet() -> None:
     bots.metric("Bots", sums["bots"])
     up.metric("Running or paused", sums["up"])
     pnl.metric("Net PnL today (all bots)", " · ".join(
-        f"{money(value)} {quote}".rstrip() for quote, value in sums["net_pnl"].items()) or "—")
+        f"{money(value)} {literal(quote)}".rstrip() for quote, value in sums["net_pnl"].items())
+        or "—")
     positions.metric("Open positions", sums["open_positions"])
     table(_table(entries), width="stretch")
     _controls(entries)

@@ -2,7 +2,8 @@
 
 Close and cancel only queue commands: the bot re-checks them against the venue and risk
 caps, so a stale page can never send an order by itself. They go to the bot whose session is
-shown and take a second click that names it; on a replay there is no bot, so they are off.
+shown and take a second click that names it; on a replay there is no bot, and on a past day
+the rows are that day's, not the bot's of now, so they are off.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from db.queries_trading import active_plans, open_orders, plan_versions, version
 from views._common import (
     CONFIRM_KEY,
     ask,
-    command_target,
     enqueue,
     mode_label,
     read_db,
+    row_command_target,
     second_click,
     session_or_stop,
 )
@@ -29,7 +30,7 @@ from views._text import literal
 st.header("Portfolio")
 info = session_or_stop()
 label = mode_label(info)
-target = command_target()
+target = row_command_target(info)
 
 
 def _queue(command: str, argument: str) -> None:

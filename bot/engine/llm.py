@@ -35,6 +35,9 @@ from bot.model.decision import DecisionContext
 from bot.secrets_filter import scrub
 
 MAX_ROUNDS = 3
+# Tool answers with data per decision: each goes back with every later request and is paid
+# for as its input; calls beyond are answered with an error (each call needs an answer).
+MAX_TOOL_CALLS = 8
 MAX_ATTEMPTS = 4  # per request: the first try and three retries
 BACKOFF_SECONDS = 1.0  # doubled per retry
 MAX_BACKOFF_SECONDS = 20.0
@@ -189,7 +192,11 @@ class LLMEngine:
             if reply.calls and use_tools:
                 results = []
                 for call in reply.calls:
-                    output = answer_tool(context, call.name, call.args)
+                    if len(result.tool_calls) < MAX_TOOL_CALLS:
+                        output = answer_tool(context, call.name, call.args)
+                    else:
+                        output = {"error": f"at most {MAX_TOOL_CALLS} tool calls a decision: "
+                                           "not answered; decide with what you have"}
                     result.tool_calls.append({"round": round_no, "name": call.name,
                                               "args": call.args, "result": output})
                     results.append((call, output))

@@ -28,6 +28,7 @@ MAX_REASON_CHARS = 500
 MAX_SUMMARY_CHARS = 1000
 SANITY_ORDER_VALUE_FACTOR = 10  # beyond max_order_value * this, a size is nonsense
 MAX_LIMIT_DEVIATION = 0.2  # a limit price further than 20% from the last price is a typo
+EXITS = (ActionType.SELL, ActionType.CLOSE_PLAN)
 _FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
 
@@ -98,6 +99,12 @@ def _parse_action(item: Any, index: int, errors: list[str]) -> Action | None:
     try:
         return Action.model_validate(item)
     except ValidationError as exc:
+        failed = {".".join(map(str, e["loc"])) for e in exc.errors()}
+        if failed == {"confidence"} and item.get("action") in EXITS:
+            # nothing trades on a confidence, and an exit is never refused: it goes without
+            errors.append(f"action {index}: confidence {item['confidence']!r:.40} is not "
+                          "between 0 and 1: dropped")
+            return Action.model_validate(item | {"confidence": None})
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
         errors.append(f"action {index}: invalid {fields}"[:300])
         return None
@@ -221,7 +228,10 @@ def _check_order(action: Action, context: DecisionContext, settings: Settings,
         # cannot exist, so they are dropped rather than half-honoured.
         update |= {"stop": None, "target": None}
     else:
-        _check_sides(action.action, entry, action.stop, action.target)
+        # A limit above the market fills at once, at the market: the stop must lie below
+        # that too, or the plan is stopped out as it opens.
+        _check_sides(action.action, entry, None, action.target)
+        _check_sides(action.action, min(entry, last), action.stop, None)
     return _with(action, update)
 
 

@@ -173,6 +173,9 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
                                     purpose=OrderPurpose.CLOSE, reason=reason)
             if not placement.ok:
+                if placement.status == OrderStatus.FAILED:  # the venue's faults outlasted
+                    # the send's attempts: it answers again, and the close is tried then
+                    raise TransientVenueError(f"could not flatten {symbol}: {placement.error}")
                 raise RuntimeError(f"could not flatten {symbol}: {placement.error}")
             flattened.append(symbol)
     book_new_fills(rt)

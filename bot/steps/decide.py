@@ -32,6 +32,7 @@ from db.traces import (
     add_trace,
     recorded_decision_json,
     set_execution_result,
+    set_spent,
 )
 
 POLL_SECONDS = 0.2
@@ -94,13 +95,14 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     rt.events.llm_spent(context, rt.settings.llm_session_cost_cap)
     started = time.perf_counter()
     result = _run_engine(rt, db, context)
-    if result is None:
-        add_trace(
+    if isinstance(result, Future):
+        abandoned = add_trace(
             db, session_id=rt.session_id, engine=rt.engine.name, status=TraceStatus.ABANDONED,
             prompt="", errors=["abandoned: an operator close-all/stop arrived first"],
             latency_ms=(time.perf_counter() - started) * 1000, created_at=now,
         )
         db.commit()
+        rt.abandoned_calls.append((rt.session_id, abandoned, result))
         return None
     if result.skipped:
         return None
@@ -135,6 +137,26 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
     db.commit()
     rt.store.traces.note_trace(rt.session_id, now, result.cost)
     return (trace_id, result.decision, (valid, rejected)) if acts else None
+
+
+def book_abandoned_calls(rt: Runtime) -> None:
+    """Book what the calls abandoned for an urgent command cost, once they answered: the
+    provider charges them all the same, so the session's LLM cost (its figures and its cost
+    cap) counts them, on their traces. The loop asks at every iteration, paused or not (a
+    close-all, which abandons one, pauses the bot); a call still running waits for the next."""
+    waiting, now = [], rt.now()
+    with bound_engine(rt.db).connect() as conn:
+        for session_id, trace_id, call in rt.abandoned_calls:
+            if not call.done():
+                waiting.append((session_id, trace_id, call))
+            elif not call.cancelled() and call.exception() is None:
+                result = call.result()
+                set_spent(conn, trace_id, result.cost, result.tokens_in, result.tokens_out)
+                if result.cost:
+                    rt.store.apply_llm_cost(conn, session_id, result.cost, now)
+                conn.commit()
+                rt.store.traces.note_trace(session_id, now, result.cost)
+    rt.abandoned_calls = waiting
 
 
 def _shadow_decision(rt: Runtime, context) -> str | None:
@@ -220,8 +242,10 @@ def _jsonable(rejected: list) -> list[dict]:
     return items
 
 
-def _run_engine(rt: Runtime, db: Connection, context) -> EngineResult | None:
-    """The engine's answer; None when an urgent command arrived while it was thinking.
+def _run_engine(rt: Runtime, db: Connection,
+                context) -> EngineResult | Future[EngineResult]:
+    """The engine's answer; the call itself, abandoned, when an urgent command arrived
+    while it was thinking.
 
     A live bot asks on a worker thread and keeps watching for commands: an LLM may think
     for seconds, and the step's read transaction is ended first rather than held idle.
@@ -236,4 +260,4 @@ def _run_engine(rt: Runtime, db: Connection, context) -> EngineResult | None:
         except TimeoutError:
             if rt.urgent_check():
                 future.cancel()
-                return None
+                return future
