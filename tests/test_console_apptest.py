@@ -883,7 +883,7 @@ def test_a_past_day_of_a_bot_closes_and_cancels_nothing(seeded_url, monkeypatch)
         yesterday = seeded.id
     engine.dispose()
     at = _app(seeded_url, monkeypatch)
-    at.selectbox(key="session_pick").set_value(yesterday).run()
+    next(s for s in at.sidebar.selectbox if s.label == "Session").set_value(yesterday).run()
     _open(at, "portfolio")
     assert "BTC/USDT: +0.04" in _all_text(at)  # yesterday's position, as the day left it
     for key in ("close_BTC/USDT", "cancel_O-9001"):
