@@ -117,13 +117,13 @@ def _old_twin(db, new_id: int) -> int:
     return db.scalar(select(LLMTrace.id).order_by(LLMTrace.id.desc()).limit(1))
 
 
-def _as_read(db, trace_id: int) -> dict:
-    """What every reader of a trace makes of it."""
+def _as_read(db, bot: str, trace_id: int) -> dict:
+    """What every reader of a trace makes of it (the remote one as ``bot``'s)."""
     detail = trace_detail(db, trace_id)
     assert detail is not None
     listed = traces(db, detail["session_id"]).set_index("id").loc[trace_id]
     recent = recent_decisions(db, detail["session_id"]).set_index("id").loc[trace_id]
-    remote = remote_trace(db, trace_id)
+    remote = remote_trace(db, bot, trace_id)
     assert remote is not None
     decision, execution = (trace_words.decision(detail["decision_json"]),
                            trace_words.execution(detail["execution_result"]))
@@ -145,7 +145,9 @@ def test_an_old_row_and_a_new_row_read_the_same(db_url: str, tmp_path: Path) -> 
     candles = write_candles(tmp_path / "BTC_USDT-5m.csv", [21348.9] * 210)
     hold = Decision(actions=[Action(action=ActionType.HOLD, reason=HOLD_SUMMARY)],
                     summary=HOLD_SUMMARY)
-    rt = make_runtime(db_url, [candles], ScriptedEngine([hold]))
+    # a live bot's: the remote reader serves only a bot's own live sessions
+    rt = make_runtime(db_url, [candles], ScriptedEngine([hold]), kind="live",
+                      run_name="default")
     step(rt)
     with rt.db() as db:
         new_id = db.scalar(select(LLMTrace.id))
@@ -154,7 +156,8 @@ def test_an_old_row_and_a_new_row_read_the_same(db_url: str, tmp_path: Path) -> 
         stored = {r["id"]: r for r in _stored_rows(db_url)}
         assert len(stored[new_id]["execution_result"]) < len(stored[old_id]["execution_result"])
         assert len(stored[new_id]["decision_json"]) < len(stored[old_id]["decision_json"])
-        new, old = _as_read(db, new_id), _as_read(db, old_id)
+        bot = rt.settings.bot_name
+        new, old = _as_read(db, bot, new_id), _as_read(db, bot, old_id)
     # a HOLD of no symbol names none now: the one difference, which every reader reads alike
     assert new["result"]["actions"] == [{"action": "HOLD", "status": "hold"}]
     assert old["result"]["actions"] == [{"action": "HOLD", "symbol": None, "status": "hold"}]
