@@ -130,3 +130,13 @@ def test_a_decision_cut_off_at_max_tokens_is_a_hold_never_a_trade() -> None:
     result = make_engine(recorded).decide(context())
     assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
     assert result.errors == ["stop reason max_tokens"]
+
+
+def test_cache_writes_and_reads_are_priced_at_their_own_rates() -> None:
+    """Anthropic bills a prompt-cache write at 1.25x the input rate and a read at 0.1x:
+    claude-sonnet-4-5 at genai-prices' $3 in, $3.75 cache write, $0.30 cache read and $15
+    out per million tokens."""
+    result = make_engine(answers("cached_prompt.json")).decide(context())
+    assert result.errors == []
+    assert (result.tokens_in, result.tokens_out) == (851 + 2000 + 10000, 142)
+    assert result.cost == pytest.approx((851 * 3 + 2000 * 3.75 + 10000 * 0.3 + 142 * 15) / 1e6)

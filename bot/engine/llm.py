@@ -59,8 +59,10 @@ class Reply:
     text: str | None = None
     calls: list[ToolCall] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # refusal, block, cut-off answer
-    tokens_in: int = 0
+    tokens_in: int = 0  # every input token, the prompt cache's writes and reads among them
     tokens_out: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
     model_version: str | None = None
     refusal: str | None = None  # the model declined to answer: never acted on
 
@@ -161,7 +163,8 @@ class LLMEngine:
             result.errors.append(scrub(f"{type(exc).__name__}: {exc}",
                                        self.settings.secret_values())[:1000])
         result.latency_ms = (time.perf_counter() - started) * 1000
-        result.cost = self.price.cost(result.tokens_in, result.tokens_out)
+        result.cost = self.price.cost(result.tokens_in, result.tokens_out,
+                                      result.cache_write_tokens, result.cache_read_tokens)
         self._spent[context.session_id] = self._spent.get(context.session_id, 0.0) + result.cost
         return result
 
@@ -256,6 +259,8 @@ class LLMEngine:
 def _counted(reply: Reply, result: EngineResult) -> Reply:
     result.tokens_in += reply.tokens_in
     result.tokens_out += reply.tokens_out
+    result.cache_write_tokens += reply.cache_write_tokens
+    result.cache_read_tokens += reply.cache_read_tokens
     if reply.model_version:
         result.model_version = reply.model_version
     return reply
