@@ -20,7 +20,7 @@ from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
 from bot.engine.schema import ActionType
 from tests import recorded_http
-from tests.recorded_http import RecordedAnswers, fixture_json
+from tests.recorded_http import RecordedAnswers, fixture, fixture_json
 from tests.test_gemini_engine import NOW, context
 
 TOOLS = {"get_candles", "get_order_book", "get_indicators"}
@@ -140,3 +140,18 @@ def test_cache_writes_and_reads_are_priced_at_their_own_rates() -> None:
     assert result.errors == []
     assert (result.tokens_in, result.tokens_out) == (851 + 2000 + 10000, 142)
     assert result.cost == pytest.approx((851 * 3 + 2000 * 3.75 + 10000 * 0.3 + 142 * 15) / 1e6)
+
+
+def test_a_tool_argument_json_reads_as_infinity_is_answered_with_an_error() -> None:
+    """``"limit": 1e999`` is infinity to a JSON reader: the tool answers that the limit is
+    bad, and the model decides on; the decision is not lost to "LLM call failed"."""
+    infinite = fixture("anthropic", "tool_call.json").replace(b'"limit": 60', b'"limit": 1e999')
+    recorded = RecordedAnswers((200, infinite), (200, fixture("anthropic", "hold.json")),
+                               http=httpx2)
+    result = make_engine(recorded).decide(context())
+    assert not any("LLM call failed" in e or "Overflow" in e for e in result.errors)
+    [held] = result.decision.actions
+    assert held.action is ActionType.HOLD and held.reason.startswith("Range-bound")
+    (call,) = result.tool_calls
+    assert "limit" in call["result"]["error"]
+    assert len(recorded.requests) == 2  # the model read the error and decided
