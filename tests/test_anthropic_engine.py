@@ -18,6 +18,7 @@ from bot.config import load_settings
 from bot.engine.anthropic_messages import AnthropicAdapter
 from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
+from bot.engine.recording import Recording
 from bot.engine.schema import ActionType
 from tests import recorded_http
 from tests.recorded_http import RecordedAnswers, fixture, fixture_json
@@ -30,12 +31,14 @@ def answers(*names: str | tuple[int, str]) -> RecordedAnswers:
     return recorded_http.answers("anthropic", *names, http=httpx2)
 
 
-def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
+def make_engine(recorded: RecordedAnswers, recording: Recording | None = None,
+                **overrides: Any) -> LLMEngine:
     settings = load_settings(**{"LLM_PROVIDER": "anthropic", "LLM_API_KEY": "sk-ant-test-123",
                                 "LLM_MIN_INTERVAL_SECONDS": 60, **overrides})
     client = anthropic.Anthropic(api_key="sk-ant-test-123", base_url=settings.llm_base_url,
                                  max_retries=0, http_client=recorded.client())
-    return LLMEngine(settings, AnthropicAdapter(settings, client), sleep=lambda _s: None)
+    return LLMEngine(settings, AnthropicAdapter(settings, client), sleep=lambda _s: None,
+                     recording=recording)
 
 
 def usage(*names: str) -> tuple[int, int]:
@@ -155,3 +158,24 @@ def test_a_tool_argument_json_reads_as_infinity_is_answered_with_an_error() -> N
     (call,) = result.tool_calls
     assert "limit" in call["result"]["error"]
     assert len(recorded.requests) == 2  # the model read the error and decided
+
+
+def test_the_recording_masks_a_secret_the_model_echoes_and_replays_the_same(tmp_path) -> None:
+    """A key the model echoes (in a text beside its tool call, in its decision's reason) is
+    masked in the recording as in a trace; a replay from that recording asks nothing and
+    decides the same: the second request, which carries the echo, keys the same masked."""
+    key = b"sk-ant-test-123"
+    echo = fixture("anthropic", "tool_call.json").replace(b"before deciding.",
+                                                           b"before deciding, as " + key)
+    said = fixture("anthropic", "hold.json").replace(b"Range-bound;", b"Range-bound, " + key)
+    path = tmp_path / "answers.jsonl"
+    live = make_engine(RecordedAnswers((200, echo), (200, said), http=httpx2),
+                       Recording(path, refresh=True)).decide(context())
+    assert live.errors == [] and key.decode() in live.decision.actions[0].reason
+    assert key not in path.read_bytes() and b"***" in path.read_bytes()
+    unasked = RecordedAnswers(http=httpx2)  # any request fails the test
+    replayed = Recording(path)
+    again = make_engine(unasked, replayed).decide(context())
+    assert unasked.requests == [] and replayed.hits == 2 and replayed.misses == 0
+    assert [a.action for a in again.decision.actions] == [ActionType.HOLD]
+    assert again.request_hash == live.request_hash and again.tool_calls == live.tool_calls

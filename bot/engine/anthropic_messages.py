@@ -62,7 +62,8 @@ class AnthropicAdapter:
     def key(self, request: dict[str, Any]) -> str:
         # Where the server lives is no part of the question: a day recorded against one
         # host replays anywhere.
-        return request_hash({"provider": self.provider, **request})
+        return request_hash({"provider": self.provider, **request},
+                            self.settings.secret_values())
 
     def send(self, request: dict[str, Any]) -> Message:
         return self._api().messages.create(**request)

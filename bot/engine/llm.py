@@ -241,7 +241,7 @@ class LLMEngine:
                 response = adapter.send(request)
                 reply = _counted(adapter.reply(response), result)
                 if self.recording is not None:
-                    self.recording.put(key, response)
+                    self.recording.put(key, response, self.settings.secret_values())
                 return response, reply
             except Exception as exc:
                 changed = adapter.adapt(exc, request, result)
