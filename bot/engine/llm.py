@@ -205,19 +205,21 @@ class LLMEngine:
                     results.append((call, output))
                 adapter.add_tool_results(conversation, response, results)
                 continue
-            decision, errors, parsed = _answer(reply, result)
-            if schema or last_round or parsed:
+            decision, errors, notes = _answer(reply, result)
+            if schema or last_round or not errors:
                 result.errors.extend(errors)
+                result.notes.extend(notes)
                 return decision
             # Split mode: the free-form answer did not parse; ask once more under the schema.
-            result.errors.extend(f"answer 1: {error}" for error in errors)
+            result.errors.extend(f"answer 1: {error}" for error in [*errors, *notes])
             adapter.add_user(conversation, ANSWER_NOW)
             _, reply = self._ask(conversation, False, True, result)
-            decision, errors, parsed = _answer(reply, result)
+            decision, errors, notes = _answer(reply, result)
             result.errors.extend(f"answer 2: {error}" for error in errors)
+            result.notes.extend(f"answer 2: {note}" for note in notes)
             # A second answer that does not parse either is not half-trusted: whatever
             # actions did parse of it are not acted on.
-            return decision if parsed else hold("no usable answer after a retry")
+            return hold("no usable answer after a retry") if errors else decision
         return hold("no decision")
 
     def _ask(self, conversation: Any, use_tools: bool, schema: bool,
@@ -266,17 +268,18 @@ def _counted(reply: Reply, result: EngineResult) -> Reply:
     return reply
 
 
-def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], bool]:
-    """The answer's decision, its errors and whether it parsed cleanly; the answer joins
-    ``result.answers``, so one asked again is still on the trace. An answer the provider
-    marks blocked or cut short is not acted on, though what came of it may parse."""
+def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], list[str]]:
+    """The answer's decision, its errors (none: it parsed cleanly) and its notes; the answer
+    joins ``result.answers``, so one asked again is still on the trace. An answer the
+    provider marks blocked or cut short is not acted on, though what came of it may parse."""
+    notes: list[str] = []
     if reply.refusal is not None:
         decision, parse_errors = hold("the model refused"), [f"refused: {reply.refusal}"]
     elif reply.errors:
         decision, parse_errors = hold("the answer was blocked or cut short"), []
     else:
-        decision, parse_errors = parse_decision(reply.text)
+        decision, parse_errors, notes = parse_decision(reply.text)
     errors = [*reply.errors, *parse_errors]
     result.raw_response = reply.text
-    result.answers.append({"raw_response": reply.text, "errors": errors})
-    return decision, errors, not errors
+    result.answers.append({"raw_response": reply.text, "errors": [*errors, *notes]})
+    return decision, errors, notes
