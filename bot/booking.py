@@ -160,7 +160,7 @@ def book_fill(rt: Runtime, db, fill: Fill, now: datetime) -> bool:
         rt.store.booked(trade_id)
         return False
     if plan is not None:
-        _plan_after_fill(db, plan, order, quantity, now)
+        _plan_after_fill(db, plan, order, quantity, price, now)
     # The position snapshot as of this fill commits with it: one transaction, not two.
     positions = write_positions(rt, db, now, book=rt.book.with_holding(symbol, trial))
     db.commit()
@@ -183,12 +183,17 @@ def _session_of(rt: Runtime, db, when: datetime) -> int:
     return found.id if found is not None else rt.session_id
 
 
-def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, now: datetime) -> None:
-    """Entry fills add to what the plan holds; exit fills take from it."""
+def _plan_after_fill(db, plan: TradePlan, order: Order, quantity: float, price: float,
+                     now: datetime) -> None:
+    """Entry fills add to what the plan holds, and its entry becomes their average price
+    (a limit fills at the market, below its price, when it is marketable); exit fills take
+    from it."""
     if order.purpose == OrderPurpose.ENTRY:
         held = plan.filled_size + quantity
-        revise_plan(db, plan, "entry filled", now, filled_size=held, status=PlanStatus.OPEN
-                    if plan.status == PlanStatus.PENDING else plan.status)
+        paid = plan.entry_price * plan.filled_size + price * quantity
+        revise_plan(db, plan, "entry filled", now, filled_size=held,
+                    entry_price=paid / held if held > 0 else plan.entry_price,
+                    status=PlanStatus.OPEN if plan.status == PlanStatus.PENDING else plan.status)
         return
     remaining = max(0.0, plan.filled_size - quantity)
     # a stop resting on the venue exits a plan the bot did not mark closing: its reason

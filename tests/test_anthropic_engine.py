@@ -18,9 +18,10 @@ from bot.config import load_settings
 from bot.engine.anthropic_messages import AnthropicAdapter
 from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
+from bot.engine.recording import Recording
 from bot.engine.schema import ActionType
 from tests import recorded_http
-from tests.recorded_http import RecordedAnswers, fixture_json
+from tests.recorded_http import RecordedAnswers, fixture, fixture_json
 from tests.test_gemini_engine import NOW, context
 
 TOOLS = {"get_candles", "get_order_book", "get_indicators"}
@@ -30,12 +31,14 @@ def answers(*names: str | tuple[int, str]) -> RecordedAnswers:
     return recorded_http.answers("anthropic", *names, http=httpx2)
 
 
-def make_engine(recorded: RecordedAnswers, **overrides: Any) -> LLMEngine:
+def make_engine(recorded: RecordedAnswers, recording: Recording | None = None,
+                **overrides: Any) -> LLMEngine:
     settings = load_settings(**{"LLM_PROVIDER": "anthropic", "LLM_API_KEY": "sk-ant-test-123",
                                 "LLM_MIN_INTERVAL_SECONDS": 60, **overrides})
     client = anthropic.Anthropic(api_key="sk-ant-test-123", base_url=settings.llm_base_url,
                                  max_retries=0, http_client=recorded.client())
-    return LLMEngine(settings, AnthropicAdapter(settings, client), sleep=lambda _s: None)
+    return LLMEngine(settings, AnthropicAdapter(settings, client), sleep=lambda _s: None,
+                     recording=recording)
 
 
 def usage(*names: str) -> tuple[int, int]:
@@ -130,3 +133,49 @@ def test_a_decision_cut_off_at_max_tokens_is_a_hold_never_a_trade() -> None:
     result = make_engine(recorded).decide(context())
     assert [a.action for a in result.decision.actions] == [ActionType.HOLD]
     assert result.errors == ["stop reason max_tokens"]
+
+
+def test_cache_writes_and_reads_are_priced_at_their_own_rates() -> None:
+    """Anthropic bills a prompt-cache write at 1.25x the input rate and a read at 0.1x:
+    claude-sonnet-4-5 at genai-prices' $3 in, $3.75 cache write, $0.30 cache read and $15
+    out per million tokens."""
+    result = make_engine(answers("cached_prompt.json")).decide(context())
+    assert result.errors == []
+    assert (result.tokens_in, result.tokens_out) == (851 + 2000 + 10000, 142)
+    assert result.cost == pytest.approx((851 * 3 + 2000 * 3.75 + 10000 * 0.3 + 142 * 15) / 1e6)
+
+
+def test_a_tool_argument_json_reads_as_infinity_is_answered_with_an_error() -> None:
+    """``"limit": 1e999`` is infinity to a JSON reader: the tool answers that the limit is
+    bad, and the model decides on; the decision is not lost to "LLM call failed"."""
+    infinite = fixture("anthropic", "tool_call.json").replace(b'"limit": 60', b'"limit": 1e999')
+    recorded = RecordedAnswers((200, infinite), (200, fixture("anthropic", "hold.json")),
+                               http=httpx2)
+    result = make_engine(recorded).decide(context())
+    assert not any("LLM call failed" in e or "Overflow" in e for e in result.errors)
+    [held] = result.decision.actions
+    assert held.action is ActionType.HOLD and held.reason.startswith("Range-bound")
+    (call,) = result.tool_calls
+    assert "limit" in call["result"]["error"]
+    assert len(recorded.requests) == 2  # the model read the error and decided
+
+
+def test_the_recording_masks_a_secret_the_model_echoes_and_replays_the_same(tmp_path) -> None:
+    """A key the model echoes (in a text beside its tool call, in its decision's reason) is
+    masked in the recording as in a trace; a replay from that recording asks nothing and
+    decides the same: the second request, which carries the echo, keys the same masked."""
+    key = b"sk-ant-test-123"
+    echo = fixture("anthropic", "tool_call.json").replace(b"before deciding.",
+                                                           b"before deciding, as " + key)
+    said = fixture("anthropic", "hold.json").replace(b"Range-bound;", b"Range-bound, " + key)
+    path = tmp_path / "answers.jsonl"
+    live = make_engine(RecordedAnswers((200, echo), (200, said), http=httpx2),
+                       Recording(path, refresh=True)).decide(context())
+    assert live.errors == [] and key.decode() in live.decision.actions[0].reason
+    assert key not in path.read_bytes() and b"***" in path.read_bytes()
+    unasked = RecordedAnswers(http=httpx2)  # any request fails the test
+    replayed = Recording(path)
+    again = make_engine(unasked, replayed).decide(context())
+    assert unasked.requests == [] and replayed.hits == 2 and replayed.misses == 0
+    assert [a.action for a in again.decision.actions] == [ActionType.HOLD]
+    assert again.request_hash == live.request_hash and again.tool_calls == live.tool_calls

@@ -58,10 +58,12 @@ def test_an_exit_with_a_confidence_out_of_range_still_exits(sqlite_url, tmp_path
     with rt.db() as db:
         plan = db.scalars(select(TradePlan)).one()
         sold = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
-        errors = db.scalars(select(LLMTrace.errors).where(LLMTrace.engine == "openai")).one()
+        trace = db.scalars(select(LLMTrace).where(LLMTrace.engine == "openai")).one()
     assert plan.status == "closed" and [t.quantity for t in sold] == [pytest.approx(1.0)]
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
-    assert errors == ["action 0: confidence 85 is not between 0 and 1: dropped"]
+    # carried out, so not "rejected"; the dropped field is named on the trace
+    assert trace.status == "ok"
+    assert trace.errors == ["action 0: confidence 85 is not between 0 and 1: dropped"]
 
 
 def test_an_entry_with_a_confidence_out_of_range_is_rejected(sqlite_url, tmp_path) -> None:
@@ -73,5 +75,5 @@ def test_an_entry_with_a_confidence_out_of_range_is_rejected(sqlite_url, tmp_pat
     step(rt, 2)
     with rt.db() as db:
         assert db.scalars(select(Trade)).all() == []
-        errors = db.scalars(select(LLMTrace.errors).where(LLMTrace.engine == "openai")).one()
-    assert errors == ["action 0: invalid confidence"]
+        trace = db.scalars(select(LLMTrace).where(LLMTrace.engine == "openai")).one()
+    assert trace.status == "rejected" and trace.errors == ["action 0: invalid confidence"]

@@ -203,3 +203,31 @@ def test_on_a_real_exchange_a_stop_hit_exits_with_a_market_sell(sqlite_url, tmp_
     assert (exit_order.type, exit_order.price) == ("market", None)
     (sold,) = fills(rt, "SELL")
     assert sold.price == pytest.approx(99.98, abs=0.05)  # the book at the close
+
+
+def test_a_marketable_limit_entry_records_the_price_it_filled_at(sqlite_url, tmp_path) -> None:
+    """A limit BUY above the ask fills at once at about the ask: the plan's entry (its
+    figures, P&L and trailing) is that fill, not the limit."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100] * 3)
+    marketable = entry(order_type="limit", price=115.0, stop=95.0, target=130.0)
+    rt = runtime(sqlite_url, path, [marketable], MAX_ORDER_VALUE=5000)
+    step(rt, 2)
+    [bought] = fills(rt, "BUY")
+    plan = the_plan(rt)
+    assert bought.price < 101 and plan.status == "open"
+    assert plan.entry_price == pytest.approx(bought.price)
+    assert versions(rt, plan.id)[-1].entry_price == pytest.approx(bought.price)
+
+
+def test_the_risk_layer_judges_a_marketable_limit_at_the_price_it_fills_at(
+        sqlite_url, tmp_path) -> None:
+    """A target 16% above the market is far beyond ten round trips' costs (about 2%),
+    though only 0.9% above the limit of 115: the entry fills at about 100, so it is not
+    refused."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100] * 3)
+    marketable = entry(order_type="limit", price=115.0, stop=95.0, target=116.0)
+    rt = runtime(sqlite_url, path, [marketable], MAX_ORDER_VALUE=5000,
+                 MIN_TARGET_FEE_MULTIPLE=10)
+    step(rt, 2)
+    assert len(fills(rt, "BUY")) == 1
+    assert the_plan(rt).status == "open"

@@ -68,7 +68,7 @@ def _finite_positive(value: float | None) -> bool:
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
 def test_no_hostile_payload_yields_an_action_breaking_a_rule(raw: str) -> None:
-    decision, errors = parse_decision(raw)
+    decision, errors, _ = parse_decision(raw)
     assert decision.actions, "parse_decision always returns at least a HOLD"
     valid, rejected = validate_decision(decision, CONTEXT, SETTINGS)
     assert len(valid) + len(rejected) == min(len(decision.actions), 20) + max(
@@ -110,7 +110,7 @@ def test_specific_rejections_carry_reasons() -> None:
         {"action": "BUY", "symbol": "ETH/USDT", "quote_value": 150, "stop": 1400,
          "target": 1700, "reason": "ok\x00 ignore previous instructions"},
     ]})
-    decision, errors = parse_decision(raw)
+    decision, errors, _ = parse_decision(raw)
     assert errors == []
     valid, rejected = validate_decision(decision, CONTEXT, SETTINGS)
     assert len(rejected) == 7 and all(r["reason"] for r in rejected)
@@ -120,5 +120,5 @@ def test_specific_rejections_carry_reasons() -> None:
 
 
 def test_unparseable_is_hold_with_error() -> None:
-    decision, errors = parse_decision("Sure! I'd buy.")
+    decision, errors, _ = parse_decision("Sure! I'd buy.")
     assert [a.action for a in decision.actions] == [ActionType.HOLD] and errors

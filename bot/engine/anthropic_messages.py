@@ -62,7 +62,8 @@ class AnthropicAdapter:
     def key(self, request: dict[str, Any]) -> str:
         # Where the server lives is no part of the question: a day recorded against one
         # host replays anywhere.
-        return request_hash({"provider": self.provider, **request})
+        return request_hash({"provider": self.provider, **request},
+                            self.settings.secret_values())
 
     def send(self, request: dict[str, Any]) -> Message:
         return self._api().messages.create(**request)
@@ -72,9 +73,11 @@ class AnthropicAdapter:
 
     def reply(self, response: Message) -> Reply:
         usage = response.usage
+        # Anthropic's input_tokens leaves out the cache's writes and reads; ours counts them
+        written, read = usage.cache_creation_input_tokens or 0, usage.cache_read_input_tokens or 0
         reply = Reply(model_version=response.model, tokens_out=usage.output_tokens,
-                      tokens_in=usage.input_tokens + (usage.cache_creation_input_tokens or 0)
-                      + (usage.cache_read_input_tokens or 0))
+                      tokens_in=usage.input_tokens + written + read,
+                      cache_write_tokens=written, cache_read_tokens=read)
         text = "".join(block.text for block in response.content if block.type == "text")
         uses = [block for block in response.content if block.type == "tool_use"]
         decided = [block for block in uses if block.name == DECIDE]

@@ -29,8 +29,13 @@ class EngineResult:
     answers: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    tokens_in: int = 0
+    # what was dropped from an action that goes all the same: traced beside the errors,
+    # but the decision is not "rejected" for it
+    notes: list[str] = field(default_factory=list)
+    tokens_in: int = 0  # every input token, the prompt cache's writes and reads among them
     tokens_out: int = 0
+    cache_write_tokens: int = 0  # priced at their own rates (``bot.engine.pricing``)
+    cache_read_tokens: int = 0
     cost: float = 0.0
     latency_ms: float = 0.0
     skipped: str | None = None  # why no call was made (min interval, cost cap)

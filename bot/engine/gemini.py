@@ -79,7 +79,7 @@ class GeminiAdapter:
             "contents": [c.model_dump(mode="json", exclude_none=True) for c in contents],
             "tools": bool(config.tools),
             "schema": config.response_mime_type,
-        })
+        }, self.settings.secret_values())
 
     def send(self, request: tuple[list[types.Content], types.GenerateContentConfig]
              ) -> types.GenerateContentResponse:

@@ -59,8 +59,10 @@ class Reply:
     text: str | None = None
     calls: list[ToolCall] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # refusal, block, cut-off answer
-    tokens_in: int = 0
+    tokens_in: int = 0  # every input token, the prompt cache's writes and reads among them
     tokens_out: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
     model_version: str | None = None
     refusal: str | None = None  # the model declined to answer: never acted on
 
@@ -161,7 +163,8 @@ class LLMEngine:
             result.errors.append(scrub(f"{type(exc).__name__}: {exc}",
                                        self.settings.secret_values())[:1000])
         result.latency_ms = (time.perf_counter() - started) * 1000
-        result.cost = self.price.cost(result.tokens_in, result.tokens_out)
+        result.cost = self.price.cost(result.tokens_in, result.tokens_out,
+                                      result.cache_write_tokens, result.cache_read_tokens)
         self._spent[context.session_id] = self._spent.get(context.session_id, 0.0) + result.cost
         return result
 
@@ -202,19 +205,21 @@ class LLMEngine:
                     results.append((call, output))
                 adapter.add_tool_results(conversation, response, results)
                 continue
-            decision, errors, parsed = _answer(reply, result)
-            if schema or last_round or parsed:
+            decision, errors, notes = _answer(reply, result)
+            if schema or last_round or not errors:
                 result.errors.extend(errors)
+                result.notes.extend(notes)
                 return decision
             # Split mode: the free-form answer did not parse; ask once more under the schema.
-            result.errors.extend(f"answer 1: {error}" for error in errors)
+            result.errors.extend(f"answer 1: {error}" for error in [*errors, *notes])
             adapter.add_user(conversation, ANSWER_NOW)
             _, reply = self._ask(conversation, False, True, result)
-            decision, errors, parsed = _answer(reply, result)
+            decision, errors, notes = _answer(reply, result)
             result.errors.extend(f"answer 2: {error}" for error in errors)
+            result.notes.extend(f"answer 2: {note}" for note in notes)
             # A second answer that does not parse either is not half-trusted: whatever
             # actions did parse of it are not acted on.
-            return decision if parsed else hold("no usable answer after a retry")
+            return hold("no usable answer after a retry") if errors else decision
         return hold("no decision")
 
     def _ask(self, conversation: Any, use_tools: bool, schema: bool,
@@ -238,7 +243,7 @@ class LLMEngine:
                 response = adapter.send(request)
                 reply = _counted(adapter.reply(response), result)
                 if self.recording is not None:
-                    self.recording.put(key, response)
+                    self.recording.put(key, response, self.settings.secret_values())
                 return response, reply
             except Exception as exc:
                 changed = adapter.adapt(exc, request, result)
@@ -256,22 +261,25 @@ class LLMEngine:
 def _counted(reply: Reply, result: EngineResult) -> Reply:
     result.tokens_in += reply.tokens_in
     result.tokens_out += reply.tokens_out
+    result.cache_write_tokens += reply.cache_write_tokens
+    result.cache_read_tokens += reply.cache_read_tokens
     if reply.model_version:
         result.model_version = reply.model_version
     return reply
 
 
-def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], bool]:
-    """The answer's decision, its errors and whether it parsed cleanly; the answer joins
-    ``result.answers``, so one asked again is still on the trace. An answer the provider
-    marks blocked or cut short is not acted on, though what came of it may parse."""
+def _answer(reply: Reply, result: EngineResult) -> tuple[Decision, list[str], list[str]]:
+    """The answer's decision, its errors (none: it parsed cleanly) and its notes; the answer
+    joins ``result.answers``, so one asked again is still on the trace. An answer the
+    provider marks blocked or cut short is not acted on, though what came of it may parse."""
+    notes: list[str] = []
     if reply.refusal is not None:
         decision, parse_errors = hold("the model refused"), [f"refused: {reply.refusal}"]
     elif reply.errors:
         decision, parse_errors = hold("the answer was blocked or cut short"), []
     else:
-        decision, parse_errors = parse_decision(reply.text)
+        decision, parse_errors, notes = parse_decision(reply.text)
     errors = [*reply.errors, *parse_errors]
     result.raw_response = reply.text
-    result.answers.append({"raw_response": reply.text, "errors": errors})
-    return decision, errors, not errors
+    result.answers.append({"raw_response": reply.text, "errors": [*errors, *notes]})
+    return decision, errors, notes

@@ -63,7 +63,8 @@ class OpenAIChatAdapter:
     def key(self, request: dict[str, Any]) -> str:
         # Where the server lives is no part of the question: a day recorded against one
         # host replays anywhere.
-        return request_hash({"provider": self.provider, **request})
+        return request_hash({"provider": self.provider, **request},
+                            self.settings.secret_values())
 
     def send(self, request: dict[str, Any]) -> ChatCompletion:
         return self._api().chat.completions.create(**request)

@@ -3,7 +3,10 @@
 Prices come from ``genai-prices`` (a maintained table of every provider's list prices).
 ``LLM_PRICES_JSON`` overrides or extends it without a release, e.g.
 ``{"gemini-2.5-flash": {"input": 0.3, "output": 2.5}}`` or ``{"my-model": [0.3, 2.5]}``.
-A local model (a base URL on this machine, or ``LLM_LOCAL``) costs nothing. The session cost
+A local model (a base URL on this machine, or ``LLM_LOCAL``) costs nothing. Prompt-cache
+writes and reads are billed at their own rates (Anthropic's 1.25x and 0.1x of the input
+rate), as genai-prices lists them; a price from ``LLM_PRICES_JSON`` or an unknown model's
+charges them the input rate. The session cost
 cap is only as good as these numbers, so an unknown paid model is priced at the dearest
 known rate of its provider (the cap then trips early rather than late).
 """
@@ -30,9 +33,17 @@ class Price:
     input_per_m: float
     output_per_m: float
     source: str  # "genai-prices", "LLM_PRICES_JSON", "local" or UNKNOWN
+    cache_write_per_m: float | None = None  # None: the input rate
+    cache_read_per_m: float | None = None
 
-    def cost(self, tokens_in: int, tokens_out: int) -> float:
-        return (tokens_in * self.input_per_m + tokens_out * self.output_per_m) / 1_000_000
+    def cost(self, tokens_in: int, tokens_out: int, cache_write: int = 0,
+             cache_read: int = 0) -> float:
+        """``tokens_in`` counts every input token, the cache's writes and reads among them."""
+        write = self.input_per_m if self.cache_write_per_m is None else self.cache_write_per_m
+        read = self.input_per_m if self.cache_read_per_m is None else self.cache_read_per_m
+        plain = tokens_in - cache_write - cache_read
+        return (plain * self.input_per_m + cache_write * write + cache_read * read
+                + tokens_out * self.output_per_m) / 1_000_000
 
 
 def overrides() -> dict[str, tuple[float, float]]:
@@ -67,7 +78,8 @@ def price_for(model: str, provider: str = "gemini", *, base_url: str | None = No
         return Price(inp, out, ENV_VAR)
     listed = _listed(name, PROVIDER_IDS.get(provider, provider), base_url)
     if listed is not None:
-        return Price(*listed, "genai-prices")
+        inp, out, write, read = listed
+        return Price(inp, out, "genai-prices", write, read)
     dearest = [*table.values(), _dearest(PROVIDER_IDS.get(provider, provider))]
     return Price(max(p[0] for p in dearest), max(p[1] for p in dearest), UNKNOWN)
 
@@ -77,18 +89,25 @@ def cost_usd(model: str, tokens_in: int, tokens_out: int, provider: str = "gemin
 
 
 @cache
-def _listed(model: str, provider_id: str, base_url: str | None) -> tuple[float, float] | None:
-    """Per-million rates from genai-prices: by the base URL's provider first (OpenRouter
-    behind the OpenAI SDK is priced as OpenRouter), then by the provider's id."""
-    usage = Usage(input_tokens=_SAMPLE, output_tokens=_SAMPLE)
-    lookups = [lambda: calc_price(usage, model, provider_api_url=base_url)] if base_url else []
-    lookups.append(lambda: calc_price(usage, model, provider_id=provider_id))
+def _listed(model: str, provider_id: str,
+            base_url: str | None) -> tuple[float, float, float, float] | None:
+    """Per-million rates from genai-prices, input, output, cache write and cache read: by
+    the base URL's provider first (OpenRouter behind the OpenAI SDK is priced as
+    OpenRouter), then by the provider's id. genai-prices counts cache tokens among the
+    input tokens, and prices a cache it lists no rate for at the input rate."""
+    samples = (Usage(input_tokens=_SAMPLE, output_tokens=_SAMPLE),
+               Usage(input_tokens=_SAMPLE, cache_write_tokens=_SAMPLE),
+               Usage(input_tokens=_SAMPLE, cache_read_tokens=_SAMPLE))
+    lookups = [lambda usage: calc_price(usage, model, provider_api_url=base_url)] \
+        if base_url else []
+    lookups.append(lambda usage: calc_price(usage, model, provider_id=provider_id))
     for lookup in lookups:
         try:
-            found = lookup()
+            plain, write, read = (lookup(usage) for usage in samples)
         except LookupError:
             continue
-        return _per_million(found.input_price), _per_million(found.output_price)
+        return (_per_million(plain.input_price), _per_million(plain.output_price),
+                _per_million(write.input_price), _per_million(read.input_price))
     return None
 
 

@@ -7,21 +7,40 @@ key is the request itself (provider, model, prompt, every turn, tools and schema
 changed prompt never replays a stale answer. ``refresh`` (``--record``, and every live run)
 asks the API every time and appends what it answers. Lines are flushed one by one: a killed
 run keeps every answer it paid for.
+
+A secret is masked in what is written (``bot.secrets_filter``), as in a trace: a model may
+echo one. The key hashes the request masked the same way, so the request that follows a
+masked answer in a replay (it carries the answer) keys as it did when it was recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from bot.secrets_filter import scrub, scrub_deep
 
-def request_hash(request: Any) -> str:
-    """The SHA-256 of a request's canonical JSON."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+# A secret shorter than this is left alone, as the log scrubber leaves it: masking it would
+# garble every answer and key without protecting anything.
+MASKED_MIN_CHARS = 4
+
+
+def request_hash(request: Any, secrets: Iterable[str] = ()) -> str:
+    """The SHA-256 of a request's canonical JSON, each secret masked (as written in the
+    JSON too, escaped) as ``Recording.put`` masks it in an answer."""
+    kept = _maskable(secrets)
+    escaped = [json.dumps(secret)[1:-1] for secret in kept]
+    text = scrub(json.dumps(request, sort_keys=True, default=str), [*kept, *escaped])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _maskable(secrets: Iterable[str]) -> list[str]:
+    return [secret for secret in secrets if len(secret) >= MASKED_MIN_CHARS]
 
 
 class Recording:
@@ -61,9 +80,11 @@ class Recording:
         self.hits += 1
         return self._answers[key]
 
-    def put(self, key: str, response: BaseModel) -> None:
-        data = response.model_dump(mode="json", exclude_none=True,
-                                   exclude={"sdk_http_response"})
+    def put(self, key: str, response: BaseModel, secrets: Iterable[str] = ()) -> None:
+        """Append ``response`` under ``key``, each of ``secrets`` masked in it."""
+        data = scrub_deep(response.model_dump(mode="json", exclude_none=True,
+                                              exclude={"sdk_http_response"}),
+                          _maskable(secrets))
         self._answers[key] = data
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:

@@ -70,16 +70,22 @@ def run_tool(context: DecisionContext, name: str, args: dict[str, Any]) -> dict[
 
 
 def answer_tool(context: DecisionContext, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """``run_tool``, with a bad call answered by its error for the model to read."""
+    """``run_tool``, with a bad call answered by its error for the model to read: the
+    arguments are whatever the model wrote, and no argument may cost the decision."""
     try:
         return run_tool(context, name, args)
     except (KeyError, ValueError, TypeError) as exc:
         return {"error": str(exc)[:300]}
+    except Exception as exc:  # any other failure is the model's to read too
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _limit(value: Any) -> int:
     try:
         return max(1, min(int(value), TOOL_MAX_ROWS))
+    except OverflowError:  # JSON's 1e999 reads as infinity
+        raise ValueError(f"limit {value!r} is not a whole number of rows (max "
+                         f"{TOOL_MAX_ROWS})") from None
     except (TypeError, ValueError):
         return 50
 

@@ -39,34 +39,37 @@ def hold(reason: str) -> Decision:
     return Decision(actions=[Action(action=ActionType.HOLD, reason=sanitize(reason))])
 
 
-def parse_decision(raw_text: str | None) -> tuple[Decision, list[str]]:
-    """A Decision from raw model text; anything unusable becomes a HOLD with the errors.
+def parse_decision(raw_text: str | None) -> tuple[Decision, list[str], list[str]]:
+    """A Decision from raw model text, its errors and its notes; anything unusable becomes a
+    HOLD with the errors.
 
     Lenient about shape (code fences, prose around the JSON, lower-case action names, a bare
     list of actions, over-long text), strict about content: an action that does not fit the
-    schema is dropped with an error instead of sinking the whole decision.
+    schema is dropped with an error instead of sinking the whole decision. A note names a
+    field dropped from an action that goes all the same (an exit's bad confidence).
     """
     if not raw_text or not raw_text.strip():
-        return hold("empty response"), ["empty response"]
+        return hold("empty response"), ["empty response"], []
     if len(raw_text) > MAX_RAW_CHARS:
-        return hold("response too long"), [f"response of {len(raw_text)} chars refused"]
+        return hold("response too long"), [f"response of {len(raw_text)} chars refused"], []
     try:
         payload = json.loads(_extract_json(raw_text))
     except (ValueError, RecursionError) as exc:
-        return hold("unparseable response"), [f"response is not JSON: {exc}"[:300]]
+        return hold("unparseable response"), [f"response is not JSON: {exc}"[:300]], []
     if isinstance(payload, list):
         payload = {"actions": payload}
     if not isinstance(payload, dict):
-        return hold("unparseable response"), ["response JSON is not an object"]
+        return hold("unparseable response"), ["response JSON is not an object"], []
     items = payload.get("actions")
     if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
-        return hold("no actions"), ["response has no 'actions' list"]
+        return hold("no actions"), ["response has no 'actions' list"], []
     errors: list[str] = []
+    notes: list[str] = []
     actions: list[Action] = []
     for index, item in enumerate(items[:MAX_ACTIONS]):
-        action = _parse_action(item, index, errors)
+        action = _parse_action(item, index, errors, notes)
         if action is not None:
             actions.append(action)
     if len(items) > MAX_ACTIONS:
@@ -74,8 +77,8 @@ def parse_decision(raw_text: str | None) -> tuple[Decision, list[str]]:
     summary = payload.get("summary")
     summary = sanitize(summary, MAX_SUMMARY_CHARS) if isinstance(summary, str) else ""
     if not actions:
-        return Decision(actions=hold("no valid action").actions, summary=summary), errors
-    return Decision(actions=actions, summary=summary), errors
+        return Decision(actions=hold("no valid action").actions, summary=summary), errors, notes
+    return Decision(actions=actions, summary=summary), errors, notes
 
 
 def _extract_json(text: str) -> str:
@@ -87,7 +90,8 @@ def _extract_json(text: str) -> str:
     return text[start : end + 1] if 0 <= start < end else text
 
 
-def _parse_action(item: Any, index: int, errors: list[str]) -> Action | None:
+def _parse_action(item: Any, index: int, errors: list[str],
+                  notes: list[str]) -> Action | None:
     if not isinstance(item, dict):
         errors.append(f"action {index}: not an object")
         return None
@@ -102,7 +106,7 @@ def _parse_action(item: Any, index: int, errors: list[str]) -> Action | None:
         failed = {".".join(map(str, e["loc"])) for e in exc.errors()}
         if failed == {"confidence"} and item.get("action") in EXITS:
             # nothing trades on a confidence, and an exit is never refused: it goes without
-            errors.append(f"action {index}: confidence {item['confidence']!r:.40} is not "
+            notes.append(f"action {index}: confidence {item['confidence']!r:.40} is not "
                           "between 0 and 1: dropped")
             return Action.model_validate(item | {"confidence": None})
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())

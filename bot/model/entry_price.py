@@ -3,8 +3,9 @@
 An engine sizes an entry from a value (a share of equity, an LLM's ``quote_value``) and the
 risk layer values the same entry against ``MAX_ORDER_VALUE``; were they to use different
 prices (the last trade for sizing, the ask for risk), an entry sized exactly at the cap would
-be refused by it. A market buy pays the ask, a limit buy its price; the last trade stands in
-only when the book has no ask.
+be refused by it. A market buy pays the ask, a limit buy its price, or the ask when its price
+is above the ask (it is marketable and fills there at once); the last trade stands in only
+when the book has no ask.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ CAP_TOLERANCE = 1e-9
 def entry_price(order_type: str | None, limit_price: float | None, ask: float | None,
                 last: float | None) -> float:
     """The price an entry of ``order_type`` is valued at (0.0 when there is none)."""
+    market = float(ask) if _positive(ask) else float(last) if _positive(last) else 0.0
     if order_type == "limit" and _positive(limit_price):
-        return float(limit_price)
-    if _positive(ask):
-        return float(ask)
-    return float(last) if _positive(last) else 0.0
+        return min(float(limit_price), market) if market else float(limit_price)
+    return market
 
 
 # How far the price may have moved between the sizing (the market an engine was shown) and

@@ -113,7 +113,8 @@ class CommandStatus(StrEnum):
 
 
 class TraceStatus(StrEnum):
-    """A decision trace: ``ok``, ``rejected`` (risk or validation dropped an action),
+    """A decision trace: ``ok`` (its actions went, though a field one of them did without
+    may be named on its errors), ``rejected`` (risk or validation dropped an action),
     ``error``, or ``abandoned``."""
 
     OK = "ok"
