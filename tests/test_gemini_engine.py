@@ -101,6 +101,16 @@ def test_json_decision_is_parsed_priced_and_recorded() -> None:
     assert recorder.urls[0].endswith("models/gemini-2.5-flash:generateContent")
 
 
+def test_cached_content_tokens_are_priced_at_the_cache_read_rate() -> None:
+    """Gemini counts cached content among the prompt tokens and bills it at a tenth of the
+    input rate: gemini-2.5-flash at genai-prices' $0.30 in, $0.03 cached and $2.50 out."""
+    result = make_engine(Recorder((200, body("cached_prompt.json")))).decide(context())
+    assert result.errors == []
+    assert (result.tokens_in, result.tokens_out) == (12412, 96 + 395)
+    assert (result.cache_read_tokens, result.cache_write_tokens) == (10000, 0)
+    assert result.cost == pytest.approx((2412 * 0.30 + 10000 * 0.03 + 491 * 2.50) / 1e6)
+
+
 def test_function_call_then_decision_runs_our_loop() -> None:
     recorder = Recorder((200, body("function_call.json")), (200, body("hold.json")))
     result = make_engine(recorder).decide(context())

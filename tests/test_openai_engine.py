@@ -64,6 +64,16 @@ def test_decision_is_parsed_priced_and_traced() -> None:
         "get_candles", "get_order_book", "get_indicators"}
 
 
+def test_cached_prompt_tokens_are_priced_at_the_cache_read_rate() -> None:
+    """OpenAI counts cache hits among the prompt tokens and bills them at half the input
+    rate: gpt-4o-mini at genai-prices' $0.15 in, $0.075 cached and $0.60 out per million."""
+    result = make_engine(answers("cached_prompt.json")).decide(context())
+    assert result.errors == []
+    assert (result.tokens_in, result.tokens_out) == (12298, 71)
+    assert (result.cache_read_tokens, result.cache_write_tokens) == (10240, 0)
+    assert result.cost == pytest.approx((2058 * 0.15 + 10240 * 0.075 + 71 * 0.60) / 1e6)
+
+
 def test_a_prompt_cut_to_the_budget_is_sent_saying_so_and_traced() -> None:
     """The budget cut is the safety net: what it dropped is stated in the prompt the model
     reads and in the trace's errors, and the decision is still asked and parsed."""

@@ -91,12 +91,15 @@ class GeminiAdapter:
         return types.GenerateContentResponse.model_validate(data)
 
     def reply(self, response: types.GenerateContentResponse) -> Reply:
-        """Thinking tokens are billed as output and tool-use prompt tokens as input."""
+        """Thinking tokens are billed as output and tool-use prompt tokens as input; the
+        prompt count includes the cached content, which is billed at the cache-read rate
+        (its storage is billed by the hour, outside any one call)."""
         usage = response.usage_metadata
         reply = Reply(model_version=response.model_version)
         if usage is not None:
             reply.tokens_in = (usage.prompt_token_count or 0) + \
                 (usage.tool_use_prompt_token_count or 0)
+            reply.cache_read_tokens = usage.cached_content_token_count or 0
             reply.tokens_out = (usage.candidates_token_count or 0) + \
                 (usage.thoughts_token_count or 0)
         reply.calls = [ToolCall(call.id, call.name or "", dict(call.args or {}))

@@ -74,9 +74,12 @@ class OpenAIChatAdapter:
 
     def reply(self, response: ChatCompletion) -> Reply:
         reply = Reply(model_version=response.model)
-        if response.usage is not None:
-            reply.tokens_in = response.usage.prompt_tokens
-            reply.tokens_out = response.usage.completion_tokens
+        usage = response.usage
+        if usage is not None:
+            reply.tokens_in = usage.prompt_tokens  # the cache hits among them
+            reply.tokens_out = usage.completion_tokens
+            details = usage.prompt_tokens_details
+            reply.cache_read_tokens = (details.cached_tokens or 0) if details else 0
         if not response.choices:
             reply.errors.append("no choices in the response")
             return reply
