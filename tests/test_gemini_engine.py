@@ -218,6 +218,27 @@ def test_pricing_prefers_the_longest_prefix_and_overrides(monkeypatch) -> None:
     assert cost_usd("gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(3.0)
 
 
+def test_llm_prices_json_carries_cache_rates_and_defaults_them(monkeypatch) -> None:
+    """An override's own cache rates price the cached content; without them a model
+    genai-prices lists keeps its listed cache-to-input ratio (a tenth for Gemini 2.5
+    Flash), and one it does not list is charged the input rate."""
+    monkeypatch.setenv("LLM_PRICES_JSON", '{"gemini-2.5-flash": '
+                       '{"input": 1, "output": 2, "cache_read": 0.5, "cache_write": 1.5}}')
+    result = make_engine(Recorder((200, body("cached_prompt.json")))).decide(context())
+    assert result.price_source == "LLM_PRICES_JSON"
+    assert result.cost == pytest.approx((2412 * 1 + 10000 * 0.5 + 491 * 2) / 1e6)
+    assert price_for("gemini-2.5-flash").cache_write_per_m == 1.5
+    monkeypatch.setenv("LLM_PRICES_JSON", '{"gemini-2.5-flash": [1, 2], "my-model": [1, 2]}')
+    defaulted = price_for("gemini-2.5-flash")
+    assert (defaulted.cache_read_per_m, defaulted.cache_write_per_m) == (0.1, 1.0)
+    unlisted = price_for("my-model")
+    assert (unlisted.cache_read_per_m, unlisted.cache_write_per_m) == (1.0, 1.0)
+    monkeypatch.setenv("LLM_PRICES_JSON", '{"my-model": {"input": 1, "output": 2, '
+                       '"cache_read": "cheap"}}')
+    with pytest.raises(ValueError, match="invalid LLM_PRICES_JSON"):
+        price_for("my-model")
+
+
 def test_factory_builds_the_configured_engine() -> None:
     assert isinstance(build_engine(load_settings()), RulesEngine)
     gemini = build_engine(load_settings(LLM_PROVIDER="gemini", GEMINI_API_KEY="k"))

@@ -2,13 +2,16 @@
 
 Prices come from ``genai-prices`` (a maintained table of every provider's list prices).
 ``LLM_PRICES_JSON`` overrides or extends it without a release, e.g.
-``{"gemini-2.5-flash": {"input": 0.3, "output": 2.5}}`` or ``{"my-model": [0.3, 2.5]}``.
-A local model (a base URL on this machine, or ``LLM_LOCAL``) costs nothing. Prompt-cache
-writes and reads are billed at their own rates (Anthropic's 1.25x and 0.1x of the input
-rate), as genai-prices lists them; a price from ``LLM_PRICES_JSON`` or an unknown model's
-charges them the input rate. The session cost
-cap is only as good as these numbers, so an unknown paid model is priced at the dearest
-known rate of its provider (the cap then trips early rather than late).
+``{"gemini-2.5-flash": {"input": 0.3, "output": 2.5, "cache_read": 0.03}}`` or
+``{"my-model": [0.3, 2.5]}``. A local model (a base URL on this machine, or ``LLM_LOCAL``)
+costs nothing. Prompt-cache writes and reads are billed at their own rates (Anthropic's
+1.25x and 0.1x of the input rate), as genai-prices lists them. An override without
+``cache_read``/``cache_write`` keeps genai-prices' ratio of them to the input rate for a
+model it lists (an override mostly corrects a stale input rate, and providers price the
+cache as a share of it), and charges the input rate for one it does not list, as for an
+unknown model (a read never costs more than the input rate, so the cap errs early). The
+session cost cap is only as good as these numbers, so an unknown paid model is priced at
+the dearest known rate of its provider (the cap then trips early rather than late).
 """
 
 from __future__ import annotations
@@ -46,19 +49,27 @@ class Price:
                 + tokens_out * self.output_per_m) / 1_000_000
 
 
-def overrides() -> dict[str, tuple[float, float]]:
-    """``LLM_PRICES_JSON`` as {model: (input, output)}; a bad value is an error naming it."""
+# A price from LLM_PRICES_JSON: input, output, cache write and cache read (None: not given)
+Rates = tuple[float, float, float | None, float | None]
+
+
+def overrides() -> dict[str, Rates]:
+    """``LLM_PRICES_JSON`` as {model: rates}; a bad value is an error naming it."""
     raw = os.environ.get(ENV_VAR, "").strip()
     if not raw:
         return {}
-    table: dict[str, tuple[float, float]] = {}
+    table: dict[str, Rates] = {}
     try:
         for model, value in json.loads(raw).items():
-            pair = (value["input"], value["output"]) if isinstance(value, dict) else value
-            inp, out = float(pair[0]), float(pair[1])
-            if inp < 0 or out < 0:
+            given = value if isinstance(value, dict) else {"input": value[0], "output": value[1]}
+            rates = [given["input"], given["output"], given.get("cache_write"),
+                     given.get("cache_read")]
+            inp, out, write, read = (None if r is None else float(r) for r in rates)
+            if inp is None or out is None:
+                raise ValueError("input and output prices are required")
+            if any(r is not None and r < 0 for r in (inp, out, write, read)):
                 raise ValueError("negative price")
-            table[str(model)] = (inp, out)
+            table[str(model)] = (inp, out, write, read)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(f"invalid {ENV_VAR}: {exc}") from None
     return table
@@ -73,19 +84,35 @@ def price_for(model: str, provider: str = "gemini", *, base_url: str | None = No
     table = overrides()
     # The longest key the name starts with: versioned names share a price.
     matches = [key for key in table if name == key or name.startswith(key + "-")]
+    provider_id = PROVIDER_IDS.get(provider, provider)
     if matches:
-        inp, out = table[max(matches, key=len)]
-        return Price(inp, out, ENV_VAR)
-    listed = _listed(name, PROVIDER_IDS.get(provider, provider), base_url)
+        inp, out, write, read = table[max(matches, key=len)]
+        if write is None or read is None:
+            listed = _listed(name, provider_id, base_url)
+            write = _cache_default(write, listed, 2, inp)
+            read = _cache_default(read, listed, 3, inp)
+        return Price(inp, out, ENV_VAR, write, read)
+    listed = _listed(name, provider_id, base_url)
     if listed is not None:
         inp, out, write, read = listed
         return Price(inp, out, "genai-prices", write, read)
-    dearest = [*table.values(), _dearest(PROVIDER_IDS.get(provider, provider))]
+    dearest = [*(rates[:2] for rates in table.values()), _dearest(provider_id)]
     return Price(max(p[0] for p in dearest), max(p[1] for p in dearest), UNKNOWN)
 
 
 def cost_usd(model: str, tokens_in: int, tokens_out: int, provider: str = "gemini") -> float:
     return price_for(model, provider).cost(tokens_in, tokens_out)
+
+
+def _cache_default(given: float | None, listed: tuple[float, float, float, float] | None,
+                   index: int, inp: float) -> float:
+    """An override's cache rate: as given, else genai-prices' ratio of it to the input rate
+    applied to the override's input rate, else (a model it does not list) the input rate."""
+    if given is not None:
+        return given
+    if listed is None or not listed[0]:
+        return inp
+    return round(inp * listed[index] / listed[0], 9)
 
 
 @cache
