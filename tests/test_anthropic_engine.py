@@ -95,7 +95,8 @@ def test_rate_limit_then_success_retries() -> None:
     recorded = answers((429, "rate_limited.json"), "decision.json")
     result = make_engine(recorded).decide(context())
     assert result.decision.actions[0].action is ActionType.BUY
-    assert result.errors == ["attempt 1: HTTP 429, retrying"] and len(recorded.requests) == 2
+    assert result.errors == [] and result.notes == ["attempt 1: HTTP 429, retrying"]
+    assert len(recorded.requests) == 2
 
 
 def test_malformed_body_is_a_hold_never_a_trade() -> None:

@@ -76,14 +76,14 @@ def test_cached_prompt_tokens_are_priced_at_the_cache_read_rate() -> None:
 
 def test_a_prompt_cut_to_the_budget_is_sent_saying_so_and_traced() -> None:
     """The budget cut is the safety net: what it dropped is stated in the prompt the model
-    reads and in the trace's errors, and the decision is still asked and parsed."""
+    reads and in the trace's notes, and the decision is still asked and parsed."""
     whole = make_engine(answers("decision.json")).decide(context())
     assert whole.errors == [] and "Omitted" not in whole.prompt
     recorded = answers("decision.json")
     result = make_engine(recorded, PROMPT_TOKEN_BUDGET=750).decide(context())
-    (error,) = result.errors
-    assert error.startswith("prompt cut to fit the budget: BTC/USDT 5m: ")
-    assert error.endswith(" oldest candles")
+    (note,) = result.notes
+    assert result.errors == [] and note.startswith("prompt cut to fit the budget: BTC/USDT 5m: ")
+    assert note.endswith(" oldest candles")
     (request,) = recorded.requests
     sent = request["messages"][1]["content"]
     assert "Omitted to fit the token budget: BTC/USDT 5m: " in sent and sent in result.prompt
@@ -116,7 +116,8 @@ def test_rate_limit_then_success_retries() -> None:
     engine._sleep = slept.append
     result = engine.decide(context())
     assert result.decision.actions[0].action is ActionType.BUY
-    assert result.errors == ["attempt 1: HTTP 429, retrying"] and slept == [1.0]
+    assert result.errors == [] and result.notes == ["attempt 1: HTTP 429, retrying"]
+    assert slept == [1.0]
     assert len(recorded.requests) == 2
 
 
@@ -163,8 +164,9 @@ def test_a_server_refusing_a_schema_gets_json_mode_and_one_refusing_tools_none()
     first, second, third = recorded.requests
     assert "tools" in first and "tools" not in second and "tools" not in third
     assert third["response_format"] == {"type": "json_object"}
-    assert result.errors == ["the endpoint refuses tools: deciding without them",
-                             "the endpoint refuses a JSON schema: JSON mode"]
+    assert result.errors == [] and result.notes == [
+        "the endpoint refuses tools: deciding without them",
+        "the endpoint refuses a JSON schema: JSON mode"]
 
 
 def test_settings_name_the_provider_and_its_defaults() -> None:
@@ -225,4 +227,4 @@ def test_a_model_refusing_a_temperature_gets_none_and_the_trace_says_so() -> Non
     assert first["temperature"] == 0.2
     assert "temperature" not in second and "temperature" not in third
     assert result.temperature is None
-    assert result.errors == ["the model refuses a temperature: sending none"]
+    assert result.errors == [] and result.notes == ["the model refuses a temperature: sending none"]

@@ -29,8 +29,9 @@ class EngineResult:
     answers: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # what was dropped from an action that goes all the same: traced beside the errors,
-    # but the decision is not "rejected" for it
+    # what refuses nothing (a field dropped from an action that goes all the same, the
+    # prompt cut to the budget, an attempt retried, a feature the endpoint refuses worked
+    # around): traced beside the errors, but the decision is not "rejected" for it
     notes: list[str] = field(default_factory=list)
     tokens_in: int = 0  # every input token, the prompt cache's writes and reads among them
     tokens_out: int = 0

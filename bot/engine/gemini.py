@@ -145,7 +145,7 @@ class GeminiAdapter:
                 config.response_mime_type and "mime type" in str(exc).lower():
             # This model refuses tools with a schema: split them from now on.
             self.combined = False
-            result.errors.append("model refuses tools with a JSON schema: split mode")
+            result.notes.append("model refuses tools with a JSON schema: split mode")
             return contents, config.model_copy(update={"response_mime_type": None,
                                                        "response_schema": None})
         return None

@@ -155,7 +155,7 @@ class LLMEngine:
                               temperature=self.adapter.temperature,
                               prompt_version=PROMPT_VERSION, price_source=self.price.source)
         if prompt.cut:
-            result.errors.append("prompt cut to fit the budget: " + "; ".join(prompt.cut))
+            result.notes.append("prompt cut to fit the budget: " + "; ".join(prompt.cut))
         try:
             result.decision = self._converse(context, prompt.system, prompt.user, result)
         except Exception as exc:  # the loop must get a HOLD, never an exception
@@ -253,7 +253,7 @@ class LLMEngine:
                 reason = adapter.retry_reason(exc)
                 if reason is None or attempt == MAX_ATTEMPTS:
                     raise
-                result.errors.append(f"attempt {attempt}: {reason}, retrying")
+                result.notes.append(f"attempt {attempt}: {reason}, retrying")
             self._sleep(min(BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
         raise RuntimeError("unreachable: retries exhausted without an answer")
 

@@ -132,16 +132,16 @@ class OpenAIChatAdapter:
         if "temperature" in request and "temperature" in message:
             # Reasoning models take only their default: send none from now on.
             self.temperature = result.temperature = None
-            result.errors.append("the model refuses a temperature: sending none")
+            result.notes.append("the model refuses a temperature: sending none")
             return {k: v for k, v in request.items() if k != "temperature"}
         if "tools" in request and "support" in message and "tool" in message:
             self.no_tools = True
-            result.errors.append("the endpoint refuses tools: deciding without them")
+            result.notes.append("the endpoint refuses tools: deciding without them")
             return {k: v for k, v in request.items() if k != "tools"}
         schema = request.get("response_format", {}).get("type") == "json_schema"
         if schema and ("response_format" in message or "schema" in message):
             self.json_mode = True
-            result.errors.append("the endpoint refuses a JSON schema: JSON mode")
+            result.notes.append("the endpoint refuses a JSON schema: JSON mode")
             return {**request, "response_format": {"type": "json_object"}}
         return None
 
