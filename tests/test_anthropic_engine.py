@@ -20,6 +20,7 @@ from bot.engine.factory import build_engine
 from bot.engine.llm import LLMEngine
 from bot.engine.recording import Recording
 from bot.engine.schema import ActionType
+from bot.engine.tools import DEFAULT_ROWS
 from tests import recorded_http
 from tests.recorded_http import RecordedAnswers, fixture, fixture_json
 from tests.test_gemini_engine import NOW, context
@@ -146,19 +147,30 @@ def test_cache_writes_and_reads_are_priced_at_their_own_rates() -> None:
     assert result.cost == pytest.approx((851 * 3 + 2000 * 3.75 + 10000 * 0.3 + 142 * 15) / 1e6)
 
 
-def test_a_tool_argument_json_reads_as_infinity_is_answered_with_an_error() -> None:
-    """``"limit": 1e999`` is infinity to a JSON reader: the tool answers that the limit is
-    bad, and the model decides on; the decision is not lost to "LLM call failed"."""
-    infinite = fixture("anthropic", "tool_call.json").replace(b'"limit": 60', b'"limit": 1e999')
-    recorded = RecordedAnswers((200, infinite), (200, fixture("anthropic", "hold.json")),
+@pytest.mark.parametrize("limit", [b"1e999", b'"lots"', b"NaN", b"[60]"],
+                         ids=["infinity", "word", "nan", "list"])
+def test_a_bad_tool_argument_is_answered_with_an_error(limit: bytes) -> None:
+    """``"limit": 1e999`` is infinity to a JSON reader, ``"lots"`` no number at all: the
+    tool answers that the limit is bad (no rows at a limit the model never asked for), and
+    the model decides on; the decision is not lost to "LLM call failed"."""
+    bad = fixture("anthropic", "tool_call.json").replace(b'"limit": 60', b'"limit": ' + limit)
+    recorded = RecordedAnswers((200, bad), (200, fixture("anthropic", "hold.json")),
                                http=httpx2)
     result = make_engine(recorded).decide(context())
     assert not any("LLM call failed" in e or "Overflow" in e for e in result.errors)
     [held] = result.decision.actions
     assert held.action is ActionType.HOLD and held.reason.startswith("Range-bound")
     (call,) = result.tool_calls
-    assert "limit" in call["result"]["error"]
+    assert "rows" not in call["result"] and "limit" in call["result"]["error"]
     assert len(recorded.requests) == 2  # the model read the error and decided
+
+
+def test_a_tool_call_without_a_limit_gets_the_default_rows() -> None:
+    unbounded = fixture("anthropic", "tool_call.json").replace(b', "limit": 60', b"")
+    recorded = RecordedAnswers((200, unbounded), (200, fixture("anthropic", "hold.json")),
+                               http=httpx2)
+    (call,) = make_engine(recorded).decide(context()).tool_calls
+    assert "limit" not in call["args"] and len(call["result"]["rows"]) == DEFAULT_ROWS
 
 
 def test_the_recording_masks_a_secret_the_model_echoes_and_replays_the_same(tmp_path) -> None:

@@ -15,6 +15,7 @@ from bot.engine import indicators
 from bot.model.decision import DecisionContext
 
 TOOL_MAX_ROWS = 100
+DEFAULT_ROWS = 50  # candles when the model gives no limit
 TOOL_MAX_BYTES = 8000
 
 _SYMBOL = {"type": "string", "description": "A configured symbol, BTC/USDT"}
@@ -81,13 +82,15 @@ def answer_tool(context: DecisionContext, name: str, args: dict[str, Any]) -> di
 
 
 def _limit(value: Any) -> int:
+    """The rows asked for: 50 when the optional limit is left out; a limit that is no
+    number (a word, NaN, JSON's 1e999 read as infinity) is an error the model reads."""
+    if value is None:
+        return DEFAULT_ROWS
     try:
         return max(1, min(int(value), TOOL_MAX_ROWS))
-    except OverflowError:  # JSON's 1e999 reads as infinity
-        raise ValueError(f"limit {value!r} is not a whole number of rows (max "
+    except (OverflowError, TypeError, ValueError):
+        raise ValueError(f"limit {value!r:.40} is not a whole number of rows (max "
                          f"{TOOL_MAX_ROWS})") from None
-    except (TypeError, ValueError):
-        return 50
 
 
 def _bounded(head: dict[str, Any], rows: list[list[Any]]) -> dict[str, Any]:
