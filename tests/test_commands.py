@@ -17,7 +17,7 @@ from bot import store as store_module
 from bot.config import load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
-from bot.loop import run_forever
+from bot.loop import run_forever, run_iteration
 from bot.runtime import Runtime
 from bot.steps.commands import obey_commands
 from bot.venue.feeds import SyntheticFeed
@@ -511,3 +511,57 @@ def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
     assert row is not None and row.status == "done", row.result
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
     assert [p.status for p in plans] == ["closed"]
+
+
+@pytest.mark.parametrize("command", ["close", "close-all", None], ids=["close", "close-all",
+                                                                     "the plan's stop"])
+def test_a_sell_taken_by_the_venue_but_given_up_on_is_not_sold_again(
+        sqlite_url, tmp_path, command) -> None:
+    """The venue takes the close's sells (the plan's exit, then the close's own) and times
+    out answering each: the journal marks them failed, with no venue id, while they rest on
+    the venue. The retry at the next iteration sold the position again beside them: with
+    another bot's coins on the account it sold those, and the sells taken earlier still
+    rested to sell once more. It now finds each by its client id, cancels it and sells only
+    what it did not sell. So too for a plan's own exit at its stop, retried at the next
+    iteration."""
+    from tests.crafted import flat_then
+    from tests.loop_harness import TakenUnanswered
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 3 + [95.0] * 12)
+    engine = ScriptedEngine([entry(stop=90.0 if command else 97.0, target=120.0)])
+    rt = make_runtime(sqlite_url, [path], engine, venue_class=TakenUnanswered,
+                      ORDER_MAX_ATTEMPTS=1, **LOOSE)
+    venue = rt.venue
+    assert isinstance(venue, TakenUnanswered)
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    venue.balances["TST"][0] += 1.0  # another bot's coins on the shared account
+    venue.down = True
+    if command is None:  # the market falls through the stop: the exit is taken, unanswered
+        for _ in range(3):
+            run_iteration(rt)
+            rt.errors.clear()
+            venue.advance()
+    else:
+        with rt.db() as db:
+            queued = enqueue_command(db, command, SYMBOL if command == "close" else None)
+        obey_commands(rt)
+        with rt.db() as db:
+            row = db.get(Command, queued)
+            assert row is not None and row.status == "pending", row.result
+    with rt.db() as db:
+        given_up = db.scalars(select(Order).where(Order.side == "SELL")).all()
+    assert any(o.status == "failed" and o.order_id is None for o in given_up)
+    resting = sum(o["remaining"] for o in venue.fetch_open_orders(SYMBOL))
+    assert resting == pytest.approx(1.0), "the position was sold twice"
+    venue.down = False
+    if command is not None:  # retried between iterations, before a resync reads the venue
+        obey_commands(rt)
+        with rt.db() as db:
+            row = db.get(Command, queued)
+            assert row is not None and row.status == "done", row.result
+    step(rt, 2)
+    assert venue.fetch_open_orders(SYMBOL) == [], "a sell taken earlier still rests"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert venue.balances["TST"][0] == pytest.approx(1.0), "the other bot's coins were sold"
