@@ -227,6 +227,20 @@ def venue_id_of(rt: Runtime, order: Order) -> str | None:
     return None
 
 
+def found_taken(rt: Runtime, order: Order) -> bool:
+    """Whether a send given up after timeouts (failed, its venue id never learnt) was taken
+    by the venue after all: found open there by its client id, it is marked open with that
+    id (uncommitted), to be counted and cancelled as any order sent. One not found open
+    never reached the venue, or filled: the fill sync books its fills by client id."""
+    if order.status != OrderStatus.FAILED or order.order_id is not None:
+        return False
+    venue_id = venue_id_of(rt, order)
+    if venue_id is None:
+        return False
+    mark(order, rt.now(), order_id=venue_id, status=OrderStatus.OPEN, error=None)
+    return True
+
+
 def withdraw_unsent(rt: Runtime, db, order: Order, why: str) -> str:
     """Take back a journal order left ``new`` (its send's outcome never recorded), which
     ``resume_unsent_orders`` would send at the next iteration: cancelled on the venue when

@@ -39,6 +39,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 STALE_GRACE_SECONDS = 30.0
 LIVE_STATES = ("starting", "running", "paused")  # a dead pid in these states is a crash
+# a process is there: not started again (stopping: it carried out STOP and is exiting)
+UP_STATES = ("running", "paused", "stale", "starting", "stopping")
 # exit codes of ``python -m bot run`` that a restart cannot fix (bad config, already running)
 NO_RESTART_EXIT_CODES = {2: "invalid configuration", 3: "another bot holds this bot's lock"}
 
@@ -47,7 +49,7 @@ NO_RESTART_EXIT_CODES = {2: "invalid configuration", 3: "another bot holds this 
 class BotState:
     """What the console shows: one state word plus the heartbeat's facts."""
 
-    state: str  # running | paused | stale | stopped | crashed | starting
+    state: str  # running | paused | stale | stopped | crashed | starting | stopping
     pid: int | None = None
     process_alive: bool | None = None  # None: pid on another host, cannot tell
     heartbeat_at: datetime | None = None
@@ -61,7 +63,7 @@ class BotState:
 
     @property
     def is_up(self) -> bool:
-        return self.state in ("running", "paused", "stale", "starting")
+        return self.state in UP_STATES
 
 
 def pid_alive(pid: int) -> bool:
@@ -110,7 +112,9 @@ def classify(
     elif state == "running" and row.get("paused"):
         state = "paused"
     elif state == "stopped" and process_alive:
-        state = "starting"
+        # the row's own pid alive: that bot carried out STOP and is exiting; a row without a
+        # pid is not yet beaten by the process just started
+        state = "stopping" if row.get("pid") else "starting"
     return BotState(
         state=state, pid=row.get("pid"), process_alive=process_alive, heartbeat_at=heartbeat_at,
         heartbeat_age_s=age, last_error=row.get("last_error"),
@@ -314,7 +318,7 @@ class Supervisor:
     def ensure_running(self) -> int | None:
         """Auto-start: start the bot only when nothing is up for this database."""
         current = self.state()
-        if current.state in ("running", "paused", "starting") or (
+        if current.state in ("running", "paused", "starting", "stopping") or (
             current.state == "stale" and current.process_alive
         ):
             self._wanted = True

@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import groupby
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 
@@ -162,6 +162,14 @@ def void_from(db: OrmSession, session_id: int) -> None:
     for rolled in (PerformanceRollup, TripResult):
         db.execute(delete(rolled).where(rolled.session_id.in_(later)),
                    execution_options={"synchronize_session": False})
+
+
+def add_rolled_llm_cost(conn: Connection, session_id: int, cost: float) -> None:
+    """Add an LLM call's cost booked late into ``session_id`` to its rollup, if it has one
+    (uncommitted): a call abandoned for a close-all or stop answers when it answers, maybe
+    after its day was rolled up. Its trace's time is the day's, so only the sum changes."""
+    conn.execute(update(PerformanceRollup).where(PerformanceRollup.session_id == session_id)
+                 .values(llm_cost=PerformanceRollup.llm_cost + cost))
 
 
 def _steps(db: OrmSession, ids: Sequence[int], start: datetime | None,

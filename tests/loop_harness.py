@@ -56,6 +56,23 @@ class SendsRefused(PaperVenue):
         return super().create_order(*args, **kwargs)
 
 
+class TakenUnanswered(PaperVenue):
+    """The paper exchange which, while ``down``, takes each order and times out answering:
+    the order rests there unfilled (a sell at ``RESTING_ABOVE`` the last price), findable
+    only by its client order id."""
+
+    down = False
+    RESTING_ABOVE = 1.05
+
+    def create_order(self, symbol, type, side, amount, price=None, params=None):
+        if not self.down:
+            return super().create_order(symbol, type, side, amount, price, params)
+        if side == "sell":
+            price = self.fetch_ticker(symbol)["last"] * self.RESTING_ABOVE
+            super().create_order(symbol, "limit", side, amount, price, params)
+        raise TransientVenueError("timeout (the exchange took the order, no answer came)")
+
+
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
                  kind: str = "replay", account: str | None = None, warmup: int = 200,
                  venue_class: type[PaperVenue] = PaperVenue,

@@ -17,7 +17,7 @@ from bot import store as store_module
 from bot.config import load_settings
 from bot.engine.base import DecisionContext, EngineResult
 from bot.engine.schema import Action, ActionType, Decision
-from bot.loop import run_forever
+from bot.loop import run_forever, run_iteration
 from bot.runtime import Runtime
 from bot.steps.commands import obey_commands
 from bot.venue.feeds import SyntheticFeed
@@ -475,6 +475,33 @@ def test_a_close_all_the_book_cannot_take_at_once_sells_the_rest_at_the_next_ite
 
 
 
+def holding_one(url: str, tmp_path, closes: list[float], venue_class: type[PaperVenue], *,
+                stop: float, **settings: object) -> Runtime:
+    """A bot on ``venue_class`` holding 1.0 TST/USDT bought at 100 under a plan stopping at
+    ``stop``, the market then going through ``closes``."""
+    from tests.crafted import flat_then
+    from tests.test_plans import LOOSE, SYMBOL, entry
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", closes)
+    rt = make_runtime(url, [path], ScriptedEngine([entry(stop=stop, target=120.0)]),
+                      venue_class=venue_class, **LOOSE, **settings)
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    return rt
+
+
+def left_pending(rt: Runtime, command: str, symbol: str) -> tuple[int, str]:
+    """Queue a close of ``symbol`` (or a close-all) and obey it, which leaves it pending:
+    its id and result."""
+    with rt.db() as db:
+        queued = enqueue_command(db, command, symbol if command == "close" else None)
+    obey_commands(rt)
+    with rt.db() as db:
+        row = db.get(Command, queued)
+        assert row is not None and row.status == "pending", row.result
+        return queued, row.result or ""
+
+
 @pytest.mark.parametrize("command", ["close", "close-all"])
 def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
         sqlite_url, tmp_path, command) -> None:
@@ -483,26 +510,16 @@ def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
     ('could not flatten'), and the plan, its exit failed, was re-armed with its old stop and
     target: the position the operator closed stayed open, and after a 'close' the bot went
     on trading the symbol."""
-    from tests.crafted import flat_then
     from tests.loop_harness import SendsRefused
-    from tests.test_plans import LOOSE, SYMBOL, entry
+    from tests.test_plans import SYMBOL
 
-    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 12)
-    engine = ScriptedEngine([entry(stop=90.0, target=120.0)])
-    rt = make_runtime(sqlite_url, [path], engine, venue_class=SendsRefused,
-                      ORDER_MAX_ATTEMPTS=2, **LOOSE)
+    rt = holding_one(sqlite_url, tmp_path, [100.0] * 12, SendsRefused, stop=90.0,
+                     ORDER_MAX_ATTEMPTS=2)
     venue = rt.venue
     assert isinstance(venue, SendsRefused)
-    step(rt, 2)
-    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
     venue.down = True
-    with rt.db() as db:
-        queued = enqueue_command(db, command, SYMBOL if command == "close" else None)
-    obey_commands(rt)
-    with rt.db() as db:
-        row = db.get(Command, queued)
-        assert row is not None and row.status == "pending", row.result
-        assert "timeout" in (row.result or "")
+    queued, result = left_pending(rt, command, SYMBOL)
+    assert "timeout" in result
     venue.down = False
     step(rt, 1)
     with rt.db() as db:
@@ -511,3 +528,47 @@ def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
     assert row is not None and row.status == "done", row.result
     assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
     assert [p.status for p in plans] == ["closed"]
+
+
+@pytest.mark.parametrize("command", ["close", "close-all", None], ids=["close", "close-all",
+                                                                     "the plan's stop"])
+def test_a_sell_taken_by_the_venue_but_given_up_on_is_not_sold_again(
+        sqlite_url, tmp_path, command) -> None:
+    """The venue takes the close's sells (the plan's exit, then the close's own) and times
+    out answering each: the journal marks them failed, with no venue id, while they rest on
+    the venue. The retry at the next iteration sold the position again beside them: with
+    another bot's coins on the account it sold those, and the sells taken earlier still
+    rested to sell once more. It now finds each by its client id, cancels it and sells only
+    what it did not sell. So too for a plan's own exit at its stop, retried at the next
+    iteration."""
+    from tests.loop_harness import TakenUnanswered
+    from tests.test_plans import SYMBOL
+
+    rt = holding_one(sqlite_url, tmp_path, [100.0] * 3 + [95.0] * 12, TakenUnanswered,
+                     stop=90.0 if command else 97.0, ORDER_MAX_ATTEMPTS=1)
+    venue = rt.venue
+    assert isinstance(venue, TakenUnanswered)
+    venue.balances["TST"][0] += 1.0  # another bot's coins on the shared account
+    venue.down = True
+    if command is None:  # the market falls through the stop: the exit is taken, unanswered
+        for _ in range(3):
+            run_iteration(rt)
+            rt.errors.clear()
+            venue.advance()
+    else:
+        queued, _ = left_pending(rt, command, SYMBOL)
+    with rt.db() as db:
+        given_up = db.scalars(select(Order).where(Order.side == "SELL")).all()
+    assert any(o.status == "failed" and o.order_id is None for o in given_up)
+    resting = sum(o["remaining"] for o in venue.fetch_open_orders(SYMBOL))
+    assert resting == pytest.approx(1.0), "the position was sold twice"
+    venue.down = False
+    if command is not None:  # retried between iterations, before a resync reads the venue
+        obey_commands(rt)
+        with rt.db() as db:
+            row = db.get(Command, queued)
+            assert row is not None and row.status == "done", row.result
+    step(rt, 2)
+    assert venue.fetch_open_orders(SYMBOL) == [], "a sell taken earlier still rests"
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert venue.balances["TST"][0] == pytest.approx(1.0), "the other bot's coins were sold"

@@ -103,6 +103,25 @@ def test_every_page_renders_seeded(seeded_url, monkeypatch, page):
     assert "running" in text  # the heartbeat's state in the sidebar
 
 
+def test_a_bot_that_carried_out_stop_and_is_still_exiting_reads_as_stopping(seeded_url,
+                                                                             monkeypatch):
+    """The bot carried out STOP (its row says stopped, written by its own pid) and its
+    process is still alive, exiting: the sidebar says stopping. It said starting, as for a
+    bot just started whose first beat has not come."""
+    import os
+    import socket
+
+    engine = make_engine(seeded_url)
+    with session_factory(engine)() as db:  # as the STOP command leaves the row
+        db.execute(update(BotStatus).where(BotStatus.name == "default").values(
+            state="stopped", pid=os.getpid(), host=socket.gethostname()))
+        db.commit()
+    engine.dispose()
+    at = _open(_app(seeded_url, monkeypatch), "overview")
+    (state,) = [m.value for m in at.sidebar.markdown if m.value.startswith("**Bot ")]
+    assert "stopping" in state, state
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_empty_db(sqlite_url, monkeypatch, page):

@@ -266,3 +266,63 @@ def test_a_fill_booked_into_a_rolled_up_day_is_counted(db_url, tmp_path) -> None
     assert totals["realized_pnl"] == pytest.approx(sum(t.realized_pnl for t in rows))
     assert metrics["round_trips"] == 1
     assert metrics["net_pnl"] == pytest.approx(sum(t.realized_pnl for t in rows) - fees)
+
+
+def test_a_late_abandoned_call_booked_into_a_rolled_up_day_is_counted(db_url, tmp_path) -> None:
+    """A close-all abandons the decision an LLM is still thinking over at a day's last
+    step; the call answers after the rollover rolled that day up, and its cost is booked
+    on its trace, in that day's session. The run's LLM cost, read through the rollups, is
+    its traces' (the rollup kept the day's cost without it)."""
+    import threading
+
+    from bot.engine.base import DecisionContext, EngineResult
+    from bot.loop import _has_urgent
+    from db.commands import enqueue_command
+    from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
+    from tests.loop_harness import ScriptedEngine, make_runtime, step
+    from tests.waiting import wait_for
+
+    class ThinksThroughMidnight(ScriptedEngine):
+        """Once ``slow``, its next call takes a close-all in and answers when released,
+        costing 1.0 as a priced model's call does."""
+
+        slow = False
+        release = threading.Event()
+
+        def decide(self, context: DecisionContext) -> EngineResult:
+            if self.slow:
+                self.slow = False
+                with rt.db() as db:
+                    enqueue_command(db, "close-all")
+                assert self.release.wait(30)
+            result = super().decide(context)
+            result.cost = 1.0
+            return result
+
+    first = datetime(2023, 11, 14, 23, 40, tzinfo=UTC)
+    start_ms = int(first.timestamp() * 1000) - WARMUP * FIVE_MIN_MS
+    candles = write_path(tmp_path / "TST_USDT-5m.csv", [100.0] * (WARMUP + 20),
+                         start_ms=start_ms)
+    engine = ThinksThroughMidnight([])
+    rt = make_runtime(db_url, [candles], engine, kind="live", run_name="late-call")
+    rt.urgent_check = lambda: _has_urgent(rt)  # as run_forever watches for commands
+    try:
+        step(rt, 3)  # 23:40 .. 23:50
+        engine.slow = True
+        step(rt)  # 23:55: the call abandoned for the close-all
+        (day, _, call), = rt.abandoned_calls
+        step(rt, 2)  # the rollover at 00:00 rolls the day up
+        with rt.db() as db:
+            assert db.get(PerformanceRollup, day) is not None and rt.session_id != day
+    finally:
+        engine.release.set()
+    wait_for(call.done, timeout=30, every=0.05)
+    step(rt)  # books what the call cost, into its day
+    with rt.db() as db:
+        ids = rt.session_ids(db)
+        traced = db.scalar(select(func.sum(LLMTrace.cost)).where(LLMTrace.session_id.in_(ids)))
+        abandoned = db.scalar(select(LLMTrace).where(LLMTrace.session_id == day,
+                                                     LLMTrace.status == "abandoned"))
+        assert abandoned is not None and abandoned.cost == 1.0
+        metrics = span_performance(db, ids)[0].metrics
+    assert metrics["llm_cost"] == pytest.approx(traced)

@@ -50,6 +50,8 @@ def _row(**fields):
         (_row(state="starting"), False, "crashed"),
         (_row(state="crashed", last_error="boom"), None, "crashed"),
         (_row(state="stopped"), False, "stopped"),
+        (_row(state="stopped"), True, "stopping"),  # carried out STOP, its process exiting
+        (_row(state="stopped", pid=None), True, "starting"),  # not yet beaten
     ],
 )
 def test_classify(row, alive, expected):

@@ -48,6 +48,7 @@ STATE_BADGES = {
     "paused": ":orange[❚❚ paused]",
     "stale": ":orange[◌ stale heartbeat]",
     "starting": ":blue[◔ starting]",
+    "stopping": ":blue[◑ stopping]",
     "stopped": ":gray[■ stopped]",
     "crashed": ":red[✖ crashed]",
 }

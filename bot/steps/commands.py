@@ -15,7 +15,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.booking import book_new_fills, exit_plan
-from bot.execution import cancel_order, own_order, place_order, withdraw_unsent
+from bot.execution import (
+    cancel_order,
+    found_taken,
+    own_order,
+    place_order,
+    withdraw_unsent,
+)
 from bot.model.vocabulary import (
     LIVE_ORDER,
     CommandKind,
@@ -143,6 +149,8 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     now = rt.now()
     held_before = {s: h.quantity for s, h in rt.book.open_items().items()}
     canceled = 0
+    for symbol in rt.settings.symbols if symbols is None else symbols:
+        _cancel_taken_sells(rt, db, symbol, now)
     for order in live_orders(db, rt.session_id):
         if symbols is not None and order.symbol not in symbols:
             continue
@@ -163,6 +171,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     flattened, awaited = [], {}
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
+            _cancel_taken_sells(rt, db, symbol, now)  # the exit just given up on, say
             unseen = _sold_unseen(rt, db, symbol, now)
             # what the books hold beyond what the venue has is sold already (a fill the
             # venue shows late): awaited too
@@ -220,6 +229,16 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
             continue  # gone from the venue: nothing of it is still to come
         sold += max(0.0, filled - booked)
     return sold
+
+
+def _cancel_taken_sells(rt: Runtime, db, symbol: str, now) -> None:
+    """Cancel our sells of ``symbol`` given up after timeouts that the venue took after all
+    (they rest there, found by their client id): the close counts what they sold and sells
+    the rest itself, instead of selling beside them what they would sell too."""
+    since = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
+    for order, _ in unbooked_sells(db, rt.session_id, symbol, since):
+        if found_taken(rt, order):
+            cancel_order(rt, db, order)
 
 
 def _free_base(rt: Runtime, symbol: str) -> float:

@@ -25,6 +25,7 @@ from bot.model.vocabulary import Outcome, TraceStatus
 from bot.runtime import Runtime
 from bot.secrets_filter import scrub, scrub_deep
 from db.engine import bound_engine
+from db.performance_rollups import add_rolled_llm_cost
 from db.traces import (
     LONE_HOLD,
     STEP_FIGURES,
@@ -154,6 +155,7 @@ def book_abandoned_calls(rt: Runtime) -> None:
                 set_spent(conn, trace_id, result.cost, result.tokens_in, result.tokens_out)
                 if result.cost:
                     rt.store.apply_llm_cost(conn, session_id, result.cost, now)
+                    add_rolled_llm_cost(conn, session_id, result.cost)
                 conn.commit()
                 rt.store.traces.note_trace(session_id, now, result.cost)
     rt.abandoned_calls = waiting
