@@ -7,7 +7,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -28,17 +28,26 @@ _SET_RESULT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
                .values(execution_result=bindparam("result")))
 
 
+class Spent(Protocol):
+    """What an engine call cost: an engine's result has these."""
+
+    cost: float
+    tokens_in: int
+    tokens_out: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+
+
+_SPENT_FIELDS = ("cost", "tokens_in", "tokens_out", "cache_write_tokens", "cache_read_tokens")
 _SET_SPENT = (update(_TRACES).where(_TRACES.c.id == bindparam("trace_id"))
-              .values(cost=bindparam("spent"), tokens_in=bindparam("spent_in"),
-                      tokens_out=bindparam("spent_out")))
+              .values({name: bindparam(f"spent_{name}") for name in _SPENT_FIELDS}))
 
 
-def set_spent(db: OrmSession | Connection, trace_id: int, cost: float, tokens_in: int,
-              tokens_out: int) -> None:
+def set_spent(db: OrmSession | Connection, trace_id: int, spent: Spent) -> None:
     """Record what a decision's engine call cost, uncommitted: an abandoned decision's call
     answers after its trace was written."""
-    db.execute(_SET_SPENT, {"trace_id": trace_id, "spent": cost, "spent_in": tokens_in,
-                            "spent_out": tokens_out})
+    db.execute(_SET_SPENT, {"trace_id": trace_id,
+                            **{f"spent_{name}": getattr(spent, name) for name in _SPENT_FIELDS}})
 
 
 # between a prompt's system part and the rest (``bot.engine.prompt.RenderedPrompt.text``)

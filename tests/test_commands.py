@@ -200,6 +200,7 @@ class SlowCostlyEngine(SlowEngine):
     def decide(self, context: DecisionContext) -> EngineResult:
         result = super().decide(context)
         result.cost, result.tokens_in, result.tokens_out = 1.0, 2000, 80
+        result.cache_write_tokens, result.cache_read_tokens = 300, 1500
         return result
 
 
@@ -225,6 +226,7 @@ def test_a_decision_abandoned_for_a_close_all_still_counts_what_its_call_cost(
                 return trace if trace is not None and trace.cost > 0 else None
         trace = wait_for(booked, timeout=30, every=0.05)
         assert (trace.cost, trace.tokens_in, trace.tokens_out) == (1.0, 2000, 80)
+        assert (trace.cache_write_tokens, trace.cache_read_tokens) == (300, 1500)
         stop_bot(rt, bot)
         with rt.db() as db:
             traced = db.scalar(select(func.sum(LLMTrace.cost)))

@@ -27,6 +27,7 @@ from db.models import (
     OHLCV,
     BotStatus,
     Command,
+    LLMTrace,
     MarketData,
     Position,
     Session,
@@ -160,6 +161,20 @@ def test_hostile_trace_text_is_not_markdown(seeded_url, monkeypatch):
         assert "<script>" not in md.value
     assert any("<script>" in c.value for c in at.code)  # shown, but as code
     assert any("timeout after 60s" in c.value for c in at.code)
+
+
+def test_a_decision_shows_the_prompt_cache_tokens_its_cost_was_priced_from(
+        seeded_url, monkeypatch):
+    with session_factory(make_engine(seeded_url))() as db:
+        trace_id = db.scalars(select(LLMTrace.id).order_by(LLMTrace.id)).first()
+        db.execute(update(LLMTrace).where(LLMTrace.id == trace_id)
+                   .values(tokens_in=12851, cache_write_tokens=2000, cache_read_tokens=10000))
+        db.commit()
+    at = _open(_app(seeded_url, monkeypatch), "decisions")
+    at.selectbox(key="dec_trace").set_value(trace_id).run()
+    assert not at.exception
+    assert "tokens 12851/" in _all_text(at)
+    assert "(cache write 2000, cache read 10000)" in _all_text(at)
 
 
 def test_trades_link_opens_the_decision(seeded_url, monkeypatch):
@@ -776,8 +791,6 @@ def test_fleet_names_every_bot_in_words_and_money_in_cents(seeded_url, monkeypat
 def test_a_decision_and_its_execution_read_in_words(seeded_url, monkeypatch):
     """The Decision and Execution tabs are tables in words, each with its JSON behind an
     expander, wrapped."""
-    from db.models import LLMTrace
-
     decision = {"actions": [
         {"action": "BUY", "symbol": "BTC/USDT", "size": 0.03, "order_type": "market",
          "stop": 64000.5, "target": 66000.25, "confidence": 0.7, "reason": "trend up"},

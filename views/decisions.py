@@ -80,10 +80,19 @@ def _in_words(read: trace_words.Read, nothing: str) -> None:
             st.code(scrub(read.raw), language="json", wrap_lines=True)
 
 
+def _cache_line(detail: dict) -> str:
+    """The prompt cache's share of the input tokens, which the cost prices apart."""
+    parts = [f"{label} {detail[key]}" for label, key in
+             (("cache write", "cache_write_tokens"), ("cache read", "cache_read_tokens"))
+             if detail[key]]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 st.text(
     f"#{detail['id']} · {detail['created_at']:%Y-%m-%d %H:%M:%S} UTC · {detail['engine']} "
     f"{detail['model'] or ''} · status {detail['status']} · cost {detail['cost']:.4f} · "
     f"{detail['latency_ms']:.0f} ms · tokens {detail['tokens_in']}/{detail['tokens_out']}"
+    + _cache_line(detail)
 )
 if detail["provider"]:  # an LLM's answer: what a rerun must match to be the same question
     # plain text: the model version is whatever the server said, never markdown to render

@@ -125,6 +125,7 @@ def _decide(rt: Runtime, db: Connection, context, equity: float,
         errors=scrub_deep([*result.errors, *result.notes], secrets) or None,
         status=TraceStatus.OK if not rejected and not result.errors else TraceStatus.REJECTED,
         tokens_in=result.tokens_in, tokens_out=result.tokens_out, cost=result.cost,
+        cache_write_tokens=result.cache_write_tokens, cache_read_tokens=result.cache_read_tokens,
         latency_ms=result.latency_ms, created_at=now, provider=result.provider,
         model_version=result.model_version, temperature=result.temperature,
         prompt_version=result.prompt_version, request_hash=result.request_hash,
@@ -152,7 +153,7 @@ def book_abandoned_calls(rt: Runtime) -> None:
                 waiting.append((session_id, trace_id, call))
             elif not call.cancelled() and call.exception() is None:
                 result = call.result()
-                set_spent(conn, trace_id, result.cost, result.tokens_in, result.tokens_out)
+                set_spent(conn, trace_id, result)
                 if result.cost:
                     rt.store.apply_llm_cost(conn, session_id, result.cost, now)
                     add_rolled_llm_cost(conn, session_id, result.cost)
