@@ -28,6 +28,7 @@ from bot.execution import (
     Placement,
     cancel_order,
     journal_new_order,
+    learn_given_up,
     next_client_order_id,
     send_journaled,
     venue_id_of,
@@ -257,7 +258,7 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
                 mark(order, rt.now(), status=OrderStatus.CLOSED)
                 unseen += order.amount - booked
                 continue
-        if order.order_id is None:
+        if order.order_id is None and not learn_given_up(rt, order):
             continue  # it never reached the venue
         if order.status in LIVE_ORDER:
             cancel_order(rt, db, order)

@@ -227,6 +227,23 @@ def venue_id_of(rt: Runtime, order: Order) -> str | None:
     return None
 
 
+def learn_given_up(rt: Runtime, order: Order) -> bool:
+    """Whether a send given up after timeouts (failed, its venue id never learnt) reached
+    the venue after all, open or already done: found by its client id, it is marked with
+    the venue's id and status (uncommitted), so what it sold is asked and counted as any
+    order sent. One not found never reached the venue, or the venue cannot look an order up
+    by client id (it refuses the request): it is left as it is."""
+    if order.status != OrderStatus.FAILED or order.order_id is not None:
+        return False
+    try:
+        found = rt.call(rt.venue.fetch_order_by_client_id, order.client_order_id, order.symbol)
+    except (OrderNotFound, OrderRejected):
+        return False
+    status = OrderStatus.OPEN if found.get("status") == "open" else OrderStatus.CLOSED
+    mark(order, rt.now(), order_id=str(found["id"]), status=status, error=None)
+    return True
+
+
 def found_taken(rt: Runtime, order: Order) -> bool:
     """Whether a send given up after timeouts (failed, its venue id never learnt) was taken
     by the venue after all: found open there by its client id, it is marked open with that

@@ -73,6 +73,31 @@ class TakenUnanswered(PaperVenue):
         raise TransientVenueError("timeout (the exchange took the order, no answer came)")
 
 
+class FilledShownLate(PaperVenue):
+    """The paper exchange which, while ``down``, takes each sell, fills it at once and times
+    out answering; its fills show in the trade history only once ``late`` is turned off
+    (a venue's trade history lags its orders). The order is findable by its client id."""
+
+    down = False
+    late = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unshown: set[str] = set()
+
+    def create_order(self, symbol, type, side, amount, price=None, params=None):
+        if not self.down:
+            return super().create_order(symbol, type, side, amount, price, params)
+        if side == "sell":
+            placed = super().create_order(symbol, "market", side, amount, None, params)
+            self.unshown.add(placed["id"])
+        raise TransientVenueError("timeout (the exchange took the order, no answer came)")
+
+    def fetch_my_trades(self, symbol=None, since=None, limit=None):
+        shown = super().fetch_my_trades(symbol, since, limit)
+        return [t for t in shown if not self.late or t["order"] not in self.unshown]
+
+
 def make_runtime(db_url: str, candles: list[Path], engine=None, *, run_name: str = "test",
                  kind: str = "replay", account: str | None = None, warmup: int = 200,
                  venue_class: type[PaperVenue] = PaperVenue,

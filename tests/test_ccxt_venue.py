@@ -515,3 +515,29 @@ def test_ccxt_request_log_stays_quiet_under_debug(
 def test_paper_is_not_a_ccxt_exchange() -> None:
     with pytest.raises(ConfigError, match="EXCHANGE"):
         CcxtVenue.from_settings(Settings())
+
+
+# --- an order found by its client id: a send whose answer never came
+
+
+def test_binance_finds_an_order_by_its_client_id_open_or_done() -> None:
+    """A send given up after timeouts may have been taken and filled: binance is asked for
+    it by ``origClientOrderId``, and its closed order parses as ccxt's."""
+    recorded = case("binance", "fetchOrder", "Fetch spot closed order")
+    client_id = recorded["httpResponse"]["clientOrderId"]
+    venue, exchange = venue_for("binance")
+    transport = mount(exchange, FakeTransport((200, recorded["httpResponse"])))
+    order = venue.fetch_order_by_client_id(client_id, "LTC/USDT")
+    (sent,) = transport.sent
+    assert sent.url.startswith("https://api.binance.com/api/v3/order")
+    params = sent.params()
+    assert params["origClientOrderId"] == client_id and "orderId" not in params
+    assert_matches(recorded["parsedResponse"], order, skip_keys("binance"))
+    assert order["status"] == "closed" and order["filled"] == 0.1
+
+
+def test_binance_knowing_no_such_client_id_is_order_not_found() -> None:
+    venue, exchange = venue_for("binance")
+    mount(exchange, FakeTransport((400, {"code": -2013, "msg": "Order does not exist."})))
+    with pytest.raises(OrderNotFound):
+        venue.fetch_order_by_client_id(CLIENT_ID, "LTC/USDT")

@@ -534,6 +534,52 @@ def test_a_close_meeting_a_venue_timeout_waits_and_sells_at_the_next_iteration(
 
 @pytest.mark.parametrize("command", ["close", "close-all", None], ids=["close", "close-all",
                                                                      "the plan's stop"])
+def test_a_sell_given_up_on_that_the_venue_filled_is_not_sold_again(
+        sqlite_url, tmp_path, command) -> None:
+    """The venue takes a close's sell (or a plan's exit at its stop), fills it at once and
+    times out answering; the journal marks it failed, with no venue id, and the venue's
+    trade history shows its fill late. The close, and the plan's exit retried at the next
+    iteration, took it for a sell that never reached the venue and sold again: on an
+    account shared with another bot, the other bot's coins. The sell is now looked up by its
+    client id, open or done, and the fill it sold is awaited."""
+    from tests.loop_harness import FilledShownLate
+    from tests.test_plans import SYMBOL
+
+    rt = holding_one(sqlite_url, tmp_path, [100.0] * 3 + [95.0] * 12, FilledShownLate,
+                     stop=90.0 if command else 97.0, ORDER_MAX_ATTEMPTS=1)
+    venue = rt.venue
+    assert isinstance(venue, FilledShownLate)
+    venue.balances["TST"][0] += 1.0  # another bot's coins on the shared account
+    venue.down = venue.late = True
+    if command is None:  # the market falls through the stop: the exit sells, unanswered
+        for _ in range(3):
+            run_iteration(rt)
+            rt.errors.clear()
+            venue.advance()
+        venue.down = False
+        step(rt, 1)  # the plan's exit is retried
+    else:
+        with rt.db() as db:
+            queued = enqueue_command(db, command, SYMBOL if command == "close" else None)
+        obey_commands(rt)
+        venue.down = False
+        obey_commands(rt)  # retried, were it left pending
+    assert len(venue.unshown) == 1
+    sold = [o for o in venue.orders.values() if o.side == "sell" and o.filled > 0]
+    assert len(sold) == 1, "sold twice"
+    assert venue.balances["TST"][0] == pytest.approx(1.0), "the other bot's coins were sold"
+    venue.late = False
+    step(rt, 2)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0, abs=1e-9)
+    assert venue.balances["TST"][0] == pytest.approx(1.0), "the other bot's coins were sold"
+    if command is not None:
+        with rt.db() as db:
+            row = db.get(Command, queued)
+            assert row is not None and row.status == "done", row.result
+
+
+@pytest.mark.parametrize("command", ["close", "close-all", None], ids=["close", "close-all",
+                                                                     "the plan's stop"])
 def test_a_sell_taken_by_the_venue_but_given_up_on_is_not_sold_again(
         sqlite_url, tmp_path, command) -> None:
     """The venue takes the close's sells (the plan's exit, then the close's own) and times

@@ -18,6 +18,7 @@ from bot.booking import book_new_fills, exit_plan
 from bot.execution import (
     cancel_order,
     found_taken,
+    learn_given_up,
     own_order,
     place_order,
     withdraw_unsent,
@@ -218,6 +219,7 @@ def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
     since = now - timedelta(minutes=rt.settings.trade_sync_cutoff_minutes)
     sold = 0.0
     for order, booked in unbooked_sells(db, rt.session_id, symbol, since):
+        learn_given_up(rt, order)  # taken and filled after all, its fill shown late
         if order.order_id is None:
             # the venue took it (a duplicate client id answered) without saying its id:
             # all of it may have sold

@@ -132,6 +132,12 @@ class Venue(Protocol):
         when the venue no longer knows it."""
         ...
 
+    def fetch_order_by_client_id(self, client_id: str, symbol: str) -> dict[str, Any]:
+        """One of our orders found by its client id, open or done: a send whose answer
+        never came (its venue id unknown) may have been taken, and filled. OrderNotFound
+        when the venue has no such order."""
+        ...
+
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]: ...
 
     def fetch_my_trades(

@@ -279,6 +279,14 @@ class CcxtVenue:
         return self._read(f"fetch_order {id} {symbol or ''}".rstrip(),
                           lambda: self.exchange.fetch_order(id, symbol))
 
+    def fetch_order_by_client_id(self, client_id: str, symbol: str) -> dict[str, Any]:
+        """By ccxt's unified ``clientOrderId`` parameter of ``fetch_order``, which binance,
+        bybit, okx and most others read (an exchange that does not refuses the request:
+        an OrderRejected, as an order it has no record of is an OrderNotFound)."""
+        return self._read(f"fetch_order by client id {client_id} {symbol}",
+                          lambda: self.exchange.fetch_order(None, symbol,  # type: ignore[arg-type]
+                                                            {"clientOrderId": client_id}))
+
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         return self._per_symbol("fetch_open_orders", symbol, self.exchange.fetch_open_orders)
 

@@ -116,7 +116,7 @@ class PaperVenue:
         self.fills: list[FillState] = []
         self._trades: dict[str, dict[str, Any]] = {}  # fill id -> trade_dict; see _trade
         self.balances: dict[str, list[float]] = {}
-        self._client_ids: set[str] = set()
+        self._client_ids: dict[str, str] = {}  # client order id -> order id
         self._open: list[str] = []
         # Per symbol, once a catch-up (a command between iterations) has stepped the feed,
         # whose current candle then covers only the time since that catch-up: what the
@@ -303,6 +303,12 @@ class PaperVenue:
             raise OrderNotFound(f"order {id} is unknown to the paper venue")
         return order_dict(order, split_symbol(order.symbol)[1])
 
+    def fetch_order_by_client_id(self, client_id: str, symbol: str) -> dict[str, Any]:
+        order_id = self._client_ids.get(client_id)
+        if order_id is None:
+            raise OrderNotFound(f"client order id {client_id} is unknown to the paper venue")
+        return self.fetch_order(order_id, symbol)
+
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         return [
             order_dict(o, split_symbol(o.symbol)[1])
@@ -419,7 +425,7 @@ class PaperVenue:
                 raise InsufficientFunds(f"needs {need} {quote}, {self._free(quote)} is free")
         order.id = self._next_id("P")
         if order.client_order_id is not None:
-            self._client_ids.add(order.client_order_id)
+            self._client_ids[order.client_order_id] = order.id
         self.orders[order.id] = order
         fills = []
         if taken > 0:
@@ -519,7 +525,7 @@ class PaperVenue:
     def _remember(self, order: OrderState) -> None:
         self.orders[order.id] = order
         if order.client_order_id is not None:
-            self._client_ids.add(order.client_order_id)
+            self._client_ids[order.client_order_id] = order.id
         if order.status == "open":
             self._open.append(order.id)
 
