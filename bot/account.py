@@ -14,7 +14,7 @@ from bot.runtime import Runtime
 from bot.venue.base import VenueError
 from db.models import TradePlan
 from db.plans import active_plans
-from db.stats import carried_unrealized, risk_figures
+from db.stats import carried_unrealized, net_realized, risk_figures
 
 
 def quote_currency(rt: Runtime) -> str:
@@ -22,9 +22,19 @@ def quote_currency(rt: Runtime) -> str:
 
 
 def quote_balance(rt: Runtime) -> float:
+    """The quote currency the bot trades with: the account's, or on an account it shares
+    with other bots (``AVAILABLE_CAPITAL``) its own share: the capital plus its own realized
+    PnL net of fees, less what its open positions cost, never more than the account holds.
+    A fee paid in a third currency (BNB) counts against it, though the quote paid none."""
     balance = rt.call(rt.venue.fetch_balance)
-    total = balance.get("total") or {}
-    return float(total.get(quote_currency(rt)) or 0.0)
+    total = float((balance.get("total") or {}).get(quote_currency(rt)) or 0.0)
+    capital = rt.settings.available_capital
+    if capital is None:
+        return total
+    with rt.db() as db:
+        realized = net_realized(db, rt.session_ids(db))
+    cost = sum(h.quantity * h.avg_price for h in rt.book.open_items().values())
+    return max(0.0, min(total, capital + realized - cost))
 
 
 def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
@@ -106,7 +116,7 @@ def _committed(held: dict[str, float], entries: dict[str, float]) -> dict[str, f
             for symbol in held.keys() | entries.keys()}
 
 
-def risk_state(rt: Runtime, db, equity: float) -> RiskState:
+def risk_state(rt: Runtime, db, equity: float, cash: float) -> RiskState:
     """The account as the risk layer judges an entry. The active plans are the ones the
     plans step read, when no plan was written since (``Store.active_plans``; the
     decision's earlier actions are committed before an entry is judged)."""
@@ -119,13 +129,16 @@ def risk_state(rt: Runtime, db, equity: float) -> RiskState:
     if active is None:
         active = active_plans(db, rt.session_id)
     plans = Counter(p.symbol for p in active)
+    entries = _entries_not_held(db, active)
     assert rt.breaker is not None
     return RiskState(
         now=now, equity=equity,
         start_of_day_equity=cache.start_of_day_equity if cache else equity,
         session_net_pnl=today,
         llm_cost=cache.total_llm_cost if cache else 0.0,
-        exposure_by_symbol=_committed(exposure_by_symbol(rt), _entries_not_held(db, active)),
+        exposure_by_symbol=_committed(exposure_by_symbol(rt), entries),
         active_plans_by_symbol=dict(plans),
         breaker_open=rt.breaker.is_open(now), paused=rt.paused,
+        # the entries placed and not yet booked will spend theirs
+        cash=None if rt.settings.available_capital is None else cash - sum(entries.values()),
     )

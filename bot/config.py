@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     )
     trade_sync_cutoff_minutes: int = Field(1440, alias="TRADE_SYNC_CUTOFF_MINUTES", gt=0)
     session_timezone: str = Field("UTC", alias="SESSION_TIMEZONE")
+    # this bot's share of an exchange account other bots trade too (quote currency): its
+    # cash is this plus its own realized PnL net of fees, less what its positions cost
+    available_capital: float | None = Field(None, alias="AVAILABLE_CAPITAL", gt=0)
 
     # --- paper venue fill model
     starting_balance: float = Field(10_000.0, alias="STARTING_BALANCE", gt=0)

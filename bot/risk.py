@@ -43,6 +43,7 @@ class Rule(StrEnum):
     LLM_COST_CAP = "llm_cost_cap"
     MIN_NOTIONAL = "min_notional"
     MAX_ORDER_VALUE = "max_order_value"
+    AVAILABLE_CAPITAL = "available_capital"
     MAX_TOTAL_EXPOSURE = "max_total_exposure"
     MAX_DAILY_LOSS = "max_daily_loss"
     MAX_DAILY_LOSS_PCT = "max_daily_loss_pct"
@@ -68,6 +69,9 @@ class RiskState:
     active_plans_by_symbol: dict[str, int]
     breaker_open: bool
     paused: bool
+    # what is left of AVAILABLE_CAPITAL to spend; None: the whole account's, which the venue
+    # itself holds an entry to
+    cash: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ def check_entry(
          f"order value {figure(value)} below {settings.min_notional}"),
         (not within_cap(value, settings.max_order_value), Rule.MAX_ORDER_VALUE,
          f"order value {figure(value)} above {settings.max_order_value}"),
+        (state.cash is not None and value > state.cash, Rule.AVAILABLE_CAPITAL,
+         f"order value {figure(value)} above the {figure(max(state.cash or 0.0, 0.0))} left of"
+         f" AVAILABLE_CAPITAL {settings.available_capital}"),
         (sum(state.exposure_by_symbol.values()) + value > settings.max_total_exposure,
          Rule.MAX_TOTAL_EXPOSURE,
          f"exposure would be {figure(sum(state.exposure_by_symbol.values()) + value)}"

@@ -6,6 +6,7 @@ every figure from ``trades`` and ``llm_traces`` so a check can always compare th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -150,6 +151,15 @@ def risk_figures(db: OrmSession, session_id: int) -> Row | None:
     """The cache's gross_pnl, total_fees, total_llm_cost and start_of_day_equity (None when
     the session has no cache row): what the risk layer judges an entry on."""
     return db.connection().execute(_RISK_FIGURES, {"of_session": session_id}).first()
+
+
+def net_realized(db: OrmSession, session_ids: Sequence[int]) -> float:
+    """A run's realized PnL less its fees, over ``session_ids`` (its sessions): the cash its
+    fills moved beyond what its open positions cost."""
+    return float(db.scalar(
+        select(func.coalesce(func.sum(SessionStatsCache.gross_pnl - SessionStatsCache.total_fees),
+                             0.0))
+        .where(SessionStatsCache.session_id.in_(session_ids))) or 0.0)
 
 
 def carried_unrealized(db: OrmSession, session_id: int) -> float:

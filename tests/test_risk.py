@@ -116,6 +116,7 @@ CASES: dict[Rule, Case] = {
     Rule.LLM_COST_CAP: Case({"LLM_SESSION_COST_CAP": 0.5}, [buy()], engine=CostlyEngine),
     Rule.MIN_NOTIONAL: Case({}, [buy(size=0.0001)]),
     Rule.MAX_ORDER_VALUE: Case({}, [buy(size=0.1)]),
+    Rule.AVAILABLE_CAPITAL: Case({"AVAILABLE_CAPITAL": 500}, [buy()]),
     Rule.MAX_TOTAL_EXPOSURE: Case({"MAX_TOTAL_EXPOSURE": 100}, [buy()]),
     Rule.MAX_DAILY_LOSS: Case({"LLM_SESSION_COST_CAP": 0, "MAX_DAILY_LOSS": 0.5}, [buy()],
                               engine=CostlyEngine),

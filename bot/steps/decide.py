@@ -188,7 +188,8 @@ def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, 
     for index, action in enumerate(valid):
         if index:
             db.commit()
-        state = risk_state(rt, db, equity) if action.action is ActionType.BUY else None
+        state = (risk_state(rt, db, equity, context.quote_balance)
+                 if action.action is ActionType.BUY else None)
         try:
             outcomes.append(execute_action(rt, db, action, trace_id, state, index))
         except Exception as exc:
