@@ -415,6 +415,8 @@ class PaperVenue:
         taken, cost = 0.0, 0.0
         if order.type in ("market", "limit"):
             taken, cost = self._take(order)
+        # read, as the book is, before the order becomes the account's: a feed may fail
+        span = self._stop_span(order.symbol, hit_seen_since) if order.type == "stop" else []
         if order.type == "market" and taken == 0.0:
             raise OrderRejected(
                 f"no liquidity within the {self.slippage_cap_pct}% slippage cap for {order.symbol}"
@@ -435,11 +437,10 @@ class PaperVenue:
         elif order.status == "open":
             self._open.append(order.id)
         self._refresh_used()
-        if order.type == "stop":
-            for candle in self._stop_span(order.symbol, hit_seen_since):
-                fills.extend(self._match(order, candle, {}))
-                if order.status != "open":
-                    break
+        for candle in span:
+            fills.extend(self._match(order, candle, {}))
+            if order.status != "open":
+                break
         return fills
 
     def _stop_span(self, symbol: str, hit_seen_since: int | None) -> list[Candle]:
