@@ -399,7 +399,7 @@ class PaperVenue:
 
     def _place(self, order: OrderState, hit_seen_since: int | None) -> list[FillState]:
         """Check funds, take liquidity a market or crossing limit order can take, fill a stop
-        what traded before it reached (see the module docstring), rest the rest."""
+        that what traded before it reached (see the module docstring), rest the rest."""
         base, quote = split_symbol(order.symbol)
         if order.side == "sell" and order.amount > self._free(base):
             free = self._free(base)
