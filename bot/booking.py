@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -48,7 +48,7 @@ from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
 from bot.resting_stop import cancel_resting
 from bot.runtime import Runtime
-from bot.venue.base import OrderNotFound
+from bot.venue.base import HIT_SEEN_SINCE, OrderNotFound
 from db.models import Order, TradePlan
 from db.orders import (
     by_client_id,
@@ -273,16 +273,26 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
     return unseen
 
 
+class StopHit(NamedTuple):
+    """A plan's stop seen hit: its level, and the open (ms) of the earliest candle whose
+    range the check read (None: it read the price of now alone)."""
+
+    stop: float
+    seen_since_ms: int | None
+
+
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
-              trace_id: int | None = None, stop: float | None = None) -> Placement | None:
+              trace_id: int | None = None, stop: StopHit | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market.
 
     ``stop``: the plan's stop, hit since the last check. On the paper venue the exit then
-    goes as a stop order at it, which the venue fills as the candle that traded through it
+    goes as a stop order at it, which the venue judges against what traded over the span
+    the check read (``HIT_SEEN_SINCE``), so it fills as the candle that traded through it
     gave (at the stop, or at the open of a candle that gapped through), not at the later
     price the loop sees the hit at. A real exchange sells at its market: the stop is the
     bot's own, and a stop order placed there would rest instead of selling. Targets and
-    every other exit sell at the market too (never better than it gives).
+    every other exit sell at the market too (never better than it gives): a target seen
+    late sells at the price of when it is seen, as the bot watching it would.
     """
     entry = entry_of(db, plan)
     if entry is not None and entry.status == OrderStatus.OPEN:
@@ -300,15 +310,17 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     cid = next_client_order_id(rt, db)
     revise_plan(db, plan, f"exit: {reason}", now, status=PlanStatus.CLOSING, exit_reason=reason)
     plan.exit_client_order_id = cid
-    as_stop = stop is not None and rt.venue.is_paper
+    as_stop = stop if rt.venue.is_paper else None
     order = journal_new_order(
         rt, db, symbol=plan.symbol, side=closing_side(plan.side), amount=held,
         purpose=OrderPurpose.EXIT, reason=reason,
-        order_type=OrderType.STOP if as_stop else OrderType.MARKET,
-        price=stop if as_stop else None, plan_id=plan.id, trace_id=trace_id or plan.trace_id,
-        client_order_id=cid, looked_up=True,
+        order_type=OrderType.MARKET if as_stop is None else OrderType.STOP,
+        price=None if as_stop is None else as_stop.stop, plan_id=plan.id,
+        trace_id=trace_id or plan.trace_id, client_order_id=cid, looked_up=True,
     )
-    placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
+    seen = None if as_stop is None else as_stop.seen_since_ms
+    placement = send_journaled(  # committed with the plan below
+        rt, db, order, commit=False, params=None if seen is None else {HIT_SEEN_SINCE: seen})
     if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)

@@ -157,21 +157,23 @@ def resume_unsent_orders(rt: Runtime) -> int:
         return len(unsent)
 
 
-def send_journaled(rt: Runtime, db, order: Order, *, commit: bool = True) -> Placement:
+def send_journaled(rt: Runtime, db, order: Order, *, commit: bool = True,
+                   params: dict[str, object] | None = None) -> Placement:
     """Send (or re-send) a journaled order with its own client order id.
 
     What the venue answered is marked on the order and committed; ``commit=False`` leaves
     it to the caller's commit right after (one commit, not two). A crash before that commit
     leaves the order ``new``: ``resume_unsent_orders`` re-sends it and the venue answers
-    DuplicateOrder, as for a crash during the venue call.
+    DuplicateOrder, as for a crash during the venue call. ``params``: sent besides the
+    client order id (``HIT_SEEN_SINCE``).
     """
-    placement = _send(rt, db, order)
+    placement = _send(rt, db, order, params or {})
     if commit:
         db.commit()
     return placement
 
 
-def _send(rt: Runtime, db, order: Order) -> Placement:
+def _send(rt: Runtime, db, order: Order, params: dict[str, object]) -> Placement:
     """The attempts of ``send_journaled``; the outcome is marked, uncommitted."""
     attempts = rt.settings.order_max_attempts
     last_error = ""
@@ -180,7 +182,7 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
         try:
             placed = rt.call(
                 rt.venue.create_order, order.symbol, order.type, order.side.lower(),
-                order.amount, order.price, {"clientOrderId": order.client_order_id},
+                order.amount, order.price, {**params, "clientOrderId": order.client_order_id},
             )
         except DuplicateOrder:
             mark(order, rt.now(), status=OrderStatus.OPEN,

@@ -296,3 +296,35 @@ def test_live_feed_maps_network_errors_to_transient() -> None:
     feed = LiveFeed("binance", ["BTC/USDT"], exchange=exchange)
     with pytest.raises(TransientVenueError, match="connection reset"):
         feed.book("BTC/USDT", 5)
+
+
+def test_a_stop_the_live_feed_fails_to_judge_is_not_taken(sqlite_url: str) -> None:
+    """A stop sent naming since when its hit was seen is judged against candles the live
+    feed fetches; a fetch that fails fails the placement whole: nothing rests, and the
+    retry with the same client order id is placed (not answered as a duplicate)."""
+    import ccxt
+
+    from bot.venue.base import HIT_SEEN_SINCE, TransientVenueError
+    from bot.venue.paper import PaperVenue
+    from db.engine import make_engine, session_factory
+    from db.paper_store import PaperStore
+
+    exchange, _ = _binance_offline()
+    answers = exchange.fetch
+
+    def no_candles(url: str, *args: Any, **kwargs: Any) -> Any:
+        if "klines" in url:
+            raise ccxt.NetworkError("connection reset")
+        return answers(url, *args, **kwargs)
+
+    feed = LiveFeed("binance", ["BTC/USDT"], exchange=exchange)
+    venue = PaperVenue(feed, PaperStore(session_factory(make_engine(sqlite_url)), "default"))
+    venue.create_order("BTC/USDT", "market", "buy", 0.001)
+    stop = {"stopPrice": 1.0, HIT_SEEN_SINCE: 0, "clientOrderId": "td-stop"}
+    exchange.fetch = no_candles
+    with pytest.raises(TransientVenueError, match="connection reset"):
+        venue.create_order("BTC/USDT", "market", "sell", 0.001, params=stop)
+    assert venue.fetch_open_orders() == []
+    exchange.fetch = answers
+    placed = venue.create_order("BTC/USDT", "market", "sell", 0.001, params=stop)
+    assert [o["id"] for o in venue.fetch_open_orders()] == [placed["id"]]

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from sqlalchemy import event as sa_event
 
 from bot.config import load_settings
-from bot.venue.base import DuplicateOrder, OrderNotFound, OrderRejected, Venue, VenueError
+from bot.venue.base import (
+    HIT_SEEN_SINCE,
+    DuplicateOrder,
+    OrderNotFound,
+    OrderRejected,
+    Venue,
+    VenueError,
+)
 from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import InsufficientFunds, PaperVenue
 from db.engine import make_engine, session_factory
@@ -185,6 +192,35 @@ def test_stop_fills_at_the_worse_of_stop_and_gap_open(
         (expected, 1.0, "taker")
     ]
     assert trades[0]["fee"]["cost"] == pytest.approx(expected * FEES["taker_fee"])
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # the second candle gapped through: at its open, not at the stop the first open allows
+        ([(100.0, 100.5, 99.0, 99.5, 10.0), (94.0, 96.0, 93.0, 96.0, 10.0)], 94.0),
+        ([(100.0, 100.5, 94.0, 96.0, 10.0), (96.0, 96.5, 95.5, 96.0, 10.0)], 95.0),  # through
+        ([(100.0, 100.5, 99.0, 99.5, 10.0), (99.5, 100.0, 95.5, 96.0, 10.0)], None),  # never
+    ],
+)
+def test_a_stop_seen_hit_is_judged_candle_by_candle_over_the_span_named(
+    sqlite_url: str, tmp_path: Path, rows: list[tuple[float, ...]], expected: float | None,
+) -> None:
+    """A stop placed naming since when the bot saw it hit is judged at once against the
+    candles closed from then on, in order, then the step's: the first to reach it fills it,
+    at the worse of the stop and that candle's open; one the span never reached rests."""
+    last = (96.0, 96.5, 95.5, 96.0, 10.0)  # the step's candle, above the stop
+    venue = venue_on(sqlite_url, [crafted(tmp_path, [*rows, last])], warmup=3)  # type: ignore[list-item]
+    venue.create_order(SYMBOL, "market", "buy", 1.0)
+    for _ in range(len(rows) + 1):
+        assert venue.advance()
+    order = venue.create_order(SYMBOL, "market", "sell", 1.0,
+                               params={"stopPrice": 95.0, HIT_SEEN_SINCE: T0 + 3 * FIVE_MIN})
+    trades = [(t["price"], t["amount"]) for t in venue.fetch_my_trades() if t["order"] == order["id"]]
+    if expected is None:
+        assert trades == [] and order["status"] == "open"
+        return
+    assert trades == [(expected, 1.0)] and order["status"] == "closed"
 
 
 def test_market_order_walks_the_book_up_to_the_slippage_cap(

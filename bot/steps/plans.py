@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.booking import book_new_fills, entry_of, exit_plan, plan_holding
+from bot.booking import StopHit, book_new_fills, entry_of, exit_plan, plan_holding
 from bot.execution import cancel_order
 from bot.guard import stop_reason
 from bot.model.vocabulary import LIVE_ORDER, OrderStatus, PlanStatus, Side
@@ -96,8 +96,8 @@ def _enforce(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
     _maybe_trail(rt, db, plan, quote.last, now)
     found = _exit_reason(rt, plan, quote, now)  # after the trail: it may move the stop
     if found is not None:
-        reason, stop = found
-        exit_plan(rt, db, plan, reason, now, stop=stop)
+        reason, hit = found
+        exit_plan(rt, db, plan, reason, now, stop=hit)
     elif rt.settings.stoploss_on_exchange:
         keep_resting(rt, db, plan, held)
 
@@ -107,17 +107,25 @@ def _expired(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
 
 
 def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
-                 now: datetime) -> tuple[str, float | None] | None:
+                 now: datetime) -> tuple[str, StopHit | None] | None:
     """Why an open plan must exit now (stop, target, age) and the stop when it was hit,
-    or None."""
+    or None.
+
+    What the check reads: the price of now, and the range of the candles closed since the
+    last check (from ``extremes_from_ms`` on) when they began after the plan opened. A stop
+    hit names that span, which the paper venue judges its stop order against.
+    """
     long = plan.side == Side.BUY
     low, high = quote.last, quote.last
     opened_ms = int(plan.opened_at.timestamp() * 1000)
-    if quote.extremes_from_ms is not None and opened_ms <= quote.extremes_from_ms:
+    since = quote.extremes_from_ms
+    if since is not None and opened_ms <= since:
         # Only candles that began after the plan opened can have touched its levels.
         low, high = min(quote.low_since_check, low), max(quote.high_since_check, high)
+    else:
+        since = None
     if (long and low <= plan.stop_price) or (not long and high >= plan.stop_price):
-        return stop_reason(plan.stop_price), plan.stop_price
+        return stop_reason(plan.stop_price), StopHit(plan.stop_price, since)
     if (long and high >= plan.target_price) or (not long and low <= plan.target_price):
         return f"target hit at {plan.target_price:g}", None
     if _expired(rt, plan, now):

@@ -36,6 +36,13 @@ class OrderNotFound(VenueError):
     """The order id is unknown to the venue (already gone or never existed)."""
 
 
+# ``create_order`` params key of a stop order the bot sends on seeing its plan's stop hit:
+# the open (ms) of the earliest candle whose range showed it the hit. The paper venue judges
+# the stop against what traded from then on (an exchange is never sent it: there the bot
+# sells at the market).
+HIT_SEEN_SINCE = "hitSeenSince"
+
+
 def journal_status(placed: dict[str, Any]) -> str:
     """The journal's status of an order the venue accepted, from its ccxt answer: closed,
     canceled (for ccxt's canceled, rejected or expired) or open (anything else, or an

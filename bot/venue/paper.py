@@ -15,12 +15,16 @@ Fill model (also returned by ``describe_fill_model()`` for the console):
 * Stop orders (type ``stop``, or ``params['stopPrice']``) trigger when a candle trades at or
   through the stop and then fill entirely as taker at the stop price, or at the candle's
   open when it gapped through the stop (the worse price: gaps are not free). A stop placed
-  when the step's candle (what traded since the previous step) already traded through it is
-  judged against that candle at once: this is how the bot's plan stops, which it watches
-  between steps and sends when it sees them hit, fill at what the market gave when it
-  passed the stop rather than at the price of the later moment the bot looked. A
-  ``catch_up`` between steps (a command in the loop's sleep) does not narrow that candle:
-  it is what traded since the previous ``advance``.
+  is first judged at once against what traded before it, candle by candle in the order it
+  traded (the first candle to reach the stop fills it): the base candles closed from
+  ``params[HIT_SEEN_SINCE]`` on when the order names it, then what traded since the step
+  before the loop's last look (a ``catch_up`` between steps, a command in the loop's sleep,
+  does not narrow it: it is what traded since the previous ``advance``). This is how the
+  bot's plan stops, which it watches between steps and sends when it sees them hit, fill at
+  what the market gave when it passed the stop rather than at the price of the later moment
+  the bot looked: the bot names the span whose candles showed it the hit, which begins
+  before its last look when the hit lay in the candle forming then. A stop that span never
+  reached rests.
 * Fees are charged in the quote currency on every fill (``maker_fee``/``taker_fee``).
   A buy whose cost plus fee exceeds the free quote balance, or a sell of more base than is
   free, is rejected with ``InsufficientFunds`` as an exchange would. Resting orders reserve
@@ -47,6 +51,7 @@ from sqlalchemy import Connection
 
 from bot.model.paper import FillState, OrderState
 from bot.venue.base import (
+    HIT_SEEN_SINCE,
     DuplicateOrder,
     OrderNotFound,
     OrderRejected,
@@ -282,7 +287,7 @@ class PaperVenue:
             filled=0.0, cost=0.0, fee=0.0, status="open",
             timestamp_ms=self.feed.now_ms(), updated_ms=self.feed.now_ms(),
         )
-        fills = self._place(order)
+        fills = self._place(order, params.get(HIT_SEEN_SINCE))
         self._persist([order], fills)
         return order_dict(order, split_symbol(symbol)[1])
 
@@ -348,9 +353,9 @@ class PaperVenue:
                       "dropped (closed partly filled) or the order rejected",
             "limit": "fills as maker at its price only when a later candle trades through it, "
                      "up to volume_share of that candle's volume per symbol",
-            "stop": "triggers when a candle trades at/through the stop (placed after this "
-                    "step's candle did, against that candle); fills as taker at the stop, or "
-                    "at the open when the candle gapped through it",
+            "stop": "triggers when a candle trades at/through the stop (placed after the "
+                    "market did, against the candles since the loop saw it hit); fills as "
+                    "taker at the stop, or at the open when the candle gapped through it",
             "starting_balance": self.starting_balance,
         }
 
@@ -398,8 +403,9 @@ class PaperVenue:
         fee = max(self.maker_fee, self.taker_fee)
         return quote, order.remaining * (price or 0.0) * (1 + fee)
 
-    def _place(self, order: OrderState) -> list[FillState]:
-        """Check funds, take liquidity a market or crossing limit order can take, rest the rest."""
+    def _place(self, order: OrderState, hit_seen_since: int | None) -> list[FillState]:
+        """Check funds, take liquidity a market or crossing limit order can take, fill a stop
+        that what traded before it reached (see the module docstring), rest the rest."""
         base, quote = split_symbol(order.symbol)
         if order.side == "sell" and order.amount > self._free(base):
             free = self._free(base)
@@ -415,6 +421,8 @@ class PaperVenue:
         taken, cost = 0.0, 0.0
         if order.type in ("market", "limit"):
             taken, cost = self._take(order)
+        # read, as the book is, before the order becomes the account's: a feed may fail
+        span = self._stop_span(order.symbol, hit_seen_since) if order.type == "stop" else []
         if order.type == "market" and taken == 0.0:
             raise OrderRejected(
                 f"no liquidity within the {self.slippage_cap_pct}% slippage cap for {order.symbol}"
@@ -435,10 +443,22 @@ class PaperVenue:
         elif order.status == "open":
             self._open.append(order.id)
         self._refresh_used()
-        candle = self._traded_since_look(order.symbol) if order.type == "stop" else None
-        if candle is not None:  # see the module docstring: a stop already traded through
+        for candle in span:
             fills.extend(self._match(order, candle, {}))
+            if order.status != "open":
+                break
         return fills
+
+    def _stop_span(self, symbol: str, hit_seen_since: int | None) -> list[Candle]:
+        """What a stop placed now is judged against, in the order it traded: the base candles
+        closed from ``hit_seen_since`` on, then what traded since the step before the loop's
+        last look, which holds the price the loop looked at. One candle at a time, so one
+        that gapped through the stop sells at its open, however the candles before it
+        traded."""
+        closed = [] if hit_seen_since is None else self.feed.candles(
+            symbol, self.feed.base_timeframe, int(hit_seen_since))
+        step = self._traded_since_look(symbol)
+        return closed if step is None else [*closed, step]
 
     def _take(self, order: OrderState) -> tuple[float, float]:
         book = self.feed.book(order.symbol, BOOK_DEPTH)
