@@ -4,6 +4,7 @@ and three real bot processes side by side on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -156,6 +157,19 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
                                              "open_positions": 1}
     later = fleet_states(factory(), NOW.replace(hour=13))
     assert {e.row.name: e.state.state for e in later}["A"] == "stale"
+
+
+def test_a_stopping_bot_is_still_up(db_url: str) -> None:
+    """A bot that carried out STOP and whose process on this host still exits reads as
+    stopping: it still runs, so the fleet counts it up (and lists it as stopping), as the
+    supervisor does when it declines to start a second one."""
+    with session_factory(make_engine(db_url))() as db:
+        beat(db, "exiting", NOW, state="stopped", pid=os.getpid(), host=socket.gethostname(),
+             mode="PAPER", venue="paper", engine="rules", symbols="BTC/USDT",
+             loop_interval_seconds=1.0)
+        entries = {e.row.name: e for e in fleet_states(db, NOW)}
+    assert entries["exiting"].as_dict()["state"] == "stopping"
+    assert totals([entries["exiting"]])["up"] == 1
 
 
 def test_the_fleets_pnl_is_summed_per_quote_currency(db_url: str) -> None:
