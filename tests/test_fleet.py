@@ -69,7 +69,7 @@ def test_a_bot_only_takes_its_own_commands(db_url: str) -> None:
         assert [c.argument for c in pending_commands(db, bot="B")] == ["BTC/USDT"]
         assert not has_pending(db, ("close",), bot="A")
         assert has_pending(db, ("close",), bot="B")
-        with pytest.raises(UnknownBot, match="'C'.*A, B, default"):
+        with pytest.raises(UnknownBot, match=r"'C'.*\(bots: A, B\)"):
             enqueue_command(db, "stop", bot="C")
 
 
@@ -78,10 +78,10 @@ def test_all_is_one_command_per_registered_bot(db_url: str) -> None:
     _register(factory, "A", "B")
     with factory() as db:
         queued = enqueue_for_all(db, "stop")
-        assert sorted(queued) == ["A", "B", "default"]
+        assert sorted(queued) == ["A", "B"]
         rows = db.scalars(select(Command).order_by(Command.id)).all()
         by_bot = {b.id: b.name for b in db.scalars(select(Bot))}
-        assert sorted(by_bot[r.bot_id] for r in rows) == ["A", "B", "default"]
+        assert sorted(by_bot[r.bot_id] for r in rows) == ["A", "B"]
 
 
 @pytest.mark.slow
@@ -152,8 +152,8 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
         "running", "elsewhere", 1, 12.5, 1)
     assert a["heartbeat_age_s"] == 0.0
     assert a["notify_failures"] == 2
-    assert entries["default"].state.state == "stopped"
-    assert totals(list(entries.values())) == {"bots": 2, "up": 1, "net_pnl": {"USDT": 12.5},
+    assert list(entries) == ["A"]  # a fresh database registers no bot of its own
+    assert totals(list(entries.values())) == {"bots": 1, "up": 1, "net_pnl": {"USDT": 12.5},
                                              "open_positions": 1}
     later = fleet_states(factory(), NOW.replace(hour=13))
     assert {e.row.name: e.state.state for e in later}["A"] == "stale"
