@@ -87,7 +87,7 @@ def test_all_is_one_command_per_registered_bot(db_url: str) -> None:
 @pytest.mark.slow
 def test_the_cli_addresses_one_bot_or_all(sqlite_url: str) -> None:
     factory = session_factory(make_engine(sqlite_url))
-    _register(factory, "A")
+    _register(factory, "A", "B")
 
     def cli(*words: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "bot", "command", *words, "--db", sqlite_url],
