@@ -29,7 +29,7 @@ from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
 
 if TYPE_CHECKING:
-    from bot.telegram import Background
+    from telegram.ext import Application
 
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
@@ -85,9 +85,14 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"({_holder(settings)}); not starting a second one", file=sys.stderr)
         return EXIT_LOCKED
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    telegram = _telegram_beside(settings)
+    application = _telegram_beside(settings)  # a bad TELEGRAM_ setting stops it before it runs
+    telegram = None
     try:
         runtime = startup.run("start", lambda: build_runtime(settings))
+        if application is not None:  # answers once the runtime registered the bot
+            from bot.telegram import start_background
+
+            telegram = start_background(application)
         warn_of_oversized_balance(runtime)
         try:
             run_forever(runtime, max_iterations=args.iterations)
@@ -100,14 +105,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _telegram_beside(settings: Settings) -> Background | None:
-    """With TELEGRAM_WITH_BOT, Telegram control on a thread of the bot's process."""
+def _telegram_beside(settings: Settings) -> Application | None:
+    """With TELEGRAM_WITH_BOT, Telegram control for a thread of the bot's process."""
     if not settings.telegram_with_bot:
         return None
-    from bot.telegram import build_application, desk_for, quiet_http_log, start_background
+    from bot.telegram import build_application, desk_for, quiet_http_log
 
     quiet_http_log()
-    return start_background(build_application(settings, desk_for(settings)))
+    return build_application(settings, desk_for(settings))
 
 
 def _holder(settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from functools import partial
 
 from bot.alerts.sink import EventSink
@@ -14,6 +15,7 @@ from bot.notify import CommandListener
 from bot.runtime import Runtime
 from bot.venue.base import VenueError
 from bot.venue.factory import build_venue
+from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.migrate import upgrade
 from db.paper_store import PaperStore
@@ -25,6 +27,9 @@ def build_runtime(settings: Settings) -> Runtime:
     """The live bot (paper or real venue); replays assemble theirs in ``bot.replay``."""
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
+    with factory() as db:  # one of the fleet from its start: commands for it are taken
+        register_bot(db, settings.bot_name, datetime.now(UTC))
+        db.commit()
     venue = build_venue(settings, partial(PaperStore, factory))
     return Runtime(settings=settings, db=factory, venue=venue, engine=build_engine(settings),
                    shadow=build_shadow(settings), run_name=settings.bot_name,

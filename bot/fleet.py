@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import Settings
 from bot.model.figures import figure
-from bot.supervisor import BotState, classify, pid_alive
+from bot.supervisor import RUNNING_STATES, BotState, classify, pid_alive
 from db.bots import DEFAULT_BOT, FleetRow, fleet
 from db.sessions import trading_day
 
@@ -107,9 +107,10 @@ def fleet_states(db: OrmSession, now: datetime) -> list[FleetEntry]:
 
 
 def totals(entries: list[FleetEntry]) -> dict[str, Any]:
-    """Across the fleet: bots, bots up, net PnL today per quote currency (a bot counts its
-    PnL in its symbols' one quote currency: BTC and USDT do not add up; a bot with no
-    session today adds nothing), open positions."""
+    """Across the fleet: bots, bots up (their process runs: a stopping bot's still exits),
+    net PnL today per quote currency (a bot counts its PnL in its symbols' one quote
+    currency: BTC and USDT do not add up; a bot with no session today adds nothing), open
+    positions."""
     pnl: dict[str, float] = {}
     for entry in entries:
         if entry.day_is_today:
@@ -118,7 +119,7 @@ def totals(entries: list[FleetEntry]) -> dict[str, Any]:
             pnl[quote] = round(pnl.get(quote, 0.0) + entry.row.net_pnl, 8)
     return {
         "bots": len(entries),
-        "up": sum(1 for e in entries if e.state.state in ("running", "paused", "starting")),
+        "up": sum(1 for e in entries if e.state.state in RUNNING_STATES),
         "net_pnl": pnl,
         "open_positions": sum(e.row.open_positions for e in entries),
     }

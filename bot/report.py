@@ -11,7 +11,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from bot.model.figures import figure
+from bot.model.figures import figure, percent
 from bot.model.performance import METRIC_LABELS, shown
 
 
@@ -86,14 +86,15 @@ def as_text(result: dict) -> str:
                   for row in result["by_symbol"]]
     if result["by_month"]:
         lines += ["", "Per month: return"]
-        lines += [f"  {row['period']}  {row['return_pct']:+.2f} %" for row in result["by_month"]]
+        lines += [f"  {row['period']}  {percent(row['return_pct'], sign=True)}"
+                  for row in result["by_month"]]
     if result.get("scorecard", {}).get("decisions"):
         lines += ["", *scorecard_text(result["scorecard"])]
     return "\n".join(lines)
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2f} %"
+    return "—" if value is None else percent(value, sign=True)
 
 
 def _rate(value: float | None) -> str:

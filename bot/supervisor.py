@@ -39,8 +39,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 STALE_GRACE_SECONDS = 30.0
 LIVE_STATES = ("starting", "running", "paused")  # a dead pid in these states is a crash
-# a process is there: not started again (stopping: it carried out STOP and is exiting)
-UP_STATES = ("running", "paused", "stale", "starting", "stopping")
+# its process runs (stopping: it carried out STOP and is still exiting); the fleet counts
+# these bots up
+RUNNING_STATES = ("running", "paused", "starting", "stopping")
+# a process is there: not started again
+UP_STATES = (*RUNNING_STATES, "stale")
 # exit codes of ``python -m bot run`` that a restart cannot fix (bad config, already running)
 NO_RESTART_EXIT_CODES = {2: "invalid configuration", 3: "another bot holds this bot's lock"}
 
@@ -318,7 +321,7 @@ class Supervisor:
     def ensure_running(self) -> int | None:
         """Auto-start: start the bot only when nothing is up for this database."""
         current = self.state()
-        if current.state in ("running", "paused", "starting", "stopping") or (
+        if current.state in RUNNING_STATES or (
             current.state == "stale" and current.process_alive
         ):
             self._wanted = True

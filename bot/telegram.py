@@ -62,7 +62,7 @@ CONFIRMED = {CommandKind.CLOSE_ALL: "Close every position and cancel every order
              CommandKind.STOP: "Stop {bot} after its current loop?"}
 READING = ("status", "pnl", "positions", "trades")
 HELP = ("/status [bot] - state of the bot (of every bot when several and none named)\n"
-        "/pnl [bot] - today's figures\n"
+        "/pnl [bot] - the figures of the bot's session today\n"
         "/positions [bot] - open positions at the market\n"
         "/trades [bot] - the last trades\n"
         "/pause [bot], /resume [bot]\n"
@@ -95,6 +95,7 @@ class Desk:
     allowed_chats: frozenset[int]
     secrets: tuple[str, ...] = ()  # masked in every answer (``bot.secrets_filter``)
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # what today is, for /pnl
     questions: dict[str, Question] = field(default_factory=dict)  # by the button's nonce
 
     def allows(self, chat_id: int | None) -> bool:
@@ -121,7 +122,7 @@ class Desk:
                     return Reply(_fleet_text(db) or "No bot has registered in this database yet.")
                 bot = remote.pick_bot(db, names[0] if names else None)
                 if command in READING:
-                    return Reply(_reading(db, command, bot))
+                    return Reply(_reading(db, command, bot, self.now()))
                 return self._command(db, chat_id, QUEUEING[command], bot, confirm)
         except remote.AmbiguousBot as exc:
             return Reply(f"Several bots run here: {', '.join(exc.names)}. "
@@ -218,14 +219,17 @@ def _day_pnl(bot: dict[str, Any]) -> str:
     return f"net PnL {figure(bot['net_pnl'])} {day}"
 
 
-def _reading(db: OrmSession, command: str, bot: str) -> str:
+def _reading(db: OrmSession, command: str, bot: str, now: datetime) -> str:
     if command == "status":
-        remote.status(db, bot, datetime.now(UTC))  # a replay run's name: said, no empty text
-        return _fleet_text(db, bot)
+        remote.status(db, bot, now)  # a replay run's name: said, no empty text
+        return _fleet_text(db, bot, now=now)
     if command == "pnl":
-        figures = remote.pnl(db, bot)
+        # today is the bot's trading day in its SESSION_TIMEZONE, as on its fleet line
+        line = remote.status(db, bot, now)
+        figures = remote.pnl(db, bot) if line["day_is_today"] else None
         if figures is None:
-            return f"{bot} has no session yet."
+            last = f" (its last day: {line['session_date']})" if line["session_date"] else ""
+            return f"{bot} has no session today{last}."
         return (f"{bot} · {figures['session']} ({figures['mode']})\n"
                 f"equity {figure(figures['equity'])}, net PnL {figure(figures['net_pnl'])} "
                 f"(fees {figure(figures['fees'])}, LLM {figure(figures['llm_cost'])}), unrealized "

@@ -50,8 +50,8 @@ def require_bot_id(db: OrmSession, name: str) -> int:
 
 
 def has_run(db: OrmSession, name: str) -> bool:
-    """Whether the bot or replay run ``name`` ever beat on this database (a fresh database
-    registers ``default`` before any bot runs on it)."""
+    """Whether the bot or replay run ``name`` ever beat on this database (a database moved
+    from a single bot registers ``default`` with its sessions, before any beat of it)."""
     return db.scalar(select(Bot.last_seen_at).where(Bot.name == name)) is not None
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from db.bots import DEFAULT_BOT, require_bot_id
+from db.bots import DEFAULT_BOT, register_bot, require_bot_id
 from db.engine import make_engine, session_factory
 from db.models import (
     OHLCV,
@@ -87,7 +87,7 @@ def seed_console_db(url: str, now: datetime | None = None, seed: int = 11) -> Se
 
 
 def _seed(db, now: datetime, rng: random.Random) -> Seeded:
-    bot_id = require_bot_id(db, DEFAULT_BOT)  # migration 0002 registers 'default'
+    bot_id = register_bot(db, DEFAULT_BOT, now).id
     session = Session(date=now.date(), kind="live", run_name=DEFAULT_BOT, bot_id=bot_id,
                       mode="PAPER", venue="paper", starting_balance=10_000.0,
                       created_at=now - CANDLES * FIVE_MIN)
@@ -312,8 +312,6 @@ def plant_hostile_text(url: str) -> None:
     values, so the pages still render the same rows and every one of them carries the text.
     """
     from sqlalchemy import update
-
-    from db.bots import register_bot
 
     engine = make_engine(url)
     texts = {

@@ -50,14 +50,15 @@ def test_a_command_no_bot_can_carry_out_is_named_and_not_queued(
 
 def test_a_command_for_a_bot_that_never_ran_says_so_and_names_the_replays(
         sqlite_url, tmp_path, capsys) -> None:
-    """A replay answers to its run name: ``command stop`` with no ``--bot`` is queued for
-    ``default``, which never ran on a replays database; the operator is told so and given
-    the runs that would obey."""
+    """A replay answers to its run name: ``command stop`` with no ``--bot`` names
+    ``default``, which never ran on a replays database and so is no bot of it; the operator
+    is told so, given the runs that would obey, and nothing is queued."""
     summary = run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url), progress=False)
-    assert main(["command", "stop", "--db", sqlite_url]) == 0
+    assert main(["command", "stop", "--db", sqlite_url]) == 2
     err = capsys.readouterr().err
-    assert "bot 'default' has never run on this database" in err, err
+    assert "no bot named 'default' in this database (bots: none" in err, err
     assert f"replay runs: {summary['run_name']}" in err, err
+    assert _queued(sqlite_url) == 0
     step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
     assert main(["command", "pause", "--db", sqlite_url]) == 0
     assert capsys.readouterr().err == ""

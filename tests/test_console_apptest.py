@@ -129,10 +129,22 @@ def test_every_page_renders_empty_db(sqlite_url, monkeypatch, page):
     at = _open(_app(sqlite_url, monkeypatch), page)
     text = _all_text(at)
     assert "stopped" in text
-    if page == "fleet":  # the schema's own 'default' bot, never started
-        assert at.dataframe[0].value["state"].tolist() == ["stopped"]
+    if page == "fleet":  # no bot ran: a fresh database registers none
+        assert "No bot has registered in this database yet." in text
     elif page not in ("commands", "settings"):
         assert "No trading session" in text
+
+
+def test_a_command_before_the_bot_ever_ran_is_refused_in_words(sqlite_url, monkeypatch):
+    """On a fresh database the console's own bot is registered only by its first beat: a
+    PAUSE pressed before it is said to find no such bot, nothing queued, no traceback."""
+    at = _app(sqlite_url, monkeypatch)
+    at.button(key="cmd_pause").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [as_rendered(e.value) for e in at.error]
+    assert any("no bot named 'default'" in e and "nothing was queued" in e for e in errors), errors
+    with session_factory(make_engine(sqlite_url))() as db:
+        assert db.scalar(select(func.count(Command.id))) == 0
 
 
 def test_key_values_shown(seeded_url, monkeypatch):

@@ -47,7 +47,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PAGES = {"overview": "Equity (PAPER)", "chart": "Candles", "portfolio": "Open orders",
          "trades": "Download CSV", "performance": "Round trips closed", "decisions": "Trace",
          "commands": "Status",
-         "settings": "Risk caps", "fleet": "Running or paused", "replays": "Start a replay"}
+         "settings": "Risk caps", "fleet": "Bots up", "replays": "Start a replay"}
 TIMEOUT_MS = 60_000  # generous: CI machines run other suites alongside
 SETTING_NAMES = {(f.alias or n).upper() for n, f in Settings.model_fields.items()}
 

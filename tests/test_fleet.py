@@ -4,6 +4,7 @@ and three real bot processes side by side on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -68,7 +69,7 @@ def test_a_bot_only_takes_its_own_commands(db_url: str) -> None:
         assert [c.argument for c in pending_commands(db, bot="B")] == ["BTC/USDT"]
         assert not has_pending(db, ("close",), bot="A")
         assert has_pending(db, ("close",), bot="B")
-        with pytest.raises(UnknownBot, match="'C'.*A, B, default"):
+        with pytest.raises(UnknownBot, match=r"'C'.*\(bots: A, B\)"):
             enqueue_command(db, "stop", bot="C")
 
 
@@ -77,16 +78,16 @@ def test_all_is_one_command_per_registered_bot(db_url: str) -> None:
     _register(factory, "A", "B")
     with factory() as db:
         queued = enqueue_for_all(db, "stop")
-        assert sorted(queued) == ["A", "B", "default"]
+        assert sorted(queued) == ["A", "B"]
         rows = db.scalars(select(Command).order_by(Command.id)).all()
         by_bot = {b.id: b.name for b in db.scalars(select(Bot))}
-        assert sorted(by_bot[r.bot_id] for r in rows) == ["A", "B", "default"]
+        assert sorted(by_bot[r.bot_id] for r in rows) == ["A", "B"]
 
 
 @pytest.mark.slow
 def test_the_cli_addresses_one_bot_or_all(sqlite_url: str) -> None:
     factory = session_factory(make_engine(sqlite_url))
-    _register(factory, "A")
+    _register(factory, "A", "B")
 
     def cli(*words: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "bot", "command", *words, "--db", sqlite_url],
@@ -151,11 +152,24 @@ def test_bots_lists_state_pnl_and_positions(db_url: str) -> None:
         "running", "elsewhere", 1, 12.5, 1)
     assert a["heartbeat_age_s"] == 0.0
     assert a["notify_failures"] == 2
-    assert entries["default"].state.state == "stopped"
-    assert totals(list(entries.values())) == {"bots": 2, "up": 1, "net_pnl": {"USDT": 12.5},
+    assert list(entries) == ["A"]  # a fresh database registers no bot of its own
+    assert totals(list(entries.values())) == {"bots": 1, "up": 1, "net_pnl": {"USDT": 12.5},
                                              "open_positions": 1}
     later = fleet_states(factory(), NOW.replace(hour=13))
     assert {e.row.name: e.state.state for e in later}["A"] == "stale"
+
+
+def test_a_stopping_bot_is_still_up(db_url: str) -> None:
+    """A bot that carried out STOP and whose process on this host still exits reads as
+    stopping: it still runs, so the fleet counts it up (and lists it as stopping), as the
+    supervisor does when it declines to start a second one."""
+    with session_factory(make_engine(db_url))() as db:
+        beat(db, "exiting", NOW, state="stopped", pid=os.getpid(), host=socket.gethostname(),
+             mode="PAPER", venue="paper", engine="rules", symbols="BTC/USDT",
+             loop_interval_seconds=1.0)
+        entries = {e.row.name: e for e in fleet_states(db, NOW)}
+    assert entries["exiting"].as_dict()["state"] == "stopping"
+    assert totals([entries["exiting"]])["up"] == 1
 
 
 def test_the_fleets_pnl_is_summed_per_quote_currency(db_url: str) -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from bot.__main__ import main
 from bot.model.figures import figure
-from bot.model.performance import METRIC_LABELS
+from bot.model.performance import METRIC_LABELS, shown
 from bot.replay import ReplayArgs, run_replay
+from bot.report import as_text
 from tests.conftest import candle_file
 
 
@@ -23,6 +24,27 @@ from tests.conftest import candle_file
 ])
 def test_a_figure_keeps_four_significant_digits_below_one(value: float, text: str) -> None:
     assert figure(value) == text
+
+
+@pytest.mark.parametrize(("key", "value", "text"), [
+    ("total_return_pct", 0.004, "0.004 %"), ("total_return_pct", -0.00123, "-0.0012 %"),
+    ("max_drawdown_pct", 0.0000456, "0.000046 %"), ("total_return_pct", 0.0, "0.00 %"),
+    ("exposure_time_pct", 12.3456, "12.35 %"), ("fees_share_of_gross_pct", 0.5, "0.50 %"),
+    ("total_return_pct", 1234.5, "1,234.50 %"),
+])
+def test_a_small_percentage_shows_its_significant_digits(key: str, value: float,
+                                                        text: str) -> None:
+    """A return of 0.004 % read 0.00 %, as if nothing had moved: below what two decimals
+    show, a percentage keeps two significant digits."""
+    assert shown(key, value) == text
+
+
+def test_the_reports_small_returns_are_not_zero() -> None:
+    """The text report's metrics and its per-month returns, through the shared formatter."""
+    text = as_text({"metrics": {"total_return_pct": 0.004}, "by_symbol": [],
+                    "by_month": [{"period": "2026-11", "return_pct": -0.0031}]})
+    assert re.search(r"Total return\s+0\.004 %", text), text
+    assert "2026-11  -0.0031 %" in text, text
 
 
 def test_a_btc_quoted_runs_report_shows_its_sums_to_four_digits(tmp_path, capsys) -> None:

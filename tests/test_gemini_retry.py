@@ -77,6 +77,17 @@ def test_unparseable_then_valid_traces_both_answers_and_counts_both_calls(sqlite
     assert entry.trace_id == trace.id  # the valid second answer trades
 
 
+def test_a_retry_that_answers_is_traced_ok_with_the_first_failure_as_a_note(sqlite_url) -> None:
+    """The trace's status is the final outcome: the second answer parsed and was carried
+    out, so the trace is ok; the first answer's failure stays on it as a note."""
+    rt, _ = gemini_runtime(sqlite_url, NOT_JSON, "buy_market.json")
+    step(rt)
+    trace = only_trace(rt)
+    assert trace.status == "ok", trace.errors
+    assert [e for e in trace.errors if not e.startswith("answer 1: ")] == []
+    assert any(e.startswith("answer 1: response is not JSON") for e in trace.errors)
+
+
 @pytest.mark.parametrize("second", [NOT_JSON, "partly_invalid_decision.json"])
 def test_two_bad_answers_are_rejected_never_traded_and_both_traced(sqlite_url, second) -> None:
     rt, recorder = gemini_runtime(sqlite_url, NOT_JSON, second)

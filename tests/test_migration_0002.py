@@ -93,3 +93,31 @@ def test_a_migrated_default_bot_takes_its_old_pending_command(old_db: str) -> No
     with session_factory(make_engine(old_db))() as db:
         assert [c.command for c in pending_commands(db, bot="default")] == ["pause"]
         assert pending_commands(db, bot="someone-else") == []
+
+
+def test_a_fresh_database_registers_no_bot(old_db: str) -> None:
+    """An empty database has no bot to move: the fleet and the bot pickers list only bots
+    that ran (a never-run 'default' read as a stopped bot of the fleet)."""
+    from bot.fleet import fleet_states
+    from db.bots import bot_names
+
+    upgrade(old_db)
+    with session_factory(make_engine(old_db))() as db:
+        assert db.scalars(select(Bot)).all() == []
+        assert bot_names(db) == []
+        assert fleet_states(db, datetime.now(UTC)) == []
+
+
+def test_commands_alone_move_under_default(old_db: str) -> None:
+    """A single-bot database with only queued commands (no day yet) keeps them, under
+    'default'."""
+    engine = make_engine(old_db)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO commands (command, status, created_at) "
+                          "VALUES ('pause', 'pending', :t)"), {"t": T0})
+    engine.dispose()
+    upgrade(old_db)
+    with session_factory(make_engine(old_db))() as db:
+        (default,) = db.scalars(select(Bot)).all()
+        assert default.name == "default"
+        assert db.scalars(select(Command.bot_id)).all() == [default.id]

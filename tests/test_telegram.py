@@ -7,6 +7,7 @@ does nothing, and /closeall and /stop queue nothing until confirmed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,11 +16,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.config import load_settings
 from bot.loop import run_forever
@@ -28,7 +29,7 @@ from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.heartbeat import beat
 from db.migrate import upgrade
-from db.models import Bot, Command
+from db.models import Bot, Command, Session
 from tests.conftest import ROOT, candle_file
 from tests.loop_harness import make_runtime
 from tests.telegram_standin import BotApiStandIn
@@ -120,9 +121,17 @@ def test_pause_from_an_allowed_chat_pauses_the_bot_and_other_chats_do_nothing(
         loop.join(10)
 
 
+def _registered(url: str, name: str = "default") -> None:
+    """A database with one bot in it (registered, as a bot's first beat registers it)."""
+    upgrade(url)
+    with session_factory(make_engine(url))() as db:
+        register_bot(db, name, datetime.now(UTC))
+        db.commit()
+
+
 @pytest.mark.slow
 def test_a_command_addressed_to_another_bot_is_not_ours(sqlite_url) -> None:
-    upgrade(sqlite_url)
+    _registered(sqlite_url)
     with BotApiStandIn(TOKEN) as api, telegram_running(sqlite_url, api):
         api.say(OPERATOR, "/pause@someone_else_bot")
         api.say(OPERATOR, "/status@TradeDesk_Test_Bot")  # ours, whatever the case
@@ -135,7 +144,7 @@ def test_a_command_addressed_to_another_bot_is_not_ours(sqlite_url) -> None:
 @pytest.mark.slow
 def test_telegram_control_waits_for_a_bot_api_unreachable_at_its_start(
         sqlite_url, caplog) -> None:
-    upgrade(sqlite_url)
+    _registered(sqlite_url)
     with socket.socket() as probe:  # a free port, closed: nothing answers there yet
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -185,6 +194,36 @@ def test_a_confirmation_expires_and_a_named_bot_is_needed_among_several(db_url) 
     assert "Queued pause for alpha" in desk.answer(OPERATOR, "pause", ["alpha"]).text
     assert commands_of(db_url) == [("beta", "close-all", "pending"),
                                        ("alpha", "pause", "pending")]
+
+
+def test_pnl_is_of_todays_session_of_the_bot(sqlite_url) -> None:
+    """/pnl says "today's figures": a bot whose newest session is an earlier day has none
+    today, and says so with that day, instead of giving the old day's figures as today's.
+    Today is the bot's trading day in its SESSION_TIMEZONE (20:00 UTC is already the 26th
+    in Tokyo)."""
+    now = datetime(2026, 11, 25, 20, tzinfo=UTC)
+    sessions = session_factory(make_engine(sqlite_url))
+    with sessions() as db:
+        bot_id = register_bot(db, "alpha", now).id
+        db.add(Session(date=date(2026, 11, 24), kind="live", run_name="alpha", bot_id=bot_id,
+                       mode="PAPER", starting_balance=1000.0, created_at=now))
+        db.commit()
+    desk = Desk(sessions, frozenset({OPERATOR}), now=lambda: now)
+    stale = desk.answer(OPERATOR, "pnl", ["alpha"]).text
+    assert stale == "alpha has no session today (its last day: 2026-11-24).", stale
+    with sessions() as db:
+        db.add(Session(date=date(2026, 11, 25), kind="live", run_name="alpha", bot_id=bot_id,
+                       mode="PAPER", starting_balance=1000.0, created_at=now))
+        db.commit()
+    today = desk.answer(OPERATOR, "pnl", ["alpha"]).text
+    assert today.startswith("alpha · 2026-11-25 · live/alpha · PAPER"), today
+    assert "equity 1,000.00" in today
+    with sessions() as db:  # a bot trading in Tokyo: its 25th is yesterday already
+        db.execute(update(Session).where(Session.date == date(2026, 11, 25))
+                   .values(settings=json.dumps({"session_timezone": "Asia/Tokyo"})))
+        db.commit()
+    tokyo = desk.answer(OPERATOR, "pnl", ["alpha"]).text
+    assert tokyo == "alpha has no session today (its last day: 2026-11-25).", tokyo
 
 
 @pytest.mark.slow

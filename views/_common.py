@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.model.figures import figure
 from bot.secrets_filter import scrub as scrub_secrets
 from bot.supervisor import Supervisor
-from db.bots import session_bot
+from db.bots import UnknownBot, session_bot
 from db.commands import ArgumentTooLong, enqueue_command, enqueue_for_all
 from db.engine import engine_for, session_factory
 from db.migrate import shown
@@ -195,12 +195,16 @@ def file_name(url: str) -> str:
 
 def enqueue(command: str, argument: str | None = None, *, bot: str) -> int:
     """Queue a command for ``bot`` (named by the caller: never a default) and track it; an
-    argument too long to queue (a planted symbol) is said in words and nothing is queued."""
+    argument too long to queue (a planted symbol), or a bot not registered (one registers
+    at its first run), is said in words and nothing is queued."""
     with own_db() as db:
         try:
             command_id = enqueue_command(db, command, argument, bot=bot)
         except ArgumentTooLong as exc:
             st.error(literal(str(exc)))
+            st.stop()
+        except UnknownBot as exc:
+            st.error(literal(f"{exc}: nothing was queued (a bot registers when it first runs)"))
             st.stop()
     _track([command_id])
     return command_id

@@ -63,7 +63,7 @@ def _fleet() -> None:
     sums = totals(entries)
     bots, up, pnl, positions = st.columns(4)
     bots.metric("Bots", sums["bots"])
-    up.metric("Running or paused", sums["up"])
+    up.metric("Bots up", sums["up"], help="running, paused, starting or stopping")
     pnl.metric("Net PnL today (all bots)", " · ".join(
         f"{money(value)} {literal(quote)}".rstrip() for quote, value in sums["net_pnl"].items())
         or "—")

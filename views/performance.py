@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from bot.model.figures import percent
 from bot.model.performance import ANNUALIZATION_DAYS, METRIC_LABELS, Performance, shown
 from db.performance import span_performance
 from views._common import read_db, session_or_stop
@@ -54,8 +55,8 @@ def _equity_and_returns(figures: Performance) -> None:
     grid = grid.reindex(columns=range(1, 13))
     heat = go.Figure(go.Heatmap(
         z=grid.to_numpy(), x=MONTHS, y=[str(y) for y in grid.index], colorscale="RdYlGn",
-        zmid=0, text=grid.map(lambda v: "" if pd.isna(v) else f"{v:+.2f} %").to_numpy(),
-        texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>"))
+        zmid=0, text=grid.map(lambda v: "" if pd.isna(v) else percent(v, sign=True)).to_numpy(),
+        texttemplate="%{text}", hovertemplate="%{y} %{x}: %{text}<extra></extra>"))
     heat.update_layout(height=120 + 40 * len(grid), margin={"l": 10, "r": 10, "t": 10, "b": 10},
                        yaxis={"type": "category"})
     st.plotly_chart(heat, key="performance_months")

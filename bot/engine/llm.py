@@ -211,7 +211,8 @@ class LLMEngine:
                 result.notes.extend(notes)
                 return decision
             # Split mode: the free-form answer did not parse; ask once more under the schema.
-            result.errors.extend(f"answer 1: {error}" for error in [*errors, *notes])
+            # The trace's status is the second answer's: the first's failure is a note.
+            result.notes.extend(f"answer 1: {error}" for error in [*errors, *notes])
             adapter.add_user(conversation, ANSWER_NOW)
             _, reply = self._ask(conversation, False, True, result)
             decision, errors, notes = _answer(reply, result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 
 class ActionType(StrEnum):
@@ -23,28 +23,24 @@ class ActionType(StrEnum):
 
 
 class Action(BaseModel):
+    """One action. Its figures are numbers strictly: a string ("0.01") or a boolean (``true``,
+    which lax parsing reads as 1) where a number belongs is bad output, refused, not read as
+    the number it might have meant."""
+
     action: ActionType
     symbol: str | None = None
-    size: float | None = Field(default=None, description="Base-currency amount")
-    quote_value: float | None = Field(default=None, description="Or: amount in quote currency")
+    size: float | None = Field(default=None, strict=True, description="Base-currency amount")
+    quote_value: float | None = Field(default=None, strict=True,
+                                      description="Or: amount in quote currency")
     order_type: str = Field(default="market", description="market or limit")
-    price: float | None = Field(default=None, description="Limit price (entry)")
-    stop: float | None = None
-    target: float | None = None
+    price: float | None = Field(default=None, strict=True, description="Limit price (entry)")
+    stop: float | None = Field(default=None, strict=True)
+    target: float | None = Field(default=None, strict=True)
     order_id: str | None = Field(default=None, description="For CANCEL")
-    plan_id: int | None = Field(default=None, description="For UPDATE_PLAN and CLOSE_PLAN")
+    plan_id: int | None = Field(default=None, strict=True,
+                                description="For UPDATE_PLAN and CLOSE_PLAN")
     reason: str = Field(default="", max_length=2000)
-    confidence: float | None = Field(default=None, ge=0, le=1)
-
-    @field_validator("size", "quote_value", "price", "stop", "target", "plan_id", "confidence",
-                     mode="before")
-    @classmethod
-    def _not_a_boolean(cls, value: object) -> object:
-        """pydantic reads ``true`` as 1: a plan_id of true would name plan 1 and a size of
-        true buy one coin, neither of which the model wrote."""
-        if isinstance(value, bool):
-            raise ValueError("a boolean is not a number")
-        return value
+    confidence: float | None = Field(default=None, strict=True, ge=0, le=1)
 
 
 class Decision(BaseModel):

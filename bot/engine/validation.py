@@ -26,6 +26,7 @@ MAX_RAW_CHARS = 200_000
 MAX_ACTIONS = 20
 MAX_REASON_CHARS = 500
 MAX_SUMMARY_CHARS = 1000
+MAX_ERROR_CHARS = 300
 SANITY_ORDER_VALUE_FACTOR = 10  # beyond max_order_value * this, a size is nonsense
 MAX_LIMIT_DEVIATION = 0.2  # a limit price further than 20% from the last price is a typo
 EXITS = (ActionType.SELL, ActionType.CLOSE_PLAN)
@@ -110,8 +111,21 @@ def _parse_action(item: Any, index: int, errors: list[str],
                           "between 0 and 1: dropped")
             return Action.model_validate(item | {"confidence": None})
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-        errors.append(f"action {index}: invalid {fields}"[:300])
+        wrong = "; ".join(filter(None, map(_not_a_number, exc.errors())))
+        errors.append((f"action {index}: invalid {fields}" + (f" ({wrong})" if wrong else ""))
+                      [:MAX_ERROR_CHARS])
         return None
+
+
+def _not_a_number(error: Any) -> str | None:
+    """What a field that takes a number strictly was given instead, in words (the JSON the
+    model wrote), or None for any other failure."""
+    given = error.get("input")
+    if error["type"] not in ("float_type", "int_type") or not isinstance(given, str | bool):
+        return None
+    kind = "a boolean" if isinstance(given, bool) else "a string"
+    field = ".".join(map(str, error["loc"]))
+    return f"{field} is {json.dumps(given)[:40]}, {kind}, not a number"
 
 
 def sanitize(text: Any, limit: int = MAX_REASON_CHARS) -> str:

@@ -3,7 +3,9 @@
 Two decimals suit dollars; a BTC-quoted market's prices (ETH/BTC near 0.05) and a 1 BTC
 account's PnL and fees (thousandths) read 0.05 and 0.00 to two decimals, whatever they
 are. Below one, a figure keeps four significant digits instead (at most eight decimals,
-a satoshi), and no more trailing zeros than two decimals need.
+a satoshi), and no more trailing zeros than two decimals need. A percentage keeps two
+decimals, and two significant digits when it is too small for them: a 0.004 % return is not
+0.00 %.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from numbers import Real
 
 SIGNIFICANT = 4
 MAX_DECIMALS = 8
+PERCENT_SIGNIFICANT = 2  # of a percentage too small for two decimals
 
 
 def decimals(size: float) -> int:
@@ -43,3 +46,14 @@ def figure(value: float, *, sign: bool = False) -> str:
     whole, _, fraction = text.partition(".")
     fraction = fraction.rstrip("0").ljust(2, "0")
     return f"{whole}.{fraction}"
+
+
+def percent(value: float, *, sign: bool = False) -> str:
+    """``value`` percent with its sign: two decimals, or two significant digits for a
+    non-zero one that two decimals show as 0.00 (0.004 %, -0.0012 %); ``sign``: a + before
+    a positive one (a return)."""
+    plus = "+" if sign else ""
+    if value == 0 or abs(value) >= 0.005 or not math.isfinite(value):
+        return f"{value:{plus},.2f} %"
+    places = min(MAX_DECIMALS, PERCENT_SIGNIFICANT - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:{plus}.{places}f}".rstrip("0") + " %"

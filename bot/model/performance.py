@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from bot.model.figures import figure
+from bot.model.figures import figure, percent
 from bot.model.round_trips import RoundTrip
 from bot.model.trip_tally import TripTally, tally
 
@@ -215,12 +215,14 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
 
 def shown(key: str, value: float | int | str | None) -> str:
     """A figure as words show it: its unit, two decimals (a sum of quote currency as
-    ``figure`` shows it), "–" when there is none."""
+    ``figure`` shows it, a percentage as ``percent`` does), "–" when there is none."""
     if value is None:
         return "–"
     if isinstance(value, str):
         return value
     unit = METRIC_LABELS.get(key, ("", ""))[1]
+    if unit == "%" and not isinstance(value, int):
+        return percent(value)
     number = (f"{value:,}" if isinstance(value, int) else figure(value) if unit == "quote"
               else f"{value:,.2f}")
     return f"{number} {unit}".strip() if unit not in ("", "quote") else number

@@ -10,6 +10,9 @@ bot's name, because a live run's name is now its bot's name. Its paper fills wer
 under the venue key ``paper:live:live``; they are re-keyed to ``paper:live:default`` so the
 fill sync recognises them as booked instead of booking them a second time.
 
+A fresh database (no session, no command, no heartbeat) registers no bot: the fleet and
+the bot pickers list a bot once it runs, not a ``default`` that never did.
+
 The new columns never recreate a table: SQLite adds a nullable column with a REFERENCES
 clause in place (``ALTER TABLE ... ADD COLUMN``), while the copy-and-move of batch mode
 would drop ``sessions``, which every other table points at, under enforced foreign keys.
@@ -64,7 +67,13 @@ def upgrade() -> None:
     )
     now = datetime.now(UTC)
     known = {row.name: row for row in conn.execute(sa.select(status))}
-    names = [DEFAULT_BOT, *sorted(n for n in known if n != DEFAULT_BOT)]
+    # a bot is registered only when something of it is there: a fresh database has none
+    owned = any(conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first()
+                for table in ("sessions", "commands"))
+    names = ([DEFAULT_BOT] if owned or DEFAULT_BOT in known else []) + sorted(
+        n for n in known if n != DEFAULT_BOT)
+    if not names:
+        return
     op.bulk_insert(bots, [
         {"name": name, "mode": getattr(known.get(name), "mode", None) or "PAPER",
          "venue": getattr(known.get(name), "venue", None) or "paper",
@@ -75,6 +84,8 @@ def upgrade() -> None:
          "pid": getattr(known.get(name), "pid", None)}
         for name in names
     ])
+    if not owned:  # no session, command or fill to attribute
+        return
     default_id = conn.execute(
         sa.text("SELECT id FROM bots WHERE name = :name"), {"name": DEFAULT_BOT}
     ).scalar_one()
