@@ -50,7 +50,8 @@ def buy(size: float, **extra: Any) -> Decision:
                                     size=size, **extra)])
 
 
-def two_bots(db_url: str, venue_class: type[PaperVenue]) -> tuple[Runtime, Runtime]:
+def two_bots(db_url: str, venue_class: type[PaperVenue],
+             **settings_overrides: object) -> tuple[Runtime, Runtime]:
     feed = ReplayFeed([candle_file("BTC_USDT-5m.csv")])
     factory = session_factory(make_engine(db_url))
     venue = venue_class(feed, PaperStore(factory, "shared"), starting_balance=10_000.0)
@@ -58,7 +59,7 @@ def two_bots(db_url: str, venue_class: type[PaperVenue]) -> tuple[Runtime, Runti
     for name, engine in (("default", ScriptedEngine([buy(0.05)])),
                          ("x", ScriptedEngine([buy(0.02)]))):
         settings = load_settings(DATABASE_URL=db_url, SYMBOLS=BTC, TIMEFRAMES="5m,1h",
-                                 BOT_NAME=name)
+                                 BOT_NAME=name, **settings_overrides)
         rt = Runtime(settings=settings, db=factory, venue=venue, engine=engine, run_name=name)
         start(rt)
         bots.append(rt)
@@ -130,3 +131,23 @@ def test_a_bot_books_cancels_and_sells_only_its_own_on_a_shared_account(
     iterate(b)
     assert b.book.quantity(BTC) == pytest.approx(0.02)
     assert {t.client_order_id[:4] for t in trades_of(b)} == {"tdx-"}
+
+
+def test_each_bot_counts_only_its_own_capital_on_a_shared_account(db_url: str) -> None:
+    """With AVAILABLE_CAPITAL each bot's cash is its capital less what its own buys cost
+    (the reference: its own fills), whatever the other bot spends on the same account;
+    without it both counted the account's whole 10,000 as theirs."""
+    a, b = two_bots(db_url, PaperVenue, AVAILABLE_CAPITAL=2_000)
+    for _ in range(3):
+        iterate(a, b)  # each buys at market on the one account, then books its fill
+    assert a.book.quantity(BTC) == pytest.approx(0.05)
+    assert b.book.quantity(BTC) == pytest.approx(0.02)
+    cash = {}
+    for rt in (a, b):
+        contexts = rt.engine.contexts  # type: ignore[attr-defined]
+        own = sum(t.quantity * t.price + t.fee for t in trades_of(rt))  # buys only
+        assert contexts[-1].quote_balance == pytest.approx(2_000 - own), rt.run_name
+        assert contexts[0].quote_balance == pytest.approx(2_000), rt.run_name
+        cash[rt.run_name] = contexts[-1].quote_balance
+    account = a.venue.fetch_balance()["total"]["USDT"]
+    assert cash["default"] + cash["x"] <= account  # the rest of the account is other money
