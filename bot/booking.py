@@ -321,8 +321,14 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     seen = None if as_stop is None else as_stop.seen_since_ms
     placement = send_journaled(  # committed with the plan below
         rt, db, order, commit=False, params=None if seen is None else {HIT_SEEN_SINCE: seen})
-    if not placement.ok:
+    if placement.ok:
+        rt.owed_exits.pop(plan.id, None)
+    else:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)
+        if placement.status == OrderStatus.FAILED:
+            # the venue's faults outlasted the attempts: the exit is sent again at the next
+            # iteration whatever the price does meanwhile (a refused one, when called for)
+            rt.owed_exits[plan.id] = reason
     db.commit()
     return placement

@@ -57,6 +57,9 @@ class Runtime:
     paused: bool = False
     stop_requested: bool = False
     skipped_foreign_fills: int = 0
+    # plan id -> why it must exit: an exit the venue's faults kept from being placed, owed
+    # whatever the price does next (``bot.booking.exit_plan``); a restart judges afresh
+    owed_exits: dict[int, str] = field(default_factory=dict)
     # the clock of the last fill sync that read its whole window (at start: when the run's
     # newest session opened); the next window reaches TRADE_SYNC_CUTOFF_MINUTES before it,
     # so a bot or venue down longer than that still books every fill of ours

@@ -231,3 +231,31 @@ def test_the_risk_layer_judges_a_marketable_limit_at_the_price_it_fills_at(
     step(rt, 2)
     assert len(fills(rt, "BUY")) == 1
     assert the_plan(rt).status == "open"
+
+
+def test_a_stop_hit_whose_exit_failed_is_sold_though_the_price_came_back(
+        sqlite_url, tmp_path) -> None:
+    """The stop is hit while the venue times out on every order: the exit fails and the plan
+    says it will retry. The price is back above the stop at the next look, and the retry
+    never came: the plan was re-armed and held the position its stop had called out. A stop
+    seen hit is owed its exit until one is placed."""
+    from tests.loop_harness import SendsRefused
+
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100, 100, 100, 95, 100, 100, 100, 100])
+    rt = runtime(sqlite_url, path, [entry(stop=97.0, target=120.0)], venue_class=SendsRefused,
+                 ORDER_MAX_ATTEMPTS=1)
+    venue = rt.venue
+    assert isinstance(venue, SendsRefused)
+    step(rt, 3)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    venue.down = True
+    step(rt, 3)  # the dip to 95, then the candle back to 100 from it: the exit fails
+    with rt.db() as db:
+        exits = db.scalars(select(Order).where(Order.purpose == "exit")).all()
+    assert exits and all(o.status == "failed" for o in exits)
+    assert rt.book.quantity(SYMBOL) == pytest.approx(1.0)
+    venue.down = False
+    step(rt, 2)  # candles at 100 that never reach the stop
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == "stop hit at 97", plan.status
+    assert rt.book.quantity(SYMBOL) == pytest.approx(0.0)

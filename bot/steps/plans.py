@@ -108,13 +108,16 @@ def _expired(rt: Runtime, plan: TradePlan, now: datetime) -> bool:
 
 def _exit_reason(rt: Runtime, plan: TradePlan, quote: Quote,
                  now: datetime) -> tuple[str, StopHit | None] | None:
-    """Why an open plan must exit now (stop, target, age) and the stop when it was hit,
-    or None.
+    """Why an open plan must exit now (an exit owed, stop, target, age) and the stop when
+    it was hit, or None.
 
     What the check reads: the price of now, and the range of the candles closed since the
     last check (from ``extremes_from_ms`` on) when they began after the plan opened. A stop
     hit names that span, which the paper venue judges its stop order against.
     """
+    owed = rt.owed_exits.get(plan.id)
+    if owed is not None:  # its exit failed to be placed: owed, whatever the price did since
+        return owed, None
     long = plan.side == Side.BUY
     low, high = quote.last, quote.last
     opened_ms = int(plan.opened_at.timestamp() * 1000)
