@@ -350,8 +350,8 @@ class LLMTrace(Base):
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     # the prompt cache's writes and reads among ``tokens_in``: priced at their own rates, so
     # the cost can be read back from the counts
-    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     # reproducibility: who answered as which version, how, and the first request's hash
