@@ -35,6 +35,7 @@ from bot.execution import (
 )
 from bot.fees import fee_in_quote
 from bot.fleet import client_id_of
+from bot.model.figures import figure
 from bot.model.fill import Fill
 from bot.model.vocabulary import (
     LIVE_ORDER,
@@ -282,7 +283,8 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     gave (at the stop, or at the open of a candle that gapped through), not at the later
     price the loop sees the hit at. A real exchange sells at its market: the stop is the
     bot's own, and a stop order placed there would rest instead of selling. Targets and
-    every other exit sell at the market too (never better than it gives).
+    every other exit sell at the market too (never better than it gives). What the venue
+    refuses as below its minimum order can never be sold: the plan is closed saying so.
     """
     entry = entry_of(db, plan)
     if entry is not None and entry.status == OrderStatus.OPEN:
@@ -309,6 +311,16 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
         client_order_id=cid, looked_up=True,
     )
     placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
+    if placement.below_minimum:
+        # no order can sell it, now or at a retry: the plan ends, the dust stays held
+        why = (f"{reason}; {figure(held)} {plan.symbol.split('/')[0]} left, below the "
+               "exchange's minimum order")
+        exits_log.warning("plan %d closed: %s", plan.id, why)
+        revise_plan(db, plan, f"closed: {why}", now, status=PlanStatus.CLOSED, exit_reason=why,
+                    closed_at=now)
+        db.commit()
+        rt.events.plan_closed(plan, why)
+        return placement
     if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)

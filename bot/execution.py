@@ -17,6 +17,7 @@ from bot.fleet import client_id_of
 from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType
 from bot.runtime import Runtime
 from bot.venue.base import (
+    BelowMinimum,
     DuplicateOrder,
     OrderNotFound,
     OrderRejected,
@@ -40,10 +41,14 @@ class Placement:
     status: str = OrderStatus.NEW
     filled: float = 0.0
     error: str | None = None
+    # refused as smaller than the market's minimum (``BelowMinimum``): no retry can send it
+    below_minimum: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        """For the trace: the venue's order status is ``order_status``, not the outcome."""
-        fields = {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "ok"}
+        """For the trace: the venue's order status is ``order_status``, not the outcome (the
+        error says why an order was refused)."""
+        fields = {k: v for k, v in self.__dict__.items()
+                  if v not in (None, "") and k not in ("ok", "below_minimum")}
         fields["order_status"] = fields.pop("status")
         return fields
 
@@ -196,7 +201,7 @@ def _send(rt: Runtime, db, order: Order) -> Placement:
         except (OrderRejected, VenueError) as exc:
             mark(order, rt.now(), status=OrderStatus.REJECTED, error=str(exc))
             return Placement(False, order.client_order_id, status=OrderStatus.REJECTED,
-                             error=str(exc))
+                             error=str(exc), below_minimum=isinstance(exc, BelowMinimum))
         status = journal_status(placed)
         mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,

@@ -8,7 +8,7 @@ account keeps its orders, trades and balances, so what the bot sends is what it 
 
 How a market order fills is the test's to say (``fill``): whole by default, its fee in the
 quote currency; a share of it then ``EXPIRED`` (binance's answer to a market order the book
-did not fill whole); its fee in the base currency; its trades shown only once ``late`` is
+did not fill whole); its fee taken from the coins bought; its trades shown only once ``late`` is
 off (a venue's trade history lags its orders).
 """
 
@@ -40,7 +40,9 @@ class Fill:
 
     share: float = 1.0  # of the amount; below 1 the rest EXPIRES, as binance's market orders
     fee_rate: float = 0.001
-    fee_in_base: bool = False  # the fee is taken from the coins bought (or sold)
+    # the fee is taken from what the order brings in (Bybit's spot: a buy's from the coins
+    # bought), else in the quote currency
+    fee_in_received: bool = False
 
 
 @dataclass
@@ -149,8 +151,8 @@ class BinanceWire:
         base, quote = symbol[:-4], symbol[-4:]
         filled = round(amount * self.fill.share, 8)
         buy = order["side"] == "BUY"
-        fee_asset = base if self.fill.fee_in_base else quote
-        fee = filled * self.fill.fee_rate * (1.0 if self.fill.fee_in_base else price)
+        fee_asset = base if self.fill.fee_in_received and buy else quote
+        fee = filled * self.fill.fee_rate * (1.0 if fee_asset == base else price)
         self.balances[base] = self.balances.get(base, 0.0) + (filled if buy else -filled)
         self.balances[quote] += -filled * price if buy else filled * price
         self.balances[fee_asset] -= fee

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.engine.schema import Action, ActionType, Decision
 from bot.loop import run_iteration
+from bot.model.vocabulary import CommandKind
 from bot.runtime import Runtime
 from db.models import Order, TradePlan
 from tests.binance_wire import BinanceWire, Fill, wire_runtime
@@ -72,3 +73,56 @@ def test_an_entry_expired_after_a_partial_fill_shown_late_keeps_its_plan(sqlite_
     (plan,) = plans(rt)
     assert plan.status == "open" and plan.filled_size == pytest.approx(0.05)
     assert plan.stop_price == pytest.approx(2000 * 0.98)
+
+
+def close(plan_id: int) -> Decision:
+    return Decision(actions=[Action(action=ActionType.CLOSE_PLAN, plan_id=plan_id,
+                                    reason="take it off")])
+
+
+def dust_left(clock: Clock, sqlite_url: str, *later: Decision) -> tuple[Runtime, BinanceWire]:
+    """A plan whose exit left dust: 0.0512 ETH bought, its fee taken in ETH, holds 0.0511488;
+    binance's ETH/USDT step of 0.0001 cuts the exit to 0.0511 and 0.0000488 ETH (some 0.1
+    USDT) stays, under the market's minimum amount, 0.0001, and cost, 5 USDT."""
+    wire = BinanceWire(clock, {"ETHUSDT": 2000.0}, fill=Fill(fee_in_received=True))
+    rt = wire_runtime(sqlite_url, wire, ScriptedEngine([buy(0.0512), close(1), *later]),
+                      LLM_MIN_INTERVAL_SECONDS=0)
+    step(rt, clock, 6)  # bought, closed, the exit's fill booked and the plan's grace over
+    assert wire.balances["ETH"] == pytest.approx(0.0000488)
+    assert rt.book.quantity(ETH) == pytest.approx(0.0000488)
+    return rt, wire
+
+
+def test_an_exit_below_the_exchange_minimum_closes_its_plan_once(sqlite_url) -> None:
+    """No order can sell dust: the stop's exit is refused by the exchange's minimum (ours,
+    before any request), and the plan is closed saying so, not sent again every iteration
+    while it holds the symbol's one plan."""
+    clock = Clock()
+    rt, wire = dust_left(clock, sqlite_url)
+    wire.prices["ETHUSDT"] = 1900.0  # through the plan's stop at 1960
+    sent = len(wire.sent)
+    step(rt, clock, 4)
+    refused = [o for o in orders(rt) if o.status == "rejected"]
+    assert len(refused) == 1 and "minimum" in (refused[0].error or "")
+    (plan,) = plans(rt)
+    assert plan.status == "closed"
+    assert "below the exchange's minimum" in (plan.exit_reason or "")
+    assert not [s for s in wire.sent[sent:] if s[:2] == ("POST", "order")], "none went out"
+
+
+def test_close_all_leaves_dust_and_is_done(sqlite_url) -> None:
+    """A close-all is never refused: the dust no order can sell is named in its result,
+    and the command is done, not failed."""
+    from db.commands import enqueue_command
+    from db.models import Command
+
+    clock = Clock()
+    rt, _ = dust_left(clock, sqlite_url)
+    with rt.db() as db:
+        enqueue_command(db, CommandKind.CLOSE_ALL, bot=rt.settings.bot_name)
+    step(rt, clock)
+    with rt.db() as db:
+        (command,) = db.scalars(select(Command))
+    assert command.status == "done", command.result
+    assert "0.0000488" in (command.result or "") and "minimum" in (command.result or "")
+    assert all(p.status == "closed" for p in plans(rt))

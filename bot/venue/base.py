@@ -28,6 +28,12 @@ class OrderRejected(VenueError):
     """The venue refused the order (funds, size, price): record it, never retry blindly."""
 
 
+class BelowMinimum(OrderRejected):
+    """The order is smaller than the market's minimum amount or cost: an order of that
+    size never goes, now or at a retry (what is left of a holding after the venue cut its
+    exit to the market's step is such dust)."""
+
+
 class DuplicateOrder(VenueError):
     """The client order id was already used: the order is already placed."""
 
