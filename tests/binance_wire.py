@@ -8,13 +8,17 @@ account keeps its orders, trades and balances, so what the bot sends is what it 
 
 How a market order fills is the test's to say (``fill``): whole by default, its fee in the
 quote currency; a share of it then ``EXPIRED`` (binance's answer to a market order the book
-did not fill whole); its fee taken from the coins bought; its trades shown only once ``late`` is
-off (a venue's trade history lags its orders).
+did not fill whole); its fee taken from the coins bought; its trades shown only once ``late``
+is off (a venue's trade history lags its orders). An order's answer may be lost after it was
+carried out (``answers_lost``). A client order id is refused as binance refuses it: only
+while an order with it is still open (code -2010); once that one is done, binance takes the
+id again.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import ccxt
 from ccxt_replay import case, make_exchange
 
 from bot.alerts.sink import EventSink
@@ -52,6 +57,8 @@ class BinanceWire:
     balances: dict[str, float] = field(default_factory=lambda: {"USDT": 10_000.0})
     fill: Fill = field(default_factory=Fill)
     late: bool = False  # trades made meanwhile are not shown yet
+    # the next this many orders are carried out and their answer lost (a read timeout)
+    answers_lost: int = 0
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
     hidden: set[str] = field(default_factory=set)  # trade ids not shown yet
@@ -124,7 +131,8 @@ class BinanceWire:
             if params.get("orderId") == order["orderId"] or (
                     params.get("origClientOrderId") == order["clientOrderId"]):
                 return order
-        raise AssertionError(f"no such order {params}")  # the tests ask only for theirs
+        raise ccxt.OrderNotFound("binance " + json.dumps(
+            {"code": -2013, "msg": "Order does not exist."}))
 
     def _delete_order(self, params: dict[str, str]) -> dict[str, Any]:
         order = self.orders[params["orderId"]]
@@ -133,6 +141,10 @@ class BinanceWire:
 
     def _post_order(self, params: dict[str, str]) -> dict[str, Any]:
         symbol, side, amount = params["symbol"], params["side"], float(params["quantity"])
+        if any(o["clientOrderId"] == params["newClientOrderId"] and o["status"] == "NEW"
+               for o in self.orders.values()):
+            raise ccxt.InvalidOrder("binance " + json.dumps(
+                {"code": -2010, "msg": "Duplicate order sent."}))
         body = case("binance", "createOrder", "spot +selfTradePrevention +iceberg")
         order_id = str(9_780_331_417 + len(self.orders))
         order = {**body["httpResponse"], "symbol": symbol, "orderId": order_id,
@@ -144,6 +156,9 @@ class BinanceWire:
         self.orders[order_id] = order
         if params["type"] == "MARKET":
             self._fill_market(order, amount)
+        if self.answers_lost:
+            self.answers_lost -= 1
+            raise ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order")
         return order
 
     def _fill_market(self, order: dict[str, Any], amount: float) -> None:

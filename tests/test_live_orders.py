@@ -126,3 +126,19 @@ def test_close_all_leaves_dust_and_is_done(sqlite_url) -> None:
     assert command.status == "done", command.result
     assert "0.0000488" in (command.result or "") and "minimum" in (command.result or "")
     assert all(p.status == "closed" for p in plans(rt))
+
+
+def test_a_buy_whose_answer_was_lost_is_not_bought_again(sqlite_url) -> None:
+    """binance refuses a client order id again only while its order is open: a market buy
+    it filled and whose answer timed out is taken a second time by a retry with the same
+    id. The retry asks for the order by its client id first, and buys once."""
+    clock = Clock()
+    wire = BinanceWire(clock, {"ETHUSDT": 2000.0}, answers_lost=1)
+    rt = wire_runtime(sqlite_url, wire, ScriptedEngine([buy(0.1)]))
+    step(rt, clock, 2)  # the buy goes out (its answer lost), and its fill is booked
+    assert len(wire.orders) == 1, "the buy went out twice"
+    assert wire.balances["ETH"] == pytest.approx(0.1)
+    (entry,) = orders(rt)
+    assert (entry.order_id, entry.status) == (next(iter(wire.orders)), "closed")
+    (plan,) = plans(rt)
+    assert plan.status == "open" and plan.filled_size == pytest.approx(0.1)
