@@ -274,6 +274,12 @@ def _lift_part_sells(rt: Runtime, db, plan: TradePlan) -> float:
     return unseen
 
 
+def free_base(rt: Runtime, symbol: str) -> float:
+    """What the venue says is free of ``symbol``'s base currency: never sell more."""
+    free = rt.call(rt.venue.fetch_balance).get("free") or {}
+    return float(free.get(symbol.split("/")[0]) or 0.0)
+
+
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
               trace_id: int | None = None, stop: float | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market.
@@ -285,12 +291,19 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     bot's own, and a stop order placed there would rest instead of selling. Targets and
     every other exit sell at the market too (never better than it gives). What the venue
     refuses as below its minimum order can never be sold: the plan is closed saying so.
+
+    On an exchange the exit sells no more than the account holds free: it may hold less
+    than our fills say (coins moved out, a fee its trades do not show), and a sell of more
+    is refused at every try, so the stop would never sell. The paper account holds exactly
+    what its fills say.
     """
     entry = entry_of(db, plan)
     if entry is not None and entry.status == OrderStatus.OPEN:
         cancel_order(rt, db, entry)
     cancel_resting(rt, db, plan)  # it holds the coins this exit sells
     held = plan_holding(rt, plan) - _lift_part_sells(rt, db, plan)
+    if held > DUST and not rt.venue.is_paper:
+        held = min(held, free_base(rt, plan.symbol))
     if held <= DUST:
         revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
                     exit_reason=reason, closed_at=now)

@@ -12,7 +12,8 @@ did not fill whole); its fee taken from the coins bought; its trades shown only 
 is off (a venue's trade history lags its orders). An order's answer may be lost after it was
 carried out (``answers_lost``). A client order id is refused as binance refuses it: only
 while an order with it is still open (code -2010); once that one is done, binance takes the
-id again.
+id again. A sell of more than the account holds free is refused (-2010, insufficient
+balance).
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ class BinanceWire:
                for o in self.orders.values()):
             raise ccxt.InvalidOrder("binance " + json.dumps(
                 {"code": -2010, "msg": "Duplicate order sent."}))
+        base = symbol[:-4]
+        if side == "SELL" and amount > self.balances.get(base, 0.0) - self._locked(base) + 1e-12:
+            raise ccxt.InsufficientFunds("binance " + json.dumps(
+                {"code": -2010, "msg": "Account has insufficient balance for requested action."}))
         body = case("binance", "createOrder", "spot +selfTradePrevention +iceberg")
         order_id = str(9_780_331_417 + len(self.orders))
         order = {**body["httpResponse"], "symbol": symbol, "orderId": order_id,

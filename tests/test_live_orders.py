@@ -142,3 +142,22 @@ def test_a_buy_whose_answer_was_lost_is_not_bought_again(sqlite_url) -> None:
     assert (entry.order_id, entry.status) == (next(iter(wire.orders)), "closed")
     (plan,) = plans(rt)
     assert plan.status == "open" and plan.filled_size == pytest.approx(0.1)
+
+
+def test_a_stop_sells_what_the_account_holds_when_it_holds_less_than_the_books(
+        sqlite_url) -> None:
+    """The books hold our fills; the account may hold less (coins moved out by hand, a fee
+    its trades do not show). binance refuses a sell of more than is free, so an exit sized
+    from the books alone is refused at every iteration and the stop never sells: it sells
+    what the account holds."""
+    clock = Clock()
+    wire = BinanceWire(clock, {"ETHUSDT": 2000.0})
+    rt = wire_runtime(sqlite_url, wire, ScriptedEngine([buy(0.1)]))
+    step(rt, clock, 2)  # bought and booked
+    wire.balances["ETH"] = 0.07  # 0.03 ETH moved out of the account
+    wire.prices["ETHUSDT"] = 1900.0  # through the stop at 1960
+    step(rt, clock, 3)
+    sells = [o for o in wire.orders.values() if o["side"] == "SELL"]
+    assert [float(o["executedQty"]) for o in sells] == [pytest.approx(0.07)]
+    assert wire.balances["ETH"] == pytest.approx(0.0)
+    assert not [o for o in orders(rt) if o.status == "rejected"]

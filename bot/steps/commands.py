@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.booking import book_new_fills, exit_plan
+from bot.booking import book_new_fills, exit_plan, free_base
 from bot.execution import (
     cancel_order,
     found_taken,
@@ -177,7 +177,7 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             unseen = _sold_unseen(rt, db, symbol, now)
             # what the books hold beyond what the venue has is sold already (a fill the
             # venue shows late): awaited too
-            amount = min(holding.quantity - unseen, _free_base(rt, symbol))
+            amount = min(holding.quantity - unseen, free_base(rt, symbol))
             awaited[symbol] = holding.quantity - amount
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
@@ -252,12 +252,6 @@ def _cancel_taken_sells(rt: Runtime, db, symbol: str, now) -> None:
     for order, _ in unbooked_sells(db, rt.session_id, symbol, since):
         if found_taken(rt, order):
             cancel_order(rt, db, order)
-
-
-def _free_base(rt: Runtime, symbol: str) -> float:
-    """What the venue says is free of ``symbol``'s base currency: never sell more."""
-    free = rt.call(rt.venue.fetch_balance).get("free") or {}
-    return float(free.get(symbol.split("/")[0]) or 0.0)
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:
