@@ -300,12 +300,16 @@ def withdraw_unsent(rt: Runtime, db, order: Order, why: str) -> str:
 
 def cancel_order(rt: Runtime, db, order: Order) -> str:
     """Cancel one of our orders; an order the venue no longer knows counts as gone (it may
-    have filled first: ``GONE``)."""
+    have filled first: ``GONE``). One the venue's answer says filled in part is journaled
+    closed, as ``journal_status`` has it: done with fills the venue may show only later."""
+    status = OrderStatus.CANCELED
     try:
-        rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
+        answer = rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
         outcome = CANCELED
+        if float(answer.get("filled") or 0.0) > 0:
+            status = OrderStatus.CLOSED
     except OrderNotFound:
         outcome = GONE
-    mark(order, rt.now(), status=OrderStatus.CANCELED)
+    mark(order, rt.now(), status=status)
     db.commit()
     return outcome

@@ -155,21 +155,29 @@ class BinanceWire:
         order = {**body["httpResponse"], "symbol": symbol, "orderId": order_id,
                  "clientOrderId": params["newClientOrderId"], "transactTime": self.now_ms(),
                  "workingTime": self.now_ms(), "origQty": f"{amount:.8f}", "side": side,
-                 "type": params["type"], "timeInForce": "GTC", "price": "0.00000000",
+                 "type": params["type"], "timeInForce": "GTC",
+                 "price": params.get("price", "0.00000000"),
                  "executedQty": "0", "cummulativeQuoteQty": "0", "status": "NEW", "fills": []}
         order.pop("icebergQty", None)
         self.orders[order_id] = order
         if params["type"] == "MARKET":
-            self._fill_market(order, amount)
+            self._trade(order, amount * self.fill.share, self.prices[symbol])
         if self.answers_lost:
             self.answers_lost -= 1
             raise ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order")
         return order
 
-    def _fill_market(self, order: dict[str, Any], amount: float) -> None:
-        symbol, price = order["symbol"], self.prices[order["symbol"]]
+    def fill_resting(self, order_id: str, amount: float) -> None:
+        """Fill ``amount`` of a resting limit order at its price."""
+        order = self.orders[order_id]
+        self._trade(order, amount, float(order["price"]))
+
+    def _trade(self, order: dict[str, Any], amount: float, price: float) -> None:
+        """A trade of ``amount`` of ``order``; a market order is then done (FILLED, or
+        EXPIRED with the rest unfilled), a limit one rests until it is filled whole."""
+        symbol = order["symbol"]
         base, quote = symbol[:-4], symbol[-4:]
-        filled = round(amount * self.fill.share, 8)
+        filled = round(amount, 8)
         buy = order["side"] == "BUY"
         fee_asset = base if self.fill.fee_in_received and buy else quote
         fee = filled * self.fill.fee_rate * (1.0 if fee_asset == base else price)
@@ -184,8 +192,11 @@ class BinanceWire:
             "isBuyer": buy, "isMaker": False, "isBestMatch": True})
         if self.late:
             self.hidden.add(trade_id)
-        order.update(executedQty=f"{filled:.8f}", cummulativeQuoteQty=f"{filled * price:.8f}",
-                     status="FILLED" if filled >= amount else "EXPIRED")
+        executed = float(order["executedQty"]) + filled
+        whole = executed >= float(order["origQty"]) - 1e-12
+        order.update(executedQty=f"{executed:.8f}",
+                     cummulativeQuoteQty=f"{float(order['cummulativeQuoteQty']) + filled * price:.8f}",
+                     status="FILLED" if whole else "EXPIRED" if order["type"] == "MARKET" else "NEW")
 
 
 def wire_runtime(db_url: str, wire: BinanceWire, engine: Any, **settings: object) -> Runtime:

@@ -161,3 +161,28 @@ def test_a_stop_sells_what_the_account_holds_when_it_holds_less_than_the_books(
     assert [float(o["executedQty"]) for o in sells] == [pytest.approx(0.07)]
     assert wire.balances["ETH"] == pytest.approx(0.0)
     assert not [o for o in orders(rt) if o.status == "rejected"]
+
+
+def test_an_entry_cancelled_after_a_partial_fill_shown_late_keeps_its_plan(sqlite_url) -> None:
+    """A limit entry fills in part, then the price passes its stop and the bot cancels the
+    rest; binance's cancel answer says what it filled, its trade shows a moment later. The
+    plan waits for that fill and exits it, rather than closing as never filled and leaving
+    the coins without a stop."""
+    clock = Clock()
+    wire = BinanceWire(clock, {"ETHUSDT": 2000.0}, late=True)
+    limit = Decision(actions=[Action(action=ActionType.BUY, symbol=ETH, size=0.1,
+                                     order_type="limit", price=1990.0, reason="a dip")])
+    rt = wire_runtime(sqlite_url, wire, ScriptedEngine([limit]))
+    step(rt, clock)  # the limit rests on the book
+    (entry,) = orders(rt)
+    wire.fill_resting(entry.order_id or "", 0.04)  # its trade is not shown yet
+    wire.prices["ETHUSDT"] = 1900.0  # under the plan's stop, 1990 x 0.98
+    step(rt, clock)  # the stop passed before the entry filled: the rest is cancelled
+    assert wire.orders[entry.order_id or ""]["status"] == "CANCELED"
+    wire.late = False
+    step(rt, clock, 3)  # the fill shows, is booked, and the plan's stop sells it
+    sells = [o for o in wire.orders.values() if o["side"] == "SELL"]
+    assert [float(o["executedQty"]) for o in sells] == [pytest.approx(0.04)]
+    assert rt.book.quantity(ETH) == pytest.approx(0.0)
+    (plan,) = plans(rt)
+    assert plan.status == "closed"
