@@ -68,7 +68,7 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     cid = decision_client_order_id(rt, trace_id, index)
     journaled = by_client_id(db, cid)
     if journaled is not None:  # a redone iteration: this action was already executed
-        placement = send_or_report(rt, db, journaled)
+        placement = send_or_report(rt, db, journaled, maybe_sent=True)
         return {"status": Outcome.PLACED if placement.ok else Outcome.FAILED,
                 "plan_id": journaled.plan_id, "redone": True, **placement.as_dict()}
     quote = rt.quotes.get(symbol)

@@ -35,6 +35,7 @@ from bot.execution import (
 )
 from bot.fees import fee_in_quote
 from bot.fleet import client_id_of
+from bot.model.figures import figure
 from bot.model.fill import Fill
 from bot.model.vocabulary import (
     LIVE_ORDER,
@@ -281,6 +282,12 @@ class StopHit(NamedTuple):
     seen_since_ms: int | None
 
 
+def free_base(rt: Runtime, symbol: str) -> float:
+    """What the venue says is free of ``symbol``'s base currency: never sell more."""
+    free = rt.call(rt.venue.fetch_balance).get("free") or {}
+    return float(free.get(symbol.split("/")[0]) or 0.0)
+
+
 def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
               trace_id: int | None = None, stop: StopHit | None = None) -> Placement | None:
     """Cancel what is left of the entry, then sell what the plan holds at market.
@@ -292,13 +299,21 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     price the loop sees the hit at. A real exchange sells at its market: the stop is the
     bot's own, and a stop order placed there would rest instead of selling. Targets and
     every other exit sell at the market too (never better than it gives): a target seen
-    late sells at the price of when it is seen, as the bot watching it would.
+    late sells at the price of when it is seen, as the bot watching it would. What the venue
+    refuses as below its minimum order can never be sold: the plan is closed saying so.
+
+    On an exchange the exit sells no more than the account holds free: it may hold less
+    than our fills say (coins moved out, a fee its trades do not show), and a sell of more
+    is refused at every try, so the stop would never sell. The paper account holds exactly
+    what its fills say.
     """
     entry = entry_of(db, plan)
     if entry is not None and entry.status == OrderStatus.OPEN:
         cancel_order(rt, db, entry)
     cancel_resting(rt, db, plan)  # it holds the coins this exit sells
     held = plan_holding(rt, plan) - _lift_part_sells(rt, db, plan)
+    if held > DUST and not rt.venue.is_paper:
+        held = min(held, free_base(rt, plan.symbol))
     if held <= DUST:
         revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
                     exit_reason=reason, closed_at=now)
@@ -321,9 +336,19 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     seen = None if as_stop is None else as_stop.seen_since_ms
     placement = send_journaled(  # committed with the plan below
         rt, db, order, commit=False, params=None if seen is None else {HIT_SEEN_SINCE: seen})
-    if placement.ok:
+    if placement.ok or placement.below_minimum:
         rt.owed_exits.pop(plan.id, None)
-    else:
+    if placement.below_minimum:
+        # no order can sell it, now or at a retry: the plan ends, the dust stays held
+        why = (f"{reason}; {figure(held)} {plan.symbol.split('/')[0]} left, below the "
+               "exchange's minimum order")
+        exits_log.warning("plan %d closed: %s", plan.id, why)
+        revise_plan(db, plan, f"closed: {why}", now, status=PlanStatus.CLOSED, exit_reason=why,
+                    closed_at=now)
+        db.commit()
+        rt.events.plan_closed(plan, why)
+        return placement
+    if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
         revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)
         if placement.status == OrderStatus.FAILED:

@@ -323,6 +323,14 @@ class Settings(BaseSettings):
             )
         if self.trading_mode == "LIVE" and self.exchange == "paper":
             raise ValueError("TRADING_MODE=LIVE needs EXCHANGE set to a real ccxt exchange")
+        # EXCHANGE builds that exchange with its keys: in PAPER only its sandbox, so real
+        # money never moves without the opt-in above
+        if self.trading_mode == "PAPER" and self.exchange != "paper" and \
+                not self.exchange_sandbox:
+            raise ValueError(
+                f"EXCHANGE={self.exchange} trades on that exchange: real money needs "
+                "TRADING_MODE=LIVE and LIVE_TRADING_CONFIRMED=true (or EXCHANGE_SANDBOX=true "
+                "for its test environment, or EXCHANGE=paper for the paper venue)")
         if not self.llm_model and self.llm_provider in DEFAULT_MODELS:
             self.llm_model = DEFAULT_MODELS[self.llm_provider]
         if self.llm_provider == "gemini" and self.gemini_api_key is None and \

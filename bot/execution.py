@@ -12,11 +12,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from bot.fleet import client_id_of
 from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType
 from bot.runtime import Runtime
 from bot.venue.base import (
+    BelowMinimum,
     DuplicateOrder,
     OrderNotFound,
     OrderRejected,
@@ -40,10 +42,14 @@ class Placement:
     status: str = OrderStatus.NEW
     filled: float = 0.0
     error: str | None = None
+    # refused as smaller than the market's minimum (``BelowMinimum``): no retry can send it
+    below_minimum: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        """For the trace: the venue's order status is ``order_status``, not the outcome."""
-        fields = {k: v for k, v in self.__dict__.items() if v not in (None, "") and k != "ok"}
+        """For the trace: the venue's order status is ``order_status``, not the outcome (the
+        error says why an order was refused)."""
+        fields = {k: v for k, v in self.__dict__.items()
+                  if v not in (None, "") and k not in ("ok", "below_minimum")}
         fields["order_status"] = fields.pop("status")
         return fields
 
@@ -115,10 +121,11 @@ def journal_new_order(
     return order
 
 
-def send_or_report(rt: Runtime, db, order: Order) -> Placement:
-    """Send an order still ``new``; one already sent reports its journaled state."""
+def send_or_report(rt: Runtime, db, order: Order, *, maybe_sent: bool = False) -> Placement:
+    """Send an order still ``new``; one already sent reports its journaled state.
+    ``maybe_sent``: journaled by an iteration a crash cut short (``send_journaled``)."""
     if order.status == OrderStatus.NEW:
-        return send_journaled(rt, db, order)
+        return send_journaled(rt, db, order, maybe_sent=maybe_sent)
     ok = order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED)
     return Placement(ok, order.client_order_id, order.order_id, order.status, 0.0,
                      None if ok else order.error)
@@ -151,39 +158,50 @@ def resume_unsent_orders(rt: Runtime) -> int:
                 continue
             log.warning("re-sending journal order %s left unsent by a crash",
                         order.client_order_id)
-            placement = send_journaled(rt, db, order)
+            placement = send_journaled(rt, db, order, maybe_sent=True)
             if not placement.ok:
                 log.error("re-send of %s failed: %s", order.client_order_id, placement.error)
         return len(unsent)
 
 
 def send_journaled(rt: Runtime, db, order: Order, *, commit: bool = True,
-                   params: dict[str, object] | None = None) -> Placement:
+                   params: dict[str, object] | None = None,
+                   maybe_sent: bool = False) -> Placement:
     """Send (or re-send) a journaled order with its own client order id.
 
     What the venue answered is marked on the order and committed; ``commit=False`` leaves
     it to the caller's commit right after (one commit, not two). A crash before that commit
-    leaves the order ``new``: ``resume_unsent_orders`` re-sends it and the venue answers
-    DuplicateOrder, as for a crash during the venue call. ``params``: sent besides the
-    client order id (``HIT_SEEN_SINCE``).
+    leaves the order ``new``: ``resume_unsent_orders`` re-sends it (``maybe_sent``: the
+    venue is asked for it by its client id first, see ``_send``). ``params``: sent besides
+    the client order id (``HIT_SEEN_SINCE``).
     """
-    placement = _send(rt, db, order, params or {})
+    placement = _send(rt, db, order, params or {}, maybe_sent)
     if commit:
         db.commit()
     return placement
 
 
-def _send(rt: Runtime, db, order: Order, params: dict[str, object]) -> Placement:
-    """The attempts of ``send_journaled``; the outcome is marked, uncommitted."""
+def _send(rt: Runtime, db, order: Order, params: dict[str, object],
+          maybe_sent: bool) -> Placement:
+    """The attempts of ``send_journaled``; the outcome is marked, uncommitted.
+
+    An attempt after one whose answer never came, and the first of an order that
+    ``maybe_sent`` already, asks the venue for the order by its client id before sending it:
+    a venue that refuses a client id only while its order is open (binance) takes it again
+    once that order has filled, and a market order sent again would be bought twice.
+    """
     attempts = rt.settings.order_max_attempts
     last_error = ""
     for attempt in range(1, attempts + 1):
-        order.attempts += 1
         try:
-            placed = rt.call(
-                rt.venue.create_order, order.symbol, order.type, order.side.lower(),
-                order.amount, order.price, {**params, "clientOrderId": order.client_order_id},
-            )
+            placed = _taken_already(rt, order) if attempt > 1 or maybe_sent else None
+            if placed is None:
+                order.attempts += 1
+                placed = rt.call(
+                    rt.venue.create_order, order.symbol, order.type, order.side.lower(),
+                    order.amount, order.price,
+                    {**params, "clientOrderId": order.client_order_id},
+                )
         except DuplicateOrder:
             mark(order, rt.now(), status=OrderStatus.OPEN,
                  error="already placed (duplicate client id)")
@@ -198,7 +216,7 @@ def _send(rt: Runtime, db, order: Order, params: dict[str, object]) -> Placement
         except (OrderRejected, VenueError) as exc:
             mark(order, rt.now(), status=OrderStatus.REJECTED, error=str(exc))
             return Placement(False, order.client_order_id, status=OrderStatus.REJECTED,
-                             error=str(exc))
+                             error=str(exc), below_minimum=isinstance(exc, BelowMinimum))
         status = journal_status(placed)
         mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,
@@ -207,6 +225,18 @@ def _send(rt: Runtime, db, order: Order, params: dict[str, object]) -> Placement
          error=f"gave up after {attempts} attempts: {last_error}")
     return Placement(False, order.client_order_id, status=OrderStatus.FAILED,
                      error=f"gave up after {attempts} attempts: {last_error}")
+
+
+def _taken_already(rt: Runtime, order: Order) -> dict[str, Any] | None:
+    """The venue's order with ``order``'s client id, when a send whose answer never came
+    reached it; None when it has no such order or cannot look one up by client id (it
+    refuses the request). A fault of the lookup is the attempt's: nothing is sent blind."""
+    try:
+        return rt.call(rt.venue.fetch_order_by_client_id, order.client_order_id, order.symbol)
+    except TransientVenueError:
+        raise
+    except VenueError:  # OrderNotFound, or OrderRejected: no lookup by client id there
+        return None
 
 
 def own_order(rt: Runtime, db, order_id: str) -> Order | None:
@@ -237,9 +267,8 @@ def learn_given_up(rt: Runtime, order: Order) -> bool:
     by client id (it refuses the request): it is left as it is."""
     if order.status != OrderStatus.FAILED or order.order_id is not None:
         return False
-    try:
-        found = rt.call(rt.venue.fetch_order_by_client_id, order.client_order_id, order.symbol)
-    except (OrderNotFound, OrderRejected):
+    found = _taken_already(rt, order)
+    if found is None:
         return False
     status = OrderStatus.OPEN if found.get("status") == "open" else OrderStatus.CLOSED
     mark(order, rt.now(), order_id=str(found["id"]), status=status, error=None)
@@ -274,12 +303,16 @@ def withdraw_unsent(rt: Runtime, db, order: Order, why: str) -> str:
 
 def cancel_order(rt: Runtime, db, order: Order) -> str:
     """Cancel one of our orders; an order the venue no longer knows counts as gone (it may
-    have filled first: ``GONE``)."""
+    have filled first: ``GONE``). One the venue's answer says filled in part is journaled
+    closed, as ``journal_status`` has it: done with fills the venue may show only later."""
+    status = OrderStatus.CANCELED
     try:
-        rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
+        answer = rt.call(rt.venue.cancel_order, order.order_id, order.symbol)
         outcome = CANCELED
+        if float(answer.get("filled") or 0.0) > 0:
+            status = OrderStatus.CLOSED
     except OrderNotFound:
         outcome = GONE
-    mark(order, rt.now(), status=OrderStatus.CANCELED)
+    mark(order, rt.now(), status=status)
     db.commit()
     return outcome

@@ -43,6 +43,7 @@ from bot.venue.ccxt_venue import CcxtVenue
 
 SECRETS = (API_KEY, SECRET, PASSWORD)
 CLIENT_ID = "td1a2b3c4d5e6f"
+LIVE = {"TRADING_MODE": "LIVE", "LIVE_TRADING_CONFIRMED": True}  # an exchange's real money
 
 
 @pytest.fixture(autouse=True)
@@ -482,7 +483,7 @@ def test_from_settings_uses_keys_rate_limit_and_sandbox() -> None:
 
 
 def test_from_settings_without_sandbox_keeps_production_urls() -> None:
-    venue = CcxtVenue.from_settings(Settings(EXCHANGE="gemini"))
+    venue = CcxtVenue.from_settings(Settings(EXCHANGE="gemini", **LIVE))
     assert venue.exchange.urls["api"]["public"] == "https://api.gemini.com"
     assert not venue.exchange.apiKey
 
@@ -500,7 +501,8 @@ def test_ccxt_request_log_stays_quiet_under_debug(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     venue = CcxtVenue.from_settings(
-        Settings(EXCHANGE="binance", EXCHANGE_API_KEY=API_KEY, EXCHANGE_API_SECRET=SECRET)
+        Settings(EXCHANGE="binance", EXCHANGE_API_KEY=API_KEY, EXCHANGE_API_SECRET=SECRET,
+                 **LIVE)
     )
     markets = make_exchange("binance").markets
     monkeypatch.setattr(venue.exchange, "load_markets", lambda reload=False: markets)

@@ -61,6 +61,24 @@ def test_live_needs_an_explicit_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().trading_mode == "LIVE"
 
 
+def test_an_exchange_without_the_live_opt_in_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXCHANGE alone would build the real exchange with its keys under the default PAPER
+    mode: real orders with no opt-in, and PAPER on the heartbeat. PAPER on an exchange is
+    its sandbox only."""
+    from bot.venue.factory import build_venue
+
+    monkeypatch.setenv("EXCHANGE", "binance")
+    monkeypatch.setenv("EXCHANGE_API_KEY", "real-key-0123456789")
+    with pytest.raises(ConfigError, match="TRADING_MODE=LIVE") as refused:
+        load_settings()
+    assert "EXCHANGE" in str(refused.value) and "real-key" not in str(refused.value)
+    monkeypatch.setenv("EXCHANGE_SANDBOX", "true")
+    settings = load_settings()
+    assert settings.trading_mode == "PAPER"
+    venue = build_venue(settings, lambda *_: None)  # type: ignore[arg-type]
+    assert venue.exchange.isSandboxModeEnabled is True  # type: ignore[attr-defined]
+
+
 def test_secrets_toml_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text('GEMINI_API_KEY = "from-toml-123"\n')

@@ -28,6 +28,7 @@ from tests.test_plans import SYMBOL, entry, runtime
 
 STOP = 99.0
 ON = {"STOPLOSS_ON_EXCHANGE": True}
+LIVE = {"TRADING_MODE": "LIVE", "LIVE_TRADING_CONFIRMED": True}  # an exchange's real money
 
 
 def resting_on_venue(rt: Runtime) -> list[dict[str, Any]]:
@@ -114,8 +115,8 @@ def test_the_stop_order_capability_comes_from_ccxt_and_an_unsupported_one_is_ref
     assert supports_stop_orders(ccxt.binance()) and supports_stop_orders(ccxt.kraken())
     assert not supports_stop_orders(ccxt.bitstamp())
     with pytest.raises(ConfigError, match="invalid setting STOPLOSS_ON_EXCHANGE: bitstamp"):
-        CcxtVenue.from_settings(load_settings(EXCHANGE="bitstamp", **ON))
-    assert CcxtVenue.from_settings(load_settings(EXCHANGE="binance", **ON)).supports_stop_orders
+        CcxtVenue.from_settings(load_settings(EXCHANGE="bitstamp", **ON, **LIVE))
+    assert CcxtVenue.from_settings(load_settings(EXCHANGE="binance", **ON, **LIVE)).supports_stop_orders
     assert load_settings().stoploss_on_exchange is False  # off unless asked for
 
 

@@ -19,8 +19,9 @@ class RunKind(StrEnum):
 
 class OrderStatus(StrEnum):
     """An order in the journal (``orders``): journaled ``new``, then sent and ``open``, and
-    in the end ``closed`` (filled), ``canceled``, ``rejected`` by the venue, ``expired`` on
-    the venue, or ``failed`` (never sent)."""
+    in the end ``closed`` (filled, whole or in part: a venue may show those fills late),
+    ``canceled`` (nothing filled, as far as the venue said), ``rejected`` by the venue,
+    ``expired`` on the venue, or ``failed`` (never sent)."""
 
     NEW = "new"
     OPEN = "open"

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.booking import book_new_fills, exit_plan
+from bot.booking import book_new_fills, exit_plan, free_base
 from bot.execution import (
     cancel_order,
     found_taken,
@@ -23,6 +23,7 @@ from bot.execution import (
     place_order,
     withdraw_unsent,
 )
+from bot.model.figures import figure
 from bot.model.vocabulary import (
     LIVE_ORDER,
     CommandKind,
@@ -169,19 +170,22 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
             exit_plan(rt, db, plan, reason, now)
     db.commit()
     book_new_fills(rt)
-    flattened, awaited = [], {}
+    flattened, awaited, dust = [], {}, {}
     for symbol, holding in list(rt.book.open_items().items()):
         if (symbols is None or symbol in symbols) and holding.quantity > 0:
             _cancel_taken_sells(rt, db, symbol, now)  # the exit just given up on, say
             unseen = _sold_unseen(rt, db, symbol, now)
             # what the books hold beyond what the venue has is sold already (a fill the
             # venue shows late): awaited too
-            amount = min(holding.quantity - unseen, _free_base(rt, symbol))
+            amount = min(holding.quantity - unseen, free_base(rt, symbol))
             awaited[symbol] = holding.quantity - amount
             if amount <= DUST * max(1.0, holding.quantity):
                 continue  # an exit already sold it: its fill is awaited, not sold again
             placement = place_order(rt, db, symbol=symbol, side=Side.SELL, amount=amount,
                                     purpose=OrderPurpose.CLOSE, reason=reason)
+            if placement.below_minimum:  # no order can sell it: left held, and said
+                dust[symbol] = amount
+                continue
             if not placement.ok:
                 if placement.status == OrderStatus.FAILED:  # the venue's faults outlasted
                     # the send's attempts: it answers again, and the close is tried then
@@ -201,15 +205,22 @@ def _close_symbols(rt: Runtime, db, symbols: set[str] | None, reason: str) -> st
     reconcile_with_venue(rt)
     left = {s: h.quantity for s, h in rt.book.open_items().items()
             if (symbols is None or s in symbols)
-            and h.quantity - awaited.get(s, 0.0) > DUST * max(1.0, h.quantity)}
+            and h.quantity - awaited.get(s, 0.0) - dust.get(s, 0.0) > DUST * max(1.0, h.quantity)}
     if left:
         if any(quantity < held_before.get(s, 0.0) - DUST for s, quantity in left.items()):
             raise PartlyClosed(f"sold part, the market took no more; still open: {left}")
         raise RuntimeError(f"positions still open after closing: {left}")
-    waiting = {s: q for s, q in awaited.items() if rt.book.quantity(s) > DUST}
+    waiting = {s: q for s, q in awaited.items() if q > DUST and rt.book.quantity(s) > DUST}
     return (f"canceled {canceled} order(s), closed {len(plans)} plan(s), "
             f"flattened {len(set(flattened) | {p.symbol for p in plans})} position(s)"
-            + (f"; awaiting the fills of exits already sold: {waiting}" if waiting else ""))
+            + (f"; awaiting the fills of exits already sold: {waiting}" if waiting else "")
+            + (f"; left held, below the exchange's minimum order: {_amounts(dust)}"
+               if dust else ""))
+
+
+def _amounts(by_symbol: dict[str, float]) -> str:
+    return ", ".join(f"{figure(amount)} {symbol.split('/')[0]}"
+                     for symbol, amount in by_symbol.items())
 
 
 def _sold_unseen(rt: Runtime, db, symbol: str, now) -> float:
@@ -241,12 +252,6 @@ def _cancel_taken_sells(rt: Runtime, db, symbol: str, now) -> None:
     for order, _ in unbooked_sells(db, rt.session_id, symbol, since):
         if found_taken(rt, order):
             cancel_order(rt, db, order)
-
-
-def _free_base(rt: Runtime, symbol: str) -> float:
-    """What the venue says is free of ``symbol``'s base currency: never sell more."""
-    free = rt.call(rt.venue.fetch_balance).get("free") or {}
-    return float(free.get(symbol.split("/")[0]) or 0.0)
 
 
 def _close_all(rt: Runtime, db, argument: str | None) -> str:

@@ -151,6 +151,8 @@ def _enforce_pending(rt, db, plan: TradePlan, entry: Order | None, expired: bool
     elif expired or stop_passed:
         if entry is not None and entry.status == OrderStatus.OPEN:
             cancel_order(rt, db, entry)
+            if entry.status == OrderStatus.CLOSED and plan.filled_size <= DUST:
+                return  # it filled in part first: its fills are awaited as a done entry's
         why = "entry expired" if expired else "stop passed before entry filled"
         if plan.filled_size <= DUST:
             revise_plan(db, plan, f"closed: {why}", now, status=PlanStatus.CLOSED, exit_reason=why,

@@ -28,6 +28,12 @@ class OrderRejected(VenueError):
     """The venue refused the order (funds, size, price): record it, never retry blindly."""
 
 
+class BelowMinimum(OrderRejected):
+    """The order is smaller than the market's minimum amount or cost: an order of that
+    size never goes, now or at a retry (what is left of a holding after the venue cut its
+    exit to the market's step is such dust)."""
+
+
 class DuplicateOrder(VenueError):
     """The client order id was already used: the order is already placed."""
 
@@ -46,11 +52,18 @@ HIT_SEEN_SINCE = "hitSeenSince"
 def journal_status(placed: dict[str, Any]) -> str:
     """The journal's status of an order the venue accepted, from its ccxt answer: closed,
     canceled (for ccxt's canceled, rejected or expired) or open (anything else, or an
-    answer without a status)."""
+    answer without a status).
+
+    An order ended with part of it filled (binance expires a market order the book did not
+    fill whole) is closed: done with fills, which the venue may show only later, and a plan
+    waits for those (``bot.steps.plans.LATE_FILL_GRACE``) where a canceled entry's plan is
+    closed at once and the coins it bought would arrive with no stop."""
     status = placed.get("status")
     if status == "closed":
         return "closed"
-    return "canceled" if status in ("canceled", "rejected", "expired") else "open"
+    if status in ("canceled", "rejected", "expired"):
+        return "closed" if float(placed.get("filled") or 0.0) > 0 else "canceled"
+    return "open"
 
 
 def nothing_to_save() -> None:

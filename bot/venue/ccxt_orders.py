@@ -12,7 +12,7 @@ from typing import Any
 
 import ccxt
 
-from bot.venue.base import OrderRejected
+from bot.venue.base import BelowMinimum
 
 CLIENT_ORDER_ID = "clientOrderId"
 
@@ -54,7 +54,7 @@ def prepare_order(
     params: dict[str, Any] | None,
     reference_price: float | None,
 ) -> PreparedOrder:
-    """Round amount and price and enforce the market minimums, or raise OrderRejected.
+    """Round amount and price and enforce the market minimums, or raise BelowMinimum.
 
     ``reference_price`` is the last price seen for the symbol; it lets the cost minimum be
     checked for market orders, which carry no price. ccxt itself maps the unified
@@ -73,7 +73,7 @@ def prepare_order(
     )
     min_amount = _limit(market, "amount")
     if rounded_amount <= 0 or (min_amount is not None and rounded_amount < min_amount):
-        raise OrderRejected(
+        raise BelowMinimum(
             f"{exchange.id} {symbol}: amount {amount} (rounded {rounded_amount}) is below "
             f"the market minimum amount {min_amount}"
         )
@@ -82,7 +82,7 @@ def prepare_order(
     if min_cost is not None and unit_price:
         cost = rounded_amount * unit_price
         if cost < min_cost:
-            raise OrderRejected(
+            raise BelowMinimum(
                 f"{exchange.id} {symbol}: order cost {cost:.8g} ({rounded_amount} x "
                 f"{unit_price}) is below the market minimum cost {min_cost}"
             )
