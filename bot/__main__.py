@@ -202,6 +202,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
+    from bot.lock import BotAlreadyRunning
     from bot.replay import ReplayArgs, run_replay
     from bot.venue.feeds import FeedError
 
@@ -234,6 +235,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except FeedError as exc:
         print(f"replay input error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except BotAlreadyRunning as exc:
+        print(f"replay run {exc} is already running against this database; not starting a "
+              f"second one (stop it: python -m bot command stop --bot {exc} --db URL)",
+              file=sys.stderr)
+        return EXIT_LOCKED
     if args.json:
         print(json.dumps(summary))
     else:

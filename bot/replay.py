@@ -24,6 +24,7 @@ from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine, build_shadow
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
+from bot.lock import BotLock
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
 from bot.rollups import roll_up, roll_up_scores
@@ -112,7 +113,10 @@ def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
         raise flag_named(exc, origins | scaled_origins) from None
 
 
-def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
+def build_replay(args: ReplayArgs, hold: Callable[[str, str], None] | None = None
+                 ) -> tuple[Runtime, ReplayFeed]:
+    """The run's runtime and feed. ``hold`` is called with the database URL and the run's
+    name before anything of the run is read: ``run_replay`` takes the run's lock there."""
     feed = ReplayFeed(args.candles)
     settings = replay_settings(args, feed)
     upgrade(settings.database_url)
@@ -122,6 +126,8 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     # The run answers to its own name, never to BOT_NAME: in a database a live bot runs
     # on, that is the bot's, whose commands and heartbeat a replay must not take.
     settings = settings.model_copy(update={"bot_name": run_name})
+    if hold is not None:
+        hold(settings.database_url, run_name)
     with factory() as db:
         register_replay(db, run_name, datetime.now(UTC))
         db.commit()
@@ -162,8 +168,27 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     only summarized when run again; one that did not (killed, stopped, or cut short by
     ``max_steps``) resumes. ``observer`` sees the runtime after every iteration: the bench
     sums the step timings there, so what it measures is this loop and not a copy of it.
+
+    One process at a time steps a run (``BotAlreadyRunning`` for a second): two would step
+    its one account and write its rows over each other's.
     """
-    rt, feed = build_replay(args)
+    locks: list[BotLock] = []
+
+    def hold(url: str, run_name: str) -> None:
+        lock = BotLock(url, run_name)
+        lock.acquire()
+        locks.append(lock)
+
+    try:
+        return _replayed(args, build_replay(args, hold), progress, observer, max_steps)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _replayed(args: ReplayArgs, built: tuple[Runtime, ReplayFeed], progress: bool,
+              observer: Callable[[Runtime], None] | None, max_steps: int | None) -> dict:
+    rt, feed = built
     warnings = balance_warnings(rt.settings.starting_balance, (
         (symbol, feed.base_timeframe, feed.all_rows(symbol)[:, [4, 5]].tolist())
         for symbol in feed.symbols))
