@@ -31,7 +31,7 @@ from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import flag_named, option_origins, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
-from bot.venue.feeds import ReplayFeed, timeframe_ms
+from bot.venue.feeds import FeedError, ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.bots import register_replay
 from db.contamination import run_contamination
@@ -113,11 +113,29 @@ def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
         raise flag_named(exc, origins | scaled_origins) from None
 
 
+def check_span(args: ReplayArgs, feed: ReplayFeed) -> None:
+    """A span the files' replayed candles miss would replay nothing (or their first step
+    alone): a FeedError naming the files' own span instead."""
+    first, last = (datetime.fromtimestamp(ms / 1000, UTC) for ms in feed.span_ms())
+    span = (f"{_minute(first)}, after the {feed.warmup}-candle warm-up, to {_minute(last)}")
+    if args.end is not None and args.end <= first:
+        raise FeedError(f"invalid --end: {_minute(args.end)} is not after the first candle "
+                        f"replayed (the files replay from {span})")
+    if args.start is not None and args.start > last:
+        raise FeedError(f"invalid --start: {_minute(args.start)} is after the last candle "
+                        f"replayed (the files replay from {span})")
+
+
+def _minute(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def build_replay(args: ReplayArgs, hold: Callable[[str, str], None] | None = None
                  ) -> tuple[Runtime, ReplayFeed]:
     """The run's runtime and feed. ``hold`` is called with the database URL and the run's
     name before anything of the run is read: ``run_replay`` takes the run's lock there."""
     feed = ReplayFeed(args.candles)
+    check_span(args, feed)
     settings = replay_settings(args, feed)
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
