@@ -317,7 +317,7 @@ def cmd_replay_live(args: argparse.Namespace) -> int:
     from bot.live_diff import run_replay_live
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
-    return run_replay_live(_db_url(args), args)
+    return run_replay_live(_existing_db_url(args), args)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

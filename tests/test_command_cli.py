@@ -66,6 +66,7 @@ def test_a_command_for_a_bot_that_never_ran_says_so_and_names_the_replays(
 @pytest.mark.parametrize("argv", [
     ["command", "stop"], ["command", "close-all", "--all"], ["bots"], ["audit"],
     ["prune", "--days", "3"], ["watch", "--once"], ["telegram"], ["mcp", "--http"],
+    ["replay-live", "--bot", "default", "--day", "2026-01-01"],
 ], ids=lambda argv: " ".join(argv))
 def test_a_database_file_that_is_not_there_is_named_not_created(
         sqlite_url, tmp_path, capsys, monkeypatch, argv: list[str]) -> None:
