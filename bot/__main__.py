@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
+MAX_PORT = 65535
 # what the commands that act on one thing need, named when it is missing
 COMMAND_ARGUMENTS = {CommandKind.CLOSE: "a symbol (e.g. BTC/USDT)",
                      CommandKind.CANCEL: "an order id"}
@@ -320,6 +321,36 @@ def cmd_replay_live(args: argparse.Namespace) -> int:
     return run_replay_live(_existing_db_url(args), args)
 
 
+def _above_zero(text: str) -> float:
+    """``--every``: seconds a loop waits, so above 0 (0 or less waits not at all)."""
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
+def _count(text: str) -> int:
+    """``--iterations``: at least one."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _number(text, int)
+    if not 1 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1 to {MAX_PORT})")
+    return value
+
+
+def _number[N: (int, float)](text: str, kind: type[N]) -> N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line. A subcommand's positionals may also follow its options
     (``command close --db URL BTC/USDT``): argparse takes them only before, unless its
@@ -340,7 +371,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     run = sub.add_parser("run", help="run the trading loop in the foreground")
     run.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
     run.add_argument("--name", help="bot name (default: BOT_NAME or 'default')")
-    run.add_argument("--iterations", type=int, help="stop after N iterations")
+    run.add_argument("--iterations", type=_count, help="stop after N iterations")
     run.set_defaults(func=cmd_run)
     command = sub.add_parser("command", help="queue an operator command")
     command.add_argument("name", type=str.lower, choices=[str(kind) for kind in CommandKind],
@@ -361,7 +392,8 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     check.set_defaults(func=cmd_audit)
     watch = sub.add_parser("watch", help="alert (NOTIFY_URLS) on stale or crashed bots")
     watch.add_argument("--db", help="database URL")
-    watch.add_argument("--every", type=float, default=15.0, help="seconds between looks")
+    watch.add_argument("--every", type=_above_zero, default=15.0,
+                       help="seconds between looks")
     watch.add_argument("--once", action="store_true", help="look once, then exit")
     watch.add_argument("--state", default="data/watch-incidents.json",
                        help="where --once keeps the incidents it told for its next look")
@@ -391,7 +423,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     mcp.add_argument("--http", action="store_true",
                      help="streamable HTTP at /mcp (needs MCP_TOKEN) instead of stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
-    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    mcp.add_argument("--port", type=_port, default=8765, help="HTTP port (default: 8765)")
     mcp.set_defaults(func=cmd_mcp)
     from bot.report import add_parser as add_report
 

@@ -141,3 +141,23 @@ def test_a_symbol_after_the_options_is_the_commands_argument(sqlite_url, tmp_pat
         assert [(c.command, c.argument) for c in db.scalars(select(Command))] == [
             ("close", "BTC/USDT")]
     assert _exit_code(["command", "close", "--db", sqlite_url, "BTC/USDT", "extra"]) == 2
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["watch", "--once", "--every", "0"], "argument --every: 0 is not above 0"),
+    (["watch", "--once", "--every", "-15"], "argument --every: -15 is not above 0"),
+    (["run", "--iterations", "0"], "argument --iterations: 0 is not at least 1"),
+    (["mcp", "--http", "--port", "99999"], "argument --port: 99999 is not a port (1 to 65535)"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else "said")
+def test_a_number_out_of_its_range_is_named_by_its_flag(
+        sqlite_url, tmp_path, capsys, monkeypatch, argv: list[str], named: str) -> None:
+    """``watch --every 0`` (or below) swept the database without a pause, a core's worth of
+    queries for ever; ``run --iterations 0`` ran an iteration all the same; ``mcp --port
+    99999`` died in a pydantic traceback. Each is refused by its flag, before anything runs."""
+    monkeypatch.setenv("NOTIFY_URLS", "json://127.0.0.1:9/watch")
+    monkeypatch.setenv("MCP_TOKEN", "a-token-long-enough-for-http")
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    code = _exit_code([*argv, "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert named in err and "Traceback" not in err, err
