@@ -29,6 +29,8 @@ from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session as OrmSession
+
     from bot.telegram import Background
 
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
@@ -144,6 +146,9 @@ def cmd_command(args: argparse.Namespace) -> int:
     upgrade(url)
     words = f"{args.name} {args.argument or ''}".rstrip()
     with session_factory(make_engine(url))() as db:
+        if args.argument and args.name not in COMMAND_ARGUMENTS:
+            print(_argument_refused(db, args.name, args.argument.strip()), file=sys.stderr)
+            return EXIT_CONFIG
         if args.all:
             queued = enqueue_for_all(db, args.name, args.argument)
         else:
@@ -167,6 +172,18 @@ def cmd_command(args: argparse.Namespace) -> int:
     for bot, command_id in queued.items():
         print(f"queued command {command_id} for bot {bot}: {words}")
     return 0
+
+
+def _argument_refused(db: OrmSession, kind: str, argument: str) -> str:
+    """What a command that takes no argument says of one. The bot ignores it (stop and
+    close-all are never refused), so a bot's name given there, not with --bot, would
+    command another bot: it is pointed to --bot."""
+    from db.bots import bot_id
+
+    if bot_id(db, argument) is not None:
+        return (f"{kind} takes no argument: to command the bot {argument}, python -m bot "
+                f"command {kind} --bot {argument}; nothing was queued")
+    return f"{kind} takes no argument; nothing was queued"
 
 
 def cmd_bots(args: argparse.Namespace) -> int:

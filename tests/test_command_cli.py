@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.__main__ import main
 from bot.replay import ReplayArgs, run_replay
 from bot.steps.commands import obey_commands
+from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.models import Command
 from db.orders import live_orders
@@ -161,3 +162,30 @@ def test_a_number_out_of_its_range_is_named_by_its_flag(
     err = capsys.readouterr().err
     assert code == 2, err
     assert named in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["close-all", "beta"], "close-all takes no argument: to command the bot beta, "
+                            "python -m bot command close-all --bot beta"),
+    (["stop", "beta"], "stop takes no argument: to command the bot beta, "
+                       "python -m bot command stop --bot beta"),
+    (["pause", "now"], "pause takes no argument; nothing was queued"),
+    (["resume", "--all", "beta"], "resume takes no argument: to command the bot beta, "),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else "said")
+def test_a_bots_name_given_as_the_argument_commands_no_other_bot(
+        sqlite_url, tmp_path, capsys, argv: list[str], named: str) -> None:
+    """``command close-all beta`` (the bot's name without --bot) was queued for the default
+    bot, with 'beta' as an argument close-all ignores: the default bot sold everything it
+    held while beta, the bot meant, went on. A command that takes no argument refuses one,
+    and a bot's name given so is pointed to --bot; nothing is queued."""
+    candles = [cut_file(tmp_path, 210)]
+    for name in ("default", "beta"):
+        rt = make_runtime(sqlite_url, candles, kind="live", run_name=name)
+        step(rt)
+        with rt.db() as db:
+            register_bot(db, name, rt.now())
+            db.commit()
+    code = _exit_code(["command", *argv, "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err, err
+    assert _queued(sqlite_url) == 0
