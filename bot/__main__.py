@@ -127,7 +127,6 @@ def cmd_command(args: argparse.Namespace) -> int:
     from db.bots import UnknownBot, bot_names, has_run, require_bot_id
     from db.commands import ArgumentTooLong, check_argument, enqueue_command, enqueue_for_all
     from db.migrate import upgrade
-    from db.orders import cancel_refusal
 
     try:
         check_argument(args.argument)
@@ -158,8 +157,7 @@ def cmd_command(args: argparse.Namespace) -> int:
             except UnknownBot as exc:
                 print(str(exc), file=sys.stderr)
                 return EXIT_CONFIG
-            refusal = (cancel_refusal(db, bot, args.argument.strip())
-                       if args.name == CommandKind.CANCEL and args.argument else None)
+            refusal = _refusal(db, bot, args.name, args.argument)
             if refusal:
                 print(f"{refusal}; nothing was queued", file=sys.stderr)
                 return EXIT_CONFIG
@@ -172,6 +170,21 @@ def cmd_command(args: argparse.Namespace) -> int:
     for bot, command_id in queued.items():
         print(f"queued command {command_id} for bot {bot}: {words}")
     return 0
+
+
+def _refusal(db: OrmSession, bot: str, kind: str, argument: str | None) -> str | None:
+    """Why ``bot`` would refuse a close or a cancel, said before it is queued (None: queue
+    it): a symbol it does not trade, an order it has not open."""
+    from db.bots import close_refusal
+    from db.orders import cancel_refusal
+
+    if not argument:
+        return None
+    if kind == CommandKind.CANCEL:
+        return cancel_refusal(db, bot, argument.strip())
+    if kind == CommandKind.CLOSE:
+        return close_refusal(db, bot, argument)
+    return None
 
 
 def _argument_refused(db: OrmSession, kind: str, argument: str) -> str:

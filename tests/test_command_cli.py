@@ -189,3 +189,18 @@ def test_a_bots_name_given_as_the_argument_commands_no_other_bot(
     err = capsys.readouterr().err
     assert code == 2 and named in err, err
     assert _queued(sqlite_url) == 0
+
+
+def test_a_close_of_a_symbol_the_bot_does_not_trade_is_refused_at_the_command_line(
+        sqlite_url, tmp_path, capsys) -> None:
+    """``command close ETH/USDT`` for a bot trading BTC/USDT was queued (exit 0) and failed
+    only later, at the bot; it is refused naming the bot's symbols, as a cancel of an order
+    the bot has not open is. The bot's own spelling rules (any case) still pass."""
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    assert _exit_code(["command", "close", "ETH/USDT", "--db", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert ("bot 'default' trades BTC/USDT, not 'ETH/USDT'; close takes one of its symbols; "
+            "nothing was queued") in err, err
+    assert _queued(sqlite_url) == 0
+    assert _exit_code(["command", "close", "btc/usdt", "--db", sqlite_url]) == 0
+    assert _queued(sqlite_url) == 1
