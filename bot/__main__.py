@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.model.vocabulary import CommandKind
@@ -29,8 +30,6 @@ from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session as OrmSession
-
     from bot.telegram import Background
 
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
