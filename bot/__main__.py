@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.model.vocabulary import CommandKind
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 EXIT_UNREACHABLE = 1  # a one-shot command found the database down: try again later
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
+MAX_PORT = 65535
 # what the commands that act on one thing need, named when it is missing
 COMMAND_ARGUMENTS = {CommandKind.CLOSE: "a symbol (e.g. BTC/USDT)",
                      CommandKind.CANCEL: "an order id"}
@@ -129,7 +131,6 @@ def cmd_command(args: argparse.Namespace) -> int:
     from db.bots import UnknownBot, bot_names, has_run, require_bot_id
     from db.commands import ArgumentTooLong, check_argument, enqueue_command, enqueue_for_all
     from db.migrate import upgrade
-    from db.orders import cancel_refusal
 
     try:
         check_argument(args.argument)
@@ -148,6 +149,9 @@ def cmd_command(args: argparse.Namespace) -> int:
     upgrade(url)
     words = f"{args.name} {args.argument or ''}".rstrip()
     with session_factory(make_engine(url))() as db:
+        if args.argument and args.name not in COMMAND_ARGUMENTS:
+            print(_argument_refused(db, args.name, args.argument.strip()), file=sys.stderr)
+            return EXIT_CONFIG
         if args.all:
             queued = enqueue_for_all(db, args.name, args.argument)
         else:
@@ -157,8 +161,7 @@ def cmd_command(args: argparse.Namespace) -> int:
             except UnknownBot as exc:
                 print(str(exc), file=sys.stderr)
                 return EXIT_CONFIG
-            refusal = (cancel_refusal(db, bot, args.argument.strip())
-                       if args.name == CommandKind.CANCEL and args.argument else None)
+            refusal = _refusal(db, bot, args.name, args.argument)
             if refusal:
                 print(f"{refusal}; nothing was queued", file=sys.stderr)
                 return EXIT_CONFIG
@@ -171,6 +174,33 @@ def cmd_command(args: argparse.Namespace) -> int:
     for bot, command_id in queued.items():
         print(f"queued command {command_id} for bot {bot}: {words}")
     return 0
+
+
+def _refusal(db: OrmSession, bot: str, kind: str, argument: str | None) -> str | None:
+    """Why ``bot`` would refuse a close or a cancel, said before it is queued (None: queue
+    it): a symbol it does not trade, an order it has not open."""
+    from db.bots import close_refusal
+    from db.orders import cancel_refusal
+
+    if not argument:
+        return None
+    if kind == CommandKind.CANCEL:
+        return cancel_refusal(db, bot, argument.strip())
+    if kind == CommandKind.CLOSE:
+        return close_refusal(db, bot, argument)
+    return None
+
+
+def _argument_refused(db: OrmSession, kind: str, argument: str) -> str:
+    """What a command that takes no argument says of one. The bot ignores it (stop and
+    close-all are never refused), so a bot's name given there, not with --bot, would
+    command another bot: it is pointed to --bot."""
+    from db.bots import bot_id
+
+    if bot_id(db, argument) is not None:
+        return (f"{kind} takes no argument: to command the bot {argument}, python -m bot "
+                f"command {kind} --bot {argument}; nothing was queued")
+    return f"{kind} takes no argument; nothing was queued"
 
 
 def cmd_bots(args: argparse.Namespace) -> int:
@@ -207,6 +237,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
+    from bot.lock import BotAlreadyRunning
     from bot.replay import ReplayArgs, run_replay
     from bot.venue.feeds import FeedError
 
@@ -239,6 +270,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except FeedError as exc:
         print(f"replay input error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except BotAlreadyRunning as exc:
+        print(f"replay run {exc} is already running against this database; not starting a "
+              f"second one (stop it: python -m bot command stop --bot {exc} --db URL)",
+              file=sys.stderr)
+        return EXIT_LOCKED
     if args.json:
         print(json.dumps(summary))
     else:
@@ -316,7 +352,37 @@ def cmd_replay_live(args: argparse.Namespace) -> int:
     from bot.live_diff import run_replay_live
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
-    return run_replay_live(_db_url(args), args)
+    return run_replay_live(_existing_db_url(args), args)
+
+
+def _above_zero(text: str) -> float:
+    """``--every``: seconds a loop waits, so above 0 (0 or less waits not at all)."""
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
+def _count(text: str) -> int:
+    """``--iterations``: at least one."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _number(text, int)
+    if not 1 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1 to {MAX_PORT})")
+    return value
+
+
+def _number[N: (int, float)](text: str, kind: type[N]) -> N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -339,7 +405,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     run = sub.add_parser("run", help="run the trading loop in the foreground")
     run.add_argument("--db", help="database URL (default: DATABASE_URL or data/tradedesk.db)")
     run.add_argument("--name", help="bot name (default: BOT_NAME or 'default')")
-    run.add_argument("--iterations", type=int, help="stop after N iterations")
+    run.add_argument("--iterations", type=_count, help="stop after N iterations")
     run.set_defaults(func=cmd_run)
     command = sub.add_parser("command", help="queue an operator command")
     command.add_argument("name", type=str.lower, choices=[str(kind) for kind in CommandKind],
@@ -360,7 +426,8 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     check.set_defaults(func=cmd_audit)
     watch = sub.add_parser("watch", help="alert (NOTIFY_URLS) on stale or crashed bots")
     watch.add_argument("--db", help="database URL")
-    watch.add_argument("--every", type=float, default=15.0, help="seconds between looks")
+    watch.add_argument("--every", type=_above_zero, default=15.0,
+                       help="seconds between looks")
     watch.add_argument("--once", action="store_true", help="look once, then exit")
     watch.add_argument("--state", default="data/watch-incidents.json",
                        help="where --once keeps the incidents it told for its next look")
@@ -390,7 +457,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     mcp.add_argument("--http", action="store_true",
                      help="streamable HTTP at /mcp (needs MCP_TOKEN) instead of stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
-    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    mcp.add_argument("--port", type=_port, default=8765, help="HTTP port (default: 8765)")
     mcp.set_defaults(func=cmd_mcp)
     from bot.report import add_parser as add_report
 

@@ -38,6 +38,7 @@ from db.engine import DEFAULT_DATABASE_URL, check_url
 SECRETS_TOML = Path(".streamlit/secrets.toml")
 TIMEFRAME_RE = re.compile(r"^\d+[mhd]$")
 SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+MAX_RETAIN_DAYS = 100_000  # more reaches back before the calendar's first day
 
 
 # The model each provider uses when LLM_MODEL is empty.
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     bot_name: str = Field("default", alias="BOT_NAME", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # full traces and ticks are kept this many days; older ones are thinned (db.retention)
     # by the bot at each rollover and by ``python -m bot prune``. 0 keeps everything.
-    retain_days: int = Field(0, alias="RETAIN_DAYS", ge=0, le=100_000)
+    retain_days: int = Field(0, alias="RETAIN_DAYS", ge=0, le=MAX_RETAIN_DAYS)
 
     # --- mode and venue
     trading_mode: Literal["PAPER", "LIVE"] = Field("PAPER", alias="TRADING_MODE")

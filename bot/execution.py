@@ -207,16 +207,16 @@ def _send(rt: Runtime, db, order: Order, params: dict[str, object],
                  error="already placed (duplicate client id)")
             return Placement(True, order.client_order_id, order.order_id, OrderStatus.OPEN)
         except TransientVenueError as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
+            last_error = f"{type(exc).__name__}: {rt.words(exc)}"
             log.warning("attempt %d/%d for %s failed: %s", attempt, attempts,
                         order.client_order_id, last_error)
             if not rt.venue.is_paper:
                 time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
             continue
         except (OrderRejected, VenueError) as exc:
-            mark(order, rt.now(), status=OrderStatus.REJECTED, error=str(exc))
+            mark(order, rt.now(), status=OrderStatus.REJECTED, error=rt.words(exc))
             return Placement(False, order.client_order_id, status=OrderStatus.REJECTED,
-                             error=str(exc), below_minimum=isinstance(exc, BelowMinimum))
+                             error=rt.words(exc), below_minimum=isinstance(exc, BelowMinimum))
         status = journal_status(placed)
         mark(order, rt.now(), order_id=str(placed["id"]), status=status, error=None)
         return Placement(True, order.client_order_id, str(placed["id"]), status,

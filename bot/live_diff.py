@@ -26,7 +26,14 @@ from bot.venue.feeds import FeedError, timeframe_ms
 from bot.venue.feeds.candle_files import HEADER
 from db.bots import bot_id
 from db.engine import make_engine, session_factory
-from db.live_diff import day_sessions, decisions, fills, stored_candles
+from db.live_diff import (
+    day_sessions,
+    decisions,
+    fills,
+    first_step,
+    stored_candles,
+    thinned_holds,
+)
 from db.models import Trade
 from db.sessions import find_session
 
@@ -49,6 +56,9 @@ class LiveDay:
     starting_balance: float
     candles: dict[str, tuple[str, list[tuple]]]  # symbol -> (timeframe, rows)
     first_step: datetime | None
+    # decided steps whose trace retention deleted (its holds that cost nothing): the day's
+    # decisions are compared as retention left them
+    holds_gone: int = 0
 
 
 def load_live_day(url: str, bot: str, day: date) -> LiveDay:
@@ -64,6 +74,8 @@ def load_live_day(url: str, bot: str, day: date) -> LiveDay:
                                 "no settings (written before they were): it cannot be replayed")
         series = stored_candles(db, session.id, FIRST_FETCH_CANDLES)
         made = decisions(db, [session.id])
+        first = first_step(db, session.id) or (made[0][0] if made else None)
+        holds_gone = thinned_holds(db, session.id)
     shortest: dict[str, tuple[str, list[tuple]]] = {}
     for (symbol, timeframe), rows in series.items():
         if symbol not in shortest or timeframe_ms(timeframe) < timeframe_ms(shortest[symbol][0]):
@@ -71,7 +83,7 @@ def load_live_day(url: str, bot: str, day: date) -> LiveDay:
     if not shortest:
         raise LiveDiffError(f"the live session of {bot!r} on {day.isoformat()} stored no candles")
     return LiveDay(session.id, json.loads(session.settings), session.starting_balance, shortest,
-                   made[0][0] if made else None)
+                   first, holds_gone)
 
 
 def write_candle_files(day: LiveDay, folder: Path) -> list[Path]:
@@ -119,14 +131,22 @@ def replay_live(url: str, bot: str, day: date, recording: Path | None = None) ->
             engine=live.settings.get("llm_provider", "rules"), start=live.first_step,
             balance=live.starting_balance, recording=served,
             overrides=replay_overrides(live.settings)), progress=False)
+        thinned = live.holds_gone > 0
         with session_factory(make_engine(url))() as db:
-            live_decisions, live_fills = decisions(db, [live.session_id]), fills(db, [live.session_id])
+            live_decisions = decisions(db, [live.session_id], as_thinned=thinned)
+            live_fills = fills(db, [live.session_id])
         with session_factory(make_engine(scratch))() as db:
             ids = [s.id for s in day_sessions(db, "replay", day)]
-            replay_decisions, replay_fills = decisions(db, ids), fills(db, ids)
+            replay_decisions, replay_fills = decisions(db, ids, as_thinned=thinned), fills(db, ids)
     base_ms = min(timeframe_ms(tf) for tf, _ in live.candles.values())
+    compared = diff_decisions(live_decisions, replay_decisions, base_ms)
+    if thinned:
+        compared["words"].insert(0, (
+            f"the live day was thinned by retention (RETAIN_DAYS, python -m bot prune): "
+            f"{live.holds_gone} of its decisions that caused nothing are gone, so only those "
+            "that caused an order, a fill or a plan (or cost something) are compared"))
     return {"bot": bot, "day": day.isoformat(),
-            "decisions": diff_decisions(live_decisions, replay_decisions, base_ms),
+            "decisions": compared,
             "fills": diff_fills(live_fills, replay_fills),
             "pnl": diff_pnl(live_fills, replay_fills)}
 

@@ -17,7 +17,10 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
+from sqlalchemy.orm import Session as OrmSession
+
 from bot.account import start_of_day_equity
+from bot.config import ConfigError
 from bot.execution import resume_unsent_orders
 from bot.position_snapshot import positions_written, write_positions
 from bot.prune import earliest_day, prune_days
@@ -34,6 +37,7 @@ from bot.venue.base import TransientVenueError
 from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
+from db.plans import active_plans
 from db.retry import described, is_outage
 from db.sessions import find_session, latest_session, open_session, trading_day
 from db.stats import is_stale, rebuild_stats
@@ -176,9 +180,10 @@ def start(rt: Runtime) -> None:
     rt.load_book()
     now = datetime.now(UTC)
     with rt.db() as db:
+        last = latest_session(db, rt.kind, rt.run_name)  # the run ran, and synced, since
+        refuse_symbols_left_out(rt, db, None if last is None else last.id)
         row = status_row(db, rt.settings.bot_name)
         rt.paused = bool(row.paused)
-        last = latest_session(db, rt.kind, rt.run_name)  # the run ran, and synced, since
         rt.fills_synced_at = None if last is None else last.created_at
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
@@ -192,6 +197,23 @@ def start(rt: Runtime) -> None:
         resume_unsent_orders(rt)
     except Exception as exc:  # the venue may be down at start; the loop still runs
         rt.note_error("re-sending unsent orders", exc)
+
+
+def refuse_symbols_left_out(rt: Runtime, db: OrmSession, last_session: int | None) -> None:
+    """A ConfigError when SYMBOLS leave out a symbol the run still holds (a position, an
+    active plan): the bot tends only its SYMBOLS, so that position's stop would go unwatched,
+    its close be refused, and the sale a close-all makes of it never booked."""
+    held = set(rt.book.open_items())
+    if last_session is not None:
+        held |= {plan.symbol for plan in active_plans(db, last_session)}
+    left_out = ", ".join(sorted(held - set(rt.settings.symbols)))
+    if left_out:
+        raise ConfigError(
+            f"invalid setting SYMBOLS: it leaves out {left_out}, which bot "
+            f"{rt.settings.bot_name!r} still holds (a position or an open plan); it tends only "
+            f"its SYMBOLS, so it would neither watch that stop, nor close it, nor book its "
+            f"sale. Keep {left_out} in SYMBOLS until it is closed (python -m bot command "
+            "close SYMBOL), then leave it out")
 
 
 class Clock(Protocol):

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.config import ConfigError, load_settings
+from bot.config import MAX_RETAIN_DAYS, ConfigError, load_settings
 from db.engine import make_engine, session_factory
 from db.retention import Pruned, prune
 
@@ -60,6 +60,8 @@ def run_prune(url: str, days: int | None, dry_run: bool) -> int:
             raise ConfigError("prune: give --days N, or set RETAIN_DAYS (0 keeps everything)")
     if days < 1:
         raise ConfigError(f"prune: --days must be at least 1, not {days}")
+    if days > MAX_RETAIN_DAYS:
+        raise ConfigError(f"prune: --days must be at most {MAX_RETAIN_DAYS:,}, not {days}")
     engine = make_engine(url)
     try:
         with session_factory(engine)() as db:

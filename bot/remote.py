@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.fleet import fleet_states
-from bot.model.vocabulary import CommandKind
+from bot.model.vocabulary import CommandKind, RunKind
 from bot.secrets_filter import scrub
 from db.bots import UnknownBot, bot_names, require_bot_id, session_bot
 from db.commands import enqueue_command
@@ -97,17 +97,26 @@ def status(db: OrmSession, bot: str, now: datetime) -> dict[str, Any]:
     a replay run, which takes commands under its name but is no bot of the fleet."""
     found = next((entry for entry in fleet(db, now) if entry["name"] == bot), None)
     if found is None:
-        raise UnknownBot(f"{bot!r} is a replay run, not a bot of the fleet: it has no state "
-                         "(the console's Replays page shows its figures)")
+        raise UnknownBot(_a_replay_run(bot))
     return found
+
+
+def _a_replay_run(name: str) -> str:
+    return (f"{name!r} is a replay run, not a bot of the fleet: it has no state (the "
+            "console's Replays page shows its figures)")
 
 
 def _live_session(db: OrmSession, bot: str) -> SessionInfo | None:
     """The bot's newest live session. The console falls back to a replay for a bot with
     none, and labels it so; a remote answer names the bot alone, so a replay's holdings,
-    plans and PnL would read as the bot's own."""
+    plans and PnL would read as the bot's own. A replay run's name is UnknownBot: its
+    reads would answer none (flat, no trades) whatever it held."""
     info = session_info(db, bot=bot)
-    return info if info is not None and info.kind == "live" else None
+    if info is not None and info.kind == "live":
+        return info
+    if bot in bot_names(db, RunKind.REPLAY):
+        raise UnknownBot(_a_replay_run(bot))
+    return None
 
 
 def pnl(db: OrmSession, bot: str) -> dict[str, Any] | None:

@@ -24,13 +24,14 @@ from bot.engine.base import DecisionEngine
 from bot.engine.factory import build_engine, build_shadow
 from bot.engine.prompt import PROMPT_VERSION
 from bot.engine.recording import Recording
+from bot.lock import BotLock
 from bot.loop import Ended, drive
 from bot.model.market_size import balance_warnings
 from bot.rollups import roll_up, roll_up_scores
 from bot.run_settings import flag_named, option_origins, settings_hash, settings_record
 from bot.runtime import Runtime
 from bot.steps.fill_sync import sync_fills
-from bot.venue.feeds import ReplayFeed, timeframe_ms
+from bot.venue.feeds import FeedError, ReplayFeed, timeframe_ms
 from bot.venue.paper import PaperVenue
 from db.bots import register_replay
 from db.contamination import run_contamination
@@ -112,8 +113,29 @@ def replay_settings(args: ReplayArgs, feed: ReplayFeed) -> Settings:
         raise flag_named(exc, origins | scaled_origins) from None
 
 
-def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
+def check_span(args: ReplayArgs, feed: ReplayFeed) -> None:
+    """A span the files' replayed candles miss would replay nothing (or their first step
+    alone): a FeedError naming the files' own span instead."""
+    first, last = (datetime.fromtimestamp(ms / 1000, UTC) for ms in feed.span_ms())
+    span = (f"{_minute(first)}, after the {feed.warmup}-candle warm-up, to {_minute(last)}")
+    if args.end is not None and args.end <= first:
+        raise FeedError(f"invalid --end: {_minute(args.end)} is not after the first candle "
+                        f"replayed (the files replay from {span})")
+    if args.start is not None and args.start > last:
+        raise FeedError(f"invalid --start: {_minute(args.start)} is after the last candle "
+                        f"replayed (the files replay from {span})")
+
+
+def _minute(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def build_replay(args: ReplayArgs, hold: Callable[[str, str], None] | None = None
+                 ) -> tuple[Runtime, ReplayFeed]:
+    """The run's runtime and feed. ``hold`` is called with the database URL and the run's
+    name before anything of the run is read: ``run_replay`` takes the run's lock there."""
     feed = ReplayFeed(args.candles)
+    check_span(args, feed)
     settings = replay_settings(args, feed)
     upgrade(settings.database_url)
     factory = session_factory(make_engine(settings.database_url))
@@ -122,6 +144,8 @@ def build_replay(args: ReplayArgs) -> tuple[Runtime, ReplayFeed]:
     # The run answers to its own name, never to BOT_NAME: in a database a live bot runs
     # on, that is the bot's, whose commands and heartbeat a replay must not take.
     settings = settings.model_copy(update={"bot_name": run_name})
+    if hold is not None:
+        hold(settings.database_url, run_name)
     with factory() as db:
         register_replay(db, run_name, datetime.now(UTC))
         db.commit()
@@ -162,8 +186,27 @@ def run_replay(args: ReplayArgs, *, progress: bool = True,
     only summarized when run again; one that did not (killed, stopped, or cut short by
     ``max_steps``) resumes. ``observer`` sees the runtime after every iteration: the bench
     sums the step timings there, so what it measures is this loop and not a copy of it.
+
+    One process at a time steps a run (``BotAlreadyRunning`` for a second): two would step
+    its one account and write its rows over each other's.
     """
-    rt, feed = build_replay(args)
+    locks: list[BotLock] = []
+
+    def hold(url: str, run_name: str) -> None:
+        lock = BotLock(url, run_name)
+        lock.acquire()
+        locks.append(lock)
+
+    try:
+        return _replayed(args, build_replay(args, hold), progress, observer, max_steps)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _replayed(args: ReplayArgs, built: tuple[Runtime, ReplayFeed], progress: bool,
+              observer: Callable[[Runtime], None] | None, max_steps: int | None) -> dict:
+    rt, feed = built
     warnings = balance_warnings(rt.settings.starting_balance, (
         (symbol, feed.base_timeframe, feed.all_rows(symbol)[:, [4, 5]].tolist())
         for symbol in feed.symbols))

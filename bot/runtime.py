@@ -26,6 +26,7 @@ from bot.guard import StopGuard
 from bot.model.quote import Quote
 from bot.positions import PositionBook
 from bot.run_settings import settings_record
+from bot.secrets_filter import scrub
 from bot.store import Store
 from bot.venue.base import TransientVenueError, Venue
 from db.models import utcnow
@@ -134,8 +135,15 @@ class Runtime:
         self.breaker.record_success(self.now())
         return result
 
+    def words(self, exc: BaseException) -> str:
+        """What ``exc`` says, fit to store and show: a venue's or an SDK's error may echo a
+        key it was sent, so the secrets are masked (and signed request parameters)."""
+        return scrub(exc, self.secrets)
+
     def note_error(self, where: str, exc: BaseException) -> None:
-        message = f"{where}: {type(exc).__name__}: {exc}"
+        """An error of this iteration: logged, and the heartbeat's last error (stored,
+        shown on the console and in ``watch``'s alerts)."""
+        message = f"{where}: {type(exc).__name__}: {self.words(exc)}"
         log.error(message, exc_info=not isinstance(exc, TransientVenueError))
         self.errors.append(message)
 

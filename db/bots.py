@@ -49,6 +49,18 @@ def require_bot_id(db: OrmSession, name: str) -> int:
     return found
 
 
+def close_refusal(db: OrmSession, name: str, symbol: str) -> str | None:
+    """Why the bot ``name`` would refuse to close ``symbol``, said before the command is
+    queued: it closes only a symbol it trades (its SYMBOLS, as its heartbeat recorded them,
+    in any case). None when it trades it, or has recorded none yet."""
+    recorded = db.scalar(select(Bot.symbols).where(Bot.name == name)) or ""
+    traded = [item.strip() for item in recorded.split(",") if item.strip()]
+    if not traded or symbol.strip().upper() in traded:
+        return None
+    return (f"bot {name!r} trades {', '.join(traded)}, not {symbol!r}; close takes one of "
+            "its symbols")
+
+
 def has_run(db: OrmSession, name: str) -> bool:
     """Whether the bot or replay run ``name`` ever beat on this database (a database moved
     from a single bot registers ``default`` with its sessions, before any beat of it)."""

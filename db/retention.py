@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Delete,
     Select,
@@ -81,22 +82,35 @@ def _old_sessions(before: date) -> Select:
         or_(Session.kind != "replay", Session.run_name.in_(finished)))
 
 
+_COSTED = LLMTrace.cost > 0
+
+
+def caused() -> list[Select]:
+    """The ids of the traces that caused something (an order, a fill, a plan), which
+    retention keeps whatever their day."""
+    return [select(Order.trace_id).where(Order.trace_id.is_not(None)),
+            select(Trade.trace_id).where(Trade.trace_id.is_not(None)),
+            select(TradePlan.trace_id).where(TradePlan.trace_id.is_not(None))]
+
+
+def kept_whatever_the_day() -> ColumnElement[bool]:
+    """The traces retention keeps (a row at least) on a thinned day: those that caused
+    something, and those that cost something (their cost is the day's)."""
+    return or_(_COSTED, *(LLMTrace.id.in_(ids) for ids in caused()))
+
+
 def _unneeded_traces(sessions: Select) -> Select:
     """The traces of ``sessions`` that caused nothing and whose decisions are scored (before
     their run's tip, ``db.decision_scores``): a later one is still read to score it."""
-    caused = [select(Order.trace_id).where(Order.trace_id.is_not(None)),
-              select(Trade.trace_id).where(Trade.trace_id.is_not(None)),
-              select(TradePlan.trace_id).where(TradePlan.trace_id.is_not(None))]
     of_trace = aliased(Session)
     scored = exists().where(of_trace.id == LLMTrace.session_id,
                             DecisionScoreTip.kind == of_trace.kind,
                             DecisionScoreTip.run_name == of_trace.run_name,
                             LLMTrace.created_at < DecisionScoreTip.through)
     return select(LLMTrace.id).where(LLMTrace.session_id.in_(sessions), scored,
-                                     *(LLMTrace.id.not_in(ids) for ids in caused))
+                                     *(LLMTrace.id.not_in(ids) for ids in caused()))
 
 
-_COSTED = LLMTrace.cost > 0
 # what a costed trace keeps no more: its prompt and answers (the blobs they name go)
 _CONTENT = (LLMTrace.prompt_hash, LLMTrace.system_hash, LLMTrace.response_hash,
             LLMTrace.answers, LLMTrace.tool_calls, LLMTrace.raw_response)

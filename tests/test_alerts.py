@@ -252,3 +252,20 @@ def test_a_message_that_cannot_be_worded_is_counted_never_raised_into_the_loop()
         wait_for(lambda: received.containing("[PAPER] alpha: bought 0.05 BTC/USDT at 43,000"))
         sink.close()
     assert sink.failures == 1 and not received.containing("plan 7 opened")
+
+
+def test_a_btc_quoted_fills_fee_keeps_its_digits() -> None:
+    """A fee in BTC is a few satoshi: to four decimals it read 'fee 0.0000 BTC', the fee
+    the bot booked told as none; it keeps four significant digits, as every other figure
+    of the alerts does (``bot.model.figures``)."""
+    fill = Fill(trade_id="t1", symbol="ETH/BTC", side=Side.SELL, amount=0.1, price=0.05123,
+                cost=None, fee_cost=0.000005123, fee_currency="BTC", timestamp_ms=None,
+                order_id="o1", client_order_id="td-1", liquidity="taker")
+    with notify_server() as (url, received):
+        sink = EventSink("alpha", "PAPER", frozenset({EventKind.FILL}),
+                         Delivery([url], min_interval=0))
+        sink.fill_booked(fill, -0.0000412, 0.000005123, OrderPurpose.EXIT, None)
+        wait_for(lambda: received.containing("sold 0.1 ETH/BTC"))
+        sink.close()
+    assert received.containing(
+        "sold 0.1 ETH/BTC at 0.05123 (fee 0.00000512 BTC, realized PnL -0.0000412 BTC)")

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.__main__ import main
 from bot.replay import ReplayArgs, run_replay
 from bot.steps.commands import obey_commands
+from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.models import Command
 from db.orders import live_orders
@@ -67,6 +68,7 @@ def test_a_command_for_a_bot_that_never_ran_says_so_and_names_the_replays(
 @pytest.mark.parametrize("argv", [
     ["command", "stop"], ["command", "close-all", "--all"], ["bots"], ["audit"],
     ["prune", "--days", "3"], ["watch", "--once"], ["telegram"], ["mcp", "--http"],
+    ["replay-live", "--bot", "default", "--day", "2026-01-01"],
 ], ids=lambda argv: " ".join(argv))
 def test_a_database_file_that_is_not_there_is_named_not_created(
         sqlite_url, tmp_path, capsys, monkeypatch, argv: list[str]) -> None:
@@ -141,3 +143,65 @@ def test_a_symbol_after_the_options_is_the_commands_argument(sqlite_url, tmp_pat
         assert [(c.command, c.argument) for c in db.scalars(select(Command))] == [
             ("close", "BTC/USDT")]
     assert _exit_code(["command", "close", "--db", sqlite_url, "BTC/USDT", "extra"]) == 2
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["watch", "--once", "--every", "0"], "argument --every: 0 is not above 0"),
+    (["watch", "--once", "--every", "-15"], "argument --every: -15 is not above 0"),
+    (["run", "--iterations", "0"], "argument --iterations: 0 is not at least 1"),
+    (["mcp", "--http", "--port", "99999"], "argument --port: 99999 is not a port (1 to 65535)"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else "said")
+def test_a_number_out_of_its_range_is_named_by_its_flag(
+        sqlite_url, tmp_path, capsys, monkeypatch, argv: list[str], named: str) -> None:
+    """``watch --every 0`` (or below) swept the database without a pause, a core's worth of
+    queries for ever; ``run --iterations 0`` ran an iteration all the same; ``mcp --port
+    99999`` died in a pydantic traceback. Each is refused by its flag, before anything runs."""
+    monkeypatch.setenv("NOTIFY_URLS", "json://127.0.0.1:9/watch")
+    monkeypatch.setenv("MCP_TOKEN", "a-token-long-enough-for-http")
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    code = _exit_code([*argv, "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert named in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["close-all", "beta"], "close-all takes no argument: to command the bot beta, "
+                            "python -m bot command close-all --bot beta"),
+    (["stop", "beta"], "stop takes no argument: to command the bot beta, "
+                       "python -m bot command stop --bot beta"),
+    (["pause", "now"], "pause takes no argument; nothing was queued"),
+    (["resume", "--all", "beta"], "resume takes no argument: to command the bot beta, "),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else "said")
+def test_a_bots_name_given_as_the_argument_commands_no_other_bot(
+        sqlite_url, tmp_path, capsys, argv: list[str], named: str) -> None:
+    """``command close-all beta`` (the bot's name without --bot) was queued for the default
+    bot, with 'beta' as an argument close-all ignores: the default bot sold everything it
+    held while beta, the bot meant, went on. A command that takes no argument refuses one,
+    and a bot's name given so is pointed to --bot; nothing is queued."""
+    candles = [cut_file(tmp_path, 210)]
+    for name in ("default", "beta"):
+        rt = make_runtime(sqlite_url, candles, kind="live", run_name=name)
+        step(rt)
+        with rt.db() as db:
+            register_bot(db, name, rt.now())
+            db.commit()
+    code = _exit_code(["command", *argv, "--db", sqlite_url])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err, err
+    assert _queued(sqlite_url) == 0
+
+
+def test_a_close_of_a_symbol_the_bot_does_not_trade_is_refused_at_the_command_line(
+        sqlite_url, tmp_path, capsys) -> None:
+    """``command close ETH/USDT`` for a bot trading BTC/USDT was queued (exit 0) and failed
+    only later, at the bot; it is refused naming the bot's symbols, as a cancel of an order
+    the bot has not open is. The bot's own spelling rules (any case) still pass."""
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default"))
+    assert _exit_code(["command", "close", "ETH/USDT", "--db", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert ("bot 'default' trades BTC/USDT, not 'ETH/USDT'; close takes one of its symbols; "
+            "nothing was queued") in err, err
+    assert _queued(sqlite_url) == 0
+    assert _exit_code(["command", "close", "btc/usdt", "--db", sqlite_url]) == 0
+    assert _queued(sqlite_url) == 1

@@ -134,3 +134,29 @@ def test_mcp_serves_a_trace_only_under_the_bot_whose_decision_it_is(sqlite_url, 
     assert f"decision trace #{replay} is of a replay run" in said["replay"]
     assert "default, other" in said["unnamed"]  # two bots: which one is asked
     assert "no decision trace #1000000" in said["missing"]
+
+
+def test_a_replay_runs_holdings_and_figures_are_not_said_to_be_none(sqlite_url,
+                                                                   tmp_path) -> None:
+    """Named remotely, a replay run answered /positions with 'is flat: no open positions',
+    /trades with 'has no trades yet' and /pnl with 'has no session yet' (MCP: empty lists,
+    a null session), whatever the run held and traded: the reads are of a bot's live
+    sessions, and a replay has none. They say it is a replay run, as /status does."""
+    import pytest
+
+    from bot.telegram import Desk
+    from db.bots import UnknownBot
+
+    name = run_replay(ReplayArgs([cut_file(tmp_path, 205)], sqlite_url),
+                      progress=False)["run_name"]
+    engine = make_engine(sqlite_url)
+    factory = session_factory(engine)
+    for read in (remote.positions, remote.plans, remote.recent_trades, remote.decisions,
+                 remote.pnl, remote.performance, remote.round_trips):
+        with factory() as db, pytest.raises(UnknownBot, match=f"{name}' is a replay run"):
+            read(db, name)
+    desk = Desk(factory, frozenset({1}))
+    for command in ("positions", "trades", "pnl"):
+        said = desk.answer(1, command, [name]).text
+        assert f"{name}' is a replay run" in said, said
+    engine.dispose()

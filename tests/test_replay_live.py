@@ -129,3 +129,33 @@ def test_a_live_bots_second_day_replays_from_the_warm_up_its_first_day_stored(
     decisions = json.loads(capsys.readouterr().out)["decisions"]
     assert decisions["live"] == decisions["replay"] == 5
     assert decisions["same"] == 5, decisions["words"]
+
+
+@pytest.mark.slow
+def test_a_live_day_thinned_by_retention_is_compared_on_what_it_kept(tmp_path, capsys) -> None:
+    """Retention deletes a past day's holds that cost nothing (``db.retention``); replayed,
+    every hold of the replay read 'only in the replay: the live loop was not deciding at
+    that candle's close', 162 false differences on a day whose decisions were all the
+    same. The diff says the day was thinned and compares the decisions that acted."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade(url)
+    rt = make_runtime(url, [candle_file("BTC_USDT-5m.csv")], kind="live", run_name=BOT,
+                      BOT_NAME=BOT)
+    step(rt, 470)  # the first day (175 steps) and the whole second, so the first rolls up
+    with session_factory(make_engine(url))() as db:
+        first = db.scalars(select(Session).order_by(Session.date)).first()
+    assert first is not None
+    day = first.date.isoformat()
+    assert main(["replay-live", "--db", url, "--bot", BOT, "--day", day, "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["decisions"]["live"] == whole["decisions"]["same"] == 175
+
+    assert main(["prune", "--db", url, "--days", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["traces"] > 100
+    assert main(["replay-live", "--db", url, "--bot", BOT, "--day", day, "--json"]) == 0
+    thinned = json.loads(capsys.readouterr().out)
+    decisions = thinned["decisions"]
+    assert decisions["live"] == decisions["replay"] == decisions["same"] > 0
+    assert [s["words"] for s in decisions["steps"]] == ["same"] * decisions["same"]
+    assert any("thinned by retention" in words for words in decisions["words"])
+    assert thinned["fills"] == whole["fills"] and thinned["pnl"] == whole["pnl"]

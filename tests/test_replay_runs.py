@@ -292,3 +292,32 @@ def test_a_replay_into_a_bots_database_leaves_the_bot_alone(cut: Path, uninterru
         assert bot_names(db) == [DEFAULT_BOT]
         assert [row.name for row in fleet(db)] == [DEFAULT_BOT]
     engine.dispose()
+
+
+def test_a_second_process_of_a_running_replay_is_refused(cut: Path, uninterrupted: dict,
+                                                         tmp_path, capsys) -> None:
+    """The same replay started again while it runs (Start pressed twice on the Replays
+    page, or the command run from a shell too) is the same run: two processes stepping it
+    wrote its candles twice, its position snapshot and exposure over each other's, and its
+    audit failed. The second is refused, naming the run, and the first replays as it
+    does alone."""
+    from bot.__main__ import EXIT_LOCKED, main
+    from bot.audit import audit
+
+    url = f"sqlite:///{tmp_path / 'twice.db'}"
+    answers: list[int] = []
+
+    def start_again(rt: Runtime) -> None:
+        answers.append(main(["replay", "--candles", str(cut), "--db", url, "--json"]))
+
+    summary = run_replay(ReplayArgs([cut], url), progress=False,
+                         observer=_at_step(5, start_again))
+    assert answers == [EXIT_LOCKED]
+    said = capsys.readouterr().err
+    assert f"replay run {summary['run_name']} is already running" in said
+    assert summary["fingerprint"] == uninterrupted["fingerprint"]
+    assert summary["exposure_time_pct"] == uninterrupted["exposure_time_pct"]
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        assert all(check.ok for check in audit(db)), audit(db)
+    engine.dispose()

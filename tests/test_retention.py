@@ -164,6 +164,10 @@ def test_prune_without_days_is_refused_in_words(sqlite_url, capsys) -> None:
     assert "--days" in capsys.readouterr().err
     assert main(["prune", "--db", sqlite_url, "--days", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+    # beyond the calendar: an OverflowError traceback (exit 1), not a refusal
+    assert main(["prune", "--db", sqlite_url, "--days", "99999999"]) == 2
+    err = capsys.readouterr().err
+    assert "prune: --days must be at most 100,000, not 99999999" in err, err
 
 
 def test_a_live_bot_thins_at_the_rollover(sqlite_url, tmp_path) -> None:

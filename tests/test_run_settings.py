@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.__main__ import main
 from bot.config import load_settings
+from bot.model.vocabulary import RunKind
 from bot.replay import ReplayArgs, run_replay
 from bot.run_settings import (
     NOT_RECORDED_TEXT,
@@ -19,7 +20,9 @@ from bot.run_settings import (
     settings_hash,
     settings_record,
 )
+from db.bots import bot_names
 from db.engine import make_engine, session_factory
+from db.migrate import upgrade
 from db.models import Session
 from db.queries_replays import run_session_ids, run_settings
 from tests.loop_harness import make_runtime, step
@@ -202,3 +205,30 @@ def test_a_bad_balance_is_named_by_its_flag_not_by_the_caps_derived_from_it(
     assert "invalid setting MAX_ORDER_VALUE (10% of --balance 4.94066e-324): Input should be " \
         "greater than 0" in tiny
     assert "STARTING_BALANCE" not in tiny and "--max-order-value" not in tiny
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--end", "2023-11-01"],
+     "invalid --end: 2023-11-01 00:00 UTC is not after the first candle replayed (the files "
+     "replay from 2023-11-15 14:50 UTC, after the 200-candle warm-up, to 2023-11-15 17:20 UTC)"),
+    (["--start", "2023-12-01T08:00"],
+     "invalid --start: 2023-12-01 08:00 UTC is after the last candle replayed (the files "
+     "replay from 2023-11-15 14:50 UTC"),
+])
+def test_a_span_the_files_candles_miss_is_refused_not_replayed(
+        tmp_path: Path, candles: Path, capsys: pytest.CaptureFixture[str],
+        flags: list[str], named: str) -> None:
+    """Dates outside the file replayed it anyway: an --end before the file stepped its
+    first candle and bought there, a start after it stepped none; each exited 0 with a
+    summary, a run on the Replays page, and nothing said. The span is refused, naming the
+    file's own, and no run is registered."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    code = main(["replay", "--candles", str(candles), "--db", url, "--json", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert named in err
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        assert bot_names(db, RunKind.REPLAY) == []
+    engine.dispose()

@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy import JSON, String, Text, column, inspect, select, table, update
 
 from bot.secrets_filter import MASK, SecretScrubber, scrub
+from bot.venue.base import OrderRejected, TransientVenueError
+from bot.venue.paper import PaperVenue
 from db.engine import make_engine, session_factory
 from db.models import BotStatus, Command, LLMTrace, TraceBlob
 from tests.conftest import ROOT, candle_file
@@ -261,3 +263,45 @@ def test_a_secret_an_llm_was_shown_or_answers_is_masked_in_its_trace(sqlite_url,
     text = database_text(sqlite_url)
     assert "my key is" in text and "tool saw" in text  # the scan reads what was stored
     assert found(text) == []
+
+
+class _EchoesItsKey(PaperVenue):
+    """An exchange whose error answers echo the request's API key, as some exchanges' do:
+    orders are refused, and, while ``down``, tickers time out."""
+
+    key = ""
+    down = False
+
+    def create_order(self, *args, **kwargs):
+        raise OrderRejected(f'{{"code": -2015, "msg": "key {self.key} may not trade"}}')
+
+    def fetch_ticker(self, symbol):
+        if self.down:
+            raise TransientVenueError(f"timeout of GET /ticker (X-MBX-APIKEY: {self.key})")
+        return super().fetch_ticker(symbol)
+
+
+def test_a_venue_error_echoing_the_key_is_stored_masked(sqlite_url, tmp_path) -> None:
+    """What a venue's error says reaches the database as the bot's last error (the
+    heartbeat, which the console and ``watch``'s alerts show), as a refused order's error
+    and in its decision's result; an error echoing the exchange key stored it there
+    whole."""
+    from bot.loop import heartbeat, run_iteration
+    from tests.loop_harness import make_runtime
+    from tests.test_kill import cut_file
+
+    key = MARKERS["EXCHANGE_API_KEY"]
+    rt = make_runtime(sqlite_url, [cut_file(tmp_path, 210)], kind="live", run_name="default",
+                      venue_class=_EchoesItsKey, EXCHANGE_API_KEY=key)
+    assert isinstance(rt.venue, _EchoesItsKey)
+    rt.venue.key = key
+    run_iteration(rt)  # the rules engine's entry, refused
+    rt.venue.down = True
+    run_iteration(rt)  # the ticker's timeout
+    assert rt.errors, "the timeout is the iteration's error"
+    heartbeat(rt)
+    with rt.db() as db:
+        assert db.scalar(select(BotStatus.last_error))
+    stored = database_text(sqlite_url)
+    assert key not in stored, [line for line in stored.splitlines() if key in line]
+    assert MASK in stored

@@ -103,7 +103,7 @@ class EventSink:
         quote = symbol.split("/")[-1]
         self.emit(EventKind.FILL, lambda: (
             f"{'bought' if side is Side.BUY else 'sold'} {amount(quantity)} {symbol} at "
-            f"{amount(price)} (fee {fee:,.4f} {quote}"
+            f"{amount(price)} (fee {figure(fee)} {quote}"
             + (f", realized PnL {money(realized, quote)}" if side is Side.SELL else "") + ")"))
         if plan is None:
             return

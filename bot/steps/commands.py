@@ -95,10 +95,10 @@ def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) ->
             except TransientVenueError as exc:  # the venue will answer again: not refused
                 db.rollback()
                 rt.note_error(f"command {command.id} {command.command}", exc)
-                retry_later(db, db.get(Command, command.id), f"a venue fault: {exc}")
+                retry_later(db, db.get(Command, command.id), f"a venue fault: {rt.words(exc)}")
             except PartlyClosed as exc:  # the market takes the rest later: not refused
                 db.rollback()
-                retry_later(db, db.get(Command, command.id), str(exc))
+                retry_later(db, db.get(Command, command.id), rt.words(exc))
             except Exception as exc:
                 db.rollback()
                 if is_outage(exc):  # so will the database (locked, restarting): not refused
@@ -108,9 +108,9 @@ def obey_commands(rt: Runtime, roll: Callable[[Runtime], None] | None = None) ->
                     continue
                 if not isinstance(exc, CommandError):
                     rt.note_error(f"command {command.id} {command.command}", exc)
-                finish_command(db, db.get(Command, command.id), CommandStatus.FAILED, str(exc),
-                               rt.wall_clock())
-                rt.events.command_finished(command.command, CommandStatus.FAILED, str(exc))
+                finish_command(db, db.get(Command, command.id), CommandStatus.FAILED,
+                               rt.words(exc), rt.wall_clock())
+                rt.events.command_finished(command.command, CommandStatus.FAILED, rt.words(exc))
         return len(batch)
 
 

@@ -196,7 +196,7 @@ def _execute(rt: Runtime, db, trace_id: int, now: datetime, decision: Decision, 
             db.rollback()
             rt.note_error(f"executing {action.action}", exc)
             outcomes.append({"action": action.action.value, "status": Outcome.ERROR,
-                             "detail": f"{type(exc).__name__}: {exc}"})
+                             "detail": f"{type(exc).__name__}: {rt.words(exc)}"})
     account = _account(rt, equity, outcomes)
     set_execution_result(db, trace_id, _result_json(account))
     _add_step(db, rt, now, account)

@@ -66,6 +66,11 @@ class ReplayFeed:
     def now_ms(self) -> int:
         return int(self._steps[self._i]) + self._base_ms
 
+    def span_ms(self) -> tuple[int, int]:
+        """The clocks of the first step a replay takes (after the warm-up) and of the last."""
+        return (int(self._steps[self.warmup - 1]) + self._base_ms,
+                int(self._steps[-1]) + self._base_ms)
+
     def advance(self) -> bool:
         if self._i + 1 >= len(self._steps):
             return False
