@@ -48,7 +48,7 @@ def execute_action(
         ActionType.BUY: lambda: _enter(rt, db, action, trace_id, state, index),
         ActionType.SELL: lambda: _sell(rt, db, action, trace_id),
         ActionType.CANCEL: lambda: _cancel(rt, db, action),
-        ActionType.UPDATE_PLAN: lambda: _update_plan(rt, db, action),
+        ActionType.UPDATE_PLAN: lambda: _update_plan(rt, db, action, trace_id),
         ActionType.CLOSE_PLAN: lambda: _close_plan(rt, db, action, trace_id),
     }
     result = handlers[action.action]()
@@ -104,8 +104,9 @@ def _enter(rt: Runtime, db, action: Action, trace_id: int, state: RiskState | No
     placement = send_journaled(rt, db, order, commit=False)  # the caller commits it
     plan.entry_order_id = placement.order_id
     if not placement.ok:
-        revise_plan(db, plan, f"entry failed: {placement.error}", now, status=PlanStatus.CLOSED,
-                    exit_reason=f"entry failed: {placement.error}", closed_at=now)
+        revise_plan(db, plan, f"entry failed: {placement.error}", now, decided_by=trace_id,
+                    status=PlanStatus.CLOSED, exit_reason=f"entry failed: {placement.error}",
+                    closed_at=now)
     status = Outcome.PLACED if placement.ok else Outcome.FAILED
     return {"status": status, "plan_id": plan.id, **placement.as_dict()}
 
@@ -178,11 +179,11 @@ def _plan_of(rt: Runtime, db, action: Action) -> TradePlan | None:
     return plan
 
 
-def _update_plan(rt: Runtime, db, action: Action) -> dict[str, Any]:
+def _update_plan(rt: Runtime, db, action: Action, trace_id: int) -> dict[str, Any]:
     plan = _plan_of(rt, db, action)
     if plan is None:
         return {"status": Outcome.REFUSED, "rule": "unknown_plan", "detail": str(action.plan_id)}
-    revise_plan(db, plan, f"updated: {action.reason}"[:500], rt.now(),
+    revise_plan(db, plan, f"updated: {action.reason}"[:500], rt.now(), decided_by=trace_id,
                 stop_price=action.stop or plan.stop_price,
                 target_price=action.target or plan.target_price)
     return {"status": Outcome.UPDATED, "plan_id": plan.id, "version": plan.version}

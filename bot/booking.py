@@ -315,15 +315,16 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
     if held > DUST and not rt.venue.is_paper:
         held = min(held, free_base(rt, plan.symbol))
     if held <= DUST:
-        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, status=PlanStatus.CLOSED,
-                    exit_reason=reason, closed_at=now)
+        revise_plan(db, plan, f"closed: {reason} (nothing held)", now, decided_by=trace_id,
+                    status=PlanStatus.CLOSED, exit_reason=reason, closed_at=now)
         db.commit()
         rt.events.plan_closed(plan, reason)
         return None
     # The plan's closing state, its exit id and the exit's journal row commit together, so
     # a crash before the send leaves an order for resume_unsent_orders, not a lost exit.
     cid = next_client_order_id(rt, db)
-    revise_plan(db, plan, f"exit: {reason}", now, status=PlanStatus.CLOSING, exit_reason=reason)
+    revise_plan(db, plan, f"exit: {reason}", now, decided_by=trace_id,
+                status=PlanStatus.CLOSING, exit_reason=reason)
     plan.exit_client_order_id = cid
     as_stop = stop if rt.venue.is_paper else None
     order = journal_new_order(
@@ -343,14 +344,15 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
         why = (f"{reason}; {figure(held)} {plan.symbol.split('/')[0]} left, below the "
                "exchange's minimum order")
         exits_log.warning("plan %d closed: %s", plan.id, why)
-        revise_plan(db, plan, f"closed: {why}", now, status=PlanStatus.CLOSED, exit_reason=why,
-                    closed_at=now)
+        revise_plan(db, plan, f"closed: {why}", now, decided_by=trace_id,
+                    status=PlanStatus.CLOSED, exit_reason=why, closed_at=now)
         db.commit()
         rt.events.plan_closed(plan, why)
         return placement
     if not placement.ok:
         exits_log.error("exit of plan %d failed: %s; will retry next iteration", plan.id, placement.error)
-        revise_plan(db, plan, f"exit failed: {placement.error}", now, status=PlanStatus.OPEN)
+        revise_plan(db, plan, f"exit failed: {placement.error}", now, decided_by=trace_id,
+                    status=PlanStatus.OPEN)
         if placement.status == OrderStatus.FAILED:
             # the venue's faults outlasted the attempts: the exit is sent again at the next
             # iteration whatever the price does meanwhile (a refused one, when called for)

@@ -194,6 +194,9 @@ class TradePlanVersion(Base):
     status: Mapped[str] = mapped_column(String(16))
     change: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # the decision that wrote this version (None: the plan step, a fill, a command): its
+    # trace is kept by retention, so the history says why a stop moved
+    trace_id: Mapped[int | None] = mapped_column(ForeignKey("llm_traces.id"))
 
     plan: Mapped[TradePlan] = relationship(back_populates="versions")
 

@@ -29,7 +29,7 @@ PLAN_COLUMNS = ["id", "symbol", "side", "status", "entry_price", "stop_price", "
                 "size", "filled_size", "version", "reason", "exit_reason", "opened_at",
                 "closed_at", "trace_id"]
 VERSION_COLUMNS = ["version", "entry_price", "stop_price", "target_price", "size", "status",
-                   "change", "created_at"]
+                   "change", "created_at", "trace_id"]
 
 
 def open_orders(db: OrmSession, session_id: int) -> pd.DataFrame:
@@ -58,6 +58,8 @@ def active_plans(db: OrmSession, run_ids: Sequence[int]) -> pd.DataFrame:
 
 
 def plan_versions(db: OrmSession, plan_id: int) -> pd.DataFrame:
+    """A plan's versions, oldest first, each with the trace of the decision that wrote it
+    (None: the plan step, a fill or a command)."""
     rows = db.execute(
         select(*(getattr(TradePlanVersion, c) for c in VERSION_COLUMNS))
         .where(TradePlanVersion.plan_id == plan_id)
@@ -70,7 +72,7 @@ def version_diff(versions: pd.DataFrame, old: int, new: int) -> pd.DataFrame:
     """Fields that differ between two versions of one plan (what the operator asks about)."""
     by_version = versions.set_index("version").to_dict("index")
     before, after = by_version[old], by_version[new]
-    fields = [c for c in VERSION_COLUMNS if c not in ("version", "created_at")]
+    fields = [c for c in VERSION_COLUMNS if c not in ("version", "created_at", "trace_id")]
     changed = [  # as text: one column mixes prices and notes, which Arrow cannot type
         {"field": f, f"v{old}": str(before[f]), f"v{new}": str(after[f])}
         for f in fields

@@ -48,6 +48,7 @@ from db.models import (
     TraceBlob,
     Trade,
     TradePlan,
+    TradePlanVersion,
 )
 from db.plans import ACTIVE
 from db.traces import lock_blobs
@@ -86,11 +87,10 @@ _COSTED = LLMTrace.cost > 0
 
 
 def caused() -> list[Select]:
-    """The ids of the traces that caused something (an order, a fill, a plan), which
-    retention keeps whatever their day."""
-    return [select(Order.trace_id).where(Order.trace_id.is_not(None)),
-            select(Trade.trace_id).where(Trade.trace_id.is_not(None)),
-            select(TradePlan.trace_id).where(TradePlan.trace_id.is_not(None))]
+    """The ids of the traces that caused something (an order, a fill, a plan, or a plan's
+    version: a moved stop sends no order), which retention keeps whatever their day."""
+    return [select(model.trace_id).where(model.trace_id.is_not(None))
+            for model in (Order, Trade, TradePlan, TradePlanVersion)]
 
 
 def kept_whatever_the_day() -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.__main__ import main
+from bot.engine.schema import Action, ActionType, Decision
 from db import retention
 from db.engine import make_engine, session_factory
 from db.models import (
@@ -26,6 +27,7 @@ from db.models import (
     Session,
     TraceBlob,
     TradePlan,
+    TradePlanVersion,
 )
 from db.performance import span_performance
 from db.performance_rollups import roll_up_closed
@@ -33,8 +35,8 @@ from db.queries import overview_figures, session_info
 from db.queries_trading import trace_detail
 from db.traces import add_trace
 from db.trades import record_trade
-from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
-from tests.loop_harness import make_runtime, step
+from tests.crafted import FIVE_MIN_MS, WARMUP, flat_then, write_path
+from tests.loop_harness import ScriptedEngine, make_runtime, step
 from tests.waiting import wait_for
 
 TODAY = date(2026, 12, 6)  # the fake clock: every prune here is given its day
@@ -446,3 +448,50 @@ def test_a_thinned_days_llm_cost_stays_in_its_figures(db_url, capsys, monkeypatc
         assert main(["prune", "--db", db_url, "--days", "3"]) == 0
         assert json.loads(capsys.readouterr().out)["traces"] == 0
     engine.dispose()
+
+
+def _plan_decisions(db_url: str, tmp_path) -> dict[str, int]:
+    """A live bot's day (2023-11-14, old by TODAY) on the real loop: a decision opens a plan,
+    the next moves its stop and target (no order), the next closes it; then holds. The
+    day is rolled up and scored, as at its rollover. The ids of the three traces."""
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100.0] * 6)
+    plan = {"symbol": "TST/USDT", "reason": "retention test"}
+    engine = ScriptedEngine([
+        Decision(actions=[Action(action=ActionType.BUY, size=1.0, stop=99.0, target=110.0,
+                                 **plan)]),
+        Decision(actions=[Action(action=ActionType.UPDATE_PLAN, plan_id=1, stop=97.5,
+                                 target=112.0, reason="widen")]),
+        Decision(actions=[Action(action=ActionType.CLOSE_PLAN, plan_id=1, reason="done")])])
+    rt = make_runtime(db_url, [path], engine, kind="live", run_name="live", MAX_SPREAD_PCT=5,
+                      MAX_SLIPPAGE_PCT=5, TRAIL_BREAKEVEN_PCT=0)
+    step(rt, 6)
+    with rt.db() as db:
+        assert db.scalars(select(TradePlan.status)).one() == "closed"
+        traces = db.execute(select(LLMTrace.id, LLMTrace.session_id)
+                            .order_by(LLMTrace.id)).all()
+        assert len(traces) == 6  # the three decisions, then holds
+        _rolled(db, traces[0].session_id, "live", "live", datetime.combine(TODAY, time(), UTC))
+        db.commit()
+    return dict(zip(("opened", "moved", "closed"), (t.id for t in traces), strict=False))
+
+
+def test_the_decision_that_moved_a_plan_is_kept_with_the_version_it_wrote(
+        db_url, tmp_path, capsys, monkeypatch) -> None:
+    """UPDATE_PLAN sends no order: only the plan version it wrote can name it. Thinned, the
+    plan's history would show its stop moved with no decision to say why."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    decided = _plan_decisions(db_url, tmp_path)
+    assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["traces"] == 3  # the holds
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        kept = set(db.scalars(select(LLMTrace.id)))
+        assert set(decided.values()) <= kept, (decided, kept)
+        by_change = {v.change: v.trace_id for v in db.scalars(select(TradePlanVersion))}
+    engine.dispose()
+    assert by_change["opened"] == decided["opened"]
+    assert by_change["updated: widen"] == decided["moved"]
+    assert by_change["exit: done"] == decided["closed"]
+    assert by_change["exit filled: done"] is None  # the fill's, not a decision's
