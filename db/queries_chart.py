@@ -188,7 +188,7 @@ def plan_steps(
                 "version": v.version, "entry": v.entry_price, "stop": v.stop_price,
                 "target": v.target_price, "size": v.size, "status": v.status,
                 "change": v.change, "start": max(v.created_at, start), "end": min(until, end),
-                "trace_id": plan.trace_id,
+                "trace_id": v.trace_id or plan.trace_id,  # the version's own decision
             }
         )
     frame = pd.DataFrame(rows, columns=columns)

@@ -35,6 +35,8 @@ from db.models import (
     TradePlan,
     TradePlanVersion,
 )
+from db.plans import revise_plan
+from db.queries_chart import plan_steps
 from tests.console_seed import seed_console_db
 from tests.rendered import as_rendered
 
@@ -426,6 +428,30 @@ def test_plan_version_diff(seeded_url, monkeypatch):
     at = _open(_app(seeded_url, monkeypatch), "portfolio")
     diff = at.dataframe[-1].value
     assert diff["field"].tolist() == ["stop_price", "change"]
+
+
+def test_plan_history_names_the_decision_that_wrote_each_version(sqlite_url, monkeypatch):
+    """A version a decision wrote (a moved stop) shows that decision's number, the one the
+    row opens; versions of the plan step, a fill or a command show none. On the chart, its
+    step opens that decision; the others open the plan's."""
+    seeded = seed_console_db(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as db:
+        plan = db.get(TradePlan, seeded.plan_ids[1])  # the open BTC plan the page shows first
+        assert plan is not None
+        revise_plan(db, plan, "updated: tighter", seeded.now, decided_by=seeded.trace_ids[9],
+                    stop_price=plan.stop_price * 1.001)
+        db.commit()
+        steps = plan_steps(db, [seeded.session_id], "BTC/USDT",
+                           seeded.now - timedelta(days=3), seeded.now, seeded.now)
+    engine.dispose()
+    assert steps[steps["plan_id"] == plan.id]["trace_id"].tolist() == [
+        seeded.trace_ids[5], seeded.trace_ids[5], seeded.trace_ids[9]]
+    at = _open(_app(sqlite_url, monkeypatch), "portfolio")
+    history = next(d.value for d in at.dataframe if "change" in d.value.columns)
+    assert history["change"].tolist()[-1] == "updated: tighter"
+    assert [None if t != t else int(t) for t in history["decision #"]] == [
+        None, None, seeded.trace_ids[9]]
 
 
 def test_trade_filters_and_totals(seeded_url, monkeypatch):

@@ -564,3 +564,44 @@ def test_a_fill_opens_its_decision_in_place(browser, tmp_path_factory, page):
         _no_exception(page, server)
     finally:
         _stop_console(server)
+
+
+def test_a_plan_version_opens_the_decision_that_wrote_it(browser, tmp_path_factory, page):
+    """Portfolio → a plan's history: the version a decision wrote (its stop moved) opens
+    that decision, as a fill does on Trades."""
+    from db.models import TradePlan
+    from db.plans import revise_plan
+
+    workdir = tmp_path_factory.mktemp("version")
+    url = f"sqlite:///{workdir / 'tradedesk.db'}"
+    upgrade(url)
+    seeded = seed_console_db(url)
+    moved_by = seeded.trace_ids[9]
+    engine = make_engine(url)
+    with session_factory(engine)() as db:
+        plan = db.get(TradePlan, seeded.plan_ids[1])  # the open plan the page shows first
+        assert plan is not None
+        revise_plan(db, plan, "updated: tighter", seeded.now, decided_by=moved_by,
+                    stop_price=plan.stop_price * 1.001)
+        db.commit()
+    engine.dispose()
+    server = _start_console(workdir, url)
+    try:
+        page.goto(f"{server.url}/portfolio")
+        _sidebar(page)
+        history = page.locator(
+            '[data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"]'
+            ':has-text("Select a version")) + [data-testid="stElementContainer"] '
+            '[data-testid="stDataFrame"]')
+        history.wait_for()
+        _settled(page)
+        history.scroll_into_view_if_needed()  # below the fold: a click lands only on screen
+        box = history.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 2 * 35 + 17)  # the third version's marker
+        page.get_by_role("heading", name="Decisions").wait_for()
+        page.get_by_text(re.compile(rf"^#{moved_by} · .* · status ")).first.wait_for()
+        assert f"trace={moved_by}" in page.url
+        _no_exception(page, server)
+    finally:
+        _stop_console(server)

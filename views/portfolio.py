@@ -8,6 +8,8 @@ the rows are that day's, not the bot's of now, so they are off.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -24,6 +26,7 @@ from views._common import (
     second_click,
     session_or_stop,
 )
+from views._decision_link import decision_ids, open_picked, remember_pick
 from views._tables import table
 from views._text import literal
 
@@ -31,6 +34,8 @@ st.header("Portfolio")
 info = session_or_stop()
 label = mode_label(info)
 target = row_command_target(info)
+VERSIONS_KEY, PICKED_KEY = "portfolio_versions", "_portfolio_picked_decision"
+open_picked(PICKED_KEY)
 
 
 def _queue(command: str, argument: str) -> None:
@@ -108,7 +113,11 @@ if plan_id is None:  # the options are never empty; a selectbox is typed as mayb
     st.stop()
 with read_db() as db:
     versions = plan_versions(db, int(plan_id))
-table(versions)
+st.caption("Select a version to open the decision that wrote it.")
+table(versions, key=VERSIONS_KEY, selection_mode="single-row",
+      on_select=partial(remember_pick, VERSIONS_KEY, PICKED_KEY,
+                        decision_ids(versions["trace_id"]),
+                        "No decision wrote this version: the plan step, a fill or a command did."))
 if len(versions) >= 2:
     numbers = versions["version"].tolist()
     old_col, new_col = st.columns(2)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from db.queries_trading import TradeFilter, all_trades, trade_symbols, trade_totals, trades
 from views._common import mode_label, money, read_db, session_or_stop
+from views._decision_link import decision_ids, open_picked, remember_pick
 from views._round_trips import render_round_trips
 from views._tables import table
 
@@ -44,23 +45,11 @@ where = TradeFilter(
 label = mode_label(info)
 
 
-def _remember_pick(decisions: list[int | None]) -> None:
-    """Note the picked fill's decision: the table is keyed by the rows it showed when clicked,
-    and a refresh may have brought newer fills above it since."""
-    rows = st.session_state[TABLE_KEY].selection.rows
-    decision = decisions[rows[0]] if rows else None
-    if rows and decision is None:
-        st.toast("This fill has no recorded decision.")
-    st.session_state[PICKED_KEY] = decision
-
-
 @st.fragment(run_every=15)
 def _table() -> None:
     """New fills appear by themselves; the filters above keep their values. A picked fill
     opens its decision in this tab, so the viewed database, the session and the login stay."""
-    picked = st.session_state.pop(PICKED_KEY, None)
-    if picked is not None:
-        st.switch_page("views/decisions.py", query_params={"trace": str(picked)})
+    open_picked(PICKED_KEY)
     with read_db() as db:
         totals = trade_totals(db, where)
         pages = max(1, -(-int(totals["count"]) // PAGE_ROWS))
@@ -82,10 +71,10 @@ def _table() -> None:
                         min_value=1, max_value=pages, key=PAGE_KEY)
         st.caption(f"Fills {(page - 1) * PAGE_ROWS + 1:,}–{(page - 1) * PAGE_ROWS + len(frame):,}"
                    f" of {totals['count']:,}; the totals above cover all of them.")
-    decisions = [None if t != t or t is None else int(t) for t in frame["trace_id"]]
     st.caption("Select a fill to open the decision that caused it.")
-    table(frame, key=TABLE_KEY, on_select=partial(_remember_pick, decisions),
-          selection_mode="single-row")
+    table(frame, key=TABLE_KEY, selection_mode="single-row",
+          on_select=partial(remember_pick, TABLE_KEY, PICKED_KEY, decision_ids(frame["trace_id"]),
+                            "This fill has no recorded decision."))
     st.download_button(f"Download CSV (all {totals['count']:,} fills)", partial(_csv, where),
                        "trades.csv", "text/csv", key="trades_csv")
 
