@@ -1,8 +1,8 @@
 """Retention: full traces and ticks for the kept days; what is older is thinned.
 
 A session older than the cut keeps every trace that caused something (an order, a fill, a
-plan), its last tick of each symbol (the day's closing prices), its candles, fills, plans,
-equity steps and the day's aggregates; its other traces (holds, refusals, abandoned
+plan, a plan's version), its last tick of each symbol (the day's closing prices), its
+candles, fills, plans, equity steps and the day's aggregates; its other traces (holds, refusals, abandoned
 decisions) and ticks go, then the prompts and answers no kept trace names. A trace that
 cost something keeps its row, its prompt and answers dropped: the day's LLM cost, which its
 figures are read from (the Overview, the MCP tools, a span cutting the day), stays whole. Never thinned:
