@@ -31,11 +31,12 @@ def test_the_system_keeps_the_reference_ledger(db_url: str) -> None:
     run_state_machine_as_test(machine, settings=RANDOM)
 
 
-def replay(url: str, invariant: str | frozenset[str], operations) -> None:
+def replay(url: str, invariant: str | frozenset[str], operations,
+           capitals: dict[str, float] | None = None) -> None:
     """Run ``operations`` (callables on the machine), checking ``invariant`` (or each of a
-    set of them) after each."""
+    set of them) after each; ``capitals``: the bots' AVAILABLE_CAPITAL (``machine_for``)."""
     only = frozenset({invariant}) if isinstance(invariant, str) else invariant
-    state: LedgerMachine = machine_for(url, only=only)()
+    state: LedgerMachine = machine_for(url, only=only, capitals=capitals)()
     try:
         state.invariants_hold()
         for operation in operations:
