@@ -48,18 +48,10 @@ from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
-from db.models import (
-    Command,
-    LLMTrace,
-    Order,
-    Position,
-    Session,
-    SessionStatsCache,
-    Trade,
-    TradePlan,
-)
+from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsCache, Trade
 from db.paper_store import PaperStore
 from db.performance import span_performance
+from db.plans import TradePlan
 from db.queries_trading import TradeFilter, trade_totals
 from db.scorecard import realized_of
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
