@@ -195,3 +195,14 @@ def test_a_day_rolled_in_the_sleep_carries_the_positions_at_once(db_url: str) ->
         *[lambda s: s.step(1)] * 6,
         lambda s: s.operator("alpha", "pause", True),
     ])
+
+
+def test_a_day_opened_at_a_restart_carries_the_positions_at_once(db_url: str) -> None:
+    """Alpha holds a position when Tokyo's midnight passes after its last iteration and it is
+    killed then; the restarted bot opens the new day at its start. That day's position
+    snapshot holds the position from then on, not only from the next iteration's steps."""
+    replay(db_url, "positions_equal_fills", [
+        lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.crash("alpha", None),
+    ])
