@@ -43,8 +43,11 @@ def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
     Our fills the sync has not booked yet count by their own time, whatever the venue's
     balance already shows: one before the rollover is in the holdings (the day before
     ended holding it), one at or after it is the new day's, so its cash is given back.
+    The bot's own share of the account (``AVAILABLE_CAPITAL``) counts booked fills only:
+    there one before the rollover moves the cash too, and one after it moves nothing.
     """
     cash = quote_balance(rt)
+    own_share = rt.settings.available_capital is not None
     book = PositionBook()
     book.holdings = {s: copy.copy(h) for s, h in rt.book.holdings.items()}
     window, fresh = fetch_window(rt, rollover)
@@ -54,9 +57,12 @@ def start_of_day_equity(rt: Runtime, rollover: datetime) -> float:
                 if owning_order(rt, db, fill) is None:
                     continue  # not ours: in neither our book nor our day
                 if fill.time(rollover) >= rollover:
-                    cash -= fill.cash_moved(quote_currency(rt))
+                    if not own_share:
+                        cash -= fill.cash_moved(quote_currency(rt))
                 else:
                     book.apply(fill.symbol, fill.side, fill.held_change(), fill.price)
+                    if own_share:
+                        cash += fill.cash_moved(quote_currency(rt))
     return cash + sum(h.quantity * _market_price(rt, symbol, h.avg_price)
                       for symbol, h in book.open_items().items())
 

@@ -126,8 +126,10 @@ def roll_session(rt: Runtime) -> None:
     rolled = rt.session_day is not None
     rt.session_id, rt.session_day = session.id, day
     log.info("session %d for %s", session.id, day)
-    if rolled:  # the run's positions, in the new day's snapshot from its start (a rollover
-        # in the sleep is followed by commands, not by the steps that write them)
+    if rolled or (not opened and rt.book.open_items()):
+        # the run's positions, in the new day's snapshot from its start (a rollover in the
+        # sleep is followed by commands, not by the steps that write them; a day a restart
+        # opens is shown before the first iteration's steps, which may fail)
         with rt.db() as db:
             positions = write_positions(rt, db, now)
             db.commit()

@@ -25,8 +25,10 @@ import random
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +51,7 @@ from db.engine import make_engine, session_factory
 from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsCache, Trade
 from db.paper_store import PaperStore
 from db.performance import span_performance
+from db.plans import TradePlan
 from db.queries_trading import TradeFilter, trade_totals
 from db.scorecard import realized_of
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
@@ -113,11 +116,14 @@ class IntentEngine:
 
     name = "scripted"
 
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[DecisionContext], None] | None = None) -> None:
         self.pending: list[tuple[str, tuple]] = []
         self.asked: list[Asked] = []
+        self.observe = observe
 
     def decide(self, context: DecisionContext) -> EngineResult:
+        if self.observe is not None:
+            self.observe(context)
         if not self.pending:
             return EngineResult(decision=Decision(), engine="scripted", prompt="scripted")
         kind, args = self.pending.pop(0)
@@ -207,6 +213,16 @@ class Tap:
 # --- the world ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ShownCash:
+    """The cash a bot's engine was shown at a decision, with what it rests on then: the
+    venue fills the bot had booked, and the account's whole quote balance."""
+
+    cash: float
+    booked: frozenset[str]
+    account: float
+
+
 @dataclass
 class BotState:
     name: str
@@ -224,16 +240,20 @@ class BotState:
     checked_asks: int = 0
     # the requests the machine made and their outcome checks
     commands: list[int] = field(default_factory=list)
+    shown_cash: list[ShownCash] = field(default_factory=list)
+    checked_cash: int = 0
 
 
-def settings_for(url: str, name: str, tz: str, candles: Path) -> Settings:
+def settings_for(url: str, name: str, tz: str, candles: Path,
+                 capital: float | None = None) -> Settings:
+    extra = {} if capital is None else {"AVAILABLE_CAPITAL": capital}
     return load_settings(
         DATABASE_URL=url, BOT_NAME=f"{name}", SYMBOLS=SYMBOL, TIMEFRAMES="5m,1h",
         SESSION_TIMEZONE=tz, STARTING_BALANCE=STARTING_BALANCE, MAX_ORDER_VALUE=MAX_ORDER_VALUE,
         MAX_TOTAL_EXPOSURE=100_000, PLAN_MAX_PER_SYMBOL=20, MAX_OPEN_POSITIONS=5,
         MAX_DAILY_LOSS=1_000_000, MAX_DAILY_LOSS_PCT=100, MIN_NOTIONAL=10,
         LOOP_INTERVAL_SECONDS=300, MAKER_FEE=FEE, TAKER_FEE=FEE, FEED=f"replay:{candles}",
-        STALE_TICKER_SECONDS=100_000,
+        STALE_TICKER_SECONDS=100_000, **extra,
     )
 
 
@@ -252,6 +272,9 @@ class LedgerMachine(RuleBasedStateMachine):
     # When given, only these invariants are checked: a named example test pins the one
     # its defect breaks, so it fails for that reason alone.
     only: frozenset[str] = frozenset()
+    # Each bot's AVAILABLE_CAPITAL, by its key ("alpha", "beta"); a bot not named has none
+    # and counts the account's whole balance as its cash.
+    capitals: dict[str, float] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -273,11 +296,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.bots: dict[str, BotState] = {}
         for name, tz in BOTS:
             full = f"{name}{tag}"
-            settings = settings_for(self.url, full, tz, self.candles)
+            settings = settings_for(self.url, full, tz, self.candles, self.capitals.get(name))
             engine = IntentEngine()
             rt = self._runtime(settings, full, engine)
-            self.bots[name] = BotState(name=full, tz=tz, settings=settings, rt=rt,
-                                       engine=engine)
+            b = self.bots[name] = BotState(name=full, tz=tz, settings=settings, rt=rt,
+                                           engine=engine)
+            engine.observe = partial(self._shown, b)
         self.engines: list[Any] = []
 
     # --- building and crashing runtimes ---
@@ -293,10 +317,21 @@ class LedgerMachine(RuleBasedStateMachine):
         """Drop the runtime as SIGKILL would (no cleanup, pending intents lost) and start
         a new one from the database over the same exchange account."""
         b.rt.db.kw["bind"].dispose()
-        b.engine = IntentEngine()
+        b.engine = IntentEngine(partial(self._shown, b))
         b.rt = self._runtime(b.settings, b.name, b.engine)
         if b.faulty:
             self._wrap(b)
+
+    def _shown(self, b: BotState, context: DecisionContext) -> None:
+        """Note the cash the engine of ``b`` is shown (with AVAILABLE_CAPITAL: its own share)
+        and what it rests on; ``_check_cash`` judges it against the fills."""
+        if b.settings.available_capital is None:
+            return
+        with b.rt.db() as db:
+            booked = frozenset(db.scalars(select(Trade.trade_id).where(
+                Trade.session_id.in_(b.rt.session_ids(db)))))
+        account = self.venue.balances.get("USDT", [0.0])[0]
+        b.shown_cash.append(ShownCash(context.quote_balance, booked, account))
 
     def _wrap(self, b: BotState) -> None:
         seed = len(self.log) + len(self.venue.fills)
@@ -317,7 +352,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """``n`` loop iterations of every running bot, each followed by the venue's step."""
         for _ in range(n):
             for b in self.bots.values():
+                before = self._others(b)
                 self._iterate(b)
+                self._untouched(b, before, "iteration")
             if not self.venue.advance():
                 self.ended = True
                 break
@@ -405,7 +442,9 @@ class LedgerMachine(RuleBasedStateMachine):
         with b.rt.db() as db:
             b.commands.append(enqueue_command(db, command, argument, bot=b.name))
         if during_sleep and not b.stopped:
+            before = self._others(b)
             obey_during_sleep(b.rt)
+            self._untouched(b, before, f"{command} in its sleep")
             heartbeat(b.rt)
             if b.rt.stop_requested:
                 b.stopped = True
@@ -430,6 +469,7 @@ class LedgerMachine(RuleBasedStateMachine):
         b = self.bots[bot_key]
         if b.stopped:
             return
+        before = self._others(b)
         try:
             if point == "after-send":
                 tap = b.rt.venue
@@ -442,9 +482,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 self._iterate(b, crash_before=point)
         except Crash:
             pass
-        if b.stopped:
-            return
-        self._rebuild(b)
+        if not b.stopped:
+            self._rebuild(b)
+        self._untouched(b, before, f"crash ({point}) and restart")
         self._count()
 
     def _obey_then_crash(self, b: BotState, *, mid_command: bool) -> None:
@@ -480,6 +520,42 @@ class LedgerMachine(RuleBasedStateMachine):
     def _count(self) -> None:
         self.counters["operations"] += 1
 
+    def _others(self, b: BotState) -> dict[str, tuple]:
+        """What the bots other than ``b`` hold, on the venue and in their books and rows:
+        taken before ``b`` acts alone (its iteration, its commands, its crash and restart),
+        during which nothing of theirs may change (the replayed market stands still)."""
+        return {o.name: self._holdings_of(o) for o in self.bots.values() if o is not b}
+
+    def _holdings_of(self, o: BotState) -> tuple:
+        prefix = o.rt.prefix
+        venue_orders = sorted((state.id, state.status, state.filled)
+                              for state in self.venue.orders.values()
+                              if str(state.client_order_id or "").startswith(prefix))
+        venue_fills = sum(1 for f in self.venue.fills
+                          if str(f.client_order_id or "").startswith(prefix))
+        with o.rt.db() as db:
+            ids = o.rt.session_ids(db)
+            rows = sorted(db.execute(select(Order.id, Order.status, Order.order_id)
+                                     .where(Order.session_id.in_(ids))).all())
+            plans = sorted(db.execute(select(TradePlan.id, TradePlan.status,
+                                             TradePlan.filled_size)
+                                      .where(TradePlan.session_id.in_(ids))).all())
+            trades = len(list(db.scalars(select(Trade.id).where(Trade.session_id.in_(ids)))))
+        return (("venue orders", venue_orders), ("venue fills", venue_fills),
+                ("book", o.rt.book.quantity(SYMBOL)), ("orders", rows), ("plans", plans),
+                ("trades", trades))
+
+    def _untouched(self, b: BotState, before: dict[str, tuple], what: str) -> None:
+        for o in self.bots.values():
+            if o is b:
+                continue
+            after = self._holdings_of(o)
+            changed = [f"{name}: {was} -> {now}"
+                       for (name, was), (_, now) in zip(before[o.name], after, strict=True)
+                       if was != now]
+            self._expect("other_bot_untouched", not changed,
+                         f"{b.name}'s {what} changed {o.name}'s holdings: {changed}")
+
     # --- invariants ---
 
     @invariant()
@@ -493,6 +569,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ordered = sorted(self.venue.fills, key=lambda f: (f.timestamp_ms, _seq(f.id)))
         self._check_venue_cash(ordered)
         self._check_ownership(fills)
+        self._check_own_coins()
         booked_anywhere: dict[str, int] = defaultdict(int)
         for b in self.bots.values():
             with b.rt.db() as db:
@@ -523,6 +600,23 @@ class LedgerMachine(RuleBasedStateMachine):
         held = self.venue.balances.get("BTC", [0.0])[0]
         self._expect("venue_base", abs(held - base) <= 1e-9,
                      f"the account holds {held} BTC; its fills leave {base}")
+
+    def _check_own_coins(self) -> None:
+        """Each fill on the account is one bot's (by its prefix), and no bot ever sells more
+        than its own fills bought: what it sold beyond them was the other bot's coins. The
+        venue's fills in the order it made them (its sequence), not the bots' books."""
+        held = {b.name: 0.0 for b in self.bots.values()}
+        for f in sorted(self.venue.fills, key=lambda f: _seq(f.id)):
+            owners = [b.name for b in self.bots.values()
+                      if str(f.client_order_id or "").startswith(b.rt.prefix)]
+            self._expect("fill_has_one_owner", len(owners) == 1,
+                         f"fill {f.id} of order {f.client_order_id} belongs to {owners}")
+            if len(owners) != 1:
+                continue
+            held[owners[0]] += f.amount if f.side == "buy" else -f.amount
+            self._expect("own_coins_only", held[owners[0]] >= -1e-9,
+                         f"{owners[0]}'s {f.side} fill {f.id} of {f.amount} leaves its own fills "
+                         f"holding {held[owners[0]]}: it sold the other bot's coins")
 
     def _check_ownership(self, fills: dict) -> None:
         prefixes = {b.name: b.rt.prefix for b in self.bots.values()}
@@ -602,12 +696,35 @@ class LedgerMachine(RuleBasedStateMachine):
             self._expect("session_net_pnl", _close(net, gross - fees - cache.total_llm_cost),
                          f"{b.name}'s session {sid} net_pnl {net}; its trades give "
                          f"{gross - fees - cache.total_llm_cost}")
+        self._check_cash(b, fills)
+        for order in view.orders:
+            self._expect("own_orders_booked", order.client_order_id.startswith(prefix),
+                         f"{b.name}'s books hold order {order.client_order_id}, which is not "
+                         f"its own")
         closed_trips, by_opener = _trips(view)
         self._check_rollups(b, view, realized, closed_trips, by_opener)
         self._check_start_equity(b, view, ordered, zone)
         self._check_orders(b, view, fills)
         self._check_decisions(b, view)
         self._check_commands(b, view)
+
+    def _check_cash(self, b: BotState, fills: dict) -> None:
+        """With AVAILABLE_CAPITAL, the cash each decision was shown is the capital plus what
+        the bot's own booked fills sold, less what they bought and their fees, never more
+        than the whole account held then (nor less than nothing)."""
+        capital = b.settings.available_capital
+        for shown in b.shown_cash[b.checked_cash:]:
+            if capital is None:
+                break
+            own = 0.0
+            for f in (fills[i] for i in shown.booked if i in fills):  # else: known_fill
+                own += (f.price * f.amount if f.side == "sell" else -f.price * f.amount) - f.fee
+            expected = max(0.0, min(shown.account, capital + own))
+            self._expect("cash_of_own_fills", _close(shown.cash, expected, 1e-6),
+                         f"{b.name} was shown cash {shown.cash}; its capital {capital} and its "
+                         f"{len(shown.booked)} booked fills give {capital + own} (the account "
+                         f"held {shown.account})")
+        b.checked_cash = len(b.shown_cash)
 
     def _check_rollups(self, b: BotState, view: StoreView, realized: dict[str, float],
                        closed_trips: list[float],
@@ -654,20 +771,24 @@ class LedgerMachine(RuleBasedStateMachine):
         valued at the market's price at midnight (the close of the candle ending then, read
         from the test's own candle file), so that each day's start plus its PnL is the
         previous day's end. A faulty venue may hide that price; the bot then values at its
-        last quote (the candle before) or, lacking one, at cost."""
+        last quote (the candle before) or, lacking one, at cost. With AVAILABLE_CAPITAL the
+        cash is the bot's own: the capital plus what its own fills before midnight moved,
+        never more than the account held."""
         prefix = b.rt.prefix
+        capital = b.settings.available_capital
         first = min(view.session_days.values(), default=None)
         for sid, day in view.session_days.items():
             if day == first:
                 continue  # opened at the bot's start: the account as it was then
             midnight = int(datetime.combine(day, datetime.min.time(), zone).timestamp() * 1000)
-            cash, quantity, cost = STARTING_BALANCE, 0.0, 0.0
+            cash, own_cash, quantity, cost = STARTING_BALANCE, capital or 0.0, 0.0, 0.0
             for f in ordered:
                 if f.timestamp_ms >= midnight:
                     break
                 sign = 1.0 if f.side == "buy" else -1.0
                 cash -= sign * f.price * f.amount + f.fee
                 if str(f.client_order_id or "").startswith(prefix):
+                    own_cash -= sign * f.price * f.amount + f.fee
                     if f.side == "buy":
                         quantity, cost = quantity + f.amount, cost + f.price * f.amount
                     else:
@@ -678,6 +799,8 @@ class LedgerMachine(RuleBasedStateMachine):
             others = sum((f.price * f.amount if f.side == "sell" else -f.price * f.amount)
                          - f.fee for f in ordered if f.timestamp_ms == midnight
                          and not str(f.client_order_id or "").startswith(prefix))
+            if capital is not None:  # its own cash: the other bot's fills move none of it
+                cash, others = max(0.0, min(cash, own_cash)), 0.0
             prices = [self.closes[midnight - FIVE_MIN_MS]]
             if b.faulty:
                 # a venue fault at midnight: the last quote (the candle before), the cost, or
@@ -692,7 +815,8 @@ class LedgerMachine(RuleBasedStateMachine):
                          any(_close(got, extra + cash + quantity * price, 1e-6)
                              for price in prices for extra in (0.0, others)),
                          f"{b.name}'s session of {day} starts with equity {got}; at local "
-                         f"midnight the account had {cash:.6f} cash and {b.name} held "
+                         f"midnight {'its own' if capital else 'the account'} had {cash:.6f} cash "
+                         f"and {b.name} held "
                          f"{quantity:.8f} worth {quantity * prices[0]:.6f} at {prices[0]}: "
                          f"{cash + quantity * prices[0]}")
 
@@ -887,9 +1011,12 @@ class StoreView:
 
 
 def machine_for(url: str, skip: frozenset[str] = frozenset(),
-                only: frozenset[str] = frozenset()) -> type[LedgerMachine]:
-    """The machine bound to the database at ``url`` (migrated already)."""
-    return type("LedgerMachineOn", (LedgerMachine,), {"url": url, "skip": skip, "only": only})
+                only: frozenset[str] = frozenset(),
+                capitals: dict[str, float] | None = None) -> type[LedgerMachine]:
+    """The machine bound to the database at ``url`` (migrated already); ``capitals``: the
+    bots' AVAILABLE_CAPITAL by key ("alpha", "beta"), none when not named."""
+    return type("LedgerMachineOn", (LedgerMachine,), {"url": url, "skip": skip, "only": only,
+                                                      "capitals": capitals or {}})
 
 
 __all__ = ["LedgerMachine", "Violation", "machine_for"]

@@ -31,11 +31,12 @@ def test_the_system_keeps_the_reference_ledger(db_url: str) -> None:
     run_state_machine_as_test(machine, settings=RANDOM)
 
 
-def replay(url: str, invariant: str | frozenset[str], operations) -> None:
+def replay(url: str, invariant: str | frozenset[str], operations,
+           capitals: dict[str, float] | None = None) -> None:
     """Run ``operations`` (callables on the machine), checking ``invariant`` (or each of a
-    set of them) after each."""
+    set of them) after each; ``capitals``: the bots' AVAILABLE_CAPITAL (``machine_for``)."""
     only = frozenset({invariant}) if isinstance(invariant, str) else invariant
-    state: LedgerMachine = machine_for(url, only=only)()
+    state: LedgerMachine = machine_for(url, only=only, capitals=capitals)()
     try:
         state.invariants_hold()
         for operation in operations:
@@ -193,4 +194,15 @@ def test_a_day_rolled_in_the_sleep_carries_the_positions_at_once(db_url: str) ->
         lambda s: s.engine_action("alpha", "buy_market", 150.0, 0.5, -0.003, 0),
         *[lambda s: s.step(1)] * 6,
         lambda s: s.operator("alpha", "pause", True),
+    ])
+
+
+def test_a_day_opened_at_a_restart_carries_the_positions_at_once(db_url: str) -> None:
+    """Alpha holds a position when Tokyo's midnight passes after its last iteration and it is
+    killed then; the restarted bot opens the new day at its start. That day's position
+    snapshot holds the position from then on, not only from the next iteration's steps."""
+    replay(db_url, "positions_equal_fills", [
+        lambda s: s.engine_action("alpha", "buy_market", 60.0, 0.5, -0.003, 0),
+        *[lambda s: s.step(1)] * 6,
+        lambda s: s.crash("alpha", None),
     ])
