@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import update
 
 from bot.replay import ReplayArgs, run_replay
@@ -27,6 +28,8 @@ from tests.test_console_browser import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 browser, page = console_browser.browser, console_browser.page  # the same fixtures
 CUT_CANDLES = 400
+PICK_ATTEMPTS = 3
+PICK_WAIT_MS = 15_000  # a kept pick shows at once; this only rides out a slow machine
 CURVE_NAMES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
     .filter(gd => (gd.layout.title?.text || '').includes('starting equity'))
     .map(gd => gd.data.map(trace => trace.name))"""
@@ -37,14 +40,26 @@ TABLES_JS = """() => [...document.querySelectorAll('[data-testid="stTable"] tabl
 
 
 def _pick(page, run: str) -> None:
-    """Pick one run in the comparison's multiselect (its option reads 'source · run')."""
+    """Pick one run in the comparison's multiselect (its option reads 'source · run').
+
+    The list takes a click only while it counts itself open, and the sidebar's fragments
+    redraw the page every few seconds; a click that lands as a redraw closes the list is
+    dropped, as a person's would be, so the pick is made again until its tag shows."""
     box = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
-    box.locator("input").click()
-    box.locator("input").fill(run)  # opens the list, whether or not the input had focus
-    page.get_by_role("option", name=run).click()
-    page.keyboard.press("Escape")  # closes the list: the pick is sent to the script
-    box.get_by_role("group", name="Selected values").locator("[data-tag]").filter(
-        has_text=run).wait_for()
+    tag = box.get_by_role("group", name="Selected values").locator("[data-tag]").filter(
+        has_text=run)
+    for attempt in range(PICK_ATTEMPTS):
+        if tag.is_visible():  # a pick that showed late is not made twice
+            break
+        box.locator("input").click()
+        box.locator("input").fill(run)  # opens the list, whether or not the input had focus
+        page.get_by_role("option", name=run).click()
+        page.keyboard.press("Escape")  # closes the list
+        try:
+            tag.wait_for(timeout=PICK_WAIT_MS if attempt < PICK_ATTEMPTS - 1 else None)
+            break
+        except PlaywrightTimeout:
+            continue
     _settled(page)
 
 
