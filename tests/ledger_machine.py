@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 
 import bot.loop
 from bot.config import Settings, load_settings
@@ -48,10 +48,19 @@ from bot.venue.feeds import ReplayFeed
 from bot.venue.paper import PaperVenue
 from db.commands import enqueue_command
 from db.engine import make_engine, session_factory
-from db.models import Command, LLMTrace, Order, Position, Session, SessionStatsCache, Trade
+from db.models import (
+    Command,
+    LLMTrace,
+    Order,
+    PerformanceRollup,
+    Position,
+    Session,
+    SessionStatsCache,
+    Trade,
+    TripResult,
+)
 from db.paper_store import PaperStore
 from db.performance import span_performance
-from db.plans import TradePlan
 from db.queries_trading import TradeFilter, trade_totals
 from db.scorecard import realized_of
 from tests.crafted import FIVE_MIN_MS, WARMUP, write_path
@@ -66,6 +75,15 @@ STEPS_AFTER_WARMUP = 1_500
 FIRST_OPEN_MS = 1_699_974_000_000 - 30 * 60_000
 START_MS = FIRST_OPEN_MS - WARMUP * FIVE_MIN_MS
 BOTS = (("alpha", "Asia/Tokyo"), ("beta", "America/New_York"))
+# a bot's journal orders, plans and trade count, in one statement (see _holdings_of)
+HOLDINGS_SQL = text(
+    "SELECT 'order', id, status, order_id, CAST(NULL AS DOUBLE PRECISION) FROM orders"
+    " WHERE session_id IN :ids"
+    " UNION ALL SELECT 'plan', id, status, CAST(NULL AS TEXT), filled_size FROM trade_plans"
+    " WHERE session_id IN :ids"
+    " UNION ALL SELECT 'trades', count(*), CAST(NULL AS TEXT), CAST(NULL AS TEXT),"
+    " CAST(NULL AS DOUBLE PRECISION) FROM trades WHERE session_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 REL = 1e-7  # float tolerance of a sum of a few hundred products
 
 
@@ -242,6 +260,7 @@ class BotState:
     commands: list[int] = field(default_factory=list)
     shown_cash: list[ShownCash] = field(default_factory=list)
     checked_cash: int = 0
+    rollups_checked: tuple | None = None  # what the last passed rollup check read
 
 
 def settings_for(url: str, name: str, tz: str, candles: Path,
@@ -534,15 +553,13 @@ class LedgerMachine(RuleBasedStateMachine):
         venue_fills = sum(1 for f in self.venue.fills
                           if str(f.client_order_id or "").startswith(prefix))
         with o.rt.db() as db:
-            ids = o.rt.session_ids(db)
-            rows = sorted(db.execute(select(Order.id, Order.status, Order.order_id)
-                                     .where(Order.session_id.in_(ids))).all())
-            plans = sorted(db.execute(select(TradePlan.id, TradePlan.status,
-                                             TradePlan.filled_size)
-                                      .where(TradePlan.session_id.in_(ids))).all())
-            trades = len(list(db.scalars(select(Trade.id).where(Trade.session_id.in_(ids)))))
+            # one statement: it runs around every iteration of every bot
+            rows = db.execute(HOLDINGS_SQL, {"ids": o.rt.session_ids(db)}).all()
+        orders = sorted(row[1:4] for row in rows if row[0] == "order")
+        plans = sorted((row[1], row[2], row[4]) for row in rows if row[0] == "plan")
+        trades = next((row[1] for row in rows if row[0] == "trades"), 0)
         return (("venue orders", venue_orders), ("venue fills", venue_fills),
-                ("book", o.rt.book.quantity(SYMBOL)), ("orders", rows), ("plans", plans),
+                ("book", o.rt.book.quantity(SYMBOL)), ("orders", orders), ("plans", plans),
                 ("trades", trades))
 
     def _untouched(self, b: BotState, before: dict[str, tuple], what: str) -> None:
@@ -737,6 +754,21 @@ class LedgerMachine(RuleBasedStateMachine):
         if not ids:
             return
         with b.rt.db() as db:
+            # the figures read the trades and the closed days' rollups: unchanged, they were
+            # checked already (the check composes a year's figures, around every operation)
+            read = (ids, tuple(t.trade_id for t in view.trades),
+                    tuple(db.execute(select(PerformanceRollup.session_id,
+                                            PerformanceRollup.fill_count,
+                                            PerformanceRollup.trips)
+                                     .where(PerformanceRollup.session_id.in_(ids))
+                                     .order_by(PerformanceRollup.session_id))),
+                    tuple(db.execute(select(TripResult.session_id, TripResult.open_trace_id,
+                                            TripResult.net)
+                                     .where(TripResult.session_id.in_(ids))
+                                     .order_by(TripResult.session_id,
+                                               TripResult.open_trace_id))))
+            if read == b.rollups_checked:
+                return
             totals = trade_totals(db, TradeFilter(session_ids=ids))
             metrics = span_performance(db, list(ids))[0].metrics
             scored = realized_of(db, list(ids))
@@ -763,6 +795,7 @@ class LedgerMachine(RuleBasedStateMachine):
                      and _same((scored_total,), (sum(n for n, _ in by_opener.values()),)),
                      f"{b.name}'s scorecard gives its decisions {got_decisions} (realized, "
                      f"trips open), {scored_total} in all; its trades give {by_opener}")
+        b.rollups_checked = read
 
     def _check_start_equity(self, b: BotState, view: StoreView, ordered: list,
                             zone: ZoneInfo) -> None:

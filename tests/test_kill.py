@@ -31,7 +31,7 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # kills and restarts replays, in processes and in-process
 
-KILLS = 6
+KILLS = 4
 SEED = 20240611
 
 

@@ -65,7 +65,7 @@ def _finite_positive(value: float | None) -> bool:
 
 
 @pytest.mark.slow
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
 def test_no_hostile_payload_yields_an_action_breaking_a_rule(raw: str) -> None:
     decision, errors, _ = parse_decision(raw)
