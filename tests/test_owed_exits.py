@@ -122,3 +122,42 @@ def test_a_close_that_failed_is_sent_after_a_restart_and_sells_once(sqlite_url, 
     assert plan.status == "closed" and plan.exit_reason == exits(rt)[-1].reason
     assert [t.quantity for t in sells(rt)] == [pytest.approx(1.0)]
 
+
+
+class Crash(BaseException):
+    """A kill: nothing of the loop catches it."""
+
+
+class DownAtStart(SendsRefused):
+    """The paper exchange, timing out on every order from the restart on."""
+
+    down = True
+
+
+def test_an_exit_a_crash_left_unsent_and_its_resend_failed_is_owed(sqlite_url, tmp_path) -> None:
+    """The bot crashes between journaling its stop exit and sending it, and the restart's
+    resend times out: the plan is re-armed as a closing plan whose exit died. That exit too
+    was kept from being placed by the venue's faults, so it is owed, as it is to the
+    restart after: before, the plan held on once the price was back above its stop."""
+    # a wick through the stop in a candle that closes back at 100: every look after it is
+    # above the stop
+    path = flat_then(tmp_path / "TST_USDT-5m.csv", [100] * 9, wicks={203: (100.1, 95.0)})
+    rt = runtime(sqlite_url, path, [entry()])
+    real = rt.venue.create_order
+
+    def create_order(symbol, type, side, *args, **kwargs):
+        if side == "sell":
+            raise Crash("exit journaled, not sent")
+        return real(symbol, type, side, *args, **kwargs)
+
+    rt.venue.create_order = create_order  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        step(rt, 6)
+    rt = make_runtime(sqlite_url, [path], ScriptedEngine([]), venue_class=DownAtStart,
+                      **SETTINGS)
+    assert [o.status for o in exits(rt)] == ["failed"]  # the resend at the start
+    venue_of(rt).down = False
+    step(rt, 3)  # the plan re-armed, then candles at 100 that never reach the stop
+    plan = the_plan(rt)
+    assert plan.status == "closed" and plan.exit_reason == "stop hit at 97"
+    assert [t.quantity for t in sells(rt)] == [pytest.approx(1.0)]
