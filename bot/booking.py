@@ -49,7 +49,7 @@ from bot.position_snapshot import positions_written, write_positions
 from bot.positions import DUST, Holding
 from bot.resting_stop import cancel_resting
 from bot.runtime import Runtime
-from bot.venue.base import HIT_SEEN_SINCE, OrderNotFound
+from bot.venue.base import OrderNotFound
 from db.models import Order, TradePlan
 from db.orders import (
     by_client_id,
@@ -333,10 +333,9 @@ def exit_plan(rt: Runtime, db, plan: TradePlan, reason: str, now: datetime,
         order_type=OrderType.MARKET if as_stop is None else OrderType.STOP,
         price=None if as_stop is None else as_stop.stop, plan_id=plan.id,
         trace_id=trace_id or plan.trace_id, client_order_id=cid, looked_up=True,
+        seen_since_ms=None if as_stop is None else as_stop.seen_since_ms,
     )
-    seen = None if as_stop is None else as_stop.seen_since_ms
-    placement = send_journaled(  # committed with the plan below
-        rt, db, order, commit=False, params=None if seen is None else {HIT_SEEN_SINCE: seen})
+    placement = send_journaled(rt, db, order, commit=False)  # committed with the plan below
     if placement.ok or placement.below_minimum:
         rt.owed_exits.pop(plan.id, None)
     if placement.below_minimum:

@@ -18,6 +18,7 @@ from bot.fleet import client_id_of
 from bot.model.vocabulary import OrderPurpose, OrderStatus, OrderType
 from bot.runtime import Runtime
 from bot.venue.base import (
+    HIT_SEEN_SINCE,
     BelowMinimum,
     DuplicateOrder,
     OrderNotFound,
@@ -97,7 +98,7 @@ def journal_new_order(
     rt: Runtime, db, *, symbol: str, side: str, amount: float, purpose: str, reason: str,
     order_type: str = OrderType.MARKET, price: float | None = None, plan_id: int | None = None,
     trace_id: int | None = None, client_order_id: str | None = None,
-    looked_up: bool = False,
+    looked_up: bool = False, seen_since_ms: int | None = None,
 ) -> Order:
     """Write the journal row (and whatever else is pending in ``db``) in one commit.
 
@@ -106,7 +107,8 @@ def journal_new_order(
     ``client_order_id`` already in the journal returns that row instead of a second order:
     a redone iteration then re-sends the same id and the venue answers DuplicateOrder.
     ``looked_up``: the caller, in this transaction, just found ``client_order_id`` absent,
-    or made it with ``next_client_order_id`` (a new id by construction).
+    or made it with ``next_client_order_id`` (a new id by construction). ``seen_since_ms``:
+    a paper stop exit's span (``HIT_SEEN_SINCE``), sent with it whenever it is sent.
     """
     now = rt.now()
     cid = client_order_id or next_client_order_id(rt, db)
@@ -116,7 +118,8 @@ def journal_new_order(
     order = journal_order(
         db, session_id=rt.session_id, client_order_id=cid, symbol=symbol, side=side.upper(),
         type=order_type, amount=amount, price=price, purpose=purpose, status=OrderStatus.NEW,
-        reason=reason, plan_id=plan_id, trace_id=trace_id, created_at=now, updated_at=now,
+        reason=reason, plan_id=plan_id, trace_id=trace_id, seen_since_ms=seen_since_ms,
+        created_at=now, updated_at=now,
     )
     return order
 
@@ -165,17 +168,18 @@ def resume_unsent_orders(rt: Runtime) -> int:
 
 
 def send_journaled(rt: Runtime, db, order: Order, *, commit: bool = True,
-                   params: dict[str, object] | None = None,
                    maybe_sent: bool = False) -> Placement:
     """Send (or re-send) a journaled order with its own client order id.
 
     What the venue answered is marked on the order and committed; ``commit=False`` leaves
     it to the caller's commit right after (one commit, not two). A crash before that commit
     leaves the order ``new``: ``resume_unsent_orders`` re-sends it (``maybe_sent``: the
-    venue is asked for it by its client id first, see ``_send``). ``params``: sent besides
-    the client order id (``HIT_SEEN_SINCE``).
+    venue is asked for it by its client id first, see ``_send``). A paper stop exit goes with
+    the span it is judged over (``HIT_SEEN_SINCE``), kept on its row for a resend too.
     """
-    placement = _send(rt, db, order, params or {}, maybe_sent)
+    params: dict[str, object] = (
+        {} if order.seen_since_ms is None else {HIT_SEEN_SINCE: order.seen_since_ms})
+    placement = _send(rt, db, order, params, maybe_sent)
     if commit:
         db.commit()
     return placement

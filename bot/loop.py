@@ -37,6 +37,7 @@ from bot.venue.base import TransientVenueError
 from db.commands import has_pending
 from db.engine import bound_engine
 from db.heartbeat import beat, counted_loop, status_row
+from db.orders import owed_exits
 from db.plans import active_plans
 from db.retry import described, is_outage
 from db.sessions import find_session, latest_session, open_session, trading_day
@@ -187,6 +188,8 @@ def start(rt: Runtime) -> None:
         row = status_row(db, rt.settings.bot_name)
         rt.paused = bool(row.paused)
         rt.fills_synced_at = None if last is None else last.created_at
+        # what the run before the restart owed, it owes still (``bot.booking.exit_plan``)
+        rt.owed_exits = {} if last is None else owed_exits(db, last.id)
         beat(
             db, rt.settings.bot_name, now, pid=os.getpid(), host=socket.gethostname(),
             state="starting", mode=rt.settings.trading_mode, venue=rt.venue.name,

@@ -59,7 +59,8 @@ class Runtime:
     stop_requested: bool = False
     skipped_foreign_fills: int = 0
     # plan id -> why it must exit: an exit the venue's faults kept from being placed, owed
-    # whatever the price does next (``bot.booking.exit_plan``); a restart judges afresh
+    # whatever the price does next (``bot.booking.exit_plan``); read from the journal at
+    # start (``db.orders.owed_exits``), so a restart owes what the run before it owed
     owed_exits: dict[int, str] = field(default_factory=dict)
     # the clock of the last fill sync that read its whole window (at start: when the run's
     # newest session opened); the next window reaches TRADE_SYNC_CUTOFF_MINUTES before it,

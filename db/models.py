@@ -196,7 +196,7 @@ class TradePlanVersion(Base):
     created_at: Mapped[datetime]
     # the decision that wrote this version (None: the plan step, a fill, a command): its
     # trace is kept by retention, so the history says why a stop moved
-    trace_id: Mapped[int | None] = mapped_column(ForeignKey("llm_traces.id"))
+    trace_id: Mapped[int | None] = mapped_column(ForeignKey("llm_traces.id"), index=True)
 
     plan: Mapped[TradePlan] = relationship(back_populates="versions")
 
@@ -263,6 +263,9 @@ class Order(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("trade_plans.id"), index=True)
     trace_id: Mapped[int | None] = mapped_column(ForeignKey("llm_traces.id"))
+    # a paper stop exit: the open (ms) of the first candle of the span that showed the hit,
+    # which the venue judges it over (``HIT_SEEN_SINCE``), at its send and at a resend
+    seen_since_ms: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from bot.model.vocabulary import LIVE_ORDER, OrderPurpose, OrderStatus, RunKind
+from bot.model.vocabulary import LIVE_ORDER, OrderPurpose, OrderStatus, PlanStatus, RunKind
 from db.models import Order, Trade, TradePlan
 from db.sessions import latest_session, of_run
 
@@ -82,6 +82,20 @@ def cancel_refusal(db: OrmSession, bot: str, order_id: str) -> str | None:
 def live_orders(db: OrmSession, session_id: int) -> list[Order]:
     """The run's orders that are new or open."""
     return list(db.scalars(_LIVE, {"session_id": session_id}))
+
+
+_OWED_EXITS = (select(TradePlan.id, func.coalesce(Order.reason, TradePlan.exit_reason, ""))
+               .join(Order, Order.client_order_id == TradePlan.exit_client_order_id)
+               .where(of_run(TradePlan.session_id), TradePlan.status == PlanStatus.OPEN,
+                      Order.status == OrderStatus.FAILED))
+
+
+def owed_exits(db: OrmSession, session_id: int) -> dict[int, str]:
+    """The run's open plans whose exit the venue's faults kept from being placed (its
+    sends gave up): plan id -> why it exits. Each is owed its exit whatever the price does
+    (``Runtime.owed_exits``); the journal keeps what a restart must still owe."""
+    return {plan_id: reason or "exit owed"
+            for plan_id, reason in db.execute(_OWED_EXITS, {"session_id": session_id})}
 
 
 _COUNT = select(func.count(Order.id))

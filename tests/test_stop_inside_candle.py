@@ -46,19 +46,29 @@ def run(sqlite_url: str, seed: int, *, stop: float, target: float, timeframes: s
         candle_ms: int = MINUTE) -> Runtime:
     """Buy at the first look with the given levels, then loop on past the first candle."""
     wall = [START_MS]
-    feed = SyntheticFeed([BTC], seed=seed, clock=lambda: wall[0])
+    rt = runtime(sqlite_url, seed, wall, timeframes, [buy(stop, target)])
+    drive(rt, TenSeconds(wall), max_iterations=looks(candle_ms))
+    assert not rt.errors, rt.errors
+    return rt
+
+
+def buy(stop: float, target: float) -> Decision:
+    return Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, size=0.01, stop=stop,
+                                    target=target, reason="levels test")])
+
+
+def runtime(sqlite_url: str, seed: int, wall: list[int], timeframes: str,
+            decisions: list[Decision]) -> Runtime:
+    """The run, started or restarted (the market's tape and the account from the database
+    going on from where they were)."""
+    feed = SyntheticFeed([BTC], seed=seed, start_ms=START_MS, clock=lambda: wall[0])
     factory = session_factory(make_engine(sqlite_url))
     settings = load_settings(DATABASE_URL=sqlite_url, SYMBOLS=BTC, TIMEFRAMES=timeframes,
                              MAX_SPREAD_PCT=5, MAX_SLIPPAGE_PCT=5, TRAIL_BREAKEVEN_PCT=0,
                              MIN_TARGET_FEE_MULTIPLE=0)
-    buy = Decision(actions=[Action(action=ActionType.BUY, symbol=BTC, size=0.01, stop=stop,
-                                   target=target, reason="levels test")])
-    rt = Runtime(settings=settings, db=factory,
-                 venue=PaperVenue(feed, PaperStore(factory, "default")),
-                 engine=ScriptedEngine([buy]), run_name="default")
-    drive(rt, TenSeconds(wall), max_iterations=looks(candle_ms))
-    assert not rt.errors, rt.errors
-    return rt
+    return Runtime(settings=settings, db=factory,
+                   venue=PaperVenue(feed, PaperStore(factory, "default")),
+                   engine=ScriptedEngine(decisions), run_name="default")
 
 
 def looked_at(feed_seed: int, candle_ms: int = MINUTE
@@ -98,6 +108,51 @@ def test_a_stop_hit_inside_a_forming_candle_sells_at_the_stop(
     assert [(t.price, t.quantity) for t in sells] == [(stop, 0.01)]  # once, at the stop
     assert rt.book.quantity(BTC) == 0.0
     assert plan.status == "closed" and plan.exit_reason == f"stop hit at {stop:g}"
+
+
+class Crash(BaseException):
+    """A kill: nothing of the loop catches it."""
+
+
+def test_a_stop_exit_resent_after_a_crash_is_judged_over_the_span_that_showed_the_hit(
+        sqlite_url: str) -> None:
+    """As above, but the bot crashes once its stop exit is journaled, before it is sent; it
+    restarts a look later and re-sends it. The resend is judged over the span whose candles
+    showed the hit, as the send it stands for would have been, and sells at the stop. Before,
+    it named no span: judged against nothing at the restart, it rested above a market that
+    never came back to the stop, and the position stayed held."""
+    (open_, _, low), (_, tail_low), prices = looked_at(12)
+    floor = min(tail_low, *prices)
+    stop = round((low + floor) / 2, 2)
+    assert open_ > stop and low < floor
+
+    wall = [START_MS]
+    rt = runtime(sqlite_url, 12, wall, "1m", [buy(stop, round(max(prices) * 1.05, 2))])
+    real = rt.venue.create_order
+
+    def create_order(symbol, type, side, *args, **kwargs):
+        if side == "sell":
+            raise Crash("exit journaled, not sent")
+        return real(symbol, type, side, *args, **kwargs)
+
+    rt.venue.create_order = create_order  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        drive(rt, TenSeconds(wall), max_iterations=looks(MINUTE))
+    with rt.db() as db:
+        (unsent,) = db.scalars(select(Order).where(Order.purpose != "entry")).all()
+    assert (unsent.type, unsent.price, unsent.status) == ("stop", stop, "new")
+
+    wall[0] += LOOP_MS  # the restart, a look later
+    rt = runtime(sqlite_url, 12, wall, "1m", [])
+    drive(rt, TenSeconds(wall), max_iterations=2)
+    assert not rt.errors, rt.errors
+    with rt.db() as db:
+        exits = db.scalars(select(Order).where(Order.purpose != "entry")).all()
+        sells = db.scalars(select(Trade).where(Trade.action == "SELL")).all()
+        plan = db.scalars(select(TradePlan)).one()
+    assert [(o.type, o.status) for o in exits] == [("stop", "closed")]
+    assert [(t.price, t.quantity) for t in sells] == [(stop, 0.01)]
+    assert plan.status == "closed" and rt.book.quantity(BTC) == 0.0
 
 
 def test_a_target_crossed_inside_a_forming_candle_sells_at_the_market_of_then(

@@ -187,7 +187,8 @@ def _trail_gain(rt: Runtime, plan: TradePlan, price: float) -> float | None:
 
 
 def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
-    """A closing plan whose exit order died is re-armed so the next iteration exits again.
+    """A closing plan whose exit order died is re-armed so the next iteration exits again
+    (its exit owed when the venue's faults kept it from being placed).
 
     An exit the venue reports done but whose fills are not booked yet is waited for (a few
     loop intervals), because re-arming it then would sell the same coins twice.
@@ -204,3 +205,8 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
            for order in sells):
         return
     revise_plan(db, plan, "exit did not complete; re-armed", now, status=PlanStatus.OPEN)
+    if any(order.client_order_id == plan.exit_client_order_id
+           and order.status == OrderStatus.FAILED for order in sells):
+        # its exit's sends gave up to the venue's faults (a resend at a restart): owed, as
+        # an exit that fails when first sent is, and as a restart reads it from the journal
+        rt.owed_exits[plan.id] = plan.exit_reason or "exit owed"
