@@ -84,6 +84,8 @@ def live_orders(db: OrmSession, session_id: int) -> list[Order]:
     return list(db.scalars(_LIVE, {"session_id": session_id}))
 
 
+OWED_EXIT_REASON = "exit owed"  # an owed exit whose order and plan name no reason
+
 _OWED_EXITS = (select(TradePlan.id, func.coalesce(Order.reason, TradePlan.exit_reason, ""))
                .join(Order, Order.client_order_id == TradePlan.exit_client_order_id)
                .where(of_run(TradePlan.session_id), TradePlan.status == PlanStatus.OPEN,
@@ -94,7 +96,7 @@ def owed_exits(db: OrmSession, session_id: int) -> dict[int, str]:
     """The run's open plans whose exit the venue's faults kept from being placed (its
     sends gave up): plan id -> why it exits. Each is owed its exit whatever the price does
     (``Runtime.owed_exits``); the journal keeps what a restart must still owe."""
-    return {plan_id: reason or "exit owed"
+    return {plan_id: reason or OWED_EXIT_REASON
             for plan_id, reason in db.execute(_OWED_EXITS, {"session_id": session_id})}
 
 

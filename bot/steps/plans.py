@@ -18,7 +18,7 @@ from bot.positions import DUST
 from bot.resting_stop import is_current, keep_resting
 from bot.runtime import Quote, Runtime
 from db.models import Order, TradePlan
-from db.orders import exits_of_plan
+from db.orders import OWED_EXIT_REASON, exits_of_plan
 from db.plans import revise_plan
 from db.trades import booked_quantity
 
@@ -209,4 +209,4 @@ def _check_exit(rt: Runtime, db, plan: TradePlan, now: datetime) -> None:
            and order.status == OrderStatus.FAILED for order in sells):
         # its exit's sends gave up to the venue's faults (a resend at a restart): owed, as
         # an exit that fails when first sent is, and as a restart reads it from the journal
-        rt.owed_exits[plan.id] = plan.exit_reason or "exit owed"
+        rt.owed_exits[plan.id] = plan.exit_reason or OWED_EXIT_REASON
