@@ -3,8 +3,9 @@
 ccxt's own binance class builds and signs every request; ``BinanceWire.fetch`` takes the
 place of its HTTP call (``exchange.fetch``, see ``ccxt_replay``) and answers by path with
 bodies in the shape of binance's recorded answers (shared/fixtures/ccxt/response/binance.json):
-ticker, depth, klines, account, openOrders, myTrades and order (create, cancel, query). The
-account keeps its orders, trades and balances, so what the bot sends is what it later reads.
+ticker, depth, klines, account, openOrders, myTrades (a page at a time, as binance caps one
+answer) and order (create, cancel, query). The account keeps its orders, trades and
+balances, so what the bot sends is what it later reads.
 
 How a market order fills is the test's to say (``fill``): whole by default, its fee in the
 quote currency; a share of it then ``EXPIRED`` (binance's answer to a market order the book
@@ -64,6 +65,7 @@ class BinanceWire:
     trades: list[dict[str, Any]] = field(default_factory=list)
     hidden: set[str] = field(default_factory=set)  # trade ids not shown yet
     sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    page_max: int = 1000  # binance's cap of one myTrades answer; a test may lower it
 
     def now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -121,9 +123,12 @@ class BinanceWire:
                 if o["status"] == "NEW" and o["symbol"] == params.get("symbol", o["symbol"])]
 
     def _get_myTrades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The oldest trades from startTime, as many as ``limit`` (500 unless given) up to
+        the cap of one answer."""
         since = int(params.get("startTime", 0))
-        return [t for t in self.trades if t["symbol"] == params["symbol"]
-                and t["time"] >= since and t["id"] not in self.hidden]
+        shown = [t for t in self.trades if t["symbol"] == params["symbol"]
+                 and t["time"] >= since and t["id"] not in self.hidden]
+        return shown[:min(int(params.get("limit", 500)), self.page_max)]
 
     # --- orders
 
