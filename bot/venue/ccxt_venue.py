@@ -305,7 +305,9 @@ class CcxtVenue:
         read page by page, oldest first, each page from the newest trade of the one before.
         That trade's millisecond is asked again, since the cap may have cut trades sharing
         it; what comes twice is kept once, by trade id. The pages end with one that brings
-        nothing new: a page shorter than asked is not trusted to be the last one.
+        nothing new: a page shorter than asked is not trusted to be the last one. (An
+        exchange answering the newest trades of the window first, as kraken does, pages by
+        offset instead; it is read as one page here.)
         """
         if since is None or limit is not None:
             return self.exchange.fetch_my_trades(symbol, since, limit)
