@@ -120,7 +120,8 @@ def check_entry(
     value = amount * price
     checks = (
         (state.paused, Rule.PAUSED, "entries are paused by the operator"),
-        (state.breaker_open, Rule.CIRCUIT_BREAKER, "too many consecutive venue errors"),
+        (state.breaker_open, Rule.CIRCUIT_BREAKER,
+         "the circuit breaker is open (venue errors in a row, or the API key refused)"),
         (quote is None, Rule.NO_MARKET_DATA, f"no quote for {symbol} this iteration"),
         (state.llm_cost >= settings.llm_session_cost_cap > 0, Rule.LLM_COST_CAP,
          f"session LLM cost {state.llm_cost:.4f} reached {settings.llm_session_cost_cap}"),

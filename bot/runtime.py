@@ -28,7 +28,7 @@ from bot.positions import PositionBook
 from bot.run_settings import settings_record
 from bot.secrets_filter import scrub
 from bot.store import Store
-from bot.venue.base import TransientVenueError, Venue
+from bot.venue.base import AccessRefused, TransientVenueError, Venue
 from db.models import utcnow
 from db.retry import Outage
 from db.trades import fills_of_sessions
@@ -126,14 +126,17 @@ class Runtime:
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the venue, feeding the breaker with the outcome."""
+        assert self.breaker is not None
+        what = getattr(fn, "__name__", repr(fn))
         try:
             result = fn(*args, **kwargs)
         except TransientVenueError:
-            assert self.breaker is not None
             self.breaker.record_error(self.now())
             raise
-        assert self.breaker is not None
-        self.breaker.record_success(self.now())
+        except AccessRefused as exc:
+            self.breaker.record_refusal(self.now(), what, self.words(exc))
+            raise
+        self.breaker.record_success(self.now(), what)
         return result
 
     def words(self, exc: BaseException) -> str:
@@ -145,7 +148,7 @@ class Runtime:
         """An error of this iteration: logged, and the heartbeat's last error (stored,
         shown on the console and in ``watch``'s alerts)."""
         message = f"{where}: {type(exc).__name__}: {self.words(exc)}"
-        log.error(message, exc_info=not isinstance(exc, TransientVenueError))
+        log.error(message, exc_info=not isinstance(exc, TransientVenueError | AccessRefused))
         self.errors.append(message)
 
     def session_ids(self, db) -> list[int]:

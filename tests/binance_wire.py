@@ -3,8 +3,9 @@
 ccxt's own binance class builds and signs every request; ``BinanceWire.fetch`` takes the
 place of its HTTP call (``exchange.fetch``, see ``ccxt_replay``) and answers by path with
 bodies in the shape of binance's recorded answers (shared/fixtures/ccxt/response/binance.json):
-ticker, depth, klines, account, openOrders, myTrades and order (create, cancel, query). The
-account keeps its orders, trades and balances, so what the bot sends is what it later reads.
+ticker, depth, klines, account, openOrders, myTrades (a page at a time, as binance caps one
+answer) and order (create, cancel, query). The account keeps its orders, trades and
+balances, so what the bot sends is what it later reads.
 
 How a market order fills is the test's to say (``fill``): whole by default, its fee in the
 quote currency; a share of it then ``EXPIRED`` (binance's answer to a market order the book
@@ -13,7 +14,7 @@ is off (a venue's trade history lags its orders). An order's answer may be lost 
 carried out (``answers_lost``). A client order id is refused as binance refuses it: only
 while an order with it is still open (code -2010); once that one is done, binance takes the
 id again. A sell of more than the account holds free is refused (-2010, insufficient
-balance).
+balance). The key may be refused (``refusing``, -2015), as ccxt maps binance's answer.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from bot.venue.ccxt_venue import CcxtVenue
 from db.engine import make_engine, session_factory
 
 MINUTE_MS = 60_000
+PRIVATE = frozenset({"account", "openOrders", "myTrades", "order"})  # signed requests
+REFUSED = {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
 
 
 @dataclass
@@ -64,6 +67,11 @@ class BinanceWire:
     trades: list[dict[str, Any]] = field(default_factory=list)
     hidden: set[str] = field(default_factory=set)  # trade ids not shown yet
     sent: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    page_max: int = 1000  # binance's cap of one myTrades answer; a test may lower it
+    # the API key refused: "key" for every signed request (revoked, IP not allowed),
+    # "trading" for orders only (a key without trading permission); binance answers -2015
+    refusing: str | None = None
+    exchange: ccxt.Exchange | None = None  # ccxt's binance whose fetch this is (its errors)
 
     def now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -77,8 +85,19 @@ class BinanceWire:
         self.sent.append((method, path, params))
         if not self.late:
             self.hidden.clear()
+        if self.refusing == "key" and path in PRIVATE or (
+                self.refusing == "trading" and path == "order" and method != "GET"):
+            self._refuse(url, method)
         answer = getattr(self, f"_{method.lower()}_{path.replace('/', '_')}")(params)
         return copy.deepcopy(answer)
+
+    def _refuse(self, url: str, method: str) -> None:
+        """binance's answer to a key it does not take, through ccxt's own error handling."""
+        body = json.dumps(REFUSED)
+        assert self.exchange is not None, "wire_runtime sets the exchange"
+        self.exchange.handle_errors(401, "Unauthorized", url, method, {}, body, REFUSED,
+                                    None, None)
+        raise AssertionError("ccxt took binance's -2015 for an answer")
 
     # --- market data
 
@@ -121,9 +140,12 @@ class BinanceWire:
                 if o["status"] == "NEW" and o["symbol"] == params.get("symbol", o["symbol"])]
 
     def _get_myTrades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The oldest trades from startTime, as many as ``limit`` (500 unless given) up to
+        the cap of one answer."""
         since = int(params.get("startTime", 0))
-        return [t for t in self.trades if t["symbol"] == params["symbol"]
-                and t["time"] >= since and t["id"] not in self.hidden]
+        shown = [t for t in self.trades if t["symbol"] == params["symbol"]
+                 and t["time"] >= since and t["id"] not in self.hidden]
+        return shown[:min(int(params.get("limit", 500)), self.page_max)]
 
     # --- orders
 
@@ -204,6 +226,7 @@ def wire_runtime(db_url: str, wire: BinanceWire, engine: Any, **settings: object
     rest of the settings as given (LIVE, opted in)."""
     exchange = make_exchange("binance")
     exchange.fetch = wire.fetch
+    wire.exchange = exchange
     venue = CcxtVenue(exchange, str(settings.get("SYMBOLS", "ETH/USDT")).split(","),
                       clock=wire.clock, sleep=lambda _: None)
     config = load_settings(**({"DATABASE_URL": db_url, "TRADING_MODE": "LIVE",

@@ -32,6 +32,7 @@ from ccxt_replay import (
 
 from bot.config import ConfigError, Settings
 from bot.venue.base import (
+    AccessRefused,
     DuplicateOrder,
     OrderNotFound,
     OrderRejected,
@@ -188,8 +189,10 @@ def test_my_trades_without_symbol_iterates_when_ccxt_requires_one() -> None:
     venue, exchange = venue_for("binance", ("BTC/USDT", "LTC/USDT"))
     sent = replay_fetch(exchange, [], recorded["httpResponse"])
     trades = venue.fetch_my_trades(since=1_690_000_000_000)
-    assert [s.params()["symbol"] for s in sent] == ["BTCUSDT", "LTCUSDT"]
-    assert all(s.params()["startTime"] == "1690000000000" for s in sent)
+    # a window's pages end with one that brings nothing new: LTC's is read from its trade
+    assert [s.params()["symbol"] for s in sent] == ["BTCUSDT", "LTCUSDT", "LTCUSDT"]
+    assert [s.params()["startTime"] for s in sent] == [
+        "1690000000000", "1690000000000", str(trades[-1]["timestamp"])]
     assert_matches(recorded["parsedResponse"], trades, skip_keys("binance"))
 
 
@@ -319,6 +322,9 @@ BINANCE_INSUFFICIENT = (
     400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 )
 BINANCE_DUPLICATE = (400, {"code": -2010, "msg": "Duplicate order sent."})
+BINANCE_KEY_REFUSED = (
+    401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+)
 
 
 @pytest.mark.parametrize(
@@ -331,8 +337,7 @@ BINANCE_DUPLICATE = (400, {"code": -2010, "msg": "Duplicate order sent."})
          TransientVenueError, None),
         ((503, "<html>Service Unavailable</html>"), TransientVenueError, None),
         ((502, "Bad Gateway"), TransientVenueError, None),
-        ((401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}),
-         OrderRejected, "AuthenticationError"),
+        (BINANCE_KEY_REFUSED, AccessRefused, "AuthenticationError"),
         ((400, {"code": -1121, "msg": "Invalid symbol."}), OrderRejected, "BadSymbol"),
         (requests.exceptions.ReadTimeout("read timed out"), TransientVenueError,
          "RequestTimeout"),
@@ -351,6 +356,19 @@ def test_binance_create_errors_are_mapped_and_not_retried(
     assert type(raised.value) is expected
     assert len(transport.sent) == 1, "create_order is never retried inside the venue"
     assert transport.sent[0].params()["newClientOrderId"] == CLIENT_ID
+    assert_no_secret(raised.value)
+
+
+def test_binance_key_refused_after_one_was_taken_is_refused_not_retried() -> None:
+    """ccxt raises binance's -2015 as DDoSProtection once a signed request was taken (a key
+    revoked while the bot runs, an order without trading permission): still a refused key,
+    asked once."""
+    venue, exchange = venue_for("binance")
+    exchange.options["hasAlreadyAuthenticatedSuccessfully"] = True
+    transport = mount(exchange, FakeTransport(BINANCE_KEY_REFUSED))
+    with pytest.raises(AccessRefused, match="DDoSProtection.*-2015") as raised:
+        venue.fetch_balance()
+    assert len(transport.sent) == 1
     assert_no_secret(raised.value)
 
 
@@ -433,9 +451,9 @@ def test_secrets_echoed_by_the_exchange_are_scrubbed() -> None:
         (ccxt.InsufficientFunds, OrderRejected),
         (ccxt.InvalidOrder, OrderRejected),
         (ccxt.BadSymbol, OrderRejected),
-        (ccxt.PermissionDenied, OrderRejected),
-        (ccxt.AuthenticationError, OrderRejected),
-        (ccxt.AccountSuspended, OrderRejected),
+        (ccxt.PermissionDenied, AccessRefused),
+        (ccxt.AuthenticationError, AccessRefused),
+        (ccxt.AccountSuspended, AccessRefused),
         (ccxt.DuplicateOrderId, DuplicateOrder),
         (ccxt.OrderNotFound, OrderNotFound),
         (ccxt.ExchangeError, VenueError),

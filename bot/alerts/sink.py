@@ -127,7 +127,11 @@ class EventSink:
             f"{amount(plan.entry_price)}"))
 
     def breaker_changed(self, breaker: CircuitBreaker) -> None:
-        if breaker.open_until is not None:
+        if breaker.refusal is not None:
+            self.emit(EventKind.BREAKER_TRIPPED, f"the exchange refuses the API key "
+                      f"({breaker.refusal}): no new entries until it takes the key again, "
+                      "which the bot keeps trying (exits and stops still run)")
+        elif breaker.open_until is not None:
             self.emit(EventKind.BREAKER_TRIPPED, f"circuit breaker tripped after "
                       f"{breaker.threshold} venue errors in a row: no new entries for "
                       f"{breaker.cooldown_seconds:g} s (exits and stops still run)")

@@ -28,6 +28,13 @@ class OrderRejected(VenueError):
     """The venue refused the order (funds, size, price): record it, never retry blindly."""
 
 
+class AccessRefused(OrderRejected):
+    """The venue refuses our API key (revoked, not allowed from this IP, without the
+    permission, the account suspended): asking again at once gets the same answer, so
+    nothing is retried at once and entries pause until it is taken again
+    (``bot.breaker.CircuitBreaker.record_refusal``)."""
+
+
 class BelowMinimum(OrderRejected):
     """The order is smaller than the market's minimum amount or cost: an order of that
     size never goes, now or at a retry (what is left of a holding after the venue cut its

@@ -15,6 +15,7 @@ import ccxt
 
 from bot.secrets_filter import scrub
 from bot.venue.base import (
+    AccessRefused,
     DuplicateOrder,
     OrderNotFound,
     OrderRejected,
@@ -33,13 +34,16 @@ DUPLICATE_RE = re.compile(
 # Venues that answer a cancel of a gone order with a generic InvalidOrder (kraken
 # "EOrder:Unknown order", binance "Unknown order sent.") still mean "not found".
 NOT_FOUND_RE = re.compile(r"unknown order|order (does not|doesn't) exist|order not found", re.I)
+# binance's "Invalid API-key, IP, or permissions for action." (-2015), which ccxt raises as
+# DDoSProtection once a signed request of the process was taken (it may be a ban for a
+# while): a key refused all the same, never a fault to retry at once.
+KEY_REFUSED_RE = re.compile(r'"code":\s*-2015\b')
 
 # Refusals of the request itself: sending it again unchanged gets the same answer.
 _REJECTED = (
     ccxt.InsufficientFunds,
     ccxt.InvalidOrder,
     ccxt.BadRequest,  # includes BadSymbol
-    ccxt.AuthenticationError,  # includes PermissionDenied, AccountSuspended
     ccxt.OperationRejected,  # includes MarketClosed, RestrictedLocation
     ccxt.InvalidAddress,
 )
@@ -49,6 +53,10 @@ _TRANSIENT = (ccxt.NetworkError, ccxt.BadResponse)
 
 def error_class(exc: ccxt.BaseError) -> type[VenueError]:
     """The venue error class for a ccxt exception; the order of checks is the policy."""
+    if isinstance(exc, ccxt.AuthenticationError):  # includes PermissionDenied, AccountSuspended
+        return AccessRefused
+    if isinstance(exc, ccxt.DDoSProtection) and KEY_REFUSED_RE.search(str(exc)):
+        return AccessRefused
     if isinstance(exc, _TRANSIENT):
         # NetworkError covers RequestTimeout, RateLimitExceeded, DDoSProtection,
         # ExchangeNotAvailable and OnMaintenance.

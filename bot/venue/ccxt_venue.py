@@ -34,6 +34,8 @@ T = TypeVar("T")
 MARKETS_MAX_AGE = timedelta(days=1)
 # After a failed daily refresh the old markets stay usable; do not hammer the exchange.
 MARKETS_RETRY_AFTER = timedelta(hours=1)
+# Pages of one trades read: binance's 1000 a page make it 50,000 trades a symbol a pass.
+MAX_TRADE_PAGES = 50
 CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey")
 
 
@@ -293,9 +295,40 @@ class CcxtVenue:
     def fetch_my_trades(
         self, symbol: str | None = None, since: int | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        return self._per_symbol(
-            "fetch_my_trades", symbol, self.exchange.fetch_my_trades, since, limit
-        )
+        """The account's trades; from ``since`` without a ``limit``, every one up to now."""
+        return self._per_symbol("fetch_my_trades", symbol, self._trades_since, since, limit)
+
+    def _trades_since(
+        self, symbol: str | None, since: int | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """One answer is capped (binance: 500 trades, 1000 when asked), so the window is
+        read page by page, oldest first, each page from the newest trade of the one before.
+        That trade's millisecond is asked again, since the cap may have cut trades sharing
+        it; what comes twice is kept once, by trade id. The pages end with one that brings
+        nothing new: a page shorter than asked is not trusted to be the last one. (An
+        exchange answering the newest trades of the window first, as kraken does, pages by
+        offset instead; it is read as one page here.)
+        """
+        if since is None or limit is not None:
+            return self.exchange.fetch_my_trades(symbol, since, limit)
+        spot = (self.exchange.features or {}).get("spot") or {}
+        page_size = (spot.get("fetchMyTrades") or {}).get("limit")
+        trades: dict[str, dict[str, Any]] = {}
+        start = since
+        for _ in range(MAX_TRADE_PAGES):
+            page = self.exchange.fetch_my_trades(symbol, start, page_size)
+            new = [t for t in page if str(t["id"]) not in trades]
+            trades.update((str(t["id"]), t) for t in new)
+            if not new:
+                if page_size and len(page) >= page_size:  # one millisecond fills a page
+                    log.error("%s fetch_my_trades %s: more than %d trades at %d ms; the "
+                              "rest of them are not read", self.name, symbol or "", page_size,
+                              start)
+                return sorted(trades.values(), key=lambda t: t.get("timestamp") or 0)
+            start = max(int(t.get("timestamp") or start) for t in page)
+        log.error("%s fetch_my_trades %s: stopped after %d pages at %d ms; later trades are "
+                  "not read", self.name, symbol or "", MAX_TRADE_PAGES, start)
+        return sorted(trades.values(), key=lambda t: t.get("timestamp") or 0)
 
     def _per_symbol(
         self, what: str, symbol: str | None, method: Callable[..., list[dict[str, Any]]],
