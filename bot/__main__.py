@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 from bot.config import ConfigError, Settings, load_settings
 from bot.model.vocabulary import CommandKind
 from bot.prune import add_parser as add_prune_parser
-from bot.run_settings import REPLAY_OPTIONS, replay_overrides
+from bot.run_settings import REPLAY_OPTIONS, flag_named, replay_overrides
 from db.engine import (
     DEFAULT_DATABASE_URL,
     check_url,
@@ -64,9 +64,12 @@ def _existing_db_url(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     overrides = {"DATABASE_URL": args.db} if args.db else {}
-    if args.name:
+    if args.name is not None:  # an empty one is refused, not taken for no --name
         overrides["BOT_NAME"] = args.name
-    settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
+    try:
+        settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
+    except ConfigError as exc:
+        raise flag_named(exc, {"BOT_NAME": "--name"} if args.name is not None else {}) from None
 
     from bot.app import build_runtime, warn_of_oversized_balance
     from bot.lock import BotAlreadyRunning, BotLock
