@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
@@ -238,7 +239,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import datetime
-    from pathlib import Path
 
     from bot.lock import BotAlreadyRunning
     from bot.replay import ReplayArgs, run_replay
@@ -254,6 +254,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               "e.g. 2024-01-31 or 2024-01-31T12:00") from None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
+    recording = _recording(args)
     start, end = when("start", args.start), when("end", args.end)
     if start is not None and end is not None and start >= end:
         raise ConfigError(f"invalid --end: {args.end} is not after --start {args.start}")
@@ -264,9 +265,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         summary = run_replay(
             ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=start,
-                       end=end, balance=args.balance,
-                       recording=Path(args.record or args.recording) if (
-                           args.record or args.recording) else None,
+                       end=end, balance=args.balance, recording=recording,
                        record=bool(args.record), overrides=replay_overrides(options)),
             progress=not args.json,
         )
@@ -285,6 +284,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for key, value in summary.items():
             print(f"{key.replace('_', ' '):<{width}}  {value}")
     return 0
+
+
+def _recording(args: argparse.Namespace) -> Path | None:
+    """The replay's file of LLM answers; a ConfigError for one the run would not use (the
+    rules engine asks no model) or for two files given (one is served or written)."""
+    if args.record and args.recording:
+        raise ConfigError("give --record or --recording, not both: --record asks the API at "
+                          "every decision, --recording serves the answers already in its file")
+    given = args.record or args.recording
+    if given is None:
+        return None
+    if args.engine == "rules":
+        flag = ("--record asks an LLM at every decision" if args.record else
+                "--recording serves an LLM's recorded answers")
+        raise ConfigError(f"{flag}, and --engine rules asks no model: give --engine gemini, "
+                          "openai or anthropic with it, or leave it out")
+    return Path(given)
 
 
 def cmd_telegram(args: argparse.Namespace) -> int:
@@ -306,7 +322,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Alert on bots gone stale or crashed, once per incident and again on recovery."""
     import threading
-    from pathlib import Path
 
     from bot.alerts.watch import FleetWatch, load_incidents, save_incidents, watch_fleet
     from bot.secrets_filter import install_log_scrubber
