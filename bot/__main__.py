@@ -26,6 +26,7 @@ from db.engine import (
     make_engine,
     missing_sqlite_file,
     session_factory,
+    sqlite_file_problem,
 )
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
@@ -44,21 +45,41 @@ COMMAND_ARGUMENTS = {CommandKind.CLOSE: "a symbol (e.g. BTC/USDT)",
 
 def _db_url(args: argparse.Namespace) -> str:
     """``--db``, else DATABASE_URL, else the default; checked as the setting would be."""
-    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return _checked_url(
+        getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+
+
+def _checked_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as exc:
         raise ConfigError(f"invalid setting DATABASE_URL: {exc}") from None
 
 
-def _existing_db_url(args: argparse.Namespace) -> str:
-    """``_db_url`` for a command that reads or commands a store the bots run on: a SQLite
-    file that is not there is a mistyped path, named, not a fresh database made there (a
-    stop queued in it would reach no bot)."""
+def _source(args: argparse.Namespace) -> str:
+    return "--db" if getattr(args, "db", None) else "DATABASE_URL"
+
+
+def _refuse_no_database(url: str, source: str) -> None:
+    """A ConfigError for a SQLite path that is a folder or a file of something else."""
+    if (problem := sqlite_file_problem(url)) is not None:
+        raise ConfigError(f"{source}: {problem}")
+
+
+def _usable_db_url(args: argparse.Namespace) -> str:
+    """``_db_url``, its SQLite path a database (or not there yet)."""
     url = _db_url(args)
+    _refuse_no_database(url, _source(args))
+    return url
+
+
+def _existing_db_url(args: argparse.Namespace) -> str:
+    """``_usable_db_url`` for a command that reads or commands a store the bots run on: a
+    SQLite file that is not there is a mistyped path, named, not a fresh database made there
+    (a stop queued in it would reach no bot)."""
+    url = _usable_db_url(args)
     if (missing := missing_sqlite_file(url)) is not None:
-        source = "--db" if getattr(args, "db", None) else "DATABASE_URL"
-        raise ConfigError(f"{source}: there is no database file at {missing}; a bot's "
+        raise ConfigError(f"{_source(args)}: there is no database file at {missing}; a bot's "
                           "first run (python -m bot run) creates it")
     return url
 
@@ -71,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
     except ConfigError as exc:
         raise flag_named(exc, {"BOT_NAME": "--name"} if args.name is not None else {}) from None
+    _refuse_no_database(settings.database_url, _source(args))
 
     from bot.app import build_runtime, warn_of_oversized_balance
     from bot.lock import BotAlreadyRunning, BotLock
@@ -259,7 +281,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if start is not None and end is not None and start >= end:
         raise ConfigError(f"invalid --end: {args.end} is not after --start {args.start}")
     paths = [Path(p.strip()) for p in args.candles.split(",") if p.strip()]
-    url = args.db or "sqlite:///data/replays.db"
+    url = _checked_url(args.db or "sqlite:///data/replays.db")
+    _refuse_no_database(url, "--db")
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
     options = {flag: getattr(args, flag.replace("-", "_")) for flag in REPLAY_OPTIONS}
     try:
@@ -357,7 +380,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bot.report import run
 
-    return run(args, _db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
+    return run(args, _usable_db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
