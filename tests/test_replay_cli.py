@@ -37,3 +37,27 @@ def test_a_recording_the_run_would_not_use_is_refused(
     assert code == 2, err
     assert named in err and "Traceback" not in err, err
     assert not db.exists()  # refused before the run was made
+
+
+def test_replay_live_refuses_a_recording_for_a_rules_engine_day(
+        sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The day decided with the rules engine, which asks no model: ``--recording`` was
+    handed to its replay, which served nothing from it, and the diff came out as if it had."""
+    from sqlalchemy import select
+
+    from db.engine import make_engine, session_factory
+    from db.models import Session
+    from tests.loop_harness import make_runtime, step
+    from tests.test_kill import cut_file
+
+    step(make_runtime(sqlite_url, [cut_file(tmp_path, 215)], kind="live", run_name="default"),
+         10)
+    with session_factory(make_engine(sqlite_url))() as db:
+        day = db.scalars(select(Session.date)).one().isoformat()
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("")
+    code = main(["replay-live", "--db", sqlite_url, "--bot", "default", "--day", day,
+                 "--recording", str(answers)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "--recording: bot 'default' decided its day with the rules engine" in err, err
