@@ -61,3 +61,27 @@ def test_replay_live_refuses_a_recording_for_a_rules_engine_day(
     err = capsys.readouterr().err
     assert code == 2, err
     assert "--recording: bot 'default' decided its day with the rules engine" in err, err
+
+
+@pytest.mark.parametrize("given", ["a directory", "a file of other lines"])
+def test_a_recording_that_is_no_recording_is_named(
+        tmp_path: Path, candles: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    """A folder given as --recording (or --record) ended in IsADirectoryError's traceback,
+    and a file of other lines in a ValueError's, exit 1."""
+    monkeypatch.setenv("LLM_API_KEY", "sk-test-0000")  # the engine is built, never called
+    path = tmp_path / "answers"
+    if given == "a directory":
+        path.mkdir()
+        named = f"{path} is a directory, not a recording of LLM answers"
+    else:
+        path.write_text('{"key": "k"}\n{"key": "k", "response": {}}\n')
+        named = f"{path}:1: not a recording line"
+    # --record reads only a cut last line of a file: it appends after the others
+    for flag in ("--recording", "--record") if given == "a directory" else ("--recording",):
+        code = main(["replay", "--candles", str(candles), "--db",
+                     f"sqlite:///{tmp_path / 'r.db'}", "--json", "--engine", "openai", flag,
+                     str(path)])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert named in err and "Traceback" not in err, err
