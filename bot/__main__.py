@@ -357,6 +357,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     install_log_scrubber(settings.secret_values())
     # a look from cron is a new process: the incidents it told wait in a file for the next
     state = Path(args.state)
+    if args.once and state.is_dir():  # found at its save, after the look had told them
+        raise ConfigError(f"--state: {state} is a directory, not the file the incidents a "
+                          "look told are kept in")
     watch = FleetWatch.from_settings(settings, load_incidents(state) if args.once else None)
     if watch is None:
         print("watch needs NOTIFY_URLS: the apprise URL(s) to alert", file=sys.stderr)
