@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
@@ -18,13 +19,14 @@ from sqlalchemy.orm import Session as OrmSession
 from bot.config import ConfigError, Settings, load_settings
 from bot.model.vocabulary import CommandKind
 from bot.prune import add_parser as add_prune_parser
-from bot.run_settings import REPLAY_OPTIONS, replay_overrides
+from bot.run_settings import REPLAY_OPTIONS, flag_named, replay_overrides
 from db.engine import (
     DEFAULT_DATABASE_URL,
     check_url,
     make_engine,
     missing_sqlite_file,
     session_factory,
+    sqlite_file_problem,
 )
 from db.migrate import DatabaseError, shown
 from db.retry import Outage, described, is_outage
@@ -43,30 +45,54 @@ COMMAND_ARGUMENTS = {CommandKind.CLOSE: "a symbol (e.g. BTC/USDT)",
 
 def _db_url(args: argparse.Namespace) -> str:
     """``--db``, else DATABASE_URL, else the default; checked as the setting would be."""
-    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return _checked_url(
+        getattr(args, "db", None) or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+
+
+def _checked_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as exc:
         raise ConfigError(f"invalid setting DATABASE_URL: {exc}") from None
 
 
-def _existing_db_url(args: argparse.Namespace) -> str:
-    """``_db_url`` for a command that reads or commands a store the bots run on: a SQLite
-    file that is not there is a mistyped path, named, not a fresh database made there (a
-    stop queued in it would reach no bot)."""
+def _source(args: argparse.Namespace) -> str:
+    return "--db" if getattr(args, "db", None) else "DATABASE_URL"
+
+
+def _refuse_no_database(url: str, source: str) -> None:
+    """A ConfigError for a SQLite path that is a folder or a file of something else."""
+    if (problem := sqlite_file_problem(url)) is not None:
+        raise ConfigError(f"{source}: {problem}")
+
+
+def _usable_db_url(args: argparse.Namespace) -> str:
+    """``_db_url``, its SQLite path a database (or not there yet)."""
     url = _db_url(args)
+    _refuse_no_database(url, _source(args))
+    return url
+
+
+def _existing_db_url(args: argparse.Namespace) -> str:
+    """``_usable_db_url`` for a command that reads or commands a store the bots run on: a
+    SQLite file that is not there is a mistyped path, named, not a fresh database made there
+    (a stop queued in it would reach no bot)."""
+    url = _usable_db_url(args)
     if (missing := missing_sqlite_file(url)) is not None:
-        source = "--db" if getattr(args, "db", None) else "DATABASE_URL"
-        raise ConfigError(f"{source}: there is no database file at {missing}; a bot's "
+        raise ConfigError(f"{_source(args)}: there is no database file at {missing}; a bot's "
                           "first run (python -m bot run) creates it")
     return url
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     overrides = {"DATABASE_URL": args.db} if args.db else {}
-    if args.name:
+    if args.name is not None:  # an empty one is refused, not taken for no --name
         overrides["BOT_NAME"] = args.name
-    settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
+    try:
+        settings = load_settings(**overrides)  # a malformed DATABASE_URL is refused here
+    except ConfigError as exc:
+        raise flag_named(exc, {"BOT_NAME": "--name"} if args.name is not None else {}) from None
+    _refuse_no_database(settings.database_url, _source(args))
 
     from bot.app import build_runtime, warn_of_oversized_balance
     from bot.lock import BotAlreadyRunning, BotLock
@@ -235,7 +261,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import datetime
-    from pathlib import Path
 
     from bot.lock import BotAlreadyRunning
     from bot.replay import ReplayArgs, run_replay
@@ -251,19 +276,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               "e.g. 2024-01-31 or 2024-01-31T12:00") from None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
+    recording = _recording(args)
     start, end = when("start", args.start), when("end", args.end)
     if start is not None and end is not None and start >= end:
         raise ConfigError(f"invalid --end: {args.end} is not after --start {args.start}")
     paths = [Path(p.strip()) for p in args.candles.split(",") if p.strip()]
-    url = args.db or "sqlite:///data/replays.db"
+    url = _checked_url(args.db or "sqlite:///data/replays.db")
+    _refuse_no_database(url, "--db")
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
     options = {flag: getattr(args, flag.replace("-", "_")) for flag in REPLAY_OPTIONS}
     try:
         summary = run_replay(
             ReplayArgs(candles=paths, db_url=url, engine=args.engine, start=start,
-                       end=end, balance=args.balance,
-                       recording=Path(args.record or args.recording) if (
-                           args.record or args.recording) else None,
+                       end=end, balance=args.balance, recording=recording,
                        record=bool(args.record), overrides=replay_overrides(options)),
             progress=not args.json,
         )
@@ -282,6 +307,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for key, value in summary.items():
             print(f"{key.replace('_', ' '):<{width}}  {value}")
     return 0
+
+
+def _recording(args: argparse.Namespace) -> Path | None:
+    """The replay's file of LLM answers; a ConfigError for one the run would not use (the
+    rules engine asks no model) or for two files given (one is served or written)."""
+    if args.record and args.recording:
+        raise ConfigError("give --record or --recording, not both: --record asks the API at "
+                          "every decision, --recording serves the answers already in its file")
+    given = args.record or args.recording
+    if given is None:
+        return None
+    if args.engine == "rules":
+        flag = ("--record asks an LLM at every decision" if args.record else
+                "--recording serves an LLM's recorded answers")
+        raise ConfigError(f"{flag}, and --engine rules asks no model: give --engine gemini, "
+                          "openai or anthropic with it, or leave it out")
+    return Path(given)
 
 
 def cmd_telegram(args: argparse.Namespace) -> int:
@@ -303,7 +345,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Alert on bots gone stale or crashed, once per incident and again on recovery."""
     import threading
-    from pathlib import Path
 
     from bot.alerts.watch import FleetWatch, load_incidents, save_incidents, watch_fleet
     from bot.secrets_filter import install_log_scrubber
@@ -316,6 +357,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     install_log_scrubber(settings.secret_values())
     # a look from cron is a new process: the incidents it told wait in a file for the next
     state = Path(args.state)
+    if args.once and state.is_dir():  # found at its save, after the look had told them
+        raise ConfigError(f"--state: {state} is a directory, not the file the incidents a "
+                          "look told are kept in")
     watch = FleetWatch.from_settings(settings, load_incidents(state) if args.once else None)
     if watch is None:
         print("watch needs NOTIFY_URLS: the apprise URL(s) to alert", file=sys.stderr)
@@ -339,7 +383,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bot.report import run
 
-    return run(args, _db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
+    return run(args, _usable_db_url(args), args.bot or os.environ.get("BOT_NAME") or "default")
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -38,6 +38,10 @@ from db.engine import DEFAULT_DATABASE_URL, check_url
 SECRETS_TOML = Path(".streamlit/secrets.toml")
 TIMEFRAME_RE = re.compile(r"^\d+[mhd]$")
 SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+# a name the command line takes after --bot (no leading "-") and locks, prefixes and URLs carry
+BOT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+# Telegram reads this word after a command as the confirmation, never as a bot's name
+TELEGRAM_CONFIRM_WORD = "confirm"
 MAX_RETAIN_DAYS = 100_000  # more reaches back before the calendar's first day
 
 
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
 
     # --- store and identity
     database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
-    bot_name: str = Field("default", alias="BOT_NAME", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    bot_name: str = Field("default", alias="BOT_NAME")
     # full traces and ticks are kept this many days; older ones are thinned (db.retention)
     # by the bot at each rollover and by ``python -m bot prune``. 0 keeps everything.
     retain_days: int = Field(0, alias="RETAIN_DAYS", ge=0, le=MAX_RETAIN_DAYS)
@@ -226,6 +230,16 @@ class Settings(BaseSettings):
             raise ValueError(f"the symbols must share one quote currency (caps and equity are "
                              f"counted in it): {value[0]} is quoted in {quote}, {other} is "
                              f"quoted in {other.split('/')[1]}")
+        return value
+
+    @field_validator("bot_name")
+    @classmethod
+    def _check_bot_name(cls, value: str) -> str:
+        if not BOT_NAME_RE.match(value) or value.lower() == TELEGRAM_CONFIRM_WORD:
+            raise ValueError(
+                f"{value!r} is not a bot name: 1 to 64 letters, digits, '-' or '_', not "
+                f"starting with '-' and not {TELEGRAM_CONFIRM_WORD!r} (commands name the bot: "
+                "--bot NAME, /stop NAME), e.g. binance-main")
         return value
 
     @field_validator("timeframes")

@@ -102,9 +102,13 @@ def write_candle_files(day: LiveDay, folder: Path) -> list[Path]:
 
 def recording_of(day: LiveDay, bot: str, given: Path | None) -> Path | None:
     """The LLM answers to serve the replay from: ``given``, else the live run's own file; None
-    for the rules engine, which asks nothing."""
+    for the rules engine, which asks nothing (a file given for it is refused: it would serve
+    nothing)."""
     if day.settings.get("llm_provider", "rules") == "rules":
-        return given
+        if given is not None:
+            raise LiveDiffError(f"--recording: bot {bot!r} decided its day with the rules "
+                                "engine, which asks no model: leave --recording out")
+        return None
     path = given or Path(day.settings.get("llm_recording") or f"data/llm-answers/{bot}.jsonl")
     if not path.is_file():
         raise LiveDiffError(f"no LLM recording at {path}: without the live answers the replay "

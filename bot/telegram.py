@@ -42,6 +42,7 @@ from telegram.ext import (
 )
 
 from bot import remote
+from bot.config import TELEGRAM_CONFIRM_WORD as CONFIRM_WORD
 from bot.config import ConfigError, Settings
 from bot.model.figures import figure
 from bot.model.vocabulary import CommandKind
@@ -51,7 +52,6 @@ from db.bots import UnknownBot
 log = logging.getLogger("tradedesk.telegram")
 
 CONFIRM_SECONDS = 60.0
-CONFIRM_WORD = "confirm"
 MAX_MESSAGE_CHARS = 4000  # Telegram refuses messages over 4096 characters
 FIRST_RETRY_SECONDS, LONGEST_RETRY_SECONDS = 1.0, 60.0  # a Bot API that does not answer
 TOKEN_REJECTED = ("invalid setting TELEGRAM_BOT_TOKEN: rejected by the Bot API "

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from bot.model.scorecard import HORIZONS, DecisionOutcome, Group, Tally
+from bot.model.vocabulary import TraceStatus
 from db.core import table_of
-from db.models import DecisionScoreDay, DecisionScoreGroup, DecisionScoreTip, Session
+from db.models import DecisionScoreDay, DecisionScoreGroup, DecisionScoreTip, LLMTrace, Session
 
 _DAYS = table_of(DecisionScoreDay)
 _GROUPS = table_of(DecisionScoreGroup)
@@ -47,6 +48,20 @@ def rolled_through(db: OrmSession | Connection, ids: Sequence[int]) -> datetime 
     runs = db.execute(select(Session.kind, Session.run_name)
                       .where(Session.id.in_(ids)).distinct()).all()
     return tip_of(db, runs[0].kind, runs[0].run_name) if len(runs) == 1 else None
+
+
+def session_decisions(db: OrmSession | Connection, session_id: int, kind: str,
+                      run_name: str) -> int:
+    """How many decisions the session made, abandoned calls aside: those its run's rollup
+    counted (retention thins their traces only once they are), and the traces after its
+    tip."""
+    rolled = db.scalar(select(func.coalesce(func.sum(_DAYS.c.decisions), 0))
+                       .where(_DAYS.c.session_id == session_id))
+    since = [LLMTrace.session_id == session_id, LLMTrace.status != TraceStatus.ABANDONED]
+    tip = tip_of(db, kind, run_name)
+    if tip is not None:
+        since.append(LLMTrace.created_at >= tip)
+    return int(rolled or 0) + int(db.scalar(select(func.count(LLMTrace.id)).where(*since)) or 0)
 
 
 def add_days(db: OrmSession | Connection, found: Sequence[DecisionOutcome]) -> None:

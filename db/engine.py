@@ -45,6 +45,10 @@ def check_url(url: str) -> str:
         raise ValueError(f"not a database URL; expected {URL_FORMS}") from None
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"{backend!r} databases are not supported; expected {URL_FORMS}")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # gone with the process: no command, console or restart could read what it holds
+        raise ValueError(f"a SQLite URL names its file, e.g. {DEFAULT_DATABASE_URL}; a "
+                         "database in memory ends with the process")
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
@@ -53,16 +57,43 @@ def check_url(url: str) -> str:
     return url
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite ``url`` names; None for another backend, memory or a ``file:`` URI."""
+    parsed = make_url(normalize_url(url))
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or \
+            path.startswith("file:"):
+        return None
+    return Path(path)
+
+
 def missing_sqlite_file(url: str) -> str | None:
     """The path of a SQLite file ``url`` names that is not there, else None. A command that
     reads or commands an existing store names it, rather than creating an empty one where a
     mistyped path points (only ``run`` and ``replay`` start a store)."""
-    parsed = make_url(normalize_url(url))
-    path = parsed.database or ""
-    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
-            and not path.startswith("file:") and not Path(path).exists()):
-        return path
-    return None
+    path = _sqlite_file(url)
+    return str(path) if path is not None and not path.exists() else None
+
+
+def sqlite_file_problem(url: str) -> str | None:
+    """Why the SQLite file ``url`` names cannot be a database (a folder, or a file of other
+    bytes: a CSV given as --db), in words; None for a database, an empty file (SQLite's new
+    one), a file not there or another backend. SQLite's own word for either is "unable to
+    open" or "file is not a database", naming no path."""
+    path = _sqlite_file(url)
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a directory, not a database file"
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:  # not there, or unreadable: SQLite says so in its own words
+        return None
+    return f"{path} is not a SQLite database file" if head and head != SQLITE_HEADER else None
 
 
 def is_sqlite(url: str) -> bool:

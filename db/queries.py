@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from db.bots import session_scope
+from db.decision_scores import session_decisions
 from db.models import Bot, Command, LLMTrace, MarketData, Position, Session, Trade
 from db.performance_rollups import session_trips
 from db.queries_replays import last_step
@@ -108,10 +109,10 @@ def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, Any]:
     until a step is recorded): the unrealized PnL counts since each entry, not since the
     day began, so it cannot be added to a start that already values holdings at the market.
     The win rate is of the round trips the session closed, after fees, as Performance's
-    (None before one closes).
+    (None before one closes). The decisions are counted as the scorecard counts them, so a
+    day retention thinned keeps its count.
     """
     figures = figures_from_rows(db, info.id)
-    decisions = db.scalar(select(func.count(LLMTrace.id)).where(LLMTrace.session_id == info.id))
     unrealized = sum(row["unrealized_pnl"] for row in open_exposure(db, info.id))
     gross, fees, llm_cost = figures.gross_pnl, figures.total_fees, figures.total_llm_cost
     trips = session_trips(db, info.run_session_ids, info.id)
@@ -120,7 +121,7 @@ def overview_figures(db: OrmSession, info: SessionInfo) -> dict[str, Any]:
         "fees": fees,
         "gross_pnl": gross,
         "llm_cost": llm_cost,
-        "decisions": int(decisions or 0),
+        "decisions": session_decisions(db, info.id, info.kind, info.run_name),
         "net_pnl": gross - fees - llm_cost,
         "unrealized_pnl": unrealized,
         "equity": float(last_step(db, [info.id]).get("equity", info.starting_balance)),

@@ -15,6 +15,7 @@ from db.bots import register_bot
 from db.engine import make_engine, session_factory
 from db.models import Command
 from db.orders import live_orders
+from tests.conftest import candle_file
 from tests.loop_harness import make_runtime, step
 from tests.test_kill import cut_file
 from tests.waiting import wait_for
@@ -205,3 +206,43 @@ def test_a_close_of_a_symbol_the_bot_does_not_trade_is_refused_at_the_command_li
     assert _queued(sqlite_url) == 0
     assert _exit_code(["command", "close", "btc/usdt", "--db", sqlite_url]) == 0
     assert _queued(sqlite_url) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--iterations", "1"], ["command", "stop"], ["bots"], ["audit"],
+    ["prune", "--days", "3"], ["watch", "--once"], ["telegram"], ["mcp", "--http"],
+    ["report"], ["replay-live", "--bot", "default", "--day", "2026-01-01"],
+    ["replay", "--candles", str(candle_file("BTC_USDT-5m.csv"))],
+], ids=lambda argv: " ".join(argv[:2]))
+@pytest.mark.parametrize("given", ["a directory", "a text file"])
+def test_a_database_path_that_is_no_database_is_named(
+        tmp_path, capsys, monkeypatch, argv: list[str], given: str) -> None:
+    """``--db`` naming a folder said "cannot be opened or written ... check that the file
+    and its folder are writable"; naming a file that is not SQLite's (a candle CSV, a
+    .env) ended in a traceback of sqlite3's "file is not a database", exit 1. Each is
+    named, exit 2, and the file is left as it was."""
+    monkeypatch.setenv("NOTIFY_URLS", "json://127.0.0.1:9/watch")
+    path = tmp_path / "not-a-db"
+    if given == "a directory":
+        path.mkdir()
+        named = f"--db: {path} is a directory, not a database file"
+    else:
+        path.write_text("timestamp,open,high,low,close,volume\n")
+        named = f"--db: {path} is not a SQLite database file"
+    code = _exit_code([*argv, "--db", f"sqlite:///{path}"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert named in err and "Traceback" not in err, err
+    if given == "a text file":
+        assert path.read_text() == "timestamp,open,high,low,close,volume\n"
+
+
+def test_a_sqlite_url_with_no_file_is_refused(tmp_path, capsys) -> None:
+    """``sqlite:///`` (no path) is a database in memory, gone with the process: ``run``
+    traded into it, and every other command said "no such table"."""
+    code = _exit_code(["run", "--iterations", "1", "--db", "sqlite:///"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "invalid setting DATABASE_URL: a SQLite URL names its file" in err, err
+    assert _exit_code(["bots", "--db", "sqlite://"]) == 2
+    assert "a SQLite URL names its file" in capsys.readouterr().err

@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session as OrmSession
 
 from bot.__main__ import main
 from bot.engine.schema import Action, ActionType, Decision
+from bot.model.vocabulary import TraceStatus
 from db import retention
 from db.engine import make_engine, session_factory
 from db.models import (
+    OHLCV,
     DecisionScoreTip,
     EquityStep,
     LLMTrace,
@@ -33,6 +35,7 @@ from db.performance import span_performance
 from db.performance_rollups import roll_up_closed
 from db.queries import overview_figures, session_info
 from db.queries_trading import trace_detail
+from db.scorecard import settle_scores
 from db.traces import add_trace
 from db.trades import record_trade
 from tests.crafted import FIVE_MIN_MS, WARMUP, flat_then, write_path
@@ -495,3 +498,36 @@ def test_the_decision_that_moved_a_plan_is_kept_with_the_version_it_wrote(
     assert by_change["updated: widen"] == decided["moved"]
     assert by_change["exit: done"] == decided["closed"]
     assert by_change["exit filled: done"] is None  # the fill's, not a decision's
+
+
+def test_a_thinned_days_decisions_still_count(db_url, capsys, monkeypatch) -> None:
+    """The Overview's figures (and the MCP tools, which read them) counted a day's decisions
+    as its trace rows: a prune thinned three holds and the day said it had made none. They
+    are counted from the scorecard's rollup of the day (``db.decision_scores``) and the
+    traces after it. A call abandoned for a close-all or stop decided nothing and is not
+    counted (retention thins it too)."""
+    import bot.prune
+
+    monkeypatch.setattr(bot.prune, "today", lambda: TODAY)
+    engine = make_engine(db_url)
+    with session_factory(engine)() as db:
+        ids = [_session(db, OLD), _session(db, TODAY)]
+        add_trace(db, session_id=ids[0], engine="gemini", status=TraceStatus.ABANDONED,
+                  prompt="", created_at=datetime.combine(OLD, time(14), UTC))
+        noon = datetime.combine(TODAY, time(12), UTC)  # scored a day before its close
+        db.add(OHLCV(session_id=ids[1], symbol="BTC/USDT", timeframe="5m", timestamp=noon,
+                     open=100.0, high=100.0, low=100.0, close=100.0, volume=1.0))
+        assert roll_up_closed(db, ids, ids[-1]) == 1
+        assert settle_scores(db, "live", "live") == 3  # the old day's; today's wait
+        db.commit()
+
+        def counted() -> list[int]:
+            return [overview_figures(db, info)["decisions"]
+                    for info in (session_info(db, k) for k in ids) if info is not None]
+
+        assert counted() == [3, 3]
+        assert main(["prune", "--db", db_url, "--days", "3"]) == 0
+        assert json.loads(capsys.readouterr().out)["traces"] == 4  # the holds and the call
+        db.expire_all()
+        assert counted() == [3, 3]
+    engine.dispose()

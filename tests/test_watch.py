@@ -116,3 +116,22 @@ def test_watch_without_urls_says_what_it_needs(sqlite_url, monkeypatch, capsys) 
     monkeypatch.delenv("NOTIFY_URLS", raising=False)
     assert main(["watch", "--db", sqlite_url, "--once"]) == 2
     assert "watch needs NOTIFY_URLS" in capsys.readouterr().err
+
+
+def test_watch_once_names_a_state_path_that_is_a_directory(sqlite_url, tmp_path, monkeypatch,
+                                                           capsys) -> None:
+    """``--state`` at a folder: the look alerted the stale bot, then its save of the
+    incidents ended in IsADirectoryError's traceback, exit 1, so the next look alerted
+    again. The folder is named before anything is told."""
+    upgrade(sqlite_url)
+    factory = session_factory(make_engine(sqlite_url))
+    beat_at(factory, "gamma", datetime.now(UTC) - timedelta(hours=2), host="elsewhere", pid=1)
+    with notify_server() as (url, received):
+        monkeypatch.setenv("NOTIFY_URLS", url)
+        code = main(["watch", "--db", sqlite_url, "--once", "--state", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"--state: {tmp_path} is a directory" in err and "Traceback" not in err, err
+        assert main(["watch", "--db", sqlite_url, "--once"]) == 0  # told once, by this look
+        wait_for(lambda: received.containing("gamma: heartbeat stale"))
+    assert len(received.containing("gamma: heartbeat stale")) == 1

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.config import ConfigError
 from bot.secrets_filter import scrub, scrub_deep
 
 # A secret shorter than this is left alone, as the log scrubber leaves it: masking it would
@@ -43,9 +44,16 @@ def _maskable(secrets: Iterable[str]) -> list[str]:
     return [secret for secret in secrets if len(secret) >= MASKED_MIN_CHARS]
 
 
+class RecordingError(ConfigError):
+    """A recording path that is no file of recorded answers; the message names it."""
+
+
 class Recording:
     def __init__(self, path: Path, *, refresh: bool = False) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise RecordingError(f"{self.path} is a directory, not a recording of LLM answers "
+                                 "(a .jsonl file)")
         self.refresh = refresh
         self.hits = 0
         self.misses = 0
@@ -69,8 +77,8 @@ class Recording:
                         with self.path.open("r+b") as handle:
                             handle.truncate(len(text.encode()) - len(line.encode()))
                         break
-                    raise ValueError(f"{self.path}:{number}: not a recording line: {exc}") \
-                        from exc
+                    raise RecordingError(f"{self.path}:{number}: not a recording line: "
+                                         f"{exc}") from exc
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The recorded response body, as the SDK's model dumped it; None to ask the API."""
