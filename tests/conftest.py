@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,23 @@ def candle_file(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per run: migrating one per test was most of
+    many tests' time."""
+    path = tmp_path_factory.mktemp("template") / "tradedesk.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'tradedesk.db'}"
-    upgrade(url)
-    return url
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite database for one test: a copy of the run's template."""
+    path = tmp_path / "tradedesk.db"
+    with closing(sqlite3.connect(sqlite_template)) as source, \
+            closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)  # reads through the template's WAL, unlike a file copy
+    return f"sqlite:///{path}"
 
 
 def _postgres_available() -> bool:
@@ -59,14 +72,17 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def postgres_database(admin_url: str, revision: str | None = "head") -> Iterator[str]:
-    """A new PostgreSQL database at ``revision`` (None: empty), dropped afterwards."""
+def postgres_database(admin_url: str, revision: str | None = "head",
+                      template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database at ``revision`` (None: empty), or a copy of the database
+    named ``template``, dropped afterwards."""
     name = f"td_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'
+                          + (f' TEMPLATE "{template}"' if template else "")))
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    if revision is not None:
+    if revision is not None and template is None:
         upgrade(url, revision)
     try:
         yield url
@@ -91,10 +107,18 @@ def database_at(request: pytest.FixtureRequest, tmp_path: Path,
         yield url
 
 
-@pytest.fixture
-def postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head once per run (see
+    ``sqlite_template``); the server copies it for each test."""
     with postgres_database(postgres_admin_url) as url:
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    with postgres_database(postgres_admin_url, template=postgres_template) as url:
         yield url
 
 
