@@ -39,6 +39,18 @@ class Crash(BaseException):
     """Stands in for SIGKILL inside the process: no ``except Exception`` catches it."""
 
 
+def crash_before_selling(rt: Runtime) -> None:
+    """Make the venue kill the bot as a sell is sent: its exit is journaled, not sent."""
+    real = rt.venue.create_order
+
+    def create_order(symbol, type, side, *args, **kwargs):
+        if side == "sell":
+            raise Crash("exit journaled, not sent")
+        return real(symbol, type, side, *args, **kwargs)
+
+    rt.venue.create_order = create_order  # type: ignore[method-assign]
+
+
 def cut_file(tmp_path: Path, candles: int) -> Path:
     """The first ``candles`` rows of the real BTC/USDT file (200 of them are warm-up)."""
     source = candle_file("BTC_USDT-5m.csv")

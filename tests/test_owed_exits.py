@@ -21,6 +21,7 @@ from db.commands import enqueue_command
 from db.models import Order, Trade, TradePlan
 from tests.crafted import flat_then
 from tests.loop_harness import ScriptedEngine, SendsRefused, make_runtime, step
+from tests.test_kill import Crash, crash_before_selling
 
 SYMBOL = "TST/USDT"
 SETTINGS = {"MAX_SPREAD_PCT": 5, "MAX_SLIPPAGE_PCT": 5, "TRAIL_BREAKEVEN_PCT": 0,
@@ -123,11 +124,6 @@ def test_a_close_that_failed_is_sent_after_a_restart_and_sells_once(sqlite_url, 
     assert [t.quantity for t in sells(rt)] == [pytest.approx(1.0)]
 
 
-
-class Crash(BaseException):
-    """A kill: nothing of the loop catches it."""
-
-
 class DownAtStart(SendsRefused):
     """The paper exchange, timing out on every order from the restart on."""
 
@@ -143,14 +139,7 @@ def test_an_exit_a_crash_left_unsent_and_its_resend_failed_is_owed(sqlite_url, t
     # above the stop
     path = flat_then(tmp_path / "TST_USDT-5m.csv", [100] * 9, wicks={203: (100.1, 95.0)})
     rt = runtime(sqlite_url, path, [entry()])
-    real = rt.venue.create_order
-
-    def create_order(symbol, type, side, *args, **kwargs):
-        if side == "sell":
-            raise Crash("exit journaled, not sent")
-        return real(symbol, type, side, *args, **kwargs)
-
-    rt.venue.create_order = create_order  # type: ignore[method-assign]
+    crash_before_selling(rt)
     with pytest.raises(Crash):
         step(rt, 6)
     rt = make_runtime(sqlite_url, [path], ScriptedEngine([]), venue_class=DownAtStart,

@@ -20,6 +20,7 @@ from db.engine import make_engine, session_factory
 from db.models import Order, Trade, TradePlan
 from db.paper_store import PaperStore
 from tests.loop_harness import ScriptedEngine
+from tests.test_kill import Crash, crash_before_selling
 
 BTC = "BTC/USDT"
 START_MS = 1_767_225_600_000  # 2026-01-01, a minute boundary
@@ -110,10 +111,6 @@ def test_a_stop_hit_inside_a_forming_candle_sells_at_the_stop(
     assert plan.status == "closed" and plan.exit_reason == f"stop hit at {stop:g}"
 
 
-class Crash(BaseException):
-    """A kill: nothing of the loop catches it."""
-
-
 def test_a_stop_exit_resent_after_a_crash_is_judged_over_the_span_that_showed_the_hit(
         sqlite_url: str) -> None:
     """As above, but the bot crashes once its stop exit is journaled, before it is sent; it
@@ -128,14 +125,7 @@ def test_a_stop_exit_resent_after_a_crash_is_judged_over_the_span_that_showed_th
 
     wall = [START_MS]
     rt = runtime(sqlite_url, 12, wall, "1m", [buy(stop, round(max(prices) * 1.05, 2))])
-    real = rt.venue.create_order
-
-    def create_order(symbol, type, side, *args, **kwargs):
-        if side == "sell":
-            raise Crash("exit journaled, not sent")
-        return real(symbol, type, side, *args, **kwargs)
-
-    rt.venue.create_order = create_order  # type: ignore[method-assign]
+    crash_before_selling(rt)
     with pytest.raises(Crash):
         drive(rt, TenSeconds(wall), max_iterations=looks(MINUTE))
     with rt.db() as db:
