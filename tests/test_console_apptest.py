@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -391,10 +391,13 @@ def _a_year_before_the_seeded_day(url: str) -> tuple[int, float]:
     return fills[0], fills[1]
 
 
-def test_a_years_date_range_is_drawn_whole_as_coarser_bars(seeded_url, monkeypatch):
+def test_a_years_date_range_is_drawn_whole_as_coarser_bars(sqlite_url, monkeypatch):
     """A range holding more candles than the chart draws one by one is drawn whole, as the
     shortest bar that fits, and the page says so; its fills are one marker per bar and side
     that add up to the raw fills. A short range draws its candles one by one."""
+    # seeded up to noon: a run just past midnight left the last day minutes of candles
+    seeded_url = sqlite_url
+    seed_console_db(seeded_url, now=datetime.now(UTC).replace(hour=12, minute=0))
     fills, size = _a_year_before_the_seeded_day(seeded_url)
     at = _open(_app(seeded_url, monkeypatch), "chart")
     at.radio(key="chart_window").set_value("Date range").run()
